@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The local lab: emulated target hosts on this machine, one real OpenSSH sshd
+# each, on its own loopback address and port.
+#
+#   ci/lab.sh [--dir DIR] [--net K] up [N]   start N hosts (default 4), idempotent
+#   ci/lab.sh [--dir DIR] down               stop exactly what `up` started
+#   ci/lab.sh [--dir DIR] status             one line per host
+#
+# DIR (default $ASSAY_LAB_HOSTS, else ./lab) holds the lab client key, the
+# known_hosts file, the host file the controller imports (hosts.json) and one
+# folder per host. Host i listens on 127.K.x.y:22000+i (K: --net, default 10),
+# never outside 127.0.0.0/8.
+#
+# Hosts are named by CPU family, round-robin: kunpeng-1, phytium-1,
+# loongson-1, zhaoxin-1, kunpeng-2, ... Kunpeng and Phytium run aarch64 code
+# and Loongson loongarch64 code under Debian 13's qemu (through binfmt_misc),
+# Zhaoxin runs x86_64 natively. qemu models the families' ISA differences:
+# Kunpeng as Neoverse-N1 (ARMv8.2, LSE atomics), Phytium as Cortex-A72
+# (ARMv8.0, no LSE: code built for armv8.1-a dies with SIGILL, as on an
+# FT-2000+), Loongson as LA464.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+DIR=${ASSAY_LAB_HOSTS:-$PWD/lab}
+NET=${ASSAY_LAB_NET:-10}
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --dir) DIR=$2; shift 2 ;;
+    --net) NET=$2; shift 2 ;;
+    *) break ;;
+    esac
+done
+CMD=${1:-}
+[ -n "$CMD" ] || die "usage: lab.sh [--dir DIR] [--net K] up [N] | down | status"
+shift
+case "$NET" in ''|*[!0-9]*) die "--net must be a number 1-254" ;; esac
+[ "$NET" -ge 1 ] && [ "$NET" -le 254 ] || die "--net must be a number 1-254"
+case "$DIR" in *[\"\\[:space:]]*) die "lab dir must not contain quotes, backslashes or spaces: $DIR" ;; esac
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+
+FAMILIES=(kunpeng phytium loongson zhaoxin)
+declare -A ARCH=([kunpeng]=aarch64 [phytium]=aarch64 [loongson]=loongarch64 [zhaoxin]=x86_64)
+declare -A QCPU=([kunpeng]=neoverse-n1 [phytium]=cortex-a72 [loongson]=la464 [zhaoxin]=)
+declare -A PROFILE=(
+    [kunpeng]=kunpeng-920-kylin-v10
+    [phytium]=phytium-ft2000plus-uos-20
+    [loongson]=loongson-3a5000-openeuler-22.03
+    [zhaoxin]=zhaoxin-kx6000-uos-20
+)
+
+host_name() { local i=$1; printf '%s-%d\n' "${FAMILIES[$(( (i - 1) % 4 ))]}" $(( (i - 1) / 4 + 1 )); }
+host_addr() { local i=$1; printf '127.%d.%d.%d\n' "$NET" $(( (i - 1) / 200 )) $(( (i - 1) % 200 + 1 )); }
+host_port() { printf '%d\n' $(( 22000 + $1 )); }
+
+# pid of a running sshd started from this config, or nothing.
+running_pid() {
+    local h=$1 pid
+    [ -f "$h/sshd.pid" ] || return 1
+    pid=$(cat "$h/sshd.pid")
+    case "$pid" in ''|*[!0-9]*) return 1 ;; esac
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$h/sshd_config" || return 1
+    printf '%s\n' "$pid"
+}
+
+launcher_for() { # arch: empty when binfmt_misc runs foreign code by itself
+    local arch=$1
+    [ "$arch" = "$(uname -m)" ] && return 0
+    "$ASSAY_TOP/ci/binfmt.sh" --check 2>/dev/null && return 0
+    qemu_for "$arch" || die "no qemu for $arch and no binfmt_misc: run ci/deps.sh"
+}
+
+start_host() { # i
+    local i=$1 name fam arch addr port h env=""
+    name=$(host_name "$i"); fam=${name%-*}; arch=${ARCH[$fam]}
+    addr=$(host_addr "$i"); port=$(host_port "$i")
+    h="$DIR/hosts/$name"
+    mkdir -p "$h/root"
+    chmod 700 "$h"
+    [ -f "$h/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$h/ssh_host_ed25519_key"
+    if [ -n "${QCPU[$fam]}" ]; then env="QEMU_CPU=${QCPU[$fam]}"; fi
+    # Dynamic new-world loongarch64 binaries find their loader and libc in
+    # the Debian 13 root's cross sysroot.
+    if [ "$arch" = loongarch64 ]; then env="$env QEMU_LD_PREFIX=$ASSAY_TOOLROOT/usr/loongarch64-linux-gnu"; fi
+    cat >"$h/sshd_config" <<CFG
+# lab host $name ($fam, $arch), written by ci/lab.sh
+ListenAddress $addr:$port
+HostKey $h/ssh_host_ed25519_key
+HostKeyAlgorithms ssh-ed25519
+PidFile $h/sshd.pid
+AuthorizedKeysFile $DIR/client_key.pub
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+# The lab's files are made 0600/0700 by this script; StrictModes would also
+# reject lab folders under a world-writable parent such as /tmp.
+StrictModes no
+MaxSessions 64
+MaxStartups 256:30:512
+ClientAliveInterval 30
+Subsystem sftp /usr/lib/openssh/sftp-server
+${env:+SetEnv $env}
+CFG
+    if pid=$(running_pid "$h"); then
+        return 0
+    fi
+    rm -f "$h/sshd.pid"
+    /usr/sbin/sshd -t -f "$h/sshd_config" || die "$name: sshd rejects its config ($h/sshd_config)"
+    /usr/sbin/sshd -f "$h/sshd_config" -E "$h/sshd.log" || die "$name: sshd failed to start; see $h/sshd.log"
+    local t
+    for t in $(seq 1 100); do
+        if running_pid "$h" >/dev/null && (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "$name: sshd did not come up on $addr:$port; see $h/sshd.log"
+}
+
+cmd_up() {
+    local n=${1:-4} i name fam arch addr port h fp launcher sep=""
+    case "$n" in ''|*[!0-9]*) die "N must be a positive number" ;; esac
+    [ "$n" -ge 1 ] && [ "$n" -le 10000 ] || die "N must be 1-10000"
+    [ -x /usr/sbin/sshd ] || die "no /usr/sbin/sshd: run ci/deps.sh"
+    mkdir -p /run/sshd && chmod 755 /run/sshd
+    chmod 700 "$DIR"
+    [ -f "$DIR/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C assay-lab -f "$DIR/client_key"
+    chmod 600 "$DIR/client_key"
+    for i in $(seq 1 "$n"); do start_host "$i"; done
+
+    # The controller's host file and an OpenSSH known_hosts for the same keys.
+    local hosts="$DIR/hosts.json.tmp" known="$DIR/known_hosts.tmp"
+    : >"$known"
+    {
+        printf '{\n  "version": 1,\n  "hosts": [\n'
+        for i in $(seq 1 "$n"); do
+            name=$(host_name "$i"); fam=${name%-*}; arch=${ARCH[$fam]}
+            addr=$(host_addr "$i"); port=$(host_port "$i"); h="$DIR/hosts/$name"
+            fp=$(ssh-keygen -l -E sha256 -f "$h/ssh_host_ed25519_key.pub" | awk '{print $2}')
+            launcher=$(launcher_for "$arch")
+            printf '[%s]:%s %s\n' "$addr" "$port" "$(cut -d' ' -f1-2 "$h/ssh_host_ed25519_key.pub")" >>"$known"
+            printf '%s    {"name": "%s", "address": "%s", "port": %d, "user": "%s", "identity": "%s",\n' \
+                "$sep" "$name" "$addr" "$port" "$(id -un)" "$DIR/client_key"
+            printf '     "hostkey": "%s", "profile": "%s", "arch": "%s", "emulated": %s,\n' \
+                "$fp" "${PROFILE[$fam]}" "$arch" "$([ "$arch" = "$(uname -m)" ] && echo false || echo true)"
+            printf '     "agent_root": "%s", "launcher": "%s"}' "$h/root" "$launcher"
+            sep=$',\n'
+        done
+        printf '\n  ]\n}\n'
+    } >"$hosts"
+    mv "$known" "$DIR/known_hosts"
+    mv "$hosts" "$DIR/hosts.json"
+    say "$n hosts up; host file $DIR/hosts.json, known_hosts $DIR/known_hosts, key $DIR/client_key"
+}
+
+cmd_down() {
+    local h pid stopped=0 t
+    for h in "$DIR"/hosts/*/; do
+        h=${h%/}
+        [ -d "$h" ] || continue
+        if pid=$(running_pid "$h"); then
+            kill "$pid" 2>/dev/null || true
+            for t in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+            kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+            stopped=$((stopped + 1))
+        fi
+        rm -f "$h/sshd.pid"
+    done
+    say "$stopped hosts stopped"
+}
+
+cmd_status() {
+    local h pid
+    for h in "$DIR"/hosts/*/; do
+        h=${h%/}
+        [ -d "$h" ] || continue
+        if pid=$(running_pid "$h"); then
+            printf '%-14s up    pid %-7s %s\n' "${h##*/}" "$pid" "$(awk '/^ListenAddress/ {print $2}' "$h/sshd_config")"
+        else
+            printf '%-14s down\n' "${h##*/}"
+        fi
+    done
+}
+
+case "$CMD" in
+up) cmd_up "$@" ;;
+down) cmd_down ;;
+status) cmd_status ;;
+*) die "unknown command '$CMD' (up, down, status)" ;;
+esac

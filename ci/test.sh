@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: dependencies, a sanitizer build with -Werror, the static
+# agents for every triple, then every test through ctest. Run as root on
+# Debian 12. Fails when any test fails, or when ASan, LeakSanitizer or UBSan
+# report anything (ctest matches their output).
+#
+#   ci/test.sh [ctest args...]      e.g. ci/test.sh -L unit
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+cd "$ASSAY_TOP"
+
+start=$(date +%s)
+step() { say "[$(( $(date +%s) - start ))s] $*"; }
+
+step "dependencies"
+ci/deps.sh
+
+step "sanitizer build (ASan + UBSan, -Werror)"
+mkdir -p build-ci
+{ cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=Debug -DASSAY_SANITIZE=ON -DASSAY_WERROR=ON &&
+  cmake --build build-ci -j"$(nproc)"; } >build-ci/build.log 2>&1 \
+    || { tail -n 60 build-ci/build.log; die "build failed (build-ci/build.log)"; }
+
+step "static agents"
+ci/build-agents.sh --require-all
+
+step "tests"
+(cd build-ci && ctest --output-on-failure "$@")
+step "done"
