@@ -1,5 +1,4 @@
 /* Build identity; see include/assay/version.h. */
-#define _GNU_SOURCE
 #include "assay/version.h"
 #include "assay/error.h"
 

@@ -1,0 +1,21 @@
+/* Host facts, measured on the host: see docs/protocol.md, "facts". */
+#ifndef ASSAY_AGENT_FACTS_H
+#define ASSAY_AGENT_FACTS_H
+
+#include <cjson/cJSON.h>
+
+/*
+ * Collect the host's facts into a new JSON object owned by the caller.
+ * Facts that cannot be measured are null, never guessed. Returns 0, or
+ * ASSAY_ENOMEM.
+ */
+int assay_facts_collect(cJSON **out);
+
+/*
+ * The root of the file system facts are read from: "" (the real root) unless
+ * the environment sets ASSAY_FACTS_ROOT, which tests use to present
+ * recorded /proc/cpuinfo and /etc files of real machines.
+ */
+const char *assay_facts_root(void);
+
+#endif

@@ -1,0 +1,1063 @@
+/*
+ * The job supervisor, and the commands that start, follow, query and
+ * cancel it. See docs/protocol.md for the events it writes.
+ */
+#include "job.h"
+#include "evlog.h"
+#include "facts.h"
+#include "inspect.h"
+#include "run.h"
+#include "spec.h"
+#include "assay/error.h"
+#include "assay/proto.h"
+#include "assay/version.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int path_in(char *out, size_t outlen, const char *dir, const char *name)
+{
+    int n = snprintf(out, outlen, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= outlen)
+        return assay_error_set(ASSAY_EINVAL, "path too long: %s/%s", dir, name);
+    return 0;
+}
+
+static int write_file_atomic(const char *dir, const char *name, const char *data, size_t len)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    if (path_in(path, sizeof path, dir, name) < 0 || path_in(tmp, sizeof tmp, dir, ".tmp-write") < 0)
+        return ASSAY_EINVAL;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "create %s", tmp);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, data + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return assay_error_set_errno(ASSAY_EIO, e, "write %s", tmp);
+        }
+        done += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return assay_error_set_errno(ASSAY_EIO, e, "write %s", path);
+    }
+    return 0;
+}
+
+static char *read_file(const char *path, size_t cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *buf = malloc(cap + 1);
+    size_t used = 0;
+    while (buf && used < cap) {
+        ssize_t n = read(fd, buf + used, cap - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    close(fd);
+    if (buf) {
+        buf[used] = '\0';
+        *len = used;
+    }
+    return buf;
+}
+
+/* 1 if a supervisor holds the job's lock, 0 if not. */
+static int supervisor_running(const char *dir)
+{
+    char path[PATH_MAX];
+    if (path_in(path, sizeof path, dir, ASSAY_JOB_LOCK) < 0)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int running = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* drops a lock we may have taken */
+    return running;
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static cJSON *event(const char *type)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (e && !cJSON_AddStringToObject(e, "type", type)) {
+        cJSON_Delete(e);
+        e = NULL;
+    }
+    return e;
+}
+
+static int add_u64(cJSON *o, const char *k, uint64_t v)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%" PRIu64, v);
+    return cJSON_AddStringToObject(o, k, b) ? 0 : -1;
+}
+
+static int emit_error(assay_evlog *log, const char *step, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int emit_error(assay_evlog *log, const char *step, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *e = event("error");
+    if (!e || !cJSON_AddStringToObject(e, "message", msg) ||
+        !(step ? cJSON_AddStringToObject(e, "step", step) : cJSON_AddNullToObject(e, "step"))) {
+        cJSON_Delete(e);
+        return ASSAY_ENOMEM;
+    }
+    return assay_evlog_emit(log, e, NULL);
+}
+
+struct tally {
+    int pass, fail, error, skipped;
+    int infra;      /* infrastructure errors: never the vendor's failure */
+    int canceled;
+};
+
+static int emit_job_end(assay_evlog *log, const char *id, const struct tally *t, uint64_t wall_ns,
+                        const char *reason)
+{
+    const char *outcome = t->canceled ? "canceled" : t->infra || t->error ? "error"
+                          : t->fail                                      ? "failed"
+                                                                         : "passed";
+    cJSON *e = event("job-end"), *c;
+    if (!e || !(id ? cJSON_AddStringToObject(e, "job", id) : cJSON_AddNullToObject(e, "job")) ||
+        !cJSON_AddStringToObject(e, "outcome", outcome) ||
+        !(reason ? cJSON_AddStringToObject(e, "reason", reason) : cJSON_AddNullToObject(e, "reason")) ||
+        !(c = cJSON_AddObjectToObject(e, "counts")) || !cJSON_AddNumberToObject(c, "pass", t->pass) ||
+        !cJSON_AddNumberToObject(c, "fail", t->fail) || !cJSON_AddNumberToObject(c, "error", t->error) ||
+        !cJSON_AddNumberToObject(c, "skipped", t->skipped) || add_u64(e, "wall_ns", wall_ns)) {
+        cJSON_Delete(e);
+        return ASSAY_ENOMEM;
+    }
+    return assay_evlog_emit(log, e, NULL);
+}
+
+/* ---- the supervisor ------------------------------------------------------ */
+
+static int wake_pipe[2] = {-1, -1};
+static volatile sig_atomic_t cancel_requested;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    if (sig == SIGTERM || sig == SIGINT)
+        cancel_requested = 1;
+    if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0) {
+        /* pipe full: a wake-up is already pending */
+    }
+    errno = saved;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The environment of every step: documented in docs/protocol.md. */
+struct env {
+    char *v[64 + 256 + 1];
+    size_t n;
+};
+
+static int env_set(struct env *e, const char *name, const char *value)
+{
+    size_t nl = strlen(name);
+    char *s = malloc(nl + strlen(value) + 2);
+    if (!s)
+        return -1;
+    snprintf(s, nl + strlen(value) + 2, "%s=%s", name, value);
+    for (size_t i = 0; i < e->n; i++)
+        if (strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=') {
+            free(e->v[i]);
+            e->v[i] = s;
+            return 0;
+        }
+    if (e->n + 1 >= sizeof e->v / sizeof e->v[0]) {
+        free(s);
+        return -1;
+    }
+    e->v[e->n++] = s;
+    e->v[e->n] = NULL;
+    return 0;
+}
+
+static void env_free(struct env *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->v[i]);
+    e->n = 0;
+}
+
+static int build_env(struct env *e, const char *dir, const assay_spec *sp, const assay_step *st,
+                     int run)
+{
+    char b[PATH_MAX];
+    e->n = 0;
+    e->v[0] = NULL;
+    if (env_set(e, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") ||
+        env_set(e, "LANG", "C.UTF-8") || env_set(e, "SHELL", "/bin/sh"))
+        return -1;
+    snprintf(b, sizeof b, "%s/home", dir);
+    if (env_set(e, "HOME", b))
+        return -1;
+    snprintf(b, sizeof b, "%s/tmp", dir);
+    if (env_set(e, "TMPDIR", b))
+        return -1;
+    /* Passed through from the agent's own environment: who we are, the time
+     * zone, and the emulated lab's qemu settings (CPU model, loader prefix),
+     * which must reach the vendor's binaries too. */
+    for (char **p = environ; p && *p; p++) {
+        if (strncmp(*p, "QEMU_", 5) == 0 || strncmp(*p, "USER=", 5) == 0 ||
+            strncmp(*p, "LOGNAME=", 8) == 0 || strncmp(*p, "TZ=", 3) == 0) {
+            const char *eq = strchr(*p, '=');
+            char name[128];
+            size_t nl = (size_t)(eq - *p);
+            if (!eq || nl >= sizeof name)
+                continue;
+            memcpy(name, *p, nl);
+            name[nl] = '\0';
+            if (env_set(e, name, eq + 1))
+                return -1;
+        }
+    }
+    for (size_t i = 0; i < sp->nenv; i++) {
+        char *eq = strchr(sp->env[i], '=');
+        char name[160];
+        size_t nl = (size_t)(eq - sp->env[i]);
+        if (nl >= sizeof name)
+            return -1;
+        memcpy(name, sp->env[i], nl);
+        name[nl] = '\0';
+        if (env_set(e, name, eq + 1))
+            return -1;
+    }
+    snprintf(b, sizeof b, "%d", run);
+    if (env_set(e, "ASSAY_JOB_DIR", dir) || env_set(e, "ASSAY_JOB_ID", sp->id) ||
+        env_set(e, "ASSAY_STEP_ID", st->id) || env_set(e, "ASSAY_STEP_KIND", assay_step_kind_name(st->kind)) ||
+        env_set(e, "ASSAY_RUN", b))
+        return -1;
+    if (sp->artifact) {
+        snprintf(b, sizeof b, "%s/%s", dir, sp->artifact);
+        if (env_set(e, "ASSAY_ARTIFACT", b))
+            return -1;
+    }
+    return 0;
+}
+
+/* A bench sample in a unit other than time is the number on the last
+ * non-empty line of the run's stdout. */
+static int last_line_number(const char *path, double *out)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = '\0';
+    char *line = strrchr(buf, '\n');
+    line = line ? line + 1 : buf;
+    char *end;
+    errno = 0;
+    double v = strtod(line, &end);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (end == line || *end || errno || v != v)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static const char *signame(int sig)
+{
+    switch (sig) {
+    case SIGKILL: return "SIGKILL";
+    case SIGTERM: return "SIGTERM";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGILL: return "SIGILL";
+    case SIGBUS: return "SIGBUS";
+    case SIGABRT: return "SIGABRT";
+    case SIGFPE: return "SIGFPE";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    case SIGPIPE: return "SIGPIPE";
+    default: return NULL;
+    }
+}
+
+static int emit_step_start(assay_evlog *log, const assay_step *st, int run)
+{
+    cJSON *e = event("step-start");
+    if (!e || !cJSON_AddStringToObject(e, "step", st->id) ||
+        !cJSON_AddStringToObject(e, "kind", assay_step_kind_name(st->kind)) ||
+        !cJSON_AddStringToObject(e, "name", st->name) || !cJSON_AddNumberToObject(e, "run", run) ||
+        !cJSON_AddNumberToObject(e, "runs", st->repeat)) {
+        cJSON_Delete(e);
+        return ASSAY_ENOMEM;
+    }
+    return assay_evlog_emit(log, e, NULL);
+}
+
+static int emit_skip(assay_evlog *log, const assay_step *st, const char *reason, struct tally *t)
+{
+    cJSON *e = event("step-end");
+    t->skipped++;
+    if (!e || !cJSON_AddStringToObject(e, "step", st->id) ||
+        !cJSON_AddStringToObject(e, "kind", assay_step_kind_name(st->kind)) ||
+        !cJSON_AddStringToObject(e, "verdict", "skipped") || !cJSON_AddStringToObject(e, "reason", reason)) {
+        cJSON_Delete(e);
+        return ASSAY_ENOMEM;
+    }
+    return assay_evlog_emit(log, e, NULL);
+}
+
+/* Run one step run and emit its step-end. *verdict_out: 0 pass, 1 fail, 2 error. */
+static int run_once(assay_evlog *log, const char *dir, const assay_spec *sp, const assay_step *st,
+                    int run, struct tally *t, int *verdict_out)
+{
+    char out_rel[128], err_rel[128], out_path[PATH_MAX], err_path[PATH_MAX], reason[256] = "";
+    struct env env;
+    assay_run_result r;
+    int rc;
+
+    if ((rc = emit_step_start(log, st, run)) < 0)
+        return rc;
+    snprintf(out_rel, sizeof out_rel, ASSAY_JOB_LOGS "/%s.%d.stdout", st->id, run);
+    snprintf(err_rel, sizeof err_rel, ASSAY_JOB_LOGS "/%s.%d.stderr", st->id, run);
+    snprintf(out_path, sizeof out_path, "%s/%s", dir, out_rel);
+    snprintf(err_path, sizeof err_path, "%s/%s", dir, err_rel);
+    if (build_env(&env, dir, sp, st, run) < 0) {
+        env_free(&env);
+        return assay_error_set(ASSAY_ENOMEM, "step environment too large");
+    }
+    assay_run_opts o = {
+        .command = st->command, .cwd = dir, .envp = env.v, .out_path = out_path,
+        .err_path = err_path, .log_cap = sp->log_cap, .timeout_s = st->timeout_s,
+        .grace_s = sp->kill_grace_s, .wake_fd = wake_pipe[0], .cancel = &cancel_requested,
+    };
+    rc = assay_run_step(&r, &o);
+    env_free(&env);
+    if (rc < 0) {
+        /* The agent could not supervise (logs unopenable: disk full, job
+         * directory gone). The step's tree is gone; say why. */
+        emit_error(log, st->id, "cannot run step: %s", assay_error_last()->message);
+        memset(&r, 0, sizeof r);
+        r.spawn_errno = EIO;
+    }
+
+    int verdict; /* 0 pass, 1 fail, 2 error */
+    double value = 0;
+    int have_value = 0;
+    const char *sn = r.term_signal ? signame(r.term_signal) : NULL;
+    if (!r.spawned) {
+        verdict = 2;
+        snprintf(reason, sizeof reason, "could not start /bin/sh: %s",
+                 rc < 0 ? assay_error_last()->message : strerror(r.spawn_errno));
+    } else if (r.canceled) {
+        verdict = 2;
+        snprintf(reason, sizeof reason, "canceled");
+    } else if (r.timed_out) {
+        verdict = 1;
+        snprintf(reason, sizeof reason, "timed out after %gs", st->timeout_s);
+    } else if (!r.exited) {
+        verdict = 1;
+        if (sn)
+            snprintf(reason, sizeof reason, "killed by %s", sn);
+        else
+            snprintf(reason, sizeof reason, "killed by signal %d", r.term_signal);
+    } else if (r.exit_code != st->expect_exit) {
+        verdict = 1;
+        snprintf(reason, sizeof reason, "exit status %d, expected %d", r.exit_code, st->expect_exit);
+    } else {
+        verdict = 0;
+    }
+    if (verdict == 0 && st->kind == ASSAY_STEP_BENCH) {
+        if (strcmp(st->unit, "s") == 0) {
+            value = (double)r.wall_ns / 1e9;
+            have_value = 1;
+        } else if (strcmp(st->unit, "ms") == 0) {
+            value = (double)r.wall_ns / 1e6;
+            have_value = 1;
+        } else if (last_line_number(out_path, &value) == 0) {
+            have_value = 1;
+        } else {
+            verdict = 1;
+            snprintf(reason, sizeof reason, "no number on the last line of stdout (unit %s)", st->unit);
+        }
+    }
+    if (r.log_errno) {
+        t->infra++;
+        emit_error(log, st->id, "writing the step's log failed: %s", strerror(r.log_errno));
+    }
+    if (verdict == 0)
+        t->pass++;
+    else if (verdict == 1)
+        t->fail++;
+    else
+        t->error++;
+
+    cJSON *e = event("step-end"), *m, *lg, *io;
+    static const char *const vnames[] = {"pass", "fail", "error"};
+    int ok = e && cJSON_AddStringToObject(e, "step", st->id) &&
+             cJSON_AddStringToObject(e, "kind", assay_step_kind_name(st->kind)) &&
+             cJSON_AddNumberToObject(e, "run", run) &&
+             cJSON_AddStringToObject(e, "verdict", vnames[verdict]) &&
+             (reason[0] ? cJSON_AddStringToObject(e, "reason", reason) != NULL
+                        : cJSON_AddNullToObject(e, "reason") != NULL) &&
+             (r.spawned && r.exited ? cJSON_AddNumberToObject(e, "exit_code", r.exit_code) != NULL
+                                    : cJSON_AddNullToObject(e, "exit_code") != NULL) &&
+             (r.spawned && !r.exited && r.term_signal
+                  ? cJSON_AddStringToObject(e, "signal", sn ? sn : "other") != NULL &&
+                        cJSON_AddNumberToObject(e, "signal_number", r.term_signal) != NULL
+                  : cJSON_AddNullToObject(e, "signal") != NULL) &&
+             cJSON_AddBoolToObject(e, "timed_out", r.timed_out) &&
+             cJSON_AddNumberToObject(e, "expect_exit", st->expect_exit) &&
+             (m = cJSON_AddObjectToObject(e, "metrics")) && !add_u64(m, "wall_ns", r.wall_ns) &&
+             !add_u64(m, "user_ns", r.user_ns) && !add_u64(m, "sys_ns", r.sys_ns) &&
+             !add_u64(m, "max_rss_kb", r.max_rss_kb) && !add_u64(m, "minflt", r.minflt) &&
+             !add_u64(m, "majflt", r.majflt) && !add_u64(m, "nvcsw", r.nvcsw) &&
+             !add_u64(m, "nivcsw", r.nivcsw) && cJSON_AddNumberToObject(m, "strays_killed", r.strays);
+    if (ok && r.have_io) {
+        ok = (io = cJSON_AddObjectToObject(m, "io")) && !add_u64(io, "rchar", r.rchar) &&
+             !add_u64(io, "wchar", r.wchar) && !add_u64(io, "read_bytes", r.read_bytes) &&
+             !add_u64(io, "write_bytes", r.write_bytes);
+    } else if (ok) {
+        ok = cJSON_AddNullToObject(m, "io") != NULL;
+    }
+    ok = ok && (lg = cJSON_AddObjectToObject(e, "logs")) &&
+         cJSON_AddStringToObject(lg, "stdout", out_rel) && cJSON_AddStringToObject(lg, "stderr", err_rel) &&
+         !add_u64(lg, "stdout_bytes", r.out_bytes) && !add_u64(lg, "stdout_kept", r.out_kept) &&
+         !add_u64(lg, "stderr_bytes", r.err_bytes) && !add_u64(lg, "stderr_kept", r.err_kept) &&
+         cJSON_AddBoolToObject(lg, "truncated", r.out_bytes > r.out_kept || r.err_bytes > r.err_kept);
+    if (ok && st->kind == ASSAY_STEP_BENCH)
+        ok = (have_value ? cJSON_AddNumberToObject(e, "value", value) != NULL
+                         : cJSON_AddNullToObject(e, "value") != NULL) &&
+             cJSON_AddStringToObject(e, "unit", st->unit);
+    if (!ok) {
+        cJSON_Delete(e);
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    }
+    *verdict_out = verdict;
+    return assay_evlog_emit(log, e, NULL);
+}
+
+static int emit_inspect(assay_evlog *log, const char *dir, const assay_spec *sp, int *errors)
+{
+    char arch[65];
+    cJSON *facts = NULL, *res = NULL;
+    int rc = assay_facts_collect(&facts);
+    if (rc < 0)
+        return rc;
+    snprintf(arch, sizeof arch, "%s", cJSON_GetObjectItem(facts, "arch")->valuestring);
+    cJSON_Delete(facts);
+    if ((rc = assay_inspect_files(&res, sp->inspect, sp->ninspect, dir, arch)) < 0)
+        return rc;
+    *errors = cJSON_GetObjectItem(res, "errors")->valueint;
+    cJSON *e = event("inspect");
+    if (!e || !cJSON_AddItemToObject(e, "result", res)) {
+        cJSON_Delete(e);
+        cJSON_Delete(res);
+        return ASSAY_ENOMEM;
+    }
+    return assay_evlog_emit(log, e, NULL);
+}
+
+static cJSON *agent_identity(void)
+{
+    char id[129] = "";
+    cJSON *a = cJSON_CreateObject();
+    if (assay_build_id(id, sizeof id) < 0)
+        id[0] = '\0';
+    if (!a || !cJSON_AddStringToObject(a, "version", assay_version()) ||
+        !cJSON_AddStringToObject(a, "triple", assay_build_triple()) ||
+        !cJSON_AddStringToObject(a, "commit", assay_build_commit()) ||
+        !(id[0] ? cJSON_AddStringToObject(a, "build_id", id) : cJSON_AddNullToObject(a, "build_id"))) {
+        cJSON_Delete(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* Runs in the detached supervisor process. Returns its exit status. */
+static int supervise(const char *dir, assay_spec *sp, int ready_fd)
+{
+    char path[PATH_MAX], reserve[PATH_MAX];
+    assay_evlog *log = NULL;
+    struct tally t = {0};
+    uint64_t t0 = mono_ns();
+    int lockfd = -1, status = 1;
+
+    /* Hold the job lock for our whole life: its being held is what "the
+     * supervisor is running" means to attach, status and cancel. */
+    path_in(path, sizeof path, dir, ASSAY_JOB_LOCK);
+    lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int locked = 0;
+    for (int i = 0; lockfd >= 0 && i < 100 && !locked; i++) {
+        if (flock(lockfd, LOCK_EX | LOCK_NB) == 0)
+            locked = 1;
+        else {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (!locked) {
+        if (write(ready_fd, "L", 1) < 0) {
+        }
+        return 1;
+    }
+    char pidbuf[32];
+    int pl = snprintf(pidbuf, sizeof pidbuf, "%d\n", (int)getpid());
+    if (write_file_atomic(dir, ASSAY_JOB_PID, pidbuf, (size_t)pl) < 0) {
+        if (write(ready_fd, "P", 1) < 0) {
+        }
+        return 1;
+    }
+
+    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        if (write(ready_fd, "S", 1) < 0) {
+        }
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    /* Orphans of the steps (daemons) come back to us, to be caught. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+    path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
+    path_in(reserve, sizeof reserve, dir, ".reserve");
+    if (assay_evlog_open(&log, path, reserve) < 0) {
+        if (write(ready_fd, "E", 1) < 0) {
+        }
+        return 1;
+    }
+    if (write(ready_fd, "ok", 2) < 0) {
+    }
+    close(ready_fd);
+
+    cJSON *e = event("job-start"), *facts = NULL, *agent = agent_identity();
+    if (assay_facts_collect(&facts) < 0)
+        facts = NULL;
+    int ok = e && agent && facts && cJSON_AddStringToObject(e, "job", sp->id) &&
+             cJSON_AddItemToObject(e, "agent", agent);
+    if (ok)
+        agent = NULL; /* owned by e now */
+    ok = ok && cJSON_AddItemToObject(e, "facts", facts);
+    if (ok)
+        facts = NULL;
+    ok = ok && cJSON_AddNumberToObject(e, "steps", (double)sp->nsteps) &&
+         (sp->artifact ? cJSON_AddStringToObject(e, "artifact", sp->artifact)
+                       : cJSON_AddNullToObject(e, "artifact"));
+    cJSON_Delete(agent);
+    cJSON_Delete(facts);
+    if (!ok) {
+        cJSON_Delete(e);
+        goto out;
+    }
+    if (assay_evlog_emit(log, e, NULL) < 0)
+        goto out;
+
+    const char *end_reason = NULL;
+    if (sp->artifact) {
+        struct stat st;
+        path_in(path, sizeof path, dir, sp->artifact);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            t.infra++;
+            emit_error(log, NULL, "artifact %s: %s", sp->artifact,
+                       errno ? strerror(errno) : "not a regular file");
+            end_reason = "artifact missing";
+            for (size_t i = 0; i < sp->nsteps; i++)
+                emit_skip(log, &sp->steps[i], "artifact missing", &t);
+            goto end;
+        }
+    }
+
+    const char *skip_body = NULL; /* why tests and benches are skipped */
+    for (size_t i = 0; i < sp->nsteps; i++) {
+        const assay_step *st = &sp->steps[i];
+        if (cancel_requested) {
+            t.canceled = 1;
+            emit_skip(log, st, "canceled", &t);
+            continue;
+        }
+        if (skip_body && (st->kind == ASSAY_STEP_TEST || st->kind == ASSAY_STEP_BENCH)) {
+            emit_skip(log, st, skip_body, &t);
+            continue;
+        }
+        int verdict = 0;
+        for (int run = 1; run <= st->repeat && !cancel_requested; run++) {
+            int v = 2;
+            if (run_once(log, dir, sp, st, run, &t, &v) < 0)
+                goto out; /* the event log itself failed */
+            if (v > verdict)
+                verdict = v;
+        }
+        if (cancel_requested)
+            t.canceled = 1;
+        if (st->kind == ASSAY_STEP_INSTALL) {
+            if (verdict != 0) {
+                skip_body = "install failed";
+            } else if (sp->ninspect) {
+                int errors = 0;
+                if (emit_inspect(log, dir, sp, &errors) < 0) {
+                    t.infra++;
+                    emit_error(log, st->id, "inspect: %s", assay_error_last()->message);
+                } else if (errors && sp->stop_on_inspect_error) {
+                    skip_body = "preflight errors on the host";
+                }
+            }
+        }
+    }
+end:
+    assay_run_kill_descendants(NULL);
+    if (emit_job_end(log, sp->id, &t, mono_ns() - t0, end_reason) == 0)
+        status = 0;
+out:
+    assay_evlog_free(log);
+    /* lockfd closes at exit, releasing the lock after the last event. */
+    return status;
+}
+
+/* ---- start --------------------------------------------------------------- */
+
+static int record_rejection(const char *dir, const char *why)
+{
+    char path[PATH_MAX];
+    assay_evlog *log = NULL;
+    struct tally t = {0};
+    t.infra = 1;
+    if (path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS) < 0)
+        return -1;
+    unlink(path);
+    if (assay_evlog_open(&log, path, NULL) < 0)
+        return -1;
+    int rc = emit_error(log, NULL, "job spec rejected: %s", why);
+    if (rc == 0)
+        rc = emit_job_end(log, NULL, &t, 0, "job spec rejected");
+    assay_evlog_free(log);
+    return rc;
+}
+
+int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_out, size_t idlen)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct stat st;
+    assay_spec *sp = NULL;
+    int rc;
+
+    if (!realpath(dir_arg, dir) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return assay_error_set(ASSAY_ENOTFOUND, "job directory %s does not exist", dir_arg);
+    if (strlen(dir) > PATH_MAX - 256)
+        return assay_error_set(ASSAY_EINVAL, "job directory path too long");
+
+    path_in(path, sizeof path, dir, ASSAY_JOB_SPEC);
+    size_t oldlen = 0;
+    char *old = read_file(path, ASSAY_SPEC_MAX + 1, &oldlen);
+
+    if ((rc = assay_spec_parse(&sp, spec, len)) < 0) {
+        if (!old) { /* never clobber a real job's log */
+            assay_error last = *assay_error_last();
+            record_rejection(dir, last.message);
+            assay_error_set(last.code, "%s", last.message);
+        }
+        free(old);
+        return rc;
+    }
+    if (old) {
+        int same = oldlen == len && memcmp(old, spec, len) == 0;
+        free(old);
+        if (!same) {
+            rc = assay_error_set(ASSAY_EEXISTS, "job directory %s holds another job", dir);
+            goto out;
+        }
+        /* The same job again: the controller retrying. If its supervisor is
+         * running or has written events, there is nothing to start. */
+        path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
+        if (supervisor_running(dir) || access(path, F_OK) == 0) {
+            snprintf(id_out, idlen, "%s", sp->id);
+            rc = 0;
+            goto out;
+        }
+    }
+
+    static const char *const subdirs[] = {ASSAY_JOB_LOGS, "tmp", "home"};
+    for (size_t i = 0; i < 3; i++) {
+        path_in(path, sizeof path, dir, subdirs[i]);
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", path);
+            goto out;
+        }
+    }
+    path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
+    unlink(path); /* a rejected spec's events, if any */
+    if ((rc = write_file_atomic(dir, ASSAY_JOB_SPEC, spec, len)) < 0)
+        goto out;
+
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "pipe");
+        goto out;
+    }
+    fflush(NULL);
+    pid_t child = fork();
+    if (child < 0) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "fork");
+        close(ready[0]);
+        close(ready[1]);
+        goto out;
+    }
+    if (child == 0) {
+        /* Detach: a new session (no controlling terminal, not in the SSH
+         * session's process group), then fork again so the supervisor is
+         * not a session leader, and let go of the SSH channel's stdio. */
+        close(ready[0]);
+        setsid();
+        pid_t sup = fork();
+        if (sup != 0)
+            _exit(sup < 0 ? 1 : 0);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            if (devnull > 2)
+                close(devnull);
+        }
+        umask(022);
+        if (chdir(dir) != 0)
+            _exit(1);
+        _exit(supervise(dir, sp, ready[1]));
+    }
+    close(ready[1]);
+    int wst;
+    while (waitpid(child, &wst, 0) < 0 && errno == EINTR)
+        ;
+    char ans[8] = "";
+    ssize_t n;
+    do
+        n = read(ready[0], ans, sizeof ans - 1);
+    while (n < 0 && errno == EINTR);
+    close(ready[0]);
+    if (n != 2 || memcmp(ans, "ok", 2) != 0) {
+        const char *why = n <= 0 ? "it exited at once"
+                          : ans[0] == 'L' ? "another supervisor holds the job lock"
+                          : ans[0] == 'E' ? "cannot open the event log"
+                                          : "cannot set up";
+        rc = assay_error_set(ASSAY_EIO, "job supervisor did not start: %s", why);
+        goto out;
+    }
+    snprintf(id_out, idlen, "%s", sp->id);
+    rc = 0;
+out:
+    assay_spec_free(sp);
+    return rc;
+}
+
+/* ---- status, cancel ------------------------------------------------------ */
+
+/* Scan the event log: last seq, whether it has a job-end and its outcome. */
+static int scan_events(const char *dir, int64_t *last_seq, int *ended, char *outcome, size_t olen,
+                       char *job, size_t jlen)
+{
+    char path[PATH_MAX];
+    size_t len;
+    path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
+    char *buf = read_file(path, 256u << 20, &len);
+    *last_seq = -1;
+    *ended = 0;
+    outcome[0] = job[0] = '\0';
+    if (!buf)
+        return assay_error_set(ASSAY_ENOTFOUND, "no job in %s", dir);
+    for (char *line = buf; line < buf + len;) {
+        char *nl = memchr(line, '\n', (size_t)(buf + len - line));
+        if (!nl)
+            break;
+        int64_t seq;
+        char type[32];
+        if (assay_event_head(&seq, type, sizeof type, line, (size_t)(nl - line)) == 0) {
+            *last_seq = seq;
+            cJSON *o = NULL;
+            if (strcmp(type, "job-end") == 0 || strcmp(type, "job-start") == 0)
+                o = cJSON_ParseWithLength(line, (size_t)(nl - line));
+            const cJSON *v = o ? cJSON_GetObjectItem(o, "job") : NULL;
+            if (cJSON_IsString(v))
+                snprintf(job, jlen, "%s", v->valuestring);
+            if (strcmp(type, "job-end") == 0) {
+                *ended = 1;
+                v = cJSON_GetObjectItem(o, "outcome");
+                if (cJSON_IsString(v))
+                    snprintf(outcome, olen, "%s", v->valuestring);
+            }
+            cJSON_Delete(o);
+        }
+        line = nl + 1;
+    }
+    free(buf);
+    assay_error_clear();
+    return 0;
+}
+
+int assay_job_status(const char *dir, cJSON **out)
+{
+    int64_t last;
+    int ended;
+    char outcome[32], job[ASSAY_ID_MAX + 1];
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    int running = supervisor_running(dir);
+    int have = scan_events(dir, &last, &ended, outcome, sizeof outcome, job, sizeof job) == 0;
+    assay_error_clear();
+    const char *state = !have ? "none" : running ? "running" : ended ? "ended" : "stopped";
+    char path[PATH_MAX];
+    size_t len = 0;
+    path_in(path, sizeof path, dir, ASSAY_JOB_PID);
+    char *pid = running ? read_file(path, 31, &len) : NULL;
+    if (!(job[0] ? cJSON_AddStringToObject(o, "job", job) : cJSON_AddNullToObject(o, "job")) ||
+        !cJSON_AddStringToObject(o, "state", state) ||
+        !(pid ? cJSON_AddNumberToObject(o, "pid", strtol(pid, NULL, 10)) : cJSON_AddNullToObject(o, "pid")) ||
+        !cJSON_AddNumberToObject(o, "last_seq", (double)last) ||
+        !(outcome[0] ? cJSON_AddStringToObject(o, "outcome", outcome) : cJSON_AddNullToObject(o, "outcome"))) {
+        free(pid);
+        cJSON_Delete(o);
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    }
+    free(pid);
+    *out = o;
+    return 0;
+}
+
+int assay_job_cancel(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t len;
+    if (!supervisor_running(dir))
+        return assay_error_set(ASSAY_ESTATE, "no job is running in %s", dir);
+    path_in(path, sizeof path, dir, ASSAY_JOB_PID);
+    char *s = read_file(path, 31, &len);
+    if (!s)
+        return assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
+    char *end;
+    long pid = strtol(s, &end, 10);
+    free(s);
+    if (pid <= 1 || (*end && *end != '\n'))
+        return assay_error_set(ASSAY_EPROTO, "%s does not hold a pid", path);
+    if (kill((pid_t)pid, SIGTERM) != 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "signal supervisor %ld", pid);
+    return 0;
+}
+
+/* ---- attach -------------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return assay_error_set_errno(ASSAY_EIO, errno, "write events");
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The supervisor is gone and the log has no job-end: say so in the log.
+ * Taking the job lock makes sure only one attacher does it. */
+static int recover_dead_job(const char *dir)
+{
+    char path[PATH_MAX];
+    int rc = 0;
+    path_in(path, sizeof path, dir, ASSAY_JOB_LOCK);
+    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        if (lfd >= 0)
+            close(lfd);
+        return 0; /* someone else holds it: a supervisor or another recovery */
+    }
+    int64_t last;
+    int ended;
+    char outcome[32], job[ASSAY_ID_MAX + 1];
+    if (scan_events(dir, &last, &ended, outcome, sizeof outcome, job, sizeof job) == 0 && !ended) {
+        assay_evlog *log = NULL;
+        struct tally t = {0};
+        t.infra = 1;
+        path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
+        if ((rc = assay_evlog_open(&log, path, NULL)) == 0) {
+            rc = emit_error(log, NULL, "the job's supervisor stopped without ending the job "
+                                       "(killed, or the host restarted)");
+            if (rc == 0)
+                rc = emit_job_end(log, job[0] ? job : NULL, &t, 0, "supervisor lost");
+            assay_evlog_free(log);
+        }
+    }
+    close(lfd);
+    return rc;
+}
+
+int assay_job_attach(const char *dir, int64_t from, int outfd)
+{
+    char path[PATH_MAX];
+    int fd = -1, ino = -1, rc = -1;
+    char *buf = NULL;
+    size_t have = 0, cap = 64 * 1024;
+    off_t off = 0;
+    int64_t expect = -1;
+
+    path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
+    /* Watch before the first read, so no append falls between the two. */
+    ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ino >= 0 && inotify_add_watch(ino, path, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+        close(ino);
+        ino = -1;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = assay_error_set(ASSAY_ENOTFOUND, "no job in %s", dir);
+        goto out;
+    }
+    if (!(buf = malloc(cap))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    int idle_checks = 0;
+    for (;;) {
+        if (have == cap) {
+            if (cap > ASSAY_EVENT_MAX) {
+                rc = assay_error_set(ASSAY_EPROTO, "event log line longer than %d bytes", ASSAY_EVENT_MAX);
+                goto out;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+                goto out;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t n = pread(fd, buf + have, cap - have, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
+            goto out;
+        }
+        if (n > 0) {
+            off += n;
+            have += (size_t)n;
+            size_t at = 0;
+            for (char *nl; (nl = memchr(buf + at, '\n', have - at)) != NULL;) {
+                size_t len = (size_t)(nl - (buf + at));
+                int64_t seq;
+                char type[32];
+                if (assay_event_head(&seq, type, sizeof type, buf + at, len) < 0) {
+                    rc = assay_error_wrap("event log line after seq %" PRId64, expect);
+                    goto out;
+                }
+                if (expect >= 0 && seq != expect + 1) {
+                    rc = assay_error_set(ASSAY_EPROTO, "event log jumps from seq %" PRId64 " to %" PRId64,
+                                         expect, seq);
+                    goto out;
+                }
+                expect = seq;
+                if (seq >= from && (rc = write_all(outfd, buf + at, len + 1)) < 0)
+                    goto out;
+                if (strcmp(type, "job-end") == 0) {
+                    rc = 0;
+                    goto out;
+                }
+                at += len + 1;
+            }
+            memmove(buf, buf + at, have - at);
+            have -= at;
+            idle_checks = 0;
+            continue;
+        }
+        /* At the end of the log for now. */
+        if (!supervisor_running(dir)) {
+            /* Read once more (the last event may have landed just now),
+             * then end the job on the supervisor's behalf. */
+            if (idle_checks++ >= 1) {
+                if ((rc = recover_dead_job(dir)) < 0)
+                    goto out;
+                if (idle_checks > 3) {
+                    rc = assay_error_set(ASSAY_EPROTO, "job log has no job-end and cannot be ended");
+                    goto out;
+                }
+            }
+            continue;
+        }
+        idle_checks = 0;
+        struct pollfd p = {ino, POLLIN, 0};
+        /* inotify wakes us on every append; the timeout only re-checks that
+         * the supervisor is alive. Without inotify, look every 200 ms. */
+        if (ino >= 0) {
+            if (poll(&p, 1, 1000) > 0) {
+                char ev[4096];
+                while (read(ino, ev, sizeof ev) > 0)
+                    ;
+            }
+        } else {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    if (ino >= 0)
+        close(ino);
+    return rc;
+}

@@ -1,0 +1,38 @@
+/*
+ * Jobs on the host: a job directory holds the job spec, the event log, the
+ * step logs and the artifact the controller uploaded. One supervisor
+ * process per job, detached from the SSH session, runs the steps.
+ */
+#ifndef ASSAY_AGENT_JOB_H
+#define ASSAY_AGENT_JOB_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Validate the spec and start its job in `dir` (which must exist), detached:
+ * own session and process group, stdio closed, so a dropped SSH connection
+ * does not touch it. Copies the job id into id_out. Starting the same spec
+ * again in the same directory is a no-op that gives the same id (the
+ * controller may retry after losing a connection); another spec there is
+ * ASSAY_EEXISTS. A spec that does not validate returns ASSAY_EINVAL and is
+ * also recorded in the directory as an error event and a job-end.
+ */
+int assay_job_start(const char *dir, const char *spec, size_t len, char *id_out, size_t idlen);
+
+/*
+ * Write the events with seq >= from to fd, one per line, as they come, and
+ * return 0 after the job-end event. If the supervisor is gone without a
+ * job-end (killed, host rebooted), records an error and a job-end first,
+ * so an attach always ends. Returns ASSAY_EIO when fd is closed.
+ */
+int assay_job_attach(const char *dir, int64_t from, int fd);
+
+/* *out = {"job", "state": running|ended|stopped|none, "pid", "last_seq", "outcome"}. */
+int assay_job_status(const char *dir, cJSON **out);
+
+/* Ask the supervisor to stop the job (SIGTERM). ASSAY_ESTATE if not running. */
+int assay_job_cancel(const char *dir);
+
+#endif

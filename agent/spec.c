@@ -1,0 +1,380 @@
+/* Job spec parsing and validation; see spec.h. */
+#include "spec.h"
+#include "assay/error.h"
+#include "assay/proto.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STEPS 1000
+#define MAX_ENV 256
+#define MAX_INSPECT 10000
+#define MAX_COMMAND (64 * 1024)
+#define MAX_REPEAT 1000
+
+const char *assay_step_kind_name(assay_step_kind k)
+{
+    static const char *const names[] = {"install", "test", "bench", "uninstall"};
+    return (unsigned)k < 4 ? names[k] : "?";
+}
+
+int assay_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > ASSAY_ID_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return 0;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+void assay_spec_free(assay_spec *spec)
+{
+    if (!spec)
+        return;
+    free(spec->id);
+    free(spec->artifact);
+    for (size_t i = 0; i < spec->nenv; i++)
+        free(spec->env[i]);
+    free(spec->env);
+    for (size_t i = 0; i < spec->ninspect; i++)
+        free(spec->inspect[i]);
+    free(spec->inspect);
+    for (size_t i = 0; i < spec->nsteps; i++) {
+        free(spec->steps[i].id);
+        free(spec->steps[i].name);
+        free(spec->steps[i].command);
+        free(spec->steps[i].unit);
+    }
+    free(spec->steps);
+    free(spec);
+}
+
+static char *dup_or_fail(const char *s, int *rc)
+{
+    char *d = strdup(s);
+    if (!d)
+        *rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    return d;
+}
+
+/* A string member: required or optional, with a length cap. */
+static int get_str(const cJSON *o, const char *key, const char *where, int required, size_t max,
+                   const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v)) {
+        if (required)
+            return assay_error_set(ASSAY_EINVAL, "%s%s: missing", where, key);
+        return 0;
+    }
+    if (!cJSON_IsString(v))
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must be a string", where, key);
+    size_t n = strlen(v->valuestring);
+    if (n == 0 && required)
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must not be empty", where, key);
+    if (n > max)
+        return assay_error_set(ASSAY_EINVAL, "%s%s: longer than %zu bytes", where, key, max);
+    *out = v->valuestring;
+    return 0;
+}
+
+static int get_num(const cJSON *o, const char *key, const char *where, double lo, double hi,
+                   int lo_open, double dflt, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    double d;
+    char *end = NULL;
+    if (cJSON_IsNumber(v))
+        d = v->valuedouble;
+    else if (cJSON_IsString(v) && v->valuestring[0] && (d = strtod(v->valuestring, &end), *end == '\0'))
+        ; /* 64-bit values may travel as strings */
+    else
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must be a number", where, key);
+    if (!isfinite(d) || (lo_open ? d <= lo : d < lo) || d > hi)
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must be in %c%g, %g]", where, key,
+                               lo_open ? '(' : '[', lo, hi);
+    *out = d;
+    return 0;
+}
+
+static int get_int(const cJSON *o, const char *key, const char *where, int lo, int hi, int dflt,
+                   int *out)
+{
+    double d;
+    int rc = get_num(o, key, where, lo, hi, 0, dflt, &d);
+    if (rc < 0)
+        return rc;
+    if (d != (double)(int)d)
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must be a whole number", where, key);
+    *out = (int)d;
+    return 0;
+}
+
+/* Refuse members we do not know: a typo ("timout") must not be ignored. */
+static int only_keys(const cJSON *o, const char *where, const char *const *keys)
+{
+    const cJSON *m;
+    cJSON_ArrayForEach(m, o)
+    {
+        int known = 0;
+        for (const char *const *k = keys; *k; k++)
+            known |= m->string && strcmp(m->string, *k) == 0;
+        if (!known)
+            return assay_error_set(ASSAY_EINVAL, "%s%s: unknown field", where,
+                                   m->string ? m->string : "?");
+    }
+    return 0;
+}
+
+static int parse_step(assay_step *st, const cJSON *o, size_t i)
+{
+    static const char *const keys[] = {"id", "kind", "name", "command", "timeout", "expect_exit",
+                                       "repeat", "unit", NULL};
+    char where[48];
+    const char *id, *kind, *name, *cmd, *unit;
+    int rc;
+    snprintf(where, sizeof where, "steps[%zu].", i);
+    if (!cJSON_IsObject(o))
+        return assay_error_set(ASSAY_EINVAL, "steps[%zu]: must be an object", i);
+    if ((rc = only_keys(o, where, keys)) < 0 ||
+        (rc = get_str(o, "id", where, 1, ASSAY_ID_MAX, &id)) < 0 ||
+        (rc = get_str(o, "kind", where, 1, 16, &kind)) < 0 ||
+        (rc = get_str(o, "name", where, 0, 256, &name)) < 0 ||
+        (rc = get_str(o, "command", where, 1, MAX_COMMAND, &cmd)) < 0 ||
+        (rc = get_str(o, "unit", where, 0, 32, &unit)) < 0)
+        return rc;
+    if (!assay_id_valid(id))
+        return assay_error_set(ASSAY_EINVAL, "%sid: '%s' is not [A-Za-z0-9._-]{1,64}", where, id);
+    if (strcmp(kind, "install") == 0)
+        st->kind = ASSAY_STEP_INSTALL;
+    else if (strcmp(kind, "test") == 0)
+        st->kind = ASSAY_STEP_TEST;
+    else if (strcmp(kind, "bench") == 0)
+        st->kind = ASSAY_STEP_BENCH;
+    else if (strcmp(kind, "uninstall") == 0)
+        st->kind = ASSAY_STEP_UNINSTALL;
+    else
+        return assay_error_set(ASSAY_EINVAL, "%skind: '%s' is not install, test, bench or uninstall",
+                               where, kind);
+    if ((rc = get_num(o, "timeout", where, 0, ASSAY_TIMEOUT_MAX, 1, -1, &st->timeout_s)) < 0)
+        return rc;
+    if (st->timeout_s < 0)
+        return assay_error_set(ASSAY_EINVAL, "%stimeout: missing", where);
+    if ((rc = get_int(o, "expect_exit", where, 0, 255, 0, &st->expect_exit)) < 0 ||
+        (rc = get_int(o, "repeat", where, 1, MAX_REPEAT, 1, &st->repeat)) < 0)
+        return rc;
+    if (st->kind != ASSAY_STEP_BENCH && (st->repeat != 1 || unit))
+        return assay_error_set(ASSAY_EINVAL, "%s%s: only bench steps take it", where,
+                               unit ? "unit" : "repeat");
+    rc = 0;
+    if (!(st->id = dup_or_fail(id, &rc)) || !(st->name = dup_or_fail(name ? name : id, &rc)) ||
+        !(st->command = dup_or_fail(cmd, &rc)) ||
+        (st->kind == ASSAY_STEP_BENCH && !(st->unit = dup_or_fail(unit ? unit : "s", &rc))))
+        return rc;
+    return 0;
+}
+
+static int env_name_valid(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return 0;
+    size_t n = strlen(s);
+    return n <= 128 &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n &&
+           strncmp(s, "ASSAY_", 6) != 0;
+}
+
+/* The artifact is a plain name inside the job directory. */
+static int artifact_valid(const char *s)
+{
+    return assay_id_valid(s) || (strlen(s) <= 255 && !strchr(s, '/') && strcmp(s, ".") &&
+                                 strcmp(s, "..") && s[0] != '-' &&
+                                 strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789._+-~") == strlen(s));
+}
+
+int assay_spec_parse(assay_spec **out, const char *json, size_t len)
+{
+    static const char *const keys[] = {"protocol", "id", "artifact", "env", "inspect", "log_cap",
+                                       "kill_grace", "stop_on_inspect_error", "steps", NULL};
+    assay_spec *sp = NULL;
+    cJSON *doc = NULL;
+    const cJSON *v, *m;
+    const char *s;
+    int rc = ASSAY_EINVAL;
+    double d;
+
+    if (len > ASSAY_SPEC_MAX) {
+        rc = assay_error_set(ASSAY_ETOOBIG, "job spec: larger than %d bytes", ASSAY_SPEC_MAX);
+        goto out;
+    }
+    if (!(doc = cJSON_ParseWithLength(json, len))) {
+        assay_error_set(rc, "job spec: not valid JSON (near byte %td)",
+                        cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - json : (ptrdiff_t)0);
+        goto out;
+    }
+    if (!cJSON_IsObject(doc)) {
+        assay_error_set(rc, "job spec: must be a JSON object");
+        goto out;
+    }
+    if ((rc = only_keys(doc, "", keys)) < 0)
+        goto out;
+    v = cJSON_GetObjectItemCaseSensitive(doc, "protocol");
+    if (!cJSON_IsNumber(v) || v->valuedouble != ASSAY_PROTO_VERSION) {
+        rc = assay_error_set(ASSAY_EINVAL, "protocol: must be %d (this agent's protocol)",
+                             ASSAY_PROTO_VERSION);
+        goto out;
+    }
+    if (!(sp = calloc(1, sizeof *sp))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = get_str(doc, "id", "", 1, ASSAY_ID_MAX, &s)) < 0)
+        goto out;
+    if (!assay_id_valid(s)) {
+        rc = assay_error_set(ASSAY_EINVAL, "id: '%s' is not [A-Za-z0-9._-]{1,64}", s);
+        goto out;
+    }
+    rc = 0;
+    if (!(sp->id = dup_or_fail(s, &rc)))
+        goto out;
+    if ((rc = get_str(doc, "artifact", "", 0, 255, &s)) < 0)
+        goto out;
+    if (s) {
+        if (!artifact_valid(s)) {
+            rc = assay_error_set(ASSAY_EINVAL, "artifact: '%s' must be a plain file name in the job directory", s);
+            goto out;
+        }
+        if (!(sp->artifact = dup_or_fail(s, &rc)))
+            goto out;
+    }
+    if ((rc = get_num(doc, "log_cap", "", 1024, 1024.0 * 1024 * 1024, 0, ASSAY_LOG_CAP_DEFAULT, &d)) < 0)
+        goto out;
+    sp->log_cap = (uint64_t)d;
+    if ((rc = get_num(doc, "kill_grace", "", 0, 600, 0, 2, &sp->kill_grace_s)) < 0)
+        goto out;
+    v = cJSON_GetObjectItemCaseSensitive(doc, "stop_on_inspect_error");
+    if (v && !cJSON_IsBool(v)) {
+        rc = assay_error_set(ASSAY_EINVAL, "stop_on_inspect_error: must be true or false");
+        goto out;
+    }
+    sp->stop_on_inspect_error = cJSON_IsTrue(v);
+
+    v = cJSON_GetObjectItemCaseSensitive(doc, "env");
+    if (v && !cJSON_IsObject(v)) {
+        rc = assay_error_set(ASSAY_EINVAL, "env: must be an object of NAME: value");
+        goto out;
+    }
+    if (v) {
+        int n = cJSON_GetArraySize(v);
+        if (n > MAX_ENV) {
+            rc = assay_error_set(ASSAY_EINVAL, "env: more than %d variables", MAX_ENV);
+            goto out;
+        }
+        if (!(sp->env = calloc((size_t)n + 1, sizeof *sp->env))) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
+        cJSON_ArrayForEach(m, v)
+        {
+            if (!m->string || !env_name_valid(m->string)) {
+                rc = assay_error_set(ASSAY_EINVAL, "env.%s: not a valid name (ASSAY_* is reserved)",
+                                     m->string ? m->string : "?");
+                goto out;
+            }
+            if (!cJSON_IsString(m) || strlen(m->valuestring) > 4096) {
+                rc = assay_error_set(ASSAY_EINVAL, "env.%s: must be a string of at most 4096 bytes",
+                                     m->string);
+                goto out;
+            }
+            size_t l = strlen(m->string) + strlen(m->valuestring) + 2;
+            if (!(sp->env[sp->nenv] = malloc(l))) {
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+                goto out;
+            }
+            snprintf(sp->env[sp->nenv++], l, "%s=%s", m->string, m->valuestring);
+        }
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(doc, "inspect");
+    if (v && !cJSON_IsArray(v)) {
+        rc = assay_error_set(ASSAY_EINVAL, "inspect: must be an array of paths");
+        goto out;
+    }
+    if (v) {
+        int n = cJSON_GetArraySize(v);
+        if (n > MAX_INSPECT) {
+            rc = assay_error_set(ASSAY_EINVAL, "inspect: more than %d files", MAX_INSPECT);
+            goto out;
+        }
+        if (!(sp->inspect = calloc((size_t)n + 1, sizeof *sp->inspect))) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
+        cJSON_ArrayForEach(m, v)
+        {
+            if (!cJSON_IsString(m) || !m->valuestring[0] || strlen(m->valuestring) > 4096) {
+                rc = assay_error_set(ASSAY_EINVAL, "inspect[%zu]: must be a path of 1-4096 bytes",
+                                     sp->ninspect);
+                goto out;
+            }
+            if (!(sp->inspect[sp->ninspect++] = dup_or_fail(m->valuestring, &rc)))
+                goto out;
+        }
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(doc, "steps");
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+        rc = assay_error_set(ASSAY_EINVAL, "steps: must be a non-empty array");
+        goto out;
+    }
+    if (cJSON_GetArraySize(v) > MAX_STEPS) {
+        rc = assay_error_set(ASSAY_EINVAL, "steps: more than %d steps", MAX_STEPS);
+        goto out;
+    }
+    if (!(sp->steps = calloc((size_t)cJSON_GetArraySize(v), sizeof *sp->steps))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    cJSON_ArrayForEach(m, v)
+    {
+        assay_step *st = &sp->steps[sp->nsteps];
+        sp->nsteps++; /* counted first so spec_free releases a half-parsed step */
+        if ((rc = parse_step(st, m, sp->nsteps - 1)) < 0)
+            goto out;
+        /* Order: install?, test*, bench*, uninstall? -- what a deployment does. */
+        if (sp->nsteps > 1 && st->kind < sp->steps[sp->nsteps - 2].kind) {
+            rc = assay_error_set(ASSAY_EINVAL,
+                                 "steps[%zu].kind: %s after %s (order is install, test, bench, uninstall)",
+                                 sp->nsteps - 1, assay_step_kind_name(st->kind),
+                                 assay_step_kind_name(sp->steps[sp->nsteps - 2].kind));
+            goto out;
+        }
+        if ((st->kind == ASSAY_STEP_INSTALL || st->kind == ASSAY_STEP_UNINSTALL) && sp->nsteps > 1 &&
+            sp->steps[sp->nsteps - 2].kind == st->kind) {
+            rc = assay_error_set(ASSAY_EINVAL, "steps[%zu].kind: only one %s step", sp->nsteps - 1,
+                                 assay_step_kind_name(st->kind));
+            goto out;
+        }
+        for (size_t j = 0; j + 1 < sp->nsteps; j++)
+            if (strcmp(sp->steps[j].id, st->id) == 0) {
+                rc = assay_error_set(ASSAY_EINVAL, "steps[%zu].id: '%s' repeats steps[%zu].id",
+                                     sp->nsteps - 1, st->id, j);
+                goto out;
+            }
+    }
+    *out = sp;
+    sp = NULL;
+    rc = 0;
+out:
+    cJSON_Delete(doc);
+    assay_spec_free(sp);
+    return rc;
+}
