@@ -154,7 +154,7 @@ static int add_u64(cJSON *o, const char *k, uint64_t v)
     return cJSON_AddStringToObject(o, k, b) ? 0 : -1;
 }
 
-static cJSON *cpu_facts(const char *arch, const char *cpuinfo)
+cJSON *assay_facts_cpu(const char *arch, const char *cpuinfo)
 {
     cJSON *c = cJSON_CreateObject();
     char v[256], model_name[256] = "";
@@ -240,7 +240,7 @@ static int kv_get(const char *text, const char *key, char *out, size_t outlen)
     return -1;
 }
 
-static cJSON *os_facts(void)
+cJSON *assay_facts_os(void)
 {
     cJSON *o = cJSON_CreateObject();
     char *text = malloc(SMALL_CAP);
@@ -498,7 +498,7 @@ int assay_facts_collect(cJSON **out)
     if (add_str_or_null(k, "arch", v))
         goto out;
 
-    cJSON *cpu = cpu_facts(arch, have_cpuinfo ? cpuinfo : NULL);
+    cJSON *cpu = assay_facts_cpu(arch, have_cpuinfo ? cpuinfo : NULL);
     if (!cpu || !cJSON_AddItemToObject(f, "cpu", cpu)) {
         cJSON_Delete(cpu);
         goto out;
@@ -516,7 +516,7 @@ int assay_facts_collect(cJSON **out)
     if (!cJSON_AddNumberToObject(f, "page_size", (double)sysconf(_SC_PAGESIZE)))
         goto out;
 
-    cJSON *os = os_facts();
+    cJSON *os = assay_facts_os();
     if (!os || !cJSON_AddItemToObject(f, "os", os)) {
         cJSON_Delete(os);
         goto out;

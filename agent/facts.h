@@ -12,6 +12,17 @@
 int assay_facts_collect(cJSON **out);
 
 /*
+ * CPU facts from a /proc/cpuinfo text as an agent of architecture `arch`
+ * would read it: {"vendor", "family", "model", "model_name", "implementer",
+ * "part", "cores_online", "cores_listed"}. NULL when out of memory.
+ */
+cJSON *assay_facts_cpu(const char *arch, const char *cpuinfo);
+
+/* OS facts from /etc/os-release and the vendors' release files under
+ * assay_facts_root(). NULL when out of memory. */
+cJSON *assay_facts_os(void);
+
+/*
  * The root of the file system facts are read from: "" (the real root) unless
  * the environment sets ASSAY_FACTS_ROOT, which tests use to present
  * recorded /proc/cpuinfo and /etc files of real machines.

@@ -93,6 +93,18 @@ static char *read_file(const char *path, size_t cap, size_t *len)
     return buf;
 }
 
+/* The job directory as an absolute path without links: the supervisor
+ * puts it in every step's environment, and recovery finds processes by it. */
+static int resolve_dir(char out[PATH_MAX], const char *arg)
+{
+    struct stat st;
+    if (!realpath(arg, out) || stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
+        return assay_error_set(ASSAY_ENOTFOUND, "job directory %s does not exist", arg);
+    if (strlen(out) > PATH_MAX - 256)
+        return assay_error_set(ASSAY_EINVAL, "job directory path too long");
+    return 0;
+}
+
 /* 1 if a supervisor holds the job's lock, 0 if not. */
 static int supervisor_running(const char *dir)
 {
@@ -691,14 +703,11 @@ static int record_rejection(const char *dir, const char *why)
 int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_out, size_t idlen)
 {
     char dir[PATH_MAX], path[PATH_MAX];
-    struct stat st;
     assay_spec *sp = NULL;
     int rc;
 
-    if (!realpath(dir_arg, dir) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return assay_error_set(ASSAY_ENOTFOUND, "job directory %s does not exist", dir_arg);
-    if (strlen(dir) > PATH_MAX - 256)
-        return assay_error_set(ASSAY_EINVAL, "job directory path too long");
+    if ((rc = resolve_dir(dir, dir_arg)) < 0)
+        return rc;
 
     path_in(path, sizeof path, dir, ASSAY_JOB_SPEC);
     size_t oldlen = 0;
@@ -847,8 +856,11 @@ static int scan_events(const char *dir, int64_t *last_seq, int *ended, char *out
     return 0;
 }
 
-int assay_job_status(const char *dir, cJSON **out)
+int assay_job_status(const char *dir_arg, cJSON **out)
 {
+    char dir[PATH_MAX];
+    if (resolve_dir(dir, dir_arg) < 0)
+        return ASSAY_ENOTFOUND;
     int64_t last;
     int ended;
     char outcome[32], job[ASSAY_ID_MAX + 1];
@@ -877,9 +889,11 @@ int assay_job_status(const char *dir, cJSON **out)
     return 0;
 }
 
-int assay_job_cancel(const char *dir)
+int assay_job_cancel(const char *dir_arg)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], dir[PATH_MAX];
+    if (resolve_dir(dir, dir_arg) < 0)
+        return ASSAY_ENOTFOUND;
     size_t len;
     if (!supervisor_running(dir))
         return assay_error_set(ASSAY_ESTATE, "no job is running in %s", dir);
@@ -930,13 +944,19 @@ static int recover_dead_job(const char *dir)
     int ended;
     char outcome[32], job[ASSAY_ID_MAX + 1];
     if (scan_events(dir, &last, &ended, outcome, sizeof outcome, job, sizeof job) == 0 && !ended) {
+        /* The steps the supervisor was running outlive it; they carry the
+         * job's environment, which finds them wherever they were reparented. */
+        char entry[PATH_MAX + 32];
+        snprintf(entry, sizeof entry, "ASSAY_JOB_DIR=%s", dir);
+        int killed = assay_run_kill_by_env(entry);
         assay_evlog *log = NULL;
         struct tally t = {0};
         t.infra = 1;
         path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
         if ((rc = assay_evlog_open(&log, path, NULL)) == 0) {
             rc = emit_error(log, NULL, "the job's supervisor stopped without ending the job "
-                                       "(killed, or the host restarted)");
+                                       "(killed, or the host restarted); %d leftover processes killed",
+                            killed);
             if (rc == 0)
                 rc = emit_job_end(log, job[0] ? job : NULL, &t, 0, "supervisor lost");
             assay_evlog_free(log);
@@ -946,15 +966,17 @@ static int recover_dead_job(const char *dir)
     return rc;
 }
 
-int assay_job_attach(const char *dir, int64_t from, int outfd)
+int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], dir[PATH_MAX];
     int fd = -1, ino = -1, rc = -1;
     char *buf = NULL;
     size_t have = 0, cap = 64 * 1024;
     off_t off = 0;
     int64_t expect = -1;
 
+    if (resolve_dir(dir, dir_arg) < 0)
+        return ASSAY_ENOTFOUND;
     path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
     /* Watch before the first read, so no append falls between the two. */
     ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

@@ -56,4 +56,13 @@ int assay_run_step(assay_run_result *out, const assay_run_opts *o);
  */
 void assay_run_kill_descendants(int *killed);
 
+/*
+ * SIGKILL every process whose environment holds exactly the entry `entry`
+ * ("ASSAY_JOB_DIR=/path"), repeating until none is left or `rounds` passes
+ * found nothing new. For a supervisor that is gone: its steps' processes
+ * were reparented elsewhere, but they still carry the job's environment.
+ * Returns how many were killed.
+ */
+int assay_run_kill_by_env(const char *entry);
+
 #endif

@@ -191,13 +191,20 @@ static int env_name_valid(const char *s)
            strncmp(s, "ASSAY_", 6) != 0;
 }
 
-/* The artifact is a plain name inside the job directory. */
+/* The artifact is a plain file name inside the job directory: no path, no
+ * leading '.' or '-' (hidden files, options to the vendor's install
+ * command), and none of the names the agent itself uses there. */
 static int artifact_valid(const char *s)
 {
-    return assay_id_valid(s) || (strlen(s) <= 255 && !strchr(s, '/') && strcmp(s, ".") &&
-                                 strcmp(s, "..") && s[0] != '-' &&
-                                 strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                           "0123456789._+-~") == strlen(s));
+    static const char *const ours[] = {ASSAY_JOB_SPEC, ASSAY_JOB_EVENTS, ASSAY_JOB_LOCK,
+                                       ASSAY_JOB_PID, ASSAY_JOB_LOGS, "tmp", "home"};
+    size_t n = strlen(s);
+    if (n == 0 || n > 255 || s[0] == '.' || s[0] == '-')
+        return 0;
+    for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
+        if (strcmp(s, ours[i]) == 0)
+            return 0;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-~") == n;
 }
 
 int assay_spec_parse(assay_spec **out, const char *json, size_t len)

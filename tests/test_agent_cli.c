@@ -1,0 +1,467 @@
+/*
+ * assay-agent's commands end to end, for every static agent: x86_64
+ * natively, aarch64 and loongarch64 under qemu (binfmt_misc). Jobs run for
+ * real in temporary job directories; events are checked line by line.
+ */
+#include "helpers.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct triple {
+    char name[32];
+    char arch[16];
+};
+
+static struct triple triples[] = {
+    {"x86_64-linux-gnu", "x86_64"},
+    {"aarch64-linux-gnu", "aarch64"},
+    {"loongarch64-linux-gnu", "loongarch64"},
+};
+
+static char agent[512], jd[256], out[1 << 20];
+
+static void setup_for(const struct triple *t)
+{
+    cr_assert_not_null(th_agent_path(t->name, agent, sizeof agent),
+                       "no agent for %s: run ci/build-agents.sh", t->name);
+    snprintf(jd, sizeof jd, "/tmp/assay-cli-%s-XXXXXX", t->arch);
+    cr_assert_not_null(mkdtemp(jd));
+}
+
+static void cleanup(void)
+{
+    th_run(NULL, 0, "pkill -9 -f '[a]ssay-mark-%d' ; umount %s/full 2>/dev/null; rm -rf %s",
+           (int)getpid(), jd, jd);
+}
+
+static int start(const char *spec)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s.spec", jd);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(spec, f);
+    fclose(f);
+    int rc = th_run(out, sizeof out, "%s start --job-dir %s < %s", agent, jd, path);
+    unlink(path);
+    return rc;
+}
+
+/* attach --from N, parsed: an array of events. Checks every line is an
+ * event with v 1 and that seqs run from `from` with no gap. */
+static cJSON *attach_from(long from)
+{
+    int rc = th_run(out, sizeof out, "timeout 60 %s attach --job-dir %s --from %ld", agent, jd, from);
+    cr_assert_eq(rc, 0, "attach failed (%d): %s", rc, out);
+    cJSON *arr = cJSON_CreateArray();
+    long want = from;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *e = cJSON_Parse(line);
+        cr_assert_not_null(e, "not JSON: %s", line);
+        cr_assert_eq(cJSON_GetObjectItem(e, "v")->valueint, 1);
+        cr_assert_eq(cJSON_GetObjectItem(e, "seq")->valueint, want, "seq gap at %ld: %s", want, line);
+        cr_assert(cJSON_IsString(cJSON_GetObjectItem(e, "ts")));
+        want++;
+        cJSON_AddItemToArray(arr, e);
+    }
+    return arr;
+}
+
+/* Live (not zombie) processes of this test's marker, as "pid args" lines;
+ * 0 if there are none. Zombies are dead: the lab's pid 1 may not reap. */
+static int marker_alive(void)
+{
+    return th_run(out, sizeof out, "ps -eo stat=,pid=,args= | awk '$1 !~ /^Z/' | grep '[a]ssay-mark-%d'",
+                  (int)getpid()) == 0;
+}
+
+static const char *type_of(const cJSON *e)
+{
+    return cJSON_GetObjectItem(e, "type")->valuestring;
+}
+
+static const cJSON *last(const cJSON *arr)
+{
+    return cJSON_GetArrayItem(arr, cJSON_GetArraySize(arr) - 1);
+}
+
+/* The step-end event of step `id` (run `run`). */
+static const cJSON *step_end(const cJSON *arr, const char *id, int run)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        const cJSON *s = cJSON_GetObjectItem(e, "step"), *r = cJSON_GetObjectItem(e, "run");
+        if (strcmp(type_of(e), "step-end") == 0 && cJSON_IsString(s) && strcmp(s->valuestring, id) == 0 &&
+            (!r || r->valueint == run))
+            return e;
+    }
+    cr_assert_fail("no step-end for %s run %d", id, run);
+    return NULL;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+#define PARAMS                                                                                     \
+    ParameterizedTestParameters(agent_cli, NAME)                                                   \
+    {                                                                                              \
+        return cr_make_param_array(struct triple, triples, sizeof triples / sizeof triples[0]);    \
+    }
+
+#undef NAME
+#define NAME version_and_facts
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, version_and_facts, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(th_run(out, sizeof out, "%s version --json", agent), 0, "%s", out);
+    cJSON *v = cJSON_Parse(out);
+    cr_assert_not_null(v, "%s", out);
+    cr_assert_str_eq(str(v, "triple"), t->name);
+    cr_assert_str_eq(str(v, "machine"), t->arch);
+    cr_assert_eq(strlen(str(v, "build_id")), 40);
+    cJSON_Delete(v);
+
+    cr_assert_eq(th_run(out, sizeof out, "%s facts", agent), 0, "%s", out);
+    cJSON *f = cJSON_Parse(out);
+    cr_assert_not_null(f, "%s", out);
+    cr_assert_str_eq(str(f, "arch"), t->arch);
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(f, "page_size")));
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(f, "memory_bytes")), "64-bit numbers travel as strings");
+    cr_assert_str_eq(str(cJSON_GetObjectItem(f, "os"), "id"), "debian");
+    /* This machine is x86_64: the other agents run under qemu and must say so. */
+    const cJSON *emu = cJSON_GetObjectItem(f, "emulation");
+    int emulated = strcmp(t->arch, "x86_64") != 0;
+    cr_assert_eq(cJSON_IsTrue(cJSON_GetObjectItem(emu, "emulated")), emulated, "%s", out);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(emu, "evidence")) > 0, emulated);
+    if (strcmp(t->arch, "loongarch64") == 0)
+        cr_assert(cJSON_IsString(cJSON_GetObjectItem(f, "loongarch_world")));
+    else
+        cr_assert(cJSON_IsNull(cJSON_GetObjectItem(f, "loongarch_world")));
+    cJSON_Delete(f);
+}
+
+#undef NAME
+#define NAME a_job_runs_in_order_with_verdicts
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, a_job_runs_in_order_with_verdicts, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(th_run(NULL, 0, "printf 'payload' > %s/pkg.tar", jd), 0);
+    int rc = start("{\"protocol\":1,\"id\":\"job-1\",\"artifact\":\"pkg.tar\",\"steps\":["
+                   "{\"id\":\"install\",\"kind\":\"install\",\"command\":\"cat \\\"$ASSAY_ARTIFACT\\\"; echo; env\",\"timeout\":30},"
+                   "{\"id\":\"ok\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":30},"
+                   "{\"id\":\"bad\",\"kind\":\"test\",\"command\":\"exit 3\",\"timeout\":30},"
+                   "{\"id\":\"want3\",\"kind\":\"test\",\"command\":\"exit 3\",\"timeout\":30,\"expect_exit\":3},"
+                   "{\"id\":\"speed\",\"kind\":\"bench\",\"command\":\"echo 41.5\",\"timeout\":30,\"repeat\":3,\"unit\":\"MB/s\"},"
+                   "{\"id\":\"time\",\"kind\":\"bench\",\"command\":\"true\",\"timeout\":30,\"repeat\":2},"
+                   "{\"id\":\"uninstall\",\"kind\":\"uninstall\",\"command\":\"true\",\"timeout\":30}]}");
+    cr_assert_eq(rc, 0, "start: %s", out);
+    cr_assert_str_eq(out, "job-1\n");
+    cJSON *ev = attach_from(0);
+    /* job-start, 1+1+1+1+3+2+1 = 10 runs of start/end, job-end */
+    cr_assert_eq(cJSON_GetArraySize(ev), 22, "%d events", cJSON_GetArraySize(ev));
+    const cJSON *js = cJSON_GetArrayItem(ev, 0);
+    cr_assert_str_eq(type_of(js), "job-start");
+    cr_assert_str_eq(str(cJSON_GetObjectItem(js, "agent"), "triple"), t->name);
+    cr_assert_str_eq(str(cJSON_GetObjectItem(js, "facts"), "arch"), t->arch);
+    cr_assert_str_eq(str(step_end(ev, "install", 1), "verdict"), "pass");
+    cr_assert_str_eq(str(step_end(ev, "ok", 1), "verdict"), "pass");
+    const cJSON *bad = step_end(ev, "bad", 1);
+    cr_assert_str_eq(str(bad, "verdict"), "fail");
+    cr_assert_str_eq(str(bad, "reason"), "exit status 3, expected 0");
+    cr_assert_eq(cJSON_GetObjectItem(bad, "exit_code")->valueint, 3);
+    cr_assert_str_eq(str(step_end(ev, "want3", 1), "verdict"), "pass");
+    for (int run = 1; run <= 3; run++) {
+        const cJSON *b = step_end(ev, "speed", run);
+        cr_assert_float_eq(cJSON_GetObjectItem(b, "value")->valuedouble, 41.5, 1e-9);
+        cr_assert_str_eq(str(b, "unit"), "MB/s");
+    }
+    const cJSON *tb = step_end(ev, "time", 2);
+    cr_assert_gt(cJSON_GetObjectItem(tb, "value")->valuedouble, 0);
+    const cJSON *m = cJSON_GetObjectItem(step_end(ev, "install", 1), "metrics");
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(m, "wall_ns")));
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(m, "max_rss_kb")));
+    const cJSON *end = last(ev);
+    cr_assert_str_eq(type_of(end), "job-end");
+    cr_assert_str_eq(str(end, "outcome"), "failed");
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(end, "counts"), "pass")->valueint, 9);
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(end, "counts"), "fail")->valueint, 1);
+    /* The install step saw the artifact and the documented environment. */
+    char path[400];
+    snprintf(path, sizeof path, "%s/logs/install.1.stdout", jd);
+    char *log = th_slurp(path, NULL);
+    cr_assert_not_null(log);
+    cr_assert(strncmp(log, "payload\n", 8) == 0, "%s", log);
+    cr_assert(strstr(log, "ASSAY_JOB_ID=job-1\n") && strstr(log, "ASSAY_STEP_KIND=install\n") &&
+              strstr(log, "LANG=C.UTF-8\n") && strstr(log, "TMPDIR=") && strstr(log, "HOME="),
+              "%s", log);
+    free(log);
+    cJSON_Delete(ev);
+
+    /* Status after the end, and the same spec again is a no-op. */
+    cr_assert_eq(th_run(out, sizeof out, "%s status --job-dir %s", agent, jd), 0);
+    cJSON *s = cJSON_Parse(out);
+    cr_assert_str_eq(str(s, "state"), "ended");
+    cr_assert_str_eq(str(s, "outcome"), "failed");
+    cr_assert_eq(cJSON_GetObjectItem(s, "last_seq")->valueint, 21);
+    cJSON_Delete(s);
+}
+
+#undef NAME
+#define NAME attach_resumes_from_every_seq
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, attach_resumes_from_every_seq, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(start("{\"protocol\":1,\"id\":\"r\",\"steps\":["
+                       "{\"id\":\"a\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":10},"
+                       "{\"id\":\"b\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":10},"
+                       "{\"id\":\"c\",\"kind\":\"bench\",\"command\":\"true\",\"timeout\":10,\"repeat\":2}]}"),
+                 0, "%s", out);
+    cJSON *all = attach_from(0);
+    int n = cJSON_GetArraySize(all);
+    cr_assert_eq(n, 10);
+    for (int from = 0; from < n; from++) {
+        cJSON *part = attach_from(from); /* checks seqs from..n-1 */
+        cr_assert_eq(cJSON_GetArraySize(part), n - from);
+        char *a = cJSON_PrintUnformatted(cJSON_GetArrayItem(all, from));
+        char *b = cJSON_PrintUnformatted(cJSON_GetArrayItem(part, 0));
+        cr_assert_str_eq(a, b);
+        free(a);
+        free(b);
+        cJSON_Delete(part);
+    }
+    cJSON_Delete(all);
+}
+
+#undef NAME
+#define NAME attach_killed_midway_resumes_without_gap_or_duplicate
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, attach_killed_midway_resumes_without_gap_or_duplicate,
+                  .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(start("{\"protocol\":1,\"id\":\"k\",\"steps\":["
+                       "{\"id\":\"a\",\"kind\":\"test\",\"command\":\"sleep 0.3\",\"timeout\":10},"
+                       "{\"id\":\"b\",\"kind\":\"test\",\"command\":\"sleep 0.3\",\"timeout\":10},"
+                       "{\"id\":\"c\",\"kind\":\"test\",\"command\":\"sleep 0.3\",\"timeout\":10},"
+                       "{\"id\":\"d\",\"kind\":\"test\",\"command\":\"sleep 0.3\",\"timeout\":10}]}"),
+                 0, "%s", out);
+    /* An attach that is killed after it printed some events, as when the
+     * SSH connection drops: the controller keeps the last seq it got. */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s attach --job-dir %s > %s.part & p=$!; sleep 0.5; kill -9 $p; { wait $p; } 2>/dev/null; "
+             "cat %s.part; rm -f %s.part",
+             agent, jd, jd, jd, jd);
+    th_run(out, sizeof out, "%s", cmd);
+    long got = 0;
+    for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
+        cJSON *e = cJSON_Parse(l);
+        if (!e)
+            break; /* a line cut by the kill: not received */
+        cr_assert_eq(cJSON_GetObjectItem(e, "seq")->valueint, got);
+        got++;
+        cJSON_Delete(e);
+    }
+    cr_assert_gt(got, 0, "the first attach printed nothing before it was killed");
+    cJSON *rest = attach_from(got); /* checks the seqs continue from `got` */
+    cr_assert_str_eq(type_of(last(rest)), "job-end");
+    cr_assert_eq(got + cJSON_GetArraySize(rest), 10);
+    cJSON_Delete(rest);
+}
+
+#undef NAME
+#define NAME timeouts_kill_daemonised_grandchildren
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, timeouts_kill_daemonised_grandchildren, .fini = cleanup)
+{
+    setup_for(t);
+    char spec[2048];
+    /* A copy of sleep named for this test, started in the group, in a new
+     * session, and double-forked: all must be gone when the step ends. */
+    snprintf(spec, sizeof spec,
+             "{\"protocol\":1,\"id\":\"t\",\"kill_grace\":0.2,\"steps\":["
+             "{\"id\":\"hang\",\"kind\":\"test\",\"command\":\"cp /bin/sleep ./assay-mark-%d; "
+             "./assay-mark-%d 300 & setsid ./assay-mark-%d 300 & (setsid ./assay-mark-%d 300 &); "
+             "./assay-mark-%d 300\",\"timeout\":1},"
+             "{\"id\":\"segv\",\"kind\":\"test\",\"command\":\"kill -SEGV $$\",\"timeout\":10}]}",
+             getpid(), getpid(), getpid(), getpid(), getpid());
+    cr_assert_eq(start(spec), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    const cJSON *h = step_end(ev, "hang", 1);
+    cr_assert_str_eq(str(h, "verdict"), "fail");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(h, "timed_out")));
+    cr_assert_str_eq(str(h, "reason"), "timed out after 1s");
+    cr_assert_geq(cJSON_GetObjectItem(cJSON_GetObjectItem(h, "metrics"), "strays_killed")->valueint, 1);
+    const cJSON *s = step_end(ev, "segv", 1);
+    cr_assert_str_eq(str(s, "signal"), "SIGSEGV");
+    cr_assert_str_eq(str(s, "reason"), "killed by SIGSEGV");
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(s, "exit_code")));
+    cJSON_Delete(ev);
+    cr_assert_not(marker_alive(), "processes survived: %s", out);
+}
+
+#undef NAME
+#define NAME floods_are_capped
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, floods_are_capped, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(start("{\"protocol\":1,\"id\":\"f\",\"log_cap\":65536,\"steps\":["
+                       "{\"id\":\"flood\",\"kind\":\"test\",\"command\":\"head -c 20000000 /dev/zero; "
+                       "head -c 3000000 /dev/zero >&2\",\"timeout\":60}]}"),
+                 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    const cJSON *lg = cJSON_GetObjectItem(step_end(ev, "flood", 1), "logs");
+    cr_assert_str_eq(str(lg, "stdout_bytes"), "20000000");
+    cr_assert_str_eq(str(lg, "stdout_kept"), "65536");
+    cr_assert_str_eq(str(lg, "stderr_bytes"), "3000000");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(lg, "truncated")));
+    cJSON_Delete(ev);
+}
+
+#undef NAME
+#define NAME cancel_and_status
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, cancel_and_status, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(start("{\"protocol\":1,\"id\":\"c\",\"steps\":["
+                       "{\"id\":\"long\",\"kind\":\"test\",\"command\":\"sleep 60\",\"timeout\":120},"
+                       "{\"id\":\"after\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":10}]}"),
+                 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "%s status --job-dir %s", agent, jd), 0, "%s", out);
+    cJSON *s = cJSON_Parse(out);
+    cr_assert_str_eq(str(s, "state"), "running");
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(s, "pid")));
+    cJSON_Delete(s);
+    cr_assert_eq(th_run(out, sizeof out, "%s cancel --job-dir %s", agent, jd), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    cr_assert_str_eq(str(step_end(ev, "long", 1), "reason"), "canceled");
+    cr_assert_str_eq(str(step_end(ev, "after", 1), "verdict"), "skipped");
+    cr_assert_str_eq(str(last(ev), "outcome"), "canceled");
+    cJSON_Delete(ev);
+    /* Not running any more: cancel says so. */
+    cr_assert_neq(th_run(out, sizeof out, "%s cancel --job-dir %s", agent, jd), 0);
+    cr_assert(strstr(out, "no job is running") != NULL, "%s", out);
+}
+
+#undef NAME
+#define NAME bad_input_gives_clear_errors
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, bad_input_gives_clear_errors, .fini = cleanup)
+{
+    setup_for(t);
+    /* A malformed spec: refused with the field named, and recorded. */
+    int rc = start("{\"protocol\":1,\"id\":\"m\",\"steps\":[{\"id\":\"a\",\"kind\":\"test\",\"command\":\"true\"}]}");
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(out, "assay-agent: start: steps[0].timeout: missing") != NULL, "%s", out);
+    cJSON *ev = attach_from(0);
+    cr_assert_eq(cJSON_GetArraySize(ev), 2);
+    cr_assert_str_eq(type_of(cJSON_GetArrayItem(ev, 0)), "error");
+    cr_assert(strstr(str(cJSON_GetArrayItem(ev, 0), "message"), "steps[0].timeout: missing") != NULL);
+    cr_assert_str_eq(str(last(ev), "outcome"), "error");
+    cJSON_Delete(ev);
+
+    /* Then a good spec in the same directory, naming a missing artifact. */
+    rc = start("{\"protocol\":1,\"id\":\"m\",\"artifact\":\"gone.rpm\",\"steps\":["
+               "{\"id\":\"install\",\"kind\":\"install\",\"command\":\"true\",\"timeout\":10}]}");
+    cr_assert_eq(rc, 0, "%s", out);
+    ev = attach_from(0);
+    cr_assert_str_eq(type_of(cJSON_GetArrayItem(ev, 1)), "error");
+    cr_assert(strstr(str(cJSON_GetArrayItem(ev, 1), "message"), "artifact gone.rpm") != NULL);
+    cr_assert_str_eq(str(step_end(ev, "install", 0), "verdict"), "skipped");
+    cr_assert_str_eq(str(last(ev), "outcome"), "error");
+    cr_assert_str_eq(str(last(ev), "reason"), "artifact missing");
+    cJSON_Delete(ev);
+
+    /* Another spec in a used job directory is refused. */
+    rc = start("{\"protocol\":1,\"id\":\"other\",\"steps\":[{\"id\":\"a\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":1}]}");
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(out, "holds another job") != NULL, "%s", out);
+
+    /* Usage errors and garbage options. */
+    cr_assert_eq(th_run(out, sizeof out, "%s attach --job-dir %s --from -3", agent, jd), 2);
+    cr_assert_eq(th_run(out, sizeof out, "%s attach", agent), 2);
+    cr_assert(strstr(out, "--job-dir DIR is required") != NULL, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "%s frobnicate", agent), 2);
+    cr_assert_neq(th_run(out, sizeof out, "%s status --job-dir %s/nope", agent, jd), 0);
+    cr_assert(strstr(out, "does not exist") != NULL, "%s", out);
+}
+
+#undef NAME
+#define NAME a_killed_supervisor_is_ended_by_attach
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, a_killed_supervisor_is_ended_by_attach, .fini = cleanup)
+{
+    setup_for(t);
+    char spec[1024];
+    snprintf(spec, sizeof spec,
+             "{\"protocol\":1,\"id\":\"d\",\"steps\":[{\"id\":\"long\",\"kind\":\"test\",\"command\":"
+             "\"cp /bin/sleep ./assay-mark-%d; ./assay-mark-%d 120\",\"timeout\":300}]}",
+             getpid(), getpid());
+    cr_assert_eq(start(spec), 0, "%s", out);
+    /* Wait for the step, then kill the supervisor outright, as an OOM kill
+     * or a crash would. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "for i in $(seq 100); do pgrep -f '[a]ssay-mark-%d' >/dev/null && break; "
+                        "sleep 0.05; done; kill -9 $(cat %s/supervisor.pid)",
+                        getpid(), jd),
+                 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    const cJSON *err = cJSON_GetArrayItem(ev, cJSON_GetArraySize(ev) - 2);
+    cr_assert_str_eq(type_of(err), "error");
+    cr_assert(strstr(str(err, "message"), "supervisor stopped") != NULL, "%s", str(err, "message"));
+    cr_assert_str_eq(str(last(ev), "outcome"), "error");
+    cr_assert_str_eq(str(last(ev), "reason"), "supervisor lost");
+    cJSON_Delete(ev);
+    /* Its step did not outlive it. */
+    cr_assert_not(marker_alive(), "left behind: %s", out);
+}
+
+#undef NAME
+#define NAME a_full_disk_is_an_error_event
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, a_full_disk_is_an_error_event, .fini = cleanup)
+{
+    setup_for(t);
+    /* A real small file system as the job directory. */
+    char full[300];
+    snprintf(full, sizeof full, "%s/full", jd);
+    cr_assert_eq(mkdir(full, 0755), 0);
+    if (mount("tmpfs", full, "tmpfs", 0, "size=1m") != 0)
+        cr_skip_test("cannot mount a tmpfs here (needs root)");
+    snprintf(jd + strlen(jd), sizeof jd - strlen(jd), "/full");
+    cr_assert_eq(start("{\"protocol\":1,\"id\":\"disk\",\"log_cap\":8388608,\"steps\":["
+                       "{\"id\":\"fill\",\"kind\":\"test\",\"command\":\"head -c 4000000 /dev/urandom\",\"timeout\":60},"
+                       "{\"id\":\"next\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":60}]}"),
+                 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    int saw_error = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ev)
+    {
+        if (strcmp(type_of(e), "error") == 0 && strstr(str(e, "message"), "No space left on device"))
+            saw_error = 1;
+    }
+    cr_assert(saw_error, "no error event for the full disk");
+    cr_assert_str_eq(str(last(ev), "outcome"), "error");
+    cJSON_Delete(ev);
+    jd[strlen(jd) - 5] = '\0';
+}
