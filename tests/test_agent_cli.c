@@ -465,3 +465,77 @@ ParameterizedTest(struct triple *t, agent_cli, a_full_disk_is_an_error_event, .f
     cJSON_Delete(ev);
     jd[strlen(jd) - 5] = '\0';
 }
+
+#undef NAME
+#define NAME inspect_checks_architecture_against_the_host
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, inspect_checks_architecture_against_the_host,
+                  .fini = cleanup)
+{
+    setup_for(t);
+    /* Real ELF files of every architecture: the three agents themselves. */
+    char paths[3][512];
+    for (int i = 0; i < 3; i++)
+        cr_assert_not_null(th_agent_path(triples[i].name, paths[i], sizeof paths[i]));
+    cr_assert_eq(th_run(NULL, 0, "echo '#!/bin/sh' > %s/script.sh", jd), 0);
+    int rc = th_run(out, sizeof out, "cd %s && %s inspect %s %s %s script.sh missing.bin", jd, agent,
+                    paths[0], paths[1], paths[2]);
+    cr_assert_eq(rc, 1, "inspect must fail on error findings: %d %s", rc, out);
+    cJSON *r = cJSON_Parse(out);
+    cr_assert_not_null(r, "%s", out);
+    cr_assert_str_eq(str(r, "host_arch"), t->arch);
+    const cJSON *files = cJSON_GetObjectItem(r, "files");
+    for (int i = 0; i < 3; i++) {
+        const cJSON *f = cJSON_GetArrayItem(files, i);
+        cr_assert_str_eq(str(f, "arch"), triples[i].arch);
+        int mismatch = strcmp(triples[i].arch, t->arch) != 0;
+        const cJSON *fl = cJSON_GetObjectItem(f, "findings");
+        cr_assert_eq(cJSON_GetArraySize(fl), mismatch, "%s on %s", triples[i].arch, t->arch);
+        if (mismatch) {
+            const cJSON *x = cJSON_GetArrayItem(fl, 0);
+            cr_assert_str_eq(str(x, "severity"), "error");
+            cr_assert_str_eq(str(x, "check"), "arch");
+            cr_assert_str_eq(str(x, "expected"), t->arch);
+            cr_assert_str_eq(str(x, "found"), triples[i].arch);
+        }
+    }
+    const cJSON *script = cJSON_GetArrayItem(files, 3);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(script, "elf")));
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(script, "findings")), 0);
+    const cJSON *missing = cJSON_GetArrayItem(files, 4);
+    cr_assert_str_eq(str(cJSON_GetArrayItem(cJSON_GetObjectItem(missing, "findings"), 0), "check"), "exists");
+    cr_assert_eq(cJSON_GetObjectItem(r, "errors")->valueint, 3);
+    cJSON_Delete(r);
+}
+
+#undef NAME
+#define NAME preflight_errors_on_the_host_can_stop_the_job
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, preflight_errors_on_the_host_can_stop_the_job,
+                  .fini = cleanup)
+{
+    setup_for(t);
+    /* "Install" copies in a binary of another architecture than the host's. */
+    char foreign[512], spec[2048];
+    const struct triple *other = &triples[strcmp(t->arch, "aarch64") == 0 ? 2 : 1];
+    cr_assert_not_null(th_agent_path(other->name, foreign, sizeof foreign));
+    snprintf(spec, sizeof spec,
+             "{\"protocol\":1,\"id\":\"p\",\"inspect\":[\"bin/tool\"],\"stop_on_inspect_error\":true,"
+             "\"steps\":[{\"id\":\"install\",\"kind\":\"install\",\"command\":\"mkdir -p bin && cp %s bin/tool\",\"timeout\":30},"
+             "{\"id\":\"t\",\"kind\":\"test\",\"command\":\"bin/tool version\",\"timeout\":30},"
+             "{\"id\":\"uninstall\",\"kind\":\"uninstall\",\"command\":\"rm -rf bin\",\"timeout\":30}]}",
+             foreign);
+    cr_assert_eq(start(spec), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    const cJSON *insp = NULL, *e;
+    cJSON_ArrayForEach(e, ev) if (strcmp(type_of(e), "inspect") == 0) insp = e;
+    cr_assert_not_null(insp, "no inspect event");
+    const cJSON *res = cJSON_GetObjectItem(insp, "result");
+    cr_assert_eq(cJSON_GetObjectItem(res, "errors")->valueint, 1);
+    const cJSON *f = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "files"), 0);
+    cr_assert_str_eq(str(f, "arch"), other->arch);
+    cr_assert_str_eq(str(step_end(ev, "t", 0), "verdict"), "skipped");
+    cr_assert_str_eq(str(step_end(ev, "t", 0), "reason"), "preflight errors on the host");
+    cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "verdict"), "pass", "uninstall still runs");
+    cJSON_Delete(ev);
+}
