@@ -1,6 +1,7 @@
 /* The job's event log; see evlog.h. */
 #include "evlog.h"
 #include "assay/error.h"
+#include "assay/io.h"
 #include "assay/proto.h"
 
 #include <errno.h>
@@ -71,15 +72,8 @@ static int resync(assay_evlog *log)
     char *buf = malloc((size_t)st.st_size + 1);
     if (!buf && st.st_size)
         return assay_error_set(ASSAY_ENOMEM, "events: out of memory");
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = pread(log->fd, buf + got, (size_t)st.st_size - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    ssize_t n = lseek(log->fd, 0, SEEK_SET) == 0 ? assay_read_full(log->fd, buf, (size_t)st.st_size) : -1;
+    size_t got = n > 0 ? (size_t)n : 0;
     int64_t last = -1;
     size_t complete = 0;
     for (size_t at = 0; at < got;) {
@@ -151,20 +145,6 @@ void assay_evlog_free(assay_evlog *log)
     free(log);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int assay_evlog_emit(assay_evlog *log, cJSON *ev, int64_t *seq_out)
 {
     char *body = NULL, *line = NULL;
@@ -207,8 +187,8 @@ int assay_evlog_emit(assay_evlog *log, cJSON *ev, int64_t *seq_out)
     len = strlen(line);
 
     for (int attempt = 0;; attempt++) {
-        int e = write_all(log->fd, line, len);
-        if (e == 0 && fsync(log->fd) != 0 && errno != EINVAL)
+        int e = 0;
+        if (assay_write_all(log->fd, line, len) != 0 || (fsync(log->fd) != 0 && errno != EINVAL))
             e = -errno;
         if (e == 0)
             break;

@@ -7,6 +7,7 @@
 #include "facts.h"
 #include "assay/elf.h"
 #include "assay/error.h"
+#include "assay/io.h"
 #include "assay/version.h"
 
 #include <ctype.h>
@@ -38,18 +39,10 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    size_t used = 0;
-    while (used < cap - 1) {
-        ssize_t n = read(fd, buf + used, cap - 1 - used);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
+    ssize_t n = assay_read_full(fd, buf, cap - 1);
     close(fd);
-    buf[used] = '\0';
-    return (ssize_t)used;
+    buf[n > 0 ? n : 0] = '\0';
+    return n;
 }
 
 static void trim(char *s)

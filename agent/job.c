@@ -9,6 +9,7 @@
 #include "run.h"
 #include "spec.h"
 #include "assay/error.h"
+#include "assay/io.h"
 #include "assay/proto.h"
 #include "assay/version.h"
 
@@ -49,18 +50,11 @@ static int write_file_atomic(const char *dir, const char *name, const char *data
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "create %s", tmp);
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return assay_error_set_errno(ASSAY_EIO, e, "write %s", tmp);
-        }
-        done += (size_t)w;
+    if (assay_write_all(fd, data, len) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return assay_error_set_errno(ASSAY_EIO, e, "write %s", tmp);
     }
     if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
         int e = errno;
@@ -76,20 +70,14 @@ static char *read_file(const char *path, size_t cap, size_t *len)
     if (fd < 0)
         return NULL;
     char *buf = malloc(cap + 1);
-    size_t used = 0;
-    while (buf && used < cap) {
-        ssize_t n = read(fd, buf + used, cap - used);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
+    ssize_t n = buf ? assay_read_full(fd, buf, cap) : -1;
     close(fd);
-    if (buf) {
-        buf[used] = '\0';
-        *len = used;
+    if (n < 0) {
+        free(buf);
+        return NULL;
     }
+    buf[n] = '\0';
+    *len = (size_t)n;
     return buf;
 }
 
@@ -913,20 +901,6 @@ int assay_job_cancel(const char *dir_arg)
 
 /* ---- attach -------------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return assay_error_set_errno(ASSAY_EIO, errno, "write events");
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The supervisor is gone and the log has no job-end: say so in the log.
  * Taking the job lock makes sure only one attacher does it. */
 static int recover_dead_job(const char *dir)
@@ -1033,8 +1007,10 @@ int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
                     goto out;
                 }
                 expect = seq;
-                if (seq >= from && (rc = write_all(outfd, buf + at, len + 1)) < 0)
+                if (seq >= from && assay_write_all(outfd, buf + at, len + 1) != 0) {
+                    rc = assay_error_set_errno(ASSAY_EIO, errno, "write events");
                     goto out;
+                }
                 if (strcmp(type, "job-end") == 0) {
                     rc = 0;
                     goto out;

@@ -1,0 +1,37 @@
+/* See include/assay/io.h. */
+#include "assay/io.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+int assay_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+ssize_t assay_read_full(int fd, void *buf, size_t cap)
+{
+    char *p = buf;
+    size_t used = 0;
+    while (used < cap) {
+        ssize_t n = read(fd, p + used, cap - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        used += (size_t)n;
+    }
+    return (ssize_t)used;
+}
