@@ -118,7 +118,7 @@ CFG
         fi
         sleep 0.05
     done
-    die "$name: sshd did not come up on $addr:$port; see $h/sshd.log"
+    die "$name: sshd did not come up on $addr:$port: $(tail -n 1 "$h/sshd.log" 2>/dev/null) (another lab on --net $NET?)"
 }
 
 cmd_up() {

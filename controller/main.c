@@ -1,45 +1,814 @@
 /*
- * assay: the controller. Keeps the lab (store, submissions, hosts), queues
- * certification runs, drives hosts over SSH and signs adaptation reports.
+ * assay: the controller's command line. Keeps the lab (store, submissions,
+ * hosts), queues certification runs, drives hosts over SSH, and (with the
+ * report issue) signs adaptation reports. Every failure prints
+ * "assay: <what failed>: <why>" and exits non-zero.
  */
 #include "assay/error.h"
 #include "assay/version.h"
 #include "buildinfo.h"
+#include "dispatch.h"
+#include "hostcheck.h"
+#include "hosts.h"
+#include "ingest.h"
+#include "lab.h"
+#include "manifest.h"
+#include "package.h"
+#include "profile.h"
+#include "ssh.h"
 
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *lab_opt;
 
 static int usage(FILE *f)
 {
-    fputs("usage: assay <command> [options]\n"
+    fputs("usage: assay [--lab DIR] <command> [options]\n"
           "\n"
-          "commands:\n"
-          "  version      assay's version and the libraries it runs with\n"
-          "  help         this text\n",
+          "  init [--key-type ed25519|sm2] [--centre NAME]   make a lab ($ASSAY_LAB or ./assay-lab)\n"
+          "  config get KEY | set KEY VALUE                  lab settings (centre, ingest.max_*)\n"
+          "  package add FILE | list | show ID [--json]      vendors' submissions\n"
+          "  profile list | show ID [--json]                 target profiles\n"
+          "  host add NAME --profile ID --address HOST[:PORT] --user USER --identity KEY\n"
+          "           [--launcher CMD] [--agent-root DIR] (--hostkey SHA256:... | --trust-on-first-use)\n"
+          "  host import FILE | list [--json] | remove NAME | check NAME [--json]\n"
+          "  run submit PACKAGE --profiles ID[,ID...] [--priority N]\n"
+          "  run list [--json] | show RUN [--follow] [--json] | cancel RUN\n"
+          "  dispatch [--once] [--max-parallel N] [--unreachable-timeout S] [--max-attempts N]\n"
+          "  version                                         assay and its libraries\n",
           f);
     return f == stderr ? 2 : 0;
 }
 
+static int fail(const char *what)
+{
+    fprintf(stderr, "assay: %s: %s\n", what, assay_error_last()->message);
+    return 1;
+}
+
+static int bad(const char *what, const char *why)
+{
+    fprintf(stderr, "assay: %s: %s\n", what, why);
+    return 2;
+}
+
+static int open_lab(assay_lab *lab, const char *what)
+{
+    if (assay_lab_open(lab, assay_lab_dir(lab_opt)) < 0)
+        return fail(what);
+    return 0;
+}
+
+static int has_flag(int argc, char **argv, const char *flag)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], flag) == 0)
+            return 1;
+    return 0;
+}
+
+/* The value after `--name`, or NULL. */
+static const char *opt(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+/* Refuse options we do not know (a typo must not be ignored). `vals` take a
+ * value, `flags` do not; positional arguments are counted into *npos. */
+static int check_opts(int argc, char **argv, const char *what, const char *const *vals, const char *const *flags,
+                      int maxpos, char **pos)
+{
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        int known = 0;
+        for (const char *const *v = vals; v && *v && !known; v++)
+            if (strcmp(argv[i], *v) == 0) {
+                if (i + 1 >= argc) {
+                    char m[128];
+                    snprintf(m, sizeof m, "%s needs a value", argv[i]);
+                    return bad(what, m);
+                }
+                i++;
+                known = 1;
+            }
+        for (const char *const *f = flags; f && *f && !known; f++)
+            known = strcmp(argv[i], *f) == 0;
+        if (known)
+            continue;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            char m[160];
+            snprintf(m, sizeof m, "unknown option '%s'", argv[i]);
+            return bad(what, m);
+        }
+        if (np >= maxpos) {
+            char m[160];
+            snprintf(m, sizeof m, "unexpected argument '%s'", argv[i]);
+            return bad(what, m);
+        }
+        pos[np++] = argv[i];
+    }
+    for (int i = np; i < maxpos; i++)
+        pos[i] = NULL;
+    return 0;
+}
+
+static void print_json(const cJSON *o)
+{
+    char *s = cJSON_Print(o);
+    if (s)
+        puts(s);
+    cJSON_free(s);
+}
+
+static const char *js(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double jn(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* ---- init, config -------------------------------------------------------- */
+
+static int cmd_init(int argc, char **argv)
+{
+    static const char *const vals[] = {"--key-type", "--centre", NULL};
+    char *pos[1];
+    int rc = check_opts(argc, argv, "init", vals, NULL, 0, pos);
+    if (rc)
+        return rc;
+    const char *kt = opt(argc, argv, "--key-type");
+    assay_key_type type = ASSAY_KEY_ED25519;
+    if (kt && strcmp(kt, "sm2") == 0)
+        type = ASSAY_KEY_SM2;
+    else if (kt && strcmp(kt, "ed25519") != 0)
+        return bad("init", "--key-type must be ed25519 or sm2");
+    const char *dir = assay_lab_dir(lab_opt);
+    if (assay_lab_init(dir, type, opt(argc, argv, "--centre")) < 0)
+        return fail("init");
+    printf("lab %s ready (signing key %s)\n", dir, type == ASSAY_KEY_SM2 ? "SM2" : "Ed25519");
+    return 0;
+}
+
+static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.max_entry_bytes",
+                                       "ingest.max_total_bytes", "ingest.max_ratio", NULL};
+
+static int cmd_config(int argc, char **argv)
+{
+    assay_lab lab;
+    if (argc < 2 || (strcmp(argv[0], "get") && strcmp(argv[0], "set")) || (argv[0][0] == 's' && argc != 3) ||
+        (argv[0][0] == 'g' && argc != 2))
+        return bad("config", "use: config get KEY | config set KEY VALUE");
+    int known = 0;
+    for (const char *const *k = SETTINGS; *k; k++)
+        known |= strcmp(*k, argv[1]) == 0;
+    if (!known)
+        return bad("config", "unknown setting (centre, ingest.max_entries, ingest.max_entry_bytes, "
+                             "ingest.max_total_bytes, ingest.max_ratio)");
+    if (strncmp(argv[1], "ingest.", 7) == 0 && argc == 3) {
+        char *end;
+        unsigned long long v = strtoull(argv[2], &end, 10);
+        if (*end || v == 0 || argv[2][0] == '-')
+            return bad("config", "ingest limits are positive whole numbers");
+    }
+    if (open_lab(&lab, "config"))
+        return 1;
+    int rc = 0;
+    if (argc == 3) {
+        if (assay_store_meta_set(lab.store, argv[1], argv[2]) < 0)
+            rc = fail("config");
+    } else {
+        char v[1024];
+        if (assay_store_meta_get(lab.store, argv[1], v, sizeof v) < 0)
+            rc = fail("config");
+        else
+            puts(v);
+    }
+    assay_lab_close(&lab);
+    return rc;
+}
+
+/* ---- packages ------------------------------------------------------------ */
+
+static int cmd_package(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    static const char *const flags[] = {"--json", NULL};
+    if (argc < 1)
+        return bad("package", "use: package add FILE | list | show ID");
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, "package", NULL, flags, 1, pos);
+    if (rc)
+        return rc;
+    int json = has_flag(argc, argv, "--json");
+    if (strcmp(sub, "add") == 0) {
+        if (!pos[0])
+            return bad("package add", "give the submission file");
+        if (open_lab(&lab, "package add"))
+            return 1;
+        char id[65];
+        int existed;
+        if (assay_package_add(&lab, pos[0], id, &existed) < 0) {
+            char what[600];
+            snprintf(what, sizeof what, "package add %s", pos[0]);
+            rc = fail(what);
+        } else {
+            printf("%s\n", id);
+            if (existed)
+                fprintf(stderr, "assay: package %.12s was added before; nothing changed\n", id);
+        }
+    } else if (strcmp(sub, "list") == 0) {
+        cJSON *l, *p;
+        if (open_lab(&lab, "package list"))
+            return 1;
+        if (assay_store_package_list(lab.store, &l) < 0) {
+            rc = fail("package list");
+        } else if (json) {
+            print_json(l);
+        } else {
+            printf("%-14s %-24s %-12s %-24s %s\n", "ID", "PRODUCT", "VERSION", "VENDOR", "FILE");
+            cJSON_ArrayForEach(p, l)
+                printf("%-14.12s %-24s %-12s %-24.24s %s\n", js(p, "id"), js(p, "product"), js(p, "version"),
+                       js(p, "vendor"), js(p, "file_name"));
+        }
+        cJSON_Delete(l);
+    } else if (strcmp(sub, "show") == 0) {
+        assay_package_rec p;
+        assay_artifact_rec *arts;
+        size_t n;
+        char *manifest;
+        if (!pos[0])
+            return bad("package show", "give a package id");
+        if (open_lab(&lab, "package show"))
+            return 1;
+        if (assay_store_package_get(lab.store, pos[0], &p, &manifest) < 0 ||
+            assay_store_artifacts(lab.store, p.id, &arts, &n) < 0) {
+            rc = fail("package show");
+        } else {
+            if (json) {
+                cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "artifacts");
+                cJSON_AddStringToObject(o, "id", p.id);
+                cJSON_AddStringToObject(o, "file_name", p.file_name);
+                cJSON_AddNumberToObject(o, "size", (double)p.size);
+                cJSON_AddStringToObject(o, "product", p.product);
+                cJSON_AddStringToObject(o, "version", p.version);
+                cJSON_AddStringToObject(o, "vendor", p.vendor);
+                cJSON_AddStringToObject(o, "added_at", p.added_at);
+                for (size_t i = 0; i < n; i++) {
+                    cJSON *x = cJSON_CreateObject();
+                    cJSON_AddStringToObject(x, "name", arts[i].name);
+                    cJSON_AddStringToObject(x, "arch", arts[i].arch);
+                    cJSON_AddStringToObject(x, "abi", arts[i].abi);
+                    cJSON_AddStringToObject(x, "format", arts[i].format);
+                    cJSON_AddStringToObject(x, "sha256", arts[i].sha256);
+                    cJSON_AddNumberToObject(x, "size", (double)arts[i].size);
+                    cJSON_AddItemToArray(a, x);
+                }
+                cJSON_AddItemToObject(o, "manifest", cJSON_Parse(manifest));
+                print_json(o);
+                cJSON_Delete(o);
+            } else {
+                printf("package   %s\nproduct   %s %s\nvendor    %s\nfile      %s (%" PRIu64 " bytes)\nadded     %s\n"
+                       "artifacts\n",
+                       p.id, p.product, p.version, p.vendor, p.file_name, p.size, p.added_at);
+                for (size_t i = 0; i < n; i++)
+                    printf("  %-12s %-4s %-4s %10" PRIu64 "  %.16s  %s\n", arts[i].arch, arts[i].abi, arts[i].format,
+                           arts[i].size, arts[i].sha256, arts[i].name);
+            }
+            free(arts);
+            free(manifest);
+        }
+    } else {
+        return bad("package", "use: package add FILE | list | show ID");
+    }
+    assay_lab_close(&lab);
+    return rc;
+}
+
+/* ---- profiles ------------------------------------------------------------ */
+
+static int cmd_profile(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[1];
+    static const char *const flags[] = {"--json", NULL};
+    if (argc < 1)
+        return bad("profile", "use: profile list | show ID");
+    int rc = check_opts(argc - 1, argv + 1, "profile", NULL, flags, 1, pos);
+    if (rc)
+        return rc;
+    int json = has_flag(argc, argv, "--json");
+    if (open_lab(&lab, "profile"))
+        return 1;
+    if (strcmp(argv[0], "list") == 0) {
+        assay_profile **v;
+        size_t n;
+        if (assay_profile_list(&v, &n, lab.profiles) < 0) {
+            rc = fail("profile list");
+        } else {
+            cJSON *arr = json ? cJSON_CreateArray() : NULL;
+            if (!json)
+                printf("%-36s %-12s %-6s %-6s %-5s %s\n", "ID", "ARCH", "GLIBC", "PAGE", "PKG", "NAME");
+            for (size_t i = 0; i < n; i++) {
+                if (json)
+                    cJSON_AddItemToArray(arr, cJSON_Duplicate(v[i]->doc, 1));
+                else
+                    printf("%-36s %-12s %-6s %-6d %-5s %s\n", v[i]->id, v[i]->arch, v[i]->glibc, v[i]->page_size / 1024,
+                           v[i]->package_format, v[i]->name);
+            }
+            if (json)
+                print_json(arr);
+            cJSON_Delete(arr);
+            assay_profile_list_free(v, n);
+        }
+    } else if (strcmp(argv[0], "show") == 0 && pos[0]) {
+        assay_profile *p;
+        if (assay_profile_load(&p, lab.profiles, pos[0]) < 0) {
+            rc = fail("profile show");
+        } else {
+            print_json(p->doc);
+            assay_profile_free(p);
+        }
+    } else {
+        rc = bad("profile", "use: profile list | show ID");
+    }
+    assay_lab_close(&lab);
+    return rc;
+}
+
+/* ---- hosts --------------------------------------------------------------- */
+
+static int cmd_host(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[1];
+    static const char *const vals[] = {"--profile", "--address", "--user", "--identity", "--launcher",
+                                       "--agent-root", "--hostkey", "--timeout", NULL};
+    static const char *const flags[] = {"--trust-on-first-use", "--json", NULL};
+    if (argc < 1)
+        return bad("host", "use: host add | import | list | remove | check");
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, "host", vals, flags, 1, pos);
+    if (rc)
+        return rc;
+    int json = has_flag(argc, argv, "--json");
+    if (strcmp(sub, "add") == 0) {
+        assay_host_rec h;
+        memset(&h, 0, sizeof h);
+        const char *profile = opt(argc, argv, "--profile"), *addr = opt(argc, argv, "--address"),
+                   *user = opt(argc, argv, "--user"), *id = opt(argc, argv, "--identity");
+        if (!pos[0] || !profile || !addr || !user || !id)
+            return bad("host add", "give NAME --profile --address --user --identity");
+        if (!!opt(argc, argv, "--hostkey") == has_flag(argc, argv, "--trust-on-first-use"))
+            return bad("host add", "give exactly one of --hostkey SHA256:... and --trust-on-first-use");
+        snprintf(h.name, sizeof h.name, "%s", pos[0]);
+        snprintf(h.profile, sizeof h.profile, "%s", profile);
+        snprintf(h.user, sizeof h.user, "%s", user);
+        if (id[0] != '/' && getcwd(h.identity, sizeof h.identity)) {
+            size_t l = strlen(h.identity);
+            snprintf(h.identity + l, sizeof h.identity - l, "/%s", id);
+        } else {
+            snprintf(h.identity, sizeof h.identity, "%s", id);
+        }
+        snprintf(h.hostkey, sizeof h.hostkey, "%s", opt(argc, argv, "--hostkey") ? opt(argc, argv, "--hostkey") : "");
+        h.tofu = has_flag(argc, argv, "--trust-on-first-use");
+        snprintf(h.launcher, sizeof h.launcher, "%s", opt(argc, argv, "--launcher") ? opt(argc, argv, "--launcher") : "");
+        snprintf(h.agent_root, sizeof h.agent_root, "%s",
+                 opt(argc, argv, "--agent-root") ? opt(argc, argv, "--agent-root") : ".assay");
+        if (assay_host_parse_address(&h, addr) < 0)
+            return fail("host add");
+        if (open_lab(&lab, "host add"))
+            return 1;
+        if (assay_host_validate(&lab, &h) < 0 || assay_store_host_add(lab.store, &h) < 0)
+            rc = fail("host add");
+        else
+            printf("host %s added (%s:%d, %s)%s\n", h.name, h.address, h.port, h.profile,
+                   h.tofu ? "; its key is pinned on first contact" : "");
+    } else if (strcmp(sub, "import") == 0) {
+        int added, updated;
+        if (!pos[0])
+            return bad("host import", "give the host file");
+        if (open_lab(&lab, "host import"))
+            return 1;
+        if (assay_host_import(&lab, pos[0], &added, &updated) < 0)
+            rc = fail("host import");
+        else
+            printf("%d hosts added, %d updated\n", added, updated);
+    } else if (strcmp(sub, "list") == 0) {
+        assay_host_rec *v;
+        size_t n;
+        if (open_lab(&lab, "host list"))
+            return 1;
+        if (assay_store_hosts(lab.store, &v, &n) < 0) {
+            rc = fail("host list");
+        } else {
+            cJSON *arr = cJSON_CreateArray();
+            if (!json)
+                printf("%-16s %-36s %-22s %-8s %s\n", "NAME", "PROFILE", "ADDRESS", "USER", "HOST KEY / STATE");
+            for (size_t i = 0; i < n; i++) {
+                char addr[300];
+                snprintf(addr, sizeof addr, "%s:%d", v[i].address, v[i].port);
+                if (json) {
+                    cJSON *o = cJSON_CreateObject();
+                    cJSON_AddStringToObject(o, "name", v[i].name);
+                    cJSON_AddStringToObject(o, "profile", v[i].profile);
+                    cJSON_AddStringToObject(o, "address", v[i].address);
+                    cJSON_AddNumberToObject(o, "port", v[i].port);
+                    cJSON_AddStringToObject(o, "user", v[i].user);
+                    cJSON_AddStringToObject(o, "identity", v[i].identity);
+                    cJSON_AddStringToObject(o, "hostkey", v[i].hostkey);
+                    cJSON_AddBoolToObject(o, "trust_on_first_use", v[i].tofu);
+                    cJSON_AddStringToObject(o, "launcher", v[i].launcher);
+                    cJSON_AddStringToObject(o, "agent_root", v[i].agent_root);
+                    cJSON_AddStringToObject(o, "disabled", v[i].disabled);
+                    cJSON_AddItemToArray(arr, o);
+                } else {
+                    printf("%-16s %-36s %-22s %-8s %s%s%s\n", v[i].name, v[i].profile, addr, v[i].user,
+                           v[i].hostkey[0] ? v[i].hostkey : "(trust on first use)", v[i].disabled[0] ? "  DISABLED: " : "",
+                           v[i].disabled);
+                }
+            }
+            if (json)
+                print_json(arr);
+            cJSON_Delete(arr);
+            free(v);
+        }
+    } else if (strcmp(sub, "remove") == 0) {
+        if (!pos[0])
+            return bad("host remove", "give a host name");
+        if (open_lab(&lab, "host remove"))
+            return 1;
+        if (assay_store_host_remove(lab.store, pos[0]) < 0)
+            rc = fail("host remove");
+        else
+            printf("host %s removed\n", pos[0]);
+    } else if (strcmp(sub, "check") == 0) {
+        cJSON *facts = NULL, *diffs = NULL, *d;
+        if (!pos[0])
+            return bad("host check", "give a host name");
+        if (open_lab(&lab, "host check"))
+            return 1;
+        const char *t = opt(argc, argv, "--timeout");
+        if (assay_host_check(&lab, pos[0], t ? atof(t) : 60, &facts, &diffs) < 0) {
+            rc = fail("host check");
+        } else {
+            int errors = 0;
+            cJSON_ArrayForEach(d, diffs) errors += strcmp(js(d, "severity"), "error") == 0;
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddItemToObject(o, "facts", facts);
+                cJSON_AddItemToObject(o, "differences", diffs);
+                facts = diffs = NULL;
+                print_json(o);
+                cJSON_Delete(o);
+            } else {
+                const cJSON *cpu = cJSON_GetObjectItem(facts, "cpu"), *os = cJSON_GetObjectItem(facts, "os");
+                printf("host %s: reached, host key verified\n  arch %s, cpu %s %s, %s %s, kernel %s, glibc %s, page %d\n",
+                       pos[0], js(facts, "arch"), js(cpu, "vendor"), js(cpu, "model"), js(os, "id"), js(os, "version_id"),
+                       js(cJSON_GetObjectItem(facts, "kernel"), "release"), js(facts, "glibc"), (int)jn(facts, "page_size"));
+                if (cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "emulation"), "emulated")))
+                    printf("  EMULATED: results from this host do not certify real hardware\n");
+                if (!cJSON_GetArraySize(diffs))
+                    printf("  matches its profile\n");
+                cJSON_ArrayForEach(d, diffs)
+                    printf("  %-7s %-16s profile %s, host %s\n", js(d, "severity"), js(d, "field"), js(d, "profile"),
+                           cJSON_IsString(cJSON_GetObjectItem(d, "host")) ? js(d, "host") : "(unknown)");
+            }
+            cJSON_Delete(facts);
+            cJSON_Delete(diffs);
+            rc = errors ? 1 : 0;
+        }
+    } else {
+        return bad("host", "use: host add | import | list | remove | check");
+    }
+    assay_lab_close(&lab);
+    return rc;
+}
+
+/* ---- runs ---------------------------------------------------------------- */
+
+static int parse_run(const char *s, int64_t *id)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v <= 0)
+        return assay_error_set(ASSAY_EINVAL, "'%s' is not a run number", s);
+    *id = v;
+    return 0;
+}
+
+static void print_run(assay_lab *lab, const cJSON *r, int64_t id)
+{
+    assay_job_rec *jobs;
+    size_t n;
+    printf("run %" PRId64 ": %s %s (%s), package %.12s, priority %d, %s\n", id, js(r, "product"), js(r, "version"),
+           js(r, "vendor"), js(r, "package"), (int)jn(r, "priority"), js(r, "state"));
+    if (assay_store_run_jobs(lab->store, id, &jobs, &n) < 0)
+        return;
+    printf("  %-6s %-36s %-9s %-14s %-8s %-8s %s\n", "JOB", "PROFILE", "STATE", "HOST", "ATTEMPT", "OUTCOME", "REASON");
+    for (size_t i = 0; i < n; i++)
+        printf("  %-6" PRId64 " %-36s %-9s %-14s %-8d %-8s %s\n", jobs[i].id, jobs[i].profile, jobs[i].state,
+               jobs[i].host[0] ? jobs[i].host : "-", jobs[i].attempt, jobs[i].outcome[0] ? jobs[i].outcome : "-",
+               jobs[i].reason);
+    free(jobs);
+}
+
+static int follow_run(assay_lab *lab, int64_t id)
+{
+    /* Print each job's events as the dispatcher stores them, until the run
+     * is done. The store is the source; this only reads it. */
+    int64_t *seen = NULL;
+    int *attempts = NULL;
+    size_t nseen = 0;
+    for (;;) {
+        cJSON *r;
+        assay_job_rec *jobs;
+        size_t n;
+        if (assay_store_run_get(lab->store, id, &r) < 0 || assay_store_run_jobs(lab->store, id, &jobs, &n) < 0) {
+            free(seen);
+            free(attempts);
+            return fail("run show");
+        }
+        if (n > nseen) {
+            seen = realloc(seen, n * sizeof *seen);
+            attempts = realloc(attempts, n * sizeof *attempts);
+            for (size_t i = nseen; i < n; i++) {
+                seen[i] = -1;
+                attempts[i] = 0;
+            }
+            nseen = n;
+        }
+        for (size_t i = 0; i < n; i++) {
+            cJSON *evs, *e;
+            if (attempts[i] != jobs[i].attempt) {
+                attempts[i] = jobs[i].attempt;
+                seen[i] = -1;
+            }
+            if (assay_store_job_events(lab->store, jobs[i].id, jobs[i].attempt, seen[i] + 1, &evs) < 0)
+                continue;
+            cJSON_ArrayForEach(e, evs)
+            {
+                cJSON *b = cJSON_Parse(js(e, "body"));
+                const char *type = js(e, "type");
+                char ts[32];
+                snprintf(ts, sizeof ts, "%s", js(b, "ts"));
+                if (strcmp(type, "step-end") == 0)
+                    printf("%s job %" PRId64 " %-14s %-20s %s%s%s\n", ts, jobs[i].id, jobs[i].host, js(b, "step"),
+                           js(b, "verdict"), *js(b, "reason") ? ": " : "", js(b, "reason"));
+                else if (strcmp(type, "job-end") == 0)
+                    printf("%s job %" PRId64 " %-14s ended: %s\n", ts, jobs[i].id, jobs[i].host, js(b, "outcome"));
+                else if (strcmp(type, "job-start") == 0)
+                    printf("%s job %" PRId64 " %-14s started (%s)\n", ts, jobs[i].id, jobs[i].host, jobs[i].profile);
+                else if (strcmp(type, "error") == 0)
+                    printf("%s job %" PRId64 " %-14s error: %s\n", ts, jobs[i].id, jobs[i].host, js(b, "message"));
+                seen[i] = (int64_t)jn(e, "seq");
+                cJSON_Delete(b);
+            }
+            cJSON_Delete(evs);
+        }
+        fflush(stdout);
+        int done = strcmp(js(r, "state"), "done") == 0 || strcmp(js(r, "state"), "canceled") == 0;
+        cJSON_Delete(r);
+        free(jobs);
+        if (done)
+            break;
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    free(seen);
+    free(attempts);
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[1];
+    static const char *const vals[] = {"--profiles", "--priority", NULL};
+    static const char *const flags[] = {"--follow", "--json", NULL};
+    if (argc < 1)
+        return bad("run", "use: run submit | list | show | cancel");
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, "run", vals, flags, 1, pos);
+    if (rc)
+        return rc;
+    int json = has_flag(argc, argv, "--json");
+    if (open_lab(&lab, "run"))
+        return 1;
+    if (strcmp(sub, "submit") == 0) {
+        const char *profs = opt(argc, argv, "--profiles"), *prio = opt(argc, argv, "--priority");
+        assay_package_rec p;
+        int64_t run;
+        int priority = 0;
+        char *list[128], *copy = NULL;
+        size_t n = 0;
+        if (!pos[0] || !profs) {
+            rc = bad("run submit", "give PACKAGE --profiles ID[,ID...]");
+            goto out;
+        }
+        if (prio) {
+            char *end;
+            long v = strtol(prio, &end, 10);
+            if (*end || v < -1000 || v > 1000) {
+                rc = bad("run submit", "--priority must be a whole number from -1000 to 1000");
+                goto out;
+            }
+            priority = (int)v;
+        }
+        if (assay_store_package_get(lab.store, pos[0], &p, NULL) < 0) {
+            rc = fail("run submit");
+            goto out;
+        }
+        copy = strdup(profs);
+        for (char *s = copy, *save = NULL, *t; (t = strtok_r(s, ",", &save)) && n < 128; s = NULL) {
+            assay_profile *pr;
+            if (assay_profile_load(&pr, lab.profiles, t) < 0) {
+                rc = fail("run submit");
+                free(copy);
+                goto out;
+            }
+            assay_profile_free(pr);
+            for (size_t k = 0; k < n; k++)
+                if (strcmp(list[k], t) == 0) {
+                    fprintf(stderr, "assay: run submit: profile %s is listed twice\n", t);
+                    free(copy);
+                    rc = 2;
+                    goto out;
+                }
+            list[n++] = t;
+        }
+        if (n == 0) {
+            free(copy);
+            rc = bad("run submit", "--profiles is empty");
+            goto out;
+        }
+        if (assay_store_run_submit(lab.store, p.id, list, n, priority, &run) < 0)
+            rc = fail("run submit");
+        else
+            printf("%" PRId64 "\n", run);
+        free(copy);
+    } else if (strcmp(sub, "list") == 0) {
+        cJSON *l, *r;
+        if (assay_store_run_list(lab.store, &l) < 0) {
+            rc = fail("run list");
+        } else if (json) {
+            print_json(l);
+        } else {
+            printf("%-5s %-20s %-10s %-4s %-9s %-11s %s\n", "RUN", "PRODUCT", "VERSION", "PRIO", "STATE", "JOBS", "SUBMITTED");
+            cJSON_ArrayForEach(r, l)
+            {
+                char jobs[64];
+                snprintf(jobs, sizeof jobs, "%d/%d", (int)jn(r, "done"), (int)jn(r, "jobs"));
+                printf("%-5d %-20.20s %-10.10s %-4d %-9s %-11s %s\n", (int)jn(r, "id"), js(r, "product"),
+                       js(r, "version"), (int)jn(r, "priority"), js(r, "state"), jobs, js(r, "submitted_at"));
+            }
+        }
+        cJSON_Delete(l);
+    } else if (strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0) {
+        int64_t id;
+        cJSON *r;
+        if (!pos[0]) {
+            rc = bad(sub, "give a run number");
+            goto out;
+        }
+        if (parse_run(pos[0], &id) < 0) {
+            rc = fail(sub);
+            goto out;
+        }
+        if (strcmp(sub, "cancel") == 0) {
+            if (assay_store_run_cancel(lab.store, id) < 0)
+                rc = fail("run cancel");
+            else
+                printf("run %" PRId64 " canceled (running jobs stop at their next step)\n", id);
+        } else if (assay_store_run_get(lab.store, id, &r) < 0) {
+            rc = fail("run show");
+        } else {
+            if (json) {
+                assay_job_rec *jobs;
+                size_t n;
+                cJSON *a = cJSON_AddArrayToObject(r, "job_list");
+                if (assay_store_run_jobs(lab.store, id, &jobs, &n) == 0) {
+                    for (size_t i = 0; i < n; i++) {
+                        cJSON *o = cJSON_CreateObject();
+                        cJSON_AddNumberToObject(o, "id", (double)jobs[i].id);
+                        cJSON_AddStringToObject(o, "profile", jobs[i].profile);
+                        cJSON_AddStringToObject(o, "state", jobs[i].state);
+                        cJSON_AddStringToObject(o, "host", jobs[i].host);
+                        cJSON_AddNumberToObject(o, "attempt", jobs[i].attempt);
+                        cJSON_AddNumberToObject(o, "last_seq", (double)jobs[i].last_seq);
+                        cJSON_AddStringToObject(o, "outcome", jobs[i].outcome);
+                        cJSON_AddStringToObject(o, "reason", jobs[i].reason);
+                        cJSON_AddItemToArray(a, o);
+                    }
+                    free(jobs);
+                }
+                print_json(r);
+            } else if (has_flag(argc, argv, "--follow")) {
+                rc = follow_run(&lab, id);
+                cJSON *r2;
+                if (rc == 0 && assay_store_run_get(lab.store, id, &r2) == 0) {
+                    print_run(&lab, r2, id);
+                    cJSON_Delete(r2);
+                }
+            } else {
+                print_run(&lab, r, id);
+            }
+            cJSON_Delete(r);
+        }
+    } else {
+        rc = bad("run", "use: run submit | list | show | cancel");
+    }
+out:
+    assay_lab_close(&lab);
+    return rc;
+}
+
+static int cmd_dispatch(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[1];
+    static const char *const vals[] = {"--max-parallel", "--unreachable-timeout", "--max-attempts", NULL};
+    static const char *const flags[] = {"--once", NULL};
+    int rc = check_opts(argc, argv, "dispatch", vals, flags, 0, pos);
+    if (rc)
+        return rc;
+    assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout, .tty = isatty(1)};
+    const char *v;
+    if ((v = opt(argc, argv, "--max-parallel")))
+        o.max_parallel = atoi(v);
+    if ((v = opt(argc, argv, "--unreachable-timeout")))
+        o.unreachable_s = atof(v);
+    if ((v = opt(argc, argv, "--max-attempts")))
+        o.max_attempts = atoi(v);
+    if (o.max_parallel < 0 || o.unreachable_s < 0 || o.max_attempts < 0)
+        return bad("dispatch", "options take positive numbers");
+    if (open_lab(&lab, "dispatch"))
+        return 1;
+    if (assay_ssh_init() < 0) {
+        assay_lab_close(&lab);
+        return fail("dispatch");
+    }
+    if (assay_dispatch(&lab, &o) < 0)
+        rc = fail("dispatch");
+    assay_ssh_exit();
+    assay_lab_close(&lab);
+    return rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
+    if (argc > 0)
+        return bad("version", "takes no arguments");
     (void)argv;
-    if (argc > 1) {
-        fprintf(stderr, "assay: version: unexpected argument '%s'\n", argv[1]);
-        return 2;
-    }
-    printf("assay %s (%s) commit %s\n", assay_version(), assay_build_triple(),
-           assay_build_commit());
+    printf("assay %s (%s) commit %s\n", assay_version(), assay_build_triple(), assay_build_commit());
     assay_buildinfo_print(stdout);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
+    int i = 1;
+    while (i < argc && strcmp(argv[i], "--lab") == 0) {
+        if (i + 1 >= argc)
+            return bad("--lab", "needs a directory");
+        lab_opt = argv[i + 1];
+        i += 2;
+    }
+    if (i >= argc)
         return usage(stderr);
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
-        return cmd_version(argc - 1, argv + 1);
+    const char *cmd = argv[i];
+    int sargc = argc - i - 1;
+    char **sargv = argv + i + 1;
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"init", cmd_init}, {"config", cmd_config}, {"package", cmd_package}, {"profile", cmd_profile},
+        {"host", cmd_host}, {"run", cmd_run},       {"dispatch", cmd_dispatch}, {"version", cmd_version},
+        {"--version", cmd_version},
+    };
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
+        if (strcmp(cmd, cmds[k].name) == 0) {
+            if (strcmp(cmd, "host") == 0 && sargc > 0 && strcmp(sargv[0], "check") == 0 && assay_ssh_init() < 0)
+                return fail("host check");
+            return cmds[k].fn(sargc, sargv);
+        }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         return usage(stdout);
     fprintf(stderr, "assay: unknown command '%s'\n", cmd);

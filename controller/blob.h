@@ -1,0 +1,41 @@
+/*
+ * The lab's content-addressed blob store: submissions, artifacts, agents and
+ * logs, each stored once under its SHA-256 (blobs/ab/cdef...). Writes go to a
+ * temporary file and are renamed into place after fsync, so a blob that
+ * exists is complete.
+ */
+#ifndef ASSAY_CTL_BLOB_H
+#define ASSAY_CTL_BLOB_H
+
+#include "crypto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct assay_blob_writer assay_blob_writer;
+
+/* Start a blob under `root` (the lab's blobs/ directory). */
+int assay_blob_writer_open(assay_blob_writer **out, const char *root);
+int assay_blob_writer_write(assay_blob_writer *w, const void *data, size_t len);
+/* Bytes written so far. */
+uint64_t assay_blob_writer_size(const assay_blob_writer *w);
+/* Finish writing (fsync, digest) but do not publish yet: the writer keeps
+ * its temporary file until commit or abort. Returns 0 with digest and size. */
+int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size);
+/* Finish (if not done): fsync, name by digest (an existing blob of that digest is kept),
+ * free the writer. Returns 0 with the digest and size. */
+int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size);
+/* Drop a blob being written; NULL is a no-op. */
+void assay_blob_writer_abort(assay_blob_writer *w);
+
+/* Store a file or a buffer. */
+int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA256_HEX], uint64_t *size);
+int assay_blob_put_mem(const char *root, const void *data, size_t len, char hex[ASSAY_SHA256_HEX]);
+
+/* Path of the blob `hex` (which must be 64 hex digits) into out. */
+int assay_blob_path(char *out, size_t outlen, const char *root, const char *hex);
+
+/* 1 if `s` is 64 lowercase hex digits. */
+int assay_hex_digest_valid(const char *s);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * The controller's one user of OpenSSL libcrypto: SHA-256 digests, the SSH
+ * fingerprint format, and the lab's signing key. No OpenSSL type appears in
+ * this header.
+ */
+#ifndef ASSAY_CTL_CRYPTO_H
+#define ASSAY_CTL_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ASSAY_SHA256_HEX 65 /* 64 hex digits and a NUL */
+
+typedef struct assay_sha256 assay_sha256;
+
+/* Streaming SHA-256. new returns NULL when out of memory. */
+assay_sha256 *assay_sha256_new(void);
+void assay_sha256_update(assay_sha256 *h, const void *data, size_t len);
+/* Finish into lowercase hex and free the context. */
+void assay_sha256_final(assay_sha256 *h, char out[ASSAY_SHA256_HEX]);
+
+/* Digest of a buffer. */
+void assay_sha256_hex(char out[ASSAY_SHA256_HEX], const void *data, size_t len);
+
+/* Digest and size of a file. Returns 0, or ASSAY_EIO. */
+int assay_sha256_file(char out[ASSAY_SHA256_HEX], uint64_t *size, const char *path);
+
+/* OpenSSH's fingerprint of a raw public key blob: "SHA256:" and unpadded
+ * base64 of its SHA-256. out must hold 60 bytes. */
+void assay_ssh_fingerprint(char out[60], const unsigned char *blob, size_t len);
+
+typedef enum { ASSAY_KEY_ED25519, ASSAY_KEY_SM2 } assay_key_type;
+
+/*
+ * Make a new signing key and write it as PKCS#8 PEM to `path`, created 0600
+ * (never readable by others, even for an instant). Returns 0, ASSAY_EEXISTS
+ * if the file exists, or ASSAY_EIO.
+ */
+int assay_key_generate(const char *path, assay_key_type type);
+
+#endif

@@ -1,0 +1,970 @@
+/*
+ * The dispatcher; see dispatch.h.
+ *
+ * Per host: at most one SSH connection and one job at a time. Per job, the
+ * steps are:
+ *
+ *   AGENT_CHECK -> AGENT_UPLOAD? -> ART_CHECK -> ART_UPLOAD? -> START ->
+ *   ATTACH -> LOGS -> (ended in the store)
+ *
+ * Every step is a command on an exec channel of the host's connection. The
+ * agent and the artifacts are content-addressed on the host
+ * (<root>/agents/<sha256>/assay-agent, <root>/cache/<sha256>), so they are
+ * sent only when missing and verified by digest on arrival. START is
+ * idempotent on the agent's side, and ATTACH resumes from the last event the
+ * store holds, so after a dropped connection or a controller restart the
+ * same sequence simply runs again.
+ */
+#include "dispatch.h"
+#include "blob.h"
+#include "manifest.h"
+#include "profile.h"
+#include "ssh.h"
+#include "assay/error.h"
+#include "assay/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum hstate { H_IDLE, H_CONNECTING, H_READY, H_DOWN, H_DISABLED };
+enum jstep { J_AGENT_CHECK, J_AGENT_UPLOAD, J_ART_CHECK, J_ART_UPLOAD, J_START, J_ATTACH, J_LOGS, J_END };
+
+static const char *const step_names[] = {"agent-check", "agent-upload", "artifact-check", "artifact-upload",
+                                         "start", "attach", "logs", "end"};
+
+struct job;
+
+struct host {
+    assay_host_rec rec;
+    char arch[32];
+    char agent[4096], agent_sha[ASSAY_SHA256_HEX];
+    char agent_err[256];
+    assay_conn *conn;
+    enum hstate state;
+    double down_since, retry_at;
+    int backoff;
+    char last_error[512];
+    struct job *job;
+};
+
+struct job {
+    assay_job_rec rec;
+    struct host *host;
+    enum jstep step;
+    assay_exec *x;       /* the step's command */
+    assay_exec *xc;      /* a cancel, beside ATTACH */
+    int upfd;            /* the file an upload reads, or -1 */
+    int cancel_sent;
+    char capture[4096];  /* small stdout of check commands */
+    size_t caplen;
+    char *line;          /* ATTACH: partial event line */
+    size_t linelen, linecap;
+    int ended;           /* job-end event stored */
+    char outcome[16], reason[256];
+    char agent_job[96], jobdir[4096];
+    assay_artifact_rec art;
+    int have_art;
+    char art_name[256];
+    char *spec;
+    cJSON *logs;         /* LOGS: paths to fetch */
+    int logi;
+    assay_blob_writer *bw;
+    char cur[128];       /* what the host is doing, for progress */
+    double started;
+    int protocol_errors;
+};
+
+struct ctx {
+    assay_lab *lab;
+    const assay_dispatch_opts *o;
+    struct host *hosts;
+    size_t nhosts;
+    double next_poll, next_draw;
+    int drawn_lines;
+    size_t done, total;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void say(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Plain, timestamped lines when output is not a terminal. */
+static void say(struct ctx *x, const char *fmt, ...)
+{
+    if (x->o->tty)
+        return;
+    char ts[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(x->o->out, "%s ", ts);
+    vfprintf(x->o->out, fmt, ap);
+    fputc('\n', x->o->out);
+    va_end(ap);
+    fflush(x->o->out);
+}
+
+/* The one place a job changes step. */
+static void set_step(struct ctx *x, struct job *j, enum jstep s)
+{
+    if (j->step != s)
+        say(x, "job %" PRId64 " on %s: %s -> %s", j->rec.id, j->host->rec.name, step_names[j->step], step_names[s]);
+    j->step = s;
+    snprintf(j->cur, sizeof j->cur, "%s", step_names[s]);
+}
+
+static void job_free(struct job *j)
+{
+    if (!j)
+        return;
+    assay_exec_free(j->x);
+    assay_exec_free(j->xc);
+    if (j->upfd >= 0)
+        close(j->upfd);
+    assay_blob_writer_abort(j->bw);
+    cJSON_Delete(j->logs);
+    free(j->line);
+    free(j->spec);
+    free(j);
+}
+
+/* ---- building commands --------------------------------------------------- */
+
+static int q(char *out, size_t len, const char *s)
+{
+    return assay_shell_quote(out, len, s);
+}
+
+/* "<launcher> '<root>/agents/<sha>/assay-agent'" */
+static void agent_cmd(char *out, size_t len, const struct host *h)
+{
+    char path[4200], quoted[8600];
+    snprintf(path, sizeof path, "%s/agents/%s/assay-agent", h->rec.agent_root, h->agent_sha);
+    q(quoted, sizeof quoted, path);
+    snprintf(out, len, "%s%s%s", h->rec.launcher, h->rec.launcher[0] ? " " : "", quoted);
+}
+
+/* Upload to a content-addressed path: the bytes go to a temporary file, the
+ * host checks their SHA-256, and only a match is renamed into place. */
+static void upload_cmd(char *out, size_t len, const char *final, const char *sha, int exec)
+{
+    char qf[8600], dir[4200], qd[8600];
+    snprintf(dir, sizeof dir, "%s", final);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    q(qf, sizeof qf, final);
+    q(qd, sizeof qd, dir);
+    snprintf(out, len,
+             "set -e; mkdir -p %s; t=%s.part.$$; trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; "
+             "h=$(sha256sum \"$t\"); h=${h%%%% *}; "
+             "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit 3; fi; "
+             "chmod %s \"$t\"; mv -f \"$t\" %s; trap - EXIT",
+             qd, qf, sha, exec ? "755" : "644", qf);
+}
+
+static int start_exec(struct ctx *x, struct job *j, const char *cmd, const void *in, size_t inlen, int infd,
+                      assay_sink sink)
+{
+    assay_exec_opts eo = {.command = cmd, .in = in, .inlen = inlen, .infd = infd, .sink = sink, .arg = j};
+    j->caplen = 0;
+    j->capture[0] = '\0';
+    (void)x;
+    return assay_exec_new(&j->x, j->host->conn, &eo);
+}
+
+static int capture_sink(void *arg, const char *d, size_t n)
+{
+    struct job *j = arg;
+    size_t room = sizeof j->capture - 1 - j->caplen;
+    size_t take = n < room ? n : room;
+    memcpy(j->capture + j->caplen, d, take);
+    j->caplen += take;
+    j->capture[j->caplen] = '\0';
+    return 0;
+}
+
+static struct ctx *sink_ctx; /* the loop's context, for sinks (one loop per process) */
+
+/* ATTACH: one event per line; each is stored (one transaction) before the
+ * next is read, so the store's last_seq is always where to resume. */
+static int event_line(struct job *j, const char *line, size_t len)
+{
+    struct ctx *x = sink_ctx;
+    cJSON *e = cJSON_ParseWithLength(line, len);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "v"), *s = cJSON_GetObjectItemCaseSensitive(e, "seq"),
+                *t = cJSON_GetObjectItemCaseSensitive(e, "type");
+    int rc = 0;
+    if (!e || !cJSON_IsNumber(v) || v->valuedouble != ASSAY_PROTO_VERSION || !cJSON_IsNumber(s) ||
+        !cJSON_IsString(t) || s->valuedouble < 0 || s->valuedouble > 9e15) {
+        cJSON_Delete(e);
+        return assay_error_set(ASSAY_EPROTO, "agent on %s sent a line that is not a protocol %d event: %.80s",
+                               j->host->rec.name, ASSAY_PROTO_VERSION, line);
+    }
+    int64_t seq = (int64_t)s->valuedouble;
+    if (seq <= j->rec.last_seq) { /* already stored (a resumed attach) */
+        cJSON_Delete(e);
+        return 0;
+    }
+    char *body = strndup(line, len);
+    rc = body ? assay_store_job_event(x->lab->store, j->rec.id, j->rec.attempt, seq, t->valuestring, body)
+              : assay_error_set(ASSAY_ENOMEM, "out of memory");
+    free(body);
+    if (rc == 0) {
+        j->rec.last_seq = seq;
+        const char *type = t->valuestring;
+        const cJSON *step = cJSON_GetObjectItemCaseSensitive(e, "step");
+        if (strcmp(type, "step-start") == 0 && cJSON_IsString(step)) {
+            const cJSON *run = cJSON_GetObjectItemCaseSensitive(e, "run");
+            snprintf(j->cur, sizeof j->cur, "%s%s%d", step->valuestring, cJSON_IsNumber(run) ? " #" : "",
+                     cJSON_IsNumber(run) ? run->valueint : 0);
+        } else if (strcmp(type, "step-end") == 0 && cJSON_IsString(step)) {
+            const cJSON *verdict = cJSON_GetObjectItemCaseSensitive(e, "verdict");
+            say(x, "job %" PRId64 " on %s: %s %s", j->rec.id, j->host->rec.name, step->valuestring,
+                cJSON_IsString(verdict) ? verdict->valuestring : "?");
+        } else if (strcmp(type, "job-end") == 0) {
+            const cJSON *oc = cJSON_GetObjectItemCaseSensitive(e, "outcome");
+            const cJSON *rs = cJSON_GetObjectItemCaseSensitive(e, "reason");
+            j->ended = 1;
+            snprintf(j->outcome, sizeof j->outcome, "%s", cJSON_IsString(oc) ? oc->valuestring : "error");
+            snprintf(j->reason, sizeof j->reason, "%s", cJSON_IsString(rs) ? rs->valuestring : "");
+        }
+    }
+    cJSON_Delete(e);
+    return rc;
+}
+
+static int attach_sink(void *arg, const char *d, size_t n)
+{
+    struct job *j = arg;
+    for (size_t i = 0; i < n;) {
+        const char *nl = memchr(d + i, '\n', n - i);
+        size_t take = nl ? (size_t)(nl - (d + i)) : n - i;
+        if (j->linelen + take > ASSAY_EVENT_MAX)
+            return assay_error_set(ASSAY_EPROTO, "agent on %s sent an event over %d bytes", j->host->rec.name,
+                                   ASSAY_EVENT_MAX);
+        if (j->linelen + take + 1 > j->linecap) {
+            size_t nc = (j->linelen + take + 1) * 2;
+            char *nb = realloc(j->line, nc);
+            if (!nb)
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
+            j->line = nb;
+            j->linecap = nc;
+        }
+        memcpy(j->line + j->linelen, d + i, take);
+        j->linelen += take;
+        i += take;
+        if (nl) {
+            int rc = event_line(j, j->line, j->linelen);
+            j->linelen = 0;
+            i++;
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int log_sink(void *arg, const char *d, size_t n)
+{
+    struct job *j = arg;
+    return assay_blob_writer_write(j->bw, d, n);
+}
+
+/* ---- failures ------------------------------------------------------------ */
+
+/* The connection failed: drop it. The job stays with the host and starts
+ * over from AGENT_CHECK when the host is back; past unreachable_s it is
+ * failed over. */
+static void host_down(struct ctx *x, struct host *h, const char *why)
+{
+    assay_conn_free(h->conn);
+    h->conn = NULL;
+    if (h->state != H_DOWN) {
+        h->down_since = now_s();
+        h->backoff = 1;
+    } else if (h->backoff < 30) {
+        h->backoff *= 2;
+    }
+    h->state = H_DOWN;
+    h->retry_at = now_s() + h->backoff;
+    snprintf(h->last_error, sizeof h->last_error, "%s", why);
+    say(x, "host %s: down: %s (retry in %ds)", h->rec.name, why, h->backoff);
+    if (h->job) {
+        struct job *j = h->job;
+        assay_exec_free(j->x);
+        assay_exec_free(j->xc);
+        j->x = j->xc = NULL;
+        if (j->upfd >= 0)
+            close(j->upfd);
+        j->upfd = -1;
+        j->cancel_sent = 0;
+        j->linelen = 0;
+        assay_blob_writer_abort(j->bw);
+        j->bw = NULL;
+        set_step(x, j, j->ended ? J_LOGS : J_AGENT_CHECK);
+    }
+}
+
+/* The job's attempt is an infrastructure error: queue it again elsewhere (or
+ * end it after max_attempts). Never a vendor's failure. */
+static void job_failover(struct ctx *x, struct host *h, const char *why)
+{
+    struct job *j = h->job;
+    if (!j)
+        return;
+    say(x, "job %" PRId64 " on %s: infrastructure error: %s", j->rec.id, h->rec.name, why);
+    if (assay_store_job_retry(x->lab->store, j->rec.id, why, x->o->max_attempts) < 0)
+        say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
+    job_free(j);
+    h->job = NULL;
+}
+
+static void host_disable(struct ctx *x, struct host *h, const char *why)
+{
+    say(x, "host %s: disabled: %s", h->rec.name, why);
+    assay_store_host_disable(x->lab->store, h->rec.name, why);
+    snprintf(h->rec.disabled, sizeof h->rec.disabled, "%s", why);
+    h->state = H_DISABLED;
+    assay_conn_free(h->conn);
+    h->conn = NULL;
+    job_failover(x, h, why);
+}
+
+/* ---- one job's steps ----------------------------------------------------- */
+
+static int prepare_job(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    assay_artifact_rec *arts = NULL;
+    size_t n = 0;
+    assay_package_rec p;
+    char *mtext = NULL;
+    assay_manifest *m = NULL;
+    assay_profile *prof = NULL;
+    int rc;
+
+    snprintf(j->agent_job, sizeof j->agent_job, "r%" PRId64 "-j%" PRId64 "-a%d", j->rec.run_id, j->rec.id,
+             j->rec.attempt);
+    snprintf(j->jobdir, sizeof j->jobdir, "%s/jobs/%s", h->rec.agent_root, j->agent_job);
+    if ((rc = assay_store_package_get(x->lab->store, j->rec.package_id, &p, &mtext)) < 0 ||
+        (rc = assay_manifest_parse(&m, mtext, strlen(mtext))) < 0 ||
+        (rc = assay_store_artifacts(x->lab->store, j->rec.package_id, &arts, &n)) < 0 ||
+        (rc = assay_profile_load(&prof, x->lab->profiles, j->rec.profile)) < 0)
+        goto out;
+    const assay_manifest_artifact *ma =
+        assay_manifest_pick(m, prof->arch, prof->loongarch_world[0] ? prof->loongarch_world : NULL);
+    j->have_art = 0;
+    if (ma) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(arts[i].name, ma->file) == 0) {
+                j->art = arts[i];
+                j->have_art = 1;
+            }
+        const char *base = strrchr(ma->file, '/');
+        base = base ? base + 1 : ma->file;
+        snprintf(j->art_name, sizeof j->art_name, "%s", base);
+        if (base[0] == '.' || base[0] == '-' ||
+            strspn(base, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-~") != strlen(base))
+            snprintf(j->art_name, sizeof j->art_name, "artifact-%.12s", j->art.sha256);
+    }
+    if (!j->have_art) {
+        rc = assay_error_set(ASSAY_EINVAL, "package has no artifact for %s (%s)", prof->arch, prof->id);
+        goto out;
+    }
+    rc = assay_manifest_job_spec(&j->spec, m, j->agent_job, j->art_name);
+out:
+    assay_profile_free(prof);
+    assay_manifest_free(m);
+    free(mtext);
+    free(arts);
+    return rc;
+}
+
+/* Advance a host's job as far as it goes without waiting. */
+static int run_job(struct ctx *x, struct host *h)
+{
+    struct job *j = h->job;
+    char cmd[20000], a[9000], qd[8600];
+    int rc;
+
+    for (;;) {
+        if (j->x) {
+            rc = assay_exec_run(j->x);
+            if (rc == ASSAY_SSH_AGAIN)
+                return rc;
+            if (rc < 0)
+                return rc; /* connection failed */
+        }
+        /* A cancel asked for while the job runs goes on its own channel. */
+        if (j->xc) {
+            int rc2 = assay_exec_run(j->xc);
+            if (rc2 < 0)
+                return rc2;
+            if (rc2 == 0) {
+                assay_exec_free(j->xc);
+                j->xc = NULL;
+            }
+        }
+        const char *sig;
+        int status = j->x ? assay_exec_status(j->x, &sig) : 0;
+        int had = j->x != NULL;
+        const char *err = j->x ? assay_exec_stderr(j->x) : "";
+        char errbuf[512];
+        snprintf(errbuf, sizeof errbuf, "%s", err);
+        for (char *p = errbuf; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        assay_exec_free(j->x);
+        j->x = NULL;
+
+        switch (j->step) {
+        case J_AGENT_CHECK:
+            if (!had) {
+                agent_cmd(a, sizeof a, h);
+                snprintf(cmd, sizeof cmd, "%s version --json 2>/dev/null || true", a);
+                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, capture_sink)) < 0)
+                    return rc;
+                break;
+            }
+            set_step(x, j, strstr(j->capture, "\"protocol\":1") ? J_ART_CHECK : J_AGENT_UPLOAD);
+            break;
+        case J_AGENT_UPLOAD:
+            if (!had) {
+                char final[4200];
+                snprintf(final, sizeof final, "%s/agents/%s/assay-agent", h->rec.agent_root, h->agent_sha);
+                upload_cmd(cmd, sizeof cmd, final, h->agent_sha, 1);
+                int fd = open(h->agent, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                    return assay_error_set_errno(ASSAY_EIO, errno, "%s", h->agent);
+                rc = start_exec(x, j, cmd, NULL, 0, fd, NULL);
+                if (rc < 0) {
+                    close(fd);
+                    return rc;
+                }
+                j->upfd = fd; /* read to its end by the exec, closed after */
+                break;
+            }
+            close(j->upfd);
+            j->upfd = -1;
+            if (status != 0) {
+                char why[700];
+                snprintf(why, sizeof why, "uploading the agent to %s failed (%d): %s", h->rec.name, status, errbuf);
+                job_failover(x, h, why);
+                return 0;
+            }
+            say(x, "host %s: agent %.12s installed", h->rec.name, h->agent_sha);
+            set_step(x, j, J_AGENT_CHECK);
+            break;
+        case J_ART_CHECK:
+            if (!had) {
+                snprintf(a, sizeof a, "%s/cache/%s", h->rec.agent_root, j->art.sha256);
+                q(qd, sizeof qd, a);
+                snprintf(cmd, sizeof cmd, "test -f %s && echo present || true", qd);
+                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, capture_sink)) < 0)
+                    return rc;
+                break;
+            }
+            set_step(x, j, strstr(j->capture, "present") ? J_START : J_ART_UPLOAD);
+            break;
+        case J_ART_UPLOAD:
+            if (!had) {
+                char final[4200], blob[4096];
+                snprintf(final, sizeof final, "%s/cache/%s", h->rec.agent_root, j->art.sha256);
+                upload_cmd(cmd, sizeof cmd, final, j->art.sha256, 0);
+                if ((rc = assay_blob_path(blob, sizeof blob, x->lab->blobs, j->art.sha256)) < 0)
+                    return rc;
+                int fd = open(blob, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                    return assay_error_set_errno(ASSAY_EIO, errno, "%s", blob);
+                if ((rc = start_exec(x, j, cmd, NULL, 0, fd, NULL)) < 0) {
+                    close(fd);
+                    return rc;
+                }
+                j->upfd = fd;
+                snprintf(j->cur, sizeof j->cur, "upload %s", j->art_name);
+                break;
+            }
+            close(j->upfd);
+            j->upfd = -1;
+            if (status != 0) {
+                char why[700];
+                snprintf(why, sizeof why, "uploading %s to %s failed (%d): %s", j->art_name, h->rec.name, status, errbuf);
+                job_failover(x, h, why);
+                return 0;
+            }
+            set_step(x, j, J_START);
+            break;
+        case J_START:
+            if (!had) {
+                char cache[4200], qc[8600], dst[4500], qdst[9000];
+                snprintf(cache, sizeof cache, "%s/cache/%s", h->rec.agent_root, j->art.sha256);
+                snprintf(dst, sizeof dst, "%s/%s", j->jobdir, j->art_name);
+                q(qd, sizeof qd, j->jobdir);
+                q(qc, sizeof qc, cache);
+                q(qdst, sizeof qdst, dst);
+                agent_cmd(a, sizeof a, h);
+                snprintf(cmd, sizeof cmd,
+                         "mkdir -p %s && { [ -e %s ] || ln %s %s 2>/dev/null || cp %s %s; } && %s start --job-dir %s",
+                         qd, qdst, qc, qdst, qc, qdst, a, qd);
+                if ((rc = start_exec(x, j, cmd, j->spec, strlen(j->spec), -1, capture_sink)) < 0)
+                    return rc;
+                break;
+            }
+            if (status != 0) {
+                /* The agent refused the job: retrying elsewhere would not help. */
+                char why[700];
+                snprintf(why, sizeof why, "agent on %s did not start the job (%d): %s", h->rec.name, status, errbuf);
+                say(x, "job %" PRId64 ": %s", j->rec.id, why);
+                assay_store_job_end(x->lab->store, j->rec.id, "error", why);
+                job_free(j);
+                h->job = NULL;
+                return 0;
+            }
+            if ((rc = assay_store_job_set_running(x->lab->store, j->rec.id)) < 0)
+                return rc;
+            set_step(x, j, J_ATTACH);
+            break;
+        case J_ATTACH:
+            if (!had) {
+                agent_cmd(a, sizeof a, h);
+                q(qd, sizeof qd, j->jobdir);
+                snprintf(cmd, sizeof cmd, "%s attach --job-dir %s --from %" PRId64, a, qd, j->rec.last_seq + 1);
+                j->linelen = 0;
+                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, attach_sink)) < 0)
+                    return rc;
+                break;
+            }
+            if (!j->ended) {
+                char why[700];
+                snprintf(why, sizeof why, "attach on %s ended without job-end (%d): %s", h->rec.name, status, errbuf);
+                if (strstr(errbuf, "no job in")) {
+                    job_failover(x, h, why); /* the job directory is gone */
+                    return 0;
+                }
+                return assay_error_set(ASSAY_EPROTO, "%s", why);
+            }
+            set_step(x, j, J_LOGS);
+            break;
+        case J_LOGS:
+            if (!j->logs) {
+                /* Which logs: every step-end of this attempt, from the store
+                 * (complete after a restart, unlike anything in memory). */
+                cJSON *evs, *ev;
+                if ((rc = assay_store_job_events(x->lab->store, j->rec.id, j->rec.attempt, 0, &evs)) < 0)
+                    return rc;
+                j->logs = cJSON_CreateArray();
+                j->logi = 0;
+                cJSON_ArrayForEach(ev, evs)
+                {
+                    const cJSON *type = cJSON_GetObjectItem(ev, "type");
+                    if (!cJSON_IsString(type) || strcmp(type->valuestring, "step-end"))
+                        continue;
+                    cJSON *body = cJSON_Parse(cJSON_GetObjectItem(ev, "body")->valuestring);
+                    const cJSON *lg = cJSON_GetObjectItemCaseSensitive(body, "logs");
+                    const char *keys[] = {"stdout", "stderr"};
+                    for (int k = 0; k < 2; k++) {
+                        const cJSON *p = cJSON_GetObjectItemCaseSensitive(lg, keys[k]);
+                        /* A path from the agent goes into a shell command:
+                         * only logs/<safe name>. */
+                        if (cJSON_IsString(p) && strncmp(p->valuestring, "logs/", 5) == 0 &&
+                            strlen(p->valuestring) < 200 && strspn(p->valuestring + 5,
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+                                strlen(p->valuestring + 5))
+                            cJSON_AddItemToArray(j->logs, cJSON_CreateString(p->valuestring));
+                    }
+                    cJSON_Delete(body);
+                }
+                cJSON_Delete(evs);
+            }
+            if (had && j->bw) {
+                char hex[ASSAY_SHA256_HEX];
+                uint64_t size;
+                const char *path = cJSON_GetArrayItem(j->logs, j->logi)->valuestring;
+                rc = assay_blob_writer_commit(j->bw, hex, &size);
+                j->bw = NULL;
+                if (rc < 0)
+                    return rc;
+                if (status == 0 && (rc = assay_store_job_log(x->lab->store, j->rec.id, j->rec.attempt, path, hex, size)) < 0)
+                    return rc;
+                j->logi++;
+            }
+            if (j->logi < cJSON_GetArraySize(j->logs)) {
+                char p[4500];
+                snprintf(p, sizeof p, "%s/%s", j->jobdir, cJSON_GetArrayItem(j->logs, j->logi)->valuestring);
+                q(qd, sizeof qd, p);
+                snprintf(cmd, sizeof cmd, "cat %s", qd);
+                if ((rc = assay_blob_writer_open(&j->bw, x->lab->blobs)) < 0 ||
+                    (rc = start_exec(x, j, cmd, NULL, 0, -1, log_sink)) < 0)
+                    return rc;
+                snprintf(j->cur, sizeof j->cur, "logs %d/%d", j->logi + 1, cJSON_GetArraySize(j->logs));
+                break;
+            }
+            set_step(x, j, J_END);
+            break;
+        case J_END:
+            if ((rc = assay_store_job_end(x->lab->store, j->rec.id, j->outcome, j->reason)) < 0)
+                return rc;
+            say(x, "job %" PRId64 " on %s: %s%s%s", j->rec.id, h->rec.name, j->outcome, j->reason[0] ? ": " : "",
+                j->reason);
+            x->done++;
+            job_free(j);
+            h->job = NULL;
+            return 0;
+        }
+        /* Cancel: before START nothing runs on the host; after, ask the agent. */
+        if (h->job == j && j->rec.cancel && !j->cancel_sent) {
+            if (j->step < J_START) {
+                assay_store_job_end(x->lab->store, j->rec.id, "canceled", "canceled before it started");
+                say(x, "job %" PRId64 ": canceled", j->rec.id);
+                job_free(j);
+                h->job = NULL;
+                return 0;
+            }
+            if (j->step == J_ATTACH && j->x) {
+                agent_cmd(a, sizeof a, h);
+                q(qd, sizeof qd, j->jobdir);
+                snprintf(cmd, sizeof cmd, "%s cancel --job-dir %s || true", a, qd);
+                assay_exec_opts eo = {.command = cmd, .infd = -1};
+                if ((rc = assay_exec_new(&j->xc, h->conn, &eo)) < 0)
+                    return rc;
+                j->cancel_sent = 1;
+                say(x, "job %" PRId64 " on %s: cancel sent", j->rec.id, h->rec.name);
+            }
+        }
+    }
+}
+
+static void drive_host(struct ctx *x, struct host *h)
+{
+    if (h->state == H_DISABLED || (h->state == H_DOWN && now_s() < h->retry_at))
+        return;
+    if (!h->job && h->state != H_CONNECTING)
+        return; /* connections are made for work */
+    if (!h->conn) {
+        assay_conn_opts co = {.address = h->rec.address, .port = h->rec.port, .user = h->rec.user,
+                              .identity = h->rec.identity, .hostkey = h->rec.hostkey, .tofu = h->rec.tofu};
+        if (assay_conn_new(&h->conn, &co) < 0)
+            return;
+        h->state = H_CONNECTING;
+    }
+    if (h->state == H_CONNECTING || h->state == H_DOWN) {
+        int rc = assay_conn_open(h->conn);
+        if (rc == ASSAY_SSH_AGAIN) {
+            h->state = H_CONNECTING;
+            return;
+        }
+        if (rc == ASSAY_EHOSTKEY || rc == ASSAY_EAUTH) {
+            host_disable(x, h, assay_error_last()->message);
+            return;
+        }
+        if (rc < 0) {
+            host_down(x, h, assay_error_last()->message);
+            return;
+        }
+        if (!h->rec.hostkey[0]) {
+            /* Trust on first use, as asked for when the host was added:
+             * recorded, and said, never silent. */
+            snprintf(h->rec.hostkey, sizeof h->rec.hostkey, "%s", assay_conn_hostkey(h->conn));
+            assay_store_host_set_key(x->lab->store, h->rec.name, h->rec.hostkey);
+            fprintf(x->o->out, "assay: host %s: trusted on first use: host key %s is now pinned\n", h->rec.name,
+                    h->rec.hostkey);
+        }
+        if (h->state == H_DOWN || h->down_since)
+            say(x, "host %s: back", h->rec.name);
+        h->state = H_READY;
+        h->down_since = 0;
+        h->backoff = 0;
+    }
+    if (h->job) {
+        int rc = run_job(x, h);
+        if (rc < 0 && rc != ASSAY_SSH_AGAIN && h->state == H_READY)
+            host_down(x, h, assay_error_last()->message);
+    }
+}
+
+/* ---- the queue ----------------------------------------------------------- */
+
+static struct host *find_host(struct ctx *x, const char *name)
+{
+    for (size_t i = 0; i < x->nhosts; i++)
+        if (strcmp(x->hosts[i].rec.name, name) == 0)
+            return &x->hosts[i];
+    return NULL;
+}
+
+static int load_hosts(struct ctx *x)
+{
+    assay_host_rec *recs;
+    size_t n;
+    int rc = assay_store_hosts(x->lab->store, &recs, &n);
+    if (rc < 0)
+        return rc;
+    /* New hosts are appended; known ones keep their state. */
+    for (size_t i = 0; i < n; i++) {
+        if (find_host(x, recs[i].name))
+            continue;
+        struct host *nh = realloc(x->hosts, (x->nhosts + 1) * sizeof *nh);
+        if (!nh) {
+            free(recs);
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        }
+        x->hosts = nh;
+        for (size_t k = 0; k < x->nhosts; k++) /* jobs point back at hosts */
+            if (x->hosts[k].job)
+                x->hosts[k].job->host = &x->hosts[k];
+        struct host *h = &x->hosts[x->nhosts++];
+        memset(h, 0, sizeof *h);
+        h->rec = recs[i];
+        h->state = recs[i].disabled[0] ? H_DISABLED : H_IDLE;
+        assay_profile *p;
+        if (assay_profile_load(&p, x->lab->profiles, h->rec.profile) == 0) {
+            snprintf(h->arch, sizeof h->arch, "%s", p->arch);
+            assay_profile_free(p);
+            if (assay_lab_agent(h->agent, sizeof h->agent, h->agent_sha, h->arch) < 0)
+                snprintf(h->agent_err, sizeof h->agent_err, "%s", assay_error_last()->message);
+        } else {
+            snprintf(h->agent_err, sizeof h->agent_err, "%s", assay_error_last()->message);
+        }
+    }
+    free(recs);
+    return 0;
+}
+
+static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *rec)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->rec = *rec;
+    j->host = h;
+    j->upfd = -1;
+    j->started = now_s();
+    if (prepare_job(x, j) < 0) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", assay_error_last()->message);
+        say(x, "job %" PRId64 ": cannot run: %s", rec->id, why);
+        assay_store_job_end(x->lab->store, rec->id, "error", why);
+        job_free(j);
+        return NULL;
+    }
+    snprintf(j->cur, sizeof j->cur, "%s", step_names[J_AGENT_CHECK]);
+    h->job = j;
+    return j;
+}
+
+/* Look at the store: cancel requests, jobs to resume, queued jobs for idle
+ * hosts. Returns how much work is left (active + assignable queued). */
+static int poll_store(struct ctx *x, size_t *work)
+{
+    assay_job_rec *v;
+    size_t n;
+    int rc;
+    *work = 0;
+    if ((rc = load_hosts(x)) < 0)
+        return rc;
+    /* Active jobs: resume ours after a restart, and see cancel requests. */
+    if ((rc = assay_store_jobs_active(x->lab->store, &v, &n)) < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        struct host *h = find_host(x, v[i].host);
+        if (!h) {
+            assay_store_job_retry(x->lab->store, v[i].id, "its host was removed", x->o->max_attempts);
+            continue;
+        }
+        if (h->job && h->job->rec.id == v[i].id) {
+            h->job->rec.cancel = v[i].cancel;
+        } else if (!h->job) {
+            if (h->state == H_DISABLED) {
+                assay_store_job_retry(x->lab->store, v[i].id, h->rec.disabled, x->o->max_attempts);
+                continue;
+            }
+            say(x, "job %" PRId64 " on %s: resuming from event %" PRId64, v[i].id, h->rec.name, v[i].last_seq + 1);
+            new_job(x, h, &v[i]);
+        }
+        (*work)++;
+    }
+    free(v);
+    /* Queued jobs, best first, to idle hosts of their profile. */
+    if ((rc = assay_store_jobs_queued(x->lab->store, &v, &n)) < 0)
+        return rc;
+    size_t running = 0;
+    for (size_t k = 0; k < x->nhosts; k++)
+        running += x->hosts[k].job != NULL;
+    for (size_t i = 0; i < n; i++) {
+        int eligible = 0;
+        struct host *pick = NULL;
+        for (size_t k = 0; k < x->nhosts; k++) {
+            struct host *h = &x->hosts[k];
+            if (strcmp(h->rec.profile, v[i].profile) || h->state == H_DISABLED || h->agent_err[0])
+                continue;
+            eligible = 1;
+            if (!h->job && !pick && !(h->state == H_DOWN && now_s() < h->retry_at))
+                pick = h;
+        }
+        if (eligible)
+            (*work)++;
+        else if (x->o->once)
+            say(x, "job %" PRId64 ": no usable host has profile %s; it stays queued", v[i].id, v[i].profile);
+        if (!pick || (x->o->max_parallel && running >= (size_t)x->o->max_parallel))
+            continue;
+        if (assay_store_job_assign(x->lab->store, v[i].id, pick->rec.name) < 0) {
+            assay_error_clear();
+            continue; /* taken meanwhile (canceled, another dispatcher) */
+        }
+        v[i].attempt = v[i].attempt ? v[i].attempt : 1;
+        snprintf(v[i].host, sizeof v[i].host, "%s", pick->rec.name);
+        snprintf(v[i].state, sizeof v[i].state, "assigned");
+        say(x, "job %" PRId64 " (run %" PRId64 ", %s, attempt %d) -> %s", v[i].id, v[i].run_id, v[i].profile,
+            v[i].attempt, pick->rec.name);
+        if (new_job(x, pick, &v[i]))
+            running++;
+    }
+    free(v);
+    return 0;
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+static void draw(struct ctx *x)
+{
+    if (!x->o->tty)
+        return;
+    FILE *f = x->o->out;
+    for (int i = 0; i < x->drawn_lines; i++)
+        fputs("\033[1A\033[2K", f);
+    int lines = 0;
+    size_t active = 0;
+    double t = now_s();
+    for (size_t k = 0; k < x->nhosts; k++) {
+        struct host *h = &x->hosts[k];
+        if (!h->job && h->state != H_DOWN && h->state != H_DISABLED)
+            continue;
+        if (h->job) {
+            active++;
+            fprintf(f, "  job %-5" PRId64 " %-14s %-28.28s %5.0fs%s\n", h->job->rec.id, h->rec.name, h->job->cur,
+                    t - h->job->started, h->state == H_DOWN ? "  (host down, retrying)" : "");
+        } else {
+            fprintf(f, "  %-20s %s\n", h->rec.name, h->state == H_DOWN ? "down" : "disabled");
+        }
+        lines++;
+    }
+    size_t total = x->done + active;
+    int width = 30, fill = total ? (int)(width * x->done / total) : 0;
+    fprintf(f, "  [%.*s%*s] %zu done, %zu running\n", fill, "##############################", width - fill, "",
+            x->done, active);
+    x->drawn_lines = lines + 1;
+    fflush(f);
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
+{
+    assay_dispatch_opts o = *opts;
+    if (o.unreachable_s <= 0)
+        o.unreachable_s = 120;
+    if (o.max_attempts <= 0)
+        o.max_attempts = 3;
+    struct ctx x = {.lab = lab, .o = &o};
+    struct pollfd *pfd = NULL;
+    int rc = 0;
+    sink_ctx = &x;
+
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    for (;;) {
+        double t = now_s();
+        if (stop_requested) {
+            say(&x, "stopping: jobs keep running on their hosts; the next dispatch re-attaches");
+            break;
+        }
+        if (t >= x.next_poll) {
+            size_t work;
+            if ((rc = poll_store(&x, &work)) < 0)
+                break;
+            x.next_poll = t + 0.5;
+            if (o.once && work == 0)
+                break;
+        }
+        for (size_t k = 0; k < x.nhosts; k++) {
+            struct host *h = &x.hosts[k];
+            drive_host(&x, h);
+            /* A host down past the limit fails its job over. */
+            if (h->job && h->state == H_DOWN && h->down_since && now_s() - h->down_since > o.unreachable_s) {
+                char why[700];
+                snprintf(why, sizeof why, "host %s unreachable for %.0fs: %s", h->rec.name, now_s() - h->down_since,
+                         h->last_error);
+                job_failover(&x, h, why);
+            }
+        }
+        if (t >= x.next_draw) {
+            draw(&x);
+            x.next_draw = t + 0.25;
+        }
+        /* Wait for any connection, the next store poll, or a retry. */
+        struct pollfd *np = realloc(pfd, (x.nhosts + 1) * sizeof *pfd);
+        if (!np) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            break;
+        }
+        pfd = np;
+        nfds_t nf = 0;
+        double wake = x.next_poll;
+        for (size_t k = 0; k < x.nhosts; k++) {
+            struct host *h = &x.hosts[k];
+            if (h->conn && (h->state == H_CONNECTING || (h->state == H_READY && h->job))) {
+                assay_conn_pollfd(h->conn, &pfd[nf]);
+                if (pfd[nf].fd >= 0)
+                    nf++;
+                int next;
+                assay_conn_keepalive(h->conn, &next);
+            }
+            if (h->state == H_DOWN && h->job && h->retry_at < wake)
+                wake = h->retry_at;
+        }
+        int ms = (int)((wake - now_s()) * 1000);
+        if (ms < 0)
+            ms = 0;
+        if (ms > 250)
+            ms = 250;
+        poll(pfd, nf, ms);
+    }
+    draw(&x);
+    for (size_t k = 0; k < x.nhosts; k++) {
+        job_free(x.hosts[k].job);
+        assay_conn_free(x.hosts[k].conn);
+    }
+    free(x.hosts);
+    free(pfd);
+    sink_ctx = NULL;
+    return rc;
+}

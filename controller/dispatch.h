@@ -1,0 +1,27 @@
+/*
+ * The dispatcher: serves the queue. One process, one poll loop, every host's
+ * SSH connection in it; each job is a state machine that changes state only
+ * through one function (set_step), which logs every transition.
+ */
+#ifndef ASSAY_CTL_DISPATCH_H
+#define ASSAY_CTL_DISPATCH_H
+
+#include "lab.h"
+
+#include <stdio.h>
+
+typedef struct assay_dispatch_opts {
+    int once;              /* return when no queued or running work is left */
+    int max_parallel;      /* jobs at once; 0: one per host */
+    double unreachable_s;  /* a host down this long fails its job over (default 120) */
+    int max_attempts;      /* attempts per job before it ends in error (default 3) */
+    int tty;               /* redraw a progress table instead of printing lines */
+    FILE *out;
+} assay_dispatch_opts;
+
+/* Serve the queue until it is empty (once) or SIGINT/SIGTERM. Jobs found
+ * running at start (a restarted controller) are re-attached from the last
+ * stored event. Returns 0, or a negative code if the store fails. */
+int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *o);
+
+#endif

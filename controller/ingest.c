@@ -1,0 +1,511 @@
+/* Hostile archive reading; see ingest.h. */
+#include "ingest.h"
+#include "blob.h"
+#include "assay/error.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RATIO_FLOOR (64u << 20)
+#define MANIFEST_CAP (1u << 20)
+
+void assay_ingest_limits_default(assay_ingest_limits *l)
+{
+    l->max_entries = 10000;
+    l->max_entry = 4ull << 30;
+    l->max_total = 16ull << 30;
+    l->max_ratio = 200;
+}
+
+struct entry {
+    char path[1024];
+    assay_blob_writer *blob; /* finished, unpublished */
+    char sha256[ASSAY_SHA256_HEX];
+    uint64_t size;
+};
+
+struct assay_ingest {
+    char *manifest;
+    size_t manifest_len;
+    struct entry *files;
+    size_t nfiles, cap;
+};
+
+/* The formats and filters a submission may use, and no others: most of
+ * libarchive's CVEs live in readers assay does not need (RAR, ISO, 7z...). */
+static struct archive *reader(void)
+{
+    struct archive *a = archive_read_new();
+    if (!a)
+        return NULL;
+    archive_read_support_format_tar(a);
+    archive_read_support_format_gnutar(a);
+    archive_read_support_format_zip(a);
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_xz(a);
+    archive_read_support_filter_zstd(a);
+    archive_read_support_filter_bzip2(a);
+    return a;
+}
+
+/* Normalise and check an entry path: strip "./", refuse absolute paths,
+ * "..", empty or over-long components and backslashes. */
+static int check_path(const char *raw, char *out, size_t outlen)
+{
+    if (!raw || !*raw)
+        return assay_error_set(ASSAY_EUNSAFE, "an entry has no name");
+    while (raw[0] == '.' && raw[1] == '/')
+        raw += 2;
+    size_t n = strlen(raw);
+    if (n >= outlen)
+        return assay_error_set(ASSAY_EUNSAFE, "entry '%.80s...': name longer than %zu bytes", raw, outlen - 1);
+    if (raw[0] == '/')
+        return assay_error_set(ASSAY_EUNSAFE, "entry '%s': absolute path", raw);
+    if (strchr(raw, '\\'))
+        return assay_error_set(ASSAY_EUNSAFE, "entry '%s': backslash in path", raw);
+    memcpy(out, raw, n + 1);
+    if (n && out[n - 1] == '/')
+        out[--n] = '\0';
+    for (char *c = out; c && *c;) {
+        char *slash = strchr(c, '/');
+        size_t len = slash ? (size_t)(slash - c) : strlen(c);
+        if (len == 0 || len > 255)
+            return assay_error_set(ASSAY_EUNSAFE, "entry '%s': empty or over-long path component", raw);
+        if ((len == 2 && c[0] == '.' && c[1] == '.') || (len == 1 && c[0] == '.'))
+            return assay_error_set(ASSAY_EUNSAFE, "entry '%s': '.' or '..' in path", raw);
+        c = slash ? slash + 1 : NULL;
+    }
+    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return assay_error_set(ASSAY_EUNSAFE, "entry '%s': control character in path", raw);
+    return 0;
+}
+
+static int check_type(struct archive_entry *e, const char *path)
+{
+    mode_t type = archive_entry_filetype(e);
+    if (archive_entry_hardlink(e))
+        return assay_error_set(ASSAY_EUNSAFE, "entry '%s': hard link to '%s'", path, archive_entry_hardlink(e));
+    switch (type) {
+    case AE_IFREG:
+    case AE_IFDIR: break;
+    case AE_IFLNK:
+        return assay_error_set(ASSAY_EUNSAFE, "entry '%s': symbolic link to '%s'", path,
+                               archive_entry_symlink(e) ? archive_entry_symlink(e) : "?");
+    case AE_IFCHR:
+    case AE_IFBLK: return assay_error_set(ASSAY_EUNSAFE, "entry '%s': device node", path);
+    case AE_IFIFO: return assay_error_set(ASSAY_EUNSAFE, "entry '%s': named pipe", path);
+    case AE_IFSOCK: return assay_error_set(ASSAY_EUNSAFE, "entry '%s': socket", path);
+    default: return assay_error_set(ASSAY_EUNSAFE, "entry '%s': unknown file type", path);
+    }
+    if (archive_entry_mode(e) & (S_ISUID | S_ISGID))
+        return assay_error_set(ASSAY_EUNSAFE, "entry '%s': setuid or setgid bit (mode %o)", path,
+                               (unsigned)(archive_entry_mode(e) & 07777));
+    return 0;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot,
+                      const assay_ingest_limits *lim, const char *manifest_name)
+{
+    assay_ingest *in = calloc(1, sizeof *in);
+    struct archive *a = reader();
+    struct archive_entry *e;
+    char **names = NULL;
+    size_t nnames = 0, namecap = 0;
+    uint64_t total = 0, entries = 0;
+    static char buf[1 << 16];
+    int rc = 0;
+
+    if (!in || !a) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: not a tar or zip archive (%s)", path, archive_error_string(a));
+        goto out;
+    }
+    for (;;) {
+        int r = archive_read_next_header(a, &e);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            rc = assay_error_set(ASSAY_EINVAL, "%s: damaged archive after %llu entries: %s", path,
+                                 (unsigned long long)entries, archive_error_string(a));
+            goto out;
+        }
+        if (++entries > lim->max_entries) {
+            rc = assay_error_set(ASSAY_ETOOBIG, "more than %llu entries", (unsigned long long)lim->max_entries);
+            goto out;
+        }
+        char p[1024];
+        if ((rc = check_path(archive_entry_pathname(e), p, sizeof p)) < 0 || (rc = check_type(e, p)) < 0)
+            goto out;
+        if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > lim->max_entry) {
+            rc = assay_error_set(ASSAY_ETOOBIG, "entry '%s': %lld bytes, over the %llu-byte cap", p,
+                                 (long long)archive_entry_size(e), (unsigned long long)lim->max_entry);
+            goto out;
+        }
+        if (nnames == namecap) {
+            size_t nc = namecap ? namecap * 2 : 64;
+            char **nn = realloc(names, nc * sizeof *nn);
+            if (!nn) {
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+                goto out;
+            }
+            names = nn;
+            namecap = nc;
+        }
+        if (!(names[nnames] = strdup(p))) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
+        nnames++;
+        if (archive_entry_filetype(e) != AE_IFREG)
+            continue;
+
+        int is_manifest = strcmp(p, manifest_name) == 0;
+        assay_blob_writer *w = NULL;
+        char *mbuf = NULL;
+        size_t mlen = 0;
+        if (is_manifest) {
+            if (!(mbuf = malloc(MANIFEST_CAP + 1))) {
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+                goto out;
+            }
+        } else if ((rc = assay_blob_writer_open(&w, blobroot)) < 0) {
+            goto out;
+        }
+        uint64_t got = 0;
+        for (;;) {
+            la_ssize_t n = archive_read_data(a, buf, sizeof buf);
+            if (n == 0)
+                break;
+            if (n < 0) {
+                rc = assay_error_set(ASSAY_EINVAL, "entry '%s': %s", p, archive_error_string(a));
+                break;
+            }
+            got += (uint64_t)n;
+            total += (uint64_t)n;
+            /* Count what actually comes out: headers can lie about sizes. */
+            if (got > lim->max_entry) {
+                rc = assay_error_set(ASSAY_ETOOBIG, "entry '%s': over the %llu-byte cap", p,
+                                     (unsigned long long)lim->max_entry);
+                break;
+            }
+            if (total > lim->max_total) {
+                rc = assay_error_set(ASSAY_ETOOBIG, "entry '%s': the archive holds over %llu bytes", p,
+                                     (unsigned long long)lim->max_total);
+                break;
+            }
+            uint64_t raw = (uint64_t)archive_filter_bytes(a, -1);
+            if (total > RATIO_FLOOR && raw && total / raw > lim->max_ratio) {
+                rc = assay_error_set(ASSAY_ETOOBIG, "entry '%s': compression ratio over %llu:1 (a decompression bomb?)",
+                                     p, (unsigned long long)lim->max_ratio);
+                break;
+            }
+            if (is_manifest) {
+                if (mlen + (size_t)n > MANIFEST_CAP) {
+                    rc = assay_error_set(ASSAY_ETOOBIG, "%s: larger than %u bytes", manifest_name, MANIFEST_CAP);
+                    break;
+                }
+                memcpy(mbuf + mlen, buf, (size_t)n);
+                mlen += (size_t)n;
+            } else if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0) {
+                break;
+            }
+        }
+        if (rc < 0) {
+            free(mbuf);
+            assay_blob_writer_abort(w);
+            goto out;
+        }
+        if (is_manifest) {
+            free(in->manifest);
+            mbuf[mlen] = '\0';
+            in->manifest = mbuf;
+            in->manifest_len = mlen;
+            continue;
+        }
+        if (in->nfiles == in->cap) {
+            size_t nc = in->cap ? in->cap * 2 : 16;
+            struct entry *nf = realloc(in->files, nc * sizeof *nf);
+            if (!nf) {
+                assay_blob_writer_abort(w);
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+                goto out;
+            }
+            in->files = nf;
+            in->cap = nc;
+        }
+        struct entry *f = &in->files[in->nfiles];
+        memcpy(f->path, p, sizeof f->path);
+        f->blob = w;
+        if ((rc = assay_blob_writer_finish(w, f->sha256, &f->size)) < 0) {
+            assay_blob_writer_abort(w);
+            goto out;
+        }
+        in->nfiles++;
+    }
+    /* One name, one entry: an archive that says two things about a path is
+     * refused rather than read either way. */
+    if (nnames > 1) {
+        qsort(names, nnames, sizeof *names, cmp_path);
+        for (size_t i = 1; i < nnames; i++)
+            if (strcmp(names[i - 1], names[i]) == 0) {
+                rc = assay_error_set(ASSAY_EUNSAFE, "entry '%s': appears more than once", names[i]);
+                goto out;
+            }
+    }
+    *out = in;
+    in = NULL;
+out:
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i]);
+    free(names);
+    if (a)
+        archive_read_free(a);
+    assay_ingest_free(in);
+    return rc;
+}
+
+const char *assay_ingest_manifest(const assay_ingest *in, size_t *len)
+{
+    if (len)
+        *len = in->manifest_len;
+    return in->manifest;
+}
+
+int assay_ingest_keep(assay_ingest *in, const char *path, assay_ingest_file *f)
+{
+    for (size_t i = 0; i < in->nfiles; i++) {
+        struct entry *e = &in->files[i];
+        if (strcmp(e->path, path) != 0)
+            continue;
+        snprintf(f->path, sizeof f->path, "%s", e->path);
+        memcpy(f->sha256, e->sha256, sizeof f->sha256);
+        f->size = e->size;
+        if (e->blob) {
+            int rc = assay_blob_writer_commit(e->blob, NULL, NULL);
+            e->blob = NULL;
+            return rc;
+        }
+        return 0;
+    }
+    return assay_error_set(ASSAY_ENOTFOUND, "the archive has no file '%s'", path);
+}
+
+void assay_ingest_free(assay_ingest *in)
+{
+    if (!in)
+        return;
+    for (size_t i = 0; i < in->nfiles; i++)
+        assay_blob_writer_abort(in->files[i].blob);
+    free(in->files);
+    free(in->manifest);
+    free(in);
+}
+
+/* ---- package metadata ---------------------------------------------------- */
+
+static const char *map_arch(const char *a)
+{
+    static const char *const map[][2] = {
+        {"amd64", "x86_64"}, {"x86_64", "x86_64"}, {"arm64", "aarch64"}, {"aarch64", "aarch64"},
+        {"loong64", "loongarch64"}, {"loongarch64", "loongarch64"}, {"all", "noarch"}, {"noarch", "noarch"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(a, map[i][0]) == 0)
+            return map[i][1];
+    return a;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Read one RPM header structure at `off`: magic, index count, data size.
+ * Finds tag `want` (a string) if asked; returns the offset after it. */
+static int rpm_header(int fd, off_t off, uint32_t want, char *val, size_t vlen, off_t *next)
+{
+    unsigned char h[16];
+    if (pread(fd, h, 16, off) != 16 || memcmp(h, "\x8e\xad\xe8\x01", 4) != 0)
+        return assay_error_set(ASSAY_EINVAL, "RPM header damaged (bad magic at %lld)", (long long)off);
+    uint32_t nindex = be32(h + 8), hsize = be32(h + 12);
+    if (nindex > 100000 || hsize > (64u << 20))
+        return assay_error_set(ASSAY_EINVAL, "RPM header damaged (%u entries, %u bytes)", nindex, hsize);
+    off_t data = off + 16 + (off_t)nindex * 16;
+    *next = data + hsize;
+    if (!want)
+        return 0;
+    for (uint32_t i = 0; i < nindex; i++) {
+        unsigned char ent[16];
+        if (pread(fd, ent, 16, off + 16 + (off_t)i * 16) != 16)
+            return assay_error_set(ASSAY_EINVAL, "RPM header truncated");
+        uint32_t tag = be32(ent), type = be32(ent + 4), at = be32(ent + 8);
+        if (tag != want)
+            continue;
+        if (type != 6 || at >= hsize) /* RPM_STRING_TYPE */
+            return assay_error_set(ASSAY_EINVAL, "RPM header damaged (tag %u)", tag);
+        size_t room = hsize - at < vlen - 1 ? hsize - at : vlen - 1;
+        ssize_t n = pread(fd, val, room, data + at);
+        if (n <= 0)
+            return assay_error_set(ASSAY_EINVAL, "RPM header truncated");
+        val[n] = '\0';
+        if (strnlen(val, (size_t)n) == (size_t)n)
+            return assay_error_set(ASSAY_EINVAL, "RPM header damaged (unterminated string)");
+        return 0;
+    }
+    return assay_error_set(ASSAY_EINVAL, "RPM header has no architecture tag");
+}
+
+static int rpm_arch(const char *file, char *arch, size_t alen)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "%s", file);
+    off_t next;
+    /* Lead (96 bytes), then the signature header padded to 8 bytes, then the
+     * main header with RPMTAG_ARCH (1022). */
+    int rc = rpm_header(fd, 96, 0, NULL, 0, &next);
+    if (rc == 0) {
+        next = (next + 7) & ~(off_t)7;
+        rc = rpm_header(fd, next, 1022, arch, alen, &next);
+    }
+    close(fd);
+    return rc;
+}
+
+/* Read one member of an archive into memory, capped. */
+static int read_member(struct archive *a, char **out, size_t *len, size_t cap)
+{
+    char *b = malloc(cap + 1);
+    size_t used = 0;
+    if (!b)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    for (;;) {
+        la_ssize_t n = archive_read_data(a, b + used, cap - used);
+        if (n < 0) {
+            free(b);
+            return assay_error_set(ASSAY_EINVAL, "%s", archive_error_string(a));
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+        if (used == cap) {
+            free(b);
+            return assay_error_set(ASSAY_ETOOBIG, "member larger than %zu bytes", cap);
+        }
+    }
+    b[used] = '\0';
+    *out = b;
+    *len = used;
+    return 0;
+}
+
+static int deb_arch(const char *file, char *arch, size_t alen)
+{
+    struct archive *a = archive_read_new(), *c = NULL;
+    struct archive_entry *e;
+    char *control = NULL, *text = NULL;
+    size_t clen = 0, tlen = 0;
+    int rc = ASSAY_EINVAL;
+    archive_read_support_format_ar(a);
+    if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
+        rc = assay_error_set(ASSAY_EINVAL, "not a .deb (%s)", archive_error_string(a));
+        goto out;
+    }
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+        if (strncmp(archive_entry_pathname(e), "control.tar", 11) == 0) {
+            rc = read_member(a, &control, &clen, 16u << 20);
+            break;
+        }
+    }
+    if (!control) {
+        if (rc == ASSAY_EINVAL)
+            assay_error_set(rc, ".deb has no control.tar member");
+        goto out;
+    }
+    c = reader();
+    if (archive_read_open_memory(c, control, clen) != ARCHIVE_OK) {
+        rc = assay_error_set(ASSAY_EINVAL, ".deb control.tar: %s", archive_error_string(c));
+        goto out;
+    }
+    rc = assay_error_set(ASSAY_EINVAL, ".deb has no control file");
+    while (archive_read_next_header(c, &e) == ARCHIVE_OK) {
+        const char *n = archive_entry_pathname(e);
+        if (strcmp(n, "./control") == 0 || strcmp(n, "control") == 0) {
+            if ((rc = read_member(c, &text, &tlen, 1u << 20)) < 0)
+                goto out;
+            rc = assay_error_set(ASSAY_EINVAL, ".deb control file has no Architecture field");
+            for (char *line = text; line && *line;) {
+                char *nl = strchr(line, '\n');
+                if (nl)
+                    *nl = '\0';
+                if (strncmp(line, "Architecture:", 13) == 0) {
+                    char *v = line + 13;
+                    while (*v == ' ' || *v == '\t')
+                        v++;
+                    snprintf(arch, alen, "%s", v);
+                    rc = 0;
+                    break;
+                }
+                line = nl ? nl + 1 : NULL;
+            }
+            break;
+        }
+    }
+out:
+    free(control);
+    free(text);
+    if (c)
+        archive_read_free(c);
+    archive_read_free(a);
+    return rc;
+}
+
+int assay_package_probe(const char *file, char *format, size_t flen, char *arch, size_t alen)
+{
+    unsigned char head[8] = {0};
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "%s", file);
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    arch[0] = '\0';
+    int rc = 0;
+    char raw[64] = "";
+    if (n >= 4 && memcmp(head, "\xed\xab\xee\xdb", 4) == 0) {
+        snprintf(format, flen, "rpm");
+        rc = rpm_arch(file, raw, sizeof raw);
+    } else if (n >= 8 && memcmp(head, "!<arch>\n", 8) == 0) {
+        snprintf(format, flen, "deb");
+        rc = deb_arch(file, raw, sizeof raw);
+    } else {
+        struct archive *a = reader();
+        struct archive_entry *e;
+        snprintf(format, flen, "file");
+        if (a && archive_read_open_filename(a, file, 1 << 16) == ARCHIVE_OK &&
+            archive_read_next_header(a, &e) == ARCHIVE_OK)
+            snprintf(format, flen, "%s", archive_format(a) == ARCHIVE_FORMAT_ZIP ||
+                                             (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP
+                                         ? "zip" : "tar");
+        if (a)
+            archive_read_free(a);
+    }
+    if (rc == 0 && raw[0])
+        snprintf(arch, alen, "%s", map_arch(raw));
+    return rc;
+}

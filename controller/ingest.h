@@ -1,0 +1,60 @@
+/*
+ * Reading vendors' archives, the controller's one user of libarchive. Every
+ * upload is hostile: only regular files and directories, relative paths
+ * without "..", no links, no device nodes, no setuid/setgid bits, and caps on
+ * entry count, entry size, total size and compression ratio. Nothing is
+ * extracted to the file system: entries go into the blob store.
+ */
+#ifndef ASSAY_CTL_INGEST_H
+#define ASSAY_CTL_INGEST_H
+
+#include "crypto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct assay_ingest_limits {
+    uint64_t max_entries;  /* entries in the archive */
+    uint64_t max_entry;    /* bytes of one entry */
+    uint64_t max_total;    /* bytes of all entries */
+    uint64_t max_ratio;    /* uncompressed : compressed, checked past 64 MiB */
+} assay_ingest_limits;
+
+/* 10000 entries, 4 GiB per entry, 16 GiB in all, 200:1. */
+void assay_ingest_limits_default(assay_ingest_limits *l);
+
+typedef struct assay_ingest_file {
+    char path[1024];
+    char sha256[ASSAY_SHA256_HEX];
+    uint64_t size;
+} assay_ingest_file;
+
+typedef struct assay_ingest assay_ingest;
+
+/*
+ * Read the submission at `path`: validate every entry, keep the manifest's
+ * text, and write the entries named by `want` (NULL: every regular file,
+ * until the manifest says which) into blobs under `blobroot`, unpublished
+ * until assay_ingest_keep(). Returns 0, or ASSAY_EUNSAFE / ASSAY_ETOOBIG /
+ * ASSAY_EINVAL with a message naming the entry.
+ */
+int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot,
+                      const assay_ingest_limits *lim, const char *manifest_name);
+
+/* The manifest's text (NUL-terminated) and length, or NULL if the archive
+ * had none. */
+const char *assay_ingest_manifest(const assay_ingest *in, size_t *len);
+
+/* Publish the blob of entry `path` into the store; fill `f`. ASSAY_ENOTFOUND
+ * if the archive has no such regular file. */
+int assay_ingest_keep(assay_ingest *in, const char *path, assay_ingest_file *f);
+
+/* Drop every blob not kept, free everything. */
+void assay_ingest_free(assay_ingest *in);
+
+/* What a stored artifact is, by its content: "rpm", "deb", "tar", "zip" or
+ * "file"; and for rpm and deb the architecture its metadata declares,
+ * mapped to x86_64/aarch64/loongarch64/noarch (others as written). */
+int assay_package_probe(const char *file, char *format, size_t flen, char *arch, size_t alen);
+
+#endif

@@ -1,0 +1,198 @@
+/* The lab directory; see lab.h. */
+#include "lab.h"
+#include "assay/error.h"
+#include "assay/io.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef ASSAY_INSTALL_PREFIX
+#define ASSAY_INSTALL_PREFIX "/usr/local"
+#endif
+
+const char *assay_lab_dir(const char *opt)
+{
+    if (opt && *opt)
+        return opt;
+    const char *env = getenv("ASSAY_LAB");
+    return env && *env ? env : "assay-lab";
+}
+
+static void paths(assay_lab *lab, const char *dir)
+{
+    snprintf(lab->dir, sizeof lab->dir, "%s", dir);
+    snprintf(lab->blobs, sizeof lab->blobs, "%s/blobs", dir);
+    snprintf(lab->profiles, sizeof lab->profiles, "%s/profiles", dir);
+    snprintf(lab->key, sizeof lab->key, "%s/signing.key", dir);
+}
+
+/* The directory of the running executable. */
+static int exe_dir(char *out, size_t outlen)
+{
+    ssize_t n = readlink("/proc/self/exe", out, outlen - 1);
+    if (n <= 0)
+        return -1;
+    out[n] = '\0';
+    char *slash = strrchr(out, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    return 0;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int assay_lab_shipped_profiles(char *out, size_t outlen)
+{
+    char exe[PATH_MAX];
+    const char *env = getenv("ASSAY_PROFILES_DIR");
+    if (env && is_dir(env)) {
+        snprintf(out, outlen, "%s", env);
+        return 0;
+    }
+    if (exe_dir(exe, sizeof exe) == 0) {
+        snprintf(out, outlen, "%s/../share/assay/profiles", exe);
+        if (is_dir(out))
+            return 0;
+    }
+#ifdef ASSAY_SOURCE_TREE
+    snprintf(out, outlen, "%s/profiles", ASSAY_SOURCE_TREE);
+    if (is_dir(out))
+        return 0;
+#endif
+    snprintf(out, outlen, "%s/share/assay/profiles", ASSAY_INSTALL_PREFIX);
+    if (is_dir(out))
+        return 0;
+    return assay_error_set(ASSAY_ENOTFOUND, "cannot find assay's profiles (set ASSAY_PROFILES_DIR)");
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+    char buf[65536];
+    if (in < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "%s", from);
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (out < 0) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", to);
+        close(in);
+        return rc;
+    }
+    for (;;) {
+        ssize_t n = assay_read_full(in, buf, sizeof buf);
+        if (n < 0 || (n > 0 && assay_write_all(out, buf, (size_t)n) != 0)) {
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "copy %s", from);
+            break;
+        }
+        if (n == 0)
+            break;
+    }
+    close(in);
+    if (close(out) != 0 && rc == 0)
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", to);
+    return rc;
+}
+
+int assay_lab_init(const char *dir, assay_key_type key_type, const char *centre)
+{
+    assay_lab lab;
+    char src[PATH_MAX], db[PATH_MAX];
+    int rc;
+    paths(&lab, dir);
+    snprintf(db, sizeof db, "%s/assay.db", dir);
+    if (access(db, F_OK) == 0)
+        return assay_error_set(ASSAY_EEXISTS, "%s holds a lab already", dir);
+    if ((rc = assay_lab_shipped_profiles(src, sizeof src)) < 0)
+        return rc;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", dir);
+    if ((mkdir(lab.blobs, 0755) != 0 && errno != EEXIST) || (mkdir(lab.profiles, 0755) != 0 && errno != EEXIST))
+        return assay_error_set_errno(ASSAY_EIO, errno, "mkdir in %s", dir);
+    DIR *d = opendir(src);
+    if (!d)
+        return assay_error_set_errno(ASSAY_EIO, errno, "%s", src);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && rc == 0) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".json") || e->d_name[0] == '.')
+            continue;
+        char from[PATH_MAX], to[PATH_MAX];
+        snprintf(from, sizeof from, "%s/%s", src, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", lab.profiles, e->d_name);
+        rc = copy_file(from, to, 0644);
+    }
+    closedir(d);
+    if (rc < 0)
+        return rc;
+    if ((rc = assay_key_generate(lab.key, key_type)) < 0)
+        return rc;
+    if ((rc = assay_store_open(&lab.store, dir, 1)) < 0)
+        return rc;
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if ((rc = assay_store_meta_set(lab.store, "created_at", now)) == 0 &&
+        (rc = assay_store_meta_set(lab.store, "key_type", key_type == ASSAY_KEY_SM2 ? "sm2" : "ed25519")) == 0)
+        rc = assay_store_meta_set(lab.store, "centre", centre && *centre ? centre : "assay test centre");
+    assay_store_close(lab.store);
+    return rc;
+}
+
+int assay_lab_open(assay_lab *lab, const char *dir)
+{
+    char db[PATH_MAX];
+    paths(lab, dir);
+    lab->store = NULL;
+    snprintf(db, sizeof db, "%s/assay.db", dir);
+    if (access(db, F_OK) != 0)
+        return assay_error_set(ASSAY_ENOTFOUND, "no lab at %s: run 'assay init' (or give --lab DIR)", dir);
+    return assay_store_open(&lab->store, dir, 0);
+}
+
+void assay_lab_close(assay_lab *lab)
+{
+    assay_store_close(lab->store);
+    lab->store = NULL;
+}
+
+int assay_lab_agent(char *path, size_t pathlen, char sha256[ASSAY_SHA256_HEX], const char *arch)
+{
+    char base[PATH_MAX], exe[PATH_MAX];
+    const char *env = getenv("ASSAY_AGENTS_DIR");
+    const char *cands[3] = {NULL, NULL, NULL};
+    char c1[PATH_MAX] = "", c2[PATH_MAX] = "";
+    if (env && *env)
+        cands[0] = env;
+    if (exe_dir(exe, sizeof exe) == 0) {
+        snprintf(c1, sizeof c1, "%s/../lib/assay/agents", exe);
+        cands[1] = c1;
+    }
+#ifdef ASSAY_SOURCE_TREE
+    snprintf(c2, sizeof c2, "%s/build-agents", ASSAY_SOURCE_TREE);
+    cands[2] = c2;
+#endif
+    for (int i = 0; i < 3; i++) {
+        if (!cands[i])
+            continue;
+        snprintf(base, sizeof base, "%s/%s-linux-gnu/assay-agent", cands[i], arch);
+        if (access(base, R_OK) == 0) {
+            snprintf(path, pathlen, "%s", base);
+            return assay_sha256_file(sha256, NULL, path);
+        }
+    }
+    return assay_error_set(ASSAY_ENOTFOUND, "no %s agent (build it with ci/build-agents.sh, or set ASSAY_AGENTS_DIR)",
+                           arch);
+}

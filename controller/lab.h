@@ -1,0 +1,47 @@
+/*
+ * The lab directory: where the controller keeps everything. --lab DIR, else
+ * $ASSAY_LAB, else ./assay-lab.
+ *
+ *   assay.db      the store (SQLite, WAL)
+ *   blobs/        content-addressed blobs: submissions, artifacts, logs
+ *   profiles/     the lab's target profiles (copied at init, editable)
+ *   signing.key   the lab's signing key (PKCS#8 PEM, 0600)
+ */
+#ifndef ASSAY_CTL_LAB_H
+#define ASSAY_CTL_LAB_H
+
+#include "crypto.h"
+#include "store.h"
+
+#include <limits.h>
+
+typedef struct assay_lab {
+    char dir[PATH_MAX];
+    char blobs[PATH_MAX];
+    char profiles[PATH_MAX];
+    char key[PATH_MAX];
+    assay_store *store;
+} assay_lab;
+
+/* The lab directory chosen by --lab (may be NULL), $ASSAY_LAB or the default. */
+const char *assay_lab_dir(const char *opt);
+
+/* Create a lab: directories, store, signing key, profiles. ASSAY_EEXISTS if
+ * dir holds a lab already. */
+int assay_lab_init(const char *dir, assay_key_type key_type, const char *centre);
+
+/* Open an existing lab. */
+int assay_lab_open(assay_lab *lab, const char *dir);
+void assay_lab_close(assay_lab *lab);
+
+/*
+ * The static agent for `arch` that this controller ships: $ASSAY_AGENTS_DIR,
+ * else lib/assay/agents next to the installed binary, else the source
+ * tree's build-agents/. Fills path and its SHA-256.
+ */
+int assay_lab_agent(char *path, size_t pathlen, char sha256[ASSAY_SHA256_HEX], const char *arch);
+
+/* Where the profiles shipped with assay are (for init). */
+int assay_lab_shipped_profiles(char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,374 @@
+/* Manifest validation; see manifest.h and docs/manifest.md. */
+#include "manifest.h"
+#include "assay/error.h"
+#include "assay/proto.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARTIFACTS 64
+#define MAX_TESTS 500
+#define MAX_BENCH 100
+#define MAX_COMMAND (64 * 1024)
+#define TIMEOUT_MAX (30.0 * 24 * 3600)
+
+void assay_manifest_free(assay_manifest *m)
+{
+    if (!m)
+        return;
+    free(m->artifacts);
+    cJSON_Delete(m->doc);
+    free(m);
+}
+
+/* Refuse fields we do not know, listing the ones we do: a vendor's typo
+ * ("timout") must not become a silent default. */
+static int only_keys(const cJSON *o, const char *where, const char *const *keys)
+{
+    const cJSON *m;
+    cJSON_ArrayForEach(m, o)
+    {
+        int known = 0;
+        for (const char *const *k = keys; *k; k++)
+            known |= m->string && strcmp(m->string, *k) == 0;
+        if (!known) {
+            char list[512] = "";
+            size_t used = 0;
+            for (const char *const *k = keys; *k && used < sizeof list; k++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", k == keys ? "" : ", ", *k);
+            return assay_error_set(ASSAY_EINVAL, "%s%s: unknown field (known: %s)", where,
+                                   m->string ? m->string : "?", list);
+        }
+    }
+    return 0;
+}
+
+static int text(const cJSON *o, const char *key, const char *where, size_t max, int required, char *out,
+                size_t outlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) {
+        if (required)
+            return assay_error_set(ASSAY_EINVAL, "%s%s: missing", where, key);
+        if (out)
+            out[0] = '\0';
+        return 0;
+    }
+    if (!cJSON_IsString(v))
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must be a string", where, key);
+    size_t n = strlen(v->valuestring);
+    if (n == 0)
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must not be empty", where, key);
+    if (n > max || (out && n >= outlen))
+        return assay_error_set(ASSAY_EINVAL, "%s%s: longer than %zu bytes", where, key,
+                               out && outlen - 1 < max ? outlen - 1 : max);
+    for (const unsigned char *p = (const unsigned char *)v->valuestring; *p; p++)
+        if (*p < 0x20 && *p != '\n' && *p != '\t')
+            return assay_error_set(ASSAY_EINVAL, "%s%s: contains control characters", where, key);
+    if (out)
+        memcpy(out, v->valuestring, n + 1);
+    return 0;
+}
+
+static int timeout(const cJSON *o, const char *where)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "timeout");
+    if (!v)
+        return assay_error_set(ASSAY_EINVAL, "%stimeout: missing (seconds)", where);
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble <= 0 || v->valuedouble > TIMEOUT_MAX)
+        return assay_error_set(ASSAY_EINVAL, "%stimeout: must be a number of seconds in (0, %.0f]", where,
+                               TIMEOUT_MAX);
+    return 0;
+}
+
+static int whole(const cJSON *o, const char *key, const char *where, int lo, int hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < lo ||
+        v->valuedouble > hi)
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must be a whole number from %d to %d", where, key, lo, hi);
+    return 0;
+}
+
+static int step_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= ASSAY_ID_MAX && strcmp(s, ".") && strcmp(s, "..") && strcmp(s, "install") &&
+           strcmp(s, "uninstall") &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+static int command_step(const cJSON *doc, const char *key, int required)
+{
+    static const char *const keys[] = {"command", "timeout", "expect_exit", NULL};
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, key);
+    char where[32];
+    int rc;
+    if (!s) {
+        if (required)
+            return assay_error_set(ASSAY_EINVAL, "%s: missing (an object with command and timeout)", key);
+        return 0;
+    }
+    if (!cJSON_IsObject(s))
+        return assay_error_set(ASSAY_EINVAL, "%s: must be an object with command and timeout", key);
+    snprintf(where, sizeof where, "%s.", key);
+    if ((rc = only_keys(s, where, keys)) < 0 || (rc = text(s, "command", where, MAX_COMMAND, 1, NULL, 0)) < 0 ||
+        (rc = timeout(s, where)) < 0 || (rc = whole(s, "expect_exit", where, 0, 255)) < 0)
+        return rc;
+    return 0;
+}
+
+static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[ASSAY_ID_MAX + 1],
+                     size_t *nids, size_t max)
+{
+    static const char *const tkeys[] = {"id", "name", "command", "timeout", "expect_exit", NULL};
+    static const char *const bkeys[] = {"id", "name", "command", "timeout", "expect_exit", "repeat", "unit", NULL};
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, key), *t;
+    int rc;
+    if (!arr)
+        return 0;
+    if (!cJSON_IsArray(arr))
+        return assay_error_set(ASSAY_EINVAL, "%s: must be an array", key);
+    if ((size_t)cJSON_GetArraySize(arr) > max)
+        return assay_error_set(ASSAY_EINVAL, "%s: more than %zu entries", key, max);
+    size_t i = 0;
+    cJSON_ArrayForEach(t, arr)
+    {
+        char where[48], id[ASSAY_ID_MAX + 1];
+        snprintf(where, sizeof where, "%s[%zu].", key, i);
+        if (!cJSON_IsObject(t))
+            return assay_error_set(ASSAY_EINVAL, "%s[%zu]: must be an object", key, i);
+        if ((rc = only_keys(t, where, bench ? bkeys : tkeys)) < 0 ||
+            (rc = text(t, "id", where, ASSAY_ID_MAX, 1, id, sizeof id)) < 0)
+            return rc;
+        if (!step_id_valid(id))
+            return assay_error_set(ASSAY_EINVAL, "%sid: '%s' must be 1-64 of [A-Za-z0-9._-] and not "
+                                                 "'install' or 'uninstall'", where, id);
+        for (size_t j = 0; j < *nids; j++)
+            if (strcmp(ids[j], id) == 0)
+                return assay_error_set(ASSAY_EINVAL, "%sid: '%s' is used twice", where, id);
+        memcpy(ids[(*nids)++], id, sizeof id);
+        if ((rc = text(t, "name", where, 256, 0, NULL, 0)) < 0 ||
+            (rc = text(t, "command", where, MAX_COMMAND, 1, NULL, 0)) < 0 || (rc = timeout(t, where)) < 0 ||
+            (rc = whole(t, "expect_exit", where, 0, 255)) < 0)
+            return rc;
+        if (bench) {
+            if (!cJSON_GetObjectItemCaseSensitive(t, "repeat"))
+                return assay_error_set(ASSAY_EINVAL, "%srepeat: missing (how many samples)", where);
+            if ((rc = whole(t, "repeat", where, 1, 1000)) < 0 || (rc = text(t, "unit", where, 32, 1, NULL, 0)) < 0)
+                return rc;
+        }
+        i++;
+    }
+    return 0;
+}
+
+static const char *const ARCHES[] = {"x86_64", "aarch64", "loongarch64", "noarch", NULL};
+
+int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
+{
+    static const char *const keys[] = {"manifest", "product", "version", "vendor", "description",
+                                       "artifacts", "install", "tests", "benchmarks", "uninstall",
+                                       "inspect", NULL};
+    assay_manifest *m = calloc(1, sizeof *m);
+    char (*ids)[ASSAY_ID_MAX + 1] = NULL;
+    size_t nids = 0;
+    int rc = ASSAY_EINVAL;
+    const cJSON *v, *a;
+
+    if (!m)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (len > ASSAY_MANIFEST_MAX) {
+        rc = assay_error_set(ASSAY_ETOOBIG, "manifest: larger than %d bytes", ASSAY_MANIFEST_MAX);
+        goto out;
+    }
+    if (!(m->doc = cJSON_ParseWithLength(json, len))) {
+        const char *at = cJSON_GetErrorPtr();
+        int line = 1;
+        for (const char *p = json; at && p < at && p < json + len; p++)
+            line += *p == '\n';
+        assay_error_set(rc, "manifest: not valid JSON (line %d)", line);
+        goto out;
+    }
+    if (!cJSON_IsObject(m->doc)) {
+        assay_error_set(rc, "manifest: must be a JSON object");
+        goto out;
+    }
+    if ((rc = only_keys(m->doc, "", keys)) < 0)
+        goto out;
+    v = cJSON_GetObjectItemCaseSensitive(m->doc, "manifest");
+    if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
+        rc = assay_error_set(ASSAY_EINVAL, "manifest: must be 1 (the manifest format version)");
+        goto out;
+    }
+    if ((rc = text(m->doc, "product", "", 127, 1, m->product, sizeof m->product)) < 0 ||
+        (rc = text(m->doc, "version", "", 63, 1, m->version, sizeof m->version)) < 0 ||
+        (rc = text(m->doc, "vendor", "", 127, 1, m->vendor, sizeof m->vendor)) < 0 ||
+        (rc = text(m->doc, "description", "", 4096, 0, NULL, 0)) < 0)
+        goto out;
+
+    v = cJSON_GetObjectItemCaseSensitive(m->doc, "artifacts");
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+        rc = assay_error_set(ASSAY_EINVAL, "artifacts: must be a non-empty array of {file, arch}");
+        goto out;
+    }
+    if (cJSON_GetArraySize(v) > MAX_ARTIFACTS) {
+        rc = assay_error_set(ASSAY_EINVAL, "artifacts: more than %d", MAX_ARTIFACTS);
+        goto out;
+    }
+    if (!(m->artifacts = calloc((size_t)cJSON_GetArraySize(v), sizeof *m->artifacts))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    cJSON_ArrayForEach(a, v)
+    {
+        static const char *const akeys[] = {"file", "arch", "abi", NULL};
+        assay_manifest_artifact *ar = &m->artifacts[m->nartifacts];
+        char where[40];
+        snprintf(where, sizeof where, "artifacts[%zu].", m->nartifacts);
+        if (!cJSON_IsObject(a)) {
+            rc = assay_error_set(ASSAY_EINVAL, "artifacts[%zu]: must be an object", m->nartifacts);
+            goto out;
+        }
+        if ((rc = only_keys(a, where, akeys)) < 0 || (rc = text(a, "file", where, 255, 1, ar->file, sizeof ar->file)) < 0 ||
+            (rc = text(a, "arch", where, 31, 1, ar->arch, sizeof ar->arch)) < 0 ||
+            (rc = text(a, "abi", where, 15, 0, ar->abi, sizeof ar->abi)) < 0)
+            goto out;
+        int known = 0;
+        for (const char *const *k = ARCHES; *k; k++)
+            known |= strcmp(*k, ar->arch) == 0;
+        if (!known) {
+            const char *hint = strcmp(ar->arch, "arm64") == 0 || strcmp(ar->arch, "armv8") == 0 ? " (arm64 is aarch64)"
+                               : strcmp(ar->arch, "amd64") == 0 || strcmp(ar->arch, "x86-64") == 0 ? " (amd64 is x86_64)"
+                               : strcmp(ar->arch, "loong64") == 0 || strcmp(ar->arch, "mips64el") == 0
+                                   ? " (Loongson's LoongArch is loongarch64)"
+                                   : "";
+            rc = assay_error_set(ASSAY_EINVAL, "%sarch: '%s' is not x86_64, aarch64, loongarch64 or noarch%s",
+                                 where, ar->arch, hint);
+            goto out;
+        }
+        if (ar->abi[0] && (strcmp(ar->arch, "loongarch64") != 0 || (strcmp(ar->abi, "new") && strcmp(ar->abi, "old")))) {
+            rc = assay_error_set(ASSAY_EINVAL, "%sabi: only loongarch64 artifacts take one, 'new' or 'old'", where);
+            goto out;
+        }
+        if (strcmp(ar->arch, "loongarch64") == 0 && !ar->abi[0])
+            snprintf(ar->abi, sizeof ar->abi, "new");
+        if (ar->file[0] == '/' || strstr(ar->file, "..") || strchr(ar->file, '\\')) {
+            rc = assay_error_set(ASSAY_EINVAL, "%sfile: '%s' must be a relative path inside the submission",
+                                 where, ar->file);
+            goto out;
+        }
+        for (size_t j = 0; j < m->nartifacts; j++) {
+            if (strcmp(m->artifacts[j].file, ar->file) == 0) {
+                rc = assay_error_set(ASSAY_EINVAL, "%sfile: '%s' is listed twice", where, ar->file);
+                goto out;
+            }
+            if (strcmp(m->artifacts[j].arch, ar->arch) == 0 && strcmp(m->artifacts[j].abi, ar->abi) == 0) {
+                rc = assay_error_set(ASSAY_EINVAL, "%sarch: a second artifact for %s%s%s (artifacts[%zu])", where,
+                                     ar->arch, ar->abi[0] ? ", ABI " : "", ar->abi, j);
+                goto out;
+            }
+        }
+        m->nartifacts++;
+    }
+
+    if ((rc = command_step(m->doc, "install", 1)) < 0 || (rc = command_step(m->doc, "uninstall", 1)) < 0)
+        goto out;
+    if (!(ids = calloc(MAX_TESTS + MAX_BENCH, sizeof *ids))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = step_list(m->doc, "tests", 0, ids, &nids, MAX_TESTS)) < 0 ||
+        (rc = step_list(m->doc, "benchmarks", 1, ids, &nids, MAX_BENCH)) < 0)
+        goto out;
+    if (nids == 0) {
+        rc = assay_error_set(ASSAY_EINVAL, "tests: a manifest needs at least one test or benchmark");
+        goto out;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(m->doc, "inspect");
+    if (v) {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > 10000) {
+            rc = assay_error_set(ASSAY_EINVAL, "inspect: must be an array of at most 10000 paths");
+            goto out;
+        }
+        size_t i = 0;
+        cJSON_ArrayForEach(a, v)
+        {
+            if (!cJSON_IsString(a) || !a->valuestring[0] || strlen(a->valuestring) > 4096) {
+                rc = assay_error_set(ASSAY_EINVAL, "inspect[%zu]: must be a path of 1-4096 bytes", i);
+                goto out;
+            }
+            i++;
+        }
+    }
+    *out = m;
+    m = NULL;
+    rc = 0;
+out:
+    free(ids);
+    assay_manifest_free(m);
+    return rc;
+}
+
+const assay_manifest_artifact *assay_manifest_pick(const assay_manifest *m, const char *arch,
+                                                   const char *world)
+{
+    const assay_manifest_artifact *noarch = NULL;
+    for (size_t i = 0; i < m->nartifacts; i++) {
+        const assay_manifest_artifact *a = &m->artifacts[i];
+        if (strcmp(a->arch, "noarch") == 0)
+            noarch = a;
+        else if (strcmp(a->arch, arch) == 0 && (!world || !a->abi[0] || strcmp(a->abi, world) == 0))
+            return a;
+    }
+    return noarch;
+}
+
+static cJSON *spec_step(const cJSON *src, const char *id, const char *kind)
+{
+    cJSON *s = cJSON_CreateObject();
+    const cJSON *v;
+    if (!s)
+        return NULL;
+    cJSON_AddStringToObject(s, "id", id);
+    cJSON_AddStringToObject(s, "kind", kind);
+    if ((v = cJSON_GetObjectItemCaseSensitive(src, "name")))
+        cJSON_AddStringToObject(s, "name", v->valuestring);
+    cJSON_AddStringToObject(s, "command", cJSON_GetObjectItemCaseSensitive(src, "command")->valuestring);
+    cJSON_AddNumberToObject(s, "timeout", cJSON_GetObjectItemCaseSensitive(src, "timeout")->valuedouble);
+    if ((v = cJSON_GetObjectItemCaseSensitive(src, "expect_exit")))
+        cJSON_AddNumberToObject(s, "expect_exit", v->valuedouble);
+    if ((v = cJSON_GetObjectItemCaseSensitive(src, "repeat")))
+        cJSON_AddNumberToObject(s, "repeat", v->valuedouble);
+    if ((v = cJSON_GetObjectItemCaseSensitive(src, "unit")))
+        cJSON_AddStringToObject(s, "unit", v->valuestring);
+    return s;
+}
+
+int assay_manifest_job_spec(char **out, const assay_manifest *m, const char *job_id, const char *artifact_name)
+{
+    cJSON *spec = cJSON_CreateObject(), *steps, *t;
+    if (!spec)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    cJSON_AddNumberToObject(spec, "protocol", ASSAY_PROTO_VERSION);
+    cJSON_AddStringToObject(spec, "id", job_id);
+    if (artifact_name)
+        cJSON_AddStringToObject(spec, "artifact", artifact_name);
+    const cJSON *insp = cJSON_GetObjectItemCaseSensitive(m->doc, "inspect");
+    if (insp)
+        cJSON_AddItemToObject(spec, "inspect", cJSON_Duplicate(insp, 1));
+    steps = cJSON_AddArrayToObject(spec, "steps");
+    cJSON_AddItemToArray(steps, spec_step(cJSON_GetObjectItemCaseSensitive(m->doc, "install"), "install", "install"));
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m->doc, "tests"))
+        cJSON_AddItemToArray(steps, spec_step(t, cJSON_GetObjectItemCaseSensitive(t, "id")->valuestring, "test"));
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m->doc, "benchmarks"))
+        cJSON_AddItemToArray(steps, spec_step(t, cJSON_GetObjectItemCaseSensitive(t, "id")->valuestring, "bench"));
+    cJSON_AddItemToArray(steps, spec_step(cJSON_GetObjectItemCaseSensitive(m->doc, "uninstall"), "uninstall", "uninstall"));
+    *out = cJSON_PrintUnformatted(spec);
+    cJSON_Delete(spec);
+    return *out ? 0 : assay_error_set(ASSAY_ENOMEM, "out of memory");
+}

@@ -1,0 +1,275 @@
+/* Target profiles; see profile.h and docs/profiles.md. */
+#include "profile.h"
+#include "assay/error.h"
+#include "assay/io.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROFILE_MAX (256 * 1024)
+
+void assay_profile_free(assay_profile *p)
+{
+    if (!p)
+        return;
+    cJSON_Delete(p->doc);
+    free(p);
+}
+
+void assay_profile_list_free(assay_profile **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assay_profile_free(v[i]);
+    free(v);
+}
+
+static int field(const cJSON *o, const char *key, const char *where, const char *src, int required,
+                 char *out, size_t outlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    out[0] = '\0';
+    if (!v && !required)
+        return 0;
+    if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) >= outlen)
+        return assay_error_set(ASSAY_EINVAL, "%s: %s%s: %s", src, where, key,
+                               v ? "must be a non-empty string of modest length" : "missing");
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return 0;
+}
+
+static int id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < 96 && s[0] != '.' &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+int assay_profile_parse(assay_profile **out, const char *json, size_t len, const char *src)
+{
+    assay_profile *p = calloc(1, sizeof *p);
+    const cJSON *v, *cpu, *os;
+    int rc;
+    if (!p)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (!(p->doc = cJSON_ParseWithLength(json, len)) || !cJSON_IsObject(p->doc)) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: not a JSON object", src);
+        goto fail;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(p->doc, "profile");
+    if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: profile: must be 1 (the format version)", src);
+        goto fail;
+    }
+    cpu = cJSON_GetObjectItemCaseSensitive(p->doc, "cpu");
+    os = cJSON_GetObjectItemCaseSensitive(p->doc, "os");
+    if (!cJSON_IsObject(cpu) || !cJSON_IsObject(os)) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: %s: missing or not an object", src, cJSON_IsObject(cpu) ? "os" : "cpu");
+        goto fail;
+    }
+    if ((rc = field(p->doc, "id", "", src, 1, p->id, sizeof p->id)) < 0 ||
+        (rc = field(p->doc, "name", "", src, 1, p->name, sizeof p->name)) < 0 ||
+        (rc = field(cpu, "family", "cpu.", src, 1, p->family, sizeof p->family)) < 0 ||
+        (rc = field(cpu, "vendor", "cpu.", src, 1, p->vendor, sizeof p->vendor)) < 0 ||
+        (rc = field(cpu, "model", "cpu.", src, 1, p->model, sizeof p->model)) < 0 ||
+        (rc = field(p->doc, "arch", "", src, 1, p->arch, sizeof p->arch)) < 0 ||
+        (rc = field(p->doc, "isa", "", src, 1, p->isa, sizeof p->isa)) < 0 ||
+        (rc = field(os, "id", "os.", src, 1, p->os_id, sizeof p->os_id)) < 0 ||
+        (rc = field(os, "name", "os.", src, 1, p->os_name, sizeof p->os_name)) < 0 ||
+        (rc = field(os, "version", "os.", src, 1, p->os_version, sizeof p->os_version)) < 0 ||
+        (rc = field(p->doc, "glibc", "", src, 1, p->glibc, sizeof p->glibc)) < 0 ||
+        (rc = field(p->doc, "libstdcxx", "", src, 0, p->libstdcxx, sizeof p->libstdcxx)) < 0 ||
+        (rc = field(p->doc, "kernel", "", src, 0, p->kernel, sizeof p->kernel)) < 0 ||
+        (rc = field(p->doc, "package_format", "", src, 1, p->package_format, sizeof p->package_format)) < 0 ||
+        (rc = field(p->doc, "loongarch_world", "", src, 0, p->loongarch_world, sizeof p->loongarch_world)) < 0)
+        goto fail;
+    if (!id_valid(p->id)) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: id: '%s' must be lowercase [a-z0-9._-]", src, p->id);
+        goto fail;
+    }
+    if (strcmp(p->arch, "x86_64") && strcmp(p->arch, "aarch64") && strcmp(p->arch, "loongarch64")) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: arch: '%s' is not x86_64, aarch64 or loongarch64", src, p->arch);
+        goto fail;
+    }
+    if (strcmp(p->package_format, "rpm") && strcmp(p->package_format, "deb")) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: package_format: must be rpm or deb", src);
+        goto fail;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(p->doc, "page_size");
+    if (!cJSON_IsNumber(v) || (v->valueint != 4096 && v->valueint != 16384 && v->valueint != 65536)) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: page_size: must be 4096, 16384 or 65536", src);
+        goto fail;
+    }
+    p->page_size = v->valueint;
+    int la = strcmp(p->arch, "loongarch64") == 0;
+    if (la != (p->loongarch_world[0] != 0) ||
+        (la && strcmp(p->loongarch_world, "old") && strcmp(p->loongarch_world, "new"))) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: loongarch_world: %s", src,
+                             la ? "loongarch64 profiles need \"old\" or \"new\"" : "only loongarch64 profiles take one");
+        goto fail;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(p->doc, "x86_isa_level");
+    p->x86_isa_level = 0;
+    if (strcmp(p->arch, "x86_64") == 0) {
+        if (!cJSON_IsNumber(v) || v->valueint < 1 || v->valueint > 4) {
+            rc = assay_error_set(ASSAY_EINVAL, "%s: x86_isa_level: x86_64 profiles need 1-4", src);
+            goto fail;
+        }
+        p->x86_isa_level = v->valueint;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(p->doc, "atomics_lse");
+    p->atomics_lse = -1;
+    if (strcmp(p->arch, "aarch64") == 0) {
+        if (!cJSON_IsBool(v)) {
+            rc = assay_error_set(ASSAY_EINVAL, "%s: atomics_lse: aarch64 profiles need true or false", src);
+            goto fail;
+        }
+        p->atomics_lse = cJSON_IsTrue(v);
+    }
+    *out = p;
+    return 0;
+fail:
+    assay_profile_free(p);
+    return rc;
+}
+
+static int load_file(assay_profile **out, const char *path, const char *name)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? assay_error_set(ASSAY_ENOTFOUND, "no profile %s", name)
+                               : assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+    char *buf = malloc(PROFILE_MAX + 1);
+    ssize_t n = buf ? assay_read_full(fd, buf, PROFILE_MAX + 1) : -1;
+    close(fd);
+    if (n < 0 || n > PROFILE_MAX) {
+        free(buf);
+        return assay_error_set(ASSAY_EINVAL, "%s: unreadable or larger than %d bytes", path, PROFILE_MAX);
+    }
+    int rc = assay_profile_parse(out, buf, (size_t)n, name);
+    free(buf);
+    return rc;
+}
+
+int assay_profile_load(assay_profile **out, const char *dir, const char *id)
+{
+    char path[PATH_MAX], name[160];
+    if (!id_valid(id))
+        return assay_error_set(ASSAY_EINVAL, "'%s' is not a profile id", id);
+    snprintf(path, sizeof path, "%s/%s.json", dir, id);
+    snprintf(name, sizeof name, "%s.json", id);
+    int rc = load_file(out, path, name);
+    if (rc == 0 && strcmp((*out)->id, id) != 0) {
+        rc = assay_error_set(ASSAY_EINVAL, "%s: id: '%s' does not match the file name", name, (*out)->id);
+        assay_profile_free(*out);
+    }
+    return rc;
+}
+
+static int cmp_prof(const void *a, const void *b)
+{
+    return strcmp((*(assay_profile *const *)a)->id, (*(assay_profile *const *)b)->id);
+}
+
+int assay_profile_list(assay_profile ***out, size_t *n, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return assay_error_set_errno(ASSAY_ENOTFOUND, errno, "profiles directory %s", dir);
+    assay_profile **v = NULL;
+    size_t cnt = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0 || e->d_name[0] == '.')
+            continue;
+        char id[128];
+        snprintf(id, sizeof id, "%.*s", (int)(l - 5), e->d_name);
+        assay_profile *p, **nv = realloc(v, (cnt + 1) * sizeof *v);
+        if (!nv) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            break;
+        }
+        v = nv;
+        if ((rc = assay_profile_load(&p, dir, id)) < 0)
+            break;
+        v[cnt++] = p;
+    }
+    closedir(d);
+    if (rc < 0) {
+        assay_profile_list_free(v, cnt);
+        return rc;
+    }
+    qsort(v, cnt, sizeof *v, cmp_prof);
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void diff(cJSON *arr, const char *fieldname, const char *want, const char *got, const char *sev)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "field", fieldname);
+    cJSON_AddStringToObject(d, "profile", want);
+    if (got)
+        cJSON_AddStringToObject(d, "host", got);
+    else
+        cJSON_AddNullToObject(d, "host");
+    cJSON_AddStringToObject(d, "severity", sev);
+    cJSON_AddItemToArray(arr, d);
+}
+
+int assay_profile_check_facts(cJSON **out, const assay_profile *p, const cJSON *facts)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(facts, "cpu");
+    const cJSON *os = cJSON_GetObjectItemCaseSensitive(facts, "os");
+    const char *arch = jstr(facts, "arch");
+    if (!arch || strcmp(arch, p->arch) != 0)
+        diff(arr, "arch", p->arch, arch, "error");
+    const char *fam = jstr(cpu, "family");
+    if (!fam || strcmp(fam, p->family) != 0)
+        diff(arr, "cpu.family", p->family, fam, "warning");
+    const char *model = jstr(cpu, "model");
+    if (!model || !strstr(model, p->model))
+        diff(arr, "cpu.model", p->model, model, "warning");
+    const char *osid = jstr(os, "id");
+    if (!osid || strcasecmp(osid, p->os_id) != 0)
+        diff(arr, "os.id", p->os_id, osid, "warning");
+    const char *ver = jstr(os, "version_id");
+    if (!ver || strncasecmp(ver, p->os_version, strlen(ver)) != 0)
+        diff(arr, "os.version", p->os_version, ver, "warning");
+    const char *glibc = jstr(facts, "glibc");
+    if (!glibc || strcmp(glibc, p->glibc) != 0)
+        diff(arr, "glibc", p->glibc, glibc, "warning");
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(facts, "page_size");
+    char want[16], got[16];
+    snprintf(want, sizeof want, "%d", p->page_size);
+    snprintf(got, sizeof got, "%d", cJSON_IsNumber(ps) ? ps->valueint : 0);
+    if (!cJSON_IsNumber(ps) || ps->valueint != p->page_size)
+        diff(arr, "page_size", want, cJSON_IsNumber(ps) ? got : NULL, "warning");
+    if (p->loongarch_world[0]) {
+        const char *w = jstr(facts, "loongarch_world");
+        if (!w || (strcmp(w, p->loongarch_world) != 0 && strcmp(w, "both") != 0))
+            diff(arr, "loongarch_world", p->loongarch_world, w, "error");
+    }
+    const cJSON *emu = cJSON_GetObjectItemCaseSensitive(facts, "emulation");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(emu, "emulated")))
+        diff(arr, "emulation", "real hardware", "emulated", "warning");
+    *out = arr;
+    return 0;
+}

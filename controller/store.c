@@ -1,0 +1,987 @@
+/* The SQLite store; see store.h. */
+#include "store.h"
+#include "assay/error.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct assay_store {
+    sqlite3 *db;
+};
+
+/* Schema versions, applied in order inside one transaction each. A store
+ * made by an older assay is brought forward; one made by a newer assay is
+ * refused rather than misread. */
+static const char *const migrations[] = {
+    /* 1 */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE packages ("
+    "  id TEXT PRIMARY KEY, file_name TEXT NOT NULL, size INTEGER NOT NULL,"
+    "  product TEXT NOT NULL, version TEXT NOT NULL, vendor TEXT NOT NULL,"
+    "  manifest TEXT NOT NULL, preflight TEXT, added_at TEXT NOT NULL);"
+    "CREATE TABLE artifacts ("
+    "  package_id TEXT NOT NULL REFERENCES packages(id), name TEXT NOT NULL,"
+    "  arch TEXT NOT NULL, abi TEXT NOT NULL, format TEXT NOT NULL,"
+    "  sha256 TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (package_id, name));"
+    "CREATE TABLE hosts ("
+    "  name TEXT PRIMARY KEY, profile TEXT NOT NULL, address TEXT NOT NULL, port INTEGER NOT NULL,"
+    "  user TEXT NOT NULL, identity TEXT NOT NULL, hostkey TEXT NOT NULL, tofu INTEGER NOT NULL,"
+    "  launcher TEXT NOT NULL, agent_root TEXT NOT NULL, disabled TEXT NOT NULL DEFAULT '',"
+    "  added_at TEXT NOT NULL);"
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY, package_id TEXT NOT NULL REFERENCES packages(id),"
+    "  priority INTEGER NOT NULL, state TEXT NOT NULL, submitted_at TEXT NOT NULL,"
+    "  finished_at TEXT);"
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id),"
+    "  profile TEXT NOT NULL, state TEXT NOT NULL, host TEXT NOT NULL DEFAULT '',"
+    "  attempt INTEGER NOT NULL DEFAULT 1, last_seq INTEGER NOT NULL DEFAULT -1,"
+    "  outcome TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',"
+    "  cancel INTEGER NOT NULL DEFAULT 0, started_at TEXT NOT NULL DEFAULT '',"
+    "  ended_at TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX jobs_by_state ON jobs (state);"
+    "CREATE TABLE attempts ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL, host TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL, reason TEXT NOT NULL, ended_at TEXT NOT NULL,"
+    "  PRIMARY KEY (job_id, attempt));"
+    "CREATE TABLE events ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    "  type TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (job_id, attempt, seq));"
+    "CREATE TABLE logs ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL, path TEXT NOT NULL,"
+    "  sha256 TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (job_id, attempt, path));",
+};
+
+static void now_utc(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int db_error(assay_store *st, const char *what)
+{
+    int code = sqlite3_errcode(st->db);
+    return assay_error_set(code == SQLITE_BUSY || code == SQLITE_LOCKED ? ASSAY_ETIMEOUT : ASSAY_EIO,
+                           "store: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static int exec(assay_store *st, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        int rc = assay_error_set(ASSAY_EIO, "store: %s", err ? err : sqlite3_errmsg(st->db));
+        sqlite3_free(err);
+        return rc;
+    }
+    return 0;
+}
+
+static int prepare(assay_store *st, sqlite3_stmt **s, const char *sql)
+{
+    if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
+        return db_error(st, "prepare");
+    return 0;
+}
+
+/* Bind text arguments 1..n. */
+static int bind_texts(sqlite3_stmt *s, int n, const char *const *v)
+{
+    for (int i = 0; i < n; i++)
+        if (sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_TRANSIENT) != SQLITE_OK)
+            return -1;
+    return 0;
+}
+
+static void copy_col(char *dst, size_t len, sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+int assay_store_begin(assay_store *st)
+{
+    return exec(st, "BEGIN IMMEDIATE");
+}
+
+int assay_store_commit(assay_store *st)
+{
+    return exec(st, "COMMIT");
+}
+
+void assay_store_rollback(assay_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int migrate(assay_store *st)
+{
+    sqlite3_stmt *s;
+    int version = 0, rc;
+    if ((rc = prepare(st, &s, "PRAGMA user_version")) < 0)
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    int latest = (int)(sizeof migrations / sizeof migrations[0]);
+    if (version > latest)
+        return assay_error_set(ASSAY_ESTATE, "store: schema version %d is newer than this assay (%d)",
+                               version, latest);
+    for (int v = version; v < latest; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        if ((rc = assay_store_begin(st)) < 0)
+            return rc;
+        if ((rc = exec(st, migrations[v])) < 0 || (rc = exec(st, pragma)) < 0) {
+            assay_store_rollback(st);
+            return assay_error_wrap("store: migrating to schema %d", v + 1);
+        }
+        if ((rc = assay_store_commit(st)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int assay_store_open(assay_store **out, const char *labdir, int create)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/assay.db", labdir);
+    assay_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        int rc = assay_error_set(create ? ASSAY_EIO : ASSAY_ENOTFOUND, "no lab at %s (%s): run 'assay init'",
+                                 labdir, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        sqlite3_close(st->db);
+        free(st);
+        return rc;
+    }
+    sqlite3_busy_timeout(st->db, 10000);
+    int rc = exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+    if (rc == 0)
+        rc = migrate(st);
+    if (rc < 0) {
+        assay_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+void assay_store_close(assay_store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int assay_store_meta_get(assay_store *st, const char *key, char *out, size_t outlen)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT value FROM meta WHERE key = ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        copy_col(out, outlen, s, 0);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? assay_error_set(ASSAY_ENOTFOUND, "setting %s is not set", key)
+                               : db_error(st, "meta");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_meta_set(assay_store *st, const char *key, const char *value)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "INSERT INTO meta (key, value) VALUES (?, ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {key, value};
+    bind_texts(s, 2, v);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "meta");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- packages ------------------------------------------------------------ */
+
+int assay_store_package_add(assay_store *st, const assay_package_rec *p, const char *manifest,
+                            const assay_artifact_rec *arts, size_t n)
+{
+    sqlite3_stmt *s = NULL;
+    char now[32];
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    now_utc(now);
+    if ((rc = prepare(st, &s, "INSERT INTO packages (id, file_name, size, product, version, vendor, "
+                              "manifest, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) < 0)
+        goto fail;
+    sqlite3_bind_text(s, 1, p->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, p->file_name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)p->size);
+    sqlite3_bind_text(s, 4, p->product, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 5, p->version, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 6, p->vendor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 7, manifest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 8, now, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_CONSTRAINT) {
+        rc = assay_error_set(ASSAY_EEXISTS, "package %.12s exists", p->id);
+        goto fail;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_error(st, "add package");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    if ((rc = prepare(st, &s, "INSERT INTO artifacts (package_id, name, arch, abi, format, sha256, size) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?)")) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        const char *v[] = {p->id, arts[i].name, arts[i].arch, arts[i].abi, arts[i].format, arts[i].sha256};
+        bind_texts(s, 6, v);
+        sqlite3_bind_int64(s, 7, (sqlite3_int64)arts[i].size);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            rc = db_error(st, "add artifact");
+            goto fail;
+        }
+    }
+    sqlite3_finalize(s);
+    return assay_store_commit(st);
+fail:
+    sqlite3_finalize(s);
+    assay_store_rollback(st);
+    return rc;
+}
+
+static void package_row(sqlite3_stmt *s, assay_package_rec *p)
+{
+    copy_col(p->id, sizeof p->id, s, 0);
+    copy_col(p->file_name, sizeof p->file_name, s, 1);
+    p->size = (uint64_t)sqlite3_column_int64(s, 2);
+    copy_col(p->product, sizeof p->product, s, 3);
+    copy_col(p->version, sizeof p->version, s, 4);
+    copy_col(p->vendor, sizeof p->vendor, s, 5);
+    copy_col(p->added_at, sizeof p->added_at, s, 6);
+}
+
+int assay_store_package_get(assay_store *st, const char *id, assay_package_rec *p, char **manifest)
+{
+    sqlite3_stmt *s;
+    size_t n = strlen(id);
+    if (n < 8 || n > 64 || strspn(id, "0123456789abcdef") != n)
+        return assay_error_set(ASSAY_EINVAL, "package id '%s': give at least 8 hex digits", id);
+    int rc = prepare(st, &s, "SELECT id, file_name, size, product, version, vendor, added_at, manifest "
+                             "FROM packages WHERE substr(id, 1, ?) = ? LIMIT 2");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int(s, 1, (int)n);
+    sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return rc == SQLITE_DONE ? assay_error_set(ASSAY_ENOTFOUND, "no package %s", id)
+                                 : db_error(st, "package");
+    }
+    package_row(s, p);
+    if (manifest) {
+        const unsigned char *m = sqlite3_column_text(s, 7);
+        *manifest = strdup(m ? (const char *)m : "");
+    }
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        sqlite3_finalize(s);
+        if (manifest) {
+            free(*manifest);
+            *manifest = NULL;
+        }
+        return assay_error_set(ASSAY_EINVAL, "package id '%s' is ambiguous: give more digits", id);
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
+int assay_store_artifacts(assay_store *st, const char *package_id, assay_artifact_rec **out, size_t *n)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT name, arch, abi, format, sha256, size FROM artifacts "
+                             "WHERE package_id = ? ORDER BY name");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, package_id, -1, SQLITE_TRANSIENT);
+    assay_artifact_rec *v = NULL;
+    size_t cnt = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        assay_artifact_rec *nv = realloc(v, (cnt + 1) * sizeof *v);
+        if (!nv) {
+            free(v);
+            sqlite3_finalize(s);
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        }
+        v = nv;
+        copy_col(v[cnt].name, sizeof v[cnt].name, s, 0);
+        copy_col(v[cnt].arch, sizeof v[cnt].arch, s, 1);
+        copy_col(v[cnt].abi, sizeof v[cnt].abi, s, 2);
+        copy_col(v[cnt].format, sizeof v[cnt].format, s, 3);
+        copy_col(v[cnt].sha256, sizeof v[cnt].sha256, s, 4);
+        v[cnt].size = (uint64_t)sqlite3_column_int64(s, 5);
+        cnt++;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return db_error(st, "artifacts");
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+/* Run a query whose rows become JSON objects keyed by column name; integer
+ * columns stay numbers (ids, sizes fit in a double here: they are counts
+ * and byte sizes well below 2^53). */
+static int rows_json(assay_store *st, sqlite3_stmt *s, cJSON **out)
+{
+    cJSON *arr = cJSON_CreateArray();
+    int rc;
+    if (!arr) {
+        sqlite3_finalize(s);
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            break;
+        }
+        for (int c = 0; c < sqlite3_column_count(s); c++) {
+            const char *name = sqlite3_column_name(s, c);
+            switch (sqlite3_column_type(s, c)) {
+            case SQLITE_INTEGER: cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(s, c)); break;
+            case SQLITE_NULL: cJSON_AddNullToObject(o, name); break;
+            default: cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(s, c)); break;
+            }
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        cJSON_Delete(arr);
+        return db_error(st, "query");
+    }
+    *out = arr;
+    return 0;
+}
+
+int assay_store_package_list(assay_store *st, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT id, file_name, size, product, version, vendor, added_at "
+                             "FROM packages ORDER BY added_at, id");
+    return rc < 0 ? rc : rows_json(st, s, out);
+}
+
+int assay_store_package_set_preflight(assay_store *st, const char *id, const char *json)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "UPDATE packages SET preflight = ? WHERE id = ?");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {json, id};
+    bind_texts(s, 2, v);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "preflight");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- hosts --------------------------------------------------------------- */
+
+#define HOST_COLS "name, profile, address, port, user, identity, hostkey, tofu, launcher, agent_root, disabled"
+
+static void host_row(sqlite3_stmt *s, assay_host_rec *h)
+{
+    copy_col(h->name, sizeof h->name, s, 0);
+    copy_col(h->profile, sizeof h->profile, s, 1);
+    copy_col(h->address, sizeof h->address, s, 2);
+    h->port = sqlite3_column_int(s, 3);
+    copy_col(h->user, sizeof h->user, s, 4);
+    copy_col(h->identity, sizeof h->identity, s, 5);
+    copy_col(h->hostkey, sizeof h->hostkey, s, 6);
+    h->tofu = sqlite3_column_int(s, 7);
+    copy_col(h->launcher, sizeof h->launcher, s, 8);
+    copy_col(h->agent_root, sizeof h->agent_root, s, 9);
+    copy_col(h->disabled, sizeof h->disabled, s, 10);
+}
+
+int assay_store_host_add(assay_store *st, const assay_host_rec *h)
+{
+    sqlite3_stmt *s;
+    char now[32];
+    now_utc(now);
+    int rc = prepare(st, &s, "INSERT INTO hosts (" HOST_COLS ", added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {h->name, h->profile, h->address};
+    bind_texts(s, 3, v);
+    sqlite3_bind_int(s, 4, h->port);
+    const char *w[] = {h->user, h->identity, h->hostkey};
+    for (int i = 0; i < 3; i++)
+        sqlite3_bind_text(s, 5 + i, w[i], -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 8, h->tofu);
+    sqlite3_bind_text(s, 9, h->launcher, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 10, h->agent_root, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 11, h->disabled, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 12, now, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    rc = rc == SQLITE_DONE ? 0
+         : rc == SQLITE_CONSTRAINT ? assay_error_set(ASSAY_EEXISTS, "host %s exists", h->name)
+                                   : db_error(st, "add host");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_host_get(assay_store *st, const char *name, assay_host_rec *h)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT " HOST_COLS " FROM hosts WHERE name = ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        host_row(s, h);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? assay_error_set(ASSAY_ENOTFOUND, "no host %s", name) : db_error(st, "host");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int exec_changes(assay_store *st, const char *sql, int nargs, const char *const *args,
+                        const char *what, const char *name)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, sql);
+    if (rc < 0)
+        return rc;
+    bind_texts(s, nargs, args);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, what);
+    sqlite3_finalize(s);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = assay_error_set(ASSAY_ENOTFOUND, "no %s %s", what, name);
+    return rc;
+}
+
+int assay_store_host_remove(assay_store *st, const char *name)
+{
+    const char *a[] = {name};
+    /* A host with work on it stays until the work is done. */
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT count(*) FROM jobs WHERE host = ? AND state IN ('assigned','running')");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    int busy = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (busy)
+        return assay_error_set(ASSAY_ESTATE, "host %s has %d job(s) in progress", name, busy);
+    return exec_changes(st, "DELETE FROM hosts WHERE name = ?", 1, a, "host", name);
+}
+
+int assay_store_hosts(assay_store *st, assay_host_rec **out, size_t *n)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT " HOST_COLS " FROM hosts ORDER BY name");
+    if (rc < 0)
+        return rc;
+    assay_host_rec *v = NULL;
+    size_t cnt = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        assay_host_rec *nv = realloc(v, (cnt + 1) * sizeof *v);
+        if (!nv) {
+            free(v);
+            sqlite3_finalize(s);
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        }
+        v = nv;
+        host_row(s, &v[cnt++]);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return db_error(st, "hosts");
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+int assay_store_host_set_key(assay_store *st, const char *name, const char *fingerprint)
+{
+    const char *a[] = {fingerprint, name};
+    return exec_changes(st, "UPDATE hosts SET hostkey = ? WHERE name = ?", 2, a, "host", name);
+}
+
+int assay_store_host_disable(assay_store *st, const char *name, const char *why)
+{
+    const char *a[] = {why, name};
+    return exec_changes(st, "UPDATE hosts SET disabled = ? WHERE name = ?", 2, a, "host", name);
+}
+
+/* ---- runs and jobs ------------------------------------------------------- */
+
+int assay_store_run_submit(assay_store *st, const char *package_id, char *const *profiles, size_t n,
+                           int priority, int64_t *run_id)
+{
+    sqlite3_stmt *s = NULL;
+    char now[32];
+    now_utc(now);
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = prepare(st, &s, "INSERT INTO runs (package_id, priority, state, submitted_at) "
+                              "VALUES (?, ?, 'queued', ?)")) < 0)
+        goto fail;
+    sqlite3_bind_text(s, 1, package_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, priority);
+    sqlite3_bind_text(s, 3, now, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = db_error(st, "submit run");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    int64_t id = sqlite3_last_insert_rowid(st->db);
+    if ((rc = prepare(st, &s, "INSERT INTO jobs (run_id, profile, state) VALUES (?, ?, 'queued')")) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, profiles[i], -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            rc = db_error(st, "submit job");
+            goto fail;
+        }
+    }
+    sqlite3_finalize(s);
+    if ((rc = assay_store_commit(st)) < 0)
+        return rc;
+    *run_id = id;
+    return 0;
+fail:
+    sqlite3_finalize(s);
+    assay_store_rollback(st);
+    return rc;
+}
+
+#define RUN_SELECT                                                                                 \
+    "SELECT r.id, r.package_id AS package, p.product, p.version, p.vendor, r.priority, r.state, "   \
+    "r.submitted_at, r.finished_at, "                                                              \
+    "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id) AS jobs, "                                \
+    "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.state IN ('ended','canceled')) AS done, " \
+    "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.outcome = 'passed') AS passed, "      \
+    "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.outcome = 'failed') AS failed, "      \
+    "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.outcome = 'error') AS errors "       \
+    "FROM runs r JOIN packages p ON p.id = r.package_id "
+
+int assay_store_run_list(assay_store *st, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, RUN_SELECT "ORDER BY r.id");
+    return rc < 0 ? rc : rows_json(st, s, out);
+}
+
+int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out)
+{
+    sqlite3_stmt *s;
+    cJSON *arr;
+    int rc = prepare(st, &s, RUN_SELECT "WHERE r.id = ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run_id);
+    if ((rc = rows_json(st, s, &arr)) < 0)
+        return rc;
+    if (cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(arr);
+        return assay_error_set(ASSAY_ENOTFOUND, "no run %lld", (long long)run_id);
+    }
+    *out = cJSON_DetachItemFromArray(arr, 0);
+    cJSON_Delete(arr);
+    return 0;
+}
+
+#define JOB_SELECT                                                                                 \
+    "SELECT j.id, j.run_id, r.priority, r.package_id, j.profile, j.state, j.host, j.attempt, "      \
+    "j.last_seq, j.outcome, j.reason, j.cancel, j.started_at, j.ended_at "                          \
+    "FROM jobs j JOIN runs r ON r.id = j.run_id "
+
+static void job_row(sqlite3_stmt *s, assay_job_rec *j)
+{
+    j->id = sqlite3_column_int64(s, 0);
+    j->run_id = sqlite3_column_int64(s, 1);
+    j->priority = sqlite3_column_int(s, 2);
+    copy_col(j->package_id, sizeof j->package_id, s, 3);
+    copy_col(j->profile, sizeof j->profile, s, 4);
+    copy_col(j->state, sizeof j->state, s, 5);
+    copy_col(j->host, sizeof j->host, s, 6);
+    j->attempt = sqlite3_column_int(s, 7);
+    j->last_seq = sqlite3_column_int64(s, 8);
+    copy_col(j->outcome, sizeof j->outcome, s, 9);
+    copy_col(j->reason, sizeof j->reason, s, 10);
+    j->cancel = sqlite3_column_int(s, 11);
+    copy_col(j->started_at, sizeof j->started_at, s, 12);
+    copy_col(j->ended_at, sizeof j->ended_at, s, 13);
+}
+
+static int jobs_query(assay_store *st, const char *sql, int64_t arg, int has_arg, assay_job_rec **out,
+                      size_t *n)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, sql);
+    if (rc < 0)
+        return rc;
+    if (has_arg)
+        sqlite3_bind_int64(s, 1, arg);
+    assay_job_rec *v = NULL;
+    size_t cnt = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        assay_job_rec *nv = realloc(v, (cnt + 1) * sizeof *v);
+        if (!nv) {
+            free(v);
+            sqlite3_finalize(s);
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        }
+        v = nv;
+        job_row(s, &v[cnt++]);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return db_error(st, "jobs");
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+int assay_store_run_jobs(assay_store *st, int64_t run_id, assay_job_rec **out, size_t *n)
+{
+    return jobs_query(st, JOB_SELECT "WHERE j.run_id = ? ORDER BY j.id", run_id, 1, out, n);
+}
+
+int assay_store_jobs_active(assay_store *st, assay_job_rec **out, size_t *n)
+{
+    return jobs_query(st, JOB_SELECT "WHERE j.state IN ('assigned','running') ORDER BY j.id", 0, 0, out, n);
+}
+
+int assay_store_jobs_queued(assay_store *st, assay_job_rec **out, size_t *n)
+{
+    return jobs_query(st, JOB_SELECT "WHERE j.state = 'queued' ORDER BY r.priority DESC, r.id, j.id", 0, 0,
+                      out, n);
+}
+
+int assay_store_job_get(assay_store *st, int64_t id, assay_job_rec *j)
+{
+    assay_job_rec *v;
+    size_t n;
+    int rc = jobs_query(st, JOB_SELECT "WHERE j.id = ?", id, 1, &v, &n);
+    if (rc < 0)
+        return rc;
+    if (n == 0) {
+        free(v);
+        return assay_error_set(ASSAY_ENOTFOUND, "no job %lld", (long long)id);
+    }
+    *j = v[0];
+    free(v);
+    return 0;
+}
+
+/* Finish a run whose jobs have all ended. Inside the caller's transaction. */
+static int settle_run(assay_store *st, int64_t job_id)
+{
+    char now[32];
+    now_utc(now);
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "UPDATE runs SET state = CASE WHEN state = 'canceled' THEN 'canceled' ELSE 'done' END, "
+                             "finished_at = ? WHERE id = (SELECT run_id FROM jobs WHERE id = ?) AND NOT EXISTS "
+                             "(SELECT 1 FROM jobs WHERE run_id = runs.id AND state NOT IN ('ended','canceled'))");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, job_id);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "settle run");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* One UPDATE of a job, guarded by its expected state, in a transaction. */
+static int job_transition(assay_store *st, const char *sql, int64_t id, const char *a, const char *b,
+                          int settle)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = prepare(st, &s, sql)) < 0)
+        goto fail;
+    int i = 1;
+    if (a)
+        sqlite3_bind_text(s, i++, a, -1, SQLITE_TRANSIENT);
+    if (b)
+        sqlite3_bind_text(s, i++, b, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, i, id);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = db_error(st, "job");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (sqlite3_changes(st->db) == 0) {
+        rc = assay_error_set(ASSAY_ESTATE, "job %lld is not in a state for this", (long long)id);
+        goto fail;
+    }
+    if (settle && (rc = settle_run(st, id)) < 0)
+        goto fail;
+    return assay_store_commit(st);
+fail:
+    sqlite3_finalize(s);
+    assay_store_rollback(st);
+    return rc;
+}
+
+int assay_store_job_assign(assay_store *st, int64_t id, const char *host)
+{
+    return job_transition(st, "UPDATE jobs SET state = 'assigned', host = ? WHERE state = 'queued' AND id = ?",
+                          id, host, NULL, 0);
+}
+
+int assay_store_job_set_running(assay_store *st, int64_t id)
+{
+    char now[32];
+    now_utc(now);
+    int rc = job_transition(st, "UPDATE jobs SET state = 'running', started_at = CASE WHEN started_at = '' "
+                                "THEN ? ELSE started_at END WHERE state IN ('assigned','running') AND id = ?",
+                            id, now, NULL, 0);
+    if (rc == 0) {
+        sqlite3_stmt *s;
+        if (prepare(st, &s, "UPDATE runs SET state = 'running' WHERE state = 'queued' AND "
+                            "id = (SELECT run_id FROM jobs WHERE id = ?)") == 0) {
+            sqlite3_bind_int64(s, 1, id);
+            sqlite3_step(s);
+            sqlite3_finalize(s);
+        }
+    }
+    return rc;
+}
+
+int assay_store_job_event(assay_store *st, int64_t id, int attempt, int64_t seq, const char *type,
+                          const char *body)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = prepare(st, &s, "UPDATE jobs SET last_seq = ? WHERE id = ? AND attempt = ? AND last_seq = ? "
+                              "AND state IN ('assigned','running')")) < 0)
+        goto fail;
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 2, id);
+    sqlite3_bind_int(s, 3, attempt);
+    sqlite3_bind_int64(s, 4, seq - 1);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = db_error(st, "event");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (sqlite3_changes(st->db) == 0) {
+        rc = assay_error_set(ASSAY_EPROTO, "job %lld: event seq %lld out of order", (long long)id,
+                             (long long)seq);
+        goto fail;
+    }
+    if ((rc = prepare(st, &s, "INSERT INTO events (job_id, attempt, seq, type, body) VALUES (?,?,?,?,?)")) < 0)
+        goto fail;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, attempt);
+    sqlite3_bind_int64(s, 3, seq);
+    sqlite3_bind_text(s, 4, type, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 5, body, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = db_error(st, "event");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    return assay_store_commit(st);
+fail:
+    sqlite3_finalize(s);
+    assay_store_rollback(st);
+    return rc;
+}
+
+static int record_attempt(assay_store *st, int64_t id, const char *outcome, const char *reason)
+{
+    char now[32];
+    now_utc(now);
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "INSERT OR REPLACE INTO attempts (job_id, attempt, host, outcome, reason, ended_at) "
+                             "SELECT id, attempt, host, ?, ?, ? FROM jobs WHERE id = ?");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {outcome, reason, now};
+    bind_texts(s, 3, v);
+    sqlite3_bind_int64(s, 4, id);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "attempt");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const char *reason)
+{
+    char now[32];
+    now_utc(now);
+    sqlite3_stmt *s = NULL;
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = record_attempt(st, id, outcome, reason)) < 0)
+        goto fail;
+    if ((rc = prepare(st, &s, "UPDATE jobs SET state = CASE WHEN ? = 'canceled' THEN 'canceled' ELSE 'ended' END, "
+                              "outcome = ?, reason = ?, ended_at = ? WHERE id = ? AND state NOT IN ('ended','canceled')")) < 0)
+        goto fail;
+    const char *v[] = {outcome, outcome, reason, now};
+    bind_texts(s, 4, v);
+    sqlite3_bind_int64(s, 5, id);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = db_error(st, "end job");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if ((rc = settle_run(st, id)) < 0)
+        goto fail;
+    return assay_store_commit(st);
+fail:
+    sqlite3_finalize(s);
+    assay_store_rollback(st);
+    return rc;
+}
+
+int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int max_attempts)
+{
+    assay_job_rec j;
+    int rc = assay_store_job_get(st, id, &j);
+    if (rc < 0)
+        return rc;
+    if (j.attempt >= max_attempts || j.cancel) {
+        char why[300];
+        snprintf(why, sizeof why, "%s (attempt %d of %d)", reason, j.attempt, max_attempts);
+        return assay_store_job_end(st, id, j.cancel ? "canceled" : "error", why);
+    }
+    sqlite3_stmt *s = NULL;
+    if ((rc = assay_store_begin(st)) < 0)
+        return rc;
+    if ((rc = record_attempt(st, id, "error", reason)) < 0)
+        goto fail;
+    if ((rc = prepare(st, &s, "UPDATE jobs SET state = 'queued', host = '', attempt = attempt + 1, "
+                              "last_seq = -1, reason = ? WHERE id = ? AND state IN ('assigned','running')")) < 0)
+        goto fail;
+    sqlite3_bind_text(s, 1, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, id);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = db_error(st, "retry job");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    return assay_store_commit(st);
+fail:
+    sqlite3_finalize(s);
+    assay_store_rollback(st);
+    return rc;
+}
+
+int assay_store_run_cancel(assay_store *st, int64_t run_id)
+{
+    char now[32], sql[512];
+    now_utc(now);
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *s;
+    if ((rc = prepare(st, &s, "UPDATE runs SET state = 'canceled' WHERE id = ? AND state IN ('queued','running')")) < 0)
+        goto fail;
+    sqlite3_bind_int64(s, 1, run_id);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "cancel run");
+    sqlite3_finalize(s);
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_changes(st->db) == 0) {
+        rc = assay_error_set(ASSAY_ESTATE, "run %lld is not queued or running", (long long)run_id);
+        goto fail;
+    }
+    snprintf(sql, sizeof sql,
+             "INSERT OR REPLACE INTO attempts (job_id, attempt, host, outcome, reason, ended_at) "
+             "SELECT id, attempt, host, 'canceled', 'canceled before it started', '%s' FROM jobs "
+             "WHERE run_id = %lld AND state = 'queued';"
+             "UPDATE jobs SET state = 'canceled', outcome = 'canceled', reason = 'canceled before it started', "
+             "ended_at = '%s' WHERE run_id = %lld AND state = 'queued';"
+             "UPDATE jobs SET cancel = 1 WHERE run_id = %lld AND state IN ('assigned','running');",
+             now, (long long)run_id, now, (long long)run_id, (long long)run_id);
+    if ((rc = exec(st, sql)) < 0)
+        goto fail;
+    if ((rc = prepare(st, &s, "UPDATE runs SET finished_at = ? WHERE id = ? AND NOT EXISTS "
+                              "(SELECT 1 FROM jobs WHERE run_id = ? AND state NOT IN ('ended','canceled'))")) < 0)
+        goto fail;
+    sqlite3_bind_text(s, 1, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, run_id);
+    sqlite3_bind_int64(s, 3, run_id);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "cancel run");
+    sqlite3_finalize(s);
+    if (rc < 0)
+        goto fail;
+    return assay_store_commit(st);
+fail:
+    assay_store_rollback(st);
+    return rc;
+}
+
+int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *path, const char *sha256,
+                        uint64_t size)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "INSERT OR REPLACE INTO logs (job_id, attempt, path, sha256, size) VALUES (?,?,?,?,?)");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, attempt);
+    sqlite3_bind_text(s, 3, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, sha256, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)size);
+    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "log");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT seq, type, body FROM events WHERE job_id = ? AND attempt = ? AND seq >= ? "
+                             "ORDER BY seq");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, attempt);
+    sqlite3_bind_int64(s, 3, from);
+    return rows_json(st, s, out);
+}

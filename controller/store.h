@@ -1,0 +1,131 @@
+/*
+ * The controller's durable store: one SQLite database in the lab directory,
+ * WAL mode, schema versioned (PRAGMA user_version) and migrated forward on
+ * open. Every state change of a run or a job is one transaction, so a crash
+ * at any instant leaves a consistent store. No SQLite type leaves store.c.
+ */
+#ifndef ASSAY_CTL_STORE_H
+#define ASSAY_CTL_STORE_H
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdint.h>
+
+#define ASSAY_SCHEMA_VERSION 1
+
+typedef struct assay_store assay_store;
+
+/* Open (creating if `create`) the database in `labdir`. */
+int assay_store_open(assay_store **out, const char *labdir, int create);
+void assay_store_close(assay_store *st);
+
+int assay_store_begin(assay_store *st);   /* BEGIN IMMEDIATE */
+int assay_store_commit(assay_store *st);
+void assay_store_rollback(assay_store *st);
+
+/* Lab settings (meta table). get copies into out; ASSAY_ENOTFOUND if unset. */
+int assay_store_meta_get(assay_store *st, const char *key, char *out, size_t outlen);
+int assay_store_meta_set(assay_store *st, const char *key, const char *value);
+
+/* ---- packages ---- */
+typedef struct assay_artifact_rec {
+    char name[256];     /* path inside the submission */
+    char arch[32];      /* x86_64, aarch64, loongarch64, noarch */
+    char abi[16];       /* LoongArch world: "new", "old" or "" */
+    char format[16];    /* rpm, deb, tar, zip, file */
+    char sha256[65];
+    uint64_t size;
+} assay_artifact_rec;
+
+typedef struct assay_package_rec {
+    char id[65];        /* SHA-256 of the submission file */
+    char file_name[256];
+    uint64_t size;
+    char product[128], version[64], vendor[128];
+    char added_at[32];
+} assay_package_rec;
+
+/* Insert a package, its manifest text and artifacts (one transaction).
+ * ASSAY_EEXISTS if the id is there already. */
+int assay_store_package_add(assay_store *st, const assay_package_rec *p, const char *manifest,
+                            const assay_artifact_rec *arts, size_t n);
+/* Look up by id or unique id prefix (at least 8 digits). *manifest (may be
+ * NULL) is malloc'd. */
+int assay_store_package_get(assay_store *st, const char *id, assay_package_rec *p, char **manifest);
+int assay_store_artifacts(assay_store *st, const char *package_id, assay_artifact_rec **out, size_t *n);
+/* [{"id","file_name","size","product","version","vendor","added_at"}] */
+int assay_store_package_list(assay_store *st, cJSON **out);
+/* Store the preflight result of a package (JSON text). */
+int assay_store_package_set_preflight(assay_store *st, const char *id, const char *json);
+
+/* ---- hosts ---- */
+typedef struct assay_host_rec {
+    char name[64];
+    char profile[96];
+    char address[256];
+    int port;
+    char user[64];
+    char identity[PATH_MAX];
+    char hostkey[64];    /* "SHA256:..." or "" until trusted on first use */
+    int tofu;            /* trust the first key seen (recorded, said loudly) */
+    char launcher[512];
+    char agent_root[PATH_MAX];
+    char disabled[256];  /* why work with this host stopped, or "" */
+} assay_host_rec;
+
+int assay_store_host_add(assay_store *st, const assay_host_rec *h); /* EEXISTS */
+int assay_store_host_get(assay_store *st, const char *name, assay_host_rec *h);
+int assay_store_host_remove(assay_store *st, const char *name);
+int assay_store_hosts(assay_store *st, assay_host_rec **out, size_t *n);
+int assay_store_host_set_key(assay_store *st, const char *name, const char *fingerprint);
+int assay_store_host_disable(assay_store *st, const char *name, const char *why); /* "" enables */
+
+/* ---- runs and jobs ---- */
+typedef struct assay_job_rec {
+    int64_t id, run_id;
+    int priority;
+    char package_id[65];
+    char profile[96];
+    char state[16];      /* queued, assigned, running, ended, canceled */
+    char host[64];
+    int attempt;         /* 1.. ; a new attempt after an infrastructure error */
+    int64_t last_seq;    /* highest event seq stored for this attempt */
+    char outcome[16];    /* passed, failed, error, canceled, or "" */
+    char reason[256];
+    int cancel;          /* cancel requested */
+    char started_at[32], ended_at[32];
+} assay_job_rec;
+
+/* Queue a run of package over profiles: one job per profile. */
+int assay_store_run_submit(assay_store *st, const char *package_id, char *const *profiles, size_t n,
+                           int priority, int64_t *run_id);
+/* [{"id","package","product","version","priority","state","submitted_at","jobs":{state: n}}] */
+int assay_store_run_list(assay_store *st, cJSON **out);
+int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out);
+int assay_store_run_jobs(assay_store *st, int64_t run_id, assay_job_rec **out, size_t *n);
+/* Mark a run canceled: queued jobs end at once, running ones get a cancel
+ * request. */
+int assay_store_run_cancel(assay_store *st, int64_t run_id);
+
+/* Jobs the dispatcher must look after: assigned or running ones. */
+int assay_store_jobs_active(assay_store *st, assay_job_rec **out, size_t *n);
+/* Queued jobs in dispatch order: priority desc, run id asc, job id asc. */
+int assay_store_jobs_queued(assay_store *st, assay_job_rec **out, size_t *n);
+int assay_store_job_get(assay_store *st, int64_t id, assay_job_rec *j);
+/* Queued -> assigned to host (fails with ESTATE if no longer queued). */
+int assay_store_job_assign(assay_store *st, int64_t id, const char *host);
+int assay_store_job_set_running(assay_store *st, int64_t id);
+/* Store one event of the job's current attempt and advance last_seq, in one
+ * transaction. An event whose seq is not last_seq+1 is refused (EPROTO). */
+int assay_store_job_event(assay_store *st, int64_t id, int attempt, int64_t seq, const char *type,
+                          const char *body);
+int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const char *reason);
+/* End the attempt as an infrastructure error and queue the job again
+ * (attempt+1, host cleared), or end it as error after max_attempts. */
+int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int max_attempts);
+int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *path, const char *sha256,
+                        uint64_t size);
+/* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
+int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
+
+#endif
