@@ -72,6 +72,11 @@ int assay_blob_writer_write(assay_blob_writer *w, const void *data, size_t len)
     return 0;
 }
 
+const char *assay_blob_writer_path(const assay_blob_writer *w)
+{
+    return w->tmp;
+}
+
 uint64_t assay_blob_writer_size(const assay_blob_writer *w)
 {
     return w->size;
@@ -137,7 +142,8 @@ int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
     return 0;
 }
 
-int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char *path,
+                          char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
     assay_blob_writer *w;
     int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -162,11 +168,21 @@ int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA25
             break;
     }
     close(fd);
+    if (rc == 0)
+        rc = assay_blob_writer_finish(w, hex, size);
     if (rc < 0) {
         assay_blob_writer_abort(w);
         return rc;
     }
-    return assay_blob_writer_commit(w, hex, size);
+    *out = w;
+    return 0;
+}
+
+int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+{
+    assay_blob_writer *w;
+    int rc = assay_blob_stage_file(&w, root, path, hex, size);
+    return rc < 0 ? rc : assay_blob_writer_commit(w, NULL, NULL);
 }
 
 int assay_blob_put_mem(const char *root, const void *data, size_t len, char hex[ASSAY_SHA256_HEX])

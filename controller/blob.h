@@ -17,6 +17,8 @@ typedef struct assay_blob_writer assay_blob_writer;
 /* Start a blob under `root` (the lab's blobs/ directory). */
 int assay_blob_writer_open(assay_blob_writer **out, const char *root);
 int assay_blob_writer_write(assay_blob_writer *w, const void *data, size_t len);
+/* The file being written (valid until commit or abort). */
+const char *assay_blob_writer_path(const assay_blob_writer *w);
 /* Bytes written so far. */
 uint64_t assay_blob_writer_size(const assay_blob_writer *w);
 /* Finish writing (fsync, digest) but do not publish yet: the writer keeps
@@ -31,6 +33,10 @@ void assay_blob_writer_abort(assay_blob_writer *w);
 /* Store a file or a buffer. */
 int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA256_HEX], uint64_t *size);
 int assay_blob_put_mem(const char *root, const void *data, size_t len, char hex[ASSAY_SHA256_HEX]);
+
+/* Copy a file into a finished but unpublished blob (commit or abort it). */
+int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char *path,
+                          char hex[ASSAY_SHA256_HEX], uint64_t *size);
 
 /* Path of the blob `hex` (which must be 64 hex digits) into out. */
 int assay_blob_path(char *out, size_t outlen, const char *root, const char *hex);

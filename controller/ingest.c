@@ -287,23 +287,40 @@ const char *assay_ingest_manifest(const assay_ingest *in, size_t *len)
     return in->manifest;
 }
 
-int assay_ingest_keep(assay_ingest *in, const char *path, assay_ingest_file *f)
+static struct entry *find(assay_ingest *in, const char *path)
 {
-    for (size_t i = 0; i < in->nfiles; i++) {
-        struct entry *e = &in->files[i];
-        if (strcmp(e->path, path) != 0)
-            continue;
-        snprintf(f->path, sizeof f->path, "%s", e->path);
-        memcpy(f->sha256, e->sha256, sizeof f->sha256);
-        f->size = e->size;
-        if (e->blob) {
-            int rc = assay_blob_writer_commit(e->blob, NULL, NULL);
-            e->blob = NULL;
-            return rc;
-        }
-        return 0;
-    }
-    return assay_error_set(ASSAY_ENOTFOUND, "the archive has no file '%s'", path);
+    for (size_t i = 0; i < in->nfiles; i++)
+        if (strcmp(in->files[i].path, path) == 0)
+            return &in->files[i];
+    assay_error_set(ASSAY_ENOTFOUND, "the archive has no file '%s'", path);
+    return NULL;
+}
+
+int assay_ingest_find(assay_ingest *in, const char *path, assay_ingest_file *f, char *staged, size_t len)
+{
+    struct entry *e = find(in, path);
+    if (!e)
+        return ASSAY_ENOTFOUND;
+    snprintf(f->path, sizeof f->path, "%s", e->path);
+    memcpy(f->sha256, e->sha256, sizeof f->sha256);
+    f->size = e->size;
+    if (e->blob)
+        snprintf(staged, len, "%s", assay_blob_writer_path(e->blob));
+    else
+        staged[0] = '\0';
+    return 0;
+}
+
+int assay_ingest_keep(assay_ingest *in, const char *path)
+{
+    struct entry *e = find(in, path);
+    if (!e)
+        return ASSAY_ENOTFOUND;
+    if (!e->blob)
+        return 0; /* kept already (listed twice is refused by the manifest) */
+    int rc = assay_blob_writer_commit(e->blob, NULL, NULL);
+    e->blob = NULL;
+    return rc;
 }
 
 void assay_ingest_free(assay_ingest *in)

@@ -45,9 +45,12 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
  * had none. */
 const char *assay_ingest_manifest(const assay_ingest *in, size_t *len);
 
-/* Publish the blob of entry `path` into the store; fill `f`. ASSAY_ENOTFOUND
- * if the archive has no such regular file. */
-int assay_ingest_keep(assay_ingest *in, const char *path, assay_ingest_file *f);
+/* Entry `path`: fill `f` and the staged file's location (for checks before
+ * it is kept). ASSAY_ENOTFOUND if the archive has no such regular file. */
+int assay_ingest_find(assay_ingest *in, const char *path, assay_ingest_file *f, char *staged, size_t len);
+
+/* Publish the blob of entry `path` into the store. */
+int assay_ingest_keep(assay_ingest *in, const char *path);
 
 /* Drop every blob not kept, free everything. */
 void assay_ingest_free(assay_ingest *in);

@@ -183,7 +183,7 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
     if (!m)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
     if (len > ASSAY_MANIFEST_MAX) {
-        rc = assay_error_set(ASSAY_ETOOBIG, "manifest: larger than %d bytes", ASSAY_MANIFEST_MAX);
+        rc = assay_error_set(ASSAY_ETOOBIG, "larger than %d bytes", ASSAY_MANIFEST_MAX);
         goto out;
     }
     if (!(m->doc = cJSON_ParseWithLength(json, len))) {
@@ -191,11 +191,11 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
         int line = 1;
         for (const char *p = json; at && p < at && p < json + len; p++)
             line += *p == '\n';
-        assay_error_set(rc, "manifest: not valid JSON (line %d)", line);
+        assay_error_set(rc, "not valid JSON (line %d)", line);
         goto out;
     }
     if (!cJSON_IsObject(m->doc)) {
-        assay_error_set(rc, "manifest: must be a JSON object");
+        assay_error_set(rc, "must be a JSON object");
         goto out;
     }
     if ((rc = only_keys(m->doc, "", keys)) < 0)

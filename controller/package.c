@@ -50,16 +50,20 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
     assay_manifest *m = NULL;
     assay_artifact_rec *arts = NULL;
     assay_ingest_limits lim;
+    assay_blob_writer *sub = NULL;
     assay_package_rec p;
     uint64_t size;
     int rc;
 
     *existed = 0;
-    /* Store the submission itself first: one read gives its digest, the id. */
-    if ((rc = assay_blob_put_file(lab->blobs, path, id, &size)) < 0)
+    /* Copy the submission into the store first, unpublished: that one read
+     * gives its digest, the id. It is published only if it is accepted, so
+     * a refused upload leaves nothing behind. */
+    if ((rc = assay_blob_stage_file(&sub, lab->blobs, path, id, &size)) < 0)
         return rc;
     if (assay_store_package_get(lab->store, id, &p, NULL) == 0) {
         *existed = 1;
+        assay_blob_writer_abort(sub);
         return 0;
     }
     assay_error_clear();
@@ -84,21 +88,20 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
     for (size_t i = 0; i < m->nartifacts; i++) {
         const assay_manifest_artifact *ma = &m->artifacts[i];
         assay_ingest_file f;
-        char blob[4096], fmt[16], arch[64];
-        if ((rc = assay_ingest_keep(in, ma->file, &f)) < 0) {
+        char staged[4096], fmt[16], arch[64];
+        if ((rc = assay_ingest_find(in, ma->file, &f, staged, sizeof staged)) < 0) {
             assay_error_set(rc, "%s: artifacts[%zu].file: '%s' is not in the archive", ASSAY_MANIFEST_NAME, i,
                             ma->file);
             goto out;
         }
-        if ((rc = assay_blob_path(blob, sizeof blob, lab->blobs, f.sha256)) < 0 ||
-            (rc = assay_package_probe(blob, fmt, sizeof fmt, arch, sizeof arch)) < 0) {
+        if ((rc = assay_package_probe(staged, fmt, sizeof fmt, arch, sizeof arch)) < 0) {
             assay_error_wrap("artifact '%s'", ma->file);
             goto out;
         }
         const char *want = expected_format(ma->file);
         if (want && strcmp(want, fmt) != 0) {
-            rc = assay_error_set(ASSAY_EINVAL, "artifact '%s': named like a %s file but it is %s%s", ma->file, want,
-                                 strcmp(fmt, "file") == 0 ? "not an archive or package" : "a ",
+            rc = assay_error_set(ASSAY_EINVAL, "artifact '%s': named like a .%s but its content is %s%s", ma->file,
+                                 want, strcmp(fmt, "file") == 0 ? "not an archive or package" : "a ",
                                  strcmp(fmt, "file") == 0 ? "" : fmt);
             goto out;
         }
@@ -123,12 +126,22 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
     snprintf(p.product, sizeof p.product, "%s", m->product);
     snprintf(p.version, sizeof p.version, "%s", m->version);
     snprintf(p.vendor, sizeof p.vendor, "%s", m->vendor);
+    /* Everything checked: now publish the artifacts and the submission. */
+    for (size_t i = 0; i < m->nartifacts; i++)
+        if ((rc = assay_ingest_keep(in, m->artifacts[i].file)) < 0)
+            goto out;
+    if ((rc = assay_blob_writer_commit(sub, NULL, NULL)) < 0) {
+        sub = NULL;
+        goto out;
+    }
+    sub = NULL;
     rc = assay_store_package_add(lab->store, &p, mtext, arts, m->nartifacts);
     if (rc == ASSAY_EEXISTS) { /* added by someone else meanwhile */
         *existed = 1;
         rc = 0;
     }
 out:
+    assay_blob_writer_abort(sub);
     free(arts);
     assay_manifest_free(m);
     assay_ingest_free(in);

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Build submissions with real tools (tar, bsdtar, zip, mknod, dpkg-deb,
+# rpmbuild) into DIR: good ones, and the hostile or broken ones a test
+# centre receives. tests/test_ingest.c ingests each and checks the verdict.
+#
+#   tests/corpus/make-submissions.sh DIR
+set -euo pipefail
+out=$1
+rm -rf "$out"
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+w=$(mktemp -d)
+trap 'rm -rf "$w"' EXIT
+cd "$w"
+
+manifest() { # artifacts-json
+    cat <<JSON
+{
+  "manifest": 1,
+  "product": "hello",
+  "version": "1.0",
+  "vendor": "Example Co.",
+  "artifacts": $1,
+  "install": {"command": "tar -xzf \"\$ASSAY_ARTIFACT\"", "timeout": 60},
+  "tests": [{"id": "runs", "command": "./hello.sh", "timeout": 30}],
+  "uninstall": {"command": "rm -f hello.sh", "timeout": 60}
+}
+JSON
+}
+NOARCH='[{"file": "pkgs/hello-1.0.tar.gz", "arch": "noarch"}]'
+
+fresh() { rm -rf s; mkdir -p s/pkgs; printf '#!/bin/sh\necho hello\n' > s/hello.sh; chmod 755 s/hello.sh;
+          tar -C s -czf s/pkgs/hello-1.0.tar.gz hello.sh; rm s/hello.sh; manifest "$NOARCH" > s/manifest.json; }
+
+# --- good ---
+fresh; tar -C s -czf "$out/ok.tar.gz" manifest.json pkgs
+fresh; tar -C s -cJf "$out/ok.tar.xz" manifest.json pkgs
+fresh; (cd s && zip -qr "$out/ok.zip" manifest.json pkgs)
+fresh; tar -C s -cf - manifest.json pkgs | zstd -q > "$out/ok.tar.zst"
+
+# A .deb for arm64 and an .rpm for x86_64, both built by their own tools.
+mkdir -p deb/DEBIAN deb/usr/bin
+printf '#!/bin/sh\necho hello\n' > deb/usr/bin/hello && chmod 755 deb/usr/bin/hello
+cat > deb/DEBIAN/control <<CTL
+Package: hello
+Version: 1.0
+Architecture: arm64
+Maintainer: Example Co. <dev@example.invalid>
+Description: hello
+CTL
+dpkg-deb --root-owner-group -Zgzip --build deb hello_1.0_arm64.deb >/dev/null
+sed -i 's/^Architecture: arm64/Architecture: amd64/' deb/DEBIAN/control
+dpkg-deb --root-owner-group -Zxz --build deb hello_1.0_amd64.deb >/dev/null
+mkdir -p rpm/SPECS
+cat > rpm/SPECS/hello.spec <<SPEC
+Name: hello
+Version: 1.0
+Release: 1
+Summary: hello
+License: MIT
+%description
+hello
+%install
+mkdir -p %{buildroot}/usr/bin
+printf '#!/bin/sh\necho hello\n' > %{buildroot}/usr/bin/hello
+chmod 755 %{buildroot}/usr/bin/hello
+%files
+/usr/bin/hello
+SPEC
+rpmbuild -bb --quiet --define "_topdir $w/rpm" --define "_build_id_links none" --target x86_64 \
+    rpm/SPECS/hello.spec >/dev/null 2>&1
+cp rpm/RPMS/x86_64/hello-1.0-1.x86_64.rpm .
+
+rm -rf s; mkdir -p s/pkgs; cp hello_1.0_arm64.deb hello-1.0-1.x86_64.rpm s/pkgs/
+manifest '[{"file": "pkgs/hello_1.0_arm64.deb", "arch": "aarch64"}, {"file": "pkgs/hello-1.0-1.x86_64.rpm", "arch": "x86_64"}]' > s/manifest.json
+tar -C s -czf "$out/ok-deb-rpm.tar.gz" manifest.json pkgs
+
+# --- package metadata that contradicts the manifest ---
+rm -rf s; mkdir -p s/pkgs; cp hello_1.0_amd64.deb s/pkgs/hello_1.0_arm64.deb
+manifest '[{"file": "pkgs/hello_1.0_arm64.deb", "arch": "aarch64"}]' > s/manifest.json
+tar -C s -czf "$out/bad-deb-arch.tar.gz" manifest.json pkgs
+rm -rf s; mkdir -p s/pkgs; cp hello-1.0-1.x86_64.rpm s/pkgs/hello-1.0-1.loongarch64.rpm
+manifest '[{"file": "pkgs/hello-1.0-1.loongarch64.rpm", "arch": "loongarch64"}]' > s/manifest.json
+tar -C s -czf "$out/bad-rpm-arch.tar.gz" manifest.json pkgs
+rm -rf s; mkdir -p s/pkgs; echo 'not a package' > s/pkgs/hello.rpm
+manifest '[{"file": "pkgs/hello.rpm", "arch": "x86_64"}]' > s/manifest.json
+tar -C s -czf "$out/bad-fake-rpm.tar.gz" manifest.json pkgs
+
+# --- broken submissions ---
+fresh; rm s/manifest.json; tar -C s -czf "$out/no-manifest.tar.gz" pkgs
+fresh; printf '{\n  "manifest": 1,\n  "product": "hello"\n  "version": "1.0"\n}\n' > s/manifest.json
+tar -C s -czf "$out/bad-json.tar.gz" manifest.json pkgs
+fresh; manifest '[{"file": "pkgs/missing.tar.gz", "arch": "noarch"}]' > s/manifest.json
+tar -C s -czf "$out/missing-artifact.tar.gz" manifest.json pkgs
+fresh; manifest '[{"file": "pkgs/hello-1.0.tar.gz", "arch": "arm64"}]' > s/manifest.json
+tar -C s -czf "$out/bad-arch-name.tar.gz" manifest.json pkgs
+echo 'this is not an archive' > "$out/not-an-archive.tar.gz"
+fresh; tar -C s -czf - manifest.json pkgs | head -c 300 > "$out/truncated.tar.gz"
+
+# --- hostile archives ---
+fresh; ln -s /etc/passwd s/pkgs/link; tar -C s -cf "$out/symlink.tar" manifest.json pkgs
+fresh; ln s/pkgs/hello-1.0.tar.gz s/pkgs/hard; tar -C s -cf "$out/hardlink.tar" manifest.json pkgs
+fresh; bsdtar -C s -cf "$out/dotdot.tar" -s ',^pkgs/hello,../../escape/hello,' manifest.json pkgs
+fresh; cp s/manifest.json "$w/abs-manifest.json"; tar -C s -cf "$out/absolute.tar" manifest.json
+tar -P -rf "$out/absolute.tar" "$w/abs-manifest.json"
+fresh; touch s/pkgs/suid; chmod 4755 s/pkgs/suid; tar -C s -cf "$out/setuid.tar" manifest.json pkgs
+fresh; mknod s/pkgs/dev c 1 3; tar -C s -cf "$out/device.tar" manifest.json pkgs
+fresh; mkfifo s/pkgs/pipe; tar -C s -cf "$out/fifo.tar" manifest.json pkgs
+fresh; tar -C s -cf "$out/duplicate.tar" manifest.json pkgs; tar -C s -rf "$out/duplicate.tar" manifest.json
+fresh; for i in $(seq 1 20); do echo $i > s/pkgs/f$i; done; tar -C s -czf "$out/many-entries.tar.gz" manifest.json pkgs
+# 96 MiB of zeros: about 100 KiB compressed, a 1000:1 ratio.
+fresh; head -c 100663296 /dev/zero > s/pkgs/zeros; tar -C s -czf "$out/bomb.tar.gz" manifest.json pkgs
+ls "$out"

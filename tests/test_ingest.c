@@ -1,0 +1,137 @@
+/*
+ * package add on submissions made by real tools (tests/corpus/
+ * make-submissions.sh): every good one accepted, every hostile or broken one
+ * refused with a reason that names the entry, and nothing left behind.
+ */
+#include "helpers.h"
+#include "lab.h"
+#include "blob.h"
+#include "package.h"
+#include "assay/error.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CORPUS ASSAY_BINARY_DIR "/corpus"
+
+static char labdir[] = "/tmp/assay-ingest-XXXXXX";
+static assay_lab lab;
+
+static void setup(void)
+{
+    cr_assert_not_null(mkdtemp(labdir));
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/lab", labdir);
+    cr_assert_eq(assay_lab_init(dir, ASSAY_KEY_ED25519, "test"), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_lab_open(&lab, dir), 0);
+    /* Small caps so the corpus can cross them cheaply. */
+    assay_store_meta_set(lab.store, "ingest.max_entries", "15");
+    assay_store_meta_set(lab.store, "ingest.max_ratio", "100");
+}
+
+static void teardown(void)
+{
+    assay_lab_close(&lab);
+    th_run(NULL, 0, "rm -rf %s", labdir);
+}
+
+TestSuite(ingest, .init = setup, .fini = teardown);
+
+static int blob_files(void)
+{
+    char out[64];
+    th_run(out, sizeof out, "find %s/blobs -type f | wc -l", lab.dir);
+    return atoi(out);
+}
+
+static void refused(const char *file, int code, const char *why)
+{
+    char path[400], id[65];
+    int existed;
+    snprintf(path, sizeof path, CORPUS "/%s", file);
+    int before = blob_files();
+    int rc = assay_package_add(&lab, path, id, &existed);
+    cr_assert_eq(rc, code, "%s: rc %d (%s)", file, rc, assay_error_last()->message);
+    cr_assert(strstr(assay_error_last()->message, why) != NULL, "%s: '%s' lacks '%s'", file,
+              assay_error_last()->message, why);
+    cr_assert_eq(blob_files(), before, "%s: a refused upload left blobs behind", file);
+}
+
+Test(ingest, hostile_archives_are_refused_naming_the_entry)
+{
+    refused("symlink.tar", ASSAY_EUNSAFE, "entry 'pkgs/link': symbolic link to '/etc/passwd'");
+    refused("hardlink.tar", ASSAY_EUNSAFE, "hard link");
+    refused("dotdot.tar", ASSAY_EUNSAFE, "entry '../../escape/hello-1.0.tar.gz': '.' or '..' in path");
+    refused("absolute.tar", ASSAY_EUNSAFE, "absolute path");
+    refused("setuid.tar", ASSAY_EUNSAFE, "entry 'pkgs/suid': setuid or setgid bit (mode 4755)");
+    refused("device.tar", ASSAY_EUNSAFE, "entry 'pkgs/dev': device node");
+    refused("fifo.tar", ASSAY_EUNSAFE, "entry 'pkgs/pipe': named pipe");
+    refused("duplicate.tar", ASSAY_EUNSAFE, "entry 'manifest.json': appears more than once");
+    refused("many-entries.tar.gz", ASSAY_ETOOBIG, "more than 15 entries");
+    refused("bomb.tar.gz", ASSAY_ETOOBIG, "entry 'pkgs/zeros': compression ratio over 100:1");
+}
+
+Test(ingest, size_caps_count_what_comes_out)
+{
+    assay_store_meta_set(lab.store, "ingest.max_ratio", "100000");
+    assay_store_meta_set(lab.store, "ingest.max_total_bytes", "1000000");
+    refused("bomb.tar.gz", ASSAY_ETOOBIG, "the archive holds over 1000000 bytes");
+    assay_store_meta_set(lab.store, "ingest.max_entry_bytes", "5000000");
+    refused("bomb.tar.gz", ASSAY_ETOOBIG, "entry 'pkgs/zeros': 100663296 bytes, over the 5000000-byte cap");
+}
+
+Test(ingest, broken_submissions_say_what_is_wrong)
+{
+    refused("not-an-archive.tar.gz", ASSAY_EINVAL, "not a tar or zip archive");
+    refused("truncated.tar.gz", ASSAY_EINVAL, "truncated gzip input");
+    refused("no-manifest.tar.gz", ASSAY_EINVAL, "the archive has no manifest.json at its root");
+    refused("bad-json.tar.gz", ASSAY_EINVAL, "manifest.json: not valid JSON (line 4)");
+    refused("missing-artifact.tar.gz", ASSAY_ENOTFOUND, "artifacts[0].file: 'pkgs/missing.tar.gz' is not in the archive");
+    refused("bad-arch-name.tar.gz", ASSAY_EINVAL, "artifacts[0].arch: 'arm64' is not x86_64, aarch64, loongarch64 or noarch (arm64 is aarch64)");
+}
+
+Test(ingest, package_metadata_must_match_the_manifest)
+{
+    refused("bad-deb-arch.tar.gz", ASSAY_EINVAL, "its deb metadata says arch x86_64, the manifest says aarch64");
+    refused("bad-rpm-arch.tar.gz", ASSAY_EINVAL, "its rpm metadata says arch x86_64, the manifest says loongarch64");
+    refused("bad-fake-rpm.tar.gz", ASSAY_EINVAL, "named like a .rpm but its content is not an archive or package");
+}
+
+Test(ingest, good_submissions_in_every_format)
+{
+    const char *ok[] = {"ok.tar.gz", "ok.tar.xz", "ok.tar.zst", "ok.zip", "ok-deb-rpm.tar.gz"};
+    for (size_t i = 0; i < 5; i++) {
+        char path[400], id[65], sha[65];
+        int existed;
+        snprintf(path, sizeof path, CORPUS "/%s", ok[i]);
+        cr_assert_eq(assay_package_add(&lab, path, id, &existed), 0, "%s: %s", ok[i], assay_error_last()->message);
+        cr_assert_not(existed);
+        /* The id is the file's SHA-256. */
+        th_run(sha, sizeof sha, "sha256sum %s | cut -c1-64", path);
+        cr_assert_str_eq(id, sha);
+    }
+    assay_package_rec p;
+    assay_artifact_rec *arts;
+    size_t n;
+    char id[65];
+    int existed;
+    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", id, &existed), 0);
+    cr_assert(existed, "the same file twice must be a no-op");
+    cr_assert_eq(assay_store_package_get(lab.store, id, &p, NULL), 0);
+    cr_assert_str_eq(p.product, "hello");
+    cr_assert_eq(assay_store_artifacts(lab.store, id, &arts, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(arts[0].format, "rpm");
+    cr_assert_str_eq(arts[0].arch, "x86_64");
+    cr_assert_str_eq(arts[1].format, "deb");
+    cr_assert_str_eq(arts[1].arch, "aarch64");
+    /* Stored artifacts are the exact bytes of the archive's entries. */
+    char blob[4096], out[200];
+    assay_blob_path(blob, sizeof blob, lab.blobs, arts[1].sha256);
+    th_run(out, sizeof out, "dpkg-deb -f %s Architecture", blob);
+    cr_assert_str_eq(out, "arm64\n");
+    free(arts);
+}

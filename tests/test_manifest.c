@@ -1,0 +1,101 @@
+/* The manifest: the mistakes vendors make, each named precisely. */
+#include "manifest.h"
+#include "assay/error.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEAD "\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\""
+#define ARTS "\"artifacts\":[{\"file\":\"a.tar.gz\",\"arch\":\"x86_64\"}]"
+#define STEPS "\"install\":{\"command\":\"i\",\"timeout\":60},\"uninstall\":{\"command\":\"u\",\"timeout\":60}"
+#define TESTS "\"tests\":[{\"id\":\"t1\",\"command\":\"true\",\"timeout\":5}]"
+
+static void bad(const char *body, const char *want)
+{
+    char json[4096];
+    snprintf(json, sizeof json, "{%s}", body);
+    assay_manifest *m = NULL;
+    int rc = assay_manifest_parse(&m, json, strlen(json));
+    cr_assert_lt(rc, 0, "accepted: %s", json);
+    cr_assert(strstr(assay_error_last()->message, want) != NULL, "'%s' lacks '%s'", assay_error_last()->message, want);
+}
+
+Test(manifest, a_good_one_parses_and_makes_a_job_spec)
+{
+    const char *j = "{" HEAD ",\"artifacts\":[{\"file\":\"a/x.rpm\",\"arch\":\"x86_64\"},{\"file\":\"b.deb\",\"arch\":\"aarch64\"},"
+                    "{\"file\":\"c.tgz\",\"arch\":\"loongarch64\",\"abi\":\"old\"},{\"file\":\"d.tgz\",\"arch\":\"loongarch64\"},"
+                    "{\"file\":\"e.tgz\",\"arch\":\"noarch\"}]," STEPS ",\"tests\":[{\"id\":\"t1\",\"name\":\"help\","
+                    "\"command\":\"x --help\",\"timeout\":5,\"expect_exit\":0}],\"benchmarks\":[{\"id\":\"b1\","
+                    "\"command\":\"x\",\"timeout\":5,\"repeat\":3,\"unit\":\"MB/s\"}],\"inspect\":[\"/usr/bin/x\"]}";
+    assay_manifest *m;
+    cr_assert_eq(assay_manifest_parse(&m, j, strlen(j)), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(m->nartifacts, 5);
+    cr_assert_str_eq(assay_manifest_pick(m, "x86_64", NULL)->file, "a/x.rpm");
+    cr_assert_str_eq(assay_manifest_pick(m, "loongarch64", "old")->file, "c.tgz");
+    cr_assert_str_eq(assay_manifest_pick(m, "loongarch64", "new")->file, "d.tgz", "abi defaults to new");
+    cr_assert_str_eq(assay_manifest_pick(m, "riscv64", NULL)->file, "e.tgz", "noarch serves the rest");
+    char *spec;
+    cr_assert_eq(assay_manifest_job_spec(&spec, m, "r1-j2-a1", "x.rpm"), 0);
+    cr_assert(strstr(spec, "\"id\":\"install\",\"kind\":\"install\"") && strstr(spec, "\"kind\":\"bench\"") &&
+              strstr(spec, "\"artifact\":\"x.rpm\"") && strstr(spec, "\"inspect\":[\"/usr/bin/x\"]"), "%s", spec);
+    free(spec);
+    assay_manifest_free(m);
+}
+
+Test(manifest, what_vendors_get_wrong)
+{
+    bad(ARTS "," STEPS "," TESTS, "manifest: must be 1");
+    bad("\"manifest\":1," ARTS "," STEPS "," TESTS, "product: missing");
+    bad("\"manifest\":1,\"product\":\"\",\"version\":\"1\",\"vendor\":\"v\"," ARTS "," STEPS "," TESTS, "product: must not be empty");
+    bad(HEAD "," STEPS "," TESTS, "artifacts: must be a non-empty array");
+    bad(HEAD ",\"artifacts\":[]," STEPS "," TESTS, "artifacts: must be a non-empty array");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a\",\"arch\":\"amd64\"}]," STEPS "," TESTS, "(amd64 is x86_64)");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a\",\"arch\":\"loong64\"}]," STEPS "," TESTS, "LoongArch is loongarch64");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"/opt/a\",\"arch\":\"x86_64\"}]," STEPS "," TESTS, "must be a relative path");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"../a\",\"arch\":\"x86_64\"}]," STEPS "," TESTS, "must be a relative path");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a\",\"arch\":\"x86_64\",\"abi\":\"new\"}]," STEPS "," TESTS, "abi: only loongarch64");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a\",\"arch\":\"x86_64\"},{\"file\":\"b\",\"arch\":\"x86_64\"}]," STEPS "," TESTS,
+        "artifacts[1].arch: a second artifact for x86_64");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a\",\"arch\":\"x86_64\"},{\"file\":\"a\",\"arch\":\"aarch64\"}]," STEPS "," TESTS,
+        "artifacts[1].file: 'a' is listed twice");
+    bad(HEAD "," ARTS ",\"uninstall\":{\"command\":\"u\",\"timeout\":60}," TESTS, "install: missing");
+    bad(HEAD "," ARTS ",\"install\":\"make install\",\"uninstall\":{\"command\":\"u\",\"timeout\":60}," TESTS,
+        "install: must be an object");
+    bad(HEAD "," ARTS ",\"install\":{\"command\":\"i\"},\"uninstall\":{\"command\":\"u\",\"timeout\":60}," TESTS,
+        "install.timeout: missing");
+    bad(HEAD "," ARTS "," STEPS, "a manifest needs at least one test or benchmark");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"t1\",\"command\":\"x\",\"timout\":5}]", "tests[0].timout: unknown field (known: id, name, command, timeout, expect_exit)");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"t1\",\"command\":\"x\",\"timeout\":\"30s\"}]", "tests[0].timeout: must be a number of seconds");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"t1\",\"command\":\"x\",\"timeout\":0}]", "tests[0].timeout");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"install\",\"command\":\"x\",\"timeout\":5}]", "not 'install' or 'uninstall'");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"my test\",\"command\":\"x\",\"timeout\":5}]", "tests[0].id: 'my test'");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"a\",\"command\":\"x\",\"timeout\":5},{\"id\":\"a\",\"command\":\"y\",\"timeout\":5}]",
+        "tests[1].id: 'a' is used twice");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"a\",\"command\":\"x\",\"timeout\":5,\"expect_exit\":-1}]", "expect_exit: must be a whole number from 0 to 255");
+    bad(HEAD "," ARTS "," STEPS ",\"benchmarks\":[{\"id\":\"b\",\"command\":\"x\",\"timeout\":5,\"unit\":\"s\"}]", "benchmarks[0].repeat: missing");
+    bad(HEAD "," ARTS "," STEPS ",\"benchmarks\":[{\"id\":\"b\",\"command\":\"x\",\"timeout\":5,\"repeat\":3}]", "benchmarks[0].unit: missing");
+    bad(HEAD "," ARTS "," STEPS "," TESTS ",\"homepage\":\"x\"", "homepage: unknown field");
+    bad(HEAD "," ARTS "," STEPS "," TESTS ",\"inspect\":\"/usr/bin/x\"", "inspect: must be an array");
+}
+
+Test(manifest, malformed_documents)
+{
+    assay_manifest *m;
+    const char *cases[][2] = {
+        {"", "not valid JSON (line 1)"},
+        {"{\n\"manifest\": 1,\n\"product\": \"p\"\n\"version\": 1}", "not valid JSON (line 4)"},
+        {"[]", "must be a JSON object"},
+        {"\"manifest\"", "must be a JSON object"},
+    };
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_lt(assay_manifest_parse(&m, cases[i][0], strlen(cases[i][0])), 0);
+        cr_assert(strstr(assay_error_last()->message, cases[i][1]), "'%s': %s", cases[i][0], assay_error_last()->message);
+    }
+    size_t n = ASSAY_MANIFEST_MAX + 1;
+    char *big = malloc(n);
+    memset(big, ' ', n);
+    cr_assert_eq(assay_manifest_parse(&m, big, n), ASSAY_ETOOBIG);
+    free(big);
+}

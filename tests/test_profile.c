@@ -1,0 +1,83 @@
+/* Target profiles: every shipped one loads, bad ones are named, facts are compared. */
+#include "profile.h"
+#include "assay/error.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+Test(profile, every_shipped_profile_loads)
+{
+    assay_profile **v;
+    size_t n;
+    cr_assert_eq(assay_profile_list(&v, &n, ASSAY_SOURCE_DIR "/profiles"), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(n, 21);
+    const char *must[] = {"kunpeng-920-kylin-v10", "phytium-ft2000plus-uos-20", "phytium-s2500-openeuler-22.03",
+                          "loongson-3a5000-kylin-v10", "loongson-3c5000-openeuler-22.03", "zhaoxin-kx6000-uos-20",
+                          "zhaoxin-kh30000-kylin-v10"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
+        int found = 0;
+        for (size_t k = 0; k < n; k++)
+            found |= strcmp(v[k]->id, must[i]) == 0;
+        cr_assert(found, "no profile %s", must[i]);
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(v[k]->arch, "loongarch64") == 0)
+            cr_assert_eq(v[k]->page_size, 16384, "%s", v[k]->id);
+        if (strcmp(v[k]->family, "phytium") == 0 && strstr(v[k]->model, "FT-2000+"))
+            cr_assert_eq(v[k]->atomics_lse, 0, "FT-2000+ has no LSE atomics");
+    }
+    assay_profile_list_free(v, n);
+}
+
+static void bad(const char *json, const char *want)
+{
+    assay_profile *p;
+    cr_assert_lt(assay_profile_parse(&p, json, strlen(json), "x.json"), 0, "accepted %s", json);
+    cr_assert(strstr(assay_error_last()->message, want), "'%s' lacks '%s'", assay_error_last()->message, want);
+}
+
+#define P(extra) "{\"profile\":1,\"id\":\"x\",\"name\":\"X\",\"cpu\":{\"family\":\"f\",\"vendor\":\"v\",\"model\":\"m\"}," \
+                 "\"isa\":\"i\",\"os\":{\"id\":\"o\",\"name\":\"O\",\"version\":\"1\"},\"glibc\":\"2.28\"," \
+                 "\"package_format\":\"rpm\"," extra "}"
+
+Test(profile, bad_profiles_are_named)
+{
+    bad("[]", "x.json: not a JSON object");
+    bad(P("\"arch\":\"x86_64\",\"page_size\":4096"), "x86_isa_level");
+    bad(P("\"arch\":\"mips\",\"page_size\":4096"), "arch: 'mips'");
+    bad(P("\"arch\":\"aarch64\",\"page_size\":8192,\"atomics_lse\":true"), "page_size: must be 4096, 16384 or 65536");
+    bad(P("\"arch\":\"aarch64\",\"page_size\":4096"), "atomics_lse");
+    bad(P("\"arch\":\"loongarch64\",\"page_size\":16384"), "loongarch_world");
+    bad(P("\"arch\":\"aarch64\",\"page_size\":4096,\"atomics_lse\":true,\"loongarch_world\":\"old\""),
+        "only loongarch64 profiles take one");
+    assay_profile *p;
+    cr_assert_eq(assay_profile_load(&p, ASSAY_SOURCE_DIR "/profiles", "no-such-profile"), ASSAY_ENOTFOUND);
+    cr_assert_eq(assay_profile_load(&p, ASSAY_SOURCE_DIR "/profiles", "../etc/passwd"), ASSAY_EINVAL);
+}
+
+Test(profile, facts_are_compared)
+{
+    assay_profile *p;
+    cr_assert_eq(assay_profile_load(&p, ASSAY_SOURCE_DIR "/profiles", "loongson-3a5000-kylin-v10"), 0);
+    const char *facts = "{\"arch\":\"loongarch64\",\"cpu\":{\"family\":\"loongson\",\"model\":\"Loongson-3A5000\"},"
+                        "\"os\":{\"id\":\"kylin\",\"version_id\":\"V10\"},\"glibc\":\"2.36\",\"page_size\":16384,"
+                        "\"loongarch_world\":\"new\",\"emulation\":{\"emulated\":false}}";
+    cJSON *f = cJSON_Parse(facts), *d, *x;
+    cr_assert_eq(assay_profile_check_facts(&d, p, f), 0);
+    int world = 0, glibc = 0, n = 0;
+    cJSON_ArrayForEach(x, d)
+    {
+        n++;
+        const char *field = cJSON_GetObjectItem(x, "field")->valuestring;
+        if (strcmp(field, "loongarch_world") == 0)
+            world = strcmp(cJSON_GetObjectItem(x, "severity")->valuestring, "error") == 0;
+        if (strcmp(field, "glibc") == 0)
+            glibc = 1;
+    }
+    cr_assert(world, "a new-world host cannot stand for an old-world profile");
+    cr_assert(glibc);
+    cr_assert_eq(n, 2, "only the two differences");
+    cJSON_Delete(d);
+    cJSON_Delete(f);
+    assay_profile_free(p);
+}

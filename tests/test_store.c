@@ -1,0 +1,173 @@
+/* The store: schema versions, queue order, job transitions, events in order. */
+#include "helpers.h"
+#include "store.h"
+#include "assay/error.h"
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char dir[] = "/tmp/assay-store-XXXXXX";
+static assay_store *st;
+
+static void setup(void)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(assay_store_open(&st, dir, 1), 0, "%s", assay_error_last()->message);
+    assay_package_rec p = {.size = 1};
+    snprintf(p.id, sizeof p.id, "%064d", 1);
+    snprintf(p.file_name, sizeof p.file_name, "x.tar.gz");
+    snprintf(p.product, sizeof p.product, "prod");
+    snprintf(p.version, sizeof p.version, "1");
+    snprintf(p.vendor, sizeof p.vendor, "v");
+    cr_assert_eq(assay_store_package_add(st, &p, "{}", NULL, 0), 0);
+}
+
+static void teardown(void)
+{
+    assay_store_close(st);
+    th_run(NULL, 0, "rm -rf %s", dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static char pkg[65];
+
+static int64_t submit(int prio, int nprof)
+{
+    char *profs[] = {"a", "b", "c"};
+    int64_t run;
+    snprintf(pkg, sizeof pkg, "%064d", 1);
+    cr_assert_eq(assay_store_run_submit(st, pkg, profs, (size_t)nprof, prio, &run), 0);
+    return run;
+}
+
+Test(store, schema_is_versioned_and_newer_ones_refused)
+{
+    assay_store_close(st);
+    cr_assert_eq(assay_store_open(&st, dir, 0), 0, "reopening migrates nothing and works");
+    sqlite3 *db;
+    char path[300];
+    snprintf(path, sizeof path, "%s/assay.db", dir);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+    sqlite3_close(db);
+    assay_store_close(st);
+    st = NULL;
+    cr_assert_eq(assay_store_open(&st, dir, 0), ASSAY_ESTATE);
+    cr_assert(strstr(assay_error_last()->message, "newer than this assay"));
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    sqlite3_close(db);
+    cr_assert_eq(assay_store_open(&st, dir, 0), 0);
+}
+
+Test(store, queue_order_is_priority_then_age)
+{
+    int64_t r1 = submit(0, 2), r2 = submit(5, 1), r3 = submit(0, 1);
+    assay_job_rec *v;
+    size_t n;
+    cr_assert_eq(assay_store_jobs_queued(st, &v, &n), 0);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(v[0].run_id, r2);
+    cr_assert_eq(v[1].run_id, r1);
+    cr_assert_eq(v[2].run_id, r1);
+    cr_assert_eq(v[3].run_id, r3);
+    free(v);
+}
+
+Test(store, a_job_runs_through_its_states)
+{
+    int64_t run = submit(0, 1);
+    assay_job_rec *v, j;
+    size_t n;
+    assay_store_jobs_queued(st, &v, &n);
+    int64_t id = v[0].id;
+    free(v);
+    cr_assert_eq(assay_store_job_assign(st, id, "h1"), 0);
+    cr_assert_eq(assay_store_job_assign(st, id, "h2"), ASSAY_ESTATE, "assigned twice");
+    cr_assert_eq(assay_store_job_set_running(st, id), 0);
+    cr_assert_eq(assay_store_job_event(st, id, 1, 0, "job-start", "{}"), 0);
+    cr_assert_eq(assay_store_job_event(st, id, 1, 2, "x", "{}"), ASSAY_EPROTO, "a gap is refused");
+    cr_assert_eq(assay_store_job_event(st, id, 1, 0, "x", "{}"), ASSAY_EPROTO, "a duplicate is refused");
+    cr_assert_eq(assay_store_job_event(st, id, 1, 1, "job-end", "{}"), 0);
+    cr_assert_eq(assay_store_job_get(st, id, &j), 0);
+    cr_assert_eq(j.last_seq, 1);
+    cr_assert_str_eq(j.state, "running");
+    cr_assert_eq(assay_store_job_end(st, id, "failed", ""), 0);
+    cJSON *r;
+    cr_assert_eq(assay_store_run_get(st, run, &r), 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(r, "state")->valuestring, "done");
+    cr_assert_eq(cJSON_GetObjectItem(r, "failed")->valueint, 1);
+    cJSON_Delete(r);
+}
+
+Test(store, infrastructure_errors_retry_then_end)
+{
+    submit(0, 1);
+    assay_job_rec *v, j;
+    size_t n;
+    assay_store_jobs_queued(st, &v, &n);
+    int64_t id = v[0].id;
+    free(v);
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        cr_assert_eq(assay_store_job_assign(st, id, "h1"), 0);
+        cr_assert_eq(assay_store_job_event(st, id, attempt, 0, "job-start", "{}"), 0);
+        cr_assert_eq(assay_store_job_retry(st, id, "host down", 3), 0);
+        cr_assert_eq(assay_store_job_get(st, id, &j), 0);
+        cr_assert_str_eq(j.state, "queued");
+        cr_assert_eq(j.attempt, attempt + 1);
+        cr_assert_eq(j.last_seq, -1, "a new attempt starts its events afresh");
+    }
+    cr_assert_eq(assay_store_job_assign(st, id, "h1"), 0);
+    cr_assert_eq(assay_store_job_retry(st, id, "host down", 3), 0);
+    cr_assert_eq(assay_store_job_get(st, id, &j), 0);
+    cr_assert_str_eq(j.state, "ended");
+    cr_assert_str_eq(j.outcome, "error", "an infrastructure error, not a failure");
+    cr_assert(strstr(j.reason, "attempt 3 of 3"), "%s", j.reason);
+}
+
+Test(store, cancel_ends_queued_jobs_and_flags_running_ones)
+{
+    int64_t run = submit(0, 2);
+    assay_job_rec *v;
+    size_t n;
+    assay_store_jobs_queued(st, &v, &n);
+    int64_t running = v[0].id, queued = v[1].id;
+    free(v);
+    assay_store_job_assign(st, running, "h1");
+    cr_assert_eq(assay_store_run_cancel(st, run), 0);
+    assay_job_rec j;
+    assay_store_job_get(st, queued, &j);
+    cr_assert_str_eq(j.state, "canceled");
+    assay_store_job_get(st, running, &j);
+    cr_assert_str_eq(j.state, "assigned");
+    cr_assert(j.cancel);
+    cr_assert_eq(assay_store_run_cancel(st, run), ASSAY_ESTATE, "canceled twice");
+    cr_assert_eq(assay_store_job_end(st, running, "canceled", "canceled"), 0);
+    cJSON *r;
+    assay_store_run_get(st, run, &r);
+    cr_assert_str_eq(cJSON_GetObjectItem(r, "state")->valuestring, "canceled");
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(r, "finished_at")));
+    cJSON_Delete(r);
+}
+
+Test(store, hosts)
+{
+    assay_host_rec h = {.port = 22};
+    snprintf(h.name, sizeof h.name, "h1");
+    snprintf(h.profile, sizeof h.profile, "p");
+    snprintf(h.address, sizeof h.address, "127.0.0.1");
+    cr_assert_eq(assay_store_host_add(st, &h), 0);
+    cr_assert_eq(assay_store_host_add(st, &h), ASSAY_EEXISTS);
+    cr_assert_eq(assay_store_host_set_key(st, "h1", "SHA256:x"), 0);
+    cr_assert_eq(assay_store_host_disable(st, "h1", "key mismatch"), 0);
+    assay_host_rec g;
+    cr_assert_eq(assay_store_host_get(st, "h1", &g), 0);
+    cr_assert_str_eq(g.hostkey, "SHA256:x");
+    cr_assert_str_eq(g.disabled, "key mismatch");
+    cr_assert_eq(assay_store_host_remove(st, "h1"), 0);
+    cr_assert_eq(assay_store_host_remove(st, "h1"), ASSAY_ENOTFOUND);
+}
