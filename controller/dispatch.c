@@ -302,9 +302,17 @@ static int log_sink(void *arg, const char *d, size_t n)
  * failed over. */
 static void host_down(struct ctx *x, struct host *h, const char *why)
 {
+    /* Channels belong to the session: free them first, then the session. */
+    if (h->job) {
+        assay_exec_free(h->job->x);
+        assay_exec_free(h->job->xc);
+        h->job->x = h->job->xc = NULL;
+    }
     assay_conn_free(h->conn);
     h->conn = NULL;
-    if (h->state != H_DOWN) {
+    /* Down since the first failure, until a connection succeeds: retries in
+     * between do not restart the clock. */
+    if (!h->down_since) {
         h->down_since = now_s();
         h->backoff = 1;
     } else if (h->backoff < 30) {
@@ -350,9 +358,9 @@ static void host_disable(struct ctx *x, struct host *h, const char *why)
     assay_store_host_disable(x->lab->store, h->rec.name, why);
     snprintf(h->rec.disabled, sizeof h->rec.disabled, "%s", why);
     h->state = H_DISABLED;
+    job_failover(x, h, why); /* frees the job's channels before the session */
     assay_conn_free(h->conn);
     h->conn = NULL;
-    job_failover(x, h, why);
 }
 
 /* ---- one job's steps ----------------------------------------------------- */
@@ -368,8 +376,8 @@ static int prepare_job(struct ctx *x, struct job *j)
     assay_profile *prof = NULL;
     int rc;
 
-    snprintf(j->agent_job, sizeof j->agent_job, "r%" PRId64 "-j%" PRId64 "-a%d", j->rec.run_id, j->rec.id,
-             j->rec.attempt);
+    snprintf(j->agent_job, sizeof j->agent_job, "%s-r%" PRId64 "-j%" PRId64 "-a%d", x->lab->id, j->rec.run_id,
+             j->rec.id, j->rec.attempt);
     snprintf(j->jobdir, sizeof j->jobdir, "%s/jobs/%s", h->rec.agent_root, j->agent_job);
     if ((rc = assay_store_package_get(x->lab->store, j->rec.package_id, &p, &mtext)) < 0 ||
         (rc = assay_manifest_parse(&m, mtext, strlen(mtext))) < 0 ||
@@ -413,22 +421,44 @@ static int run_job(struct ctx *x, struct host *h)
     int rc;
 
     for (;;) {
+        /* Cancel: before START nothing runs on the host; after, the agent is
+         * asked on a channel of its own, beside the ATTACH stream, which
+         * then carries the job's end. */
+        if (j->rec.cancel && !j->cancel_sent) {
+            if (j->step < J_START) {
+                assay_store_job_end(x->lab->store, j->rec.id, "canceled", "canceled before it started");
+                say(x, "job %" PRId64 ": canceled", j->rec.id);
+                x->done++;
+                job_free(j);
+                h->job = NULL;
+                return 0;
+            }
+            if (j->step == J_ATTACH) {
+                agent_cmd(a, sizeof a, h);
+                q(qd, sizeof qd, j->jobdir);
+                snprintf(cmd, sizeof cmd, "%s cancel --job-dir %s || true", a, qd);
+                assay_exec_opts eo = {.command = cmd, .infd = -1};
+                if ((rc = assay_exec_new(&j->xc, h->conn, &eo)) < 0)
+                    return rc;
+                j->cancel_sent = 1;
+                say(x, "job %" PRId64 " on %s: cancel sent", j->rec.id, h->rec.name);
+            }
+        }
+        if (j->xc) {
+            rc = assay_exec_run(j->xc);
+            if (rc < 0)
+                return rc;
+            if (rc == 0) {
+                assay_exec_free(j->xc);
+                j->xc = NULL;
+            }
+        }
         if (j->x) {
             rc = assay_exec_run(j->x);
             if (rc == ASSAY_SSH_AGAIN)
                 return rc;
             if (rc < 0)
                 return rc; /* connection failed */
-        }
-        /* A cancel asked for while the job runs goes on its own channel. */
-        if (j->xc) {
-            int rc2 = assay_exec_run(j->xc);
-            if (rc2 < 0)
-                return rc2;
-            if (rc2 == 0) {
-                assay_exec_free(j->xc);
-                j->xc = NULL;
-            }
         }
         const char *sig;
         int status = j->x ? assay_exec_status(j->x, &sig) : 0;
@@ -636,26 +666,6 @@ static int run_job(struct ctx *x, struct host *h)
             h->job = NULL;
             return 0;
         }
-        /* Cancel: before START nothing runs on the host; after, ask the agent. */
-        if (h->job == j && j->rec.cancel && !j->cancel_sent) {
-            if (j->step < J_START) {
-                assay_store_job_end(x->lab->store, j->rec.id, "canceled", "canceled before it started");
-                say(x, "job %" PRId64 ": canceled", j->rec.id);
-                job_free(j);
-                h->job = NULL;
-                return 0;
-            }
-            if (j->step == J_ATTACH && j->x) {
-                agent_cmd(a, sizeof a, h);
-                q(qd, sizeof qd, j->jobdir);
-                snprintf(cmd, sizeof cmd, "%s cancel --job-dir %s || true", a, qd);
-                assay_exec_opts eo = {.command = cmd, .infd = -1};
-                if ((rc = assay_exec_new(&j->xc, h->conn, &eo)) < 0)
-                    return rc;
-                j->cancel_sent = 1;
-                say(x, "job %" PRId64 " on %s: cancel sent", j->rec.id, h->rec.name);
-            }
-        }
     }
 }
 
@@ -694,7 +704,7 @@ static void drive_host(struct ctx *x, struct host *h)
             fprintf(x->o->out, "assay: host %s: trusted on first use: host key %s is now pinned\n", h->rec.name,
                     h->rec.hostkey);
         }
-        if (h->state == H_DOWN || h->down_since)
+        if (h->down_since)
             say(x, "host %s: back", h->rec.name);
         h->state = H_READY;
         h->down_since = 0;

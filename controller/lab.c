@@ -104,6 +104,23 @@ static int copy_file(const char *from, const char *to, mode_t mode)
     return rc;
 }
 
+/* A lab's id: 16 random hex digits. Hosts may serve several labs (or a lab
+ * made anew), so job ids on hosts carry it to stay unique. */
+static int make_id(char out[17])
+{
+    unsigned char r[8];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || assay_read_full(fd, r, sizeof r) != (ssize_t)sizeof r) {
+        if (fd >= 0)
+            close(fd);
+        return assay_error_set(ASSAY_EIO, "cannot read /dev/urandom");
+    }
+    close(fd);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
 int assay_lab_init(const char *dir, assay_key_type key_type, const char *centre)
 {
     assay_lab lab;
@@ -144,7 +161,9 @@ int assay_lab_init(const char *dir, assay_key_type key_type, const char *centre)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if ((rc = assay_store_meta_set(lab.store, "created_at", now)) == 0 &&
+    char id[17];
+    if ((rc = make_id(id)) == 0 && (rc = assay_store_meta_set(lab.store, "lab_id", id)) == 0 &&
+        (rc = assay_store_meta_set(lab.store, "created_at", now)) == 0 &&
         (rc = assay_store_meta_set(lab.store, "key_type", key_type == ASSAY_KEY_SM2 ? "sm2" : "ed25519")) == 0)
         rc = assay_store_meta_set(lab.store, "centre", centre && *centre ? centre : "assay test centre");
     assay_store_close(lab.store);
@@ -154,12 +173,22 @@ int assay_lab_init(const char *dir, assay_key_type key_type, const char *centre)
 int assay_lab_open(assay_lab *lab, const char *dir)
 {
     char db[PATH_MAX];
+    int rc;
     paths(lab, dir);
     lab->store = NULL;
     snprintf(db, sizeof db, "%s/assay.db", dir);
     if (access(db, F_OK) != 0)
         return assay_error_set(ASSAY_ENOTFOUND, "no lab at %s: run 'assay init' (or give --lab DIR)", dir);
-    return assay_store_open(&lab->store, dir, 0);
+    if ((rc = assay_store_open(&lab->store, dir, 0)) < 0)
+        return rc;
+    if (assay_store_meta_get(lab->store, "lab_id", lab->id, sizeof lab->id) < 0) {
+        if ((rc = make_id(lab->id)) < 0 || (rc = assay_store_meta_set(lab->store, "lab_id", lab->id)) < 0) {
+            assay_lab_close(lab);
+            return rc;
+        }
+        assay_error_clear();
+    }
+    return 0;
 }
 
 void assay_lab_close(assay_lab *lab)

@@ -20,6 +20,7 @@ typedef struct assay_lab {
     char blobs[PATH_MAX];
     char profiles[PATH_MAX];
     char key[PATH_MAX];
+    char id[17];         /* random, made at init: part of every job id on hosts */
     assay_store *store;
 } assay_lab;
 
