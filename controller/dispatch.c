@@ -4,8 +4,8 @@
  * Per host: at most one SSH connection and one job at a time. Per job, the
  * steps are:
  *
- *   AGENT_CHECK -> AGENT_UPLOAD? -> ART_CHECK -> ART_UPLOAD? -> START ->
- *   ATTACH -> LOGS -> (ended in the store)
+ *   CHECK -> AGENT_UPLOAD? -> ART_UPLOAD? -> START -> ATTACH -> LOGS ->
+ *   (ended in the store)
  *
  * Every step is a command on an exec channel of the host's connection. The
  * agent and the artifacts are content-addressed on the host
@@ -35,10 +35,9 @@
 #include <unistd.h>
 
 enum hstate { H_IDLE, H_CONNECTING, H_READY, H_DOWN, H_DISABLED };
-enum jstep { J_AGENT_CHECK, J_AGENT_UPLOAD, J_ART_CHECK, J_ART_UPLOAD, J_START, J_ATTACH, J_LOGS, J_END };
+enum jstep { J_AGENT_CHECK, J_AGENT_UPLOAD, J_ART_UPLOAD, J_START, J_ATTACH, J_LOGS, J_END };
 
-static const char *const step_names[] = {"agent-check", "agent-upload", "artifact-check", "artifact-upload",
-                                         "start", "attach", "logs", "end"};
+static const char *const step_names[] = {"check", "agent-upload", "artifact-upload", "start", "attach", "logs", "end"};
 
 struct job;
 
@@ -74,8 +73,9 @@ struct job {
     int have_art;
     char art_name[256];
     char *spec;
-    cJSON *logs;         /* LOGS: paths to fetch */
-    int logi;
+    long long log_left;  /* LOGS: bytes of the current log still to come, -1 in a header */
+    char logpath[200];
+    int nlogs;
     assay_blob_writer *bw;
     char cur[128];       /* what the host is doing, for progress */
     double started;
@@ -114,11 +114,13 @@ static void say(struct ctx *x, const char *fmt, ...)
 {
     if (x->o->tty)
         return;
-    char ts[32];
-    time_t t = time(NULL);
+    char ts[40];
+    struct timespec now;
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof ts - n, ".%03dZ", (int)(now.tv_nsec / 1000000));
     va_list ap;
     va_start(ap, fmt);
     fprintf(x->o->out, "%s ", ts);
@@ -146,7 +148,6 @@ static void job_free(struct job *j)
     if (j->upfd >= 0)
         close(j->upfd);
     assay_blob_writer_abort(j->bw);
-    cJSON_Delete(j->logs);
     free(j->line);
     free(j->spec);
     free(j);
@@ -289,10 +290,65 @@ static int attach_sink(void *arg, const char *d, size_t n)
     return 0;
 }
 
-static int log_sink(void *arg, const char *d, size_t n)
+/* LOGS: "<size> <path>\n" then <size> bytes, repeated. Paths from the
+ * host are checked like any other untrusted input. */
+static int logs_sink(void *arg, const char *d, size_t n)
 {
     struct job *j = arg;
-    return assay_blob_writer_write(j->bw, d, n);
+    struct ctx *x = sink_ctx;
+    int rc;
+    while (n) {
+        if (j->log_left < 0) { /* reading a header line */
+            const char *nl = memchr(d, '\n', n);
+            size_t take = nl ? (size_t)(nl - d) : n;
+            if (j->linelen + take > 512)
+                return assay_error_set(ASSAY_EPROTO, "log stream from %s: header too long", j->host->rec.name);
+            if (j->linelen + take + 1 > j->linecap) {
+                char *nb = realloc(j->line, 1024);
+                if (!nb)
+                    return assay_error_set(ASSAY_ENOMEM, "out of memory");
+                j->line = nb;
+                j->linecap = 1024;
+            }
+            memcpy(j->line + j->linelen, d, take);
+            j->linelen += take;
+            d += take;
+            n -= take;
+            if (!nl)
+                return 0;
+            d++;
+            n--;
+            j->line[j->linelen] = '\0';
+            j->linelen = 0;
+            char *sp = strchr(j->line, ' '), *end;
+            long long size = sp ? strtoll(j->line, &end, 10) : -1;
+            const char *path = sp ? sp + 1 : "";
+            if (!sp || end != sp || size < 0 || strncmp(path, "logs/", 5) != 0 || strlen(path) >= sizeof j->logpath ||
+                strspn(path + 5, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(path + 5))
+                return assay_error_set(ASSAY_EPROTO, "log stream from %s: bad header '%.80s'", j->host->rec.name, j->line);
+            snprintf(j->logpath, sizeof j->logpath, "%s", path);
+            j->log_left = size;
+            if ((rc = assay_blob_writer_open(&j->bw, x->lab->blobs)) < 0)
+                return rc;
+        }
+        size_t take = (uint64_t)j->log_left < n ? (size_t)j->log_left : n;
+        if (take && (rc = assay_blob_writer_write(j->bw, d, take)) < 0)
+            return rc;
+        d += take;
+        n -= take;
+        j->log_left -= (long long)take;
+        if (j->log_left == 0) {
+            char hex[ASSAY_SHA256_HEX];
+            uint64_t size;
+            rc = assay_blob_writer_commit(j->bw, hex, &size);
+            j->bw = NULL;
+            if (rc < 0 || (rc = assay_store_job_log(x->lab->store, j->rec.id, j->rec.attempt, j->logpath, hex, size)) < 0)
+                return rc;
+            j->nlogs++;
+            j->log_left = -1;
+        }
+    }
+    return 0;
 }
 
 /* ---- failures ------------------------------------------------------------ */
@@ -474,14 +530,23 @@ static int run_job(struct ctx *x, struct host *h)
 
         switch (j->step) {
         case J_AGENT_CHECK:
+            /* One command asks for both: is our agent there, is the artifact
+             * in the host's cache. Every command costs the host a fork. */
             if (!had) {
+                char art[4200], qart[8600];
                 agent_cmd(a, sizeof a, h);
-                snprintf(cmd, sizeof cmd, "%s version --json 2>/dev/null || true", a);
+                snprintf(art, sizeof art, "%s/cache/%s", h->rec.agent_root, j->art.sha256);
+                q(qart, sizeof qart, art);
+                snprintf(cmd, sizeof cmd, "%s version --json 2>/dev/null; test -f %s && echo artifact-present; true",
+                         a, qart);
                 if ((rc = start_exec(x, j, cmd, NULL, 0, -1, capture_sink)) < 0)
                     return rc;
                 break;
             }
-            set_step(x, j, strstr(j->capture, "\"protocol\":1") ? J_ART_CHECK : J_AGENT_UPLOAD);
+            if (!strstr(j->capture, "\"protocol\":1"))
+                set_step(x, j, J_AGENT_UPLOAD);
+            else
+                set_step(x, j, strstr(j->capture, "artifact-present") ? J_START : J_ART_UPLOAD);
             break;
         case J_AGENT_UPLOAD:
             if (!had) {
@@ -508,18 +573,7 @@ static int run_job(struct ctx *x, struct host *h)
                 return 0;
             }
             say(x, "host %s: agent %.12s installed", h->rec.name, h->agent_sha);
-            set_step(x, j, J_AGENT_CHECK);
-            break;
-        case J_ART_CHECK:
-            if (!had) {
-                snprintf(a, sizeof a, "%s/cache/%s", h->rec.agent_root, j->art.sha256);
-                q(qd, sizeof qd, a);
-                snprintf(cmd, sizeof cmd, "test -f %s && echo present || true", qd);
-                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, capture_sink)) < 0)
-                    return rc;
-                break;
-            }
-            set_step(x, j, strstr(j->capture, "present") ? J_START : J_ART_UPLOAD);
+            set_step(x, j, J_AGENT_CHECK); /* and the artifact cache */
             break;
         case J_ART_UPLOAD:
             if (!had) {
@@ -601,59 +655,26 @@ static int run_job(struct ctx *x, struct host *h)
             set_step(x, j, J_LOGS);
             break;
         case J_LOGS:
-            if (!j->logs) {
-                /* Which logs: every step-end of this attempt, from the store
-                 * (complete after a restart, unlike anything in memory). */
-                cJSON *evs, *ev;
-                if ((rc = assay_store_job_events(x->lab->store, j->rec.id, j->rec.attempt, 0, &evs)) < 0)
+            /* Every log of the job in one command, each framed by a line
+             * "<size> <path>", into the blob store as it streams. */
+            if (!had) {
+                q(qd, sizeof qd, j->jobdir);
+                snprintf(cmd, sizeof cmd,
+                         "cd %s && for f in logs/*; do [ -f \"$f\" ] || continue; "
+                         "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat \"$f\"; done",
+                         qd);
+                j->linelen = 0;
+                j->log_left = -1;
+                j->nlogs = 0;
+                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, logs_sink)) < 0)
                     return rc;
-                j->logs = cJSON_CreateArray();
-                j->logi = 0;
-                cJSON_ArrayForEach(ev, evs)
-                {
-                    const cJSON *type = cJSON_GetObjectItem(ev, "type");
-                    if (!cJSON_IsString(type) || strcmp(type->valuestring, "step-end"))
-                        continue;
-                    cJSON *body = cJSON_Parse(cJSON_GetObjectItem(ev, "body")->valuestring);
-                    const cJSON *lg = cJSON_GetObjectItemCaseSensitive(body, "logs");
-                    const char *keys[] = {"stdout", "stderr"};
-                    for (int k = 0; k < 2; k++) {
-                        const cJSON *p = cJSON_GetObjectItemCaseSensitive(lg, keys[k]);
-                        /* A path from the agent goes into a shell command:
-                         * only logs/<safe name>. */
-                        if (cJSON_IsString(p) && strncmp(p->valuestring, "logs/", 5) == 0 &&
-                            strlen(p->valuestring) < 200 && strspn(p->valuestring + 5,
-                              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
-                                strlen(p->valuestring + 5))
-                            cJSON_AddItemToArray(j->logs, cJSON_CreateString(p->valuestring));
-                    }
-                    cJSON_Delete(body);
-                }
-                cJSON_Delete(evs);
-            }
-            if (had && j->bw) {
-                char hex[ASSAY_SHA256_HEX];
-                uint64_t size;
-                const char *path = cJSON_GetArrayItem(j->logs, j->logi)->valuestring;
-                rc = assay_blob_writer_commit(j->bw, hex, &size);
-                j->bw = NULL;
-                if (rc < 0)
-                    return rc;
-                if (status == 0 && (rc = assay_store_job_log(x->lab->store, j->rec.id, j->rec.attempt, path, hex, size)) < 0)
-                    return rc;
-                j->logi++;
-            }
-            if (j->logi < cJSON_GetArraySize(j->logs)) {
-                char p[4500];
-                snprintf(p, sizeof p, "%s/%s", j->jobdir, cJSON_GetArrayItem(j->logs, j->logi)->valuestring);
-                q(qd, sizeof qd, p);
-                snprintf(cmd, sizeof cmd, "cat %s", qd);
-                if ((rc = assay_blob_writer_open(&j->bw, x->lab->blobs)) < 0 ||
-                    (rc = start_exec(x, j, cmd, NULL, 0, -1, log_sink)) < 0)
-                    return rc;
-                snprintf(j->cur, sizeof j->cur, "logs %d/%d", j->logi + 1, cJSON_GetArraySize(j->logs));
+                snprintf(j->cur, sizeof j->cur, "logs");
                 break;
             }
+            if (status != 0 || j->log_left > 0 || j->bw)
+                return assay_error_set(ASSAY_EPROTO, "fetching logs from %s failed (%d): %s", h->rec.name, status,
+                                       errbuf);
+            say(x, "job %" PRId64 " on %s: %d logs stored", j->rec.id, h->rec.name, j->nlogs);
             set_step(x, j, J_END);
             break;
         case J_END:

@@ -529,28 +529,43 @@ static void print_run(assay_lab *lab, const cJSON *r, int64_t id)
     free(jobs);
 }
 
+/* Seconds since an ISO 8601 UTC time ("2026-11-26T23:15:27Z"), or -1. */
+static double since(const char *iso)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!iso[0] || !strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return -1;
+    return difftime(time(NULL), timegm(&tm));
+}
+
 static int follow_run(assay_lab *lab, int64_t id)
 {
-    /* Print each job's events as the dispatcher stores them, until the run
-     * is done. The store is the source; this only reads it. */
+    /* The store is the source: the dispatcher writes every event there as
+     * it arrives; this only reads it. On a terminal, a table redrawn in
+     * place; otherwise one timestamped line per event. */
+    int tty = isatty(1), drawn = 0;
     int64_t *seen = NULL;
     int *attempts = NULL;
+    char (*cur)[96] = NULL;
     size_t nseen = 0;
+    int rc = 0;
     for (;;) {
         cJSON *r;
         assay_job_rec *jobs;
         size_t n;
         if (assay_store_run_get(lab->store, id, &r) < 0 || assay_store_run_jobs(lab->store, id, &jobs, &n) < 0) {
-            free(seen);
-            free(attempts);
-            return fail("run show");
+            rc = fail("run show");
+            break;
         }
         if (n > nseen) {
             seen = realloc(seen, n * sizeof *seen);
             attempts = realloc(attempts, n * sizeof *attempts);
+            cur = realloc(cur, n * sizeof *cur);
             for (size_t i = nseen; i < n; i++) {
                 seen[i] = -1;
                 attempts[i] = 0;
+                cur[i][0] = '\0';
             }
             nseen = n;
         }
@@ -566,34 +581,59 @@ static int follow_run(assay_lab *lab, int64_t id)
             {
                 cJSON *b = cJSON_Parse(js(e, "body"));
                 const char *type = js(e, "type");
-                char ts[32];
-                snprintf(ts, sizeof ts, "%s", js(b, "ts"));
-                if (strcmp(type, "step-end") == 0)
-                    printf("%s job %" PRId64 " %-14s %-20s %s%s%s\n", ts, jobs[i].id, jobs[i].host, js(b, "step"),
-                           js(b, "verdict"), *js(b, "reason") ? ": " : "", js(b, "reason"));
-                else if (strcmp(type, "job-end") == 0)
-                    printf("%s job %" PRId64 " %-14s ended: %s\n", ts, jobs[i].id, jobs[i].host, js(b, "outcome"));
-                else if (strcmp(type, "job-start") == 0)
-                    printf("%s job %" PRId64 " %-14s started (%s)\n", ts, jobs[i].id, jobs[i].host, jobs[i].profile);
-                else if (strcmp(type, "error") == 0)
-                    printf("%s job %" PRId64 " %-14s error: %s\n", ts, jobs[i].id, jobs[i].host, js(b, "message"));
+                if (strcmp(type, "step-start") == 0)
+                    snprintf(cur[i], sizeof cur[i], "%s #%d", js(b, "step"), (int)jn(b, "run"));
+                if (!tty) {
+                    if (strcmp(type, "step-end") == 0)
+                        printf("%s job %" PRId64 " %-14s %-20s %s%s%s\n", js(b, "ts"), jobs[i].id, jobs[i].host,
+                               js(b, "step"), js(b, "verdict"), *js(b, "reason") ? ": " : "", js(b, "reason"));
+                    else if (strcmp(type, "job-end") == 0)
+                        printf("%s job %" PRId64 " %-14s ended: %s\n", js(b, "ts"), jobs[i].id, jobs[i].host,
+                               js(b, "outcome"));
+                    else if (strcmp(type, "job-start") == 0)
+                        printf("%s job %" PRId64 " %-14s started (%s)\n", js(b, "ts"), jobs[i].id, jobs[i].host,
+                               jobs[i].profile);
+                    else if (strcmp(type, "error") == 0)
+                        printf("%s job %" PRId64 " %-14s error: %s\n", js(b, "ts"), jobs[i].id, jobs[i].host,
+                               js(b, "message"));
+                }
                 seen[i] = (int64_t)jn(e, "seq");
                 cJSON_Delete(b);
             }
             cJSON_Delete(evs);
         }
+        if (tty) {
+            for (int k = 0; k < drawn; k++)
+                fputs("\033[1A\033[2K", stdout);
+            size_t done = 0;
+            for (size_t i = 0; i < n; i++) {
+                int ended = !strcmp(jobs[i].state, "ended") || !strcmp(jobs[i].state, "canceled");
+                double el = since(jobs[i].started_at);
+                char elapsed[32] = "-";
+                if (el >= 0)
+                    snprintf(elapsed, sizeof elapsed, "%.0fs", el);
+                done += ended;
+                printf("  job %-5" PRId64 " %-14s %-9s %-24.24s %6s\n", jobs[i].id, jobs[i].host[0] ? jobs[i].host : "-",
+                       ended ? jobs[i].outcome : jobs[i].state, ended ? "" : cur[i], ended ? "" : elapsed);
+            }
+            int width = 30, fill = n ? (int)(width * done / n) : 0;
+            printf("  [%.*s%*s] %zu of %zu jobs done\n", fill, "##############################", width - fill, "",
+                   done, n);
+            drawn = (int)n + 1;
+        }
         fflush(stdout);
-        int done = strcmp(js(r, "state"), "done") == 0 || strcmp(js(r, "state"), "canceled") == 0;
+        int finished = strcmp(js(r, "state"), "done") == 0 || strcmp(js(r, "state"), "canceled") == 0;
         cJSON_Delete(r);
         free(jobs);
-        if (done)
+        if (finished)
             break;
         struct timespec ts = {0, 500 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     free(seen);
     free(attempts);
-    return 0;
+    free(cur);
+    return rc;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -681,7 +721,7 @@ static int cmd_run(int argc, char **argv)
         }
         cJSON_Delete(l);
     } else if (strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0) {
-        int64_t id;
+        int64_t id = 0;
         cJSON *r;
         if (!pos[0]) {
             rc = bad(sub, "give a run number");

@@ -36,7 +36,7 @@ struct assay_exec {
     const char *in;
     size_t inlen, inoff;
     int infd;
-    char buf[256 * 1024];    /* stdin chunk read from infd, not yet sent */
+    char *buf;               /* stdin chunk read from infd, not yet sent (uploads only) */
     size_t bufoff, buflen;
     int in_eof;
     uint64_t sent;
@@ -342,8 +342,12 @@ static int pump_in(assay_exec *x)
             p = x->in + x->inoff;
             left = x->inlen - x->inoff;
         } else if (x->infd >= 0) {
+            /* Large reads: libssh2 sends a large write as pipelined packets. */
+            enum { UPLOAD_CHUNK = 256 * 1024 };
+            if (!x->buf && !(x->buf = malloc(UPLOAD_CHUNK)))
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
             if (x->bufoff == x->buflen) {
-                ssize_t n = read(x->infd, x->buf, sizeof x->buf);
+                ssize_t n = read(x->infd, x->buf, UPLOAD_CHUNK);
                 if (n < 0 && errno == EINTR)
                     continue;
                 if (n < 0)
@@ -478,6 +482,7 @@ void assay_exec_free(assay_exec *x)
         return;
     if (x->ch)
         libssh2_channel_free(x->ch); /* the connection is being dropped anyway */
+    free(x->buf);
     free(x->command);
     free(x);
 }

@@ -880,7 +880,7 @@ fail:
 
 int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int max_attempts)
 {
-    assay_job_rec j;
+    assay_job_rec j = {0};
     int rc = assay_store_job_get(st, id, &j);
     if (rc < 0)
         return rc;
