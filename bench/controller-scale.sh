@@ -61,13 +61,15 @@ kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status" 2>/dev/null; }
 base=$(kb "$dpid" VmRSS || echo 0)
 sleep 0.2
 base=$(kb "$dpid" VmRSS || echo "$base")
-peak_running=0 peak_rss=0 t_start=$(date +%s.%N) t_all=""
+peak_running=0 peak_rss=0 t_start=$(date +%s.%N) t_all="" steady=0
 while kill -0 "$dpid" 2>/dev/null; do
     r=$(sqlite3 "$ASSAY_LAB/assay.db" "select count(*) from jobs where state = 'running'" 2>/dev/null || echo 0)
     rss=$(kb "$dpid" VmRSS || echo 0)
     [ "${r:-0}" -gt "$peak_running" ] && peak_running=$r
     [ "${rss:-0}" -gt "$peak_rss" ] && peak_rss=$rss
     if [ -z "$t_all" ] && [ "${r:-0}" -ge "$N" ]; then t_all=$(echo "$(date +%s.%N) - $t_start" | bc); fi
+    # Steady state: (nearly) every host connected and streaming, no uploads.
+    if [ "${r:-0}" -ge $(( N * 95 / 100 )) ] && [ "${rss:-0}" -gt "$steady" ]; then steady=$rss; fi
     cpu=$(awk '{print $14 + $15}' "/proc/$dpid/stat" 2>/dev/null || echo "$cpu")
     sleep 0.5
 done
@@ -78,9 +80,9 @@ echo "assay controller scale, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m)"
 echo "  hosts                         $N"
 echo "  jobs passed                   $passed of $N"
 echo "  most jobs running at once     $peak_running"
-echo "  time until all $N were running ${t_all:-never}s"
+echo "  time until all $N were running ${t_all:-"(not all at once)"}s"
 echo "  wall time                     $(printf '%.1f' "$wall")s (each job sleeps ${STEP}s)"
 echo "  controller CPU                $(echo "scale=2; $cpu / $tick" | bc)s"
-echo "  controller RSS                $base KiB idle, $peak_rss KiB peak"
-echo "  memory per connected host     $(( (peak_rss - base) / N )) KiB"
+echo "  controller RSS                $base KiB idle, $steady KiB with the hosts busy, $peak_rss KiB peak"
+echo "  memory per connected host     $(( (steady - base) / N )) KiB busy, $(( (peak_rss - base) / N )) KiB at peak (uploads)"
 echo "reproduce: bench/controller-scale.sh $N $STEP"

@@ -20,7 +20,7 @@ HOST_PKGS=(
     debootstrap dpkg-dev
     openssh-server openssh-client
     rpm libarchive-tools xz-utils zstd zip bc
-    sqlite3 openssl
+    sqlite3 openssl libxml2-utils
 )
 
 host_packages() {

@@ -38,4 +38,30 @@ typedef enum { ASSAY_KEY_ED25519, ASSAY_KEY_SM2 } assay_key_type;
  */
 int assay_key_generate(const char *path, assay_key_type type);
 
+/*
+ * Sign `msg` with the lab's key at `keypath` (refused unless private, mode
+ * 600): Ed25519, or SM2 with SM3 and the GM/T 0009 distinguishing ID
+ * 1234567812345678. *sig is malloc'd. keyid: hex SHA-256 of the public
+ * key's DER (SubjectPublicKeyInfo); alg: "ed25519" or "sm2-sm3". The key is
+ * read, used and wiped from memory here, and nowhere else.
+ */
+int assay_sign(const char *keypath, const void *msg, size_t len, unsigned char **sig, size_t *siglen,
+               char keyid[ASSAY_SHA256_HEX], char alg[16]);
+
+/* The lab key's public half as PEM (malloc'd), its key id and algorithm. */
+int assay_key_public(const char *keypath, char **pem, char keyid[ASSAY_SHA256_HEX], char alg[16]);
+
+/*
+ * Verify a signature with a public key in PEM. Fills keyid and alg of the
+ * key. Returns 0, ASSAY_EVERIFY (bad signature), or ASSAY_EINVAL (not a
+ * public key assay knows).
+ */
+int assay_verify(const char *pubpem, size_t pemlen, const void *msg, size_t len, const unsigned char *sig,
+                 size_t siglen, char keyid[ASSAY_SHA256_HEX], char alg[16]);
+
+/* Strict base64 (RFC 4648, with padding; no whitespace, no non-canonical
+ * trailing bits). decode returns malloc'd bytes or NULL. */
+char *assay_base64_encode(const unsigned char *in, size_t len);
+unsigned char *assay_base64_decode(const char *in, size_t len, size_t *outlen);
+
 #endif

@@ -629,7 +629,7 @@ static int run_job(struct ctx *x, struct host *h)
                 h->job = NULL;
                 return 0;
             }
-            if ((rc = assay_store_job_set_running(x->lab->store, j->rec.id)) < 0)
+            if ((rc = assay_store_job_set_running(x->lab->store, j->rec.id, h->agent_sha)) < 0)
                 return rc;
             set_step(x, j, J_ATTACH);
             break;

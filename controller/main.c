@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "package.h"
 #include "profile.h"
+#include "report.h"
 #include "ssh.h"
 
 #include <cjson/cJSON.h>
@@ -42,6 +43,9 @@ static int usage(FILE *f)
           "  run submit PACKAGE --profiles ID[,ID...] [--priority N]\n"
           "  run list [--json] | show RUN [--follow] [--json] | cancel RUN\n"
           "  dispatch [--once] [--max-parallel N] [--unreachable-timeout S] [--max-attempts N]\n"
+          "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
+          "  verify FILE [--pubkey PEM]                      check a signed report (default: the lab's key)\n"
+          "  key show | export --public FILE                 the lab's signing key (public half)\n"
           "  version                                         assay and its libraries\n",
           f);
     return f == stderr ? 2 : 0;
@@ -811,6 +815,158 @@ static int cmd_dispatch(int argc, char **argv)
     return rc;
 }
 
+/* Write text to -o FILE (atomically, via a temporary name) or stdout. */
+static int write_out(const char *path, const char *text, const char *what)
+{
+    if (!path) {
+        fputs(text, stdout);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        assay_error_set_errno(ASSAY_EIO, errno, "write %s", path);
+        unlink(tmp);
+        return fail(what);
+    }
+    return 0;
+}
+
+static char *slurp(const char *path, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        assay_error_set_errno(ASSAY_ENOTFOUND, errno, "%s", path);
+        return NULL;
+    }
+    char *buf = malloc(cap + 1);
+    size_t n = buf ? fread(buf, 1, cap + 1, f) : 0;
+    fclose(f);
+    if (!buf || n > cap) {
+        free(buf);
+        assay_error_set(ASSAY_ETOOBIG, "%s: larger than %zu bytes", path, cap);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[1], *payload = NULL, *env = NULL, *pem = NULL, *text = NULL;
+    static const char *const vals[] = {"--format", "-o", NULL};
+    int rc = check_opts(argc, argv, "report", vals, NULL, 1, pos);
+    int64_t run = 0;
+    if (rc)
+        return rc;
+    const char *fmt = opt(argc, argv, "--format") ? opt(argc, argv, "--format") : "json";
+    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md"))
+        return bad("report", "--format must be json, html, junit or md");
+    if (!pos[0])
+        return bad("report", "give a run number");
+    if (parse_run(pos[0], &run) < 0)
+        return fail("report");
+    if (open_lab(&lab, "report"))
+        return 1;
+    char keyid[65], alg[16];
+    assay_report_check chk = {0};
+    if (assay_report_statement(&payload, &lab, run) < 0 || assay_report_sign(&env, &lab, payload, strlen(payload)) < 0 ||
+        assay_key_public(lab.key, &pem, keyid, alg) < 0 ||
+        /* The other forms are made from the signed payload, checked. */
+        assay_report_verify(&chk, env, strlen(env), pem, strlen(pem)) < 0) {
+        rc = fail("report");
+        goto out;
+    }
+    if (!strcmp(fmt, "json"))
+        rc = write_out(opt(argc, argv, "-o"), env, "report");
+    else if ((!strcmp(fmt, "html") ? assay_report_html(&text, &chk)
+              : !strcmp(fmt, "junit") ? assay_report_junit(&text, &lab, &chk)
+                                      : assay_report_md(&text, &chk)) < 0)
+        rc = fail("report");
+    else
+        rc = write_out(opt(argc, argv, "-o"), text, "report");
+out:
+    cJSON_Delete(chk.statement);
+    free(payload);
+    free(env);
+    free(pem);
+    free(text);
+    assay_lab_close(&lab);
+    return rc;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    char *pos[1], *env = NULL, *pem = NULL;
+    size_t elen, plen;
+    static const char *const vals[] = {"--pubkey", NULL};
+    int rc = check_opts(argc, argv, "verify", vals, NULL, 1, pos);
+    if (rc)
+        return rc;
+    if (!pos[0])
+        return bad("verify", "give the report file");
+    const char *pk = opt(argc, argv, "--pubkey");
+    char what[600];
+    snprintf(what, sizeof what, "verify %s", pos[0]);
+    if (pk) {
+        if (!(pem = slurp(pk, 64 * 1024, &plen)))
+            return fail(what);
+    } else {
+        assay_lab lab;
+        char keyid[65], alg[16];
+        if (assay_lab_open(&lab, assay_lab_dir(lab_opt)) < 0) {
+            assay_error_wrap("no --pubkey given and no lab to take the key from");
+            return fail(what);
+        }
+        rc = assay_key_public(lab.key, &pem, keyid, alg);
+        assay_lab_close(&lab);
+        if (rc < 0)
+            return fail(what);
+        plen = strlen(pem);
+    }
+    if (!(env = slurp(pos[0], 512u << 20, &elen))) {
+        free(pem);
+        return fail(what);
+    }
+    assay_report_check chk;
+    if (assay_report_verify(&chk, env, elen, pem, plen) < 0) {
+        rc = fail(what);
+    } else {
+        const cJSON *p = cJSON_GetObjectItem(chk.statement, "predicate"), *prod = cJSON_GetObjectItem(p, "product");
+        printf("valid: report %s, %s %s by %s, verdict %s, %d targets, signed by %s key %.16s\n",
+               js(p, "report_number"), js(prod, "name"), js(prod, "version"), js(prod, "vendor"), js(p, "verdict"),
+               cJSON_GetArraySize(cJSON_GetObjectItem(p, "targets")), chk.alg, chk.keyid);
+        cJSON_Delete(chk.statement);
+    }
+    free(env);
+    free(pem);
+    return rc;
+}
+
+static int cmd_key(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pem = NULL, keyid[65], alg[16];
+    int rc = 0;
+    if (argc < 1 || (strcmp(argv[0], "show") && strcmp(argv[0], "export")) || (!strcmp(argv[0], "show") && argc != 1) ||
+        (!strcmp(argv[0], "export") && (argc != 3 || strcmp(argv[1], "--public"))))
+        return bad("key", "use: key show | key export --public FILE");
+    if (open_lab(&lab, "key"))
+        return 1;
+    if (assay_key_public(lab.key, &pem, keyid, alg) < 0)
+        rc = fail("key");
+    else if (!strcmp(argv[0], "show"))
+        printf("algorithm %s\nkey id    %s\n%s", alg, keyid, pem);
+    else
+        rc = write_out(argv[2], pem, "key export");
+    free(pem);
+    assay_lab_close(&lab);
+    return rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
     if (argc > 0)
@@ -841,6 +997,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"init", cmd_init}, {"config", cmd_config}, {"package", cmd_package}, {"profile", cmd_profile},
         {"host", cmd_host}, {"run", cmd_run},       {"dispatch", cmd_dispatch}, {"version", cmd_version},
+        {"report", cmd_report}, {"verify", cmd_verify}, {"key", cmd_key},
         {"--version", cmd_version},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)

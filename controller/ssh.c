@@ -342,8 +342,9 @@ static int pump_in(assay_exec *x)
             p = x->in + x->inoff;
             left = x->inlen - x->inoff;
         } else if (x->infd >= 0) {
-            /* Large reads: libssh2 sends a large write as pipelined packets. */
-            enum { UPLOAD_CHUNK = 256 * 1024 };
+            /* 64 KiB reads: libssh2 cuts writes into 32 KiB packets and keeps
+             * the window full; a larger buffer per upload only costs memory. */
+            enum { UPLOAD_CHUNK = 64 * 1024 };
             if (!x->buf && !(x->buf = malloc(UPLOAD_CHUNK)))
                 return assay_error_set(ASSAY_ENOMEM, "out of memory");
             if (x->bufoff == x->buflen) {

@@ -53,6 +53,9 @@ static const char *const migrations[] = {
     "CREATE TABLE logs ("
     "  job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL, path TEXT NOT NULL,"
     "  sha256 TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (job_id, attempt, path));",
+    /* 2: the agent binary that ran each attempt, for the report */
+    "ALTER TABLE attempts ADD COLUMN agent_sha256 TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN agent_sha256 TEXT NOT NULL DEFAULT '';",
 };
 
 static void now_utc(char out[32])
@@ -624,7 +627,7 @@ int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out)
 
 #define JOB_SELECT                                                                                 \
     "SELECT j.id, j.run_id, r.priority, r.package_id, j.profile, j.state, j.host, j.attempt, "      \
-    "j.last_seq, j.outcome, j.reason, j.cancel, j.started_at, j.ended_at "                          \
+    "j.last_seq, j.outcome, j.reason, j.cancel, j.started_at, j.ended_at, j.agent_sha256 "          \
     "FROM jobs j JOIN runs r ON r.id = j.run_id "
 
 static void job_row(sqlite3_stmt *s, assay_job_rec *j)
@@ -643,6 +646,7 @@ static void job_row(sqlite3_stmt *s, assay_job_rec *j)
     j->cancel = sqlite3_column_int(s, 11);
     copy_col(j->started_at, sizeof j->started_at, s, 12);
     copy_col(j->ended_at, sizeof j->ended_at, s, 13);
+    copy_col(j->agent_sha256, sizeof j->agent_sha256, s, 14);
 }
 
 static int jobs_query(assay_store *st, const char *sql, int64_t arg, int has_arg, assay_job_rec **out,
@@ -767,13 +771,14 @@ int assay_store_job_assign(assay_store *st, int64_t id, const char *host)
                           id, host, NULL, 0);
 }
 
-int assay_store_job_set_running(assay_store *st, int64_t id)
+int assay_store_job_set_running(assay_store *st, int64_t id, const char *agent_sha256)
 {
     char now[32];
     now_utc(now);
     int rc = job_transition(st, "UPDATE jobs SET state = 'running', started_at = CASE WHEN started_at = '' "
-                                "THEN ? ELSE started_at END WHERE state IN ('assigned','running') AND id = ?",
-                            id, now, NULL, 0);
+                                "THEN ? ELSE started_at END, agent_sha256 = ? WHERE state IN ('assigned','running') "
+                                "AND id = ?",
+                            id, now, agent_sha256, 0);
     if (rc == 0) {
         sqlite3_stmt *s;
         if (prepare(st, &s, "UPDATE runs SET state = 'running' WHERE state = 'queued' AND "
@@ -835,8 +840,8 @@ static int record_attempt(assay_store *st, int64_t id, const char *outcome, cons
     char now[32];
     now_utc(now);
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, "INSERT OR REPLACE INTO attempts (job_id, attempt, host, outcome, reason, ended_at) "
-                             "SELECT id, attempt, host, ?, ?, ? FROM jobs WHERE id = ?");
+    int rc = prepare(st, &s, "INSERT OR REPLACE INTO attempts (job_id, attempt, host, outcome, reason, ended_at, "
+                             "agent_sha256) SELECT id, attempt, host, ?, ?, ?, agent_sha256 FROM jobs WHERE id = ?");
     if (rc < 0)
         return rc;
     const char *v[] = {outcome, reason, now};
@@ -983,5 +988,16 @@ int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t fro
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int(s, 2, attempt);
     sqlite3_bind_int64(s, 3, from);
+    return rows_json(st, s, out);
+}
+
+int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT path, sha256, size FROM logs WHERE job_id = ? AND attempt = ? ORDER BY path");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, attempt);
     return rows_json(st, s, out);
 }

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 1
+#define ASSAY_SCHEMA_VERSION 2
 
 typedef struct assay_store assay_store;
 
@@ -94,6 +94,7 @@ typedef struct assay_job_rec {
     char reason[256];
     int cancel;          /* cancel requested */
     char started_at[32], ended_at[32];
+    char agent_sha256[65]; /* the agent binary that ran the current attempt */
 } assay_job_rec;
 
 /* Queue a run of package over profiles: one job per profile. */
@@ -114,7 +115,8 @@ int assay_store_jobs_queued(assay_store *st, assay_job_rec **out, size_t *n);
 int assay_store_job_get(assay_store *st, int64_t id, assay_job_rec *j);
 /* Queued -> assigned to host (fails with ESTATE if no longer queued). */
 int assay_store_job_assign(assay_store *st, int64_t id, const char *host);
-int assay_store_job_set_running(assay_store *st, int64_t id);
+/* Assigned -> running, recording the agent binary that runs it. */
+int assay_store_job_set_running(assay_store *st, int64_t id, const char *agent_sha256);
 /* Store one event of the job's current attempt and advance last_seq, in one
  * transaction. An event whose seq is not last_seq+1 is refused (EPROTO). */
 int assay_store_job_event(assay_store *st, int64_t id, int attempt, int64_t seq, const char *type,
@@ -125,6 +127,8 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
 int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int max_attempts);
 int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *path, const char *sha256,
                         uint64_t size);
+/* Logs of a job's attempt: [{"path","sha256","size"}] ordered by path. */
+int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out);
 /* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
 

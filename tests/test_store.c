@@ -59,9 +59,43 @@ Test(store, schema_is_versioned_and_newer_ones_refused)
     cr_assert_eq(assay_store_open(&st, dir, 0), ASSAY_ESTATE);
     cr_assert(strstr(assay_error_last()->message, "newer than this assay"));
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL);
     sqlite3_close(db);
     cr_assert_eq(assay_store_open(&st, dir, 0), 0);
+}
+
+Test(store, an_older_store_is_migrated_forward)
+{
+    /* A version-1 store (as the first release made it), with a job in it. */
+    assay_store_close(st);
+    st = NULL;
+    char path[300];
+    snprintf(path, sizeof path, "%s/assay.db", dir);
+    th_run(NULL, 0, "rm -f %s %s-wal %s-shm", path, path, path);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "CREATE TABLE jobs (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, profile TEXT NOT NULL,"
+                                  " state TEXT NOT NULL, host TEXT NOT NULL DEFAULT '', attempt INTEGER NOT NULL DEFAULT 1,"
+                                  " last_seq INTEGER NOT NULL DEFAULT -1, outcome TEXT NOT NULL DEFAULT '',"
+                                  " reason TEXT NOT NULL DEFAULT '', cancel INTEGER NOT NULL DEFAULT 0,"
+                                  " started_at TEXT NOT NULL DEFAULT '', ended_at TEXT NOT NULL DEFAULT '');"
+                                  "CREATE TABLE attempts (job_id INTEGER, attempt INTEGER, host TEXT, outcome TEXT,"
+                                  " reason TEXT, ended_at TEXT);"
+                                  "INSERT INTO jobs (run_id, profile, state) VALUES (1, 'p', 'queued');"
+                                  "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    cr_assert_eq(assay_store_open(&st, dir, 0), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT agent_sha256, profile FROM jobs", -1, &s, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(s, 1), "p", "the job survived the migration");
+    sqlite3_finalize(s);
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(s, 0), 2);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
 }
 
 Test(store, queue_order_is_priority_then_age)
@@ -88,7 +122,7 @@ Test(store, a_job_runs_through_its_states)
     free(v);
     cr_assert_eq(assay_store_job_assign(st, id, "h1"), 0);
     cr_assert_eq(assay_store_job_assign(st, id, "h2"), ASSAY_ESTATE, "assigned twice");
-    cr_assert_eq(assay_store_job_set_running(st, id), 0);
+    cr_assert_eq(assay_store_job_set_running(st, id, "abc"), 0);
     cr_assert_eq(assay_store_job_event(st, id, 1, 0, "job-start", "{}"), 0);
     cr_assert_eq(assay_store_job_event(st, id, 1, 2, "x", "{}"), ASSAY_EPROTO, "a gap is refused");
     cr_assert_eq(assay_store_job_event(st, id, 1, 0, "x", "{}"), ASSAY_EPROTO, "a duplicate is refused");

@@ -1,0 +1,47 @@
+/*
+ * Adaptation reports (适配测试报告). The report of a run is an in-toto
+ * Statement v1 whose subjects are the submission and its artifacts (by
+ * SHA-256) and whose predicate is the report, carried in a DSSE envelope
+ * signed with the lab's key. The html, junit and md forms are made from the
+ * signed payload, so they say exactly what the signature covers.
+ * docs/report.md and docs/verify.md describe both.
+ */
+#ifndef ASSAY_CTL_REPORT_H
+#define ASSAY_CTL_REPORT_H
+
+#include "lab.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#define ASSAY_DSSE_TYPE "application/vnd.in-toto+json"
+#define ASSAY_PREDICATE_TYPE "https://in-toto.io/attestation/assay-adaptation-report/v1"
+
+/* The statement of run `run` as JSON text (deterministic for a given store). */
+int assay_report_statement(char **out, assay_lab *lab, int64_t run);
+
+/* Sign a statement into a DSSE envelope (one line of JSON text). */
+int assay_report_sign(char **out, assay_lab *lab, const char *payload, size_t len);
+
+typedef struct assay_report_check {
+    char keyid[65];
+    char alg[16];
+    char payload_sha256[65];
+    cJSON *statement;  /* the verified statement, owned by the caller */
+} assay_report_check;
+
+/*
+ * Verify an envelope with a public key (PEM). Checks the structure, the
+ * payload type, the key id, and the signature over the exact payload bytes
+ * (DSSE PAE), and that the payload is an in-toto statement of an assay
+ * report. Returns 0, ASSAY_EVERIFY (signature or key mismatch) or
+ * ASSAY_EINVAL (malformed) with the reason.
+ */
+int assay_report_verify(assay_report_check *out, const char *env, size_t len, const char *pem, size_t pemlen);
+
+/* The other forms, from a verified statement. */
+int assay_report_html(char **out, const assay_report_check *c);
+int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c);
+int assay_report_md(char **out, const assay_report_check *c);
+
+#endif
