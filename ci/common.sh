@@ -39,3 +39,16 @@ qemu_for() {
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# toolroot_run CMD: run a shell command inside the Debian 13 tool root, with
+# the work tree bind-mounted at /src/assay, in a private mount namespace so
+# nothing stays mounted if it fails or is killed.
+toolroot_run() {
+    unshare -m bash -euo pipefail -c '
+        root=$1 top=$2 cmd=$3
+        mkdir -p "$root/src/assay"
+        mount --bind "$top" "$root/src/assay"
+        mount -t proc proc "$root/proc"
+        chroot "$root" /bin/bash -euo pipefail -c "$cmd"
+    ' _ "$ASSAY_TOOLROOT" "$ASSAY_TOP" "$1"
+}

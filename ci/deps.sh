@@ -19,7 +19,7 @@ HOST_PKGS=(
     libclang-rt-14-dev clang-14
     debootstrap dpkg-dev
     openssh-server openssh-client
-    rpm libarchive-tools xz-utils zstd zip bc
+    rpm cpio libarchive-tools xz-utils zstd zip bc
     sqlite3 openssl libxml2-utils
 )
 

@@ -57,7 +57,7 @@ host_port() { printf '%d\n' $(( 22000 + $1 )); }
 running_pid() {
     local h=$1 pid
     [ -f "$h/sshd.pid" ] || return 1
-    pid=$(cat "$h/sshd.pid")
+    pid=$(cat "$h/sshd.pid" 2>/dev/null) || return 1
     case "$pid" in ''|*[!0-9]*) return 1 ;; esac
     kill -0 "$pid" 2>/dev/null || return 1
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$h/sshd_config" || return 1
@@ -158,19 +158,26 @@ cmd_up() {
 }
 
 cmd_down() {
-    local h pid stopped=0 t
+    local h pid t pids=()
+    # Signal every host first, then wait for them together: a 256-host lab
+    # goes down in about a second, not one host after another.
     for h in "$DIR"/hosts/*/; do
         h=${h%/}
         [ -d "$h" ] || continue
         if pid=$(running_pid "$h"); then
             kill "$pid" 2>/dev/null || true
-            for t in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-            kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-            stopped=$((stopped + 1))
+            pids+=("$pid")
         fi
         rm -f "$h/sshd.pid"
     done
-    say "$stopped hosts stopped"
+    for t in $(seq 1 100); do
+        local alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1 && break; done
+        [ $alive = 0 ] && break
+        sleep 0.05
+    done
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    say "${#pids[@]} hosts stopped"
 }
 
 cmd_status() {

@@ -596,7 +596,7 @@ static void svg_chart(struct sb *b, const cJSON *c)
     cJSON_ArrayForEach(r, rows) if (jnum(r, "max") > max) max = jnum(r, "max");
     if (max <= 0)
         max = 1;
-    sb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\">", w,
+    sb_printf(b, "<svg width=\"%d\" height=\"%d\" role=\"img\">", w,
               n * (bar + 8) + 10);
     int i = 0;
     cJSON_ArrayForEach(r, rows)
