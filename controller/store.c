@@ -106,6 +106,40 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *s, int col)
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
+/* Step a prepared query to its end, turning each row into an element of
+ * `size` bytes with `row`; *out is a malloc'd array of *n elements. */
+static int collect(assay_store *st, sqlite3_stmt *s, size_t size, void (*row)(sqlite3_stmt *, void *),
+                   void **out, size_t *n, const char *what)
+{
+    char *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char *nv = realloc(v, nc * size);
+            if (!nv) {
+                free(v);
+                sqlite3_finalize(s);
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
+            }
+            v = nv;
+            cap = nc;
+        }
+        memset(v + cnt * size, 0, size);
+        row(s, v + cnt * size);
+        cnt++;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return db_error(st, what);
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
 int assay_store_begin(assay_store *st)
 {
     return exec(st, "BEGIN IMMEDIATE");
@@ -317,6 +351,17 @@ int assay_store_package_get(assay_store *st, const char *id, assay_package_rec *
     return 0;
 }
 
+static void artifact_row(sqlite3_stmt *s, void *dst)
+{
+    assay_artifact_rec *a = dst;
+    copy_col(a->name, sizeof a->name, s, 0);
+    copy_col(a->arch, sizeof a->arch, s, 1);
+    copy_col(a->abi, sizeof a->abi, s, 2);
+    copy_col(a->format, sizeof a->format, s, 3);
+    copy_col(a->sha256, sizeof a->sha256, s, 4);
+    a->size = (uint64_t)sqlite3_column_int64(s, 5);
+}
+
 int assay_store_artifacts(assay_store *st, const char *package_id, assay_artifact_rec **out, size_t *n)
 {
     sqlite3_stmt *s;
@@ -325,32 +370,7 @@ int assay_store_artifacts(assay_store *st, const char *package_id, assay_artifac
     if (rc < 0)
         return rc;
     sqlite3_bind_text(s, 1, package_id, -1, SQLITE_TRANSIENT);
-    assay_artifact_rec *v = NULL;
-    size_t cnt = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        assay_artifact_rec *nv = realloc(v, (cnt + 1) * sizeof *v);
-        if (!nv) {
-            free(v);
-            sqlite3_finalize(s);
-            return assay_error_set(ASSAY_ENOMEM, "out of memory");
-        }
-        v = nv;
-        copy_col(v[cnt].name, sizeof v[cnt].name, s, 0);
-        copy_col(v[cnt].arch, sizeof v[cnt].arch, s, 1);
-        copy_col(v[cnt].abi, sizeof v[cnt].abi, s, 2);
-        copy_col(v[cnt].format, sizeof v[cnt].format, s, 3);
-        copy_col(v[cnt].sha256, sizeof v[cnt].sha256, s, 4);
-        v[cnt].size = (uint64_t)sqlite3_column_int64(s, 5);
-        cnt++;
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        free(v);
-        return db_error(st, "artifacts");
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return collect(st, s, sizeof **out, artifact_row, (void **)out, n, "artifacts");
 }
 
 /* Run a query whose rows become JSON objects keyed by column name; integer
@@ -426,6 +446,11 @@ static void host_row(sqlite3_stmt *s, assay_host_rec *h)
     copy_col(h->launcher, sizeof h->launcher, s, 8);
     copy_col(h->agent_root, sizeof h->agent_root, s, 9);
     copy_col(h->disabled, sizeof h->disabled, s, 10);
+}
+
+static void host_row_v(sqlite3_stmt *s, void *dst)
+{
+    host_row(s, dst);
 }
 
 int assay_store_host_add(assay_store *st, const assay_host_rec *h)
@@ -510,26 +535,7 @@ int assay_store_hosts(assay_store *st, assay_host_rec **out, size_t *n)
     int rc = prepare(st, &s, "SELECT " HOST_COLS " FROM hosts ORDER BY name");
     if (rc < 0)
         return rc;
-    assay_host_rec *v = NULL;
-    size_t cnt = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        assay_host_rec *nv = realloc(v, (cnt + 1) * sizeof *v);
-        if (!nv) {
-            free(v);
-            sqlite3_finalize(s);
-            return assay_error_set(ASSAY_ENOMEM, "out of memory");
-        }
-        v = nv;
-        host_row(s, &v[cnt++]);
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        free(v);
-        return db_error(st, "hosts");
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return collect(st, s, sizeof **out, host_row_v, (void **)out, n, "hosts");
 }
 
 int assay_store_host_set_key(assay_store *st, const char *name, const char *fingerprint)
@@ -649,6 +655,11 @@ static void job_row(sqlite3_stmt *s, assay_job_rec *j)
     copy_col(j->agent_sha256, sizeof j->agent_sha256, s, 14);
 }
 
+static void job_row_v(sqlite3_stmt *s, void *dst)
+{
+    job_row(s, dst);
+}
+
 static int jobs_query(assay_store *st, const char *sql, int64_t arg, int has_arg, assay_job_rec **out,
                       size_t *n)
 {
@@ -658,26 +669,7 @@ static int jobs_query(assay_store *st, const char *sql, int64_t arg, int has_arg
         return rc;
     if (has_arg)
         sqlite3_bind_int64(s, 1, arg);
-    assay_job_rec *v = NULL;
-    size_t cnt = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        assay_job_rec *nv = realloc(v, (cnt + 1) * sizeof *v);
-        if (!nv) {
-            free(v);
-            sqlite3_finalize(s);
-            return assay_error_set(ASSAY_ENOMEM, "out of memory");
-        }
-        v = nv;
-        job_row(s, &v[cnt++]);
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        free(v);
-        return db_error(st, "jobs");
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return collect(st, s, sizeof **out, job_row_v, (void **)out, n, "jobs");
 }
 
 int assay_store_run_jobs(assay_store *st, int64_t run_id, assay_job_rec **out, size_t *n)
