@@ -843,9 +843,11 @@ static int poll_store(struct ctx *x, size_t *work)
     /* Queued jobs, best first, to idle hosts of their profile. */
     if ((rc = assay_store_jobs_queued(x->lab->store, &v, &n)) < 0)
         return rc;
-    size_t running = 0;
-    for (size_t k = 0; k < x->nhosts; k++)
+    size_t running = 0, starting = 0;
+    for (size_t k = 0; k < x->nhosts; k++) {
         running += x->hosts[k].job != NULL;
+        starting += x->hosts[k].job && x->hosts[k].job->step < J_ATTACH;
+    }
     for (size_t i = 0; i < n; i++) {
         int eligible = 0;
         struct host *pick = NULL;
@@ -861,7 +863,8 @@ static int poll_store(struct ctx *x, size_t *work)
             (*work)++;
         else if (x->o->once)
             say(x, "job %" PRId64 ": no usable host has profile %s; it stays queued", v[i].id, v[i].profile);
-        if (!pick || (x->o->max_parallel && running >= (size_t)x->o->max_parallel))
+        if (!pick || (x->o->max_parallel && running >= (size_t)x->o->max_parallel) ||
+            starting >= (size_t)x->o->max_starting)
             continue;
         if (assay_store_job_assign(x->lab->store, v[i].id, pick->rec.name) < 0) {
             assay_error_clear();
@@ -872,8 +875,10 @@ static int poll_store(struct ctx *x, size_t *work)
         snprintf(v[i].state, sizeof v[i].state, "assigned");
         say(x, "job %" PRId64 " (run %" PRId64 ", %s, attempt %d) -> %s", v[i].id, v[i].run_id, v[i].profile,
             v[i].attempt, pick->rec.name);
-        if (new_job(x, pick, &v[i]))
+        if (new_job(x, pick, &v[i])) {
             running++;
+            starting++;
+        }
     }
     free(v);
     return 0;
@@ -921,6 +926,8 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.unreachable_s = 120;
     if (o.max_attempts <= 0)
         o.max_attempts = 3;
+    if (o.max_starting <= 0)
+        o.max_starting = 16;
     struct ctx x = {.lab = lab, .o = &o};
     struct pollfd *pfd = NULL;
     int rc = 0;

@@ -13,6 +13,9 @@
 typedef struct assay_dispatch_opts {
     int once;              /* return when no queued or running work is left */
     int max_parallel;      /* jobs at once; 0: one per host */
+    int max_starting;      /* jobs connecting, uploading or starting at once (default 16): */
+                           /* a few hundred SSH handshakes and uploads at the same */
+                           /* instant only slow every one of them down */
     double unreachable_s;  /* a host down this long fails its job over (default 120) */
     int max_attempts;      /* attempts per job before it ends in error (default 3) */
     int tty;               /* redraw a progress table instead of printing lines */

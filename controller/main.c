@@ -42,7 +42,8 @@ static int usage(FILE *f)
           "  host import FILE | list [--json] | remove NAME | check NAME [--json]\n"
           "  run submit PACKAGE --profiles ID[,ID...] [--priority N]\n"
           "  run list [--json] | show RUN [--follow] [--json] | cancel RUN\n"
-          "  dispatch [--once] [--max-parallel N] [--unreachable-timeout S] [--max-attempts N]\n"
+          "  dispatch [--once] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
+          "           [--max-attempts N]\n"
           "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
           "  verify FILE [--pubkey PEM]                      check a signed report (default: the lab's key)\n"
           "  key show | export --public FILE                 the lab's signing key (public half)\n"
@@ -787,7 +788,8 @@ static int cmd_dispatch(int argc, char **argv)
 {
     assay_lab lab;
     char *pos[1];
-    static const char *const vals[] = {"--max-parallel", "--unreachable-timeout", "--max-attempts", NULL};
+    static const char *const vals[] = {"--max-parallel", "--max-starting", "--unreachable-timeout", "--max-attempts",
+                                       NULL};
     static const char *const flags[] = {"--once", NULL};
     int rc = check_opts(argc, argv, "dispatch", vals, flags, 0, pos);
     if (rc)
@@ -796,11 +798,13 @@ static int cmd_dispatch(int argc, char **argv)
     const char *v;
     if ((v = opt(argc, argv, "--max-parallel")))
         o.max_parallel = atoi(v);
+    if ((v = opt(argc, argv, "--max-starting")))
+        o.max_starting = atoi(v);
     if ((v = opt(argc, argv, "--unreachable-timeout")))
         o.unreachable_s = atof(v);
     if ((v = opt(argc, argv, "--max-attempts")))
         o.max_attempts = atoi(v);
-    if (o.max_parallel < 0 || o.unreachable_s < 0 || o.max_attempts < 0)
+    if (o.max_parallel < 0 || o.max_starting < 0 || o.unreachable_s < 0 || o.max_attempts < 0)
         return bad("dispatch", "options take positive numbers");
     if (open_lab(&lab, "dispatch"))
         return 1;
