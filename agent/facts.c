@@ -195,11 +195,36 @@ cJSON *assay_facts_cpu(const char *arch, const char *cpuinfo)
             model = model_name;
         }
     }
+    /* x86-64 micro-architecture level from the CPU's flags (psABI levels). */
+    int level = 0;
+    char flags[4096];
+    if (cpuinfo && strcmp(arch, "x86_64") == 0 && cpuinfo_get(cpuinfo, "flags", flags, sizeof flags) == 0) {
+        static const char *const need[4][12] = {
+            {"lm", "cmov", "cx8", "fpu", "fxsr", "mmx", "syscall", "sse2", NULL},
+            {"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3", NULL},
+            {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave", NULL},
+            {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", NULL},
+        };
+        char padded[4100];
+        snprintf(padded, sizeof padded, " %s ", flags);
+        for (int l = 0; l < 4; l++) {
+            int ok = 1;
+            for (int k = 0; need[l][k] && ok; k++) {
+                char w[32];
+                snprintf(w, sizeof w, " %s ", need[l][k]);
+                ok = strstr(padded, w) != NULL;
+            }
+            if (!ok)
+                break;
+            level = l + 1;
+        }
+    }
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     int listed = cpuinfo ? count_lines_with(cpuinfo, "processor") : 0;
     if (add_str_or_null(c, "vendor", vendor) || add_str_or_null(c, "family", family) ||
         add_str_or_null(c, "model", model) || add_str_or_null(c, "model_name", model_name) ||
         add_str_or_null(c, "implementer", impl_s) || add_str_or_null(c, "part", part_s) ||
+        !(level ? cJSON_AddNumberToObject(c, "x86_isa_level", level) : cJSON_AddNullToObject(c, "x86_isa_level")) ||
         !cJSON_AddNumberToObject(c, "cores_online", cores > 0 ? cores : 0) ||
         !cJSON_AddNumberToObject(c, "cores_listed", listed)) {
         cJSON_Delete(c);

@@ -2,6 +2,11 @@
 #include "inspect.h"
 #include "assay/elf.h"
 #include "assay/error.h"
+#include "assay/preflight.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -24,11 +29,28 @@ static int finding(cJSON *list, const char *severity, const char *check, const c
     return 0;
 }
 
-int assay_inspect_files(cJSON **out, char *const *paths, size_t n, const char *base,
-                        const char *host_arch)
+static const char *fstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int assay_inspect_files(cJSON **out, char *const *paths, size_t n, const char *base, const cJSON *facts)
 {
     cJSON *res = cJSON_CreateObject(), *files;
     int errors = 0, warnings = 0;
+    const char *host_arch = fstr(facts, "arch") ? fstr(facts, "arch") : "unknown";
+    const char *world = fstr(facts, "loongarch_world");
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(facts, "page_size");
+    const cJSON *isa = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(facts, "cpu"), "x86_isa_level");
+    assay_target t = {
+        .arch = host_arch,
+        .world = world && (!strcmp(world, "old") || !strcmp(world, "new")) ? world : NULL,
+        .glibc = fstr(facts, "glibc"),
+        .libstdcxx = fstr(facts, "libstdcxx"),
+        .page_size = cJSON_IsNumber(ps) ? ps->valueint : 0,
+        .x86_isa_level = cJSON_IsNumber(isa) ? isa->valueint : 0,
+    };
     if (!res || !cJSON_AddStringToObject(res, "host_arch", host_arch) ||
         !(files = cJSON_AddArrayToObject(res, "files")))
         goto nomem;
@@ -46,7 +68,6 @@ int assay_inspect_files(cJSON **out, char *const *paths, size_t n, const char *b
         if (!cJSON_AddStringToObject(f, "path", paths[i]) || !(fl = cJSON_AddArrayToObject(f, "findings")))
             goto nomem;
         struct stat st;
-        assay_elf_ident id;
         if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
             char why[96];
             snprintf(why, sizeof why, "%s", stat(full, &st) != 0 ? strerror(errno) : "not a regular file");
@@ -57,27 +78,34 @@ int assay_inspect_files(cJSON **out, char *const *paths, size_t n, const char *b
             errors++;
             continue;
         }
-        if (assay_elf_ident_file(&id, full) < 0) {
+        /* Mapped, not read: a 200 MiB binary costs only the pages the
+         * reader touches. */
+        assay_elf_info *e = NULL;
+        int fd = open(full, O_RDONLY | O_CLOEXEC);
+        void *map = MAP_FAILED;
+        if (fd >= 0 && st.st_size > 0 && (uint64_t)st.st_size <= ASSAY_ELF_MAX_BYTES)
+            map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (fd >= 0)
+            close(fd);
+        int rc = map == MAP_FAILED ? ASSAY_EINVAL : assay_elf_read(&e, map, (size_t)st.st_size);
+        if (map != MAP_FAILED)
+            munmap(map, (size_t)st.st_size);
+        if (rc < 0) {
             assay_error_clear();
             if (!cJSON_AddFalseToObject(f, "elf"))
                 goto nomem;
             continue; /* scripts and data: nothing to check here */
         }
-        const char *arch = assay_elf_arch_name(id.machine, id.bits);
-        char found[48];
-        if (!arch)
-            snprintf(found, sizeof found, "e_machine %u", id.machine);
-        if (!cJSON_AddTrueToObject(f, "elf") || !cJSON_AddStringToObject(f, "arch", arch ? arch : found) ||
-            !cJSON_AddNumberToObject(f, "bits", id.bits))
+        const char *arch = assay_elf_arch_name(e->id.machine, e->id.bits);
+        char mach[48];
+        snprintf(mach, sizeof mach, "e_machine %u", e->id.machine);
+        int bad = !cJSON_AddTrueToObject(f, "elf") || !cJSON_AddStringToObject(f, "arch", arch ? arch : mach) ||
+                  !cJSON_AddNumberToObject(f, "bits", e->id.bits);
+        int found = bad ? ASSAY_ENOMEM : assay_preflight_elf(fl, e, &t);
+        assay_elf_info_free(e);
+        if (found < 0)
             goto nomem;
-        if (!arch || strcmp(arch, host_arch) != 0) {
-            char hint[160];
-            snprintf(hint, sizeof hint, "rebuild this file for %s; a %s binary cannot run on this host",
-                     host_arch, arch ? arch : found);
-            if (finding(fl, "error", "arch", host_arch, arch ? arch : found, hint))
-                goto nomem;
-            errors++;
-        }
+        errors += found;
     }
     if (!cJSON_AddNumberToObject(res, "errors", errors) || !cJSON_AddNumberToObject(res, "warnings", warnings))
         goto nomem;

@@ -489,14 +489,13 @@ static int run_once(assay_evlog *log, const char *dir, const assay_spec *sp, con
 
 static int emit_inspect(assay_evlog *log, const char *dir, const assay_spec *sp, int *errors)
 {
-    char arch[65];
     cJSON *facts = NULL, *res = NULL;
     int rc = assay_facts_collect(&facts);
     if (rc < 0)
         return rc;
-    snprintf(arch, sizeof arch, "%s", cJSON_GetObjectItem(facts, "arch")->valuestring);
+    rc = assay_inspect_files(&res, sp->inspect, sp->ninspect, dir, facts);
     cJSON_Delete(facts);
-    if ((rc = assay_inspect_files(&res, sp->inspect, sp->ninspect, dir, arch)) < 0)
+    if (rc < 0)
         return rc;
     *errors = cJSON_GetObjectItem(res, "errors")->valueint;
     cJSON *e = event("inspect");

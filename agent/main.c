@@ -113,15 +113,18 @@ static int cmd_inspect(int argc, char **argv)
 {
     if (argc < 2)
         return bad_usage("inspect", "give one or more paths", NULL);
-    struct utsname u;
     char cwd[4096];
-    if (uname(&u) != 0 || !getcwd(cwd, sizeof cwd))
-        return assay_error_set_errno(ASSAY_EIO, errno, "uname/getcwd"), fail("inspect");
-    cJSON *r;
-    if (assay_inspect_files(&r, argv + 1, (size_t)argc - 1, cwd, u.machine) < 0)
+    cJSON *facts, *r;
+    if (!getcwd(cwd, sizeof cwd))
+        return assay_error_set_errno(ASSAY_EIO, errno, "getcwd"), fail("inspect");
+    if (assay_facts_collect(&facts) < 0)
+        return fail("inspect");
+    int rc = assay_inspect_files(&r, argv + 1, (size_t)argc - 1, cwd, facts);
+    cJSON_Delete(facts);
+    if (rc < 0)
         return fail("inspect");
     int errors = cJSON_GetObjectItem(r, "errors")->valueint;
-    int rc = print_json(r, "inspect");
+    rc = print_json(r, "inspect");
     return rc ? rc : errors ? 1 : 0;
 }
 

@@ -37,4 +37,49 @@ int assay_elf_ident_file(assay_elf_ident *out, const char *path);
  */
 const char *assay_elf_arch_name(unsigned machine, int bits);
 
+/* What preflight needs to know about one ELF file. */
+typedef struct assay_elf_vreq {
+    char file[64];     /* the library the version comes from ("libc.so.6") */
+    char version[64];  /* "GLIBC_2.34", "GLIBCXX_3.4.29", "CXXABI_1.3.13" */
+} assay_elf_vreq;
+
+typedef struct assay_elf_vsym {
+    char name[96];     /* an undefined symbol ... */
+    char version[64];  /* ... and the version it needs */
+} assay_elf_vsym;
+
+typedef struct assay_elf_info {
+    assay_elf_ident id;
+    char interp[256];          /* PT_INTERP, "" for static binaries and libraries */
+    uint64_t min_load_align;   /* the smallest PT_LOAD p_align, 0 if none */
+    int x86_isa_needed;        /* x86-64 level in GNU property X86_ISA_1_NEEDED (1-4), 0 if none */
+    char (*needed)[128];       /* DT_NEEDED */
+    size_t nneeded;
+    char soname[128];          /* DT_SONAME, "" if none */
+    assay_elf_vreq *vreqs;     /* from .gnu.version_r */
+    size_t nvreqs;
+    assay_elf_vsym *vsyms;     /* undefined symbols with a required version */
+    size_t nvsyms;
+} assay_elf_info;
+
+#define ASSAY_ELF_MAX_BYTES (1024u * 1024 * 1024) /* files larger than this are not read */
+
+/*
+ * Read what preflight needs from an ELF image in memory. Every offset,
+ * size and count comes from the file and is checked against `len` before
+ * use; there is no recursion and every loop is bounded by the file's size.
+ * Returns 0 with *out owned by the caller, ASSAY_EINVAL for a damaged or
+ * non-ELF image (with the reason), ASSAY_ENOMEM.
+ */
+int assay_elf_read(assay_elf_info **out, const void *buf, size_t len);
+void assay_elf_info_free(assay_elf_info *info);
+
+/* LoongArch ABI world of a loongarch64 ELF: "new" (interpreter
+ * /lib64/ld-linux-loongarch-lp64d.so.1, or OBJABI v1 in e_flags), "old"
+ * (/lib64/ld.so.1, or OBJABI v0), or NULL for other machines. */
+const char *assay_elf_loongarch_world(const assay_elf_info *info);
+
+/* Compare dotted versions ("2.34" < "2.35", "3.4.9" < "3.4.29"). */
+int assay_version_cmp(const char *a, const char *b);
+
 #endif

@@ -1,0 +1,32 @@
+/*
+ * Preflight checks of one ELF file against a target: the same code runs in
+ * the agent (against the host's measured facts) and in the controller
+ * (against a profile). A finding is {"severity", "check", "expected",
+ * "found", "hint"}; "error" means the file will not run there, "warning"
+ * that it may not.
+ */
+#ifndef ASSAY_PREFLIGHT_H
+#define ASSAY_PREFLIGHT_H
+
+#include "assay/elf.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct assay_target {
+    const char *arch;       /* x86_64, aarch64, loongarch64 */
+    const char *world;      /* loongarch64: "old" or "new"; NULL elsewhere or unknown */
+    const char *glibc;      /* "2.28", or NULL if unknown */
+    const char *libstdcxx;  /* highest GLIBCXX_3.4.N ("3.4.25"), or NULL if unknown or absent */
+    int page_size;          /* bytes, 0 if unknown */
+    int x86_isa_level;      /* 1-4, 0 if unknown */
+} assay_target;
+
+/*
+ * Append to `findings` (a JSON array) what is wrong with `e` on `t`:
+ * architecture, LoongArch world, GLIBC_/GLIBCXX_ versions (naming the
+ * symbols that need them), PT_LOAD alignment against the page size, and the
+ * x86-64 ISA level. Returns the number of errors added, or ASSAY_ENOMEM.
+ */
+int assay_preflight_elf(cJSON *findings, const assay_elf_info *e, const assay_target *t);
+
+#endif
