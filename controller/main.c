@@ -14,6 +14,7 @@
 #include "lab.h"
 #include "manifest.h"
 #include "package.h"
+#include "pkgcheck.h"
 #include "profile.h"
 #include "report.h"
 #include "ssh.h"
@@ -36,6 +37,7 @@ static int usage(FILE *f)
           "  init [--key-type ed25519|sm2] [--centre NAME]   make a lab ($ASSAY_LAB or ./assay-lab)\n"
           "  config get KEY | set KEY VALUE                  lab settings (centre, ingest.max_*)\n"
           "  package add FILE | list | show ID [--json]      vendors' submissions\n"
+          "  package inspect ID [--profile ID]... [--json]   preflight: what will not run where\n"
           "  profile list | show ID [--json]                 target profiles\n"
           "  host add NAME --profile ID --address HOST[:PORT] --user USER --identity KEY\n"
           "           [--launcher CMD] [--agent-root DIR] (--hostkey SHA256:... | --trust-on-first-use)\n"
@@ -214,10 +216,11 @@ static int cmd_package(int argc, char **argv)
     assay_lab lab;
     char *pos[2];
     static const char *const flags[] = {"--json", NULL};
+    static const char *const vals[] = {"--profile", NULL};
     if (argc < 1)
-        return bad("package", "use: package add FILE | list | show ID");
+        return bad("package", "use: package add FILE | list | show ID | inspect ID");
     const char *sub = argv[0];
-    int rc = check_opts(argc - 1, argv + 1, "package", NULL, flags, 1, pos);
+    int rc = check_opts(argc - 1, argv + 1, "package", vals, flags, 1, pos);
     if (rc)
         return rc;
     int json = has_flag(argc, argv, "--json");
@@ -234,8 +237,28 @@ static int cmd_package(int argc, char **argv)
             rc = fail(what);
         } else {
             printf("%s\n", id);
-            if (existed)
+            cJSON *pf = NULL, *x;
+            if (existed) {
                 fprintf(stderr, "assay: package %.12s was added before; nothing changed\n", id);
+            } else if (assay_pkgcheck(&pf, &lab, id, NULL, 0) == 0) {
+                /* Preflight for every profile an artifact serves, stored with
+                 * the package; a summary here, the details with inspect. */
+                char *text = cJSON_PrintUnformatted(pf);
+                assay_store_package_set_preflight(lab.store, id, text);
+                cJSON_free(text);
+                int e = 0, w = 0, np = 0;
+                cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
+                {
+                    e += (int)jn(x, "errors");
+                    w += (int)jn(x, "warnings");
+                    np++;
+                }
+                fprintf(stderr, "assay: preflight: %d errors, %d warnings over %d profiles%s%.12s\n", e, w, np,
+                        e || w ? "; see: assay package inspect " : "", e || w ? id : "");
+                cJSON_Delete(pf);
+            } else {
+                fprintf(stderr, "assay: package add: preflight failed: %s\n", assay_error_last()->message);
+            }
         }
     } else if (strcmp(sub, "list") == 0) {
         cJSON *l, *p;
@@ -298,8 +321,40 @@ static int cmd_package(int argc, char **argv)
             free(arts);
             free(manifest);
         }
+    } else if (strcmp(sub, "inspect") == 0) {
+        char *profs[64];
+        size_t np = 0;
+        cJSON *pf, *x, *f, *fd;
+        for (int i = 1; i + 1 < argc && np < 64; i++)
+            if (!strcmp(argv[i], "--profile"))
+                profs[np++] = argv[++i];
+        if (!pos[0])
+            return bad("package inspect", "give a package id");
+        if (open_lab(&lab, "package inspect"))
+            return 1;
+        if (assay_pkgcheck(&pf, &lab, pos[0], profs, np) < 0) {
+            rc = fail("package inspect");
+        } else {
+            int errors = 0;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles")) errors += (int)jn(x, "errors");
+            if (json) {
+                print_json(pf);
+            } else {
+                cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
+                {
+                    printf("%s (%s): %d errors, %d warnings, %d ELF files\n", js(x, "profile"),
+                           cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? js(x, "artifact") : js(x, "message"),
+                           (int)jn(x, "errors"), (int)jn(x, "warnings"), (int)jn(x, "elf_files"));
+                    cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
+                        printf("  %-7s %-15s %s: %s (expected %s)\n           %s\n", js(fd, "severity"), js(fd, "check"),
+                               js(f, "path"), js(fd, "found"), js(fd, "expected"), js(fd, "hint"));
+                }
+            }
+            cJSON_Delete(pf);
+            rc = errors ? 1 : 0;
+        }
     } else {
-        return bad("package", "use: package add FILE | list | show ID");
+        return bad("package", "use: package add FILE | list | show ID | inspect ID [--profile ID]...");
     }
     assay_lab_close(&lab);
     return rc;

@@ -131,6 +131,20 @@ int assay_profile_parse(assay_profile **out, const char *json, size_t len, const
         }
         p->atomics_lse = cJSON_IsTrue(v);
     }
+    v = cJSON_GetObjectItemCaseSensitive(p->doc, "libraries");
+    if (v) {
+        const cJSON *l;
+        if (!cJSON_IsArray(v)) {
+            rc = assay_error_set(ASSAY_EINVAL, "%s: libraries: must be an array of file names", src);
+            goto fail;
+        }
+        cJSON_ArrayForEach(l, v) if (!cJSON_IsString(l) || strchr(l->valuestring, '/'))
+        {
+            rc = assay_error_set(ASSAY_EINVAL, "%s: libraries: entries are file names like libc.so.6", src);
+            goto fail;
+        }
+        p->libraries = (cJSON *)v;
+    }
     *out = p;
     return 0;
 fail:

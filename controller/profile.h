@@ -19,6 +19,7 @@ typedef struct assay_profile {
     int page_size;
     int x86_isa_level;       /* 0 when not x86 */
     int atomics_lse;         /* aarch64: 1 or 0; -1 when not aarch64 */
+    cJSON *libraries;        /* the OS's shared libraries (names), in doc */
     cJSON *doc;              /* the whole file */
 } assay_profile;
 

@@ -135,3 +135,57 @@ Test(ingest, good_submissions_in_every_format)
     cr_assert_str_eq(out, "arm64\n");
     free(arts);
 }
+
+/* ---- preflight of a stored package --------------------------------------- */
+
+#include "pkgcheck.h"
+
+Test(ingest, preflight_reads_elf_files_inside_packages)
+{
+    char sub[400], id[65], out[2048];
+    int existed;
+    /* A deb for aarch64 holding a 4 KiB-aligned binary that needs an extra
+     * library, made by dpkg-deb from binaries the elf-corpus fixture built. */
+    snprintf(sub, sizeof sub, "%s/pf", labdir);
+    int rc = th_run(out, sizeof out,
+                    "set -e; d=%s; mkdir -p $d/deb/DEBIAN $d/deb/usr/bin $d/s/pkgs;"
+                    "cp " ASSAY_BINARY_DIR "/elf-corpus/hello-aarch64-4k $d/deb/usr/bin/hello;"
+                    "printf 'Package: hello\\nVersion: 1\\nArchitecture: arm64\\nMaintainer: x <x@example.invalid>\\nDescription: x\\n' > $d/deb/DEBIAN/control;"
+                    "dpkg-deb --root-owner-group --build $d/deb $d/s/pkgs/hello_1_arm64.deb >/dev/null;"
+                    "cp " ASSAY_BINARY_DIR "/elf-corpus/hello-x86_64-v3 $d/hello; tar -C $d -czf $d/s/pkgs/hello-x86.tar.gz hello;"
+                    "cat > $d/s/manifest.json <<'EOF'\n"
+                    "{\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\",\"artifacts\":["
+                    "{\"file\":\"pkgs/hello_1_arm64.deb\",\"arch\":\"aarch64\"},{\"file\":\"pkgs/hello-x86.tar.gz\",\"arch\":\"x86_64\"}],"
+                    "\"install\":{\"command\":\"true\",\"timeout\":9},\"uninstall\":{\"command\":\"true\",\"timeout\":9},"
+                    "\"tests\":[{\"id\":\"t\",\"command\":\"true\",\"timeout\":9}]}\n"
+                    "EOF\n"
+                    "tar -C $d/s -czf $d/sub.tar.gz manifest.json pkgs",
+                    sub);
+    cr_assert_eq(rc, 0, "%s", out);
+    snprintf(sub, sizeof sub, "%s/pf/sub.tar.gz", labdir);
+    cr_assert_eq(assay_package_add(&lab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+    char *profs[] = {"kunpeng-920-kylin-v10", "zhaoxin-kx6000-uos-20", "loongson-3a5000-kylin-v10"};
+    cJSON *pf, *p;
+    cr_assert_eq(assay_pkgcheck(&pf, &lab, id, profs, 3), 0, "%s", assay_error_last()->message);
+    char *text = cJSON_PrintUnformatted(pf);
+    int seen = 0;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(pf, "profiles"))
+    {
+        const char *prof = cJSON_GetObjectItem(p, "profile")->valuestring;
+        if (!strcmp(prof, "kunpeng-920-kylin-v10")) {
+            /* From inside the deb's data.tar: 64 KiB pages, glibc 2.28. */
+            cr_assert(strstr(text, "\"check\":\"page-size\"") && strstr(text, "/usr/bin/hello"), "%s", text);
+            cr_assert_geq(cJSON_GetObjectItem(p, "errors")->valueint, 2);
+            seen++;
+        } else if (!strcmp(prof, "zhaoxin-kx6000-uos-20")) {
+            cr_assert(strstr(text, "\"check\":\"x86-isa\""), "%s", text);
+            seen++;
+        } else if (!strcmp(prof, "loongson-3a5000-kylin-v10")) {
+            cr_assert(cJSON_IsNull(cJSON_GetObjectItem(p, "artifact")), "no loongarch64 artifact");
+            seen++;
+        }
+    }
+    cr_assert_eq(seen, 3);
+    free(text);
+    cJSON_Delete(pf);
+}

@@ -1,0 +1,325 @@
+/* Package preflight; see pkgcheck.h and docs/preflight.md. */
+#include "pkgcheck.h"
+#include "blob.h"
+#include "manifest.h"
+#include "profile.h"
+#include "assay/elf.h"
+#include "assay/error.h"
+#include "assay/preflight.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ELF_CAP (256u << 20) /* larger ELF files are reported, not read */
+
+struct elf_file {
+    char path[1024];
+    assay_elf_info *info;
+};
+
+struct scan {
+    struct elf_file *files;
+    size_t n, cap;
+    cJSON *provided; /* file names and sonames of shared objects in the package */
+};
+
+static void scan_free(struct scan *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        assay_elf_info_free(s->files[i].info);
+    free(s->files);
+    cJSON_Delete(s->provided);
+}
+
+static struct archive *payload_reader(void)
+{
+    struct archive *a = archive_read_new();
+    archive_read_support_format_tar(a);
+    archive_read_support_format_gnutar(a);
+    archive_read_support_format_zip(a);
+    archive_read_support_format_cpio(a);
+    archive_read_support_filter_rpm(a);
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_xz(a);
+    archive_read_support_filter_zstd(a);
+    archive_read_support_filter_bzip2(a);
+    return a;
+}
+
+/* Read every entry of an open archive; keep the ELF ones. */
+static int scan_entries(struct archive *a, struct scan *s, const char *what)
+{
+    struct archive_entry *e;
+    unsigned char head[4];
+    int r;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        if (archive_entry_filetype(e) != AE_IFREG)
+            continue;
+        const char *name = archive_entry_pathname(e);
+        la_int64_t size = archive_entry_size(e);
+        if (!name || size < 4 || archive_read_data(a, head, 4) != 4 || memcmp(head, "\177ELF", 4))
+            continue;
+        if ((uint64_t)size > ELF_CAP)
+            continue;
+        unsigned char *buf = malloc((size_t)size);
+        if (!buf)
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        memcpy(buf, head, 4);
+        size_t got = 4;
+        while (got < (size_t)size) {
+            la_ssize_t n = archive_read_data(a, buf + got, (size_t)size - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        assay_elf_info *info = NULL;
+        if (assay_elf_read(&info, buf, got) == 0) {
+            if (s->n == s->cap) {
+                size_t nc = s->cap ? s->cap * 2 : 16;
+                struct elf_file *nf = realloc(s->files, nc * sizeof *nf);
+                if (!nf) {
+                    free(buf);
+                    assay_elf_info_free(info);
+                    return assay_error_set(ASSAY_ENOMEM, "out of memory");
+                }
+                s->files = nf;
+                s->cap = nc;
+            }
+            const char *clean = name;
+            while (clean[0] == '.' && clean[1] == '/')
+                clean++;
+            snprintf(s->files[s->n].path, sizeof s->files[s->n].path, "%s%s", clean[0] == '/' ? "" : "/", clean);
+            s->files[s->n++].info = info;
+            const char *base = strrchr(name, '/');
+            cJSON_AddItemToArray(s->provided, cJSON_CreateString(base ? base + 1 : name));
+            if (info->soname[0])
+                cJSON_AddItemToArray(s->provided, cJSON_CreateString(info->soname));
+        }
+        assay_error_clear();
+        free(buf);
+    }
+    if (r != ARCHIVE_EOF)
+        return assay_error_set(ASSAY_EINVAL, "%s: %s", what, archive_error_string(a));
+    return 0;
+}
+
+/* A .deb's data.tar, read straight from the outer ar archive. */
+struct inner {
+    struct archive *outer;
+    char buf[65536];
+};
+
+static la_ssize_t inner_read(struct archive *a, void *arg, const void **data)
+{
+    struct inner *in = arg;
+    (void)a;
+    *data = in->buf;
+    return archive_read_data(in->outer, in->buf, sizeof in->buf);
+}
+
+static int scan_artifact(struct scan *s, const char *blob, const assay_artifact_rec *art)
+{
+    int rc = 0;
+    if (!strcmp(art->format, "deb")) {
+        struct archive *ar = archive_read_new();
+        struct archive_entry *e;
+        archive_read_support_format_ar(ar);
+        if (archive_read_open_filename(ar, blob, 65536) != ARCHIVE_OK) {
+            rc = assay_error_set(ASSAY_EINVAL, "%s: %s", art->name, archive_error_string(ar));
+        } else {
+            while (archive_read_next_header(ar, &e) == ARCHIVE_OK) {
+                if (strncmp(archive_entry_pathname(e), "data.tar", 8))
+                    continue;
+                struct inner in = {.outer = ar};
+                struct archive *t = payload_reader();
+                if (archive_read_open(t, &in, NULL, inner_read, NULL) != ARCHIVE_OK)
+                    rc = assay_error_set(ASSAY_EINVAL, "%s data.tar: %s", art->name, archive_error_string(t));
+                else
+                    rc = scan_entries(t, s, art->name);
+                archive_read_free(t);
+                break;
+            }
+        }
+        archive_read_free(ar);
+        return rc;
+    }
+    if (!strcmp(art->format, "rpm") || !strcmp(art->format, "tar") || !strcmp(art->format, "zip")) {
+        struct archive *a = payload_reader();
+        if (archive_read_open_filename(a, blob, 65536) != ARCHIVE_OK)
+            rc = assay_error_set(ASSAY_EINVAL, "%s: %s", art->name, archive_error_string(a));
+        else
+            rc = scan_entries(a, s, art->name);
+        archive_read_free(a);
+        return rc;
+    }
+    /* A plain file: an ELF file itself, perhaps. */
+    struct archive *a = archive_read_new();
+    archive_read_support_format_raw(a);
+    archive_read_support_filter_none(a);
+    if (archive_read_open_filename(a, blob, 65536) == ARCHIVE_OK)
+        rc = scan_entries(a, s, art->name);
+    archive_read_free(a);
+    assay_error_clear();
+    return 0;
+}
+
+static int in_list(const cJSON *list, const char *name)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, list) if (cJSON_IsString(x) && !strcmp(x->valuestring, name)) return 1;
+    return 0;
+}
+
+static int finding(cJSON *fl, const char *sev, const char *check, const char *expected, const char *found,
+                   const char *hint)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "severity", sev);
+    cJSON_AddStringToObject(f, "check", check);
+    cJSON_AddStringToObject(f, "expected", expected);
+    cJSON_AddStringToObject(f, "found", found);
+    cJSON_AddStringToObject(f, "hint", hint);
+    cJSON_AddItemToArray(fl, f);
+    return 0;
+}
+
+static cJSON *check_profile(const struct scan *s, const assay_profile *p, const assay_artifact_rec *art,
+                            const char *metadata_arch)
+{
+    cJSON *r = cJSON_CreateObject(), *files = cJSON_CreateArray();
+    int errors = 0, warnings = 0;
+    assay_target t = {p->arch, p->loongarch_world[0] ? p->loongarch_world : NULL, p->glibc,
+                      p->libstdcxx[0] ? p->libstdcxx : NULL, p->page_size, p->x86_isa_level};
+    for (size_t i = 0; i < s->n; i++) {
+        const assay_elf_info *e = s->files[i].info;
+        cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
+        const char *arch = assay_elf_arch_name(e->id.machine, e->id.bits);
+        int n = assay_preflight_elf(fl, e, &t);
+        if (n > 0)
+            errors += n;
+        /* Libraries: provided by the package itself or by the OS. */
+        /* (A profile without a library list cannot say: no finding then.) */
+        for (size_t k = 0; p->libraries && k < e->nneeded; k++) {
+            if (in_list(s->provided, e->needed[k]) || in_list(p->libraries, e->needed[k]))
+                continue;
+            char hint[512];
+            snprintf(hint, sizeof hint, "%s is neither in the package nor among the OS libraries of %s: ship it, "
+                                        "link it statically, or declare it as a dependency the centre installs",
+                     e->needed[k], p->id);
+            finding(fl, "warning", "library", "provided by the package or the OS", e->needed[k], hint);
+            warnings++;
+        }
+        if (cJSON_GetArraySize(fl) == 0) {
+            cJSON_Delete(f);
+            cJSON_Delete(fl);
+            continue;
+        }
+        cJSON_AddStringToObject(f, "path", s->files[i].path);
+        cJSON_AddStringToObject(f, "arch", arch ? arch : "unknown");
+        cJSON_AddItemToObject(f, "findings", fl);
+        cJSON_AddItemToArray(files, f);
+    }
+    /* Package metadata against its contents: noarch over binaries. */
+    if (metadata_arch && !strcmp(metadata_arch, "noarch") && s->n > 0) {
+        cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
+        char found[128];
+        const char *a0 = assay_elf_arch_name(s->files[0].info->id.machine, s->files[0].info->id.bits);
+        snprintf(found, sizeof found, "%zu ELF files (%s)", s->n, a0 ? a0 : "?");
+        finding(fl, "error", "metadata-arch", "noarch: no machine code", found,
+                "a noarch package must not ship binaries: declare the real architecture");
+        cJSON_AddStringToObject(f, "path", art->name);
+        cJSON_AddStringToObject(f, "arch", "noarch");
+        cJSON_AddItemToObject(f, "findings", fl);
+        cJSON_AddItemToArray(files, f);
+        errors++;
+    }
+    cJSON_AddStringToObject(r, "profile", p->id);
+    cJSON_AddStringToObject(r, "artifact", art->name);
+    cJSON_AddNumberToObject(r, "elf_files", (double)s->n);
+    cJSON_AddNumberToObject(r, "errors", errors);
+    cJSON_AddNumberToObject(r, "warnings", warnings);
+    cJSON_AddItemToObject(r, "files", files);
+    return r;
+}
+
+int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n)
+{
+    assay_package_rec pkg;
+    assay_artifact_rec *arts = NULL;
+    assay_manifest *m = NULL;
+    assay_profile **all = NULL;
+    size_t na = 0, nall = 0;
+    char *mtext = NULL;
+    cJSON *res = NULL;
+    struct scan *scans = NULL;
+    int rc;
+
+    if ((rc = assay_store_package_get(lab->store, id, &pkg, &mtext)) < 0 ||
+        (rc = assay_store_artifacts(lab->store, pkg.id, &arts, &na)) < 0 ||
+        (rc = assay_manifest_parse(&m, mtext, strlen(mtext))) < 0)
+        goto out;
+    if (n) {
+        if (!(all = calloc(n, sizeof *all))) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (; nall < n; nall++)
+            if ((rc = assay_profile_load(&all[nall], lab->profiles, profiles[nall])) < 0)
+                goto out;
+    } else if ((rc = assay_profile_list(&all, &nall, lab->profiles)) < 0) {
+        goto out;
+    }
+    /* Each artifact is read once, whatever the number of profiles. */
+    if (!(scans = calloc(na ? na : 1, sizeof *scans))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    res = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "package", pkg.id);
+    cJSON *list = cJSON_AddArrayToObject(res, "profiles");
+    for (size_t k = 0; k < nall; k++) {
+        const assay_profile *p = all[k];
+        const assay_manifest_artifact *ma = assay_manifest_pick(m, p->arch, p->loongarch_world[0] ? p->loongarch_world : NULL);
+        if (!ma) {
+            if (n) { /* asked for explicitly: say there is nothing for it */
+                cJSON *r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "profile", p->id);
+                cJSON_AddNullToObject(r, "artifact");
+                cJSON_AddNumberToObject(r, "errors", 1);
+                cJSON_AddNumberToObject(r, "warnings", 0);
+                cJSON_AddStringToObject(r, "message", "the package has no artifact for this architecture");
+                cJSON_AddItemToArray(list, r);
+            }
+            continue;
+        }
+        size_t ai = 0;
+        while (ai < na && strcmp(arts[ai].name, ma->file))
+            ai++;
+        if (ai == na)
+            continue;
+        if (!scans[ai].provided) {
+            char blob[4096];
+            scans[ai].provided = cJSON_CreateArray();
+            if ((rc = assay_blob_path(blob, sizeof blob, lab->blobs, arts[ai].sha256)) < 0 ||
+                (rc = scan_artifact(&scans[ai], blob, &arts[ai])) < 0)
+                goto out;
+        }
+        cJSON_AddItemToArray(list, check_profile(&scans[ai], p, &arts[ai], !strcmp(ma->arch, "noarch") ? "noarch" : NULL));
+    }
+    *out = res;
+    res = NULL;
+    rc = 0;
+out:
+    for (size_t i = 0; scans && i < na; i++)
+        scan_free(&scans[i]);
+    free(scans);
+    cJSON_Delete(res);
+    assay_profile_list_free(all, nall);
+    assay_manifest_free(m);
+    free(mtext);
+    free(arts);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/*
+ * Preflight of a stored package: every ELF file inside every artifact
+ * (.rpm and .deb payloads, tarballs, zips), read through libarchive without
+ * running or extracting anything, checked against target profiles with the
+ * shared checks (include/assay/preflight.h), plus what only the whole
+ * package shows: shared libraries that neither the package nor the target
+ * OS provides, and package metadata that says "noarch" over binaries.
+ */
+#ifndef ASSAY_CTL_PKGCHECK_H
+#define ASSAY_CTL_PKGCHECK_H
+
+#include "lab.h"
+
+#include <cjson/cJSON.h>
+
+/*
+ * Check package `id` against `profiles` (NULL, n 0: every profile of the
+ * lab whose architecture an artifact serves). *out = {"package", "profiles":
+ * [{"profile", "artifact", "errors", "warnings", "files": [{"path", "arch",
+ * "findings": [...]}]}]}.
+ */
+int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n);
+
+#endif
