@@ -145,7 +145,7 @@ static int time_unit(const char *u)
 /* ---- the statement -------------------------------------------------------- */
 
 /* Per-target part of the report, from one job's stored events. */
-static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_manifest *m)
+static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_manifest *m, const cJSON *pkgpf)
 {
     cJSON *t = cJSON_CreateObject(), *evs = NULL, *logs = NULL, *e;
     assay_profile *p = NULL;
@@ -198,6 +198,13 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     cJSON_AddStringToObject(ag, "sha256", j->agent_sha256);
     cJSON_AddItemToObject(t, "agent", ag);
     cJSON *pre = cJSON_AddObjectToObject(t, "preflight");
+    /* Before the run, on the package against the profile; during it, on
+     * the installed files against the host. */
+    const cJSON *pp, *mine = NULL;
+    cJSON_ArrayForEach(pp, cJSON_GetObjectItemCaseSensitive(pkgpf, "profiles"))
+        if (!strcmp(js(pp, "profile"), j->profile))
+            mine = pp;
+    cJSON_AddItemToObject(pre, "package", dup_or_null(mine));
     cJSON_AddItemToObject(pre, "host", dup_or_null(inspect));
 
     /* Steps: install, tests, benchmarks, uninstall, each from its step-end. */
@@ -432,14 +439,18 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
     }
     targets = cJSON_AddArrayToObject(pred, "targets");
     int fail = 0, other = 0, emulated = 0;
+    char *pftext = assay_store_package_preflight(lab->store, p.id);
+    cJSON *pkgpf = pftext ? cJSON_Parse(pftext) : NULL;
+    free(pftext);
     for (size_t i = 0; i < nj; i++) {
-        cJSON *t = target_json(lab, &jobs[i], m);
+        cJSON *t = target_json(lab, &jobs[i], m, pkgpf);
         const char *v = js(t, "verdict");
         fail |= !strcmp(v, "fail");
         other |= strcmp(v, "pass") && strcmp(v, "fail");
         emulated |= cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated"));
         cJSON_AddItemToArray(targets, t);
     }
+    cJSON_Delete(pkgpf);
     cJSON_AddItemToObject(pred, "comparison", comparison(targets));
     /* A vendor's failure is "fail"; a target that could not be tested
      * (infrastructure error, canceled) makes the report incomplete, never a
@@ -653,7 +664,7 @@ int assay_report_html(char **out, const assay_report_check *c)
         sb_puts(&b, "</p>\n");
     }
     sb_puts(&b, "<h2>目标平台 Targets</h2>\n<table><tr><th>平台 Profile</th><th>主机 Host</th><th>测试 Tests</th>"
-                "<th>结论 Verdict</th></tr>");
+                "<th>预检 Preflight</th><th>结论 Verdict</th></tr>");
     cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
     {
         int pass = 0, n = 0;
@@ -669,8 +680,14 @@ int assay_report_html(char **out, const assay_report_check *c)
             sb_puts(&b, " <b>(模拟 emulated)</b>");
         sb_puts(&b, "</td><td>");
         sb_esc(&b, js(cJSON_GetObjectItem(t, "host"), "name"));
-        sb_printf(&b, "</td><td>%d / %d</td><td class=\"%s\">%s %s</td></tr>", pass, n, js(t, "verdict"),
-                  verdict_zh(js(t, "verdict")), js(t, "verdict"));
+        const cJSON *pk = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "preflight"), "package");
+        sb_printf(&b, "</td><td>%d / %d</td><td>", pass, n);
+        if (cJSON_IsObject(pk))
+            sb_printf(&b, "%d errors, %d warnings", (int)jnum(pk, "errors"), (int)jnum(pk, "warnings"));
+        else
+            sb_puts(&b, "-");
+        sb_printf(&b, "</td><td class=\"%s\">%s %s</td></tr>", js(t, "verdict"), verdict_zh(js(t, "verdict")),
+                  js(t, "verdict"));
     }
     sb_puts(&b, "</table>\n");
     const cJSON *cmp;
@@ -723,7 +740,24 @@ int assay_report_html(char **out, const assay_report_check *c)
         sb_esc(&b, js(ag, "triple"));
         sb_puts(&b, " <code>sha256 ");
         sb_esc(&b, js(ag, "sha256"));
-        sb_puts(&b, "</code></td></tr></table>\n<table><tr><th>测试 Test</th><th>结论 Verdict</th><th>退出 Exit</th>"
+        sb_puts(&b, "</code></td></tr></table>\n");
+        const cJSON *pk = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "preflight"), "package"), *pf, *fd;
+        if (cJSON_IsObject(pk) && (jnum(pk, "errors") > 0 || jnum(pk, "warnings") > 0)) {
+            sb_puts(&b, "<table><tr><th>预检 Preflight</th><th>文件 File</th><th>发现 Found</th><th>建议 Hint</th></tr>");
+            cJSON_ArrayForEach(pf, cJSON_GetObjectItem(pk, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(pf, "findings"))
+            {
+                sb_printf(&b, "<tr><td class=\"%s\">%s %s</td><td><code>", !strcmp(js(fd, "severity"), "error") ? "fail" : "error",
+                          js(fd, "severity"), js(fd, "check"));
+                sb_esc(&b, js(pf, "path"));
+                sb_puts(&b, "</code></td><td>");
+                sb_esc(&b, js(fd, "found"));
+                sb_puts(&b, "</td><td>");
+                sb_esc(&b, js(fd, "hint"));
+                sb_puts(&b, "</td></tr>");
+            }
+            sb_puts(&b, "</table>\n");
+        }
+        sb_puts(&b, "<table><tr><th>测试 Test</th><th>结论 Verdict</th><th>退出 Exit</th>"
                     "<th>耗时 Duration</th><th>日志 Log sha256</th></tr>");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
         {

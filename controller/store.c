@@ -993,3 +993,16 @@ int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out)
     sqlite3_bind_int(s, 2, attempt);
     return rows_json(st, s, out);
 }
+
+char *assay_store_package_preflight(assay_store *st, const char *id)
+{
+    sqlite3_stmt *s;
+    char *out = NULL;
+    if (prepare(st, &s, "SELECT preflight FROM packages WHERE id = ?") < 0)
+        return NULL;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+        out = strdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return out;
+}

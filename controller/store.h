@@ -55,6 +55,8 @@ int assay_store_package_get(assay_store *st, const char *id, assay_package_rec *
 int assay_store_artifacts(assay_store *st, const char *package_id, assay_artifact_rec **out, size_t *n);
 /* [{"id","file_name","size","product","version","vendor","added_at"}] */
 int assay_store_package_list(assay_store *st, cJSON **out);
+/* The stored preflight of a package (malloc'd JSON text), or NULL if none. */
+char *assay_store_package_preflight(assay_store *st, const char *id);
 /* Store the preflight result of a package (JSON text). */
 int assay_store_package_set_preflight(assay_store *st, const char *id, const char *json);
 
