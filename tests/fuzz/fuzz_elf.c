@@ -1,0 +1,28 @@
+/* libFuzzer target: the ELF reader and the preflight checks on any bytes. */
+#include "assay/elf.h"
+#include "assay/preflight.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    assay_elf_info *info;
+    if (assay_elf_read(&info, data, size) == 0) {
+        static const assay_target targets[] = {
+            {"aarch64", NULL, "2.28", "3.4.24", 65536, 0},
+            {"loongarch64", "old", "2.28", NULL, 16384, 0},
+            {"x86_64", NULL, "2.34", "3.4.29", 4096, 2},
+        };
+        for (size_t i = 0; i < 3; i++) {
+            cJSON *f = cJSON_CreateArray();
+            assay_preflight_elf(f, info, &targets[i]);
+            cJSON_Delete(f);
+        }
+        (void)assay_elf_loongarch_world(info);
+        assay_elf_info_free(info);
+    }
+    return 0;
+}
