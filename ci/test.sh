@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: dependencies, a sanitizer build with -Werror, the static
-# agents for every triple, then every test through ctest. Run as root on
+# agents for every triple, a short run of every fuzzer, then every test
+# through ctest. Run as root on
 # Debian 12. Fails when any test fails, or when ASan, LeakSanitizer or UBSan
 # report anything (ctest matches their output).
 #
@@ -23,6 +24,9 @@ mkdir -p build-ci
 
 step "static agents"
 ci/build-agents.sh --require-all
+
+step "fuzzers (20 s each: ELF reader, job specs, manifests)"
+ci/fuzz.sh 20
 
 step "tests"
 (cd build-ci && ctest --output-on-failure "$@")
