@@ -80,6 +80,7 @@ struct job {
     char cur[128];       /* what the host is doing, for progress */
     double started;
     int protocol_errors;
+    int preflight_stop;  /* the run asked to stop on preflight errors, and there are some */
 };
 
 struct ctx {
@@ -460,7 +461,35 @@ static int prepare_job(struct ctx *x, struct job *j)
         rc = assay_error_set(ASSAY_EINVAL, "package has no artifact for %s (%s)", prof->arch, prof->id);
         goto out;
     }
+    if (j->rec.stop_on_preflight) {
+        /* Preflight errors against this profile: the target stops here, a
+         * failure of the package, named. */
+        char *pf = assay_store_package_preflight(x->lab->store, j->rec.package_id);
+        cJSON *doc = pf ? cJSON_Parse(pf) : NULL, *e;
+        free(pf);
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "profiles"))
+        {
+            const cJSON *ne = cJSON_GetObjectItem(e, "errors"), *pid = cJSON_GetObjectItem(e, "profile");
+            if (cJSON_IsString(pid) && !strcmp(pid->valuestring, prof->id) && cJSON_IsNumber(ne) && ne->valueint > 0) {
+                snprintf(j->reason, sizeof j->reason, "stopped before install: preflight found %d errors against %s "
+                                                      "(assay package inspect %.12s --profile %s)",
+                         ne->valueint, prof->id, j->rec.package_id, prof->id);
+                j->preflight_stop = 1;
+            }
+        }
+        cJSON_Delete(doc);
+    }
     rc = assay_manifest_job_spec(&j->spec, m, j->agent_job, j->art_name);
+    if (rc == 0 && j->rec.stop_on_preflight) {
+        /* The agent stops too if its own inspection on the host finds errors. */
+        cJSON *spec = cJSON_Parse(j->spec);
+        cJSON_AddTrueToObject(spec, "stop_on_inspect_error");
+        free(j->spec);
+        j->spec = cJSON_PrintUnformatted(spec);
+        cJSON_Delete(spec);
+        if (!j->spec)
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    }
 out:
     assay_profile_free(prof);
     assay_manifest_free(m);
@@ -800,6 +829,13 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
         snprintf(why, sizeof why, "%s", assay_error_last()->message);
         say(x, "job %" PRId64 ": cannot run: %s", rec->id, why);
         assay_store_job_end(x->lab->store, rec->id, "error", why);
+        job_free(j);
+        return NULL;
+    }
+    if (j->preflight_stop) {
+        say(x, "job %" PRId64 ": %s", rec->id, j->reason);
+        assay_store_job_end(x->lab->store, rec->id, "failed", j->reason);
+        x->done++;
         job_free(j);
         return NULL;
     }

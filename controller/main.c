@@ -42,7 +42,7 @@ static int usage(FILE *f)
           "  host add NAME --profile ID --address HOST[:PORT] --user USER --identity KEY\n"
           "           [--launcher CMD] [--agent-root DIR] (--hostkey SHA256:... | --trust-on-first-use)\n"
           "  host import FILE | list [--json] | remove NAME | check NAME [--json]\n"
-          "  run submit PACKAGE --profiles ID[,ID...] [--priority N]\n"
+          "  run submit PACKAGE --profiles ID[,ID...] [--priority N] [--stop-on-preflight-error]\n"
           "  run list [--json] | show RUN [--follow] [--json] | cancel RUN\n"
           "  dispatch [--once] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
           "           [--max-attempts N]\n"
@@ -701,7 +701,7 @@ static int cmd_run(int argc, char **argv)
     assay_lab lab;
     char *pos[1];
     static const char *const vals[] = {"--profiles", "--priority", NULL};
-    static const char *const flags[] = {"--follow", "--json", NULL};
+    static const char *const flags[] = {"--follow", "--json", "--stop-on-preflight-error", NULL};
     if (argc < 1)
         return bad("run", "use: run submit | list | show | cancel");
     const char *sub = argv[0];
@@ -758,7 +758,8 @@ static int cmd_run(int argc, char **argv)
             rc = bad("run submit", "--profiles is empty");
             goto out;
         }
-        if (assay_store_run_submit(lab.store, p.id, list, n, priority, &run) < 0)
+        if (assay_store_run_submit(lab.store, p.id, list, n, priority,
+                                   has_flag(argc, argv, "--stop-on-preflight-error"), &run) < 0)
             rc = fail("run submit");
         else
             printf("%" PRId64 "\n", run);

@@ -56,6 +56,8 @@ static const char *const migrations[] = {
     /* 2: the agent binary that ran each attempt, for the report */
     "ALTER TABLE attempts ADD COLUMN agent_sha256 TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE jobs ADD COLUMN agent_sha256 TEXT NOT NULL DEFAULT '';",
+    /* 3: a run may stop a target early on preflight errors */
+    "ALTER TABLE runs ADD COLUMN stop_on_preflight INTEGER NOT NULL DEFAULT 0;",
 };
 
 static void now_utc(char out[32])
@@ -553,7 +555,7 @@ int assay_store_host_disable(assay_store *st, const char *name, const char *why)
 /* ---- runs and jobs ------------------------------------------------------- */
 
 int assay_store_run_submit(assay_store *st, const char *package_id, char *const *profiles, size_t n,
-                           int priority, int64_t *run_id)
+                           int priority, int stop_on_preflight, int64_t *run_id)
 {
     sqlite3_stmt *s = NULL;
     char now[32];
@@ -561,12 +563,13 @@ int assay_store_run_submit(assay_store *st, const char *package_id, char *const 
     int rc = assay_store_begin(st);
     if (rc < 0)
         return rc;
-    if ((rc = prepare(st, &s, "INSERT INTO runs (package_id, priority, state, submitted_at) "
-                              "VALUES (?, ?, 'queued', ?)")) < 0)
+    if ((rc = prepare(st, &s, "INSERT INTO runs (package_id, priority, state, submitted_at, stop_on_preflight) "
+                              "VALUES (?, ?, 'queued', ?, ?)")) < 0)
         goto fail;
     sqlite3_bind_text(s, 1, package_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 2, priority);
     sqlite3_bind_text(s, 3, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 4, stop_on_preflight);
     if (sqlite3_step(s) != SQLITE_DONE) {
         rc = db_error(st, "submit run");
         goto fail;
@@ -597,7 +600,7 @@ fail:
 
 #define RUN_SELECT                                                                                 \
     "SELECT r.id, r.package_id AS package, p.product, p.version, p.vendor, r.priority, r.state, "   \
-    "r.submitted_at, r.finished_at, "                                                              \
+    "r.submitted_at, r.finished_at, r.stop_on_preflight, "                                         \
     "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id) AS jobs, "                                \
     "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.state IN ('ended','canceled')) AS done, " \
     "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.outcome = 'passed') AS passed, "      \
@@ -633,7 +636,8 @@ int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out)
 
 #define JOB_SELECT                                                                                 \
     "SELECT j.id, j.run_id, r.priority, r.package_id, j.profile, j.state, j.host, j.attempt, "      \
-    "j.last_seq, j.outcome, j.reason, j.cancel, j.started_at, j.ended_at, j.agent_sha256 "          \
+    "j.last_seq, j.outcome, j.reason, j.cancel, j.started_at, j.ended_at, j.agent_sha256, "         \
+    "r.stop_on_preflight "                                                                         \
     "FROM jobs j JOIN runs r ON r.id = j.run_id "
 
 static void job_row(sqlite3_stmt *s, assay_job_rec *j)
@@ -653,6 +657,7 @@ static void job_row(sqlite3_stmt *s, assay_job_rec *j)
     copy_col(j->started_at, sizeof j->started_at, s, 12);
     copy_col(j->ended_at, sizeof j->ended_at, s, 13);
     copy_col(j->agent_sha256, sizeof j->agent_sha256, s, 14);
+    j->stop_on_preflight = sqlite3_column_int(s, 15);
 }
 
 static void job_row_v(sqlite3_stmt *s, void *dst)

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 2
+#define ASSAY_SCHEMA_VERSION 3
 
 typedef struct assay_store assay_store;
 
@@ -97,11 +97,12 @@ typedef struct assay_job_rec {
     int cancel;          /* cancel requested */
     char started_at[32], ended_at[32];
     char agent_sha256[65]; /* the agent binary that ran the current attempt */
+    int stop_on_preflight; /* the run stops a target with preflight errors */
 } assay_job_rec;
 
 /* Queue a run of package over profiles: one job per profile. */
 int assay_store_run_submit(assay_store *st, const char *package_id, char *const *profiles, size_t n,
-                           int priority, int64_t *run_id);
+                           int priority, int stop_on_preflight, int64_t *run_id);
 /* [{"id","package","product","version","priority","state","submitted_at","jobs":{state: n}}] */
 int assay_store_run_list(assay_store *st, cJSON **out);
 int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out);

@@ -40,7 +40,7 @@ static int64_t submit(int prio, int nprof)
     char *profs[] = {"a", "b", "c"};
     int64_t run;
     snprintf(pkg, sizeof pkg, "%064d", 1);
-    cr_assert_eq(assay_store_run_submit(st, pkg, profs, (size_t)nprof, prio, &run), 0);
+    cr_assert_eq(assay_store_run_submit(st, pkg, profs, (size_t)nprof, prio, 0, &run), 0);
     return run;
 }
 
@@ -59,7 +59,7 @@ Test(store, schema_is_versioned_and_newer_ones_refused)
     cr_assert_eq(assay_store_open(&st, dir, 0), ASSAY_ESTATE);
     cr_assert(strstr(assay_error_last()->message, "newer than this assay"));
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL);
+    sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL);
     sqlite3_close(db);
     cr_assert_eq(assay_store_open(&st, dir, 0), 0);
 }
@@ -79,6 +79,8 @@ Test(store, an_older_store_is_migrated_forward)
                                   " last_seq INTEGER NOT NULL DEFAULT -1, outcome TEXT NOT NULL DEFAULT '',"
                                   " reason TEXT NOT NULL DEFAULT '', cancel INTEGER NOT NULL DEFAULT 0,"
                                   " started_at TEXT NOT NULL DEFAULT '', ended_at TEXT NOT NULL DEFAULT '');"
+                                  "CREATE TABLE runs (id INTEGER PRIMARY KEY, package_id TEXT NOT NULL, priority INTEGER"
+                                  " NOT NULL, state TEXT NOT NULL, submitted_at TEXT NOT NULL, finished_at TEXT);"
                                   "CREATE TABLE attempts (job_id INTEGER, attempt INTEGER, host TEXT, outcome TEXT,"
                                   " reason TEXT, ended_at TEXT);"
                                   "INSERT INTO jobs (run_id, profile, state) VALUES (1, 'p', 'queued');"
@@ -93,7 +95,7 @@ Test(store, an_older_store_is_migrated_forward)
     sqlite3_finalize(s);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(s, 0), 2);
+    cr_assert_eq(sqlite3_column_int(s, 0), 3);
     sqlite3_finalize(s);
     sqlite3_close(db);
 }
