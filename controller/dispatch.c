@@ -79,7 +79,6 @@ struct job {
     assay_blob_writer *bw;
     char cur[128];       /* what the host is doing, for progress */
     double started;
-    int protocol_errors;
     int preflight_stop;  /* the run asked to stop on preflight errors, and there are some */
 };
 
