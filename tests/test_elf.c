@@ -267,3 +267,21 @@ Test(preflight, architecture_and_loongarch_world)
     cr_assert_null(finding(f, "loongarch-world"));
     cJSON_Delete(f);
 }
+
+Test(preflight, cxxabi_against_an_old_libstdcxx)
+{
+    /* Over-aligned new needs CXXABI_1.3.11 (GCC 7): fine for GCC 7's
+     * libstdc++ (3.4.24), named for GCC 6's (3.4.22, CXXABI_1.3.10). */
+    int errors;
+    cJSON *f = check("cxx-x86_64", &kylin_x86, &errors);
+    cr_assert_null(finding(f, "cxxabi"), "CXXABI_1.3.11 is in GCC 7's libstdc++");
+    cJSON_Delete(f);
+    assay_target gcc6 = kylin_x86;
+    gcc6.libstdcxx = "3.4.22";
+    f = check("cxx-x86_64", &gcc6, &errors);
+    const cJSON *x = finding(f, "cxxabi");
+    cr_assert_not_null(x, "CXXABI_1.3.11 on a libstdc++ that has 1.3.10");
+    cr_assert(strstr(cJSON_GetObjectItem(x, "found")->valuestring, "CXXABI_1.3.11"), "%s",
+              cJSON_GetObjectItem(x, "found")->valuestring);
+    cJSON_Delete(f);
+}

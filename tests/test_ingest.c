@@ -152,10 +152,15 @@ Test(ingest, preflight_reads_elf_files_inside_packages)
                     "cp " ASSAY_BINARY_DIR "/elf-corpus/hello-aarch64-4k $d/deb/usr/bin/hello;"
                     "printf 'Package: hello\\nVersion: 1\\nArchitecture: arm64\\nMaintainer: x <x@example.invalid>\\nDescription: x\\n' > $d/deb/DEBIAN/control;"
                     "dpkg-deb --root-owner-group --build $d/deb $d/s/pkgs/hello_1_arm64.deb >/dev/null;"
-                    "cp " ASSAY_BINARY_DIR "/elf-corpus/hello-x86_64-v3 $d/hello; tar -C $d -czf $d/s/pkgs/hello-x86.tar.gz hello;"
+                    "cp " ASSAY_BINARY_DIR "/elf-corpus/hello-x86_64-v3 $d/hello; mkdir -p $d/rpm/SPECS;"
+                    "printf '%%%%global debug_package %%%%{nil}\\nName: h\\nVersion: 1\\nRelease: 1\\nSummary: h\\nLicense: MIT\\n"
+                    "%%%%description\\nh\\n%%%%install\\nmkdir -p %%%%{buildroot}/usr/bin\\ninstall -m 755 '$d'/hello "
+                    "%%%%{buildroot}/usr/bin/hello\\n%%%%files\\n/usr/bin/hello\\n' > $d/rpm/SPECS/h.spec;"
+                    "rpmbuild -bb --quiet --define \"_topdir $d/rpm\" --define '_build_id_links none' --define '__strip /bin/true'"
+                    " --target x86_64 $d/rpm/SPECS/h.spec >/dev/null 2>&1; cp $d/rpm/RPMS/x86_64/h-1-1.x86_64.rpm $d/s/pkgs/;"
                     "cat > $d/s/manifest.json <<'EOF'\n"
                     "{\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\",\"artifacts\":["
-                    "{\"file\":\"pkgs/hello_1_arm64.deb\",\"arch\":\"aarch64\"},{\"file\":\"pkgs/hello-x86.tar.gz\",\"arch\":\"x86_64\"}],"
+                    "{\"file\":\"pkgs/hello_1_arm64.deb\",\"arch\":\"aarch64\"},{\"file\":\"pkgs/h-1-1.x86_64.rpm\",\"arch\":\"x86_64\"}],"
                     "\"install\":{\"command\":\"true\",\"timeout\":9},\"uninstall\":{\"command\":\"true\",\"timeout\":9},"
                     "\"tests\":[{\"id\":\"t\",\"command\":\"true\",\"timeout\":9}]}\n"
                     "EOF\n"
@@ -178,7 +183,10 @@ Test(ingest, preflight_reads_elf_files_inside_packages)
             cr_assert_geq(cJSON_GetObjectItem(p, "errors")->valueint, 2);
             seen++;
         } else if (!strcmp(prof, "zhaoxin-kx6000-uos-20")) {
+            /* From inside the rpm's cpio payload: an x86-64-v3 build. */
             cr_assert(strstr(text, "\"check\":\"x86-isa\""), "%s", text);
+            cr_assert_eq(cJSON_GetObjectItem(p, "elf_files")->valueint, 1);
+            cr_assert_str_eq(cJSON_GetObjectItem(p, "artifact")->valuestring, "pkgs/h-1-1.x86_64.rpm");
             seen++;
         } else if (!strcmp(prof, "loongson-3a5000-kylin-v10")) {
             cr_assert(cJSON_IsNull(cJSON_GetObjectItem(p, "artifact")), "no loongarch64 artifact");

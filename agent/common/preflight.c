@@ -91,6 +91,29 @@ int assay_preflight_elf(cJSON *out, const assay_elf_info *e, const assay_target 
             return r;
         errors += r;
     }
+    /* CXXABI_ versions come with libstdc++ releases: the target's highest
+     * GLIBCXX_ version says which CXXABI_ it has (GCC's libstdc++ ABI
+     * history: GCC 7 3.4.24/1.3.11 ... GCC 14 3.4.33/1.3.15). */
+    if (t->libstdcxx) {
+        static const char *const abi[][2] = {{"3.4.22", "1.3.10"}, {"3.4.23", "1.3.11"}, {"3.4.24", "1.3.11"},
+                                             {"3.4.25", "1.3.11"}, {"3.4.26", "1.3.12"}, {"3.4.28", "1.3.12"},
+                                             {"3.4.29", "1.3.13"}, {"3.4.30", "1.3.13"}, {"3.4.31", "1.3.14"},
+                                             {"3.4.32", "1.3.14"}, {"3.4.33", "1.3.15"}};
+        const char *have = NULL;
+        for (size_t k = 0; k < sizeof abi / sizeof abi[0]; k++)
+            if (assay_version_cmp(abi[k][0], t->libstdcxx) <= 0)
+                have = abi[k][1];
+        const char *need = have ? highest(e, "CXXABI_", have, syms, sizeof syms) : NULL;
+        if (need && strncmp(need, "CXXABI_TM", 9) && assay_version_cmp(need + 7, have) > 0) {
+            snprintf(exp, sizeof exp, "CXXABI_%s or older (libstdc++ %s)", have, t->libstdcxx);
+            snprintf(found, sizeof found, "%s (%s)", need, syms);
+            snprintf(hint, sizeof hint, "build with the target's GCC, or link libstdc++ statically "
+                                        "(-static-libstdc++); needs: %s", syms);
+            if ((r = add(out, "error", "cxxabi", exp, found, hint)) < 0)
+                return r;
+            errors += r;
+        }
+    }
     if (t->page_size && e->min_load_align && e->min_load_align < (uint64_t)t->page_size) {
         snprintf(exp, sizeof exp, "PT_LOAD aligned to %d bytes or more", t->page_size);
         snprintf(found, sizeof found, "aligned to %llu bytes", (unsigned long long)e->min_load_align);

@@ -11,7 +11,7 @@ w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 printf '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n' > "$w/hello.c"
 printf '#include <stdlib.h>\n#include <stdio.h>\nint main(void) { printf("%%u\\n", arc4random()); return 0; }\n' > "$w/arc.c"
-printf '#include <filesystem>\n#include <iostream>\nint main(int, char **argv) { std::cout << std::filesystem::exists(argv[0]) << std::endl; try { throw 1; } catch (int) {} return 0; }\n' > "$w/cxx.cc"
+printf '#include <filesystem>\n#include <iostream>\nstruct alignas(64) A { char c; };\nA *volatile g;\nint main(int, char **argv) { std::cout << std::filesystem::exists(argv[0]) << std::endl; g = new A; delete g; try { throw 1; } catch (int) {} return 0; }\n' > "$w/cxx.cc"
 gcc -O2 -o "$out/hello-x86_64" "$w/hello.c"
 gcc -O2 -march=x86-64-v3 -Wl,-z,x86-64-v3 -o "$out/hello-x86_64-v3" "$w/hello.c"
 gcc -O2 -o "$out/arc4random-x86_64" "$w/arc.c"
