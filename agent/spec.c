@@ -1,6 +1,7 @@
 /* Job spec parsing and validation; see spec.h. */
 #include "spec.h"
 #include "assay/error.h"
+#include "assay/json.h"
 #include "assay/proto.h"
 
 #include <cjson/cJSON.h>
@@ -117,22 +118,6 @@ static int get_int(const cJSON *o, const char *key, const char *where, int lo, i
     return 0;
 }
 
-/* Refuse members we do not know: a typo ("timout") must not be ignored. */
-static int only_keys(const cJSON *o, const char *where, const char *const *keys)
-{
-    const cJSON *m;
-    cJSON_ArrayForEach(m, o)
-    {
-        int known = 0;
-        for (const char *const *k = keys; *k; k++)
-            known |= m->string && strcmp(m->string, *k) == 0;
-        if (!known)
-            return assay_error_set(ASSAY_EINVAL, "%s%s: unknown field", where,
-                                   m->string ? m->string : "?");
-    }
-    return 0;
-}
-
 static int parse_step(assay_step *st, const cJSON *o, size_t i)
 {
     static const char *const keys[] = {"id", "kind", "name", "command", "timeout", "expect_exit",
@@ -143,7 +128,7 @@ static int parse_step(assay_step *st, const cJSON *o, size_t i)
     snprintf(where, sizeof where, "steps[%zu].", i);
     if (!cJSON_IsObject(o))
         return assay_error_set(ASSAY_EINVAL, "steps[%zu]: must be an object", i);
-    if ((rc = only_keys(o, where, keys)) < 0 ||
+    if ((rc = assay_json_only_keys(o, where, keys)) < 0 ||
         (rc = get_str(o, "id", where, 1, ASSAY_ID_MAX, &id)) < 0 ||
         (rc = get_str(o, "kind", where, 1, 16, &kind)) < 0 ||
         (rc = get_str(o, "name", where, 0, 256, &name)) < 0 ||
@@ -231,7 +216,7 @@ int assay_spec_parse(assay_spec **out, const char *json, size_t len)
         assay_error_set(rc, "job spec: must be a JSON object");
         goto out;
     }
-    if ((rc = only_keys(doc, "", keys)) < 0)
+    if ((rc = assay_json_only_keys(doc, "", keys)) < 0)
         goto out;
     v = cJSON_GetObjectItemCaseSensitive(doc, "protocol");
     if (!cJSON_IsNumber(v) || v->valuedouble != ASSAY_PROTO_VERSION) {

@@ -5,6 +5,7 @@
  * "assay: <what failed>: <why>" and exits non-zero.
  */
 #include "assay/error.h"
+#include "assay/json.h"
 #include "assay/version.h"
 #include "buildinfo.h"
 #include "dispatch.h"
@@ -137,17 +138,6 @@ static void print_json(const cJSON *o)
     cJSON_free(s);
 }
 
-static const char *js(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double jn(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
 
 /* ---- init, config -------------------------------------------------------- */
 
@@ -249,8 +239,8 @@ static int cmd_package(int argc, char **argv)
                 int e = 0, w = 0, np = 0;
                 cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
                 {
-                    e += (int)jn(x, "errors");
-                    w += (int)jn(x, "warnings");
+                    e += (int)assay_json_num(x, "errors");
+                    w += (int)assay_json_num(x, "warnings");
                     np++;
                 }
                 fprintf(stderr, "assay: preflight: %d errors, %d warnings over %d profiles%s%.12s\n", e, w, np,
@@ -271,8 +261,8 @@ static int cmd_package(int argc, char **argv)
         } else {
             printf("%-14s %-24s %-12s %-24s %s\n", "ID", "PRODUCT", "VERSION", "VENDOR", "FILE");
             cJSON_ArrayForEach(p, l)
-                printf("%-14.12s %-24s %-12s %-24.24s %s\n", js(p, "id"), js(p, "product"), js(p, "version"),
-                       js(p, "vendor"), js(p, "file_name"));
+                printf("%-14.12s %-24s %-12s %-24.24s %s\n", assay_json_str(p, "id"), assay_json_str(p, "product"), assay_json_str(p, "version"),
+                       assay_json_str(p, "vendor"), assay_json_str(p, "file_name"));
         }
         cJSON_Delete(l);
     } else if (strcmp(sub, "show") == 0) {
@@ -336,18 +326,18 @@ static int cmd_package(int argc, char **argv)
             rc = fail("package inspect");
         } else {
             int errors = 0;
-            cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles")) errors += (int)jn(x, "errors");
+            cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles")) errors += (int)assay_json_num(x, "errors");
             if (json) {
                 print_json(pf);
             } else {
                 cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
                 {
-                    printf("%s (%s): %d errors, %d warnings, %d ELF files\n", js(x, "profile"),
-                           cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? js(x, "artifact") : js(x, "message"),
-                           (int)jn(x, "errors"), (int)jn(x, "warnings"), (int)jn(x, "elf_files"));
+                    printf("%s (%s): %d errors, %d warnings, %d ELF files\n", assay_json_str(x, "profile"),
+                           cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? assay_json_str(x, "artifact") : assay_json_str(x, "message"),
+                           (int)assay_json_num(x, "errors"), (int)assay_json_num(x, "warnings"), (int)assay_json_num(x, "elf_files"));
                     cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
-                        printf("  %-7s %-15s %s: %s (expected %s)\n           %s\n", js(fd, "severity"), js(fd, "check"),
-                               js(f, "path"), js(fd, "found"), js(fd, "expected"), js(fd, "hint"));
+                        printf("  %-7s %-15s %s: %s (expected %s)\n           %s\n", assay_json_str(fd, "severity"), assay_json_str(fd, "check"),
+                               assay_json_str(f, "path"), assay_json_str(fd, "found"), assay_json_str(fd, "expected"), assay_json_str(fd, "hint"));
                 }
             }
             cJSON_Delete(pf);
@@ -528,7 +518,7 @@ static int cmd_host(int argc, char **argv)
             rc = fail("host check");
         } else {
             int errors = 0;
-            cJSON_ArrayForEach(d, diffs) errors += strcmp(js(d, "severity"), "error") == 0;
+            cJSON_ArrayForEach(d, diffs) errors += strcmp(assay_json_str(d, "severity"), "error") == 0;
             if (json) {
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddItemToObject(o, "facts", facts);
@@ -539,15 +529,15 @@ static int cmd_host(int argc, char **argv)
             } else {
                 const cJSON *cpu = cJSON_GetObjectItem(facts, "cpu"), *os = cJSON_GetObjectItem(facts, "os");
                 printf("host %s: reached, host key verified\n  arch %s, cpu %s %s, %s %s, kernel %s, glibc %s, page %d\n",
-                       pos[0], js(facts, "arch"), js(cpu, "vendor"), js(cpu, "model"), js(os, "id"), js(os, "version_id"),
-                       js(cJSON_GetObjectItem(facts, "kernel"), "release"), js(facts, "glibc"), (int)jn(facts, "page_size"));
+                       pos[0], assay_json_str(facts, "arch"), assay_json_str(cpu, "vendor"), assay_json_str(cpu, "model"), assay_json_str(os, "id"), assay_json_str(os, "version_id"),
+                       assay_json_str(cJSON_GetObjectItem(facts, "kernel"), "release"), assay_json_str(facts, "glibc"), (int)assay_json_num(facts, "page_size"));
                 if (cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "emulation"), "emulated")))
                     printf("  EMULATED: results from this host do not certify real hardware\n");
                 if (!cJSON_GetArraySize(diffs))
                     printf("  matches its profile\n");
                 cJSON_ArrayForEach(d, diffs)
-                    printf("  %-7s %-16s profile %s, host %s\n", js(d, "severity"), js(d, "field"), js(d, "profile"),
-                           cJSON_IsString(cJSON_GetObjectItem(d, "host")) ? js(d, "host") : "(unknown)");
+                    printf("  %-7s %-16s profile %s, host %s\n", assay_json_str(d, "severity"), assay_json_str(d, "field"), assay_json_str(d, "profile"),
+                           cJSON_IsString(cJSON_GetObjectItem(d, "host")) ? assay_json_str(d, "host") : "(unknown)");
             }
             cJSON_Delete(facts);
             cJSON_Delete(diffs);
@@ -577,8 +567,8 @@ static void print_run(assay_lab *lab, const cJSON *r, int64_t id)
 {
     assay_job_rec *jobs;
     size_t n;
-    printf("run %" PRId64 ": %s %s (%s), package %.12s, priority %d, %s\n", id, js(r, "product"), js(r, "version"),
-           js(r, "vendor"), js(r, "package"), (int)jn(r, "priority"), js(r, "state"));
+    printf("run %" PRId64 ": %s %s (%s), package %.12s, priority %d, %s\n", id, assay_json_str(r, "product"), assay_json_str(r, "version"),
+           assay_json_str(r, "vendor"), assay_json_str(r, "package"), (int)assay_json_num(r, "priority"), assay_json_str(r, "state"));
     if (assay_store_run_jobs(lab->store, id, &jobs, &n) < 0)
         return;
     printf("  %-6s %-36s %-9s %-14s %-8s %-8s %s\n", "JOB", "PROFILE", "STATE", "HOST", "ATTEMPT", "OUTCOME", "REASON");
@@ -639,25 +629,25 @@ static int follow_run(assay_lab *lab, int64_t id)
                 continue;
             cJSON_ArrayForEach(e, evs)
             {
-                cJSON *b = cJSON_Parse(js(e, "body"));
-                const char *type = js(e, "type");
+                cJSON *b = cJSON_Parse(assay_json_str(e, "body"));
+                const char *type = assay_json_str(e, "type");
                 if (strcmp(type, "step-start") == 0)
-                    snprintf(cur[i], sizeof cur[i], "%s #%d", js(b, "step"), (int)jn(b, "run"));
+                    snprintf(cur[i], sizeof cur[i], "%s #%d", assay_json_str(b, "step"), (int)assay_json_num(b, "run"));
                 if (!tty) {
                     if (strcmp(type, "step-end") == 0)
-                        printf("%s job %" PRId64 " %-14s %-20s %s%s%s\n", js(b, "ts"), jobs[i].id, jobs[i].host,
-                               js(b, "step"), js(b, "verdict"), *js(b, "reason") ? ": " : "", js(b, "reason"));
+                        printf("%s job %" PRId64 " %-14s %-20s %s%s%s\n", assay_json_str(b, "ts"), jobs[i].id, jobs[i].host,
+                               assay_json_str(b, "step"), assay_json_str(b, "verdict"), *assay_json_str(b, "reason") ? ": " : "", assay_json_str(b, "reason"));
                     else if (strcmp(type, "job-end") == 0)
-                        printf("%s job %" PRId64 " %-14s ended: %s\n", js(b, "ts"), jobs[i].id, jobs[i].host,
-                               js(b, "outcome"));
+                        printf("%s job %" PRId64 " %-14s ended: %s\n", assay_json_str(b, "ts"), jobs[i].id, jobs[i].host,
+                               assay_json_str(b, "outcome"));
                     else if (strcmp(type, "job-start") == 0)
-                        printf("%s job %" PRId64 " %-14s started (%s)\n", js(b, "ts"), jobs[i].id, jobs[i].host,
+                        printf("%s job %" PRId64 " %-14s started (%s)\n", assay_json_str(b, "ts"), jobs[i].id, jobs[i].host,
                                jobs[i].profile);
                     else if (strcmp(type, "error") == 0)
-                        printf("%s job %" PRId64 " %-14s error: %s\n", js(b, "ts"), jobs[i].id, jobs[i].host,
-                               js(b, "message"));
+                        printf("%s job %" PRId64 " %-14s error: %s\n", assay_json_str(b, "ts"), jobs[i].id, jobs[i].host,
+                               assay_json_str(b, "message"));
                 }
-                seen[i] = (int64_t)jn(e, "seq");
+                seen[i] = (int64_t)assay_json_num(e, "seq");
                 cJSON_Delete(b);
             }
             cJSON_Delete(evs);
@@ -682,7 +672,7 @@ static int follow_run(assay_lab *lab, int64_t id)
             drawn = (int)n + 1;
         }
         fflush(stdout);
-        int finished = strcmp(js(r, "state"), "done") == 0 || strcmp(js(r, "state"), "canceled") == 0;
+        int finished = strcmp(assay_json_str(r, "state"), "done") == 0 || strcmp(assay_json_str(r, "state"), "canceled") == 0;
         cJSON_Delete(r);
         free(jobs);
         if (finished)
@@ -775,9 +765,9 @@ static int cmd_run(int argc, char **argv)
             cJSON_ArrayForEach(r, l)
             {
                 char jobs[64];
-                snprintf(jobs, sizeof jobs, "%d/%d", (int)jn(r, "done"), (int)jn(r, "jobs"));
-                printf("%-5d %-20.20s %-10.10s %-4d %-9s %-11s %s\n", (int)jn(r, "id"), js(r, "product"),
-                       js(r, "version"), (int)jn(r, "priority"), js(r, "state"), jobs, js(r, "submitted_at"));
+                snprintf(jobs, sizeof jobs, "%d/%d", (int)assay_json_num(r, "done"), (int)assay_json_num(r, "jobs"));
+                printf("%-5d %-20.20s %-10.10s %-4d %-9s %-11s %s\n", (int)assay_json_num(r, "id"), assay_json_str(r, "product"),
+                       assay_json_str(r, "version"), (int)assay_json_num(r, "priority"), assay_json_str(r, "state"), jobs, assay_json_str(r, "submitted_at"));
             }
         }
         cJSON_Delete(l);
@@ -997,7 +987,7 @@ static int cmd_verify(int argc, char **argv)
     } else {
         const cJSON *p = cJSON_GetObjectItem(chk.statement, "predicate"), *prod = cJSON_GetObjectItem(p, "product");
         printf("valid: report %s, %s %s by %s, verdict %s, %d targets, signed by %s key %.16s\n",
-               js(p, "report_number"), js(prod, "name"), js(prod, "version"), js(prod, "vendor"), js(p, "verdict"),
+               assay_json_str(p, "report_number"), assay_json_str(prod, "name"), assay_json_str(prod, "version"), assay_json_str(prod, "vendor"), assay_json_str(p, "verdict"),
                cJSON_GetArraySize(cJSON_GetObjectItem(p, "targets")), chk.alg, chk.keyid);
         cJSON_Delete(chk.statement);
     }

@@ -1,6 +1,7 @@
 /* Manifest validation; see manifest.h and docs/manifest.md. */
 #include "manifest.h"
 #include "assay/error.h"
+#include "assay/json.h"
 #include "assay/proto.h"
 
 #include <math.h>
@@ -21,28 +22,6 @@ void assay_manifest_free(assay_manifest *m)
     free(m->artifacts);
     cJSON_Delete(m->doc);
     free(m);
-}
-
-/* Refuse fields we do not know, listing the ones we do: a vendor's typo
- * ("timout") must not become a silent default. */
-static int only_keys(const cJSON *o, const char *where, const char *const *keys)
-{
-    const cJSON *m;
-    cJSON_ArrayForEach(m, o)
-    {
-        int known = 0;
-        for (const char *const *k = keys; *k; k++)
-            known |= m->string && strcmp(m->string, *k) == 0;
-        if (!known) {
-            char list[512] = "";
-            size_t used = 0;
-            for (const char *const *k = keys; *k && used < sizeof list; k++)
-                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", k == keys ? "" : ", ", *k);
-            return assay_error_set(ASSAY_EINVAL, "%s%s: unknown field (known: %s)", where,
-                                   m->string ? m->string : "?", list);
-        }
-    }
-    return 0;
 }
 
 static int text(const cJSON *o, const char *key, const char *where, size_t max, int required, char *out,
@@ -116,7 +95,7 @@ static int command_step(const cJSON *doc, const char *key, int required)
     if (!cJSON_IsObject(s))
         return assay_error_set(ASSAY_EINVAL, "%s: must be an object with command and timeout", key);
     snprintf(where, sizeof where, "%s.", key);
-    if ((rc = only_keys(s, where, keys)) < 0 || (rc = text(s, "command", where, MAX_COMMAND, 1, NULL, 0)) < 0 ||
+    if ((rc = assay_json_only_keys(s, where, keys)) < 0 || (rc = text(s, "command", where, MAX_COMMAND, 1, NULL, 0)) < 0 ||
         (rc = timeout(s, where)) < 0 || (rc = whole(s, "expect_exit", where, 0, 255)) < 0)
         return rc;
     return 0;
@@ -142,7 +121,7 @@ static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[A
         snprintf(where, sizeof where, "%s[%zu].", key, i);
         if (!cJSON_IsObject(t))
             return assay_error_set(ASSAY_EINVAL, "%s[%zu]: must be an object", key, i);
-        if ((rc = only_keys(t, where, bench ? bkeys : tkeys)) < 0 ||
+        if ((rc = assay_json_only_keys(t, where, bench ? bkeys : tkeys)) < 0 ||
             (rc = text(t, "id", where, ASSAY_ID_MAX, 1, id, sizeof id)) < 0)
             return rc;
         if (!step_id_valid(id))
@@ -198,7 +177,7 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
         assay_error_set(rc, "must be a JSON object");
         goto out;
     }
-    if ((rc = only_keys(m->doc, "", keys)) < 0)
+    if ((rc = assay_json_only_keys(m->doc, "", keys)) < 0)
         goto out;
     v = cJSON_GetObjectItemCaseSensitive(m->doc, "manifest");
     if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
@@ -234,7 +213,7 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
             rc = assay_error_set(ASSAY_EINVAL, "artifacts[%zu]: must be an object", m->nartifacts);
             goto out;
         }
-        if ((rc = only_keys(a, where, akeys)) < 0 || (rc = text(a, "file", where, 255, 1, ar->file, sizeof ar->file)) < 0 ||
+        if ((rc = assay_json_only_keys(a, where, akeys)) < 0 || (rc = text(a, "file", where, 255, 1, ar->file, sizeof ar->file)) < 0 ||
             (rc = text(a, "arch", where, 31, 1, ar->arch, sizeof ar->arch)) < 0 ||
             (rc = text(a, "abi", where, 15, 0, ar->abi, sizeof ar->abi)) < 0)
             goto out;

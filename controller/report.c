@@ -5,6 +5,7 @@
 #include "manifest.h"
 #include "profile.h"
 #include "assay/error.h"
+#include "assay/json.h"
 #include "assay/io.h"
 #include "assay/version.h"
 
@@ -114,17 +115,6 @@ static int sb_done(struct sb *b, char **out)
 
 /* ---- JSON helpers -------------------------------------------------------- */
 
-static const char *js(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
 
 static cJSON *dup_or_null(const cJSON *v)
 {
@@ -174,11 +164,11 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     cJSON *bodies = cJSON_CreateArray();
     cJSON_ArrayForEach(e, evs)
     {
-        cJSON *b = cJSON_Parse(js(e, "body"));
+        cJSON *b = cJSON_Parse(assay_json_str(e, "body"));
         if (!b)
             continue;
         cJSON_AddItemToArray(bodies, b);
-        const char *type = js(b, "type");
+        const char *type = assay_json_str(b, "type");
         if (!strcmp(type, "job-start")) {
             facts = cJSON_GetObjectItemCaseSensitive(b, "facts");
             agent = cJSON_GetObjectItemCaseSensitive(b, "agent");
@@ -186,8 +176,8 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
             inspect = cJSON_GetObjectItemCaseSensitive(b, "result");
         } else if (!strcmp(type, "job-end")) {
             end = b;
-        } else if (!strcmp(type, "step-start") && !cJSON_GetObjectItemCaseSensitive(starts, js(b, "step"))) {
-            cJSON_AddStringToObject(starts, js(b, "step"), js(b, "name"));
+        } else if (!strcmp(type, "step-start") && !cJSON_GetObjectItemCaseSensitive(starts, assay_json_str(b, "step"))) {
+            cJSON_AddStringToObject(starts, assay_json_str(b, "step"), assay_json_str(b, "name"));
         }
     }
     int emulated = facts && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
@@ -202,7 +192,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
      * the installed files against the host. */
     const cJSON *pp, *mine = NULL;
     cJSON_ArrayForEach(pp, cJSON_GetObjectItemCaseSensitive(pkgpf, "profiles"))
-        if (!strcmp(js(pp, "profile"), j->profile))
+        if (!strcmp(assay_json_str(pp, "profile"), j->profile))
             mine = pp;
     cJSON_AddItemToObject(pre, "package", dup_or_null(mine));
     cJSON_AddItemToObject(pre, "host", dup_or_null(inspect));
@@ -215,9 +205,9 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     cJSON *b;
     cJSON_ArrayForEach(b, bodies)
     {
-        if (strcmp(js(b, "type"), "step-end"))
+        if (strcmp(assay_json_str(b, "type"), "step-end"))
             continue;
-        const char *kind = js(b, "kind"), *id = js(b, "step");
+        const char *kind = assay_json_str(b, "kind"), *id = assay_json_str(b, "step");
         const cJSON *m_ = cJSON_GetObjectItemCaseSensitive(b, "metrics");
         const cJSON *lg = cJSON_GetObjectItemCaseSensitive(b, "logs");
         if (!strcmp(kind, "bench")) {
@@ -225,8 +215,8 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
             if (!bb) {
                 bb = cJSON_CreateObject();
                 cJSON_AddStringToObject(bb, "id", id);
-                cJSON_AddStringToObject(bb, "name", js(starts, id)[0] ? js(starts, id) : id);
-                cJSON_AddStringToObject(bb, "unit", js(b, "unit")[0] ? js(b, "unit") : "");
+                cJSON_AddStringToObject(bb, "name", assay_json_str(starts, id)[0] ? assay_json_str(starts, id) : id);
+                cJSON_AddStringToObject(bb, "unit", assay_json_str(b, "unit")[0] ? assay_json_str(b, "unit") : "");
                 cJSON_AddArrayToObject(bb, "samples");
                 cJSON_AddArrayToObject(bb, "verdicts");
                 cJSON_AddItemToObject(bench_by_id, id, bb);
@@ -234,32 +224,32 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "value");
             if (cJSON_IsNumber(v))
                 cJSON_AddItemToArray(cJSON_GetObjectItem(bb, "samples"), cJSON_CreateNumber(v->valuedouble));
-            cJSON_AddItemToArray(cJSON_GetObjectItem(bb, "verdicts"), cJSON_CreateString(js(b, "verdict")));
+            cJSON_AddItemToArray(cJSON_GetObjectItem(bb, "verdicts"), cJSON_CreateString(assay_json_str(b, "verdict")));
             continue;
         }
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "id", id);
-        cJSON_AddStringToObject(x, "name", js(starts, id)[0] ? js(starts, id) : id);
-        cJSON_AddStringToObject(x, "verdict", js(b, "verdict"));
+        cJSON_AddStringToObject(x, "name", assay_json_str(starts, id)[0] ? assay_json_str(starts, id) : id);
+        cJSON_AddStringToObject(x, "verdict", assay_json_str(b, "verdict"));
         cJSON_AddItemToObject(x, "reason", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "reason")));
         cJSON_AddItemToObject(x, "exit_code", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "exit_code")));
         cJSON_AddItemToObject(x, "signal", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "signal")));
         cJSON_AddBoolToObject(x, "timed_out", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "timed_out")));
         if (m_)
-            cJSON_AddNumberToObject(x, "duration_s", strtod(js(m_, "wall_ns"), NULL) / 1e9);
+            cJSON_AddNumberToObject(x, "duration_s", strtod(assay_json_str(m_, "wall_ns"), NULL) / 1e9);
         else
             cJSON_AddNullToObject(x, "duration_s");
         cJSON *ld = cJSON_AddObjectToObject(x, "logs");
         const char *keys[] = {"stdout", "stderr"};
         for (int k = 0; k < 2; k++) {
-            const char *path = js(lg, keys[k]);
+            const char *path = assay_json_str(lg, keys[k]);
             const cJSON *l, *found = NULL;
-            cJSON_ArrayForEach(l, logs) if (path[0] && !strcmp(js(l, "path"), path)) found = l;
+            cJSON_ArrayForEach(l, logs) if (path[0] && !strcmp(assay_json_str(l, "path"), path)) found = l;
             cJSON *one = cJSON_AddObjectToObject(ld, keys[k]);
             cJSON_AddStringToObject(one, "path", path);
             if (found) {
-                cJSON_AddStringToObject(one, "sha256", js(found, "sha256"));
-                cJSON_AddNumberToObject(one, "size", jnum(found, "size"));
+                cJSON_AddStringToObject(one, "sha256", assay_json_str(found, "sha256"));
+                cJSON_AddNumberToObject(one, "size", assay_json_num(found, "size"));
             } else {
                 cJSON_AddNullToObject(one, "sha256");
             }
@@ -274,7 +264,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     const cJSON *mb;
     cJSON_ArrayForEach(mb, cJSON_GetObjectItemCaseSensitive(m->doc, "benchmarks"))
     {
-        cJSON *bb = cJSON_DetachItemFromObjectCaseSensitive(bench_by_id, js(mb, "id"));
+        cJSON *bb = cJSON_DetachItemFromObjectCaseSensitive(bench_by_id, assay_json_str(mb, "id"));
         if (!bb)
             continue;
         cJSON *sm = cJSON_GetObjectItem(bb, "samples");
@@ -307,7 +297,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
                           : !strcmp(outcome, "error") ? "error" : !strcmp(outcome, "canceled") ? "canceled"
                                                                                                : "incomplete";
     cJSON_AddStringToObject(t, "verdict", verdict);
-    cJSON_AddStringToObject(t, "reason", end && js(end, "reason")[0] ? js(end, "reason") : j->reason);
+    cJSON_AddStringToObject(t, "reason", end && assay_json_str(end, "reason")[0] ? assay_json_str(end, "reason") : j->reason);
     cJSON_AddNumberToObject(t, "attempts", j->attempt);
     cJSON_Delete(bench_by_id);
     cJSON_Delete(starts);
@@ -326,7 +316,7 @@ static cJSON *comparison(const cJSON *targets)
     const cJSON *b0;
     cJSON_ArrayForEach(b0, benches)
     {
-        const char *id = js(b0, "id"), *unit = js(b0, "unit");
+        const char *id = assay_json_str(b0, "id"), *unit = assay_json_str(b0, "unit");
         int lower_better = time_unit(unit);
         cJSON *c = cJSON_CreateObject(), *rows = cJSON_CreateArray();
         double best = NAN;
@@ -336,28 +326,28 @@ static cJSON *comparison(const cJSON *targets)
             cJSON_ArrayForEach(b, cJSON_GetObjectItem(t, "benchmarks"))
             {
                 const cJSON *med = cJSON_GetObjectItem(b, "median");
-                if (strcmp(js(b, "id"), id) || !cJSON_IsNumber(med))
+                if (strcmp(assay_json_str(b, "id"), id) || !cJSON_IsNumber(med))
                     continue;
                 if (isnan(best) || (lower_better ? med->valuedouble < best : med->valuedouble > best))
                     best = med->valuedouble;
                 cJSON *r = cJSON_CreateObject();
-                cJSON_AddStringToObject(r, "profile", js(cJSON_GetObjectItem(t, "profile"), "id"));
+                cJSON_AddStringToObject(r, "profile", assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
                 cJSON_AddBoolToObject(r, "emulated", cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")));
                 cJSON_AddNumberToObject(r, "median", med->valuedouble);
-                cJSON_AddNumberToObject(r, "min", jnum(b, "min"));
-                cJSON_AddNumberToObject(r, "max", jnum(b, "max"));
-                cJSON_AddNumberToObject(r, "spread_pct", jnum(b, "spread_pct"));
+                cJSON_AddNumberToObject(r, "min", assay_json_num(b, "min"));
+                cJSON_AddNumberToObject(r, "max", assay_json_num(b, "max"));
+                cJSON_AddNumberToObject(r, "spread_pct", assay_json_num(b, "spread_pct"));
                 cJSON_AddItemToArray(rows, r);
             }
         }
         cJSON_ArrayForEach(t, rows)
         {
-            double med = jnum(t, "median");
+            double med = assay_json_num(t, "median");
             double rel = best != 0 && !isnan(best) ? (lower_better ? best / med : med / best) : 0;
             cJSON_AddNumberToObject(t, "relative_to_best", isfinite(rel) ? rel : 0);
         }
         cJSON_AddStringToObject(c, "benchmark", id);
-        cJSON_AddStringToObject(c, "name", js(b0, "name"));
+        cJSON_AddStringToObject(c, "name", assay_json_str(b0, "name"));
         cJSON_AddStringToObject(c, "unit", unit);
         cJSON_AddStringToObject(c, "better", lower_better ? "lower" : "higher");
         cJSON_AddItemToObject(c, "targets", rows);
@@ -378,7 +368,7 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
     int rc;
 
     if ((rc = assay_store_run_get(lab->store, run, &r)) < 0 ||
-        (rc = assay_store_package_get(lab->store, js(r, "package"), &p, &mtext)) < 0 ||
+        (rc = assay_store_package_get(lab->store, assay_json_str(r, "package"), &p, &mtext)) < 0 ||
         (rc = assay_store_artifacts(lab->store, p.id, &arts, &na)) < 0 ||
         (rc = assay_store_run_jobs(lab->store, run, &jobs, &nj)) < 0 ||
         (rc = assay_manifest_parse(&m, mtext, strlen(mtext))) < 0)
@@ -386,9 +376,9 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
     assay_store_meta_get(lab->store, "centre", centre, sizeof centre);
     assay_store_meta_get(lab->store, "lab_id", labid, sizeof labid);
     assay_error_clear();
-    if (strcmp(js(r, "state"), "done") && strcmp(js(r, "state"), "canceled")) {
+    if (strcmp(assay_json_str(r, "state"), "done") && strcmp(assay_json_str(r, "state"), "canceled")) {
         rc = assay_error_set(ASSAY_ESTATE, "run %" PRId64 " is %s: a report is made of a finished run", run,
-                             js(r, "state"));
+                             assay_json_str(r, "state"));
         goto out;
     }
 
@@ -410,10 +400,10 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
 
     /* Stable and unique in the lab: the year of submission, the lab id, the run. */
     char number[80];
-    snprintf(number, sizeof number, "%.4s-%.8s-%06" PRId64, js(r, "submitted_at"), labid, run);
+    snprintf(number, sizeof number, "%.4s-%.8s-%06" PRId64, assay_json_str(r, "submitted_at"), labid, run);
     cJSON_AddStringToObject(pred, "report_number", number);
     cJSON_AddStringToObject(pred, "centre", centre);
-    cJSON_AddStringToObject(pred, "date", js(r, "finished_at")[0] ? js(r, "finished_at") : js(r, "submitted_at"));
+    cJSON_AddStringToObject(pred, "date", assay_json_str(r, "finished_at")[0] ? assay_json_str(r, "finished_at") : assay_json_str(r, "submitted_at"));
     cJSON *gen = cJSON_AddObjectToObject(pred, "generator");
     cJSON_AddStringToObject(gen, "name", "assay");
     cJSON_AddStringToObject(gen, "version", assay_version());
@@ -444,7 +434,7 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
     free(pftext);
     for (size_t i = 0; i < nj; i++) {
         cJSON *t = target_json(lab, &jobs[i], m, pkgpf);
-        const char *v = js(t, "verdict");
+        const char *v = assay_json_str(t, "verdict");
         fail |= !strcmp(v, "fail");
         other |= strcmp(v, "pass") && strcmp(v, "fail");
         emulated |= cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated"));
@@ -572,8 +562,8 @@ int assay_report_verify(assay_report_check *out, const char *env, size_t len, co
     }
     /* The signature covers the exact payload bytes: parse them only now. */
     st = cJSON_ParseWithLength((const char *)payload, plen);
-    if (!cJSON_IsObject(st) || strcmp(js(st, "_type"), STATEMENT_TYPE) ||
-        strcmp(js(st, "predicateType"), ASSAY_PREDICATE_TYPE) ||
+    if (!cJSON_IsObject(st) || strcmp(assay_json_str(st, "_type"), STATEMENT_TYPE) ||
+        strcmp(assay_json_str(st, "predicateType"), ASSAY_PREDICATE_TYPE) ||
         !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "predicate"))) {
         rc = assay_error_set(ASSAY_EINVAL, "signed, but the payload is not an assay report statement");
         goto out;
@@ -604,7 +594,7 @@ static void svg_chart(struct sb *b, const cJSON *c)
     const cJSON *rows = cJSON_GetObjectItem(c, "targets"), *r;
     int n = cJSON_GetArraySize(rows), bar = 22, w = 640, left = 260;
     double max = 0;
-    cJSON_ArrayForEach(r, rows) if (jnum(r, "max") > max) max = jnum(r, "max");
+    cJSON_ArrayForEach(r, rows) if (assay_json_num(r, "max") > max) max = assay_json_num(r, "max");
     if (max <= 0)
         max = 1;
     sb_printf(b, "<svg width=\"%d\" height=\"%d\" role=\"img\">", w,
@@ -613,11 +603,11 @@ static void svg_chart(struct sb *b, const cJSON *c)
     cJSON_ArrayForEach(r, rows)
     {
         int y = 5 + i * (bar + 8);
-        double med = jnum(r, "median"), lo = jnum(r, "min"), hi = jnum(r, "max");
+        double med = assay_json_num(r, "median"), lo = assay_json_num(r, "min"), hi = assay_json_num(r, "max");
         int bw = (int)((w - left - 80) * med / max), x0 = left + (int)((w - left - 80) * lo / max),
             x1 = left + (int)((w - left - 80) * hi / max);
         sb_printf(b, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 15);
-        sb_esc(b, js(r, "profile"));
+        sb_esc(b, assay_json_str(r, "profile"));
         sb_printf(b, "%s</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>",
                   cJSON_IsTrue(cJSON_GetObjectItem(r, "emulated")) ? " *" : "", left, y, bw > 1 ? bw : 1, bar,
                   cJSON_IsTrue(cJSON_GetObjectItem(r, "emulated")) ? "#9bb7d4" : "#2f6ea8");
@@ -634,7 +624,7 @@ int assay_report_html(char **out, const assay_report_check *c)
     const cJSON *prod = cJSON_GetObjectItem(p, "product");
     struct sb b = {0};
     sb_puts(&b, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>适配测试报告 Adaptation Test Report ");
-    sb_esc(&b, js(p, "report_number"));
+    sb_esc(&b, assay_json_str(p, "report_number"));
     sb_puts(&b, "</title><style>body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:collapse;"
                 "margin:.5em 0 1.5em}td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}"
                 "th{background:#eee}.pass{color:#0a6b0a;font-weight:bold}.fail{color:#b00;font-weight:bold}"
@@ -643,19 +633,19 @@ int assay_report_html(char **out, const assay_report_check *c)
                 "</style></head><body>\n");
     sb_puts(&b, "<h1>适配测试报告 / Adaptation Test Report</h1>\n<table>");
     sb_puts(&b, "<tr><th>报告编号 Report number</th><td>");
-    sb_esc(&b, js(p, "report_number"));
+    sb_esc(&b, assay_json_str(p, "report_number"));
     sb_puts(&b, "</td></tr><tr><th>测试中心 Test centre</th><td>");
-    sb_esc(&b, js(p, "centre"));
+    sb_esc(&b, assay_json_str(p, "centre"));
     sb_puts(&b, "</td></tr><tr><th>日期 Date</th><td>");
-    sb_esc(&b, js(p, "date"));
+    sb_esc(&b, assay_json_str(p, "date"));
     sb_puts(&b, "</td></tr><tr><th>产品 Product</th><td>");
-    sb_esc(&b, js(prod, "name"));
+    sb_esc(&b, assay_json_str(prod, "name"));
     sb_puts(&b, " ");
-    sb_esc(&b, js(prod, "version"));
+    sb_esc(&b, assay_json_str(prod, "version"));
     sb_puts(&b, "</td></tr><tr><th>厂商 Vendor</th><td>");
-    sb_esc(&b, js(prod, "vendor"));
-    sb_printf(&b, "</td></tr><tr><th>结论 Verdict</th><td class=\"%s\">%s %s</td></tr></table>\n", js(p, "verdict"),
-              verdict_zh(js(p, "verdict")), js(p, "verdict"));
+    sb_esc(&b, assay_json_str(prod, "vendor"));
+    sb_printf(&b, "</td></tr><tr><th>结论 Verdict</th><td class=\"%s\">%s %s</td></tr></table>\n", assay_json_str(p, "verdict"),
+              verdict_zh(assay_json_str(p, "verdict")), assay_json_str(p, "verdict"));
     const cJSON *note;
     cJSON_ArrayForEach(note, cJSON_GetObjectItem(p, "notes"))
     {
@@ -671,23 +661,23 @@ int assay_report_html(char **out, const assay_report_check *c)
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
         {
             n++;
-            pass += !strcmp(js(x, "verdict"), "pass");
+            pass += !strcmp(assay_json_str(x, "verdict"), "pass");
         }
         sb_puts(&b, "<tr><td>");
-        sb_esc(&b, js(cJSON_GetObjectItem(t, "profile"), "name")[0] ? js(cJSON_GetObjectItem(t, "profile"), "name")
-                                                                    : js(cJSON_GetObjectItem(t, "profile"), "id"));
+        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "name")[0] ? assay_json_str(cJSON_GetObjectItem(t, "profile"), "name")
+                                                                    : assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
         if (cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")))
             sb_puts(&b, " <b>(模拟 emulated)</b>");
         sb_puts(&b, "</td><td>");
-        sb_esc(&b, js(cJSON_GetObjectItem(t, "host"), "name"));
+        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "host"), "name"));
         const cJSON *pk = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "preflight"), "package");
         sb_printf(&b, "</td><td>%d / %d</td><td>", pass, n);
         if (cJSON_IsObject(pk))
-            sb_printf(&b, "%d errors, %d warnings", (int)jnum(pk, "errors"), (int)jnum(pk, "warnings"));
+            sb_printf(&b, "%d errors, %d warnings", (int)assay_json_num(pk, "errors"), (int)assay_json_num(pk, "warnings"));
         else
             sb_puts(&b, "-");
-        sb_printf(&b, "</td><td class=\"%s\">%s %s</td></tr>", js(t, "verdict"), verdict_zh(js(t, "verdict")),
-                  js(t, "verdict"));
+        sb_printf(&b, "</td><td class=\"%s\">%s %s</td></tr>", assay_json_str(t, "verdict"), verdict_zh(assay_json_str(t, "verdict")),
+                  assay_json_str(t, "verdict"));
     }
     sb_puts(&b, "</table>\n");
     const cJSON *cmp;
@@ -696,18 +686,18 @@ int assay_report_html(char **out, const assay_report_check *c)
     cJSON_ArrayForEach(cmp, cJSON_GetObjectItem(p, "comparison"))
     {
         sb_puts(&b, "<h3>");
-        sb_esc(&b, js(cmp, "name"));
-        sb_printf(&b, " (%s, %s is better; bar: median, line: min to max)</h3>\n", js(cmp, "unit"), js(cmp, "better"));
+        sb_esc(&b, assay_json_str(cmp, "name"));
+        sb_printf(&b, " (%s, %s is better; bar: median, line: min to max)</h3>\n", assay_json_str(cmp, "unit"), assay_json_str(cmp, "better"));
         svg_chart(&b, cmp);
         sb_puts(&b, "\n<table><tr><th>平台 Profile</th><th>中位数 Median</th><th>最小 Min</th><th>最大 Max</th>"
                     "<th>离散 Spread</th><th>相对最佳 vs best</th></tr>");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(cmp, "targets"))
         {
             sb_puts(&b, "<tr><td>");
-            sb_esc(&b, js(x, "profile"));
+            sb_esc(&b, assay_json_str(x, "profile"));
             sb_printf(&b, "%s</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.1f%%</td><td>%.0f%%</td></tr>",
-                      cJSON_IsTrue(cJSON_GetObjectItem(x, "emulated")) ? " *" : "", jnum(x, "median"), jnum(x, "min"),
-                      jnum(x, "max"), jnum(x, "spread_pct"), 100 * jnum(x, "relative_to_best"));
+                      cJSON_IsTrue(cJSON_GetObjectItem(x, "emulated")) ? " *" : "", assay_json_num(x, "median"), assay_json_num(x, "min"),
+                      assay_json_num(x, "max"), assay_json_num(x, "spread_pct"), 100 * assay_json_num(x, "relative_to_best"));
         }
         sb_puts(&b, "</table>\n");
     }
@@ -716,43 +706,43 @@ int assay_report_html(char **out, const assay_report_check *c)
         const cJSON *f = cJSON_GetObjectItem(t, "facts"), *cpu = cJSON_GetObjectItem(f, "cpu"),
                     *os = cJSON_GetObjectItem(f, "os"), *ag = cJSON_GetObjectItem(t, "agent");
         sb_puts(&b, "<h2>");
-        sb_esc(&b, js(cJSON_GetObjectItem(t, "profile"), "id"));
+        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
         sb_puts(&b, "</h2>\n<table><tr><th>主机 Host</th><td>");
-        sb_esc(&b, js(cJSON_GetObjectItem(t, "host"), "name"));
+        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "host"), "name"));
         sb_puts(&b, " <code>");
-        sb_esc(&b, js(cJSON_GetObjectItem(t, "host"), "hostkey"));
+        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "host"), "hostkey"));
         sb_puts(&b, "</code></td></tr><tr><th>实测 Measured</th><td>");
-        sb_esc(&b, js(f, "arch"));
+        sb_esc(&b, assay_json_str(f, "arch"));
         sb_puts(&b, ", ");
-        sb_esc(&b, js(cpu, "vendor"));
+        sb_esc(&b, assay_json_str(cpu, "vendor"));
         sb_puts(&b, " ");
-        sb_esc(&b, js(cpu, "model"));
+        sb_esc(&b, assay_json_str(cpu, "model"));
         sb_puts(&b, ", ");
-        sb_esc(&b, js(os, "pretty_name"));
+        sb_esc(&b, assay_json_str(os, "pretty_name"));
         sb_puts(&b, ", kernel ");
-        sb_esc(&b, js(cJSON_GetObjectItem(f, "kernel"), "release"));
+        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(f, "kernel"), "release"));
         sb_puts(&b, ", glibc ");
-        sb_esc(&b, js(f, "glibc"));
-        sb_printf(&b, ", page %d", (int)jnum(f, "page_size"));
+        sb_esc(&b, assay_json_str(f, "glibc"));
+        sb_printf(&b, ", page %d", (int)assay_json_num(f, "page_size"));
         sb_puts(&b, "</td></tr><tr><th>代理 Agent</th><td>");
-        sb_esc(&b, js(ag, "version"));
+        sb_esc(&b, assay_json_str(ag, "version"));
         sb_puts(&b, " ");
-        sb_esc(&b, js(ag, "triple"));
+        sb_esc(&b, assay_json_str(ag, "triple"));
         sb_puts(&b, " <code>sha256 ");
-        sb_esc(&b, js(ag, "sha256"));
+        sb_esc(&b, assay_json_str(ag, "sha256"));
         sb_puts(&b, "</code></td></tr></table>\n");
         const cJSON *pk = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "preflight"), "package"), *pf, *fd;
-        if (cJSON_IsObject(pk) && (jnum(pk, "errors") > 0 || jnum(pk, "warnings") > 0)) {
+        if (cJSON_IsObject(pk) && (assay_json_num(pk, "errors") > 0 || assay_json_num(pk, "warnings") > 0)) {
             sb_puts(&b, "<table><tr><th>预检 Preflight</th><th>文件 File</th><th>发现 Found</th><th>建议 Hint</th></tr>");
             cJSON_ArrayForEach(pf, cJSON_GetObjectItem(pk, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(pf, "findings"))
             {
-                sb_printf(&b, "<tr><td class=\"%s\">%s %s</td><td><code>", !strcmp(js(fd, "severity"), "error") ? "fail" : "error",
-                          js(fd, "severity"), js(fd, "check"));
-                sb_esc(&b, js(pf, "path"));
+                sb_printf(&b, "<tr><td class=\"%s\">%s %s</td><td><code>", !strcmp(assay_json_str(fd, "severity"), "error") ? "fail" : "error",
+                          assay_json_str(fd, "severity"), assay_json_str(fd, "check"));
+                sb_esc(&b, assay_json_str(pf, "path"));
                 sb_puts(&b, "</code></td><td>");
-                sb_esc(&b, js(fd, "found"));
+                sb_esc(&b, assay_json_str(fd, "found"));
                 sb_puts(&b, "</td><td>");
-                sb_esc(&b, js(fd, "hint"));
+                sb_esc(&b, assay_json_str(fd, "hint"));
                 sb_puts(&b, "</td></tr>");
             }
             sb_puts(&b, "</table>\n");
@@ -762,11 +752,11 @@ int assay_report_html(char **out, const assay_report_check *c)
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
         {
             sb_puts(&b, "<tr><td>");
-            sb_esc(&b, js(x, "name"));
-            sb_printf(&b, "</td><td class=\"%s\">%s %s", js(x, "verdict"), verdict_zh(js(x, "verdict")), js(x, "verdict"));
-            if (js(x, "reason")[0]) {
+            sb_esc(&b, assay_json_str(x, "name"));
+            sb_printf(&b, "</td><td class=\"%s\">%s %s", assay_json_str(x, "verdict"), verdict_zh(assay_json_str(x, "verdict")), assay_json_str(x, "verdict"));
+            if (assay_json_str(x, "reason")[0]) {
                 sb_puts(&b, "<br><small>");
-                sb_esc(&b, js(x, "reason"));
+                sb_esc(&b, assay_json_str(x, "reason"));
                 sb_puts(&b, "</small>");
             }
             const cJSON *ec = cJSON_GetObjectItem(x, "exit_code");
@@ -774,9 +764,9 @@ int assay_report_html(char **out, const assay_report_check *c)
             if (cJSON_IsNumber(ec))
                 sb_printf(&b, "%d", ec->valueint);
             else
-                sb_esc(&b, js(x, "signal"));
-            sb_printf(&b, "</td><td>%.3f s</td><td><code>%.16s</code></td></tr>", jnum(x, "duration_s"),
-                      js(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "logs"), "stdout"), "sha256"));
+                sb_esc(&b, assay_json_str(x, "signal"));
+            sb_printf(&b, "</td><td>%.3f s</td><td><code>%.16s</code></td></tr>", assay_json_num(x, "duration_s"),
+                      assay_json_str(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "logs"), "stdout"), "sha256"));
         }
         sb_puts(&b, "</table>\n");
     }
@@ -786,7 +776,7 @@ int assay_report_html(char **out, const assay_report_check *c)
     sb_esc(&b, c->keyid);
     sb_printf(&b, "</code> (%s)</td></tr><tr><th>Payload SHA-256</th><td><code>%s</code></td></tr><tr><th>"
                   "Submission SHA-256</th><td><code>", c->alg, c->payload_sha256);
-    sb_esc(&b, js(cJSON_GetObjectItem(p, "submission"), "sha256"));
+    sb_esc(&b, assay_json_str(cJSON_GetObjectItem(p, "submission"), "sha256"));
     sb_puts(&b, "</code></td></tr></table>\n</body></html>\n");
     return sb_done(&b, out);
 }
@@ -820,9 +810,9 @@ int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c)
     const cJSON *p = cJSON_GetObjectItem(c->statement, "predicate"), *t, *x;
     struct sb b = {0};
     sb_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"");
-    sb_esc(&b, js(cJSON_GetObjectItem(p, "product"), "name"));
+    sb_esc(&b, assay_json_str(cJSON_GetObjectItem(p, "product"), "name"));
     sb_puts(&b, " ");
-    sb_esc(&b, js(cJSON_GetObjectItem(p, "product"), "version"));
+    sb_esc(&b, assay_json_str(cJSON_GetObjectItem(p, "product"), "version"));
     sb_puts(&b, "\">\n");
     cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
     {
@@ -830,41 +820,41 @@ int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c)
         double time = 0;
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
         {
-            const char *v = js(x, "verdict");
+            const char *v = assay_json_str(x, "verdict");
             tests++;
             failures += !strcmp(v, "fail");
             errors += !strcmp(v, "error");
             skipped += !strcmp(v, "skipped");
-            time += jnum(x, "duration_s");
+            time += assay_json_num(x, "duration_s");
         }
-        const char *tv = js(t, "verdict");
+        const char *tv = assay_json_str(t, "verdict");
         int infra = !strcmp(tv, "error") || !strcmp(tv, "canceled") || !strcmp(tv, "incomplete");
         sb_puts(&b, "  <testsuite name=\"");
-        sb_esc(&b, js(cJSON_GetObjectItem(t, "profile"), "id"));
+        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
         sb_printf(&b, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\" hostname=\"",
                   tests + (infra && !tests), failures, errors + (infra && !tests), skipped, time);
-        sb_esc(&b, js(cJSON_GetObjectItem(t, "host"), "name"));
+        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "host"), "name"));
         sb_puts(&b, "\">\n");
         sb_puts(&b, "    <properties><property name=\"emulated\" value=\"");
         sb_puts(&b, cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")) ? "true" : "false");
         sb_puts(&b, "\"/><property name=\"report_number\" value=\"");
-        sb_esc(&b, js(p, "report_number"));
+        sb_esc(&b, assay_json_str(p, "report_number"));
         sb_puts(&b, "\"/></properties>\n");
         if (infra && !tests) {
             sb_puts(&b, "    <testcase name=\"target\" classname=\"");
-            sb_esc(&b, js(cJSON_GetObjectItem(t, "profile"), "id"));
+            sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
             sb_puts(&b, "\"><error message=\"");
-            sb_esc(&b, js(t, "reason"));
+            sb_esc(&b, assay_json_str(t, "reason"));
             sb_puts(&b, "\" type=\"infrastructure\"/></testcase>\n");
         }
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
         {
-            const char *v = js(x, "verdict");
+            const char *v = assay_json_str(x, "verdict");
             sb_puts(&b, "    <testcase name=\"");
-            sb_esc(&b, js(x, "name"));
+            sb_esc(&b, assay_json_str(x, "name"));
             sb_puts(&b, "\" classname=\"");
-            sb_esc(&b, js(cJSON_GetObjectItem(t, "profile"), "id"));
-            sb_printf(&b, "\" time=\"%.3f\"", jnum(x, "duration_s"));
+            sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
+            sb_printf(&b, "\" time=\"%.3f\"", assay_json_num(x, "duration_s"));
             if (!strcmp(v, "pass")) {
                 sb_puts(&b, "/>\n");
                 continue;
@@ -872,7 +862,7 @@ int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c)
             sb_puts(&b, ">\n");
             if (!strcmp(v, "skipped")) {
                 sb_puts(&b, "      <skipped message=\"");
-                sb_esc(&b, js(x, "reason"));
+                sb_esc(&b, assay_json_str(x, "reason"));
                 sb_puts(&b, "\"/>\n");
             } else {
                 const cJSON *ec = cJSON_GetObjectItem(x, "exit_code");
@@ -880,13 +870,13 @@ int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c)
                 if (cJSON_IsNumber(ec))
                     snprintf(status, sizeof status, "exit status %d", ec->valueint);
                 else
-                    snprintf(status, sizeof status, "%s", js(x, "signal")[0] ? js(x, "signal") : "no exit status");
+                    snprintf(status, sizeof status, "%s", assay_json_str(x, "signal")[0] ? assay_json_str(x, "signal") : "no exit status");
                 sb_printf(&b, "      <%s message=\"", !strcmp(v, "fail") ? "failure" : "error");
-                sb_esc(&b, js(x, "reason")[0] ? js(x, "reason") : status);
+                sb_esc(&b, assay_json_str(x, "reason")[0] ? assay_json_str(x, "reason") : status);
                 sb_printf(&b, "\" type=\"%s\">", status);
                 const cJSON *lg = cJSON_GetObjectItem(x, "logs");
-                char *o = log_tail(lab, js(cJSON_GetObjectItem(lg, "stdout"), "sha256"), 2048);
-                char *e = log_tail(lab, js(cJSON_GetObjectItem(lg, "stderr"), "sha256"), 2048);
+                char *o = log_tail(lab, assay_json_str(cJSON_GetObjectItem(lg, "stdout"), "sha256"), 2048);
+                char *e = log_tail(lab, assay_json_str(cJSON_GetObjectItem(lg, "stderr"), "sha256"), 2048);
                 sb_puts(&b, "--- stdout (tail) ---\n");
                 sb_esc(&b, o ? o : "");
                 sb_puts(&b, "\n--- stderr (tail) ---\n");
@@ -910,9 +900,9 @@ int assay_report_md(char **out, const assay_report_check *c)
     const cJSON *p = cJSON_GetObjectItem(c->statement, "predicate"), *t, *x;
     const cJSON *prod = cJSON_GetObjectItem(p, "product");
     struct sb b = {0};
-    sb_printf(&b, "### %s %s: %s\n\n", js(prod, "name"), js(prod, "version"), js(p, "verdict"));
-    sb_printf(&b, "Adaptation report %s, %s, %s (vendor: %s)\n\n", js(p, "report_number"), js(p, "centre"),
-              js(p, "date"), js(prod, "vendor"));
+    sb_printf(&b, "### %s %s: %s\n\n", assay_json_str(prod, "name"), assay_json_str(prod, "version"), assay_json_str(p, "verdict"));
+    sb_printf(&b, "Adaptation report %s, %s, %s (vendor: %s)\n\n", assay_json_str(p, "report_number"), assay_json_str(p, "centre"),
+              assay_json_str(p, "date"), assay_json_str(prod, "vendor"));
     sb_puts(&b, "| target | host | tests passed | verdict |\n|---|---|---|---|\n");
     cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
     {
@@ -920,20 +910,20 @@ int assay_report_md(char **out, const assay_report_check *c)
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
         {
             n++;
-            pass += !strcmp(js(x, "verdict"), "pass");
+            pass += !strcmp(assay_json_str(x, "verdict"), "pass");
         }
-        sb_printf(&b, "| %s%s | %s | %d/%d | %s |\n", js(cJSON_GetObjectItem(t, "profile"), "id"),
+        sb_printf(&b, "| %s%s | %s | %d/%d | %s |\n", assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"),
                   cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")) ? " (emulated)" : "",
-                  js(cJSON_GetObjectItem(t, "host"), "name"), pass, n, js(t, "verdict"));
+                  assay_json_str(cJSON_GetObjectItem(t, "host"), "name"), pass, n, assay_json_str(t, "verdict"));
     }
     const cJSON *cmp;
     cJSON_ArrayForEach(cmp, cJSON_GetObjectItem(p, "comparison"))
     {
-        sb_printf(&b, "\n%s (%s, %s is better): ", js(cmp, "name"), js(cmp, "unit"), js(cmp, "better"));
+        sb_printf(&b, "\n%s (%s, %s is better): ", assay_json_str(cmp, "name"), assay_json_str(cmp, "unit"), assay_json_str(cmp, "better"));
         int first = 1;
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(cmp, "targets"))
         {
-            sb_printf(&b, "%s%s %.4g (±%.0f%%)", first ? "" : "; ", js(x, "profile"), jnum(x, "median"), jnum(x, "spread_pct"));
+            sb_printf(&b, "%s%s %.4g (±%.0f%%)", first ? "" : "; ", assay_json_str(x, "profile"), assay_json_num(x, "median"), assay_json_num(x, "spread_pct"));
             first = 0;
         }
         sb_puts(&b, "\n");
