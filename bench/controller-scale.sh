@@ -11,7 +11,7 @@
 # connected) / N. Goal (issue 4): 256 hosts busy at once, under 256 KiB of
 # controller memory per connected host.
 set -euo pipefail
-. "$(dirname "$0")/../ci/common.sh"
+. "$(dirname "$0")/common.sh"
 N=${1:-256}
 STEP=${2:-30}
 work=$(mktemp -d /tmp/assay-scale-XXXXXX)
@@ -25,10 +25,7 @@ cleanup() {
 trap cleanup EXIT
 [ -n "${KEEP_LOG:-}" ] && trap 'cp "$work/dispatch.log" "$KEEP_LOG"; cleanup' EXIT
 
-# A release build: sanitizers would measure themselves.
-cmake -S "$ASSAY_TOP" -B "$ASSAY_TOP/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$ASSAY_TOP/build-bench" -j"$(nproc)" --target assay >/dev/null
-A="$ASSAY_TOP/build-bench/assay"
+bench_build_assay
 [ -x "$ASSAY_AGENTS_DIR/x86_64-linux-gnu/assay-agent" ] || "$ASSAY_TOP/ci/build-agents.sh" x86_64-linux-gnu >/dev/null
 
 t0=$(date +%s.%N)

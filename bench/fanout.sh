@@ -10,7 +10,7 @@
 # and warm (already there, as in a lab that certifies all day). Goal
 # (issue 7): at least 3x faster than ansible and 2x faster than pssh.
 set -euo pipefail
-. "$(dirname "$0")/../ci/common.sh"
+. "$(dirname "$0")/common.sh"
 N=${1:-32}
 command -v ansible-playbook >/dev/null && command -v parallel-ssh >/dev/null || {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ansible-core pssh >/dev/null; }
@@ -18,9 +18,7 @@ w=$(mktemp -d /tmp/assay-fanout-XXXXXX)
 hosts="$w/hosts"
 export ASSAY_LAB="$w/lab" ASSAY_AGENTS_DIR="$ASSAY_TOP/build-agents"
 trap '"$ASSAY_TOP/ci/lab.sh" --dir "$hosts" down >/dev/null 2>&1 || true; rm -rf "$w"' EXIT
-cmake -S "$ASSAY_TOP" -B "$ASSAY_TOP/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$ASSAY_TOP/build-bench" -j"$(nproc)" --target assay >/dev/null
-A="$ASSAY_TOP/build-bench/assay"
+bench_build_assay
 "$ASSAY_TOP/ci/lab.sh" --dir "$hosts" --net 42 up "$N" >/dev/null
 "$A" init >/dev/null
 "$A" host import "$hosts/hosts.json" >/dev/null
@@ -41,7 +39,6 @@ JSON
 tar -C "$w/sub" -czf "$w/sub.tar.gz" manifest.json pkgs
 pkg=$("$A" package add "$w/sub.tar.gz" 2>/dev/null)
 
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
 assay_round() {
     for i in $(seq 1 "$N"); do "$A" run submit "${pkg:0:12}" --profiles zhaoxin-kx6000-uos-20 >/dev/null; done
     t "$A" dispatch --once --max-starting "$N"

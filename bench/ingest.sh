@@ -12,13 +12,11 @@
 # artifact for every profile) and `assay package inspect` alone. Goals
 # (issues 6 and 7): at most 1.5x the baseline.
 set -euo pipefail
-. "$(dirname "$0")/../ci/common.sh"
+. "$(dirname "$0")/common.sh"
 MB=${1:-500}
 w=$(mktemp -d /tmp/assay-ingest-XXXXXX)
 trap 'rm -rf "$w"' EXIT
-cmake -S "$ASSAY_TOP" -B "$ASSAY_TOP/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$ASSAY_TOP/build-bench" -j"$(nproc)" --target assay >/dev/null
-A="$ASSAY_TOP/build-bench/assay"
+bench_build_assay
 
 mkdir -p "$w/payload/usr/bin" "$w/payload/usr/share/big" "$w/sub/pkgs"
 for b in /usr/bin/sha256sum /usr/bin/tar /usr/bin/ssh; do cp "$b" "$w/payload/usr/bin/"; done
@@ -34,22 +32,16 @@ tar -C "$w/sub" -cf "$w/sub.tar" manifest.json pkgs
 size=$(stat -c %s "$w/sub.tar")
 cat "$w/sub.tar" > /dev/null   # in the page cache for everyone
 
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
-best() { # the best of three
-    local b=999999 x
-    for _ in 1 2 3; do x=$("$@"); if (( $(echo "$x < $b" | bc) )); then b=$x; fi; done
-    echo "$b"
-}
 base() { t sha256sum "$w/sub.tar"; }
 list() { t bsdtar -tf "$w/sub.tar"; }
 add() { rm -rf "$w/lab"; ASSAY_LAB="$w/lab" "$A" init >/dev/null; t env ASSAY_LAB="$w/lab" "$A" package add "$w/sub.tar"; }
 pkgid() { ASSAY_LAB="$w/lab" "$A" package list --json | grep -o '[0-9a-f]\{64\}' | head -1; }
 inspect() { t env ASSAY_LAB="$w/lab" "$A" package inspect "$(pkgid)" --profile zhaoxin-kx6000-uos-20; }
 
-s1=$(best base); s2=$(best list)
+s1=$(best 3 base); s2=$(best 3 list)
 baseline=$(echo "$s1 + $s2" | bc)
-tadd=$(best add)
-tins=$(best inspect)
+tadd=$(best 3 add)
+tins=$(best 3 inspect)
 # It must have read the artifact: three ELF files inside the .tar.zst.
 found=$(ASSAY_LAB="$w/lab" "$A" package inspect "$(pkgid)" --profile zhaoxin-kx6000-uos-20 --json || true)
 grep -q '"elf_files":[[:space:]]*3' <<<"$found" || die "package inspect did not find the artifact's 3 ELF files"

@@ -10,17 +10,13 @@
 # and verify it once before writing), `assay verify`, and openssl's own
 # verification of the same signature (docs/verify.md), best of five.
 set -euo pipefail
-. "$(dirname "$0")/../ci/common.sh"
+. "$(dirname "$0")/common.sh"
 N=${1:-2500}
 w=$(mktemp -d /tmp/assay-sign-XXXXXX)
 trap 'rm -rf "$w"' EXIT
-cmake -S "$ASSAY_TOP" -B "$ASSAY_TOP/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$ASSAY_TOP/build-bench" -j"$(nproc)" --target assay >/dev/null
-A="$ASSAY_TOP/build-bench/assay"
+bench_build_assay
 tests/corpus/make-submissions.sh "$w/corpus" >/dev/null
 
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
-best() { local b=999999 x; for _ in 1 2 3 4 5; do x=$("$@"); if (( $(echo "$x < $b" | bc) )); then b=$x; fi; done; echo "$b"; }
 
 echo "assay report signing, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m); $N test results"
 for alg in ed25519 sm2; do
@@ -44,13 +40,13 @@ for alg in ed25519 sm2; do
     "$A" report 1 -o "$w/r-$alg.json"
     "$A" key export --public "$w/pub-$alg.pem"
     size=$(stat -c %s "$w/r-$alg.json")
-    tr=$(best t "$A" report 1 -o "$w/r-$alg.json")
-    tv=$(best t "$A" verify "$w/r-$alg.json" --pubkey "$w/pub-$alg.pem")
+    tr=$(best 5 t "$A" report 1 -o "$w/r-$alg.json")
+    tv=$(best 5 t "$A" verify "$w/r-$alg.json" --pubkey "$w/pub-$alg.pem")
     mkdir -p "$w/o-$alg"
     cp "$w/r-$alg.json" "$w/o-$alg/report.json"
     cp "$w/pub-$alg.pem" "$w/o-$alg/lab.pub.pem"
     awk '/<!-- verify-script -->/{f=1;next} f&&/^```sh/{g=1;next} g&&/^```/{exit} g' docs/verify.md > "$w/o-$alg/verify.sh"
-    to=$(best t bash -c "cd $w/o-$alg && bash verify.sh")
+    to=$(best 5 t bash -c "cd $w/o-$alg && bash verify.sh")
     printf '  %-8s report %5d KiB   assay report %5.3fs   assay verify %5.3fs   openssl script %5.3fs\n' \
         "$alg" $((size / 1024)) "$tr" "$tv" "$to"
 done

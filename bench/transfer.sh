@@ -10,15 +10,13 @@
 # log (artifact-upload started -> done). Goal (issue 7): at least 0.8x
 # scp's throughput.
 set -euo pipefail
-. "$(dirname "$0")/../ci/common.sh"
+. "$(dirname "$0")/common.sh"
 MB=${1:-256}
 w=$(mktemp -d /tmp/assay-xfer-XXXXXX)
 hosts="$w/hosts"
 export ASSAY_LAB="$w/lab" ASSAY_AGENTS_DIR="$ASSAY_TOP/build-agents"
 trap '"$ASSAY_TOP/ci/lab.sh" --dir "$hosts" down >/dev/null 2>&1 || true; rm -rf "$w"' EXIT
-cmake -S "$ASSAY_TOP" -B "$ASSAY_TOP/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$ASSAY_TOP/build-bench" -j"$(nproc)" --target assay >/dev/null
-A="$ASSAY_TOP/build-bench/assay"
+bench_build_assay
 "$ASSAY_TOP/ci/lab.sh" --dir "$hosts" --net 40 up 4 >/dev/null
 "$A" init >/dev/null
 "$A" host import "$hosts/hosts.json" >/dev/null
@@ -56,10 +54,9 @@ scp_run() {
     rm -f "$hosts/hosts/zhaoxin-1/root/scp.bin"
     echo "$e - $s" | bc
 }
-best() { local b=999999 x; for _ in 1 2 3; do x=$("$@"); if (( $(echo "$x < $b" | bc) )); then b=$x; fi; done; echo "$b"; }
 cat "$w/sub/pkgs/big.tar" > /dev/null
-ta=$(best assay_run)
-ts=$(best scp_run)
+ta=$(best 3 assay_run)
+ts=$(best 3 scp_run)
 echo "assay transfer, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m); $((size / 1048576)) MiB to a lab host on loopback"
 printf '  scp (OpenSSH, SFTP)        %6.2fs  %6.1f MiB/s\n' "$ts" "$(echo "$size / 1048576 / $ts" | bc -l)"
 printf '  assay upload (+ sha256)    %6.2fs  %6.1f MiB/s   %.2fx scp\n' "$ta" "$(echo "$size / 1048576 / $ta" | bc -l)" \
