@@ -93,6 +93,12 @@ static int prepare(assay_store *st, sqlite3_stmt **s, const char *sql)
     return 0;
 }
 
+/* Step a statement that returns no rows. */
+static int step_done(assay_store *st, sqlite3_stmt *s, const char *what)
+{
+    return sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, what);
+}
+
 /* Bind text arguments 1..n. */
 static int bind_texts(sqlite3_stmt *s, int n, const char *const *v)
 {
@@ -249,7 +255,7 @@ int assay_store_meta_set(assay_store *st, const char *key, const char *value)
         return rc;
     const char *v[] = {key, value};
     bind_texts(s, 2, v);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "meta");
+    rc = step_done(st, s, "meta");
     sqlite3_finalize(s);
     return rc;
 }
@@ -294,10 +300,8 @@ int assay_store_package_add(assay_store *st, const assay_package_rec *p, const c
         const char *v[] = {p->id, arts[i].name, arts[i].arch, arts[i].abi, arts[i].format, arts[i].sha256};
         bind_texts(s, 6, v);
         sqlite3_bind_int64(s, 7, (sqlite3_int64)arts[i].size);
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            rc = db_error(st, "add artifact");
+        if ((rc = step_done(st, s, "add artifact")) < 0)
             goto fail;
-        }
     }
     sqlite3_finalize(s);
     return assay_store_commit(st);
@@ -426,7 +430,7 @@ int assay_store_package_set_preflight(assay_store *st, const char *id, const cha
         return rc;
     const char *v[] = {json, id};
     bind_texts(s, 2, v);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "preflight");
+    rc = step_done(st, s, "preflight");
     sqlite3_finalize(s);
     return rc;
 }
@@ -508,7 +512,7 @@ static int exec_changes(assay_store *st, const char *sql, int nargs, const char 
     if (rc < 0)
         return rc;
     bind_texts(s, nargs, args);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, what);
+    rc = step_done(st, s, what);
     sqlite3_finalize(s);
     if (rc == 0 && sqlite3_changes(st->db) == 0)
         rc = assay_error_set(ASSAY_ENOTFOUND, "no %s %s", what, name);
@@ -570,10 +574,8 @@ int assay_store_run_submit(assay_store *st, const char *package_id, char *const 
     sqlite3_bind_int(s, 2, priority);
     sqlite3_bind_text(s, 3, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 4, stop_on_preflight);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        rc = db_error(st, "submit run");
+    if ((rc = step_done(st, s, "submit run")) < 0)
         goto fail;
-    }
     sqlite3_finalize(s);
     int64_t id = sqlite3_last_insert_rowid(st->db);
     if ((rc = prepare(st, &s, "INSERT INTO jobs (run_id, profile, state) VALUES (?, ?, 'queued')")) < 0)
@@ -582,10 +584,8 @@ int assay_store_run_submit(assay_store *st, const char *package_id, char *const 
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_text(s, 2, profiles[i], -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            rc = db_error(st, "submit job");
+        if ((rc = step_done(st, s, "submit job")) < 0)
             goto fail;
-        }
     }
     sqlite3_finalize(s);
     if ((rc = assay_store_commit(st)) < 0)
@@ -722,7 +722,7 @@ static int settle_run(assay_store *st, int64_t job_id)
         return rc;
     sqlite3_bind_text(s, 1, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, job_id);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "settle run");
+    rc = step_done(st, s, "settle run");
     sqlite3_finalize(s);
     return rc;
 }
@@ -743,10 +743,8 @@ static int job_transition(assay_store *st, const char *sql, int64_t id, const ch
     if (b)
         sqlite3_bind_text(s, i++, b, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, i, id);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        rc = db_error(st, "job");
+    if ((rc = step_done(st, s, "job")) < 0)
         goto fail;
-    }
     sqlite3_finalize(s);
     s = NULL;
     if (sqlite3_changes(st->db) == 0) {
@@ -802,10 +800,8 @@ int assay_store_job_event(assay_store *st, int64_t id, int attempt, int64_t seq,
     sqlite3_bind_int64(s, 2, id);
     sqlite3_bind_int(s, 3, attempt);
     sqlite3_bind_int64(s, 4, seq - 1);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        rc = db_error(st, "event");
+    if ((rc = step_done(st, s, "event")) < 0)
         goto fail;
-    }
     sqlite3_finalize(s);
     s = NULL;
     if (sqlite3_changes(st->db) == 0) {
@@ -820,10 +816,8 @@ int assay_store_job_event(assay_store *st, int64_t id, int attempt, int64_t seq,
     sqlite3_bind_int64(s, 3, seq);
     sqlite3_bind_text(s, 4, type, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 5, body, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        rc = db_error(st, "event");
+    if ((rc = step_done(st, s, "event")) < 0)
         goto fail;
-    }
     sqlite3_finalize(s);
     return assay_store_commit(st);
 fail:
@@ -844,7 +838,7 @@ static int record_attempt(assay_store *st, int64_t id, const char *outcome, cons
     const char *v[] = {outcome, reason, now};
     bind_texts(s, 3, v);
     sqlite3_bind_int64(s, 4, id);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "attempt");
+    rc = step_done(st, s, "attempt");
     sqlite3_finalize(s);
     return rc;
 }
@@ -865,10 +859,8 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
     const char *v[] = {outcome, outcome, reason, now};
     bind_texts(s, 4, v);
     sqlite3_bind_int64(s, 5, id);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        rc = db_error(st, "end job");
+    if ((rc = step_done(st, s, "end job")) < 0)
         goto fail;
-    }
     sqlite3_finalize(s);
     s = NULL;
     if ((rc = settle_run(st, id)) < 0)
@@ -901,10 +893,8 @@ int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int m
         goto fail;
     sqlite3_bind_text(s, 1, reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, id);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-        rc = db_error(st, "retry job");
+    if ((rc = step_done(st, s, "retry job")) < 0)
         goto fail;
-    }
     sqlite3_finalize(s);
     return assay_store_commit(st);
 fail:
@@ -924,7 +914,7 @@ int assay_store_run_cancel(assay_store *st, int64_t run_id)
     if ((rc = prepare(st, &s, "UPDATE runs SET state = 'canceled' WHERE id = ? AND state IN ('queued','running')")) < 0)
         goto fail;
     sqlite3_bind_int64(s, 1, run_id);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "cancel run");
+    rc = step_done(st, s, "cancel run");
     sqlite3_finalize(s);
     if (rc < 0)
         goto fail;
@@ -948,7 +938,7 @@ int assay_store_run_cancel(assay_store *st, int64_t run_id)
     sqlite3_bind_text(s, 1, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, run_id);
     sqlite3_bind_int64(s, 3, run_id);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "cancel run");
+    rc = step_done(st, s, "cancel run");
     sqlite3_finalize(s);
     if (rc < 0)
         goto fail;
@@ -970,7 +960,7 @@ int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *pa
     sqlite3_bind_text(s, 3, path, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 4, sha256, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 5, (sqlite3_int64)size);
-    rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, "log");
+    rc = step_done(st, s, "log");
     sqlite3_finalize(s);
     return rc;
 }
