@@ -15,7 +15,7 @@ N=${1:-2500}
 w=$(mktemp -d /tmp/assay-sign-XXXXXX)
 trap 'rm -rf "$w"' EXIT
 bench_build_assay
-tests/corpus/make-submissions.sh "$w/corpus" >/dev/null
+tests/data/make-submissions.sh "$w/corpus" >/dev/null
 
 
 echo "assay report signing, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m); $N test results"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang and run each for a while on its
-# seed corpus: real binaries (tests/corpus/make-elf.sh), the submission
+# seed corpus: real binaries (tests/data/make-elf.sh), the submission
 # corpus's manifests, and job specs.
 #
 #   ci/fuzz.sh [SECONDS-PER-TARGET]     (default 30)
@@ -14,8 +14,8 @@ cmake -S . -B "$B" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -D
 cmake --build "$B" -j"$(nproc)" --target fuzz_elf fuzz_spec fuzz_manifest >"$B/build.log" 2>&1 \
     || { tail -n 30 "$B/build.log"; die "fuzz build failed"; }
 mkdir -p "$B/seeds/elf" "$B/seeds/spec" "$B/seeds/manifest" "$B/found"
-tests/corpus/make-elf.sh "$B/seeds/elf" >/dev/null
-tests/corpus/make-submissions.sh "$B/seeds/subs" >/dev/null
+tests/data/make-elf.sh "$B/seeds/elf" >/dev/null
+tests/data/make-submissions.sh "$B/seeds/subs" >/dev/null
 for f in "$B"/seeds/subs/*.tar.gz; do
     tar -xzOf "$f" manifest.json > "$B/seeds/manifest/$(basename "$f" .tar.gz).json" 2>/dev/null || true
 done

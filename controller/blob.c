@@ -142,6 +142,21 @@ int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
     return 0;
 }
 
+int assay_blob_scratch(int *out, const char *root)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/tmp", root);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", path);
+    snprintf(path, sizeof path, "%s/tmp/scratch-XXXXXX", root);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "create a scratch file in %s", root);
+    unlink(path);
+    *out = fd;
+    return 0;
+}
+
 int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char *path,
                           char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {

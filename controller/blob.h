@@ -34,6 +34,12 @@ void assay_blob_writer_abort(assay_blob_writer *w);
 int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA256_HEX], uint64_t *size);
 int assay_blob_put_mem(const char *root, const void *data, size_t len, char hex[ASSAY_SHA256_HEX]);
 
+/* An anonymous scratch file in the store's tmp directory (unlinked at once,
+ * so nothing is left behind, even by a crash), for bytes that may never be
+ * published. Returns 0 with a descriptor open for reading and writing,
+ * which the caller closes. */
+int assay_blob_scratch(int *out, const char *root);
+
 /* Copy a file into a finished but unpublished blob (commit or abort it). */
 int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char *path,
                           char hex[ASSAY_SHA256_HEX], uint64_t *size);

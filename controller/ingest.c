@@ -2,11 +2,13 @@
 #include "ingest.h"
 #include "blob.h"
 #include "assay/error.h"
+#include "assay/io.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 
 #define RATIO_FLOOR (64u << 20)
 #define MANIFEST_CAP (1u << 20)
+#define SPOOL_MAX (1u << 20) /* entries up to this size share the spool */
 
 void assay_ingest_limits_default(assay_ingest_limits *l)
 {
@@ -24,18 +27,31 @@ void assay_ingest_limits_default(assay_ingest_limits *l)
     l->max_ratio = 200;
 }
 
+/* Where an entry's bytes are while the archive is being judged. */
+enum held {
+    HELD_NONE,  /* a directory, or the manifest (kept in memory) */
+    HELD_SPOOL, /* in the spool, at spool_at */
+    HELD_BLOB,  /* in a staged blob of its own */
+    HELD_KEPT   /* published by assay_ingest_keep() */
+};
+
 struct entry {
-    char path[1024];
-    assay_blob_writer *blob; /* finished, unpublished */
-    char sha256[ASSAY_SHA256_HEX];
-    uint64_t size;
+    char *path;                    /* normalised; owned */
+    enum held held;
+    uint64_t size;                 /* bytes that came out */
+    uint64_t spool_at;             /* HELD_SPOOL: offset in the spool */
+    assay_blob_writer *blob;       /* HELD_BLOB: finished, unpublished */
+    char sha256[ASSAY_SHA256_HEX]; /* HELD_BLOB and HELD_KEPT */
 };
 
 struct assay_ingest {
     char *manifest;
     size_t manifest_len;
-    struct entry *files;
-    size_t nfiles, cap;
+    struct entry *entries; /* every entry, directories too (for the duplicate check) */
+    size_t n, cap;
+    int spool; /* small entries' bytes, one after another; -1 until needed */
+    uint64_t spool_len;
+    char blobroot[PATH_MAX];
 };
 
 /* The formats and filters a submission may use, and no others: most of
@@ -113,7 +129,44 @@ static int check_type(struct archive_entry *e, const char *path)
 
 static int cmp_path(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp((*(const struct entry *const *)a)->path, (*(const struct entry *const *)b)->path);
+}
+
+/* Append an entry named `path` (copied). */
+static struct entry *add_entry(assay_ingest *in, const char *path)
+{
+    if (in->n == in->cap) {
+        size_t nc = in->cap ? in->cap * 2 : 64;
+        struct entry *ne = realloc(in->entries, nc * sizeof *ne);
+        if (!ne)
+            return NULL;
+        in->entries = ne;
+        in->cap = nc;
+    }
+    struct entry *e = &in->entries[in->n];
+    memset(e, 0, sizeof *e);
+    if (!(e->path = strdup(path)))
+        return NULL;
+    in->n++;
+    return e;
+}
+
+/* One name, one entry: an archive that says two things about a path is
+ * refused rather than read either way. */
+static int check_unique(const assay_ingest *in)
+{
+    const struct entry **v = malloc((in->n ? in->n : 1) * sizeof *v);
+    int rc = 0;
+    if (!v)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    for (size_t i = 0; i < in->n; i++)
+        v[i] = &in->entries[i];
+    qsort(v, in->n, sizeof *v, cmp_path);
+    for (size_t i = 1; i < in->n && rc == 0; i++)
+        if (strcmp(v[i - 1]->path, v[i]->path) == 0)
+            rc = assay_error_set(ASSAY_EUNSAFE, "entry '%s': appears more than once", v[i]->path);
+    free(v);
+    return rc;
 }
 
 int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot,
@@ -122,8 +175,6 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
     assay_ingest *in = calloc(1, sizeof *in);
     struct archive *a = reader();
     struct archive_entry *e;
-    char **names = NULL;
-    size_t nnames = 0, namecap = 0;
     uint64_t total = 0, entries = 0;
     static char buf[1 << 16];
     int rc = 0;
@@ -132,8 +183,19 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
         rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
         goto out;
     }
+    in->spool = -1;
+    snprintf(in->blobroot, sizeof in->blobroot, "%s", blobroot);
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        rc = assay_error_set(ASSAY_EINVAL, "%s: not a tar or zip archive (%s)", path, archive_error_string(a));
+        /* libarchive sets EILSEQ (its private ARCHIVE_ERRNO_FILE_FORMAT)
+         * when no reader recognised the bytes, a system errno when the file
+         * could not be read, and -1 for a stream it knew but found broken. */
+        int err = archive_errno(a);
+        if (err == EILSEQ)
+            rc = assay_error_set(ASSAY_EINVAL, "not a tar or zip archive (%s)", archive_error_string(a));
+        else if (err > 0 && err != EINVAL)
+            rc = assay_error_set(ASSAY_EIO, "%s", archive_error_string(a));
+        else
+            rc = assay_error_set(ASSAY_EINVAL, "damaged or truncated archive (%s)", archive_error_string(a));
         goto out;
     }
     for (;;) {
@@ -141,10 +203,12 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
         if (r == ARCHIVE_EOF)
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            rc = assay_error_set(ASSAY_EINVAL, "%s: damaged archive after %llu entries: %s", path,
-                                 (unsigned long long)entries, archive_error_string(a));
+            rc = assay_error_set(ASSAY_EINVAL, "damaged archive after %llu entries (%s)", (unsigned long long)entries,
+                                 archive_error_string(a));
             goto out;
         }
+        /* Counted before anything is kept for the entry, so a million tiny
+         * entries cost the cap's worth of headers and no more. */
         if (++entries > lim->max_entries) {
             rc = assay_error_set(ASSAY_ETOOBIG, "more than %llu entries", (unsigned long long)lim->max_entries);
             goto out;
@@ -157,25 +221,21 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
                                  (long long)archive_entry_size(e), (unsigned long long)lim->max_entry);
             goto out;
         }
-        if (nnames == namecap) {
-            size_t nc = namecap ? namecap * 2 : 64;
-            char **nn = realloc(names, nc * sizeof *nn);
-            if (!nn) {
-                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
-                goto out;
-            }
-            names = nn;
-            namecap = nc;
-        }
-        if (!(names[nnames] = strdup(p))) {
+        struct entry *f = add_entry(in, p);
+        if (!f) {
             rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
             goto out;
         }
-        nnames++;
         if (archive_entry_filetype(e) != AE_IFREG)
             continue;
 
+        /* The manifest goes to memory. Other entries that say they are small
+         * share one scratch file, the spool: creating and closing a file is
+         * what ten thousand tiny entries would make dear, and most entries
+         * are never asked for. Large ones (or of unknown size) get a blob of
+         * their own, so an artifact of gigabytes is written once. */
         int is_manifest = strcmp(p, manifest_name) == 0;
+        int spooled = !is_manifest && archive_entry_size_is_set(e) && archive_entry_size(e) <= SPOOL_MAX;
         assay_blob_writer *w = NULL;
         char *mbuf = NULL;
         size_t mlen = 0;
@@ -184,6 +244,10 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
                 rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
                 goto out;
             }
+        } else if (spooled) {
+            if (in->spool < 0 && (rc = assay_blob_scratch(&in->spool, blobroot)) < 0)
+                goto out;
+            f->spool_at = in->spool_len;
         } else if ((rc = assay_blob_writer_open(&w, blobroot)) < 0) {
             goto out;
         }
@@ -193,7 +257,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             if (n == 0)
                 break;
             if (n < 0) {
-                rc = assay_error_set(ASSAY_EINVAL, "entry '%s': %s", p, archive_error_string(a));
+                rc = assay_error_set(ASSAY_EINVAL, "entry '%s': cannot read its data (%s)", p, archive_error_string(a));
                 break;
             }
             got += (uint64_t)n;
@@ -222,6 +286,12 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
                 }
                 memcpy(mbuf + mlen, buf, (size_t)n);
                 mlen += (size_t)n;
+            } else if (spooled) {
+                if (assay_write_all(in->spool, buf, (size_t)n) != 0) {
+                    rc = assay_error_set_errno(ASSAY_EIO, errno, "entry '%s': write to the spool in %s", p, blobroot);
+                    break;
+                }
+                in->spool_len += (uint64_t)n;
             } else if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0) {
                 break;
             }
@@ -231,49 +301,28 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             assay_blob_writer_abort(w);
             goto out;
         }
+        f->size = got;
         if (is_manifest) {
             free(in->manifest);
             mbuf[mlen] = '\0';
             in->manifest = mbuf;
             in->manifest_len = mlen;
-            continue;
-        }
-        if (in->nfiles == in->cap) {
-            size_t nc = in->cap ? in->cap * 2 : 16;
-            struct entry *nf = realloc(in->files, nc * sizeof *nf);
-            if (!nf) {
+        } else if (spooled) {
+            f->held = HELD_SPOOL;
+        } else {
+            if ((rc = assay_blob_writer_finish(w, f->sha256, &f->size)) < 0) {
                 assay_blob_writer_abort(w);
-                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
                 goto out;
             }
-            in->files = nf;
-            in->cap = nc;
+            f->blob = w;
+            f->held = HELD_BLOB;
         }
-        struct entry *f = &in->files[in->nfiles];
-        memcpy(f->path, p, sizeof f->path);
-        f->blob = w;
-        if ((rc = assay_blob_writer_finish(w, f->sha256, &f->size)) < 0) {
-            assay_blob_writer_abort(w);
-            goto out;
-        }
-        in->nfiles++;
     }
-    /* One name, one entry: an archive that says two things about a path is
-     * refused rather than read either way. */
-    if (nnames > 1) {
-        qsort(names, nnames, sizeof *names, cmp_path);
-        for (size_t i = 1; i < nnames; i++)
-            if (strcmp(names[i - 1], names[i]) == 0) {
-                rc = assay_error_set(ASSAY_EUNSAFE, "entry '%s': appears more than once", names[i]);
-                goto out;
-            }
-    }
+    if ((rc = check_unique(in)) < 0)
+        goto out;
     *out = in;
     in = NULL;
 out:
-    for (size_t i = 0; i < nnames; i++)
-        free(names[i]);
-    free(names);
     if (a)
         archive_read_free(a);
     assay_ingest_free(in);
@@ -287,24 +336,64 @@ const char *assay_ingest_manifest(const assay_ingest *in, size_t *len)
     return in->manifest;
 }
 
-static struct entry *find(assay_ingest *in, const char *path)
+/* Copy a spooled entry into a blob of its own, to be checked and kept. */
+static int unspool(assay_ingest *in, struct entry *e)
 {
-    for (size_t i = 0; i < in->nfiles; i++)
-        if (strcmp(in->files[i].path, path) == 0)
-            return &in->files[i];
-    assay_error_set(ASSAY_ENOTFOUND, "the archive has no file '%s'", path);
-    return NULL;
+    static char buf[1 << 16];
+    assay_blob_writer *w;
+    int rc = assay_blob_writer_open(&w, in->blobroot);
+    if (rc < 0)
+        return rc;
+    for (uint64_t done = 0; done < e->size;) {
+        size_t want = e->size - done < sizeof buf ? (size_t)(e->size - done) : sizeof buf;
+        ssize_t n = pread(in->spool, buf, want, (off_t)(e->spool_at + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = assay_error_set_errno(ASSAY_EIO, n < 0 ? errno : EIO, "entry '%s': read back from the spool", e->path);
+            break;
+        }
+        if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0)
+            break;
+        done += (uint64_t)n;
+    }
+    if (rc == 0)
+        rc = assay_blob_writer_finish(w, e->sha256, &e->size);
+    if (rc < 0) {
+        assay_blob_writer_abort(w);
+        return rc;
+    }
+    e->blob = w;
+    e->held = HELD_BLOB;
+    return 0;
+}
+
+/* The regular file `path`, its bytes in a staged blob (or kept already). */
+static int find(struct entry **out, assay_ingest *in, const char *path)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        struct entry *e = &in->entries[i];
+        if (e->held == HELD_NONE || strcmp(e->path, path) != 0)
+            continue;
+        int rc = e->held == HELD_SPOOL ? unspool(in, e) : 0;
+        if (rc < 0)
+            return rc;
+        *out = e;
+        return 0;
+    }
+    return assay_error_set(ASSAY_ENOTFOUND, "the archive has no file '%s'", path);
 }
 
 int assay_ingest_find(assay_ingest *in, const char *path, assay_ingest_file *f, char *staged, size_t len)
 {
-    struct entry *e = find(in, path);
-    if (!e)
-        return ASSAY_ENOTFOUND;
+    struct entry *e;
+    int rc = find(&e, in, path);
+    if (rc < 0)
+        return rc;
     snprintf(f->path, sizeof f->path, "%s", e->path);
     memcpy(f->sha256, e->sha256, sizeof f->sha256);
     f->size = e->size;
-    if (e->blob)
+    if (e->held == HELD_BLOB)
         snprintf(staged, len, "%s", assay_blob_writer_path(e->blob));
     else
         staged[0] = '\0';
@@ -313,13 +402,15 @@ int assay_ingest_find(assay_ingest *in, const char *path, assay_ingest_file *f, 
 
 int assay_ingest_keep(assay_ingest *in, const char *path)
 {
-    struct entry *e = find(in, path);
-    if (!e)
-        return ASSAY_ENOTFOUND;
-    if (!e->blob)
+    struct entry *e;
+    int rc = find(&e, in, path);
+    if (rc < 0)
+        return rc;
+    if (e->held == HELD_KEPT)
         return 0; /* kept already (listed twice is refused by the manifest) */
-    int rc = assay_blob_writer_commit(e->blob, NULL, NULL);
+    rc = assay_blob_writer_commit(e->blob, NULL, NULL);
     e->blob = NULL;
+    e->held = HELD_KEPT;
     return rc;
 }
 
@@ -327,9 +418,13 @@ void assay_ingest_free(assay_ingest *in)
 {
     if (!in)
         return;
-    for (size_t i = 0; i < in->nfiles; i++)
-        assay_blob_writer_abort(in->files[i].blob);
-    free(in->files);
+    for (size_t i = 0; i < in->n; i++) {
+        assay_blob_writer_abort(in->entries[i].blob);
+        free(in->entries[i].path);
+    }
+    if (in->spool >= 0)
+        close(in->spool);
+    free(in->entries);
     free(in->manifest);
     free(in);
 }

@@ -33,10 +33,11 @@ typedef struct assay_ingest assay_ingest;
 
 /*
  * Read the submission at `path`: validate every entry, keep the manifest's
- * text, and write the entries named by `want` (NULL: every regular file,
- * until the manifest says which) into blobs under `blobroot`, unpublished
- * until assay_ingest_keep(). Returns 0, or ASSAY_EUNSAFE / ASSAY_ETOOBIG /
- * ASSAY_EINVAL with a message naming the entry.
+ * text, and hold every other regular file's bytes inside `blobroot`'s tmp
+ * directory, unpublished until assay_ingest_keep(): small files in one
+ * anonymous spool, large ones in a staged blob each. Returns 0, or
+ * ASSAY_EUNSAFE / ASSAY_ETOOBIG / ASSAY_EINVAL with a message naming the
+ * entry (or the cap, or what the archive is not).
  */
 int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot,
                       const assay_ingest_limits *lim, const char *manifest_name);
@@ -46,7 +47,8 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
 const char *assay_ingest_manifest(const assay_ingest *in, size_t *len);
 
 /* Entry `path`: fill `f` and the staged file's location (for checks before
- * it is kept). ASSAY_ENOTFOUND if the archive has no such regular file. */
+ * it is kept), staging it from the spool first if need be. ASSAY_ENOTFOUND
+ * if the archive has no such regular file (the manifest is not one). */
 int assay_ingest_find(assay_ingest *in, const char *path, assay_ingest_file *f, char *staged, size_t len);
 
 /* Publish the blob of entry `path` into the store. */

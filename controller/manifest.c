@@ -14,6 +14,7 @@
 #define MAX_BENCH 100
 #define MAX_COMMAND (64 * 1024)
 #define TIMEOUT_MAX (30.0 * 24 * 3600)
+#define MAX_DEPTH 16 /* a manifest nests 3 deep */
 
 void assay_manifest_free(assay_manifest *m)
 {
@@ -22,6 +23,55 @@ void assay_manifest_free(assay_manifest *m)
     free(m->artifacts);
     cJSON_Delete(m->doc);
     free(m);
+}
+
+/* What a JSON value is, for "must be X, not Y". */
+static const char *kind(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsArray(v))
+        return "an array";
+    return cJSON_IsObject(v) ? "an object" : "not a JSON value";
+}
+
+/* The offset where `json` nests arrays and objects deeper than MAX_DEPTH,
+ * or -1. cJSON recurses once per level up to 1000 and then reports only
+ * "invalid JSON"; this names the problem, in one pass, without recursion. */
+static long too_deep(const char *json, size_t len)
+{
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = json[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > MAX_DEPTH)
+                return (long)i;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return -1;
+}
+
+static int line_of(const char *json, size_t len, size_t at)
+{
+    int line = 1;
+    for (size_t i = 0; i < at && i < len; i++)
+        line += json[i] == '\n';
+    return line;
 }
 
 static int text(const cJSON *o, const char *key, const char *where, size_t max, int required, char *out,
@@ -36,7 +86,7 @@ static int text(const cJSON *o, const char *key, const char *where, size_t max, 
         return 0;
     }
     if (!cJSON_IsString(v))
-        return assay_error_set(ASSAY_EINVAL, "%s%s: must be a string", where, key);
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must be a string, not %s", where, key, kind(v));
     size_t n = strlen(v->valuestring);
     if (n == 0)
         return assay_error_set(ASSAY_EINVAL, "%s%s: must not be empty", where, key);
@@ -56,7 +106,9 @@ static int timeout(const cJSON *o, const char *where)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "timeout");
     if (!v)
         return assay_error_set(ASSAY_EINVAL, "%stimeout: missing (seconds)", where);
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble <= 0 || v->valuedouble > TIMEOUT_MAX)
+    if (!cJSON_IsNumber(v))
+        return assay_error_set(ASSAY_EINVAL, "%stimeout: must be a number of seconds, not %s", where, kind(v));
+    if (!isfinite(v->valuedouble) || v->valuedouble <= 0 || v->valuedouble > TIMEOUT_MAX)
         return assay_error_set(ASSAY_EINVAL, "%stimeout: must be a number of seconds in (0, %.0f]", where,
                                TIMEOUT_MAX);
     return 0;
@@ -67,8 +119,10 @@ static int whole(const cJSON *o, const char *key, const char *where, int lo, int
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v)
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > hi)
+    if (!cJSON_IsNumber(v))
+        return assay_error_set(ASSAY_EINVAL, "%s%s: must be a whole number from %d to %d, not %s", where, key, lo,
+                               hi, kind(v));
+    if (v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < lo || v->valuedouble > hi)
         return assay_error_set(ASSAY_EINVAL, "%s%s: must be a whole number from %d to %d", where, key, lo, hi);
     return 0;
 }
@@ -93,7 +147,7 @@ static int command_step(const cJSON *doc, const char *key, int required)
         return 0;
     }
     if (!cJSON_IsObject(s))
-        return assay_error_set(ASSAY_EINVAL, "%s: must be an object with command and timeout", key);
+        return assay_error_set(ASSAY_EINVAL, "%s: must be an object with command and timeout, not %s", key, kind(s));
     snprintf(where, sizeof where, "%s.", key);
     if ((rc = assay_json_only_keys(s, where, keys)) < 0 || (rc = text(s, "command", where, MAX_COMMAND, 1, NULL, 0)) < 0 ||
         (rc = timeout(s, where)) < 0 || (rc = whole(s, "expect_exit", where, 0, 255)) < 0)
@@ -111,7 +165,7 @@ static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[A
     if (!arr)
         return 0;
     if (!cJSON_IsArray(arr))
-        return assay_error_set(ASSAY_EINVAL, "%s: must be an array", key);
+        return assay_error_set(ASSAY_EINVAL, "%s: must be an array, not %s", key, kind(arr));
     if ((size_t)cJSON_GetArraySize(arr) > max)
         return assay_error_set(ASSAY_EINVAL, "%s: more than %zu entries", key, max);
     size_t i = 0;
@@ -120,7 +174,7 @@ static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[A
         char where[48], id[ASSAY_ID_MAX + 1];
         snprintf(where, sizeof where, "%s[%zu].", key, i);
         if (!cJSON_IsObject(t))
-            return assay_error_set(ASSAY_EINVAL, "%s[%zu]: must be an object", key, i);
+            return assay_error_set(ASSAY_EINVAL, "%s[%zu]: must be an object, not %s", key, i, kind(t));
         if ((rc = assay_json_only_keys(t, where, bench ? bkeys : tkeys)) < 0 ||
             (rc = text(t, "id", where, ASSAY_ID_MAX, 1, id, sizeof id)) < 0)
             return rc;
@@ -165,12 +219,14 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
         rc = assay_error_set(ASSAY_ETOOBIG, "larger than %d bytes", ASSAY_MANIFEST_MAX);
         goto out;
     }
+    long deep = too_deep(json, len);
+    if (deep >= 0) {
+        assay_error_set(rc, "nested deeper than %d levels (line %d)", MAX_DEPTH, line_of(json, len, (size_t)deep));
+        goto out;
+    }
     if (!(m->doc = cJSON_ParseWithLength(json, len))) {
         const char *at = cJSON_GetErrorPtr();
-        int line = 1;
-        for (const char *p = json; at && p < at && p < json + len; p++)
-            line += *p == '\n';
-        assay_error_set(rc, "not valid JSON (line %d)", line);
+        assay_error_set(rc, "not valid JSON (line %d)", line_of(json, len, at && at > json ? (size_t)(at - json) : 0));
         goto out;
     }
     if (!cJSON_IsObject(m->doc)) {
@@ -210,7 +266,7 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
         char where[40];
         snprintf(where, sizeof where, "artifacts[%zu].", m->nartifacts);
         if (!cJSON_IsObject(a)) {
-            rc = assay_error_set(ASSAY_EINVAL, "artifacts[%zu]: must be an object", m->nartifacts);
+            rc = assay_error_set(ASSAY_EINVAL, "artifacts[%zu]: must be an object, not %s", m->nartifacts, kind(a));
             goto out;
         }
         if ((rc = assay_json_only_keys(a, where, akeys)) < 0 || (rc = text(a, "file", where, 255, 1, ar->file, sizeof ar->file)) < 0 ||

@@ -90,8 +90,9 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
         assay_ingest_file f;
         char staged[4096], fmt[16], arch[64];
         if ((rc = assay_ingest_find(in, ma->file, &f, staged, sizeof staged)) < 0) {
-            assay_error_set(rc, "%s: artifacts[%zu].file: '%s' is not in the archive", ASSAY_MANIFEST_NAME, i,
-                            ma->file);
+            if (rc == ASSAY_ENOTFOUND)
+                assay_error_set(rc, "%s: artifacts[%zu].file: '%s' is not in the archive", ASSAY_MANIFEST_NAME, i,
+                                ma->file);
             goto out;
         }
         if ((rc = assay_package_probe(staged, fmt, sizeof fmt, arch, sizeof arch)) < 0) {

@@ -99,3 +99,36 @@ Test(manifest, malformed_documents)
     cr_assert_eq(assay_manifest_parse(&m, big, n), ASSAY_ETOOBIG);
     free(big);
 }
+
+Test(manifest, deep_nesting_is_named_and_brackets_in_strings_do_not_count)
+{
+    assay_manifest *m;
+    /* 100000 levels: refused by name, before cJSON recurses into it. */
+    size_t levels = 100000, n = 2 * levels + 64;
+    char *deep = malloc(n);
+    int len = snprintf(deep, n, "{\"manifest\": 1,\n\"description\": ");
+    memset(deep + len, '[', levels);
+    memset(deep + len + levels, ']', levels);
+    memcpy(deep + len + 2 * levels, "}", 2);
+    cr_assert_eq(assay_manifest_parse(&m, deep, strlen(deep)), ASSAY_EINVAL);
+    cr_assert_str_eq(assay_error_last()->message, "nested deeper than 16 levels (line 2)");
+    free(deep);
+    /* Brackets and escaped quotes inside strings are text, not nesting. */
+    bad(HEAD ",\"description\":\"[[[[[[[[[[[[[[[[[[[[\\\"{{{{{{{{{{{{{{{{{{{{\"," ARTS "," STEPS ",\"tests\":{}",
+        "tests: must be an array, not an object");
+}
+
+Test(manifest, a_wrong_type_is_named_with_what_it_is)
+{
+    bad("\"manifest\":1,\"product\":42,\"version\":\"1\",\"vendor\":\"v\"," ARTS "," STEPS "," TESTS,
+        "product: must be a string, not a number");
+    bad(HEAD "," ARTS ",\"install\":{\"command\":\"i\",\"timeout\":\"60\"},\"uninstall\":{\"command\":\"u\",\"timeout\":60}," TESTS,
+        "install.timeout: must be a number of seconds, not a string");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"t1\",\"command\":\"x\",\"timeout\":5,\"expect_exit\":\"0\"}]",
+        "tests[0].expect_exit: must be a whole number from 0 to 255, not a string");
+    bad(HEAD "," ARTS ",\"install\":[],\"uninstall\":{\"command\":\"u\",\"timeout\":60}," TESTS,
+        "install: must be an object with command and timeout, not an array");
+    bad(HEAD ",\"artifacts\":[null]," STEPS "," TESTS, "artifacts[0]: must be an object, not null");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[true]", "tests[0]: must be an object, not a boolean");
+    bad(HEAD "," ARTS "," STEPS "," TESTS ",\"licence\":\"MIT\"", "licence: unknown field (known: manifest, product,");
+}

@@ -3,7 +3,7 @@
 # built with the lab's compilers: gcc, aarch64-linux-gnu-gcc, and the Debian
 # 13 root's loongarch64-linux-gnu-gcc.
 #
-#   tests/corpus/make-elf.sh DIR
+#   tests/data/make-elf.sh DIR
 set -euo pipefail
 . "$(dirname "$0")/../../ci/common.sh"
 out=$(mkdir -p "$1" && cd "$1" && pwd)
