@@ -17,6 +17,7 @@
  */
 #include "dispatch.h"
 #include "blob.h"
+#include "event.h"
 #include "manifest.h"
 #include "profile.h"
 #include "ssh.h"
@@ -80,6 +81,9 @@ struct job {
     char cur[128];       /* what the host is doing, for progress */
     double started;
     int preflight_stop;  /* the run asked to stop on preflight errors, and there are some */
+    int proto_failed;    /* the agent broke the protocol: the job ends in error */
+    int local_failed;    /* the controller could not store (disk full): pause, keep the job */
+    char fail_why[512];  /* the message of either */
 };
 
 struct ctx {
@@ -215,33 +219,50 @@ static int capture_sink(void *arg, const char *d, size_t n)
 
 static struct ctx *sink_ctx; /* the loop's context, for sinks (one loop per process) */
 
-/* ATTACH: one event per line; each is stored (one transaction) before the
- * next is read, so the store's last_seq is always where to resume. */
+/* A failure of the controller's own store (a full disk, say): the job is
+ * not at fault, nor is the host. */
+static int local(struct job *j, int rc)
+{
+    if (rc < 0 && rc != ASSAY_EPROTO) {
+        j->local_failed = 1;
+        snprintf(j->fail_why, sizeof j->fail_why, "%s", assay_error_last()->message);
+    }
+    return rc;
+}
+
+/* The agent broke the protocol. */
+static int proto(struct job *j, int rc)
+{
+    if (rc == ASSAY_EPROTO) {
+        j->proto_failed = 1;
+        snprintf(j->fail_why, sizeof j->fail_why, "protocol error from the agent on %s: %s", j->host->rec.name,
+                 assay_error_last()->message);
+    }
+    return rc;
+}
+
+/* ATTACH: one event per line, checked (event.h); each is stored (one
+ * transaction) before the next is read, so the store's last_seq is always
+ * where to resume. */
 static int event_line(struct job *j, const char *line, size_t len)
 {
     struct ctx *x = sink_ctx;
-    cJSON *e = cJSON_ParseWithLength(line, len);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "v"), *s = cJSON_GetObjectItemCaseSensitive(e, "seq"),
-                *t = cJSON_GetObjectItemCaseSensitive(e, "type");
-    int rc = 0;
-    if (!e || !cJSON_IsNumber(v) || v->valuedouble != ASSAY_PROTO_VERSION || !cJSON_IsNumber(s) ||
-        !cJSON_IsString(t) || s->valuedouble < 0 || s->valuedouble > 9e15) {
-        cJSON_Delete(e);
-        return assay_error_set(ASSAY_EPROTO, "agent on %s sent a line that is not a protocol %d event: %.80s",
-                               j->host->rec.name, ASSAY_PROTO_VERSION, line);
-    }
-    int64_t seq = (int64_t)s->valuedouble;
-    if (seq <= j->rec.last_seq) { /* already stored (a resumed attach) */
-        cJSON_Delete(e);
-        return 0;
-    }
+    assay_event ev;
+    if (j->ended)
+        return proto(j, assay_error_set(ASSAY_EPROTO, "an event after job-end"));
+    int rc = assay_event_parse(&ev, line, len, j->agent_job, j->rec.last_seq);
+    if (rc < 0)
+        return proto(j, rc);
+    if (!ev.json)
+        return 0; /* already stored (a resumed attach) */
+    cJSON *e = ev.json;
     char *body = strndup(line, len);
-    rc = body ? assay_store_job_event(x->lab->store, j->rec.id, j->rec.attempt, seq, t->valuestring, body)
+    rc = body ? assay_store_job_event(x->lab->store, j->rec.id, j->rec.attempt, ev.seq, ev.type, body)
               : assay_error_set(ASSAY_ENOMEM, "out of memory");
     free(body);
     if (rc == 0) {
-        j->rec.last_seq = seq;
-        const char *type = t->valuestring;
+        j->rec.last_seq = ev.seq;
+        const char *type = ev.type;
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(e, "step");
         if (strcmp(type, "step-start") == 0 && cJSON_IsString(step)) {
             const cJSON *run = cJSON_GetObjectItemCaseSensitive(e, "run");
@@ -260,7 +281,7 @@ static int event_line(struct job *j, const char *line, size_t len)
         }
     }
     cJSON_Delete(e);
-    return rc;
+    return local(j, rc);
 }
 
 static int attach_sink(void *arg, const char *d, size_t n)
@@ -270,8 +291,7 @@ static int attach_sink(void *arg, const char *d, size_t n)
         const char *nl = memchr(d + i, '\n', n - i);
         size_t take = nl ? (size_t)(nl - (d + i)) : n - i;
         if (j->linelen + take > ASSAY_EVENT_MAX)
-            return assay_error_set(ASSAY_EPROTO, "agent on %s sent an event over %d bytes", j->host->rec.name,
-                                   ASSAY_EVENT_MAX);
+            return proto(j, assay_error_set(ASSAY_EPROTO, "an event line over %d bytes", ASSAY_EVENT_MAX));
         if (j->linelen + take + 1 > j->linecap) {
             size_t nc = (j->linelen + take + 1) * 2;
             char *nb = realloc(j->line, nc);
@@ -306,7 +326,7 @@ static int logs_sink(void *arg, const char *d, size_t n)
             const char *nl = memchr(d, '\n', n);
             size_t take = nl ? (size_t)(nl - d) : n;
             if (j->linelen + take > 512)
-                return assay_error_set(ASSAY_EPROTO, "log stream from %s: header too long", j->host->rec.name);
+                return proto(j, assay_error_set(ASSAY_EPROTO, "log stream: header too long"));
             if (j->linelen + take + 1 > j->linecap) {
                 char *nb = realloc(j->line, 1024);
                 if (!nb)
@@ -329,15 +349,15 @@ static int logs_sink(void *arg, const char *d, size_t n)
             const char *path = sp ? sp + 1 : "";
             if (!sp || end != sp || size < 0 || strncmp(path, "logs/", 5) != 0 || strlen(path) >= sizeof j->logpath ||
                 strspn(path + 5, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(path + 5))
-                return assay_error_set(ASSAY_EPROTO, "log stream from %s: bad header '%.80s'", j->host->rec.name, j->line);
+                return proto(j, assay_error_set(ASSAY_EPROTO, "log stream: bad header '%.80s'", j->line));
             snprintf(j->logpath, sizeof j->logpath, "%s", path);
             j->log_left = size;
             if ((rc = assay_blob_writer_open(&j->bw, x->lab->blobs)) < 0)
-                return rc;
+                return local(j, rc);
         }
         size_t take = (uint64_t)j->log_left < n ? (size_t)j->log_left : n;
         if (take && (rc = assay_blob_writer_write(j->bw, d, take)) < 0)
-            return rc;
+            return local(j, rc);
         d += take;
         n -= take;
         j->log_left -= (long long)take;
@@ -347,7 +367,7 @@ static int logs_sink(void *arg, const char *d, size_t n)
             rc = assay_blob_writer_commit(j->bw, hex, &size);
             j->bw = NULL;
             if (rc < 0 || (rc = assay_store_job_log(x->lab->store, j->rec.id, j->rec.attempt, j->logpath, hex, size)) < 0)
-                return rc;
+                return local(j, rc);
             j->nlogs++;
             j->log_left = -1;
         }
@@ -357,31 +377,10 @@ static int logs_sink(void *arg, const char *d, size_t n)
 
 /* ---- failures ------------------------------------------------------------ */
 
-/* The connection failed: drop it. The job stays with the host and starts
- * over from AGENT_CHECK when the host is back; past unreachable_s it is
- * failed over. */
-static void host_down(struct ctx *x, struct host *h, const char *why)
+/* Drop the connection (with it, whatever the host is still sending) and
+ * the job's channels (first: they belong to the session). */
+static void drop_conn(struct host *h)
 {
-    /* Channels belong to the session: free them first, then the session. */
-    if (h->job) {
-        assay_exec_free(h->job->x);
-        assay_exec_free(h->job->xc);
-        h->job->x = h->job->xc = NULL;
-    }
-    assay_conn_free(h->conn);
-    h->conn = NULL;
-    /* Down since the first failure, until a connection succeeds: retries in
-     * between do not restart the clock. */
-    if (!h->down_since) {
-        h->down_since = now_s();
-        h->backoff = 1;
-    } else if (h->backoff < 30) {
-        h->backoff *= 2;
-    }
-    h->state = H_DOWN;
-    h->retry_at = now_s() + h->backoff;
-    snprintf(h->last_error, sizeof h->last_error, "%s", why);
-    say(x, "host %s: down: %s (retry in %ds)", h->rec.name, why, h->backoff);
     if (h->job) {
         struct job *j = h->job;
         assay_exec_free(j->x);
@@ -394,8 +393,31 @@ static void host_down(struct ctx *x, struct host *h, const char *why)
         j->linelen = 0;
         assay_blob_writer_abort(j->bw);
         j->bw = NULL;
-        set_step(x, j, j->ended ? J_LOGS : J_AGENT_CHECK);
     }
+    assay_conn_free(h->conn);
+    h->conn = NULL;
+}
+
+/* The connection failed: drop it. The job stays with the host and starts
+ * over from AGENT_CHECK when the host is back; past unreachable_s it is
+ * failed over. */
+static void host_down(struct ctx *x, struct host *h, const char *why)
+{
+    drop_conn(h);
+    /* Down since the first failure, until a connection succeeds: retries in
+     * between do not restart the clock. */
+    if (!h->down_since) {
+        h->down_since = now_s();
+        h->backoff = 1;
+    } else if (h->backoff < 30) {
+        h->backoff *= 2;
+    }
+    h->state = H_DOWN;
+    h->retry_at = now_s() + h->backoff;
+    snprintf(h->last_error, sizeof h->last_error, "%s", why);
+    say(x, "host %s: down: %s (retry in %ds)", h->rec.name, why, h->backoff);
+    if (h->job)
+        set_step(x, h->job, h->job->ended ? J_LOGS : J_AGENT_CHECK);
 }
 
 /* The job's attempt is an infrastructure error: queue it again elsewhere (or
@@ -410,6 +432,37 @@ static void job_failover(struct ctx *x, struct host *h, const char *why)
         say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
     job_free(j);
     h->job = NULL;
+}
+
+/* The agent broke the protocol: what it sends cannot be trusted, so the
+ * job ends in error with what was wrong; the host serves the next job. The
+ * events stored so far stay (each was checked). */
+static void job_protocol_error(struct ctx *x, struct host *h)
+{
+    struct job *j = h->job;
+    say(x, "job %" PRId64 " on %s: %s", j->rec.id, h->rec.name, j->fail_why);
+    drop_conn(h);
+    h->state = H_IDLE;
+    if (assay_store_job_end(x->lab->store, j->rec.id, "error", j->fail_why) < 0)
+        say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
+    x->done++;
+    job_free(j);
+    h->job = NULL;
+}
+
+/* The controller could not store what arrived (its disk is full, say):
+ * neither the job's nor the host's fault. Nothing is lost: the agent keeps
+ * every event and log, so the job goes back to attaching from the last
+ * stored event in a few seconds, until there is space again. */
+static void job_pause(struct ctx *x, struct host *h)
+{
+    struct job *j = h->job;
+    say(x, "job %" PRId64 " on %s: cannot store: %s; trying again in 5s", j->rec.id, h->rec.name, j->fail_why);
+    drop_conn(h);
+    j->local_failed = 0;
+    set_step(x, j, j->ended ? J_LOGS : J_AGENT_CHECK);
+    h->state = H_DOWN;
+    h->retry_at = now_s() + 5;
 }
 
 static void host_disable(struct ctx *x, struct host *h, const char *why)
@@ -662,7 +715,7 @@ static int run_job(struct ctx *x, struct host *h)
                 return 0;
             }
             if ((rc = assay_store_job_set_running(x->lab->store, j->rec.id, h->agent_sha)) < 0)
-                return rc;
+                return local(j, rc);
             set_step(x, j, J_ATTACH);
             break;
         case J_ATTACH:
@@ -711,7 +764,7 @@ static int run_job(struct ctx *x, struct host *h)
             break;
         case J_END:
             if ((rc = assay_store_job_end(x->lab->store, j->rec.id, j->outcome, j->reason)) < 0)
-                return rc;
+                return local(j, rc);
             say(x, "job %" PRId64 " on %s: %s%s%s", j->rec.id, h->rec.name, j->outcome, j->reason[0] ? ": " : "",
                 j->reason);
             x->done++;
@@ -730,7 +783,8 @@ static void drive_host(struct ctx *x, struct host *h)
         return; /* connections are made for work */
     if (!h->conn) {
         assay_conn_opts co = {.address = h->rec.address, .port = h->rec.port, .user = h->rec.user,
-                              .identity = h->rec.identity, .hostkey = h->rec.hostkey, .tofu = h->rec.tofu};
+                              .identity = h->rec.identity, .hostkey = h->rec.hostkey, .tofu = h->rec.tofu,
+                              .keepalive_s = x->o->silence_s >= 8 ? (int)(x->o->silence_s / 4) : 2};
         if (assay_conn_new(&h->conn, &co) < 0)
             return;
         h->state = H_CONNECTING;
@@ -765,8 +819,14 @@ static void drive_host(struct ctx *x, struct host *h)
     }
     if (h->job) {
         int rc = run_job(x, h);
-        if (rc < 0 && rc != ASSAY_SSH_AGAIN && h->state == H_READY)
-            host_down(x, h, assay_error_last()->message);
+        if (rc < 0 && rc != ASSAY_SSH_AGAIN && h->state == H_READY) {
+            if (h->job && h->job->proto_failed)
+                job_protocol_error(x, h);
+            else if (h->job && h->job->local_failed)
+                job_pause(x, h);
+            else
+                host_down(x, h, assay_error_last()->message);
+        }
     }
 }
 
@@ -844,6 +904,29 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
     }
     snprintf(j->cur, sizeof j->cur, "%s", step_names[J_AGENT_CHECK]);
     h->job = j;
+    /* Resumed after its job-end was stored (the controller died while
+     * fetching logs): an attach would have nothing left to send. */
+    cJSON *last = NULL;
+    if (j->rec.last_seq >= 0 &&
+        assay_store_job_events(x->lab->store, j->rec.id, j->rec.attempt, j->rec.last_seq, &last) == 0) {
+        const cJSON *e = cJSON_GetArrayItem(last, 0);
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(e, "type");
+        const cJSON *body = cJSON_GetObjectItemCaseSensitive(e, "body");
+        cJSON *b = cJSON_IsString(type) && strcmp(type->valuestring, "job-end") == 0 && cJSON_IsString(body)
+                       ? cJSON_Parse(body->valuestring)
+                       : NULL;
+        if (b) {
+            const cJSON *oc = cJSON_GetObjectItemCaseSensitive(b, "outcome");
+            const cJSON *rs = cJSON_GetObjectItemCaseSensitive(b, "reason");
+            j->ended = 1;
+            snprintf(j->outcome, sizeof j->outcome, "%s", cJSON_IsString(oc) ? oc->valuestring : "error");
+            snprintf(j->reason, sizeof j->reason, "%s", cJSON_IsString(rs) ? rs->valuestring : "");
+            set_step(x, j, J_LOGS);
+            cJSON_Delete(b);
+        }
+    }
+    cJSON_Delete(last);
+    assay_error_clear();
     return j;
 }
 
@@ -889,15 +972,24 @@ static int poll_store(struct ctx *x, size_t *work)
     }
     for (size_t i = 0; i < n; i++) {
         int eligible = 0;
-        struct host *pick = NULL;
+        struct host *pick = NULL, *down = NULL;
         for (size_t k = 0; k < x->nhosts; k++) {
             struct host *h = &x->hosts[k];
             if (strcmp(h->rec.profile, v[i].profile) || h->state == H_DISABLED || h->agent_err[0])
                 continue;
             eligible = 1;
-            if (!h->job && !pick && !(h->state == H_DOWN && now_s() < h->retry_at))
+            if (h->job)
+                continue;
+            /* A host that was down is tried again only when no other
+             * host of the profile is free: a job failed over from it
+             * should not go straight back. */
+            if (h->state != H_DOWN && !pick)
                 pick = h;
+            else if (h->state == H_DOWN && now_s() >= h->retry_at && !down)
+                down = h;
         }
+        if (!pick)
+            pick = down;
         if (eligible)
             (*work)++;
         else if (x->o->once)
@@ -967,6 +1059,8 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.max_attempts = 3;
     if (o.max_starting <= 0)
         o.max_starting = 16;
+    if (o.silence_s <= 0)
+        o.silence_s = 60;
     struct ctx x = {.lab = lab, .o = &o};
     struct pollfd *pfd = NULL;
     int rc = 0;
@@ -995,6 +1089,24 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         for (size_t k = 0; k < x.nhosts; k++) {
             struct host *h = &x.hosts[k];
             drive_host(&x, h);
+            /* A connection that has gone silent (the host hung, the network
+             * lost without a reset) is dead, however long TCP would wait. */
+            if (h->conn && (h->state == H_CONNECTING || (h->state == H_READY && h->job)) &&
+                assay_conn_silent_s(h->conn) > o.silence_s) {
+                char why[160];
+                snprintf(why, sizeof why, "no answer for %.0fs (host hung or network lost)",
+                         assay_conn_silent_s(h->conn));
+                host_down(&x, h, why);
+            }
+            /* A new connection every half hour of attaching (see
+             * assay_conn_age_s); the attach resumes where it was. */
+            if (h->job && h->job->step == J_ATTACH && !h->job->xc && h->state == H_READY &&
+                assay_conn_age_s(h->conn) > 1800) {
+                say(&x, "host %s: a fresh connection (the old one is 30 minutes old)", h->rec.name);
+                drop_conn(h);
+                h->state = H_DOWN;
+                h->retry_at = 0;
+            }
             /* A host down past the limit fails its job over. */
             if (h->job && h->state == H_DOWN && h->down_since && now_s() - h->down_since > o.unreachable_s) {
                 char why[700];

@@ -17,6 +17,8 @@ typedef struct assay_dispatch_opts {
                            /* a few hundred SSH handshakes and uploads at the same */
                            /* instant only slow every one of them down */
     double unreachable_s;  /* a host down this long fails its job over (default 120) */
+    double silence_s;      /* a connection silent this long is dead (default 60; */
+                           /* keepalives, each answered, go every silence_s / 4) */
     int max_attempts;      /* attempts per job before it ends in error (default 3) */
     int tty;               /* redraw a progress table instead of printing lines */
     FILE *out;

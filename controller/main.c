@@ -46,7 +46,7 @@ static int usage(FILE *f)
           "  run submit PACKAGE --profiles ID[,ID...] [--priority N] [--stop-on-preflight-error]\n"
           "  run list [--json] | show RUN [--follow] [--json] | cancel RUN\n"
           "  dispatch [--once] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
-          "           [--max-attempts N]\n"
+          "           [--silence-timeout S] [--max-attempts N]\n"
           "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
           "  verify FILE [--pubkey PEM]                      check a signed report (default: the lab's key)\n"
           "  key show | export --public FILE                 the lab's signing key (public half)\n"
@@ -835,7 +835,7 @@ static int cmd_dispatch(int argc, char **argv)
     assay_lab lab;
     char *pos[1];
     static const char *const vals[] = {"--max-parallel", "--max-starting", "--unreachable-timeout", "--max-attempts",
-                                       NULL};
+                                       "--silence-timeout", NULL};
     static const char *const flags[] = {"--once", NULL};
     int rc = check_opts(argc, argv, "dispatch", vals, flags, 0, pos);
     if (rc)
@@ -850,7 +850,9 @@ static int cmd_dispatch(int argc, char **argv)
         o.unreachable_s = atof(v);
     if ((v = opt(argc, argv, "--max-attempts")))
         o.max_attempts = atoi(v);
-    if (o.max_parallel < 0 || o.max_starting < 0 || o.unreachable_s < 0 || o.max_attempts < 0)
+    if ((v = opt(argc, argv, "--silence-timeout")))
+        o.silence_s = atof(v);
+    if (o.max_parallel < 0 || o.max_starting < 0 || o.unreachable_s < 0 || o.max_attempts < 0 || o.silence_s < 0)
         return bad("dispatch", "options take positive numbers");
     if (open_lab(&lab, "dispatch"))
         return 1;

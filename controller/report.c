@@ -299,6 +299,13 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     cJSON_AddStringToObject(t, "verdict", verdict);
     cJSON_AddStringToObject(t, "reason", end && assay_json_str(end, "reason")[0] ? assay_json_str(end, "reason") : j->reason);
     cJSON_AddNumberToObject(t, "attempts", j->attempt);
+    /* What happened to each attempt: a retry on another host is part of
+     * the record, not hidden by the final verdict. */
+    cJSON *hist = NULL;
+    if (assay_store_job_attempts(lab->store, j->id, &hist) == 0)
+        cJSON_AddItemToObject(t, "attempt_history", hist);
+    else
+        cJSON_AddItemToObject(t, "attempt_history", cJSON_CreateArray());
     cJSON_Delete(bench_by_id);
     cJSON_Delete(starts);
     cJSON_Delete(bodies);
@@ -747,6 +754,20 @@ int assay_report_html(char **out, const assay_report_check *c)
             }
             sb_puts(&b, "</table>\n");
         }
+        if (assay_json_num(t, "attempts") > 1) {
+            sb_puts(&b, "<table><tr><th>尝试 Attempt</th><th>主机 Host</th><th>结果 Outcome</th><th>原因 Reason</th></tr>");
+            cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "attempt_history"))
+            {
+                sb_printf(&b, "<tr><td>%.0f</td><td>", assay_json_num(x, "attempt"));
+                sb_esc(&b, assay_json_str(x, "host"));
+                sb_puts(&b, "</td><td>");
+                sb_esc(&b, assay_json_str(x, "outcome"));
+                sb_puts(&b, "</td><td>");
+                sb_esc(&b, assay_json_str(x, "reason"));
+                sb_puts(&b, "</td></tr>");
+            }
+            sb_puts(&b, "</table>\n");
+        }
         sb_puts(&b, "<table><tr><th>测试 Test</th><th>结论 Verdict</th><th>退出 Exit</th>"
                     "<th>耗时 Duration</th><th>日志 Log sha256</th></tr>");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
@@ -927,6 +948,18 @@ int assay_report_md(char **out, const assay_report_check *c)
             first = 0;
         }
         sb_puts(&b, "\n");
+    }
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
+    {
+        /* Attempts before the last one: infrastructure retries. */
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "attempt_history"))
+        {
+            if (assay_json_num(x, "attempt") >= assay_json_num(t, "attempts"))
+                continue;
+            sb_printf(&b, "\n%s, attempt %.0f on %s: %s: %s\n", assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"),
+                      assay_json_num(x, "attempt"), assay_json_str(x, "host"), assay_json_str(x, "outcome"),
+                      assay_json_str(x, "reason"));
+        }
     }
     const cJSON *note;
     cJSON_ArrayForEach(note, cJSON_GetObjectItem(p, "notes")) sb_printf(&b, "\n> %s\n", note->valuestring);

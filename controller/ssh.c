@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum cstate { C_CONNECT, C_CONNECTING, C_HANDSHAKE, C_AUTH, C_READY, C_DEAD };
@@ -23,7 +24,9 @@ struct assay_conn {
     int sock;
     LIBSSH2_SESSION *s;
     char address[256], user[64], identity[4096], pinned[64], seen[64];
-    int port, tofu;
+    int port, tofu, keepalive_s;
+    double last_rx;          /* when bytes last arrived (or the connect began) */
+    double ready_at;         /* when authentication succeeded */
 };
 
 enum xstate { X_OPEN, X_EXEC, X_IO, X_EOF, X_CLOSE, X_DONE };
@@ -47,6 +50,27 @@ struct assay_exec {
     int status;
     char signal[32];
 };
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* libssh2's own recv (misc.c: -errno on failure), noting when bytes come:
+ * a host that stops answering without closing (a hung kernel, a stopped
+ * sshd, a cable pulled) shows only as silence. */
+static LIBSSH2_RECV_FUNC(recv_noting)
+{
+    assay_conn *c = *abstract;
+    ssize_t r = recv(socket, buffer, length, flags);
+    if (r < 0)
+        return errno == EWOULDBLOCK || errno == ENOENT ? -EAGAIN : -errno;
+    if (r > 0)
+        c->last_rx = mono_s();
+    return r;
+}
 
 int assay_ssh_init(void)
 {
@@ -80,6 +104,7 @@ int assay_conn_new(assay_conn **out, const assay_conn_opts *o)
     snprintf(c->pinned, sizeof c->pinned, "%s", o->hostkey ? o->hostkey : "");
     c->port = o->port;
     c->tofu = o->tofu;
+    c->keepalive_s = o->keepalive_s > 0 ? o->keepalive_s : 15;
     *out = c;
     return 0;
 }
@@ -134,6 +159,7 @@ static int start_connect(assay_conn *c)
     if (r != 0 && e != EINPROGRESS)
         return assay_error_set_errno(ASSAY_EIO, e, "%s:%d: connect", c->address, c->port);
     c->state = C_CONNECTING;
+    c->last_rx = mono_s();
     return ASSAY_SSH_AGAIN;
 }
 
@@ -154,7 +180,10 @@ static int check_hostkey(assay_conn *c)
     }
     if (strcmp(c->pinned, c->seen) != 0) {
         c->state = C_DEAD;
-        return assay_error_set(ASSAY_EHOSTKEY, "%s:%d: HOST KEY MISMATCH: pinned %s, host presented %s",
+        return assay_error_set(ASSAY_EHOSTKEY, "%s:%d: HOST KEY MISMATCH: pinned %s, host presented %s; someone may "
+                                               "be intercepting the connection. If the host was reinstalled, compare "
+                                               "with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its console, "
+                                               "then `assay host remove` it and add it again with the new --hostkey",
                                c->address, c->port, c->pinned, c->seen);
     }
     return 0;
@@ -186,11 +215,13 @@ int assay_conn_open(assay_conn *c)
                 c->state = C_DEAD;
                 return assay_error_set_errno(ASSAY_EIO, err, "%s:%d: connect", c->address, c->port);
             }
-            if (!(c->s = libssh2_session_init())) {
+            if (!(c->s = libssh2_session_init_ex(NULL, NULL, NULL, c))) {
                 c->state = C_DEAD;
                 return assay_error_set(ASSAY_ENOMEM, "out of memory");
             }
             libssh2_session_set_blocking(c->s, 0);
+            libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, (void *)recv_noting);
+            c->last_rx = mono_s();
             /* libssh2 1.10 would prefer ECDSA host keys: ask for Ed25519 first. */
             libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY,
                                         "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521");
@@ -201,11 +232,25 @@ int assay_conn_open(assay_conn *c)
             r = libssh2_session_handshake(c->s, c->sock);
             if (r == LIBSSH2_ERROR_EAGAIN)
                 return ASSAY_SSH_AGAIN;
+            if (r == LIBSSH2_ERROR_KEX_FAILURE) {
+                /* Not worth retrying: the host must change its configuration.
+                 * The usual case is a host with only an RSA host key, which
+                 * libssh2 1.10 can check only with SHA-1 signatures. */
+                sess_error(c, ASSAY_EHOSTKEY, "handshake");
+                return assay_error_set(ASSAY_EHOSTKEY,
+                                       "%s:%d: no host key type or key exchange in common with the host: assay "
+                                       "accepts ssh-ed25519 and ecdsa-sha2-nistp256/384/521 host keys; give the host "
+                                       "an Ed25519 key (ssh-keygen -t ed25519 -f /etc/ssh/ssh_host_ed25519_key, then a "
+                                       "HostKey line for it in sshd_config and a restart of sshd)",
+                                       c->address, c->port);
+            }
             if (r)
                 return sess_error(c, ASSAY_EIO, "handshake");
             if ((r = check_hostkey(c)) < 0)
                 return r;
-            libssh2_keepalive_config(c->s, 1, 15);
+            /* want_reply: the host answers each keepalive, so a live
+             * connection is never silent for long. */
+            libssh2_keepalive_config(c->s, 1, (unsigned)c->keepalive_s);
             c->state = C_AUTH;
             break;
         case C_AUTH:
@@ -214,8 +259,11 @@ int assay_conn_open(assay_conn *c)
             if (r == LIBSSH2_ERROR_EAGAIN)
                 return ASSAY_SSH_AGAIN;
             if (r)
-                return sess_error(c, ASSAY_EAUTH, "public key authentication refused");
+                return sess_error(c, ASSAY_EAUTH, "public key authentication refused (is the public half in the "
+                                                  "user's ~/.ssh/authorized_keys? the key must be Ed25519 or ECDSA: "
+                                                  "libssh2 1.10 cannot sign with RSA SHA-2)");
             c->state = C_READY;
+            c->ready_at = mono_s();
             return 0;
         case C_READY:
             return 0;
@@ -247,9 +295,19 @@ void assay_conn_pollfd(assay_conn *c, struct pollfd *p)
         p->events = POLLIN; /* data may arrive for a channel we read */
 }
 
+double assay_conn_silent_s(const assay_conn *c)
+{
+    return c->state == C_CONNECT || c->state == C_DEAD ? 0 : mono_s() - c->last_rx;
+}
+
+double assay_conn_age_s(const assay_conn *c)
+{
+    return c->state == C_READY ? mono_s() - c->ready_at : 0;
+}
+
 int assay_conn_keepalive(assay_conn *c, int *next_s)
 {
-    *next_s = 15;
+    *next_s = c->keepalive_s;
     if (c->state != C_READY)
         return 0;
     int r = libssh2_keepalive_send(c->s, next_s);
@@ -266,6 +324,12 @@ void assay_conn_free(assay_conn *c)
         /* Best effort and bounded: a dead peer must not hold us here. */
         libssh2_session_set_blocking(c->s, 0);
         libssh2_session_disconnect(c->s, "bye");
+        /* A channel still open (a peer still streaming) makes libssh2 wait
+         * for the peer's close, which non-blocking means "EAGAIN, freed
+         * nothing". With the socket shut, libssh2 sees the disconnect and
+         * frees every channel and the session. */
+        if (c->sock >= 0)
+            shutdown(c->sock, SHUT_RDWR);
         libssh2_session_free(c->s);
     }
     if (c->sock >= 0)

@@ -30,6 +30,7 @@ typedef struct assay_conn_opts {
     const char *identity;  /* private key file (OpenSSH format; ed25519 or ecdsa) */
     const char *hostkey;   /* pinned "SHA256:..."; "" with tofu to accept the first key */
     int tofu;
+    int keepalive_s;       /* seconds between keepalives (default 15); each is answered */
 } assay_conn_opts;
 
 int assay_conn_new(assay_conn **out, const assay_conn_opts *o);
@@ -43,6 +44,14 @@ int assay_conn_open(assay_conn *c);
 const char *assay_conn_hostkey(const assay_conn *c);
 /* Fill p with the socket and the directions libssh2 waits for. */
 void assay_conn_pollfd(assay_conn *c, struct pollfd *p);
+/* Seconds since bytes last arrived on the connection (since the connect
+ * began, before any); 0 for a connection not started or closed. */
+double assay_conn_silent_s(const assay_conn *c);
+/* Seconds since the connection became ready (0 if it is not). libssh2 1.10
+ * queues each keepalive's answer on the session and never frees it until
+ * the session ends: a connection kept for days grows, so the dispatcher
+ * makes a new one now and then. */
+double assay_conn_age_s(const assay_conn *c);
 /* Send a keepalive if one is due; *next_s: seconds until the next one. */
 int assay_conn_keepalive(assay_conn *c, int *next_s);
 void assay_conn_free(assay_conn *c);

@@ -989,6 +989,17 @@ int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out)
     return rows_json(st, s, out);
 }
 
+int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT attempt, host, outcome, reason, ended_at FROM attempts WHERE job_id = ? "
+                             "ORDER BY attempt");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return rows_json(st, s, out);
+}
+
 char *assay_store_package_preflight(assay_store *st, const char *id)
 {
     sqlite3_stmt *s;

@@ -132,6 +132,9 @@ int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *pa
                         uint64_t size);
 /* Logs of a job's attempt: [{"path","sha256","size"}] ordered by path. */
 int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out);
+/* Every ended attempt of a job, first first: [{attempt, host, outcome,
+ * reason, ended_at}]; what an infrastructure retry leaves for the report. */
+int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out);
 /* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
 
