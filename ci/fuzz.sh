@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang and run each for a while on its
 # seed corpus: real binaries (tests/data/make-elf.sh), the submission
-# corpus's manifests, and job specs.
+# corpus's manifests, job specs, the shipped profiles with this host's
+# facts, the events of a real job, and the hostile inputs of
+# tests/fuzz/make-hostile.sh. A crash leaves its input in build-fuzz/found/:
+# once fixed, copy it to tests/fuzz/regress/<target>/ (see the README there)
+# and ctest replays it from then on.
 #
 #   ci/fuzz.sh [SECONDS-PER-TARGET]     (default 30)
 set -euo pipefail
@@ -11,9 +15,13 @@ T=${1:-30}
 B=build-fuzz
 CC=$(command -v clang-14 || command -v clang) || die "no clang: run ci/deps.sh"
 cmake -S . -B "$B" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASSAY_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$B" -j"$(nproc)" --target fuzz_elf fuzz_spec fuzz_manifest >"$B/build.log" 2>&1 \
+cmake --build "$B" -j"$(nproc)" --target fuzz_elf fuzz_spec fuzz_manifest fuzz_profile fuzz_event >"$B/build.log" 2>&1 \
     || { tail -n 30 "$B/build.log"; die "fuzz build failed"; }
-mkdir -p "$B/seeds/elf" "$B/seeds/spec" "$B/seeds/manifest" "$B/found"
+TARGETS="elf spec manifest profile event"
+for t in $TARGETS; do mkdir -p "$B/seeds/$t"; done
+mkdir -p "$B/found"
+tests/fuzz/make-hostile.sh "$B/hostile"
+for t in spec manifest profile event; do cp "$B/hostile/$t"/* "$B/seeds/$t/"; done
 tests/data/make-elf.sh "$B/seeds/elf" >/dev/null
 tests/data/make-submissions.sh "$B/seeds/subs" >/dev/null
 for f in "$B"/seeds/subs/*.tar.gz; do
@@ -21,8 +29,28 @@ for f in "$B"/seeds/subs/*.tar.gz; do
 done
 printf '{"protocol":1,"id":"j","steps":[{"id":"t","kind":"test","command":"true","timeout":5}]}' > "$B/seeds/spec/a.json"
 printf '{"protocol":1,"id":"j","artifact":"a.rpm","env":{"X":"y"},"inspect":["/bin/x"],"log_cap":"1048576","steps":[{"id":"i","kind":"install","command":"x","timeout":1},{"id":"b","kind":"bench","command":"x","timeout":1,"repeat":3,"unit":"MB/s"}]}' > "$B/seeds/spec/b.json"
+# Profiles: the file, a NUL, then facts (this host's, measured by the agent).
+agent="build-agents/$(uname -m)-linux-gnu/assay-agent"
+facts='{}'
+[ -x "$agent" ] && facts=$("$agent" facts)
+for f in profiles/*.json; do
+    { cat "$f"; printf '\0%s' "$facts"; } > "$B/seeds/profile/$(basename "$f")"
+done
+# Events: a real job's, each line after a byte that makes it the next one
+# (fuzz_event.c: last stored seq = byte % 8 - 1).
+if [ -x "$agent" ]; then
+    jd=$(mktemp -d)
+    printf '{"protocol":1,"id":"lab-r1-j1-a1","steps":[{"id":"t","kind":"test","command":"echo hi","timeout":5},{"id":"b","kind":"bench","command":"echo 2.5","timeout":5,"repeat":2,"unit":"ops/s"}]}' |
+        "$agent" start --job-dir "$jd" >/dev/null
+    i=0
+    "$agent" attach --job-dir "$jd" | while IFS= read -r line; do
+        { printf "\\$(printf %03o $((i % 8)))"; printf '%s' "$line"; } > "$B/seeds/event/real-$i"
+        i=$((i + 1))
+    done
+    rm -rf "$jd"
+fi
 rc=0
-for t in elf spec manifest; do
+for t in $TARGETS; do
     printf 'fuzz_%s: ' "$t"
     if "$B/fuzz_$t" -max_total_time="$T" -max_len=1048576 -artifact_prefix="$B/found/$t-" \
            "$B/seeds/$t" >"$B/fuzz_$t.log" 2>&1; then

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Kill the controller with SIGKILL at random moments while it runs 16 jobs
+# on a lab of 8 hosts (two per CPU family), restarting it each time, then
+# check that nothing was lost: every job ended and passed on its first
+# attempt (a controller crash is not a host's failure), every job's events
+# are stored exactly once (seq 0..n, no gap, no duplicate, job-start to
+# job-end), every log of every step run is in the blob store with the
+# digest and size the store records, and each run's signed report
+# verifies.
+#
+#   ci/soak.sh [--kills N] [--runs N] [--assay BIN]
+#
+# --kills: at least this many kills before the jobs may finish (default 20);
+# the jobs are made long enough for it. --runs: runs of 4 jobs each (one per
+# family; default 4, so 16 jobs). --assay: the controller binary (default:
+# a Release build in build-bench). Prints its figures and the command that
+# reproduces them. Needs what ci/deps.sh installs and the agents of
+# ci/build-agents.sh.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+cd "$ASSAY_TOP"
+
+KILLS=20 RUNS=4 A=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --kills) KILLS=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --assay) A=$2; shift 2 ;;
+    *) die "usage: ci/soak.sh [--kills N] [--runs N] [--assay BIN]" ;;
+    esac
+done
+case "$KILLS$RUNS" in *[!0-9]*) die "--kills and --runs take numbers" ;; esac
+if [ -z "$A" ]; then
+    cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+    cmake --build build-bench -j"$(nproc)" --target assay >/dev/null
+    A="$ASSAY_TOP/build-bench/assay"
+fi
+[ -x "$A" ] || die "no controller binary $A"
+ci/build-agents.sh >/dev/null
+
+W=$(mktemp -d /tmp/assay-soak-XXXXXX)
+HOSTS="$W/hosts"
+export ASSAY_LAB="$W/lab" ASSAY_AGENTS_DIR="$ASSAY_TOP/build-agents"
+dpid=""
+cleanup() {
+    local rc=$?
+    [ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null || true
+    ci/lab.sh --dir "$HOSTS" down >/dev/null 2>&1 || true
+    if [ "$rc" != 0 ] || [ "${KEEP:-0}" = 1 ]; then say "kept $W (dispatch.log, lab/assay.db)"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+ci/lab.sh --dir "$HOSTS" --net 15 up 8 >/dev/null
+"$A" init >/dev/null
+"$A" host import "$HOSTS/hosts.json" >/dev/null
+
+# A submission whose jobs take about 45 s: eight tests that print as they
+# go, and a benchmark run three times.
+mkdir -p "$W/sub/pkgs" "$W/sub/payload"
+printf '#!/bin/sh\nfor i in 1 2 3 4 5 6 7 8; do echo "$1 line $i from $(uname -m)"; sleep 0.5; done\n' > "$W/sub/payload/work.sh"
+chmod 755 "$W/sub/payload/work.sh"
+tar -C "$W/sub/payload" -czf "$W/sub/pkgs/work.tar.gz" work.sh
+tests=""
+for i in 1 2 3 4 5 6 7 8; do
+    tests="$tests${tests:+, }{\"id\": \"t$i\", \"command\": \"./work.sh t$i\", \"timeout\": 60}"
+done
+cat > "$W/sub/manifest.json" <<JSON
+{"manifest": 1, "product": "soak", "version": "1.0", "vendor": "Example Co.",
+ "artifacts": [{"file": "pkgs/work.tar.gz", "arch": "noarch"}],
+ "install": {"command": "tar -xzf \"\$ASSAY_ARTIFACT\"", "timeout": 60},
+ "tests": [$tests],
+ "benchmarks": [{"id": "b", "command": "./work.sh b >/dev/null; echo 1.0", "timeout": 60, "repeat": 3, "unit": "s"}],
+ "uninstall": {"command": "rm -f work.sh", "timeout": 60}}
+JSON
+tar -C "$W/sub" -czf "$W/soak.tar.gz" manifest.json pkgs
+pkg=$("$A" package add "$W/soak.tar.gz" 2>/dev/null)
+profiles=kunpeng-920-kylin-v10,phytium-ft2000plus-uos-20,loongson-3a5000-openeuler-22.03,zhaoxin-kx6000-uos-20
+for r in $(seq 1 "$RUNS"); do "$A" run submit "${pkg:0:12}" --profiles "$profiles" >/dev/null; done
+jobs=$((RUNS * 4))
+
+left() { sqlite3 "$ASSAY_LAB/assay.db" "select count(*) from jobs where state not in ('ended','canceled')"; }
+
+# Kill at random moments: after 1 to 6 s of each controller's life. (Each
+# start costs every host with a job a connection and an agent run, under
+# qemu a few tenths of a CPU second: much shorter lives only measure how
+# fast two cores can start emulators.)
+say "soak: $jobs jobs on 8 hosts, the controller killed at least $KILLS times"
+start=$(date +%s.%N)
+kills=0
+while [ "$(left)" -gt 0 ]; do
+    "$A" dispatch >> "$W/dispatch.log" 2>&1 &
+    dpid=$!
+    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 1 + (r % 500) / 100 }')"
+    kill -9 "$dpid" 2>/dev/null && kills=$((kills + 1))
+    wait "$dpid" 2>/dev/null || true
+    dpid=""
+done
+elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
+[ "$kills" -ge "$KILLS" ] || die "the jobs ended after only $kills kills (wanted $KILLS): make them longer"
+# One last, unkilled dispatcher must find nothing to do (under ASan this
+# is also the leak check of a dispatcher that resumes).
+"$A" dispatch --once
+
+say "checking"
+q() { sqlite3 "$ASSAY_LAB/assay.db" "$1"; }
+bad=$(q "select id || ': ' || state || ' ' || outcome || ' attempt ' || attempt from jobs
+         where state != 'ended' or outcome != 'passed' or attempt != 1")
+[ -z "$bad" ] || die "jobs that did not pass on their first attempt:
+$bad"
+bad=$(q "select job_id || ': ' || count(*) || ' events, max seq ' || max(seq) from events group by job_id, attempt
+         having count(*) != max(seq) + 1 or min(seq) != 0")
+[ -z "$bad" ] || die "events lost or stored twice: $bad"
+bad=$(q "select j.id from jobs j where
+           (select type from events where job_id = j.id and seq = 0) != 'job-start' or
+           (select type from events where job_id = j.id order by seq desc limit 1) != 'job-end'")
+[ -z "$bad" ] || die "jobs whose events do not run from job-start to job-end: $bad"
+# Each step run (install, 8 tests, 3 bench runs, uninstall) has a stdout and a stderr.
+bad=$(q "select j.id || ': ' || (select count(*) from logs where job_id = j.id) || ' logs for ' ||
+           (select count(*) from events where job_id = j.id and type = 'step-end') || ' step runs' from jobs j
+         where (select count(*) from logs where job_id = j.id) !=
+               2 * (select count(*) from events where job_id = j.id and type = 'step-end')")
+[ -z "$bad" ] || die "logs missing: $bad"
+nlogs=0
+while IFS='|' read -r sha size; do
+    f="$ASSAY_LAB/blobs/${sha:0:2}/${sha:2}"
+    [ -f "$f" ] || die "log blob $sha is missing"
+    [ "$(stat -c %s "$f")" = "$size" ] || die "log blob $sha has the wrong size"
+    [ "$(sha256sum < "$f" | cut -d' ' -f1)" = "$sha" ] || die "log blob $sha is corrupt"
+    nlogs=$((nlogs + 1))
+done < <(q "select sha256, size from logs")
+for r in $(seq 1 "$RUNS"); do
+    "$A" report "$r" -o "$W/report-$r.json" >/dev/null
+    "$A" verify "$W/report-$r.json" >/dev/null || die "report $r does not verify"
+done
+nevents=$(q "select count(*) from events")
+[ "$(q "pragma integrity_check")" = ok ] || die "the store fails its integrity check"
+
+printf 'soak: %d jobs passed, %d controller kills (SIGKILL), %s s\n' "$jobs" "$kills" "$elapsed"
+printf 'soak: %d events stored exactly once, %d logs present and intact, %d reports verified\n' \
+    "$nevents" "$nlogs" "$RUNS"
+printf 'reproduce: ci/soak.sh --kills %d --runs %d\n' "$KILLS" "$RUNS"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Write hostile inputs for the fuzz targets' entry points into DIR/<target>/
+# (deep nesting, huge strings and numbers, invalid UTF-8, wrong types): the
+# seeds of ci/fuzz.sh and, with tests/fuzz/regress/ (the fuzzers' findings),
+# what ctest's fuzz-regress-* tests replay under the sanitizers.
+#
+#   tests/fuzz/make-hostile.sh DIR
+set -euo pipefail
+R=$1
+mkdir -p "$R"/{spec,manifest,profile,event}
+deep() { python3 -c "import sys; n=int(sys.argv[1]); sys.stdout.write(sys.argv[2]*n)" "$1" "$2"; }
+for t in spec manifest profile; do
+    deep 100000 '[' > "$R/$t/deep-arrays"
+    deep 100000 '{"a":' > "$R/$t/deep-objects"
+done
+{ printf '\001'; deep 100000 '['; } > "$R/event/deep-arrays"
+printf '\001{"v":1,"seq":0,"ts":"\303(","type":"job-start","job":"lab-r1-j1-a1"}' > "$R/event/bad-utf8"
+printf '\001{"v":1,"seq":0,"ts":"x","type":"job-start","job":"lab-r1-j1-a1\000x"}' > "$R/event/nul-in-job"
+printf '\001{"v":1,"seq":1e308,"type":"error"}' > "$R/event/huge-seq"
+printf '\001{"v":1,"seq":-0.5,"type":"error"}' > "$R/event/fraction-seq"
+printf '\001{"v":1,"seq":0,"type":"job-start","job":null}' > "$R/event/null-job-start"
+printf '\000{"v":1,"seq":0,"type":"job-end","job":7}' > "$R/event/number-job"
+printf '\001{"v":1,"seq":0,"type":"job-start","job":"lab-r1-j1-a1","job":"x"}' > "$R/event/two-job-keys"
+printf '\001{"v":1,"seq":0,"type":"job-start","job":"%s"}' "$(head -c 100000 /dev/zero | tr '\0' j)" > "$R/event/long-job"
+printf '{"manifest":1,"product":"%s"}' "$(head -c 3000000 /dev/zero | tr '\0' p)" > "$R/manifest/huge-string"
+printf '{"manifest":1e999,"product":[],"version":{},"tests":"x"}' > "$R/manifest/wrong-types"
+printf '{"protocol":1,"id":"j","log_cap":1e300,"steps":[{"id":"t","kind":"test","command":"x","timeout":-1e300}]}' > "$R/spec/huge-numbers"
+printf '{"profile":1,"id":"p","arch":"aarch64","page_size":1e300}\000{"arch":"aarch64","page_size":-1}' > "$R/profile/huge-numbers"
+printf '{"profile":1,"id":"p"}\000{"arch":[],"os":{"id":7},"cpu":null}' > "$R/profile/facts-wrong-types"
