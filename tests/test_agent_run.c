@@ -37,7 +37,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-    th_run(NULL, 0, "pkill -9 -f %s; rm -rf %s", marker, dir);
+    /* "[a]ssay": a pattern of the marker itself would match (and kill)
+     * the shell running this line before it removes anything. */
+    th_run(NULL, 0, "pkill -9 -f '[a]ssay-marker-%d'; rm -rf %s", (int)getpid(), dir);
 }
 
 TestSuite(agent_run, .init = setup, .fini = teardown, .timeout = 60);
