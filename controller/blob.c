@@ -66,7 +66,7 @@ int assay_blob_writer_open(assay_blob_writer **out, const char *root)
 int assay_blob_writer_write(assay_blob_writer *w, const void *data, size_t len)
 {
     if (assay_write_all(w->fd, data, len) != 0)
-        return assay_error_set_errno(ASSAY_EIO, errno, "write blob");
+        return assay_error_set_errno(ASSAY_EIO, errno, "write %s", w->tmp);
     assay_sha256_update(w->hash, data, len);
     w->size += len;
     return 0;
@@ -105,7 +105,7 @@ int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
         bad |= close(w->fd) != 0;
         w->fd = -1;
         if (bad)
-            return assay_error_set_errno(ASSAY_EIO, errno, "write blob");
+            return assay_error_set_errno(ASSAY_EIO, errno, "write %s", w->tmp);
     }
     if (hex)
         memcpy(hex, w->hex, ASSAY_SHA256_HEX);

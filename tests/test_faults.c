@@ -416,6 +416,12 @@ Test(faults, a_full_controller_disk_pauses_and_loses_nothing)
     int pid = rc == 0 ? lc_dispatch_bg("../dispatch.log", "") : -1;
     if (rc == 0) {
         lc_wait_log("../dispatch.log", "cannot store", 60);
+        /* The message says why, and where. */
+        lc_sh("grep -m1 'cannot store' %s/../dispatch.log", lc_lab);
+        cr_expect(strstr(lc_out, "No space left on device") ||
+                      strstr(lc_out, "database or disk is full"),
+                  "%s", lc_out);
+        cr_expect(strstr(lc_out, small) || strstr(lc_out, "store: "), "%s", lc_out);
         /* While it cannot store: the store is consistent, nothing half-done. */
         lc_sh("sqlite3 %s/assay.db 'pragma integrity_check'", lc_lab);
         cr_expect_str_eq(lc_out, "ok\n", "%s", lc_out);
