@@ -1,11 +1,22 @@
 /*
  * The dispatcher; see dispatch.h.
  *
- * Per host: at most one SSH connection and one job at a time. Per job, the
- * steps are:
+ * Per host: at most one SSH connection and one job at a time. A job first
+ * tries the warm path, one command that starts the job, streams its events
+ * and then its logs:
+ *
+ *   RUN -> (ended in the store)
+ *
+ * and when the host lacks our agent or the artifact (RUN exits 127 or 100),
+ * the steps one by one:
  *
  *   CHECK -> AGENT_UPLOAD? -> ART_UPLOAD? -> START -> ATTACH -> LOGS ->
  *   (ended in the store)
+ *
+ * Every command costs the host an sshd session and a shell (and under
+ * emulation every agent run a qemu start): on a lab that certifies all
+ * day, agents and artifacts are already there, and one command is what a
+ * job should cost.
  *
  * Every step is a command on an exec channel of the host's connection. The
  * agent and the artifacts are content-addressed on the host
@@ -36,9 +47,13 @@
 #include <unistd.h>
 
 enum hstate { H_IDLE, H_CONNECTING, H_READY, H_DOWN, H_DISABLED };
-enum jstep { J_AGENT_CHECK, J_AGENT_UPLOAD, J_ART_UPLOAD, J_START, J_ATTACH, J_LOGS, J_END };
+enum jstep { J_AGENT_CHECK, J_AGENT_UPLOAD, J_ART_UPLOAD, J_START, J_ATTACH, J_LOGS, J_END, J_RUN };
 
-static const char *const step_names[] = {"check", "agent-upload", "artifact-upload", "start", "attach", "logs", "end"};
+static const char *const step_names[] = {"check", "agent-upload", "artifact-upload", "start",
+                                         "attach", "logs",         "end",             "run"};
+
+/* Exit statuses of the RUN command (run_cmd). */
+enum { RUN_NO_ARTIFACT = 100, RUN_NO_START = 99, RUN_NO_ATTACH = 98, RUN_NO_AGENT = 127 };
 
 struct job;
 
@@ -81,9 +96,12 @@ struct job {
     char cur[128];       /* what the host is doing, for progress */
     double started;
     int preflight_stop;  /* the run asked to stop on preflight errors, and there are some */
+    int run_sent;        /* a RUN command went to the host (the job may exist there) */
+    int marked_running;  /* the store has the job running */
     int proto_failed;    /* the agent broke the protocol: the job ends in error */
     int local_failed;    /* the controller could not store (disk full): pause, keep the job */
-    char fail_why[512];  /* the message of either */
+    int gone;            /* the store no longer has the job as running here */
+    char fail_why[512];  /* the message of any of these */
 };
 
 struct ctx {
@@ -196,6 +214,40 @@ static void upload_cmd(char *out, size_t len, const char *final, const char *sha
              qd, qf, sha, exec ? "755" : "644", qf);
 }
 
+/* The warm path in one command: link the cached artifact into the job
+ * directory, start the job (the spec on stdin; idempotent), stream its
+ * events from the first one the store lacks, then every log framed as in
+ * LOGS. Exits RUN_NO_AGENT or RUN_NO_ARTIFACT when the host lacks either,
+ * before anything runs. */
+static void run_cmd(char *out, size_t len, const struct job *j)
+{
+    const struct host *h = j->host;
+    char a[9000], path[4200], qa[8600], cache[4200], qc[8600], dst[4500], qdst[9000], qd[8600];
+    agent_cmd(a, sizeof a, h);
+    snprintf(path, sizeof path, "%s/agents/%s/assay-agent", h->rec.agent_root, h->agent_sha);
+    snprintf(cache, sizeof cache, "%s/cache/%s", h->rec.agent_root, j->art.sha256);
+    snprintf(dst, sizeof dst, "%s/%s", j->jobdir, j->art_name);
+    q(qa, sizeof qa, path);
+    q(qc, sizeof qc, cache);
+    q(qdst, sizeof qdst, dst);
+    q(qd, sizeof qd, j->jobdir);
+    snprintf(out, len,
+             "[ -x %s ] || exit %d; [ -e %s ] || [ -f %s ] || exit %d; "
+             "mkdir -p %s && { [ -e %s ] || ln %s %s 2>/dev/null || cp %s %s; } || exit %d; "
+             "%s start --job-dir %s >/dev/null || exit %d; "
+             "%s attach --job-dir %s --from %" PRId64 " || exit %d; "
+             "cd %s && for f in logs/*; do [ -f \"$f\" ] || continue; "
+             "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat \"$f\"; done",
+             qa, RUN_NO_AGENT, qdst, qc, RUN_NO_ARTIFACT, qd, qdst, qc, qdst, qc, qdst, RUN_NO_ARTIFACT, a, qd,
+             RUN_NO_START, a, qd, j->rec.last_seq + 1, RUN_NO_ATTACH, qd);
+}
+
+/* Connecting, uploading or starting: what --max-starting limits. */
+static int is_starting(const struct job *j)
+{
+    return j->step == J_RUN ? j->rec.last_seq < 0 : j->step < J_ATTACH;
+}
+
 static int start_exec(struct ctx *x, struct job *j, const char *cmd, const void *in, size_t inlen, int infd,
                       assay_sink sink)
 {
@@ -223,7 +275,10 @@ static struct ctx *sink_ctx; /* the loop's context, for sinks (one loop per proc
  * not at fault, nor is the host. */
 static int local(struct job *j, int rc)
 {
-    if (rc < 0 && rc != ASSAY_EPROTO) {
+    if (rc == ASSAY_ESTATE) {
+        j->gone = 1; /* the store no longer has the job as ours (ended, taken) */
+        snprintf(j->fail_why, sizeof j->fail_why, "%s", assay_error_last()->message);
+    } else if (rc < 0 && rc != ASSAY_EPROTO) {
         j->local_failed = 1;
         snprintf(j->fail_why, sizeof j->fail_why, "%s", assay_error_last()->message);
     }
@@ -260,6 +315,11 @@ static int event_line(struct job *j, const char *line, size_t len)
     rc = body ? assay_store_job_event(x->lab->store, j->rec.id, j->rec.attempt, ev.seq, ev.type, body)
               : assay_error_set(ASSAY_ENOMEM, "out of memory");
     free(body);
+    if (rc == 0 && !j->marked_running) {
+        /* RUN: the first event says the agent started the job. */
+        rc = assay_store_job_set_running(x->lab->store, j->rec.id, j->host->agent_sha);
+        j->marked_running = rc == 0;
+    }
     if (rc == 0) {
         j->rec.last_seq = ev.seq;
         const char *type = ev.type;
@@ -375,6 +435,22 @@ static int logs_sink(void *arg, const char *d, size_t n)
     return 0;
 }
 
+/* RUN: events up to job-end, then the logs, on one stream. */
+static int run_sink(void *arg, const char *d, size_t n)
+{
+    struct job *j = arg;
+    while (n && !j->ended) {
+        const char *nl = memchr(d, '\n', n);
+        size_t take = nl ? (size_t)(nl - d) + 1 : n;
+        int rc = attach_sink(j, d, take);
+        if (rc < 0)
+            return rc;
+        d += take;
+        n -= take;
+    }
+    return n ? logs_sink(j, d, n) : 0;
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 /* Drop the connection (with it, whatever the host is still sending) and
@@ -417,7 +493,7 @@ static void host_down(struct ctx *x, struct host *h, const char *why)
     snprintf(h->last_error, sizeof h->last_error, "%s", why);
     say(x, "host %s: down: %s (retry in %ds)", h->rec.name, why, h->backoff);
     if (h->job)
-        set_step(x, h->job, h->job->ended ? J_LOGS : J_AGENT_CHECK);
+        set_step(x, h->job, h->job->ended ? J_LOGS : J_RUN);
 }
 
 /* The job's attempt is an infrastructure error: queue it again elsewhere (or
@@ -460,9 +536,20 @@ static void job_pause(struct ctx *x, struct host *h)
     say(x, "job %" PRId64 " on %s: cannot store: %s; trying again in 5s", j->rec.id, h->rec.name, j->fail_why);
     drop_conn(h);
     j->local_failed = 0;
-    set_step(x, j, j->ended ? J_LOGS : J_AGENT_CHECK);
+    set_step(x, j, j->ended ? J_LOGS : J_RUN);
     h->state = H_DOWN;
     h->retry_at = now_s() + 5;
+}
+
+/* The store no longer has the job running here (it ended or was taken
+ * meanwhile, by a cancel or another dispatcher): forget it. */
+static void job_drop(struct ctx *x, struct host *h)
+{
+    say(x, "job %" PRId64 " on %s: dropped: %s", h->job->rec.id, h->rec.name, h->job->fail_why);
+    drop_conn(h);
+    h->state = H_IDLE;
+    job_free(h->job);
+    h->job = NULL;
 }
 
 static void host_disable(struct ctx *x, struct host *h, const char *why)
@@ -477,6 +564,41 @@ static void host_disable(struct ctx *x, struct host *h, const char *why)
 }
 
 /* ---- one job's steps ----------------------------------------------------- */
+
+/* The logs command (or RUN's logs part) ended: all of every log came. */
+static int logs_done(struct ctx *x, struct job *j, int status, const char *err)
+{
+    if (status != 0 || j->log_left > 0 || j->bw)
+        return assay_error_set(ASSAY_EPROTO, "fetching logs from %s failed (%d): %s", j->host->rec.name, status, err);
+    say(x, "job %" PRId64 " on %s: %d logs stored", j->rec.id, j->host->rec.name, j->nlogs);
+    set_step(x, j, J_END);
+    return 0;
+}
+
+/* The agent refused the job: retrying elsewhere would not help. */
+static int job_not_started(struct ctx *x, struct host *h, int status, const char *err)
+{
+    char why[700];
+    snprintf(why, sizeof why, "agent on %s did not start the job (%d): %s", h->rec.name, status, err);
+    say(x, "job %" PRId64 ": %s", h->job->rec.id, why);
+    assay_store_job_end(x->lab->store, h->job->rec.id, "error", why);
+    job_free(h->job);
+    h->job = NULL;
+    return 0;
+}
+
+/* attach ended before job-end: the job directory is gone (the host was
+ * reinstalled: fail over), or the stream broke (reconnect and resume). */
+static int attach_ended_early(struct ctx *x, struct host *h, int status, const char *err)
+{
+    char why[700];
+    snprintf(why, sizeof why, "attach on %s ended without job-end (%d): %s", h->rec.name, status, err);
+    if (strstr(err, "no job in")) {
+        job_failover(x, h, why);
+        return 0;
+    }
+    return assay_error_set(ASSAY_EPROTO, "%s", why);
+}
 
 static int prepare_job(struct ctx *x, struct job *j)
 {
@@ -566,7 +688,7 @@ static int run_job(struct ctx *x, struct host *h)
          * asked on a channel of its own, beside the ATTACH stream, which
          * then carries the job's end. */
         if (j->rec.cancel && !j->cancel_sent) {
-            if (j->step < J_START) {
+            if (j->step < J_START || (j->step == J_RUN && !j->run_sent)) {
                 assay_store_job_end(x->lab->store, j->rec.id, "canceled", "canceled before it started");
                 say(x, "job %" PRId64 ": canceled", j->rec.id);
                 x->done++;
@@ -574,7 +696,8 @@ static int run_job(struct ctx *x, struct host *h)
                 h->job = NULL;
                 return 0;
             }
-            if (j->step == J_ATTACH) {
+            /* RUN: once the job-start is in, the job exists on the host. */
+            if (j->step == J_ATTACH || (j->step == J_RUN && j->x && j->rec.last_seq >= 0)) {
                 agent_cmd(a, sizeof a, h);
                 q(qd, sizeof qd, j->jobdir);
                 snprintf(cmd, sizeof cmd, "%s cancel --job-dir %s || true", a, qd);
@@ -614,6 +737,28 @@ static int run_job(struct ctx *x, struct host *h)
         j->x = NULL;
 
         switch (j->step) {
+        case J_RUN:
+            if (!had) {
+                run_cmd(cmd, sizeof cmd, j);
+                j->linelen = 0;
+                j->log_left = -1;
+                j->nlogs = 0;
+                if ((rc = start_exec(x, j, cmd, j->spec, strlen(j->spec), -1, run_sink)) < 0)
+                    return rc;
+                j->run_sent = 1;
+                break;
+            }
+            if (status == RUN_NO_AGENT || status == RUN_NO_ARTIFACT) {
+                set_step(x, j, J_AGENT_CHECK); /* the cold path: check and upload */
+                break;
+            }
+            if (status == RUN_NO_START && !j->ended && j->rec.last_seq < 0)
+                return job_not_started(x, h, status, errbuf);
+            if (!j->ended)
+                return attach_ended_early(x, h, status, errbuf);
+            if ((rc = logs_done(x, j, status, errbuf)) < 0)
+                return rc;
+            break;
         case J_AGENT_CHECK:
             /* One command asks for both: is our agent there, is the artifact
              * in the host's cache. Every command costs the host a fork. */
@@ -704,18 +849,11 @@ static int run_job(struct ctx *x, struct host *h)
                     return rc;
                 break;
             }
-            if (status != 0) {
-                /* The agent refused the job: retrying elsewhere would not help. */
-                char why[700];
-                snprintf(why, sizeof why, "agent on %s did not start the job (%d): %s", h->rec.name, status, errbuf);
-                say(x, "job %" PRId64 ": %s", j->rec.id, why);
-                assay_store_job_end(x->lab->store, j->rec.id, "error", why);
-                job_free(j);
-                h->job = NULL;
-                return 0;
-            }
+            if (status != 0)
+                return job_not_started(x, h, status, errbuf);
             if ((rc = assay_store_job_set_running(x->lab->store, j->rec.id, h->agent_sha)) < 0)
                 return local(j, rc);
+            j->marked_running = 1;
             set_step(x, j, J_ATTACH);
             break;
         case J_ATTACH:
@@ -728,15 +866,8 @@ static int run_job(struct ctx *x, struct host *h)
                     return rc;
                 break;
             }
-            if (!j->ended) {
-                char why[700];
-                snprintf(why, sizeof why, "attach on %s ended without job-end (%d): %s", h->rec.name, status, errbuf);
-                if (strstr(errbuf, "no job in")) {
-                    job_failover(x, h, why); /* the job directory is gone */
-                    return 0;
-                }
-                return assay_error_set(ASSAY_EPROTO, "%s", why);
-            }
+            if (!j->ended)
+                return attach_ended_early(x, h, status, errbuf);
             set_step(x, j, J_LOGS);
             break;
         case J_LOGS:
@@ -756,11 +887,8 @@ static int run_job(struct ctx *x, struct host *h)
                 snprintf(j->cur, sizeof j->cur, "logs");
                 break;
             }
-            if (status != 0 || j->log_left > 0 || j->bw)
-                return assay_error_set(ASSAY_EPROTO, "fetching logs from %s failed (%d): %s", h->rec.name, status,
-                                       errbuf);
-            say(x, "job %" PRId64 " on %s: %d logs stored", j->rec.id, h->rec.name, j->nlogs);
-            set_step(x, j, J_END);
+            if ((rc = logs_done(x, j, status, errbuf)) < 0)
+                return rc;
             break;
         case J_END:
             if ((rc = assay_store_job_end(x->lab->store, j->rec.id, j->outcome, j->reason)) < 0)
@@ -820,7 +948,9 @@ static void drive_host(struct ctx *x, struct host *h)
     if (h->job) {
         int rc = run_job(x, h);
         if (rc < 0 && rc != ASSAY_SSH_AGAIN && h->state == H_READY) {
-            if (h->job && h->job->proto_failed)
+            if (h->job && h->job->gone)
+                job_drop(x, h);
+            else if (h->job && h->job->proto_failed)
                 job_protocol_error(x, h);
             else if (h->job && h->job->local_failed)
                 job_pause(x, h);
@@ -902,7 +1032,9 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
         job_free(j);
         return NULL;
     }
-    snprintf(j->cur, sizeof j->cur, "%s", step_names[J_AGENT_CHECK]);
+    j->step = J_RUN;
+    j->marked_running = strcmp(j->rec.state, "running") == 0;
+    snprintf(j->cur, sizeof j->cur, "%s", step_names[J_RUN]);
     h->job = j;
     /* Resumed after its job-end was stored (the controller died while
      * fetching logs): an attach would have nothing left to send. */
@@ -968,7 +1100,7 @@ static int poll_store(struct ctx *x, size_t *work)
     size_t running = 0, starting = 0;
     for (size_t k = 0; k < x->nhosts; k++) {
         running += x->hosts[k].job != NULL;
-        starting += x->hosts[k].job && x->hosts[k].job->step < J_ATTACH;
+        starting += x->hosts[k].job && is_starting(x->hosts[k].job);
     }
     for (size_t i = 0; i < n; i++) {
         int eligible = 0;
@@ -1100,7 +1232,8 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
             }
             /* A new connection every half hour of attaching (see
              * assay_conn_age_s); the attach resumes where it was. */
-            if (h->job && h->job->step == J_ATTACH && !h->job->xc && h->state == H_READY &&
+            if (h->job && (h->job->step == J_ATTACH || (h->job->step == J_RUN && !h->job->ended)) && !h->job->xc &&
+                h->state == H_READY &&
                 assay_conn_age_s(h->conn) > 1800) {
                 say(&x, "host %s: a fresh connection (the old one is 30 minutes old)", h->rec.name);
                 drop_conn(h);

@@ -320,3 +320,32 @@ Test(controller, a_run_can_stop_on_preflight_errors)
     cr_assert_str_eq(cJSON_GetObjectItem(j, "outcome")->valuestring, "passed");
     cJSON_Delete(r);
 }
+
+/* A host that has the agent and the artifact runs a job in one command
+ * (RUN); a host without them takes the steps one by one, once. */
+Test(controller, a_warm_host_runs_a_job_in_one_command)
+{
+    lc_submission("ok", PASSING);
+    /* Cold: no agent on zhaoxin-1. */
+    cr_assert_eq(lc_sh("rm -rf %s/hosts/zhaoxin-1/root/agents && %s run submit %.12s --profiles "
+                       "zhaoxin-kx6000-uos-20 && %s dispatch --once",
+                       HOSTS, LC_ASSAY, lc_pkg, LC_ASSAY),
+                 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "run -> check") && strstr(lc_out, "agent-upload") &&
+                  strstr(lc_out, "start -> attach"),
+              "%s", lc_out);
+    /* Warm: one command, from start to the last log. */
+    cr_assert_eq(lc_sh("%s run submit %.12s --profiles zhaoxin-kx6000-uos-20 && %s dispatch --once",
+                       LC_ASSAY, lc_pkg, LC_ASSAY),
+                 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "run -> end") && !strstr(lc_out, "-> check") &&
+                  !strstr(lc_out, "-> start"),
+              "%s", lc_out);
+    cJSON *r = lc_run_json("2");
+    cr_assert_str_eq(cJSON_GetObjectItem(lc_job(r, 0), "outcome")->valuestring, "passed");
+    cJSON_Delete(r);
+    lc_check_events(2, 1);
+    cr_assert_eq(
+        lc_sh("sqlite3 %s/assay.db \"select count(*) from logs where job_id = 2\"", lc_lab), 0);
+    cr_assert_str_eq(lc_out, "6\n");
+}
