@@ -7,11 +7,13 @@
  *
  *   RUN -> (ended in the store)
  *
- * and when the host lacks our agent or the artifact (RUN exits 127 or 100),
- * the steps one by one:
+ * When the host lacks our agent or the artifact, RUN says which and exits
+ * before anything runs; they are uploaded and RUN goes again:
  *
- *   CHECK -> AGENT_UPLOAD? -> ART_UPLOAD? -> START -> ATTACH -> LOGS ->
- *   (ended in the store)
+ *   RUN -> AGENT_UPLOAD? -> ART_UPLOAD? -> RUN -> (ended in the store)
+ *
+ * A job whose job-end is stored but whose logs are not (a reconnect, a
+ * restart) fetches them with LOGS.
  *
  * Every command costs the host an sshd session and a shell (and under
  * emulation every agent run a qemu start): on a lab that certifies all
@@ -47,13 +49,18 @@
 #include <unistd.h>
 
 enum hstate { H_IDLE, H_CONNECTING, H_READY, H_DOWN, H_DISABLED };
-enum jstep { J_AGENT_CHECK, J_AGENT_UPLOAD, J_ART_UPLOAD, J_START, J_ATTACH, J_LOGS, J_END, J_RUN };
+enum jstep { J_RUN, J_AGENT_UPLOAD, J_ART_UPLOAD, J_LOGS, J_END, J_CANCEL };
 
-static const char *const step_names[] = {"check", "agent-upload", "artifact-upload", "start",
-                                         "attach", "logs",         "end",             "run"};
+static const char *const step_names[] = {"run", "agent-upload", "artifact-upload", "logs", "end", "cancel"};
 
-/* Exit statuses of the RUN command (run_cmd). */
-enum { RUN_NO_ARTIFACT = 100, RUN_NO_START = 99, RUN_NO_ATTACH = 98, RUN_NO_AGENT = 127 };
+/* Exit statuses of the RUN command (run_cmd): RUN_MISSING plus 1 for no
+ * agent and 2 for no artifact; the start or the attach failed. */
+enum { RUN_MISSING = 110, RUN_NO_START = 99, RUN_NO_ATTACH = 98, RUN_NO_LINK = 97 };
+
+/* A job whose RUN or LOGS ends wrong this many times in a row, with no
+ * event stored in between, is failed over: a reconnect that works is no
+ * proof the host can run it. */
+#define MAX_TRIES 5
 
 struct job;
 
@@ -65,6 +72,8 @@ struct host {
     assay_conn *conn;
     enum hstate state;
     double down_since, retry_at;
+    double idle_since;       /* connected with no job since then */
+    double failed_at;        /* the last connection failure */
     int backoff;
     char last_error[512];
     struct job *job;
@@ -78,8 +87,7 @@ struct job {
     assay_exec *xc;      /* a cancel, beside ATTACH */
     int upfd;            /* the file an upload reads, or -1 */
     int cancel_sent;
-    char capture[4096];  /* small stdout of check commands */
-    size_t caplen;
+    int need_agent, need_art; /* RUN found them missing on the host */
     char *line;          /* ATTACH: partial event line */
     size_t linelen, linecap;
     int ended;           /* job-end event stored */
@@ -97,6 +105,7 @@ struct job {
     double started;
     int preflight_stop;  /* the run asked to stop on preflight errors, and there are some */
     int run_sent;        /* a RUN command went to the host (the job may exist there) */
+    int tries;           /* RUN or LOGS ended wrong this many times in a row */
     int marked_running;  /* the store has the job running */
     int proto_failed;    /* the agent broke the protocol: the job ends in error */
     int local_failed;    /* the controller could not store (disk full): pause, keep the job */
@@ -214,12 +223,12 @@ static void upload_cmd(char *out, size_t len, const char *final, const char *sha
              qd, qf, sha, exec ? "755" : "644", qf);
 }
 
-/* The warm path in one command: link the cached artifact into the job
- * directory, start the job (the spec on stdin; idempotent), stream its
- * events from the first one the store lacks, then every log framed as in
- * LOGS. Exits RUN_NO_AGENT or RUN_NO_ARTIFACT when the host lacks either,
- * before anything runs. */
-static void run_cmd(char *out, size_t len, const struct job *j)
+/* A job in one command: link the cached artifact into the job directory,
+ * start the job (the spec on stdin; idempotent), stream its events from
+ * the first one the store lacks, then every log framed as in LOGS. Exits
+ * RUN_MISSING + 1 (no agent), + 2 (no artifact) or + 3 before anything
+ * runs when the host lacks them. */
+static int run_cmd(char *out, size_t len, const struct job *j)
 {
     const struct host *h = j->host;
     char a[9000], path[4200], qa[8600], cache[4200], qc[8600], dst[4500], qdst[9000], qd[8600];
@@ -231,42 +240,39 @@ static void run_cmd(char *out, size_t len, const struct job *j)
     q(qc, sizeof qc, cache);
     q(qdst, sizeof qdst, dst);
     q(qd, sizeof qd, j->jobdir);
-    snprintf(out, len,
-             "[ -x %s ] || exit %d; [ -e %s ] || [ -f %s ] || exit %d; "
-             "mkdir -p %s && { [ -e %s ] || ln %s %s 2>/dev/null || cp %s %s; } || exit %d; "
-             "%s start --job-dir %s >/dev/null || exit %d; "
-             "%s attach --job-dir %s --from %" PRId64 " || exit %d; "
-             "cd %s && for f in logs/*; do [ -f \"$f\" ] || continue; "
-             "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat \"$f\"; done",
-             qa, RUN_NO_AGENT, qdst, qc, RUN_NO_ARTIFACT, qd, qdst, qc, qdst, qc, qdst, RUN_NO_ARTIFACT, a, qd,
-             RUN_NO_START, a, qd, j->rec.last_seq + 1, RUN_NO_ATTACH, qd);
+    char start[40000] = "";
+    /* Once an event is stored the job exists: never start it again (a job
+     * directory gone by then is the host's failure, which attach reports,
+     * not a job to run twice into one record). */
+    if (j->rec.last_seq < 0)
+        snprintf(start, sizeof start,
+                 "m=0; [ -x %s ] || m=1; [ -e %s ] || [ -f %s ] || m=$((m + 2)); [ $m = 0 ] || exit $((%d + m)); "
+                 "mkdir -p %s && { [ -e %s ] || ln %s %s 2>/dev/null || cp %s %s; } || exit %d; "
+                 "%s start --job-dir %s >/dev/null || exit %d; ",
+                 qa, qdst, qc, RUN_MISSING, qd, qdst, qc, qdst, qc, qdst, RUN_NO_LINK, a, qd, RUN_NO_START);
+    int n = snprintf(out, len,
+                     "%s%s attach --job-dir %s --from %" PRId64 " || exit %d; "
+                     "cd %s && for f in logs/*; do [ -f \"$f\" ] || continue; "
+                     "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat \"$f\"; done",
+                     start, a, qd, j->rec.last_seq + 1, RUN_NO_ATTACH, qd);
+    if (n < 0 || (size_t)n >= len)
+        return assay_error_set(ASSAY_EINVAL, "the command for %s is too long (agent root %zu bytes)", h->rec.name,
+                               strlen(h->rec.agent_root));
+    return 0;
 }
 
 /* Connecting, uploading or starting: what --max-starting limits. */
 static int is_starting(const struct job *j)
 {
-    return j->step == J_RUN ? j->rec.last_seq < 0 : j->step < J_ATTACH;
+    return j->step == J_RUN ? j->rec.last_seq < 0 : j->step != J_LOGS && j->step != J_END;
 }
 
 static int start_exec(struct ctx *x, struct job *j, const char *cmd, const void *in, size_t inlen, int infd,
                       assay_sink sink)
 {
     assay_exec_opts eo = {.command = cmd, .in = in, .inlen = inlen, .infd = infd, .sink = sink, .arg = j};
-    j->caplen = 0;
-    j->capture[0] = '\0';
     (void)x;
     return assay_exec_new(&j->x, j->host->conn, &eo);
-}
-
-static int capture_sink(void *arg, const char *d, size_t n)
-{
-    struct job *j = arg;
-    size_t room = sizeof j->capture - 1 - j->caplen;
-    size_t take = n < room ? n : room;
-    memcpy(j->capture + j->caplen, d, take);
-    j->caplen += take;
-    j->capture[j->caplen] = '\0';
-    return 0;
 }
 
 static struct ctx *sink_ctx; /* the loop's context, for sinks (one loop per process) */
@@ -303,24 +309,27 @@ static int event_line(struct job *j, const char *line, size_t len)
 {
     struct ctx *x = sink_ctx;
     assay_event ev;
-    if (j->ended)
-        return proto(j, assay_error_set(ASSAY_EPROTO, "an event after job-end"));
     int rc = assay_event_parse(&ev, line, len, j->agent_job, j->rec.last_seq);
     if (rc < 0)
         return proto(j, rc);
     if (!ev.json)
         return 0; /* already stored (a resumed attach) */
     cJSON *e = ev.json;
-    char *body = strndup(line, len);
-    rc = body ? assay_store_job_event(x->lab->store, j->rec.id, j->rec.attempt, ev.seq, ev.type, body)
-              : assay_error_set(ASSAY_ENOMEM, "out of memory");
-    free(body);
-    if (rc == 0 && !j->marked_running) {
-        /* RUN: the first event says the agent started the job. */
+    if (!j->marked_running) {
+        /* The first event says the agent started the job; recorded first,
+         * so a failure here stores nothing and the event comes again. */
         rc = assay_store_job_set_running(x->lab->store, j->rec.id, j->host->agent_sha);
         j->marked_running = rc == 0;
     }
+    char *body = rc == 0 ? strndup(line, len) : NULL;
+    if (rc == 0)
+        rc = body ? assay_store_job_event(x->lab->store, j->rec.id, j->rec.attempt, ev.seq, ev.type, body)
+                  : assay_error_set(ASSAY_ENOMEM, "out of memory");
+    free(body);
+    if (rc == ASSAY_EPROTO) /* the store has other events: the job is no longer ours alone */
+        rc = assay_error_set(ASSAY_ESTATE, "job %" PRId64 ": %s", j->rec.id, assay_error_last()->message);
     if (rc == 0) {
+        j->tries = 0; /* progress */
         j->rec.last_seq = ev.seq;
         const char *type = ev.type;
         const cJSON *step = cJSON_GetObjectItemCaseSensitive(e, "step");
@@ -435,7 +444,8 @@ static int logs_sink(void *arg, const char *d, size_t n)
     return 0;
 }
 
-/* RUN: events up to job-end, then the logs, on one stream. */
+/* RUN: events up to job-end, then the logs, on one stream (so whatever
+ * follows a job-end must be log frames). */
 static int run_sink(void *arg, const char *d, size_t n)
 {
     struct job *j = arg;
@@ -475,11 +485,12 @@ static void drop_conn(struct host *h)
 }
 
 /* The connection failed: drop it. The job stays with the host and starts
- * over from AGENT_CHECK when the host is back; past unreachable_s it is
+ * over with RUN when the host is back; past unreachable_s it is
  * failed over. */
 static void host_down(struct ctx *x, struct host *h, const char *why)
 {
     drop_conn(h);
+    h->failed_at = now_s();
     /* Down since the first failure, until a connection succeeds: retries in
      * between do not restart the clock. */
     if (!h->down_since) {
@@ -492,7 +503,7 @@ static void host_down(struct ctx *x, struct host *h, const char *why)
     h->retry_at = now_s() + h->backoff;
     snprintf(h->last_error, sizeof h->last_error, "%s", why);
     say(x, "host %s: down: %s (retry in %ds)", h->rec.name, why, h->backoff);
-    if (h->job)
+    if (h->job && h->job->step != J_CANCEL)
         set_step(x, h->job, h->job->ended ? J_LOGS : J_RUN);
 }
 
@@ -511,19 +522,22 @@ static void job_failover(struct ctx *x, struct host *h, const char *why)
 }
 
 /* The agent broke the protocol: what it sends cannot be trusted, so the
- * job ends in error with what was wrong; the host serves the next job. The
- * events stored so far stay (each was checked). */
+ * job ends in error with what was wrong. The events stored so far stay
+ * (each was checked). The job may still run on the host: it is canceled
+ * there (CANCEL, on a new connection: the old one still carries the bad
+ * stream) before the host takes another job. */
 static void job_protocol_error(struct ctx *x, struct host *h)
 {
     struct job *j = h->job;
     say(x, "job %" PRId64 " on %s: %s", j->rec.id, h->rec.name, j->fail_why);
     drop_conn(h);
-    h->state = H_IDLE;
     if (assay_store_job_end(x->lab->store, j->rec.id, "error", j->fail_why) < 0)
         say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
     x->done++;
-    job_free(j);
-    h->job = NULL;
+    j->proto_failed = 0;
+    set_step(x, j, J_CANCEL);
+    h->state = H_DOWN;
+    h->retry_at = 0;
 }
 
 /* The controller could not store what arrived (its disk is full, say):
@@ -565,11 +579,20 @@ static void host_disable(struct ctx *x, struct host *h, const char *why)
 
 /* ---- one job's steps ----------------------------------------------------- */
 
-/* The logs command (or RUN's logs part) ended: all of every log came. */
+/* The logs command (or RUN's logs part) ended: all of every log came (0),
+ * or not (< 0: reconnect and fetch again; 1: failed over, the job is
+ * gone). */
 static int logs_done(struct ctx *x, struct job *j, int status, const char *err)
 {
-    if (status != 0 || j->log_left > 0 || j->bw)
-        return assay_error_set(ASSAY_EPROTO, "fetching logs from %s failed (%d): %s", j->host->rec.name, status, err);
+    if (status != 0 || j->log_left > 0 || j->bw) {
+        char why[700];
+        snprintf(why, sizeof why, "fetching logs from %s failed (%d): %s", j->host->rec.name, status, err);
+        if (++j->tries >= MAX_TRIES) {
+            job_failover(x, j->host, why);
+            return 1; /* the job is gone */
+        }
+        return assay_error_set(ASSAY_EPROTO, "%s", why);
+    }
     say(x, "job %" PRId64 " on %s: %d logs stored", j->rec.id, j->host->rec.name, j->nlogs);
     set_step(x, j, J_END);
     return 0;
@@ -593,7 +616,7 @@ static int attach_ended_early(struct ctx *x, struct host *h, int status, const c
 {
     char why[700];
     snprintf(why, sizeof why, "attach on %s ended without job-end (%d): %s", h->rec.name, status, err);
-    if (strstr(err, "no job in")) {
+    if (strstr(err, "no job in") || ++h->job->tries >= MAX_TRIES) {
         job_failover(x, h, why);
         return 0;
     }
@@ -684,11 +707,11 @@ static int run_job(struct ctx *x, struct host *h)
     int rc;
 
     for (;;) {
-        /* Cancel: before START nothing runs on the host; after, the agent is
-         * asked on a channel of its own, beside the ATTACH stream, which
-         * then carries the job's end. */
-        if (j->rec.cancel && !j->cancel_sent) {
-            if (j->step < J_START || (j->step == J_RUN && !j->run_sent)) {
+        /* Cancel: before any RUN nothing runs on the host; once the RUN
+         * stream has the job-start, the agent is asked on a channel of its
+         * own, beside the stream, which then carries the job's end. */
+        if (j->rec.cancel && !j->cancel_sent && j->step != J_CANCEL) {
+            if (!j->run_sent && j->rec.last_seq < 0) {
                 assay_store_job_end(x->lab->store, j->rec.id, "canceled", "canceled before it started");
                 say(x, "job %" PRId64 ": canceled", j->rec.id);
                 x->done++;
@@ -697,7 +720,7 @@ static int run_job(struct ctx *x, struct host *h)
                 return 0;
             }
             /* RUN: once the job-start is in, the job exists on the host. */
-            if (j->step == J_ATTACH || (j->step == J_RUN && j->x && j->rec.last_seq >= 0)) {
+            if (j->step == J_RUN && j->x && j->rec.last_seq >= 0) {
                 agent_cmd(a, sizeof a, h);
                 q(qd, sizeof qd, j->jobdir);
                 snprintf(cmd, sizeof cmd, "%s cancel --job-dir %s || true", a, qd);
@@ -739,7 +762,12 @@ static int run_job(struct ctx *x, struct host *h)
         switch (j->step) {
         case J_RUN:
             if (!had) {
-                run_cmd(cmd, sizeof cmd, j);
+                if ((rc = run_cmd(cmd, sizeof cmd, j)) < 0) {
+                    char why[600];
+                    snprintf(why, sizeof why, "%s", assay_error_last()->message);
+                    job_failover(x, h, why);
+                    return 0;
+                }
                 j->linelen = 0;
                 j->log_left = -1;
                 j->nlogs = 0;
@@ -748,35 +776,27 @@ static int run_job(struct ctx *x, struct host *h)
                 j->run_sent = 1;
                 break;
             }
-            if (status == RUN_NO_AGENT || status == RUN_NO_ARTIFACT) {
-                set_step(x, j, J_AGENT_CHECK); /* the cold path: check and upload */
+            if (status > RUN_MISSING && status <= RUN_MISSING + 3 && !j->ended && j->rec.last_seq < 0) {
+                /* Nothing ran: upload what is missing, then RUN again. */
+                j->need_agent = (status - RUN_MISSING) & 1;
+                j->need_art = (status - RUN_MISSING) & 2;
+                j->run_sent = 0;
+                set_step(x, j, j->need_agent ? J_AGENT_UPLOAD : J_ART_UPLOAD);
                 break;
+            }
+            if (status == RUN_NO_LINK && j->rec.last_seq < 0) {
+                char why[700];
+                snprintf(why, sizeof why, "cannot put the artifact into the job directory on %s: %s", h->rec.name,
+                         errbuf);
+                job_failover(x, h, why);
+                return 0;
             }
             if (status == RUN_NO_START && !j->ended && j->rec.last_seq < 0)
                 return job_not_started(x, h, status, errbuf);
             if (!j->ended)
                 return attach_ended_early(x, h, status, errbuf);
-            if ((rc = logs_done(x, j, status, errbuf)) < 0)
-                return rc;
-            break;
-        case J_AGENT_CHECK:
-            /* One command asks for both: is our agent there, is the artifact
-             * in the host's cache. Every command costs the host a fork. */
-            if (!had) {
-                char art[4200], qart[8600];
-                agent_cmd(a, sizeof a, h);
-                snprintf(art, sizeof art, "%s/cache/%s", h->rec.agent_root, j->art.sha256);
-                q(qart, sizeof qart, art);
-                snprintf(cmd, sizeof cmd, "%s version --json 2>/dev/null; test -f %s && echo artifact-present; true",
-                         a, qart);
-                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, capture_sink)) < 0)
-                    return rc;
-                break;
-            }
-            if (!strstr(j->capture, "\"protocol\":1"))
-                set_step(x, j, J_AGENT_UPLOAD);
-            else
-                set_step(x, j, strstr(j->capture, "artifact-present") ? J_START : J_ART_UPLOAD);
+            if ((rc = logs_done(x, j, status, errbuf)) != 0)
+                return rc < 0 ? rc : 0;
             break;
         case J_AGENT_UPLOAD:
             if (!had) {
@@ -803,7 +823,7 @@ static int run_job(struct ctx *x, struct host *h)
                 return 0;
             }
             say(x, "host %s: agent %.12s installed", h->rec.name, h->agent_sha);
-            set_step(x, j, J_AGENT_CHECK); /* and the artifact cache */
+            set_step(x, j, j->need_art ? J_ART_UPLOAD : J_RUN);
             break;
         case J_ART_UPLOAD:
             if (!had) {
@@ -831,44 +851,7 @@ static int run_job(struct ctx *x, struct host *h)
                 job_failover(x, h, why);
                 return 0;
             }
-            set_step(x, j, J_START);
-            break;
-        case J_START:
-            if (!had) {
-                char cache[4200], qc[8600], dst[4500], qdst[9000];
-                snprintf(cache, sizeof cache, "%s/cache/%s", h->rec.agent_root, j->art.sha256);
-                snprintf(dst, sizeof dst, "%s/%s", j->jobdir, j->art_name);
-                q(qd, sizeof qd, j->jobdir);
-                q(qc, sizeof qc, cache);
-                q(qdst, sizeof qdst, dst);
-                agent_cmd(a, sizeof a, h);
-                snprintf(cmd, sizeof cmd,
-                         "mkdir -p %s && { [ -e %s ] || ln %s %s 2>/dev/null || cp %s %s; } && %s start --job-dir %s",
-                         qd, qdst, qc, qdst, qc, qdst, a, qd);
-                if ((rc = start_exec(x, j, cmd, j->spec, strlen(j->spec), -1, capture_sink)) < 0)
-                    return rc;
-                break;
-            }
-            if (status != 0)
-                return job_not_started(x, h, status, errbuf);
-            if ((rc = assay_store_job_set_running(x->lab->store, j->rec.id, h->agent_sha)) < 0)
-                return local(j, rc);
-            j->marked_running = 1;
-            set_step(x, j, J_ATTACH);
-            break;
-        case J_ATTACH:
-            if (!had) {
-                agent_cmd(a, sizeof a, h);
-                q(qd, sizeof qd, j->jobdir);
-                snprintf(cmd, sizeof cmd, "%s attach --job-dir %s --from %" PRId64, a, qd, j->rec.last_seq + 1);
-                j->linelen = 0;
-                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, attach_sink)) < 0)
-                    return rc;
-                break;
-            }
-            if (!j->ended)
-                return attach_ended_early(x, h, status, errbuf);
-            set_step(x, j, J_LOGS);
+            set_step(x, j, J_RUN);
             break;
         case J_LOGS:
             /* Every log of the job in one command, each framed by a line
@@ -887,9 +870,22 @@ static int run_job(struct ctx *x, struct host *h)
                 snprintf(j->cur, sizeof j->cur, "logs");
                 break;
             }
-            if ((rc = logs_done(x, j, status, errbuf)) < 0)
-                return rc;
+            if ((rc = logs_done(x, j, status, errbuf)) != 0)
+                return rc < 0 ? rc : 0;
             break;
+        case J_CANCEL:
+            if (!had) {
+                agent_cmd(a, sizeof a, h);
+                q(qd, sizeof qd, j->jobdir);
+                snprintf(cmd, sizeof cmd, "%s cancel --job-dir %s >/dev/null 2>&1; true", a, qd);
+                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, NULL)) < 0)
+                    return rc;
+                break;
+            }
+            say(x, "job %" PRId64 " on %s: stopped on the host", j->rec.id, h->rec.name);
+            job_free(j);
+            h->job = NULL;
+            return 0;
         case J_END:
             if ((rc = assay_store_job_end(x->lab->store, j->rec.id, j->outcome, j->reason)) < 0)
                 return local(j, rc);
@@ -1008,7 +1004,9 @@ static int load_hosts(struct ctx *x)
     return 0;
 }
 
-static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *rec)
+/* A job for host h: a queued one just assigned, or (resumed) one the store
+ * has as assigned or running from an earlier dispatcher. */
+static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *rec, int resumed)
 {
     struct job *j = calloc(1, sizeof *j);
     if (!j)
@@ -1034,6 +1032,9 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
     }
     j->step = J_RUN;
     j->marked_running = strcmp(j->rec.state, "running") == 0;
+    j->run_sent = resumed; /* it may be running there: a cancel must reach the agent */
+    if (h->conn)
+        assay_conn_touch(h->conn); /* idle until now: silence so far is not the host's */
     snprintf(j->cur, sizeof j->cur, "%s", step_names[J_RUN]);
     h->job = j;
     /* Resumed after its job-end was stored (the controller died while
@@ -1089,11 +1090,13 @@ static int poll_store(struct ctx *x, size_t *work)
                 continue;
             }
             say(x, "job %" PRId64 " on %s: resuming from event %" PRId64, v[i].id, h->rec.name, v[i].last_seq + 1);
-            new_job(x, h, &v[i]);
+            new_job(x, h, &v[i], 1);
         }
         (*work)++;
     }
     free(v);
+    for (size_t k = 0; k < x->nhosts; k++) /* ended here, still to stop on the host */
+        *work += x->hosts[k].job && x->hosts[k].job->step == J_CANCEL;
     /* Queued jobs, best first, to idle hosts of their profile. */
     if ((rc = assay_store_jobs_queued(x->lab->store, &v, &n)) < 0)
         return rc;
@@ -1103,25 +1106,29 @@ static int poll_store(struct ctx *x, size_t *work)
         starting += x->hosts[k].job && is_starting(x->hosts[k].job);
     }
     for (size_t i = 0; i < n; i++) {
-        int eligible = 0;
-        struct host *pick = NULL, *down = NULL;
+        int eligible = 0, any_up = 0;
+        struct host *pick = NULL, *down = NULL, *rested = NULL;
         for (size_t k = 0; k < x->nhosts; k++) {
             struct host *h = &x->hosts[k];
             if (strcmp(h->rec.profile, v[i].profile) || h->state == H_DISABLED || h->agent_err[0])
                 continue;
             eligible = 1;
+            any_up |= h->state != H_DOWN;
             if (h->job)
                 continue;
-            /* A host that was down is tried again only when no other
-             * host of the profile is free: a job failed over from it
-             * should not go straight back. */
             if (h->state != H_DOWN && !pick)
                 pick = h;
             else if (h->state == H_DOWN && now_s() >= h->retry_at && !down)
                 down = h;
+            if (h->state == H_DOWN && now_s() >= h->retry_at && now_s() - h->failed_at > x->o->unreachable_s && !rested)
+                rested = h;
         }
+        /* A host that was down is tried again when every host of the
+         * profile is down, or once it has rested for the unreachable
+         * timeout: a job failed over from it waits for a host that answers,
+         * busy or not, rather than go straight back. */
         if (!pick)
-            pick = down;
+            pick = any_up ? rested : down;
         if (eligible)
             (*work)++;
         else if (x->o->once)
@@ -1133,12 +1140,14 @@ static int poll_store(struct ctx *x, size_t *work)
             assay_error_clear();
             continue; /* taken meanwhile (canceled, another dispatcher) */
         }
+        if (pick->state == H_DOWN)
+            pick->down_since = 0; /* a new job, a whole unreachable window */
         v[i].attempt = v[i].attempt ? v[i].attempt : 1;
         snprintf(v[i].host, sizeof v[i].host, "%s", pick->rec.name);
         snprintf(v[i].state, sizeof v[i].state, "assigned");
         say(x, "job %" PRId64 " (run %" PRId64 ", %s, attempt %d) -> %s", v[i].id, v[i].run_id, v[i].profile,
             v[i].attempt, pick->rec.name);
-        if (new_job(x, pick, &v[i])) {
+        if (new_job(x, pick, &v[i], 0)) {
             running++;
             starting++;
         }
@@ -1230,9 +1239,23 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
                          assay_conn_silent_s(h->conn));
                 host_down(&x, h, why);
             }
+            /* A connection without work for 10 s is closed: nothing reads
+             * it or keeps it alive, and the host's sshd may drop it. */
+            if (!h->job && h->conn && h->state == H_READY) {
+                if (!h->idle_since) {
+                    h->idle_since = now_s();
+                } else if (now_s() - h->idle_since > 10) {
+                    assay_conn_free(h->conn);
+                    h->conn = NULL;
+                    h->state = H_IDLE;
+                    h->idle_since = 0;
+                }
+            } else {
+                h->idle_since = 0;
+            }
             /* A new connection every half hour of attaching (see
              * assay_conn_age_s); the attach resumes where it was. */
-            if (h->job && (h->job->step == J_ATTACH || (h->job->step == J_RUN && !h->job->ended)) && !h->job->xc &&
+            if (h->job && h->job->step == J_RUN && !h->job->ended && !h->job->xc &&
                 h->state == H_READY &&
                 assay_conn_age_s(h->conn) > 1800) {
                 say(&x, "host %s: a fresh connection (the old one is 30 minutes old)", h->rec.name);
@@ -1241,7 +1264,11 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
                 h->retry_at = 0;
             }
             /* A host down past the limit fails its job over. */
-            if (h->job && h->state == H_DOWN && h->down_since && now_s() - h->down_since > o.unreachable_s) {
+            if (h->job && h->state == H_DOWN && h->down_since && now_s() - h->down_since > o.unreachable_s &&
+                h->job->step == J_CANCEL) {
+                job_free(h->job); /* ended in the store already; the host is gone */
+                h->job = NULL;
+            } else if (h->job && h->state == H_DOWN && h->down_since && now_s() - h->down_since > o.unreachable_s) {
                 char why[700];
                 snprintf(why, sizeof why, "host %s unreachable for %.0fs: %s", h->rec.name, now_s() - h->down_since,
                          h->last_error);
@@ -1264,11 +1291,14 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         for (size_t k = 0; k < x.nhosts; k++) {
             struct host *h = &x.hosts[k];
             if (h->conn && (h->state == H_CONNECTING || (h->state == H_READY && h->job))) {
+                int next;
+                if (assay_conn_keepalive(h->conn, &next) < 0) {
+                    host_down(&x, h, assay_error_last()->message);
+                    continue;
+                }
                 assay_conn_pollfd(h->conn, &pfd[nf]);
                 if (pfd[nf].fd >= 0)
                     nf++;
-                int next;
-                assay_conn_keepalive(h->conn, &next);
             }
             if (h->state == H_DOWN && h->job && h->retry_at < wake)
                 wake = h->retry_at;

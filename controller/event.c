@@ -79,10 +79,21 @@ int assay_event_parse(assay_event *out, const char *line, size_t len, const char
     excerpt(ex, sizeof ex, line, len);
     if (!assay_utf8_valid(line, len))
         return assay_error_set(ASSAY_EPROTO, "event is not valid UTF-8 text: %s", ex);
-    cJSON *e = cJSON_ParseWithLength(line, len);
+    /* \u0000 would cut a string short where it is compared (a job id) */
+    for (size_t i = 0; i + 6 <= len; i++)
+        if (line[i] == '\\' && line[i + 1] == 'u' && memcmp(line + i + 2, "0000", 4) == 0)
+            return assay_error_set(ASSAY_EPROTO, "event holds a \\u0000: %s", ex);
+    const char *end = NULL;
+    cJSON *e = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!e || !cJSON_IsObject(e)) {
         cJSON_Delete(e);
         return assay_error_set(ASSAY_EPROTO, "not a JSON object: %s", ex);
+    }
+    while (end && end < line + len && (*end == ' ' || *end == '\t' || *end == '\r'))
+        end++;
+    if (end != line + len) {
+        cJSON_Delete(e);
+        return assay_error_set(ASSAY_EPROTO, "more than one JSON object: %s", ex);
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "v"),
                 *s = cJSON_GetObjectItemCaseSensitive(e, "seq"),
@@ -110,6 +121,12 @@ int assay_event_parse(assay_event *out, const char *line, size_t len, const char
         cJSON_Delete(e);
         return assay_error_set(ASSAY_EPROTO, "sequence gap: event %" PRId64 " after %" PRId64, seq,
                                last_seq);
+    }
+    if ((seq == 0) != (strcmp(t->valuestring, "job-start") == 0)) {
+        rc = assay_error_set(ASSAY_EPROTO, "event %" PRId64 " is a %s: a job starts with its one job-start",
+                             seq, t->valuestring);
+        cJSON_Delete(e);
+        return rc;
     }
     if (strcmp(t->valuestring, "job-start") == 0 || strcmp(t->valuestring, "job-end") == 0) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "job");

@@ -20,10 +20,11 @@ typedef struct assay_event {
 /*
  * Check one line of `assay-agent attach` output (without its newline) for
  * the agent job id `job`, whose events up to last_seq are stored (-1: none).
- * It must be valid UTF-8 without NUL bytes, one JSON object of protocol
- * ASSAY_PROTO_VERSION with an integer "seq" and a "type" the protocol
- * defines; seq must be last_seq + 1 (a lower one is a duplicate of a
- * resumed attach: 0 with out->json NULL); seq 0 is the job-start, and
+ * It must be valid UTF-8 without NUL bytes (nor \u0000), exactly one JSON
+ * object (nothing after it but blanks) of protocol ASSAY_PROTO_VERSION with
+ * an integer "seq" and a "type" the protocol defines; seq must be
+ * last_seq + 1 (a lower one is a duplicate of a resumed attach: 0 with
+ * out->json NULL); seq 0 is the job-start and no other event is, and
  * job-start and job-end must name `job`. Returns 0, or ASSAY_EPROTO with a
  * message saying what is wrong (ASSAY_ENOMEM). The caller frees out->json.
  */

@@ -297,7 +297,12 @@ void assay_conn_pollfd(assay_conn *c, struct pollfd *p)
 
 double assay_conn_silent_s(const assay_conn *c)
 {
-    return c->state == C_CONNECT || c->state == C_DEAD ? 0 : mono_s() - c->last_rx;
+    return c->state == C_CONNECT ? 0 : mono_s() - c->last_rx;
+}
+
+void assay_conn_touch(assay_conn *c)
+{
+    c->last_rx = mono_s();
 }
 
 double assay_conn_age_s(const assay_conn *c)
@@ -311,7 +316,9 @@ int assay_conn_keepalive(assay_conn *c, int *next_s)
     if (c->state != C_READY)
         return 0;
     int r = libssh2_keepalive_send(c->s, next_s);
-    if (r && r != LIBSSH2_ERROR_EAGAIN)
+    /* BAD_USE: another packet is half sent (an upload waiting for the
+     * socket); the keepalive goes on a later call. */
+    if (r && r != LIBSSH2_ERROR_EAGAIN && r != LIBSSH2_ERROR_BAD_USE)
         return sess_error(c, ASSAY_EIO, "keepalive");
     return 0;
 }

@@ -45,8 +45,10 @@ const char *assay_conn_hostkey(const assay_conn *c);
 /* Fill p with the socket and the directions libssh2 waits for. */
 void assay_conn_pollfd(assay_conn *c, struct pollfd *p);
 /* Seconds since bytes last arrived on the connection (since the connect
- * began, before any); 0 for a connection not started or closed. */
+ * began, before any); 0 for a connection not started. */
 double assay_conn_silent_s(const assay_conn *c);
+/* Start the silence clock again (a connection that sat idle gets work). */
+void assay_conn_touch(assay_conn *c);
 /* Seconds since the connection became ready (0 if it is not). libssh2 1.10
  * queues each keepalive's answer on the session and never frees it until
  * the session ends: a connection kept for days grows, so the dispatcher
