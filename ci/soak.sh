@@ -54,22 +54,26 @@ ci/lab.sh --dir "$HOSTS" --net 15 up 8 >/dev/null
 "$A" init >/dev/null
 "$A" host import "$HOSTS/hosts.json" >/dev/null
 
-# A submission whose jobs take about 45 s: eight tests that print as they
-# go, and a benchmark run three times.
+# A submission whose jobs last long enough for the kills asked for: eight
+# tests that print as they go and a benchmark run three times, 88 lines in
+# all, a pause after each. The jobs run in RUNS/2 rounds on the 8 hosts,
+# and a controller lives 3.5 s on average: each job lasts about
+# 10 * KILLS / RUNS seconds (at least 40).
+pause=$(awk -v k="$KILLS" -v r="$RUNS" 'BEGIN { l = 10 * k / r; if (l < 40) l = 40; printf "%.2f", l / 88 }')
 mkdir -p "$W/sub/pkgs" "$W/sub/payload"
-printf '#!/bin/sh\nfor i in 1 2 3 4 5 6 7 8; do echo "$1 line $i from $(uname -m)"; sleep 0.5; done\n' > "$W/sub/payload/work.sh"
+printf '#!/bin/sh\nfor i in 1 2 3 4 5 6 7 8; do echo "$1 line $i from $(uname -m)"; sleep %s; done\n' "$pause" > "$W/sub/payload/work.sh"
 chmod 755 "$W/sub/payload/work.sh"
 tar -C "$W/sub/payload" -czf "$W/sub/pkgs/work.tar.gz" work.sh
 tests=""
 for i in 1 2 3 4 5 6 7 8; do
-    tests="$tests${tests:+, }{\"id\": \"t$i\", \"command\": \"./work.sh t$i\", \"timeout\": 60}"
+    tests="$tests${tests:+, }{\"id\": \"t$i\", \"command\": \"./work.sh t$i\", \"timeout\": 600}"
 done
 cat > "$W/sub/manifest.json" <<JSON
 {"manifest": 1, "product": "soak", "version": "1.0", "vendor": "Example Co.",
  "artifacts": [{"file": "pkgs/work.tar.gz", "arch": "noarch"}],
  "install": {"command": "tar -xzf \"\$ASSAY_ARTIFACT\"", "timeout": 60},
  "tests": [$tests],
- "benchmarks": [{"id": "b", "command": "./work.sh b >/dev/null; echo 1.0", "timeout": 60, "repeat": 3, "unit": "s"}],
+ "benchmarks": [{"id": "b", "command": "./work.sh b >/dev/null; echo 1.0", "timeout": 600, "repeat": 3, "unit": "s"}],
  "uninstall": {"command": "rm -f work.sh", "timeout": 60}}
 JSON
 tar -C "$W/sub" -czf "$W/soak.tar.gz" manifest.json pkgs
