@@ -353,36 +353,6 @@ static int event_line(struct job *j, const char *line, size_t len)
     return local(j, rc);
 }
 
-static int attach_sink(void *arg, const char *d, size_t n)
-{
-    struct job *j = arg;
-    for (size_t i = 0; i < n;) {
-        const char *nl = memchr(d + i, '\n', n - i);
-        size_t take = nl ? (size_t)(nl - (d + i)) : n - i;
-        if (j->linelen + take > ASSAY_EVENT_MAX)
-            return proto(j, assay_error_set(ASSAY_EPROTO, "an event line over %d bytes", ASSAY_EVENT_MAX));
-        if (j->linelen + take + 1 > j->linecap) {
-            size_t nc = (j->linelen + take + 1) * 2;
-            char *nb = realloc(j->line, nc);
-            if (!nb)
-                return assay_error_set(ASSAY_ENOMEM, "out of memory");
-            j->line = nb;
-            j->linecap = nc;
-        }
-        memcpy(j->line + j->linelen, d + i, take);
-        j->linelen += take;
-        i += take;
-        if (nl) {
-            int rc = event_line(j, j->line, j->linelen);
-            j->linelen = 0;
-            i++;
-            if (rc < 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
 /* LOGS: "<size> <path>\n" then <size> bytes, repeated. Paths from the
  * host are checked like any other untrusted input. */
 static int logs_sink(void *arg, const char *d, size_t n)
@@ -449,16 +419,32 @@ static int logs_sink(void *arg, const char *d, size_t n)
 static int run_sink(void *arg, const char *d, size_t n)
 {
     struct job *j = arg;
-    while (n && !j->ended) {
-        const char *nl = memchr(d, '\n', n);
-        size_t take = nl ? (size_t)(nl - d) + 1 : n;
-        int rc = attach_sink(j, d, take);
-        if (rc < 0)
-            return rc;
-        d += take;
-        n -= take;
+    size_t i = 0;
+    while (i < n && !j->ended) {
+        const char *nl = memchr(d + i, '\n', n - i);
+        size_t take = nl ? (size_t)(nl - (d + i)) : n - i;
+        if (j->linelen + take > ASSAY_EVENT_MAX)
+            return proto(j, assay_error_set(ASSAY_EPROTO, "an event line over %d bytes", ASSAY_EVENT_MAX));
+        if (j->linelen + take + 1 > j->linecap) {
+            size_t nc = (j->linelen + take + 1) * 2;
+            char *nb = realloc(j->line, nc);
+            if (!nb)
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
+            j->line = nb;
+            j->linecap = nc;
+        }
+        memcpy(j->line + j->linelen, d + i, take);
+        j->linelen += take;
+        i += take;
+        if (nl) {
+            int rc = event_line(j, j->line, j->linelen);
+            j->linelen = 0;
+            i++;
+            if (rc < 0)
+                return rc;
+        }
     }
-    return n ? logs_sink(j, d, n) : 0;
+    return i < n ? logs_sink(j, d + i, n - i) : 0;
 }
 
 /* ---- failures ------------------------------------------------------------ */
@@ -1264,15 +1250,16 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
                 h->retry_at = 0;
             }
             /* A host down past the limit fails its job over. */
-            if (h->job && h->state == H_DOWN && h->down_since && now_s() - h->down_since > o.unreachable_s &&
-                h->job->step == J_CANCEL) {
-                job_free(h->job); /* ended in the store already; the host is gone */
-                h->job = NULL;
-            } else if (h->job && h->state == H_DOWN && h->down_since && now_s() - h->down_since > o.unreachable_s) {
-                char why[700];
-                snprintf(why, sizeof why, "host %s unreachable for %.0fs: %s", h->rec.name, now_s() - h->down_since,
-                         h->last_error);
-                job_failover(&x, h, why);
+            if (h->job && h->state == H_DOWN && h->down_since && now_s() - h->down_since > o.unreachable_s) {
+                if (h->job->step == J_CANCEL) {
+                    job_free(h->job); /* ended in the store already; the host is gone */
+                    h->job = NULL;
+                } else {
+                    char why[700];
+                    snprintf(why, sizeof why, "host %s unreachable for %.0fs: %s", h->rec.name,
+                             now_s() - h->down_since, h->last_error);
+                    job_failover(&x, h, why);
+                }
             }
         }
         if (t >= x.next_draw) {

@@ -272,21 +272,6 @@ Test(faults, a_controller_killed_between_job_end_and_logs_finishes_the_job)
 
 /* ---- garbage from an agent ----------------------------------------------- */
 
-/* Whether `text` holds one of the '|'-separated alternatives of `want`. */
-static int matches(const char *text, const char *want)
-{
-    char alt[256];
-    for (const char *p = want;; p++) {
-        size_t n = strcspn(p, "|");
-        snprintf(alt, sizeof alt, "%.*s", (int)n, p);
-        if (strstr(text, alt))
-            return 1;
-        p += n;
-        if (!*p)
-            return 0;
-    }
-}
-
 struct garbage {
     char name[16];
     char attach[512]; /* shell code run instead of `attach` ("$real" is the real agent) */
@@ -356,7 +341,7 @@ ParameterizedTest(struct garbage *g, faults, garbage_from_an_agent_fails_its_job
             cr_assert_str_eq(outcome, "error", "%s: %s", g->name, reason);
             cr_assert(strstr(reason, "protocol error from the agent on zhaoxin-"), "%s: %s",
                       g->name, reason);
-            cr_assert(matches(reason, g->error), "%s: %s", g->name, reason);
+            cr_assert(strstr(reason, g->error), "%s: %s", g->name, reason);
             cr_assert_eq(cJSON_GetObjectItem(j, "attempt")->valueint, 1,
                          "not retried: the agent is at fault");
         } else {

@@ -22,6 +22,7 @@
 #   == packages JSON        `assay package list --json` after
 #   == changed ... == end   the snapshots' diff, empty if nothing changed
 set -uo pipefail
+[ $# -ge 2 ] || { echo "usage: tests/data/snapshot-add.sh ASSAY FILE [CONFIG-KEY VALUE]..." >&2; exit 2; }
 A=$1 F=$2
 shift 2
 if [ "${SNAPSHOT_IN_NS:-}" != 1 ]; then
