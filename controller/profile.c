@@ -265,8 +265,19 @@ int assay_profile_check_facts(cJSON **out, const assay_profile *p, const cJSON *
     if (!osid || strcasecmp(osid, p->os_id) != 0)
         diff(arr, "os.id", p->os_id, osid, "warning");
     const char *ver = jstr(os, "version_id");
-    if (!ver || strncasecmp(ver, p->os_version, strlen(ver)) != 0)
+    if (!ver || !ver[0] || strncasecmp(ver, p->os_version, strlen(ver)) != 0)
         diff(arr, "os.version", p->os_version, ver, "warning");
+    /* The kernel series (major.minor): what a kernel ABI, a module or a
+     * syscall a product relies on depends on. */
+    const char *krel = jstr(cJSON_GetObjectItemCaseSensitive(facts, "kernel"), "release");
+    if (p->kernel[0]) {
+        char series[32] = "";
+        unsigned maj, min;
+        if (krel && sscanf(krel, "%u.%u", &maj, &min) == 2)
+            snprintf(series, sizeof series, "%u.%u", maj, min);
+        if (strcmp(series, p->kernel) != 0)
+            diff(arr, "kernel", p->kernel, series[0] ? series : krel, "warning");
+    }
     const char *glibc = jstr(facts, "glibc");
     if (!glibc || strcmp(glibc, p->glibc) != 0)
         diff(arr, "glibc", p->glibc, glibc, "warning");

@@ -134,6 +134,145 @@ static int time_unit(const char *u)
 
 /* ---- the statement -------------------------------------------------------- */
 
+static const char *verdict_zh(const char *v)
+{
+    return !strcmp(v, "pass") ? "通过" : !strcmp(v, "fail") ? "不通过" : !strcmp(v, "error") ? "环境错误"
+           : !strcmp(v, "skipped") ? "跳过" : !strcmp(v, "canceled") ? "已取消" : "未完成";
+}
+
+static void condition(cJSON *arr, const char *code, const char *zh, const char *en)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "code", code);
+    cJSON_AddStringToObject(c, "zh", zh);
+    cJSON_AddStringToObject(c, "en", en);
+    cJSON_AddItemToArray(arr, c);
+}
+
+/* Append "; " between parts; a part that does not fit is cut on a UTF-8
+ * boundary and the list ends with "...". */
+static void join(char *out, size_t cap, const char *part)
+{
+    size_t len = strlen(out), n = strlen(part);
+    if (len + 8 >= cap)
+        return;
+    if (len)
+        memcpy(out + len, "; ", 2), len += 2;
+    if (len + n + 4 >= cap) {
+        n = cap - len - 4;
+        while (n > 0 && ((unsigned char)part[n] & 0xc0) == 0x80)
+            n--;
+        memcpy(out + len, part, n);
+        memcpy(out + len + n, "...", 4);
+        return;
+    }
+    memcpy(out + len, part, n + 1);
+}
+
+/*
+ * Whether this target's result certifies the target, and every reason it
+ * does not (docs/report.md, docs/security.md): a result other than pass; a
+ * CPU under emulation; measured host facts that contradict the profile; the
+ * package's preflight errors against the profile; a host that ran another
+ * product and was not reset. The reasons are signed with the result, so no
+ * reader can take a pass for more than it is.
+ */
+static void target_conditions(cJSON *t, const assay_profile *p, const cJSON *facts, const cJSON *preflight)
+{
+    cJSON *conds = cJSON_CreateArray();
+    char zh[1024], en[1024];
+    const char *verdict = assay_json_str(t, "verdict");
+    if (strcmp(verdict, "pass")) {
+        snprintf(zh, sizeof zh, "结果为%s，不是通过", verdict_zh(verdict));
+        snprintf(en, sizeof en, "the result is %s, not pass", verdict);
+        condition(conds, "result", zh, en);
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "emulated")))
+        condition(conds, "emulated", "在 CPU 模拟器（qemu）上运行，不代表目标硬件",
+                  "ran under CPU emulation (qemu), not on the target's hardware");
+    if (!p) {
+        condition(conds, "host-mismatch", "目标配置不存在，无法与主机比对",
+                  "the target profile is missing: the host cannot be compared with it");
+    } else if (facts) {
+        cJSON *diffs = NULL, *d;
+        char zl[700] = "", el[700] = "";
+        if (assay_profile_check_facts(&diffs, p, facts) == 0) {
+            cJSON_ArrayForEach(d, diffs)
+            {
+                const char *field = assay_json_str(d, "field"), *host = assay_json_str(d, "host");
+                char part[200];
+                if (!strcmp(field, "emulation"))
+                    continue; /* its own condition */
+                snprintf(part, sizeof part, "%s %.60s（配置 %.60s）", field, host[0] ? host : "未知",
+                         assay_json_str(d, "profile"));
+                join(zl, sizeof zl, part);
+                snprintf(part, sizeof part, "%s %.60s (profile %.60s)", field, host[0] ? host : "unknown",
+                         assay_json_str(d, "profile"));
+                join(el, sizeof el, part);
+            }
+        }
+        assay_error_clear();
+        cJSON_Delete(diffs);
+        if (el[0]) {
+            snprintf(zh, sizeof zh, "主机实测与目标配置不符：%s", zl);
+            snprintf(en, sizeof en, "the host does not match the profile: %s", el);
+            condition(conds, "host-mismatch", zh, en);
+        }
+    }
+    int errors = (int)assay_json_num(preflight, "errors");
+    if (errors > 0) {
+        char list[600] = "";
+        const cJSON *f, *x;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(preflight, "files"))
+            cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(f, "findings"))
+        {
+            char part[200];
+            if (strcmp(assay_json_str(x, "severity"), "error"))
+                continue;
+            snprintf(part, sizeof part, "%.40s: %.80s", assay_json_str(x, "check"), assay_json_str(x, "found"));
+            if (!strstr(list, part))
+                join(list, sizeof list, part);
+        }
+        snprintf(zh, sizeof zh, "软件包预检发现 %d 个错误：%s", errors, list);
+        snprintf(en, sizeof en, "the package's preflight found %d error%s against the profile: %s", errors,
+                 errors == 1 ? "" : "s", list);
+        condition(conds, "preflight-error", zh, en);
+    }
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(t, "host_reset")))
+        condition(conds, "not-reset", "主机此前运行过其他产品，且未重置",
+                  "the host ran another product before and was not reset");
+    cJSON_AddBoolToObject(t, "certifies", cJSON_GetArraySize(conds) == 0);
+    cJSON_AddItemToObject(t, "conditions", conds);
+}
+
+/* The report's conclusion: certified only when every target passed and
+ * certifies; otherwise every reason, target by target. */
+static cJSON *conclusion(const cJSON *targets)
+{
+    cJSON *c = cJSON_CreateObject(), *reasons = cJSON_CreateArray();
+    const cJSON *t, *x;
+    int all = cJSON_GetArraySize(targets) > 0;
+    cJSON_ArrayForEach(t, targets)
+    {
+        all &= cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "certifies"));
+        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(t, "conditions"))
+        {
+            cJSON *r = cJSON_Duplicate(x, 1);
+            cJSON_AddItemToObject(r, "target", cJSON_CreateString(assay_json_str(
+                                                   cJSON_GetObjectItemCaseSensitive(t, "profile"), "id")));
+            cJSON_AddItemToArray(reasons, r);
+        }
+    }
+    if (cJSON_GetArraySize(targets) == 0)
+        condition(reasons, "result", "没有目标", "the run has no target");
+    cJSON_AddBoolToObject(c, "certified", all);
+    cJSON_AddStringToObject(c, "status", all ? "certified" : "not-certified");
+    cJSON_AddStringToObject(c, "zh", all ? "已认证" : "未认证");
+    cJSON_AddStringToObject(c, "en", all ? "certified" : "not certified");
+    cJSON_AddItemToObject(c, "reasons", reasons);
+    return c;
+}
+
 /* Per-target part of the report, from one job's stored events. */
 static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_manifest *m, const cJSON *pkgpf)
 {
@@ -143,7 +282,6 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     cJSON_AddNumberToObject(t, "job", (double)j->id);
     if (assay_profile_load(&p, lab->profiles, j->profile) == 0) {
         cJSON_AddItemToObject(t, "profile", cJSON_Duplicate(p->doc, 1));
-        assay_profile_free(p);
     } else {
         cJSON *pp = cJSON_AddObjectToObject(t, "profile");
         cJSON_AddStringToObject(pp, "id", j->profile);
@@ -306,6 +444,8 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
         cJSON_AddItemToObject(t, "attempt_history", hist);
     else
         cJSON_AddItemToObject(t, "attempt_history", cJSON_CreateArray());
+    target_conditions(t, p, facts, mine);
+    assay_profile_free(p);
     cJSON_Delete(bench_by_id);
     cJSON_Delete(starts);
     cJSON_Delete(bodies);
@@ -453,6 +593,7 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
      * (infrastructure error, canceled) makes the report incomplete, never a
      * failure. */
     cJSON_AddStringToObject(pred, "verdict", fail ? "fail" : other ? "incomplete" : "pass");
+    cJSON_AddItemToObject(pred, "conclusion", conclusion(targets));
     cJSON *notes = cJSON_AddArrayToObject(pred, "notes");
     if (emulated)
         cJSON_AddItemToArray(notes, cJSON_CreateString(
@@ -590,11 +731,6 @@ out:
 
 /* ---- html ------------------------------------------------------------------ */
 
-static const char *verdict_zh(const char *v)
-{
-    return !strcmp(v, "pass") ? "通过" : !strcmp(v, "fail") ? "不通过" : !strcmp(v, "error") ? "环境错误"
-           : !strcmp(v, "skipped") ? "跳过" : !strcmp(v, "canceled") ? "已取消" : "未完成";
-}
 
 static void svg_chart(struct sb *b, const cJSON *c)
 {

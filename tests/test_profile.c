@@ -61,6 +61,7 @@ Test(profile, facts_are_compared)
     cr_assert_eq(assay_profile_load(&p, ASSAY_SOURCE_DIR "/profiles", "loongson-3a5000-kylin-v10"), 0);
     const char *facts = "{\"arch\":\"loongarch64\",\"cpu\":{\"family\":\"loongson\",\"model\":\"Loongson-3A5000\"},"
                         "\"os\":{\"id\":\"kylin\",\"version_id\":\"V10\"},\"glibc\":\"2.36\",\"page_size\":16384,"
+                        "\"kernel\":{\"release\":\"5.4.18-110-generic\"},"
                         "\"loongarch_world\":\"new\",\"emulation\":{\"emulated\":false}}";
     cJSON *f = cJSON_Parse(facts), *d, *x;
     cr_assert_eq(assay_profile_check_facts(&d, p, f), 0);
@@ -77,6 +78,15 @@ Test(profile, facts_are_compared)
     cr_assert(world, "a new-world host cannot stand for an old-world profile");
     cr_assert(glibc);
     cr_assert_eq(n, 2, "only the two differences");
+    cJSON_Delete(d);
+    cJSON_Delete(f);
+    /* Another kernel series is a difference; its patch level is not. */
+    f = cJSON_Parse("{\"arch\":\"loongarch64\",\"kernel\":{\"release\":\"6.1.0-27-loong64\"}}");
+    cr_assert_eq(assay_profile_check_facts(&d, p, f), 0);
+    int kernel = 0;
+    cJSON_ArrayForEach(x, d) if (!strcmp(cJSON_GetObjectItem(x, "field")->valuestring, "kernel"))
+        kernel = !strcmp(cJSON_GetObjectItem(x, "host")->valuestring, "6.1");
+    cr_assert(kernel, "kernel 6.1 on a 4.19 profile is named");
     cJSON_Delete(d);
     cJSON_Delete(f);
     assay_profile_free(p);

@@ -40,6 +40,10 @@ static void ev(assay_lab *lab, int64_t job, int64_t seq, const char *type, const
     cr_assert_eq(assay_store_job_event(lab->store, job, 1, seq, type, line), 0, "%s", assay_error_last()->message);
 }
 
+/* The second target's measured facts (make_lab): by default an x86_64
+ * host that says little about itself. */
+static const char *zx_facts = "\"facts\":{\"arch\":\"x86_64\",\"emulation\":{\"emulated\":false}},";
+
 /* A lab with one finished run of two targets: one passes, one fails a
  * test; both run a benchmark. Made through the store, as the dispatcher
  * would, without a lab of hosts. */
@@ -57,10 +61,11 @@ static void make_lab(assay_lab *lab, const char *name, assay_key_type type)
     for (int64_t j = 1; j <= 2; j++) {
         cr_assert_eq(assay_store_job_assign(lab->store, j, j == 1 ? "kunpeng-1" : "zhaoxin-1"), 0);
         cr_assert_eq(assay_store_job_set_running(lab->store, j, "ab12"), 0);
-        ev(lab, j, 0, "job-start", j == 1 ? "\"facts\":{\"arch\":\"aarch64\",\"emulation\":{\"emulated\":true}},"
-                                            "\"agent\":{\"version\":\"0.1.0\",\"triple\":\"aarch64-linux-gnu\"}"
-                                          : "\"facts\":{\"arch\":\"x86_64\",\"emulation\":{\"emulated\":false}},"
-                                            "\"agent\":{\"version\":\"0.1.0\",\"triple\":\"x86_64-linux-gnu\"}");
+        char start[2048];
+        snprintf(start, sizeof start, "%s\"agent\":{\"version\":\"0.1.0\",\"triple\":\"%s-linux-gnu\"}",
+                 j == 1 ? "\"facts\":{\"arch\":\"aarch64\",\"emulation\":{\"emulated\":true}}," : zx_facts,
+                 j == 1 ? "aarch64" : "x86_64");
+        ev(lab, j, 0, "job-start", start);
         ev(lab, j, 1, "step-start", "\"step\":\"runs\",\"kind\":\"test\",\"name\":\"prints <hello> & exits\",\"run\":1");
         ev(lab, j, 2, "step-end", j == 1 ? "\"step\":\"runs\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\","
                                            "\"reason\":\"exit status 3, expected 0\",\"exit_code\":3,\"signal\":null,"
@@ -322,5 +327,78 @@ Test(report, the_signing_key_must_be_private)
     cr_assert_eq(assay_key_public(lab.key, &pem, keyid, alg), ASSAY_EUNSAFE);
     cr_assert_eq(assay_report_sign(&env, &lab, "{}", 2), ASSAY_EUNSAFE);
     cr_assert(strstr(assay_error_last()->message, "must be a private file"));
+    assay_lab_close(&lab);
+}
+
+static const cJSON *conclusion_of(assay_lab *lab, cJSON **st)
+{
+    char *payload;
+    cr_assert_eq(assay_report_statement(&payload, lab, 1), 0, "%s", assay_error_last()->message);
+    *st = cJSON_Parse(payload);
+    free(payload);
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(*st, "predicate"), "conclusion");
+}
+
+static int has_reason(const cJSON *c, const char *target, const char *code, const char *needle)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(c, "reasons"))
+    {
+        if (!strcmp(cJSON_GetObjectItem(r, "target")->valuestring, target) &&
+            (!code[0] || !strcmp(cJSON_GetObjectItem(r, "code")->valuestring, code)) &&
+            strstr(cJSON_GetObjectItem(r, "en")->valuestring, needle) && cJSON_GetObjectItem(r, "zh"))
+            return 1;
+    }
+    return 0;
+}
+
+/* The verdict carries its conditions: a failed, emulated target and a
+ * passing one on a host that is not what its profile says are both named,
+ * and the report is not certified. */
+Test(report, conclusion_names_what_is_missing)
+{
+    assay_lab lab;
+    zx_facts = "\"facts\":{\"arch\":\"x86_64\",\"cpu\":{\"family\":\"amd\",\"model\":\"AMD EPYC 7B13\"},"
+               "\"os\":{\"id\":\"debian\",\"version_id\":\"12\"},\"glibc\":\"2.36\","
+               "\"kernel\":{\"release\":\"6.1.0-27-amd64\"},\"page_size\":4096,\"emulation\":{\"emulated\":false}},";
+    make_lab(&lab, "cond", ASSAY_KEY_ED25519);
+    cJSON *st;
+    const cJSON *c = conclusion_of(&lab, &st);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(c, "certified")));
+    cr_assert_str_eq(cJSON_GetObjectItem(c, "status")->valuestring, "not-certified");
+    cr_assert_str_eq(cJSON_GetObjectItem(c, "zh")->valuestring, "未认证");
+    cr_assert(has_reason(c, "kunpeng-920-kylin-v10", "result", "fail"));
+    cr_assert(has_reason(c, "kunpeng-920-kylin-v10", "emulated", "emulation"));
+    cr_assert(has_reason(c, "zhaoxin-kx6000-uos-20", "host-mismatch", "glibc 2.36 (profile 2.28)"));
+    cr_assert(has_reason(c, "zhaoxin-kx6000-uos-20", "host-mismatch", "os.id debian (profile uos)"));
+    cr_assert(has_reason(c, "zhaoxin-kx6000-uos-20", "host-mismatch", "kernel 6.1 (profile 4.19)"));
+    cr_assert(has_reason(c, "zhaoxin-kx6000-uos-20", "host-mismatch", "cpu.family amd (profile zhaoxin)"));
+    cr_assert(!has_reason(c, "zhaoxin-kx6000-uos-20", "result", ""), "the zhaoxin target passed");
+    const cJSON *t1 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "predicate"), "targets"), 1);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(t1, "certifies")));
+    cr_assert_str_eq(cJSON_GetObjectItem(t1, "verdict")->valuestring, "pass");
+    cJSON_Delete(st);
+    assay_lab_close(&lab);
+}
+
+/* A target whose host matches its profile in every measured fact, with no
+ * preflight error against it, certifies; the run does not, because its
+ * other target failed. */
+Test(report, matching_host_certifies_its_target)
+{
+    assay_lab lab;
+    zx_facts = "\"facts\":{\"arch\":\"x86_64\",\"cpu\":{\"family\":\"zhaoxin\",\"model\":\"ZHAOXIN KaiXian KX-6000 @ 3.0GHz\"},"
+               "\"os\":{\"id\":\"uos\",\"version_id\":\"20\"},\"glibc\":\"2.28\","
+               "\"kernel\":{\"release\":\"4.19.0-amd64-desktop\"},\"page_size\":4096,\"emulation\":{\"emulated\":false}},";
+    make_lab(&lab, "match", ASSAY_KEY_ED25519);
+    cJSON *st;
+    const cJSON *c = conclusion_of(&lab, &st);
+    const cJSON *t1 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "predicate"), "targets"), 1);
+    char *conds = cJSON_PrintUnformatted(cJSON_GetObjectItem(t1, "conditions"));
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(t1, "certifies")), "conditions: %s", conds);
+    free(conds);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(c, "certified")), "the kunpeng target failed");
+    cr_assert(!has_reason(c, "zhaoxin-kx6000-uos-20", "", ""));
+    cJSON_Delete(st);
     assay_lab_close(&lab);
 }
