@@ -1,5 +1,6 @@
 /* The job's event log; see evlog.h. */
 #include "evlog.h"
+#include "assay/evmac.h"
 #include "assay/error.h"
 #include "assay/io.h"
 #include "assay/proto.h"
@@ -22,7 +23,15 @@ struct assay_evlog {
     char *reserve;    /* path of the spare-bytes file, NULL once used */
     int64_t next_seq;
     off_t end;        /* file size after our last append */
+    int keyed;        /* lines end with a MAC under key (assay/evmac.h) */
+    uint8_t key[ASSAY_EVMAC_KEY];
 };
+
+void assay_evlog_set_key(assay_evlog *log, const uint8_t key[ASSAY_EVMAC_KEY])
+{
+    memcpy(log->key, key, ASSAY_EVMAC_KEY);
+    log->keyed = 1;
+}
 
 void assay_ts_now(char out[32])
 {
@@ -178,13 +187,22 @@ int assay_evlog_emit(assay_evlog *log, cJSON *ev, int64_t *seq_out)
                              ASSAY_EVENT_MAX);
         goto out;
     }
-    line = malloc(len + 1);
+    line = malloc(len + ASSAY_EVMAC_SUFFIX + 1);
     if (!line) {
         rc = assay_error_set(ASSAY_ENOMEM, "events: out of memory");
         goto out;
     }
     snprintf(line, len + 1, "%s%s%s\n", head, blen > 2 ? "," : "", blen > 2 ? body + 1 : "}");
     len = strlen(line);
+    if (log->keyed) {
+        /* "{...}\n" becomes "{...,"mac":"<hex>"}\n", the MAC over "{...}". */
+        char mac[ASSAY_EVMAC_SUFFIX + 1];
+        assay_evmac_suffix(mac, log->key, line, len - 1);
+        memcpy(line + len - 2, mac, ASSAY_EVMAC_SUFFIX);
+        len = len - 2 + ASSAY_EVMAC_SUFFIX;
+        line[len++] = '\n';
+        line[len] = '\0';
+    }
 
     for (int attempt = 0;; attempt++) {
         int e = 0;

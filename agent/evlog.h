@@ -28,6 +28,10 @@ int assay_evlog_open(assay_evlog **out, const char *path, const char *reserve);
  */
 int assay_evlog_emit(assay_evlog *log, cJSON *ev, int64_t *seq_out);
 
+/* From now on, end every line with its MAC under `key` (assay/evmac.h).
+ * The key is copied; the caller should wipe its own copy. */
+void assay_evlog_set_key(assay_evlog *log, const uint8_t key[32]);
+
 void assay_evlog_free(assay_evlog *log);
 
 /*

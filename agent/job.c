@@ -7,7 +7,7 @@
 #include "facts.h"
 #include "inspect.h"
 #include "run.h"
-#include "spec.h"
+#include "assay/spec.h"
 #include "assay/error.h"
 #include "assay/io.h"
 #include "assay/proto.h"
@@ -580,6 +580,8 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
         }
         return 1;
     }
+    if (sp->keyed)
+        assay_evlog_set_key(log, sp->event_key);
     if (write(ready_fd, "ok", 2) < 0) {
     }
     close(ready_fd);
@@ -709,8 +711,11 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
         free(old);
         return rc;
     }
+    /* What job.json holds: the spec as sent, without its event key. */
+    const char *rec = sp->keyed ? sp->record : spec;
+    size_t reclen = sp->keyed ? strlen(sp->record) : len;
     if (old) {
-        int same = oldlen == len && memcmp(old, spec, len) == 0;
+        int same = oldlen == reclen && memcmp(old, rec, reclen) == 0;
         free(old);
         if (!same) {
             rc = assay_error_set(ASSAY_EEXISTS, "job directory %s holds another job", dir);
@@ -736,7 +741,7 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
     }
     path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
     unlink(path); /* a rejected spec's events, if any */
-    if ((rc = write_file_atomic(dir, ASSAY_JOB_SPEC, spec, len)) < 0)
+    if ((rc = write_file_atomic(dir, ASSAY_JOB_SPEC, rec, reclen)) < 0)
         goto out;
 
     int ready[2];

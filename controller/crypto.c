@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -99,6 +100,40 @@ void assay_ssh_fingerprint(char out[60], const unsigned char *blob, size_t len)
     while (n > 0 && b64[n - 1] == '=')
         n--;
     snprintf(out, 60, "SHA256:%.*s", n, (const char *)b64);
+}
+
+void assay_hmac_sha256(unsigned char out[32], const void *key, size_t keylen, const void *msg, size_t len)
+{
+    unsigned int n = 32;
+    HMAC(EVP_sha256(), key, (int)keylen, msg, len, out, &n);
+}
+
+int assay_event_key(unsigned char out[32], const char *keypath, const char *job)
+{
+    /* A secret only the controller can derive (from the lab's private
+     * signing key), different for every agent job: nothing to store, and a
+     * key seen on one host says nothing about another job's. */
+    static const char label[] = "assay event key v1\n";
+    unsigned char buf[16384], k[32];
+    int fd = open(keypath, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "read %s", keypath);
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n <= 0) {
+        OPENSSL_cleanse(buf, sizeof buf);
+        return assay_error_set(ASSAY_EIO, "read %s: empty", keypath);
+    }
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) && EVP_DigestUpdate(c, label, sizeof label - 1) &&
+             EVP_DigestUpdate(c, buf, (size_t)n) && EVP_DigestFinal_ex(c, k, NULL);
+    EVP_MD_CTX_free(c);
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (!ok)
+        return assay_error_set(ASSAY_ENOMEM, "sha256: out of memory");
+    assay_hmac_sha256(out, k, sizeof k, job, strlen(job));
+    OPENSSL_cleanse(k, sizeof k);
+    return 0;
 }
 
 int assay_key_generate(const char *path, assay_key_type type)

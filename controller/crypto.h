@@ -31,6 +31,16 @@ void assay_ssh_fingerprint(char out[60], const unsigned char *blob, size_t len);
 
 typedef enum { ASSAY_KEY_ED25519, ASSAY_KEY_SM2 } assay_key_type;
 
+/* HMAC-SHA256 of msg under key. */
+void assay_hmac_sha256(unsigned char out[32], const void *key, size_t keylen, const void *msg, size_t len);
+
+/*
+ * The key that authenticates agent job `job`'s events (assay/evmac.h):
+ * HMAC-SHA256 under the SHA-256 of the lab's private key file. Returns 0 or
+ * ASSAY_EIO.
+ */
+int assay_event_key(unsigned char out[32], const char *keypath, const char *job);
+
 /*
  * Make a new signing key and write it as PKCS#8 PEM to `path`, created 0600
  * (never readable by others, even for an instant). Returns 0, ASSAY_EEXISTS

@@ -30,11 +30,14 @@
  */
 #include "dispatch.h"
 #include "blob.h"
+#include "crypto.h"
 #include "event.h"
+#include "jobcheck.h"
 #include "manifest.h"
 #include "profile.h"
 #include "ssh.h"
 #include "assay/error.h"
+#include "assay/evmac.h"
 #include "assay/proto.h"
 
 #include <errno.h>
@@ -97,6 +100,7 @@ struct job {
     int have_art;
     char art_name[256];
     char *spec;
+    assay_jobcheck *check; /* its events against the spec (jobcheck.h) */
     long long log_left;  /* LOGS: bytes of the current log still to come, -1 in a header */
     char logpath[200];
     int nlogs;
@@ -181,6 +185,7 @@ static void job_free(struct job *j)
     assay_blob_writer_abort(j->bw);
     free(j->line);
     free(j->spec);
+    assay_jobcheck_free(j->check);
     free(j);
 }
 
@@ -315,6 +320,12 @@ static int event_line(struct job *j, const char *line, size_t len)
     if (!ev.json)
         return 0; /* already stored (a resumed attach) */
     cJSON *e = ev.json;
+    /* The job that was sent, not just well-formed lines: checked before
+     * anything is stored. */
+    if ((rc = assay_jobcheck_event(j->check, line, len, e)) < 0) {
+        cJSON_Delete(e);
+        return proto(j, rc);
+    }
     if (!j->marked_running) {
         /* The first event says the agent started the job; recorded first,
          * so a failure here stores nothing and the event comes again. */
@@ -666,17 +677,31 @@ static int prepare_job(struct ctx *x, struct job *j)
         }
         cJSON_Delete(doc);
     }
-    rc = assay_manifest_job_spec(&j->spec, m, j->agent_job, j->art_name);
-    if (rc == 0 && j->rec.stop_on_preflight) {
-        /* The agent stops too if its own inspection on the host finds errors. */
+    unsigned char key[ASSAY_EVMAC_KEY];
+    char hex[2 * ASSAY_EVMAC_KEY + 1];
+    if ((rc = assay_manifest_job_spec(&j->spec, m, j->agent_job, j->art_name)) < 0 ||
+        (rc = assay_event_key(key, x->lab->key, j->agent_job)) < 0)
+        goto out;
+    for (int i = 0; i < ASSAY_EVMAC_KEY; i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    {
         cJSON *spec = cJSON_Parse(j->spec);
-        cJSON_AddTrueToObject(spec, "stop_on_inspect_error");
+        /* The agent stops too if its own inspection on the host finds errors. */
+        if (j->rec.stop_on_preflight)
+            cJSON_AddTrueToObject(spec, "stop_on_inspect_error");
+        /* The job's event key: the supervisor signs every event with it
+         * (docs/security.md). */
+        cJSON_AddStringToObject(spec, "event_key", hex);
         free(j->spec);
         j->spec = cJSON_PrintUnformatted(spec);
         cJSON_Delete(spec);
-        if (!j->spec)
-            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
     }
+    explicit_bzero(hex, sizeof hex);
+    if (!j->spec)
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    else
+        rc = assay_jobcheck_new(&j->check, j->spec, key);
+    explicit_bzero(key, sizeof key);
 out:
     assay_profile_free(prof);
     assay_manifest_free(m);
@@ -992,6 +1017,26 @@ static int load_hosts(struct ctx *x)
 
 /* A job for host h: a queued one just assigned, or (resumed) one the store
  * has as assigned or running from an earlier dispatcher. */
+/* A resumed job's checker learns the events stored before (they passed
+ * it then; a store edited since would not). */
+static int replay_events(struct ctx *x, struct job *j)
+{
+    cJSON *evs = NULL, *e;
+    int rc = assay_store_job_events(x->lab->store, j->rec.id, j->rec.attempt, 0, &evs);
+    cJSON_ArrayForEach(e, evs)
+    {
+        const cJSON *body = cJSON_GetObjectItemCaseSensitive(e, "body");
+        cJSON *b = cJSON_IsString(body) ? cJSON_Parse(body->valuestring) : NULL;
+        rc = b ? assay_jobcheck_event(j->check, body->valuestring, strlen(body->valuestring), b)
+               : assay_error_set(ASSAY_EPROTO, "a stored event is not JSON");
+        cJSON_Delete(b);
+        if (rc < 0)
+            break;
+    }
+    cJSON_Delete(evs);
+    return rc;
+}
+
 static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *rec, int resumed)
 {
     struct job *j = calloc(1, sizeof *j);
@@ -1001,7 +1046,7 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
     j->host = h;
     j->upfd = -1;
     j->started = now_s();
-    if (prepare_job(x, j) < 0) {
+    if (prepare_job(x, j) < 0 || (rec->last_seq >= 0 && replay_events(x, j) < 0)) {
         char why[600];
         snprintf(why, sizeof why, "%s", assay_error_last()->message);
         say(x, "job %" PRId64 ": cannot run: %s", rec->id, why);

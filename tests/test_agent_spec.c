@@ -1,5 +1,5 @@
 /* Job spec validation: every rule, and errors that name the field. */
-#include "spec.h"
+#include "assay/spec.h"
 #include "assay/error.h"
 
 #include <criterion/criterion.h>

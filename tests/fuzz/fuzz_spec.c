@@ -1,5 +1,5 @@
 /* libFuzzer target: the agent's job spec parser on any bytes. */
-#include "spec.h"
+#include "assay/spec.h"
 
 #include <stddef.h>
 #include <stdint.h>

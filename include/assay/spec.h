@@ -35,6 +35,9 @@ typedef struct assay_spec {
     int stop_on_inspect_error;
     assay_step *steps;
     size_t nsteps;
+    int keyed;             /* event_key given: every event carries a MAC */
+    unsigned char event_key[32];
+    char *record;          /* keyed: the spec without its key, for job.json */
 } assay_spec;
 
 #define ASSAY_LOG_CAP_DEFAULT (8u << 20)

@@ -1,5 +1,6 @@
 /* Job spec parsing and validation; see spec.h. */
-#include "spec.h"
+#include "assay/spec.h"
+#include "assay/evmac.h"
 #include "assay/error.h"
 #include "assay/json.h"
 #include "assay/proto.h"
@@ -34,6 +35,8 @@ void assay_spec_free(assay_spec *spec)
 {
     if (!spec)
         return;
+    memset(spec->event_key, 0, sizeof spec->event_key);
+    free(spec->record);
     free(spec->id);
     free(spec->artifact);
     for (size_t i = 0; i < spec->nenv; i++)
@@ -195,7 +198,7 @@ static int artifact_valid(const char *s)
 int assay_spec_parse(assay_spec **out, const char *json, size_t len)
 {
     static const char *const keys[] = {"protocol", "id", "artifact", "env", "inspect", "log_cap",
-                                       "kill_grace", "stop_on_inspect_error", "steps", NULL};
+                                       "kill_grace", "stop_on_inspect_error", "steps", "event_key", NULL};
     assay_spec *sp = NULL;
     cJSON *doc = NULL;
     const cJSON *v, *m;
@@ -361,6 +364,21 @@ int assay_spec_parse(assay_spec **out, const char *json, size_t len)
                                      sp->nsteps - 1, st->id, j);
                 goto out;
             }
+    }
+    /* The event key stays in memory: job.json holds the spec without it
+     * (what a step could read must not let it sign events). */
+    v = cJSON_GetObjectItemCaseSensitive(doc, "event_key");
+    if (v) {
+        if (!cJSON_IsString(v) || assay_evmac_key_parse(sp->event_key, v->valuestring) < 0) {
+            rc = assay_error_set(ASSAY_EINVAL, "event_key: must be 64 lowercase hex digits");
+            goto out;
+        }
+        sp->keyed = 1;
+        cJSON_DeleteItemFromObjectCaseSensitive(doc, "event_key");
+        if (!(sp->record = cJSON_PrintUnformatted(doc))) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     *out = sp;
     sp = NULL;
