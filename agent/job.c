@@ -44,10 +44,13 @@ static int path_in(char *out, size_t outlen, const char *dir, const char *name)
 
 static int write_file_atomic(const char *dir, const char *name, const char *data, size_t len)
 {
-    char path[PATH_MAX], tmp[PATH_MAX];
-    if (path_in(path, sizeof path, dir, name) < 0 || path_in(tmp, sizeof tmp, dir, ".tmp-write") < 0)
+    char path[PATH_MAX], tmp[PATH_MAX + 16];
+    if (path_in(path, sizeof path, dir, name) < 0)
         return ASSAY_EINVAL;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A name of our own beside the target (two starts at once must not
+     * share one), renamed over it only when whole. */
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "create %s", tmp);
     if (assay_write_all(fd, data, len) != 0) {
@@ -193,6 +196,153 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- the run user --------------------------------------------------------- */
+
+/* Whom tests and benchmarks run as (docs/security.md): an unprivileged
+ * account, so that a test cannot write the event log, signal the
+ * supervisor or replace the agent. Install and uninstall run as the login
+ * user (root), as package managers need. */
+static struct runas {
+    int active;      /* tests and benchmarks drop to uid/gid */
+    uid_t uid;
+    gid_t gid;
+    char name[33];
+    char why[256];   /* when not active: why not */
+} runas;
+
+static int step_drops(const assay_step *st)
+{
+    return runas.active && !st->privileged && (st->kind == ASSAY_STEP_TEST || st->kind == ASSAY_STEP_BENCH);
+}
+
+/* The account `name` in /etc/passwd (the files a static binary can read;
+ * a run user is a local system account). 1 found, 0 not, -1 unreadable. */
+static int passwd_find(const char *name, uid_t *uid, gid_t *gid)
+{
+    size_t len;
+    char *buf = read_file("/etc/passwd", 16u << 20, &len), *line, *save = NULL;
+    if (!buf)
+        return -1;
+    size_t nl = strlen(name);
+    int found = 0;
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, name, nl) != 0 || line[nl] != ':')
+            continue;
+        char *f = strchr(line + nl + 1, ':'), *end;
+        if (!f)
+            break;
+        unsigned long u = strtoul(f + 1, &end, 10);
+        if (*end != ':')
+            break;
+        unsigned long g = strtoul(end + 1, &end, 10);
+        if (*end != ':')
+            break;
+        *uid = (uid_t)u;
+        *gid = (gid_t)g;
+        found = 1;
+        break;
+    }
+    free(buf);
+    return found;
+}
+
+/* Run useradd for a system account without a home or a login shell. */
+static int add_user(const char *name)
+{
+    static const char *const tools[] = {"/usr/sbin/useradd", "/sbin/useradd"};
+    for (size_t i = 0; i < 2; i++) {
+        if (access(tools[i], X_OK) != 0)
+            continue;
+        char *argv[] = {(char *)tools[i], "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/sbin/nologin", (char *)name, NULL};
+        pid_t pid = fork();
+        if (pid == 0) {
+            int devnull = open("/dev/null", O_RDWR);
+            if (devnull >= 0) {
+                dup2(devnull, 0);
+                dup2(devnull, 1);
+                dup2(devnull, 2);
+            }
+            char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+            execve(tools[i], argv, envp);
+            _exit(127);
+        }
+        int st = 0;
+        while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        return pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    }
+    return -1;
+}
+
+/* Decide whom tests run as, creating the account if it is missing, and
+ * give it the work tree. Fills `runas`; never fails the job by itself:
+ * a job without isolation says so in its job-start (and the report). */
+static void runas_setup(const char *dir, const assay_spec *sp)
+{
+    memset(&runas, 0, sizeof runas);
+    if (!sp->run_user) {
+        snprintf(runas.why, sizeof runas.why, "the job names no run user");
+        return;
+    }
+    if (geteuid() != 0) {
+        snprintf(runas.why, sizeof runas.why, "the agent does not run as root: every step runs as uid %u",
+                 (unsigned)geteuid());
+        return;
+    }
+    uid_t uid = 0;
+    gid_t gid = 0;
+    int found = 0;
+    /* Several jobs may create the account at once (useradd locks
+     * /etc/passwd and one of them fails): look again after each try. */
+    for (int i = 0; i < 20 && (found = passwd_find(sp->run_user, &uid, &gid)) == 0; i++) {
+        if (add_user(sp->run_user) == 0)
+            continue;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (found <= 0) {
+        snprintf(runas.why, sizeof runas.why, "run user %s: %s", sp->run_user,
+                 found < 0 ? "cannot read /etc/passwd" : "missing, and useradd could not create it");
+        return;
+    }
+    if (uid == 0) {
+        snprintf(runas.why, sizeof runas.why, "run user %s has uid 0", sp->run_user);
+        return;
+    }
+    static const char *const own[] = {ASSAY_JOB_WORK, ASSAY_JOB_WORK "/home", ASSAY_JOB_WORK "/tmp"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < 3; i++) {
+        path_in(path, sizeof path, dir, own[i]);
+        if (lchown(path, uid, gid) != 0) {
+            snprintf(runas.why, sizeof runas.why, "chown %s: %s", path, strerror(errno));
+            return;
+        }
+    }
+    runas.active = 1;
+    runas.uid = uid;
+    runas.gid = gid;
+    snprintf(runas.name, sizeof runas.name, "%s", sp->run_user);
+}
+
+/* "isolation" in job-start: whom tests ran as, or why they ran as root. */
+static cJSON *isolation_json(void)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    int ok = runas.active ? cJSON_AddStringToObject(o, "run_user", runas.name) &&
+                                cJSON_AddNumberToObject(o, "uid", (double)runas.uid) &&
+                                cJSON_AddNullToObject(o, "note")
+                          : cJSON_AddNullToObject(o, "run_user") && cJSON_AddNullToObject(o, "uid") &&
+                                cJSON_AddStringToObject(o, "note", runas.why);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* The environment of every step: documented in docs/protocol.md. */
 struct env {
     char *v[64 + 256 + 1];
@@ -237,10 +387,10 @@ static int build_env(struct env *e, const char *dir, const assay_spec *sp, const
     if (env_set(e, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") ||
         env_set(e, "LANG", "C.UTF-8") || env_set(e, "SHELL", "/bin/sh"))
         return -1;
-    snprintf(b, sizeof b, "%s/home", dir);
+    snprintf(b, sizeof b, "%s/" ASSAY_JOB_WORK "/home", dir);
     if (env_set(e, "HOME", b))
         return -1;
-    snprintf(b, sizeof b, "%s/tmp", dir);
+    snprintf(b, sizeof b, "%s/" ASSAY_JOB_WORK "/tmp", dir);
     if (env_set(e, "TMPDIR", b))
         return -1;
     /* Passed through from the agent's own environment: who we are, the time
@@ -260,6 +410,8 @@ static int build_env(struct env *e, const char *dir, const assay_spec *sp, const
                 return -1;
         }
     }
+    if (step_drops(st) && (env_set(e, "USER", runas.name) || env_set(e, "LOGNAME", runas.name)))
+        return -1;
     for (size_t i = 0; i < sp->nenv; i++) {
         char *eq = strchr(sp->env[i], '=');
         char name[160];
@@ -376,8 +528,11 @@ static int run_once(assay_evlog *log, const char *dir, const assay_spec *sp, con
         env_free(&env);
         return assay_error_set(ASSAY_ENOMEM, "step environment too large");
     }
+    char work[PATH_MAX];
+    path_in(work, sizeof work, dir, ASSAY_JOB_WORK);
     assay_run_opts o = {
-        .command = st->command, .cwd = dir, .envp = env.v, .out_path = out_path,
+        .command = st->command, .cwd = work, .envp = env.v, .out_path = out_path,
+        .drop = step_drops(st), .uid = runas.uid, .gid = runas.gid,
         .err_path = err_path, .log_cap = sp->log_cap, .timeout_s = st->timeout_s,
         .grace_s = sp->kill_grace_s, .wake_fd = wake_pipe[0], .cancel = &cancel_requested,
     };
@@ -493,7 +648,9 @@ static int emit_inspect(assay_evlog *log, const char *dir, const assay_spec *sp,
     int rc = assay_facts_collect(&facts);
     if (rc < 0)
         return rc;
-    rc = assay_inspect_files(&res, sp->inspect, sp->ninspect, dir, facts);
+    char work[PATH_MAX];
+    path_in(work, sizeof work, dir, ASSAY_JOB_WORK);
+    rc = assay_inspect_files(&res, sp->inspect, sp->ninspect, work, facts);
     cJSON_Delete(facts);
     if (rc < 0)
         return rc;
@@ -574,7 +731,7 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
     path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
-    path_in(reserve, sizeof reserve, dir, ".reserve");
+    path_in(reserve, sizeof reserve, dir, ASSAY_JOB_RESERVE);
     if (assay_evlog_open(&log, path, reserve) < 0) {
         if (write(ready_fd, "E", 1) < 0) {
         }
@@ -596,6 +753,8 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
     ok = ok && cJSON_AddItemToObject(e, "facts", facts);
     if (ok)
         facts = NULL;
+    runas_setup(dir, sp);
+    ok = ok && cJSON_AddItemToObject(e, "isolation", isolation_json());
     ok = ok && cJSON_AddNumberToObject(e, "steps", (double)sp->nsteps) &&
          (sp->artifact ? cJSON_AddStringToObject(e, "artifact", sp->artifact)
                        : cJSON_AddNullToObject(e, "artifact"));
@@ -698,6 +857,13 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
     if ((rc = resolve_dir(dir, dir_arg)) < 0)
         return rc;
 
+    /* The agent's own folder: 0700, ours, no link (docs/security.md). */
+    struct stat sst;
+    path_in(path, sizeof path, dir, ASSAY_JOB_STATE);
+    if ((mkdir(path, 0700) != 0 && errno != EEXIST) || lstat(path, &sst) != 0 || !S_ISDIR(sst.st_mode) ||
+        sst.st_uid != geteuid() || chmod(path, 0700) != 0)
+        return assay_error_set(ASSAY_EIO, "%s: cannot make the agent's state folder (0700, owned by uid %u)", path,
+                               (unsigned)geteuid());
     path_in(path, sizeof path, dir, ASSAY_JOB_SPEC);
     size_t oldlen = 0;
     char *old = read_file(path, ASSAY_SPEC_MAX + 1, &oldlen);
@@ -731,8 +897,9 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
         }
     }
 
-    static const char *const subdirs[] = {ASSAY_JOB_LOGS, "tmp", "home"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const subdirs[] = {ASSAY_JOB_LOGS, ASSAY_JOB_WORK, ASSAY_JOB_WORK "/tmp",
+                                          ASSAY_JOB_WORK "/home"};
+    for (size_t i = 0; i < 4; i++) {
         path_in(path, sizeof path, dir, subdirs[i]);
         if (mkdir(path, 0755) != 0 && errno != EEXIST) {
             rc = assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", path);

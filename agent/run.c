@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -306,6 +308,66 @@ static void drain_fd(int fd)
         ;
 }
 
+/*
+ * Start `sh -c command` as o->uid/o->gid (no supplementary groups), as the
+ * posix_spawn below would: own process group, default signals, empty mask,
+ * stdin /dev/null, stdout/stderr into the pipes, cwd o->cwd. posix_spawn
+ * cannot change the user, so this forks; an error before the exec comes
+ * back through a close-on-exec pipe as posix_spawn's would. Returns 0 or
+ * an errno value.
+ */
+static int spawn_as(pid_t *pid, const assay_run_opts *o, int out_fd, int err_fd, char *const argv[])
+{
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC) != 0)
+        return errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t p = fork();
+    if (p == 0) {
+        int e = 0;
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (int sig = 1; sig < NSIG; sig++)
+            sigaction(sig, &dfl, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (setpgid(0, 0) != 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 ||
+            dup2(err_fd, 2) < 0 || setgroups(0, NULL) != 0 || setgid(o->gid) != 0 || setuid(o->uid) != 0 ||
+            (setuid(0) == 0 && (errno = EPERM)) || chdir(o->cwd) != 0)
+            e = errno ? errno : EPERM;
+        else if (sigprocmask(SIG_SETMASK, &none, NULL) == 0)
+            execve("/bin/sh", argv, o->envp);
+        if (!e)
+            e = errno;
+        if (write(ep[1], &e, sizeof e) < 0) {
+            /* the parent sees EOF and a failed child */
+        }
+        _exit(127);
+    }
+    int fe = p < 0 ? errno : 0;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(ep[1]);
+    if (p < 0) {
+        close(ep[0]);
+        return fe;
+    }
+    int child_errno = 0;
+    ssize_t n;
+    do
+        n = read(ep[0], &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    close(ep[0]);
+    if (n == (ssize_t)sizeof child_errno) {
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return child_errno;
+    }
+    *pid = p;
+    return 0;
+}
+
 int assay_run_step(assay_run_result *out, const assay_run_opts *o)
 {
     assay_run_result r;
@@ -352,7 +414,8 @@ int assay_run_step(assay_run_result *out, const assay_run_opts *o)
     posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
     char *argv[] = {"sh", "-c", (char *)o->command, NULL};
     uint64_t t0 = now_ns();
-    int se_rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, o->envp);
+    int se_rc = o->drop ? spawn_as(&pid, o, outp[1], errp[1], argv)
+                        : posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, o->envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(outp[1]);

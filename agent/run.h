@@ -9,6 +9,7 @@
 #define ASSAY_AGENT_RUN_H
 
 #include <signal.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 typedef struct assay_run_opts {
@@ -22,6 +23,9 @@ typedef struct assay_run_opts {
     double grace_s;              /* SIGTERM, then SIGKILL after this long */
     int wake_fd;                 /* readable when a signal arrived (self-pipe), or -1 */
     volatile sig_atomic_t *cancel; /* set by the SIGTERM handler, or NULL */
+    int drop;                    /* run as uid/gid (no supplementary groups) */
+    uid_t uid;
+    gid_t gid;
 } assay_run_opts;
 
 typedef struct assay_run_result {

@@ -30,7 +30,7 @@ run_case() { # agent name command
     printf '{"protocol":1,"id":"bench","steps":[{"id":"s","kind":"test","command":"%s","timeout":600}]}' "$cmd" \
         | "$agent" start --job-dir "$d" >/dev/null
     local pid c0 c1 peak=0 hwm=0 rss h
-    pid=$(cat "$d/supervisor.pid")
+    pid=$(cat "$d/state/supervisor.pid")
     c0=$(cpu_ticks "$pid")
     c1=$c0
     # Sample until the supervisor exits; the last good sample stands.

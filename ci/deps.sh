@@ -20,7 +20,7 @@ HOST_PKGS=(
     debootstrap dpkg-dev
     openssh-server openssh-client
     rpm cpio libarchive-tools xz-utils zstd zip bc
-    sqlite3 openssl libxml2-utils python3 util-linux
+    sqlite3 openssl libxml2-utils python3 util-linux jq
 )
 
 host_packages() {

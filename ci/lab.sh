@@ -49,6 +49,13 @@ declare -A PROFILE=(
     [zhaoxin]=zhaoxin-kx6000-uos-20
 )
 
+# Tests and benchmarks run on a host as an unprivileged account
+# (docs/security.md), which must reach the job folders wherever this lab's
+# folder is (a checkout under /root is not searchable by others). So each
+# host's agent root lives under a searchable folder of its own, and
+# $DIR/hosts/<name>/root links to it. `down` removes them.
+ROOTS=/var/tmp/assay-lab/$(printf '%s' "$DIR" | sha256sum | cut -c1-16)
+
 host_name() { local i=$1; printf '%s-%d\n' "${FAMILIES[$(( (i - 1) % 4 ))]}" $(( (i - 1) / 4 + 1 )); }
 host_addr() { local i=$1; printf '127.%d.%d.%d\n' "$NET" $(( (i - 1) / 200 )) $(( (i - 1) % 200 + 1 )); }
 host_port() { printf '%d\n' $(( 22000 + $1 )); }
@@ -76,13 +83,26 @@ start_host() { # i
     name=$(host_name "$i"); fam=${name%-*}; arch=${ARCH[$fam]}
     addr=$(host_addr "$i"); port=$(host_port "$i")
     h="$DIR/hosts/$name"
-    mkdir -p "$h/root"
-    chmod 700 "$h"
+    mkdir -p "$h" "$ROOTS/$name"
+    chmod 755 /var/tmp/assay-lab "$ROOTS" "$ROOTS/$name"
+    if [ ! -L "$h/root" ]; then rm -rf "$h/root"; ln -s "$ROOTS/$name" "$h/root"; fi
+    chmod 711 "$h"
     [ -f "$h/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$h/ssh_host_ed25519_key"
     if [ -n "${QCPU[$fam]}" ]; then env="QEMU_CPU=${QCPU[$fam]}"; fi
     # Dynamic new-world loongarch64 binaries find their loader and libc in
     # the Debian 13 root's cross sysroot.
-    if [ "$arch" = loongarch64 ]; then env="$env QEMU_LD_PREFIX=$ASSAY_TOOLROOT/usr/loongarch64-linux-gnu"; fi
+    # (A linked copy under $ROOTS: the run user cannot reach the tool root
+    # when it is under /root.)
+    if [ "$arch" = loongarch64 ]; then
+        local sys="$ROOTS/sysroot-loongarch64"
+        if [ ! -e "$sys/lib64" ]; then
+            rm -rf "$sys" && mkdir -p "$sys"
+            cp -al "$ASSAY_TOOLROOT/usr/loongarch64-linux-gnu/lib" "$sys/lib" 2>/dev/null ||
+                cp -a "$ASSAY_TOOLROOT/usr/loongarch64-linux-gnu/lib" "$sys/lib"
+            ln -s lib "$sys/lib64"
+        fi
+        env="$env QEMU_LD_PREFIX=$sys"
+    fi
     cat >"$h/sshd_config" <<CFG
 # lab host $name ($fam, $arch), written by ci/lab.sh
 ListenAddress $addr:$port
@@ -127,7 +147,7 @@ cmd_up() {
     [ "$n" -ge 1 ] && [ "$n" -le 10000 ] || die "N must be 1-10000"
     [ -x /usr/sbin/sshd ] || die "no /usr/sbin/sshd: run ci/deps.sh"
     mkdir -p /run/sshd && chmod 755 /run/sshd
-    chmod 700 "$DIR"
+    chmod 711 "$DIR"
     [ -f "$DIR/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C assay-lab -f "$DIR/client_key"
     chmod 600 "$DIR/client_key"
     for i in $(seq 1 "$n"); do start_host "$i"; done
@@ -177,6 +197,7 @@ cmd_down() {
         sleep 0.05
     done
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    rm -rf "$ROOTS"
     say "${#pids[@]} hosts stopped"
 }
 

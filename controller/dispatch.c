@@ -692,6 +692,8 @@ static int prepare_job(struct ctx *x, struct job *j)
         /* The job's event key: the supervisor signs every event with it
          * (docs/security.md). */
         cJSON_AddStringToObject(spec, "event_key", hex);
+        /* Tests and benchmarks run as an unprivileged account. */
+        cJSON_AddStringToObject(spec, "run_user", ASSAY_RUN_USER_DEFAULT);
         free(j->spec);
         j->spec = cJSON_PrintUnformatted(spec);
         cJSON_Delete(spec);

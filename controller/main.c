@@ -45,6 +45,8 @@ static int usage(FILE *f)
           "  host import FILE | list [--json] | remove NAME | check NAME [--json]\n"
           "  run submit PACKAGE --profiles ID[,ID...] [--priority N] [--stop-on-preflight-error]\n"
           "  run list [--json] | show RUN [--follow] [--json] | cancel RUN\n"
+          "  run wait RUN [--timeout S]           wait for the run; exit 0 certified, 1 product failed,\n"
+          "                                       3 error or not certified (show --follow: the same)\n"
           "  dispatch [--once] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
           "           [--silence-timeout S] [--max-attempts N]\n"
           "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
@@ -686,14 +688,66 @@ static int follow_run(assay_lab *lab, int64_t id)
     return rc;
 }
 
+/*
+ * What a finished run means for a CI pipeline, from the report's own
+ * conclusion (the one that is signed): prints it, and returns 0 when the
+ * run certifies its targets, 1 when the product failed on a target, 3 for
+ * anything else short of certified (an infrastructure error, a cancel, an
+ * emulated or mismatched host, preflight errors).
+ */
+static int run_conclusion(assay_lab *lab, int64_t id)
+{
+    char *payload = NULL;
+    if (assay_report_statement(&payload, lab, id) < 0) {
+        fail("run");
+        return 3;
+    }
+    cJSON *st = cJSON_Parse(payload);
+    free(payload);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "conclusion"), *x;
+    int certified = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "certified"));
+    printf("run %" PRId64 ": %s %s\n", id, assay_json_str(c, "zh"), assay_json_str(c, "en"));
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(c, "reasons"))
+        printf("  %s: %s / %s\n", assay_json_str(x, "target"), assay_json_str(x, "zh"), assay_json_str(x, "en"));
+    int rc = certified ? 0 : !strcmp(assay_json_str(p, "verdict"), "fail") ? 1 : 3;
+    cJSON_Delete(st);
+    return rc;
+}
+
+/* Wait until run `id` has finished (at most timeout_s seconds, 0: no
+ * limit), watching the store the dispatcher writes. */
+static int wait_run(assay_lab *lab, int64_t id, double timeout_s)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        cJSON *r;
+        if (assay_store_run_get(lab->store, id, &r) < 0)
+            return fail("run wait");
+        const char *state = assay_json_str(r, "state");
+        int finished = !strcmp(state, "done") || !strcmp(state, "canceled");
+        cJSON_Delete(r);
+        if (finished)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (timeout_s > 0 && (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 > timeout_s) {
+            fprintf(stderr, "assay: run wait: run %" PRId64 " has not finished after %gs\n", id, timeout_s);
+            return 3;
+        }
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int cmd_run(int argc, char **argv)
 {
     assay_lab lab;
     char *pos[1];
-    static const char *const vals[] = {"--profiles", "--priority", NULL};
+    static const char *const vals[] = {"--profiles", "--priority", "--timeout", NULL};
     static const char *const flags[] = {"--follow", "--json", "--stop-on-preflight-error", NULL};
     if (argc < 1)
-        return bad("run", "use: run submit | list | show | cancel");
+        return bad("run", "use: run submit | list | show | wait | cancel");
     const char *sub = argv[0];
     int rc = check_opts(argc - 1, argv + 1, "run", vals, flags, 1, pos);
     if (rc)
@@ -771,6 +825,19 @@ static int cmd_run(int argc, char **argv)
             }
         }
         cJSON_Delete(l);
+    } else if (strcmp(sub, "wait") == 0) {
+        int64_t id = 0;
+        const char *to = opt(argc - 1, argv + 1, "--timeout");
+        char *end = NULL;
+        double timeout = to ? strtod(to, &end) : 0;
+        if (!pos[0])
+            rc = bad("run wait", "give a run number");
+        else if (to && (end == to || *end || !(timeout > 0) || timeout > 1e7))
+            rc = bad("run wait", "--timeout takes seconds, more than 0");
+        else if (parse_run(pos[0], &id) < 0)
+            rc = fail("run wait");
+        else if ((rc = wait_run(&lab, id, timeout)) == 0)
+            rc = run_conclusion(&lab, id);
     } else if (strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0) {
         int64_t id = 0;
         cJSON *r;
@@ -816,6 +883,7 @@ static int cmd_run(int argc, char **argv)
                 if (rc == 0 && assay_store_run_get(lab.store, id, &r2) == 0) {
                     print_run(&lab, r2, id);
                     cJSON_Delete(r2);
+                    rc = run_conclusion(&lab, id);
                 }
             } else {
                 print_run(&lab, r, id);
@@ -823,7 +891,7 @@ static int cmd_run(int argc, char **argv)
             cJSON_Delete(r);
         }
     } else {
-        rc = bad("run", "use: run submit | list | show | cancel");
+        rc = bad("run", "use: run submit | list | show | wait | cancel");
     }
 out:
     assay_lab_close(&lab);

@@ -158,8 +158,9 @@ static int command_step(const cJSON *doc, const char *key, int required)
 static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[ASSAY_ID_MAX + 1],
                      size_t *nids, size_t max)
 {
-    static const char *const tkeys[] = {"id", "name", "command", "timeout", "expect_exit", NULL};
-    static const char *const bkeys[] = {"id", "name", "command", "timeout", "expect_exit", "repeat", "unit", NULL};
+    static const char *const tkeys[] = {"id", "name", "command", "timeout", "expect_exit", "privileged", NULL};
+    static const char *const bkeys[] = {"id",     "name", "command",    "timeout", "expect_exit",
+                                        "repeat", "unit", "privileged", NULL};
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, key), *t;
     int rc;
     if (!arr)
@@ -189,6 +190,9 @@ static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[A
             (rc = text(t, "command", where, MAX_COMMAND, 1, NULL, 0)) < 0 || (rc = timeout(t, where)) < 0 ||
             (rc = whole(t, "expect_exit", where, 0, 255)) < 0)
             return rc;
+        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(t, "privileged");
+        if (pv && !cJSON_IsBool(pv))
+            return assay_error_set(ASSAY_EINVAL, "%sprivileged: must be true or false, not %s", where, kind(pv));
         if (bench) {
             if (!cJSON_GetObjectItemCaseSensitive(t, "repeat"))
                 return assay_error_set(ASSAY_EINVAL, "%srepeat: missing (how many samples)", where);
@@ -381,6 +385,8 @@ static cJSON *spec_step(const cJSON *src, const char *id, const char *kind)
         cJSON_AddNumberToObject(s, "repeat", v->valuedouble);
     if ((v = cJSON_GetObjectItemCaseSensitive(src, "unit")))
         cJSON_AddStringToObject(s, "unit", v->valuestring);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(src, "privileged")))
+        cJSON_AddTrueToObject(s, "privileged");
     return s;
 }
 

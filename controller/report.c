@@ -238,6 +238,16 @@ static void target_conditions(cJSON *t, const assay_profile *p, const cJSON *fac
                  errors == 1 ? "" : "s", list);
         condition(conds, "preflight-error", zh, en);
     }
+    /* Tests that ran as root could have written their own events: their
+     * honesty would rest on the MAC alone (docs/security.md). */
+    const cJSON *iso = cJSON_GetObjectItemCaseSensitive(t, "isolation");
+    if (facts && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(iso, "run_user"))) {
+        const char *note = assay_json_str(iso, "note");
+        snprintf(zh, sizeof zh, "测试未以非特权用户运行（%.200s）", note[0] ? note : "代理未报告");
+        snprintf(en, sizeof en, "tests did not run as an unprivileged user (%.200s)",
+                 note[0] ? note : "the agent did not say");
+        condition(conds, "not-isolated", zh, en);
+    }
     if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(t, "host_reset")))
         condition(conds, "not-reset", "主机此前运行过其他产品，且未重置",
                   "the host ran another product before and was not reset");
@@ -297,7 +307,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
 
     assay_store_job_events(lab->store, j->id, j->attempt, 0, &evs);
     assay_store_job_logs(lab->store, j->id, j->attempt, &logs);
-    const cJSON *facts = NULL, *agent = NULL, *inspect = NULL, *end = NULL;
+    const cJSON *facts = NULL, *agent = NULL, *inspect = NULL, *end = NULL, *isolation = NULL;
     cJSON *starts = cJSON_CreateObject(); /* step id -> name from step-start */
     cJSON *bodies = cJSON_CreateArray();
     cJSON_ArrayForEach(e, evs)
@@ -308,6 +318,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
         cJSON_AddItemToArray(bodies, b);
         const char *type = assay_json_str(b, "type");
         if (!strcmp(type, "job-start")) {
+            isolation = cJSON_GetObjectItemCaseSensitive(b, "isolation");
             facts = cJSON_GetObjectItemCaseSensitive(b, "facts");
             agent = cJSON_GetObjectItemCaseSensitive(b, "agent");
         } else if (!strcmp(type, "inspect")) {
@@ -321,6 +332,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     int emulated = facts && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
                                 cJSON_GetObjectItemCaseSensitive(facts, "emulation"), "emulated"));
     cJSON_AddItemToObject(t, "facts", dup_or_null(facts));
+    cJSON_AddItemToObject(t, "isolation", dup_or_null(isolation));
     cJSON_AddBoolToObject(t, "emulated", emulated);
     cJSON *ag = agent ? cJSON_Duplicate(agent, 1) : cJSON_CreateObject();
     cJSON_AddStringToObject(ag, "sha256", j->agent_sha256);
@@ -393,6 +405,15 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
             }
         }
         cJSON_AddBoolToObject(x, "log_truncated", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(lg, "truncated")));
+        /* A test the manifest runs as root: its honesty rests on the host
+         * reset and the event MAC, not on the run user. */
+        const cJSON *mt;
+        int priv = 0;
+        cJSON_ArrayForEach(mt, cJSON_GetObjectItemCaseSensitive(m->doc, "tests"))
+            if (!strcmp(assay_json_str(mt, "id"), id))
+                priv = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(mt, "privileged"));
+        if (!strcmp(kind, "test"))
+            cJSON_AddBoolToObject(x, "privileged", priv);
         if (!strcmp(kind, "test"))
             cJSON_AddItemToArray(tests, x);
         else

@@ -49,19 +49,26 @@ void lc_down(const char *hosts_dir)
     th_run(NULL, 0, "%s --dir %s down", LC_LABSH, hosts_dir);
 }
 
-void lc_submission(const char *name, const char *tests_json)
+void lc_submission_install(const char *name, const char *install_sh, const char *tests_json)
 {
-    char dir[300];
+    char dir[300], path[400];
     snprintf(dir, sizeof dir, "%s/sub-%s", lc_lab, name);
+    /* The install script as a file of the payload: no quoting on its way. */
+    cr_assert_eq(lc_sh("mkdir -p %s/payload", dir), 0, "%s", lc_out);
+    snprintf(path, sizeof path, "%s/payload/install.sh", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(install_sh ? install_sh : "true\n", f);
+    fclose(f);
     int rc = lc_sh(
         "set -e; mkdir -p %s/pkgs %s/payload; printf '#!/bin/sh\\necho hello from $(uname -m)\\n' "
         "> %s/payload/hello.sh;"
-        "chmod 755 %s/payload/hello.sh; tar -C %s/payload -czf %s/pkgs/hello.tar.gz hello.sh;"
+        "chmod 755 %s/payload/hello.sh; tar -C %s/payload -czf %s/pkgs/hello.tar.gz hello.sh install.sh;"
         "cat > %s/manifest.json <<'EOF'\n"
         "{\"manifest\": 1, \"product\": \"hello-%s\", \"version\": \"1.0\", \"vendor\": \"Example "
         "Co.\","
         " \"artifacts\": [{\"file\": \"pkgs/hello.tar.gz\", \"arch\": \"noarch\"}],"
-        " \"install\": {\"command\": \"tar -xzf \\\"$ASSAY_ARTIFACT\\\"\", \"timeout\": 60},"
+        " \"install\": {\"command\": \"tar -xzf \\\"$ASSAY_ARTIFACT\\\" && sh ./install.sh\", \"timeout\": 60},"
         " \"tests\": %s,"
         " \"uninstall\": {\"command\": \"rm -f hello.sh\", \"timeout\": 60}}\n"
         "EOF\n"
@@ -70,6 +77,11 @@ void lc_submission(const char *name, const char *tests_json)
         name);
     cr_assert_eq(rc, 0, "submission %s: %s", name, lc_out);
     snprintf(lc_pkg, sizeof lc_pkg, "%.64s", lc_out);
+}
+
+void lc_submission(const char *name, const char *tests_json)
+{
+    lc_submission_install(name, NULL, tests_json);
 }
 
 cJSON *lc_run_json(const char *run)

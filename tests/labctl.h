@@ -30,6 +30,8 @@ int lc_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Add a noarch submission whose tests (a JSON array) the test chooses;
  * its id goes to lc_pkg. */
 void lc_submission(const char *name, const char *tests_json);
+/* The same, whose install step also runs the shell script install_sh. */
+void lc_submission_install(const char *name, const char *install_sh, const char *tests_json);
 
 /* `assay run show RUN --json`, parsed (the caller frees). */
 cJSON *lc_run_json(const char *run);

@@ -421,7 +421,7 @@ ParameterizedTest(struct triple *t, agent_cli, a_killed_supervisor_is_ended_by_a
      * or a crash would. */
     cr_assert_eq(th_run(out, sizeof out,
                         "for i in $(seq 100); do pgrep -f '[a]ssay-mark-%d' >/dev/null && break; "
-                        "sleep 0.05; done; kill -9 $(cat %s/supervisor.pid)",
+                        "sleep 0.05; done; kill -9 $(cat %s/state/supervisor.pid)",
                         getpid(), jd),
                  0, "%s", out);
     cJSON *ev = attach_from(0);
@@ -538,4 +538,52 @@ ParameterizedTest(struct triple *t, agent_cli, preflight_errors_on_the_host_can_
     cr_assert_str_eq(str(step_end(ev, "t", 0), "reason"), "preflight errors on the host");
     cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "verdict"), "pass", "uninstall still runs");
     cJSON_Delete(ev);
+}
+
+/* Tests and benchmarks run as the job's run user (docs/security.md): a
+ * test cannot write the event log or the logs, signal the supervisor or
+ * replace the agent; install runs as root, and so does a test the spec
+ * marks privileged. */
+#undef NAME
+#define NAME tests_run_as_an_unprivileged_user
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, tests_run_as_an_unprivileged_user, .fini = cleanup)
+{
+    setup_for(t);
+    chmod(jd, 0755); /* mkdtemp's 0700 would keep the run user out */
+    char spec[4096];
+    snprintf(spec, sizeof spec,
+             "{\"protocol\":1,\"id\":\"iso\",\"run_user\":\"assay-run\",\"steps\":["
+             "{\"id\":\"install\",\"kind\":\"install\",\"command\":\"id -u > installed-as\",\"timeout\":60},"
+             "{\"id\":\"who\",\"kind\":\"test\",\"command\":\"test $(id -u) != 0 && test $(cat installed-as) = 0 && "
+             "test \\\"$USER\\\" = assay-run && touch mine && touch \\\"$HOME/x\\\" \\\"$TMPDIR/y\\\"\",\"timeout\":60},"
+             "{\"id\":\"append\",\"kind\":\"test\",\"command\":\"echo '{}' >> \\\"$ASSAY_JOB_DIR/state/events.jsonl\\\"\",\"timeout\":60},"
+             "{\"id\":\"signal\",\"kind\":\"test\",\"command\":\"kill -9 $(cat \\\"$ASSAY_JOB_DIR/state/supervisor.pid\\\") || "
+             "pkill -9 -u 0 -f \\\"start --job-dir $ASSAY_JOB_DIR\\\"; test $? = 0\",\"timeout\":60},"
+             "{\"id\":\"logs\",\"kind\":\"test\",\"command\":\"echo forged >> \\\"$ASSAY_JOB_DIR/logs/install.1.stdout\\\"\",\"timeout\":60},"
+             "{\"id\":\"binary\",\"kind\":\"test\",\"command\":\"cp /bin/true '%s'\",\"timeout\":60},"
+             "{\"id\":\"root\",\"kind\":\"test\",\"command\":\"test $(id -u) = 0\",\"timeout\":60,\"privileged\":true}]}",
+             agent);
+    cr_assert_eq(start(spec), 0, "start: %s", out);
+    cJSON *ev = attach_from(0);
+    const cJSON *iso = cJSON_GetObjectItem(cJSON_GetArrayItem(ev, 0), "isolation");
+    cr_assert_str_eq(str(iso, "run_user"), "assay-run", "%s", cJSON_PrintUnformatted(iso));
+    cr_assert_str_eq(str(step_end(ev, "install", 1), "verdict"), "pass");
+    cr_assert_str_eq(str(step_end(ev, "who", 1), "verdict"), "pass", "%s", str(step_end(ev, "who", 1), "reason"));
+    static const char *const denied[] = {"append", "signal", "logs", "binary"};
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_str_eq(str(step_end(ev, denied[i], 1), "verdict"), "fail", "%s succeeded as the run user",
+                         denied[i]);
+    cr_assert_str_eq(str(step_end(ev, "root", 1), "verdict"), "pass");
+    cr_assert_str_eq(str(last(ev), "outcome"), "failed", "the supervisor outlived the attempts");
+    cJSON_Delete(ev);
+    struct stat st;
+    char path[400];
+    snprintf(path, sizeof path, "%s/state", jd);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0700);
+    snprintf(path, sizeof path, "%s/logs/install.1.stdout", jd);
+    char *log = th_slurp(path, NULL);
+    cr_assert(log && !strstr(log, "forged"));
+    free(log);
 }

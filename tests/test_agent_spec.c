@@ -136,7 +136,7 @@ Test(agent_spec, env_artifact_inspect_caps)
     parse_bad("{\"protocol\":1,\"id\":\"j\",\"artifact\":\"../etc/passwd\"," GOOD_STEPS "}", "artifact:");
     parse_bad("{\"protocol\":1,\"id\":\"j\",\"artifact\":\"a/b.rpm\"," GOOD_STEPS "}", "artifact:");
     parse_bad("{\"protocol\":1,\"id\":\"j\",\"artifact\":\"-rf\"," GOOD_STEPS "}", "artifact:");
-    parse_bad("{\"protocol\":1,\"id\":\"j\",\"artifact\":\"events.jsonl\"," GOOD_STEPS "}", "artifact:");
+    parse_bad("{\"protocol\":1,\"id\":\"j\",\"artifact\":\"state\"," GOOD_STEPS "}", "artifact:");
     parse_bad("{\"protocol\":1,\"id\":\"j\",\"artifact\":\".reserve\"," GOOD_STEPS "}", "artifact:");
     parse_bad("{\"protocol\":1,\"id\":\"j\",\"inspect\":\"/bin/x\"," GOOD_STEPS "}", "inspect: must be an array");
     parse_bad("{\"protocol\":1,\"id\":\"j\",\"inspect\":[\"\"]," GOOD_STEPS "}", "inspect[0]");

@@ -111,7 +111,7 @@ static const struct refusal {
     {"unknown-field.tar.gz", ASSAY_EINVAL, "manifest.json: licence: unknown field (known: manifest, product, version, "
                                            "vendor, description, artifacts, install, tests, benchmarks, uninstall, inspect)"},
     {"unknown-nested-field.tar.gz", ASSAY_EINVAL,
-     "manifest.json: tests[0].timout: unknown field (known: id, name, command, timeout, expect_exit)"},
+     "manifest.json: tests[0].timout: unknown field (known: id, name, command, timeout, expect_exit, privileged)"},
     {"duplicate-artifact.tar.gz", ASSAY_EINVAL, "manifest.json: artifacts[1].file: 'pkgs/hello-1.0.tar.gz' is listed twice"},
     {"missing-artifact.tar.gz", ASSAY_ENOTFOUND, "manifest.json: artifacts[0].file: 'pkgs/missing.tar.gz' is not in the archive"},
     {"bad-arch-name.tar.gz", ASSAY_EINVAL,

@@ -66,7 +66,7 @@ Test(manifest, what_vendors_get_wrong)
     bad(HEAD "," ARTS ",\"install\":{\"command\":\"i\"},\"uninstall\":{\"command\":\"u\",\"timeout\":60}," TESTS,
         "install.timeout: missing");
     bad(HEAD "," ARTS "," STEPS, "a manifest needs at least one test or benchmark");
-    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"t1\",\"command\":\"x\",\"timout\":5}]", "tests[0].timout: unknown field (known: id, name, command, timeout, expect_exit)");
+    bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"t1\",\"command\":\"x\",\"timout\":5}]", "tests[0].timout: unknown field (known: id, name, command, timeout, expect_exit, privileged)");
     bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"t1\",\"command\":\"x\",\"timeout\":\"30s\"}]", "tests[0].timeout: must be a number of seconds");
     bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"t1\",\"command\":\"x\",\"timeout\":0}]", "tests[0].timeout");
     bad(HEAD "," ARTS "," STEPS ",\"tests\":[{\"id\":\"install\",\"command\":\"x\",\"timeout\":5}]", "not 'install' or 'uninstall'");

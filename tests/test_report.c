@@ -373,6 +373,8 @@ Test(report, conclusion_names_what_is_missing)
     cr_assert(has_reason(c, "zhaoxin-kx6000-uos-20", "host-mismatch", "os.id debian (profile uos)"));
     cr_assert(has_reason(c, "zhaoxin-kx6000-uos-20", "host-mismatch", "kernel 6.1 (profile 4.19)"));
     cr_assert(has_reason(c, "zhaoxin-kx6000-uos-20", "host-mismatch", "cpu.family amd (profile zhaoxin)"));
+    cr_assert(has_reason(c, "zhaoxin-kx6000-uos-20", "not-isolated", "unprivileged"),
+              "a job-start without isolation: tests may have run as root");
     cr_assert(!has_reason(c, "zhaoxin-kx6000-uos-20", "result", ""), "the zhaoxin target passed");
     const cJSON *t1 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "predicate"), "targets"), 1);
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(t1, "certifies")));
@@ -389,7 +391,8 @@ Test(report, matching_host_certifies_its_target)
     assay_lab lab;
     zx_facts = "\"facts\":{\"arch\":\"x86_64\",\"cpu\":{\"family\":\"zhaoxin\",\"model\":\"ZHAOXIN KaiXian KX-6000 @ 3.0GHz\"},"
                "\"os\":{\"id\":\"uos\",\"version_id\":\"20\"},\"glibc\":\"2.28\","
-               "\"kernel\":{\"release\":\"4.19.0-amd64-desktop\"},\"page_size\":4096,\"emulation\":{\"emulated\":false}},";
+               "\"kernel\":{\"release\":\"4.19.0-amd64-desktop\"},\"page_size\":4096,\"emulation\":{\"emulated\":false}},"
+               "\"isolation\":{\"run_user\":\"assay-run\",\"uid\":999,\"note\":null},";
     make_lab(&lab, "match", ASSAY_KEY_ED25519);
     cJSON *st;
     const cJSON *c = conclusion_of(&lab, &st);

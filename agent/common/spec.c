@@ -37,6 +37,7 @@ void assay_spec_free(assay_spec *spec)
         return;
     memset(spec->event_key, 0, sizeof spec->event_key);
     free(spec->record);
+    free(spec->run_user);
     free(spec->id);
     free(spec->artifact);
     for (size_t i = 0; i < spec->nenv; i++)
@@ -124,7 +125,7 @@ static int get_int(const cJSON *o, const char *key, const char *where, int lo, i
 static int parse_step(assay_step *st, const cJSON *o, size_t i)
 {
     static const char *const keys[] = {"id", "kind", "name", "command", "timeout", "expect_exit",
-                                       "repeat", "unit", NULL};
+                                       "repeat", "unit", "privileged", NULL};
     char where[48];
     const char *id, *kind, *name, *cmd, *unit;
     int rc;
@@ -161,6 +162,13 @@ static int parse_step(assay_step *st, const cJSON *o, size_t i)
     if (st->kind != ASSAY_STEP_BENCH && (st->repeat != 1 || unit))
         return assay_error_set(ASSAY_EINVAL, "%s%s: only bench steps take it", where,
                                unit ? "unit" : "repeat");
+    const cJSON *pv = cJSON_GetObjectItemCaseSensitive(o, "privileged");
+    if (pv && !cJSON_IsBool(pv))
+        return assay_error_set(ASSAY_EINVAL, "%sprivileged: must be true or false", where);
+    if (cJSON_IsTrue(pv) && st->kind != ASSAY_STEP_TEST && st->kind != ASSAY_STEP_BENCH)
+        return assay_error_set(ASSAY_EINVAL, "%sprivileged: only test and bench steps take it (install and "
+                                             "uninstall always run as the login user)", where);
+    st->privileged = cJSON_IsTrue(pv);
     rc = 0;
     if (!(st->id = dup_or_fail(id, &rc)) || !(st->name = dup_or_fail(name ? name : id, &rc)) ||
         !(st->command = dup_or_fail(cmd, &rc)) ||
@@ -184,8 +192,7 @@ static int env_name_valid(const char *s)
  * command), and none of the names the agent itself uses there. */
 static int artifact_valid(const char *s)
 {
-    static const char *const ours[] = {ASSAY_JOB_SPEC, ASSAY_JOB_EVENTS, ASSAY_JOB_LOCK,
-                                       ASSAY_JOB_PID, ASSAY_JOB_LOGS, "tmp", "home"};
+    static const char *const ours[] = {ASSAY_JOB_STATE, ASSAY_JOB_WORK, ASSAY_JOB_LOGS};
     size_t n = strlen(s);
     if (n == 0 || n > 255 || s[0] == '.' || s[0] == '-')
         return 0;
@@ -198,7 +205,7 @@ static int artifact_valid(const char *s)
 int assay_spec_parse(assay_spec **out, const char *json, size_t len)
 {
     static const char *const keys[] = {"protocol", "id", "artifact", "env", "inspect", "log_cap",
-                                       "kill_grace", "stop_on_inspect_error", "steps", "event_key", NULL};
+                                       "kill_grace", "stop_on_inspect_error", "steps", "event_key", "run_user", NULL};
     assay_spec *sp = NULL;
     cJSON *doc = NULL;
     const cJSON *v, *m;
@@ -255,6 +262,19 @@ int assay_spec_parse(assay_spec **out, const char *json, size_t len)
     sp->log_cap = (uint64_t)d;
     if ((rc = get_num(doc, "kill_grace", "", 0, 600, 0, 2, &sp->kill_grace_s)) < 0)
         goto out;
+    if ((rc = get_str(doc, "run_user", "", 0, 32, &s)) < 0)
+        goto out;
+    if (s) {
+        /* A plain login name, as useradd takes it. */
+        if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') ||
+            strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(s) || !strcmp(s, "root")) {
+            rc = assay_error_set(ASSAY_EINVAL, "run_user: '%s' is not a login name [a-z_][a-z0-9_-]{0,31} "
+                                               "other than root", s);
+            goto out;
+        }
+        if (!(sp->run_user = dup_or_fail(s, &rc)))
+            goto out;
+    }
     v = cJSON_GetObjectItemCaseSensitive(doc, "stop_on_inspect_error");
     if (v && !cJSON_IsBool(v)) {
         rc = assay_error_set(ASSAY_EINVAL, "stop_on_inspect_error: must be true or false");

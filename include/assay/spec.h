@@ -21,6 +21,7 @@ typedef struct assay_step {
     double timeout_s;
     int expect_exit;
     int repeat;        /* bench: samples to take; 1 otherwise */
+    int privileged;    /* test/bench: runs as the login user, not the run user */
 } assay_step;
 
 typedef struct assay_spec {
@@ -38,6 +39,7 @@ typedef struct assay_spec {
     int keyed;             /* event_key given: every event carries a MAC */
     unsigned char event_key[32];
     char *record;          /* keyed: the spec without its key, for job.json */
+    char *run_user;        /* tests and benches run as this account, or NULL */
 } assay_spec;
 
 #define ASSAY_LOG_CAP_DEFAULT (8u << 20)

@@ -1,0 +1,119 @@
+/*
+ * A vendor's install step (root on the host) tries to write its own
+ * verdict: append forged events to the event log, rewrite it, replay a
+ * genuine event's MAC on a forged job-end, kill the agent. Its one test
+ * fails honestly; the job must end in error or fail, never pass, with the
+ * violation named (docs/security.md). On the real lab (ci/lab.sh).
+ */
+#include "helpers.h"
+#include "labctl.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOSTS ASSAY_BINARY_DIR "/test-forgery-hosts"
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    (void)stats;
+    lc_down(HOSTS);
+}
+
+static void setup(void)
+{
+    lc_setup(HOSTS, 21, 4);
+}
+
+TestSuite(forgery, .init = setup, .fini = lc_teardown, .timeout = 300);
+
+#define FAILING "[{\"id\": \"hello\", \"command\": \"false\", \"timeout\": 60}]"
+
+/* A well-formed, in-sequence rest of the job that says it passed. */
+#define FORGED_TAIL                                                                                          \
+    "L=\"$ASSAY_JOB_DIR/events.jsonl\"; n=$(wc -l < \"$L\"); ts=2026-11-30T00:00:00.000000Z\n"                \
+    "forged() {\n"                                                                                             \
+    "printf '{\"v\":1,\"seq\":%d,\"ts\":\"%s\",\"type\":\"step-end\",\"step\":\"install\",\"kind\":\"install\"," \
+    "\"run\":1,\"verdict\":\"pass\",\"reason\":null,\"exit_code\":0,\"signal\":null,\"timed_out\":false}\\n' $n $ts\n" \
+    "printf '{\"v\":1,\"seq\":%d,\"ts\":\"%s\",\"type\":\"step-start\",\"step\":\"hello\",\"kind\":\"test\"," \
+    "\"name\":\"hello\",\"run\":1,\"runs\":1}\\n' $((n+1)) $ts\n"                                               \
+    "printf '{\"v\":1,\"seq\":%d,\"ts\":\"%s\",\"type\":\"step-end\",\"step\":\"hello\",\"kind\":\"test\"," \
+    "\"run\":1,\"verdict\":\"pass\",\"reason\":null,\"exit_code\":0,\"signal\":null,\"timed_out\":false}\\n' $((n+2)) $ts\n" \
+    "printf '{\"v\":1,\"seq\":%d,\"ts\":\"%s\",\"type\":\"job-end\",\"job\":\"%s\",\"outcome\":\"passed\"," \
+    "\"reason\":null,\"counts\":{\"pass\":2,\"fail\":0,\"error\":0,\"skipped\":1}}\\n' $((n+3)) $ts \"$ASSAY_JOB_ID\"\n" \
+    "}\n"
+
+/* Submit `script` as the install step of a product whose test fails, run
+ * it on one host, and return the job's outcome and reason. */
+static void certify(const char *name, const char *script, char *outcome, char *reason, size_t rlen)
+{
+    lc_submission_install(name, script, FAILING);
+    cr_assert_eq(lc_sh("%s run submit %.12s --profiles zhaoxin-kx6000-uos-20", LC_ASSAY, lc_pkg), 0, "%s", lc_out);
+    char run[32];
+    snprintf(run, sizeof run, "%d", atoi(lc_out));
+    cr_assert_eq(lc_sh("%s dispatch --once --max-attempts 1", LC_ASSAY), 0, "dispatch: %s", lc_out);
+    cJSON *r = lc_run_json(run);
+    const cJSON *j = lc_job(r, 0);
+    snprintf(outcome, 32, "%s", cJSON_GetObjectItem(j, "outcome")->valuestring);
+    snprintf(reason, rlen, "%s", cJSON_GetObjectItem(j, "reason")->valuestring);
+    cJSON_Delete(r);
+    /* The signed report says so too: not certified, the result named. */
+    cr_assert_eq(lc_sh("cd %s && %s report %s -o r.json && %s verify r.json && "
+                       "jq -r .payload r.json | base64 -d | jq -r '.predicate.conclusion.status, "
+                       ".predicate.targets[0].verdict'",
+                       lc_lab, LC_ASSAY, run, LC_ASSAY),
+                 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "not-certified\n"), "%s", lc_out);
+    cr_assert_null(strstr(lc_out, "\npass\n"), "%s", lc_out);
+}
+
+static void never_passes(const char *outcome, const char *reason, const char *needle)
+{
+    cr_assert(strcmp(outcome, "passed") != 0, "the forgery passed: %s", reason);
+    cr_assert(strstr(reason, needle), "outcome %s, reason '%s' does not name '%s'", outcome, reason, needle);
+}
+
+Test(forgery, appended_events_are_refused)
+{
+    char outcome[32], reason[1024];
+    certify("append", FORGED_TAIL "forged >> \"$L\"\n", outcome, reason, sizeof reason);
+    cr_assert_str_eq(outcome, "error", "%s", reason);
+    never_passes(outcome, reason, "does not carry the job's MAC");
+}
+
+Test(forgery, a_rewritten_log_is_refused)
+{
+    char outcome[32], reason[1024];
+    certify("rewrite",
+            FORGED_TAIL "head -n 1 \"$L\" > \"$L.new\"; n=1; forged >> \"$L.new\"; cat \"$L.new\" > \"$L\"; "
+                        "rm -f \"$L.new\"\n",
+            outcome, reason, sizeof reason);
+    never_passes(outcome, reason, "");
+    cr_assert(strcmp(outcome, "failed") == 0 || strstr(reason, "protocol error"), "%s: %s", outcome, reason);
+}
+
+Test(forgery, a_genuine_mac_on_a_forged_job_end_is_refused)
+{
+    char outcome[32], reason[1024];
+    /* The job-start's MAC, kept, on a job-end that says passed. */
+    certify("replay",
+            "L=\"$ASSAY_JOB_DIR/events.jsonl\"; n=$(wc -l < \"$L\")\n"
+            "mac=$(head -n 1 \"$L\" | sed 's/.*,\"mac\":\"\\([0-9a-f]*\\)\"}$/\\1/')\n"
+            "printf '{\"v\":1,\"seq\":%d,\"ts\":\"2026-11-30T00:00:00.000000Z\",\"type\":\"job-end\",\"job\":\"%s\","
+            "\"outcome\":\"passed\",\"reason\":null,\"counts\":{\"pass\":1,\"fail\":0,\"error\":0,\"skipped\":0},"
+            "\"mac\":\"%s\"}\\n' $n \"$ASSAY_JOB_ID\" \"$mac\" >> \"$L\"\n",
+            outcome, reason, sizeof reason);
+    cr_assert_str_eq(outcome, "error", "%s", reason);
+    never_passes(outcome, reason, "carries a MAC that does not verify");
+}
+
+Test(forgery, killing_the_agent_is_an_error)
+{
+    char outcome[32], reason[1024];
+    certify("kill", "kill -9 $(cat \"$ASSAY_JOB_DIR/supervisor.pid\")\n", outcome, reason, sizeof reason);
+    cr_assert_str_eq(outcome, "error", "%s", reason);
+    never_passes(outcome, reason, "supervisor lost");
+}
