@@ -2,7 +2,9 @@
 # The local lab: emulated target hosts on this machine, one real OpenSSH sshd
 # each, on its own loopback address and port.
 #
-#   ci/lab.sh [--dir DIR] [--net K] up [N]   start N hosts (default 4), idempotent
+#   ci/lab.sh [--dir DIR] [--net K] up [N] [--reference]
+#                                            start N hosts (default 4), idempotent;
+#                                            --reference adds debian-1 (x86_64-debian-12)
 #   ci/lab.sh [--dir DIR] down               stop exactly what `up` started
 #   ci/lab.sh [--dir DIR] status             one line per host
 #
@@ -40,13 +42,14 @@ mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
 FAMILIES=(kunpeng phytium loongson zhaoxin)
-declare -A ARCH=([kunpeng]=aarch64 [phytium]=aarch64 [loongson]=loongarch64 [zhaoxin]=x86_64)
-declare -A QCPU=([kunpeng]=neoverse-n1 [phytium]=cortex-a72 [loongson]=la464 [zhaoxin]=)
+declare -A ARCH=([kunpeng]=aarch64 [phytium]=aarch64 [loongson]=loongarch64 [zhaoxin]=x86_64 [debian]=x86_64)
+declare -A QCPU=([kunpeng]=neoverse-n1 [phytium]=cortex-a72 [loongson]=la464 [zhaoxin]= [debian]=)
 declare -A PROFILE=(
     [kunpeng]=kunpeng-920-kylin-v10
     [phytium]=phytium-ft2000plus-uos-20
     [loongson]=loongson-3a5000-openeuler-22.03
     [zhaoxin]=zhaoxin-kx6000-uos-20
+    [debian]=x86_64-debian-12
 )
 
 # Tests and benchmarks run on a host as an unprivileged account
@@ -56,7 +59,14 @@ declare -A PROFILE=(
 # $DIR/hosts/<name>/root links to it. `down` removes them.
 ROOTS=/var/tmp/assay-lab/$(printf '%s' "$DIR" | sha256sum | cut -c1-16)
 
-host_name() { local i=$1; printf '%s-%d\n' "${FAMILIES[$(( (i - 1) % 4 ))]}" $(( (i - 1) / 4 + 1 )); }
+# With --reference, host N+1 is debian-1: this machine as what it is, an
+# x86_64 Debian 12 host (profile x86_64-debian-12), which can certify.
+NFAM=0
+host_name() {
+    local i=$1
+    if [ "$NFAM" -gt 0 ] && [ "$i" -gt "$NFAM" ]; then printf 'debian-%d\n' $(( i - NFAM )); return; fi
+    printf '%s-%d\n' "${FAMILIES[$(( (i - 1) % 4 ))]}" $(( (i - 1) / 4 + 1 ))
+}
 host_addr() { local i=$1; printf '127.%d.%d.%d\n' "$NET" $(( (i - 1) / 200 )) $(( (i - 1) % 200 + 1 )); }
 host_port() { printf '%d\n' $(( 22000 + $1 )); }
 
@@ -142,9 +152,15 @@ CFG
 }
 
 cmd_up() {
-    local n=${1:-4} i name fam arch addr port h fp launcher sep=""
+    local n=4 i name fam arch addr port h fp launcher sep=""
+    case "${1:-}" in ''|--reference) ;; *) n=$1; shift ;; esac
     case "$n" in ''|*[!0-9]*) die "N must be a positive number" ;; esac
     [ "$n" -ge 1 ] && [ "$n" -le 10000 ] || die "N must be 1-10000"
+    case "${1:-}" in
+    '') ;;
+    --reference) NFAM=$n; n=$((n + 1)) ;;
+    *) die "unknown option '$1' (up [N] [--reference])" ;;
+    esac
     [ -x /usr/sbin/sshd ] || die "no /usr/sbin/sshd: run ci/deps.sh"
     mkdir -p /run/sshd && chmod 755 /run/sshd
     chmod 711 "$DIR"

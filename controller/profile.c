@@ -255,11 +255,13 @@ int assay_profile_check_facts(cJSON **out, const assay_profile *p, const cJSON *
     const char *arch = jstr(facts, "arch");
     if (!arch || strcmp(arch, p->arch) != 0)
         diff(arr, "arch", p->arch, arch, "error");
+    /* A profile of family "any" targets an OS on any CPU of its ISA: its
+     * model and family are not compared (docs/profiles.md). */
     const char *fam = jstr(cpu, "family");
-    if (!fam || strcmp(fam, p->family) != 0)
+    if (strcmp(p->family, "any") != 0 && (!fam || strcmp(fam, p->family) != 0))
         diff(arr, "cpu.family", p->family, fam, "warning");
     const char *model = jstr(cpu, "model");
-    if (!model || !strstr(model, p->model))
+    if (strcmp(p->family, "any") != 0 && (!model || !strstr(model, p->model)))
         diff(arr, "cpu.model", p->model, model, "warning");
     const char *osid = jstr(os, "id");
     if (!osid || strcasecmp(osid, p->os_id) != 0)
