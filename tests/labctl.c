@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 char lc_lab[256], lc_out[1 << 18], lc_pkg[65];
+int lc_reference;
 
 int lc_sh(const char *fmt, ...)
 {
@@ -27,8 +28,8 @@ void lc_setup(const char *hosts_dir, int net, int nhosts)
 {
     snprintf(lc_lab, sizeof lc_lab, "/tmp/assay-lc-XXXXXX");
     cr_assert_not_null(mkdtemp(lc_lab));
-    cr_assert_eq(th_run(lc_out, sizeof lc_out, "%s --dir %s --net %d up %d", LC_LABSH, hosts_dir,
-                        net, nhosts),
+    cr_assert_eq(th_run(lc_out, sizeof lc_out, "%s --dir %s --net %d up %d%s", LC_LABSH, hosts_dir,
+                        net, nhosts, lc_reference ? " --reference" : ""),
                  0, "lab: %s", lc_out);
     strncat(lc_lab, "/lab", sizeof lc_lab - strlen(lc_lab) - 1);
     cr_assert_eq(lc_sh("%s init && %s host import %s/hosts.json", LC_ASSAY, LC_ASSAY, hosts_dir), 0,

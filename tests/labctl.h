@@ -13,7 +13,8 @@
 
 extern char lc_lab[256];     /* this test's controller store (ASSAY_LAB) */
 extern char lc_out[1 << 18]; /* the output of the last lc_sh */
-extern char lc_pkg[65];      /* the package id of the last lc_submission */
+extern char lc_pkg[65];
+extern int lc_reference;      /* lc_setup adds the reference host debian-1 */      /* the package id of the last lc_submission */
 
 /* Bring up `nhosts` lab hosts in `hosts_dir` on 127.<net>.x.y (idempotent),
  * make a store under a new temporary directory and import the hosts. */

@@ -25,6 +25,7 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 
 static void setup(void)
 {
+    lc_reference = 1;
     lc_setup(HOSTS, 21, 4);
 }
 
@@ -60,6 +61,9 @@ static void certify(const char *name, const char *script, char *outcome, char *r
     snprintf(outcome, 32, "%s", cJSON_GetObjectItem(j, "outcome")->valuestring);
     snprintf(reason, rlen, "%s", cJSON_GetObjectItem(j, "reason")->valuestring);
     cJSON_Delete(r);
+    /* A CI pipeline's answer: not a pass (1: the product failed, 3: error). */
+    int wait = lc_sh("%s run wait %s", LC_ASSAY, run);
+    cr_assert(wait == 1 || wait == 3, "run wait exited %d: %s", wait, lc_out);
     /* The signed report says so too: not certified, the result named. */
     cr_assert_eq(lc_sh("cd %s && %s report %s -o r.json && %s verify r.json && "
                        "jq -r .payload r.json | base64 -d | jq -r '.predicate.conclusion.status, "
@@ -116,4 +120,23 @@ Test(forgery, killing_the_agent_is_an_error)
     certify("kill", "kill -9 $(cat \"$ASSAY_JOB_DIR/supervisor.pid\")\n", outcome, reason, sizeof reason);
     cr_assert_str_eq(outcome, "error", "%s", reason);
     never_passes(outcome, reason, "supervisor lost");
+}
+
+/* The control: an honest product on a host that is what its profile says
+ * (the lab's reference host, x86_64 Debian 12) certifies, and `run wait`
+ * exits 0. */
+Test(forgery, an_honest_product_on_a_matching_host_certifies)
+{
+    lc_submission("honest", "[{\"id\": \"hello\", \"command\": \"./hello.sh | grep hello\", \"timeout\": 60}]");
+    cr_assert_eq(lc_sh("%s run submit %.12s --profiles x86_64-debian-12", LC_ASSAY, lc_pkg), 0, "%s", lc_out);
+    char run[32];
+    snprintf(run, sizeof run, "%d", atoi(lc_out));
+    cr_assert_eq(lc_sh("%s dispatch --once", LC_ASSAY), 0, "dispatch: %s", lc_out);
+    cr_assert_eq(lc_sh("%s run wait %s", LC_ASSAY, run), 0, "run wait: %s", lc_out);
+    cr_assert(strstr(lc_out, "已认证 certified"), "%s", lc_out);
+    cr_assert_eq(lc_sh("cd %s && %s report %s -o ok.json && jq -r .payload ok.json | base64 -d | "
+                       "jq -r '.predicate.conclusion.status, .predicate.targets[0].isolation.run_user'",
+                       lc_lab, LC_ASSAY, run),
+                 0, "%s", lc_out);
+    cr_assert_str_eq(lc_out, "certified\nassay-run\n");
 }
