@@ -35,7 +35,7 @@ TestSuite(forgery, .init = setup, .fini = lc_teardown, .timeout = 300);
 
 /* A well-formed, in-sequence rest of the job that says it passed. */
 #define FORGED_TAIL                                                                                          \
-    "L=\"$ASSAY_JOB_DIR/events.jsonl\"; n=$(wc -l < \"$L\"); ts=2026-11-30T00:00:00.000000Z\n"                \
+    "L=\"$ASSAY_JOB_DIR/state/events.jsonl\"; n=$(wc -l < \"$L\"); ts=2026-11-30T00:00:00.000000Z\n"                \
     "forged() {\n"                                                                                             \
     "printf '{\"v\":1,\"seq\":%d,\"ts\":\"%s\",\"type\":\"step-end\",\"step\":\"install\",\"kind\":\"install\"," \
     "\"run\":1,\"verdict\":\"pass\",\"reason\":null,\"exit_code\":0,\"signal\":null,\"timed_out\":false}\\n' $n $ts\n" \
@@ -61,6 +61,15 @@ static void certify(const char *name, const char *script, char *outcome, char *r
     snprintf(outcome, 32, "%s", cJSON_GetObjectItem(j, "outcome")->valuestring);
     snprintf(reason, rlen, "%s", cJSON_GetObjectItem(j, "reason")->valuestring);
     cJSON_Delete(r);
+    /* What happened, for the failure messages below. */
+    lc_sh("sqlite3 %s/assay.db \"select type, json_extract(body, '$.step'), json_extract(body, '$.verdict'), "
+          "json_extract(body, '$.reason'), json_extract(body, '$.message') from events\" | tail -n 12",
+          lc_lab);
+    snprintf(reason + strlen(reason), rlen - strlen(reason), " | events: %.600s", lc_out);
+    lc_sh("for h in $(sqlite3 %s/assay.db \"select sha256 from logs where path like 'logs/install.1.%%'\"); do "
+          "cat %s/blobs/$(printf %%.2s $h)/${h#??}; done | head -c 400",
+          lc_lab, lc_lab);
+    snprintf(reason + strlen(reason), rlen - strlen(reason), " | install: %.400s", lc_out);
     /* A CI pipeline's answer: not a pass (1: the product failed, 3: error). */
     int wait = lc_sh("%s run wait %s", LC_ASSAY, run);
     cr_assert(wait == 1 || wait == 3, "run wait exited %d: %s", wait, lc_out);
@@ -82,7 +91,7 @@ static void never_passes(const char *outcome, const char *reason, const char *ne
 
 Test(forgery, appended_events_are_refused)
 {
-    char outcome[32], reason[1024];
+    char outcome[32], reason[4096];
     certify("append", FORGED_TAIL "forged >> \"$L\"\n", outcome, reason, sizeof reason);
     cr_assert_str_eq(outcome, "error", "%s", reason);
     never_passes(outcome, reason, "does not carry the job's MAC");
@@ -90,7 +99,7 @@ Test(forgery, appended_events_are_refused)
 
 Test(forgery, a_rewritten_log_is_refused)
 {
-    char outcome[32], reason[1024];
+    char outcome[32], reason[4096];
     certify("rewrite",
             FORGED_TAIL "head -n 1 \"$L\" > \"$L.new\"; n=1; forged >> \"$L.new\"; cat \"$L.new\" > \"$L\"; "
                         "rm -f \"$L.new\"\n",
@@ -101,10 +110,10 @@ Test(forgery, a_rewritten_log_is_refused)
 
 Test(forgery, a_genuine_mac_on_a_forged_job_end_is_refused)
 {
-    char outcome[32], reason[1024];
+    char outcome[32], reason[4096];
     /* The job-start's MAC, kept, on a job-end that says passed. */
     certify("replay",
-            "L=\"$ASSAY_JOB_DIR/events.jsonl\"; n=$(wc -l < \"$L\")\n"
+            "L=\"$ASSAY_JOB_DIR/state/events.jsonl\"; n=$(wc -l < \"$L\")\n"
             "mac=$(head -n 1 \"$L\" | sed 's/.*,\"mac\":\"\\([0-9a-f]*\\)\"}$/\\1/')\n"
             "printf '{\"v\":1,\"seq\":%d,\"ts\":\"2026-11-30T00:00:00.000000Z\",\"type\":\"job-end\",\"job\":\"%s\","
             "\"outcome\":\"passed\",\"reason\":null,\"counts\":{\"pass\":1,\"fail\":0,\"error\":0,\"skipped\":0},"
@@ -116,8 +125,8 @@ Test(forgery, a_genuine_mac_on_a_forged_job_end_is_refused)
 
 Test(forgery, killing_the_agent_is_an_error)
 {
-    char outcome[32], reason[1024];
-    certify("kill", "kill -9 $(cat \"$ASSAY_JOB_DIR/supervisor.pid\")\n", outcome, reason, sizeof reason);
+    char outcome[32], reason[4096];
+    certify("kill", "kill -9 $(cat \"$ASSAY_JOB_DIR/state/supervisor.pid\")\n", outcome, reason, sizeof reason);
     cr_assert_str_eq(outcome, "error", "%s", reason);
     never_passes(outcome, reason, "supervisor lost");
 }
