@@ -297,7 +297,7 @@ Test(controller, a_run_can_stop_on_preflight_errors)
               dir, dir, ASSAY_BINARY_DIR, dir, dir, dir, dir, dir, lc_lab, LC_ASSAY, lc_lab, lc_lab,
               lc_lab),
         0, "%s", lc_out);
-    cr_assert(strstr(lc_out, "assay: preflight: 4 errors, 0 warnings over 6 profiles"),
+    cr_assert(strstr(lc_out, "assay: preflight: 4 errors, 0 warnings over 7 profiles"),
               "the 2.28 ones: %s", lc_out);
     cr_assert_not_null(strstr(lc_out, "ID="));
     snprintf(lc_pkg, sizeof lc_pkg, "%.64s", strstr(lc_out, "ID=") + 3);
