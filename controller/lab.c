@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -224,4 +225,41 @@ int assay_lab_agent(char *path, size_t pathlen, char sha256[ASSAY_SHA256_HEX], c
     }
     return assay_error_set(ASSAY_ENOTFOUND, "no %s agent (build it with ci/build-agents.sh, or set ASSAY_AGENTS_DIR)",
                            arch);
+}
+
+int assay_lab_lock_dispatch(assay_lab *lab, int wait)
+{
+    static int fd = -1; /* held for the life of the process */
+    char path[PATH_MAX + 32], pid[32] = "";
+    if (fd >= 0)
+        return 0;
+    snprintf(path, sizeof path, "%s/dispatch.lock", lab->dir);
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (f < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "open %s", path);
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e != EWOULDBLOCK || !wait) {
+            ssize_t n = pread(f, pid, sizeof pid - 1, 0);
+            pid[n > 0 ? n : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+            close(f);
+            if (e != EWOULDBLOCK)
+                return assay_error_set_errno(ASSAY_EIO, e, "lock %s", path);
+            return assay_error_set(ASSAY_ESTATE, "another dispatcher (pid %s) serves lab %s; stop it, or use --wait",
+                                   pid[0] ? pid : "unknown", lab->dir);
+        }
+        while (flock(f, LOCK_EX) != 0)
+            if (errno != EINTR) {
+                e = errno;
+                close(f);
+                return assay_error_set_errno(ASSAY_EIO, e, "lock %s", path);
+            }
+    }
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)n, 0) != n) {
+        /* the lock holds; only the message of a second dispatcher loses the pid */
+    }
+    fd = f;
+    return 0;
 }

@@ -36,6 +36,15 @@ int assay_lab_open(assay_lab *lab, const char *dir);
 void assay_lab_close(assay_lab *lab);
 
 /*
+ * Become the lab's one dispatcher: an flock on <lab>/dispatch.lock, held
+ * until this process exits (so a SIGKILLed dispatcher frees it at once),
+ * with our pid written in it. Two dispatchers on one lab would attach to
+ * each other's jobs and put two jobs on one host. wait: block until the
+ * holder exits. Returns 0, or ASSAY_ESTATE naming the holder's pid.
+ */
+int assay_lab_lock_dispatch(assay_lab *lab, int wait);
+
+/*
  * The static agent for `arch` that this controller ships: $ASSAY_AGENTS_DIR,
  * else lib/assay/agents next to the installed binary, else the source
  * tree's build-agents/. Fills path and its SHA-256.

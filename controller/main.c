@@ -47,7 +47,7 @@ static int usage(FILE *f)
           "  run list [--json] | show RUN [--follow] [--json] | cancel RUN\n"
           "  run wait RUN [--timeout S]           wait for the run; exit 0 certified, 1 product failed,\n"
           "                                       3 error or not certified (show --follow: the same)\n"
-          "  dispatch [--once] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
+          "  dispatch [--once] [--wait] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
           "           [--silence-timeout S] [--max-attempts N]\n"
           "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
           "  verify FILE [--pubkey PEM]                      check a signed report (default: the lab's key)\n"
@@ -904,7 +904,7 @@ static int cmd_dispatch(int argc, char **argv)
     char *pos[1];
     static const char *const vals[] = {"--max-parallel", "--max-starting", "--unreachable-timeout", "--max-attempts",
                                        "--silence-timeout", NULL};
-    static const char *const flags[] = {"--once", NULL};
+    static const char *const flags[] = {"--once", "--wait", NULL};
     int rc = check_opts(argc, argv, "dispatch", vals, flags, 0, pos);
     if (rc)
         return rc;
@@ -924,6 +924,17 @@ static int cmd_dispatch(int argc, char **argv)
         return bad("dispatch", "options take positive numbers");
     if (open_lab(&lab, "dispatch"))
         return 1;
+    int lr = assay_lab_lock_dispatch(&lab, 0);
+    if (lr == ASSAY_ESTATE && has_flag(argc, argv, "--wait")) {
+        fprintf(stderr, "assay: dispatch: %s: waiting\n", assay_error_last()->message);
+        lr = assay_lab_lock_dispatch(&lab, 1);
+    }
+    if (lr < 0) {
+        rc = lr == ASSAY_ESTATE ? 2 : 1;
+        fail("dispatch");
+        assay_lab_close(&lab);
+        return rc;
+    }
     if (assay_ssh_init() < 0) {
         assay_lab_close(&lab);
         return fail("dispatch");
