@@ -204,9 +204,9 @@ Test(controller, a_killed_controller_resumes_where_it_was)
     int pid = lc_dispatch_bg("dispatch1.log", "");
     lc_wait_event(1, "step-start", "slow", 30);
     kill(pid, SIGKILL);
-    usleep(200000);
-    /* Restarted: it finds the running job and attaches from the last stored event. */
-    cr_assert_eq(lc_sh("%s dispatch --once", LC_ASSAY), 0, "%s", lc_out);
+    /* Restarted (--wait: the killed one's lock goes with its last breath):
+     * it finds the running job and attaches from the last stored event. */
+    cr_assert_eq(lc_sh("%s dispatch --once --wait", LC_ASSAY), 0, "%s", lc_out);
     cr_assert(strstr(lc_out, "resuming from event"), "%s", lc_out);
     cJSON *r = lc_run_json("1");
     const cJSON *j = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "job_list"), 0);
