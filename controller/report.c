@@ -149,6 +149,19 @@ static void condition(cJSON *arr, const char *code, const char *zh, const char *
     cJSON_AddItemToArray(arr, c);
 }
 
+/* How many bytes of s to print in at most max: never inside a UTF-8
+ * sequence (a host or a vendor chose these bytes). */
+static int cut(const char *s, int max)
+{
+    int n = (int)strnlen(s, (size_t)max + 1);
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
 /* Append "; " between parts; a part that does not fit is cut on a UTF-8
  * boundary and the list ends with "...". */
 static void join(char *out, size_t cap, const char *part)
@@ -203,11 +216,12 @@ static void target_conditions(cJSON *t, const assay_profile *p, const cJSON *fac
                 char part[200];
                 if (!strcmp(field, "emulation"))
                     continue; /* its own condition */
-                snprintf(part, sizeof part, "%s %.60s（配置 %.60s）", field, host[0] ? host : "未知",
-                         assay_json_str(d, "profile"));
+                const char *want = assay_json_str(d, "profile");
+                snprintf(part, sizeof part, "%s %.*s（配置 %.*s）", field, cut(host[0] ? host : "未知", 60),
+                         host[0] ? host : "未知", cut(want, 60), want);
                 join(zl, sizeof zl, part);
-                snprintf(part, sizeof part, "%s %.60s (profile %.60s)", field, host[0] ? host : "unknown",
-                         assay_json_str(d, "profile"));
+                snprintf(part, sizeof part, "%s %.*s (profile %.*s)", field, cut(host[0] ? host : "unknown", 60),
+                         host[0] ? host : "unknown", cut(want, 60), want);
                 join(el, sizeof el, part);
             }
         }
@@ -229,7 +243,9 @@ static void target_conditions(cJSON *t, const assay_profile *p, const cJSON *fac
             char part[200];
             if (strcmp(assay_json_str(x, "severity"), "error"))
                 continue;
-            snprintf(part, sizeof part, "%.40s: %.80s", assay_json_str(x, "check"), assay_json_str(x, "found"));
+            const char *check = assay_json_str(x, "check"), *found = assay_json_str(x, "found");
+            snprintf(part, sizeof part, "%.*s: %.*s%s", cut(check, 40), check, cut(found, 80), found,
+                     cut(found, 80) < (int)strlen(found) ? "..." : "");
             if (!strstr(list, part))
                 join(list, sizeof list, part);
         }
