@@ -290,7 +290,8 @@ Test(report, other_forms)
     cr_assert(strstr(html, c.keyid) && strstr(html, c.payload_sha256), "the html ties itself to the signed JSON");
     cr_assert(strstr(html, "prints &lt;hello&gt; &amp; exits"), "names are escaped");
     cr_assert(strstr(html, "(模拟 emulated)"));
-    cr_assert_null(strstr(html, "http"), "self-contained: no external resources");
+    cr_assert(!strstr(html, "http:") && !strstr(html, "https:") && !strstr(html, "src="),
+              "self-contained: no external resources");
     cr_assert_eq(assay_report_junit(&xml, &lab, &c), 0);
     char path[400];
     snprintf(path, sizeof path, "%s/junit.xml", dir);
