@@ -593,6 +593,11 @@ Test(report, hostile_text_is_text_in_every_form)
         cr_assert_eq(xpath_count(path, e), 1, "target %d does not certify: a failing testcase", i - 1);
     }
     cr_assert_eq(xpath_count(path, "/testsuites/testsuite[7][@failures=0 and @errors=0]"), 1);
+    for (int i = 2; i <= 6; i++) {
+        char e[160];
+        snprintf(e, sizeof e, "/testsuites/testsuite[%d]/testcase[error[@type='benchmark']]", i);
+        cr_assert_eq(xpath_count(path, e), 1, "target %d: a benchmark verdict assay does not know is an error", i - 1);
+    }
     cr_assert_eq(xpath_count(path, "//skipped"), 2, "tests skipped after install failure and preflight: %s", xml);
 
     /* Markdown: every table row has its five columns, every line starts
