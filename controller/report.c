@@ -579,6 +579,7 @@ out:
  * markup is literals and numbers.
  */
 
+/* Short names for the two calls nearly every line below makes. */
 #define W_RAW assay_markup_raw
 #define W_TEXT assay_markup_text
 
@@ -675,11 +676,11 @@ static void svg_chart(assay_markup *w, const cJSON *c)
     W_RAW(w, "</svg>");
 }
 
-/* "<tr><th>label</th><td>text</td></tr>" */
-static void html_row(assay_markup *w, const char *label_lit_text, const char *value)
+/* "<tr><th>label</th><td>value</td></tr>", both escaped. */
+static void html_row(assay_markup *w, const char *label, const char *value)
 {
     W_RAW(w, "<tr><th>");
-    W_TEXT(w, label_lit_text);
+    W_TEXT(w, label);
     W_RAW(w, "</th><td>");
     W_TEXT(w, value);
     W_RAW(w, "</td></tr>");
@@ -728,7 +729,8 @@ static void html_findings(assay_markup *w, const cJSON *pk)
     W_RAW(w, "</table>\n");
 }
 
-static void html_step_rows(assay_markup *w, const cJSON *x)
+/* One row of the steps table: install, a test or uninstall. */
+static void html_step_row(assay_markup *w, const cJSON *x)
 {
     W_RAW(w, "<tr><td>");
     W_TEXT(w, assay_json_str(x, "name"));
@@ -933,12 +935,12 @@ int assay_report_html(char **out, const assay_report_check *c)
         }
         W_RAW(w, "<table><tr><th>测试 Test</th><th>结果 Verdict</th><th>退出 Exit</th>"
                  "<th>耗时 Duration</th><th>日志 Log sha256</th></tr>");
-        const char *steps[] = {"install", "uninstall"};
-        if (cJSON_IsObject(obj(obj(t, "steps"), steps[0])))
-            html_step_rows(w, obj(obj(t, "steps"), steps[0]));
-        cJSON_ArrayForEach(x, obj(t, "tests")) html_step_rows(w, x);
-        if (cJSON_IsObject(obj(obj(t, "steps"), steps[1])))
-            html_step_rows(w, obj(obj(t, "steps"), steps[1]));
+        const cJSON *steps = obj(t, "steps");
+        if (cJSON_IsObject(obj(steps, "install")))
+            html_step_row(w, obj(steps, "install"));
+        cJSON_ArrayForEach(x, obj(t, "tests")) html_step_row(w, x);
+        if (cJSON_IsObject(obj(steps, "uninstall")))
+            html_step_row(w, obj(steps, "uninstall"));
         W_RAW(w, "</table>\n");
     }
     W_RAW(w, "<h2>签名 Signature</h2>\n<p>本页不是签名文件：请验证 JSON 报告。 This page shows the signed JSON report "
