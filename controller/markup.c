@@ -46,8 +46,9 @@ int assay_markup_done(char **out, assay_markup *w)
     if (w->err == ASSAY_ETOOBIG)
         rc = assay_error_set(w->err, "output larger than %zu bytes", w->max);
     else if (w->err == ASSAY_EINVAL)
-        rc = assay_error_set(w->err, "a raw format held a text conversion (a bug: text goes through "
-                                     "assay_markup_text)");
+        rc =
+            assay_error_set(w->err, "a raw format held a text conversion (a bug: text goes through "
+                                    "assay_markup_text)");
     else if (w->err)
         rc = assay_error_set(w->err, "out of memory");
     if (rc == 0) {
@@ -191,8 +192,9 @@ static long decode(const unsigned char *s, size_t n, size_t *len)
 /* Code points no writer passes on: see markup.h. \t \n \r are not here. */
 static int unsafe(long cp)
 {
-    return cp < 0 || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || (cp >= 0x7f && cp <= 0x9f) ||
-           (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe || (cp >= 0x202a && cp <= 0x202e) ||
+    return cp < 0 || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') ||
+           (cp >= 0x7f && cp <= 0x9f) || (cp >= 0xfdd0 && cp <= 0xfdef) ||
+           (cp & 0xfffe) == 0xfffe || (cp >= 0x202a && cp <= 0x202e) ||
            (cp >= 0x2066 && cp <= 0x2069);
 }
 
@@ -210,10 +212,11 @@ static int in(const struct range *r, size_t n, long cp)
 
 /* East Asian Wide and Fullwidth (UAX #11), the blocks that matter here. */
 static const struct range WIDE[] = {
-    {0x1100, 0x115f},   {0x231a, 0x231b},   {0x2329, 0x232a},   {0x23e9, 0x23ec},   {0x2e80, 0x303e},
-    {0x3041, 0x33ff},   {0x3400, 0x4dbf},   {0x4e00, 0x9fff},   {0xa000, 0xa4cf},   {0xa960, 0xa97f},
-    {0xac00, 0xd7a3},   {0xf900, 0xfaff},   {0xfe10, 0xfe19},   {0xfe30, 0xfe6f},   {0xff00, 0xff60},
-    {0xffe0, 0xffe6},   {0x1f300, 0x1f64f}, {0x1f900, 0x1f9ff}, {0x20000, 0x2fffd}, {0x30000, 0x3fffd},
+    {0x1100, 0x115f},   {0x231a, 0x231b},   {0x2329, 0x232a},   {0x23e9, 0x23ec},
+    {0x2e80, 0x303e},   {0x3041, 0x33ff},   {0x3400, 0x4dbf},   {0x4e00, 0x9fff},
+    {0xa000, 0xa4cf},   {0xa960, 0xa97f},   {0xac00, 0xd7a3},   {0xf900, 0xfaff},
+    {0xfe10, 0xfe19},   {0xfe30, 0xfe6f},   {0xff00, 0xff60},   {0xffe0, 0xffe6},
+    {0x1f300, 0x1f64f}, {0x1f900, 0x1f9ff}, {0x20000, 0x2fffd}, {0x30000, 0x3fffd},
 };
 
 /* Combining marks and zero-width characters. */
@@ -286,8 +289,12 @@ static void esc(assay_markup *w, const char *str, size_t n, enum ctx ctx)
             switch (w->kind) {
             case ASSAY_MARKUP_HTML:
             case ASSAY_MARKUP_XML:
-                rep = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&quot;"
-                    : c == '\'' ? "&#39;" : NULL;
+                rep = c == '&'    ? "&amp;"
+                      : c == '<'  ? "&lt;"
+                      : c == '>'  ? "&gt;"
+                      : c == '"'  ? "&quot;"
+                      : c == '\'' ? "&#39;"
+                                  : NULL;
                 if (ctx == CTX_ATTR && !rep)
                     rep = c == '\t' ? "&#9;" : c == '\n' ? "&#10;" : c == '\r' ? "&#13;" : NULL;
                 break;
@@ -372,7 +379,8 @@ size_t assay_markup_len(const assay_markup *w)
 /* ---- terminal cells ---------------------------------------------------- */
 
 /* One character of a cell: its safe bytes and columns. */
-static size_t cell_char(const unsigned char *s, size_t n, size_t *k, const char **bytes, size_t *cols)
+static size_t cell_char(const unsigned char *s, size_t n, size_t *k, const char **bytes,
+                        size_t *cols)
 {
     long cp = decode(s, n, k);
     if (unsafe(cp)) {

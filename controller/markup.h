@@ -74,7 +74,8 @@ void assay_markup_text(assay_markup *w, const char *s);
 void assay_markup_textn(assay_markup *w, const char *s, size_t n);
 
 /* printf, then all of the result escaped as text. */
-void assay_markup_textf(assay_markup *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void assay_markup_textf(assay_markup *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* HTML and XML: ` name="value"`, value escaped for an attribute; `name`
  * must be a string literal. Other kinds write the value as text. */

@@ -591,7 +591,8 @@ static const cJSON *obj(const cJSON *o, const char *k)
 /* A verdict's CSS class: one of the page's own names, never the payload's. */
 static const char *verdict_class(const char *v)
 {
-    static const char *const known[] = {"pass", "fail", "error", "skipped", "canceled", "incomplete"};
+    static const char *const known[] = {"pass",    "fail",     "error",
+                                        "skipped", "canceled", "incomplete"};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (!strcmp(v, known[i]))
             return known[i];
@@ -600,8 +601,12 @@ static const char *verdict_class(const char *v)
 
 static const char *verdict_zh(const char *v)
 {
-    return !strcmp(v, "pass") ? "通过" : !strcmp(v, "fail") ? "不通过" : !strcmp(v, "error") ? "环境错误"
-           : !strcmp(v, "skipped") ? "跳过" : !strcmp(v, "canceled") ? "已取消" : "未完成";
+    return !strcmp(v, "pass")       ? "通过"
+           : !strcmp(v, "fail")     ? "不通过"
+           : !strcmp(v, "error")    ? "环境错误"
+           : !strcmp(v, "skipped")  ? "跳过"
+           : !strcmp(v, "canceled") ? "已取消"
+                                    : "未完成";
 }
 
 /* The conclusion of the payload (issue 12: certified or not, with the
@@ -657,20 +662,25 @@ static void svg_chart(assay_markup *w, const cJSON *c)
     cJSON_ArrayForEach(r, rows)
     {
         int y = 5 + i * (bar + 8), emu = cJSON_IsTrue(obj(r, "emulated"));
-        double med = assay_json_num(r, "median"), lo = assay_json_num(r, "min"), hi = assay_json_num(r, "max");
-        int bw = (int)((wd - left - 80) * med / max), x0 = left + (int)((wd - left - 80) * lo / max),
+        double med = assay_json_num(r, "median"), lo = assay_json_num(r, "min"),
+               hi = assay_json_num(r, "max");
+        int bw = (int)((wd - left - 80) * med / max),
+            x0 = left + (int)((wd - left - 80) * lo / max),
             x1 = left + (int)((wd - left - 80) * hi / max);
         assay_markup_rawf(w, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 15);
         W_TEXT(w, assay_json_str(r, "profile"));
         if (emu)
             W_RAW(w, " *");
-        assay_markup_rawf(w, "</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"", left, y, bw > 1 ? bw : 1, bar);
+        assay_markup_rawf(w, "</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"", left, y,
+                          bw > 1 ? bw : 1, bar);
         if (emu)
             W_RAW(w, " fill=\"#9bb7d4\"/>");
         else
             W_RAW(w, " fill=\"#2f6ea8\"/>");
-        assay_markup_rawf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#222\"/>", x0, y + bar / 2, x1, y + bar / 2);
-        assay_markup_rawf(w, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%.4g</text>", left + bw + 6, y + 15, med);
+        assay_markup_rawf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#222\"/>", x0,
+                          y + bar / 2, x1, y + bar / 2);
+        assay_markup_rawf(w, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%.4g</text>", left + bw + 6,
+                          y + 15, med);
         i++;
     }
     W_RAW(w, "</svg>");
@@ -709,11 +719,13 @@ static void html_conditions(assay_markup *w, const cJSON *list)
 static void html_findings(assay_markup *w, const cJSON *pk)
 {
     const cJSON *pf, *fd;
-    W_RAW(w, "<table><tr><th>预检 Preflight</th><th>文件 File</th><th>发现 Found</th><th>建议 Hint</th></tr>");
+    W_RAW(w, "<table><tr><th>预检 Preflight</th><th>文件 File</th><th>发现 Found</th><th>建议 "
+             "Hint</th></tr>");
     cJSON_ArrayForEach(pf, obj(pk, "files")) cJSON_ArrayForEach(fd, obj(pf, "findings"))
     {
         W_RAW(w, "<tr><td");
-        assay_markup_attr(w, "class", !strcmp(assay_json_str(fd, "severity"), "error") ? "fail" : "error");
+        assay_markup_attr(w, "class",
+                          !strcmp(assay_json_str(fd, "severity"), "error") ? "fail" : "error");
         W_RAW(w, ">");
         W_TEXT(w, assay_json_str(fd, "severity"));
         W_RAW(w, " ");
@@ -761,22 +773,33 @@ int assay_report_html(char **out, const assay_report_check *c)
     if (rc < 0)
         return rc;
     W_RAW(w, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+             "'unsafe-inline'\">"
              "<title>适配测试报告 Adaptation Test Report ");
     W_TEXT(w, assay_json_str(p, "report_number"));
-    W_RAW(w, "</title><style>body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:collapse;"
-             "margin:.5em 0 1.5em}td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}"
-             "th{background:#eee}.pass{color:#0a6b0a;font-weight:bold}.fail{color:#b00;font-weight:bold}"
-             ".error,.incomplete,.canceled{color:#a60;font-weight:bold}.note{background:#fff6d6;padding:.5em;"
-             "border:1px solid #e0c060}.conclusion{padding:.5em 1em;border:2px solid}.certified{border-color:#0a6b0a}"
-             ".not-certified{border-color:#b00}code{font-size:90%;overflow-wrap:anywhere}td{overflow-wrap:anywhere}"
-             "@media print{body{margin:1cm}h2{page-break-before:auto}}</style></head><body>\n");
+    W_RAW(
+        w,
+        "</"
+        "title><style>body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:"
+        "collapse;"
+        "margin:.5em 0 1.5em}td,th{border:1px solid #999;padding:.25em "
+        ".5em;text-align:left;vertical-align:top}"
+        "th{background:#eee}.pass{color:#0a6b0a;font-weight:bold}.fail{color:#b00;font-weight:bold}"
+        ".error,.incomplete,.canceled{color:#a60;font-weight:bold}.note{background:#fff6d6;padding:"
+        ".5em;"
+        "border:1px solid #e0c060}.conclusion{padding:.5em 1em;border:2px "
+        "solid}.certified{border-color:#0a6b0a}"
+        ".not-certified{border-color:#b00}code{font-size:90%;overflow-wrap:anywhere}td{overflow-"
+        "wrap:anywhere}"
+        "@media print{body{margin:1cm}h2{page-break-before:auto}}</style></head><body>\n");
     W_RAW(w, "<h1>适配测试报告 / Adaptation Test Report</h1>\n");
     if (con) {
         if (certified(con))
-            W_RAW(w, "<section class=\"conclusion certified\"><h2 class=\"pass\">结论：已认证 / Conclusion: certified</h2>");
+            W_RAW(w, "<section class=\"conclusion certified\"><h2 class=\"pass\">结论：已认证 / "
+                     "Conclusion: certified</h2>");
         else
-            W_RAW(w, "<section class=\"conclusion not-certified\"><h2 class=\"fail\">结论：未认证 / Conclusion: not certified</h2>");
+            W_RAW(w, "<section class=\"conclusion not-certified\"><h2 class=\"fail\">结论：未认证 "
+                     "/ Conclusion: not certified</h2>");
         html_conditions(w, obj(con, "reasons"));
         W_RAW(w, "</section>\n");
     }
@@ -800,7 +823,8 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_TEXT(w, cJSON_IsString(note) ? note->valuestring : "");
         W_RAW(w, "</p>\n");
     }
-    W_RAW(w, "<h2>目标平台 Targets</h2>\n<table><tr><th>平台 Profile</th><th>主机 Host</th><th>测试 Tests</th>"
+    W_RAW(w, "<h2>目标平台 Targets</h2>\n<table><tr><th>平台 Profile</th><th>主机 "
+             "Host</th><th>测试 Tests</th>"
              "<th>预检 Preflight</th><th>结果 Verdict</th>");
     if (con)
         W_RAW(w, "<th>认证 Certification</th>");
@@ -823,7 +847,8 @@ int assay_report_html(char **out, const assay_report_check *c)
         const cJSON *pk = obj(obj(t, "preflight"), "package");
         assay_markup_rawf(w, "</td><td>%d / %d</td><td>", pass, n);
         if (cJSON_IsObject(pk))
-            assay_markup_rawf(w, "%d errors, %d warnings", (int)assay_json_num(pk, "errors"), (int)assay_json_num(pk, "warnings"));
+            assay_markup_rawf(w, "%d errors, %d warnings", (int)assay_json_num(pk, "errors"),
+                              (int)assay_json_num(pk, "warnings"));
         else
             W_RAW(w, "-");
         W_RAW(w, "</td><td");
@@ -853,7 +878,8 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_TEXT(w, !strcmp(assay_json_str(cmp, "better"), "lower") ? "lower" : "higher");
         W_RAW(w, " is better; bar: median, line: min to max)</h3>\n");
         svg_chart(w, cmp);
-        W_RAW(w, "\n<table><tr><th>平台 Profile</th><th>中位数 Median</th><th>最小 Min</th><th>最大 Max</th>"
+        W_RAW(w, "\n<table><tr><th>平台 Profile</th><th>中位数 Median</th><th>最小 "
+                 "Min</th><th>最大 Max</th>"
                  "<th>离散 Spread</th><th>相对最佳 vs best</th></tr>");
         cJSON_ArrayForEach(x, obj(cmp, "targets"))
         {
@@ -861,15 +887,18 @@ int assay_report_html(char **out, const assay_report_check *c)
             W_TEXT(w, assay_json_str(x, "profile"));
             if (cJSON_IsTrue(obj(x, "emulated")))
                 W_RAW(w, " *");
-            assay_markup_rawf(w, "</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.1f%%</td><td>%.0f%%</td></tr>",
-                              assay_json_num(x, "median"), assay_json_num(x, "min"), assay_json_num(x, "max"),
-                              assay_json_num(x, "spread_pct"), 100 * assay_json_num(x, "relative_to_best"));
+            assay_markup_rawf(
+                w,
+                "</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.1f%%</td><td>%.0f%%</td></tr>",
+                assay_json_num(x, "median"), assay_json_num(x, "min"), assay_json_num(x, "max"),
+                assay_json_num(x, "spread_pct"), 100 * assay_json_num(x, "relative_to_best"));
         }
         W_RAW(w, "</table>\n");
     }
     cJSON_ArrayForEach(t, obj(p, "targets"))
     {
-        const cJSON *f = obj(t, "facts"), *cpu = obj(f, "cpu"), *os = obj(f, "os"), *ag = obj(t, "agent");
+        const cJSON *f = obj(t, "facts"), *cpu = obj(f, "cpu"), *os = obj(f, "os"),
+                    *ag = obj(t, "agent");
         W_RAW(w, "<h2>");
         W_TEXT(w, profile_id(t));
         W_RAW(w, "</h2>\n<table>");
@@ -914,13 +943,17 @@ int assay_report_html(char **out, const assay_report_check *c)
         if (assay_json_str(t, "reason")[0])
             html_row(w, "原因 Reason", assay_json_str(t, "reason"));
         W_RAW(w, "</table>\n");
-        const cJSON *pk = obj(obj(t, "preflight"), "package"), *ph = obj(obj(t, "preflight"), "host");
-        if (cJSON_IsObject(pk) && (assay_json_num(pk, "errors") > 0 || assay_json_num(pk, "warnings") > 0))
+        const cJSON *pk = obj(obj(t, "preflight"), "package"),
+                    *ph = obj(obj(t, "preflight"), "host");
+        if (cJSON_IsObject(pk) &&
+            (assay_json_num(pk, "errors") > 0 || assay_json_num(pk, "warnings") > 0))
             html_findings(w, pk);
-        if (cJSON_IsObject(ph) && (assay_json_num(ph, "errors") > 0 || assay_json_num(ph, "warnings") > 0))
+        if (cJSON_IsObject(ph) &&
+            (assay_json_num(ph, "errors") > 0 || assay_json_num(ph, "warnings") > 0))
             html_findings(w, ph);
         if (assay_json_num(t, "attempts") > 1) {
-            W_RAW(w, "<table><tr><th>尝试 Attempt</th><th>主机 Host</th><th>结果 Outcome</th><th>原因 Reason</th></tr>");
+            W_RAW(w, "<table><tr><th>尝试 Attempt</th><th>主机 Host</th><th>结果 "
+                     "Outcome</th><th>原因 Reason</th></tr>");
             cJSON_ArrayForEach(x, obj(t, "attempt_history"))
             {
                 assay_markup_rawf(w, "<tr><td>%.0f</td><td>", assay_json_num(x, "attempt"));
@@ -943,9 +976,12 @@ int assay_report_html(char **out, const assay_report_check *c)
             html_step_row(w, obj(steps, "uninstall"));
         W_RAW(w, "</table>\n");
     }
-    W_RAW(w, "<h2>签名 Signature</h2>\n<p>本页不是签名文件：请验证 JSON 报告。 This page shows the signed JSON report "
-             "(a DSSE envelope). Verify that file, not this page: <code>assay verify report.json</code> or the openssl "
-             "commands of the verification guide.</p>\n<table><tr><th>Key id (SHA-256 of the public key)</th><td><code>");
+    W_RAW(w, "<h2>签名 Signature</h2>\n<p>本页不是签名文件：请验证 JSON 报告。 This page shows the "
+             "signed JSON report "
+             "(a DSSE envelope). Verify that file, not this page: <code>assay verify "
+             "report.json</code> or the openssl "
+             "commands of the verification guide.</p>\n<table><tr><th>Key id (SHA-256 of the "
+             "public key)</th><td><code>");
     W_TEXT(w, c->keyid);
     W_RAW(w, "</code> (");
     W_TEXT(w, c->alg);
@@ -1014,8 +1050,9 @@ enum outcome { O_FAILURE, O_ERROR, O_SKIPPED };
 
 /* A testcase that did not pass; `body` (may be NULL) and the tails of the
  * `logs` (a payload logs object, may be NULL) are its text. */
-static void case_not_passed(struct suite *s, assay_lab *lab, const char *name, const char *classname, double time,
-                            enum outcome o, const char *message, const char *type, const char *body, const cJSON *logs)
+static void case_not_passed(struct suite *s, assay_lab *lab, const char *name,
+                            const char *classname, double time, enum outcome o, const char *message,
+                            const char *type, const char *body, const cJSON *logs)
 {
     case_open(s, name, classname, time);
     W_RAW(s->cases, ">\n      ");
@@ -1056,7 +1093,8 @@ static void case_not_passed(struct suite *s, assay_lab *lab, const char *name, c
 }
 
 /* A step or test of the payload as a testcase. */
-static void case_step(struct suite *s, assay_lab *lab, const cJSON *x, const char *name, const char *classname)
+static void case_step(struct suite *s, assay_lab *lab, const cJSON *x, const char *name,
+                      const char *classname)
 {
     const char *v = assay_json_str(x, "verdict");
     double time = assay_json_num(x, "duration_s");
@@ -1065,7 +1103,8 @@ static void case_step(struct suite *s, assay_lab *lab, const cJSON *x, const cha
         return;
     }
     if (!strcmp(v, "skipped")) {
-        case_not_passed(s, lab, name, classname, time, O_SKIPPED, assay_json_str(x, "reason"), NULL, NULL, NULL);
+        case_not_passed(s, lab, name, classname, time, O_SKIPPED, assay_json_str(x, "reason"), NULL,
+                        NULL, NULL);
         return;
     }
     const cJSON *ec = obj(x, "exit_code");
@@ -1073,10 +1112,11 @@ static void case_step(struct suite *s, assay_lab *lab, const cJSON *x, const cha
     if (cJSON_IsNumber(ec))
         snprintf(status, sizeof status, "exit status %d", ec->valueint);
     else
-        snprintf(status, sizeof status, "%s", assay_json_str(x, "signal")[0] ? assay_json_str(x, "signal") : "no exit status");
+        snprintf(status, sizeof status, "%s",
+                 assay_json_str(x, "signal")[0] ? assay_json_str(x, "signal") : "no exit status");
     const char *reason = assay_json_str(x, "reason");
-    case_not_passed(s, lab, name, classname, time, !strcmp(v, "fail") ? O_FAILURE : O_ERROR, reason[0] ? reason : status,
-                    status, NULL, obj(x, "logs"));
+    case_not_passed(s, lab, name, classname, time, !strcmp(v, "fail") ? O_FAILURE : O_ERROR,
+                    reason[0] ? reason : status, status, NULL, obj(x, "logs"));
 }
 
 /* The error findings of a preflight object, one per line. */
@@ -1147,9 +1187,11 @@ static int has_failed(const struct suite *s)
  * benchmarks, uninstall, and what stopped the target. */
 static void target_cases(struct suite *s, assay_lab *lab, const cJSON *t, int with_conclusion)
 {
-    const char *cls = profile_id(t), *tv = assay_json_str(t, "verdict"), *reason = assay_json_str(t, "reason");
+    const char *cls = profile_id(t), *tv = assay_json_str(t, "verdict"),
+               *reason = assay_json_str(t, "reason");
     const cJSON *steps = obj(t, "steps"), *install = obj(steps, "install"), *x;
-    const cJSON *pkpf = obj(obj(t, "preflight"), "package"), *hostpf = obj(obj(t, "preflight"), "host");
+    const cJSON *pkpf = obj(obj(t, "preflight"), "package"),
+                *hostpf = obj(obj(t, "preflight"), "host");
     char first[1024], msg[1200];
     if (with_conclusion) {
         if (cJSON_IsTrue(obj(t, "certifies"))) {
@@ -1157,7 +1199,8 @@ static void target_cases(struct suite *s, assay_lab *lab, const cJSON *t, int wi
         } else {
             char *body = conditions_text(obj(t, "conditions"), first, sizeof first);
             snprintf(msg, sizeof msg, "未认证 not certified%s%s", first[0] ? ": " : "", first);
-            case_not_passed(s, lab, "认证 certification", cls, 0, O_FAILURE, msg, "not-certified", body, NULL);
+            case_not_passed(s, lab, "认证 certification", cls, 0, O_FAILURE, msg, "not-certified",
+                            body, NULL);
             free(body);
         }
     }
@@ -1165,20 +1208,25 @@ static void target_cases(struct suite *s, assay_lab *lab, const cJSON *t, int wi
         case_step(s, lab, install, "安装 install", cls);
     /* Stopped before install by the package's preflight (the controller
      * never started the job): no install step, no tests. */
-    if (!cJSON_IsObject(install) && !strcmp(tv, "fail") && cJSON_GetArraySize(obj(t, "tests")) == 0) {
+    if (!cJSON_IsObject(install) && !strcmp(tv, "fail") &&
+        cJSON_GetArraySize(obj(t, "tests")) == 0) {
         char *body = cJSON_IsObject(pkpf) ? findings_text(pkpf) : NULL;
-        case_not_passed(s, lab, assay_json_num(pkpf, "errors") > 0 ? "预检 preflight" : "目标 target", cls, 0, O_FAILURE,
-                        reason[0] ? reason : "stopped before install", "preflight", body, NULL);
+        case_not_passed(
+            s, lab, assay_json_num(pkpf, "errors") > 0 ? "预检 preflight" : "目标 target", cls, 0,
+            O_FAILURE, reason[0] ? reason : "stopped before install", "preflight", body, NULL);
         free(body);
     }
     /* Stopped after install by the host's preflight: tests skipped. */
     int skipped = 0;
-    cJSON_ArrayForEach(x, obj(t, "tests")) skipped += !strcmp(assay_json_str(x, "verdict"), "skipped");
+    cJSON_ArrayForEach(x, obj(t, "tests")) skipped +=
+        !strcmp(assay_json_str(x, "verdict"), "skipped");
     if (cJSON_IsObject(install) && !strcmp(assay_json_str(install, "verdict"), "pass") && skipped &&
         assay_json_num(hostpf, "errors") > 0) {
         const char *why = "preflight errors on the host";
-        cJSON_ArrayForEach(x, obj(t, "tests")) if (!strcmp(assay_json_str(x, "verdict"), "skipped") &&
-                                                   assay_json_str(x, "reason")[0]) why = assay_json_str(x, "reason");
+        cJSON_ArrayForEach(x,
+                           obj(t, "tests")) if (!strcmp(assay_json_str(x, "verdict"), "skipped") &&
+                                                assay_json_str(x, "reason")[0]) why =
+            assay_json_str(x, "reason");
         char *body = findings_text(hostpf);
         case_not_passed(s, lab, "预检 preflight", cls, 0, O_FAILURE, why, "preflight", body, NULL);
         free(body);
@@ -1199,10 +1247,13 @@ static void target_cases(struct suite *s, assay_lab *lab, const cJSON *t, int wi
         }
         char bmsg[96];
         if (fail || err) {
-            snprintf(bmsg, sizeof bmsg, "%d of %d samples %s", fail ? fail : err, n, fail ? "failed" : "had errors");
-            case_not_passed(s, lab, assay_json_str(x, "name"), cls, 0, fail ? O_FAILURE : O_ERROR, bmsg, "benchmark", NULL, NULL);
+            snprintf(bmsg, sizeof bmsg, "%d of %d samples %s", fail ? fail : err, n,
+                     fail ? "failed" : "had errors");
+            case_not_passed(s, lab, assay_json_str(x, "name"), cls, 0, fail ? O_FAILURE : O_ERROR,
+                            bmsg, "benchmark", NULL, NULL);
         } else if (n == 0 || skip == n) {
-            case_not_passed(s, lab, assay_json_str(x, "name"), cls, 0, O_SKIPPED, "no sample taken", NULL, NULL, NULL);
+            case_not_passed(s, lab, assay_json_str(x, "name"), cls, 0, O_SKIPPED, "no sample taken",
+                            NULL, NULL, NULL);
         } else {
             case_pass(s, assay_json_str(x, "name"), cls, 0);
         }
@@ -1216,16 +1267,18 @@ static void target_cases(struct suite *s, assay_lab *lab, const cJSON *t, int wi
         case_not_passed(s, lab, "目标 target", cls, 0, O_ERROR, msg, "infrastructure", NULL, NULL);
     } else if (!strcmp(tv, "fail") && !has_failed(s)) {
         /* Failed, and no testcase above says why: say it here. */
-        case_not_passed(s, lab, "目标 target", cls, 0, O_FAILURE, reason[0] ? reason : "the target failed", "target", NULL, NULL);
+        case_not_passed(s, lab, "目标 target", cls, 0, O_FAILURE,
+                        reason[0] ? reason : "the target failed", "target", NULL, NULL);
     }
 }
 
-static void suite_write(assay_markup *w, const struct suite *s, const char *name, const char *hostname)
+static void suite_write(assay_markup *w, const struct suite *s, const char *name,
+                        const char *hostname)
 {
     W_RAW(w, "  <testsuite");
     assay_markup_attr(w, "name", name);
-    assay_markup_rawf(w, " tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\"", s->tests,
-                      s->failures, s->errors, s->skipped, s->time);
+    assay_markup_rawf(w, " tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\"",
+                      s->tests, s->failures, s->errors, s->skipped, s->time);
     if (hostname)
         assay_markup_attr(w, "hostname", hostname);
     W_RAW(w, ">\n");
@@ -1238,7 +1291,8 @@ int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c)
     struct suite s = {0};
     int rc, tests = 0, failures = 0, errors = 0;
     char name[512];
-    if ((rc = assay_markup_new(&w, ASSAY_MARKUP_XML, 0)) < 0 || (rc = assay_markup_new(&body, ASSAY_MARKUP_XML, 0)) < 0)
+    if ((rc = assay_markup_new(&w, ASSAY_MARKUP_XML, 0)) < 0 ||
+        (rc = assay_markup_new(&body, ASSAY_MARKUP_XML, 0)) < 0)
         goto out;
     /* The conclusion first: one suite, one testcase that fails unless the
      * product is certified, with the reasons. */
@@ -1251,10 +1305,13 @@ int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c)
             char first[1024], msg[1200];
             char *text = conditions_text(obj(con, "reasons"), first, sizeof first);
             snprintf(msg, sizeof msg, "未认证 not certified%s%s", first[0] ? ": " : "", first);
-            case_not_passed(&s, lab, "认证 certification", "conclusion", 0, O_FAILURE, msg, "not-certified", text, NULL);
+            case_not_passed(&s, lab, "认证 certification", "conclusion", 0, O_FAILURE, msg,
+                            "not-certified", text, NULL);
             free(text);
         }
-        suite_write(body, &s, certified(con) ? "结论：已认证 conclusion: certified" : "结论：未认证 conclusion: not certified",
+        suite_write(body, &s,
+                    certified(con) ? "结论：已认证 conclusion: certified"
+                                   : "结论：未认证 conclusion: not certified",
                     NULL);
         assay_markup_append(body, s.cases);
         W_RAW(body, "  </testsuite>\n");
@@ -1283,7 +1340,8 @@ int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c)
         assay_markup_free(s.cases);
         s = (struct suite){0};
     }
-    snprintf(name, sizeof name, "%s %s", assay_json_str(obj(p, "product"), "name"), assay_json_str(obj(p, "product"), "version"));
+    snprintf(name, sizeof name, "%s %s", assay_json_str(obj(p, "product"), "name"),
+             assay_json_str(obj(p, "product"), "version"));
     W_RAW(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
     assay_markup_attr(w, "name", name);
     assay_markup_rawf(w, " tests=\"%d\" failures=\"%d\" errors=\"%d\">\n", tests, failures, errors);
@@ -1342,7 +1400,9 @@ int assay_report_md(char **out, const assay_report_check *c)
     W_TEXT(w, assay_json_str(prod, "vendor"));
     W_RAW(w, ")\n\n");
     if (con)
-        W_RAW(w, "| target | host | tests passed | verdict | certifies 认证 |\n|---|---|---|---|---|\n");
+        W_RAW(
+            w,
+            "| target | host | tests passed | verdict | certifies 认证 |\n|---|---|---|---|---|\n");
     else
         W_RAW(w, "| target | host | tests passed | verdict |\n|---|---|---|---|\n");
     cJSON_ArrayForEach(t, obj(p, "targets"))
@@ -1390,7 +1450,8 @@ int assay_report_md(char **out, const assay_report_check *c)
             if (!first)
                 W_RAW(w, "; ");
             W_TEXT(w, assay_json_str(x, "profile"));
-            assay_markup_rawf(w, " %.4g (±%.0f%%)", assay_json_num(x, "median"), assay_json_num(x, "spread_pct"));
+            assay_markup_rawf(w, " %.4g (±%.0f%%)", assay_json_num(x, "median"),
+                              assay_json_num(x, "spread_pct"));
             first = 0;
         }
         W_RAW(w, "\n");

@@ -23,7 +23,8 @@ static char *render(assay_markup_kind kind, const char *text, int attr)
 static void expect(assay_markup_kind kind, int attr, const char *in, const char *want)
 {
     char *got = render(kind, in, attr);
-    cr_assert_str_eq(got, want, "kind %d attr %d: '%s' gave '%s', not '%s'", kind, attr, in, got, want);
+    cr_assert_str_eq(got, want, "kind %d attr %d: '%s' gave '%s', not '%s'", kind, attr, in, got,
+                     want);
     free(got);
 }
 
@@ -32,10 +33,12 @@ static void expect(assay_markup_kind kind, int attr, const char *in, const char 
 Test(markup, html_and_xml_escape_markup_in_text_and_attributes)
 {
     for (int k = ASSAY_MARKUP_HTML; k <= ASSAY_MARKUP_XML; k++) {
-        expect(k, 0, "<script>alert(\"x\")</script>", "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
+        expect(k, 0, "<script>alert(\"x\")</script>",
+               "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
         expect(k, 0, "a & b ' ]]> c", "a &amp; b &#39; ]]&gt; c");
         expect(k, 0, "tab\tline\ncr\r", "tab\tline\ncr\r");
-        expect(k, 1, "\"><img src=x onerror=alert(1)>", " a=\"&quot;&gt;&lt;img src=x onerror=alert(1)&gt;\"");
+        expect(k, 1, "\"><img src=x onerror=alert(1)>",
+               " a=\"&quot;&gt;&lt;img src=x onerror=alert(1)&gt;\"");
         expect(k, 1, "two\nlines\tand\r", " a=\"two&#10;lines&#9;and&#13;\"");
         expect(k, 0, "中文 text", "中文 text");
     }
@@ -45,11 +48,18 @@ Test(markup, what_no_kind_passes_on)
 {
     for (int k = ASSAY_MARKUP_HTML; k <= ASSAY_MARKUP_TEXT; k++) {
         /* C0 (ESC, NUL cannot be in a C string), DEL, C1 (CSI) */
-        expect(k, 0, "a\x1b" "Zb\x7f" "c\xc2\x9b" "d", "a" FFFD "Zb" FFFD "c" FFFD "d");
+        expect(k, 0,
+               "a\x1b"
+               "Zb\x7f"
+               "c\xc2\x9b"
+               "d",
+               "a" FFFD "Zb" FFFD "c" FFFD "d");
         /* invalid UTF-8: a stray continuation, an overlong '/', a surrogate, a cut sequence */
-        expect(k, 0, "\x80x\xc0\xafy\xed\xa0\x80z\xe4\xb8", FFFD "x" FFFD FFFD "y" FFFD FFFD FFFD "z" FFFD FFFD);
+        expect(k, 0, "\x80x\xc0\xafy\xed\xa0\x80z\xe4\xb8",
+               FFFD "x" FFFD FFFD "y" FFFD FFFD FFFD "z" FFFD FFFD);
         /* noncharacters (not allowed in XML 1.0) and bidi overrides */
-        expect(k, 0, "\xef\xbf\xbe\xef\xbf\xbf\xef\xb7\x90\xe2\x80\xae\xe2\x81\xa6", FFFD FFFD FFFD FFFD FFFD);
+        expect(k, 0, "\xef\xbf\xbe\xef\xbf\xbf\xef\xb7\x90\xe2\x80\xae\xe2\x81\xa6",
+               FFFD FFFD FFFD FFFD FFFD);
     }
 }
 
@@ -57,7 +67,8 @@ Test(markup, markdown_text_stays_inline)
 {
     expect(ASSAY_MARKUP_MD, 0, "a|b\nc", "a\\|b c");
     expect(ASSAY_MARKUP_MD, 0, "**x** [l](javascript:y) <b> `c` _u_ ~s~ &amp; $m$ #h !",
-           "\\*\\*x\\*\\* \\[l\\]\\(javascript:y\\) \\<b\\> \\`c\\` \\_u\\_ \\~s\\~ \\&amp; \\$m\\$ \\#h \\!");
+           "\\*\\*x\\*\\* \\[l\\]\\(javascript:y\\) \\<b\\> \\`c\\` \\_u\\_ \\~s\\~ \\&amp; "
+           "\\$m\\$ \\#h \\!");
     expect(ASSAY_MARKUP_MD, 0, "back\\slash", "back\\\\slash");
     expect(ASSAY_MARKUP_MD, 0, "hello-1.2.0", "hello-1.2.0");
 }
@@ -174,10 +185,15 @@ Test(markup, terminal_cells_are_cut_and_padded_by_columns)
 {
     char out[128];
     cr_assert_str_eq(assay_markup_term(out, sizeof out, "abc", 6), "abc   ");
-    cr_assert_str_eq(assay_markup_term(out, sizeof out, "中文名称", 6), "中文~ ", "never half a character");
+    cr_assert_str_eq(assay_markup_term(out, sizeof out, "中文名称", 6), "中文~ ",
+                     "never half a character");
     cr_assert_str_eq(assay_markup_term(out, sizeof out, "中文", 4), "中文");
     cr_assert_str_eq(assay_markup_term(out, sizeof out, "中文", 5), "中文 ");
-    cr_assert_str_eq(assay_markup_term(out, sizeof out, "a\x1b]0;pwned\x07" "b\nc", 0), "a" FFFD "]0;pwned" FFFD "b c");
+    cr_assert_str_eq(assay_markup_term(out, sizeof out,
+                                       "a\x1b]0;pwned\x07"
+                                       "b\nc",
+                                       0),
+                     "a" FFFD "]0;pwned" FFFD "b c");
     cr_assert_str_eq(assay_markup_term(out, sizeof out, NULL, 3), "   ");
     /* A short buffer: cut on a boundary, always terminated. */
     cr_assert_str_eq(assay_markup_term(out, 5, "中文", 0), "中");

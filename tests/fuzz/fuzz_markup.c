@@ -20,18 +20,21 @@ static void check_safe(const char *out, size_t n, assay_markup_kind kind, int at
         unsigned char c = (unsigned char)out[i];
         if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
             abort();
-        if (c == 0xc2 && i + 1 < n && (unsigned char)out[i + 1] >= 0x80 && (unsigned char)out[i + 1] <= 0x9f)
+        if (c == 0xc2 && i + 1 < n && (unsigned char)out[i + 1] >= 0x80 &&
+            (unsigned char)out[i + 1] <= 0x9f)
             abort(); /* C1 */
-        if (c == 0xe2 && i + 2 < n && (unsigned char)out[i + 1] == 0x80 && (unsigned char)out[i + 2] >= 0xaa &&
-            (unsigned char)out[i + 2] <= 0xae)
+        if (c == 0xe2 && i + 2 < n && (unsigned char)out[i + 1] == 0x80 &&
+            (unsigned char)out[i + 2] >= 0xaa && (unsigned char)out[i + 2] <= 0xae)
             abort(); /* bidi override */
         if (kind == ASSAY_MARKUP_HTML || kind == ASSAY_MARKUP_XML) {
-            if (c == '<' || c == '>' || (c == '"' && !(attr && (i == 3 || i == n - 1))) || c == '\'')
+            if (c == '<' || c == '>' || (c == '"' && !(attr && (i == 3 || i == n - 1))) ||
+                c == '\'')
                 abort();
             if (attr && (c == '\t' || c == '\n' || c == '\r'))
                 abort();
-            if (c == '&' && strncmp(out + i, "&amp;", 5) && strncmp(out + i, "&lt;", 4) && strncmp(out + i, "&gt;", 4) &&
-                strncmp(out + i, "&quot;", 6) && strncmp(out + i, "&#39;", 5) && strncmp(out + i, "&#9;", 4) &&
+            if (c == '&' && strncmp(out + i, "&amp;", 5) && strncmp(out + i, "&lt;", 4) &&
+                strncmp(out + i, "&gt;", 4) && strncmp(out + i, "&quot;", 6) &&
+                strncmp(out + i, "&#39;", 5) && strncmp(out + i, "&#9;", 4) &&
                 strncmp(out + i, "&#10;", 5) && strncmp(out + i, "&#13;", 5))
                 abort();
         }
@@ -71,7 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         else
             assay_markup_text(w, text);
         if (assay_markup_done(&out, w) == 0)
-            check_safe(out, strlen(out), kind, attr && (kind == ASSAY_MARKUP_HTML || kind == ASSAY_MARKUP_XML));
+            check_safe(out, strlen(out), kind,
+                       attr && (kind == ASSAY_MARKUP_HTML || kind == ASSAY_MARKUP_XML));
         free(out);
     }
     char cell[512];
