@@ -665,3 +665,86 @@ Test(report, forms_of_a_payload_without_conclusion)
     cJSON_Delete(c.statement);
     assay_lab_close(&lab);
 }
+
+/* The conclusion (issue 12's payload fields, added here by hand the way
+ * assay_report_statement writes them) comes first in every form. */
+Test(report, the_conclusion_comes_first)
+{
+    assay_lab lab;
+    make_lab(&lab, "concl", ASSAY_KEY_ED25519);
+    char *env, *pem, *html, *xml, *md, path[400], out[4096];
+    sign_run(&lab, &env, &pem);
+    assay_report_check c;
+    cr_assert_eq(assay_report_verify(&c, env, strlen(env), pem, strlen(pem)), 0);
+    cJSON *p = cJSON_GetObjectItem(c.statement, "predicate");
+    cJSON_DeleteItemFromObject(p, "conclusion");
+    cJSON *con = cJSON_Parse("{\"certified\":false,\"status\":\"not-certified\",\"zh\":\"未认证\","
+                             "\"en\":\"not certified\","
+                             "\"reasons\":[{\"target\":\"kunpeng-920-kylin-v10\",\"code\":"
+                             "\"emulated\",\"zh\":\"模拟环境\","
+                             "\"en\":\"ran under emulation\"}]}");
+    cJSON_AddItemToObject(p, "conclusion", con);
+    cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
+    {
+        int first = t == cJSON_GetArrayItem(cJSON_GetObjectItem(p, "targets"), 0);
+        cJSON_DeleteItemFromObject(t, "certifies");
+        cJSON_DeleteItemFromObject(t, "conditions");
+        cJSON_AddBoolToObject(t, "certifies", !first);
+        cJSON_AddItemToObject(
+            t, "conditions",
+            cJSON_Parse(
+                first
+                    ? "[{\"code\":\"emulated\",\"zh\":\"模拟环境\",\"en\":\"ran under emulation\"}]"
+                    : "[]"));
+    }
+    cr_assert_eq(assay_report_html(&html, &c), 0);
+    const char *h2 = strstr(html, "结论：未认证 / Conclusion: not certified"),
+               *meta = strstr(html, "报告编号 Report number");
+    cr_assert(h2 && meta && h2 < meta, "the conclusion before everything else");
+    cr_assert(strstr(h2, "<li><b>kunpeng-920-kylin-v10</b>: 模拟环境 / ran under emulation</li>"),
+              "%s", h2);
+    cr_assert(
+        strstr(html,
+               "<td class=\"fail\">否 no<ul><li>模拟环境 / ran under emulation</li></ul></td>"),
+        "%s", html);
+    cr_assert_eq(assay_report_md(&md, &c), 0);
+    cr_assert(!strncmp(md,
+                       "### 未认证 Not certified: hello 1.0: fail\n\n- kunpeng-920-kylin-v10: "
+                       "模拟环境 / ran under emulation\n",
+                       strlen("### 未认证 Not certified: hello 1.0: fail\n\n- "
+                              "kunpeng-920-kylin-v10: 模拟环境 / ran under emulation\n")),
+              "%s", md);
+    cr_assert(strstr(md, "| kunpeng-920-kylin-v10 (emulated) | kunpeng-1 | 0/1 | fail | 否 no; "
+                         "模拟环境 / ran under emulation |"),
+              "%s", md);
+    cr_assert(strstr(md, "| zhaoxin-kx6000-uos-20 | zhaoxin-1 | 1/1 | pass | 是 yes |"), "%s", md);
+    cr_assert_eq(assay_report_junit(&xml, &lab, &c), 0);
+    snprintf(path, sizeof path, "%s/concl.xml", dir);
+    write_file(path, xml);
+    cr_assert_eq(th_run(out, sizeof out, "xmllint --noout --schema %s/tests/data/junit.xsd %s",
+                        ASSAY_SOURCE_DIR, path),
+                 0, "%s", out);
+    cr_assert_eq(xpath_count(path,
+                             "/testsuites/testsuite[1]/testcase[@name='认证 certification']/failure"
+                             "[@message='未认证 not certified: 模拟环境 / ran under emulation']"),
+                 1, "%s", xml);
+    cr_assert_eq(
+        xpath_count(path,
+                    "/testsuites/testsuite[2]/testcase[1][@name='认证 certification']/failure"),
+        1, "%s", xml);
+    cr_assert_eq(
+        xpath_count(
+            path,
+            "/testsuites/testsuite[3]/testcase[1][@name='认证 certification' and not(failure)]"),
+        1, "%s", xml);
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[3][@failures=0 and @errors=0]"), 1, "%s",
+                 xml);
+    free(html);
+    free(xml);
+    free(md);
+    free(env);
+    free(pem);
+    cJSON_Delete(c.statement);
+    assay_lab_close(&lab);
+}
