@@ -301,7 +301,7 @@ static void esc(assay_markup *w, const char *str, size_t n, enum ctx ctx)
             case ASSAY_MARKUP_MD:
                 if (c == '\t' || c == '\n' || c == '\r') {
                     rep = " ";
-                } else if (strchr("\\`*_[]()<>|~&$#!", c)) {
+                } else if (strchr("\\`*_[]<>|~&$#", c)) {
                     one[0] = '\\', one[1] = c, one[2] = '\0';
                     rep = one;
                 }

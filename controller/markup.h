@@ -23,7 +23,7 @@
  *   HTML, XML  & < > " ' become entities; in attributes \t \n \r become
  *              character references too (XML would fold them to spaces).
  *              Never CDATA, so "]]>" is only ever text.
- *   MD         inline text: \ ` * _ [ ] ( ) < > | ~ & $ # ! are
+ *   MD         inline text: \ ` * _ [ ] < > | ~ & $ # are
  *              backslash-escaped; \t \n \r become spaces, so a value never
  *              breaks a table row or starts a block. Call it after some
  *              constant text on the line (a list marker, a cell's "| ").

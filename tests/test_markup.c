@@ -67,8 +67,8 @@ Test(markup, markdown_text_stays_inline)
 {
     expect(ASSAY_MARKUP_MD, 0, "a|b\nc", "a\\|b c");
     expect(ASSAY_MARKUP_MD, 0, "**x** [l](javascript:y) <b> `c` _u_ ~s~ &amp; $m$ #h !",
-           "\\*\\*x\\*\\* \\[l\\]\\(javascript:y\\) \\<b\\> \\`c\\` \\_u\\_ \\~s\\~ \\&amp; "
-           "\\$m\\$ \\#h \\!");
+           "\\*\\*x\\*\\* \\[l\\](javascript:y) \\<b\\> \\`c\\` \\_u\\_ \\~s\\~ \\&amp; "
+           "\\$m\\$ \\#h !");
     expect(ASSAY_MARKUP_MD, 0, "back\\slash", "back\\\\slash");
     expect(ASSAY_MARKUP_MD, 0, "hello-1.2.0", "hello-1.2.0");
 }
