@@ -21,6 +21,7 @@ HOST_PKGS=(
     openssh-server openssh-client
     rpm cpio libarchive-tools xz-utils zstd zip bc
     sqlite3 openssl libxml2-utils python3 util-linux jq
+    chromium
 )
 
 host_packages() {
@@ -36,7 +37,7 @@ host_packages() {
     dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${HOST_PKGS[@]}" libc6:arm64 >/dev/null
+    apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends "${HOST_PKGS[@]}" libc6:arm64 >/dev/null
 }
 
 # Debian 12 has no loongarch64 cross compiler and its qemu (7.2) cannot run

@@ -15,13 +15,13 @@ T=${1:-30}
 B=build-fuzz
 CC=$(command -v clang-14 || command -v clang) || die "no clang: run ci/deps.sh"
 cmake -S . -B "$B" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASSAY_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$B" -j"$(nproc)" --target fuzz_elf fuzz_spec fuzz_manifest fuzz_profile fuzz_event >"$B/build.log" 2>&1 \
+cmake --build "$B" -j"$(nproc)" --target fuzz_elf fuzz_spec fuzz_manifest fuzz_profile fuzz_event fuzz_markup >"$B/build.log" 2>&1 \
     || { tail -n 30 "$B/build.log"; die "fuzz build failed"; }
-TARGETS="elf spec manifest profile event"
+TARGETS="elf spec manifest profile event markup"
 for t in $TARGETS; do mkdir -p "$B/seeds/$t"; done
 mkdir -p "$B/found"
 tests/fuzz/make-hostile.sh "$B/hostile"
-for t in spec manifest profile event; do cp "$B/hostile/$t"/* "$B/seeds/$t/"; done
+for t in spec manifest profile event markup; do cp "$B/hostile/$t"/* "$B/seeds/$t/"; done
 tests/data/make-elf.sh "$B/seeds/elf" >/dev/null
 tests/data/make-submissions.sh "$B/seeds/subs" >/dev/null
 for f in "$B"/seeds/subs/*.tar.gz; do

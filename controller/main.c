@@ -14,6 +14,7 @@
 #include "ingest.h"
 #include "lab.h"
 #include "manifest.h"
+#include "markup.h"
 #include "package.h"
 #include "pkgcheck.h"
 #include "profile.h"
@@ -57,15 +58,29 @@ static int usage(FILE *f)
     return f == stderr ? 2 : 0;
 }
 
+/*
+ * Text from vendors, hosts and agents made safe for a terminal: control
+ * characters (escape sequences), bidi overrides and invalid UTF-8 become
+ * U+FFFD, newlines become spaces, and the text is cut and padded to `width`
+ * display columns (CJK counts two; 0: neither). The result lives until 16
+ * more calls: enough for the cells of one printf.
+ */
+static const char *cell(const char *s, size_t width)
+{
+    static char ring[16][4096];
+    static unsigned next;
+    return assay_markup_term(ring[next++ % 16], sizeof ring[0], s, width);
+}
+
 static int fail(const char *what)
 {
-    fprintf(stderr, "assay: %s: %s\n", what, assay_error_last()->message);
+    fprintf(stderr, "assay: %s: %s\n", cell(what, 0), cell(assay_error_last()->message, 0));
     return 1;
 }
 
 static int bad(const char *what, const char *why)
 {
-    fprintf(stderr, "assay: %s: %s\n", what, why);
+    fprintf(stderr, "assay: %s: %s\n", cell(what, 0), cell(why, 0));
     return 2;
 }
 
@@ -263,8 +278,9 @@ static int cmd_package(int argc, char **argv)
         } else {
             printf("%-14s %-24s %-12s %-24s %s\n", "ID", "PRODUCT", "VERSION", "VENDOR", "FILE");
             cJSON_ArrayForEach(p, l)
-                printf("%-14.12s %-24s %-12s %-24.24s %s\n", assay_json_str(p, "id"), assay_json_str(p, "product"), assay_json_str(p, "version"),
-                       assay_json_str(p, "vendor"), assay_json_str(p, "file_name"));
+                printf("%-14.12s %s %s %s %s\n", assay_json_str(p, "id"), cell(assay_json_str(p, "product"), 24),
+                       cell(assay_json_str(p, "version"), 12), cell(assay_json_str(p, "vendor"), 24),
+                       cell(assay_json_str(p, "file_name"), 0));
         }
         cJSON_Delete(l);
     } else if (strcmp(sub, "show") == 0) {
@@ -305,10 +321,11 @@ static int cmd_package(int argc, char **argv)
             } else {
                 printf("package   %s\nproduct   %s %s\nvendor    %s\nfile      %s (%" PRIu64 " bytes)\nadded     %s\n"
                        "artifacts\n",
-                       p.id, p.product, p.version, p.vendor, p.file_name, p.size, p.added_at);
+                       p.id, cell(p.product, 0), cell(p.version, 0), cell(p.vendor, 0), cell(p.file_name, 0), p.size,
+                       p.added_at);
                 for (size_t i = 0; i < n; i++)
                     printf("  %-12s %-4s %-4s %10" PRIu64 "  %.16s  %s\n", arts[i].arch, arts[i].abi, arts[i].format,
-                           arts[i].size, arts[i].sha256, arts[i].name);
+                           arts[i].size, arts[i].sha256, cell(arts[i].name, 0));
             }
             free(arts);
             free(manifest);
@@ -334,12 +351,13 @@ static int cmd_package(int argc, char **argv)
             } else {
                 cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
                 {
-                    printf("%s (%s): %d errors, %d warnings, %d ELF files\n", assay_json_str(x, "profile"),
-                           cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? assay_json_str(x, "artifact") : assay_json_str(x, "message"),
+                    printf("%s (%s): %d errors, %d warnings, %d ELF files\n", cell(assay_json_str(x, "profile"), 0),
+                           cell(cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? assay_json_str(x, "artifact") : assay_json_str(x, "message"), 0),
                            (int)assay_json_num(x, "errors"), (int)assay_json_num(x, "warnings"), (int)assay_json_num(x, "elf_files"));
                     cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
-                        printf("  %-7s %-15s %s: %s (expected %s)\n           %s\n", assay_json_str(fd, "severity"), assay_json_str(fd, "check"),
-                               assay_json_str(f, "path"), assay_json_str(fd, "found"), assay_json_str(fd, "expected"), assay_json_str(fd, "hint"));
+                        printf("  %s %s %s: %s (expected %s)\n           %s\n", cell(assay_json_str(fd, "severity"), 7),
+                               cell(assay_json_str(fd, "check"), 15), cell(assay_json_str(f, "path"), 0), cell(assay_json_str(fd, "found"), 0),
+                               cell(assay_json_str(fd, "expected"), 0), cell(assay_json_str(fd, "hint"), 0));
                 }
             }
             cJSON_Delete(pf);
@@ -531,15 +549,18 @@ static int cmd_host(int argc, char **argv)
             } else {
                 const cJSON *cpu = cJSON_GetObjectItem(facts, "cpu"), *os = cJSON_GetObjectItem(facts, "os");
                 printf("host %s: reached, host key verified\n  arch %s, cpu %s %s, %s %s, kernel %s, glibc %s, page %d\n",
-                       pos[0], assay_json_str(facts, "arch"), assay_json_str(cpu, "vendor"), assay_json_str(cpu, "model"), assay_json_str(os, "id"), assay_json_str(os, "version_id"),
-                       assay_json_str(cJSON_GetObjectItem(facts, "kernel"), "release"), assay_json_str(facts, "glibc"), (int)assay_json_num(facts, "page_size"));
+                       cell(pos[0], 0), cell(assay_json_str(facts, "arch"), 0), cell(assay_json_str(cpu, "vendor"), 0),
+                       cell(assay_json_str(cpu, "model"), 0), cell(assay_json_str(os, "id"), 0), cell(assay_json_str(os, "version_id"), 0),
+                       cell(assay_json_str(cJSON_GetObjectItem(facts, "kernel"), "release"), 0), cell(assay_json_str(facts, "glibc"), 0),
+                       (int)assay_json_num(facts, "page_size"));
                 if (cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "emulation"), "emulated")))
                     printf("  EMULATED: results from this host do not certify real hardware\n");
                 if (!cJSON_GetArraySize(diffs))
                     printf("  matches its profile\n");
                 cJSON_ArrayForEach(d, diffs)
-                    printf("  %-7s %-16s profile %s, host %s\n", assay_json_str(d, "severity"), assay_json_str(d, "field"), assay_json_str(d, "profile"),
-                           cJSON_IsString(cJSON_GetObjectItem(d, "host")) ? assay_json_str(d, "host") : "(unknown)");
+                    printf("  %s %s profile %s, host %s\n", cell(assay_json_str(d, "severity"), 7), cell(assay_json_str(d, "field"), 16),
+                           cell(assay_json_str(d, "profile"), 0),
+                           cell(cJSON_IsString(cJSON_GetObjectItem(d, "host")) ? assay_json_str(d, "host") : "(unknown)", 0));
             }
             cJSON_Delete(facts);
             cJSON_Delete(diffs);
@@ -569,15 +590,16 @@ static void print_run(assay_lab *lab, const cJSON *r, int64_t id)
 {
     assay_job_rec *jobs;
     size_t n;
-    printf("run %" PRId64 ": %s %s (%s), package %.12s, priority %d, %s\n", id, assay_json_str(r, "product"), assay_json_str(r, "version"),
-           assay_json_str(r, "vendor"), assay_json_str(r, "package"), (int)assay_json_num(r, "priority"), assay_json_str(r, "state"));
+    printf("run %" PRId64 ": %s %s (%s), package %.12s, priority %d, %s\n", id, cell(assay_json_str(r, "product"), 0),
+           cell(assay_json_str(r, "version"), 0), cell(assay_json_str(r, "vendor"), 0), assay_json_str(r, "package"),
+           (int)assay_json_num(r, "priority"), assay_json_str(r, "state"));
     if (assay_store_run_jobs(lab->store, id, &jobs, &n) < 0)
         return;
     printf("  %-6s %-36s %-9s %-14s %-8s %-8s %s\n", "JOB", "PROFILE", "STATE", "HOST", "ATTEMPT", "OUTCOME", "REASON");
     for (size_t i = 0; i < n; i++)
-        printf("  %-6" PRId64 " %-36s %-9s %-14s %-8d %-8s %s\n", jobs[i].id, jobs[i].profile, jobs[i].state,
-               jobs[i].host[0] ? jobs[i].host : "-", jobs[i].attempt, jobs[i].outcome[0] ? jobs[i].outcome : "-",
-               jobs[i].reason);
+        printf("  %-6" PRId64 " %-36s %-9s %s %-8d %-8s %s\n", jobs[i].id, jobs[i].profile, jobs[i].state,
+               cell(jobs[i].host[0] ? jobs[i].host : "-", 14), jobs[i].attempt, jobs[i].outcome[0] ? jobs[i].outcome : "-",
+               cell(jobs[i].reason, 0));
     free(jobs);
 }
 
@@ -637,17 +659,18 @@ static int follow_run(assay_lab *lab, int64_t id)
                     snprintf(cur[i], sizeof cur[i], "%s #%d", assay_json_str(b, "step"), (int)assay_json_num(b, "run"));
                 if (!tty) {
                     if (strcmp(type, "step-end") == 0)
-                        printf("%s job %" PRId64 " %-14s %-20s %s%s%s\n", assay_json_str(b, "ts"), jobs[i].id, jobs[i].host,
-                               assay_json_str(b, "step"), assay_json_str(b, "verdict"), *assay_json_str(b, "reason") ? ": " : "", assay_json_str(b, "reason"));
+                        printf("%s job %" PRId64 " %s %s %s%s%s\n", cell(assay_json_str(b, "ts"), 0), jobs[i].id, cell(jobs[i].host, 14),
+                               cell(assay_json_str(b, "step"), 20), cell(assay_json_str(b, "verdict"), 0),
+                               *assay_json_str(b, "reason") ? ": " : "", cell(assay_json_str(b, "reason"), 0));
                     else if (strcmp(type, "job-end") == 0)
-                        printf("%s job %" PRId64 " %-14s ended: %s\n", assay_json_str(b, "ts"), jobs[i].id, jobs[i].host,
-                               assay_json_str(b, "outcome"));
+                        printf("%s job %" PRId64 " %s ended: %s\n", cell(assay_json_str(b, "ts"), 0), jobs[i].id, cell(jobs[i].host, 14),
+                               cell(assay_json_str(b, "outcome"), 0));
                     else if (strcmp(type, "job-start") == 0)
-                        printf("%s job %" PRId64 " %-14s started (%s)\n", assay_json_str(b, "ts"), jobs[i].id, jobs[i].host,
+                        printf("%s job %" PRId64 " %s started (%s)\n", cell(assay_json_str(b, "ts"), 0), jobs[i].id, cell(jobs[i].host, 14),
                                jobs[i].profile);
                     else if (strcmp(type, "error") == 0)
-                        printf("%s job %" PRId64 " %-14s error: %s\n", assay_json_str(b, "ts"), jobs[i].id, jobs[i].host,
-                               assay_json_str(b, "message"));
+                        printf("%s job %" PRId64 " %s error: %s\n", cell(assay_json_str(b, "ts"), 0), jobs[i].id, cell(jobs[i].host, 14),
+                               cell(assay_json_str(b, "message"), 0));
                 }
                 seen[i] = (int64_t)assay_json_num(e, "seq");
                 cJSON_Delete(b);
@@ -665,8 +688,8 @@ static int follow_run(assay_lab *lab, int64_t id)
                 if (el >= 0)
                     snprintf(elapsed, sizeof elapsed, "%.0fs", el);
                 done += ended;
-                printf("  job %-5" PRId64 " %-14s %-9s %-24.24s %6s\n", jobs[i].id, jobs[i].host[0] ? jobs[i].host : "-",
-                       ended ? jobs[i].outcome : jobs[i].state, ended ? "" : cur[i], ended ? "" : elapsed);
+                printf("  job %-5" PRId64 " %s %-9s %s %6s\n", jobs[i].id, cell(jobs[i].host[0] ? jobs[i].host : "-", 14),
+                       ended ? jobs[i].outcome : jobs[i].state, cell(ended ? "" : cur[i], 24), ended ? "" : elapsed);
             }
             int width = 30, fill = n ? (int)(width * done / n) : 0;
             printf("  [%.*s%*s] %zu of %zu jobs done\n", fill, "##############################", width - fill, "",
@@ -820,8 +843,9 @@ static int cmd_run(int argc, char **argv)
             {
                 char jobs[64];
                 snprintf(jobs, sizeof jobs, "%d/%d", (int)assay_json_num(r, "done"), (int)assay_json_num(r, "jobs"));
-                printf("%-5d %-20.20s %-10.10s %-4d %-9s %-11s %s\n", (int)assay_json_num(r, "id"), assay_json_str(r, "product"),
-                       assay_json_str(r, "version"), (int)assay_json_num(r, "priority"), assay_json_str(r, "state"), jobs, assay_json_str(r, "submitted_at"));
+                printf("%-5d %s %s %-4d %-9s %-11s %s\n", (int)assay_json_num(r, "id"), cell(assay_json_str(r, "product"), 20),
+                       cell(assay_json_str(r, "version"), 10), (int)assay_json_num(r, "priority"), assay_json_str(r, "state"), jobs,
+                       assay_json_str(r, "submitted_at"));
             }
         }
         cJSON_Delete(l);
@@ -1068,7 +1092,8 @@ static int cmd_verify(int argc, char **argv)
     } else {
         const cJSON *p = cJSON_GetObjectItem(chk.statement, "predicate"), *prod = cJSON_GetObjectItem(p, "product");
         printf("valid: report %s, %s %s by %s, verdict %s, %d targets, signed by %s key %.16s\n",
-               assay_json_str(p, "report_number"), assay_json_str(prod, "name"), assay_json_str(prod, "version"), assay_json_str(prod, "vendor"), assay_json_str(p, "verdict"),
+               cell(assay_json_str(p, "report_number"), 0), cell(assay_json_str(prod, "name"), 0), cell(assay_json_str(prod, "version"), 0),
+               cell(assay_json_str(prod, "vendor"), 0), cell(assay_json_str(p, "verdict"), 0),
                cJSON_GetArraySize(cJSON_GetObjectItem(p, "targets")), chk.alg, chk.keyid);
         cJSON_Delete(chk.statement);
     }

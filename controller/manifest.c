@@ -196,8 +196,12 @@ static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[A
         if (bench) {
             if (!cJSON_GetObjectItemCaseSensitive(t, "repeat"))
                 return assay_error_set(ASSAY_EINVAL, "%srepeat: missing (how many samples)", where);
-            if ((rc = whole(t, "repeat", where, 1, 1000)) < 0 || (rc = text(t, "unit", where, 32, 1, NULL, 0)) < 0)
+            if ((rc = whole(t, "repeat", where, 1, 1000)) < 0 ||
+                (rc = text(t, "unit", where, ASSAY_UNIT_MAX, 1, NULL, 0)) < 0)
                 return rc;
+            /* Not echoed: it may hold anything but what the rule allows. */
+            if (!assay_unit_valid(cJSON_GetObjectItemCaseSensitive(t, "unit")->valuestring))
+                return assay_error_set(ASSAY_EINVAL, "%sunit: must be " ASSAY_UNIT_RULE_FMT, where);
         }
         i++;
     }

@@ -3,6 +3,7 @@
 #include "blob.h"
 #include "crypto.h"
 #include "manifest.h"
+#include "markup.h"
 #include "profile.h"
 #include "assay/error.h"
 #include "assay/json.h"
@@ -51,11 +52,6 @@ static void sb_add(struct sb *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void sb_puts(struct sb *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void sb_printf(struct sb *b, const char *fmt, ...)
@@ -81,26 +77,6 @@ static void sb_printf(struct sb *b, const char *fmt, ...)
     va_end(ap);
     sb_add(b, big, (size_t)n);
     free(big);
-}
-
-/* Markup-escape text (HTML and XML alike); drop what XML 1.0 forbids. */
-static void sb_esc(struct sb *b, const char *s)
-{
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        switch (c) {
-        case '<': sb_puts(b, "&lt;"); break;
-        case '>': sb_puts(b, "&gt;"); break;
-        case '&': sb_puts(b, "&amp;"); break;
-        case '"': sb_puts(b, "&quot;"); break;
-        case '\'': sb_puts(b, "&#39;"); break;
-        default:
-            if (c < 0x20 && c != '\n' && c != '\t' && c != '\r')
-                sb_puts(b, "?");
-            else
-                sb_add(b, (const char *)&c, 1);
-        }
-    }
 }
 
 static int sb_done(struct sb *b, char **out)
@@ -273,7 +249,7 @@ static void target_conditions(cJSON *t, const assay_profile *p, const cJSON *fac
 
 /* The report's conclusion: certified only when every target passed and
  * certifies; otherwise every reason, target by target. */
-static cJSON *conclusion(const cJSON *targets)
+static cJSON *make_conclusion(const cJSON *targets)
 {
     cJSON *c = cJSON_CreateObject(), *reasons = cJSON_CreateArray();
     const cJSON *t, *x;
@@ -382,7 +358,13 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
                 bb = cJSON_CreateObject();
                 cJSON_AddStringToObject(bb, "id", id);
                 cJSON_AddStringToObject(bb, "name", assay_json_str(starts, id)[0] ? assay_json_str(starts, id) : id);
-                cJSON_AddStringToObject(bb, "unit", assay_json_str(b, "unit")[0] ? assay_json_str(b, "unit") : "");
+                /* The unit the manifest declared (checked at ingest), not
+                 * what the agent's event says. */
+                const cJSON *mb_, *mu = NULL;
+                cJSON_ArrayForEach(mb_, cJSON_GetObjectItemCaseSensitive(m->doc, "benchmarks"))
+                    if (!strcmp(assay_json_str(mb_, "id"), id))
+                        mu = cJSON_GetObjectItemCaseSensitive(mb_, "unit");
+                cJSON_AddStringToObject(bb, "unit", cJSON_IsString(mu) ? mu->valuestring : "");
                 cJSON_AddArrayToObject(bb, "samples");
                 cJSON_AddArrayToObject(bb, "verdicts");
                 cJSON_AddItemToObject(bench_by_id, id, bb);
@@ -630,7 +612,7 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
      * (infrastructure error, canceled) makes the report incomplete, never a
      * failure. */
     cJSON_AddStringToObject(pred, "verdict", fail ? "fail" : other ? "incomplete" : "pass");
-    cJSON_AddItemToObject(pred, "conclusion", conclusion(targets));
+    cJSON_AddItemToObject(pred, "conclusion", make_conclusion(targets));
     cJSON *notes = cJSON_AddArrayToObject(pred, "notes");
     if (emulated)
         cJSON_AddItemToArray(notes, cJSON_CreateString(
@@ -766,377 +748,914 @@ out:
     return rc;
 }
 
+/* ---- the forms made from a verified payload -------------------------------
+ *
+ * Every string of the payload is text to these writers, the lab's own
+ * included: a vendor named the product, the steps and the benchmarks, an
+ * agent on a host measured the facts and wrote the reasons and the logs.
+ * They go through assay_markup_text/attr only (markup.h); the page's own
+ * markup is literals and numbers.
+ */
+
+/* Short names for the two calls nearly every line below makes. */
+#define W_RAW assay_markup_raw
+#define W_TEXT assay_markup_text
+
+static const cJSON *obj(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+/* A verdict's CSS class: one of the page's own names, never the payload's. */
+static const char *verdict_class(const char *v)
+{
+    static const char *const known[] = {"pass",    "fail",     "error",
+                                        "skipped", "canceled", "incomplete"};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcmp(v, known[i]))
+            return known[i];
+    return "incomplete";
+}
+
+
+/* The conclusion of the payload (issue 12: certified or not, with the
+ * reasons), or NULL for a report made before it existed. */
+static const cJSON *conclusion(const cJSON *p)
+{
+    const cJSON *c = obj(p, "conclusion");
+    return cJSON_IsObject(c) && cJSON_IsBool(obj(c, "certified")) ? c : NULL;
+}
+
+static int certified(const cJSON *c)
+{
+    return cJSON_IsTrue(obj(c, "certified"));
+}
+
+/* "中文 / English" of a reason or condition. */
+static void both_langs(assay_markup *w, const cJSON *r, const char *sep)
+{
+    const char *zh = assay_json_str(r, "zh"), *en = assay_json_str(r, "en");
+    W_TEXT(w, zh[0] ? zh : assay_json_str(r, "code"));
+    if (en[0]) {
+        W_TEXT(w, sep);
+        W_TEXT(w, en);
+    }
+}
+
+static const char *profile_id(const cJSON *t)
+{
+    return assay_json_str(obj(t, "profile"), "id");
+}
+
 /* ---- html ------------------------------------------------------------------ */
 
-
-static void svg_chart(struct sb *b, const cJSON *c)
+static void html_verdict(assay_markup *w, const char *v)
 {
-    const cJSON *rows = cJSON_GetObjectItem(c, "targets"), *r;
-    int n = cJSON_GetArraySize(rows), bar = 22, w = 640, left = 260;
+    assay_markup_attr(w, "class", verdict_class(v));
+    W_RAW(w, ">");
+    W_TEXT(w, verdict_zh(v));
+    W_RAW(w, " ");
+    W_TEXT(w, v);
+}
+
+static void svg_chart(assay_markup *w, const cJSON *c)
+{
+    const cJSON *rows = obj(c, "targets"), *r;
+    int n = cJSON_GetArraySize(rows), bar = 22, wd = 640, left = 260;
     double max = 0;
     cJSON_ArrayForEach(r, rows) if (assay_json_num(r, "max") > max) max = assay_json_num(r, "max");
     if (max <= 0)
         max = 1;
-    sb_printf(b, "<svg width=\"%d\" height=\"%d\" role=\"img\">", w,
-              n * (bar + 8) + 10);
+    assay_markup_rawf(w, "<svg width=\"%d\" height=\"%d\" role=\"img\">", wd, n * (bar + 8) + 10);
     int i = 0;
     cJSON_ArrayForEach(r, rows)
     {
-        int y = 5 + i * (bar + 8);
-        double med = assay_json_num(r, "median"), lo = assay_json_num(r, "min"), hi = assay_json_num(r, "max");
-        int bw = (int)((w - left - 80) * med / max), x0 = left + (int)((w - left - 80) * lo / max),
-            x1 = left + (int)((w - left - 80) * hi / max);
-        sb_printf(b, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 15);
-        sb_esc(b, assay_json_str(r, "profile"));
-        sb_printf(b, "%s</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>",
-                  cJSON_IsTrue(cJSON_GetObjectItem(r, "emulated")) ? " *" : "", left, y, bw > 1 ? bw : 1, bar,
-                  cJSON_IsTrue(cJSON_GetObjectItem(r, "emulated")) ? "#9bb7d4" : "#2f6ea8");
-        sb_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#222\"/>", x0, y + bar / 2, x1, y + bar / 2);
-        sb_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%.4g</text>", left + bw + 6, y + 15, med);
+        int y = 5 + i * (bar + 8), emu = cJSON_IsTrue(obj(r, "emulated"));
+        double med = assay_json_num(r, "median"), lo = assay_json_num(r, "min"),
+               hi = assay_json_num(r, "max");
+        int bw = (int)((wd - left - 80) * med / max),
+            x0 = left + (int)((wd - left - 80) * lo / max),
+            x1 = left + (int)((wd - left - 80) * hi / max);
+        assay_markup_rawf(w, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 15);
+        W_TEXT(w, assay_json_str(r, "profile"));
+        if (emu)
+            W_RAW(w, " *");
+        assay_markup_rawf(w, "</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"", left, y,
+                          bw > 1 ? bw : 1, bar);
+        if (emu)
+            W_RAW(w, " fill=\"#9bb7d4\"/>");
+        else
+            W_RAW(w, " fill=\"#2f6ea8\"/>");
+        assay_markup_rawf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#222\"/>", x0,
+                          y + bar / 2, x1, y + bar / 2);
+        assay_markup_rawf(w, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%.4g</text>", left + bw + 6,
+                          y + 15, med);
         i++;
     }
-    sb_puts(b, "</svg>");
+    W_RAW(w, "</svg>");
+}
+
+/* "<tr><th>label</th><td>value</td></tr>", both escaped. */
+static void html_row(assay_markup *w, const char *label, const char *value)
+{
+    W_RAW(w, "<tr><th>");
+    W_TEXT(w, label);
+    W_RAW(w, "</th><td>");
+    W_TEXT(w, value);
+    W_RAW(w, "</td></tr>");
+}
+
+static void html_conditions(assay_markup *w, const cJSON *list)
+{
+    const cJSON *r;
+    if (cJSON_GetArraySize(list) == 0)
+        return;
+    W_RAW(w, "<ul>");
+    cJSON_ArrayForEach(r, list)
+    {
+        W_RAW(w, "<li>");
+        if (assay_json_str(r, "target")[0]) {
+            W_RAW(w, "<b>");
+            W_TEXT(w, assay_json_str(r, "target"));
+            W_RAW(w, "</b>: ");
+        }
+        both_langs(w, r, " / ");
+        W_RAW(w, "</li>");
+    }
+    W_RAW(w, "</ul>");
+}
+
+static void html_findings(assay_markup *w, const cJSON *pk)
+{
+    const cJSON *pf, *fd;
+    W_RAW(w, "<table><tr><th>预检 Preflight</th><th>文件 File</th><th>发现 Found</th><th>建议 "
+             "Hint</th></tr>");
+    cJSON_ArrayForEach(pf, obj(pk, "files")) cJSON_ArrayForEach(fd, obj(pf, "findings"))
+    {
+        W_RAW(w, "<tr><td");
+        assay_markup_attr(w, "class",
+                          !strcmp(assay_json_str(fd, "severity"), "error") ? "fail" : "error");
+        W_RAW(w, ">");
+        W_TEXT(w, assay_json_str(fd, "severity"));
+        W_RAW(w, " ");
+        W_TEXT(w, assay_json_str(fd, "check"));
+        W_RAW(w, "</td><td><code>");
+        W_TEXT(w, assay_json_str(pf, "path"));
+        W_RAW(w, "</code></td><td>");
+        W_TEXT(w, assay_json_str(fd, "found"));
+        W_RAW(w, "</td><td>");
+        W_TEXT(w, assay_json_str(fd, "hint"));
+        W_RAW(w, "</td></tr>");
+    }
+    W_RAW(w, "</table>\n");
+}
+
+/* One row of the steps table: install, a test or uninstall. */
+static void html_step_row(assay_markup *w, const cJSON *x)
+{
+    W_RAW(w, "<tr><td>");
+    W_TEXT(w, assay_json_str(x, "name"));
+    W_RAW(w, "</td><td");
+    html_verdict(w, assay_json_str(x, "verdict"));
+    if (assay_json_str(x, "reason")[0]) {
+        W_RAW(w, "<br><small>");
+        W_TEXT(w, assay_json_str(x, "reason"));
+        W_RAW(w, "</small>");
+    }
+    const cJSON *ec = obj(x, "exit_code");
+    W_RAW(w, "</td><td>");
+    if (cJSON_IsNumber(ec))
+        assay_markup_rawf(w, "%d", ec->valueint);
+    else
+        W_TEXT(w, assay_json_str(x, "signal"));
+    assay_markup_rawf(w, "</td><td>%.3f s</td><td><code>", assay_json_num(x, "duration_s"));
+    assay_markup_textf(w, "%.16s", assay_json_str(obj(obj(x, "logs"), "stdout"), "sha256"));
+    W_RAW(w, "</code></td></tr>");
 }
 
 int assay_report_html(char **out, const assay_report_check *c)
 {
-    const cJSON *p = cJSON_GetObjectItem(c->statement, "predicate"), *t, *x;
-    const cJSON *prod = cJSON_GetObjectItem(p, "product");
-    struct sb b = {0};
-    sb_puts(&b, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>适配测试报告 Adaptation Test Report ");
-    sb_esc(&b, assay_json_str(p, "report_number"));
-    sb_puts(&b, "</title><style>body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:collapse;"
-                "margin:.5em 0 1.5em}td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}"
-                "th{background:#eee}.pass{color:#0a6b0a;font-weight:bold}.fail{color:#b00;font-weight:bold}"
-                ".error,.incomplete,.canceled{color:#a60;font-weight:bold}.note{background:#fff6d6;padding:.5em;"
-                "border:1px solid #e0c060}code{font-size:90%}@media print{body{margin:1cm}h2{page-break-before:auto}}"
-                "</style></head><body>\n");
-    sb_puts(&b, "<h1>适配测试报告 / Adaptation Test Report</h1>\n<table>");
-    sb_puts(&b, "<tr><th>报告编号 Report number</th><td>");
-    sb_esc(&b, assay_json_str(p, "report_number"));
-    sb_puts(&b, "</td></tr><tr><th>测试中心 Test centre</th><td>");
-    sb_esc(&b, assay_json_str(p, "centre"));
-    sb_puts(&b, "</td></tr><tr><th>日期 Date</th><td>");
-    sb_esc(&b, assay_json_str(p, "date"));
-    sb_puts(&b, "</td></tr><tr><th>产品 Product</th><td>");
-    sb_esc(&b, assay_json_str(prod, "name"));
-    sb_puts(&b, " ");
-    sb_esc(&b, assay_json_str(prod, "version"));
-    sb_puts(&b, "</td></tr><tr><th>厂商 Vendor</th><td>");
-    sb_esc(&b, assay_json_str(prod, "vendor"));
-    sb_printf(&b, "</td></tr><tr><th>结论 Verdict</th><td class=\"%s\">%s %s</td></tr></table>\n", assay_json_str(p, "verdict"),
-              verdict_zh(assay_json_str(p, "verdict")), assay_json_str(p, "verdict"));
-    const cJSON *note;
-    cJSON_ArrayForEach(note, cJSON_GetObjectItem(p, "notes"))
-    {
-        sb_puts(&b, "<p class=\"note\">");
-        sb_esc(&b, note->valuestring);
-        sb_puts(&b, "</p>\n");
+    const cJSON *p = obj(c->statement, "predicate"), *t, *x;
+    const cJSON *prod = obj(p, "product"), *con = conclusion(p);
+    assay_markup *w;
+    int rc = assay_markup_new(&w, ASSAY_MARKUP_HTML, 0);
+    if (rc < 0)
+        return rc;
+    W_RAW(w, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+             "'unsafe-inline'\">"
+             "<title>适配测试报告 Adaptation Test Report ");
+    W_TEXT(w, assay_json_str(p, "report_number"));
+    W_RAW(
+        w,
+        "</"
+        "title><style>body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:"
+        "collapse;"
+        "margin:.5em 0 1.5em}td,th{border:1px solid #999;padding:.25em "
+        ".5em;text-align:left;vertical-align:top}"
+        "th{background:#eee}.pass{color:#0a6b0a;font-weight:bold}.fail{color:#b00;font-weight:bold}"
+        ".error,.incomplete,.canceled{color:#a60;font-weight:bold}.note{background:#fff6d6;padding:"
+        ".5em;"
+        "border:1px solid #e0c060}.conclusion{padding:.5em 1em;border:2px "
+        "solid}.certified{border-color:#0a6b0a}"
+        ".not-certified{border-color:#b00}code{font-size:90%;overflow-wrap:anywhere}td{overflow-"
+        "wrap:anywhere}"
+        "@media print{body{margin:1cm}h2{page-break-before:auto}}</style></head><body>\n");
+    W_RAW(w, "<h1>适配测试报告 / Adaptation Test Report</h1>\n");
+    if (con) {
+        if (certified(con))
+            W_RAW(w, "<section class=\"conclusion certified\"><h2 class=\"pass\">结论：已认证 / "
+                     "Conclusion: certified</h2>");
+        else
+            W_RAW(w, "<section class=\"conclusion not-certified\"><h2 class=\"fail\">结论：未认证 "
+                     "/ Conclusion: not certified</h2>");
+        html_conditions(w, obj(con, "reasons"));
+        W_RAW(w, "</section>\n");
     }
-    sb_puts(&b, "<h2>目标平台 Targets</h2>\n<table><tr><th>平台 Profile</th><th>主机 Host</th><th>测试 Tests</th>"
-                "<th>预检 Preflight</th><th>结论 Verdict</th></tr>");
-    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
+    W_RAW(w, "<table>");
+    html_row(w, "报告编号 Report number", assay_json_str(p, "report_number"));
+    html_row(w, "测试中心 Test centre", assay_json_str(p, "centre"));
+    html_row(w, "日期 Date", assay_json_str(p, "date"));
+    W_RAW(w, "<tr><th>产品 Product</th><td>");
+    W_TEXT(w, assay_json_str(prod, "name"));
+    W_RAW(w, " ");
+    W_TEXT(w, assay_json_str(prod, "version"));
+    W_RAW(w, "</td></tr>");
+    html_row(w, "厂商 Vendor", assay_json_str(prod, "vendor"));
+    W_RAW(w, "<tr><th>结果 Verdict</th><td");
+    html_verdict(w, assay_json_str(p, "verdict"));
+    W_RAW(w, "</td></tr></table>\n");
+    const cJSON *note;
+    cJSON_ArrayForEach(note, obj(p, "notes"))
+    {
+        W_RAW(w, "<p class=\"note\">");
+        W_TEXT(w, cJSON_IsString(note) ? note->valuestring : "");
+        W_RAW(w, "</p>\n");
+    }
+    W_RAW(w, "<h2>目标平台 Targets</h2>\n<table><tr><th>平台 Profile</th><th>主机 "
+             "Host</th><th>测试 Tests</th>"
+             "<th>预检 Preflight</th><th>结果 Verdict</th>");
+    if (con)
+        W_RAW(w, "<th>认证 Certification</th>");
+    W_RAW(w, "</tr>");
+    cJSON_ArrayForEach(t, obj(p, "targets"))
     {
         int pass = 0, n = 0;
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
+        cJSON_ArrayForEach(x, obj(t, "tests"))
         {
             n++;
             pass += !strcmp(assay_json_str(x, "verdict"), "pass");
         }
-        sb_puts(&b, "<tr><td>");
-        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "name")[0] ? assay_json_str(cJSON_GetObjectItem(t, "profile"), "name")
-                                                                    : assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
-        if (cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")))
-            sb_puts(&b, " <b>(模拟 emulated)</b>");
-        sb_puts(&b, "</td><td>");
-        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "host"), "name"));
-        const cJSON *pk = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "preflight"), "package");
-        sb_printf(&b, "</td><td>%d / %d</td><td>", pass, n);
+        const char *pname = assay_json_str(obj(t, "profile"), "name");
+        W_RAW(w, "<tr><td>");
+        W_TEXT(w, pname[0] ? pname : profile_id(t));
+        if (cJSON_IsTrue(obj(t, "emulated")))
+            W_RAW(w, " <b>(模拟 emulated)</b>");
+        W_RAW(w, "</td><td>");
+        W_TEXT(w, assay_json_str(obj(t, "host"), "name"));
+        const cJSON *pk = obj(obj(t, "preflight"), "package");
+        assay_markup_rawf(w, "</td><td>%d / %d</td><td>", pass, n);
         if (cJSON_IsObject(pk))
-            sb_printf(&b, "%d errors, %d warnings", (int)assay_json_num(pk, "errors"), (int)assay_json_num(pk, "warnings"));
+            assay_markup_rawf(w, "%d errors, %d warnings", (int)assay_json_num(pk, "errors"),
+                              (int)assay_json_num(pk, "warnings"));
         else
-            sb_puts(&b, "-");
-        sb_printf(&b, "</td><td class=\"%s\">%s %s</td></tr>", assay_json_str(t, "verdict"), verdict_zh(assay_json_str(t, "verdict")),
-                  assay_json_str(t, "verdict"));
-    }
-    sb_puts(&b, "</table>\n");
-    const cJSON *cmp;
-    if (cJSON_GetArraySize(cJSON_GetObjectItem(p, "comparison")) > 0)
-        sb_puts(&b, "<h2>性能对比 Benchmark comparison</h2>\n");
-    cJSON_ArrayForEach(cmp, cJSON_GetObjectItem(p, "comparison"))
-    {
-        sb_puts(&b, "<h3>");
-        sb_esc(&b, assay_json_str(cmp, "name"));
-        sb_printf(&b, " (%s, %s is better; bar: median, line: min to max)</h3>\n", assay_json_str(cmp, "unit"), assay_json_str(cmp, "better"));
-        svg_chart(&b, cmp);
-        sb_puts(&b, "\n<table><tr><th>平台 Profile</th><th>中位数 Median</th><th>最小 Min</th><th>最大 Max</th>"
-                    "<th>离散 Spread</th><th>相对最佳 vs best</th></tr>");
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(cmp, "targets"))
-        {
-            sb_puts(&b, "<tr><td>");
-            sb_esc(&b, assay_json_str(x, "profile"));
-            sb_printf(&b, "%s</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.1f%%</td><td>%.0f%%</td></tr>",
-                      cJSON_IsTrue(cJSON_GetObjectItem(x, "emulated")) ? " *" : "", assay_json_num(x, "median"), assay_json_num(x, "min"),
-                      assay_json_num(x, "max"), assay_json_num(x, "spread_pct"), 100 * assay_json_num(x, "relative_to_best"));
-        }
-        sb_puts(&b, "</table>\n");
-    }
-    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
-    {
-        const cJSON *f = cJSON_GetObjectItem(t, "facts"), *cpu = cJSON_GetObjectItem(f, "cpu"),
-                    *os = cJSON_GetObjectItem(f, "os"), *ag = cJSON_GetObjectItem(t, "agent");
-        sb_puts(&b, "<h2>");
-        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
-        sb_puts(&b, "</h2>\n<table><tr><th>主机 Host</th><td>");
-        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "host"), "name"));
-        sb_puts(&b, " <code>");
-        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "host"), "hostkey"));
-        sb_puts(&b, "</code></td></tr><tr><th>实测 Measured</th><td>");
-        sb_esc(&b, assay_json_str(f, "arch"));
-        sb_puts(&b, ", ");
-        sb_esc(&b, assay_json_str(cpu, "vendor"));
-        sb_puts(&b, " ");
-        sb_esc(&b, assay_json_str(cpu, "model"));
-        sb_puts(&b, ", ");
-        sb_esc(&b, assay_json_str(os, "pretty_name"));
-        sb_puts(&b, ", kernel ");
-        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(f, "kernel"), "release"));
-        sb_puts(&b, ", glibc ");
-        sb_esc(&b, assay_json_str(f, "glibc"));
-        sb_printf(&b, ", page %d", (int)assay_json_num(f, "page_size"));
-        sb_puts(&b, "</td></tr><tr><th>代理 Agent</th><td>");
-        sb_esc(&b, assay_json_str(ag, "version"));
-        sb_puts(&b, " ");
-        sb_esc(&b, assay_json_str(ag, "triple"));
-        sb_puts(&b, " <code>sha256 ");
-        sb_esc(&b, assay_json_str(ag, "sha256"));
-        sb_puts(&b, "</code></td></tr></table>\n");
-        const cJSON *pk = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "preflight"), "package"), *pf, *fd;
-        if (cJSON_IsObject(pk) && (assay_json_num(pk, "errors") > 0 || assay_json_num(pk, "warnings") > 0)) {
-            sb_puts(&b, "<table><tr><th>预检 Preflight</th><th>文件 File</th><th>发现 Found</th><th>建议 Hint</th></tr>");
-            cJSON_ArrayForEach(pf, cJSON_GetObjectItem(pk, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(pf, "findings"))
-            {
-                sb_printf(&b, "<tr><td class=\"%s\">%s %s</td><td><code>", !strcmp(assay_json_str(fd, "severity"), "error") ? "fail" : "error",
-                          assay_json_str(fd, "severity"), assay_json_str(fd, "check"));
-                sb_esc(&b, assay_json_str(pf, "path"));
-                sb_puts(&b, "</code></td><td>");
-                sb_esc(&b, assay_json_str(fd, "found"));
-                sb_puts(&b, "</td><td>");
-                sb_esc(&b, assay_json_str(fd, "hint"));
-                sb_puts(&b, "</td></tr>");
-            }
-            sb_puts(&b, "</table>\n");
-        }
-        if (assay_json_num(t, "attempts") > 1) {
-            sb_puts(&b, "<table><tr><th>尝试 Attempt</th><th>主机 Host</th><th>结果 Outcome</th><th>原因 Reason</th></tr>");
-            cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "attempt_history"))
-            {
-                sb_printf(&b, "<tr><td>%.0f</td><td>", assay_json_num(x, "attempt"));
-                sb_esc(&b, assay_json_str(x, "host"));
-                sb_puts(&b, "</td><td>");
-                sb_esc(&b, assay_json_str(x, "outcome"));
-                sb_puts(&b, "</td><td>");
-                sb_esc(&b, assay_json_str(x, "reason"));
-                sb_puts(&b, "</td></tr>");
-            }
-            sb_puts(&b, "</table>\n");
-        }
-        sb_puts(&b, "<table><tr><th>测试 Test</th><th>结论 Verdict</th><th>退出 Exit</th>"
-                    "<th>耗时 Duration</th><th>日志 Log sha256</th></tr>");
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
-        {
-            sb_puts(&b, "<tr><td>");
-            sb_esc(&b, assay_json_str(x, "name"));
-            sb_printf(&b, "</td><td class=\"%s\">%s %s", assay_json_str(x, "verdict"), verdict_zh(assay_json_str(x, "verdict")), assay_json_str(x, "verdict"));
-            if (assay_json_str(x, "reason")[0]) {
-                sb_puts(&b, "<br><small>");
-                sb_esc(&b, assay_json_str(x, "reason"));
-                sb_puts(&b, "</small>");
-            }
-            const cJSON *ec = cJSON_GetObjectItem(x, "exit_code");
-            sb_puts(&b, "</td><td>");
-            if (cJSON_IsNumber(ec))
-                sb_printf(&b, "%d", ec->valueint);
+            W_RAW(w, "-");
+        W_RAW(w, "</td><td");
+        html_verdict(w, assay_json_str(t, "verdict"));
+        W_RAW(w, "</td>");
+        if (con) {
+            if (cJSON_IsTrue(obj(t, "certifies")))
+                W_RAW(w, "<td class=\"pass\">是 yes");
             else
-                sb_esc(&b, assay_json_str(x, "signal"));
-            sb_printf(&b, "</td><td>%.3f s</td><td><code>%.16s</code></td></tr>", assay_json_num(x, "duration_s"),
-                      assay_json_str(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "logs"), "stdout"), "sha256"));
+                W_RAW(w, "<td class=\"fail\">否 no");
+            html_conditions(w, obj(t, "conditions"));
+            W_RAW(w, "</td>");
         }
-        sb_puts(&b, "</table>\n");
+        W_RAW(w, "</tr>");
     }
-    sb_puts(&b, "<h2>签名 Signature</h2>\n<p>This page shows the signed JSON report (a DSSE envelope). Verify that "
-                "file, not this page: <code>assay verify report.json</code> or the openssl commands of the "
-                "verification guide.</p>\n<table><tr><th>Key id (SHA-256 of the public key)</th><td><code>");
-    sb_esc(&b, c->keyid);
-    sb_printf(&b, "</code> (%s)</td></tr><tr><th>Payload SHA-256</th><td><code>%s</code></td></tr><tr><th>"
-                  "Submission SHA-256</th><td><code>", c->alg, c->payload_sha256);
-    sb_esc(&b, assay_json_str(cJSON_GetObjectItem(p, "submission"), "sha256"));
-    sb_puts(&b, "</code></td></tr></table>\n</body></html>\n");
-    return sb_done(&b, out);
+    W_RAW(w, "</table>\n");
+    const cJSON *cmp;
+    if (cJSON_GetArraySize(obj(p, "comparison")) > 0)
+        W_RAW(w, "<h2>性能对比 Benchmark comparison</h2>\n");
+    cJSON_ArrayForEach(cmp, obj(p, "comparison"))
+    {
+        W_RAW(w, "<h3>");
+        W_TEXT(w, assay_json_str(cmp, "name"));
+        W_RAW(w, " (");
+        W_TEXT(w, assay_json_str(cmp, "unit"));
+        W_RAW(w, ", ");
+        W_TEXT(w, !strcmp(assay_json_str(cmp, "better"), "lower") ? "lower" : "higher");
+        W_RAW(w, " is better; bar: median, line: min to max)</h3>\n");
+        svg_chart(w, cmp);
+        W_RAW(w, "\n<table><tr><th>平台 Profile</th><th>中位数 Median</th><th>最小 "
+                 "Min</th><th>最大 Max</th>"
+                 "<th>离散 Spread</th><th>相对最佳 vs best</th></tr>");
+        cJSON_ArrayForEach(x, obj(cmp, "targets"))
+        {
+            W_RAW(w, "<tr><td>");
+            W_TEXT(w, assay_json_str(x, "profile"));
+            if (cJSON_IsTrue(obj(x, "emulated")))
+                W_RAW(w, " *");
+            assay_markup_rawf(
+                w,
+                "</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.1f%%</td><td>%.0f%%</td></tr>",
+                assay_json_num(x, "median"), assay_json_num(x, "min"), assay_json_num(x, "max"),
+                assay_json_num(x, "spread_pct"), 100 * assay_json_num(x, "relative_to_best"));
+        }
+        W_RAW(w, "</table>\n");
+    }
+    cJSON_ArrayForEach(t, obj(p, "targets"))
+    {
+        const cJSON *f = obj(t, "facts"), *cpu = obj(f, "cpu"), *os = obj(f, "os"),
+                    *ag = obj(t, "agent");
+        W_RAW(w, "<h2>");
+        W_TEXT(w, profile_id(t));
+        W_RAW(w, "</h2>\n<table>");
+        if (con) {
+            if (cJSON_IsTrue(obj(t, "certifies")))
+                W_RAW(w, "<tr><th>认证 Certification</th><td class=\"pass\">是 yes");
+            else
+                W_RAW(w, "<tr><th>认证 Certification</th><td class=\"fail\">否 no");
+            html_conditions(w, obj(t, "conditions"));
+            W_RAW(w, "</td></tr>");
+        }
+        W_RAW(w, "<tr><th>主机 Host</th><td>");
+        W_TEXT(w, assay_json_str(obj(t, "host"), "name"));
+        W_RAW(w, " <code>");
+        W_TEXT(w, assay_json_str(obj(t, "host"), "hostkey"));
+        W_RAW(w, "</code>");
+        const cJSON *reset = obj(t, "host_reset");
+        if (cJSON_IsTrue(reset))
+            W_RAW(w, " (已重置 reset before the job)");
+        else if (cJSON_IsFalse(reset))
+            W_RAW(w, " (未重置 not reset before the job)");
+        W_RAW(w, "</td></tr><tr><th>实测 Measured</th><td>");
+        W_TEXT(w, assay_json_str(f, "arch"));
+        W_RAW(w, ", ");
+        W_TEXT(w, assay_json_str(cpu, "vendor"));
+        W_RAW(w, " ");
+        W_TEXT(w, assay_json_str(cpu, "model"));
+        W_RAW(w, ", ");
+        W_TEXT(w, assay_json_str(os, "pretty_name"));
+        W_RAW(w, ", kernel ");
+        W_TEXT(w, assay_json_str(obj(f, "kernel"), "release"));
+        W_RAW(w, ", glibc ");
+        W_TEXT(w, assay_json_str(f, "glibc"));
+        assay_markup_rawf(w, ", page %d", (int)assay_json_num(f, "page_size"));
+        W_RAW(w, "</td></tr><tr><th>代理 Agent</th><td>");
+        W_TEXT(w, assay_json_str(ag, "version"));
+        W_RAW(w, " ");
+        W_TEXT(w, assay_json_str(ag, "triple"));
+        W_RAW(w, " <code>sha256 ");
+        W_TEXT(w, assay_json_str(ag, "sha256"));
+        W_RAW(w, "</code></td></tr>");
+        if (assay_json_str(t, "reason")[0])
+            html_row(w, "原因 Reason", assay_json_str(t, "reason"));
+        W_RAW(w, "</table>\n");
+        const cJSON *pk = obj(obj(t, "preflight"), "package"),
+                    *ph = obj(obj(t, "preflight"), "host");
+        if (cJSON_IsObject(pk) &&
+            (assay_json_num(pk, "errors") > 0 || assay_json_num(pk, "warnings") > 0))
+            html_findings(w, pk);
+        if (cJSON_IsObject(ph) &&
+            (assay_json_num(ph, "errors") > 0 || assay_json_num(ph, "warnings") > 0))
+            html_findings(w, ph);
+        if (assay_json_num(t, "attempts") > 1) {
+            W_RAW(w, "<table><tr><th>尝试 Attempt</th><th>主机 Host</th><th>结果 "
+                     "Outcome</th><th>原因 Reason</th></tr>");
+            cJSON_ArrayForEach(x, obj(t, "attempt_history"))
+            {
+                assay_markup_rawf(w, "<tr><td>%.0f</td><td>", assay_json_num(x, "attempt"));
+                W_TEXT(w, assay_json_str(x, "host"));
+                W_RAW(w, "</td><td>");
+                W_TEXT(w, assay_json_str(x, "outcome"));
+                W_RAW(w, "</td><td>");
+                W_TEXT(w, assay_json_str(x, "reason"));
+                W_RAW(w, "</td></tr>");
+            }
+            W_RAW(w, "</table>\n");
+        }
+        W_RAW(w, "<table><tr><th>测试 Test</th><th>结果 Verdict</th><th>退出 Exit</th>"
+                 "<th>耗时 Duration</th><th>日志 Log sha256</th></tr>");
+        const cJSON *steps = obj(t, "steps");
+        if (cJSON_IsObject(obj(steps, "install")))
+            html_step_row(w, obj(steps, "install"));
+        cJSON_ArrayForEach(x, obj(t, "tests")) html_step_row(w, x);
+        if (cJSON_IsObject(obj(steps, "uninstall")))
+            html_step_row(w, obj(steps, "uninstall"));
+        W_RAW(w, "</table>\n");
+    }
+    W_RAW(w, "<h2>签名 Signature</h2>\n<p>本页不是签名文件：请验证 JSON 报告。 This page shows the "
+             "signed JSON report "
+             "(a DSSE envelope). Verify that file, not this page: <code>assay verify "
+             "report.json</code> or the openssl "
+             "commands of the verification guide.</p>\n<table><tr><th>Key id (SHA-256 of the "
+             "public key)</th><td><code>");
+    W_TEXT(w, c->keyid);
+    W_RAW(w, "</code> (");
+    W_TEXT(w, c->alg);
+    W_RAW(w, ")</td></tr><tr><th>Payload SHA-256</th><td><code>");
+    W_TEXT(w, c->payload_sha256);
+    W_RAW(w, "</code></td></tr><tr><th>Submission SHA-256</th><td><code>");
+    W_TEXT(w, assay_json_str(obj(p, "submission"), "sha256"));
+    W_RAW(w, "</code></td></tr></table>\n</body></html>\n");
+    return assay_markup_done(out, w);
 }
 
 /* ---- junit ----------------------------------------------------------------- */
 
-/* The last lines of a stored log, for a failure message. */
-static char *log_tail(assay_lab *lab, const char *sha, size_t max)
+#define TAIL_BYTES 2048
+
+/* The last TAIL_BYTES of a stored log, from a character boundary. */
+static char *log_tail(assay_lab *lab, const char *sha)
 {
     char path[4096];
-    if (!sha || !sha[0] || assay_blob_path(path, sizeof path, lab->blobs, sha) < 0)
+    if (!lab || !sha || !sha[0] || assay_blob_path(path, sizeof path, lab->blobs, sha) < 0)
         return NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
+    /* Three bytes more, to find where a character starts. */
+    size_t want = TAIL_BYTES + 3;
     off_t size = lseek(fd, 0, SEEK_END);
-    off_t from = size > (off_t)max ? size - (off_t)max : 0;
-    char *buf = malloc(max + 1);
-    ssize_t n = buf ? pread(fd, buf, max, from) : -1;
+    off_t from = size > (off_t)want ? size - (off_t)want : 0;
+    char *buf = malloc(want + 1);
+    ssize_t n = buf ? pread(fd, buf, want, from) : -1;
     close(fd);
     if (n < 0) {
         free(buf);
         return NULL;
     }
-    buf[n] = '\0';
+    size_t at = assay_utf8_tail(buf, (size_t)n, TAIL_BYTES);
+    memmove(buf, buf + at, (size_t)n - at);
+    buf[(size_t)n - at] = '\0';
     return buf;
+}
+
+/* One testsuite being written: its testcases, and their counts. */
+struct suite {
+    assay_markup *cases;
+    int tests, failures, errors, skipped;
+    double time;
+};
+
+static void case_open(struct suite *s, const char *name, const char *classname, double time)
+{
+    s->tests++;
+    s->time += time;
+    W_RAW(s->cases, "    <testcase");
+    assay_markup_attr(s->cases, "name", name);
+    assay_markup_attr(s->cases, "classname", classname);
+    assay_markup_rawf(s->cases, " time=\"%.3f\"", time);
+}
+
+static void case_pass(struct suite *s, const char *name, const char *classname, double time)
+{
+    case_open(s, name, classname, time);
+    W_RAW(s->cases, "/>\n");
+}
+
+enum outcome { O_FAILURE, O_ERROR, O_SKIPPED };
+
+/* A testcase that did not pass; `body` (may be NULL) and the tails of the
+ * `logs` (a payload logs object, may be NULL) are its text. */
+static void case_not_passed(struct suite *s, assay_lab *lab, const char *name,
+                            const char *classname, double time, enum outcome o, const char *message,
+                            const char *type, const char *body, const cJSON *logs)
+{
+    case_open(s, name, classname, time);
+    W_RAW(s->cases, ">\n      ");
+    if (o == O_FAILURE) {
+        s->failures++;
+        W_RAW(s->cases, "<failure");
+    } else if (o == O_ERROR) {
+        s->errors++;
+        W_RAW(s->cases, "<error");
+    } else {
+        s->skipped++;
+        W_RAW(s->cases, "<skipped");
+    }
+    assay_markup_attr(s->cases, "message", message);
+    if (type)
+        assay_markup_attr(s->cases, "type", type);
+    if (o == O_SKIPPED) {
+        W_RAW(s->cases, "/>\n    </testcase>\n");
+        return;
+    }
+    W_RAW(s->cases, ">");
+    if (body)
+        W_TEXT(s->cases, body);
+    if (logs) {
+        char *out = log_tail(lab, assay_json_str(obj(logs, "stdout"), "sha256"));
+        char *err = log_tail(lab, assay_json_str(obj(logs, "stderr"), "sha256"));
+        W_TEXT(s->cases, "--- stdout (tail) ---\n");
+        W_TEXT(s->cases, out);
+        W_TEXT(s->cases, "\n--- stderr (tail) ---\n");
+        W_TEXT(s->cases, err);
+        free(out);
+        free(err);
+    }
+    if (o == O_FAILURE)
+        W_RAW(s->cases, "</failure>\n    </testcase>\n");
+    else
+        W_RAW(s->cases, "</error>\n    </testcase>\n");
+}
+
+/* A step or test of the payload as a testcase. */
+static void case_step(struct suite *s, assay_lab *lab, const cJSON *x, const char *name,
+                      const char *classname)
+{
+    const char *v = assay_json_str(x, "verdict");
+    double time = assay_json_num(x, "duration_s");
+    if (!strcmp(v, "pass")) {
+        case_pass(s, name, classname, time);
+        return;
+    }
+    if (!strcmp(v, "skipped")) {
+        case_not_passed(s, lab, name, classname, time, O_SKIPPED, assay_json_str(x, "reason"), NULL,
+                        NULL, NULL);
+        return;
+    }
+    const cJSON *ec = obj(x, "exit_code");
+    char status[64];
+    if (cJSON_IsNumber(ec))
+        snprintf(status, sizeof status, "exit status %d", ec->valueint);
+    else
+        snprintf(status, sizeof status, "%s",
+                 assay_json_str(x, "signal")[0] ? assay_json_str(x, "signal") : "no exit status");
+    const char *reason = assay_json_str(x, "reason");
+    case_not_passed(s, lab, name, classname, time, !strcmp(v, "fail") ? O_FAILURE : O_ERROR,
+                    reason[0] ? reason : status, status, NULL, obj(x, "logs"));
+}
+
+/* The error findings of a preflight object, one per line. */
+static char *findings_text(const cJSON *pf)
+{
+    const cJSON *f, *fd;
+    assay_markup *w;
+    char *out = NULL;
+    if (assay_markup_new(&w, ASSAY_MARKUP_TEXT, 1u << 20) < 0)
+        return NULL;
+    cJSON_ArrayForEach(f, obj(pf, "files")) cJSON_ArrayForEach(fd, obj(f, "findings"))
+    {
+        W_TEXT(w, assay_json_str(fd, "severity"));
+        W_RAW(w, " ");
+        W_TEXT(w, assay_json_str(fd, "check"));
+        W_RAW(w, " ");
+        W_TEXT(w, assay_json_str(f, "path"));
+        W_RAW(w, ": ");
+        W_TEXT(w, assay_json_str(fd, "found"));
+        if (assay_json_str(fd, "expected")[0]) {
+            W_RAW(w, " (expected ");
+            W_TEXT(w, assay_json_str(fd, "expected"));
+            W_RAW(w, ")");
+        }
+        if (assay_json_str(fd, "hint")[0]) {
+            W_RAW(w, ": ");
+            W_TEXT(w, assay_json_str(fd, "hint"));
+        }
+        W_RAW(w, "\n");
+    }
+    if (assay_markup_done(&out, w) < 0)
+        assay_error_clear();
+    return out;
+}
+
+/* The conditions of a target or the reasons of the conclusion, one per line. */
+static char *conditions_text(const cJSON *list, char *first, size_t firstlen)
+{
+    const cJSON *r;
+    assay_markup *w;
+    char *out = NULL;
+    if (first && firstlen)
+        first[0] = '\0';
+    if (assay_markup_new(&w, ASSAY_MARKUP_TEXT, 1u << 20) < 0)
+        return NULL;
+    cJSON_ArrayForEach(r, list)
+    {
+        if (assay_json_str(r, "target")[0]) {
+            W_TEXT(w, assay_json_str(r, "target"));
+            W_RAW(w, ": ");
+        }
+        both_langs(w, r, " / ");
+        W_RAW(w, "\n");
+        if (first && !first[0])
+            snprintf(first, firstlen, "%s / %s", assay_json_str(r, "zh"), assay_json_str(r, "en"));
+    }
+    if (assay_markup_done(&out, w) < 0)
+        assay_error_clear();
+    return out;
+}
+
+static int has_failed(const struct suite *s)
+{
+    return s->failures > 0;
+}
+
+/* One target's testcases: certification, install, preflight, tests,
+ * benchmarks, uninstall, and what stopped the target. */
+static void target_cases(struct suite *s, assay_lab *lab, const cJSON *t, int with_conclusion)
+{
+    const char *cls = profile_id(t), *tv = assay_json_str(t, "verdict"),
+               *reason = assay_json_str(t, "reason");
+    const cJSON *steps = obj(t, "steps"), *install = obj(steps, "install"), *x;
+    const cJSON *pkpf = obj(obj(t, "preflight"), "package"),
+                *hostpf = obj(obj(t, "preflight"), "host");
+    char first[1024], msg[1200];
+    if (with_conclusion) {
+        if (cJSON_IsTrue(obj(t, "certifies"))) {
+            case_pass(s, "认证 certification", cls, 0);
+        } else {
+            char *body = conditions_text(obj(t, "conditions"), first, sizeof first);
+            snprintf(msg, sizeof msg, "未认证 not certified%s%s", first[0] ? ": " : "", first);
+            case_not_passed(s, lab, "认证 certification", cls, 0, O_FAILURE, msg, "not-certified",
+                            body, NULL);
+            free(body);
+        }
+    }
+    if (cJSON_IsObject(install))
+        case_step(s, lab, install, "安装 install", cls);
+    /* Stopped before install by the package's preflight (the controller
+     * never started the job): no install step, no tests. */
+    if (!cJSON_IsObject(install) && !strcmp(tv, "fail") &&
+        cJSON_GetArraySize(obj(t, "tests")) == 0) {
+        char *body = cJSON_IsObject(pkpf) ? findings_text(pkpf) : NULL;
+        case_not_passed(
+            s, lab, assay_json_num(pkpf, "errors") > 0 ? "预检 preflight" : "目标 target", cls, 0,
+            O_FAILURE, reason[0] ? reason : "stopped before install", "preflight", body, NULL);
+        free(body);
+    }
+    /* Stopped after install by the host's preflight: tests skipped. */
+    int skipped = 0;
+    cJSON_ArrayForEach(x, obj(t, "tests")) skipped +=
+        !strcmp(assay_json_str(x, "verdict"), "skipped");
+    if (cJSON_IsObject(install) && !strcmp(assay_json_str(install, "verdict"), "pass") && skipped &&
+        assay_json_num(hostpf, "errors") > 0) {
+        const char *why = "preflight errors on the host";
+        cJSON_ArrayForEach(x,
+                           obj(t, "tests")) if (!strcmp(assay_json_str(x, "verdict"), "skipped") &&
+                                                assay_json_str(x, "reason")[0]) why =
+            assay_json_str(x, "reason");
+        char *body = findings_text(hostpf);
+        case_not_passed(s, lab, "预检 preflight", cls, 0, O_FAILURE, why, "preflight", body, NULL);
+        free(body);
+    }
+    cJSON_ArrayForEach(x, obj(t, "tests")) case_step(s, lab, x, assay_json_str(x, "name"), cls);
+    cJSON_ArrayForEach(x, obj(t, "benchmarks"))
+    {
+        int n = 0, fail = 0, err = 0, skip = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, obj(x, "verdicts"))
+        {
+            const char *vs = cJSON_IsString(v) ? v->valuestring : "";
+            n++;
+            fail += !strcmp(vs, "fail");
+            skip += !strcmp(vs, "skipped");
+            /* error, or a verdict assay does not know: never a pass */
+            err += strcmp(vs, "pass") && strcmp(vs, "fail") && strcmp(vs, "skipped");
+        }
+        char bmsg[96];
+        if (fail || err) {
+            snprintf(bmsg, sizeof bmsg, "%d of %d samples %s", fail ? fail : err, n,
+                     fail ? "failed" : "had errors");
+            case_not_passed(s, lab, assay_json_str(x, "name"), cls, 0, fail ? O_FAILURE : O_ERROR,
+                            bmsg, "benchmark", NULL, NULL);
+        } else if (n == 0 || skip == n) {
+            case_not_passed(s, lab, assay_json_str(x, "name"), cls, 0, O_SKIPPED, "no sample taken",
+                            NULL, NULL, NULL);
+        } else {
+            case_pass(s, assay_json_str(x, "name"), cls, 0);
+        }
+    }
+    if (cJSON_IsObject(obj(steps, "uninstall")))
+        case_step(s, lab, obj(steps, "uninstall"), "卸载 uninstall", cls);
+    if (!strcmp(tv, "error") || !strcmp(tv, "canceled") || !strcmp(tv, "incomplete")) {
+        /* The target could not be tested: an infrastructure error, never
+         * a skip (CI would show it green). */
+        snprintf(msg, sizeof msg, "%s %s%s%s", verdict_zh(tv), tv, reason[0] ? ": " : "", reason);
+        case_not_passed(s, lab, "目标 target", cls, 0, O_ERROR, msg, "infrastructure", NULL, NULL);
+    } else if (!strcmp(tv, "fail") && !has_failed(s)) {
+        /* Failed, and no testcase above says why: say it here. */
+        case_not_passed(s, lab, "目标 target", cls, 0, O_FAILURE,
+                        reason[0] ? reason : "the target failed", "target", NULL, NULL);
+    }
+}
+
+static void suite_write(assay_markup *w, const struct suite *s, const char *name,
+                        const char *hostname)
+{
+    W_RAW(w, "  <testsuite");
+    assay_markup_attr(w, "name", name);
+    assay_markup_rawf(w, " tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\"",
+                      s->tests, s->failures, s->errors, s->skipped, s->time);
+    if (hostname)
+        assay_markup_attr(w, "hostname", hostname);
+    W_RAW(w, ">\n");
 }
 
 int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c)
 {
-    const cJSON *p = cJSON_GetObjectItem(c->statement, "predicate"), *t, *x;
-    struct sb b = {0};
-    sb_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"");
-    sb_esc(&b, assay_json_str(cJSON_GetObjectItem(p, "product"), "name"));
-    sb_puts(&b, " ");
-    sb_esc(&b, assay_json_str(cJSON_GetObjectItem(p, "product"), "version"));
-    sb_puts(&b, "\">\n");
-    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
-    {
-        int tests = 0, failures = 0, errors = 0, skipped = 0;
-        double time = 0;
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
-        {
-            const char *v = assay_json_str(x, "verdict");
-            tests++;
-            failures += !strcmp(v, "fail");
-            errors += !strcmp(v, "error");
-            skipped += !strcmp(v, "skipped");
-            time += assay_json_num(x, "duration_s");
+    const cJSON *p = obj(c->statement, "predicate"), *t, *con = conclusion(p);
+    assay_markup *w = NULL, *body = NULL;
+    struct suite s = {0};
+    int rc, tests = 0, failures = 0, errors = 0;
+    char name[512];
+    if ((rc = assay_markup_new(&w, ASSAY_MARKUP_XML, 0)) < 0 ||
+        (rc = assay_markup_new(&body, ASSAY_MARKUP_XML, 0)) < 0)
+        goto out;
+    /* The conclusion first: one suite, one testcase that fails unless the
+     * product is certified, with the reasons. */
+    if (con) {
+        if ((rc = assay_markup_new(&s.cases, ASSAY_MARKUP_XML, 0)) < 0)
+            goto out;
+        if (certified(con)) {
+            case_pass(&s, "认证 certification", "conclusion", 0);
+        } else {
+            char first[1024], msg[1200];
+            char *text = conditions_text(obj(con, "reasons"), first, sizeof first);
+            snprintf(msg, sizeof msg, "未认证 not certified%s%s", first[0] ? ": " : "", first);
+            case_not_passed(&s, lab, "认证 certification", "conclusion", 0, O_FAILURE, msg,
+                            "not-certified", text, NULL);
+            free(text);
         }
-        const char *tv = assay_json_str(t, "verdict");
-        int infra = !strcmp(tv, "error") || !strcmp(tv, "canceled") || !strcmp(tv, "incomplete");
-        sb_puts(&b, "  <testsuite name=\"");
-        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
-        sb_printf(&b, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\" hostname=\"",
-                  tests + (infra && !tests), failures, errors + (infra && !tests), skipped, time);
-        sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "host"), "name"));
-        sb_puts(&b, "\">\n");
-        sb_puts(&b, "    <properties><property name=\"emulated\" value=\"");
-        sb_puts(&b, cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")) ? "true" : "false");
-        sb_puts(&b, "\"/><property name=\"report_number\" value=\"");
-        sb_esc(&b, assay_json_str(p, "report_number"));
-        sb_puts(&b, "\"/></properties>\n");
-        if (infra && !tests) {
-            sb_puts(&b, "    <testcase name=\"target\" classname=\"");
-            sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
-            sb_puts(&b, "\"><error message=\"");
-            sb_esc(&b, assay_json_str(t, "reason"));
-            sb_puts(&b, "\" type=\"infrastructure\"/></testcase>\n");
-        }
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
-        {
-            const char *v = assay_json_str(x, "verdict");
-            sb_puts(&b, "    <testcase name=\"");
-            sb_esc(&b, assay_json_str(x, "name"));
-            sb_puts(&b, "\" classname=\"");
-            sb_esc(&b, assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
-            sb_printf(&b, "\" time=\"%.3f\"", assay_json_num(x, "duration_s"));
-            if (!strcmp(v, "pass")) {
-                sb_puts(&b, "/>\n");
-                continue;
-            }
-            sb_puts(&b, ">\n");
-            if (!strcmp(v, "skipped")) {
-                sb_puts(&b, "      <skipped message=\"");
-                sb_esc(&b, assay_json_str(x, "reason"));
-                sb_puts(&b, "\"/>\n");
-            } else {
-                const cJSON *ec = cJSON_GetObjectItem(x, "exit_code");
-                char status[64];
-                if (cJSON_IsNumber(ec))
-                    snprintf(status, sizeof status, "exit status %d", ec->valueint);
-                else
-                    snprintf(status, sizeof status, "%s", assay_json_str(x, "signal")[0] ? assay_json_str(x, "signal") : "no exit status");
-                sb_printf(&b, "      <%s message=\"", !strcmp(v, "fail") ? "failure" : "error");
-                sb_esc(&b, assay_json_str(x, "reason")[0] ? assay_json_str(x, "reason") : status);
-                sb_printf(&b, "\" type=\"%s\">", status);
-                const cJSON *lg = cJSON_GetObjectItem(x, "logs");
-                char *o = log_tail(lab, assay_json_str(cJSON_GetObjectItem(lg, "stdout"), "sha256"), 2048);
-                char *e = log_tail(lab, assay_json_str(cJSON_GetObjectItem(lg, "stderr"), "sha256"), 2048);
-                sb_puts(&b, "--- stdout (tail) ---\n");
-                sb_esc(&b, o ? o : "");
-                sb_puts(&b, "\n--- stderr (tail) ---\n");
-                sb_esc(&b, e ? e : "");
-                free(o);
-                free(e);
-                sb_printf(&b, "</%s>\n", !strcmp(v, "fail") ? "failure" : "error");
-            }
-            sb_puts(&b, "    </testcase>\n");
-        }
-        sb_puts(&b, "  </testsuite>\n");
+        suite_write(body, &s,
+                    certified(con) ? "结论：已认证 conclusion: certified"
+                                   : "结论：未认证 conclusion: not certified",
+                    NULL);
+        assay_markup_append(body, s.cases);
+        W_RAW(body, "  </testsuite>\n");
+        tests += s.tests, failures += s.failures, errors += s.errors;
+        assay_markup_free(s.cases);
+        s = (struct suite){0};
     }
-    sb_puts(&b, "</testsuites>\n");
-    return sb_done(&b, out);
+    cJSON_ArrayForEach(t, obj(p, "targets"))
+    {
+        if ((rc = assay_markup_new(&s.cases, ASSAY_MARKUP_XML, 0)) < 0)
+            goto out;
+        target_cases(&s, lab, t, con != NULL);
+        suite_write(body, &s, profile_id(t), assay_json_str(obj(t, "host"), "name"));
+        W_RAW(body, "    <properties><property name=\"emulated\"");
+        assay_markup_attr(body, "value", cJSON_IsTrue(obj(t, "emulated")) ? "true" : "false");
+        W_RAW(body, "/><property name=\"report_number\"");
+        assay_markup_attr(body, "value", assay_json_str(p, "report_number"));
+        if (con) {
+            W_RAW(body, "/><property name=\"certifies\"");
+            assay_markup_attr(body, "value", cJSON_IsTrue(obj(t, "certifies")) ? "true" : "false");
+        }
+        W_RAW(body, "/></properties>\n");
+        assay_markup_append(body, s.cases);
+        W_RAW(body, "  </testsuite>\n");
+        tests += s.tests, failures += s.failures, errors += s.errors;
+        assay_markup_free(s.cases);
+        s = (struct suite){0};
+    }
+    snprintf(name, sizeof name, "%s %s", assay_json_str(obj(p, "product"), "name"),
+             assay_json_str(obj(p, "product"), "version"));
+    W_RAW(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
+    assay_markup_attr(w, "name", name);
+    assay_markup_rawf(w, " tests=\"%d\" failures=\"%d\" errors=\"%d\">\n", tests, failures, errors);
+    assay_markup_append(w, body);
+    W_RAW(w, "</testsuites>\n");
+    rc = assay_markup_done(out, w);
+    w = NULL;
+out:
+    assay_markup_free(s.cases);
+    assay_markup_free(body);
+    assay_markup_free(w);
+    return rc;
 }
 
 /* ---- md -------------------------------------------------------------------- */
 
 int assay_report_md(char **out, const assay_report_check *c)
 {
-    const cJSON *p = cJSON_GetObjectItem(c->statement, "predicate"), *t, *x;
-    const cJSON *prod = cJSON_GetObjectItem(p, "product");
-    struct sb b = {0};
-    sb_printf(&b, "### %s %s: %s\n\n", assay_json_str(prod, "name"), assay_json_str(prod, "version"), assay_json_str(p, "verdict"));
-    sb_printf(&b, "Adaptation report %s, %s, %s (vendor: %s)\n\n", assay_json_str(p, "report_number"), assay_json_str(p, "centre"),
-              assay_json_str(p, "date"), assay_json_str(prod, "vendor"));
-    sb_puts(&b, "| target | host | tests passed | verdict |\n|---|---|---|---|\n");
-    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
+    const cJSON *p = obj(c->statement, "predicate"), *t, *x, *con = conclusion(p);
+    const cJSON *prod = obj(p, "product");
+    assay_markup *w;
+    int rc = assay_markup_new(&w, ASSAY_MARKUP_MD, 0);
+    if (rc < 0)
+        return rc;
+    W_RAW(w, "### ");
+    if (con) {
+        if (certified(con))
+            W_RAW(w, "已认证 Certified: ");
+        else
+            W_RAW(w, "未认证 Not certified: ");
+    }
+    W_TEXT(w, assay_json_str(prod, "name"));
+    W_RAW(w, " ");
+    W_TEXT(w, assay_json_str(prod, "version"));
+    W_RAW(w, ": ");
+    W_TEXT(w, assay_json_str(p, "verdict"));
+    W_RAW(w, "\n\n");
+    if (con && cJSON_GetArraySize(obj(con, "reasons")) > 0) {
+        cJSON_ArrayForEach(x, obj(con, "reasons"))
+        {
+            W_RAW(w, "- ");
+            W_TEXT(w, assay_json_str(x, "target"));
+            W_RAW(w, ": ");
+            both_langs(w, x, " / ");
+            W_RAW(w, "\n");
+        }
+        W_RAW(w, "\n");
+    }
+    W_RAW(w, "Adaptation report ");
+    W_TEXT(w, assay_json_str(p, "report_number"));
+    W_RAW(w, ", ");
+    W_TEXT(w, assay_json_str(p, "centre"));
+    W_RAW(w, ", ");
+    W_TEXT(w, assay_json_str(p, "date"));
+    W_RAW(w, " (vendor: ");
+    W_TEXT(w, assay_json_str(prod, "vendor"));
+    W_RAW(w, ")\n\n");
+    if (con)
+        W_RAW(
+            w,
+            "| target | host | tests passed | verdict | certifies 认证 |\n|---|---|---|---|---|\n");
+    else
+        W_RAW(w, "| target | host | tests passed | verdict |\n|---|---|---|---|\n");
+    cJSON_ArrayForEach(t, obj(p, "targets"))
     {
         int pass = 0, n = 0;
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "tests"))
+        cJSON_ArrayForEach(x, obj(t, "tests"))
         {
             n++;
             pass += !strcmp(assay_json_str(x, "verdict"), "pass");
         }
-        sb_printf(&b, "| %s%s | %s | %d/%d | %s |\n", assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"),
-                  cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")) ? " (emulated)" : "",
-                  assay_json_str(cJSON_GetObjectItem(t, "host"), "name"), pass, n, assay_json_str(t, "verdict"));
+        W_RAW(w, "| ");
+        W_TEXT(w, profile_id(t));
+        if (cJSON_IsTrue(obj(t, "emulated")))
+            W_RAW(w, " (emulated)");
+        W_RAW(w, " | ");
+        W_TEXT(w, assay_json_str(obj(t, "host"), "name"));
+        assay_markup_rawf(w, " | %d/%d | ", pass, n);
+        W_TEXT(w, assay_json_str(t, "verdict"));
+        if (con) {
+            if (cJSON_IsTrue(obj(t, "certifies")))
+                W_RAW(w, " | 是 yes");
+            else
+                W_RAW(w, " | 否 no");
+            cJSON_ArrayForEach(x, obj(t, "conditions"))
+            {
+                W_RAW(w, "; ");
+                both_langs(w, x, " / ");
+            }
+        }
+        W_RAW(w, " |\n");
     }
     const cJSON *cmp;
-    cJSON_ArrayForEach(cmp, cJSON_GetObjectItem(p, "comparison"))
+    cJSON_ArrayForEach(cmp, obj(p, "comparison"))
     {
-        sb_printf(&b, "\n%s (%s, %s is better): ", assay_json_str(cmp, "name"), assay_json_str(cmp, "unit"), assay_json_str(cmp, "better"));
+        W_RAW(w, "\nBenchmark ");
+        W_TEXT(w, assay_json_str(cmp, "name"));
+        W_RAW(w, " (");
+        W_TEXT(w, assay_json_str(cmp, "unit"));
+        W_RAW(w, ", ");
+        W_TEXT(w, !strcmp(assay_json_str(cmp, "better"), "lower") ? "lower" : "higher");
+        W_RAW(w, " is better): ");
         int first = 1;
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(cmp, "targets"))
+        cJSON_ArrayForEach(x, obj(cmp, "targets"))
         {
-            sb_printf(&b, "%s%s %.4g (±%.0f%%)", first ? "" : "; ", assay_json_str(x, "profile"), assay_json_num(x, "median"), assay_json_num(x, "spread_pct"));
+            if (!first)
+                W_RAW(w, "; ");
+            W_TEXT(w, assay_json_str(x, "profile"));
+            assay_markup_rawf(w, " %.4g (±%.0f%%)", assay_json_num(x, "median"),
+                              assay_json_num(x, "spread_pct"));
             first = 0;
         }
-        sb_puts(&b, "\n");
+        W_RAW(w, "\n");
     }
-    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
+    cJSON_ArrayForEach(t, obj(p, "targets"))
     {
         /* Attempts before the last one: infrastructure retries. */
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "attempt_history"))
+        cJSON_ArrayForEach(x, obj(t, "attempt_history"))
         {
             if (assay_json_num(x, "attempt") >= assay_json_num(t, "attempts"))
                 continue;
-            sb_printf(&b, "\n%s, attempt %.0f on %s: %s: %s\n", assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"),
-                      assay_json_num(x, "attempt"), assay_json_str(x, "host"), assay_json_str(x, "outcome"),
-                      assay_json_str(x, "reason"));
+            W_RAW(w, "\nTarget ");
+            W_TEXT(w, profile_id(t));
+            assay_markup_rawf(w, ", attempt %.0f on ", assay_json_num(x, "attempt"));
+            W_TEXT(w, assay_json_str(x, "host"));
+            W_RAW(w, ": ");
+            W_TEXT(w, assay_json_str(x, "outcome"));
+            W_RAW(w, ": ");
+            W_TEXT(w, assay_json_str(x, "reason"));
+            W_RAW(w, "\n");
         }
     }
     const cJSON *note;
-    cJSON_ArrayForEach(note, cJSON_GetObjectItem(p, "notes")) sb_printf(&b, "\n> %s\n", note->valuestring);
-    sb_printf(&b, "\nSigned (%s), key `%.16s`, payload sha256 `%.16s`. Verify the JSON report: "
-                  "`assay verify report.json`.\n", c->alg, c->keyid, c->payload_sha256);
-    return sb_done(&b, out);
+    cJSON_ArrayForEach(note, obj(p, "notes"))
+    {
+        W_RAW(w, "\n> ");
+        W_TEXT(w, cJSON_IsString(note) ? note->valuestring : "");
+        W_RAW(w, "\n");
+    }
+    W_RAW(w, "\nSigned (");
+    W_TEXT(w, c->alg);
+    W_RAW(w, "), key ");
+    assay_markup_textf(w, "%.16s", c->keyid);
+    W_RAW(w, ", payload sha256 ");
+    assay_markup_textf(w, "%.16s", c->payload_sha256);
+    W_RAW(w, ". Verify the JSON report: `assay verify report.json`.\n");
+    return assay_markup_done(out, w);
 }

@@ -39,7 +39,13 @@ typedef struct assay_report_check {
  */
 int assay_report_verify(assay_report_check *out, const char *env, size_t len, const char *pem, size_t pemlen);
 
-/* The other forms, from a verified statement. */
+/*
+ * The other forms, from a verified statement, into *out (the caller frees
+ * it). Every string of the statement is escaped by the markup writers
+ * (markup.h); the conclusion comes first when the payload has one. junit
+ * reads log tails from `lab`'s blob store. Return 0, or ASSAY_ETOOBIG /
+ * ASSAY_ENOMEM with *out untouched. docs/report.md describes them.
+ */
 int assay_report_html(char **out, const assay_report_check *c);
 int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c);
 int assay_report_md(char **out, const assay_report_check *c);

@@ -111,6 +111,27 @@ Test(agent_spec, step_fields)
     step_bad("{\"id\":\"a\",\"kind\":\"test\",\"command\":\"x\",\"timeout\":1,\"retries\":3}", "steps[0].retries: unknown field");
 }
 
+/* A unit is an identifier shown in every report: markup, quotes, spaces
+ * and control characters are refused, and the message names the field
+ * without echoing the value. */
+Test(agent_spec, bench_units_are_identifiers)
+{
+    const char *hostile[] = {"<img src=x onerror=alert(1)>", "ops\\u001b[31m", "a b", "\\\"x\\\"", "ops/s;", "\\u00e9"};
+    for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+        char step[256];
+        snprintf(step, sizeof step, "{\"id\":\"a\",\"kind\":\"bench\",\"command\":\"x\",\"timeout\":1,\"unit\":\"%s\"}", hostile[i]);
+        step_bad(step, "steps[0].unit: must be 1-32 bytes of A-Z a-z 0-9 / % . _ - and \u00b5");
+        cr_assert_null(strstr(assay_error_last()->message, "img"));
+    }
+    const char *fine[] = {"ops/s", "MB/s", "ms", "\u00b5s", "%", "req_per-s.1"};
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
+        char spec[512];
+        snprintf(spec, sizeof spec, "{\"protocol\":1,\"id\":\"j\",\"steps\":[{\"id\":\"a\",\"kind\":\"bench\","
+                 "\"command\":\"x\",\"timeout\":1,\"unit\":\"%s\"}]}", fine[i]);
+        assay_spec_free(parse_ok(spec));
+    }
+}
+
 Test(agent_spec, step_order_and_uniqueness)
 {
     step_bad("{\"id\":\"t\",\"kind\":\"test\",\"command\":\"x\",\"timeout\":1},"

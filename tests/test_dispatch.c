@@ -40,10 +40,11 @@ Test(dispatch, a_second_dispatcher_is_refused)
     /* Progress, not time: the lock file holds the first one's pid once it has the lock. */
     char want[32];
     snprintf(want, sizeof want, "%d", first);
-    for (int i = 0; i < 600 && th_run(out, sizeof out, "cat %s/lab/dispatch.lock", dir) == 0 &&
-                    strncmp(out, want, strlen(want)) != 0;
-         i++)
+    for (int i = 0; i < 600; i++) {
+        if (th_run(out, sizeof out, "cat %s/lab/dispatch.lock", dir) == 0 && strncmp(out, want, strlen(want)) == 0)
+            break;
         usleep(50000);
+    }
     cr_assert(strncmp(out, want, strlen(want)) == 0, "the first dispatcher never took the lock: %s", out);
     int rc = th_run(out, sizeof out, "%s --lab %s/lab dispatch --once", ASSAY, dir);
     cr_assert_eq(rc, 2, "a second dispatcher ran (%d): %s", rc, out);

@@ -8,6 +8,7 @@
 #include "helpers.h"
 #include "lab.h"
 #include "blob.h"
+#include "markup.h"
 #include "package.h"
 #include "assay/error.h"
 
@@ -386,4 +387,31 @@ Test(ingest, preflight_reads_elf_files_inside_packages)
     cr_assert_eq(seen, 3);
     free(text);
     cJSON_Delete(pf);
+}
+
+/* ---- vendor text on the terminal ----------------------------------------- */
+
+/* The CLI prints vendor names without the control characters and bidi
+ * overrides they hold, on one line, in columns measured in display width. */
+Test(ingest, vendor_names_on_the_terminal_are_safe_and_aligned)
+{
+    char out[8192], id[80];
+    const char *A = ASSAY_BINARY_DIR "/assay";
+    cr_assert_eq(th_run(id, sizeof id, "%s --lab %s/lab package add %s/hostile-names.tar.gz 2>/dev/null", A, labdir, CORPUS), 0,
+                 "%s", id);
+    id[strcspn(id, "\n")] = '\0';
+    cr_assert_eq(th_run(out, sizeof out, "%s --lab %s/lab package list && %s --lab %s/lab package show %s", A, labdir, A,
+                        labdir, id), 0, "%s", out);
+    cr_assert_null(strstr(out, "\xc2\x9b"), "a C1 CSI reached the terminal: %s", out);
+    cr_assert_null(strstr(out, "\xe2\x80\xae"), "a bidi override reached the terminal: %s", out);
+    cr_assert_null(strstr(out, "1.0\n2"), "a newline inside a value: %s", out);
+    /* package list: the header and one row; VERSION's column starts at the
+     * same display column in both, though the product is CJK. */
+    char *row = strchr(out, '\n') + 1, *end = strchr(row, '\n');
+    cr_assert(strncmp(end + 1, "package ", 8) == 0, "the row is one line: %s", out);
+    const char *hv = strstr(out, "VERSION"), *rv = strstr(row, "1.0 2");
+    cr_assert(hv && rv && rv < end, "%s", out);
+    cr_assert_eq(assay_text_width(row, (size_t)(rv - row)), assay_text_width(out, (size_t)(hv - out)),
+                 "columns measured in bytes, not display width: %s", out);
+    cr_assert(strstr(row, "产品<b>\xef\xbf\xbd" "31m\xef\xbf\xbd名称很长很~"), "the name, cut on a character: %s", row);
 }

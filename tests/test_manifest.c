@@ -80,6 +80,30 @@ Test(manifest, what_vendors_get_wrong)
     bad(HEAD "," ARTS "," STEPS "," TESTS ",\"inspect\":\"/usr/bin/x\"", "inspect: must be an array");
 }
 
+/* A unit is an identifier: markup, spaces and quotes are refused, named by
+ * the field, not echoed. */
+Test(manifest, bench_units_are_identifiers)
+{
+    const char *hostile[] = {"<img src=x onerror=alert(1)>", "a b", "\\\"q\\\"", "ops/s'", "\u00e9/s",
+                             "123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+        char body[1024];
+        snprintf(body, sizeof body, HEAD "," ARTS "," STEPS ",\"benchmarks\":[{\"id\":\"b\",\"command\":\"x\","
+                 "\"timeout\":5,\"repeat\":1,\"unit\":\"%s\"}]", hostile[i]);
+        bad(body, i == 5 ? "benchmarks[0].unit: longer than 32 bytes" : "benchmarks[0].unit: must be 1-32 bytes of A-Z a-z 0-9 / % . _ - and \u00b5");
+        cr_assert_null(strstr(assay_error_last()->message, "img"));
+    }
+    const char *fine[] = {"ops/s", "MB/s", "ms", "\u00b5s", "%"};
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
+        char json[1024];
+        snprintf(json, sizeof json, "{" HEAD "," ARTS "," STEPS ",\"benchmarks\":[{\"id\":\"b\",\"command\":\"x\","
+                 "\"timeout\":5,\"repeat\":1,\"unit\":\"%s\"}]}", fine[i]);
+        assay_manifest *m;
+        cr_assert_eq(assay_manifest_parse(&m, json, strlen(json)), 0, "%s: %s", fine[i], assay_error_last()->message);
+        assay_manifest_free(m);
+    }
+}
+
 Test(manifest, malformed_documents)
 {
     assay_manifest *m;

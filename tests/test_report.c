@@ -295,7 +295,8 @@ Test(report, other_forms)
     cr_assert(strstr(html, c.keyid) && strstr(html, c.payload_sha256), "the html ties itself to the signed JSON");
     cr_assert(strstr(html, "prints &lt;hello&gt; &amp; exits"), "names are escaped");
     cr_assert(strstr(html, "(模拟 emulated)"));
-    cr_assert_null(strstr(html, "http"), "self-contained: no external resources");
+    cr_assert(!strstr(html, "http:") && !strstr(html, "https:") && !strstr(html, "src="),
+              "self-contained: no external resources");
     cr_assert_eq(assay_report_junit(&xml, &lab, &c), 0);
     char path[400];
     snprintf(path, sizeof path, "%s/junit.xml", dir);
@@ -306,7 +307,7 @@ Test(report, other_forms)
     cr_assert(strstr(xml, "<failure message=\"exit status 3, expected 0\" type=\"exit status 3\">"), "%s", xml);
     cr_assert(strstr(xml, "error: &lt;bad&gt; input &amp; more"), "the log tail, escaped");
     cr_assert_eq(th_run(out, sizeof out, "xmllint --xpath 'count(//testsuite)' %s", path), 0);
-    cr_assert_eq(atoi(out), 2, "%s", out);
+    cr_assert_eq(atoi(out), 3, "the conclusion, then one suite per target: %s", out);
     cr_assert_eq(assay_report_md(&md, &c), 0);
     cr_assert(strstr(md, "| kunpeng-920-kylin-v10 (emulated) | kunpeng-1 | 0/1 | fail |"), "%s", md);
     free(html);
@@ -403,5 +404,428 @@ Test(report, matching_host_certifies_its_target)
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(c, "certified")), "the kunpeng target failed");
     cr_assert(!has_reason(c, "zhaoxin-kx6000-uos-20", "", ""));
     cJSON_Delete(st);
+    assay_lab_close(&lab);
+}
+
+/* ---- hostile text in every field a vendor or a host controls -------------- */
+
+/* Script that marks the page if it ever runs; the marker is put together at
+ * run time, so the text of the script itself never contains it. */
+#define MARK "document.documentElement.setAttribute('data-x','PW'+'NED')"
+static const char HOSTILE[] =
+    "<script>document.title='PW'+'NED';" MARK "</script>"
+    "<img src=x onerror=\"" MARK "\">"
+    "\"'><svg onload=\"" MARK "\"></svg>' onmouseover='" MARK "' x=\""
+    "</title></style></textarea></td></table><script>" MARK "</script>"
+    "]]></failure><![CDATA[x]]> &amp; &#60; <!-- --> <?pi x?>"
+    "\x01\x08\x0b\x0c\x1b[31m\x7f\xc2\x9b"
+    "\xff\xfe\xc0\xaf\xed\xa0\x80\xef\xbf\xbe\xe2\x80\xae"
+    "| pipe\nnewline\r\t`*_[x](javascript:alert(1)) ### #"
+    "中文厂商\xe4\xb8";
+
+/* HOSTILE again and again, 64 KiB. */
+static char *big_hostile(void)
+{
+    size_t n = 64 * 1024, h = strlen(HOSTILE);
+    char *s = malloc(n + 1);
+    for (size_t i = 0; i < n; i += h)
+        memcpy(s + i, HOSTILE, n - i < h ? n - i : h);
+    s[n] = '\0';
+    return s;
+}
+
+static cJSON *str(const char *s)
+{
+    return cJSON_CreateString(s);
+}
+
+/* A preflight object with one finding of each severity. */
+static cJSON *hostile_preflight(int errors)
+{
+    cJSON *pf = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(pf, "files"), *f = cJSON_CreateObject();
+    cJSON_AddNumberToObject(pf, "errors", errors);
+    cJSON_AddNumberToObject(pf, "warnings", 1);
+    cJSON_AddItemToObject(f, "path", str(HOSTILE));
+    cJSON *fl = cJSON_AddArrayToObject(f, "findings");
+    for (int i = 0; i < 2; i++) {
+        cJSON *fd = cJSON_CreateObject();
+        cJSON_AddStringToObject(fd, "severity", i ? "warning" : "error");
+        cJSON_AddItemToObject(fd, "check", str(HOSTILE));
+        cJSON_AddItemToObject(fd, "found", str(HOSTILE));
+        cJSON_AddItemToObject(fd, "expected", str(HOSTILE));
+        cJSON_AddItemToObject(fd, "hint", str(HOSTILE));
+        cJSON_AddItemToArray(fl, fd);
+    }
+    cJSON_AddItemToArray(files, f);
+    return pf;
+}
+
+static cJSON *hostile_step(const char *verdict, const char *reason, const char *out_sha, const char *err_sha)
+{
+    cJSON *x = cJSON_CreateObject(), *logs;
+    cJSON_AddItemToObject(x, "id", str("t1"));
+    cJSON_AddItemToObject(x, "name", str(HOSTILE));
+    cJSON_AddItemToObject(x, "verdict", str(verdict));
+    cJSON_AddItemToObject(x, "reason", str(reason));
+    cJSON_AddNullToObject(x, "exit_code");
+    cJSON_AddItemToObject(x, "signal", str(HOSTILE));
+    cJSON_AddNumberToObject(x, "duration_s", 1.25);
+    logs = cJSON_AddObjectToObject(x, "logs");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(logs, "stdout"), "sha256", out_sha);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(logs, "stderr"), "sha256", err_sha);
+    return x;
+}
+
+enum { T_INSTALL, T_PF_PACKAGE, T_PF_HOST, T_INFRA, T_CANCELED, T_OK, NTARGETS };
+
+/* A target whose every string is hostile, in one of six situations. */
+static cJSON *hostile_target(int kind, const char *big, const char *out_sha, const char *err_sha)
+{
+    cJSON *t = cJSON_CreateObject(), *o;
+    o = cJSON_AddObjectToObject(t, "profile");
+    cJSON_AddItemToObject(o, "id", str(HOSTILE));
+    cJSON_AddItemToObject(o, "name", str(kind == T_OK ? big : HOSTILE));
+    o = cJSON_AddObjectToObject(t, "host");
+    cJSON_AddItemToObject(o, "name", str(HOSTILE));
+    cJSON_AddItemToObject(o, "hostkey", str(HOSTILE));
+    cJSON *f = cJSON_AddObjectToObject(t, "facts");
+    cJSON_AddItemToObject(f, "arch", str(HOSTILE));
+    o = cJSON_AddObjectToObject(f, "cpu");
+    cJSON_AddItemToObject(o, "vendor", str(HOSTILE));
+    cJSON_AddItemToObject(o, "model", str(big));
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(f, "os"), "pretty_name", str(HOSTILE));
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(f, "kernel"), "release", str(HOSTILE));
+    cJSON_AddItemToObject(f, "glibc", str(HOSTILE));
+    cJSON_AddNumberToObject(f, "page_size", 4096);
+    cJSON_AddBoolToObject(t, "emulated", kind == T_INSTALL);
+    o = cJSON_AddObjectToObject(t, "agent");
+    cJSON_AddItemToObject(o, "version", str(HOSTILE));
+    cJSON_AddItemToObject(o, "triple", str(HOSTILE));
+    cJSON_AddItemToObject(o, "sha256", str(HOSTILE));
+    o = cJSON_AddObjectToObject(t, "preflight");
+    cJSON_AddItemToObject(o, "package", hostile_preflight(kind == T_PF_PACKAGE ? 2 : 0));
+    cJSON_AddItemToObject(o, "host", kind == T_PF_HOST ? hostile_preflight(1) : cJSON_CreateNull());
+    cJSON *steps = cJSON_AddObjectToObject(t, "steps"), *tests = cJSON_AddArrayToObject(t, "tests");
+    static const char *const verdicts[] = {"fail", "fail", "fail", "error", "canceled", "pass"};
+    if (kind != T_PF_PACKAGE && kind != T_INFRA) {
+        cJSON_AddItemToObject(steps, "install", hostile_step(kind == T_INSTALL ? "fail" : "pass", HOSTILE, out_sha, err_sha));
+        cJSON_AddItemToObject(steps, "uninstall", hostile_step("pass", "", out_sha, err_sha));
+        const char *tv = kind == T_OK || kind == T_CANCELED ? "pass" : "skipped";
+        cJSON_AddItemToArray(tests, hostile_step(tv, kind == T_PF_HOST ? "preflight errors on the host" : HOSTILE, out_sha, err_sha));
+        if (kind == T_INSTALL) /* a verdict no agent should send */
+            cJSON_AddItemToArray(tests, hostile_step(HOSTILE, HOSTILE, out_sha, err_sha));
+    }
+    cJSON *benches = cJSON_AddArrayToObject(t, "benchmarks"), *b = cJSON_CreateObject();
+    cJSON_AddItemToObject(b, "id", str("b1"));
+    cJSON_AddItemToObject(b, "name", str(HOSTILE));
+    cJSON_AddItemToObject(b, "unit", str(HOSTILE));
+    cJSON *vs = cJSON_AddArrayToObject(b, "verdicts");
+    cJSON_AddItemToArray(vs, str(kind == T_OK ? "pass" : HOSTILE));
+    cJSON_AddItemToArray(benches, b);
+    cJSON_AddItemToObject(t, "verdict", str(verdicts[kind]));
+    cJSON_AddItemToObject(t, "reason", str(HOSTILE));
+    cJSON_AddNumberToObject(t, "attempts", 2);
+    cJSON *hist = cJSON_AddArrayToObject(t, "attempt_history");
+    for (int i = 1; i <= 2; i++) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "attempt", i);
+        cJSON_AddItemToObject(a, "host", str(HOSTILE));
+        cJSON_AddItemToObject(a, "outcome", str(HOSTILE));
+        cJSON_AddItemToObject(a, "reason", str(HOSTILE));
+        cJSON_AddItemToArray(hist, a);
+    }
+    cJSON_AddBoolToObject(t, "certifies", kind == T_OK);
+    cJSON *conds = cJSON_AddArrayToObject(t, "conditions");
+    if (kind != T_OK) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddItemToObject(c, "code", str(HOSTILE));
+        cJSON_AddItemToObject(c, "zh", str(HOSTILE));
+        cJSON_AddItemToObject(c, "en", str(HOSTILE));
+        cJSON_AddItemToArray(conds, c);
+    }
+    cJSON_AddBoolToObject(t, "host_reset", kind != T_INSTALL);
+    return t;
+}
+
+/* The predicate of issue 12's shape with hostile text everywhere. */
+static cJSON *hostile_statement(const char *big, const char *out_sha, const char *err_sha)
+{
+    cJSON *st = cJSON_CreateObject(), *p = cJSON_AddObjectToObject(st, "predicate"), *o;
+    cJSON_AddStringToObject(st, "_type", "https://in-toto.io/Statement/v1");
+    cJSON_AddItemToObject(p, "report_number", str(HOSTILE));
+    cJSON_AddItemToObject(p, "centre", str(HOSTILE));
+    cJSON_AddItemToObject(p, "date", str(HOSTILE));
+    o = cJSON_AddObjectToObject(p, "product");
+    cJSON_AddItemToObject(o, "name", str(big));
+    cJSON_AddItemToObject(o, "version", str(HOSTILE));
+    cJSON_AddItemToObject(o, "vendor", str(HOSTILE));
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "submission"), "sha256", str(HOSTILE));
+    cJSON_AddItemToObject(p, "verdict", str(HOSTILE));
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(p, "notes"), str(HOSTILE));
+    o = cJSON_AddObjectToObject(p, "conclusion");
+    cJSON_AddFalseToObject(o, "certified");
+    cJSON_AddItemToObject(o, "zh", str(HOSTILE));
+    cJSON_AddItemToObject(o, "en", str(HOSTILE));
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "target", str(HOSTILE));
+    cJSON_AddItemToObject(r, "code", str(HOSTILE));
+    cJSON_AddItemToObject(r, "zh", str(HOSTILE));
+    cJSON_AddItemToObject(r, "en", str(big));
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "reasons"), r);
+    cJSON *cmp = cJSON_CreateObject(), *row = cJSON_CreateObject();
+    cJSON_AddItemToObject(cmp, "benchmark", str(HOSTILE));
+    cJSON_AddItemToObject(cmp, "name", str(HOSTILE));
+    cJSON_AddItemToObject(cmp, "unit", str(HOSTILE));
+    cJSON_AddItemToObject(cmp, "better", str(HOSTILE));
+    cJSON_AddItemToObject(row, "profile", str(HOSTILE));
+    cJSON_AddTrueToObject(row, "emulated");
+    cJSON_AddNumberToObject(row, "median", 2);
+    cJSON_AddNumberToObject(row, "min", 1);
+    cJSON_AddNumberToObject(row, "max", 3);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(cmp, "targets"), row);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(p, "comparison"), cmp);
+    cJSON *targets = cJSON_AddArrayToObject(p, "targets");
+    for (int k = 0; k < NTARGETS; k++)
+        cJSON_AddItemToArray(targets, hostile_target(k, big, out_sha, err_sha));
+    return st;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* How many nodes an XPath expression finds in a file, by xmllint. */
+static int xpath_count(const char *path, const char *expr)
+{
+    char out[256];
+    cr_assert_eq(th_run(out, sizeof out, "xmllint --xpath \"count(%s)\" %s", expr, path), 0, "%s: %s", expr, out);
+    return (int)strtol(out, NULL, 10);
+}
+
+Test(report, hostile_text_is_text_in_every_form)
+{
+    assay_lab lab;
+    make_lab(&lab, "hostile", ASSAY_KEY_ED25519);
+    /* The logs whose tails the JUnit failures show: one all CJK, so a tail
+     * cut by bytes would start inside a character; one hostile. */
+    char out_sha[65], err_sha[65], path[512], out[8192];
+    size_t cjk_len = 3 * 1000 + 3;
+    char *cjk = malloc(cjk_len + 1), *big = big_hostile();
+    for (size_t i = 0; i < 1000; i++)
+        memcpy(cjk + 3 * i, "中", 3);
+    memcpy(cjk + 3000, "END", 4);
+    cr_assert_eq(assay_blob_put_mem(lab.blobs, cjk, cjk_len, out_sha), 0);
+    cr_assert_eq(assay_blob_put_mem(lab.blobs, HOSTILE, strlen(HOSTILE), err_sha), 0);
+    assay_report_check c = {.keyid = "00ff", .alg = "ed25519", .payload_sha256 = "aa55"};
+    c.statement = hostile_statement(big, out_sha, err_sha);
+
+    /* HTML: a real parser finds only the page's own elements, and the
+     * hostile text as text. The page and a control page that holds the
+     * same text unescaped go to the browser check (report-browser). */
+    char *html, *xml, *md, dir2[400];
+    cr_assert_eq(assay_report_html(&html, &c), 0, "%s", assay_error_last()->message);
+    snprintf(dir2, sizeof dir2, "%s/hostile-report", ASSAY_BINARY_DIR);
+    cr_assert_eq(th_run(NULL, 0, "mkdir -p %s", dir2), 0);
+    snprintf(path, sizeof path, "%s/report.html", dir2);
+    write_file(path, html);
+    cr_assert_eq(th_run(out, sizeof out, "python3 %s/tests/check-report.py html %s", ASSAY_SOURCE_DIR, path), 0, "%s", out);
+    size_t clen = strlen(HOSTILE) + 200;
+    char *control = malloc(clen);
+    snprintf(control, clen, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>control</title></head><body>%s</body></html>\n",
+             HOSTILE);
+    snprintf(path, sizeof path, "%s/control.html", dir2);
+    write_file(path, control);
+    cr_assert_neq(th_run(out, sizeof out, "python3 %s/tests/check-report.py html %s", ASSAY_SOURCE_DIR, path), 0,
+                  "the checker must see the unescaped control page: %s", out);
+    free(control);
+
+    /* JUnit: valid against the JUnit schema, counts that add up, and the
+     * mapping CI gates on. */
+    cr_assert_eq(assay_report_junit(&xml, &lab, &c), 0, "%s", assay_error_last()->message);
+    snprintf(path, sizeof path, "%s/junit.xml", dir2);
+    write_file(path, xml);
+    cr_assert_eq(th_run(out, sizeof out, "xmllint --noout --schema %s/tests/data/junit.xsd %s 2>&1 | tail -5",
+                        ASSAY_SOURCE_DIR, path), 0);
+    cr_assert(strstr(out, "validates"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "python3 %s/tests/check-report.py junit %s", ASSAY_SOURCE_DIR, path), 0, "%s", out);
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite"), 1 + NTARGETS);
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[1][starts-with(@name,'结论')]/testcase/failure"), 1,
+                 "the conclusion comes first, and fails");
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[2]/testcase[@name='安装 install']/failure"), 1,
+                 "an install failure is a failure, not a skip");
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[2]/testcase/failure[contains(.,'END') and "
+                                   "contains(.,'--- stdout (tail) ---\n中中')]"), 1,
+                 "the log tail starts on a character");
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[3]/testcase[@name='预检 preflight']/failure"), 1,
+                 "a preflight stop before install is a failure");
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[4]/testcase[@name='预检 preflight']/failure"
+                                   "[@message='preflight errors on the host']"), 1,
+                 "a preflight stop on the host is a failure");
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[5]/testcase[@name='目标 target']/error[@type='infrastructure']"), 1);
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[6]/testcase[@name='目标 target']/error[@type='infrastructure']"), 1,
+                 "canceled is an infrastructure error");
+    for (int i = 2; i <= 6; i++) {
+        char e[160];
+        snprintf(e, sizeof e, "/testsuites/testsuite[%d]/testcase[@name='认证 certification']/failure", i);
+        cr_assert_eq(xpath_count(path, e), 1, "target %d does not certify: a failing testcase", i - 1);
+    }
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[7][@failures=0 and @errors=0]"), 1);
+    for (int i = 2; i <= 6; i++) {
+        char e[160];
+        snprintf(e, sizeof e, "/testsuites/testsuite[%d]/testcase[error[@type='benchmark']]", i);
+        cr_assert_eq(xpath_count(path, e), 1, "target %d: a benchmark verdict assay does not know is an error", i - 1);
+    }
+    cr_assert_eq(xpath_count(path, "//skipped"), 2, "tests skipped after install failure and preflight: %s", xml);
+
+    /* Markdown: every table row has its five columns, every line starts
+     * with the page's own text, nothing is raw markup. */
+    cr_assert_eq(assay_report_md(&md, &c), 0);
+    int rows = 0;
+    for (char *line = md, *nl; *line; line = nl + 1) {
+        if (!(nl = strchr(line, '\n')))
+            nl = line + strlen(line) - 1;
+        else
+            *nl = '\0';
+        if (!*line)
+            continue;
+        static const char *const starts[] = {"### ", "- ", "Adaptation report ", "| ", "|---", "Benchmark ",
+                                             "Target ", "> ", "Signed ("};
+        int ok = 0;
+        for (size_t i = 0; i < sizeof starts / sizeof *starts; i++)
+            ok |= !strncmp(line, starts[i], strlen(starts[i]));
+        cr_assert(ok, "a line starts with vendor text: %.80s", line);
+        int bars = 0;
+        for (char *q = line; *q; q++) {
+            cr_assert(!strchr("<>`*[]", *q) || (q > line && q[-1] == '\\') || !strncmp(line, "Signed (", 8) ||
+                          (q == line && *q == '>'),
+                      "raw markup at %td: %.80s", q - line, line);
+            bars += *q == '|' && (q == line || q[-1] != '\\');
+        }
+        if (line[0] == '|') {
+            cr_assert_eq(bars, 6, "a row of %d bars: %.120s", bars, line);
+            rows++;
+        }
+    }
+    cr_assert_eq(rows, 2 + NTARGETS);
+    free(md);
+    free(html);
+    free(xml);
+    free(cjk);
+    free(big);
+    cJSON_Delete(c.statement);
+    assay_lab_close(&lab);
+}
+
+/* A report made before the conclusion existed renders without it. */
+Test(report, forms_of_a_payload_without_conclusion)
+{
+    assay_lab lab;
+    make_lab(&lab, "old", ASSAY_KEY_ED25519);
+    char *env, *pem, *html, *xml, *md;
+    sign_run(&lab, &env, &pem);
+    assay_report_check c;
+    cr_assert_eq(assay_report_verify(&c, env, strlen(env), pem, strlen(pem)), 0);
+    cJSON *p = cJSON_GetObjectItem(c.statement, "predicate");
+    cJSON_DeleteItemFromObject(p, "conclusion");
+    cr_assert_eq(assay_report_html(&html, &c), 0);
+    cr_assert_null(strstr(html, "结论："));
+    cr_assert_eq(assay_report_junit(&xml, &lab, &c), 0);
+    cr_assert_null(strstr(xml, "certif"));
+    cr_assert(strstr(xml, "<testsuite name=\"kunpeng-920-kylin-v10\""), "%s", xml);
+    cr_assert_eq(assay_report_md(&md, &c), 0);
+    cr_assert(strstr(md, "### ") == md && !strstr(md, "ertified"), "%s", md);
+    free(html);
+    free(xml);
+    free(md);
+    free(env);
+    free(pem);
+    cJSON_Delete(c.statement);
+    assay_lab_close(&lab);
+}
+
+/* The conclusion (issue 12's payload fields, added here by hand the way
+ * assay_report_statement writes them) comes first in every form. */
+Test(report, the_conclusion_comes_first)
+{
+    assay_lab lab;
+    make_lab(&lab, "concl", ASSAY_KEY_ED25519);
+    char *env, *pem, *html, *xml, *md, path[400], out[4096];
+    sign_run(&lab, &env, &pem);
+    assay_report_check c;
+    cr_assert_eq(assay_report_verify(&c, env, strlen(env), pem, strlen(pem)), 0);
+    cJSON *p = cJSON_GetObjectItem(c.statement, "predicate");
+    cJSON_DeleteItemFromObject(p, "conclusion");
+    cJSON *con = cJSON_Parse("{\"certified\":false,\"status\":\"not-certified\",\"zh\":\"未认证\","
+                             "\"en\":\"not certified\","
+                             "\"reasons\":[{\"target\":\"kunpeng-920-kylin-v10\",\"code\":"
+                             "\"emulated\",\"zh\":\"模拟环境\","
+                             "\"en\":\"ran under emulation\"}]}");
+    cJSON_AddItemToObject(p, "conclusion", con);
+    cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(p, "targets"))
+    {
+        int first = t == cJSON_GetArrayItem(cJSON_GetObjectItem(p, "targets"), 0);
+        cJSON_DeleteItemFromObject(t, "certifies");
+        cJSON_DeleteItemFromObject(t, "conditions");
+        cJSON_AddBoolToObject(t, "certifies", !first);
+        cJSON_AddItemToObject(
+            t, "conditions",
+            cJSON_Parse(
+                first
+                    ? "[{\"code\":\"emulated\",\"zh\":\"模拟环境\",\"en\":\"ran under emulation\"}]"
+                    : "[]"));
+    }
+    cr_assert_eq(assay_report_html(&html, &c), 0);
+    const char *h2 = strstr(html, "结论：未认证 / Conclusion: not certified"),
+               *meta = strstr(html, "报告编号 Report number");
+    cr_assert(h2 && meta && h2 < meta, "the conclusion before everything else");
+    cr_assert(strstr(h2, "<li><b>kunpeng-920-kylin-v10</b>: 模拟环境 / ran under emulation</li>"),
+              "%s", h2);
+    cr_assert(
+        strstr(html,
+               "<td class=\"fail\">否 no<ul><li>模拟环境 / ran under emulation</li></ul></td>"),
+        "%s", html);
+    cr_assert_eq(assay_report_md(&md, &c), 0);
+    cr_assert(!strncmp(md,
+                       "### 未认证 Not certified: hello 1.0: fail\n\n- kunpeng-920-kylin-v10: "
+                       "模拟环境 / ran under emulation\n",
+                       strlen("### 未认证 Not certified: hello 1.0: fail\n\n- "
+                              "kunpeng-920-kylin-v10: 模拟环境 / ran under emulation\n")),
+              "%s", md);
+    cr_assert(strstr(md, "| kunpeng-920-kylin-v10 (emulated) | kunpeng-1 | 0/1 | fail | 否 no; "
+                         "模拟环境 / ran under emulation |"),
+              "%s", md);
+    cr_assert(strstr(md, "| zhaoxin-kx6000-uos-20 | zhaoxin-1 | 1/1 | pass | 是 yes |"), "%s", md);
+    cr_assert_eq(assay_report_junit(&xml, &lab, &c), 0);
+    snprintf(path, sizeof path, "%s/concl.xml", dir);
+    write_file(path, xml);
+    cr_assert_eq(th_run(out, sizeof out, "xmllint --noout --schema %s/tests/data/junit.xsd %s",
+                        ASSAY_SOURCE_DIR, path),
+                 0, "%s", out);
+    cr_assert_eq(xpath_count(path,
+                             "/testsuites/testsuite[1]/testcase[@name='认证 certification']/failure"
+                             "[@message='未认证 not certified: 模拟环境 / ran under emulation']"),
+                 1, "%s", xml);
+    cr_assert_eq(
+        xpath_count(path,
+                    "/testsuites/testsuite[2]/testcase[1][@name='认证 certification']/failure"),
+        1, "%s", xml);
+    cr_assert_eq(
+        xpath_count(
+            path,
+            "/testsuites/testsuite[3]/testcase[1][@name='认证 certification' and not(failure)]"),
+        1, "%s", xml);
+    cr_assert_eq(xpath_count(path, "/testsuites/testsuite[3][@failures=0 and @errors=0]"), 1, "%s",
+                 xml);
+    free(html);
+    free(xml);
+    free(md);
+    free(env);
+    free(pem);
+    cJSON_Delete(c.statement);
     assay_lab_close(&lab);
 }

@@ -137,8 +137,10 @@ static int parse_step(assay_step *st, const cJSON *o, size_t i)
         (rc = get_str(o, "kind", where, 1, 16, &kind)) < 0 ||
         (rc = get_str(o, "name", where, 0, 256, &name)) < 0 ||
         (rc = get_str(o, "command", where, 1, MAX_COMMAND, &cmd)) < 0 ||
-        (rc = get_str(o, "unit", where, 0, 32, &unit)) < 0)
+        (rc = get_str(o, "unit", where, 0, ASSAY_UNIT_MAX, &unit)) < 0)
         return rc;
+    if (unit && !assay_unit_valid(unit))
+        return assay_error_set(ASSAY_EINVAL, "%sunit: must be " ASSAY_UNIT_RULE_FMT, where);
     if (!assay_id_valid(id))
         return assay_error_set(ASSAY_EINVAL, "%sid: '%s' is not [A-Za-z0-9._-]{1,64}", where, id);
     if (strcmp(kind, "install") == 0)

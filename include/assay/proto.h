@@ -6,12 +6,36 @@
 #ifndef ASSAY_PROTO_H
 #define ASSAY_PROTO_H
 
+#include <stddef.h>
+
 /* Carried as "v" in every event and "protocol" in every job spec. */
 #define ASSAY_PROTO_VERSION 1
 
 #define ASSAY_SPEC_MAX (1024 * 1024)       /* bytes of a job spec */
 #define ASSAY_EVENT_MAX (4 * 1024 * 1024)  /* bytes of one event line */
 #define ASSAY_ID_MAX 64                    /* job and step ids: [A-Za-z0-9._-]{1,64} */
+#define ASSAY_UNIT_MAX 32                  /* bytes of a benchmark unit */
+/* The rule in words, as a printf format fragment (hence %%). */
+#define ASSAY_UNIT_RULE_FMT "1-32 bytes of A-Z a-z 0-9 / %% . _ - and µ (like ops/s, MB/s, ms, µs)"
+
+/* A benchmark unit is an identifier, not text: it is shown in every report
+ * form and compared ("s", "ms" are times), so it may hold only
+ * [A-Za-z0-9/%._-] and the micro sign (U+00B5), 1 to ASSAY_UNIT_MAX bytes. */
+static inline int assay_unit_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (c == 0xc2 && (unsigned char)s[n + 1] == 0xb5) {
+            n++;
+            continue;
+        }
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' || c == '%' ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return n >= 1 && n <= ASSAY_UNIT_MAX;
+}
 
 /* Files in a job directory. The agent's own state lives in a 0700 folder
  * that no step running as the job's run user can open (docs/security.md);

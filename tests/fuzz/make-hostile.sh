@@ -7,7 +7,7 @@
 #   tests/fuzz/make-hostile.sh DIR
 set -euo pipefail
 R=$1
-mkdir -p "$R"/{spec,manifest,profile,event}
+mkdir -p "$R"/{spec,manifest,profile,event,markup}
 deep() { python3 -c "import sys; n=int(sys.argv[1]); sys.stdout.write(sys.argv[2]*n)" "$1" "$2"; }
 for t in spec manifest profile; do
     deep 100000 '[' > "$R/$t/deep-arrays"
@@ -27,3 +27,11 @@ printf '{"manifest":1e999,"product":[],"version":{},"tests":"x"}' > "$R/manifest
 printf '{"protocol":1,"id":"j","log_cap":1e300,"steps":[{"id":"t","kind":"test","command":"x","timeout":-1e300}]}' > "$R/spec/huge-numbers"
 printf '{"profile":1,"id":"p","arch":"aarch64","page_size":1e300}\000{"arch":"aarch64","page_size":-1}' > "$R/profile/huge-numbers"
 printf '{"profile":1,"id":"p"}\000{"arch":[],"os":{"id":7},"cpu":null}' > "$R/profile/facts-wrong-types"
+# Markup: the first byte picks kind, text or attribute, and a cell width
+# (fuzz_markup.c); the rest is what a vendor or a host could write.
+for k in 0 1 2 3 4 5 6 7 84 123 255; do
+    { printf "\\$(printf %03o "$k")"
+      printf '<script>x</script>"'"'"'&amp;]]>|`[a](b)\n\t\r\001\033[31m\177\302\233\342\200\256\357\277\276\377\300\257\355\240\200中文名称\344\270'
+    } > "$R/markup/hostile-$k"
+done
+deep 70000 '<' > "$R/markup/many-lt"
