@@ -368,6 +368,15 @@ static int spawn_as(pid_t *pid, const assay_run_opts *o, int out_fd, int err_fd,
     return 0;
 }
 
+int assay_run_poll_ms(uint64_t wake_ns, uint64_t now_ns)
+{
+    /* 64-bit milliseconds, clamped: a 30-day timeout in an int would wrap
+     * negative, and poll would then wait for ever. An hour at most: the
+     * loop only looks again. */
+    uint64_t ms = wake_ns > now_ns ? (wake_ns - now_ns + 999999) / 1000000 : 0;
+    return ms > 3600000u ? 3600000 : (int)ms;
+}
+
 int assay_run_step(assay_run_result *out, const assay_run_opts *o)
 {
     assay_run_result r;
@@ -488,7 +497,7 @@ int assay_run_step(assay_run_result *out, const assay_run_opts *o)
             wake = deadline;
         else
             wake = now + 100000000u; /* killed; waiting for it to be gone */
-        int ms = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
+        int ms = assay_run_poll_ms(wake, now);
         /* SIGCHLD wakes us through the self-pipe; without one, look again
          * every 100 ms. */
         if (o->wake_fd < 0 && ms > 100)

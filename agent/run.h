@@ -69,4 +69,8 @@ void assay_run_kill_descendants(int *killed);
  */
 int assay_run_kill_by_env(const char *entry);
 
+/* The poll timeout, in ms, for a wake-up at wake_ns seen at now_ns
+ * (CLOCK_MONOTONIC): never negative, at most an hour. */
+int assay_run_poll_ms(uint64_t wake_ns, uint64_t now_ns);
+
 #endif

@@ -224,3 +224,16 @@ Test(agent_run, kill_by_env_finds_reparented_processes)
         usleep(20000);
     cr_assert_eq(survivors(), 0);
 }
+
+/* A step timeout of 30 days (the longest a spec takes) is a deadline the
+ * loop wakes for, not an int that wraps negative and waits for ever. */
+Test(agent_run, a_30_day_timeout_is_scheduled)
+{
+    uint64_t now = 1000000000ull, day = 86400ull * 1000000000ull;
+    int ms = assay_run_poll_ms(now + 30 * day, now);
+    cr_assert_gt(ms, 0, "30 days became %d ms", ms);
+    cr_assert_leq(ms, 3600000);
+    cr_assert_eq(assay_run_poll_ms(now + 1500000, now), 2, "rounded up to whole ms");
+    cr_assert_eq(assay_run_poll_ms(now, now + 5), 0, "a past deadline does not wait");
+    cr_assert_eq(assay_run_poll_ms(now + 25 * day, now), 3600000);
+}
