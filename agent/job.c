@@ -64,6 +64,18 @@ static int write_file_atomic(const char *dir, const char *name, const char *data
         unlink(tmp);
         return assay_error_set_errno(ASSAY_EIO, e, "write %s", path);
     }
+    /* The rename is durable only once its folder is. */
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    *slash = '/';
+    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return assay_error_set_errno(ASSAY_EIO, e, "sync the folder of %s", path);
+    }
+    close(dfd);
     return 0;
 }
 
