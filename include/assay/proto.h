@@ -19,5 +19,6 @@
 #define ASSAY_JOB_LOCK "supervisor.lock"
 #define ASSAY_JOB_PID "supervisor.pid"
 #define ASSAY_JOB_LOGS "logs"
+#define ASSAY_JOB_CANCEL "cancel" /* the cancel asked for: "uninstall\n" or "now\n" */
 
 #endif
