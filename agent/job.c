@@ -904,7 +904,12 @@ int assay_job_cancel(const char *dir_arg, int now)
     if (resolve_dir(dir, dir_arg) < 0)
         return ASSAY_ENOTFOUND;
     size_t len;
-    if (!supervisor_running(dir))
+    int64_t last;
+    int ended = 0;
+    char outcome[32], job[ASSAY_ID_MAX + 1];
+    /* A supervisor that has written its job-end is only exiting. */
+    if (!supervisor_running(dir) ||
+        (scan_events(dir, &last, &ended, outcome, sizeof outcome, job, sizeof job) == 0 && ended))
         return assay_error_set(ASSAY_ESTATE, "no job is running in %s", dir);
     /* A second plain cancel is a cancel "now": the supervisor counts the
      * SIGTERMs too; the file says which was asked for, for status and for
