@@ -927,8 +927,9 @@ int assay_job_cancel(const char *dir_arg, int now)
         return assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
     char *end;
     long pid = strtol(s, &end, 10);
+    int bad = pid <= 1 || (*end && *end != '\n'); /* end points into s: look before freeing it */
     free(s);
-    if (pid <= 1 || (*end && *end != '\n'))
+    if (bad)
         return assay_error_set(ASSAY_EPROTO, "%s does not hold a pid", path);
     if (kill((pid_t)pid, now ? SIGUSR1 : SIGTERM) != 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "signal supervisor %ld", pid);
