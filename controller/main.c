@@ -822,6 +822,10 @@ static int cmd_run(int argc, char **argv)
                         cJSON_AddNumberToObject(o, "last_seq", (double)jobs[i].last_seq);
                         cJSON_AddStringToObject(o, "outcome", jobs[i].outcome);
                         cJSON_AddStringToObject(o, "reason", jobs[i].reason);
+                        if (jobs[i].host_reset < 0)
+                            cJSON_AddNullToObject(o, "host_reset");
+                        else
+                            cJSON_AddBoolToObject(o, "host_reset", jobs[i].host_reset);
                         cJSON_AddItemToArray(a, o);
                     }
                     free(jobs);

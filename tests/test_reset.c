@@ -81,7 +81,7 @@ static const char *run_on_zhaoxin(const char *pkg, int run)
     cr_assert_eq(lc_sh("%s run submit %.12s --profiles " ZHAOXIN, LC_ASSAY, pkg), 0, "%s", lc_out);
     cr_assert_eq(atoi(lc_out), run, "%s", lc_out);
     cr_assert_eq(lc_sh("%s dispatch --once > %s/dispatch-%d.log 2>&1", LC_ASSAY, lc_lab, run), 0, "dispatch");
-    lc_sh("sqlite3 %s/assay.db \"select outcome from jobs where run_id = %d\"", lc_lab, run);
+    lc_sh("sqlite3 -cmd '.timeout 10000' %s/assay.db \"select outcome from jobs where run_id = %d\"", lc_lab, run);
     snprintf(outcome, sizeof outcome, "%.*s", (int)strcspn(lc_out, "\n"), lc_out);
     return outcome;
 }
@@ -152,6 +152,29 @@ Test(reset, a_host_without_a_reset_command_is_reported_not_reset)
     host_reset_of(2, "False");
 }
 
+Test(reset, a_failing_reset_is_the_hosts_failure_not_the_products)
+{
+    two_products();
+    cr_assert_str_eq(run_on_zhaoxin(pkg_a, 1), "passed");
+    cr_assert_eq(lc_sh("sed 's|\"reset\": \"[^\"]*\"|\"reset\": \"echo broken >\\&2; exit 3\"|' %s/hosts.json > "
+                       "%s/broken.json && %s host import %s/broken.json",
+                       HOSTS, lc_lab, LC_ASSAY, lc_lab),
+                 0, "%s", lc_out);
+    cr_assert_eq(lc_sh("%s run submit %.12s --profiles " ZHAOXIN, LC_ASSAY, pkg_b), 0, "%s", lc_out);
+    cr_assert_eq(lc_sh("%s dispatch --once --max-attempts 2 > %s/dispatch-2.log 2>&1", LC_ASSAY, lc_lab), 0);
+    cJSON *r = lc_run_json("2");
+    const cJSON *j = lc_job(r, 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "outcome")->valuestring, "error", "an infrastructure error, not failed");
+    cr_assert_eq(cJSON_GetObjectItem(j, "attempt")->valueint, 2, "failed over (to the same host, the only one)");
+    cr_assert(strstr(cJSON_GetObjectItem(j, "reason")->valuestring,
+                     "the reset of zhaoxin-1 failed (exit status 3): broken"),
+              "%s", cJSON_GetObjectItem(j, "reason")->valuestring);
+    cJSON_Delete(r);
+    /* Nothing of B ran on the host. */
+    cr_assert_eq(lc_sh("sqlite3 -cmd '.timeout 10000' %s/assay.db \"select count(*) from events where job_id = 2\"", lc_lab), 0);
+    cr_assert_str_eq(lc_out, "0\n");
+}
+
 #define LONG_TESTS "[{\"id\": \"long\", \"command\": \"if [ -e ../../../slow ]; then sleep 120; fi\", \"timeout\": 300}]"
 
 /* Cancel run `run` (with `flags`) while its test runs; returns when the
@@ -166,20 +189,22 @@ static void cancel_mid_test(int run, const char *flags)
     lc_wait_event(run, "step-start", "long", 60);
     cr_assert_eq(lc_sh("%s run cancel %d %s", LC_ASSAY, run, flags), 0, "%s", lc_out);
     for (int i = 0; i < 300; i++) {
-        lc_sh("sqlite3 %s/assay.db \"select state from jobs where run_id = %d\"", lc_lab, run);
+        lc_sh("sqlite3 -cmd '.timeout 10000' %s/assay.db \"select state from jobs where run_id = %d\"", lc_lab, run);
         if (!strcmp(lc_out, "canceled\n"))
             break;
         usleep(100000);
     }
     kill(pid, SIGTERM);
     cr_assert_str_eq(lc_out, "canceled\n", "the job did not end");
+    for (int i = 0; i < 100 && kill(pid, 0) == 0; i++) /* the store is its until it exits */
+        usleep(100000);
     th_run(NULL, 0, "rm -f %s/hosts/zhaoxin-1/slow", HOSTS);
 }
 
 /* The uninstall step-end of run `run`'s job: its verdict and reason. */
 static const char *uninstall_of(int run)
 {
-    lc_sh("sqlite3 %s/assay.db \"select json_extract(body, '$.verdict') || ' ' || "
+    lc_sh("sqlite3 -cmd '.timeout 10000' %s/assay.db \"select json_extract(body, '$.verdict') || ' ' || "
           "coalesce(json_extract(body, '$.reason'), '') from events where job_id = %d and type = 'step-end' "
           "and json_extract(body, '$.kind') = 'uninstall'\"",
           lc_lab, run);
@@ -191,7 +216,7 @@ Test(reset, a_canceled_job_still_uninstalls_and_its_host_is_reset_before_the_nex
     submission(pkg_a, "a", "\"touch ../../leftover-a && tar -xzf \\\"$ASSAY_ARTIFACT\\\"\"", LONG_TESTS,
                "\"rm -f ../../leftover-a hello.sh\"");
     cancel_mid_test(1, "");
-    cr_assert_str_eq(uninstall_of(1), "pass \n", "the uninstall ran after the cancel");
+    cr_assert_str_eq(uninstall_of(1), "pass \n", "the uninstall ran after the cancel: %s", lc_out);
     cr_assert_neq(th_run(NULL, 0, "test -e %s/leftover-a", ROOT), 0, "the uninstall did not run");
     /* The same product again: the canceled job left the host not clean. */
     cr_assert_str_eq(run_on_zhaoxin(pkg_a, 2), "passed");
