@@ -1162,7 +1162,7 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
     j->run_sent = resumed && j->step != J_RESET;
     if (h->conn)
         assay_conn_touch(h->conn); /* idle until now: silence so far is not the host's */
-    snprintf(j->cur, sizeof j->cur, "%s", step_names[J_RUN]);
+    snprintf(j->cur, sizeof j->cur, "%s", step_names[j->step]);
     h->job = j;
     /* Resumed after its job-end was stored (the controller died while
      * fetching logs): an attach would have nothing left to send. */
