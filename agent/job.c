@@ -188,13 +188,23 @@ static int emit_job_end(assay_evlog *log, const char *id, const struct tally *t,
 /* ---- the supervisor ------------------------------------------------------ */
 
 static int wake_pipe[2] = {-1, -1};
-static volatile sig_atomic_t cancel_requested;
+/* A cancel stops the running step and skips the rest, but uninstall still
+ * runs (with its own timeout): a canceled job must not leave the vendor's
+ * package on the host. A cancel "now" stops uninstall too. SIGTERM and
+ * SIGINT ask for the first, and a second one for the second (a person
+ * pressing Ctrl-C twice); SIGUSR1 asks for "now" at once. */
+static volatile sig_atomic_t cancel_requested, cancel_now;
 
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (sig == SIGTERM || sig == SIGINT)
+    if (sig == SIGTERM || sig == SIGINT) {
+        if (cancel_requested)
+            cancel_now = 1;
         cancel_requested = 1;
+    } else if (sig == SIGUSR1) {
+        cancel_requested = cancel_now = 1;
+    }
     if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0) {
         /* pipe full: a wake-up is already pending */
     }
@@ -521,9 +531,10 @@ static int emit_skip(assay_evlog *log, const assay_step *st, const char *reason,
     return assay_evlog_emit(log, e, NULL);
 }
 
-/* Run one step run and emit its step-end. *verdict_out: 0 pass, 1 fail, 2 error. */
+/* Run one step run and emit its step-end; `stop` is the cancel flag that
+ * stops this step. *verdict_out: 0 pass, 1 fail, 2 error. */
 static int run_once(assay_evlog *log, const char *dir, const assay_spec *sp, const assay_step *st,
-                    int run, struct tally *t, int *verdict_out)
+                    int run, volatile sig_atomic_t *stop, struct tally *t, int *verdict_out)
 {
     char out_rel[128], err_rel[128], out_path[PATH_MAX], err_path[PATH_MAX], reason[256] = "";
     struct env env;
@@ -546,7 +557,7 @@ static int run_once(assay_evlog *log, const char *dir, const assay_spec *sp, con
         .command = st->command, .cwd = work, .envp = env.v, .out_path = out_path,
         .drop = step_drops(st), .uid = runas.uid, .gid = runas.gid,
         .err_path = err_path, .log_cap = sp->log_cap, .timeout_s = st->timeout_s,
-        .grace_s = sp->kill_grace_s, .wake_fd = wake_pipe[0], .cancel = &cancel_requested,
+        .grace_s = sp->kill_grace_s, .wake_fd = wake_pipe[0], .cancel = stop,
     };
     rc = assay_run_step(&r, &o);
     env_free(&env);
@@ -737,6 +748,7 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
     sigaction(SIGCHLD, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     /* Orphans of the steps (daemons) come back to us, to be caught. */
@@ -797,9 +809,11 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
     const char *skip_body = NULL; /* why tests and benches are skipped */
     for (size_t i = 0; i < sp->nsteps; i++) {
         const assay_step *st = &sp->steps[i];
-        if (cancel_requested) {
+        /* After a cancel only uninstall runs, and only if not "now". */
+        volatile sig_atomic_t *stop = st->kind == ASSAY_STEP_UNINSTALL ? &cancel_now : &cancel_requested;
+        if (*stop) {
             t.canceled = 1;
-            emit_skip(log, st, "canceled", &t);
+            emit_skip(log, st, stop == &cancel_now ? "canceled now" : "canceled", &t);
             continue;
         }
         if (skip_body && (st->kind == ASSAY_STEP_TEST || st->kind == ASSAY_STEP_BENCH)) {
@@ -807,9 +821,9 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
             continue;
         }
         int verdict = 0;
-        for (int run = 1; run <= st->repeat && !cancel_requested; run++) {
+        for (int run = 1; run <= st->repeat && !*stop; run++) {
             int v = 2;
-            if (run_once(log, dir, sp, st, run, &t, &v) < 0)
+            if (run_once(log, dir, sp, st, run, stop, &t, &v) < 0)
                 goto out; /* the event log itself failed */
             if (v > verdict)
                 verdict = v;
@@ -1046,7 +1060,15 @@ int assay_job_status(const char *dir_arg, cJSON **out)
     size_t len = 0;
     path_in(path, sizeof path, dir, ASSAY_JOB_PID);
     char *pid = running ? read_file(path, 31, &len) : NULL;
+    char cancel[16] = "";
+    size_t clen = 0;
+    path_in(path, sizeof path, dir, ASSAY_JOB_CANCEL);
+    char *c = read_file(path, 15, &clen);
+    if (c && (strcmp(c, "now\n") == 0 || strcmp(c, "uninstall\n") == 0))
+        snprintf(cancel, sizeof cancel, "%.*s", (int)clen - 1, c);
+    free(c);
     if (!(job[0] ? cJSON_AddStringToObject(o, "job", job) : cJSON_AddNullToObject(o, "job")) ||
+        !(cancel[0] ? cJSON_AddStringToObject(o, "cancel", cancel) : cJSON_AddNullToObject(o, "cancel")) ||
         !cJSON_AddStringToObject(o, "state", state) ||
         !(pid ? cJSON_AddNumberToObject(o, "pid", strtol(pid, NULL, 10)) : cJSON_AddNullToObject(o, "pid")) ||
         !cJSON_AddNumberToObject(o, "last_seq", (double)last) ||
@@ -1060,24 +1082,40 @@ int assay_job_status(const char *dir_arg, cJSON **out)
     return 0;
 }
 
-int assay_job_cancel(const char *dir_arg)
+int assay_job_cancel(const char *dir_arg, int now)
 {
     char path[PATH_MAX], dir[PATH_MAX];
     if (resolve_dir(dir, dir_arg) < 0)
         return ASSAY_ENOTFOUND;
     size_t len;
-    if (!supervisor_running(dir))
+    int64_t last;
+    int ended = 0;
+    char outcome[32], job[ASSAY_ID_MAX + 1];
+    /* A supervisor that has written its job-end is only exiting. */
+    if (!supervisor_running(dir) ||
+        (scan_events(dir, &last, &ended, outcome, sizeof outcome, job, sizeof job) == 0 && ended))
         return assay_error_set(ASSAY_ESTATE, "no job is running in %s", dir);
+    /* A second plain cancel is a cancel "now": the supervisor counts the
+     * SIGTERMs too; the file says which was asked for, for status and for
+     * a controller that must not escalate by repeating itself. */
+    path_in(path, sizeof path, dir, ASSAY_JOB_CANCEL);
+    if (access(path, F_OK) == 0)
+        now = 1;
+    const char *what = now ? "now\n" : "uninstall\n";
+    int rc = write_file_atomic(dir, ASSAY_JOB_CANCEL, what, strlen(what));
+    if (rc < 0)
+        return rc;
     path_in(path, sizeof path, dir, ASSAY_JOB_PID);
     char *s = read_file(path, 31, &len);
     if (!s)
         return assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
     char *end;
     long pid = strtol(s, &end, 10);
+    int bad = pid <= 1 || (*end && *end != '\n'); /* end points into s: look before freeing it */
     free(s);
-    if (pid <= 1 || (*end && *end != '\n'))
+    if (bad)
         return assay_error_set(ASSAY_EPROTO, "%s does not hold a pid", path);
-    if (kill((pid_t)pid, SIGTERM) != 0)
+    if (kill((pid_t)pid, now ? SIGUSR1 : SIGTERM) != 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "signal supervisor %ld", pid);
     return 0;
 }

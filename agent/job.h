@@ -29,10 +29,17 @@ int assay_job_start(const char *dir, const char *spec, size_t len, char *id_out,
  */
 int assay_job_attach(const char *dir, int64_t from, int fd);
 
-/* *out = {"job", "state": running|ended|stopped|none, "pid", "last_seq", "outcome"}. */
+/* *out = {"job", "cancel": null|"uninstall"|"now", "state": running|ended|stopped|none, "pid",
+ * "last_seq", "outcome"}. */
 int assay_job_status(const char *dir, cJSON **out);
 
-/* Ask the supervisor to stop the job (SIGTERM). ASSAY_ESTATE if not running. */
-int assay_job_cancel(const char *dir);
+/*
+ * Ask the supervisor to stop the job: the running step is stopped and the
+ * rest skipped, but uninstall still runs with its own timeout (SIGTERM);
+ * with `now`, or when a cancel was asked for before, uninstall is stopped
+ * or skipped too (SIGUSR1). Records which in the job directory's `cancel`
+ * file first. ASSAY_ESTATE if no job is running.
+ */
+int assay_job_cancel(const char *dir, int now);
 
 #endif

@@ -32,7 +32,8 @@ static int usage(FILE *f)
           "                                   print its id\n"
           "  attach --job-dir DIR [--from N]  stream the job's events from seq N until it ends\n"
           "  status --job-dir DIR             the job's state (JSON)\n"
-          "  cancel --job-dir DIR             stop the job\n"
+          "  cancel --job-dir DIR [--now]     stop the job; uninstall still runs unless --now\n"
+          "                                   (a second cancel is --now)\n"
           "  help                             this text\n",
           f);
     return f == stderr ? 2 : 0;
@@ -128,13 +129,15 @@ static int cmd_inspect(int argc, char **argv)
     return rc ? rc : errors ? 1 : 0;
 }
 
-/* --job-dir DIR [--from N]: the options of the job commands. */
-static int job_opts(int argc, char **argv, const char *cmd, const char **dir, long long *from)
+/* --job-dir DIR [--from N] [--now]: the options of the job commands. */
+static int job_opts(int argc, char **argv, const char *cmd, const char **dir, long long *from, int *now)
 {
     *dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--job-dir") == 0 && i + 1 < argc) {
             *dir = argv[++i];
+        } else if (now && strcmp(argv[i], "--now") == 0) {
+            *now = 1;
         } else if (from && strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
             char *end;
             errno = 0;
@@ -153,7 +156,7 @@ static int job_opts(int argc, char **argv, const char *cmd, const char **dir, lo
 static int cmd_start(int argc, char **argv)
 {
     const char *dir;
-    int rc = job_opts(argc, argv, "start", &dir, NULL);
+    int rc = job_opts(argc, argv, "start", &dir, NULL, NULL);
     if (rc)
         return rc;
     /* The spec, capped: one byte more than the cap tells "too big". */
@@ -185,7 +188,7 @@ static int cmd_attach(int argc, char **argv)
 {
     const char *dir;
     long long from = 0;
-    int rc = job_opts(argc, argv, "attach", &dir, &from);
+    int rc = job_opts(argc, argv, "attach", &dir, &from, NULL);
     if (rc)
         return rc;
     /* A closed SSH channel is a write error (EPIPE), not a signal. */
@@ -198,7 +201,7 @@ static int cmd_attach(int argc, char **argv)
 static int cmd_status(int argc, char **argv)
 {
     const char *dir;
-    int rc = job_opts(argc, argv, "status", &dir, NULL);
+    int rc = job_opts(argc, argv, "status", &dir, NULL, NULL);
     if (rc)
         return rc;
     cJSON *s;
@@ -210,10 +213,11 @@ static int cmd_status(int argc, char **argv)
 static int cmd_cancel(int argc, char **argv)
 {
     const char *dir;
-    int rc = job_opts(argc, argv, "cancel", &dir, NULL);
+    int now = 0;
+    int rc = job_opts(argc, argv, "cancel", &dir, NULL, &now);
     if (rc)
         return rc;
-    if (assay_job_cancel(dir) < 0)
+    if (assay_job_cancel(dir, now) < 0)
         return fail("cancel");
     return 0;
 }

@@ -10,7 +10,8 @@
 #
 # DIR (default $ASSAY_LAB_HOSTS, else ./lab) holds the lab client key, the
 # known_hosts file, the host file the controller imports (hosts.json) and one
-# folder per host. Host i listens on 127.K.x.y:22000+i (K: --net, default 10),
+# folder per host. Each host's reset command is ci/lab-reset.sh (it recreates
+# the host's agent root; see there for what it cannot reset). Host i listens on 127.K.x.y:22000+i (K: --net, default 10),
 # never outside 127.0.0.0/8.
 #
 # Hosts are named by CPU family, round-robin: kunpeng-1, phytium-1,
@@ -38,6 +39,8 @@ shift
 case "$NET" in ''|*[!0-9]*) die "--net must be a number 1-254" ;; esac
 [ "$NET" -ge 1 ] && [ "$NET" -le 254 ] || die "--net must be a number 1-254"
 case "$DIR" in *[\"\\[:space:]]*) die "lab dir must not contain quotes, backslashes or spaces: $DIR" ;; esac
+# The hosts' reset command (ci/lab-reset.sh) is a path in a shell command.
+case "$ASSAY_TOP" in *[\"\\\'[:space:]]*) die "the source tree's path must not contain quotes, backslashes or spaces" ;; esac
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
@@ -183,7 +186,8 @@ cmd_up() {
                 "$sep" "$name" "$addr" "$port" "$(id -un)" "$DIR/client_key"
             printf '     "hostkey": "%s", "profile": "%s", "arch": "%s", "emulated": %s,\n' \
                 "$fp" "${PROFILE[$fam]}" "$arch" "$([ "$arch" = "$(uname -m)" ] && echo false || echo true)"
-            printf '     "agent_root": "%s", "launcher": "%s"}' "$h/root" "$launcher"
+            printf '     "agent_root": "%s", "launcher": "%s", "reset": "%s"}' "$h/root" "$launcher" \
+                "$ASSAY_TOP/ci/lab-reset.sh"
             sep=$',\n'
         done
         printf '\n  ]\n}\n'

@@ -15,6 +15,16 @@
  * A job whose job-end is stored but whose logs are not (a reconnect, a
  * restart) fetches them with LOGS.
  *
+ * Before a job goes to a host whose last job was of another package, or
+ * did not leave it clean (canceled, an error, an uninstall that did not
+ * pass), the host's reset command runs first:
+ *
+ *   RESET -> RUN ...
+ *
+ * A reset that fails is the host's failure: the job fails over as from a
+ * dead host. A host with no reset command runs the job anyway, and the
+ * attempt records that it was not reset (the report says so).
+ *
  * Every command costs the host an sshd session and a shell (and under
  * emulation every agent run a qemu start): on a lab that certifies all
  * day, agents and artifacts are already there, and one command is what a
@@ -52,9 +62,9 @@
 #include <unistd.h>
 
 enum hstate { H_IDLE, H_CONNECTING, H_READY, H_DOWN, H_DISABLED };
-enum jstep { J_RUN, J_AGENT_UPLOAD, J_ART_UPLOAD, J_LOGS, J_END, J_CANCEL };
+enum jstep { J_RUN, J_AGENT_UPLOAD, J_ART_UPLOAD, J_LOGS, J_END, J_CANCEL, J_RESET };
 
-static const char *const step_names[] = {"run", "agent-upload", "artifact-upload", "logs", "end", "cancel"};
+static const char *const step_names[] = {"run", "agent-upload", "artifact-upload", "logs", "end", "cancel", "reset"};
 
 /* Exit statuses of the RUN command (run_cmd): RUN_MISSING plus 1 for no
  * agent and 2 for no artifact; the start or the attach failed. */
@@ -89,7 +99,9 @@ struct job {
     assay_exec *x;       /* the step's command */
     assay_exec *xc;      /* a cancel, beside ATTACH */
     int upfd;            /* the file an upload reads, or -1 */
-    int cancel_sent;
+    int cancel_sent;     /* the cancel level (assay_job_rec.cancel) the agent was sent */
+    int claimed;         /* the store has the host as holding this job's package */
+    double reset_deadline; /* RESET: the reset command must have ended by then */
     int need_agent, need_art; /* RUN found them missing on the host */
     char *line;          /* ATTACH: partial event line */
     size_t linelen, linecap;
@@ -500,7 +512,7 @@ static void host_down(struct ctx *x, struct host *h, const char *why)
     h->retry_at = now_s() + h->backoff;
     snprintf(h->last_error, sizeof h->last_error, "%s", why);
     say(x, "host %s: down: %s (retry in %ds)", h->rec.name, why, h->backoff);
-    if (h->job && h->job->step != J_CANCEL)
+    if (h->job && h->job->step != J_CANCEL && h->job->step != J_RESET)
         set_step(x, h->job, h->job->ended ? J_LOGS : J_RUN);
 }
 
@@ -572,6 +584,16 @@ static void host_disable(struct ctx *x, struct host *h, const char *why)
     job_failover(x, h, why); /* frees the job's channels before the session */
     assay_conn_free(h->conn);
     h->conn = NULL;
+}
+
+/* The host's reset failed: it cannot be trusted to be clean. As with a
+ * dead host, the job fails over and the host rests (it stays not clean, so
+ * the next job there tries the reset again). */
+static void reset_failed(struct ctx *x, struct host *h, const char *why)
+{
+    say(x, "host %s: reset failed: %s", h->rec.name, why);
+    job_failover(x, h, why);
+    host_down(x, h, why);
 }
 
 /* ---- one job's steps ----------------------------------------------------- */
@@ -723,7 +745,7 @@ static int run_job(struct ctx *x, struct host *h)
         /* Cancel: before any RUN nothing runs on the host; once the RUN
          * stream has the job-start, the agent is asked on a channel of its
          * own, beside the stream, which then carries the job's end. */
-        if (j->rec.cancel && !j->cancel_sent && j->step != J_CANCEL) {
+        if (j->rec.cancel > j->cancel_sent && j->step != J_CANCEL) {
             if (!j->run_sent && j->rec.last_seq < 0) {
                 assay_store_job_end(x->lab->store, j->rec.id, "canceled", "canceled before it started");
                 say(x, "job %" PRId64 ": canceled", j->rec.id);
@@ -733,15 +755,24 @@ static int run_job(struct ctx *x, struct host *h)
                 return 0;
             }
             /* RUN: once the job-start is in, the job exists on the host. */
-            if (j->step == J_RUN && j->x && j->rec.last_seq >= 0) {
+            if (j->step == J_RUN && j->x && !j->xc && j->rec.last_seq >= 0) {
+                char cf[4200], qcf[8600];
                 agent_cmd(a, sizeof a, h);
                 q(qd, sizeof qd, j->jobdir);
-                snprintf(cmd, sizeof cmd, "%s cancel --job-dir %s || true", a, qd);
+                snprintf(cf, sizeof cf, "%s/%s", j->jobdir, ASSAY_JOB_CANCEL);
+                q(qcf, sizeof qcf, cf);
+                /* A plain cancel goes once: the agent takes a second one as
+                 * "now", and this one may be a resend after a reconnect. */
+                if (j->rec.cancel >= 2)
+                    snprintf(cmd, sizeof cmd, "%s cancel --now --job-dir %s || true", a, qd);
+                else
+                    snprintf(cmd, sizeof cmd, "[ -e %s ] || %s cancel --job-dir %s || true", qcf, a, qd);
                 assay_exec_opts eo = {.command = cmd, .infd = -1};
                 if ((rc = assay_exec_new(&j->xc, h->conn, &eo)) < 0)
                     return rc;
-                j->cancel_sent = 1;
-                say(x, "job %" PRId64 " on %s: cancel sent", j->rec.id, h->rec.name);
+                j->cancel_sent = j->rec.cancel;
+                say(x, "job %" PRId64 " on %s: cancel%s sent", j->rec.id, h->rec.name,
+                    j->rec.cancel >= 2 ? " --now" : " (uninstall still runs)");
             }
         }
         if (j->xc) {
@@ -753,6 +784,13 @@ static int run_job(struct ctx *x, struct host *h)
                 j->xc = NULL;
             }
         }
+        if (j->step == J_RESET && j->x && now_s() > j->reset_deadline) {
+            char why[160];
+            snprintf(why, sizeof why, "the reset of %s did not end within %.0fs", h->rec.name,
+                     x->o->reset_timeout_s);
+            reset_failed(x, h, why);
+            return 0;
+        }
         if (j->x) {
             rc = assay_exec_run(j->x);
             if (rc == ASSAY_SSH_AGAIN)
@@ -760,7 +798,7 @@ static int run_job(struct ctx *x, struct host *h)
             if (rc < 0)
                 return rc; /* connection failed */
         }
-        const char *sig;
+        const char *sig = NULL;
         int status = j->x ? assay_exec_status(j->x, &sig) : 0;
         int had = j->x != NULL;
         const char *err = j->x ? assay_exec_stderr(j->x) : "";
@@ -780,6 +818,16 @@ static int run_job(struct ctx *x, struct host *h)
                     snprintf(why, sizeof why, "%s", assay_error_last()->message);
                     job_failover(x, h, why);
                     return 0;
+                }
+                /* From the first RUN on, the host may hold the package,
+                 * whatever happens to the job: recorded before it is sent. */
+                if (!j->claimed && j->rec.last_seq < 0) {
+                    if ((rc = assay_store_host_claim(x->lab->store, h->rec.name, j->rec.id)) < 0)
+                        return local(j, rc);
+                    j->claimed = 1;
+                    h->rec.last_job = j->rec.id;
+                    h->rec.clean = 0;
+                    snprintf(h->rec.last_package, sizeof h->rec.last_package, "%s", j->rec.package_id);
                 }
                 j->linelen = 0;
                 j->log_left = -1;
@@ -886,11 +934,57 @@ static int run_job(struct ctx *x, struct host *h)
             if ((rc = logs_done(x, j, status, errbuf)) != 0)
                 return rc < 0 ? rc : 0;
             break;
+        case J_RESET:
+            if (!had) {
+                /* The host's own command, as its login user, with the agent
+                 * root and the host's name in its environment. */
+                char qr[8600], qn[200];
+                if (++j->tries > MAX_TRIES) {
+                    reset_failed(x, h, "the connection dropped during every reset");
+                    return 0;
+                }
+                q(qr, sizeof qr, h->rec.agent_root);
+                q(qn, sizeof qn, h->rec.name);
+                int n = snprintf(cmd, sizeof cmd, "ASSAY_AGENT_ROOT=%s ASSAY_HOST=%s; export ASSAY_AGENT_ROOT ASSAY_HOST; %s",
+                                 qr, qn, h->rec.reset);
+                if (n < 0 || (size_t)n >= sizeof cmd) {
+                    reset_failed(x, h, "the reset command is too long");
+                    return 0;
+                }
+                if ((rc = start_exec(x, j, cmd, NULL, 0, -1, NULL)) < 0)
+                    return rc;
+                j->reset_deadline = now_s() + x->o->reset_timeout_s;
+                snprintf(j->cur, sizeof j->cur, "reset");
+                break;
+            }
+            if (status != 0) {
+                char why[700], how[64];
+                if (status < 0 && sig)
+                    snprintf(how, sizeof how, "killed by %s", sig);
+                else
+                    snprintf(how, sizeof how, "exit status %d", status);
+                snprintf(why, sizeof why, "the reset of %s failed (%s): %s", h->rec.name, how, errbuf);
+                reset_failed(x, h, why);
+                return 0;
+            }
+            if ((rc = assay_store_host_was_reset(x->lab->store, h->rec.name, j->rec.id)) < 0)
+                return local(j, rc);
+            h->rec.last_job = -1;
+            h->rec.clean = 1;
+            h->rec.last_package[0] = '\0';
+            j->rec.host_reset = 1;
+            j->tries = 0;
+            say(x, "host %s: reset", h->rec.name);
+            set_step(x, j, J_RUN);
+            break;
         case J_CANCEL:
             if (!had) {
+                /* After a protocol error: the agent's word is worth nothing,
+                 * so no uninstall either; the host is not clean (the job
+                 * ended in error) and is reset before its next job. */
                 agent_cmd(a, sizeof a, h);
                 q(qd, sizeof qd, j->jobdir);
-                snprintf(cmd, sizeof cmd, "%s cancel --job-dir %s >/dev/null 2>&1; true", a, qd);
+                snprintf(cmd, sizeof cmd, "%s cancel --now --job-dir %s >/dev/null 2>&1; true", a, qd);
                 if ((rc = start_exec(x, j, cmd, NULL, 0, -1, NULL)) < 0)
                     return rc;
                 break;
@@ -1017,6 +1111,46 @@ static int load_hosts(struct ctx *x)
     return 0;
 }
 
+/* Before the job goes to its host: does the host need its reset first?
+ * It does when the job that last went there was of another package, or
+ * left the host not clean. A host nothing has gone to since it was added or
+ * reset needs none: whoever adds a host vouches for its state, as for a
+ * machine just provisioned. The host's state is read from the store, not
+ * from this dispatcher's copy: an earlier dispatcher may have changed it. */
+static int decide_reset(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    assay_host_rec now;
+    if (j->rec.last_seq >= 0)
+        return 0; /* running there already */
+    int rc = assay_store_host_get(x->lab->store, h->rec.name, &now);
+    if (rc < 0)
+        return rc;
+    snprintf(h->rec.reset, sizeof h->rec.reset, "%s", now.reset);
+    h->rec.last_job = now.last_job;
+    h->rec.clean = now.clean;
+    snprintf(h->rec.last_package, sizeof h->rec.last_package, "%s", now.last_package);
+    if (now.last_job == j->rec.id) {
+        j->claimed = 1; /* an earlier dispatcher sent it there: no reset under it */
+        return 0;
+    }
+    int other = now.last_job > 0 && strcmp(now.last_package, j->rec.package_id) != 0;
+    if (now.last_job <= 0 || (!other && now.clean))
+        return 0;
+    char why[200];
+    snprintf(why, sizeof why, "its last job (%" PRId64 ") %s", now.last_job,
+             other ? "was of another package" : "did not leave it clean");
+    if (!now.reset[0]) {
+        say(x, "job %" PRId64 " on %s: the host needs a reset (%s) but has none: the job runs on it as it is",
+            j->rec.id, h->rec.name, why);
+        j->rec.host_reset = 0;
+        return assay_store_job_set_host_reset(x->lab->store, j->rec.id, 0);
+    }
+    say(x, "job %" PRId64 " on %s: the host is reset first: %s", j->rec.id, h->rec.name, why);
+    set_step(x, j, J_RESET);
+    return 0;
+}
+
 /* A job for host h: a queued one just assigned, or (resumed) one the store
  * has as assigned or running from an earlier dispatcher. */
 /* A resumed job's checker learns the events stored before (they passed
@@ -1064,11 +1198,18 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
         return NULL;
     }
     j->step = J_RUN;
+    if (decide_reset(x, j) < 0) {
+        say(x, "job %" PRId64 ": store: %s", rec->id, assay_error_last()->message);
+        job_free(j);
+        return NULL; /* still assigned: the next poll resumes it */
+    }
     j->marked_running = strcmp(j->rec.state, "running") == 0;
-    j->run_sent = resumed; /* it may be running there: a cancel must reach the agent */
+    /* It may be running there: a cancel must reach the agent. Not when it
+     * waits for a reset: the RUN that starts it comes after. */
+    j->run_sent = resumed && j->step != J_RESET;
     if (h->conn)
         assay_conn_touch(h->conn); /* idle until now: silence so far is not the host's */
-    snprintf(j->cur, sizeof j->cur, "%s", step_names[J_RUN]);
+    snprintf(j->cur, sizeof j->cur, "%s", step_names[j->step]);
     h->job = j;
     /* Resumed after its job-end was stored (the controller died while
      * fetching logs): an attach would have nothing left to send. */
@@ -1235,6 +1376,8 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.max_starting = 16;
     if (o.silence_s <= 0)
         o.silence_s = 60;
+    if (o.reset_timeout_s <= 0)
+        o.reset_timeout_s = 1800;
     struct ctx x = {.lab = lab, .o = &o};
     struct pollfd *pfd = NULL;
     int rc = 0;

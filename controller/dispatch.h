@@ -20,6 +20,7 @@ typedef struct assay_dispatch_opts {
     double silence_s;      /* a connection silent this long is dead (default 60; */
                            /* keepalives, each answered, go every silence_s / 4) */
     int max_attempts;      /* attempts per job before it ends in error (default 3) */
+    double reset_timeout_s; /* a host's reset command must end within this (default 1800) */
     int tty;               /* redraw a progress table instead of printing lines */
     FILE *out;
 } assay_dispatch_opts;

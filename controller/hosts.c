@@ -90,6 +90,8 @@ int assay_host_validate(assay_lab *lab, const assay_host_rec *h)
                                h->agent_root);
     if (strchr(h->launcher, '\n'))
         return assay_error_set(ASSAY_EINVAL, "host %s: launcher has a newline", h->name);
+    if (strchr(h->reset, '\n'))
+        return assay_error_set(ASSAY_EINVAL, "host %s: reset command has a newline", h->name);
     return 0;
 }
 
@@ -110,7 +112,7 @@ static int host_same(const assay_host_rec *a, const assay_host_rec *b)
     return !strcmp(a->name, b->name) && !strcmp(a->profile, b->profile) && !strcmp(a->address, b->address) &&
            a->port == b->port && !strcmp(a->user, b->user) && !strcmp(a->identity, b->identity) &&
            !strcmp(a->hostkey, b->hostkey) && a->tofu == b->tofu && !strcmp(a->launcher, b->launcher) &&
-           !strcmp(a->agent_root, b->agent_root);
+           !strcmp(a->agent_root, b->agent_root) && !strcmp(a->reset, b->reset);
 }
 
 int assay_host_import(assay_lab *lab, const char *file, int *added, int *updated)
@@ -154,8 +156,10 @@ int assay_host_import(assay_lab *lab, const char *file, int *added, int *updated
             (rc = get(e, "identity", h->identity, sizeof h->identity, 1, i)) < 0 ||
             (rc = get(e, "hostkey", h->hostkey, sizeof h->hostkey, 1, i)) < 0 ||
             (rc = get(e, "agent_root", h->agent_root, sizeof h->agent_root, 0, i)) < 0 ||
-            (rc = get(e, "launcher", h->launcher, sizeof h->launcher, 0, i)) < 0)
+            (rc = get(e, "launcher", h->launcher, sizeof h->launcher, 0, i)) < 0 ||
+            (rc = get(e, "reset", h->reset, sizeof h->reset, 0, i)) < 0)
             break;
+        h->last_job = -1;
         snprintf(h->address, sizeof h->address, "%s", address);
         h->port = 22;
         if (port && (!cJSON_IsNumber(port) || port->valuedouble < 1 || port->valuedouble > 65535)) {
@@ -181,6 +185,10 @@ int assay_host_import(assay_lab *lab, const char *file, int *added, int *updated
                 continue;
             if ((rc = assay_store_host_remove(lab->store, recs[k].name)) < 0)
                 break;
+            /* New settings, same machine: what ran there still counts. */
+            recs[k].last_job = old.last_job;
+            recs[k].clean = old.clean;
+            snprintf(recs[k].last_package, sizeof recs[k].last_package, "%s", old.last_package);
             (*updated)++;
         } else {
             (*added)++;

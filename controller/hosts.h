@@ -16,7 +16,7 @@ int assay_host_parse_address(assay_host_rec *h, const char *s);
 
 /*
  * Import a host file: {"version":1,"hosts":[{name, address, port, user,
- * identity, hostkey, profile, agent_root, launcher}...]}. New hosts are
+ * identity, hostkey, profile, agent_root, launcher, reset}...]}. New hosts are
  * added; a host that exists is updated only if it has no work in progress.
  * *added and *updated count them. Nothing is stored if any entry is bad.
  */

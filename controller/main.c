@@ -42,14 +42,14 @@ static int usage(FILE *f)
           "  package inspect ID [--profile ID]... [--json]   preflight: what will not run where\n"
           "  profile list | show ID [--json]                 target profiles\n"
           "  host add NAME --profile ID --address HOST[:PORT] --user USER --identity KEY\n"
-          "           [--launcher CMD] [--agent-root DIR] (--hostkey SHA256:... | --trust-on-first-use)\n"
+          "           [--launcher CMD] [--agent-root DIR] [--reset CMD] (--hostkey SHA256:... | --trust-on-first-use)\n"
           "  host import FILE | list [--json] | remove NAME | check NAME [--json]\n"
           "  run submit PACKAGE --profiles ID[,ID...] [--priority N] [--stop-on-preflight-error]\n"
-          "  run list [--json] | show RUN [--follow] [--json] | cancel RUN\n"
+          "  run list [--json] | show RUN [--follow] [--json] | cancel RUN [--now]\n"
           "  run wait RUN [--timeout S]           wait for the run; exit 0 certified, 1 product failed,\n"
           "                                       3 error or not certified (show --follow: the same)\n"
           "  dispatch [--once] [--wait] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
-          "           [--silence-timeout S] [--max-attempts N]\n"
+          "           [--silence-timeout S] [--max-attempts N] [--reset-timeout S]\n"
           "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
           "  verify FILE [--pubkey PEM]                      check a signed report (default: the lab's key)\n"
           "  key show | export --public FILE                 the lab's signing key (public half)\n"
@@ -428,7 +428,7 @@ static int cmd_host(int argc, char **argv)
     assay_lab lab;
     char *pos[1];
     static const char *const vals[] = {"--profile", "--address", "--user", "--identity", "--launcher",
-                                       "--agent-root", "--hostkey", "--timeout", NULL};
+                                       "--agent-root", "--hostkey", "--timeout", "--reset", NULL};
     static const char *const flags[] = {"--trust-on-first-use", "--json", NULL};
     if (argc < 1)
         return bad("host", "use: host add | import | list | remove | check");
@@ -460,6 +460,11 @@ static int cmd_host(int argc, char **argv)
         snprintf(h.launcher, sizeof h.launcher, "%s", opt(argc, argv, "--launcher") ? opt(argc, argv, "--launcher") : "");
         snprintf(h.agent_root, sizeof h.agent_root, "%s",
                  opt(argc, argv, "--agent-root") ? opt(argc, argv, "--agent-root") : ".assay");
+        const char *reset = opt(argc, argv, "--reset");
+        if (reset && strlen(reset) >= sizeof h.reset)
+            return bad("host add", "--reset: the command is too long");
+        snprintf(h.reset, sizeof h.reset, "%s", reset ? reset : "");
+        h.last_job = -1;
         if (assay_host_parse_address(&h, addr) < 0)
             return fail("host add");
         if (open_lab(&lab, "host add"))
@@ -506,6 +511,15 @@ static int cmd_host(int argc, char **argv)
                     cJSON_AddStringToObject(o, "launcher", v[i].launcher);
                     cJSON_AddStringToObject(o, "agent_root", v[i].agent_root);
                     cJSON_AddStringToObject(o, "disabled", v[i].disabled);
+                    cJSON_AddStringToObject(o, "reset", v[i].reset);
+                    if (v[i].last_job > 0) {
+                        cJSON_AddNumberToObject(o, "last_job", (double)v[i].last_job);
+                        cJSON_AddStringToObject(o, "last_package", v[i].last_package);
+                    } else {
+                        cJSON_AddNullToObject(o, "last_job");
+                        cJSON_AddNullToObject(o, "last_package");
+                    }
+                    cJSON_AddBoolToObject(o, "clean", v[i].last_job <= 0 || v[i].clean);
                     cJSON_AddItemToArray(arr, o);
                 } else {
                     printf("%-16s %-36s %-22s %-8s %s%s%s\n", v[i].name, v[i].profile, addr, v[i].user,
@@ -768,7 +782,7 @@ static int cmd_run(int argc, char **argv)
     assay_lab lab;
     char *pos[1];
     static const char *const vals[] = {"--profiles", "--priority", "--timeout", NULL};
-    static const char *const flags[] = {"--follow", "--json", "--stop-on-preflight-error", NULL};
+    static const char *const flags[] = {"--follow", "--json", "--stop-on-preflight-error", "--now", NULL};
     if (argc < 1)
         return bad("run", "use: run submit | list | show | wait | cancel");
     const char *sub = argv[0];
@@ -874,10 +888,13 @@ static int cmd_run(int argc, char **argv)
             goto out;
         }
         if (strcmp(sub, "cancel") == 0) {
-            if (assay_store_run_cancel(lab.store, id) < 0)
+            int now = has_flag(argc, argv, "--now");
+            if (assay_store_run_cancel(lab.store, id, now) < 0)
                 rc = fail("run cancel");
+            else if (now)
+                printf("run %" PRId64 " canceled (running jobs stop now, without their uninstall)\n", id);
             else
-                printf("run %" PRId64 " canceled (running jobs stop at their next step)\n", id);
+                printf("run %" PRId64 " canceled (running jobs stop, then run their uninstall)\n", id);
         } else if (assay_store_run_get(lab.store, id, &r) < 0) {
             rc = fail("run show");
         } else {
@@ -896,6 +913,10 @@ static int cmd_run(int argc, char **argv)
                         cJSON_AddNumberToObject(o, "last_seq", (double)jobs[i].last_seq);
                         cJSON_AddStringToObject(o, "outcome", jobs[i].outcome);
                         cJSON_AddStringToObject(o, "reason", jobs[i].reason);
+                        if (jobs[i].host_reset < 0)
+                            cJSON_AddNullToObject(o, "host_reset");
+                        else
+                            cJSON_AddBoolToObject(o, "host_reset", jobs[i].host_reset);
                         cJSON_AddItemToArray(a, o);
                     }
                     free(jobs);
@@ -927,7 +948,7 @@ static int cmd_dispatch(int argc, char **argv)
     assay_lab lab;
     char *pos[1];
     static const char *const vals[] = {"--max-parallel", "--max-starting", "--unreachable-timeout", "--max-attempts",
-                                       "--silence-timeout", NULL};
+                                       "--silence-timeout", "--reset-timeout", NULL};
     static const char *const flags[] = {"--once", "--wait", NULL};
     int rc = check_opts(argc, argv, "dispatch", vals, flags, 0, pos);
     if (rc)
@@ -944,6 +965,12 @@ static int cmd_dispatch(int argc, char **argv)
         o.max_attempts = atoi(v);
     if ((v = opt(argc, argv, "--silence-timeout")))
         o.silence_s = atof(v);
+    if ((v = opt(argc, argv, "--reset-timeout"))) {
+        char *end;
+        o.reset_timeout_s = strtod(v, &end);
+        if (end == v || *end || !(o.reset_timeout_s > 0 && o.reset_timeout_s <= 7 * 24 * 3600.0))
+            return bad("dispatch", "--reset-timeout: seconds, more than 0 and at most a week");
+    }
     if (o.max_parallel < 0 || o.max_starting < 0 || o.unreachable_s < 0 || o.max_attempts < 0 || o.silence_s < 0)
         return bad("dispatch", "options take positive numbers");
     if (open_lab(&lab, "dispatch"))

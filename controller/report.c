@@ -456,13 +456,27 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     cJSON_AddStringToObject(t, "verdict", verdict);
     cJSON_AddStringToObject(t, "reason", end && assay_json_str(end, "reason")[0] ? assay_json_str(end, "reason") : j->reason);
     cJSON_AddNumberToObject(t, "attempts", j->attempt);
+    /* Whether the host was reset before this attempt: true; false when it
+     * had run another product (or was left not clean) and had no reset
+     * command; null when it needed none. */
+    if (j->host_reset < 0)
+        cJSON_AddNullToObject(t, "host_reset");
+    else
+        cJSON_AddBoolToObject(t, "host_reset", j->host_reset);
     /* What happened to each attempt: a retry on another host is part of
      * the record, not hidden by the final verdict. */
-    cJSON *hist = NULL;
-    if (assay_store_job_attempts(lab->store, j->id, &hist) == 0)
+    cJSON *hist = NULL, *a;
+    if (assay_store_job_attempts(lab->store, j->id, &hist) == 0) {
+        cJSON_ArrayForEach(a, hist)
+        {
+            cJSON *hr = cJSON_GetObjectItemCaseSensitive(a, "host_reset");
+            if (cJSON_IsNumber(hr))
+                cJSON_ReplaceItemInObjectCaseSensitive(a, "host_reset", cJSON_CreateBool(hr->valueint != 0));
+        }
         cJSON_AddItemToObject(t, "attempt_history", hist);
-    else
+    } else {
         cJSON_AddItemToObject(t, "attempt_history", cJSON_CreateArray());
+    }
     target_conditions(t, p, facts, mine);
     assay_profile_free(p);
     cJSON_Delete(bench_by_id);

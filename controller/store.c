@@ -58,6 +58,24 @@ static const char *const migrations[] = {
     "ALTER TABLE jobs ADD COLUMN agent_sha256 TEXT NOT NULL DEFAULT '';",
     /* 3: a run may stop a target early on preflight errors */
     "ALTER TABLE runs ADD COLUMN stop_on_preflight INTEGER NOT NULL DEFAULT 0;",
+    /* 4: a host is reset between jobs of different packages. Per host: its
+     * reset command, the job that last went to it and that job's package,
+     * and whether that job left it clean. Per attempt: whether the host was
+     * reset first (1), should have been but had no reset command (0), or
+     * needed none (NULL). Hosts of an older store that ran jobs are taken
+     * as not clean: nothing says what those jobs left. */
+    "ALTER TABLE hosts ADD COLUMN reset TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN last_job INTEGER;"
+    "ALTER TABLE hosts ADD COLUMN last_package TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN clean INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE jobs ADD COLUMN host_reset INTEGER;"
+    "ALTER TABLE attempts ADD COLUMN host_reset INTEGER;"
+    "UPDATE hosts SET last_job = (SELECT a.job_id FROM attempts a WHERE a.host = hosts.name "
+    "  ORDER BY a.ended_at DESC, a.job_id DESC LIMIT 1);"
+    "UPDATE hosts SET last_job = (SELECT max(j.id) FROM jobs j WHERE j.host = hosts.name AND j.last_seq >= 0) "
+    "  WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.host = hosts.name AND j.last_seq >= 0);"
+    "UPDATE hosts SET clean = 0, last_package = (SELECT r.package_id FROM jobs j JOIN runs r ON r.id = j.run_id "
+    "  WHERE j.id = hosts.last_job) WHERE last_job IS NOT NULL;",
 };
 
 static void now_utc(char out[32])
@@ -437,7 +455,9 @@ int assay_store_package_set_preflight(assay_store *st, const char *id, const cha
 
 /* ---- hosts --------------------------------------------------------------- */
 
-#define HOST_COLS "name, profile, address, port, user, identity, hostkey, tofu, launcher, agent_root, disabled"
+#define HOST_COLS                                                                                  \
+    "name, profile, address, port, user, identity, hostkey, tofu, launcher, agent_root, disabled, reset, " \
+    "coalesce(last_job, -1), last_package, clean"
 
 static void host_row(sqlite3_stmt *s, assay_host_rec *h)
 {
@@ -452,6 +472,10 @@ static void host_row(sqlite3_stmt *s, assay_host_rec *h)
     copy_col(h->launcher, sizeof h->launcher, s, 8);
     copy_col(h->agent_root, sizeof h->agent_root, s, 9);
     copy_col(h->disabled, sizeof h->disabled, s, 10);
+    copy_col(h->reset, sizeof h->reset, s, 11);
+    h->last_job = sqlite3_column_int64(s, 12);
+    copy_col(h->last_package, sizeof h->last_package, s, 13);
+    h->clean = sqlite3_column_int(s, 14);
 }
 
 static void host_row_v(sqlite3_stmt *s, void *dst)
@@ -464,7 +488,9 @@ int assay_store_host_add(assay_store *st, const assay_host_rec *h)
     sqlite3_stmt *s;
     char now[32];
     now_utc(now);
-    int rc = prepare(st, &s, "INSERT INTO hosts (" HOST_COLS ", added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    int rc = prepare(st, &s, "INSERT INTO hosts (name, profile, address, port, user, identity, hostkey, tofu, "
+                             "launcher, agent_root, disabled, added_at, reset, last_job, last_package, clean) "
+                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (rc < 0)
         return rc;
     const char *v[] = {h->name, h->profile, h->address};
@@ -478,6 +504,13 @@ int assay_store_host_add(assay_store *st, const assay_host_rec *h)
     sqlite3_bind_text(s, 10, h->agent_root, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 11, h->disabled, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 12, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 13, h->reset, -1, SQLITE_TRANSIENT);
+    if (h->last_job > 0)
+        sqlite3_bind_int64(s, 14, h->last_job);
+    else
+        sqlite3_bind_null(s, 14);
+    sqlite3_bind_text(s, 15, h->last_package, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 16, h->last_job > 0 ? h->clean : 1);
     rc = sqlite3_step(s);
     rc = rc == SQLITE_DONE ? 0
          : rc == SQLITE_CONSTRAINT ? assay_error_set(ASSAY_EEXISTS, "host %s exists", h->name)
@@ -554,6 +587,77 @@ int assay_store_host_disable(assay_store *st, const char *name, const char *why)
 {
     const char *a[] = {why, name};
     return exec_changes(st, "UPDATE hosts SET disabled = ? WHERE name = ?", 2, a, "host", name);
+}
+
+/* Bind and run one statement of a transaction the caller holds. */
+static int run_bound(assay_store *st, const char *sql, int64_t id, const char *text, const char *what)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, sql);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    if (text)
+        sqlite3_bind_text(s, 2, text, -1, SQLITE_TRANSIENT);
+    rc = step_done(st, s, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_host_claim(assay_store *st, const char *host, int64_t job_id)
+{
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = run_bound(st, "UPDATE hosts SET last_job = ?1, clean = 0, last_package = (SELECT r.package_id "
+                            "FROM jobs j JOIN runs r ON r.id = j.run_id WHERE j.id = ?1) WHERE name = ?2",
+                        job_id, host, "claim host")) < 0)
+        goto fail;
+    if (sqlite3_changes(st->db) == 0) {
+        rc = assay_error_set(ASSAY_ENOTFOUND, "no host %s", host);
+        goto fail;
+    }
+    return assay_store_commit(st);
+fail:
+    assay_store_rollback(st);
+    return rc;
+}
+
+int assay_store_host_was_reset(assay_store *st, const char *host, int64_t job_id)
+{
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = run_bound(st, "UPDATE jobs SET host_reset = 1 WHERE id = ?1 AND host = ?2 AND state = 'assigned'",
+                        job_id, host, "host reset")) < 0)
+        goto fail;
+    if (sqlite3_changes(st->db) == 0) {
+        rc = assay_error_set(ASSAY_ESTATE, "job %lld is no longer waiting on %s", (long long)job_id, host);
+        goto fail;
+    }
+    if ((rc = run_bound(st, "UPDATE hosts SET last_job = NULL, last_package = '', clean = 1 WHERE ?1 > 0 AND name = ?2",
+                        job_id, host, "host reset")) < 0)
+        goto fail;
+    return assay_store_commit(st);
+fail:
+    assay_store_rollback(st);
+    return rc;
+}
+
+int assay_store_job_set_host_reset(assay_store *st, int64_t job_id, int host_reset)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "UPDATE jobs SET host_reset = ? WHERE id = ?");
+    if (rc < 0)
+        return rc;
+    if (host_reset < 0)
+        sqlite3_bind_null(s, 1);
+    else
+        sqlite3_bind_int(s, 1, host_reset);
+    sqlite3_bind_int64(s, 2, job_id);
+    rc = step_done(st, s, "host reset");
+    sqlite3_finalize(s);
+    return rc;
 }
 
 /* ---- runs and jobs ------------------------------------------------------- */
@@ -637,7 +741,7 @@ int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out)
 #define JOB_SELECT                                                                                 \
     "SELECT j.id, j.run_id, r.priority, r.package_id, j.profile, j.state, j.host, j.attempt, "      \
     "j.last_seq, j.outcome, j.reason, j.cancel, j.started_at, j.ended_at, j.agent_sha256, "         \
-    "r.stop_on_preflight "                                                                         \
+    "r.stop_on_preflight, coalesce(j.host_reset, -1) "                                             \
     "FROM jobs j JOIN runs r ON r.id = j.run_id "
 
 static void job_row(sqlite3_stmt *s, assay_job_rec *j)
@@ -658,6 +762,7 @@ static void job_row(sqlite3_stmt *s, assay_job_rec *j)
     copy_col(j->ended_at, sizeof j->ended_at, s, 13);
     copy_col(j->agent_sha256, sizeof j->agent_sha256, s, 14);
     j->stop_on_preflight = sqlite3_column_int(s, 15);
+    j->host_reset = sqlite3_column_int(s, 16);
 }
 
 static void job_row_v(sqlite3_stmt *s, void *dst)
@@ -832,7 +937,8 @@ static int record_attempt(assay_store *st, int64_t id, const char *outcome, cons
     now_utc(now);
     sqlite3_stmt *s;
     int rc = prepare(st, &s, "INSERT OR REPLACE INTO attempts (job_id, attempt, host, outcome, reason, ended_at, "
-                             "agent_sha256) SELECT id, attempt, host, ?, ?, ?, agent_sha256 FROM jobs WHERE id = ?");
+                             "agent_sha256, host_reset) SELECT id, attempt, host, ?, ?, ?, agent_sha256, host_reset "
+                             "FROM jobs WHERE id = ?");
     if (rc < 0)
         return rc;
     const char *v[] = {outcome, reason, now};
@@ -863,6 +969,17 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
         goto fail;
     sqlite3_finalize(s);
     s = NULL;
+    /* The job's host, if this job is the last that went there, is clean
+     * only if the job ended on its own (passed or failed) and its
+     * uninstall passed: a canceled or broken job may have left anything. */
+    if (sqlite3_changes(st->db) > 0 &&
+        (rc = run_bound(st, "UPDATE hosts SET clean = (?2 IN ('passed', 'failed') AND EXISTS (SELECT 1 FROM events e "
+                            "JOIN jobs j ON j.id = e.job_id AND j.attempt = e.attempt WHERE e.job_id = ?1 AND "
+                            "e.type = 'step-end' AND json_extract(e.body, '$.kind') = 'uninstall' AND "
+                            "json_extract(e.body, '$.verdict') = 'pass')) "
+                            "WHERE last_job = ?1 AND name = (SELECT host FROM jobs WHERE id = ?1)",
+                        id, outcome, "host state")) < 0)
+        goto fail;
     if ((rc = settle_run(st, id)) < 0)
         goto fail;
     return assay_store_commit(st);
@@ -889,7 +1006,8 @@ int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int m
     if ((rc = record_attempt(st, id, "error", reason)) < 0)
         goto fail;
     if ((rc = prepare(st, &s, "UPDATE jobs SET state = 'queued', host = '', attempt = attempt + 1, "
-                              "last_seq = -1, reason = ? WHERE id = ? AND state IN ('assigned','running')")) < 0)
+                              "last_seq = -1, host_reset = NULL, reason = ? WHERE id = ? AND state IN "
+                              "('assigned','running')")) < 0)
         goto fail;
     sqlite3_bind_text(s, 1, reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, id);
@@ -903,9 +1021,9 @@ fail:
     return rc;
 }
 
-int assay_store_run_cancel(assay_store *st, int64_t run_id)
+int assay_store_run_cancel(assay_store *st, int64_t run_id, int skip_uninstall)
 {
-    char now[32], sql[512];
+    char now[32], sql[768];
     now_utc(now);
     int rc = assay_store_begin(st);
     if (rc < 0)
@@ -919,8 +1037,16 @@ int assay_store_run_cancel(assay_store *st, int64_t run_id)
     if (rc < 0)
         goto fail;
     if (sqlite3_changes(st->db) == 0) {
-        rc = assay_error_set(ASSAY_ESTATE, "run %lld is not queued or running", (long long)run_id);
-        goto fail;
+        /* Canceled already: --now may still hurry its running jobs. */
+        snprintf(sql, sizeof sql, "UPDATE jobs SET cancel = 2 WHERE run_id = %lld AND cancel = 1 AND "
+                                  "state IN ('assigned','running')", (long long)run_id);
+        if (!skip_uninstall || (rc = exec(st, sql)) < 0 || sqlite3_changes(st->db) == 0) {
+            rc = rc < 0 ? rc
+                        : assay_error_set(ASSAY_ESTATE, "run %lld is not queued or running%s", (long long)run_id,
+                                          skip_uninstall ? "" : " (--now skips the uninstall of jobs still stopping)");
+            goto fail;
+        }
+        return assay_store_commit(st);
     }
     snprintf(sql, sizeof sql,
              "INSERT OR REPLACE INTO attempts (job_id, attempt, host, outcome, reason, ended_at) "
@@ -928,8 +1054,8 @@ int assay_store_run_cancel(assay_store *st, int64_t run_id)
              "WHERE run_id = %lld AND state = 'queued';"
              "UPDATE jobs SET state = 'canceled', outcome = 'canceled', reason = 'canceled before it started', "
              "ended_at = '%s' WHERE run_id = %lld AND state = 'queued';"
-             "UPDATE jobs SET cancel = 1 WHERE run_id = %lld AND state IN ('assigned','running');",
-             now, (long long)run_id, now, (long long)run_id, (long long)run_id);
+             "UPDATE jobs SET cancel = %d WHERE run_id = %lld AND state IN ('assigned','running');",
+             now, (long long)run_id, now, (long long)run_id, skip_uninstall ? 2 : 1, (long long)run_id);
     if ((rc = exec(st, sql)) < 0)
         goto fail;
     if ((rc = prepare(st, &s, "UPDATE runs SET finished_at = ? WHERE id = ? AND NOT EXISTS "
@@ -992,8 +1118,8 @@ int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out)
 int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, "SELECT attempt, host, outcome, reason, ended_at FROM attempts WHERE job_id = ? "
-                             "ORDER BY attempt");
+    int rc = prepare(st, &s, "SELECT attempt, host, outcome, reason, ended_at, host_reset FROM attempts "
+                             "WHERE job_id = ? ORDER BY attempt");
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 3
+#define ASSAY_SCHEMA_VERSION 4
 
 typedef struct assay_store assay_store;
 
@@ -73,6 +73,12 @@ typedef struct assay_host_rec {
     char launcher[512];
     char agent_root[PATH_MAX];
     char disabled[256];  /* why work with this host stopped, or "" */
+    char reset[1024];    /* shell command that resets the host between products, or "" */
+    /* The host's state, kept by the store (host add ignores these unless
+     * last_job > 0, so that an updated host keeps its state): */
+    int64_t last_job;    /* the job that last went to it, or -1: nothing since added or reset */
+    char last_package[65]; /* that job's package */
+    int clean;           /* that job ended on its own and its uninstall passed */
 } assay_host_rec;
 
 int assay_store_host_add(assay_store *st, const assay_host_rec *h); /* EEXISTS */
@@ -81,6 +87,15 @@ int assay_store_host_remove(assay_store *st, const char *name);
 int assay_store_hosts(assay_store *st, assay_host_rec **out, size_t *n);
 int assay_store_host_set_key(assay_store *st, const char *name, const char *fingerprint);
 int assay_store_host_disable(assay_store *st, const char *name, const char *why); /* "" enables */
+/* A job is about to go to host (its first RUN): the host is no longer
+ * clean, and holds the job's package from now on, whatever happens next. */
+int assay_store_host_claim(assay_store *st, const char *host, int64_t job_id);
+/* The host's reset command succeeded before job_id (assigned to it): the
+ * host is clean and fresh again, and the job's attempt records host_reset
+ * = 1. ASSAY_ESTATE if the job is no longer assigned there. */
+int assay_store_host_was_reset(assay_store *st, const char *host, int64_t job_id);
+/* Record host_reset for the job's current attempt: 1, 0, or -1 (NULL). */
+int assay_store_job_set_host_reset(assay_store *st, int64_t job_id, int host_reset);
 
 /* ---- runs and jobs ---- */
 typedef struct assay_job_rec {
@@ -94,10 +109,12 @@ typedef struct assay_job_rec {
     int64_t last_seq;    /* highest event seq stored for this attempt */
     char outcome[16];    /* passed, failed, error, canceled, or "" */
     char reason[256];
-    int cancel;          /* cancel requested */
+    int cancel;          /* cancel requested: 1 (uninstall still runs), 2 (now: uninstall skipped) */
     char started_at[32], ended_at[32];
     char agent_sha256[65]; /* the agent binary that ran the current attempt */
     int stop_on_preflight; /* the run stops a target with preflight errors */
+    int host_reset;      /* this attempt's host was reset first: 1, needed it but had no reset
+                          * command: 0, needed none: -1 */
 } assay_job_rec;
 
 /* Queue a run of package over profiles: one job per profile. */
@@ -108,8 +125,9 @@ int assay_store_run_list(assay_store *st, cJSON **out);
 int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out);
 int assay_store_run_jobs(assay_store *st, int64_t run_id, assay_job_rec **out, size_t *n);
 /* Mark a run canceled: queued jobs end at once, running ones get a cancel
- * request. */
-int assay_store_run_cancel(assay_store *st, int64_t run_id);
+ * request (1: their uninstall still runs; 2 with skip_uninstall: it does
+ * not). A canceled run with jobs still stopping takes skip_uninstall. */
+int assay_store_run_cancel(assay_store *st, int64_t run_id, int skip_uninstall);
 
 /* Jobs the dispatcher must look after: assigned or running ones. */
 int assay_store_jobs_active(assay_store *st, assay_job_rec **out, size_t *n);
@@ -133,7 +151,8 @@ int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *pa
 /* Logs of a job's attempt: [{"path","sha256","size"}] ordered by path. */
 int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out);
 /* Every ended attempt of a job, first first: [{attempt, host, outcome,
- * reason, ended_at}]; what an infrastructure retry leaves for the report. */
+ * reason, ended_at, host_reset (1, 0 or null)}]; what an infrastructure
+ * retry leaves for the report. */
 int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out);
 /* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);

@@ -362,6 +362,106 @@ ParameterizedTest(struct triple *t, agent_cli, cancel_and_status, .fini = cleanu
     cr_assert(strstr(out, "no job is running") != NULL, "%s", out);
 }
 
+/* A job that installs a marker, runs a long test, and removes the marker
+ * in uninstall (UNINSTALL: its command and timeout). */
+#define CANCELABLE(UNINSTALL)                                                                       \
+    "{\"protocol\":1,\"id\":\"u\",\"steps\":["                                                   \
+    "{\"id\":\"install\",\"kind\":\"install\",\"command\":\"touch installed\",\"timeout\":10},"   \
+    "{\"id\":\"long\",\"kind\":\"test\",\"command\":\"sleep 60\",\"timeout\":120},"             \
+    "{\"id\":\"after\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":10},"                 \
+    "{\"id\":\"uninstall\",\"kind\":\"uninstall\"," UNINSTALL "}]}"
+
+/* Wait until the job's event log has a step-start of `step`. */
+static void wait_step_start(const char *step)
+{
+    for (int i = 0; i < 300; i++) {
+        if (th_run(NULL, 0, "grep -q '\"type\":\"step-start\",\"step\":\"%s\"' %s/events.jsonl", step, jd) == 0)
+            return;
+        usleep(100000);
+    }
+    th_run(out, sizeof out, "cat %s/events.jsonl", jd);
+    cr_assert_fail("no step-start of %s: %s", step, out);
+}
+
+#undef NAME
+#define NAME cancel_still_runs_uninstall
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, cancel_still_runs_uninstall, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(start(CANCELABLE("\"command\":\"rm installed && touch uninstalled\",\"timeout\":30")), 0, "%s",
+                 out);
+    wait_step_start("long");
+    cr_assert_eq(th_run(out, sizeof out, "%s cancel --job-dir %s", agent, jd), 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "%s status --job-dir %s", agent, jd), 0, "%s", out);
+    cJSON *s = cJSON_Parse(out);
+    cr_assert_str_eq(str(s, "cancel"), "uninstall", "%s", out);
+    cJSON_Delete(s);
+    cJSON *ev = attach_from(0);
+    cr_assert_str_eq(str(step_end(ev, "long", 1), "reason"), "canceled");
+    cr_assert_str_eq(str(step_end(ev, "after", 1), "verdict"), "skipped");
+    cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "verdict"), "pass");
+    cr_assert_str_eq(str(last(ev), "outcome"), "canceled");
+    cJSON_Delete(ev);
+    cr_assert_eq(th_run(NULL, 0, "test ! -e %s/installed && test -e %s/uninstalled", jd, jd), 0,
+                 "uninstall did not run");
+}
+
+#undef NAME
+#define NAME cancel_now_skips_uninstall
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, cancel_now_skips_uninstall, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(start(CANCELABLE("\"command\":\"rm installed\",\"timeout\":30")), 0, "%s", out);
+    wait_step_start("long");
+    cr_assert_eq(th_run(out, sizeof out, "%s cancel --now --job-dir %s", agent, jd), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    cr_assert_str_eq(str(step_end(ev, "long", 1), "reason"), "canceled");
+    cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "verdict"), "skipped");
+    cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "reason"), "canceled now");
+    cr_assert_str_eq(str(last(ev), "outcome"), "canceled");
+    cJSON_Delete(ev);
+    cr_assert_eq(th_run(NULL, 0, "test -e %s/installed", jd), 0, "uninstall ran after cancel --now");
+}
+
+#undef NAME
+#define NAME uninstall_after_cancel_keeps_its_timeout
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, uninstall_after_cancel_keeps_its_timeout, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(start(CANCELABLE("\"command\":\"sleep 60\",\"timeout\":1")), 0, "%s", out);
+    wait_step_start("long");
+    cr_assert_eq(th_run(out, sizeof out, "%s cancel --job-dir %s", agent, jd), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    const cJSON *u = step_end(ev, "uninstall", 1);
+    cr_assert_str_eq(str(u, "verdict"), "fail");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(u, "timed_out")), "uninstall was not timed out");
+    cr_assert_str_eq(str(last(ev), "outcome"), "canceled");
+    cJSON_Delete(ev);
+}
+
+#undef NAME
+#define NAME a_second_cancel_stops_uninstall
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, a_second_cancel_stops_uninstall, .fini = cleanup)
+{
+    setup_for(t);
+    cr_assert_eq(start(CANCELABLE("\"command\":\"sleep 60\",\"timeout\":120")), 0, "%s", out);
+    wait_step_start("long");
+    cr_assert_eq(th_run(out, sizeof out, "%s cancel --job-dir %s", agent, jd), 0, "%s", out);
+    wait_step_start("uninstall");
+    cr_assert_eq(th_run(out, sizeof out, "%s cancel --job-dir %s", agent, jd), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "verdict"), "error");
+    cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "reason"), "canceled");
+    cr_assert_str_eq(str(last(ev), "outcome"), "canceled");
+    cJSON_Delete(ev);
+    cr_assert_eq(th_run(out, sizeof out, "cat %s/cancel", jd), 0);
+    cr_assert_str_eq(out, "now\n");
+}
+
 #undef NAME
 #define NAME bad_input_gives_clear_errors
 PARAMS

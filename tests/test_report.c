@@ -60,6 +60,8 @@ static void make_lab(assay_lab *lab, const char *name, assay_key_type type)
     cr_assert_eq(assay_store_run_submit(lab->store, id, profs, 2, 0, 0, &run), 0);
     for (int64_t j = 1; j <= 2; j++) {
         cr_assert_eq(assay_store_job_assign(lab->store, j, j == 1 ? "kunpeng-1" : "zhaoxin-1"), 0);
+        if (j == 1) /* kunpeng-1 had run another product and was reset first */
+            cr_assert_eq(assay_store_job_set_host_reset(lab->store, j, 1), 0);
         cr_assert_eq(assay_store_job_set_running(lab->store, j, "ab12"), 0);
         char start[2048];
         snprintf(start, sizeof start, "%s\"agent\":{\"version\":\"0.1.0\",\"triple\":\"%s-linux-gnu\"}",
@@ -127,6 +129,12 @@ static void check_valid(assay_lab *lab, const char *env, const char *pem, const 
     const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "targets"), 0);
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(t0, "emulated")));
     cr_assert_str_eq(cJSON_GetObjectItem(t0, "verdict")->valuestring, "fail");
+    /* Whether each target's host was reset first: true, or null (none needed). */
+    const cJSON *t1 = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "targets"), 1);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(t0, "host_reset")));
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(t1, "host_reset")));
+    const cJSON *a0 = cJSON_GetArrayItem(cJSON_GetObjectItem(t0, "attempt_history"), 0);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(a0, "host_reset")), "the attempt records it too");
     cr_assert(cJSON_GetArraySize(cJSON_GetObjectItem(p, "notes")) >= 1, "emulated targets are called out");
     cJSON_Delete(c.statement);
     /* The key never appears in what is published. */

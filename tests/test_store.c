@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ASSAY_STR_(x) #x
+#define ASSAY_STR(x) ASSAY_STR_(x)
+
 static char dir[] = "/tmp/assay-store-XXXXXX";
 static assay_store *st;
 
@@ -35,6 +38,21 @@ TestSuite(store, .init = setup, .fini = teardown);
 
 static char pkg[65];
 
+/* The hosts table as schema 1 made it. */
+#define V1_HOSTS                                                                                   \
+    "CREATE TABLE hosts (name TEXT PRIMARY KEY, profile TEXT NOT NULL, address TEXT NOT NULL, port INTEGER NOT " \
+    "NULL, user TEXT NOT NULL, identity TEXT NOT NULL, hostkey TEXT NOT NULL, tofu INTEGER NOT NULL, launcher " \
+    "TEXT NOT NULL, agent_root TEXT NOT NULL, disabled TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL);"
+
+static void add_host(const char *name)
+{
+    assay_host_rec h = {.port = 22, .last_job = -1};
+    snprintf(h.name, sizeof h.name, "%s", name);
+    snprintf(h.profile, sizeof h.profile, "p");
+    snprintf(h.address, sizeof h.address, "127.0.0.1");
+    cr_assert_eq(assay_store_host_add(st, &h), 0, "%s", assay_error_last()->message);
+}
+
 static int64_t submit(int prio, int nprof)
 {
     char *profs[] = {"a", "b", "c"};
@@ -59,7 +77,7 @@ Test(store, schema_is_versioned_and_newer_ones_refused)
     cr_assert_eq(assay_store_open(&st, dir, 0), ASSAY_ESTATE);
     cr_assert(strstr(assay_error_last()->message, "newer than this assay"));
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL);
+    sqlite3_exec(db, "PRAGMA user_version = " ASSAY_STR(ASSAY_SCHEMA_VERSION), NULL, NULL, NULL);
     sqlite3_close(db);
     cr_assert_eq(assay_store_open(&st, dir, 0), 0);
 }
@@ -83,6 +101,7 @@ Test(store, an_older_store_is_migrated_forward)
                                   " NOT NULL, state TEXT NOT NULL, submitted_at TEXT NOT NULL, finished_at TEXT);"
                                   "CREATE TABLE attempts (job_id INTEGER, attempt INTEGER, host TEXT, outcome TEXT,"
                                   " reason TEXT, ended_at TEXT);"
+                                  V1_HOSTS
                                   "INSERT INTO jobs (run_id, profile, state) VALUES (1, 'p', 'queued');"
                                   "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -95,9 +114,56 @@ Test(store, an_older_store_is_migrated_forward)
     sqlite3_finalize(s);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(s, 0), 3);
+    cr_assert_eq(sqlite3_column_int(s, 0), ASSAY_SCHEMA_VERSION);
     sqlite3_finalize(s);
     sqlite3_close(db);
+}
+
+/* Schema 4: hosts that ran jobs in an older store are not clean (nothing
+ * says what those jobs left); a host that ran nothing is. */
+Test(store, hosts_of_an_older_store_that_ran_jobs_are_not_clean)
+{
+    int64_t run = submit(0, 2);
+    assay_job_rec *v;
+    size_t n;
+    assay_store_jobs_queued(st, &v, &n);
+    int64_t ran = v[0].id, waiting = v[1].id;
+    free(v);
+    add_host("h1");
+    add_host("h2");
+    add_host("h3");
+    cr_assert_eq(assay_store_job_assign(st, ran, "h1"), 0);
+    cr_assert_eq(assay_store_job_event(st, ran, 1, 0, "job-start", "{}"), 0);
+    cr_assert_eq(assay_store_job_end(st, ran, "passed", ""), 0);
+    cr_assert_eq(assay_store_job_assign(st, waiting, "h2"), 0); /* assigned, nothing ran */
+    (void)run;
+    /* Back to schema 3, as an older assay left it: no host state yet. */
+    assay_store_close(st);
+    st = NULL;
+    char path[300];
+    snprintf(path, sizeof path, "%s/assay.db", dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN reset; ALTER TABLE hosts DROP COLUMN last_job;"
+                                  "ALTER TABLE hosts DROP COLUMN last_package; ALTER TABLE hosts DROP COLUMN clean;"
+                                  "ALTER TABLE jobs DROP COLUMN host_reset; ALTER TABLE attempts DROP COLUMN host_reset;"
+                                  "PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(assay_store_open(&st, dir, 0), 0, "%s", assay_error_last()->message);
+    assay_host_rec h;
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.last_job, ran);
+    cr_assert_str_eq(h.last_package, pkg);
+    cr_assert_eq(h.clean, 0, "a host an older assay used is not known to be clean");
+    cr_assert_str_eq(h.reset, "");
+    cr_assert_eq(assay_store_host_get(st, "h2", &h), 0);
+    cr_assert_eq(h.last_job, -1, "nothing ran on h2");
+    cr_assert_eq(h.clean, 1);
+    cr_assert_eq(assay_store_host_get(st, "h3", &h), 0);
+    cr_assert_eq(h.last_job, -1);
+    assay_job_rec j;
+    cr_assert_eq(assay_store_job_get(st, ran, &j), 0);
+    cr_assert_eq(j.host_reset, -1);
 }
 
 Test(store, queue_order_is_priority_then_age)
@@ -174,14 +240,18 @@ Test(store, cancel_ends_queued_jobs_and_flags_running_ones)
     int64_t running = v[0].id, queued = v[1].id;
     free(v);
     assay_store_job_assign(st, running, "h1");
-    cr_assert_eq(assay_store_run_cancel(st, run), 0);
+    cr_assert_eq(assay_store_run_cancel(st, run, 0), 0);
     assay_job_rec j;
     assay_store_job_get(st, queued, &j);
     cr_assert_str_eq(j.state, "canceled");
     assay_store_job_get(st, running, &j);
     cr_assert_str_eq(j.state, "assigned");
-    cr_assert(j.cancel);
-    cr_assert_eq(assay_store_run_cancel(st, run), ASSAY_ESTATE, "canceled twice");
+    cr_assert_eq(j.cancel, 1, "a plain cancel: uninstall still runs");
+    cr_assert_eq(assay_store_run_cancel(st, run, 0), ASSAY_ESTATE, "canceled twice");
+    cr_assert_eq(assay_store_run_cancel(st, run, 1), 0, "--now hurries a job still stopping");
+    assay_store_job_get(st, running, &j);
+    cr_assert_eq(j.cancel, 2);
+    cr_assert_eq(assay_store_run_cancel(st, run, 1), ASSAY_ESTATE, "nothing left to hurry");
     cr_assert_eq(assay_store_job_end(st, running, "canceled", "canceled"), 0);
     cJSON *r;
     assay_store_run_get(st, run, &r);
@@ -206,4 +276,83 @@ Test(store, hosts)
     cr_assert_str_eq(g.disabled, "key mismatch");
     cr_assert_eq(assay_store_host_remove(st, "h1"), 0);
     cr_assert_eq(assay_store_host_remove(st, "h1"), ASSAY_ENOTFOUND);
+}
+
+/* An event body as the agent writes a step-end. */
+static void step_end(int64_t id, int attempt, int seq, const char *kind, const char *verdict)
+{
+    char body[200];
+    snprintf(body, sizeof body, "{\"type\":\"step-end\",\"step\":\"%s\",\"kind\":\"%s\",\"verdict\":\"%s\"}",
+             kind, kind, verdict);
+    cr_assert_eq(assay_store_job_event(st, id, attempt, seq, "step-end", body), 0, "%s", assay_error_last()->message);
+}
+
+Test(store, a_host_is_clean_only_after_a_job_that_ended_and_uninstalled)
+{
+    submit(0, 3);
+    assay_job_rec *v, j;
+    size_t n;
+    assay_host_rec h;
+    assay_store_jobs_queued(st, &v, &n);
+    int64_t a = v[0].id, b = v[1].id, c = v[2].id;
+    free(v);
+    add_host("h1");
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.last_job, -1, "a new host: nothing went to it");
+    cr_assert_eq(h.clean, 1);
+
+    /* a: sent to h1 (claimed), ends passed with its uninstall passing. */
+    cr_assert_eq(assay_store_job_assign(st, a, "h1"), 0);
+    cr_assert_eq(assay_store_host_claim(st, "h1", a), 0);
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.last_job, a);
+    cr_assert_str_eq(h.last_package, pkg);
+    cr_assert_eq(h.clean, 0, "not clean while the job may be on it");
+    cr_assert_eq(assay_store_job_event(st, a, 1, 0, "job-start", "{}"), 0);
+    step_end(a, 1, 1, "install", "pass");
+    step_end(a, 1, 2, "uninstall", "pass");
+    cr_assert_eq(assay_store_job_end(st, a, "passed", ""), 0);
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.clean, 1, "ended and uninstalled: clean");
+
+    /* b: canceled after its uninstall passed: still not clean. */
+    cr_assert_eq(assay_store_job_assign(st, b, "h1"), 0);
+    cr_assert_eq(assay_store_host_claim(st, "h1", b), 0);
+    cr_assert_eq(assay_store_job_event(st, b, 1, 0, "job-start", "{}"), 0);
+    step_end(b, 1, 1, "uninstall", "pass");
+    cr_assert_eq(assay_store_job_end(st, b, "canceled", "canceled"), 0);
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.clean, 0, "a canceled job leaves the host not clean");
+
+    /* c: its host is reset first; the attempt says so, and the host is fresh. */
+    cr_assert_eq(assay_store_job_assign(st, c, "h1"), 0);
+    cr_assert_eq(assay_store_host_was_reset(st, "h1", c), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.last_job, -1);
+    cr_assert_eq(h.clean, 1);
+    cr_assert_eq(assay_store_job_get(st, c, &j), 0);
+    cr_assert_eq(j.host_reset, 1);
+    /* A failed uninstall: not clean. The attempt keeps host_reset, the
+     * retry's next attempt starts without one. */
+    cr_assert_eq(assay_store_host_claim(st, "h1", c), 0);
+    cr_assert_eq(assay_store_job_event(st, c, 1, 0, "job-start", "{}"), 0);
+    step_end(c, 1, 1, "uninstall", "fail");
+    cr_assert_eq(assay_store_job_retry(st, c, "host down", 3), 0);
+    cr_assert_eq(assay_store_job_get(st, c, &j), 0);
+    cr_assert_eq(j.host_reset, -1, "a new attempt: not reset yet");
+    cr_assert_eq(assay_store_job_assign(st, c, "h1"), 0);
+    cr_assert_eq(assay_store_job_set_host_reset(st, c, 0), 0);
+    cr_assert_eq(assay_store_job_event(st, c, 2, 0, "job-start", "{}"), 0);
+    step_end(c, 2, 1, "uninstall", "fail");
+    cr_assert_eq(assay_store_job_end(st, c, "passed", ""), 0);
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.clean, 0, "an uninstall that failed leaves the host not clean");
+    cJSON *att;
+    cr_assert_eq(assay_store_job_attempts(st, c, &att), 0);
+    cr_assert_eq(cJSON_GetArraySize(att), 2);
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(att, 0), "host_reset")->valueint, 1);
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(att, 1), "host_reset")->valueint, 0);
+    cJSON_Delete(att);
+    /* A reset for a job no longer waiting on the host is refused. */
+    cr_assert_eq(assay_store_host_was_reset(st, "h1", c), ASSAY_ESTATE);
 }

@@ -48,6 +48,7 @@ static inline int assay_unit_valid(const char *s)
 #define ASSAY_JOB_RESERVE "state/.reserve"
 #define ASSAY_JOB_WORK "work"
 #define ASSAY_JOB_LOGS "logs"
+#define ASSAY_JOB_CANCEL "state/cancel" /* the cancel asked for: "uninstall\n" or "now\n" */
 
 /* The account tests and benchmarks run as when a host names none. */
 #define ASSAY_RUN_USER_DEFAULT "assay-run"
