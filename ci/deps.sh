@@ -20,7 +20,7 @@ HOST_PKGS=(
     debootstrap dpkg-dev
     openssh-server openssh-client
     rpm cpio libarchive-tools xz-utils zstd zip bc
-    sqlite3 openssl libxml2-utils python3 util-linux jq
+    sqlite3 openssl libxml2-utils python3 util-linux jq shellcheck
     chromium
 )
 
@@ -43,7 +43,10 @@ host_packages() {
 # Debian 12 has no loongarch64 cross compiler and its qemu (7.2) cannot run
 # code from GCC 14 / glibc 2.41. Debian 13 has both; we keep them in a minimal
 # Debian 13 root and never install Debian 13 packages on this system.
-TOOLROOT_PKGS=(gcc-loongarch64-linux-gnu libc6-dev-loong64-cross cmake make qemu-user-static)
+# It also holds the third DSSE verifier of tests/dsse: Debian 12's
+# python3-securesystemslib (0.26) predates securesystemslib's DSSE module.
+TOOLROOT_PKGS=(gcc-loongarch64-linux-gnu libc6-dev-loong64-cross cmake make qemu-user-static
+               python3-securesystemslib python3-cryptography)
 
 toolroot() {
     local stamp="$ASSAY_TOOLROOT/.assay-ready" mirror

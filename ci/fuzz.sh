@@ -2,7 +2,7 @@
 # Build the libFuzzer targets with clang and run each for a while on its
 # seed corpus: real binaries (tests/data/make-elf.sh), the submission
 # corpus's manifests, job specs, the shipped profiles with this host's
-# facts, the events of a real job, and the hostile inputs of
+# facts, the events of a real job, signed envelopes, and the hostile inputs of
 # tests/fuzz/make-hostile.sh. A crash leaves its input in build-fuzz/found/:
 # once fixed, copy it to tests/fuzz/regress/<target>/ (see the README there)
 # and ctest replays it from then on.
@@ -15,13 +15,13 @@ T=${1:-30}
 B=build-fuzz
 CC=$(command -v clang-14 || command -v clang) || die "no clang: run ci/deps.sh"
 cmake -S . -B "$B" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASSAY_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$B" -j"$(nproc)" --target fuzz_elf fuzz_spec fuzz_manifest fuzz_profile fuzz_event fuzz_markup >"$B/build.log" 2>&1 \
+cmake --build "$B" -j"$(nproc)" --target fuzz_elf fuzz_spec fuzz_manifest fuzz_profile fuzz_event fuzz_markup fuzz_envelope >"$B/build.log" 2>&1 \
     || { tail -n 30 "$B/build.log"; die "fuzz build failed"; }
-TARGETS="elf spec manifest profile event markup"
+TARGETS="elf spec manifest profile event markup envelope"
 for t in $TARGETS; do mkdir -p "$B/seeds/$t"; done
 mkdir -p "$B/found"
 tests/fuzz/make-hostile.sh "$B/hostile"
-for t in spec manifest profile event markup; do cp "$B/hostile/$t"/* "$B/seeds/$t/"; done
+for t in spec manifest profile event markup envelope; do cp "$B/hostile/$t"/* "$B/seeds/$t/"; done
 tests/data/make-elf.sh "$B/seeds/elf" >/dev/null
 tests/data/make-submissions.sh "$B/seeds/subs" >/dev/null
 for f in "$B"/seeds/subs/*.tar.gz; do

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -307,6 +308,17 @@ int assay_key_public(const char *keypath, char **pem, char keyid[ASSAY_SHA256_HE
     return rc;
 }
 
+int assay_pubkey_info(const char *pubpem, size_t pemlen, char keyid[ASSAY_SHA256_HEX], char alg[16])
+{
+    BIO *b = pemlen <= INT_MAX ? BIO_new_mem_buf(pubpem, (int)pemlen) : NULL;
+    EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    int rc = k ? key_info(k, keyid, alg) : assay_error_set(ASSAY_EINVAL, "not a PEM public key");
+    ERR_clear_error();
+    BIO_free(b);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
 int assay_verify(const char *pubpem, size_t pemlen, const void *msg, size_t len, const unsigned char *sig,
                  size_t siglen, char keyid[ASSAY_SHA256_HEX], char alg[16])
 {
@@ -332,63 +344,72 @@ out:
     return rc;
 }
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 char *assay_base64_encode(const unsigned char *in, size_t len)
 {
-    size_t n = 4 * ((len + 2) / 3);
-    char *out = malloc(n + 1);
-    if (!out)
+    if (len > (size_t)INT_MAX / 4 * 3 - 3)
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < len ? in[i + 2] : 0);
-        out[o++] = B64[v >> 18 & 63];
-        out[o++] = B64[v >> 12 & 63];
-        out[o++] = i + 1 < len ? B64[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < len ? B64[v & 63] : '=';
-    }
-    out[o] = '\0';
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (out)
+        EVP_EncodeBlock((unsigned char *)out, in, (int)len); /* writes the NUL too */
     return out;
 }
 
+/*
+ * DSSE lets a signer use the standard or the URL-safe alphabet (RFC 4648
+ * sections 4 and 5), and assay also takes either without its '=' padding.
+ * What it refuses is every text that does not stand for exactly one byte
+ * string: a character outside the alphabet (whitespace, NUL), both
+ * alphabets in one string, '=' anywhere but at the end, padding that is
+ * there but incomplete, a length no encoding has (4n+1), and bits the last
+ * group does not use that are not zero (RFC 4648 section 3.5), which
+ * OpenSSL's decoder would take without a word.
+ */
 unsigned char *assay_base64_decode(const char *in, size_t len, size_t *outlen)
 {
-    if (len % 4)
+    int std = 0, url = 0;
+    size_t data = len, pad;
+    while (data > 0 && in[data - 1] == '=')
+        data--;
+    pad = len - data;
+    if (len > (size_t)INT_MAX - 4 || data % 4 == 1 || pad > 2 || (pad && len % 4))
         return NULL;
-    unsigned char *out = malloc(len / 4 * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        uint32_t v = 0;
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            char c = in[i + k];
-            const char *p = c ? strchr(B64, c) : NULL;
-            if (c == '=' && i + 4 == len && k >= 2) {
-                pad++;
-                v <<= 6;
-                continue;
-            }
-            if (!p || pad) { /* a character after '=', or not base64 */
-                free(out);
-                return NULL;
-            }
-            v = v << 6 | (uint32_t)(p - B64);
-        }
-        /* Canonical only: the bits a padded group does not use must be 0,
-         * or two encodings would mean the same bytes. */
-        if ((pad == 1 && (v & 0xff)) || (pad == 2 && (v & 0xffff))) {
-            free(out);
+    for (size_t i = 0; i < data; i++) {
+        char c = in[i];
+        if (c == '+' || c == '/')
+            std = 1;
+        else if (c == '-' || c == '_')
+            url = 1;
+        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
             return NULL;
-        }
-        out[o++] = (unsigned char)(v >> 16);
-        if (pad < 2)
-            out[o++] = (unsigned char)(v >> 8);
-        if (pad < 1)
-            out[o++] = (unsigned char)v;
     }
-    *outlen = o;
+    if (std && url)
+        return NULL;
+    pad = (4 - data % 4) % 4;
+    char *norm = malloc(data + pad + 1), *again = NULL;
+    unsigned char *out = malloc((data + pad) / 4 * 3 + 1);
+    int n = -1;
+    if (norm && out) {
+        for (size_t i = 0; i < data; i++)
+            norm[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+        memset(norm + data, '=', pad);
+        norm[data + pad] = '\0';
+        n = EVP_DecodeBlock(out, (const unsigned char *)norm, (int)(data + pad));
+    }
+    /* EVP_DecodeBlock counts the bytes of the padding as if they were data.
+     * Only a padded last group has unused bits: encoding its bytes again
+     * must give its four characters back. */
+    int ok = n >= 0 && (pad == 0 || n >= 3);
+    if (ok && pad) {
+        again = assay_base64_encode(out + n - 3, 3 - pad);
+        ok = again && !strcmp(again, norm + data + pad - 4);
+    }
+    if (ok) {
+        *outlen = (size_t)n - pad;
+    } else {
+        free(out);
+        out = NULL;
+    }
+    free(norm);
+    free(again);
     return out;
 }

@@ -61,6 +61,10 @@ int assay_sign(const char *keypath, const void *msg, size_t len, unsigned char *
 /* The lab key's public half as PEM (malloc'd), its key id and algorithm. */
 int assay_key_public(const char *keypath, char **pem, char keyid[ASSAY_SHA256_HEX], char alg[16]);
 
+/* The key id and algorithm of a public key in PEM: 0, or ASSAY_EINVAL
+ * (not a public key assay knows). */
+int assay_pubkey_info(const char *pubpem, size_t pemlen, char keyid[ASSAY_SHA256_HEX], char alg[16]);
+
 /*
  * Verify a signature with a public key in PEM. Fills keyid and alg of the
  * key. Returns 0, ASSAY_EVERIFY (bad signature), or ASSAY_EINVAL (not a
@@ -69,8 +73,13 @@ int assay_key_public(const char *keypath, char **pem, char keyid[ASSAY_SHA256_HE
 int assay_verify(const char *pubpem, size_t pemlen, const void *msg, size_t len, const unsigned char *sig,
                  size_t siglen, char keyid[ASSAY_SHA256_HEX], char alg[16]);
 
-/* Strict base64 (RFC 4648, with padding; no whitespace, no non-canonical
- * trailing bits). decode returns malloc'd bytes or NULL. */
+/*
+ * Base64 (RFC 4648). encode writes the standard alphabet with padding.
+ * decode takes the standard or the URL-safe alphabet (not both in one
+ * string), padded or not, and refuses anything else: whitespace, NUL,
+ * incomplete padding, non-zero unused bits. Both return malloc'd memory
+ * (decode's holds *outlen bytes and one spare) or NULL.
+ */
 char *assay_base64_encode(const unsigned char *in, size_t len);
 unsigned char *assay_base64_decode(const char *in, size_t len, size_t *outlen);
 

@@ -51,7 +51,9 @@ static int usage(FILE *f)
           "  dispatch [--once] [--wait] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
           "           [--silence-timeout S] [--max-attempts N] [--reset-timeout S]\n"
           "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
-          "  verify FILE [--pubkey PEM]                      check a signed report (default: the lab's key)\n"
+          "  verify FILE [--pubkey PEM] [--require-certified]\n"
+          "                                                  check a signed report (default: the lab's key);\n"
+          "                                                  exit 3 if it is valid but not certified\n"
           "  key show | export --public FILE                 the lab's signing key (public half)\n"
           "  version                                         assay and its libraries\n",
           f);
@@ -746,7 +748,8 @@ static int run_conclusion(assay_lab *lab, int64_t id)
     int certified = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "certified"));
     printf("run %" PRId64 ": %s %s\n", id, assay_json_str(c, "zh"), assay_json_str(c, "en"));
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(c, "reasons"))
-        printf("  %s: %s / %s\n", assay_json_str(x, "target"), assay_json_str(x, "zh"), assay_json_str(x, "en"));
+        printf("  %s: %s / %s\n", cell(assay_json_str(x, "target"), 0), cell(assay_json_str(x, "zh"), 0),
+               cell(assay_json_str(x, "en"), 0));
     int rc = certified ? 0 : !strcmp(assay_json_str(p, "verdict"), "fail") ? 1 : 3;
     cJSON_Delete(st);
     return rc;
@@ -1080,12 +1083,30 @@ out:
     return rc;
 }
 
+/* The conclusion's reasons on one line: "target: what; target: what". */
+static void print_reasons(FILE *f, const cJSON *concl)
+{
+    const cJSON *r, *reasons = cJSON_GetObjectItemCaseSensitive(concl, "reasons");
+    int n = 0;
+    if (!cJSON_IsObject(concl)) {
+        fputs("the report has no conclusion (it was made before assay wrote one)\n", f);
+        return;
+    }
+    cJSON_ArrayForEach(r, reasons)
+    {
+        fprintf(f, "%s%s%s%s", n++ ? "; " : "", cell(assay_json_str(r, "target"), 0),
+                assay_json_str(r, "target")[0] ? ": " : "",
+                cell(assay_json_str(r, "en")[0] ? assay_json_str(r, "en") : assay_json_str(r, "code"), 0));
+    }
+    fputs(n ? "\n" : "no reason given\n", f);
+}
+
 static int cmd_verify(int argc, char **argv)
 {
     char *pos[1], *env = NULL, *pem = NULL;
     size_t elen, plen;
-    static const char *const vals[] = {"--pubkey", NULL};
-    int rc = check_opts(argc, argv, "verify", vals, NULL, 1, pos);
+    static const char *const vals[] = {"--pubkey", NULL}, *const flags[] = {"--require-certified", NULL};
+    int rc = check_opts(argc, argv, "verify", vals, flags, 1, pos);
     if (rc)
         return rc;
     if (!pos[0])
@@ -1117,11 +1138,24 @@ static int cmd_verify(int argc, char **argv)
     if (assay_report_verify(&chk, env, elen, pem, plen) < 0) {
         rc = fail(what);
     } else {
-        const cJSON *p = cJSON_GetObjectItem(chk.statement, "predicate"), *prod = cJSON_GetObjectItem(p, "product");
-        printf("valid: report %s, %s %s by %s, verdict %s, %d targets, signed by %s key %.16s\n",
-               cell(assay_json_str(p, "report_number"), 0), cell(assay_json_str(prod, "name"), 0), cell(assay_json_str(prod, "version"), 0),
-               cell(assay_json_str(prod, "vendor"), 0), cell(assay_json_str(p, "verdict"), 0),
-               cJSON_GetArraySize(cJSON_GetObjectItem(p, "targets")), chk.alg, chk.keyid);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(chk.statement, "predicate");
+        const cJSON *prod = cJSON_GetObjectItemCaseSensitive(p, "product");
+        const cJSON *concl = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
+        int certified = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(concl, "certified"));
+        printf("valid: report %s, %s %s by %s, verdict %s, %s, %d targets, signed by %s key %.16s\n",
+               cell(assay_json_str(p, "report_number"), 0), cell(assay_json_str(prod, "name"), 0),
+               cell(assay_json_str(prod, "version"), 0), cell(assay_json_str(prod, "vendor"), 0),
+               cell(assay_json_str(p, "verdict"), 0),
+               certified ? "certified" : cJSON_IsObject(concl) ? "not certified" : "no conclusion",
+               cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "targets")), chk.alg, chk.keyid);
+        /* Valid means "this lab signed it", not "this lab certifies it":
+         * a gate that wants the latter asks for it, and gets its own exit
+         * code. */
+        if (has_flag(argc, argv, "--require-certified") && !certified) {
+            fprintf(stderr, "assay: %s: not certified: ", cell(what, 0));
+            print_reasons(stderr, concl);
+            rc = 3;
+        }
         cJSON_Delete(chk.statement);
     }
     free(env);

@@ -680,8 +680,8 @@ int assay_report_sign(char **out, assay_lab *lab, const char *payload, size_t le
     char *b64p = assay_base64_encode((const unsigned char *)payload, len), *b64s = assay_base64_encode(sig, siglen);
     free(sig);
     struct sb b = {0};
-    /* A fixed layout on one line: a few lines of sed can take it apart
-     * (docs/verify.md). */
+    /* One line, one signature, with a keyid: what every verifier reads.
+     * Verifiers must not rely on the layout (docs/verify.md). */
     if (b64p && b64s)
         sb_printf(&b, "{\"payloadType\":\"%s\",\"payload\":\"%s\",\"signatures\":[{\"keyid\":\"%s\",\"sig\":\"%s\"}]}\n",
                   ASSAY_DSSE_TYPE, b64p, keyid, b64s);
@@ -692,58 +692,123 @@ int assay_report_sign(char **out, assay_lab *lab, const char *payload, size_t le
     return sb_done(&b, out);
 }
 
+/* A member that DSSE defines must be a string; NULL if it is not. */
+static const char *dsse_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/*
+ * DSSE (envelope.md and protocol.md, v1.0.2) with threshold 1:
+ * - the envelope is one strict JSON object, with JSON whitespace around it
+ *   and anywhere between tokens (so CRLF and pretty-printed files are the
+ *   same envelope); assay_json_strict() refuses what cJSON would read as
+ *   something else (a \u0000 cuts cJSON's strings, raw control bytes pass
+ *   its whitespace skip), and a name twice in one object is refused: JSON
+ *   leaves its meaning to each reader, and readers differ (jq and Python
+ *   take the last, cJSON the first);
+ * - payload, payloadType and each signatures[].sig are required strings,
+ *   keyid an optional string (absent, null and "" all mean unset), every
+ *   other member ignored; base64 in either alphabet, padded or not;
+ * - any entry that does not decode rejects the envelope ("Reject if
+ *   decoding fails"); an entry whose keyid is set and is not the key's id
+ *   is skipped (the spec lets a verifier filter keys by keyid); the
+ *   envelope is valid if one remaining signature verifies over
+ *   PAE(payloadType, payload) under the key;
+ * - the payload type must be the in-toto one and the payload an assay
+ *   statement, parsed (as strictly as the envelope) from the very bytes
+ *   that were verified;
+ * - at most ASSAY_DSSE_MAX_SIGS signatures (DSSE sets no limit).
+ */
 int assay_report_verify(assay_report_check *out, const char *env, size_t len, const char *pem, size_t pemlen)
 {
-    const char *end = NULL;
-    cJSON *e = cJSON_ParseWithLengthOpts(env, len, &end, 0), *st = NULL;
-    unsigned char *payload = NULL, *sig = NULL, *msg = NULL;
-    size_t plen = 0, slen = 0, mlen;
-    int rc = ASSAY_EINVAL;
+    cJSON *e = NULL, *st = NULL;
+    unsigned char *payload = NULL, *msg = NULL, **sig = NULL;
+    size_t plen = 0, mlen, *slen = NULL;
+    int rc, nsig = 0, skipped = 0, tried = 0;
     memset(out, 0, sizeof *out);
-    if (!cJSON_IsObject(e)) {
-        assay_error_set(rc, "not a DSSE envelope (not a JSON object)");
+    rc = assay_json_strict(env, len);
+    if (rc == 0 && !(e = cJSON_ParseWithLength(env, len)))
+        rc = assay_error_set(ASSAY_EINVAL, "cJSON cannot read it");
+    if (rc == 0)
+        rc = assay_json_unique_names(e);
+    if (rc < 0) {
+        assay_error_wrap("not a DSSE envelope");
         goto out;
     }
-    /* Nothing may follow the envelope but one newline: every byte of the
-     * file is either checked or refused. */
-    size_t rest = len - (size_t)(end - env);
-    if (env[0] != '{' || rest > 1 || (rest == 1 && *end != '\n')) {
-        assay_error_set(rc, "not a DSSE envelope (bytes around the JSON object)");
+    const char *type = dsse_str(e, "payloadType"), *pl = dsse_str(e, "payload");
+    const cJSON *sigs = cJSON_GetObjectItemCaseSensitive(e, "signatures"), *s;
+    rc = ASSAY_EINVAL;
+    if (!cJSON_IsObject(e) || !type || !pl || !cJSON_IsArray(sigs) || (nsig = cJSON_GetArraySize(sigs)) < 1) {
+        assay_error_set(rc, "not a DSSE envelope (it needs the strings payloadType and payload, and signatures)");
         goto out;
     }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(e, "payloadType");
-    const cJSON *pl = cJSON_GetObjectItemCaseSensitive(e, "payload");
-    const cJSON *sigs = cJSON_GetObjectItemCaseSensitive(e, "signatures");
-    const cJSON *s0 = cJSON_GetArrayItem(sigs, 0);
-    const cJSON *kid = cJSON_GetObjectItemCaseSensitive(s0, "keyid"), *sv = cJSON_GetObjectItemCaseSensitive(s0, "sig");
-    if (cJSON_GetArraySize(e) != 3 || !cJSON_IsString(type) || !cJSON_IsString(pl) || !cJSON_IsArray(sigs) ||
-        cJSON_GetArraySize(sigs) != 1 || !cJSON_IsString(kid) || !cJSON_IsString(sv) || cJSON_GetArraySize(s0) != 2) {
-        assay_error_set(rc, "not a DSSE envelope with one signature");
+    /* Each signature costs a verification: a cap keeps a file of a million
+     * signatures from holding a verifier for hours. */
+    if (nsig > ASSAY_DSSE_MAX_SIGS) {
+        rc = assay_error_set(ASSAY_ETOOBIG, "more than %d signatures", ASSAY_DSSE_MAX_SIGS);
         goto out;
     }
-    if (strcmp(type->valuestring, ASSAY_DSSE_TYPE)) {
-        rc = assay_error_set(ASSAY_EVERIFY, "payload type is '%s', not %s", type->valuestring, ASSAY_DSSE_TYPE);
-        goto out;
-    }
-    if (!(payload = assay_base64_decode(pl->valuestring, strlen(pl->valuestring), &plen)) ||
-        !(sig = assay_base64_decode(sv->valuestring, strlen(sv->valuestring), &slen))) {
-        assay_error_set(rc, "payload or signature is not canonical base64");
-        goto out;
-    }
-    if (!(msg = pae(type->valuestring, (const char *)payload, plen, &mlen))) {
+    if (!(sig = calloc((size_t)nsig, sizeof *sig)) || !(slen = calloc((size_t)nsig, sizeof *slen))) {
         rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = assay_verify(pem, pemlen, msg, mlen, sig, slen, out->keyid, out->alg)) < 0)
-        goto out;
-    if (strcmp(kid->valuestring, out->keyid)) {
-        rc = assay_error_set(ASSAY_EVERIFY, "the envelope names key %.16s..., the key given is %.16s...",
-                             kid->valuestring, out->keyid);
+    if (!(payload = assay_base64_decode(pl, strlen(pl), &plen))) {
+        assay_error_set(rc, "the payload is not base64");
         goto out;
     }
-    /* The signature covers the exact payload bytes: parse them only now. */
-    st = cJSON_ParseWithLength((const char *)payload, plen);
-    if (!cJSON_IsObject(st) || strcmp(assay_json_str(st, "_type"), STATEMENT_TYPE) ||
+    int i = 0;
+    cJSON_ArrayForEach(s, sigs)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(s, "keyid");
+        const char *sv = dsse_str(s, "sig");
+        if (!cJSON_IsObject(s) || !sv || (k && !cJSON_IsString(k) && !cJSON_IsNull(k))) {
+            assay_error_set(rc, "signature %d is not an object with the string sig (and keyid a string if set)", i + 1);
+            goto out;
+        }
+        if (!(sig[i] = assay_base64_decode(sv, strlen(sv), &slen[i]))) {
+            assay_error_set(rc, "signature %d is not base64", i + 1);
+            goto out;
+        }
+        i++;
+    }
+    if (strcmp(type, ASSAY_DSSE_TYPE)) {
+        rc = assay_error_set(ASSAY_EVERIFY, "payload type is '%.64s', not %s", type, ASSAY_DSSE_TYPE);
+        goto out;
+    }
+    if (!(msg = pae(type, (const char *)payload, plen, &mlen))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = assay_pubkey_info(pem, pemlen, out->keyid, out->alg)) < 0)
+        goto out;
+    rc = ASSAY_EVERIFY;
+    i = 0;
+    cJSON_ArrayForEach(s, sigs)
+    {
+        const char *kid = dsse_str(s, "keyid");
+        i++;
+        if (kid && kid[0] && strcmp(kid, out->keyid)) { /* another key's: not counted */
+            skipped++;
+            continue;
+        }
+        tried++;
+        if (assay_verify(pem, pemlen, msg, mlen, sig[i - 1], slen[i - 1], out->keyid, out->alg) == 0) {
+            rc = 0;
+            break;
+        }
+    }
+    if (rc < 0) {
+        rc = assay_error_set(ASSAY_EVERIFY, "no signature verifies under key %.16s... (of %d: %d tried, %d naming another key)",
+                             out->keyid, nsig, tried, skipped);
+        goto out;
+    }
+    /* The signature covers the exact payload bytes: parse them only now,
+     * as strictly as the envelope (the script of docs/verify.md does too). */
+    if (assay_json_strict((const char *)payload, plen) == 0)
+        st = cJSON_ParseWithLength((const char *)payload, plen);
+    if (!cJSON_IsObject(st) || assay_json_unique_names(st) < 0 || strcmp(assay_json_str(st, "_type"), STATEMENT_TYPE) ||
         strcmp(assay_json_str(st, "predicateType"), ASSAY_PREDICATE_TYPE) ||
         !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "predicate"))) {
         rc = assay_error_set(ASSAY_EINVAL, "signed, but the payload is not an assay report statement");
@@ -754,10 +819,13 @@ int assay_report_verify(assay_report_check *out, const char *env, size_t len, co
     st = NULL;
     rc = 0;
 out:
+    for (i = 0; sig && i < nsig; i++)
+        free(sig[i]);
+    free(sig);
+    free(slen);
     cJSON_Delete(e);
     cJSON_Delete(st);
     free(payload);
-    free(sig);
     free(msg);
     return rc;
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #define ASSAY_DSSE_TYPE "application/vnd.in-toto+json"
+/* More signatures than this in one envelope are refused. */
+#define ASSAY_DSSE_MAX_SIGS 256
 #define ASSAY_PREDICATE_TYPE "https://in-toto.io/attestation/assay-adaptation-report/v1"
 
 /* The statement of run `run` as JSON text (deterministic for a given store). */
@@ -31,11 +33,19 @@ typedef struct assay_report_check {
 } assay_report_check;
 
 /*
- * Verify an envelope with a public key (PEM). Checks the structure, the
- * payload type, the key id, and the signature over the exact payload bytes
- * (DSSE PAE), and that the payload is an in-toto statement of an assay
- * report. Returns 0, ASSAY_EVERIFY (signature or key mismatch) or
- * ASSAY_EINVAL (malformed) with the reason.
+ * Verify a DSSE envelope with a public key (PEM), as DSSE v1.0.2 says with
+ * a threshold of one: valid when any signature verifies over PAE(type,
+ * payload) under the key (entries whose keyid names another key are not
+ * counted); unknown members ignored; keyid optional; base64 standard or
+ * URL-safe, padded or not. Refused: anything that is not strict JSON
+ * (assay_json_strict: a \u0000 anywhere, bytes around the object ...), a
+ * member name twice in one object, an entry that does not decode, another
+ * payload type, a payload that is not an assay statement, more than
+ * ASSAY_DSSE_MAX_SIGS signatures (ASSAY_ETOOBIG). The rules and
+ * their reasons are in docs/verify.md. Returns 0 and fills out (the caller
+ * owns out->statement), or ASSAY_EVERIFY (no signature verifies, other
+ * payload type) or ASSAY_EINVAL (malformed, or pem is no key assay knows)
+ * with the reason.
  */
 int assay_report_verify(assay_report_check *out, const char *env, size_t len, const char *pem, size_t pemlen);
 

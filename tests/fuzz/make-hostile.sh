@@ -7,7 +7,7 @@
 #   tests/fuzz/make-hostile.sh DIR
 set -euo pipefail
 R=$1
-mkdir -p "$R"/{spec,manifest,profile,event,markup}
+mkdir -p "$R"/{spec,manifest,profile,event,markup,envelope}
 deep() { python3 -c "import sys; n=int(sys.argv[1]); sys.stdout.write(sys.argv[2]*n)" "$1" "$2"; }
 for t in spec manifest profile; do
     deep 100000 '[' > "$R/$t/deep-arrays"
@@ -35,3 +35,28 @@ for k in 0 1 2 3 4 5 6 7 84 123 255; do
     } > "$R/markup/hostile-$k"
 done
 deep 70000 '<' > "$R/markup/many-lt"
+
+# Envelopes for fuzz_envelope.c, signed with its fuzz-only key, valid and
+# hostile: deep nesting, many signatures, names twice, NULs, long base64.
+key=$(mktemp)
+trap 'rm -f "$key" "$key.msg"' EXIT
+printf '%s\n' '-----BEGIN PRIVATE KEY-----' 'MC4CAQAwBQYDK2VwBCIEIM2iIfzHr8LsNPRbE/wH9wEhdDWysoFRxHp2cm8VrFtQ' \
+    '-----END PRIVATE KEY-----' > "$key"
+type=application/vnd.in-toto+json
+body='{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://in-toto.io/attestation/assay-adaptation-report/v1","subject":[],"predicate":{"verdict":"pass","conclusion":{"certified":true,"reasons":[]}}}'
+printf 'DSSEv1 %d %s %d %s' ${#type} "$type" ${#body} "$body" > "$key.msg"
+sig=$(openssl pkeyutl -sign -inkey "$key" -rawin -in "$key.msg" | base64 -w0)
+pl=$(printf '%s' "$body" | base64 -w0)
+kid=$(openssl pkey -in "$key" -pubout -outform DER | sha256sum | cut -c1-64)
+e() { printf '{"payloadType":"%s","payload":"%s","signatures":[%s]%s}\n' "$type" "$pl" "$1" "${2:-}"; }
+e "{\"keyid\":\"$kid\",\"sig\":\"$sig\"}" > "$R/envelope/valid"
+e "{\"sig\":\"$sig\"}" ',"x":{"payload":"AAAA"}' > "$R/envelope/valid-no-keyid"
+e "$(for _ in $(seq 255); do printf '{"sig":"AAAA"},'; done){\"sig\":\"$sig\"}" > "$R/envelope/256-signatures"
+e "$(for _ in $(seq 256); do printf '{"sig":"AAAA"},'; done){\"sig\":\"$sig\"}" > "$R/envelope/257-signatures"
+e "{\"keyid\":\"$kid\",\"sig\":\"$sig\",\"sig\":\"$sig\"}" > "$R/envelope/sig-twice"
+e "{\"keyid\":\"$kid\\u0000\",\"sig\":\"$sig\"}" > "$R/envelope/nul-keyid"
+e "{\"sig\":\"$sig\"}" ",\"x\":$(deep 60 '[')$(deep 60 ']')" > "$R/envelope/deep-unknown"
+e "{\"sig\":\"$sig\"}" ",\"x\":$(deep 70 '[')$(deep 70 ']')" > "$R/envelope/too-deep-unknown"
+e "{\"sig\":\"$(head -c 3000000 /dev/zero | tr '\0' A)\"}" > "$R/envelope/long-sig"
+e "{\"sig\":\"$sig\"}" ',"x":"\ud800\udc00\ud800"' > "$R/envelope/lone-surrogate"
+printf '{"a":%s' "$(deep 100000 '{"a":')" > "$R/envelope/deep-objects"
