@@ -18,6 +18,14 @@
 #define ASSAY_JOB_EVENTS "events.jsonl"
 #define ASSAY_JOB_LOCK "supervisor.lock"
 #define ASSAY_JOB_PID "supervisor.pid"
+#define ASSAY_JOB_ATTACH_LOCK "attach.lock" /* held (flock) by the one live attach */
+#define ASSAY_JOB_ATTACH_PID "attach.pid"   /* its pid, for the attach that replaces it */
 #define ASSAY_JOB_LOGS "logs"
+
+/* Exit statuses of `assay-agent attach` when it stops before job-end on
+ * purpose, leaving the job running: nobody reads its output any more (the
+ * SSH channel closed), or a newer attach of the same job replaced it. */
+#define ASSAY_ATTACH_EXIT_CLOSED 3
+#define ASSAY_ATTACH_EXIT_REPLACED 4
 
 #endif
