@@ -1041,10 +1041,12 @@ static int attach_claim(int *lockfd_out, const char *dir, double wait_s)
             goto out;
         }
         if (mono_ns() > deadline) {
-            rc = signalled ? assay_error_set(ASSAY_ESTATE, "the attach this one replaces (pid %d) did not exit",
+            rc = signalled ? assay_error_set(ASSAY_ESTATE,
+                                             "the attach this one replaces (pid %d) did not exit",
                                              (int)signalled)
-                           : assay_error_set(ASSAY_ESTATE, "%s is held (pid %ld) by no attach of this job",
-                                             path, holder);
+                           : assay_error_set(ASSAY_ESTATE,
+                                             "%s is held (pid %ld) by no attach of this job", path,
+                                             holder);
             goto out;
         }
         /* The holder's pid: a file being rewritten reads empty; try again. */
@@ -1054,7 +1056,8 @@ static int attach_claim(int *lockfd_out, const char *dir, double wait_s)
         long pid = s ? strtol(s, &end, 10) : 0;
         holder = pid;
         if (s && pid > 1 && pid != (long)getpid() && (*end == '\n' || *end == '\0') &&
-            (pid_t)pid != signalled && is_attach_of((pid_t)pid, &st) && kill((pid_t)pid, SIGTERM) == 0)
+            (pid_t)pid != signalled && is_attach_of((pid_t)pid, &st) &&
+            kill((pid_t)pid, SIGTERM) == 0)
             signalled = (pid_t)pid;
         free(s);
         struct timespec ts = {0, 20 * 1000 * 1000};

@@ -181,9 +181,9 @@ static int env_name_valid(const char *s)
  * command), and none of the names the agent itself uses there. */
 static int artifact_valid(const char *s)
 {
-    static const char *const ours[] = {ASSAY_JOB_SPEC, ASSAY_JOB_EVENTS, ASSAY_JOB_LOCK,
-                                       ASSAY_JOB_PID, ASSAY_JOB_LOGS, "tmp", "home",
-                                       ASSAY_JOB_ATTACH_LOCK, ASSAY_JOB_ATTACH_PID};
+    static const char *const ours[] = {ASSAY_JOB_SPEC, ASSAY_JOB_EVENTS,      ASSAY_JOB_LOCK,
+                                       ASSAY_JOB_PID,  ASSAY_JOB_LOGS,        "tmp",
+                                       "home",         ASSAY_JOB_ATTACH_LOCK, ASSAY_JOB_ATTACH_PID};
     size_t n = strlen(s);
     if (n == 0 || n > 255 || s[0] == '.' || s[0] == '-')
         return 0;

@@ -558,7 +558,8 @@ static double mono(void)
 static pid_t spawn_attach(int socket, long from, int *reader)
 {
     int sv[2];
-    cr_assert_eq(socket ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) : pipe2(sv, O_CLOEXEC), 0);
+    cr_assert_eq(
+        socket ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) : pipe2(sv, O_CLOEXEC), 0);
     if (!socket) { /* pipe2 gives [read, write]: the agent writes */
         int t = sv[0];
         sv[0] = sv[1];
@@ -599,10 +600,11 @@ static void start_quiet_job(void)
     char spec[1024];
     /* One step that sleeps (a marker copy, killed by cleanup): after
      * job-start and step-start (seq 0, 1) the job is quiet for a minute. */
-    snprintf(spec, sizeof spec,
-             "{\"protocol\":1,\"id\":\"quiet\",\"steps\":[{\"id\":\"nap\",\"kind\":\"test\",\"command\":"
-             "\"cp /bin/sleep ./assay-mark-%d; ./assay-mark-%d 60\",\"timeout\":300}]}",
-             getpid(), getpid());
+    snprintf(
+        spec, sizeof spec,
+        "{\"protocol\":1,\"id\":\"quiet\",\"steps\":[{\"id\":\"nap\",\"kind\":\"test\",\"command\":"
+        "\"cp /bin/sleep ./assay-mark-%d; ./assay-mark-%d 60\",\"timeout\":300}]}",
+        getpid(), getpid());
     cr_assert_eq(start(spec), 0, "%s", out);
 }
 
@@ -617,7 +619,8 @@ static void assert_job_running(void)
 #undef NAME
 #define NAME attach_ends_when_its_reader_goes_away
 PARAMS
-ParameterizedTest(struct triple *t, agent_cli, attach_ends_when_its_reader_goes_away, .fini = cleanup)
+ParameterizedTest(struct triple *t, agent_cli, attach_ends_when_its_reader_goes_away,
+                  .fini = cleanup)
 {
     setup_for(t);
     start_quiet_job();
@@ -681,14 +684,17 @@ ParameterizedTest(struct triple *t, agent_cli, a_second_attach_replaces_the_firs
     /* A lock held by something that is not an attach of this job: never
      * signalled (a stale or reused pid), and the new attach gives up. */
     if (strcmp(t->arch, "x86_64") == 0) {
-        cr_assert_eq(th_run(out, sizeof out,
-                            "cd %s && { flock attach.lock sleep 30 >/dev/null 2>&1 & echo $! > attach.pid; }; "
-                            "for i in $(seq 200); do flock -n attach.lock true || break; sleep 0.05; done; "
-                            "timeout 30 %s attach --job-dir . ; echo \"rc=$?\"; p=$(cat attach.pid); "
-                            "kill -0 $p && echo holder-alive; pkill -P $p; kill $p 2>/dev/null; true",
-                            jd, agent),
-                     0, "%s", out);
-        cr_assert(strstr(out, "by no attach of this job") && strstr(out, "rc=1") && strstr(out, "holder-alive"), "%s",
-                  out);
+        cr_assert_eq(
+            th_run(
+                out, sizeof out,
+                "cd %s && { flock attach.lock sleep 30 >/dev/null 2>&1 & echo $! > attach.pid; }; "
+                "for i in $(seq 200); do flock -n attach.lock true || break; sleep 0.05; done; "
+                "timeout 30 %s attach --job-dir . ; echo \"rc=$?\"; p=$(cat attach.pid); "
+                "kill -0 $p && echo holder-alive; pkill -P $p; kill $p 2>/dev/null; true",
+                jd, agent),
+            0, "%s", out);
+        cr_assert(strstr(out, "by no attach of this job") && strstr(out, "rc=1") &&
+                      strstr(out, "holder-alive"),
+                  "%s", out);
     }
 }

@@ -64,21 +64,24 @@ static void submit(void)
     size_t n = 0;
     n += (size_t)snprintf(tests + n, sizeof tests - n, "[");
     for (int i = 1; i <= STEPS; i++)
-        n += (size_t)snprintf(tests + n, sizeof tests - n,
-                              "%s{\"id\": \"q%d\", \"command\": \"test -e %s || sleep $((11 + $$ %% 4))\", "
-                              "\"timeout\": 120}",
-                              i > 1 ? ", " : "", i, flag);
+        n += (size_t)snprintf(
+            tests + n, sizeof tests - n,
+            "%s{\"id\": \"q%d\", \"command\": \"test -e %s || sleep $((11 + $$ %% 4))\", "
+            "\"timeout\": 120}",
+            i > 1 ? ", " : "", i, flag);
     snprintf(tests + n, sizeof tests - n, "]");
     lc_submission("quiet", tests);
-    cr_assert_eq(lc_sh("%s run submit %.12s --profiles kunpeng-920-kylin-v10,phytium-ft2000plus-uos-20,"
-                       "loongson-3a5000-openeuler-22.03,zhaoxin-kx6000-uos-20",
-                       LC_ASSAY, lc_pkg),
-                 0, "%s", lc_out);
+    cr_assert_eq(
+        lc_sh("%s run submit %.12s --profiles kunpeng-920-kylin-v10,phytium-ft2000plus-uos-20,"
+              "loongson-3a5000-openeuler-22.03,zhaoxin-kx6000-uos-20",
+              LC_ASSAY, lc_pkg),
+        0, "%s", lc_out);
 }
 
 static long events_stored(void)
 {
-    cr_assert_eq(lc_sh("sqlite3 %s/assay.db 'select count(*) from events'", lc_lab), 0, "%s", lc_out);
+    cr_assert_eq(lc_sh("sqlite3 %s/assay.db 'select count(*) from events'", lc_lab), 0, "%s",
+                 lc_out);
     return atol(lc_out);
 }
 
@@ -104,7 +107,8 @@ static long wait_progress(long than, int seconds)
  * shell's own command line does not match it.) */
 static int leftovers(void)
 {
-    lc_sh("a=attach; for d in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $d/cmdline 2>/dev/null) || continue; "
+    lc_sh("a=attach; for d in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $d/cmdline 2>/dev/null) || "
+          "continue; "
           "case \"$c\" in *\"$a --job-dir \"*) ;; *) continue ;; esac; "
           "case \"$c\" in *%s/hosts/*) echo \"${d#/proc/} $c\" | cut -c1-160 ;; esac; done",
           HOSTS);
@@ -129,7 +133,8 @@ static int alive_of(const char *list)
             break;
         p = nl + 1;
     }
-    lc_sh("for p in %s; do s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null) || continue; [ \"$s\" = Z ] && continue; "
+    lc_sh("for p in %s; do s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null) || continue; [ \"$s\" = Z "
+          "] && continue; "
           "echo \"$p $(tr '\\0' ' ' < /proc/$p/cmdline | cut -c1-160)\"; done",
           pids);
     int alive = 0;
@@ -176,8 +181,8 @@ Test(hangup, a_killed_controller_leaves_nothing_on_its_hosts)
         int left;
         while ((left = leftovers()) > 0 && now() - t0 < 10)
             usleep(200000);
-        cr_assert_eq(left, 0, "kill %d: %.1fs after the controller died, still on the hosts:\n%s", k, now() - t0,
-                     lc_out);
+        cr_assert_eq(left, 0, "kill %d: %.1fs after the controller died, still on the hosts:\n%s",
+                     k, now() - t0, lc_out);
         seen = events_stored();
     }
     finish(0);
@@ -196,13 +201,14 @@ Test(hangup, a_killed_ssh_session_leaves_nothing_on_its_host)
         snprintf(old, sizeof old, "%s", lc_out);
         /* Every host's per-connection sshd processes, not the listeners:
          * what a dropped connection looks like from the host. */
-        cr_assert_eq(lc_sh("for f in %s/hosts/*/sshd.pid; do pkill -9 -P $(cat $f); done; true", HOSTS), 0);
+        cr_assert_eq(
+            lc_sh("for f in %s/hosts/*/sshd.pid; do pkill -9 -P $(cat $f); done; true", HOSTS), 0);
         double t0 = now();
         int alive;
         while ((alive = alive_of(old)) > 0 && now() - t0 < 10)
             usleep(200000);
-        cr_assert_eq(alive, 0, "kill %d: %.1fs after the sessions died, still on the hosts:\n%s", k, now() - t0,
-                     lc_out);
+        cr_assert_eq(alive, 0, "kill %d: %.1fs after the sessions died, still on the hosts:\n%s", k,
+                     now() - t0, lc_out);
         seen = events_stored();
     }
     finish(pid);
