@@ -110,7 +110,7 @@ say "checking"
 # Nothing of the killed controllers is left on the hosts: no attach and no
 # remote shell running one (docs/protocol.md, "One reader").
 left=$(for d in /proc/[0-9]*; do
-    c=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null) || continue
+    c=$(cat "$d/cmdline" 2>/dev/null | tr '\0' ' ')
     case "$c" in *"attach --job-dir "*"$HOSTS/"*) printf '%s %.160s\n' "${d#/proc/}" "$c" ;; esac
 done)
 [ -z "$left" ] || die "left on the hosts after $kills kills:

@@ -107,8 +107,7 @@ static long wait_progress(long than, int seconds)
  * shell's own command line does not match it.) */
 static int leftovers(void)
 {
-    lc_sh("a=attach; for d in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $d/cmdline 2>/dev/null) || "
-          "continue; "
+    lc_sh("a=attach; for d in /proc/[0-9]*; do c=$(cat $d/cmdline 2>/dev/null | tr '\\0' ' '); "
           "case \"$c\" in *\"$a --job-dir \"*) ;; *) continue ;; esac; "
           "case \"$c\" in *%s/hosts/*) echo \"${d#/proc/} $c\" | cut -c1-160 ;; esac; done",
           HOSTS);
@@ -133,9 +132,9 @@ static int alive_of(const char *list)
             break;
         p = nl + 1;
     }
-    lc_sh("for p in %s; do s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null) || continue; [ \"$s\" = Z "
-          "] && continue; "
-          "echo \"$p $(tr '\\0' ' ' < /proc/$p/cmdline | cut -c1-160)\"; done",
+    lc_sh("for p in %s; do s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null) || continue; "
+          "[ \"$s\" = Z ] && continue; "
+          "echo \"$p $(cat /proc/$p/cmdline 2>/dev/null | tr '\\0' ' ' | cut -c1-160)\"; done",
           pids);
     int alive = 0;
     for (const char *p = lc_out; (p = strchr(p, '\n')) != NULL; p++)
