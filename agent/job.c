@@ -1201,8 +1201,8 @@ int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
          * reports POLLERR on a pipe whose read end is closed and POLLHUP on
          * a socket whose peer is gone (sshd feeds an exec channel through
          * either), so a quiet job notices a dead controller at once, at no
-         * cost while events flow. A regular file or a terminal never
-         * reports either. */
+         * cost while events flow. A regular file never reports either; a
+         * terminal only once it is hung up. */
         struct pollfd p[2] = {{outfd, 0, 0}, {ino, POLLIN, 0}};
         int r = poll(p, ino >= 0 ? 2 : 1, ino >= 0 ? 1000 : 200);
         if (r < 0 && errno != EINTR) {
