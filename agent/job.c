@@ -1161,17 +1161,179 @@ static int recover_dead_job(const char *dir)
     return rc;
 }
 
+/* SIGTERM to an attach: a newer attach of the same job replaces it (or
+ * someone asks it to stop). The flag is read between reads, polls and
+ * writes; the handler is installed without SA_RESTART, so a blocked poll()
+ * or write() returns EINTR and the loop sees it at once. */
+static volatile sig_atomic_t attach_stop;
+
+static void on_attach_term(int sig)
+{
+    (void)sig;
+    attach_stop = 1;
+}
+
+/* Write one event line to the reader. EPIPE (SIGPIPE is ignored while
+ * attaching) means the reader is gone: ASSAY_ECLOSED. A SIGTERM while the
+ * write blocks (the reader is alive but not reading) ends it too. */
+static int attach_write(int fd, const char *p, size_t len)
+{
+    while (len) {
+        if (attach_stop)
+            return assay_error_set(ASSAY_ECANCELED, "replaced by a newer attach (SIGTERM)");
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EPIPE)
+            return assay_error_set(ASSAY_ECLOSED, "nobody reads the events any more");
+        if (w < 0)
+            return assay_error_set_errno(ASSAY_EIO, errno, "write events");
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* 1 if process `pid` is an `attach` of the job directory `dir` (stat'ed as
+ * `st`): its command line has an argument "attach" and a --job-dir that
+ * names the same directory (relative to its own working directory if need
+ * be). A pid file can be stale and a pid reused: never signal a process on
+ * the file's word alone. Works under qemu-user too (the emulator's command
+ * line carries the agent's arguments after its own). */
+static int is_attach_of(pid_t pid, const struct stat *st)
+{
+    char path[64], arg[PATH_MAX + 64];
+    size_t len = 0;
+    int attach = 0, same = 0;
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    char *cmd = read_file(path, 64 * 1024, &len);
+    if (!cmd)
+        return 0;
+    for (size_t at = 0; at < len;) {
+        const char *a = cmd + at;
+        size_t alen = strnlen(a, len - at);
+        size_t next = at + alen + 1;
+        if (strcmp(a, "attach") == 0)
+            attach = 1;
+        if (strcmp(a, "--job-dir") == 0 && next < len) {
+            const char *d = cmd + next;
+            struct stat ds;
+            int n = d[0] == '/' ? snprintf(arg, sizeof arg, "%s", d)
+                                : snprintf(arg, sizeof arg, "/proc/%d/cwd/%s", (int)pid, d);
+            if (n > 0 && (size_t)n < sizeof arg && stat(arg, &ds) == 0 && ds.st_dev == st->st_dev &&
+                ds.st_ino == st->st_ino)
+                same = 1;
+        }
+        at = next;
+    }
+    free(cmd);
+    return attach && same;
+}
+
+/* Become the job's only attach: hold an exclusive flock on attach.lock for
+ * the rest of our life and write our pid to attach.pid. An older attach
+ * still holding it (its controller lost the connection, or reconnected) is
+ * sent SIGTERM and exits; we wait up to `wait_s` for it to let go. So a
+ * controller that comes back never races a stale reader of the same job.
+ * *lockfd_out: the lock's descriptor (closing it, or exiting, releases). */
+static int attach_claim(int *lockfd_out, const char *dir, double wait_s)
+{
+    char path[PATH_MAX], pidpath[PATH_MAX];
+    struct stat st;
+    int fd = -1, rc = -1;
+    pid_t signalled = 0;
+    long holder = 0; /* the pid attach.pid names */
+
+    if (path_in(path, sizeof path, dir, ASSAY_JOB_ATTACH_LOCK) < 0 ||
+        path_in(pidpath, sizeof pidpath, dir, ASSAY_JOB_ATTACH_PID) < 0)
+        return ASSAY_EINVAL;
+    if (stat(dir, &st) != 0)
+        return assay_error_set_errno(ASSAY_ENOTFOUND, errno, "%s", dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "open %s", path);
+    uint64_t deadline = mono_ns() + (uint64_t)(wait_s * 1e9);
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "lock %s", path);
+            goto out;
+        }
+        if (attach_stop) {
+            rc = assay_error_set(ASSAY_ECANCELED, "replaced by a newer attach (SIGTERM)");
+            goto out;
+        }
+        if (mono_ns() > deadline) {
+            rc = signalled ? assay_error_set(ASSAY_ESTATE,
+                                             "the attach this one replaces (pid %d) did not exit",
+                                             (int)signalled)
+                           : assay_error_set(ASSAY_ESTATE,
+                                             "%s is held (pid %ld) by no attach of this job", path,
+                                             holder);
+            goto out;
+        }
+        /* The holder's pid: a file being rewritten reads empty; try again. */
+        size_t len = 0;
+        char *s = read_file(pidpath, 31, &len);
+        char *end = NULL;
+        long pid = s ? strtol(s, &end, 10) : 0;
+        holder = pid;
+        if (s && pid > 1 && pid != (long)getpid() && (*end == '\n' || *end == '\0') &&
+            (pid_t)pid != signalled && is_attach_of((pid_t)pid, &st) &&
+            kill((pid_t)pid, SIGTERM) == 0)
+            signalled = (pid_t)pid;
+        free(s);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    char pidbuf[32];
+    int pl = snprintf(pidbuf, sizeof pidbuf, "%d\n", (int)getpid());
+    int pfd = open(pidpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (pfd < 0 || assay_write_all(pfd, pidbuf, (size_t)pl) != 0) {
+        int e = errno;
+        if (pfd >= 0)
+            close(pfd);
+        /* A full disk must not stop the events (they say so): we hold the
+         * lock; a newer attach just cannot find us to replace us. */
+        if (e != ENOSPC && e != EDQUOT) {
+            rc = assay_error_set_errno(ASSAY_EIO, e, "write %s", pidpath);
+            goto out;
+        }
+        unlink(pidpath);
+    } else {
+        close(pfd);
+    }
+    *lockfd_out = fd;
+    fd = -1;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
 {
     char path[PATH_MAX], dir[PATH_MAX];
-    int fd = -1, ino = -1, rc = -1;
+    int fd = -1, ino = -1, lockfd = -1, rc = -1;
     char *buf = NULL;
     size_t have = 0, cap = 64 * 1024;
     off_t off = 0;
     int64_t expect = -1;
+    struct sigaction term = {.sa_handler = on_attach_term}, pipe_ign = {.sa_handler = SIG_IGN};
+    struct sigaction old_term, old_pipe;
 
     if (resolve_dir(dir, dir_arg) < 0)
         return ASSAY_ENOTFOUND;
+    if (fcntl(outfd, F_GETFD) < 0)
+        return assay_error_set_errno(ASSAY_EINVAL, errno, "output descriptor %d", outfd);
+    /* A reader that goes away is EPIPE, not a signal; SIGTERM (a newer
+     * attach) interrupts a blocked poll or write: no SA_RESTART. */
+    attach_stop = 0;
+    sigemptyset(&term.sa_mask);
+    sigemptyset(&pipe_ign.sa_mask);
+    sigaction(SIGTERM, &term, &old_term);
+    sigaction(SIGPIPE, &pipe_ign, &old_pipe);
+
     path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
     /* Watch before the first read, so no append falls between the two. */
     ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -1184,12 +1346,18 @@ int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
         rc = assay_error_set(ASSAY_ENOTFOUND, "no job in %s", dir);
         goto out;
     }
+    if ((rc = attach_claim(&lockfd, dir, 10.0)) < 0)
+        goto out;
     if (!(buf = malloc(cap))) {
         rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
         goto out;
     }
     int idle_checks = 0;
     for (;;) {
+        if (attach_stop) {
+            rc = assay_error_set(ASSAY_ECANCELED, "replaced by a newer attach (SIGTERM)");
+            goto out;
+        }
         if (have == cap) {
             if (cap > ASSAY_EVENT_MAX) {
                 rc = assay_error_set(ASSAY_EPROTO, "event log line longer than %d bytes", ASSAY_EVENT_MAX);
@@ -1228,10 +1396,8 @@ int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
                     goto out;
                 }
                 expect = seq;
-                if (seq >= from && assay_write_all(outfd, buf + at, len + 1) != 0) {
-                    rc = assay_error_set_errno(ASSAY_EIO, errno, "write events");
+                if (seq >= from && (rc = attach_write(outfd, buf + at, len + 1)) < 0)
                     goto out;
-                }
                 if (strcmp(type, "job-end") == 0) {
                     rc = 0;
                     goto out;
@@ -1258,18 +1424,28 @@ int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
             continue;
         }
         idle_checks = 0;
-        struct pollfd p = {ino, POLLIN, 0};
-        /* inotify wakes us on every append; the timeout only re-checks that
-         * the supervisor is alive. Without inotify, look every 200 ms. */
-        if (ino >= 0) {
-            if (poll(&p, 1, 1000) > 0) {
-                char ev[4096];
-                while (read(ino, ev, sizeof ev) > 0)
-                    ;
-            }
-        } else {
-            struct timespec ts = {0, 200 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+        /* Wait for an append (inotify; without it, look every 200 ms), at
+         * most a second, then re-check that the supervisor is alive. The
+         * reader is in the same poll with no events asked for: poll()
+         * reports POLLERR on a pipe whose read end is closed and POLLHUP on
+         * a socket whose peer is gone (sshd feeds an exec channel through
+         * either), so a quiet job notices a dead controller at once, at no
+         * cost while events flow. A regular file never reports either; a
+         * terminal only once it is hung up. */
+        struct pollfd p[2] = {{outfd, 0, 0}, {ino, POLLIN, 0}};
+        int r = poll(p, ino >= 0 ? 2 : 1, ino >= 0 ? 1000 : 200);
+        if (r < 0 && errno != EINTR) {
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "poll");
+            goto out;
+        }
+        if (r > 0 && (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))) {
+            rc = assay_error_set(ASSAY_ECLOSED, "nobody reads the events any more");
+            goto out;
+        }
+        if (r > 0 && ino >= 0 && (p[1].revents & POLLIN)) {
+            char ev[4096];
+            while (read(ino, ev, sizeof ev) > 0)
+                ;
         }
     }
 out:
@@ -1278,5 +1454,9 @@ out:
         close(fd);
     if (ino >= 0)
         close(ino);
+    if (lockfd >= 0)
+        close(lockfd); /* the next attach may go */
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
     return rc;
 }

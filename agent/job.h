@@ -25,7 +25,15 @@ int assay_job_start(const char *dir, const char *spec, size_t len, char *id_out,
  * Write the events with seq >= from to fd, one per line, as they come, and
  * return 0 after the job-end event. If the supervisor is gone without a
  * job-end (killed, host rebooted), records an error and a job-end first,
- * so an attach always ends. Returns ASSAY_EIO when fd is closed.
+ * so an attach always ends.
+ *
+ * One attach per job: it holds the job's attach lock while it runs, and a
+ * newer attach of the same directory sends the older one SIGTERM and waits
+ * (up to 10 s) for the lock. Stops early, the job untouched:
+ * ASSAY_ECLOSED when nobody reads fd any more (a write fails with EPIPE,
+ * or, while the job is quiet, poll() reports POLLHUP/POLLERR on it: the
+ * SSH channel closed), ASSAY_ECANCELED on SIGTERM (replaced). Installs its
+ * own SIGTERM handler and ignores SIGPIPE while it runs; restores both.
  */
 int assay_job_attach(const char *dir, int64_t from, int fd);
 

@@ -31,6 +31,8 @@ static int usage(FILE *f)
           "  start --job-dir DIR              read a job spec on stdin, start it detached,\n"
           "                                   print its id\n"
           "  attach --job-dir DIR [--from N]  stream the job's events from seq N until it ends\n"
+          "                                   (exit 3: the reader went away; 4: a newer attach\n"
+          "                                   of the job replaced this one)\n"
           "  status --job-dir DIR             the job's state (JSON)\n"
           "  cancel --job-dir DIR [--now]     stop the job; uninstall still runs unless --now\n"
           "                                   (a second cancel is --now)\n"
@@ -193,7 +195,14 @@ static int cmd_attach(int argc, char **argv)
         return rc;
     /* A closed SSH channel is a write error (EPIPE), not a signal. */
     signal(SIGPIPE, SIG_IGN);
-    if (assay_job_attach(dir, from, 1) < 0)
+    rc = assay_job_attach(dir, from, 1);
+    /* Stopped on purpose, the job still running: quietly (stderr is the
+     * same closed channel), with a status of its own. */
+    if (rc == ASSAY_ECLOSED)
+        return ASSAY_ATTACH_EXIT_CLOSED;
+    if (rc == ASSAY_ECANCELED)
+        return ASSAY_ATTACH_EXIT_REPLACED;
+    if (rc < 0)
         return fail("attach");
     return 0;
 }

@@ -132,9 +132,17 @@ UsePAM no
 # The lab's files are made 0600/0700 by this script; StrictModes would also
 # reject lab folders under a world-writable parent such as /tmp.
 StrictModes no
+# A dead controller (its machine gone, the network path cut: no FIN ever
+# comes) is noticed by sshd within 30 s x 3 unanswered probes; sshd then
+# closes the channel, and the agent's attach and its shell exit with it
+# (docs/protocol.md, "One reader"). A live controller answers the probes.
+ClientAliveInterval 30
+ClientAliveCountMax 3
+# The controller holds one connection per host with at most a few
+# channels (a job's command, a cancel beside it); the tests start several
+# controllers against one lab, and a soak restarts one every second or so.
 MaxSessions 64
 MaxStartups 256:30:512
-ClientAliveInterval 30
 Subsystem sftp /usr/lib/openssh/sftp-server
 ${env:+SetEnv $env}
 CFG

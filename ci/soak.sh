@@ -5,8 +5,9 @@
 # attempt (a controller crash is not a host's failure), every job's events
 # are stored exactly once (seq 0..n, no gap, no duplicate, job-start to
 # job-end), every log of every step run is in the blob store with the
-# digest and size the store records, and each run's signed report
-# verifies.
+# digest and size the store records, each run's signed report verifies,
+# and no attach or remote shell is left on a host at the end (within 10 s
+# of each kill is tests/test_hangup.c).
 #
 #   ci/soak.sh [--kills N] [--runs N] [--assay BIN]
 #
@@ -106,6 +107,14 @@ elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s 
 "$A" dispatch --once
 
 say "checking"
+# Nothing of the killed controllers is left on the hosts: no attach and no
+# remote shell running one (docs/protocol.md, "One reader").
+left=$(for d in /proc/[0-9]*; do
+    c=$(cat "$d/cmdline" 2>/dev/null | tr '\0' ' ')
+    case "$c" in *"attach --job-dir "*"$HOSTS/"*) printf '%s %.160s\n' "${d#/proc/}" "$c" ;; esac
+done)
+[ -z "$left" ] || die "left on the hosts after $kills kills:
+$left"
 q() { sqlite3 "$ASSAY_LAB/assay.db" "$1"; }
 bad=$(q "select id || ': ' || state || ' ' || outcome || ' attempt ' || attempt from jobs
          where state != 'ended' or outcome != 'passed' or attempt != 1")

@@ -68,7 +68,7 @@ static const char *const step_names[] = {"run", "agent-upload", "artifact-upload
 
 /* Exit statuses of the RUN command (run_cmd): RUN_MISSING plus 1 for no
  * agent and 2 for no artifact; the start or the attach failed. */
-enum { RUN_MISSING = 110, RUN_NO_START = 99, RUN_NO_ATTACH = 98, RUN_NO_LINK = 97 };
+enum { RUN_MISSING = 110, RUN_NO_START = 99, RUN_NO_ATTACH = 98, RUN_NO_LINK = 97, RUN_NO_LOGS = 96 };
 
 /* A job whose RUN or LOGS ends wrong this many times in a row, with no
  * event stored in between, is failed over: a reconnect that works is no
@@ -240,11 +240,29 @@ static void upload_cmd(char *out, size_t len, const char *final, const char *sha
              qd, qf, sha, exec ? "755" : "644", qf);
 }
 
+/* Every log under logs/ of the current directory, each framed by a line
+ * "<size> <path>"; a write that fails (the channel closed) ends the shell
+ * with the status given as its one %d. */
+#define LOGS_LOOP                                                                                    \
+    "for f in logs/*; do [ -f \"$f\" ] || continue; "                                                \
+    "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\" && cat \"$f\" || exit %d; done"
+
 /* A job in one command: link the cached artifact into the job directory,
  * start the job (the spec on stdin; idempotent), stream its events from
  * the first one the store lacks, then every log framed as in LOGS. Exits
  * RUN_MISSING + 1 (no agent), + 2 (no artifact) or + 3 before anything
- * runs when the host lacks them. */
+ * runs when the host lacks them.
+ *
+ * Nothing of it may outlive the channel (docs/protocol.md, "One reader"):
+ * when the controller dies or the connection drops, sshd closes the
+ * channel and the shell must end with it, or shells and attaches pile up
+ * on the host, one more per reconnect. attach is the only part that waits:
+ * it exits as soon as its stdout's reader is gone (or a newer attach of the
+ * job replaces it), and anything but "job-end written" makes the shell
+ * exit at once (|| exit). The logs are sent only after a complete event
+ * stream; a write that fails there (the channel closed meanwhile) ends the
+ * shell too, rather than cat-ing the other logs into nothing. The start
+ * phase is short and ends by itself. */
 static int run_cmd(char *out, size_t len, const struct job *j)
 {
     const struct host *h = j->host;
@@ -268,10 +286,8 @@ static int run_cmd(char *out, size_t len, const struct job *j)
                  "%s start --job-dir %s >/dev/null || exit %d; ",
                  qa, qdst, qc, RUN_MISSING, qd, qdst, qc, qdst, qc, qdst, RUN_NO_LINK, a, qd, RUN_NO_START);
     int n = snprintf(out, len,
-                     "%s%s attach --job-dir %s --from %" PRId64 " || exit %d; "
-                     "cd %s && for f in logs/*; do [ -f \"$f\" ] || continue; "
-                     "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat \"$f\"; done",
-                     start, a, qd, j->rec.last_seq + 1, RUN_NO_ATTACH, qd);
+                     "%s%s attach --job-dir %s --from %" PRId64 " || exit %d; cd %s && " LOGS_LOOP,
+                     start, a, qd, j->rec.last_seq + 1, RUN_NO_ATTACH, qd, RUN_NO_LOGS);
     if (n < 0 || (size_t)n >= len)
         return assay_error_set(ASSAY_EINVAL, "the command for %s is too long (agent root %zu bytes)", h->rec.name,
                                strlen(h->rec.agent_root));
@@ -919,10 +935,7 @@ static int run_job(struct ctx *x, struct host *h)
              * "<size> <path>", into the blob store as it streams. */
             if (!had) {
                 q(qd, sizeof qd, j->jobdir);
-                snprintf(cmd, sizeof cmd,
-                         "cd %s && for f in logs/*; do [ -f \"$f\" ] || continue; "
-                         "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat \"$f\"; done",
-                         qd);
+                snprintf(cmd, sizeof cmd, "cd %s && " LOGS_LOOP, qd, RUN_NO_LOGS);
                 j->linelen = 0;
                 j->log_left = -1;
                 j->nlogs = 0;

@@ -8,11 +8,15 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -375,11 +379,11 @@ ParameterizedTest(struct triple *t, agent_cli, cancel_and_status, .fini = cleanu
 static void wait_step_start(const char *step)
 {
     for (int i = 0; i < 300; i++) {
-        if (th_run(NULL, 0, "grep -q '\"type\":\"step-start\",\"step\":\"%s\"' %s/events.jsonl", step, jd) == 0)
+        if (th_run(NULL, 0, "grep -q '\"type\":\"step-start\",\"step\":\"%s\"' %s/state/events.jsonl", step, jd) == 0)
             return;
         usleep(100000);
     }
-    th_run(out, sizeof out, "cat %s/events.jsonl", jd);
+    th_run(out, sizeof out, "cat %s/state/events.jsonl", jd);
     cr_assert_fail("no step-start of %s: %s", step, out);
 }
 
@@ -403,7 +407,7 @@ ParameterizedTest(struct triple *t, agent_cli, cancel_still_runs_uninstall, .fin
     cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "verdict"), "pass");
     cr_assert_str_eq(str(last(ev), "outcome"), "canceled");
     cJSON_Delete(ev);
-    cr_assert_eq(th_run(NULL, 0, "test ! -e %s/installed && test -e %s/uninstalled", jd, jd), 0,
+    cr_assert_eq(th_run(NULL, 0, "test ! -e %s/work/installed && test -e %s/work/uninstalled", jd, jd), 0,
                  "uninstall did not run");
 }
 
@@ -422,7 +426,7 @@ ParameterizedTest(struct triple *t, agent_cli, cancel_now_skips_uninstall, .fini
     cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "reason"), "canceled now");
     cr_assert_str_eq(str(last(ev), "outcome"), "canceled");
     cJSON_Delete(ev);
-    cr_assert_eq(th_run(NULL, 0, "test -e %s/installed", jd), 0, "uninstall ran after cancel --now");
+    cr_assert_eq(th_run(NULL, 0, "test -e %s/work/installed", jd), 0, "uninstall ran after cancel --now");
 }
 
 #undef NAME
@@ -458,7 +462,7 @@ ParameterizedTest(struct triple *t, agent_cli, a_second_cancel_stops_uninstall, 
     cr_assert_str_eq(str(step_end(ev, "uninstall", 1), "reason"), "canceled");
     cr_assert_str_eq(str(last(ev), "outcome"), "canceled");
     cJSON_Delete(ev);
-    cr_assert_eq(th_run(out, sizeof out, "cat %s/cancel", jd), 0);
+    cr_assert_eq(th_run(out, sizeof out, "cat %s/state/cancel", jd), 0);
     cr_assert_str_eq(out, "now\n");
 }
 
@@ -686,4 +690,159 @@ ParameterizedTest(struct triple *t, agent_cli, tests_run_as_an_unprivileged_user
     char *log = th_slurp(path, NULL);
     cr_assert(log && !strstr(log, "forged"));
     free(log);
+}
+
+/* ---- one live attach per job, and none without a reader ---------------- */
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* `attach --from N` with stdout one end of a pipe (socket 0) or of a
+ * socketpair (socket 1), as sshd gives an exec channel; *reader: our end. */
+static pid_t spawn_attach(int socket, long from, int *reader)
+{
+    int sv[2];
+    cr_assert_eq(
+        socket ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) : pipe2(sv, O_CLOEXEC), 0);
+    if (!socket) { /* pipe2 gives [read, write]: the agent writes */
+        int t = sv[0];
+        sv[0] = sv[1];
+        sv[1] = t;
+    }
+    char fromb[24];
+    snprintf(fromb, sizeof fromb, "%ld", from);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(sv[0], 1);
+        if (socket)
+            dup2(sv[0], 0);
+        execl(agent, agent, "attach", "--job-dir", jd, "--from", fromb, (char *)NULL);
+        _exit(127);
+    }
+    close(sv[0]);
+    *reader = sv[1];
+    return pid;
+}
+
+/* Wait up to `seconds` for `pid`; its exit status, or -1 if it still runs. */
+static int wait_exit(pid_t pid, double seconds)
+{
+    for (double t0 = mono(); mono() - t0 < seconds;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        cr_assert(r == 0 || errno == EINTR);
+        usleep(20000);
+    }
+    return -1;
+}
+
+static void start_quiet_job(void)
+{
+    char spec[1024];
+    /* One step that sleeps (a marker copy, killed by cleanup): after
+     * job-start and step-start (seq 0, 1) the job is quiet for a minute. */
+    snprintf(
+        spec, sizeof spec,
+        "{\"protocol\":1,\"id\":\"quiet\",\"steps\":[{\"id\":\"nap\",\"kind\":\"test\",\"command\":"
+        "\"cp /bin/sleep ./assay-mark-%d; ./assay-mark-%d 60\",\"timeout\":300}]}",
+        getpid(), getpid());
+    cr_assert_eq(start(spec), 0, "%s", out);
+}
+
+static void assert_job_running(void)
+{
+    cr_assert_eq(th_run(out, sizeof out, "%s status --job-dir %s", agent, jd), 0, "%s", out);
+    cJSON *s = cJSON_Parse(out);
+    cr_assert_str_eq(str(s, "state"), "running", "the job must outlive its attach: %s", out);
+    cJSON_Delete(s);
+}
+
+#undef NAME
+#define NAME attach_ends_when_its_reader_goes_away
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, attach_ends_when_its_reader_goes_away,
+                  .fini = cleanup)
+{
+    setup_for(t);
+    start_quiet_job();
+    for (int socket = 0; socket <= 1; socket++) {
+        int reader;
+        pid_t pid = spawn_attach(socket, 2, &reader);
+        /* sshd half-closes a socketpair channel on the controller's EOF
+         * (stdin done): not a hang-up. */
+        if (socket)
+            shutdown(reader, SHUT_WR);
+        cr_assert_eq(wait_exit(pid, 1.5), -1, "attach (%s) ended with a reader there",
+                     socket ? "socketpair" : "pipe");
+        double t0 = mono();
+        close(reader); /* the controller is gone, with nothing to write to it */
+        int st = wait_exit(pid, 10);
+        if (st < 0)
+            kill(pid, SIGKILL), waitpid(pid, NULL, 0);
+        cr_assert_eq(st, 3, "attach on a %s whose reader closed: status %d after %.1fs",
+                     socket ? "socketpair" : "pipe", st, mono() - t0);
+        cr_assert_lt(mono() - t0, 3.0, "noticed after %.1fs", mono() - t0);
+    }
+    assert_job_running();
+}
+
+#undef NAME
+#define NAME a_second_attach_replaces_the_first
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, a_second_attach_replaces_the_first, .fini = cleanup)
+{
+    setup_for(t);
+    start_quiet_job();
+    int r1, r2;
+    pid_t a1 = spawn_attach(0, 0, &r1);
+    /* The first holds the job's attach lock once its pid is in attach.pid. */
+    char path[300];
+    snprintf(path, sizeof path, "%s/state/attach.pid", jd);
+    int claimed = 0;
+    for (int i = 0; i < 500 && !claimed; i++) {
+        char *s = th_slurp(path, NULL);
+        claimed = s && strtol(s, NULL, 10) == a1;
+        free(s);
+        if (!claimed)
+            usleep(20000);
+    }
+    cr_assert(claimed, "the first attach never claimed the job");
+    double t0 = mono();
+    pid_t a2 = spawn_attach(0, 0, &r2);
+    int st = wait_exit(a1, 10);
+    cr_assert_eq(st, 4, "the first attach: status %d after %.1fs", st, mono() - t0);
+    cr_assert_eq(wait_exit(a2, 0.5), -1, "the second attach must go on");
+    /* The second streams from seq 0 as asked: job-start first. */
+    char line[64] = "";
+    ssize_t n = read(r2, line, sizeof line - 1);
+    cr_assert_gt(n, 0);
+    cr_assert(strstr(line, "\"seq\":0") != NULL, "%s", line);
+    close(r1);
+    close(r2);
+    cr_assert_eq(wait_exit(a2, 10), 3);
+    assert_job_running();
+
+    /* A lock held by something that is not an attach of this job: never
+     * signalled (a stale or reused pid), and the new attach gives up. */
+    if (strcmp(t->arch, "x86_64") == 0) {
+        cr_assert_eq(
+            th_run(
+                out, sizeof out,
+                "cd %s/state && { flock attach.lock sleep 30 >/dev/null 2>&1 & echo $! > attach.pid; }; "
+                "for i in $(seq 200); do flock -n attach.lock true || break; sleep 0.05; done; "
+                "timeout 30 %s attach --job-dir .. ; echo \"rc=$?\"; p=$(cat attach.pid); "
+                "kill -0 $p && echo holder-alive; pkill -P $p; kill $p 2>/dev/null; true",
+                jd, agent),
+            0, "%s", out);
+        cr_assert(strstr(out, "by no attach of this job") && strstr(out, "rc=1") &&
+                      strstr(out, "holder-alive"),
+                  "%s", out);
+    }
 }

@@ -43,6 +43,7 @@ Test(error, clear_and_names)
     cr_assert_str_eq(assay_error_last()->message, "");
     cr_assert_str_eq(assay_error_name(ASSAY_EHOSTKEY), "EHOSTKEY");
     cr_assert_str_eq(assay_error_name(ASSAY_ECANCELED), "ECANCELED");
+    cr_assert_str_eq(assay_error_name(ASSAY_ECLOSED), "ECLOSED");
     cr_assert_str_eq(assay_error_name(-1000), "EUNKNOWN");
     cr_assert_str_eq(assay_error_name(5), "EUNKNOWN");
 }

@@ -83,9 +83,9 @@ void assay_error_clear(void)
 const char *assay_error_name(int code)
 {
     static const char *const names[] = {
-        "OK",     "ERROR",  "ENOMEM",   "EINVAL",  "EIO",     "ENOTFOUND",
-        "EEXISTS", "ETOOBIG", "EPROTO",  "ETIMEOUT", "EAUTH",  "EHOSTKEY",
-        "EUNSAFE", "EVERIFY", "ESTATE",  "ECANCELED",
+        "OK",      "ERROR",   "ENOMEM", "EINVAL",    "EIO",     "ENOTFOUND",
+        "EEXISTS", "ETOOBIG", "EPROTO", "ETIMEOUT",  "EAUTH",   "EHOSTKEY",
+        "EUNSAFE", "EVERIFY", "ESTATE", "ECANCELED", "ECLOSED",
     };
     if (code > 0 || -code >= (int)(sizeof names / sizeof names[0]))
         return "EUNKNOWN";

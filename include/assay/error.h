@@ -27,7 +27,8 @@ enum {
     ASSAY_EUNSAFE = -12,  /* hostile input refused (archive entry, path, mode) */
     ASSAY_EVERIFY = -13,  /* signature or digest mismatch */
     ASSAY_ESTATE = -14,   /* operation not allowed in the object's state */
-    ASSAY_ECANCELED = -15 /* stopped on request */
+    ASSAY_ECANCELED = -15, /* stopped on request */
+    ASSAY_ECLOSED = -16    /* nobody reads any more (the pipe or channel closed) */
 };
 
 typedef struct assay_error {

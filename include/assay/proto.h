@@ -47,10 +47,18 @@ static inline int assay_unit_valid(const char *s)
 #define ASSAY_JOB_PID "state/supervisor.pid"
 #define ASSAY_JOB_RESERVE "state/.reserve"
 #define ASSAY_JOB_WORK "work"
+#define ASSAY_JOB_ATTACH_LOCK "state/attach.lock" /* held (flock) by the one live attach */
+#define ASSAY_JOB_ATTACH_PID "state/attach.pid"   /* its pid, for the attach that replaces it */
 #define ASSAY_JOB_LOGS "logs"
 #define ASSAY_JOB_CANCEL "state/cancel" /* the cancel asked for: "uninstall\n" or "now\n" */
 
 /* The account tests and benchmarks run as when a host names none. */
 #define ASSAY_RUN_USER_DEFAULT "assay-run"
+
+/* Exit statuses of `assay-agent attach` when it stops before job-end on
+ * purpose, leaving the job running: nobody reads its output any more (the
+ * SSH channel closed), or a newer attach of the same job replaced it. */
+#define ASSAY_ATTACH_EXIT_CLOSED 3
+#define ASSAY_ATTACH_EXIT_REPLACED 4
 
 #endif
