@@ -276,15 +276,24 @@ static int run_cmd(char *out, size_t len, const struct job *j)
     q(qdst, sizeof qdst, dst);
     q(qd, sizeof qd, j->jobdir);
     char start[40000] = "";
+    /* The agent is run only if it is the one pushed: its digest, not its
+     * presence (a vendor's root install step could have replaced it, and a
+     * replaced agent could speak for the job on the next attach). A
+     * mismatch is "no agent": the controller uploads it again. */
+    char agent_ok[9200];
+    snprintf(agent_ok, sizeof agent_ok, "h=$(sha256sum < %s 2>/dev/null) || h=; [ \"${h%%%% *}\" = %s ]", qa,
+             h->agent_sha);
     /* Once an event is stored the job exists: never start it again (a job
      * directory gone by then is the host's failure, which attach reports,
      * not a job to run twice into one record). */
     if (j->rec.last_seq < 0)
         snprintf(start, sizeof start,
-                 "m=0; [ -x %s ] || m=1; [ -e %s ] || [ -f %s ] || m=$((m + 2)); [ $m = 0 ] || exit $((%d + m)); "
+                 "m=0; %s || m=1; [ -e %s ] || [ -f %s ] || m=$((m + 2)); [ $m = 0 ] || exit $((%d + m)); "
                  "mkdir -p %s && { [ -e %s ] || ln %s %s 2>/dev/null || cp %s %s; } || exit %d; "
                  "%s start --job-dir %s >/dev/null || exit %d; ",
-                 qa, qdst, qc, RUN_MISSING, qd, qdst, qc, qdst, qc, qdst, RUN_NO_LINK, a, qd, RUN_NO_START);
+                 agent_ok, qdst, qc, RUN_MISSING, qd, qdst, qc, qdst, qc, qdst, RUN_NO_LINK, a, qd, RUN_NO_START);
+    else
+        snprintf(start, sizeof start, "%s || exit %d; ", agent_ok, RUN_MISSING + 1);
     int n = snprintf(out, len,
                      "%s%s attach --job-dir %s --from %" PRId64 " || exit %d; cd %s && " LOGS_LOOP,
                      start, a, qd, j->rec.last_seq + 1, RUN_NO_ATTACH, qd, RUN_NO_LOGS);
@@ -853,8 +862,11 @@ static int run_job(struct ctx *x, struct host *h)
                 j->run_sent = 1;
                 break;
             }
-            if (status > RUN_MISSING && status <= RUN_MISSING + 3 && !j->ended && j->rec.last_seq < 0) {
-                /* Nothing ran: upload what is missing, then RUN again. */
+            if (status > RUN_MISSING && status <= RUN_MISSING + 3 && !j->ended &&
+                (j->rec.last_seq < 0 || status == RUN_MISSING + 1)) {
+                /* Nothing ran: upload what is missing, then RUN again. A
+                 * running job's agent that is not the one pushed is pushed
+                 * again before anything attaches with it. */
                 j->need_agent = (status - RUN_MISSING) & 1;
                 j->need_art = (status - RUN_MISSING) & 2;
                 j->run_sent = 0;

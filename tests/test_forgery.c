@@ -1,7 +1,7 @@
 /*
  * A vendor's install step (root on the host) tries to write its own
  * verdict: append forged events to the event log, rewrite it, replay a
- * genuine event's MAC on a forged job-end, kill the agent. Its one test
+ * genuine event's MAC on a forged job-end, kill the agent, replace it. Its one test
  * fails honestly; the job must end in error or fail, never pass, with the
  * violation named (docs/security.md). On the real lab (ci/lab.sh).
  */
@@ -31,6 +31,8 @@ static void setup(void)
 
 TestSuite(forgery, .init = setup, .fini = lc_teardown, .timeout = 300);
 
+static char dispatch_out[1 << 16]; /* the last certify()'s dispatcher output */
+
 #define FAILING "[{\"id\": \"hello\", \"command\": \"false\", \"timeout\": 60}]"
 
 /* A well-formed, in-sequence rest of the job that says it passed. */
@@ -56,6 +58,7 @@ static void certify(const char *name, const char *script, char *outcome, char *r
     char run[32];
     snprintf(run, sizeof run, "%d", atoi(lc_out));
     cr_assert_eq(lc_sh("%s dispatch --once --max-attempts 1", LC_ASSAY), 0, "dispatch: %s", lc_out);
+    snprintf(dispatch_out, sizeof dispatch_out, "%s", lc_out);
     cJSON *r = lc_run_json(run);
     const cJSON *j = lc_job(r, 0);
     snprintf(outcome, 32, "%s", cJSON_GetObjectItem(j, "outcome")->valuestring);
@@ -129,6 +132,34 @@ Test(forgery, killing_the_agent_is_an_error)
     certify("kill", "kill -9 $(cat \"$ASSAY_JOB_DIR/state/supervisor.pid\")\n", outcome, reason, sizeof reason);
     cr_assert_str_eq(outcome, "error", "%s", reason);
     never_passes(outcome, reason, "supervisor lost");
+}
+
+/* The install step replaces the agent with its own and cuts the stream, so
+ * that the controller's next attach would run the vendor's binary. The
+ * controller runs only the agent it pushed (by digest): it pushes it again,
+ * resumes, and the honest result stands. */
+Test(forgery, a_replaced_agent_is_never_run)
+{
+    char outcome[32], reason[4096];
+    certify("binary",
+            "for a in \"$ASSAY_JOB_DIR\"/../../agents/*/assay-agent; do\n"
+            "  printf '#!/bin/sh\\necho forged-agent-ran >> /tmp/assay-forged-agent-%s\\n' \"$ASSAY_JOB_ID\" "
+            "> \"$a.new\" && chmod 755 \"$a.new\" && mv -f \"$a.new\" \"$a\"\n"
+            "done\n"
+            "pkill -f \"attach --job-dir .*$ASSAY_JOB_ID\"\n"
+            "sleep 2\n",
+            outcome, reason, sizeof reason);
+    never_passes(outcome, reason, "");
+    cr_assert_str_eq(outcome, "failed", "the product's own test fails: %s", reason);
+    cr_assert(strstr(dispatch_out, "-> agent-upload"), "the replaced agent was not pushed again: %s", dispatch_out);
+    cr_assert_neq(lc_sh("cat /tmp/assay-forged-agent-* 2>/dev/null | grep -q forged-agent-ran"), 0,
+                  "the vendor's agent ran");
+    cr_assert_eq(lc_sh("cd %s/hosts/zhaoxin-1/root/agents && for d in *; do "
+                       "[ \"$(sha256sum < $d/assay-agent | cut -c1-64)\" = \"$d\" ] || echo \"$d: replaced\"; done",
+                       HOSTS),
+                 0, "%s", lc_out);
+    cr_assert_str_eq(lc_out, "", "an agent on the host is not the one pushed: %s", lc_out);
+    lc_sh("rm -f /tmp/assay-forged-agent-*");
 }
 
 /* The control: an honest product on a host that is what its profile says
