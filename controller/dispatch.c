@@ -740,7 +740,7 @@ static int prepare_job(struct ctx *x, struct job *j)
          * (docs/security.md). */
         cJSON_AddStringToObject(spec, "event_key", hex);
         /* Tests and benchmarks run as an unprivileged account. */
-        cJSON_AddStringToObject(spec, "run_user", ASSAY_RUN_USER_DEFAULT);
+        cJSON_AddStringToObject(spec, "run_user", h->rec.run_user[0] ? h->rec.run_user : ASSAY_RUN_USER_DEFAULT);
         free(j->spec);
         j->spec = cJSON_PrintUnformatted(spec);
         cJSON_Delete(spec);

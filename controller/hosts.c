@@ -2,6 +2,7 @@
 #include "hosts.h"
 #include "profile.h"
 #include "assay/error.h"
+#include "assay/proto.h"
 #include "assay/io.h"
 
 #include <cjson/cJSON.h>
@@ -92,6 +93,12 @@ int assay_host_validate(assay_lab *lab, const assay_host_rec *h)
         return assay_error_set(ASSAY_EINVAL, "host %s: launcher has a newline", h->name);
     if (strchr(h->reset, '\n'))
         return assay_error_set(ASSAY_EINVAL, "host %s: reset command has a newline", h->name);
+    /* The agent's rule (spec.c): a login name useradd takes, never root. */
+    const char *u = h->run_user;
+    if (!((u[0] >= 'a' && u[0] <= 'z') || u[0] == '_') ||
+        strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(u) || !strcmp(u, "root"))
+        return assay_error_set(ASSAY_EINVAL, "host %s: run user '%s' must be a login name [a-z_][a-z0-9_-]{0,31} "
+                                             "other than root", h->name, u);
     return 0;
 }
 
@@ -112,7 +119,7 @@ static int host_same(const assay_host_rec *a, const assay_host_rec *b)
     return !strcmp(a->name, b->name) && !strcmp(a->profile, b->profile) && !strcmp(a->address, b->address) &&
            a->port == b->port && !strcmp(a->user, b->user) && !strcmp(a->identity, b->identity) &&
            !strcmp(a->hostkey, b->hostkey) && a->tofu == b->tofu && !strcmp(a->launcher, b->launcher) &&
-           !strcmp(a->agent_root, b->agent_root) && !strcmp(a->reset, b->reset);
+           !strcmp(a->agent_root, b->agent_root) && !strcmp(a->reset, b->reset) && !strcmp(a->run_user, b->run_user);
 }
 
 int assay_host_import(assay_lab *lab, const char *file, int *added, int *updated)
@@ -157,8 +164,11 @@ int assay_host_import(assay_lab *lab, const char *file, int *added, int *updated
             (rc = get(e, "hostkey", h->hostkey, sizeof h->hostkey, 1, i)) < 0 ||
             (rc = get(e, "agent_root", h->agent_root, sizeof h->agent_root, 0, i)) < 0 ||
             (rc = get(e, "launcher", h->launcher, sizeof h->launcher, 0, i)) < 0 ||
-            (rc = get(e, "reset", h->reset, sizeof h->reset, 0, i)) < 0)
+            (rc = get(e, "reset", h->reset, sizeof h->reset, 0, i)) < 0 ||
+            (rc = get(e, "run_user", h->run_user, sizeof h->run_user, 0, i)) < 0)
             break;
+        if (!h->run_user[0])
+            snprintf(h->run_user, sizeof h->run_user, "%s", ASSAY_RUN_USER_DEFAULT);
         h->last_job = -1;
         snprintf(h->address, sizeof h->address, "%s", address);
         h->port = 22;

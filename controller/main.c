@@ -6,6 +6,7 @@
  */
 #include "assay/error.h"
 #include "assay/json.h"
+#include "assay/proto.h"
 #include "assay/version.h"
 #include "buildinfo.h"
 #include "dispatch.h"
@@ -42,7 +43,7 @@ static int usage(FILE *f)
           "  package inspect ID [--profile ID]... [--json]   preflight: what will not run where\n"
           "  profile list | show ID [--json]                 target profiles\n"
           "  host add NAME --profile ID --address HOST[:PORT] --user USER --identity KEY\n"
-          "           [--launcher CMD] [--agent-root DIR] [--reset CMD] (--hostkey SHA256:... | --trust-on-first-use)\n"
+          "           [--launcher CMD] [--agent-root DIR] [--reset CMD] [--run-user NAME] (--hostkey SHA256:... | --trust-on-first-use)\n"
           "  host import FILE | list [--json] | remove NAME | check NAME [--json]\n"
           "  run submit PACKAGE --profiles ID[,ID...] [--priority N] [--stop-on-preflight-error]\n"
           "  run list [--json] | show RUN [--follow] [--json] | cancel RUN [--now]\n"
@@ -430,7 +431,7 @@ static int cmd_host(int argc, char **argv)
     assay_lab lab;
     char *pos[1];
     static const char *const vals[] = {"--profile", "--address", "--user", "--identity", "--launcher",
-                                       "--agent-root", "--hostkey", "--timeout", "--reset", NULL};
+                                       "--agent-root", "--hostkey", "--timeout", "--reset", "--run-user", NULL};
     static const char *const flags[] = {"--trust-on-first-use", "--json", NULL};
     if (argc < 1)
         return bad("host", "use: host add | import | list | remove | check");
@@ -466,6 +467,10 @@ static int cmd_host(int argc, char **argv)
         if (reset && strlen(reset) >= sizeof h.reset)
             return bad("host add", "--reset: the command is too long");
         snprintf(h.reset, sizeof h.reset, "%s", reset ? reset : "");
+        const char *ru = opt(argc, argv, "--run-user");
+        if (ru && strlen(ru) >= sizeof h.run_user)
+            return bad("host add", "--run-user: the name is too long");
+        snprintf(h.run_user, sizeof h.run_user, "%s", ru ? ru : ASSAY_RUN_USER_DEFAULT);
         h.last_job = -1;
         if (assay_host_parse_address(&h, addr) < 0)
             return fail("host add");
@@ -514,6 +519,7 @@ static int cmd_host(int argc, char **argv)
                     cJSON_AddStringToObject(o, "agent_root", v[i].agent_root);
                     cJSON_AddStringToObject(o, "disabled", v[i].disabled);
                     cJSON_AddStringToObject(o, "reset", v[i].reset);
+                    cJSON_AddStringToObject(o, "run_user", v[i].run_user);
                     if (v[i].last_job > 0) {
                         cJSON_AddNumberToObject(o, "last_job", (double)v[i].last_job);
                         cJSON_AddStringToObject(o, "last_package", v[i].last_package);

@@ -1,6 +1,7 @@
 /* The SQLite store; see store.h. */
 #include "store.h"
 #include "assay/error.h"
+#include "assay/proto.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -76,6 +77,8 @@ static const char *const migrations[] = {
     "  WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.host = hosts.name AND j.last_seq >= 0);"
     "UPDATE hosts SET clean = 0, last_package = (SELECT r.package_id FROM jobs j JOIN runs r ON r.id = j.run_id "
     "  WHERE j.id = hosts.last_job) WHERE last_job IS NOT NULL;",
+    /* 5: per host, the unprivileged account its tests and benchmarks run as */
+    "ALTER TABLE hosts ADD COLUMN run_user TEXT NOT NULL DEFAULT 'assay-run';",
 };
 
 static void now_utc(char out[32])
@@ -457,7 +460,7 @@ int assay_store_package_set_preflight(assay_store *st, const char *id, const cha
 
 #define HOST_COLS                                                                                  \
     "name, profile, address, port, user, identity, hostkey, tofu, launcher, agent_root, disabled, reset, " \
-    "coalesce(last_job, -1), last_package, clean"
+    "coalesce(last_job, -1), last_package, clean, run_user"
 
 static void host_row(sqlite3_stmt *s, assay_host_rec *h)
 {
@@ -476,6 +479,7 @@ static void host_row(sqlite3_stmt *s, assay_host_rec *h)
     h->last_job = sqlite3_column_int64(s, 12);
     copy_col(h->last_package, sizeof h->last_package, s, 13);
     h->clean = sqlite3_column_int(s, 14);
+    copy_col(h->run_user, sizeof h->run_user, s, 15);
 }
 
 static void host_row_v(sqlite3_stmt *s, void *dst)
@@ -489,8 +493,8 @@ int assay_store_host_add(assay_store *st, const assay_host_rec *h)
     char now[32];
     now_utc(now);
     int rc = prepare(st, &s, "INSERT INTO hosts (name, profile, address, port, user, identity, hostkey, tofu, "
-                             "launcher, agent_root, disabled, added_at, reset, last_job, last_package, clean) "
-                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                             "launcher, agent_root, disabled, added_at, reset, last_job, last_package, clean, run_user) "
+                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (rc < 0)
         return rc;
     const char *v[] = {h->name, h->profile, h->address};
@@ -511,6 +515,7 @@ int assay_store_host_add(assay_store *st, const assay_host_rec *h)
         sqlite3_bind_null(s, 14);
     sqlite3_bind_text(s, 15, h->last_package, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 16, h->last_job > 0 ? h->clean : 1);
+    sqlite3_bind_text(s, 17, h->run_user[0] ? h->run_user : ASSAY_RUN_USER_DEFAULT, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(s);
     rc = rc == SQLITE_DONE ? 0
          : rc == SQLITE_CONSTRAINT ? assay_error_set(ASSAY_EEXISTS, "host %s exists", h->name)

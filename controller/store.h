@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 4
+#define ASSAY_SCHEMA_VERSION 5
 
 typedef struct assay_store assay_store;
 
@@ -74,6 +74,7 @@ typedef struct assay_host_rec {
     char agent_root[PATH_MAX];
     char disabled[256];  /* why work with this host stopped, or "" */
     char reset[1024];    /* shell command that resets the host between products, or "" */
+    char run_user[33];   /* the account tests and benchmarks run as there */
     /* The host's state, kept by the store (host add ignores these unless
      * last_job > 0, so that an updated host keeps its state): */
     int64_t last_job;    /* the job that last went to it, or -1: nothing since added or reset */

@@ -147,6 +147,7 @@ Test(store, hosts_of_an_older_store_that_ran_jobs_are_not_clean)
     cr_assert_eq(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN reset; ALTER TABLE hosts DROP COLUMN last_job;"
                                   "ALTER TABLE hosts DROP COLUMN last_package; ALTER TABLE hosts DROP COLUMN clean;"
                                   "ALTER TABLE jobs DROP COLUMN host_reset; ALTER TABLE attempts DROP COLUMN host_reset;"
+                                  "ALTER TABLE hosts DROP COLUMN run_user;"
                                   "PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(assay_store_open(&st, dir, 0), 0, "%s", assay_error_last()->message);
@@ -156,6 +157,7 @@ Test(store, hosts_of_an_older_store_that_ran_jobs_are_not_clean)
     cr_assert_str_eq(h.last_package, pkg);
     cr_assert_eq(h.clean, 0, "a host an older assay used is not known to be clean");
     cr_assert_str_eq(h.reset, "");
+    cr_assert_str_eq(h.run_user, "assay-run", "schema 5: the default run user");
     cr_assert_eq(assay_store_host_get(st, "h2", &h), 0);
     cr_assert_eq(h.last_job, -1, "nothing ran on h2");
     cr_assert_eq(h.clean, 1);
@@ -274,6 +276,12 @@ Test(store, hosts)
     cr_assert_eq(assay_store_host_get(st, "h1", &g), 0);
     cr_assert_str_eq(g.hostkey, "SHA256:x");
     cr_assert_str_eq(g.disabled, "key mismatch");
+    cr_assert_str_eq(g.run_user, "assay-run", "a host that names no run user gets the default");
+    snprintf(h.name, sizeof h.name, "h2");
+    snprintf(h.run_user, sizeof h.run_user, "certrun");
+    cr_assert_eq(assay_store_host_add(st, &h), 0);
+    cr_assert_eq(assay_store_host_get(st, "h2", &g), 0);
+    cr_assert_str_eq(g.run_user, "certrun");
     cr_assert_eq(assay_store_host_remove(st, "h1"), 0);
     cr_assert_eq(assay_store_host_remove(st, "h1"), ASSAY_ENOTFOUND);
 }
