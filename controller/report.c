@@ -967,6 +967,17 @@ static void html_conditions(assay_markup *w, const cJSON *list)
     W_RAW(w, "</ul>");
 }
 
+/* A target's certification cell: yes, or no with its conditions. */
+static void html_certifies(assay_markup *w, const cJSON *t)
+{
+    if (cJSON_IsTrue(obj(t, "certifies")))
+        W_RAW(w, "<td class=\"pass\">是 yes");
+    else
+        W_RAW(w, "<td class=\"fail\">否 no");
+    html_conditions(w, obj(t, "conditions"));
+    W_RAW(w, "</td>");
+}
+
 static void html_findings(assay_markup *w, const cJSON *pk)
 {
     const cJSON *pf, *fd;
@@ -1105,14 +1116,8 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_RAW(w, "</td><td");
         html_verdict(w, assay_json_str(t, "verdict"));
         W_RAW(w, "</td>");
-        if (con) {
-            if (cJSON_IsTrue(obj(t, "certifies")))
-                W_RAW(w, "<td class=\"pass\">是 yes");
-            else
-                W_RAW(w, "<td class=\"fail\">否 no");
-            html_conditions(w, obj(t, "conditions"));
-            W_RAW(w, "</td>");
-        }
+        if (con)
+            html_certifies(w, t);
         W_RAW(w, "</tr>");
     }
     W_RAW(w, "</table>\n");
@@ -1154,12 +1159,9 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_TEXT(w, profile_id(t));
         W_RAW(w, "</h2>\n<table>");
         if (con) {
-            if (cJSON_IsTrue(obj(t, "certifies")))
-                W_RAW(w, "<tr><th>认证 Certification</th><td class=\"pass\">是 yes");
-            else
-                W_RAW(w, "<tr><th>认证 Certification</th><td class=\"fail\">否 no");
-            html_conditions(w, obj(t, "conditions"));
-            W_RAW(w, "</td></tr>");
+            W_RAW(w, "<tr><th>认证 Certification</th>");
+            html_certifies(w, t);
+            W_RAW(w, "</tr>");
         }
         W_RAW(w, "<tr><th>主机 Host</th><td>");
         W_TEXT(w, assay_json_str(obj(t, "host"), "name"));
