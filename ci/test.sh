@@ -25,7 +25,7 @@ mkdir -p build-ci
 step "static agents"
 ci/build-agents.sh --require-all
 
-step "fuzzers (20 s each: ELF reader, job specs, manifests, profiles, agent events, envelopes)"
+step "fuzzers (20 s each: ELF reader, job specs, manifests, profiles, agent events, markup, envelopes)"
 ci/fuzz.sh 20
 
 step "tests"
