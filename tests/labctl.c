@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char lc_lab[256], lc_out[1 << 18], lc_pkg[65];
@@ -28,6 +29,9 @@ void lc_setup(const char *hosts_dir, int net, int nhosts)
 {
     snprintf(lc_lab, sizeof lc_lab, "/tmp/assay-lc-XXXXXX");
     cr_assert_not_null(mkdtemp(lc_lab));
+    /* Searchable (not readable) by others: a vendor's test runs as the
+     * hosts' unprivileged run user and may look for a file a test put here. */
+    chmod(lc_lab, 0711);
     cr_assert_eq(th_run(lc_out, sizeof lc_out, "%s --dir %s --net %d up %d%s", LC_LABSH, hosts_dir,
                         net, nhosts, lc_reference ? " --reference" : ""),
                  0, "lab: %s", lc_out);

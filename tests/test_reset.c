@@ -18,6 +18,9 @@
 
 #define HOSTS ASSAY_BINARY_DIR "/test-reset-hosts"
 #define NET 17
+/* The marker that makes the test long lives outside the host's agent root
+ * (the reset recreates that) where the run user can see it. */
+#define SLOW "/tmp/assay-test-reset-slow"
 #define ZHAOXIN "zhaoxin-kx6000-uos-20"
 /* Seen from a job directory (<root>/jobs/<job>): the host's agent root and
  * the lab host's own folder around it. */
@@ -32,7 +35,7 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 static void setup(void)
 {
     lc_setup(HOSTS, NET, 4);
-    th_run(NULL, 0, "rm -f %s/hosts/zhaoxin-1/slow %s/leftover-*", HOSTS, ROOT);
+    th_run(NULL, 0, "rm -f " SLOW " %s/leftover-*", ROOT);
 }
 
 TestSuite(reset, .init = setup, .fini = lc_teardown, .timeout = 240);
@@ -66,10 +69,10 @@ static void submission(char out[65], const char *name, const char *install, cons
  * test fails if that file is there. */
 static void two_products(void)
 {
-    submission(pkg_a, "a", "\"touch ../../leftover-a && tar -xzf \\\"$ASSAY_ARTIFACT\\\"\"",
+    submission(pkg_a, "a", "\"touch $ASSAY_JOB_DIR/../../leftover-a && tar -xzf \\\"$ASSAY_ARTIFACT\\\"\"",
                "[{\"id\": \"hello\", \"command\": \"./hello.sh\", \"timeout\": 60}]", "\"rm -f hello.sh\"");
     submission(pkg_b, "b", "\"tar -xzf \\\"$ASSAY_ARTIFACT\\\"\"",
-               "[{\"id\": \"clean\", \"command\": \"test ! -e ../../leftover-a\", \"timeout\": 60}]",
+               "[{\"id\": \"clean\", \"command\": \"test ! -e $ASSAY_JOB_DIR/../../leftover-a\", \"timeout\": 60}]",
                "\"rm -f hello.sh\"");
 }
 
@@ -175,13 +178,13 @@ Test(reset, a_failing_reset_is_the_hosts_failure_not_the_products)
     cr_assert_str_eq(lc_out, "0\n");
 }
 
-#define LONG_TESTS "[{\"id\": \"long\", \"command\": \"if [ -e ../../../slow ]; then sleep 120; fi\", \"timeout\": 300}]"
+#define LONG_TESTS "[{\"id\": \"long\", \"command\": \"if [ -e " SLOW " ]; then sleep 120; fi\", \"timeout\": 300}]"
 
 /* Cancel run `run` (with `flags`) while its test runs; returns when the
  * job has ended. */
 static void cancel_mid_test(int run, const char *flags)
 {
-    th_run(NULL, 0, "touch %s/hosts/zhaoxin-1/slow", HOSTS);
+    th_run(NULL, 0, "touch " SLOW);
     cr_assert_eq(lc_sh("%s run submit %.12s --profiles " ZHAOXIN, LC_ASSAY, pkg_a), 0, "%s", lc_out);
     char log[32];
     snprintf(log, sizeof log, "dispatch-%d.log", run);
@@ -213,8 +216,8 @@ static const char *uninstall_of(int run)
 
 Test(reset, a_canceled_job_still_uninstalls_and_its_host_is_reset_before_the_next)
 {
-    submission(pkg_a, "a", "\"touch ../../leftover-a && tar -xzf \\\"$ASSAY_ARTIFACT\\\"\"", LONG_TESTS,
-               "\"rm -f ../../leftover-a hello.sh\"");
+    submission(pkg_a, "a", "\"touch $ASSAY_JOB_DIR/../../leftover-a && tar -xzf \\\"$ASSAY_ARTIFACT\\\"\"", LONG_TESTS,
+               "\"rm -f $ASSAY_JOB_DIR/../../leftover-a hello.sh\"");
     cancel_mid_test(1, "");
     cr_assert_str_eq(uninstall_of(1), "pass \n", "the uninstall ran after the cancel: %s", lc_out);
     cr_assert_neq(th_run(NULL, 0, "test -e %s/leftover-a", ROOT), 0, "the uninstall did not run");
