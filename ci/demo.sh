@@ -168,7 +168,7 @@ step "verify the signed report"
 # docs/verify.md runs it.
 mkdir -p "$OUT/openssl-check"
 cp "$OUT/report.json" "$OUT/lab.pub.pem" docs/verify-openssl.sh "$OUT/openssl-check/"
-(cd "$OUT/openssl-check" && sh verify-openssl.sh report.json lab.pub.pem && jq .predicate.conclusion payload.json)
+(cd "$OUT/openssl-check" && sh verify-openssl.sh report.json lab.pub.pem && jq -r '.predicate.conclusion | "conclusion: \(.zh) \(.en)"' payload.json)
 
 step "done"
 cat <<DONE
