@@ -1008,6 +1008,9 @@ static void html_step_row(assay_markup *w, const cJSON *x)
 {
     W_RAW(w, "<tr><td>");
     W_TEXT(w, assay_json_str(x, "name"));
+    /* Its honesty rests on the host reset, not on the run user. */
+    if (cJSON_IsTrue(obj(x, "privileged")))
+        W_RAW(w, " <small>(以 root 运行 ran as root)</small>");
     W_RAW(w, "</td><td");
     html_verdict(w, assay_json_str(x, "verdict"));
     if (assay_json_str(x, "reason")[0]) {
@@ -1193,6 +1196,21 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_RAW(w, " <code>sha256 ");
         W_TEXT(w, assay_json_str(ag, "sha256"));
         W_RAW(w, "</code></td></tr>");
+        const cJSON *iso = obj(t, "isolation");
+        if (cJSON_IsObject(iso) || cJSON_IsObject(obj(t, "facts"))) { /* the agent started the job */
+            W_RAW(w, "<tr><th>隔离 Isolation</th><td>");
+            if (!cJSON_IsObject(iso)) {
+                W_RAW(w, "测试未隔离 tests not isolated: the agent did not say whom they ran as");
+            } else if (cJSON_IsString(obj(iso, "run_user"))) {
+                W_RAW(w, "测试以非特权用户运行 tests ran as ");
+                W_TEXT(w, assay_json_str(iso, "run_user"));
+                assay_markup_rawf(w, " (uid %d)", (int)assay_json_num(iso, "uid"));
+            } else {
+                W_RAW(w, "测试未隔离 tests not isolated: ");
+                W_TEXT(w, assay_json_str(iso, "note"));
+            }
+            W_RAW(w, "</td></tr>");
+        }
         if (assay_json_str(t, "reason")[0])
             html_row(w, "原因 Reason", assay_json_str(t, "reason"));
         W_RAW(w, "</table>\n");

@@ -539,6 +539,18 @@ Test(report, matching_host_certifies_its_target)
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(c, "certified")), "the kunpeng target failed");
     cr_assert(!has_reason(c, "zhaoxin-kx6000-uos-20", "", ""));
     cJSON_Delete(st);
+    /* The page says whom the tests ran as, and where they were not isolated. */
+    char *env, *pem, *html;
+    sign_run(&lab, &env, &pem);
+    assay_report_check chk;
+    cr_assert_eq(assay_report_verify(&chk, env, strlen(env), pem, strlen(pem)), 0);
+    cr_assert_eq(assay_report_html(&html, &chk), 0);
+    cr_assert(strstr(html, "tests ran as assay-run (uid 999)"), "the isolation row");
+    cr_assert(strstr(html, "tests not isolated: "), "the kunpeng target's job-start says nothing of it");
+    free(html);
+    free(env);
+    free(pem);
+    cJSON_Delete(chk.statement);
     assay_lab_close(&lab);
 }
 
