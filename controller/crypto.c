@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -105,8 +104,23 @@ void assay_ssh_fingerprint(char out[60], const unsigned char *blob, size_t len)
 
 void assay_hmac_sha256(unsigned char out[32], const void *key, size_t keylen, const void *msg, size_t len)
 {
-    unsigned int n = 32;
-    HMAC(EVP_sha256(), key, (int)keylen, msg, len, out, &n);
+    assay_hmac_sha256_2(out, key, keylen, msg, len, NULL, 0);
+}
+
+void assay_hmac_sha256_2(unsigned char out[32], const void *key, size_t keylen, const void *a, size_t alen,
+                         const void *b, size_t blen)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    size_t n = 0;
+    memset(out, 0, 32); /* on an OpenSSL failure: a MAC nothing matches by chance */
+    if (!c || !EVP_MAC_init(c, key, keylen, params) || !EVP_MAC_update(c, a, alen) ||
+        (blen && !EVP_MAC_update(c, b, blen)) || !EVP_MAC_final(c, out, &n, 32))
+        memset(out, 0, 32);
+    EVP_MAC_CTX_free(c);
+    EVP_MAC_free(mac);
 }
 
 int assay_event_key(unsigned char out[32], const char *keypath, const char *job)

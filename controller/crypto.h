@@ -33,6 +33,9 @@ typedef enum { ASSAY_KEY_ED25519, ASSAY_KEY_SM2 } assay_key_type;
 
 /* HMAC-SHA256 of msg under key. */
 void assay_hmac_sha256(unsigned char out[32], const void *key, size_t keylen, const void *msg, size_t len);
+/* The same over a followed by b, without joining them. */
+void assay_hmac_sha256_2(unsigned char out[32], const void *key, size_t keylen, const void *a, size_t alen,
+                         const void *b, size_t blen);
 
 /*
  * The key that authenticates agent job `job`'s events (assay/evmac.h):

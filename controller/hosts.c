@@ -3,6 +3,7 @@
 #include "profile.h"
 #include "assay/error.h"
 #include "assay/proto.h"
+#include "assay/spec.h"
 #include "assay/io.h"
 
 #include <cjson/cJSON.h>
@@ -93,12 +94,9 @@ int assay_host_validate(assay_lab *lab, const assay_host_rec *h)
         return assay_error_set(ASSAY_EINVAL, "host %s: launcher has a newline", h->name);
     if (strchr(h->reset, '\n'))
         return assay_error_set(ASSAY_EINVAL, "host %s: reset command has a newline", h->name);
-    /* The agent's rule (spec.c): a login name useradd takes, never root. */
-    const char *u = h->run_user;
-    if (!((u[0] >= 'a' && u[0] <= 'z') || u[0] == '_') ||
-        strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(u) || !strcmp(u, "root"))
+    if (!assay_login_name_valid(h->run_user))
         return assay_error_set(ASSAY_EINVAL, "host %s: run user '%s' must be a login name [a-z_][a-z0-9_-]{0,31} "
-                                             "other than root", h->name, u);
+                                             "other than root", h->name, h->run_user);
     return 0;
 }
 

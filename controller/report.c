@@ -129,13 +129,7 @@ static void condition(cJSON *arr, const char *code, const char *zh, const char *
  * sequence (a host or a vendor chose these bytes). */
 static int cut(const char *s, int max)
 {
-    int n = (int)strnlen(s, (size_t)max + 1);
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    return n;
+    return (int)assay_utf8_cut(s, strlen(s), (size_t)max);
 }
 
 /* Append "; " between parts; a part that does not fit is cut on a UTF-8
@@ -148,9 +142,7 @@ static void join(char *out, size_t cap, const char *part)
     if (len)
         memcpy(out + len, "; ", 2), len += 2;
     if (len + n + 4 >= cap) {
-        n = cap - len - 4;
-        while (n > 0 && ((unsigned char)part[n] & 0xc0) == 0x80)
-            n--;
+        n = assay_utf8_cut(part, n, cap - len - 4);
         memcpy(out + len, part, n);
         memcpy(out + len + n, "...", 4);
         return;

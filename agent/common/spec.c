@@ -204,6 +204,13 @@ static int artifact_valid(const char *s)
     return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-~") == n;
 }
 
+int assay_login_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 32 && ((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n && strcmp(s, "root") != 0;
+}
+
 int assay_spec_parse(assay_spec **out, const char *json, size_t len)
 {
     static const char *const keys[] = {"protocol", "id", "artifact", "env", "inspect", "log_cap",
@@ -267,9 +274,7 @@ int assay_spec_parse(assay_spec **out, const char *json, size_t len)
     if ((rc = get_str(doc, "run_user", "", 0, 32, &s)) < 0)
         goto out;
     if (s) {
-        /* A plain login name, as useradd takes it. */
-        if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') ||
-            strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(s) || !strcmp(s, "root")) {
+        if (!assay_login_name_valid(s)) {
             rc = assay_error_set(ASSAY_EINVAL, "run_user: '%s' is not a login name [a-z_][a-z0-9_-]{0,31} "
                                                "other than root", s);
             goto out;

@@ -54,6 +54,10 @@ int assay_spec_parse(assay_spec **out, const char *json, size_t len);
 
 void assay_spec_free(assay_spec *spec);
 
+/* 1 if s is a run user's name: a login name useradd takes,
+ * [a-z_][a-z0-9_-]{0,31}, and not root. */
+int assay_login_name_valid(const char *s);
+
 const char *assay_step_kind_name(assay_step_kind k);
 
 /* 1 if `s` is a valid job or step id: [A-Za-z0-9._-]{1,64}, not "." or "..". */
