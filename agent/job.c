@@ -42,7 +42,11 @@ static int path_in(char *out, size_t outlen, const char *dir, const char *name)
     return 0;
 }
 
-static int write_file_atomic(const char *dir, const char *name, const char *data, size_t len)
+/* Write `name` in `dir` whole or not at all: a temp file of our own beside
+ * it, synced, then put in place. With `excl` the name must not exist yet
+ * (link(2) fails on an existing name, where rename(2) replaces it): the one
+ * job.json of a job directory is created once, never overwritten. */
+static int write_file_atomic(const char *dir, const char *name, const char *data, size_t len, int excl)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 16];
     if (path_in(path, sizeof path, dir, name) < 0)
@@ -59,11 +63,13 @@ static int write_file_atomic(const char *dir, const char *name, const char *data
         unlink(tmp);
         return assay_error_set_errno(ASSAY_EIO, e, "write %s", tmp);
     }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+    if (fsync(fd) != 0 || close(fd) != 0 || (excl ? link(tmp, path) : rename(tmp, path)) != 0) {
         int e = errno;
         unlink(tmp);
-        return assay_error_set_errno(ASSAY_EIO, e, "write %s", path);
+        return assay_error_set_errno(e == EEXIST ? ASSAY_EEXISTS : ASSAY_EIO, e, "write %s", path);
     }
+    if (excl)
+        unlink(tmp);
     /* The rename is durable only once its folder is. */
     char *slash = strrchr(path, '/');
     *slash = '\0';
@@ -732,7 +738,7 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
     }
     char pidbuf[32];
     int pl = snprintf(pidbuf, sizeof pidbuf, "%d\n", (int)getpid());
-    if (write_file_atomic(dir, ASSAY_JOB_PID, pidbuf, (size_t)pl) < 0) {
+    if (write_file_atomic(dir, ASSAY_JOB_PID, pidbuf, (size_t)pl, 0) < 0) {
         if (write(ready_fd, "P", 1) < 0) {
         }
         return 1;
@@ -890,6 +896,20 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
         sst.st_uid != geteuid() || chmod(path, 0700) != 0)
         return assay_error_set(ASSAY_EIO, "%s: cannot make the agent's state folder (0700, owned by uid %u)", path,
                                (unsigned)geteuid());
+    /* One start at a time per job directory: a controller that retries
+     * while its first start still runs (a dropped link, a second
+     * dispatcher) waits here for it, then finds the job started. Held until
+     * this process exits; starts are short. */
+    path_in(path, sizeof path, dir, ASSAY_JOB_START_LOCK);
+    int slock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (slock < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "open %s", path);
+    while (flock(slock, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            int e = errno;
+            close(slock);
+            return assay_error_set_errno(ASSAY_EIO, e, "lock %s", path);
+        }
     path_in(path, sizeof path, dir, ASSAY_JOB_SPEC);
     size_t oldlen = 0;
     char *old = read_file(path, ASSAY_SPEC_MAX + 1, &oldlen);
@@ -901,11 +921,13 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
             assay_error_set(last.code, "%s", last.message);
         }
         free(old);
+        close(slock);
         return rc;
     }
     /* What job.json holds: the spec as sent, without its event key. */
     const char *rec = sp->keyed ? sp->record : spec;
     size_t reclen = sp->keyed ? strlen(sp->record) : len;
+    int had_spec = old != NULL; /* the same job's, from a start that did not finish */
     if (old) {
         int same = oldlen == reclen && memcmp(old, rec, reclen) == 0;
         free(old);
@@ -934,7 +956,7 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
     }
     path_in(path, sizeof path, dir, ASSAY_JOB_EVENTS);
     unlink(path); /* a rejected spec's events, if any */
-    if ((rc = write_file_atomic(dir, ASSAY_JOB_SPEC, rec, reclen)) < 0)
+    if (!had_spec && (rc = write_file_atomic(dir, ASSAY_JOB_SPEC, rec, reclen, 1)) < 0)
         goto out;
 
     int ready[2];
@@ -955,6 +977,7 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
          * session's process group), then fork again so the supervisor is
          * not a session leader, and let go of the SSH channel's stdio. */
         close(ready[0]);
+        close(slock); /* the start lock is the starter's, not the job's */
         setsid();
         pid_t sup = fork();
         if (sup != 0)
@@ -993,6 +1016,7 @@ int assay_job_start(const char *dir_arg, const char *spec, size_t len, char *id_
     snprintf(id_out, idlen, "%s", sp->id);
     rc = 0;
 out:
+    close(slock);
     assay_spec_free(sp);
     return rc;
 }
@@ -1102,7 +1126,7 @@ int assay_job_cancel(const char *dir_arg, int now)
     if (access(path, F_OK) == 0)
         now = 1;
     const char *what = now ? "now\n" : "uninstall\n";
-    int rc = write_file_atomic(dir, ASSAY_JOB_CANCEL, what, strlen(what));
+    int rc = write_file_atomic(dir, ASSAY_JOB_CANCEL, what, strlen(what), 0);
     if (rc < 0)
         return rc;
     path_in(path, sizeof path, dir, ASSAY_JOB_PID);

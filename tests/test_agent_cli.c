@@ -846,3 +846,53 @@ ParameterizedTest(struct triple *t, agent_cli, a_second_attach_replaces_the_firs
                   "%s", out);
     }
 }
+
+/* Two starts of one job at once (a controller retrying while its first
+ * start still runs): both succeed with the job's id, one supervisor runs it
+ * once, and job.json is the job's. Two starts of different jobs in one
+ * directory: one wins, the other is told the directory holds another job,
+ * and the winner's job.json is whole. Native agent only: the race is the
+ * kernel's, not the CPU's. */
+Test(agent_cli, concurrent_starts_start_one_job, .fini = cleanup)
+{
+    setup_for(&triples[0]);
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s.a", jd);
+    snprintf(b, sizeof b, "%s.b", jd);
+    FILE *f = fopen(a, "w");
+    fputs("{\"protocol\":1,\"id\":\"same\",\"steps\":[{\"id\":\"t\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":30}]}", f);
+    fclose(f);
+    f = fopen(b, "w");
+    fputs("{\"protocol\":1,\"id\":\"other\",\"steps\":[{\"id\":\"t\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":30}]}", f);
+    fclose(f);
+    int rc = th_run(out, sizeof out,
+                    "set -u; bad=0; for i in $(seq 20); do d=%s/s$i; mkdir $d; "
+                    "%s start --job-dir $d < %s > $d.o1 2>&1 & p1=$!; %s start --job-dir $d < %s > $d.o2 2>&1 & p2=$!; "
+                    "wait $p1 || { bad=1; cat $d.o1; }; wait $p2 || { bad=1; cat $d.o2; }; "
+                    "done; exit $bad",
+                    jd, agent, a, agent, a);
+    cr_assert_eq(rc, 0, "a start of the same job failed: %s", out);
+    for (int i = 1; i <= 20; i++) {
+        rc = th_run(out, sizeof out, "timeout 60 %s attach --job-dir %s/s%d --from 0", agent, jd, i);
+        cr_assert_eq(rc, 0, "attach s%d: %s", i, out);
+        int starts = 0, ends = 0;
+        for (char *p = out; (p = strstr(p, "\"type\":\"job-start\"")); p++)
+            starts++;
+        for (char *p = out; (p = strstr(p, "\"outcome\":\"passed\"")); p++)
+            ends++;
+        cr_assert_eq(starts, 1, "s%d: %d job-starts: %s", i, starts, out);
+        cr_assert_eq(ends, 1, "s%d: not one passing job-end: %s", i, out);
+    }
+    rc = th_run(out, sizeof out,
+                "set -u; for i in $(seq 20); do d=%s/d$i; mkdir $d; "
+                "%s start --job-dir $d < %s > $d.o1 2>&1 & p1=$!; %s start --job-dir $d < %s > $d.o2 2>&1 & p2=$!; "
+                "wait $p1; r1=$?; wait $p2; r2=$?; "
+                "if [ $r1 = 0 ]; then w=%s; l=$d.o2; r=$r2; else w=%s; l=$d.o1; r=$r1; fi; "
+                "[ $r != 0 ] && grep -q 'holds another job' $l || { echo \"d$i: $r1 $r2\"; cat $d.o1 $d.o2; exit 1; }; "
+                "cmp -s $w $d/state/job.json || { echo \"d$i: job.json is not the winner's\"; exit 1; }; "
+                "done",
+                jd, agent, a, agent, b, a, b);
+    cr_assert_eq(rc, 0, "%s", out);
+    unlink(a);
+    unlink(b);
+}

@@ -44,6 +44,7 @@ static inline int assay_unit_valid(const char *s)
 #define ASSAY_JOB_SPEC "state/job.json"
 #define ASSAY_JOB_EVENTS "state/events.jsonl"
 #define ASSAY_JOB_LOCK "state/supervisor.lock"
+#define ASSAY_JOB_START_LOCK "state/start.lock" /* held (flock) by the one running start */
 #define ASSAY_JOB_PID "state/supervisor.pid"
 #define ASSAY_JOB_RESERVE "state/.reserve"
 #define ASSAY_JOB_WORK "work"
