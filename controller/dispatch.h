@@ -1,14 +1,18 @@
 /*
  * The dispatcher: serves the queue. One process, one poll loop, every host's
- * SSH connection in it; each job is a state machine that changes state only
- * through one function (set_step), which logs every transition.
+ * SSH connection in it; each job and each host connection is a state
+ * machine that changes state only through one function (job_state,
+ * host_state), which logs every transition with its reason.
  */
 #ifndef ASSAY_CTL_DISPATCH_H
 #define ASSAY_CTL_DISPATCH_H
 
 #include "lab.h"
 
+#include <stdint.h>
 #include <stdio.h>
+
+struct assay_transport;
 
 typedef struct assay_dispatch_opts {
     int once;              /* return when no queued or running work is left */
@@ -23,6 +27,8 @@ typedef struct assay_dispatch_opts {
     double reset_timeout_s; /* a host's reset command must end within this (default 1800) */
     int tty;               /* redraw a progress table instead of printing lines */
     FILE *out;
+    uint64_t log_cap;      /* a log over this is kept up to it, with a marker (default 64 MiB) */
+    const struct assay_transport *transport; /* NULL: SSH (libssh2); the tests give a fake host */
 } assay_dispatch_opts;
 
 /* Serve the queue until it is empty (once) or SIGINT/SIGTERM. Jobs found

@@ -378,9 +378,10 @@ static int pump_out(assay_exec *x)
         ssize_t n = libssh2_channel_read(x->ch, b, sizeof b);
         if (n > 0) {
             progress = 1;
-            if (x->sink && x->sink(x->arg, b, (size_t)n) < 0) {
+            int rc = x->sink ? x->sink(x->arg, b, (size_t)n) : 0;
+            if (rc < 0) {
                 x->c->state = C_DEAD;
-                return assay_error_wrap("%s", x->command);
+                return rc; /* the sink's own code and message */
             }
         } else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
             return chan_error(x, "read");
@@ -580,3 +581,48 @@ int assay_shell_quote(char *out, size_t outlen, const char *s)
     out[o] = '\0';
     return 0;
 }
+
+/* ---- the dispatcher's transport (transport.h) ------------------------------ */
+
+#include "transport.h"
+
+static int t_conn_new(void **out, const assay_conn_opts *o, void *arg)
+{
+    (void)arg;
+    return assay_conn_new((assay_conn **)out, o);
+}
+static int t_conn_open(void *c) { return assay_conn_open(c); }
+static const char *t_conn_hostkey(void *c) { return assay_conn_hostkey(c); }
+static void t_conn_pollfd(void *c, struct pollfd *p) { assay_conn_pollfd(c, p); }
+static double t_conn_silent_s(void *c) { return assay_conn_silent_s(c); }
+static void t_conn_touch(void *c) { assay_conn_touch(c); }
+static double t_conn_age_s(void *c) { return assay_conn_age_s(c); }
+static int t_conn_keepalive(void *c, int *next_s) { return assay_conn_keepalive(c, next_s); }
+static void t_conn_free(void *c) { assay_conn_free(c); }
+static int t_exec_new(void **out, void *c, assay_remote_kind kind, const assay_exec_opts *o)
+{
+    (void)kind;
+    return assay_exec_new((assay_exec **)out, c, o);
+}
+static int t_exec_run(void *x) { return assay_exec_run(x); }
+static int t_exec_status(void *x, const char **sig) { return assay_exec_status(x, sig); }
+static const char *t_exec_stderr(void *x) { return assay_exec_stderr(x); }
+static void t_exec_free(void *x) { assay_exec_free(x); }
+
+const assay_transport assay_transport_ssh = {
+    .name = "ssh",
+    .conn_new = t_conn_new,
+    .conn_open = t_conn_open,
+    .conn_hostkey = t_conn_hostkey,
+    .conn_pollfd = t_conn_pollfd,
+    .conn_silent_s = t_conn_silent_s,
+    .conn_touch = t_conn_touch,
+    .conn_age_s = t_conn_age_s,
+    .conn_keepalive = t_conn_keepalive,
+    .conn_free = t_conn_free,
+    .exec_new = t_exec_new,
+    .exec_run = t_exec_run,
+    .exec_status = t_exec_status,
+    .exec_stderr = t_exec_stderr,
+    .exec_free = t_exec_free,
+};

@@ -79,6 +79,14 @@ static const char *const migrations[] = {
     "  WHERE j.id = hosts.last_job) WHERE last_job IS NOT NULL;",
     /* 5: per host, the unprivileged account its tests and benchmarks run as */
     "ALTER TABLE hosts ADD COLUMN run_user TEXT NOT NULL DEFAULT 'assay-run';",
+    /* 6: one active job per host, whatever a dispatcher believes: a job
+     * assigned to a busy host is refused by the store itself. An older
+     * store that holds two (the bug this closes) keeps the newest on the
+     * host and queues the others again. */
+    "UPDATE jobs SET state = 'queued', host = '', attempt = attempt + 1, last_seq = -1, host_reset = NULL "
+    "  WHERE state IN ('assigned','running') AND id NOT IN "
+    "  (SELECT max(id) FROM jobs WHERE state IN ('assigned','running') GROUP BY host);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_per_host ON jobs(host) WHERE state IN ('assigned','running');",
 };
 
 static void now_utc(char out[32])
@@ -167,6 +175,36 @@ static int collect(assay_store *st, sqlite3_stmt *s, size_t size, void (*row)(sq
     *out = v;
     *n = cnt;
     return 0;
+}
+
+int assay_store_data_version(assay_store *st, int64_t *v)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "PRAGMA data_version");
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(s) == SQLITE_ROW ? 0 : db_error(st, "data_version");
+    if (rc == 0)
+        *v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_autocheckpoint(assay_store *st, int pages)
+{
+    return sqlite3_wal_autocheckpoint(st->db, pages) == SQLITE_OK ? 0 : db_error(st, "wal_autocheckpoint");
+}
+
+void assay_store_set_busy_ms(assay_store *st, int ms)
+{
+    sqlite3_busy_timeout(st->db, ms);
+}
+
+int assay_store_checkpoint(assay_store *st, int truncate)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+                                       NULL, NULL);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : db_error(st, "checkpoint");
 }
 
 int assay_store_begin(assay_store *st)
@@ -870,10 +908,25 @@ fail:
     return rc;
 }
 
+/* The partial unique index of schema 6 refuses a second active job on a
+ * host: that is the host's state, not the store's failure. */
 int assay_store_job_assign(assay_store *st, int64_t id, const char *host)
 {
-    return job_transition(st, "UPDATE jobs SET state = 'assigned', host = ? WHERE state = 'queued' AND id = ?",
-                          id, host, NULL, 0);
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "UPDATE jobs SET state = 'assigned', host = ? WHERE state = 'queued' AND id = ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, id);
+    int r = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (r == SQLITE_CONSTRAINT)
+        return assay_error_set(ASSAY_ESTATE, "host %s has an active job already", host);
+    if (r != SQLITE_DONE)
+        return db_error(st, "assign job");
+    if (sqlite3_changes(st->db) != 1)
+        return assay_error_set(ASSAY_ESTATE, "job %lld is no longer queued", (long long)id);
+    return 0;
 }
 
 int assay_store_job_set_running(assay_store *st, int64_t id, const char *agent_sha256)
@@ -899,14 +952,29 @@ int assay_store_job_set_running(assay_store *st, int64_t id, const char *agent_s
 int assay_store_job_event(assay_store *st, int64_t id, int attempt, int64_t seq, const char *type,
                           const char *body)
 {
+    assay_event_row r = {.seq = seq, .type = type, .body = body, .len = strlen(body)};
+    return assay_store_job_events_put(st, id, attempt, &r, 1);
+}
+
+/* Events seq, seq+1, ... of the job's attempt, in one transaction: the
+ * job's last_seq moves from the first's seq - 1 to the last's, or nothing
+ * is stored (ASSAY_EPROTO: out of order, or the store has others). */
+int assay_store_job_events_put(assay_store *st, int64_t id, int attempt, const assay_event_row *rows, size_t n)
+{
+    if (n == 0)
+        return 0;
     sqlite3_stmt *s = NULL;
+    int64_t seq = rows[0].seq, last = rows[n - 1].seq;
+    for (size_t i = 1; i < n; i++)
+        if (rows[i].seq != seq + (int64_t)i)
+            return assay_error_set(ASSAY_EPROTO, "job %lld: events out of order", (long long)id);
     int rc = assay_store_begin(st);
     if (rc < 0)
         return rc;
     if ((rc = prepare(st, &s, "UPDATE jobs SET last_seq = ? WHERE id = ? AND attempt = ? AND last_seq = ? "
                               "AND state IN ('assigned','running')")) < 0)
         goto fail;
-    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 1, last);
     sqlite3_bind_int64(s, 2, id);
     sqlite3_bind_int(s, 3, attempt);
     sqlite3_bind_int64(s, 4, seq - 1);
@@ -921,13 +989,16 @@ int assay_store_job_event(assay_store *st, int64_t id, int attempt, int64_t seq,
     }
     if ((rc = prepare(st, &s, "INSERT INTO events (job_id, attempt, seq, type, body) VALUES (?,?,?,?,?)")) < 0)
         goto fail;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int(s, 2, attempt);
-    sqlite3_bind_int64(s, 3, seq);
-    sqlite3_bind_text(s, 4, type, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 5, body, -1, SQLITE_TRANSIENT);
-    if ((rc = step_done(st, s, "event")) < 0)
-        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int(s, 2, attempt);
+        sqlite3_bind_int64(s, 3, rows[i].seq);
+        sqlite3_bind_text(s, 4, rows[i].type, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 5, rows[i].body, (int)rows[i].len, SQLITE_TRANSIENT);
+        if ((rc = step_done(st, s, "event")) < 0)
+            goto fail;
+    }
     sqlite3_finalize(s);
     return assay_store_commit(st);
 fail:
@@ -936,25 +1007,39 @@ fail:
     return rc;
 }
 
-static int record_attempt(assay_store *st, int64_t id, const char *outcome, const char *reason)
+/* The attempt's history, written once: only for the job's current attempt
+ * (attempt < 0: whichever it is) while the job has not ended, and never
+ * over a row already written (a late retry must not rewrite a passed
+ * attempt). ASSAY_ESTATE when the attempt is no longer the job's. */
+static int record_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason)
 {
     char now[32];
     now_utc(now);
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, "INSERT OR REPLACE INTO attempts (job_id, attempt, host, outcome, reason, ended_at, "
+    int rc = prepare(st, &s, "INSERT INTO attempts (job_id, attempt, host, outcome, reason, ended_at, "
                              "agent_sha256, host_reset) SELECT id, attempt, host, ?, ?, ?, agent_sha256, host_reset "
-                             "FROM jobs WHERE id = ?");
+                             "FROM jobs WHERE id = ? AND (? < 0 OR attempt = ?) AND state NOT IN ('ended','canceled')");
     if (rc < 0)
         return rc;
     const char *v[] = {outcome, reason, now};
     bind_texts(s, 3, v);
     sqlite3_bind_int64(s, 4, id);
+    sqlite3_bind_int(s, 5, attempt);
+    sqlite3_bind_int(s, 6, attempt);
     rc = step_done(st, s, "attempt");
     sqlite3_finalize(s);
+    if (rc == 0 && sqlite3_changes(st->db) != 1)
+        rc = assay_error_set(ASSAY_ESTATE, "job %lld: attempt %d is no longer the job's (ended, or retried "
+                                           "elsewhere)", (long long)id, attempt);
     return rc;
 }
 
 int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const char *reason)
+{
+    return assay_store_job_end_attempt(st, id, -1, outcome, reason);
+}
+
+int assay_store_job_end_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason)
 {
     char now[32];
     now_utc(now);
@@ -962,7 +1047,7 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
     int rc = assay_store_begin(st);
     if (rc < 0)
         return rc;
-    if ((rc = record_attempt(st, id, outcome, reason)) < 0)
+    if ((rc = record_attempt(st, id, attempt, outcome, reason)) < 0)
         goto fail;
     if ((rc = prepare(st, &s, "UPDATE jobs SET state = CASE WHEN ? = 'canceled' THEN 'canceled' ELSE 'ended' END, "
                               "outcome = ?, reason = ?, ended_at = ? WHERE id = ? AND state NOT IN ('ended','canceled')")) < 0)
@@ -974,11 +1059,14 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
         goto fail;
     sqlite3_finalize(s);
     s = NULL;
+    if (sqlite3_changes(st->db) != 1) {
+        rc = assay_error_set(ASSAY_ESTATE, "job %lld has ended already", (long long)id);
+        goto fail;
+    }
     /* The job's host, if this job is the last that went there, is clean
      * only if the job ended on its own (passed or failed) and its
      * uninstall passed: a canceled or broken job may have left anything. */
-    if (sqlite3_changes(st->db) > 0 &&
-        (rc = run_bound(st, "UPDATE hosts SET clean = (?2 IN ('passed', 'failed') AND EXISTS (SELECT 1 FROM events e "
+    if ((rc = run_bound(st, "UPDATE hosts SET clean = (?2 IN ('passed', 'failed') AND EXISTS (SELECT 1 FROM events e "
                             "JOIN jobs j ON j.id = e.job_id AND j.attempt = e.attempt WHERE e.job_id = ?1 AND "
                             "e.type = 'step-end' AND json_extract(e.body, '$.kind') = 'uninstall' AND "
                             "json_extract(e.body, '$.verdict') = 'pass')) "
@@ -996,29 +1084,43 @@ fail:
 
 int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int max_attempts)
 {
+    return assay_store_job_retry_attempt(st, id, -1, reason, max_attempts);
+}
+
+int assay_store_job_retry_attempt(assay_store *st, int64_t id, int attempt, const char *reason, int max_attempts)
+{
     assay_job_rec j = {0};
     int rc = assay_store_job_get(st, id, &j);
     if (rc < 0)
         return rc;
+    if (attempt >= 0 && j.attempt != attempt)
+        return assay_error_set(ASSAY_ESTATE, "job %lld: attempt %d is no longer the job's (it is at %d)",
+                               (long long)id, attempt, j.attempt);
     if (j.attempt >= max_attempts || j.cancel) {
         char why[300];
         snprintf(why, sizeof why, "%s (attempt %d of %d)", reason, j.attempt, max_attempts);
-        return assay_store_job_end(st, id, j.cancel ? "canceled" : "error", why);
+        return assay_store_job_end_attempt(st, id, j.attempt, j.cancel ? "canceled" : "error", why);
     }
     sqlite3_stmt *s = NULL;
     if ((rc = assay_store_begin(st)) < 0)
         return rc;
-    if ((rc = record_attempt(st, id, "error", reason)) < 0)
+    if ((rc = record_attempt(st, id, j.attempt, "error", reason)) < 0)
         goto fail;
     if ((rc = prepare(st, &s, "UPDATE jobs SET state = 'queued', host = '', attempt = attempt + 1, "
-                              "last_seq = -1, host_reset = NULL, reason = ? WHERE id = ? AND state IN "
+                              "last_seq = -1, host_reset = NULL, reason = ? WHERE id = ? AND attempt = ? AND state IN "
                               "('assigned','running')")) < 0)
         goto fail;
     sqlite3_bind_text(s, 1, reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, id);
+    sqlite3_bind_int(s, 3, j.attempt);
     if ((rc = step_done(st, s, "retry job")) < 0)
         goto fail;
     sqlite3_finalize(s);
+    s = NULL;
+    if (sqlite3_changes(st->db) != 1) {
+        rc = assay_error_set(ASSAY_ESTATE, "job %lld is no longer assigned or running", (long long)id);
+        goto fail;
+    }
     return assay_store_commit(st);
 fail:
     sqlite3_finalize(s);
@@ -1054,7 +1156,7 @@ int assay_store_run_cancel(assay_store *st, int64_t run_id, int skip_uninstall)
         return assay_store_commit(st);
     }
     snprintf(sql, sizeof sql,
-             "INSERT OR REPLACE INTO attempts (job_id, attempt, host, outcome, reason, ended_at) "
+             "INSERT INTO attempts (job_id, attempt, host, outcome, reason, ended_at) "
              "SELECT id, attempt, host, 'canceled', 'canceled before it started', '%s' FROM jobs "
              "WHERE run_id = %lld AND state = 'queued';"
              "UPDATE jobs SET state = 'canceled', outcome = 'canceled', reason = 'canceled before it started', "

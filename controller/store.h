@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 5
+#define ASSAY_SCHEMA_VERSION 6
 
 typedef struct assay_store assay_store;
 
@@ -144,9 +144,33 @@ int assay_store_job_set_running(assay_store *st, int64_t id, const char *agent_s
 int assay_store_job_event(assay_store *st, int64_t id, int attempt, int64_t seq, const char *type,
                           const char *body);
 int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const char *reason);
+/* The same, only if `attempt` is still the job's (ASSAY_ESTATE if not, or if
+ * the job has ended): what a dispatcher holding that attempt calls. */
+int assay_store_job_end_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason);
 /* End the attempt as an infrastructure error and queue the job again
  * (attempt+1, host cleared), or end it as error after max_attempts. */
 int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int max_attempts);
+int assay_store_job_retry_attempt(assay_store *st, int64_t id, int attempt, const char *reason, int max_attempts);
+
+/* One event to store (assay_store_job_events_put). */
+typedef struct assay_event_row {
+    int64_t seq;
+    const char *type;
+    const char *body; /* len bytes */
+    size_t len;
+} assay_event_row;
+/* Consecutive events of a job's attempt in one transaction (group commit). */
+int assay_store_job_events_put(assay_store *st, int64_t id, int attempt, const assay_event_row *rows, size_t n);
+
+/* PRAGMA data_version: changes whenever another connection commits. */
+int assay_store_data_version(assay_store *st, int64_t *v);
+/* How long a write waits for another writer (the store opens with 10 s;
+ * the dispatcher's loop waits far less). */
+void assay_store_set_busy_ms(assay_store *st, int ms);
+/* Checkpoint the WAL after every `pages` pages this connection commits (0: never). */
+int assay_store_autocheckpoint(assay_store *st, int pages);
+/* A WAL checkpoint: passive, or truncating the WAL to nothing. */
+int assay_store_checkpoint(assay_store *st, int truncate);
 int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *path, const char *sha256,
                         uint64_t size);
 /* Logs of a job's attempt: [{"path","sha256","size"}] ordered by path. */

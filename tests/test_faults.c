@@ -94,7 +94,7 @@ Test(faults, a_dropped_connection_is_reattached)
     cr_assert_eq(lc_wait_run("1", 60), 0, "the run did not finish");
     stop_dispatch(pid);
     lc_sh("cat %s/dispatch.log", lc_lab);
-    cr_assert(strstr(lc_out, "down:") && strstr(lc_out, "back"), "%s", lc_out);
+    cr_assert(strstr(lc_out, "-> down:") && strstr(lc_out, "-> ready: back"), "%s", lc_out);
     cJSON *r = lc_run_json("1");
     const cJSON *j = lc_job(r, 0);
     cr_assert_str_eq(cJSON_GetObjectItem(j, "outcome")->valuestring, "passed", "%s", lc_out);

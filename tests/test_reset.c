@@ -126,7 +126,7 @@ Test(reset, a_host_that_ran_another_product_is_reset_first)
     cr_assert_neq(th_run(NULL, 0, "test -e %s/leftover-a", ROOT), 0, "A's leftover survived the reset");
     lc_sh("cat %s/dispatch-2.log", lc_lab);
     cr_assert(strstr(lc_out, "the host is reset first: its last job (1) was of another package"), "%s", lc_out);
-    cr_assert(strstr(lc_out, "reset -> run"), "%s", lc_out);
+    cr_assert(strstr(lc_out, "resetting -> starting: the host is reset"), "%s", lc_out);
     host_reset_of(2, "True");
 
     /* B again: the same package, left clean: no reset. */

@@ -364,3 +364,56 @@ Test(store, a_host_is_clean_only_after_a_job_that_ended_and_uninstalled)
     /* A reset for a job no longer waiting on the host is refused. */
     cr_assert_eq(assay_store_host_was_reset(st, "h1", c), ASSAY_ESTATE);
 }
+
+/* One active job per host, held by the store itself (schema 6), and an
+ * attempt's history written once, by whoever holds that attempt: a late
+ * retry or end from a dispatcher that lost the job changes nothing. */
+Test(store, one_active_job_per_host_and_guarded_attempts)
+{
+    submit(0, 3);
+    assay_job_rec *v, j;
+    size_t n;
+    assay_store_jobs_queued(st, &v, &n);
+    int64_t a = v[0].id, b = v[1].id, c = v[2].id;
+    free(v);
+    cr_assert_eq(assay_store_job_assign(st, a, "h1"), 0);
+    cr_assert_eq(assay_store_job_assign(st, b, "h1"), ASSAY_ESTATE, "a busy host takes no second job");
+    cr_assert(strstr(assay_error_last()->message, "h1 has an active job"), "%s", assay_error_last()->message);
+    cr_assert_eq(assay_store_job_assign(st, a, "h2"), ASSAY_ESTATE, "an assigned job is not assigned again");
+    cr_assert_eq(assay_store_job_assign(st, b, "h2"), 0);
+    /* a passes on h1 */
+    cr_assert_eq(assay_store_job_event(st, a, 1, 0, "job-start", "{}"), 0);
+    cr_assert_eq(assay_store_job_end_attempt(st, a, 1, "passed", ""), 0);
+    /* A late retry or end of the same attempt is refused and rewrites nothing. */
+    cr_assert_eq(assay_store_job_retry_attempt(st, a, 1, "error: host down", 3), ASSAY_ESTATE);
+    cr_assert_eq(assay_store_job_end_attempt(st, a, 1, "error", "late"), ASSAY_ESTATE);
+    cr_assert_eq(assay_store_job_get(st, a, &j), 0);
+    cr_assert_str_eq(j.outcome, "passed");
+    cJSON *att = NULL;
+    sqlite3 *db;
+    char path[300];
+    snprintf(path, sizeof path, "%s/assay.db", dir);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT outcome FROM attempts WHERE job_id = ?", -1, &s, NULL), SQLITE_OK);
+    sqlite3_bind_int64(s, 1, a);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "passed", "the passed attempt's history stays");
+    cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "one row for the one attempt");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    cJSON_Delete(att);
+    /* b: retried once; its first attempt can no longer end it. */
+    cr_assert_eq(assay_store_job_retry_attempt(st, b, 1, "host down", 3), 0);
+    cr_assert_eq(assay_store_job_end_attempt(st, b, 1, "passed", ""), ASSAY_ESTATE, "attempt 1 is not the job's");
+    cr_assert_eq(assay_store_job_assign(st, b, "h1"), 0, "h1 is free again");
+    cr_assert_eq(assay_store_job_assign(st, c, "h1"), ASSAY_ESTATE);
+    /* A batch of events: in order or not at all. */
+    assay_event_row rows[3] = {{0, "job-start", "{}", 2}, {1, "step-start", "{}", 2}, {3, "x", "{}", 2}};
+    cr_assert_eq(assay_store_job_events_put(st, b, 2, rows, 3), ASSAY_EPROTO, "a gap in a batch");
+    cr_assert_eq(assay_store_job_get(st, b, &j), 0);
+    cr_assert_eq(j.last_seq, -1, "nothing of a refused batch is stored");
+    cr_assert_eq(assay_store_job_events_put(st, b, 2, rows, 2), 0);
+    cr_assert_eq(assay_store_job_get(st, b, &j), 0);
+    cr_assert_eq(j.last_seq, 1);
+}

@@ -85,7 +85,7 @@ const char *assay_error_name(int code)
     static const char *const names[] = {
         "OK",      "ERROR",   "ENOMEM", "EINVAL",    "EIO",     "ENOTFOUND",
         "EEXISTS", "ETOOBIG", "EPROTO", "ETIMEOUT",  "EAUTH",   "EHOSTKEY",
-        "EUNSAFE", "EVERIFY", "ESTATE", "ECANCELED", "ECLOSED",
+        "EUNSAFE", "EVERIFY", "ESTATE", "ECANCELED", "ECLOSED", "EHOST",
     };
     if (code > 0 || -code >= (int)(sizeof names / sizeof names[0]))
         return "EUNKNOWN";

@@ -28,7 +28,8 @@ enum {
     ASSAY_EVERIFY = -13,  /* signature or digest mismatch */
     ASSAY_ESTATE = -14,   /* operation not allowed in the object's state */
     ASSAY_ECANCELED = -15, /* stopped on request */
-    ASSAY_ECLOSED = -16    /* nobody reads any more (the pipe or channel closed) */
+    ASSAY_ECLOSED = -16,   /* nobody reads any more (the pipe or channel closed) */
+    ASSAY_EHOST = -17      /* a host or the connection to it failed (down, dropped, silent) */
 };
 
 typedef struct assay_error {

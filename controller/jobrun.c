@@ -1,0 +1,735 @@
+/*
+ * One job's state machine (dispatch_int.h names the states). A job first
+ * tries the warm path, one command that starts the job, streams its events
+ * and then its logs:
+ *
+ *   STARTING -> STREAMING -> FETCHING_LOGS -> ENDING -> DONE
+ *
+ * all on the one RUN command. When the host lacks our agent or the
+ * artifact, RUN says which and exits before anything runs; they are
+ * uploaded and RUN goes again:
+ *
+ *   STARTING -> UPLOADING_AGENT? -> UPLOADING_ARTIFACT? -> STARTING ...
+ *
+ * A job found running by a restarted dispatcher starts at ATTACHING (RUN
+ * without the start), or at FETCHING_LOGS when its job-end is stored. A job
+ * whose host's last job was of another package, or left it not clean,
+ * starts at RESETTING. When the connection drops, the job goes to WAITING
+ * and back, when the host is, to where it can resume: START is idempotent on
+ * the agent's side and attach resumes from the last stored event, so the
+ * same commands simply run again. A job whose agent broke the protocol ends
+ * in error and goes to STOPPING, which stops it on the host.
+ *
+ * Each state has one handler, called with the result of the state's
+ * command when it ended (or NULL to start it). Failures travel as ASSAY_E*
+ * codes; dispatch.c decides what each means for the host (EHOST: the host
+ * is down; EPROTO: the agent broke the protocol; ESTATE: the job is no
+ * longer ours; anything else: the controller's own failure).
+ */
+#include "dispatch_int.h"
+#include "event.h"
+#include "assay/error.h"
+#include "assay/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define AS_NAME(e, name) name,
+static const char *const job_state_names[] = {JOB_STATES(AS_NAME)};
+
+const char *job_state_name(enum jstate s)
+{
+    return (unsigned)s < JS_COUNT ? job_state_names[s] : "?";
+}
+
+/* The one place a job changes state: logged with why. */
+void job_state(struct ctx *x, struct job *j, enum jstate s, const char *why)
+{
+    if (j->state != s)
+        say(x, "job %" PRId64 " on %s: %s -> %s%s%s", j->rec.id, j->host->rec.name, job_state_names[j->state],
+            job_state_names[s], why && why[0] ? ": " : "", why ? why : "");
+    j->state = s;
+    snprintf(j->cur, sizeof j->cur, "%s", job_state_names[s]);
+}
+
+int job_is_starting(const struct job *j)
+{
+    switch (j->state) {
+    case JS_RESETTING:
+    case JS_UPLOADING_AGENT:
+    case JS_UPLOADING_ARTIFACT:
+    case JS_STOPPING:
+    case JS_STARTING:
+        return 1;
+    case JS_WAITING:
+        return j->rec.last_seq < 0;
+    default:
+        return 0;
+    }
+}
+
+static void batch_clear(struct job *j)
+{
+    for (size_t i = 0; i < j->nbatch; i++)
+        free(j->batch[i].body);
+    j->nbatch = 0;
+    j->batch_bytes = 0;
+}
+
+static void cmd_free(struct ctx *x, struct job *j)
+{
+    if (j->x)
+        x->t->exec_free(j->x);
+    if (j->xc)
+        x->t->exec_free(j->xc);
+    j->x = j->xc = NULL;
+    if (j->upfd >= 0)
+        close(j->upfd);
+    j->upfd = -1;
+    assay_blob_writer_abort(j->bw);
+    j->bw = NULL;
+}
+
+void job_free(struct ctx *x, struct job *j)
+{
+    if (!j)
+        return;
+    cmd_free(x, j);
+    batch_clear(j);
+    free(j->batch);
+    assay_remote_stream_free(&j->stream);
+    free(j->spec);
+    assay_jobcheck_free(j->check);
+    explicit_bzero(j->key, sizeof j->key);
+    free(j);
+}
+
+/* The checker learns the events stored so far (they passed it then; a
+ * store edited since would not). */
+int job_replay(struct ctx *x, struct job *j)
+{
+    cJSON *evs = NULL, *e;
+    assay_jobcheck_free(j->check);
+    j->check = NULL;
+    int rc = assay_jobcheck_new(&j->check, j->spec, j->key);
+    if (rc < 0 || j->rec.last_seq < 0) {
+        j->checked_seq = j->rec.last_seq;
+        return rc;
+    }
+    rc = assay_store_job_events(x->lab->store, j->rec.id, j->rec.attempt, 0, &evs);
+    cJSON_ArrayForEach(e, evs)
+    {
+        const cJSON *body = cJSON_GetObjectItemCaseSensitive(e, "body");
+        cJSON *b = cJSON_IsString(body) ? cJSON_Parse(body->valuestring) : NULL;
+        rc = b ? assay_jobcheck_event(j->check, body->valuestring, strlen(body->valuestring), b)
+               : assay_error_set(ASSAY_EPROTO, "a stored event is not JSON");
+        cJSON_Delete(b);
+        if (rc < 0)
+            break;
+    }
+    cJSON_Delete(evs);
+    j->checked_seq = j->rec.last_seq;
+    return rc;
+}
+
+/* The connection is gone (down, dropped, paused): whatever was in flight
+ * with it is dropped too. Events checked but not stored come again on the
+ * next attach, so the checker goes back to what the store holds. */
+void job_lost_link(struct ctx *x, struct job *j)
+{
+    cmd_free(x, j);
+    j->cancel_sent = 0;
+    j->sink_rc = 0;
+    if (j->nbatch || j->checked_seq != j->rec.last_seq) {
+        batch_clear(j);
+        j->end_seen = j->ended;
+        if (job_replay(x, j) < 0)
+            say(x, "job %" PRId64 ": %s", j->rec.id, assay_error_last()->message);
+    }
+}
+
+/* ---- the store --------------------------------------------------------- */
+
+/* The events checked so far, in one transaction. A store busy with another
+ * writer keeps them for the next call (the loop never waits on it for
+ * long); ASSAY_ESTATE when the store no longer has the job as ours. */
+int job_flush(struct ctx *x, struct job *j)
+{
+    int rc = 0;
+    if (!j->nbatch)
+        return 0;
+    if (!j->marked_running) {
+        /* The first event says the agent started the job; recorded first. */
+        if ((rc = assay_store_job_set_running(x->lab->store, j->rec.id, j->host->agent_sha)) < 0)
+            goto out;
+        j->marked_running = 1;
+    }
+    assay_event_row stack[64], *rows = j->nbatch <= 64 ? stack : malloc(j->nbatch * sizeof *rows);
+    if (!rows)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    for (size_t i = 0; i < j->nbatch; i++)
+        rows[i] = (assay_event_row){j->batch[i].seq, j->batch[i].type, j->batch[i].body, j->batch[i].len};
+    rc = assay_store_job_events_put(x->lab->store, j->rec.id, j->rec.attempt, rows, j->nbatch);
+    if (rows != stack)
+        free(rows);
+    if (rc == 0) {
+        j->rec.last_seq = j->batch[j->nbatch - 1].seq;
+        j->tries = 0; /* progress */
+        j->ended = j->end_seen;
+        batch_clear(j);
+    }
+out:
+    if (rc == ASSAY_ETIMEOUT && j->batch_bytes < ((size_t)1 << 20)) {
+        assay_error_clear();
+        return 0; /* busy: the next call */
+    }
+    if (rc == ASSAY_EPROTO) /* the store has other events: the job is no longer ours alone */
+        rc = assay_error_set(ASSAY_ESTATE, "job %" PRId64 ": %s", j->rec.id, assay_error_last()->message);
+    return rc;
+}
+
+/* ---- the RUN and LOGS answers (remote.h's stream) ------------------------ */
+
+static struct ctx *sink_ctx; /* the loop's context, for the stream callbacks */
+
+static int on_event(void *arg, const char *line, size_t len)
+{
+    struct job *j = arg;
+    struct ctx *x = sink_ctx;
+    assay_event ev;
+    int rc = assay_event_parse(&ev, line, len, j->agent_job, j->checked_seq);
+    if (rc < 0)
+        return rc;
+    if (!ev.json)
+        return 0; /* already stored (a resumed attach) */
+    cJSON *e = ev.json;
+    /* The job that was sent, not just well-formed lines: checked before
+     * anything is stored. */
+    if ((rc = assay_jobcheck_event(j->check, line, len, e)) < 0)
+        goto out;
+    if (j->nbatch == j->capbatch) {
+        size_t nc = j->capbatch ? 2 * j->capbatch : 16;
+        struct pending *nb = realloc(j->batch, nc * sizeof *nb);
+        if (!nb) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
+        j->batch = nb;
+        j->capbatch = nc;
+    }
+    struct pending *p = &j->batch[j->nbatch];
+    if (!(p->body = malloc(len + 1))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(p->body, line, len);
+    p->body[len] = '\0';
+    p->len = len;
+    p->seq = ev.seq;
+    snprintf(p->type, sizeof p->type, "%s", ev.type);
+    j->nbatch++;
+    j->batch_bytes += len;
+    j->checked_seq = ev.seq;
+    if (j->state == JS_STARTING || j->state == JS_ATTACHING)
+        job_state(x, j, JS_STREAMING, "the agent's events");
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(e, "step");
+    if (!strcmp(ev.type, "step-start") && cJSON_IsString(step)) {
+        const cJSON *run = cJSON_GetObjectItemCaseSensitive(e, "run");
+        snprintf(j->cur, sizeof j->cur, "%s%s%d", step->valuestring, cJSON_IsNumber(run) ? " #" : "",
+                 cJSON_IsNumber(run) ? run->valueint : 0);
+    } else if (!strcmp(ev.type, "step-end") && cJSON_IsString(step)) {
+        const cJSON *verdict = cJSON_GetObjectItemCaseSensitive(e, "verdict");
+        say(x, "job %" PRId64 " on %s: %s %s", j->rec.id, j->host->rec.name, step->valuestring,
+            cJSON_IsString(verdict) ? verdict->valuestring : "?");
+    } else if (!strcmp(ev.type, "job-end")) {
+        const cJSON *oc = cJSON_GetObjectItemCaseSensitive(e, "outcome");
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(e, "reason");
+        j->end_seen = 1;
+        snprintf(j->outcome, sizeof j->outcome, "%s", cJSON_IsString(oc) ? oc->valuestring : "error");
+        snprintf(j->reason, sizeof j->reason, "%s", cJSON_IsString(rs) ? rs->valuestring : "");
+        job_state(x, j, JS_FETCHING_LOGS, "job-end");
+        rc = 1; /* log frames follow */
+    }
+out:
+    cJSON_Delete(e);
+    return rc;
+}
+
+static int on_log_open(void *arg, const char *path, uint64_t announced)
+{
+    struct job *j = arg;
+    (void)announced;
+    snprintf(j->logpath, sizeof j->logpath, "%s", path);
+    return assay_blob_writer_open(&j->bw, sink_ctx->lab->blobs);
+}
+
+static int on_log_data(void *arg, const char *d, size_t n)
+{
+    struct job *j = arg;
+    return assay_blob_writer_write(j->bw, d, n);
+}
+
+static int on_log_close(void *arg, uint64_t kept, uint64_t announced)
+{
+    struct job *j = arg;
+    char hex[ASSAY_SHA256_HEX];
+    uint64_t size;
+    (void)kept;
+    (void)announced;
+    int rc = assay_blob_writer_commit(j->bw, hex, &size);
+    j->bw = NULL;
+    if (rc == 0)
+        rc = assay_store_job_log(sink_ctx->lab->store, j->rec.id, j->rec.attempt, j->logpath, hex, size);
+    return rc;
+}
+
+static const assay_remote_stream_ops stream_ops = {on_event, on_log_open, on_log_data, on_log_close};
+
+/* The output of RUN and LOGS: fed to the stream, then the events of this
+ * read stored in one transaction. */
+static int stream_sink(void *arg, const char *d, size_t n)
+{
+    struct job *j = arg;
+    int rc = assay_remote_stream_feed(&j->stream, d, n);
+    if (rc >= 0)
+        rc = job_flush(sink_ctx, j);
+    if (rc < 0)
+        j->sink_rc = rc;
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- commands -------------------------------------------------------- */
+
+static assay_remote_host remote_host(const struct host *h)
+{
+    return (assay_remote_host){h->rec.agent_root, h->rec.launcher, h->agent_sha, h->rec.name};
+}
+
+/* A transport failure is the host's (EHOST), unless the output handler
+ * failed first (its own code), or the host refused us (EHOSTKEY, EAUTH). */
+static int link_rc(struct job *j, int rc)
+{
+    if (rc >= 0)
+        return rc;
+    if (j->sink_rc < 0) {
+        rc = j->sink_rc;
+        j->sink_rc = 0;
+        return rc;
+    }
+    if (rc == ASSAY_EHOST || rc == ASSAY_EHOSTKEY || rc == ASSAY_EAUTH || rc == ASSAY_ENOMEM)
+        return rc;
+    return assay_error_set(ASSAY_EHOST, "%s", assay_error_last()->message);
+}
+
+static int cmd_start(struct ctx *x, struct job *j, assay_remote_kind kind, const char *cmd, const void *in,
+                     size_t inlen, int infd, int stream)
+{
+    assay_exec_opts eo = {.command = cmd, .in = in, .inlen = inlen, .infd = infd,
+                          .sink = stream ? stream_sink : NULL, .arg = j};
+    j->sink_rc = 0;
+    j->xkind = kind;
+    return link_rc(j, x->t->exec_new(&j->x, j->host->conn, kind, &eo));
+}
+
+struct result {
+    int status;          /* exit status, -1 if killed by a signal */
+    const char *signal;
+    char err[512];       /* its stderr, on one line */
+};
+
+/* ---- failures that end the job's time on this host ------------------------ */
+
+/* The job's attempt is an infrastructure error: queue it again elsewhere
+ * (or end it after max_attempts). Never a vendor's failure. */
+void job_failover(struct ctx *x, struct host *h, const char *why)
+{
+    struct job *j = h->job;
+    if (!j)
+        return;
+    say(x, "job %" PRId64 " on %s: infrastructure error: %s", j->rec.id, h->rec.name, why);
+    if (assay_store_job_retry_attempt(x->lab->store, j->rec.id, j->rec.attempt, why, x->o->max_attempts) < 0)
+        say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
+    job_state(x, j, JS_DONE, "failed over");
+    job_free(x, j);
+    h->job = NULL;
+}
+
+/* The job ends here, with this outcome. */
+static int job_end(struct ctx *x, struct job *j, const char *outcome, const char *reason)
+{
+    int rc = assay_store_job_end_attempt(x->lab->store, j->rec.id, j->rec.attempt, outcome, reason);
+    if (rc < 0)
+        return rc;
+    say(x, "job %" PRId64 " on %s: %s%s%s", j->rec.id, j->host->rec.name, outcome, reason[0] ? ": " : "", reason);
+    x->done++;
+    return 0;
+}
+
+static int gone(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    job_state(x, j, JS_DONE, NULL);
+    job_free(x, j);
+    h->job = NULL;
+    return 0;
+}
+
+/* A command ended wrong; after MAX_TRIES in a row, the job fails over. */
+static int try_again(struct ctx *x, struct job *j, const char *why)
+{
+    if (++j->tries >= MAX_TRIES) {
+        job_failover(x, j->host, why);
+        return 0;
+    }
+    return assay_error_set(ASSAY_EHOST, "%s", why);
+}
+
+/* ---- the states ---------------------------------------------------------- */
+
+static int on_resetting(struct ctx *x, struct job *j, const struct result *r)
+{
+    struct host *h = j->host;
+    char cmd[20000], why[700];
+    if (!r) {
+        if (++j->tries > MAX_TRIES) {
+            job_failover(x, h, "the connection dropped during every reset");
+            host_down(x, h, "reset failed");
+            return 0;
+        }
+        assay_remote_host rh = remote_host(h);
+        int rc = assay_remote_reset(cmd, sizeof cmd, &rh, h->rec.reset);
+        if (rc < 0) {
+            job_failover(x, h, assay_error_last()->message);
+            return 0;
+        }
+        j->reset_deadline = now_s() + x->o->reset_timeout_s;
+        return cmd_start(x, j, ASSAY_REMOTE_RESET, cmd, NULL, 0, -1, 0);
+    }
+    if (r->status != 0) {
+        char how[64];
+        if (r->status < 0 && r->signal)
+            snprintf(how, sizeof how, "killed by %s", r->signal);
+        else
+            snprintf(how, sizeof how, "exit status %d", r->status);
+        snprintf(why, sizeof why, "the reset of %s failed (%s): %s", h->rec.name, how, r->err);
+        job_failover(x, h, why);
+        host_down(x, h, why); /* it stays not clean: the next job tries the reset again */
+        return 0;
+    }
+    int rc = assay_store_host_was_reset(x->lab->store, h->rec.name, j->rec.id);
+    if (rc < 0)
+        return rc;
+    h->rec.last_job = -1;
+    h->rec.clean = 1;
+    h->rec.last_package[0] = '\0';
+    j->rec.host_reset = 1;
+    j->tries = 0;
+    job_state(x, j, JS_STARTING, "the host is reset");
+    return 0;
+}
+
+/* RUN: start (or attach to) the job and stream it. */
+static int run_start(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    char cmd[20000];
+    assay_remote_host rh = remote_host(h);
+    assay_remote_job rj = {j->jobdir, j->art.sha256, j->art_name, j->rec.last_seq + 1};
+    int rc = assay_remote_run(cmd, sizeof cmd, &rh, &rj);
+    if (rc < 0) {
+        job_failover(x, h, assay_error_last()->message);
+        return 0;
+    }
+    /* From the first RUN on, the host may hold the package, whatever
+     * happens to the job: recorded before it is sent. */
+    if (!j->claimed && j->rec.last_seq < 0) {
+        if ((rc = assay_store_host_claim(x->lab->store, h->rec.name, j->rec.id)) < 0)
+            return rc;
+        j->claimed = 1;
+        h->rec.last_job = j->rec.id;
+        h->rec.clean = 0;
+        snprintf(h->rec.last_package, sizeof h->rec.last_package, "%s", j->rec.package_id);
+    }
+    assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
+    if ((rc = cmd_start(x, j, ASSAY_REMOTE_RUN, cmd, j->spec, strlen(j->spec), -1, 1)) < 0)
+        return rc;
+    j->run_sent = 1;
+    return 0;
+}
+
+/* RUN ended before any event: nothing is missing (then upload it), it did
+ * not start, or the attach failed. */
+static int on_starting(struct ctx *x, struct job *j, const struct result *r)
+{
+    struct host *h = j->host;
+    char why[700];
+    if (!r)
+        return run_start(x, j);
+    int missing = r->status - ASSAY_REMOTE_MISSING;
+    if (missing >= 1 && missing <= 3 && (j->rec.last_seq < 0 || missing == 1)) {
+        /* Nothing ran. A running job's agent that is not the one pushed is
+         * pushed again before anything attaches with it. */
+        j->need_agent = missing & 1;
+        j->need_art = missing & 2;
+        j->run_sent = 0;
+        job_state(x, j, j->need_agent ? JS_UPLOADING_AGENT : JS_UPLOADING_ARTIFACT,
+                  missing == 3 ? "the host has neither agent nor artifact"
+                  : missing == 1 ? "the host lacks our agent" : "the host lacks the artifact");
+        return 0;
+    }
+    if (r->status == ASSAY_REMOTE_NO_LINK && j->rec.last_seq < 0) {
+        snprintf(why, sizeof why, "cannot put the artifact into the job directory on %s: %s", h->rec.name, r->err);
+        job_failover(x, h, why);
+        return 0;
+    }
+    if (r->status == ASSAY_REMOTE_NO_START && j->rec.last_seq < 0) {
+        /* The agent refused the job: retrying elsewhere would not help. */
+        snprintf(why, sizeof why, "agent on %s did not start the job (%d): %s", h->rec.name, r->status, r->err);
+        int rc = job_end(x, j, "error", why);
+        if (rc < 0)
+            return rc;
+        return gone(x, j);
+    }
+    /* attach ended before job-end: the job directory is gone (the host was
+     * reinstalled: fail over), or the stream broke (reconnect, resume). */
+    snprintf(why, sizeof why, "attach on %s ended without job-end (%d): %s", h->rec.name, r->status, r->err);
+    if (strstr(r->err, "no job in")) {
+        job_failover(x, h, why);
+        return 0;
+    }
+    return try_again(x, j, why);
+}
+
+static int on_uploading(struct ctx *x, struct job *j, const struct result *r)
+{
+    struct host *h = j->host;
+    int agent = j->state == JS_UPLOADING_AGENT;
+    const char *sha = agent ? h->agent_sha : j->art.sha256;
+    char cmd[20000], why[700];
+    int rc;
+    if (!r) {
+        assay_remote_host rh = remote_host(h);
+        if ((rc = assay_remote_upload(cmd, sizeof cmd, &rh, agent ? ASSAY_REMOTE_UPLOAD_AGENT : ASSAY_REMOTE_UPLOAD_ART,
+                                      sha)) < 0) {
+            job_failover(x, h, assay_error_last()->message);
+            return 0;
+        }
+        char blob[4096];
+        if (!agent && (rc = assay_blob_path(blob, sizeof blob, x->lab->blobs, sha)) < 0)
+            return rc;
+        const char *path = agent ? h->agent : blob;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+        if ((rc = cmd_start(x, j, agent ? ASSAY_REMOTE_UPLOAD_AGENT : ASSAY_REMOTE_UPLOAD_ART, cmd, NULL, 0, fd, 0)) < 0) {
+            close(fd);
+            return rc;
+        }
+        j->upfd = fd; /* read to its end by the command, closed after */
+        if (!agent)
+            snprintf(j->cur, sizeof j->cur, "upload %s", j->art_name);
+        return 0;
+    }
+    if (r->status != 0) {
+        snprintf(why, sizeof why, "uploading %s to %s failed (%d): %s", agent ? "the agent" : j->art_name, h->rec.name,
+                 r->status, r->err);
+        job_failover(x, h, why);
+        return 0;
+    }
+    if (agent) {
+        say(x, "host %s: agent %.12s installed", h->rec.name, h->agent_sha);
+        if (j->need_art) {
+            job_state(x, j, JS_UPLOADING_ARTIFACT, "the agent is in place");
+            return 0;
+        }
+    }
+    job_state(x, j, j->rec.last_seq < 0 ? JS_STARTING : JS_ATTACHING, "uploaded");
+    return 0;
+}
+
+/* RUN ended while events came, before the job-end. */
+static int on_streaming(struct ctx *x, struct job *j, const struct result *r)
+{
+    char why[700];
+    if (!r)
+        return run_start(x, j);
+    snprintf(why, sizeof why, "attach on %s ended without job-end (%d): %s", j->host->rec.name, r->status, r->err);
+    if (strstr(r->err, "no job in")) {
+        job_failover(x, j->host, why);
+        return 0;
+    }
+    return try_again(x, j, why);
+}
+
+static int on_fetching_logs(struct ctx *x, struct job *j, const struct result *r)
+{
+    char cmd[9000], why[700];
+    int rc;
+    if (!r) {
+        /* After a reconnect: every log in one command. */
+        if ((rc = assay_remote_logs(cmd, sizeof cmd, j->jobdir)) < 0)
+            return rc;
+        assay_remote_stream_init(&j->stream, &stream_ops, j, 0, x->o->log_cap);
+        return cmd_start(x, j, ASSAY_REMOTE_LOGS, cmd, NULL, 0, -1, 1);
+    }
+    if (r->status != 0 || (rc = assay_remote_stream_end(&j->stream)) < 0) {
+        snprintf(why, sizeof why, "fetching logs from %s failed (%d): %s", j->host->rec.name, r->status,
+                 r->status != 0 ? r->err : assay_error_last()->message);
+        return try_again(x, j, why);
+    }
+    say(x, "job %" PRId64 " on %s: %d logs stored", j->rec.id, j->host->rec.name, j->stream.nlogs);
+    job_state(x, j, JS_ENDING, "logs stored");
+    return 0;
+}
+
+static int on_ending(struct ctx *x, struct job *j, const struct result *r)
+{
+    (void)r;
+    int rc = job_end(x, j, j->outcome, j->reason);
+    if (rc < 0)
+        return rc;
+    return gone(x, j);
+}
+
+/* After a protocol error: the agent's word is worth nothing, so no
+ * uninstall either; the host is not clean (the job ended in error) and is
+ * reset before its next job. */
+static int on_stopping(struct ctx *x, struct job *j, const struct result *r)
+{
+    char cmd[9000];
+    if (!r) {
+        assay_remote_host rh = remote_host(j->host);
+        int rc = assay_remote_stop(cmd, sizeof cmd, &rh, j->jobdir);
+        if (rc < 0)
+            return rc;
+        return cmd_start(x, j, ASSAY_REMOTE_STOP, cmd, NULL, 0, -1, 0);
+    }
+    say(x, "job %" PRId64 " on %s: stopped on the host", j->rec.id, j->host->rec.name);
+    return gone(x, j);
+}
+
+static int on_waiting(struct ctx *x, struct job *j, const struct result *r)
+{
+    (void)r;
+    job_state(x, j, j->resume, "the host is back");
+    return 0;
+}
+
+static int on_done(struct ctx *x, struct job *j, const struct result *r)
+{
+    (void)r;
+    return gone(x, j);
+}
+
+static int (*const handlers[JS_COUNT])(struct ctx *, struct job *, const struct result *) = {
+    [JS_RESETTING] = on_resetting,
+    [JS_STARTING] = on_starting,
+    [JS_ATTACHING] = on_starting,
+    [JS_UPLOADING_AGENT] = on_uploading,
+    [JS_UPLOADING_ARTIFACT] = on_uploading,
+    [JS_STREAMING] = on_streaming,
+    [JS_FETCHING_LOGS] = on_fetching_logs,
+    [JS_ENDING] = on_ending,
+    [JS_STOPPING] = on_stopping,
+    [JS_WAITING] = on_waiting,
+    [JS_DONE] = on_done,
+};
+
+/* ---- driving ------------------------------------------------------------- */
+
+/* Cancel: before any RUN nothing runs on the host; once the job exists
+ * there, the agent is asked on a channel of its own, beside the stream,
+ * which then carries the job's end. Returns 1 if the job is gone. */
+static int cancel(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    int rc;
+    if (j->rec.cancel <= j->cancel_sent || j->state == JS_STOPPING || j->state == JS_ENDING)
+        return 0;
+    if (!j->run_sent && j->rec.last_seq < 0) {
+        if ((rc = job_end(x, j, "canceled", "canceled before it started")) < 0)
+            return rc;
+        gone(x, j);
+        return 1;
+    }
+    if ((j->state != JS_STREAMING && j->state != JS_ATTACHING && j->state != JS_STARTING) || !j->x || j->xc ||
+        j->checked_seq < 0)
+        return 0;
+    char cmd[9000];
+    assay_remote_host rh = remote_host(h);
+    if ((rc = assay_remote_cancel(cmd, sizeof cmd, &rh, j->jobdir, j->rec.cancel)) < 0)
+        return rc;
+    assay_exec_opts eo = {.command = cmd, .infd = -1};
+    if ((rc = link_rc(j, x->t->exec_new(&j->xc, h->conn, ASSAY_REMOTE_CANCEL, &eo))) < 0)
+        return rc;
+    j->cancel_sent = j->rec.cancel;
+    say(x, "job %" PRId64 " on %s: cancel%s sent", j->rec.id, h->rec.name,
+        j->rec.cancel >= 2 ? " --now" : " (uninstall still runs)");
+    return 0;
+}
+
+/* Advance the job as far as it goes without waiting: ASSAY_SSH_AGAIN when
+ * it waits for the host, 0 when the job is gone from the host, or a
+ * failure (above). */
+int job_drive(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    int rc;
+    sink_ctx = x;
+    for (;;) {
+        if ((rc = cancel(x, j)) != 0)
+            return rc < 0 ? rc : 0;
+        if (j->xc) {
+            rc = link_rc(j, x->t->exec_run(j->xc));
+            if (rc < 0)
+                return rc;
+            if (rc == 0) {
+                x->t->exec_free(j->xc);
+                j->xc = NULL;
+            }
+        }
+        if (j->state == JS_RESETTING && j->x && now_s() > j->reset_deadline) {
+            char why[160];
+            snprintf(why, sizeof why, "the reset of %s did not end within %.0fs", h->rec.name,
+                     x->o->reset_timeout_s);
+            job_failover(x, h, why);
+            host_down(x, h, why);
+            return 0;
+        }
+        if ((rc = job_flush(x, j)) < 0)
+            return rc;
+        struct result res, *r = NULL;
+        if (j->x) {
+            rc = link_rc(j, x->t->exec_run(j->x));
+            if (rc != 0)
+                return rc; /* ASSAY_SSH_AGAIN, or failed */
+            if (j->nbatch)
+                return ASSAY_SSH_AGAIN; /* its events are stored first */
+            const char *err = x->t->exec_stderr(j->x);
+            res.status = x->t->exec_status(j->x, &res.signal);
+            snprintf(res.err, sizeof res.err, "%s", err ? err : "");
+            for (char *p = res.err; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                    *p = ' ';
+            x->t->exec_free(j->x);
+            j->x = NULL;
+            if (j->upfd >= 0)
+                close(j->upfd);
+            j->upfd = -1;
+            r = &res;
+        }
+        enum jstate before = j->state;
+        if ((rc = handlers[j->state](x, j, r)) < 0)
+            return rc;
+        if (!h->job || h->job != j)
+            return 0; /* gone */
+        if (!j->x && j->state == before && before != JS_WAITING)
+            return assay_error_set(ASSAY_ERROR, "job %" PRId64 ": state %s made no progress", j->rec.id,
+                                   job_state_names[before]);
+    }
+}

@@ -1,0 +1,386 @@
+/* Commands for a host and their framed answers; see remote.h. */
+#include "remote.h"
+#include "ssh.h"
+#include "assay/error.h"
+#include "assay/proto.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *assay_remote_kind_name(assay_remote_kind k)
+{
+    static const char *const names[] = {"run", "agent upload", "artifact upload", "logs", "cancel", "stop",
+                                        "reset", "version"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+/* printf into out[len], or ASSAY_EINVAL naming what did not fit. */
+static int fit(char *out, size_t len, const char *what, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fit(char *out, size_t len, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len)
+        return assay_error_set(ASSAY_EINVAL, "the %s command is too long (%d bytes; the agent root or a name "
+                                             "is too long)", what, n);
+    return 0;
+}
+
+/* Quote s into a fresh buffer (every command's strings pass here). */
+static char *quoted(const char *s)
+{
+    size_t n = 4 * strlen(s) + 3;
+    char *q = malloc(n);
+    if (q && assay_shell_quote(q, n, s) < 0) {
+        free(q);
+        q = NULL;
+    }
+    return q;
+}
+
+int assay_remote_agent_path(char *out, size_t len, const assay_remote_host *h)
+{
+    return fit(out, len, "agent path", "%s/agents/%s/assay-agent", h->agent_root, h->agent_sha);
+}
+
+/* "<launcher> '<agent>'" */
+static char *agent_invocation(const assay_remote_host *h)
+{
+    char path[4200];
+    if (assay_remote_agent_path(path, sizeof path, h) < 0)
+        return NULL;
+    char *qa = quoted(path);
+    if (!qa)
+        return NULL;
+    size_t n = strlen(h->launcher) + strlen(qa) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s%s", h->launcher, h->launcher[0] ? " " : "", qa);
+    free(qa);
+    return s;
+}
+
+/* Every log under logs/ of the current directory, each framed by a line
+ * "<size> <path>"; a write that fails (the channel closed) ends the shell
+ * with ASSAY_REMOTE_NO_LOGS. */
+#define LOGS_LOOP                                                                                    \
+    "for f in logs/*; do [ -f \"$f\" ] || continue; "                                                \
+    "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\" && cat \"$f\" || exit %d; done"
+
+int assay_remote_logs(char *out, size_t len, const char *jobdir)
+{
+    char *qd = quoted(jobdir);
+    if (!qd)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    int rc = fit(out, len, "logs", "cd %s && " LOGS_LOOP, qd, ASSAY_REMOTE_NO_LOGS);
+    free(qd);
+    return rc;
+}
+
+/* A job in one command: link the cached artifact into the job directory,
+ * start the job (the spec on stdin; idempotent), stream its events from
+ * the first one the store lacks, then every log framed as in LOGS. Exits
+ * ASSAY_REMOTE_MISSING + 1 (no agent), + 2 (no artifact) or + 3 before
+ * anything runs when the host lacks them.
+ *
+ * Nothing of it may outlive the channel (docs/protocol.md, "One reader"):
+ * when the controller dies or the connection drops, sshd closes the
+ * channel and the shell must end with it, or shells and attaches pile up
+ * on the host, one more per reconnect. attach is the only part that waits:
+ * it exits as soon as its stdout's reader is gone (or a newer attach of the
+ * job replaces it), and anything but "job-end written" makes the shell
+ * exit at once (|| exit). The logs are sent only after a complete event
+ * stream; a write that fails there (the channel closed meanwhile) ends the
+ * shell too, rather than cat-ing the other logs into nothing. The start
+ * phase is short and ends by itself. */
+int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j)
+{
+    char path[4200], cache[4200], dst[4500];
+    int rc = assay_remote_agent_path(path, sizeof path, h);
+    if (rc < 0)
+        return rc;
+    snprintf(cache, sizeof cache, "%s/cache/%s", h->agent_root, j->art_sha);
+    if ((rc = fit(dst, sizeof dst, "run", "%s/%s", j->dir, j->art_name)) < 0)
+        return rc;
+    char *a = agent_invocation(h), *qa = quoted(path), *qc = quoted(cache), *qdst = quoted(dst), *qd = quoted(j->dir);
+    char *start = NULL, *agent_ok = NULL;
+    rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (!a || !qa || !qc || !qdst || !qd)
+        goto out;
+    /* The agent is run only if it is the one pushed: its digest, not its
+     * presence (a vendor's root install step could have replaced it, and a
+     * replaced agent could speak for the job on the next attach). A
+     * mismatch is "no agent": the controller uploads it again. */
+    size_t n = strlen(qa) + 200;
+    if (!(agent_ok = malloc(n)))
+        goto out;
+    snprintf(agent_ok, n, "h=$(sha256sum < %s 2>/dev/null) || h=; [ \"${h%%%% *}\" = %s ]", qa, h->agent_sha);
+    n = 6 * strlen(qdst) + 2 * strlen(qc) + strlen(qd) + strlen(a) + strlen(agent_ok) + 400;
+    if (!(start = malloc(n)))
+        goto out;
+    /* Once an event is stored the job exists: never start it again (a job
+     * directory gone by then is the host's failure, which attach reports,
+     * not a job to run twice into one record). */
+    if (j->from <= 0)
+        snprintf(start, n,
+                 "m=0; %s || m=1; [ -e %s ] || [ -f %s ] || m=$((m + 2)); [ $m = 0 ] || exit $((%d + m)); "
+                 "mkdir -p %s && { [ -e %s ] || ln %s %s 2>/dev/null || cp %s %s; } || exit %d; "
+                 "%s start --job-dir %s >/dev/null || exit %d; ",
+                 agent_ok, qdst, qc, ASSAY_REMOTE_MISSING, qd, qdst, qc, qdst, qc, qdst, ASSAY_REMOTE_NO_LINK, a,
+                 qd, ASSAY_REMOTE_NO_START);
+    else
+        snprintf(start, n, "%s || exit %d; ", agent_ok, ASSAY_REMOTE_MISSING + 1);
+    rc = fit(out, len, "run", "%s%s attach --job-dir %s --from %" PRId64 " || exit %d; cd %s && " LOGS_LOOP, start, a,
+             qd, j->from, ASSAY_REMOTE_NO_ATTACH, qd, ASSAY_REMOTE_NO_LOGS);
+out:
+    free(a);
+    free(qa);
+    free(qc);
+    free(qdst);
+    free(qd);
+    free(start);
+    free(agent_ok);
+    return rc;
+}
+
+/* Upload to a content-addressed path: the bytes go to a temporary file and
+ * through a SHA-256 at the same time (tee), and only a file whose digest
+ * matches is renamed into place. openssl's digest uses the CPU's SHA
+ * instructions (x86 SHA-NI, ARMv8 crypto) where coreutils' sha256sum does
+ * not: on a 256 MiB upload that is the difference that matters. */
+int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay_remote_kind kind, const char *sha)
+{
+    char final[4200], dir[4200];
+    int exec = kind == ASSAY_REMOTE_UPLOAD_AGENT;
+    int rc = exec ? assay_remote_agent_path(final, sizeof final, h)
+                  : fit(final, sizeof final, "upload", "%s/cache/%s", h->agent_root, sha);
+    if (rc < 0)
+        return rc;
+    if (strspn(sha, "0123456789abcdef") != 64 || sha[64])
+        return assay_error_set(ASSAY_EINVAL, "upload: '%.80s' is not a SHA-256", sha);
+    snprintf(dir, sizeof dir, "%s", final);
+    *strrchr(dir, '/') = '\0';
+    char *qf = quoted(final), *qd = quoted(dir);
+    rc = !qf || !qd ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                    : fit(out, len, "upload",
+                          "set -e; mkdir -p %s; t=%s.part.$$; trap 'rm -f \"$t\"' EXIT; "
+                          "if command -v openssl >/dev/null 2>&1; then h=$(tee \"$t\" | openssl dgst -sha256 -r); "
+                          "else h=$(tee \"$t\" | sha256sum); fi; h=${h%%%% *}; "
+                          "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit 3; fi; "
+                          "chmod %s \"$t\"; mv -f \"$t\" %s; trap - EXIT",
+                          qd, qf, sha, exec ? "755" : "644", qf);
+    free(qf);
+    free(qd);
+    return rc;
+}
+
+int assay_remote_cancel(char *out, size_t len, const assay_remote_host *h, const char *jobdir, int level)
+{
+    char cf[4200];
+    snprintf(cf, sizeof cf, "%s/%s", jobdir, ASSAY_JOB_CANCEL);
+    char *a = agent_invocation(h), *qd = quoted(jobdir), *qcf = quoted(cf);
+    int rc;
+    if (!a || !qd || !qcf)
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    /* A plain cancel goes once: the agent takes a second one as "now",
+     * and this one may be a resend after a reconnect. */
+    else if (level >= 2)
+        rc = fit(out, len, "cancel", "%s cancel --now --job-dir %s || true", a, qd);
+    else
+        rc = fit(out, len, "cancel", "[ -e %s ] || %s cancel --job-dir %s || true", qcf, a, qd);
+    free(a);
+    free(qd);
+    free(qcf);
+    return rc;
+}
+
+int assay_remote_stop(char *out, size_t len, const assay_remote_host *h, const char *jobdir)
+{
+    char *a = agent_invocation(h), *qd = quoted(jobdir);
+    int rc = !a || !qd ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                       : fit(out, len, "stop", "%s cancel --now --job-dir %s >/dev/null 2>&1; true", a, qd);
+    free(a);
+    free(qd);
+    return rc;
+}
+
+/* The host's own command, as its login user, with the agent root and the
+ * host's name in its environment. */
+int assay_remote_reset(char *out, size_t len, const assay_remote_host *h, const char *reset)
+{
+    char *qr = quoted(h->agent_root), *qn = quoted(h->name);
+    int rc = !qr || !qn ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                        : fit(out, len, "reset",
+                              "ASSAY_AGENT_ROOT=%s ASSAY_HOST=%s; export ASSAY_AGENT_ROOT ASSAY_HOST; %s", qr, qn,
+                              reset);
+    free(qr);
+    free(qn);
+    return rc;
+}
+
+int assay_remote_version(char *out, size_t len, const assay_remote_host *h)
+{
+    char *a = agent_invocation(h);
+    int rc = !a ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                : fit(out, len, "version", "%s version --json 2>/dev/null || true", a);
+    free(a);
+    return rc;
+}
+
+/* ---- the framed answer ------------------------------------------------ */
+
+void assay_remote_stream_init(assay_remote_stream *s, const assay_remote_stream_ops *ops, void *arg, int events,
+                              uint64_t log_cap)
+{
+    char *line = s->line;
+    size_t cap = s->linecap;
+    memset(s, 0, sizeof *s);
+    s->line = line;
+    s->linecap = cap;
+    s->ops = ops;
+    s->arg = arg;
+    s->in_logs = !events;
+    s->log_cap = log_cap ? log_cap : (uint64_t)64 << 20;
+}
+
+void assay_remote_stream_free(assay_remote_stream *s)
+{
+    free(s->line);
+    s->line = NULL;
+    s->linecap = s->linelen = 0;
+}
+
+/* Append to the partial line, at most `max` bytes in all. */
+static int line_add(assay_remote_stream *s, const char *d, size_t n, size_t max, const char *what)
+{
+    if (s->linelen + n > max)
+        return assay_error_set(ASSAY_EPROTO, "%s over %zu bytes", what, max);
+    if (s->linelen + n + 1 > s->linecap) {
+        size_t nc = s->linelen + n + 1 < 1024 ? 1024 : (s->linelen + n + 1) * 2;
+        if (nc > max + 1)
+            nc = max + 1;
+        char *nb = realloc(s->line, nc);
+        if (!nb)
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        s->line = nb;
+        s->linecap = nc;
+    }
+    memcpy(s->line + s->linelen, d, n);
+    s->linelen += n;
+    return 0;
+}
+
+#define HEADER_MAX 200
+#define NAME_MAX_LEN 128
+
+/* "<size> logs/<name>": checked like any other untrusted input. */
+static int header(assay_remote_stream *s)
+{
+    s->line[s->linelen] = '\0';
+    const char *l = s->line, *sp = strchr(l, ' ');
+    uint64_t size = 0;
+    int ok = sp && sp > l && sp - l <= 19;
+    for (const char *p = l; ok && p < sp; p++)
+        ok = *p >= '0' && *p <= '9';
+    if (ok)
+        size = strtoull(l, NULL, 10);
+    const char *path = ok ? sp + 1 : "";
+    ok = ok && strncmp(path, "logs/", 5) == 0;
+    const char *name = ok ? path + 5 : "";
+    size_t nl = strlen(name);
+    if (!ok || nl == 0 || nl > NAME_MAX_LEN || name[0] == '.' ||
+        strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != nl)
+        return assay_error_set(ASSAY_EPROTO, "log stream: bad header '%.80s'", l);
+    s->announced = size;
+    s->left = size;
+    s->kept = 0;
+    s->in_frame = 1;
+    s->linelen = 0;
+    return s->ops->log_open(s->arg, path, size);
+}
+
+static int frame_end(assay_remote_stream *s)
+{
+    int rc;
+    if (s->kept < s->announced) {
+        char mark[160];
+        int n = snprintf(mark, sizeof mark,
+                         "\n[assay: log truncated: the host announced %" PRIu64 " bytes, over the lab's cap of "
+                         "%" PRIu64 "; the rest was not kept]\n",
+                         s->announced, s->log_cap);
+        if ((rc = s->ops->log_data(s->arg, mark, (size_t)n)) < 0)
+            return rc;
+    }
+    s->in_frame = 0;
+    s->nlogs++;
+    return s->ops->log_close(s->arg, s->kept, s->announced);
+}
+
+int assay_remote_stream_feed(assay_remote_stream *s, const char *d, size_t n)
+{
+    int rc;
+    s->bytes += n;
+    while (n) {
+        if (!s->in_logs) {
+            const char *nl = memchr(d, '\n', n);
+            size_t take = nl ? (size_t)(nl - d) : n;
+            if ((rc = line_add(s, d, take, ASSAY_EVENT_MAX, "an event line")) < 0)
+                return rc;
+            d += take;
+            n -= take;
+            if (!nl)
+                return 0;
+            d++;
+            n--;
+            size_t len = s->linelen;
+            s->linelen = 0;
+            if ((rc = s->ops->event(s->arg, s->line, len)) < 0)
+                return rc;
+            s->in_logs = rc == 1;
+            continue;
+        }
+        if (!s->in_frame) {
+            const char *nl = memchr(d, '\n', n);
+            size_t take = nl ? (size_t)(nl - d) : n;
+            if ((rc = line_add(s, d, take, HEADER_MAX, "a log header")) < 0)
+                return rc;
+            d += take;
+            n -= take;
+            if (!nl)
+                return 0;
+            d++;
+            n--;
+            if ((rc = header(s)) < 0)
+                return rc;
+            if (s->left == 0 && (rc = frame_end(s)) < 0)
+                return rc;
+            continue;
+        }
+        size_t take = s->left < n ? (size_t)s->left : n;
+        size_t keep = s->kept >= s->log_cap ? 0 : s->log_cap - s->kept < take ? (size_t)(s->log_cap - s->kept) : take;
+        if (keep && (rc = s->ops->log_data(s->arg, d, keep)) < 0)
+            return rc;
+        s->kept += keep;
+        s->left -= take;
+        d += take;
+        n -= take;
+        if (s->left == 0 && (rc = frame_end(s)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int assay_remote_stream_end(const assay_remote_stream *s)
+{
+    if (s->in_frame)
+        return assay_error_set(ASSAY_EPROTO, "the log stream ended %" PRIu64 " bytes short of a log", s->left);
+    if (s->linelen)
+        return assay_error_set(ASSAY_EPROTO, "the stream ended inside %s", s->in_logs ? "a log header" : "an event line");
+    return 0;
+}

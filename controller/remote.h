@@ -1,0 +1,120 @@
+/*
+ * The remote side: every command the controller sends to a host is built
+ * here, with one quoting function (assay_shell_quote), and every framed
+ * answer is parsed here, with capped, length-checked reads. Nothing else in
+ * the controller writes shell for a host or reads a host's frames.
+ *
+ * A host is named by where its agent lives: the agent root (the agent at
+ * <root>/agents/<sha256>/assay-agent, artifacts at <root>/cache/<sha256>,
+ * jobs at <root>/jobs/<id>) and an optional launcher (a prefix such as
+ * "qemu-aarch64" or "sudo").
+ */
+#ifndef ASSAY_CTL_REMOTE_H
+#define ASSAY_CTL_REMOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit statuses of the RUN command: ASSAY_REMOTE_MISSING plus 1 for no
+ * agent (or not the one pushed), plus 2 for no artifact, before anything
+ * runs; the artifact could not be linked, the start or the attach failed,
+ * or a log could not be sent. */
+enum {
+    ASSAY_REMOTE_MISSING = 110,
+    ASSAY_REMOTE_NO_START = 99,
+    ASSAY_REMOTE_NO_ATTACH = 98,
+    ASSAY_REMOTE_NO_LINK = 97,
+    ASSAY_REMOTE_NO_LOGS = 96
+};
+
+/* What a command is, for logs and for transports that care (the tests'
+ * fake host answers by kind). */
+typedef enum assay_remote_kind {
+    ASSAY_REMOTE_RUN,          /* check, start, attach, logs: a job in one command */
+    ASSAY_REMOTE_UPLOAD_AGENT, /* stdin to <root>/agents/<sha>/assay-agent, digest-checked */
+    ASSAY_REMOTE_UPLOAD_ART,   /* stdin to <root>/cache/<sha>, digest-checked */
+    ASSAY_REMOTE_LOGS,         /* the job's logs, framed */
+    ASSAY_REMOTE_CANCEL,       /* ask the agent to cancel (level 1: uninstall runs; 2: now) */
+    ASSAY_REMOTE_STOP,         /* stop a job whose agent broke the protocol: now, quietly */
+    ASSAY_REMOTE_RESET,        /* the host's own reset command */
+    ASSAY_REMOTE_VERSION       /* the agent's version --json, or nothing */
+} assay_remote_kind;
+
+const char *assay_remote_kind_name(assay_remote_kind k);
+
+typedef struct assay_remote_host {
+    const char *agent_root;
+    const char *launcher;  /* "" for none */
+    const char *agent_sha; /* hex */
+    const char *name;      /* for messages and the reset's environment */
+} assay_remote_host;
+
+typedef struct assay_remote_job {
+    const char *dir;        /* <root>/jobs/<agent job id> */
+    const char *art_sha;    /* the artifact in the cache */
+    const char *art_name;   /* its name in the job directory (a safe basename) */
+    int64_t from;           /* the first event seq the store lacks (0: a new job) */
+} assay_remote_job;
+
+/*
+ * Build a command into out[len]. Each returns 0, or ASSAY_EINVAL if it does
+ * not fit (the message names the host and why).
+ */
+int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j);
+int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay_remote_kind kind,
+                        const char *sha);
+int assay_remote_logs(char *out, size_t len, const char *jobdir);
+int assay_remote_cancel(char *out, size_t len, const assay_remote_host *h, const char *jobdir, int level);
+int assay_remote_stop(char *out, size_t len, const assay_remote_host *h, const char *jobdir);
+int assay_remote_reset(char *out, size_t len, const assay_remote_host *h, const char *reset);
+int assay_remote_version(char *out, size_t len, const assay_remote_host *h);
+
+/* The path of the agent on the host ("<root>/agents/<sha>/assay-agent"). */
+int assay_remote_agent_path(char *out, size_t len, const assay_remote_host *h);
+
+/*
+ * The answer of RUN and LOGS: RUN's is event lines (each at most
+ * ASSAY_EVENT_MAX bytes, '\n'-ended) up to and including the job-end, then
+ * log frames; LOGS' is log frames only. A log frame is a header line
+ * "<size> logs/<name>\n" and <size> bytes. A log larger than `log_cap` is
+ * kept up to the cap, followed by a marker line, and the rest is read and
+ * dropped: never trusted beyond it. A name is [A-Za-z0-9._-], not starting
+ * with '.', at most 128 bytes.
+ */
+typedef struct assay_remote_stream_ops {
+    /* One event line (without '\n'). Return < 0 to abort, 1 when it was
+     * the job-end (what follows are log frames), else 0. */
+    int (*event)(void *arg, const char *line, size_t len);
+    /* A log begins; `announced` is the size its header gave. */
+    int (*log_open)(void *arg, const char *path, uint64_t announced);
+    int (*log_data)(void *arg, const char *data, size_t len);
+    /* The log's last byte came (kept <= announced). */
+    int (*log_close)(void *arg, uint64_t kept, uint64_t announced);
+} assay_remote_stream_ops;
+
+typedef struct assay_remote_stream {
+    const assay_remote_stream_ops *ops;
+    void *arg;
+    uint64_t log_cap;  /* 0: 64 MiB */
+    int in_logs;       /* events are over */
+    char *line;        /* a partial event line or frame header */
+    size_t linelen, linecap;
+    int in_frame;      /* inside a log's bytes */
+    uint64_t left;     /* bytes of the current log still to come */
+    uint64_t kept, announced;
+    uint64_t bytes;    /* bytes fed so far */
+    int nlogs;         /* logs whole so far */
+} assay_remote_stream;
+
+/* Start (or restart, after a reconnect) a stream; events first or not. */
+void assay_remote_stream_init(assay_remote_stream *s, const assay_remote_stream_ops *ops, void *arg, int events,
+                              uint64_t log_cap);
+/* Feed bytes as they come, split anywhere. Returns 0, or the first error
+ * (ASSAY_EPROTO for a malformed stream; a callback's own code). */
+int assay_remote_stream_feed(assay_remote_stream *s, const char *data, size_t len);
+/* The stream ended (the command exited): 0 if it ended between frames,
+ * ASSAY_EPROTO if inside an event line, a header or a log. */
+int assay_remote_stream_end(const assay_remote_stream *s);
+void assay_remote_stream_free(assay_remote_stream *s);
+
+#endif

@@ -1,0 +1,417 @@
+/* An in-process fake host for the dispatcher; see fakehost.h. */
+#include "fakehost.h"
+#include "assay/error.h"
+#include "assay/evmac.h"
+#include "assay/spec.h"
+
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct fconn {
+    fake_host *h;
+    int ok, dead;
+    double last_rx, ready_at;
+};
+
+struct fexec {
+    struct fconn *c;
+    assay_remote_kind kind;
+    char *out;
+    size_t len, off;
+    int status;
+    char err[256];
+    int infd;
+    int again;          /* eagain: the next call answers "again" */
+    int stall, drop, close_;
+    long drop_at, close_at;
+    assay_sink sink;
+    void *arg;
+};
+
+static int wake[2] = {-1, -1}; /* always readable: the loop never sleeps on a fake host */
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void fake_host_init(fake_host *h)
+{
+    memset(h, 0, sizeof *h);
+    h->drop_kind = h->close_kind = h->stall_kind = h->fail_kind = -1;
+    h->log_bytes = 100;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* One event line, MAC'd, if its seq is >= from. */
+static void event(struct buf *b, const fake_host *h, const unsigned char *key, int64_t *seq, int64_t from,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void event(struct buf *b, const fake_host *h, const unsigned char *key, int64_t *seq, int64_t from,
+                  const char *fmt, ...)
+{
+    char body[2048], line[2200], mac[ASSAY_EVMAC_SUFFIX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    int n = snprintf(line, sizeof line, "{\"v\":1,\"seq\":%" PRId64 ",\"ts\":\"2026-11-30T00:00:00Z\",%s}", *seq, body);
+    assay_evmac_suffix(mac, key, line, (size_t)n);
+    if (h->bad_mac)
+        mac[10] = mac[10] == '0' ? '1' : '0';
+    if (*seq >= from) {
+        put(b, line, (size_t)n - 1);
+        put(b, mac, strlen(mac));
+        put(b, "\n", 1);
+    }
+    (*seq)++;
+}
+
+static void logs(struct buf *b, const fake_host *h, const assay_spec *sp)
+{
+    char hdr[200];
+    for (size_t i = 0; i < sp->nsteps; i++) {
+        size_t n = h->log_bytes;
+        snprintf(hdr, sizeof hdr, "%zu logs/%s.1.stdout\n", n + (size_t)h->announce_extra, sp->steps[i].id);
+        put(b, hdr, strlen(hdr));
+        char *body = malloc(n + (size_t)h->announce_extra + 1);
+        for (size_t k = 0; k < n + (size_t)h->announce_extra; k++)
+            body[k] = (char)('a' + (k + i) % 26);
+        put(b, body, n + (size_t)h->announce_extra);
+        free(body);
+    }
+}
+
+/* What the agent would send for this job from event `from` on. */
+static void job_output(struct buf *b, const fake_host *h, const char *spec, int64_t from, int with_events)
+{
+    assay_spec *sp = NULL;
+    if (assay_spec_parse(&sp, spec, strlen(spec)) < 0)
+        return;
+    int64_t seq = 0;
+    if (with_events) {
+        const unsigned char *key = sp->event_key;
+        event(b, h, key, &seq, from, "\"type\":\"job-start\",\"job\":\"%s\",\"steps\":%zu", sp->id, sp->nsteps);
+        int pass = 0;
+        for (size_t i = 0; i < sp->nsteps; i++) {
+            const assay_step *st = &sp->steps[i];
+            const char *kind = assay_step_kind_name(st->kind);
+            for (int r = 1; r <= st->repeat; r++) {
+                event(b, h, key, &seq, from, "\"type\":\"step-start\",\"step\":\"%s\",\"kind\":\"%s\",\"run\":%d",
+                      st->id, kind, r);
+                event(b, h, key, &seq, from,
+                      "\"type\":\"step-end\",\"step\":\"%s\",\"kind\":\"%s\",\"run\":%d,\"verdict\":\"pass\","
+                      "\"reason\":null,\"exit_code\":%d,\"signal\":null,\"timed_out\":false,\"expect_exit\":%d%s",
+                      st->id, kind, r, st->expect_exit, st->expect_exit,
+                      st->kind == ASSAY_STEP_BENCH ? ",\"value\":1.5" : "");
+            }
+            pass++;
+        }
+        event(b, h, key, &seq, from,
+              "\"type\":\"job-end\",\"job\":\"%s\",\"outcome\":\"passed\",\"reason\":null,"
+              "\"counts\":{\"pass\":%d,\"fail\":0,\"error\":0,\"skipped\":0}",
+              sp->id, pass);
+    }
+    logs(b, h, sp);
+    assay_spec_free(sp);
+}
+
+/* ---- the transport -------------------------------------------------------- */
+
+static int conn_new(void **out, const assay_conn_opts *o, void *arg)
+{
+    fake_host *h = arg;
+    struct fconn *c = calloc(1, sizeof *c);
+    c->h = h;
+    snprintf(h->last_address, sizeof h->last_address, "%s", o->address);
+    if (wake[0] < 0 && pipe(wake) == 0)
+        (void)!write(wake[1], "x", 1);
+    *out = c;
+    return 0;
+}
+
+static int conn_open(void *cv)
+{
+    struct fconn *c = cv;
+    fake_host *h = c->h;
+    if (c->ok)
+        return 0;
+    if (c->dead)
+        return assay_error_set(ASSAY_EIO, "fake: connection is closed");
+    h->connects++;
+    if (h->auth_fail) {
+        c->dead = 1;
+        return assay_error_set(ASSAY_EAUTH, "fake: authentication refused");
+    }
+    if (h->connect_fail > 0) {
+        h->connect_fail--;
+        c->dead = 1;
+        return assay_error_set(ASSAY_EIO, "fake: connect: Connection refused");
+    }
+    c->ok = 1;
+    c->last_rx = c->ready_at = mono();
+    return 0;
+}
+
+static const char *conn_hostkey(void *c)
+{
+    (void)c;
+    return "SHA256:fakefakefakefakefakefakefakefakefakefakefak";
+}
+
+static void conn_pollfd(void *c, struct pollfd *p)
+{
+    (void)c;
+    p->fd = wake[0];
+    p->events = POLLIN;
+    p->revents = 0;
+}
+
+static double conn_silent_s(void *cv)
+{
+    struct fconn *c = cv;
+    return c->ok ? mono() - c->last_rx : 0;
+}
+
+static void conn_touch(void *cv)
+{
+    ((struct fconn *)cv)->last_rx = mono();
+}
+
+static double conn_age_s(void *cv)
+{
+    struct fconn *c = cv;
+    return c->ok ? mono() - c->ready_at : 0;
+}
+
+static int conn_keepalive(void *c, int *next)
+{
+    (void)c;
+    *next = 15;
+    return 0;
+}
+
+static void conn_free(void *c)
+{
+    free(c);
+}
+
+static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_exec_opts *o)
+{
+    struct fconn *c = cv;
+    fake_host *h = c->h;
+    if (c->dead)
+        return assay_error_set(ASSAY_EIO, "fake: open channel: connection is closed");
+    struct fexec *x = calloc(1, sizeof *x);
+    struct buf b = {0};
+    x->c = c;
+    x->kind = kind;
+    x->sink = o->sink;
+    x->arg = o->arg;
+    x->infd = o->infd;
+    if ((int)kind == h->stall_kind && h->stall_times > 0) {
+        h->stall_times--;
+        x->stall = 1;
+    }
+    if ((int)kind == h->drop_kind && h->drop_times > 0) {
+        h->drop_times--;
+        x->drop = 1;
+        x->drop_at = h->drop_at;
+    }
+    if ((int)kind == h->close_kind && h->close_times > 0) {
+        h->close_times--;
+        x->close_ = 1;
+        x->close_at = h->close_at;
+    }
+    switch (kind) {
+    case ASSAY_REMOTE_RUN: {
+        h->runs++;
+        if (h->on_run)
+            h->on_run(h);
+        const char *f = strstr(o->command, "--from ");
+        int64_t from = f ? strtoll(f + 7, NULL, 10) : 0;
+        int miss = (!h->has_agent ? 1 : 0) | (from == 0 && !h->has_art ? 2 : 0);
+        if (miss) {
+            x->status = ASSAY_REMOTE_MISSING + miss;
+            break;
+        }
+        char *spec = malloc(o->inlen + 1);
+        memcpy(spec, o->in, o->inlen);
+        spec[o->inlen] = '\0';
+        job_output(&b, h, spec, from, 1);
+        free(h->spec);
+        h->spec = spec;
+        break;
+    }
+    case ASSAY_REMOTE_LOGS: {
+        h->logs_cmds++;
+        /* The spec is not sent with LOGS: the host has the job's. */
+        if (h->spec)
+            job_output(&b, h, h->spec, 0, 0);
+        break;
+    }
+    case ASSAY_REMOTE_UPLOAD_AGENT:
+    case ASSAY_REMOTE_UPLOAD_ART:
+        break;
+    case ASSAY_REMOTE_CANCEL:
+        h->cancels++;
+        break;
+    case ASSAY_REMOTE_STOP:
+        h->stops++;
+        break;
+    case ASSAY_REMOTE_RESET:
+        h->resets++;
+        break;
+    case ASSAY_REMOTE_VERSION:
+        break;
+    }
+    if ((int)kind == h->fail_kind && h->fail_times > 0) {
+        h->fail_times--;
+        x->status = h->fail_status;
+        snprintf(x->err, sizeof x->err, "fake: %s failed", assay_remote_kind_name(kind));
+        free(b.p);
+        b = (struct buf){0};
+    }
+    x->out = b.p;
+    x->len = b.len;
+    if (x->drop && x->drop_at < 0) /* from the end */
+        x->drop_at = (long)b.len + x->drop_at;
+    if (x->close_ && x->close_at < 0)
+        x->close_at = (long)b.len + x->close_at;
+    *out = x;
+    return 0;
+}
+
+static int exec_run(void *xv)
+{
+    struct fexec *x = xv;
+    fake_host *h = x->c->h;
+    if (x->c->dead)
+        return assay_error_set(ASSAY_EIO, "fake: connection is closed");
+    if (h->eagain && (x->again = !x->again))
+        return ASSAY_SSH_AGAIN;
+    if (x->stall)
+        return ASSAY_SSH_AGAIN; /* silence: the dispatcher's clock must notice */
+    if (x->infd >= 0) {         /* an upload: its stdin, to the end */
+        char buf[65536];
+        ssize_t n;
+        while ((n = read(x->infd, buf, sizeof buf)) > 0)
+            ;
+        x->infd = -1;
+        if (x->status == 0) {
+            if (x->kind == ASSAY_REMOTE_UPLOAD_AGENT) {
+                h->uploads_agent++;
+                h->has_agent = 1;
+            } else {
+                h->uploads_art++;
+                h->has_art = 1;
+            }
+        }
+    }
+    for (;;) {
+        if (x->drop && (long)x->off >= x->drop_at) {
+            x->c->dead = 1;
+            return assay_error_set(ASSAY_EIO, "fake: the connection dropped after %ld bytes of %s", x->drop_at,
+                                   assay_remote_kind_name(x->kind));
+        }
+        if (x->close_ && (long)x->off >= x->close_at) {
+            x->status = 255;
+            snprintf(x->err, sizeof x->err, "fake: the channel closed after %ld bytes", x->close_at);
+            break;
+        }
+        if (x->off >= x->len)
+            break;
+        size_t piece = h->split ? h->split : 65536;
+        if (piece > x->len - x->off)
+            piece = x->len - x->off;
+        if (x->drop && (long)(x->off + piece) > x->drop_at)
+            piece = (size_t)(x->drop_at - (long)x->off);
+        if (x->close_ && (long)(x->off + piece) > x->close_at)
+            piece = (size_t)(x->close_at - (long)x->off);
+        x->c->last_rx = mono();
+        int rc = x->sink ? x->sink(x->arg, x->out + x->off, piece) : 0;
+        x->off += piece;
+        if (rc < 0)
+            return rc;
+        if (h->eagain)
+            return ASSAY_SSH_AGAIN;
+    }
+    return 0;
+}
+
+static int exec_status(void *xv, const char **sig)
+{
+    *sig = NULL;
+    return ((struct fexec *)xv)->status;
+}
+
+static const char *exec_stderr(void *xv)
+{
+    return ((struct fexec *)xv)->err;
+}
+
+static void exec_free(void *xv)
+{
+    struct fexec *x = xv;
+    if (!x)
+        return;
+    free(x->out);
+    free(x);
+}
+
+static const assay_transport fake_ops = {
+    .name = "fake",
+    .conn_new = conn_new,
+    .conn_open = conn_open,
+    .conn_hostkey = conn_hostkey,
+    .conn_pollfd = conn_pollfd,
+    .conn_silent_s = conn_silent_s,
+    .conn_touch = conn_touch,
+    .conn_age_s = conn_age_s,
+    .conn_keepalive = conn_keepalive,
+    .conn_free = conn_free,
+    .exec_new = exec_new,
+    .exec_run = exec_run,
+    .exec_status = exec_status,
+    .exec_stderr = exec_stderr,
+    .exec_free = exec_free,
+};
+
+assay_transport fake_transport(fake_host *h)
+{
+    assay_transport t = fake_ops;
+    t.arg = h;
+    return t;
+}
+
+void fake_host_free(fake_host *h)
+{
+    free(h->spec);
+    h->spec = NULL;
+}

@@ -1,0 +1,50 @@
+/*
+ * An in-process fake host behind the dispatcher's transport interface
+ * (controller/transport.h). It answers the commands remote.c builds by
+ * their kind, as an agent would: RUN checks for the agent and the artifact,
+ * then streams the job's events (made from the spec it is sent, signed with
+ * the spec's event key) and one stdout log per step run; LOGS the logs;
+ * uploads take their stdin. And it fails on demand, as a real sshd cannot:
+ * refuse connections, stall, drop the connection after N bytes of a
+ * command's output, answer EAGAIN on every call, deliver output in pieces
+ * of any size, close a channel in the middle of a frame, break the MAC.
+ */
+#ifndef ASSAY_TEST_FAKEHOST_H
+#define ASSAY_TEST_FAKEHOST_H
+
+#include "transport.h"
+
+typedef struct fake_host {
+    /* What the host has. */
+    int has_agent, has_art;
+    /* Faults. */
+    int connect_fail;          /* the next N connects fail (refused) */
+    int auth_fail;             /* every connect is refused at authentication */
+    int eagain;                /* every call returns "again" once before it advances */
+    size_t split;              /* output in pieces of at most this many bytes (0: 64 KiB) */
+    int drop_kind;             /* commands of this kind (ASSAY_REMOTE_*, -1: none)... */
+    long drop_at;              /* ...drop the connection after this many bytes of output (< 0: from its end) */
+    int drop_times;            /* ...this many times */
+    int close_kind;            /* commands of this kind end (status 255) after close_at bytes */
+    long close_at;             /* (< 0: from the end) */
+    int close_times;
+    int stall_kind;            /* commands of this kind never answer, stall_times times */
+    int stall_times;
+    int fail_kind, fail_status; /* commands of this kind exit fail_status, fail_times times */
+    int fail_times;
+    int bad_mac;               /* events carry a MAC that does not verify */
+    size_t log_bytes;          /* each step run's stdout log (default 100 bytes) */
+    long announce_extra;       /* a log header announces this many bytes more than the log has */
+    void (*on_run)(struct fake_host *); /* called when a RUN command starts */
+    /* What happened. */
+    int connects, runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets;
+    char last_address[256];
+    char *spec;                /* the last RUN's job spec (LOGS answers from it) */
+} fake_host;
+
+/* The transport; its `arg` is the fake_host. */
+assay_transport fake_transport(fake_host *h);
+void fake_host_init(fake_host *h);
+void fake_host_free(fake_host *h);
+
+#endif
