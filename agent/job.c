@@ -1440,6 +1440,11 @@ int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
             if (idle_checks++ >= 1) {
                 if ((rc = recover_dead_job(dir)) < 0)
                     goto out;
+                /* A torn last line was cut where it began, and the ending
+                 * written from there: read on from that point, without
+                 * the torn bytes already read. */
+                off -= (off_t)have;
+                have = 0;
                 if (idle_checks > 3) {
                     rc = assay_error_set(ASSAY_EPROTO, "job log has no job-end and cannot be ended");
                     goto out;

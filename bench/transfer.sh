@@ -41,8 +41,8 @@ assay_run() { # one upload to zhaoxin-1 (native), from a fresh host cache
     run=$("$A" run submit "${pkg:0:12}" --profiles zhaoxin-kx6000-uos-20)
     "$A" dispatch --once > "$w/d.log" 2>&1
     local a b
-    a=$(grep "starting -> uploading artifact\|uploading agent -> uploading artifact" "$w/d.log" | tail -1 | cut -d' ' -f1)
-    b=$(grep "uploading artifact -> starting" "$w/d.log" | tail -1 | cut -d' ' -f1)
+    a=$(grep "starting -> uploading" "$w/d.log" | tail -1 | cut -d' ' -f1)
+    b=$(grep "uploading -> streaming" "$w/d.log" | tail -1 | cut -d' ' -f1)
     echo "$(ms "$b") - $(ms "$a")" | bc
 }
 scp_run() {

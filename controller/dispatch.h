@@ -28,6 +28,7 @@ typedef struct assay_dispatch_opts {
     int tty;               /* redraw a progress table instead of printing lines */
     FILE *out;
     uint64_t log_cap;      /* a log over this is kept up to it, with a marker (default 64 MiB) */
+    int event_batch;       /* events per store transaction at most (0: all those of one read) */
     const struct assay_transport *transport; /* NULL: SSH (libssh2); the tests give a fake host */
 } assay_dispatch_opts;
 

@@ -29,8 +29,8 @@
     X(JS_RESETTING, "resetting")                    /* the host's reset command runs first */        \
     X(JS_STARTING, "starting")                      /* RUN: check agent and artifact, start */       \
     X(JS_ATTACHING, "attaching")                    /* RUN of a job running there: attach */         \
-    X(JS_UPLOADING_AGENT, "uploading agent")        /* RUN found no agent (or not ours) */           \
-    X(JS_UPLOADING_ARTIFACT, "uploading artifact")  /* RUN found no artifact */                      \
+    X(JS_UPLOADING, "uploading")                    /* RUN found no agent or no artifact: */         \
+                                                    /* they go up, then RUN, on one command */      \
     X(JS_STREAMING, "streaming")                    /* events arrive and are stored */               \
     X(JS_FETCHING_LOGS, "fetching logs")            /* after job-end: its logs */                    \
     X(JS_ENDING, "ending")                          /* the job's end goes into the store */          \
@@ -93,7 +93,8 @@ struct job {
     int cancel_sent;         /* the cancel level (assay_job_rec.cancel) the agent was sent */
     int claimed;             /* the store has the host as holding this job's package */
     double reset_deadline;   /* JS_RESETTING: the reset must have ended by then */
-    int need_agent, need_art;
+    int need_agent, need_art; /* what RUN found missing */
+    int upfd2;                /* JS_UPLOADING: the artifact, after the agent (upfd) */
     assay_remote_stream stream;
     int ended;               /* job-end stored */
     int end_seen;            /* job-end checked (maybe not stored yet) */

@@ -9,7 +9,11 @@
  * artifact, RUN says which and exits before anything runs; they are
  * uploaded and RUN goes again:
  *
- *   STARTING -> UPLOADING_AGENT? -> UPLOADING_ARTIFACT? -> STARTING ...
+ *   STARTING -> UPLOADING -> STREAMING ...
+ *
+ * UPLOADING is one command too: what is missing goes up on its stdin, each
+ * file checked by its digest on the host, then the spec, and RUN goes on
+ * there. A cold host costs two commands, a warm one one.
  *
  * A job found running by a restarted dispatcher starts at ATTACHING (RUN
  * without the start), or at FETCHING_LOGS when its job-end is stored. A job
@@ -37,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define AS_NAME(e, name) name,
@@ -61,8 +66,7 @@ int job_is_starting(const struct job *j)
 {
     switch (j->state) {
     case JS_RESETTING:
-    case JS_UPLOADING_AGENT:
-    case JS_UPLOADING_ARTIFACT:
+    case JS_UPLOADING:
     case JS_STOPPING:
     case JS_STARTING:
         return 1;
@@ -90,7 +94,9 @@ static void cmd_free(struct ctx *x, struct job *j)
     j->x = j->xc = NULL;
     if (j->upfd >= 0)
         close(j->upfd);
-    j->upfd = -1;
+    if (j->upfd2 >= 0)
+        close(j->upfd2);
+    j->upfd = j->upfd2 = -1;
     assay_blob_writer_abort(j->bw);
     j->bw = NULL;
 }
@@ -235,7 +241,9 @@ static int on_event(void *arg, const char *line, size_t len)
     j->nbatch++;
     j->batch_bytes += len;
     j->checked_seq = ev.seq;
-    if (j->state == JS_STARTING || j->state == JS_ATTACHING)
+    if (x->o->event_batch > 0 && j->nbatch >= (size_t)x->o->event_batch && (rc = job_flush(x, j)) < 0)
+        goto out;
+    if (j->state == JS_STARTING || j->state == JS_ATTACHING || j->state == JS_UPLOADING)
         job_state(x, j, JS_STREAMING, "the agent's events");
     const cJSON *step = cJSON_GetObjectItemCaseSensitive(e, "step");
     if (!strcmp(ev.type, "step-start") && cJSON_IsString(step)) {
@@ -264,6 +272,12 @@ static int on_log_open(void *arg, const char *path, uint64_t announced)
 {
     struct job *j = arg;
     (void)announced;
+    /* The events first: a log is stored only for a job whose end is. */
+    int rc = job_flush(sink_ctx, j);
+    if (rc < 0)
+        return rc;
+    if (j->nbatch)
+        return assay_error_set(ASSAY_ETIMEOUT, "the store stayed busy with the job's last events");
     snprintf(j->logpath, sizeof j->logpath, "%s", path);
     return assay_blob_writer_open(&j->bw, sink_ctx->lab->blobs);
 }
@@ -326,14 +340,20 @@ static int link_rc(struct job *j, int rc)
     return assay_error_set(ASSAY_EHOST, "%s", assay_error_last()->message);
 }
 
-static int cmd_start(struct ctx *x, struct job *j, assay_remote_kind kind, const char *cmd, const void *in,
-                     size_t inlen, int infd, int stream)
+static int cmd_start2(struct ctx *x, struct job *j, assay_remote_kind kind, const char *cmd, const void *in,
+                      size_t inlen, int infd, int infd2, int stream)
 {
-    assay_exec_opts eo = {.command = cmd, .in = in, .inlen = inlen, .infd = infd,
+    assay_exec_opts eo = {.command = cmd, .in = in, .inlen = inlen, .infd = infd, .infd2 = infd2,
                           .sink = stream ? stream_sink : NULL, .arg = j};
     j->sink_rc = 0;
     j->xkind = kind;
     return link_rc(j, x->t->exec_new(&j->x, j->host->conn, kind, &eo));
+}
+
+static int cmd_start(struct ctx *x, struct job *j, assay_remote_kind kind, const char *cmd, const void *in,
+                     size_t inlen, int infd, int stream)
+{
+    return cmd_start2(x, j, kind, cmd, in, inlen, infd, -1, stream);
 }
 
 struct result {
@@ -433,6 +453,23 @@ static int on_resetting(struct ctx *x, struct job *j, const struct result *r)
     return 0;
 }
 
+/* From the first RUN on, the host may hold the package, whatever happens
+ * to the job: recorded before it is sent. */
+static int claim(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    if (j->claimed || j->rec.last_seq >= 0)
+        return 0;
+    int rc = assay_store_host_claim(x->lab->store, h->rec.name, j->rec.id);
+    if (rc < 0)
+        return rc;
+    j->claimed = 1;
+    h->rec.last_job = j->rec.id;
+    h->rec.clean = 0;
+    snprintf(h->rec.last_package, sizeof h->rec.last_package, "%s", j->rec.package_id);
+    return 0;
+}
+
 /* RUN: start (or attach to) the job and stream it. */
 static int run_start(struct ctx *x, struct job *j)
 {
@@ -445,16 +482,8 @@ static int run_start(struct ctx *x, struct job *j)
         job_failover(x, h, assay_error_last()->message);
         return 0;
     }
-    /* From the first RUN on, the host may hold the package, whatever
-     * happens to the job: recorded before it is sent. */
-    if (!j->claimed && j->rec.last_seq < 0) {
-        if ((rc = assay_store_host_claim(x->lab->store, h->rec.name, j->rec.id)) < 0)
-            return rc;
-        j->claimed = 1;
-        h->rec.last_job = j->rec.id;
-        h->rec.clean = 0;
-        snprintf(h->rec.last_package, sizeof h->rec.last_package, "%s", j->rec.package_id);
-    }
+    if ((rc = claim(x, j)) < 0)
+        return rc;
     assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
     if ((rc = cmd_start(x, j, ASSAY_REMOTE_RUN, cmd, j->spec, strlen(j->spec), -1, 1)) < 0)
         return rc;
@@ -477,7 +506,7 @@ static int on_starting(struct ctx *x, struct job *j, const struct result *r)
         j->need_agent = missing & 1;
         j->need_art = missing & 2;
         j->run_sent = 0;
-        job_state(x, j, j->need_agent ? JS_UPLOADING_AGENT : JS_UPLOADING_ARTIFACT,
+        job_state(x, j, JS_UPLOADING,
                   missing == 3 ? "the host has neither agent nor artifact"
                   : missing == 1 ? "the host lacks our agent" : "the host lacks the artifact");
         return 0;
@@ -505,51 +534,71 @@ static int on_starting(struct ctx *x, struct job *j, const struct result *r)
     return try_again(x, j, why);
 }
 
+static int open_size(const char *path, uint64_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return assay_error_set_errno(ASSAY_EIO, e, "%s", path);
+    }
+    *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+/* What RUN found missing goes up on the stdin of one command that then
+ * goes on as RUN. */
 static int on_uploading(struct ctx *x, struct job *j, const struct result *r)
 {
     struct host *h = j->host;
-    int agent = j->state == JS_UPLOADING_AGENT;
-    const char *sha = agent ? h->agent_sha : j->art.sha256;
-    char cmd[20000], why[700];
+    char cmd[40000], why[700], blob[4096];
     int rc;
     if (!r) {
+        uint64_t asize = 0, fsize = 0;
+        if (j->need_agent && (j->upfd = open_size(h->agent, &asize)) < 0)
+            return j->upfd;
+        if (j->need_art) {
+            if ((rc = assay_blob_path(blob, sizeof blob, x->lab->blobs, j->art.sha256)) < 0)
+                return rc;
+            if ((j->upfd2 = open_size(blob, &fsize)) < 0)
+                return j->upfd2;
+        }
+        if ((asize == 0 && j->need_agent) || (fsize == 0 && j->need_art))
+            return assay_error_set(ASSAY_EIO, "an empty file to upload (the agent or the artifact's blob)");
         assay_remote_host rh = remote_host(h);
-        if ((rc = assay_remote_upload(cmd, sizeof cmd, &rh, agent ? ASSAY_REMOTE_UPLOAD_AGENT : ASSAY_REMOTE_UPLOAD_ART,
-                                      sha)) < 0) {
+        assay_remote_job rj = {j->jobdir, j->art.sha256, j->art_name, j->rec.last_seq + 1};
+        if ((rc = assay_remote_upload_run(cmd, sizeof cmd, &rh, &rj, asize, fsize)) < 0) {
             job_failover(x, h, assay_error_last()->message);
             return 0;
         }
-        char blob[4096];
-        if (!agent && (rc = assay_blob_path(blob, sizeof blob, x->lab->blobs, sha)) < 0)
+        if ((rc = claim(x, j)) < 0)
             return rc;
-        const char *path = agent ? h->agent : blob;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
-        if ((rc = cmd_start(x, j, agent ? ASSAY_REMOTE_UPLOAD_AGENT : ASSAY_REMOTE_UPLOAD_ART, cmd, NULL, 0, fd, 0)) < 0) {
-            close(fd);
+        assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
+        /* The files are read to their ends by the command, closed after. */
+        if ((rc = cmd_start2(x, j, ASSAY_REMOTE_UPLOAD_RUN, cmd, j->spec, strlen(j->spec), j->upfd, j->upfd2, 1)) < 0)
             return rc;
-        }
-        j->upfd = fd; /* read to its end by the command, closed after */
-        if (!agent)
-            snprintf(j->cur, sizeof j->cur, "upload %s", j->art_name);
+        j->run_sent = 1;
+        snprintf(j->cur, sizeof j->cur, "upload %s%s%s", j->need_agent ? "agent" : "",
+                 j->need_agent && j->need_art ? " + " : "", j->need_art ? j->art_name : "");
         return 0;
     }
-    if (r->status != 0) {
-        snprintf(why, sizeof why, "uploading %s to %s failed (%d): %s", agent ? "the agent" : j->art_name, h->rec.name,
-                 r->status, r->err);
+    if (r->status == ASSAY_REMOTE_NO_UPLOAD) {
+        snprintf(why, sizeof why, "uploading %s%s%s to %s failed: %s", j->need_agent ? "the agent" : "",
+                 j->need_agent && j->need_art ? " and " : "", j->need_art ? j->art_name : "", h->rec.name, r->err);
         job_failover(x, h, why);
         return 0;
     }
-    if (agent) {
-        say(x, "host %s: agent %.12s installed", h->rec.name, h->agent_sha);
-        if (j->need_art) {
-            job_state(x, j, JS_UPLOADING_ARTIFACT, "the agent is in place");
-            return 0;
-        }
+    int missing = r->status - ASSAY_REMOTE_MISSING;
+    if (missing >= 1 && missing <= 3) {
+        snprintf(why, sizeof why, "%s still lacks %s after the upload", h->rec.name,
+                 missing & 1 ? "the agent" : "the artifact");
+        job_failover(x, h, why);
+        return 0;
     }
-    job_state(x, j, j->rec.last_seq < 0 ? JS_STARTING : JS_ATTACHING, "uploaded");
-    return 0;
+    /* The uploads went through; the rest is RUN's. */
+    return on_starting(x, j, r);
 }
 
 /* RUN ended while events came, before the job-end. */
@@ -630,8 +679,7 @@ static int (*const handlers[JS_COUNT])(struct ctx *, struct job *, const struct 
     [JS_RESETTING] = on_resetting,
     [JS_STARTING] = on_starting,
     [JS_ATTACHING] = on_starting,
-    [JS_UPLOADING_AGENT] = on_uploading,
-    [JS_UPLOADING_ARTIFACT] = on_uploading,
+    [JS_UPLOADING] = on_uploading,
     [JS_STREAMING] = on_streaming,
     [JS_FETCHING_LOGS] = on_fetching_logs,
     [JS_ENDING] = on_ending,
@@ -657,7 +705,8 @@ static int cancel(struct ctx *x, struct job *j)
         gone(x, j);
         return 1;
     }
-    if ((j->state != JS_STREAMING && j->state != JS_ATTACHING && j->state != JS_STARTING) || !j->x || j->xc ||
+    if ((j->state != JS_STREAMING && j->state != JS_ATTACHING && j->state != JS_STARTING && j->state != JS_UPLOADING) ||
+        !j->x || j->xc ||
         j->checked_seq < 0)
         return 0;
     char cmd[9000];
@@ -720,7 +769,9 @@ int job_drive(struct ctx *x, struct job *j)
             j->x = NULL;
             if (j->upfd >= 0)
                 close(j->upfd);
-            j->upfd = -1;
+            if (j->upfd2 >= 0)
+                close(j->upfd2);
+            j->upfd = j->upfd2 = -1;
             r = &res;
         }
         enum jstate before = j->state;

@@ -50,7 +50,7 @@ static int usage(FILE *f)
           "  run wait RUN [--timeout S]           wait for the run; exit 0 certified, 1 product failed,\n"
           "                                       3 error or not certified (show --follow: the same)\n"
           "  dispatch [--once] [--wait] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
-          "           [--silence-timeout S] [--max-attempts N] [--reset-timeout S]\n"
+          "           [--silence-timeout S] [--max-attempts N] [--reset-timeout S] [--log-cap BYTES]\n"
           "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
           "  verify FILE [--pubkey PEM] [--require-certified]\n"
           "                                                  check a signed report (default: the lab's key);\n"
@@ -957,7 +957,7 @@ static int cmd_dispatch(int argc, char **argv)
     assay_lab lab;
     char *pos[1];
     static const char *const vals[] = {"--max-parallel", "--max-starting", "--unreachable-timeout", "--max-attempts",
-                                       "--silence-timeout", "--reset-timeout", NULL};
+                                       "--silence-timeout", "--reset-timeout", "--log-cap", NULL};
     static const char *const flags[] = {"--once", "--wait", NULL};
     int rc = check_opts(argc, argv, "dispatch", vals, flags, 0, pos);
     if (rc)
@@ -979,6 +979,13 @@ static int cmd_dispatch(int argc, char **argv)
         o.reset_timeout_s = strtod(v, &end);
         if (end == v || *end || !(o.reset_timeout_s > 0 && o.reset_timeout_s <= 7 * 24 * 3600.0))
             return bad("dispatch", "--reset-timeout: seconds, more than 0 and at most a week");
+    }
+    if ((v = opt(argc, argv, "--log-cap"))) {
+        char *end;
+        unsigned long long c = strtoull(v, &end, 10);
+        if (end == v || *end || v[0] == '-' || c < 4096 || c > ((unsigned long long)1 << 40))
+            return bad("dispatch", "--log-cap: bytes, from 4096 to 1099511627776");
+        o.log_cap = c;
     }
     if (o.max_parallel < 0 || o.max_starting < 0 || o.unreachable_s < 0 || o.max_attempts < 0 || o.silence_s < 0)
         return bad("dispatch", "options take positive numbers");

@@ -280,7 +280,7 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
         return NULL;
     j->rec = *rec;
     j->host = h;
-    j->upfd = -1;
+    j->upfd = j->upfd2 = -1;
     j->started = now_s();
     j->state = JS_STARTING;
     if (prepare_job(x, j) < 0 || job_replay(x, j) < 0) {

@@ -12,8 +12,8 @@
 
 const char *assay_remote_kind_name(assay_remote_kind k)
 {
-    static const char *const names[] = {"run", "agent upload", "artifact upload", "logs", "cancel", "stop",
-                                        "reset", "version"};
+    static const char *const names[] = {"run", "upload and run", "agent upload", "artifact upload", "logs",
+                                        "cancel", "stop", "reset", "version"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -149,34 +149,67 @@ out:
     return rc;
 }
 
-/* Upload to a content-addressed path: the bytes go to a temporary file and
- * through a SHA-256 at the same time (tee), and only a file whose digest
- * matches is renamed into place. openssl's digest uses the CPU's SHA
- * instructions (x86 SHA-NI, ARMv8 crypto) where coreutils' sha256sum does
- * not: on a 256 MiB upload that is the difference that matters. */
-int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay_remote_kind kind, const char *sha)
+/* Upload to a content-addressed path: the bytes (all of stdin, or its next
+ * `size` bytes) go to a temporary file and through a SHA-256 at the same
+ * time (tee), and only a file whose digest matches is renamed into place.
+ * openssl's digest uses the CPU's SHA instructions (x86 SHA-NI, ARMv8
+ * crypto) where coreutils' sha256sum does not: on a 256 MiB upload that is
+ * the difference that matters. GNU head -c reads exactly `size` bytes of a
+ * pipe, so what follows stays on stdin for the next part. Exits `fail`. */
+static int upload_part(char *out, size_t len, const assay_remote_host *h, int agent, const char *sha, uint64_t size,
+                       int fail)
 {
-    char final[4200], dir[4200];
-    int exec = kind == ASSAY_REMOTE_UPLOAD_AGENT;
-    int rc = exec ? assay_remote_agent_path(final, sizeof final, h)
-                  : fit(final, sizeof final, "upload", "%s/cache/%s", h->agent_root, sha);
+    char final[4200], dir[4200], src[64];
+    int rc = agent ? assay_remote_agent_path(final, sizeof final, h)
+                   : fit(final, sizeof final, "upload", "%s/cache/%s", h->agent_root, sha);
     if (rc < 0)
         return rc;
     if (strspn(sha, "0123456789abcdef") != 64 || sha[64])
         return assay_error_set(ASSAY_EINVAL, "upload: '%.80s' is not a SHA-256", sha);
     snprintf(dir, sizeof dir, "%s", final);
     *strrchr(dir, '/') = '\0';
+    if (size)
+        snprintf(src, sizeof src, "head -c %" PRIu64 " | ", size);
+    else
+        src[0] = '\0';
     char *qf = quoted(final), *qd = quoted(dir);
     rc = !qf || !qd ? assay_error_set(ASSAY_ENOMEM, "out of memory")
                     : fit(out, len, "upload",
-                          "set -e; mkdir -p %s; t=%s.part.$$; trap 'rm -f \"$t\"' EXIT; "
-                          "if command -v openssl >/dev/null 2>&1; then h=$(tee \"$t\" | openssl dgst -sha256 -r); "
-                          "else h=$(tee \"$t\" | sha256sum); fi; h=${h%%%% *}; "
-                          "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit 3; fi; "
-                          "chmod %s \"$t\"; mv -f \"$t\" %s; trap - EXIT",
-                          qd, qf, sha, exec ? "755" : "644", qf);
+                          "mkdir -p %s || exit %d; t=%s.part.$$; trap 'rm -f \"$t\"' EXIT; "
+                          "if command -v openssl >/dev/null 2>&1; then h=$(%stee \"$t\" | openssl dgst -sha256 -r); "
+                          "else h=$(%stee \"$t\" | sha256sum); fi; h=${h%%%% *}; "
+                          "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit %d; fi; "
+                          "chmod %s \"$t\" && mv -f \"$t\" %s || exit %d; trap - EXIT; ",
+                          qd, fail, qf, src, src, sha, fail, agent ? "755" : "644", qf, fail);
     free(qf);
     free(qd);
+    return rc;
+}
+
+int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay_remote_kind kind, const char *sha)
+{
+    return upload_part(out, len, h, kind == ASSAY_REMOTE_UPLOAD_AGENT, sha, 0, 3);
+}
+
+int assay_remote_upload_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
+                            uint64_t agent_size, uint64_t art_size)
+{
+    char *a = malloc(len), *b = malloc(len), *r = malloc(len);
+    int rc = !a || !b || !r ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
+    if (rc == 0) {
+        a[0] = b[0] = '\0';
+        if (agent_size)
+            rc = upload_part(a, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD);
+        if (rc == 0 && art_size)
+            rc = upload_part(b, len, h, 0, j->art_sha, art_size, ASSAY_REMOTE_NO_UPLOAD);
+        if (rc == 0)
+            rc = assay_remote_run(r, len, h, j);
+        if (rc == 0)
+            rc = fit(out, len, "upload and run", "%s%s%s", a, b, r);
+    }
+    free(a);
+    free(b);
+    free(r);
     return rc;
 }
 

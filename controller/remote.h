@@ -24,13 +24,15 @@ enum {
     ASSAY_REMOTE_NO_START = 99,
     ASSAY_REMOTE_NO_ATTACH = 98,
     ASSAY_REMOTE_NO_LINK = 97,
-    ASSAY_REMOTE_NO_LOGS = 96
+    ASSAY_REMOTE_NO_LOGS = 96,
+    ASSAY_REMOTE_NO_UPLOAD = 95 /* an upload of UPLOAD_RUN failed (its digest, its folder) */
 };
 
 /* What a command is, for logs and for transports that care (the tests'
  * fake host answers by kind). */
 typedef enum assay_remote_kind {
     ASSAY_REMOTE_RUN,          /* check, start, attach, logs: a job in one command */
+    ASSAY_REMOTE_UPLOAD_RUN,   /* the agent and/or the artifact on stdin, then RUN */
     ASSAY_REMOTE_UPLOAD_AGENT, /* stdin to <root>/agents/<sha>/assay-agent, digest-checked */
     ASSAY_REMOTE_UPLOAD_ART,   /* stdin to <root>/cache/<sha>, digest-checked */
     ASSAY_REMOTE_LOGS,         /* the job's logs, framed */
@@ -63,6 +65,12 @@ typedef struct assay_remote_job {
 int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j);
 int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay_remote_kind kind,
                         const char *sha);
+/* A cold host in one command: the agent (agent_size bytes, 0 for none)
+ * then the artifact (art_size bytes, 0 for none) come first on stdin, each
+ * checked by SHA-256 before it is renamed into place, then the spec, and
+ * RUN goes on as above. */
+int assay_remote_upload_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
+                            uint64_t agent_size, uint64_t art_size);
 int assay_remote_logs(char *out, size_t len, const char *jobdir);
 int assay_remote_cancel(char *out, size_t len, const assay_remote_host *h, const char *jobdir, int level);
 int assay_remote_stop(char *out, size_t len, const assay_remote_host *h, const char *jobdir);

@@ -38,8 +38,9 @@ struct assay_exec {
     char *command;
     const char *in;
     size_t inlen, inoff;
-    int infd;
-    char *buf;               /* stdin chunk read from infd, not yet sent (uploads only) */
+    int fds[2];              /* stdin: these files to their ends (-1: none), then `in` */
+    int fdi;                 /* the file being sent (2: the buffer) */
+    char *buf;               /* stdin chunk read from a file, not yet sent (uploads only) */
     size_t bufoff, buflen;
     int in_eof;
     uint64_t sent;
@@ -356,7 +357,8 @@ int assay_exec_new(assay_exec **out, assay_conn *c, const assay_exec_opts *o)
     x->c = c;
     x->in = o->in;
     x->inlen = o->in ? o->inlen : 0;
-    x->infd = o->infd;
+    x->fds[0] = o->infd > 0 ? o->infd : -1;
+    x->fds[1] = o->infd2 > 0 ? o->infd2 : -1;
     x->sink = o->sink;
     x->arg = o->arg;
     x->status = -1;
@@ -408,31 +410,37 @@ static int pump_out(assay_exec *x)
 static int pump_in(assay_exec *x)
 {
     for (;;) {
-        const char *p;
-        size_t left;
-        if (x->in) {
-            p = x->in + x->inoff;
-            left = x->inlen - x->inoff;
-        } else if (x->infd >= 0) {
+        const char *p = NULL;
+        size_t left = 0;
+        int from_fd = x->fdi < 2;
+        if (from_fd && x->fds[x->fdi] < 0) {
+            x->fdi++;
+            continue;
+        }
+        if (from_fd) {
             /* 64 KiB reads: libssh2 cuts writes into 32 KiB packets and keeps
              * the window full; a larger buffer per upload only costs memory. */
             enum { UPLOAD_CHUNK = 64 * 1024 };
             if (!x->buf && !(x->buf = malloc(UPLOAD_CHUNK)))
                 return assay_error_set(ASSAY_ENOMEM, "out of memory");
             if (x->bufoff == x->buflen) {
-                ssize_t n = read(x->infd, x->buf, UPLOAD_CHUNK);
+                ssize_t n = read(x->fds[x->fdi], x->buf, UPLOAD_CHUNK);
                 if (n < 0 && errno == EINTR)
                     continue;
                 if (n < 0)
                     return assay_error_set_errno(ASSAY_EIO, errno, "read upload");
                 x->bufoff = 0;
                 x->buflen = (size_t)n;
+                if (n == 0) { /* this file is sent: the next, then the buffer */
+                    x->fdi++;
+                    continue;
+                }
             }
             p = x->buf + x->bufoff;
             left = x->buflen - x->bufoff;
-        } else {
-            left = 0;
-            p = NULL;
+        } else if (x->in) {
+            p = x->in + x->inoff;
+            left = x->inlen - x->inoff;
         }
         if (left == 0) {
             x->in_eof = 1;
@@ -444,10 +452,10 @@ static int pump_in(assay_exec *x)
         if (w < 0)
             return chan_error(x, "write");
         x->sent += (uint64_t)w;
-        if (x->in)
-            x->inoff += (size_t)w;
-        else
+        if (from_fd)
             x->bufoff += (size_t)w;
+        else
+            x->inoff += (size_t)w;
     }
 }
 

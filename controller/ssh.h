@@ -59,9 +59,10 @@ int assay_conn_keepalive(assay_conn *c, int *next_s);
 void assay_conn_free(assay_conn *c);
 
 /*
- * A command on an exec channel. stdin comes from a buffer or a file
- * descriptor (then EOF); stdout goes to `sink` (return < 0 to abort);
- * stderr is kept (first 4 KiB) for error messages.
+ * A command on an exec channel. stdin is the file `infd` to its end, then
+ * the file `infd2` to its end, then the buffer `in` (each optional), then
+ * EOF; stdout goes to `sink` (return < 0 to abort); stderr is kept (first
+ * 4 KiB) for error messages.
  */
 typedef int (*assay_sink)(void *arg, const char *data, size_t len);
 
@@ -71,7 +72,8 @@ typedef struct assay_exec_opts {
     const char *command;
     const void *in;        /* stdin bytes, or NULL */
     size_t inlen;
-    int infd;              /* or a file to stream (-1 for none) */
+    int infd;              /* a file to stream first (> 0; 0 or -1 for none) */
+    int infd2;             /* a second one after it (> 0; 0 or -1 for none) */
     assay_sink sink;       /* stdout; NULL discards */
     void *arg;
 } assay_exec_opts;

@@ -1185,16 +1185,21 @@ int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *pa
                         uint64_t size)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, "INSERT OR REPLACE INTO logs (job_id, attempt, path, sha256, size) VALUES (?,?,?,?,?)");
+    /* Only for the job's current attempt while it has not ended (a log
+     * fetched again replaces its row: same bytes, same digest). */
+    int rc = prepare(st, &s, "INSERT OR REPLACE INTO logs (job_id, attempt, path, sha256, size) SELECT id, attempt, "
+                             "?, ?, ? FROM jobs WHERE id = ? AND attempt = ? AND state IN ('assigned','running')");
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int(s, 2, attempt);
-    sqlite3_bind_text(s, 3, path, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 4, sha256, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)size);
+    sqlite3_bind_text(s, 1, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, sha256, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)size);
+    sqlite3_bind_int64(s, 4, id);
+    sqlite3_bind_int(s, 5, attempt);
     rc = step_done(st, s, "log");
     sqlite3_finalize(s);
+    if (rc == 0 && sqlite3_changes(st->db) != 1)
+        rc = assay_error_set(ASSAY_ESTATE, "job %lld: attempt %d is no longer running here", (long long)id, attempt);
     return rc;
 }
 

@@ -27,7 +27,7 @@ struct fexec {
     size_t len, off;
     int status;
     char err[256];
-    int infd;
+    int infd, infd2;
     int again;          /* eagain: the next call answers "again" */
     int stall, drop, close_;
     long drop_at, close_at;
@@ -234,7 +234,8 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
     x->kind = kind;
     x->sink = o->sink;
     x->arg = o->arg;
-    x->infd = o->infd;
+    x->infd = o->infd > 0 ? o->infd : -1;
+    x->infd2 = o->infd2 > 0 ? o->infd2 : -1;
     if ((int)kind == h->stall_kind && h->stall_times > 0) {
         h->stall_times--;
         x->stall = 1;
@@ -250,13 +251,18 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
         x->close_at = h->close_at;
     }
     switch (kind) {
+    case ASSAY_REMOTE_UPLOAD_RUN:
     case ASSAY_REMOTE_RUN: {
-        h->runs++;
+        if (kind == ASSAY_REMOTE_RUN)
+            h->runs++;
+        else
+            h->upload_runs++;
         if (h->on_run)
             h->on_run(h);
         const char *f = strstr(o->command, "--from ");
         int64_t from = f ? strtoll(f + 7, NULL, 10) : 0;
-        int miss = (!h->has_agent ? 1 : 0) | (from == 0 && !h->has_art ? 2 : 0);
+        int up = kind == ASSAY_REMOTE_UPLOAD_RUN; /* what is missing comes on stdin */
+        int miss = (!h->has_agent && !up ? 1 : 0) | (from == 0 && !h->has_art && !up ? 2 : 0);
         if (miss) {
             x->status = ASSAY_REMOTE_MISSING + miss;
             break;
@@ -318,20 +324,27 @@ static int exec_run(void *xv)
         return ASSAY_SSH_AGAIN;
     if (x->stall)
         return ASSAY_SSH_AGAIN; /* silence: the dispatcher's clock must notice */
-    if (x->infd >= 0) {         /* an upload: its stdin, to the end */
+    if (x->infd >= 0 || x->infd2 >= 0) { /* uploads: their stdin, to the end */
         char buf[65536];
-        ssize_t n;
-        while ((n = read(x->infd, buf, sizeof buf)) > 0)
-            ;
-        x->infd = -1;
+        int got_agent = 0, got_art = 0;
+        for (int k = 0; k < 2; k++) {
+            int fd = k ? x->infd2 : x->infd;
+            if (fd < 0)
+                continue;
+            while (read(fd, buf, sizeof buf) > 0)
+                ;
+            /* UPLOAD_RUN: the agent first when both come */
+            if (x->kind == ASSAY_REMOTE_UPLOAD_AGENT || (x->kind == ASSAY_REMOTE_UPLOAD_RUN && !h->has_agent && !got_agent))
+                got_agent = 1;
+            else
+                got_art = 1;
+        }
+        x->infd = x->infd2 = -1;
         if (x->status == 0) {
-            if (x->kind == ASSAY_REMOTE_UPLOAD_AGENT) {
-                h->uploads_agent++;
-                h->has_agent = 1;
-            } else {
-                h->uploads_art++;
-                h->has_art = 1;
-            }
+            h->uploads_agent += got_agent;
+            h->uploads_art += got_art;
+            h->has_agent |= got_agent;
+            h->has_art |= got_art;
         }
     }
     for (;;) {

@@ -37,7 +37,7 @@ typedef struct fake_host {
     long announce_extra;       /* a log header announces this many bytes more than the log has */
     void (*on_run)(struct fake_host *); /* called when a RUN command starts */
     /* What happened. */
-    int connects, runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets;
+    int connects, runs, upload_runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets;
     char last_address[256];
     char *spec;                /* the last RUN's job spec (LOGS answers from it) */
 } fake_host;

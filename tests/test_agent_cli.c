@@ -896,3 +896,25 @@ Test(agent_cli, concurrent_starts_start_one_job, .fini = cleanup)
     unlink(a);
     unlink(b);
 }
+
+/* A supervisor killed in the middle of writing an event leaves a torn last
+ * line; one attach cuts it, ends the job and streams the ending whole. */
+Test(agent_cli, attach_after_a_torn_line_ends_the_job_in_one_call, .fini = cleanup)
+{
+    setup_for(&triples[0]);
+    char spec[1024];
+    snprintf(spec, sizeof spec,
+             "{\"protocol\":1,\"id\":\"torn\",\"steps\":[{\"id\":\"long\",\"kind\":\"test\",\"command\":"
+             "\"cp /bin/sleep ./assay-mark-%d; ./assay-mark-%d 120\",\"timeout\":300}]}",
+             getpid(), getpid());
+    cr_assert_eq(start(spec), 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out,
+                        "for i in $(seq 100); do pgrep -f '[a]ssay-mark-%d' >/dev/null && break; "
+                        "sleep 0.05; done; kill -9 $(cat %s/state/supervisor.pid); "
+                        "printf '{\"v\":1,\"seq\":2,\"ts\":\"2026' >> %s/state/events.jsonl",
+                        getpid(), jd, jd),
+                 0, "%s", out);
+    int rc = th_run(out, sizeof out, "timeout 60 %s attach --job-dir %s --from 0", agent, jd);
+    cr_assert_eq(rc, 0, "the first attach failed (%d): %s", rc, out);
+    cr_assert(strstr(out, "\"reason\":\"supervisor lost\"") && !strstr(out, "\"ts\":\"2026{"), "%s", out);
+}

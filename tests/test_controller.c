@@ -331,8 +331,8 @@ Test(controller, a_warm_host_runs_a_job_in_one_command)
                        "zhaoxin-kx6000-uos-20 && %s dispatch --once",
                        HOSTS, LC_ASSAY, lc_pkg, LC_ASSAY),
                  0, "%s", lc_out);
-    cr_assert(strstr(lc_out, "starting -> uploading agent") && strstr(lc_out, "uploading artifact -> starting") &&
-                  strstr(lc_out, "fetching logs -> ending"),
+    cr_assert(strstr(lc_out, "starting -> uploading: the host ") &&
+                  strstr(lc_out, "uploading -> streaming") && strstr(lc_out, "fetching logs -> ending"),
               "%s", lc_out);
     /* Warm: one command, from start to the last log. */
     cr_assert_eq(lc_sh("%s run submit %.12s --profiles zhaoxin-kx6000-uos-20 && %s dispatch --once",

@@ -115,16 +115,14 @@ Test(jobrun, a_cold_host_every_state_logged)
     dispatch(5);
     job1("passed", EVENTS, LOGS);
     has("job 1 on fake-1: done -> starting: assigned");
-    has("starting -> uploading agent: the host has neither agent nor artifact");
-    has("uploading agent -> uploading artifact: the agent is in place");
-    has("uploading artifact -> starting: uploaded");
-    has("starting -> streaming: the agent's events");
+    has("starting -> uploading: the host has neither agent nor artifact");
+    has("uploading -> streaming: the agent's events");
     has("streaming -> fetching logs: job-end");
     has("fetching logs -> ending: logs stored");
     has("ending -> done");
     cr_assert_eq(fh.uploads_agent, 1);
     cr_assert_eq(fh.uploads_art, 1);
-    cr_assert_eq(fh.runs, 2, "RUN, uploads, RUN");
+    cr_assert_eq(fh.runs + fh.upload_runs, 2, "a cold host is two commands: RUN, then uploads and RUN");
 }
 
 Test(jobrun, a_warm_host_is_one_command)
@@ -166,25 +164,25 @@ Test(jobrun, auth_refused_disables_the_host)
     has("no usable host has profile " PROFILE);
 }
 
-Test(jobrun, uploading_agent_fails_over)
+Test(jobrun, a_failed_upload_fails_over)
 {
-    fh.fail_kind = ASSAY_REMOTE_UPLOAD_AGENT;
-    fh.fail_status = 3;
+    fh.fail_kind = ASSAY_REMOTE_UPLOAD_RUN;
+    fh.fail_status = ASSAY_REMOTE_NO_UPLOAD;
     fh.fail_times = 1;
     dispatch(5);
-    has("uploading the agent to fake-1 failed (3): fake: agent upload failed");
+    has("uploading the agent and a.tar.gz to fake-1 failed: fake: upload and run failed");
     /* Failed over; the host is the only one of its profile, so attempt 2 runs there. */
     job1("passed", EVENTS, LOGS);
 }
 
-Test(jobrun, uploading_artifact_dropped_resumes)
+Test(jobrun, a_dropped_upload_resumes)
 {
     fh.has_agent = 1;
-    fh.drop_kind = ASSAY_REMOTE_UPLOAD_ART;
+    fh.drop_kind = ASSAY_REMOTE_UPLOAD_RUN;
     fh.drop_at = 0;
     fh.drop_times = 1;
     dispatch(5);
-    has("uploading artifact -> waiting for host: the host is down");
+    has("uploading -> waiting for host: the host is down");
     has("waiting for host -> starting: the host is back");
     job1("passed", EVENTS, LOGS);
 }
@@ -221,6 +219,10 @@ Test(jobrun, streaming_and_logs_dropped_at_many_offsets)
         dispatch(5);
         job1("passed", EVENTS, LOGS);
         has("-> waiting for host: the host is down");
+        if (offsets[i] > 400) /* events stored: the job exists there, RUN attaches */
+            has("waiting for host -> attaching: the host is back");
+        if (offsets[i] < 0) /* job-end stored: only the logs are fetched again */
+            has("waiting for host -> fetching logs: the host is back");
         cr_assert_eq(fh.runs + fh.logs_cmds, 2, "offset %ld: one more command after the drop", offsets[i]);
     }
 }
@@ -435,4 +437,43 @@ Test(jobrun, hostile_frames_are_refused)
     cr_assert(strstr(assay_error_last()->message, "an event line over"), "%s", assay_error_last()->message);
     free(big);
     assay_remote_stream_free(&s);
+}
+
+/* RESETTING: a host whose last job was of another package is reset first;
+ * a reset that fails fails the attempt over, and the next one resets it. */
+Test(jobrun, resetting_fails_over_then_resets)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.fail_kind = ASSAY_REMOTE_RESET;
+    fh.fail_status = 1;
+    fh.fail_times = 1;
+    cr_assert_eq(th_run(out, sizeof out,
+                        "sqlite3 %s/lab/assay.db \"update hosts set reset = 'true', last_job = 99, "
+                        "last_package = 'other', clean = 0 where name = 'fake-1'\"",
+                        dir),
+                 0, "%s", out);
+    dispatch(5);
+    has("job 1 on fake-1: done -> resetting: assigned");
+    has("the reset of fake-1 failed (exit status 1)");
+    has("resetting -> starting: the host is reset");
+    cr_assert_eq(fh.resets, 2);
+    job1("passed", EVENTS, LOGS);
+}
+
+/* ENDING, and any state: a job ended behind the dispatcher's back (by hand,
+ * by another process) is dropped, and nothing more is stored for it. */
+static void end_job(fake_host *h)
+{
+    (void)h;
+    th_run(NULL, 0, "sqlite3 %s/lab/assay.db \"update jobs set state = 'ended', outcome = 'canceled' where id = 1\"",
+           dir);
+}
+
+Test(jobrun, a_job_ended_elsewhere_is_dropped)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.on_run = end_job;
+    dispatch(5);
+    has("job 1 on fake-1: dropped: ");
+    job1("canceled", 0, 0);
 }
