@@ -70,7 +70,7 @@ typedef struct assay_elf_info {
 
 /*
  * What the reader reads of one file at most. Real binaries stay far below
- * (Node.js: 75 000 dynamic symbols; libgrpc: 31 DT_NEEDED; glibc: about 50
+ * (Node.js: 75 000 dynamic symbols; libgrpc: 31 DT_NEEDED; gdb: 60
  * version records); a file beyond one is "too large to check": not read,
  * and reported as such (ASSAY_ETOOBIG, the message names the cap).
  */

@@ -4,12 +4,14 @@ proportion to their size (issue 19): each is what a vendor account could
 submit. tests/test_elf.c reads each one in a child with CPU and memory
 limits and checks the exact outcome; ci/fuzz.sh uses them as seeds.
 
-    tests/data/make-hostile-elf.py DIR [--small]
+    tests/data/make-hostile-elf.py DIR [--small | --fuzz]
 
---small writes the same structures at a few KB each (the inputs kept in
-tests/fuzz/regress/elf/); without it, the cases where size is the point are
-as large as it takes (up to 16 MiB, all of it repetition that compresses to
-a few KB inside a package).
+Without an option, the cases where size is the point are as large as it
+takes (up to 26 MiB, all of it repetition that compresses to a few KB
+inside a package). --small writes the same structures at a few KB each (the
+inputs kept in tests/fuzz/regress/elf/); --fuzz at up to 1 MiB, the
+fuzzer's -max_len, which is still enough to keep a reader without bounds
+busy for longer than ci/fuzz.sh's -timeout.
 
 Every file is a 64-bit little-endian x86_64 shared object made only of
 section headers and the sections a case needs.
@@ -47,6 +49,11 @@ def elf(sections, extra_shdrs=()):
     return hdr + body + b''.join(sh)
 
 
+def pick(size, small, fuzz, full):
+    """A case's parameters for the size asked for."""
+    return {'small': small, 'fuzz': fuzz, 'full': full}[size]
+
+
 def dyn(entries):
     return b''.join(struct.pack('<qQ', t, v) for t, v in entries) + struct.pack('<qQ', DT_NULL, 0)
 
@@ -64,7 +71,7 @@ def verneed_walk(small):
     whose entries (each record read as one) lead on 16 bytes at a time: a
     walk bounded per record only costs the section's size times 65 535
     (16 MiB: 159 s of CPU)."""
-    n = 256 if small else 1 << 20
+    n = pick(small, 256, 65000, 1 << 20)
     strs = b'\0libc.so.6\0'  # shorter than 16: vna_name (= vn_aux, 16) names nothing
     return elf([(SHT_STRTAB, strs, 0), (SHT_VERNEED, verneed(0xFFFF, 1, 16, 16) * n, 1)])
 
@@ -73,7 +80,7 @@ def verneed_shared(small):
     """Every Verneed's vn_aux leads into one chain of Vernaux entries that
     runs to the section's end: a walk per Verneed costs the square of the
     section's size."""
-    n = 128 if small else 1 << 16
+    n = pick(small, 128, 32000, 1 << 16)
     strs = b'\0libc.so.6\0'
     out = b''
     for i in range(n):  # Verneed i at 16 i, its aux reaches Vernaux n + ... at 16 n
@@ -95,7 +102,7 @@ def symbol_versions(small):
     """8 000 required versions and 2^20 symbols (the cap, exactly), all
     undefined and needing the last version: matching each symbol by
     searching the versions is quadratic (256k symbols: 28 s)."""
-    nv, ns = (64, 256) if small else (8000, 1 << 20)
+    nv, ns = pick(small, (64, 256), (8000, 33000), (8000, 1 << 20))
     strs = bytearray(b'\0libc.so.6\0sym\0')
     names = []
     for k in range(nv):
@@ -116,7 +123,7 @@ def strtab_scan(small):
     entries naming its start: a lookup that looks for the NUL (or
     snprintf's "%s", which measures the whole string) scans all of it each
     time."""
-    size, n = (2048, 64) if small else (4 << 20, 8000)
+    size, n = pick(small, (2048, 64), (1 << 19, 8000), (4 << 20, 8000))
     strs = b'a' * (size - 1) + b'\0'
     return elf([(SHT_STRTAB, strs, 0), (SHT_DYNAMIC, dyn([(DT_SONAME, 0)] * n), 1)])
 
@@ -124,7 +131,7 @@ def strtab_scan(small):
 def needed_1m(small):
     """1 048 576 DT_NEEDED entries naming one library that no OS has: one
     warning per entry per profile turned this into gigabytes."""
-    n = 1100 if small else 1 << 20
+    n = pick(small, 1100, 65000, 1 << 20)
     strs = b'\0libnowhere.so.1\0'
     return elf([(SHT_STRTAB, strs, 0), (SHT_DYNAMIC, dyn([(DT_NEEDED, 1)] * n), 1)])
 
@@ -149,7 +156,7 @@ def dynamic_long(small):
 def notes_overlap(small):
     """60 000 SHT_NOTE section headers over one region of tiny notes:
     without a count, each header costs the whole region again."""
-    nh, size = (64, 1200) if small else (60000, 1 << 20)
+    nh, size = pick(small, (64, 1200), (8000, 1 << 19), (60000, 1 << 20))
     note = struct.pack('<III', 0, 0, 1)  # no name, no descriptor, type 1
     region = note * (size // 12)
     return elf([(SHT_NOTE, region, 0)], [(SHT_NOTE, 64, len(region))] * (nh - 1))
@@ -169,16 +176,18 @@ CASES = {
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != '--small']
+    args = sys.argv[1:]
+    size = 'full'
+    if args and args[-1] in ('--small', '--fuzz'):
+        size = args.pop()[2:]
     if len(args) != 1:
-        sys.exit('usage: make-hostile-elf.py DIR [--small]')
-    small = '--small' in sys.argv[1:]
+        sys.exit('usage: make-hostile-elf.py DIR [--small | --fuzz]')
     os.makedirs(args[0], exist_ok=True)
     for name, make in CASES.items():
-        if small and name == 'dynamic-long':  # 128 KiB whatever its size: the cap is the point
+        if size == 'small' and name == 'dynamic-long':  # 128 KiB whatever its size: the cap is the point
             continue
         with open(os.path.join(args[0], name), 'wb') as f:
-            f.write(make(small))
+            f.write(make(size))
 
 
 main()
