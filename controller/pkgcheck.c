@@ -15,6 +15,7 @@
 
 #define ELF_CAP (256u << 20) /* larger ELF files are reported, not read */
 #define LIBS_NAMED 5         /* a library finding names this many, then counts the rest */
+#define FILES_LISTED 100     /* files with findings listed per profile; the rest are counted */
 
 struct elf_file {
     char path[1024];
@@ -314,6 +315,7 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     assay_target t = {p->arch, p->loongarch_world[0] ? p->loongarch_world : NULL, p->glibc,
                       p->libstdcxx[0] ? p->libstdcxx : NULL, p->page_size, p->x86_isa_level};
     struct names provided = {0}, os = {0};
+    size_t listed = 0, unlisted = 0;
     if (names_index(&provided, s->provided) < 0 || names_index(&os, p->libraries) < 0) {
         free(provided.v);
         free(os.v);
@@ -339,11 +341,13 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
             warnings += cJSON_GetArraySize(fl) - nf;
         }
         const char *arch = e ? assay_elf_arch_name(e->id.machine, e->id.bits) : NULL;
-        if (cJSON_GetArraySize(fl) == 0) {
+        if (cJSON_GetArraySize(fl) == 0 || listed == FILES_LISTED) {
+            unlisted += cJSON_GetArraySize(fl) > 0;
             cJSON_Delete(f);
             cJSON_Delete(fl);
             continue;
         }
+        listed++;
         cJSON_AddStringToObject(f, "path", s->files[i].path);
         cJSON_AddStringToObject(f, "arch", arch ? arch : "unknown");
         cJSON_AddItemToObject(f, "findings", fl);
@@ -372,6 +376,7 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     cJSON_AddNumberToObject(r, "errors", errors);
     cJSON_AddNumberToObject(r, "warnings", warnings);
     cJSON_AddItemToObject(r, "files", files);
+    cJSON_AddNumberToObject(r, "files_unlisted", (double)unlisted);
     return r;
 }
 

@@ -523,3 +523,31 @@ Test(pkgcheck_bounds, missing_libraries_are_one_warning_naming_the_first_few)
     cr_assert_lt(size, 2048u * (size_t)named);
     cJSON_Delete(pf);
 }
+
+Test(pkgcheck_bounds, files_past_the_first_hundred_are_counted_not_listed)
+{
+    /* 101 copies of a glibc 2.36 build in a tarball: an error each on a
+     * glibc 2.28 target, 100 listed. */
+    char out[2048], sub[400], id[65];
+    int existed;
+    int rc = th_run(out, sizeof out,
+                    "set -e; d=%s/many; mkdir -p $d/t/usr/bin $d/s/pkgs; for i in $(seq 0 100); do "
+                    "cp " BIN "/hello-x86_64 $d/t/usr/bin/hello$i; done; tar -C $d/t -cf $d/s/pkgs/many.tar usr;"
+                    "printf '%%s' '{\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\",\"artifacts\":["
+                    "{\"file\":\"pkgs/many.tar\",\"arch\":\"x86_64\"}],\"install\":{\"command\":\"true\",\"timeout\":9},"
+                    "\"uninstall\":{\"command\":\"true\",\"timeout\":9},\"tests\":[{\"id\":\"t\",\"command\":\"true\","
+                    "\"timeout\":9}]}' > $d/s/manifest.json; tar -C $d/s -cf $d.tar manifest.json pkgs",
+                    pkdir);
+    cr_assert_eq(rc, 0, "%s", out);
+    snprintf(sub, sizeof sub, "%s/many.tar", pkdir);
+    cr_assert_eq(assay_package_add(&pklab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+    char *profs[] = {"zhaoxin-kx6000-kylin-v10"};
+    cJSON *pf;
+    cr_assert_eq(assay_pkgcheck(&pf, &pklab, id, profs, 1), 0, "%s", assay_error_last()->message);
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(pf, "profiles"), 0);
+    cr_assert_eq(cJSON_GetObjectItem(p, "elf_files")->valueint, 101);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(p, "files")), 100);
+    cr_assert_eq(cJSON_GetObjectItem(p, "files_unlisted")->valueint, 1);
+    cr_assert_geq(cJSON_GetObjectItem(p, "errors")->valueint, 101, "every file's errors are counted");
+    cJSON_Delete(pf);
+}
