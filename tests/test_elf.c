@@ -447,23 +447,32 @@ static void pk_teardown(void)
     th_run(NULL, 0, "rm -rf %s", pkdir);
 }
 
-/* Add a package whose x86_64 artifact is the hostile file `name` (a plain
- * file, in an uncompressed tar: no ratio cap is in play), check it against
- * every profile, and return the result. */
-static cJSON *pkgcheck_of(const char *name, size_t *printed)
+/* Add a package made in a new folder `name` by the shell commands `make`,
+ * which put its one x86_64 artifact `art` into s/; as an uncompressed tar,
+ * so that no ratio cap is in play. */
+static void add_package(char id[65], const char *name, const char *make, const char *art)
 {
-    char out[2048], sub[400], id[65];
+    char out[2048], sub[400];
     int existed;
     int rc = th_run(out, sizeof out,
-                    "set -e; d=%s/%s; mkdir -p $d/bin; cp " HOSTILE "/%s $d/bin/tool;"
+                    "set -e; d=%s/%s; mkdir -p $d/s; cd $d; %s;"
                     "printf '%%s' '{\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\",\"artifacts\":["
-                    "{\"file\":\"bin/tool\",\"arch\":\"x86_64\"}],\"install\":{\"command\":\"true\",\"timeout\":9},"
+                    "{\"file\":\"%s\",\"arch\":\"x86_64\"}],\"install\":{\"command\":\"true\",\"timeout\":9},"
                     "\"uninstall\":{\"command\":\"true\",\"timeout\":9},\"tests\":[{\"id\":\"t\",\"command\":\"true\","
-                    "\"timeout\":9}]}' > $d/manifest.json; tar -C $d -cf $d.tar manifest.json bin",
-                    pkdir, name, name);
+                    "\"timeout\":9}]}' > s/manifest.json; tar -C s -cf $d.tar .",
+                    pkdir, name, make, art);
     cr_assert_eq(rc, 0, "%s", out);
     snprintf(sub, sizeof sub, "%s/%s.tar", pkdir, name);
     cr_assert_eq(assay_package_add(&pklab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+}
+
+/* A package whose x86_64 artifact is the hostile file `name` itself, checked
+ * against every profile; *printed: the size of the result as JSON. */
+static cJSON *pkgcheck_of(const char *name, size_t *printed)
+{
+    char id[65], make[300];
+    snprintf(make, sizeof make, "mkdir -p s/bin; cp " HOSTILE "/%s s/bin/tool", name);
+    add_package(id, name, make, "bin/tool");
     cJSON *pf;
     cr_assert_eq(assay_pkgcheck(&pf, &pklab, id, NULL, 0), 0, "%s", assay_error_last()->message);
     char *text = cJSON_PrintUnformatted(pf);
@@ -528,19 +537,11 @@ Test(pkgcheck_bounds, files_past_the_first_hundred_are_counted_not_listed)
 {
     /* 101 copies of a glibc 2.36 build in a tarball: an error each on a
      * glibc 2.28 target, 100 listed. */
-    char out[2048], sub[400], id[65];
-    int existed;
-    int rc = th_run(out, sizeof out,
-                    "set -e; d=%s/many; mkdir -p $d/t/usr/bin $d/s/pkgs; for i in $(seq 0 100); do "
-                    "cp " BIN "/hello-x86_64 $d/t/usr/bin/hello$i; done; tar -C $d/t -cf $d/s/pkgs/many.tar usr;"
-                    "printf '%%s' '{\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\",\"artifacts\":["
-                    "{\"file\":\"pkgs/many.tar\",\"arch\":\"x86_64\"}],\"install\":{\"command\":\"true\",\"timeout\":9},"
-                    "\"uninstall\":{\"command\":\"true\",\"timeout\":9},\"tests\":[{\"id\":\"t\",\"command\":\"true\","
-                    "\"timeout\":9}]}' > $d/s/manifest.json; tar -C $d/s -cf $d.tar manifest.json pkgs",
-                    pkdir);
-    cr_assert_eq(rc, 0, "%s", out);
-    snprintf(sub, sizeof sub, "%s/many.tar", pkdir);
-    cr_assert_eq(assay_package_add(&pklab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+    char id[65];
+    add_package(id, "many",
+                "mkdir -p t/usr/bin s/pkgs; for i in $(seq 0 100); do cp " BIN "/hello-x86_64 t/usr/bin/hello$i; done;"
+                "tar -C t -cf s/pkgs/many.tar usr",
+                "pkgs/many.tar");
     char *profs[] = {"zhaoxin-kx6000-kylin-v10"};
     cJSON *pf;
     cr_assert_eq(assay_pkgcheck(&pf, &pklab, id, profs, 1), 0, "%s", assay_error_last()->message);
