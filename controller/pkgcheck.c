@@ -306,7 +306,6 @@ static void library_finding(cJSON *fl, const assay_elf_info *e, const struct nam
     finding(fl, "warning", "library", "provided by the package or the OS", found, hint);
 }
 
-
 static cJSON *check_profile(const struct scan *s, const assay_profile *p, const assay_artifact_rec *art,
                             const char *metadata_arch)
 {

@@ -552,3 +552,25 @@ Test(pkgcheck_bounds, files_past_the_first_hundred_are_counted_not_listed)
     cr_assert_geq(cJSON_GetObjectItem(p, "errors")->valueint, 101, "every file's errors are counted");
     cJSON_Delete(pf);
 }
+
+/* ---- the agent's inspection on the host ----------------------------------- */
+
+#include "inspect.h"
+
+Test(elf_bounds, the_agent_reports_a_file_too_large_to_check)
+{
+    char *paths[] = {HOSTILE "/needed-1m", BIN "/hello-x86_64"};
+    cJSON *facts = cJSON_Parse("{\"arch\":\"x86_64\",\"glibc\":\"2.36\"}"), *out;
+    cr_assert_eq(assay_inspect_files(&out, paths, 2, NULL, facts), 0);
+    const cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(out, "files"), 0);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(f0, "elf")));
+    const cJSON *fl = cJSON_GetObjectItem(f0, "findings");
+    cr_assert_eq(cJSON_GetArraySize(fl), 1);
+    cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(fl, 0), "check")->valuestring, "too-large");
+    cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(fl, 0), "found")->valuestring,
+                     "too large to check: more than 1024 DT_NEEDED entries");
+    cr_assert_eq(cJSON_GetObjectItem(out, "warnings")->valueint, 1);
+    cr_assert_eq(cJSON_GetObjectItem(out, "errors")->valueint, 0, "hello-x86_64 runs on glibc 2.36");
+    cJSON_Delete(out);
+    cJSON_Delete(facts);
+}
