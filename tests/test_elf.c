@@ -395,6 +395,7 @@ Test(elf_bounds, caps_make_a_file_too_large_to_check)
     expect_read("needed-1m", "ETOOBIG: too large to check: more than 1024 DT_NEEDED entries");
     expect_read("dynamic-long", "ETOOBIG: too large to check: more than 8192 dynamic entries");
     expect_read("notes-overlap", "ETOOBIG: too large to check: more than 4096 note records");
+    expect_read("symbols-over-cap", "ETOOBIG: too large to check: more than 1048576 dynamic symbols");
     expect_read("needed-many", "ok needed=1000 soname= vreqs=0 vsyms=0/0 first=@");
 }
 
