@@ -90,6 +90,13 @@ int assay_inspect_files(cJSON **out, char *const *paths, size_t n, const char *b
         int rc = map == MAP_FAILED ? ASSAY_EINVAL : assay_elf_read(&e, map, (size_t)st.st_size);
         if (map != MAP_FAILED)
             munmap(map, (size_t)st.st_size);
+        if (rc == ASSAY_ETOOBIG) { /* ELF, over a cap of the reader: reported, not read */
+            if (!cJSON_AddTrueToObject(f, "elf") || assay_preflight_too_large(fl, assay_error_last()->message) < 0)
+                goto nomem;
+            assay_error_clear();
+            warnings++;
+            continue;
+        }
         if (rc < 0) {
             assay_error_clear();
             if (!cJSON_AddFalseToObject(f, "elf"))

@@ -14,10 +14,13 @@
 #include <string.h>
 
 #define ELF_CAP (256u << 20) /* larger ELF files are reported, not read */
+#define LIBS_NAMED 5         /* a library finding names this many, then counts the rest */
+#define FILES_LISTED 100     /* files with findings listed per profile; the rest are counted */
 
 struct elf_file {
     char path[1024];
-    assay_elf_info *info;
+    assay_elf_info *info; /* NULL when the file was too large to check */
+    char *too_large;      /* then: why (which cap) */
 };
 
 struct scan {
@@ -28,8 +31,10 @@ struct scan {
 
 static void scan_free(struct scan *s)
 {
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
         assay_elf_info_free(s->files[i].info);
+        free(s->files[i].too_large);
+    }
     free(s->files);
     cJSON_Delete(s->provided);
 }
@@ -49,6 +54,50 @@ static struct archive *payload_reader(void)
     return a;
 }
 
+/* The rest of an ELF entry whose first 4 bytes are `head`, `size` bytes in
+ * all (-1: unknown), into *buf. ASSAY_ETOOBIG past ELF_CAP. */
+static int read_elf(struct archive *a, const unsigned char head[4], la_int64_t size, unsigned char **buf,
+                    size_t *got)
+{
+    if (size > (la_int64_t)ELF_CAP)
+        return assay_error_set(ASSAY_ETOOBIG, "too large to check: %lld bytes, more than the %u MiB read of one file",
+                               (long long)size, ELF_CAP >> 20);
+    size_t cap = size >= 0 ? (size_t)size : 1u << 20, n = 4;
+    unsigned char *b = malloc(cap);
+    if (!b)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    memcpy(b, head, 4);
+    for (;;) {
+        if (n == cap) {
+            if (size >= 0)
+                break;
+            unsigned char extra;
+            if (cap >= ELF_CAP && archive_read_data(a, &extra, 1) > 0) {
+                free(b);
+                return assay_error_set(ASSAY_ETOOBIG, "too large to check: more than the %u MiB read of one file",
+                                       ELF_CAP >> 20);
+            }
+            if (cap >= ELF_CAP)
+                break;
+            size_t nc = cap * 2 < ELF_CAP ? cap * 2 : ELF_CAP;
+            unsigned char *nb = realloc(b, nc);
+            if (!nb) {
+                free(b);
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
+            }
+            b = nb;
+            cap = nc;
+        }
+        la_ssize_t r = archive_read_data(a, b + n, cap - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    *buf = b;
+    *got = n;
+    return 0;
+}
+
 /* Read every entry of an open archive; keep the ELF ones. */
 static int scan_entries(struct archive *a, struct scan *s, const char *what)
 {
@@ -59,30 +108,36 @@ static int scan_entries(struct archive *a, struct scan *s, const char *what)
         if (archive_entry_filetype(e) != AE_IFREG)
             continue;
         const char *name = archive_entry_pathname(e);
-        la_int64_t size = archive_entry_size(e);
-        if (!name || size < 4 || archive_read_data(a, head, 4) != 4 || memcmp(head, "\177ELF", 4))
+        /* A plain-file artifact (libarchive's raw format) has no size until
+         * it is read: -1 then. */
+        la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+        if (!name || (size >= 0 && size < 4) || archive_read_data(a, head, 4) != 4 || memcmp(head, "\177ELF", 4))
             continue;
-        if ((uint64_t)size > ELF_CAP)
-            continue;
-        unsigned char *buf = malloc((size_t)size);
-        if (!buf)
-            return assay_error_set(ASSAY_ENOMEM, "out of memory");
-        memcpy(buf, head, 4);
-        size_t got = 4;
-        while (got < (size_t)size) {
-            la_ssize_t n = archive_read_data(a, buf + got, (size_t)size - got);
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
         assay_elf_info *info = NULL;
-        if (assay_elf_read(&info, buf, got) == 0) {
+        char *too_large = NULL;
+        unsigned char *buf = NULL;
+        size_t got = 0;
+        int rc = read_elf(a, head, size, &buf, &got);
+        if (rc == ASSAY_ENOMEM)
+            return rc;
+        if (rc == 0) {
+            rc = assay_elf_read(&info, buf, got);
+            free(buf);
+            if (rc == ASSAY_ENOMEM)
+                return rc;
+        }
+        /* A file over a cap is reported; a damaged one is not an ELF file
+         * to check. */
+        if (!info && assay_error_last()->code == ASSAY_ETOOBIG &&
+            !(too_large = strdup(assay_error_last()->message)))
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        if (info || too_large) {
             if (s->n == s->cap) {
                 size_t nc = s->cap ? s->cap * 2 : 16;
                 struct elf_file *nf = realloc(s->files, nc * sizeof *nf);
                 if (!nf) {
-                    free(buf);
                     assay_elf_info_free(info);
+                    free(too_large);
                     return assay_error_set(ASSAY_ENOMEM, "out of memory");
                 }
                 s->files = nf;
@@ -92,14 +147,14 @@ static int scan_entries(struct archive *a, struct scan *s, const char *what)
             while (clean[0] == '.' && clean[1] == '/')
                 clean++;
             snprintf(s->files[s->n].path, sizeof s->files[s->n].path, "%s%s", clean[0] == '/' ? "" : "/", clean);
+            s->files[s->n].too_large = too_large;
             s->files[s->n++].info = info;
             const char *base = strrchr(name, '/');
             cJSON_AddItemToArray(s->provided, cJSON_CreateString(base ? base + 1 : name));
-            if (info->soname[0])
+            if (info && info->soname[0])
                 cJSON_AddItemToArray(s->provided, cJSON_CreateString(info->soname));
         }
         assay_error_clear();
-        free(buf);
     }
     if (r != ARCHIVE_EOF)
         return assay_error_set(ASSAY_EINVAL, "%s: %s", what, archive_error_string(a));
@@ -166,13 +221,6 @@ static int scan_artifact(struct scan *s, const char *blob, const assay_artifact_
     return 0;
 }
 
-static int in_list(const cJSON *list, const char *name)
-{
-    const cJSON *x;
-    cJSON_ArrayForEach(x, list) if (cJSON_IsString(x) && !strcmp(x->valuestring, name)) return 1;
-    return 0;
-}
-
 static int finding(cJSON *fl, const char *sev, const char *check, const char *expected, const char *found,
                    const char *hint)
 {
@@ -186,6 +234,78 @@ static int finding(cJSON *fl, const char *sev, const char *check, const char *ex
     return 0;
 }
 
+/* A list of names sorted once, so that each DT_NEEDED entry of each file
+ * is looked up in O(log n): a package may hold 10 000 ELF files, each
+ * naming up to ASSAY_ELF_MAX_NEEDED libraries. */
+struct names {
+    const char **v;
+    size_t n;
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int names_index(struct names *ix, const cJSON *list)
+{
+    const cJSON *x;
+    ix->n = 0;
+    ix->v = malloc(((size_t)cJSON_GetArraySize(list) + 1) * sizeof *ix->v);
+    if (!ix->v)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(x, list) if (cJSON_IsString(x)) ix->v[ix->n++] = x->valuestring;
+    qsort(ix->v, ix->n, sizeof *ix->v, cmp_name);
+    return 0;
+}
+
+static int in_names(const struct names *ix, const char *name)
+{
+    return bsearch(&name, ix->v, ix->n, sizeof *ix->v, cmp_name) != NULL;
+}
+
+/* One "library" warning for a file, whatever the number of libraries it
+ * misses: it names the first LIBS_NAMED and counts the rest. (One finding
+ * per library per profile let 1 KB of DT_NEEDED entries fill gigabytes.) */
+static void library_finding(cJSON *fl, const assay_elf_info *e, const struct names *provided,
+                            const struct names *os, const assay_profile *p)
+{
+    char found[1024], hint[1536];
+    size_t missing = 0, used = 0;
+    const char *first = NULL;
+    found[0] = '\0';
+    for (size_t k = 0; k < e->nneeded; k++) {
+        if (in_names(provided, e->needed[k]) || in_names(os, e->needed[k]))
+            continue;
+        if (missing < LIBS_NAMED) {
+            int n = snprintf(found + used, sizeof found - used, "%s%s", missing ? ", " : "", e->needed[k]);
+            used += n > 0 && (size_t)n < sizeof found - used ? (size_t)n : 0;
+        }
+        if (!missing)
+            first = e->needed[k];
+        missing++;
+    }
+    if (!missing)
+        return;
+    if (missing == 1) {
+        snprintf(hint, sizeof hint, "%s is neither in the package nor among the OS libraries of %s: ship it, "
+                                    "link it statically, or declare it as a dependency the centre installs",
+                 first, p->id);
+        finding(fl, "warning", "library", "provided by the package or the OS", first, hint);
+        return;
+    }
+    char list[1024];
+    if (missing > LIBS_NAMED)
+        snprintf(list, sizeof list, "%s and %zu more", found, missing - LIBS_NAMED);
+    else
+        snprintf(list, sizeof list, "%s", found);
+    snprintf(found, sizeof found, "%zu libraries: %s", missing, list);
+    snprintf(hint, sizeof hint, "%zu libraries are neither in the package nor among the OS libraries of %s (%s): "
+                                "ship them, link them statically, or declare them as dependencies the centre installs",
+             missing, p->id, list);
+    finding(fl, "warning", "library", "provided by the package or the OS", found, hint);
+}
+
 static cJSON *check_profile(const struct scan *s, const assay_profile *p, const assay_artifact_rec *art,
                             const char *metadata_arch)
 {
@@ -193,30 +313,40 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     int errors = 0, warnings = 0;
     assay_target t = {p->arch, p->loongarch_world[0] ? p->loongarch_world : NULL, p->glibc,
                       p->libstdcxx[0] ? p->libstdcxx : NULL, p->page_size, p->x86_isa_level};
+    struct names provided = {0}, os = {0};
+    size_t listed = 0, unlisted = 0;
+    if (names_index(&provided, s->provided) < 0 || names_index(&os, p->libraries) < 0) {
+        free(provided.v);
+        free(os.v);
+        cJSON_Delete(r);
+        cJSON_Delete(files);
+        return NULL;
+    }
     for (size_t i = 0; i < s->n; i++) {
         const assay_elf_info *e = s->files[i].info;
         cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
-        const char *arch = assay_elf_arch_name(e->id.machine, e->id.bits);
-        int n = assay_preflight_elf(fl, e, &t);
-        if (n > 0)
-            errors += n;
-        /* Libraries: provided by the package itself or by the OS. */
-        /* (A profile without a library list cannot say: no finding then.) */
-        for (size_t k = 0; p->libraries && k < e->nneeded; k++) {
-            if (in_list(s->provided, e->needed[k]) || in_list(p->libraries, e->needed[k]))
-                continue;
-            char hint[512];
-            snprintf(hint, sizeof hint, "%s is neither in the package nor among the OS libraries of %s: ship it, "
-                                        "link it statically, or declare it as a dependency the centre installs",
-                     e->needed[k], p->id);
-            finding(fl, "warning", "library", "provided by the package or the OS", e->needed[k], hint);
+        if (!e) {
+            assay_preflight_too_large(fl, s->files[i].too_large);
             warnings++;
+        } else {
+            int n = assay_preflight_elf(fl, e, &t);
+            if (n > 0)
+                errors += n;
+            /* Libraries: provided by the package itself or by the OS. (A
+             * profile without a library list cannot say: no finding then.) */
+            int nf = cJSON_GetArraySize(fl);
+            if (p->libraries)
+                library_finding(fl, e, &provided, &os, p);
+            warnings += cJSON_GetArraySize(fl) - nf;
         }
-        if (cJSON_GetArraySize(fl) == 0) {
+        const char *arch = e ? assay_elf_arch_name(e->id.machine, e->id.bits) : NULL;
+        if (cJSON_GetArraySize(fl) == 0 || listed == FILES_LISTED) {
+            unlisted += cJSON_GetArraySize(fl) > 0;
             cJSON_Delete(f);
             cJSON_Delete(fl);
             continue;
         }
+        listed++;
         cJSON_AddStringToObject(f, "path", s->files[i].path);
         cJSON_AddStringToObject(f, "arch", arch ? arch : "unknown");
         cJSON_AddItemToObject(f, "findings", fl);
@@ -226,7 +356,8 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     if (metadata_arch && !strcmp(metadata_arch, "noarch") && s->n > 0) {
         cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
         char found[128];
-        const char *a0 = assay_elf_arch_name(s->files[0].info->id.machine, s->files[0].info->id.bits);
+        const assay_elf_info *e0 = s->files[0].info;
+        const char *a0 = e0 ? assay_elf_arch_name(e0->id.machine, e0->id.bits) : NULL;
         snprintf(found, sizeof found, "%zu ELF files (%s)", s->n, a0 ? a0 : "?");
         finding(fl, "error", "metadata-arch", "noarch: no machine code", found,
                 "a noarch package must not ship binaries: declare the real architecture");
@@ -236,12 +367,15 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
         cJSON_AddItemToArray(files, f);
         errors++;
     }
+    free(provided.v);
+    free(os.v);
     cJSON_AddStringToObject(r, "profile", p->id);
     cJSON_AddStringToObject(r, "artifact", art->name);
     cJSON_AddNumberToObject(r, "elf_files", (double)s->n);
     cJSON_AddNumberToObject(r, "errors", errors);
     cJSON_AddNumberToObject(r, "warnings", warnings);
     cJSON_AddItemToObject(r, "files", files);
+    cJSON_AddNumberToObject(r, "files_unlisted", (double)unlisted);
     return r;
 }
 
@@ -307,7 +441,12 @@ int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *pro
                 (rc = scan_artifact(&scans[ai], blob, &arts[ai])) < 0)
                 goto out;
         }
-        cJSON_AddItemToArray(list, check_profile(&scans[ai], p, &arts[ai], !strcmp(ma->arch, "noarch") ? "noarch" : NULL));
+        cJSON *pr = check_profile(&scans[ai], p, &arts[ai], !strcmp(ma->arch, "noarch") ? "noarch" : NULL);
+        if (!pr || !cJSON_AddItemToArray(list, pr)) {
+            cJSON_Delete(pr);
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     *out = res;
     res = NULL;

@@ -17,7 +17,11 @@
  * Check package `id` against `profiles` (NULL, n 0: every profile of the
  * lab whose architecture an artifact serves). *out = {"package", "profiles":
  * [{"profile", "artifact", "errors", "warnings", "files": [{"path", "arch",
- * "findings": [...]}]}]}.
+ * "findings": [...]}], "files_unlisted"}]}. Its size does not grow with what
+ * the files hold: one finding per check and file (one "library" warning
+ * names the first five libraries and counts the rest), the first 100 files
+ * with findings listed per profile and the rest counted in
+ * "files_unlisted" ("errors" and "warnings" count them all).
  */
 int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n);
 

@@ -285,3 +285,293 @@ Test(preflight, cxxabi_against_an_old_libstdcxx)
               cJSON_GetObjectItem(x, "found")->valuestring);
     cJSON_Delete(f);
 }
+
+/* ---- crafted files: bounded time, bounded memory ---------------------------
+ * tests/data/make-hostile-elf.py (run by the elf-corpus fixture) makes the
+ * files that cost the reader minutes or gigabytes before (issue 19). Each
+ * is read in a child with 10 s of CPU and 256 MiB of address space on top
+ * of what it holds: a blow-up kills the child (SIGXCPU, or the allocator
+ * failing), which fails the test. */
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HOSTILE ASSAY_BINARY_DIR "/elf-corpus/hostile"
+
+/* The reader's outcome on hostile file `name`, as one line. */
+static void bounded_read(const char *name, char *out, size_t outlen)
+{
+    char path[300];
+    int fds[2];
+    snprintf(path, sizeof path, HOSTILE "/%s", name);
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert(fd >= 0 && fstat(fd, &st) == 0, "no %s (the elf-corpus fixture makes it)", path);
+    size_t len = (size_t)st.st_size;
+    void *buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    cr_assert(buf != MAP_FAILED);
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        unsigned long vm = 0;
+        FILE *sf = fopen("/proc/self/statm", "r");
+        if (!sf || fscanf(sf, "%lu", &vm) != 1)
+            _exit(3);
+        fclose(sf);
+        struct rlimit cpu = {10, 10}, as;
+        as.rlim_cur = as.rlim_max = vm * (unsigned long)sysconf(_SC_PAGESIZE) + (256ul << 20);
+        if (setrlimit(RLIMIT_CPU, &cpu) || setrlimit(RLIMIT_AS, &as))
+            _exit(4);
+        assay_elf_info *i = NULL;
+        char line[600];
+        int rc = assay_elf_read(&i, buf, len);
+        if (rc == 0)
+            snprintf(line, sizeof line, "ok needed=%zu soname=%.8s vreqs=%zu vsyms=%zu/%zu first=%s@%s", i->nneeded,
+                     i->soname, i->nvreqs, i->nvsyms, i->nvsyms_all, i->nvsyms ? i->vsyms[0].name : "",
+                     i->nvsyms ? i->vsyms[0].version : "");
+        else
+            snprintf(line, sizeof line, "%s: %s", assay_error_name(rc), assay_error_last()->message);
+        assay_elf_info_free(i);
+        _exit(write(fds[1], line, strlen(line)) == (ssize_t)strlen(line) ? 0 : 5);
+    }
+    close(fds[1]);
+    munmap(buf, len);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < outlen && (n = read(fds[0], out + got, outlen - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(fds[0]);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the reader died (signal %d, status %d): over its "
+              "CPU or memory bound?", name, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+static void expect_read(const char *name, const char *want)
+{
+    char got[600];
+    bounded_read(name, got, sizeof got);
+    cr_assert_str_eq(got, want, "%s", name);
+}
+
+Test(elf_bounds, a_version_walk_of_65535_per_record_is_too_large)
+{
+    /* 16 MiB of .gnu.version_r: 159 s of CPU before. */
+    expect_read("verneed-walk", "ETOOBIG: too large to check: more than 8192 records in .gnu.version_r");
+    expect_read("verneed-shared", "ETOOBIG: too large to check: more than 8192 records in .gnu.version_r");
+}
+
+Test(elf_bounds, wrapping_version_links_end_the_walk)
+{
+    /* vn_next and vna_next of -16 in 32 bits: past the section, not back. */
+    expect_read("vn-next-cycle", "ok needed=0 soname= vreqs=1 vsyms=0/0 first=@");
+}
+
+Test(elf_bounds, symbol_versions_are_matched_in_linear_time)
+{
+    /* 2^20 undefined symbols (the cap, exactly) needing the last of 8 000
+     * versions: a search per symbol was quadratic. Five are kept. */
+    expect_read("symbol-versions", "ok needed=0 soname= vreqs=8000 vsyms=5/1048575 first=sym@V_7999");
+}
+
+Test(elf_bounds, names_are_found_without_scanning_the_string_table)
+{
+    /* 8 000 DT_SONAME entries naming the start of a 4 MiB string table with
+     * one NUL at its end. */
+    expect_read("strtab-scan", "ok needed=0 soname=aaaaaaaa vreqs=0 vsyms=0/0 first=@");
+}
+
+Test(elf_bounds, caps_make_a_file_too_large_to_check)
+{
+    expect_read("needed-1m", "ETOOBIG: too large to check: more than 1024 DT_NEEDED entries");
+    expect_read("dynamic-long", "ETOOBIG: too large to check: more than 8192 dynamic entries");
+    expect_read("notes-overlap", "ETOOBIG: too large to check: more than 4096 note records");
+    expect_read("symbols-over-cap", "ETOOBIG: too large to check: more than 1048576 dynamic symbols");
+    expect_read("needed-many", "ok needed=1000 soname= vreqs=0 vsyms=0/0 first=@");
+}
+
+Test(elf_bounds, the_first_symbols_of_each_version_name_the_same_ones)
+{
+    /* Only ASSAY_ELF_SYMS_PER_VERSION symbols of each version are kept:
+     * preflight must still name the first symbols of the whole table, as
+     * readelf lists them. With glibc 2.2.4 as the target every GLIBC_
+     * symbol is too new, so the five named are the table's first five. */
+    assay_elf_info *i = load("many-x86_64");
+    cr_assert_gt(i->nvsyms_all, i->nvsyms, "the file must have more symbols than are kept");
+    char want[400], line[200] = "";
+    cr_assert_eq(th_run(want, sizeof want,
+                        "readelf -W --dyn-syms " BIN "/many-x86_64 | awk '$7 == \"UND\" && $8 ~ /@GLIBC_/ "
+                        "{ printf \"%%s%%s\", n++ ? \", \" : \"\", $8 } n == 5 { exit }'"),
+                 0, "%s", want);
+    assay_target t = {"x86_64", NULL, "2.2.4", NULL, 4096, 0};
+    cJSON *f = cJSON_CreateArray();
+    cr_assert_geq(assay_preflight_elf(f, i, &t), 1);
+    const cJSON *g = finding(f, "glibc");
+    cr_assert_not_null(g);
+    snprintf(line, sizeof line, "(%s)", want);
+    cr_assert(strstr(cJSON_GetObjectItem(g, "found")->valuestring, line), "%s does not name %s",
+              cJSON_GetObjectItem(g, "found")->valuestring, line);
+    cJSON_Delete(f);
+    assay_elf_info_free(i);
+}
+
+/* ---- the package's preflight result stays small --------------------------- */
+
+#include "lab.h"
+#include "package.h"
+#include "pkgcheck.h"
+
+static char pkdir[] = "/tmp/assay-elfpk-XXXXXX";
+static assay_lab pklab;
+
+static void pk_setup(void)
+{
+    char dir[300];
+    cr_assert_not_null(mkdtemp(pkdir));
+    snprintf(dir, sizeof dir, "%s/lab", pkdir);
+    cr_assert_eq(assay_lab_init(dir, ASSAY_KEY_ED25519, "test"), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_lab_open(&pklab, dir), 0);
+}
+
+static void pk_teardown(void)
+{
+    assay_lab_close(&pklab);
+    th_run(NULL, 0, "rm -rf %s", pkdir);
+}
+
+/* Add a package made in a new folder `name` by the shell commands `make`,
+ * which put its one x86_64 artifact `art` into s/; as an uncompressed tar,
+ * so that no ratio cap is in play. */
+static void add_package(char id[65], const char *name, const char *make, const char *art)
+{
+    char out[2048], sub[400];
+    int existed;
+    int rc = th_run(out, sizeof out,
+                    "set -e; d=%s/%s; mkdir -p $d/s; cd $d; %s;"
+                    "printf '%%s' '{\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\",\"artifacts\":["
+                    "{\"file\":\"%s\",\"arch\":\"x86_64\"}],\"install\":{\"command\":\"true\",\"timeout\":9},"
+                    "\"uninstall\":{\"command\":\"true\",\"timeout\":9},\"tests\":[{\"id\":\"t\",\"command\":\"true\","
+                    "\"timeout\":9}]}' > s/manifest.json; tar -C s -cf $d.tar .",
+                    pkdir, name, make, art);
+    cr_assert_eq(rc, 0, "%s", out);
+    snprintf(sub, sizeof sub, "%s/%s.tar", pkdir, name);
+    cr_assert_eq(assay_package_add(&pklab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+}
+
+/* A package whose x86_64 artifact is the hostile file `name` itself, checked
+ * against every profile; *printed: the size of the result as JSON. */
+static cJSON *pkgcheck_of(const char *name, size_t *printed)
+{
+    char id[65], make[300];
+    snprintf(make, sizeof make, "mkdir -p s/bin; cp " HOSTILE "/%s s/bin/tool", name);
+    add_package(id, name, make, "bin/tool");
+    cJSON *pf;
+    cr_assert_eq(assay_pkgcheck(&pf, &pklab, id, NULL, 0), 0, "%s", assay_error_last()->message);
+    char *text = cJSON_PrintUnformatted(pf);
+    *printed = strlen(text);
+    free(text);
+    return pf;
+}
+
+TestSuite(pkgcheck_bounds, .init = pk_setup, .fini = pk_teardown);
+
+Test(pkgcheck_bounds, a_million_dt_needed_entries_give_one_small_finding_per_profile)
+{
+    size_t size;
+    cJSON *pf = pkgcheck_of("needed-1m", &size), *p;
+    int profiles = 0;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(pf, "profiles"))
+    {
+        const cJSON *files = cJSON_GetObjectItem(p, "files");
+        cr_assert_eq(cJSON_GetArraySize(files), 1);
+        const cJSON *fl = cJSON_GetObjectItem(cJSON_GetArrayItem(files, 0), "findings");
+        cr_assert_eq(cJSON_GetArraySize(fl), 1);
+        const cJSON *x = cJSON_GetArrayItem(fl, 0);
+        cr_assert_str_eq(cJSON_GetObjectItem(x, "check")->valuestring, "too-large");
+        cr_assert_str_eq(cJSON_GetObjectItem(x, "severity")->valuestring, "warning");
+        cr_assert_str_eq(cJSON_GetObjectItem(x, "found")->valuestring,
+                         "too large to check: more than 1024 DT_NEEDED entries");
+        cr_assert_eq(cJSON_GetObjectItem(p, "warnings")->valueint, 1);
+        cr_assert_eq(cJSON_GetObjectItem(p, "errors")->valueint, 0);
+        profiles++;
+    }
+    cr_assert_geq(profiles, 1, "no x86_64 profile checked the file");
+    /* Before: one warning per entry per profile, 496 MB. */
+    cr_assert_lt(size, 1024u * (size_t)profiles, "%zu bytes for %d profiles", size, profiles);
+    cJSON_Delete(pf);
+}
+
+Test(pkgcheck_bounds, missing_libraries_are_one_warning_naming_the_first_few)
+{
+    size_t size;
+    cJSON *pf = pkgcheck_of("needed-many", &size), *p;
+    int named = 0;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(pf, "profiles"))
+    {
+        const cJSON *f = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "files"), 0), *x;
+        cr_assert_leq(cJSON_GetObjectItem(p, "warnings")->valueint, 1);
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(f, "findings"))
+        {
+            if (strcmp(cJSON_GetObjectItem(x, "check")->valuestring, "library"))
+                continue;
+            cr_assert_str_eq(cJSON_GetObjectItem(x, "found")->valuestring,
+                             "1000 libraries: libmissing0.so.1, libmissing1.so.1, libmissing2.so.1, "
+                             "libmissing3.so.1, libmissing4.so.1 and 995 more");
+            named++;
+        }
+    }
+    cr_assert_geq(named, 1, "no profile with a library list checked the file");
+    cr_assert_lt(size, 2048u * (size_t)named);
+    cJSON_Delete(pf);
+}
+
+Test(pkgcheck_bounds, files_past_the_first_hundred_are_counted_not_listed)
+{
+    /* 101 copies of a glibc 2.36 build in a tarball: an error each on a
+     * glibc 2.28 target, 100 listed. */
+    char id[65];
+    add_package(id, "many",
+                "mkdir -p t/usr/bin s/pkgs; for i in $(seq 0 100); do cp " BIN "/hello-x86_64 t/usr/bin/hello$i; done;"
+                "tar -C t -cf s/pkgs/many.tar usr",
+                "pkgs/many.tar");
+    char *profs[] = {"zhaoxin-kx6000-kylin-v10"};
+    cJSON *pf;
+    cr_assert_eq(assay_pkgcheck(&pf, &pklab, id, profs, 1), 0, "%s", assay_error_last()->message);
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(pf, "profiles"), 0);
+    cr_assert_eq(cJSON_GetObjectItem(p, "elf_files")->valueint, 101);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(p, "files")), 100);
+    cr_assert_eq(cJSON_GetObjectItem(p, "files_unlisted")->valueint, 1);
+    cr_assert_geq(cJSON_GetObjectItem(p, "errors")->valueint, 101, "every file's errors are counted");
+    cJSON_Delete(pf);
+}
+
+/* ---- the agent's inspection on the host ----------------------------------- */
+
+#include "inspect.h"
+
+Test(elf_bounds, the_agent_reports_a_file_too_large_to_check)
+{
+    char *paths[] = {HOSTILE "/needed-1m", BIN "/hello-x86_64"};
+    cJSON *facts = cJSON_Parse("{\"arch\":\"x86_64\",\"glibc\":\"2.36\"}"), *out;
+    cr_assert_eq(assay_inspect_files(&out, paths, 2, NULL, facts), 0);
+    const cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(out, "files"), 0);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(f0, "elf")));
+    const cJSON *fl = cJSON_GetObjectItem(f0, "findings");
+    cr_assert_eq(cJSON_GetArraySize(fl), 1);
+    cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(fl, 0), "check")->valuestring, "too-large");
+    cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(fl, 0), "found")->valuestring,
+                     "too large to check: more than 1024 DT_NEEDED entries");
+    cr_assert_eq(cJSON_GetObjectItem(out, "warnings")->valueint, 1);
+    cr_assert_eq(cJSON_GetObjectItem(out, "errors")->valueint, 0, "hello-x86_64 runs on glibc 2.36");
+    cJSON_Delete(out);
+    cJSON_Delete(facts);
+}

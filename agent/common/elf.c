@@ -92,12 +92,21 @@ const char *assay_elf_arch_name(unsigned machine, int bits)
  * version tables and the notes; program headers give the interpreter and
  * the load alignment. Binaries without section headers (sstrip) still get
  * their interpreter and alignment read.
+ *
+ * The bytes come from anyone who can submit a package, so the work must be
+ * linear in the file and bounded by the caps of elf.h: each string table
+ * is indexed once, so that a lookup costs O(1) and a copy at most the
+ * field it fills (a table without a NUL made every lookup scan it to its
+ * end); version indexes are matched through a table, not by a search per
+ * symbol; and every walk that follows offsets from the file counts the
+ * records it visits.
  */
 
 struct img {
     const unsigned char *p;
     size_t len;
     int be, b64;
+    unsigned notes; /* note and property records visited so far */
 };
 
 static int in_bounds(const struct img *m, uint64_t off, uint64_t n)
@@ -117,19 +126,44 @@ static uint64_t fld(const struct img *m, uint64_t off, int w)
     return w == 8 ? rd64(m->p + off, m->be) : w == 4 ? rd32(m->p + off, m->be) : rd16(m->p + off, m->be);
 }
 
-/* A NUL-terminated string at off within [base, base+size) of the file. */
-static const char *str_at(const struct img *m, uint64_t base, uint64_t size, uint64_t off)
-{
-    if (!in_bounds(m, base, size) || off >= size)
-        return NULL;
-    const char *s = (const char *)m->p + base + off;
-    return memchr(s, '\0', size - off) ? s : NULL;
-}
-
 struct shdr {
     uint32_t type, link;
     uint64_t offset, size, entsize;
 };
+
+/* A string table, indexed once: `end` is one past its last NUL, so a name
+ * at any offset below `end` is terminated inside the table and one at or
+ * past it is not. */
+struct strtab {
+    const char *p;
+    uint64_t end;
+};
+
+static void strtab_index(struct strtab *t, const struct img *m, const struct shdr *s)
+{
+    t->p = NULL;
+    t->end = 0;
+    if (!in_bounds(m, s->offset, s->size) || s->size == 0)
+        return;
+    t->p = (const char *)m->p + s->offset;
+    const char *nul = memrchr(t->p, '\0', (size_t)s->size);
+    t->end = nul ? (uint64_t)(nul - t->p) + 1 : 0;
+}
+
+/* The NUL-terminated name at `off`, or NULL if it does not end in the table. */
+static const char *strtab_at(const struct strtab *t, uint64_t off)
+{
+    return off < t->end ? t->p + off : NULL;
+}
+
+/* Copy at most cap - 1 bytes of `s`: snprintf's "%s" would measure all of
+ * it, however long it is. */
+static void copy_name(char *dst, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
 
 static int get_shdr(const struct img *m, uint64_t shoff, uint16_t shentsize, uint32_t i, struct shdr *s)
 {
@@ -185,12 +219,24 @@ int assay_version_cmp(const char *a, const char *b)
     return 0;
 }
 
-/* x86 ISA level from a GNU property note descriptor (NT_GNU_PROPERTY_TYPE_0). */
-static int isa_from_properties(const struct img *m, uint64_t off, uint64_t size)
+/* Count one note or property record against the cap. Many note sections
+ * (or PT_GNU_PROPERTY segments) may all cover the same bytes: without a
+ * count, 65 535 of them over one region cost 65 535 times its size. */
+static int note_visit(struct img *m)
 {
-    int level = 0;
+    if (++m->notes > ASSAY_ELF_MAX_NOTES)
+        return assay_error_set(ASSAY_ETOOBIG, "too large to check: more than %u note records", ASSAY_ELF_MAX_NOTES);
+    return 0;
+}
+
+/* x86 ISA level from a GNU property note descriptor (NT_GNU_PROPERTY_TYPE_0). */
+static int isa_from_properties(struct img *m, uint64_t off, uint64_t size, int *level)
+{
     uint64_t align = m->b64 ? 8 : 4, at = 0;
+    int rc;
     while (at + 8 <= size) {
+        if ((rc = note_visit(m)) < 0)
+            return rc;
         uint32_t type = (uint32_t)fld(m, off + at, 4), dsz = (uint32_t)fld(m, off + at + 4, 4);
         if (dsz > size - at - 8)
             break;
@@ -198,19 +244,22 @@ static int isa_from_properties(const struct img *m, uint64_t off, uint64_t size)
             uint32_t bits = (uint32_t)fld(m, off + at + 8, 4);
             for (int v = 3; v >= 0; v--)
                 if (bits & (1u << v)) {
-                    level = v + 1; /* bit 0 baseline (v1), 1 v2, 2 v3, 3 v4 */
+                    *level = v + 1; /* bit 0 baseline (v1), 1 v2, 2 v3, 3 v4 */
                     break;
                 }
         }
         at += 8 + ((dsz + align - 1) & ~(align - 1));
     }
-    return level;
+    return 0;
 }
 
-static void notes(const struct img *m, uint64_t off, uint64_t size, assay_elf_info *info)
+static int notes(struct img *m, uint64_t off, uint64_t size, assay_elf_info *info)
 {
     uint64_t at = 0;
+    int rc;
     while (at + 12 <= size) {
+        if ((rc = note_visit(m)) < 0)
+            return rc;
         uint32_t namesz = (uint32_t)fld(m, off + at, 4), descsz = (uint32_t)fld(m, off + at + 4, 4),
                  type = (uint32_t)fld(m, off + at + 8, 4);
         uint64_t name = at + 12, desc = name + ((namesz + 3u) & ~3u);
@@ -219,7 +268,9 @@ static void notes(const struct img *m, uint64_t off, uint64_t size, assay_elf_in
         if (namesz > size || descsz > size || desc > size || desc + descsz > size)
             break;
         if (type == 5 && namesz == 4 && memcmp(m->p + off + name, "GNU", 4) == 0) {
-            int l = isa_from_properties(m, off + desc, descsz);
+            int l = 0;
+            if ((rc = isa_from_properties(m, off + desc, descsz, &l)) < 0)
+                return rc;
             if (l > info->x86_isa_needed)
                 info->x86_isa_needed = l;
         }
@@ -227,12 +278,159 @@ static void notes(const struct img *m, uint64_t off, uint64_t size, assay_elf_in
             break;
         at = next;
     }
+    return 0;
+}
+
+/* DT_NEEDED and DT_SONAME. Counted first, so that the list is allocated
+ * once at its size and a file over a cap is refused before anything is
+ * copied. */
+static int dynamic(assay_elf_info *info, const struct img *m, const struct shdr *dyn, const struct strtab *st)
+{
+    int w = m->b64 ? 8 : 4;
+    uint64_t esz = m->b64 ? 16 : 8, n = dyn->size / esz, end = 0, nneeded = 0;
+    for (; end < n; end++) {
+        uint64_t tag = fld(m, dyn->offset + end * esz, w);
+        if (tag == 0)
+            break;
+        if (end == ASSAY_ELF_MAX_DYNAMIC)
+            return assay_error_set(ASSAY_ETOOBIG, "too large to check: more than %u dynamic entries",
+                                   ASSAY_ELF_MAX_DYNAMIC);
+        if (tag == 1 && ++nneeded > ASSAY_ELF_MAX_NEEDED)
+            return assay_error_set(ASSAY_ETOOBIG, "too large to check: more than %u DT_NEEDED entries",
+                                   ASSAY_ELF_MAX_NEEDED);
+    }
+    if (!(info->needed = calloc(nneeded ? (size_t)nneeded : 1, sizeof *info->needed)))
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < end; i++) {
+        uint64_t tag = fld(m, dyn->offset + i * esz, w);
+        if (tag != 1 /* DT_NEEDED */ && tag != 14 /* DT_SONAME */)
+            continue;
+        const char *s = strtab_at(st, fld(m, dyn->offset + i * esz + (uint64_t)w, w));
+        if (tag == 1 && s)
+            copy_name(info->needed[info->nneeded++], sizeof info->needed[0], s);
+        else if (tag == 14 && s)
+            copy_name(info->soname, sizeof info->soname, s);
+    }
+    return 0;
+}
+
+/* Count one .gnu.version_r record. A walk that follows vn_next and
+ * vna_next from the file and visits more records than the section has room
+ * for has gone round a cycle or over overlapping records (chains that
+ * share their entries, steps shorter than a record): the file is damaged,
+ * and stopping there keeps the walk linear in the section. */
+static int version_visit(uint64_t *visited, uint64_t fit)
+{
+    if (++*visited > ASSAY_ELF_MAX_VERSIONS)
+        return assay_error_set(ASSAY_ETOOBIG, "too large to check: more than %u records in .gnu.version_r",
+                               ASSAY_ELF_MAX_VERSIONS);
+    if (*visited > fit)
+        return assay_error_set(ASSAY_EINVAL, "ELF .gnu.version_r is damaged: its entries loop or overlap");
+    return 0;
+}
+
+/* Vernaux entries: which version of which library. Their index
+ * (vna_other) is what .gnu.version gives each symbol; idx[k] is that of
+ * vreqs[k]. */
+static int version_needs(assay_elf_info *info, uint16_t **idx_out, const struct img *m, const struct shdr *vn,
+                         const struct strtab *st)
+{
+    uint64_t fit = vn->size / 16, visited = 0, at = 0;
+    size_t cap = fit < ASSAY_ELF_MAX_VERSIONS ? (size_t)fit : ASSAY_ELF_MAX_VERSIONS;
+    uint16_t *idx = calloc(cap ? cap : 1, sizeof *idx);
+    int rc;
+    info->vreqs = calloc(cap ? cap : 1, sizeof *info->vreqs);
+    if (!info->vreqs || !idx) {
+        free(idx);
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    }
+    while (at + 16 <= vn->size) {
+        if ((rc = version_visit(&visited, fit)) < 0)
+            goto fail;
+        uint64_t v = vn->offset + at;
+        uint16_t cnt = (uint16_t)fld(m, v + 2, 2);
+        const char *file = strtab_at(st, fld(m, v + 4, 4));
+        uint32_t aux = (uint32_t)fld(m, v + 8, 4), next = (uint32_t)fld(m, v + 12, 4);
+        uint64_t a = at + aux;
+        for (uint16_t k = 0; k < cnt && a + 16 <= vn->size; k++) {
+            if ((rc = version_visit(&visited, fit)) < 0)
+                goto fail;
+            uint64_t va = vn->offset + a;
+            const char *name = strtab_at(st, fld(m, va + 8, 4));
+            if (name) { /* nvreqs < visited <= cap */
+                assay_elf_vreq *r = &info->vreqs[info->nvreqs];
+                copy_name(r->file, sizeof r->file, file ? file : "?");
+                copy_name(r->version, sizeof r->version, name);
+                idx[info->nvreqs++] = (uint16_t)fld(m, va + 6, 2) & 0x7fff;
+            }
+            uint32_t an = (uint32_t)fld(m, va + 12, 4);
+            if (!an)
+                break;
+            a += an;
+        }
+        if (!next)
+            break;
+        at += next;
+    }
+    *idx_out = idx;
+    return 0;
+fail:
+    free(idx);
+    return rc;
+}
+
+/* Each undefined dynamic symbol whose version index names a required
+ * version; the first few of each version are kept (see elf.h). */
+static int version_syms(assay_elf_info *info, const uint16_t *idx, const struct img *m, const struct shdr *dynsym,
+                        const struct shdr *versym, const struct strtab *st)
+{
+    uint64_t esz = m->b64 ? 24 : 16, n = dynsym->size / esz;
+    if (n > ASSAY_ELF_MAX_SYMBOLS)
+        return assay_error_set(ASSAY_ETOOBIG, "too large to check: more than %u dynamic symbols", ASSAY_ELF_MAX_SYMBOLS);
+    if (versym->size / 2 < n)
+        return 0;
+    /* Version index -> 1 + the first vreqs entry with it (0: none): one
+     * lookup per symbol instead of a search of every entry. */
+    uint32_t *by_index = calloc(0x8000, sizeof *by_index);
+    unsigned char *kept = calloc(info->nvreqs ? info->nvreqs : 1, 1);
+    uint64_t most = (uint64_t)info->nvreqs * ASSAY_ELF_SYMS_PER_VERSION;
+    if (most > n)
+        most = n;
+    info->vsyms = calloc(most ? (size_t)most : 1, sizeof *info->vsyms);
+    if (!by_index || !kept || !info->vsyms) {
+        free(by_index);
+        free(kept);
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    }
+    for (size_t r = info->nvreqs; r-- > 0;)
+        by_index[idx[r]] = (uint32_t)r + 1; /* backwards: the first one stays */
+    for (uint64_t i = 1; i < n; i++) {
+        uint64_t sym = dynsym->offset + i * esz;
+        uint16_t shndx = (uint16_t)fld(m, sym + (m->b64 ? 6 : 14), 2);
+        if (shndx != 0) /* defined here */
+            continue;
+        uint32_t r = by_index[(uint16_t)fld(m, versym->offset + i * 2, 2) & 0x7fff];
+        const char *name = r ? strtab_at(st, fld(m, sym, 4)) : NULL;
+        if (!name)
+            continue;
+        info->nvsyms_all++;
+        if (kept[r - 1] == ASSAY_ELF_SYMS_PER_VERSION)
+            continue;
+        kept[r - 1]++;
+        assay_elf_vsym *o = &info->vsyms[info->nvsyms++];
+        copy_name(o->name, sizeof o->name, name);
+        copy_name(o->version, sizeof o->version, info->vreqs[r - 1].version);
+    }
+    free(by_index);
+    free(kept);
+    return 0;
 }
 
 int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
 {
     assay_elf_info *info = calloc(1, sizeof *info);
-    struct img m = {buf, len, 0, 0};
+    struct img m = {buf, len, 0, 0, 0};
+    uint16_t *idx = NULL;
     int rc;
     if (!info)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
@@ -267,8 +465,9 @@ int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
             info->interp[n] = '\0';
             info->interp[strnlen(info->interp, n)] = '\0';
         }
-        if (type == 0x6474e553 /* PT_GNU_PROPERTY */ && in_bounds(&m, off, filesz))
-            notes(&m, off, filesz, info);
+        if (type == 0x6474e553 /* PT_GNU_PROPERTY */ && in_bounds(&m, off, filesz) &&
+            (rc = notes(&m, off, filesz, info)) < 0)
+            goto fail;
     }
 
     /* Section headers: dynamic section, dynamic symbols, versions. */
@@ -276,7 +475,8 @@ int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
         rc = assay_error_set(ASSAY_EINVAL, "ELF section headers lie outside the file");
         goto fail;
     }
-    struct shdr dyn = {0}, dynsym = {0}, versym = {0}, verneed = {0}, sh;
+    struct shdr dyn = {0}, dynsym = {0}, versym = {0}, verneed = {0}, sh, strs;
+    struct strtab st;
     int have_dyn = 0, have_sym = 0, have_vs = 0, have_vn = 0;
     for (uint32_t i = 0; i < shnum; i++) {
         if (get_shdr(&m, shoff, shentsize, i, &sh) < 0) {
@@ -291,103 +491,37 @@ int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
             versym = sh, have_vs = 1;
         else if (sh.type == 0x6ffffffe /* SHT_GNU_verneed */)
             verneed = sh, have_vn = 1;
-        else if (sh.type == 7 /* SHT_NOTE */ && !info->x86_isa_needed)
-            notes(&m, sh.offset, sh.size, info);
+        else if (sh.type == 7 /* SHT_NOTE */ && !info->x86_isa_needed && (rc = notes(&m, sh.offset, sh.size, info)) < 0)
+            goto fail;
     }
     if (have_dyn) {
-        struct shdr strs;
         if (dyn.link >= shnum || get_shdr(&m, shoff, shentsize, dyn.link, &strs) < 0) {
             rc = assay_error_set(ASSAY_EINVAL, "ELF dynamic section names no string table");
             goto fail;
         }
-        uint64_t esz = m.b64 ? 16 : 8, n = dyn.size / esz;
-        info->needed = calloc(n ? n : 1, sizeof *info->needed);
-        if (!info->needed) {
-            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        strtab_index(&st, &m, &strs);
+        if ((rc = dynamic(info, &m, &dyn, &st)) < 0)
             goto fail;
-        }
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t tag = fld(&m, dyn.offset + i * esz, w), val = fld(&m, dyn.offset + i * esz + (uint64_t)w, w);
-            if (tag == 0)
-                break;
-            const char *s = (tag == 1 || tag == 14) ? str_at(&m, strs.offset, strs.size, val) : NULL;
-            if (tag == 1 /* DT_NEEDED */ && s)
-                snprintf(info->needed[info->nneeded++], sizeof info->needed[0], "%s", s);
-            else if (tag == 14 /* DT_SONAME */ && s)
-                snprintf(info->soname, sizeof info->soname, "%s", s);
-        }
     }
     if (have_vn) {
-        /* Vernaux entries: which version of which library. Their index
-         * (vna_other) is what .gnu.version gives each symbol. */
-        struct shdr strs;
         if (verneed.link >= shnum || get_shdr(&m, shoff, shentsize, verneed.link, &strs) < 0) {
             rc = assay_error_set(ASSAY_EINVAL, "ELF version section names no string table");
             goto fail;
         }
-        size_t cap = verneed.size / 16 + 1;
-        info->vreqs = calloc(cap, sizeof *info->vreqs);
-        uint16_t *idx = calloc(cap, sizeof *idx);
-        if (!info->vreqs || !idx) {
-            free(idx);
-            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        strtab_index(&st, &m, &strs);
+        if ((rc = version_needs(info, &idx, &m, &verneed, &st)) < 0)
             goto fail;
+        if (have_sym && have_vs && dynsym.link < shnum && get_shdr(&m, shoff, shentsize, dynsym.link, &strs) == 0) {
+            strtab_index(&st, &m, &strs);
+            if ((rc = version_syms(info, idx, &m, &dynsym, &versym, &st)) < 0)
+                goto fail;
         }
-        uint64_t at = 0;
-        for (size_t guard = 0; at + 16 <= verneed.size && guard < cap; guard++) {
-            uint64_t vn = verneed.offset + at;
-            uint16_t cnt = (uint16_t)fld(&m, vn + 2, 2);
-            const char *file = str_at(&m, strs.offset, strs.size, fld(&m, vn + 4, 4));
-            uint32_t aux = (uint32_t)fld(&m, vn + 8, 4), next = (uint32_t)fld(&m, vn + 12, 4);
-            uint64_t a = at + aux;
-            for (uint16_t k = 0; k < cnt && a + 16 <= verneed.size && info->nvreqs < cap; k++) {
-                uint64_t va = verneed.offset + a;
-                const char *name = str_at(&m, strs.offset, strs.size, fld(&m, va + 8, 4));
-                if (name) {
-                    assay_elf_vreq *r = &info->vreqs[info->nvreqs];
-                    snprintf(r->file, sizeof r->file, "%s", file ? file : "?");
-                    snprintf(r->version, sizeof r->version, "%s", name);
-                    idx[info->nvreqs++] = (uint16_t)fld(&m, va + 6, 2) & 0x7fff;
-                }
-                uint32_t an = (uint32_t)fld(&m, va + 12, 4);
-                if (!an)
-                    break;
-                a += an;
-            }
-            if (!next)
-                break;
-            at += next;
-        }
-        /* Symbols: each undefined dynamic symbol whose version index names a
-         * required version. */
-        if (have_sym && have_vs) {
-            struct shdr ss;
-            uint64_t esz = m.b64 ? 24 : 16, n = dynsym.size / esz;
-            if (dynsym.link < shnum && get_shdr(&m, shoff, shentsize, dynsym.link, &ss) == 0 &&
-                versym.size / 2 >= n) {
-                info->vsyms = calloc(n ? n : 1, sizeof *info->vsyms);
-                for (uint64_t i = 1; info->vsyms && i < n; i++) {
-                    uint64_t sym = dynsym.offset + i * esz;
-                    uint16_t shndx = (uint16_t)fld(&m, sym + (m.b64 ? 6 : 14), 2);
-                    if (shndx != 0) /* defined here */
-                        continue;
-                    uint16_t v = (uint16_t)fld(&m, versym.offset + i * 2, 2) & 0x7fff;
-                    const char *name = str_at(&m, ss.offset, ss.size, fld(&m, sym, 4));
-                    for (size_t r = 0; name && r < info->nvreqs; r++)
-                        if (idx[r] == v) {
-                            assay_elf_vsym *o = &info->vsyms[info->nvsyms++];
-                            snprintf(o->name, sizeof o->name, "%s", name);
-                            snprintf(o->version, sizeof o->version, "%s", info->vreqs[r].version);
-                            break;
-                        }
-                }
-            }
-        }
-        free(idx);
     }
+    free(idx);
     *out = info;
     return 0;
 fail:
+    free(idx);
     assay_elf_info_free(info);
     return rc;
 }

@@ -134,3 +134,11 @@ int assay_preflight_elf(cJSON *out, const assay_elf_info *e, const assay_target 
     }
     return errors;
 }
+
+int assay_preflight_too_large(cJSON *findings, const char *why)
+{
+    int r = add(findings, "warning", "too-large", "within the ELF reader's caps (docs/preflight.md)", why,
+                "this file was not checked: a real binary stays far below these caps; rebuild it, or check it "
+                "by hand on the target");
+    return r < 0 ? r : 0;
+}

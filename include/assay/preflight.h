@@ -29,4 +29,12 @@ typedef struct assay_target {
  */
 int assay_preflight_elf(cJSON *findings, const assay_elf_info *e, const assay_target *t);
 
+/*
+ * Append the finding for an ELF file the reader would not read: a warning,
+ * check "too-large", found `why` (assay_elf_read's ASSAY_ETOOBIG message,
+ * which names the cap). Its other checks did not run: nothing is known
+ * about it. Returns 0 or ASSAY_ENOMEM.
+ */
+int assay_preflight_too_large(cJSON *findings, const char *why);
+
 #endif
