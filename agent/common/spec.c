@@ -117,7 +117,7 @@ static int get_num(const cJSON *o, const char *key, const char *where, double lo
 
 static int whole_value(const cJSON *v, const char *key, const char *where, int lo, int hi, int dflt, int *out)
 {
-    double d;
+    double d = dflt;
     int rc = num_value(v, key, where, lo, hi, 0, dflt, &d);
     if (rc < 0)
         return rc;
@@ -147,7 +147,7 @@ int assay_repeat_parse(assay_repeat *out, const cJSON *v, const char *where)
     static const char *const keys[] = {"min", "max", "target_rse", "budget", "warmup", NULL};
     assay_repeat r = {1, 1, 0, 0, 0, 0};
     char w[96];
-    double d;
+    double d = 0;
     int rc;
     if (!v) {
         *out = r;
