@@ -189,6 +189,14 @@ static int emit_job_end(assay_evlog *log, const char *id, const struct tally *t,
         cJSON_Delete(e);
         return ASSAY_ENOMEM;
     }
+    /* The load and clocks after the job, beside the facts' before: what a
+     * benchmark's figures ran under. */
+    cJSON *env = assay_facts_environment();
+    if (!env || !cJSON_AddItemToObject(e, "environment", env)) {
+        cJSON_Delete(env);
+        cJSON_Delete(e);
+        return ASSAY_ENOMEM;
+    }
     return assay_evlog_emit(log, e, NULL);
 }
 

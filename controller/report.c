@@ -429,6 +429,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     int emulated = facts && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
                                 cJSON_GetObjectItemCaseSensitive(facts, "emulation"), "emulated"));
     cJSON_AddItemToObject(t, "facts", dup_or_null(facts));
+    cJSON_AddItemToObject(t, "environment_after", dup_or_null(cJSON_GetObjectItemCaseSensitive(end, "environment")));
     cJSON_AddItemToObject(t, "isolation", dup_or_null(isolation));
     cJSON_AddBoolToObject(t, "emulated", emulated);
     cJSON *ag = agent ? cJSON_Duplicate(agent, 1) : cJSON_CreateObject();
@@ -1371,6 +1372,35 @@ static void html_step_row(assay_markup *w, const cJSON *x)
     W_RAW(w, "</code></td></tr>");
 }
 
+/* What affects a benchmark on this host: CPU model, frequency governor
+ * and clock, SMT, memory, the load before the job and after it. */
+static void html_environment(assay_markup *w, const cJSON *f, const cJSON *after)
+{
+    const cJSON *e = obj(f, "environment"), *before = obj(e, "load_avg");
+    W_TEXT(w, assay_json_str(obj(f, "cpu"), "model_name")[0] ? assay_json_str(obj(f, "cpu"), "model_name") : "-");
+    assay_markup_rawf(w, ", %.0f cores; 调频 governor ", assay_json_num(obj(f, "cpu"), "cores_online"));
+    W_TEXT(w, assay_json_str(e, "governor")[0] ? assay_json_str(e, "governor") : "-");
+    if (cJSON_IsNumber(obj(e, "cpu0_mhz")))
+        assay_markup_rawf(w, " (cpu0 %.0f of %.0f MHz)", assay_json_num(e, "cpu0_mhz"), assay_json_num(e, "cpu0_max_mhz"));
+    W_RAW(w, "; SMT ");
+    W_TEXT(w, assay_json_str(e, "smt")[0] ? assay_json_str(e, "smt") : "-");
+    if (assay_json_str(f, "memory_bytes")[0])
+        assay_markup_rawf(w, "; 内存 memory %.1f GiB", strtod(assay_json_str(f, "memory_bytes"), NULL) / (1 << 30));
+    if (assay_json_str(e, "memory_available_bytes")[0])
+        assay_markup_rawf(w, " (%.1f GiB free at start)", strtod(assay_json_str(e, "memory_available_bytes"), NULL) / (1 << 30));
+    W_RAW(w, "; 负载 load ");
+    if (cJSON_GetArraySize(before) == 3)
+        assay_markup_rawf(w, "%.2f", cJSON_GetArrayItem(before, 0)->valuedouble);
+    else
+        W_RAW(w, "-");
+    W_RAW(w, " before, ");
+    if (cJSON_GetArraySize(after) == 3)
+        assay_markup_rawf(w, "%.2f", cJSON_GetArrayItem(after, 0)->valuedouble);
+    else
+        W_RAW(w, "-");
+    W_RAW(w, " after (1 min)");
+}
+
 int assay_report_html(char **out, const assay_report_check *c)
 {
     const cJSON *p = obj(c->statement, "predicate"), *t, *x;
@@ -1582,6 +1612,8 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_RAW(w, ", glibc ");
         W_TEXT(w, assay_json_str(f, "glibc"));
         assay_markup_rawf(w, ", page %d", (int)assay_json_num(f, "page_size"));
+        W_RAW(w, "</td></tr><tr><th>性能环境 Performance conditions</th><td>");
+        html_environment(w, f, obj(obj(t, "environment_after"), "load_avg"));
         W_RAW(w, "</td></tr><tr><th>代理 Agent</th><td>");
         W_TEXT(w, assay_json_str(ag, "version"));
         W_RAW(w, " ");
