@@ -1225,6 +1225,18 @@ Test(report, two_runs_compare_with_a_verdict_per_pair)
     /* A run is not its own baseline. */
     char *self;
     cr_expect_eq(assay_report_statement_vs(&self, &lab, r2, r2), ASSAY_EINVAL);
+    /* The command line, as docs/report.md shows it. */
+    char out[8192];
+    cr_expect_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/compare compare %lld %lld", dir,
+                        (long long)r1, (long long)r2), 0, "%s", out);
+    cr_expect(strstr(out, "start and exit (ms, lower is better) on phytium-s2500-kylin-v10") &&
+              strstr(out, "ratio 1.301") && strstr(out, "更慢 slower"), "%s", out);
+    cr_expect_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/compare compare %lld 2>&1", dir,
+                        (long long)r1), 2, "%s", out);
+    cr_expect_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/compare config set report.max_ci_pct "
+                        "wide 2>&1", dir), 2, "%s", out);
+    cr_expect_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/compare config set report.max_ci_pct 15",
+                        dir), 0, "%s", out);
     cJSON_Delete(c.statement);
     free(html);
     free(md);
