@@ -51,14 +51,22 @@ static const char *zx_facts = "\"facts\":{\"arch\":\"x86_64\",\"emulation\":{\"e
 /* A lab with one finished run of two targets: one passes, one fails a
  * test; both run a benchmark. Made through the store, as the dispatcher
  * would, without a lab of hosts. */
-static void make_lab(assay_lab *lab, const char *name, assay_key_type type)
+/* A new lab in dir/name holding the corpus package `pkg`, whose id goes
+ * to id. */
+static void lab_with(assay_lab *lab, const char *name, assay_key_type type, const char *pkg, char id[65])
 {
-    char path[400], id[65];
+    char path[400];
     int existed;
     snprintf(path, sizeof path, "%s/%s", dir, name);
     cr_assert_eq(assay_lab_init(path, type, "Chongqing Test Centre 测试中心"), 0, "%s", assay_error_last()->message);
     cr_assert_eq(assay_lab_open(lab, path), 0);
-    cr_assert_eq(assay_package_add(lab, CORPUS "/ok-deb-rpm.tar.gz", id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(lab, pkg, id, &existed), 0, "%s", assay_error_last()->message);
+}
+
+static void make_lab(assay_lab *lab, const char *name, assay_key_type type)
+{
+    char id[65];
+    lab_with(lab, name, type, CORPUS "/ok-deb-rpm.tar.gz", id);
     char *profs[] = {"kunpeng-920-kylin-v10", "zhaoxin-kx6000-uos-20"};
     int64_t run;
     cr_assert_eq(assay_store_run_submit(lab->store, id, profs, 2, 0, 0, &run), 0);
@@ -1112,12 +1120,8 @@ static int64_t bench_run(assay_lab *lab, const char *pkg, const double *const sa
 
 static void bench_lab(assay_lab *lab, const char *name, int64_t *r1, int64_t *r2)
 {
-    char path[400], id[65];
-    int existed;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    cr_assert_eq(assay_lab_init(path, ASSAY_KEY_ED25519, "Centre"), 0, "%s", assay_error_last()->message);
-    cr_assert_eq(assay_lab_open(lab, path), 0);
-    cr_assert_eq(assay_package_add(lab, CORPUS "/bench.tar.gz", id, &existed), 0, "%s", assay_error_last()->message);
+    char id[65];
+    lab_with(lab, name, ASSAY_KEY_ED25519, CORPUS "/bench.tar.gz", id);
     const double *const one[4] = {BASE, BASE, NOISY, BASE}, *const two[4] = {AGAIN, SLOWER, NOISY, SLOWER};
     *r1 = bench_run(lab, id, one);
     *r2 = bench_run(lab, id, two);
