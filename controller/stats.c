@@ -52,13 +52,55 @@ static int check(const double *x, size_t n, const char *what)
     return 0;
 }
 
-/* The median of n values of x drawn with replacement, in tmp (n slots). */
+/* The k-th smallest of a[0..n) (from 0), moving a's values so that
+ * a[0..k) <= a[k] <= a[k+1..n): Hoare's selection, the middle value as
+ * pivot. Linear on average, where a sort is n log n: the bootstrap takes
+ * 10000 medians per figure. */
+static double select_k(double *a, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = a[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot)
+                i++;
+            while (a[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return a[k];
+}
+
+/* The median of n values of x drawn with replacement, in tmp (n slots):
+ * the same number median_sorted() gives for the sorted draw. */
 static double resample_median(uint64_t *state, const double *x, size_t n, double *tmp)
 {
     for (size_t i = 0; i < n; i++)
         tmp[i] = x[below(state, n)];
-    qsort(tmp, n, sizeof *tmp, cmp_double);
-    return median_sorted(tmp, n);
+    size_t mid = (n - 1) / 2;
+    double lo = select_k(tmp, n, mid);
+    if (n % 2)
+        return lo;
+    double hi = tmp[mid + 1];
+    for (size_t i = mid + 2; i < n; i++)
+        hi = tmp[i] < hi ? tmp[i] : hi;
+    return lo + 0.5 * (hi - lo);
 }
 
 int assay_stats_summary(assay_summary *out, unsigned char *outlier, const double *x, size_t n, uint64_t seed,
