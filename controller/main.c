@@ -1097,11 +1097,16 @@ out:
     return rc;
 }
 
-/* One side of a comparison: "412 [405, 420] n 10 stable". */
+/* One side of a comparison: "412 [405, 420] n 10 stable (host-1 load
+ * 0.20-1.50, 8 cores)". */
 static void print_side(const cJSON *x)
 {
     printf("%.4g [%.4g, %.4g] n %.0f %s", assay_json_num(x, "median"), assay_json_num(x, "ci_lo"),
            assay_json_num(x, "ci_hi"), assay_json_num(x, "n"), cell(assay_json_str(x, "stability"), 0));
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(x, "load_before")) &&
+        cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(x, "load_after")))
+        printf(" (%s load %.2f-%.2f, %.0f cores)", cell(assay_json_str(x, "host"), 0), assay_json_num(x, "load_before"),
+               assay_json_num(x, "load_after"), assay_json_num(x, "cores"));
 }
 
 static int cmd_compare(int argc, char **argv)

@@ -376,6 +376,15 @@ static cJSON *side(const cJSON *bench, const cJSON *t)
     cJSON_AddItemToObject(o, "ci_lo", dup_or_null(cJSON_GetObjectItemCaseSensitive(ci, "lo")));
     cJSON_AddItemToObject(o, "ci_hi", dup_or_null(cJSON_GetObjectItemCaseSensitive(ci, "hi")));
     cJSON_AddStringToObject(o, "stability", assay_json_str(bench, "stability"));
+    /* The host's 1-minute load before and after the job, and its cores:
+     * two figures from a quiet and a busy host differ for that reason. */
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "facts"),
+                *before = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(f, "environment"), "load_avg"),
+                *after = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "environment_after"), "load_avg");
+    cJSON_AddItemToObject(o, "load_before", dup_or_null(cJSON_GetArrayItem(before, 0)));
+    cJSON_AddItemToObject(o, "load_after", dup_or_null(cJSON_GetArrayItem(after, 0)));
+    cJSON_AddItemToObject(o, "cores", dup_or_null(cJSON_GetObjectItemCaseSensitive(
+                                          cJSON_GetObjectItemCaseSensitive(f, "cpu"), "cores_online")));
     return o;
 }
 
@@ -1278,6 +1287,12 @@ static void html_figure(assay_markup *w, const cJSON *x)
     assay_markup_rawf(w, "%.4g [%.4g, %.4g] (n %.0f) ", assay_json_num(x, "median"), assay_json_num(x, "ci_lo"),
                       assay_json_num(x, "ci_hi"), assay_json_num(x, "n"));
     W_TEXT(w, stability_words(assay_json_str(x, "stability")));
+    W_RAW(w, "<br><small>");
+    W_TEXT(w, assay_json_str(x, "host"));
+    if (cJSON_IsNumber(obj(x, "load_before")) && cJSON_IsNumber(obj(x, "load_after")))
+        assay_markup_rawf(w, ", 负载 load %.2f → %.2f on %.0f cores", assay_json_num(x, "load_before"),
+                          assay_json_num(x, "load_after"), assay_json_num(x, "cores"));
+    W_RAW(w, "</small>");
 }
 
 /* "<tr><th>label</th><td>value</td></tr>", both escaped. */
