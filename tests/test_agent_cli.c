@@ -249,14 +249,18 @@ ParameterizedTest(struct triple *t, agent_cli, a_benchmark_runs_until_stable, .f
 {
     setup_for(t);
     /* steady: the same figure every time, stable after min samples; seesaw:
-     * 101, 1, 101, ... never stable, stops at max; broken: fails at once. */
+     * 101, 1, 101, ... never stable, stops at max; broken: fails at once;
+     * slow: a run of 0.3 s against a budget of 0.5 s, so a second run would
+     * end past it. */
     const char *spec =
         "{\"protocol\":1,\"id\":\"job-s\",\"steps\":["
         "{\"id\":\"steady\",\"kind\":\"bench\",\"command\":\"echo 41.5\",\"timeout\":30,\"unit\":\"MB/s\","
         "\"repeat\":{\"min\":3,\"max\":20,\"target_rse\":0.01,\"warmup\":1}},"
         "{\"id\":\"seesaw\",\"kind\":\"bench\",\"command\":\"echo $((ASSAY_RUN % 2 * 100 + 1))\",\"timeout\":30,"
         "\"unit\":\"ops\",\"repeat\":{\"min\":2,\"max\":4,\"target_rse\":0.01}},"
-        "{\"id\":\"broken\",\"kind\":\"bench\",\"command\":\"exit 1\",\"timeout\":30,\"repeat\":{\"max\":5}}]}";
+        "{\"id\":\"broken\",\"kind\":\"bench\",\"command\":\"exit 1\",\"timeout\":30,\"repeat\":{\"max\":5}},"
+        "{\"id\":\"slow\",\"kind\":\"bench\",\"command\":\"sleep 0.3\",\"timeout\":30,\"unit\":\"ms\","
+        "\"repeat\":{\"min\":3,\"max\":20,\"target_rse\":0.0001,\"budget\":0.5}}]}";
     cr_assert_eq(start(spec), 0, "start: %s", out);
     cJSON *ev = attach_from(0);
     cr_assert_str_eq(str(last(ev), "type"), "job-end");
@@ -269,6 +273,8 @@ ParameterizedTest(struct triple *t, agent_cli, a_benchmark_runs_until_stable, .f
     cr_expect_str_eq(stop_of(ev, "seesaw", &runs, &samples), "max");
     cr_expect_eq(runs, 4);
     cr_expect_str_eq(stop_of(ev, "broken", &runs, &samples), "failed");
+    cr_expect_eq(runs, 1);
+    cr_expect_str_eq(stop_of(ev, "slow", &runs, &samples), "budget");
     cr_expect_eq(runs, 1);
     /* The controller's check of the same events accepts them: the stops
      * are the ones the spec and the samples allow. */
