@@ -491,6 +491,61 @@ static int file_exists(const char *path)
     return 1;
 }
 
+/* A number of a one-line sysfs file scaled by `div`, or null. */
+static int add_sys_num(cJSON *o, const char *k, const char *path, double div)
+{
+    char v[64], *end;
+    double d;
+    if (read_small(path, v, sizeof v) > 0 && (trim(v), d = strtod(v, &end), end != v && !*end))
+        return cJSON_AddNumberToObject(o, k, d / div) ? 0 : -1;
+    return cJSON_AddNullToObject(o, k) ? 0 : -1;
+}
+
+/* The first word of a one-line sysfs file, or null. */
+static int add_sys_word(cJSON *o, const char *k, const char *path)
+{
+    char v[64];
+    if (read_small(path, v, sizeof v) > 0) {
+        trim(v);
+        v[strcspn(v, " \t\n")] = '\0';
+    } else {
+        v[0] = '\0';
+    }
+    return add_str_or_null(o, k, v);
+}
+
+cJSON *assay_facts_environment(void)
+{
+    cJSON *e = cJSON_CreateObject(), *la;
+    char text[4096];
+    double l[3];
+    if (!e)
+        return NULL;
+    if (read_small("/proc/loadavg", text, sizeof text) > 0 && sscanf(text, "%lf %lf %lf", &l[0], &l[1], &l[2]) == 3) {
+        if (!(la = cJSON_CreateDoubleArray(l, 3)) || !cJSON_AddItemToObject(e, "load_avg", la)) {
+            cJSON_Delete(la);
+            goto fail;
+        }
+    } else if (!cJSON_AddNullToObject(e, "load_avg")) {
+        goto fail;
+    }
+    uint64_t kb = 0;
+    const char *m;
+    if (read_small("/proc/meminfo", text, sizeof text) > 0 && (m = strstr(text, "MemAvailable:")))
+        kb = strtoull(m + 13, NULL, 10);
+    if ((kb ? add_u64(e, "memory_available_bytes", kb * 1024) : !cJSON_AddNullToObject(e, "memory_available_bytes")) ||
+        add_sys_word(e, "governor", "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor") ||
+        add_sys_num(e, "cpu0_mhz", "/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq", 1000) ||
+        add_sys_num(e, "cpu0_max_mhz", "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", 1000) ||
+        add_sys_word(e, "smt", "/sys/devices/system/cpu/smt/control") ||
+        add_sys_num(e, "smt_active", "/sys/devices/system/cpu/smt/active", 1))
+        goto fail;
+    return e;
+fail:
+    cJSON_Delete(e);
+    return NULL;
+}
+
 int assay_facts_collect(cJSON **out)
 {
     cJSON *f = cJSON_CreateObject(), *k;
@@ -564,6 +619,12 @@ int assay_facts_collect(cJSON **out)
         if (!cJSON_AddStringToObject(f, "loongarch_world", nw && ow ? "both" : nw ? "new" : ow ? "old" : "unknown"))
             goto out;
     } else if (!cJSON_AddNullToObject(f, "loongarch_world")) {
+        goto out;
+    }
+
+    cJSON *env = assay_facts_environment();
+    if (!env || !cJSON_AddItemToObject(f, "environment", env)) {
+        cJSON_Delete(env);
         goto out;
     }
 

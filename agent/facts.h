@@ -18,6 +18,16 @@ int assay_facts_collect(cJSON **out);
  */
 cJSON *assay_facts_cpu(const char *arch, const char *cpuinfo);
 
+/*
+ * What affects a benchmark's figures now (docs/protocol.md, "facts"):
+ * {"load_avg": [1, 5, 15 min], "memory_available_bytes", "governor" (cpu0's
+ * cpufreq governor), "cpu0_mhz", "cpu0_max_mhz", "smt" (the kernel's SMT
+ * control: on, off, forceoff, notsupported, notimplemented), "smt_active"
+ * (1 or 0)}, each null when the host does not say. Measured at the job's
+ * start (facts) and end (job-end). NULL when out of memory.
+ */
+cJSON *assay_facts_environment(void);
+
 /* OS facts from /etc/os-release and the vendors' release files under
  * assay_facts_root(). NULL when out of memory. */
 cJSON *assay_facts_os(void);

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -185,6 +186,14 @@ static int emit_job_end(assay_evlog *log, const char *id, const struct tally *t,
         !(c = cJSON_AddObjectToObject(e, "counts")) || !cJSON_AddNumberToObject(c, "pass", t->pass) ||
         !cJSON_AddNumberToObject(c, "fail", t->fail) || !cJSON_AddNumberToObject(c, "error", t->error) ||
         !cJSON_AddNumberToObject(c, "skipped", t->skipped) || add_u64(e, "wall_ns", wall_ns)) {
+        cJSON_Delete(e);
+        return ASSAY_ENOMEM;
+    }
+    /* The load and clocks after the job, beside the facts' before: what a
+     * benchmark's figures ran under. */
+    cJSON *env = assay_facts_environment();
+    if (!env || !cJSON_AddItemToObject(e, "environment", env)) {
+        cJSON_Delete(env);
         cJSON_Delete(e);
         return ASSAY_ENOMEM;
     }
@@ -511,13 +520,62 @@ static const char *signame(int sig)
     }
 }
 
+/*
+ * A benchmark's runs (docs/manifest.md, "repeat"): warm-up runs first, then
+ * samples until a stop rule holds. The rule is decided after each run, so
+ * that the run's step-end carries the reason the benchmark stopped; the
+ * controller's jobcheck recomputes it from the samples it saw.
+ */
+struct bench {
+    const assay_repeat *rep;
+    uint64_t t0;        /* monotonic ns when the step's first run began */
+    int n;              /* samples taken */
+    double mean, m2;    /* Welford: running mean, sum of squared deviations */
+    const char *stop;   /* why the benchmark stopped, after its last run */
+    double rse;         /* at the last sample */
+};
+
+static void bench_sample(struct bench *b, double v)
+{
+    b->n++;
+    double d = v - b->mean;
+    b->mean += d / b->n;
+    b->m2 += d * (v - b->mean);
+    b->rse = assay_repeat_rse(b->n, b->mean, b->m2);
+}
+
+/* After run `run` ended with `verdict` (0 pass) and took wall_ns: stop
+ * now, and why? NULL: run again. */
+static const char *bench_decide(struct bench *b, int run, int verdict, uint64_t wall_ns, int canceled)
+{
+    const assay_repeat *r = b->rep;
+    if (canceled)
+        return "canceled";
+    if (!r->adaptive)
+        return run >= r->warmup + r->max ? "count" : NULL;
+    /* A failed run says the benchmark is broken here: more samples of it
+     * would not make a figure to trust. */
+    if (verdict != 0)
+        return "failed";
+    if (run > r->warmup && r->target_rse > 0 && b->n >= r->min && b->rse <= r->target_rse)
+        return "stable";
+    if (b->n >= r->max)
+        return "max";
+    /* Stop before a run that would likely end after the budget: the last
+     * run's time is the best guess of the next one's. */
+    if (r->budget_s > 0 && (double)(mono_ns() - b->t0 + wall_ns) / 1e9 > r->budget_s)
+        return "budget";
+    return NULL;
+}
+
 static int emit_step_start(assay_evlog *log, const assay_step *st, int run)
 {
     cJSON *e = event("step-start");
     if (!e || !cJSON_AddStringToObject(e, "step", st->id) ||
         !cJSON_AddStringToObject(e, "kind", assay_step_kind_name(st->kind)) ||
         !cJSON_AddStringToObject(e, "name", st->name) || !cJSON_AddNumberToObject(e, "run", run) ||
-        !cJSON_AddNumberToObject(e, "runs", st->repeat)) {
+        !cJSON_AddNumberToObject(e, "runs", st->repeat.warmup + st->repeat.max) ||
+        (st->kind == ASSAY_STEP_BENCH && !cJSON_AddBoolToObject(e, "warmup", run <= st->repeat.warmup))) {
         cJSON_Delete(e);
         return ASSAY_ENOMEM;
     }
@@ -538,9 +596,10 @@ static int emit_skip(assay_evlog *log, const assay_step *st, const char *reason,
 }
 
 /* Run one step run and emit its step-end; `stop` is the cancel flag that
- * stops this step. *verdict_out: 0 pass, 1 fail, 2 error. */
+ * stops this step. *verdict_out: 0 pass, 1 fail, 2 error. A benchmark's
+ * run passes `bench`, which decides whether it was the last (bench->stop). */
 static int run_once(assay_evlog *log, const char *dir, const assay_spec *sp, const assay_step *st,
-                    int run, volatile sig_atomic_t *stop, struct tally *t, int *verdict_out)
+                    int run, volatile sig_atomic_t *stop, struct tally *t, int *verdict_out, struct bench *bench)
 {
     char out_rel[128], err_rel[128], out_path[PATH_MAX], err_path[PATH_MAX], reason[256] = "";
     struct env env;
@@ -662,7 +721,21 @@ static int run_once(assay_evlog *log, const char *dir, const assay_spec *sp, con
     if (ok && st->kind == ASSAY_STEP_BENCH)
         ok = (have_value ? cJSON_AddNumberToObject(e, "value", value) != NULL
                          : cJSON_AddNullToObject(e, "value") != NULL) &&
-             cJSON_AddStringToObject(e, "unit", st->unit);
+             cJSON_AddStringToObject(e, "unit", st->unit) &&
+             cJSON_AddBoolToObject(e, "warmup", run <= st->repeat.warmup);
+    if (ok && bench) {
+        /* A warm-up run's value is recorded and is not a sample. */
+        if (have_value && run > st->repeat.warmup)
+            bench_sample(bench, value);
+        bench->stop = bench_decide(bench, run, verdict, r.wall_ns, r.canceled || *stop);
+        cJSON *so;
+        if (bench->stop)
+            ok = (so = cJSON_AddObjectToObject(e, "stop")) && cJSON_AddStringToObject(so, "reason", bench->stop) &&
+                 cJSON_AddNumberToObject(so, "samples", bench->n) &&
+                 cJSON_AddNumberToObject(so, "warmup", run < st->repeat.warmup ? run : st->repeat.warmup) &&
+                 (isfinite(bench->rse) ? cJSON_AddNumberToObject(so, "rse", bench->rse) != NULL
+                                       : cJSON_AddNullToObject(so, "rse") != NULL);
+    }
     if (!ok) {
         cJSON_Delete(e);
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
@@ -827,12 +900,17 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
             continue;
         }
         int verdict = 0;
-        for (int run = 1; run <= st->repeat && !*stop; run++) {
+        /* A benchmark runs until its stop rule says so, and a cancel is one
+         * of its reasons: its last step-end always says why it stopped. */
+        struct bench bench = {.rep = &st->repeat, .t0 = mono_ns(), .rse = INFINITY};
+        for (int run = 1;; run++) {
             int v = 2;
-            if (run_once(log, dir, sp, st, run, stop, &t, &v) < 0)
+            if (run_once(log, dir, sp, st, run, stop, &t, &v, st->kind == ASSAY_STEP_BENCH ? &bench : NULL) < 0)
                 goto out; /* the event log itself failed */
             if (v > verdict)
                 verdict = v;
+            if (st->kind != ASSAY_STEP_BENCH || bench.stop)
+                break;
         }
         if (cancel_requested)
             t.canceled = 1;

@@ -102,8 +102,10 @@ cat > "$OUT/pkg/manifest.json" <<'JSON'
     {"id": "parallel", "name": "four threads agree with one", "command": "head -c 8000000 /dev/urandom > r && s=$(root/usr/bin/sumx --blocks r) && p=$(root/usr/bin/sumx --parallel 4 r) && [ \"$s\" = \"$p\" ]", "timeout": 300}
   ],
   "benchmarks": [
-    {"id": "throughput", "name": "hash throughput", "command": "root/usr/bin/sumx --bench 32", "timeout": 300, "repeat": 3, "unit": "MB/s"},
-    {"id": "startup", "name": "start and exit", "command": "root/usr/bin/sumx --version", "timeout": 60, "repeat": 5, "unit": "ms"}
+    {"id": "throughput", "name": "hash throughput", "command": "root/usr/bin/sumx --bench 32", "timeout": 300, "unit": "MB/s",
+     "repeat": {"min": 5, "max": 15, "target_rse": 0.02, "budget": 120, "warmup": 1}},
+    {"id": "startup", "name": "start and exit", "command": "root/usr/bin/sumx --version", "timeout": 60, "unit": "ms",
+     "repeat": {"min": 5, "max": 30, "target_rse": 0.02, "budget": 60, "warmup": 1}}
   ],
   "uninstall": {"command": "rm -rf root", "timeout": 120},
   "inspect": ["root/usr/bin/sumx"]
@@ -153,6 +155,15 @@ ref=$("$A" run submit "${pkg:0:12}" --profiles x86_64-debian-12)
 "$A" run wait "$ref"
 "$A" report "$ref" -o "$OUT/report-reference.json"
 
+step "the same package again on the reference host: is the difference real?"
+# Two runs of one package on one host: the comparison says whether the
+# figures differ by more than their noise (docs/report.md, "Benchmarks").
+ref2=$("$A" run submit "${pkg:0:12}" --profiles x86_64-debian-12)
+"$A" dispatch --once
+"$A" run wait "$ref2"
+"$A" compare "$ref" "$ref2"
+"$A" report "$ref2" --baseline "$ref" --format html -o "$OUT/report-against-baseline.html"
+
 step "the report, in every format"
 "$A" report "$run" -o "$OUT/report.json"
 "$A" report "$run" --format html -o "$OUT/report.html"
@@ -177,5 +188,6 @@ cat <<DONE
   signed report   $OUT/report.json   (public key: $OUT/lab.pub.pem): 未认证 not certified
   certifying run  $OUT/report-reference.json: 已认证 certified (x86_64-debian-12)
   other forms     $OUT/report.html  $OUT/junit.xml  $OUT/report.md
+  two runs        $OUT/report-against-baseline.html (assay compare $ref $ref2)
   lab hosts       ci/lab.sh --dir $OUT/hosts down   to stop them
 DONE

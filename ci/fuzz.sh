@@ -35,6 +35,7 @@ for f in "$B"/seeds/subs/*.tar.gz; do
 done
 printf '{"protocol":1,"id":"j","steps":[{"id":"t","kind":"test","command":"true","timeout":5}]}' > "$B/seeds/spec/a.json"
 printf '{"protocol":1,"id":"j","artifact":"a.rpm","env":{"X":"y"},"inspect":["/bin/x"],"log_cap":"1048576","steps":[{"id":"i","kind":"install","command":"x","timeout":1},{"id":"b","kind":"bench","command":"x","timeout":1,"repeat":3,"unit":"MB/s"}]}' > "$B/seeds/spec/b.json"
+printf '{"protocol":1,"id":"j","steps":[{"id":"b","kind":"bench","command":"x","timeout":1,"repeat":{"min":3,"max":30,"target_rse":0.02,"budget":600,"warmup":1},"unit":"ms"}]}' > "$B/seeds/spec/c.json"
 # Profiles: the file, a NUL, then facts (this host's, measured by the agent).
 agent="build-agents/$(uname -m)-linux-gnu/assay-agent"
 facts='{}'

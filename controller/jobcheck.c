@@ -19,6 +19,8 @@ struct assay_jobcheck {
     size_t i;           /* the next step to start or skip */
     int run;            /* its next run, from 1 */
     int open;           /* step i's run has started and not ended */
+    int samples;        /* a benchmark's samples so far (warm-up runs are not) */
+    double mean, m2;    /* their running mean and sum of squared deviations */
     const char *skip;   /* why tests and benchmarks are skipped from now on */
     int install_passed; /* the install step ended with pass */
     int inspected;
@@ -158,6 +160,9 @@ static int step_start(assay_jobcheck *c, const cJSON *ev, const char *step)
                    assay_step_kind_name(st->kind));
     if (assay_json_num(ev, "run") != c->run)
         return bad(c, "step-start of %s with a run number out of order", step);
+    if (st->kind == ASSAY_STEP_BENCH && c->run > st->repeat.warmup + st->repeat.max)
+        return bad(c, "step-start of %s: run %d, more than the spec allows (%d)", step, c->run,
+                   st->repeat.warmup + st->repeat.max);
     if (!c->canceled && (st->kind == ASSAY_STEP_TEST || st->kind == ASSAY_STEP_BENCH) && (c->skip || c->aborted))
         return bad(c, "step %s started although it must be skipped (%s)", step,
                    c->skip ? c->skip : "the job had an error");
@@ -165,15 +170,71 @@ static int step_start(assay_jobcheck *c, const cJSON *ev, const char *step)
     return 0;
 }
 
-static void advance(assay_jobcheck *c, const assay_step *st)
+/*
+ * A benchmark's run: a sample or a warm-up run, as the spec says; its last
+ * run carries why it stopped, and the reason must be one its spec and its
+ * samples allow (docs/protocol.md). 1: the benchmark ended; 0: it runs
+ * again; < 0: a violation.
+ */
+static int bench_run(assay_jobcheck *c, const assay_step *st, const cJSON *ev, const char *step,
+                     const char *verdict)
+{
+    const assay_repeat *r = &st->repeat;
+    int warm = c->run <= r->warmup;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "warmup")) != warm)
+        return bad(c, "step-end of %s: run %d %s a warm-up run", step, c->run, warm ? "is" : "is not");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, "value");
+    if (!warm && cJSON_IsNumber(v)) {
+        c->samples++;
+        double d = v->valuedouble - c->mean;
+        c->mean += d / c->samples;
+        c->m2 += d * (v->valuedouble - c->mean);
+    }
+    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(ev, "stop");
+    if (!stop) {
+        if (c->run >= r->warmup + r->max)
+            return bad(c, "step-end of %s: its last run does not say why the benchmark stopped", step);
+        if (c->canceled)
+            return bad(c, "step-end of %s: canceled, and the benchmark does not stop", step);
+        return 0;
+    }
+    const char *why = assay_json_str(stop, "reason");
+    double rse = assay_repeat_rse(c->samples, c->mean, c->m2);
+    int ok;
+    if (!strcmp(why, "canceled")) {
+        ok = 1;
+        c->canceled = 1; /* and the job can only end canceled */
+    } else if (!strcmp(why, "count")) {
+        ok = !r->adaptive && c->run == r->warmup + r->max;
+    } else if (!strcmp(why, "max")) {
+        ok = r->adaptive && c->samples >= r->max;
+    } else if (!strcmp(why, "failed")) {
+        ok = r->adaptive && strcmp(verdict, "pass");
+    } else if (!strcmp(why, "stable")) {
+        /* Recomputed here: a stop the samples do not support is refused.
+         * The margin covers the agent's and this sum's rounding only. */
+        ok = r->adaptive && r->target_rse > 0 && c->samples >= r->min && rse <= r->target_rse * (1 + 1e-9);
+    } else if (!strcmp(why, "budget")) {
+        ok = r->adaptive && r->budget_s > 0 && c->samples < r->max;
+    } else {
+        ok = 0;
+    }
+    if (!ok)
+        return bad(c, "step-end of %s: stopped as '%.20s' after %d samples, which its spec does not allow", step,
+                   why, c->samples);
+    if (assay_json_num(stop, "samples") != c->samples)
+        return bad(c, "step-end of %s: the stop counts %g samples, the events %d", step, assay_json_num(stop, "samples"),
+                   c->samples);
+    return 1;
+}
+
+static void advance(assay_jobcheck *c)
 {
     c->open = 0;
-    if (st->kind == ASSAY_STEP_BENCH && c->run < st->repeat && !c->canceled) {
-        c->run++;
-        return;
-    }
     c->i++;
     c->run = 1;
+    c->samples = 0;
+    c->mean = c->m2 = 0;
 }
 
 static int step_end(assay_jobcheck *c, const cJSON *ev, const char *step)
@@ -196,8 +257,7 @@ static int step_end(assay_jobcheck *c, const cJSON *ev, const char *step)
         if (!c->canceled && !c->aborted && !(body && c->skip))
             return bad(c, "step %s is reported skipped, which nothing in the job allows (%.200s)", step, reason);
         count(c, verdict);
-        c->i++;
-        c->run = 1;
+        advance(c);
         return 0;
     }
     if (!c->open)
@@ -224,7 +284,17 @@ static int step_end(assay_jobcheck *c, const cJSON *ev, const char *step)
         if (!c->install_passed)
             c->skip = "install failed";
     }
-    advance(c, st);
+    if (st->kind == ASSAY_STEP_BENCH) {
+        int rc = bench_run(c, st, ev, step, verdict);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            c->open = 0;
+            c->run++;
+            return 0;
+        }
+    }
+    advance(c);
     return 0;
 }
 

@@ -38,7 +38,7 @@ static int usage(FILE *f)
     fputs("usage: assay [--lab DIR] <command> [options]\n"
           "\n"
           "  init [--key-type ed25519|sm2] [--centre NAME]   make a lab ($ASSAY_LAB or ./assay-lab)\n"
-          "  config get KEY | set KEY VALUE                  lab settings (centre, ingest.max_*)\n"
+          "  config get KEY | set KEY VALUE                  lab settings (centre, ingest.max_*, report.max_ci_pct)\n"
           "  package add FILE | list | show ID [--json]      vendors' submissions\n"
           "  package inspect ID [--profile ID]... [--json]   preflight: what will not run where\n"
           "  profile list | show ID [--json]                 target profiles\n"
@@ -51,7 +51,9 @@ static int usage(FILE *f)
           "                                       3 error or not certified (show --follow: the same)\n"
           "  dispatch [--once] [--wait] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
           "           [--silence-timeout S] [--max-attempts N] [--reset-timeout S] [--log-cap BYTES]\n"
-          "  report RUN [--format json|html|junit|md] [-o FILE]  the signed adaptation report\n"
+          "  report RUN [--format json|html|junit|md] [-o FILE] [--baseline RUN]\n"
+          "                                                  the signed adaptation report\n"
+          "  compare RUN_A RUN_B [--json]                    RUN_B's benchmarks against RUN_A's\n"
           "  verify FILE [--pubkey PEM] [--require-certified]\n"
           "                                                  check a signed report (default: the lab's key);\n"
           "                                                  exit 3 if it is valid but not certified\n"
@@ -182,7 +184,7 @@ static int cmd_init(int argc, char **argv)
 }
 
 static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.max_entry_bytes",
-                                       "ingest.max_total_bytes", "ingest.max_ratio", NULL};
+                                       "ingest.max_total_bytes", "ingest.max_ratio", "report.max_ci_pct", NULL};
 
 static int cmd_config(int argc, char **argv)
 {
@@ -195,12 +197,18 @@ static int cmd_config(int argc, char **argv)
         known |= strcmp(*k, argv[1]) == 0;
     if (!known)
         return bad("config", "unknown setting (centre, ingest.max_entries, ingest.max_entry_bytes, "
-                             "ingest.max_total_bytes, ingest.max_ratio)");
+                             "ingest.max_total_bytes, ingest.max_ratio, report.max_ci_pct)");
     if (strncmp(argv[1], "ingest.", 7) == 0 && argc == 3) {
         char *end;
         unsigned long long v = strtoull(argv[2], &end, 10);
         if (*end || v == 0 || argv[2][0] == '-')
             return bad("config", "ingest limits are positive whole numbers");
+    }
+    if (!strcmp(argv[1], "report.max_ci_pct") && argc == 3) {
+        char *end;
+        double v = strtod(argv[2], &end);
+        if (end == argv[2] || *end || !(v > 0 && v <= 1000))
+            return bad("config", "report.max_ci_pct is a percentage in (0, 1000]");
     }
     if (open_lab(&lab, "config"))
         return 1;
@@ -1055,9 +1063,9 @@ static int cmd_report(int argc, char **argv)
 {
     assay_lab lab;
     char *pos[1], *payload = NULL, *env = NULL, *pem = NULL, *text = NULL;
-    static const char *const vals[] = {"--format", "-o", NULL};
+    static const char *const vals[] = {"--format", "-o", "--baseline", NULL};
     int rc = check_opts(argc, argv, "report", vals, NULL, 1, pos);
-    int64_t run = 0;
+    int64_t run = 0, baseline = 0;
     if (rc)
         return rc;
     const char *fmt = opt(argc, argv, "--format") ? opt(argc, argv, "--format") : "json";
@@ -1065,13 +1073,13 @@ static int cmd_report(int argc, char **argv)
         return bad("report", "--format must be json, html, junit or md");
     if (!pos[0])
         return bad("report", "give a run number");
-    if (parse_run(pos[0], &run) < 0)
+    if (parse_run(pos[0], &run) < 0 || (opt(argc, argv, "--baseline") && parse_run(opt(argc, argv, "--baseline"), &baseline) < 0))
         return fail("report");
     if (open_lab(&lab, "report"))
         return 1;
     char keyid[65], alg[16];
     assay_report_check chk = {0};
-    if (assay_report_statement(&payload, &lab, run) < 0 || assay_report_sign(&env, &lab, payload, strlen(payload)) < 0 ||
+    if (assay_report_statement_vs(&payload, &lab, run, baseline) < 0 || assay_report_sign(&env, &lab, payload, strlen(payload)) < 0 ||
         assay_key_public(lab.key, &pem, keyid, alg) < 0 ||
         /* The other forms are made from the signed payload, checked. */
         assay_report_verify(&chk, env, strlen(env), pem, strlen(pem)) < 0) {
@@ -1092,6 +1100,69 @@ out:
     free(env);
     free(pem);
     free(text);
+    assay_lab_close(&lab);
+    return rc;
+}
+
+/* One side of a comparison: "412 [405, 420] n 10 stable (host-1 load
+ * 0.20-1.50, 8 cores)". */
+static void print_side(const cJSON *x)
+{
+    printf("%.4g [%.4g, %.4g] n %.0f %s", assay_json_num(x, "median"), assay_json_num(x, "ci_lo"),
+           assay_json_num(x, "ci_hi"), assay_json_num(x, "n"), cell(assay_json_str(x, "stability"), 0));
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(x, "load_before")) &&
+        cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(x, "load_after")))
+        printf(" (%s load %.2f-%.2f, %.0f cores)", cell(assay_json_str(x, "host"), 0), assay_json_num(x, "load_before"),
+               assay_json_num(x, "load_after"), assay_json_num(x, "cores"));
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    static const char *const flags[] = {"--json", NULL};
+    int64_t a, b;
+    cJSON *cmp = NULL;
+    int rc = check_opts(argc, argv, "compare", NULL, flags, 2, pos);
+    if (rc)
+        return rc;
+    if (!pos[0] || !pos[1])
+        return bad("compare", "give two run numbers: the baseline, then the run to compare with it");
+    if (parse_run(pos[0], &a) < 0 || parse_run(pos[1], &b) < 0)
+        return fail("compare");
+    if (open_lab(&lab, "compare"))
+        return 1;
+    if (assay_report_compare(&cmp, &lab, a, b) < 0) {
+        rc = fail("compare");
+        goto out;
+    }
+    if (has_flag(argc, argv, "--json")) {
+        print_json(cmp);
+        goto out;
+    }
+    const cJSON *x;
+    int n = 0;
+    printf("run %" PRId64 " against run %" PRId64 " (the baseline); ratio = this run / baseline, 95%% interval\n", b, a);
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(cmp, "benchmarks"))
+    {
+        printf("%s (%s, %s is better) on %s: ", cell(assay_json_str(x, "name"), 0), cell(assay_json_str(x, "unit"), 0),
+               cell(assay_json_str(x, "better"), 0), cell(assay_json_str(x, "profile"), 0));
+        print_side(cJSON_GetObjectItemCaseSensitive(x, "baseline"));
+        fputs(" -> ", stdout);
+        print_side(cJSON_GetObjectItemCaseSensitive(x, "this"));
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(x, "ratio")))
+            printf("; ratio %.3f [%.3f, %.3f], p %.2g", assay_json_num(x, "ratio"), assay_json_num(x, "ratio_lo"),
+                   assay_json_num(x, "ratio_hi"), assay_json_num(x, "p"));
+        printf(": %s %s", cell(assay_json_str(x, "verdict_zh"), 0), cell(assay_json_str(x, "verdict"), 0));
+        if (assay_json_str(x, "why")[0])
+            printf(" (%s)", cell(assay_json_str(x, "why"), 0));
+        putchar('\n');
+        n++;
+    }
+    if (n == 0)
+        puts("no benchmark of a target profile is in both runs");
+out:
+    cJSON_Delete(cmp);
     assay_lab_close(&lab);
     return rc;
 }
@@ -1227,7 +1298,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"init", cmd_init}, {"config", cmd_config}, {"package", cmd_package}, {"profile", cmd_profile},
         {"host", cmd_host}, {"run", cmd_run},       {"dispatch", cmd_dispatch}, {"version", cmd_version},
-        {"report", cmd_report}, {"verify", cmd_verify}, {"key", cmd_key},
+        {"report", cmd_report}, {"compare", cmd_compare}, {"verify", cmd_verify}, {"key", cmd_key},
         {"--version", cmd_version},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)

@@ -3,6 +3,7 @@
 #include "assay/error.h"
 #include "assay/json.h"
 #include "assay/proto.h"
+#include "assay/spec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -194,9 +195,16 @@ static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[A
         if (pv && !cJSON_IsBool(pv))
             return assay_error_set(ASSAY_EINVAL, "%sprivileged: must be true or false, not %s", where, kind(pv));
         if (bench) {
-            if (!cJSON_GetObjectItemCaseSensitive(t, "repeat"))
+            const cJSON *rv = cJSON_GetObjectItemCaseSensitive(t, "repeat");
+            assay_repeat rep;
+            if (!rv)
                 return assay_error_set(ASSAY_EINVAL, "%srepeat: missing (how many samples)", where);
-            if ((rc = whole(t, "repeat", where, 1, 1000)) < 0 ||
+            if (!cJSON_IsNumber(rv) && !cJSON_IsObject(rv))
+                return assay_error_set(ASSAY_EINVAL, "%srepeat: must be a whole number or an object, not %s", where,
+                                       kind(rv));
+            /* A count, or the stop rules of a run until stable: the same
+             * parser as the agent's, so the agent takes what passes here. */
+            if ((rc = assay_repeat_parse(&rep, rv, where)) < 0 ||
                 (rc = text(t, "unit", where, ASSAY_UNIT_MAX, 1, NULL, 0)) < 0)
                 return rc;
             /* Not echoed: it may hold anything but what the rule allows. */
@@ -386,7 +394,7 @@ static cJSON *spec_step(const cJSON *src, const char *id, const char *kind)
     if ((v = cJSON_GetObjectItemCaseSensitive(src, "expect_exit")))
         cJSON_AddNumberToObject(s, "expect_exit", v->valuedouble);
     if ((v = cJSON_GetObjectItemCaseSensitive(src, "repeat")))
-        cJSON_AddNumberToObject(s, "repeat", v->valuedouble);
+        cJSON_AddItemToObject(s, "repeat", cJSON_Duplicate(v, 1));
     if ((v = cJSON_GetObjectItemCaseSensitive(src, "unit")))
         cJSON_AddStringToObject(s, "unit", v->valuestring);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(src, "privileged")))

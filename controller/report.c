@@ -5,6 +5,7 @@
 #include "manifest.h"
 #include "markup.h"
 #include "profile.h"
+#include "stats.h"
 #include "assay/error.h"
 #include "assay/json.h"
 #include "assay/io.h"
@@ -95,12 +96,6 @@ static int sb_done(struct sb *b, char **out)
 static cJSON *dup_or_null(const cJSON *v)
 {
     return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static int time_unit(const char *u)
@@ -267,8 +262,135 @@ static cJSON *make_conclusion(const cJSON *targets)
     return c;
 }
 
+/* ---- benchmark figures (docs/report.md, "Benchmarks") --------------------- */
+
+/* A benchmark's samples as numbers; NULL when it has none. */
+static double *samples_of(const cJSON *bench, size_t *n)
+{
+    const cJSON *sm = cJSON_GetObjectItemCaseSensitive(bench, "samples"), *v;
+    size_t k = 0, cap = (size_t)cJSON_GetArraySize(sm);
+    double *x = cap ? malloc(cap * sizeof *x) : NULL;
+    if (!x)
+        return NULL;
+    cJSON_ArrayForEach(v, sm) if (cJSON_IsNumber(v) && k < cap) x[k++] = v->valuedouble;
+    *n = k;
+    if (k == 0) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* The summary of a benchmark on one target, added to its object: n,
+ * median, mean, sd, cv, quartiles, the median's 95% interval, the samples
+ * outside Tukey's fences (by their index in "samples") and whether the
+ * interval is narrow enough (max_ci: the lab's limit on its width against
+ * the median). */
+static void bench_figures(cJSON *bb, double max_ci)
+{
+    size_t n = 0;
+    double *x = samples_of(bb, &n);
+    assay_summary s;
+    unsigned char *flag = x ? calloc(n, 1) : NULL;
+    cJSON_AddNumberToObject(bb, "n", (double)n);
+    if (!x || !flag || assay_stats_summary(&s, flag, x, n, ASSAY_STATS_SEED, ASSAY_STATS_RESAMPLES) < 0) {
+        assay_error_clear();
+        cJSON_AddNullToObject(bb, "median");
+        cJSON_AddStringToObject(bb, "stability", "no-samples");
+        free(x);
+        free(flag);
+        return;
+    }
+    cJSON_AddNumberToObject(bb, "median", s.median);
+    cJSON_AddNumberToObject(bb, "mean", s.mean);
+    cJSON_AddNumberToObject(bb, "stddev", s.sd);
+    cJSON_AddNumberToObject(bb, "cv", s.cv);
+    cJSON_AddNumberToObject(bb, "min", s.min);
+    cJSON_AddNumberToObject(bb, "max", s.max);
+    cJSON_AddNumberToObject(bb, "q1", s.q1);
+    cJSON_AddNumberToObject(bb, "q3", s.q3);
+    cJSON *ci = cJSON_AddObjectToObject(bb, "ci");
+    cJSON_AddNumberToObject(ci, "level", 0.95);
+    cJSON_AddNumberToObject(ci, "lo", s.ci_lo);
+    cJSON_AddNumberToObject(ci, "hi", s.ci_hi);
+    if (isfinite(s.ci_rel))
+        cJSON_AddNumberToObject(ci, "width_pct", 100 * s.ci_rel);
+    else
+        cJSON_AddNullToObject(ci, "width_pct");
+    cJSON *out = cJSON_AddArrayToObject(bb, "outliers");
+    for (size_t i = 0; i < n; i++)
+        if (flag[i])
+            cJSON_AddItemToArray(out, cJSON_CreateNumber((double)i));
+    /* Three samples are the fewest whose interval says anything: with
+     * fewer, every resample's median is one of at most two values. */
+    cJSON_AddStringToObject(bb, "stability", n < 3 ? "too-few-samples" : s.ci_rel <= max_ci ? "stable" : "unstable");
+    free(x);
+    free(flag);
+}
+
+static const char *const CMP_WORDS[][2] = {
+    {"no measurable difference", "无可测差异"}, {"faster", "更快"}, {"slower", "更慢"}, {"not compared", "未比较"}};
+
+/*
+ * b against a (the baseline): the ratio of medians b/a with its interval,
+ * the U test, and the verdict in words, into *row. lower_better: a smaller
+ * figure is faster (a time). A pair with too few or non-positive samples
+ * is "not compared", with why.
+ */
+static void compare_pair(cJSON *row, const cJSON *a, const cJSON *b, int lower_better, double alpha)
+{
+    size_t na = 0, nb = 0;
+    double *xa = samples_of(a, &na), *xb = samples_of(b, &nb), ratio, lo, hi;
+    assay_mwu m;
+    int w = 3;
+    if (!xa || !xb) {
+        cJSON_AddStringToObject(row, "why", "no samples on one side");
+    } else if (assay_stats_ratio(&ratio, &lo, &hi, xa, na, xb, nb, ASSAY_STATS_SEED, ASSAY_STATS_RESAMPLES) < 0 ||
+               assay_stats_mwu(&m, xa, na, xb, nb) < 0) {
+        cJSON_AddStringToObject(row, "why", assay_error_last()->message);
+        assay_error_clear();
+    } else {
+        assay_cmp c = assay_stats_verdict(m.p, lo, hi, alpha);
+        w = c == ASSAY_CMP_NONE ? 0 : (c == ASSAY_CMP_LOWER) == (lower_better != 0) ? 1 : 2;
+        cJSON_AddNumberToObject(row, "ratio", ratio);
+        cJSON_AddNumberToObject(row, "ratio_lo", lo);
+        cJSON_AddNumberToObject(row, "ratio_hi", hi);
+        cJSON_AddNumberToObject(row, "u", m.u);
+        cJSON_AddNumberToObject(row, "p", m.p);
+        cJSON_AddStringToObject(row, "test", m.exact ? "mann-whitney-u exact" : "mann-whitney-u normal");
+    }
+    cJSON_AddStringToObject(row, "verdict", CMP_WORDS[w][0]);
+    cJSON_AddStringToObject(row, "verdict_zh", CMP_WORDS[w][1]);
+    free(xa);
+    free(xb);
+}
+
+/* One side of a comparison row: what a reader needs to see the figure. */
+static cJSON *side(const cJSON *bench, const cJSON *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    const cJSON *ci = cJSON_GetObjectItemCaseSensitive(bench, "ci");
+    cJSON_AddStringToObject(o, "host", assay_json_str(cJSON_GetObjectItemCaseSensitive(t, "host"), "name"));
+    cJSON_AddNumberToObject(o, "n", assay_json_num(bench, "n"));
+    cJSON_AddItemToObject(o, "median", dup_or_null(cJSON_GetObjectItemCaseSensitive(bench, "median")));
+    cJSON_AddItemToObject(o, "ci_lo", dup_or_null(cJSON_GetObjectItemCaseSensitive(ci, "lo")));
+    cJSON_AddItemToObject(o, "ci_hi", dup_or_null(cJSON_GetObjectItemCaseSensitive(ci, "hi")));
+    cJSON_AddStringToObject(o, "stability", assay_json_str(bench, "stability"));
+    /* The host's 1-minute load before and after the job, and its cores:
+     * two figures from a quiet and a busy host differ for that reason. */
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "facts"),
+                *before = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(f, "environment"), "load_avg"),
+                *after = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "environment_after"), "load_avg");
+    cJSON_AddItemToObject(o, "load_before", dup_or_null(cJSON_GetArrayItem(before, 0)));
+    cJSON_AddItemToObject(o, "load_after", dup_or_null(cJSON_GetArrayItem(after, 0)));
+    cJSON_AddItemToObject(o, "cores", dup_or_null(cJSON_GetObjectItemCaseSensitive(
+                                          cJSON_GetObjectItemCaseSensitive(f, "cpu"), "cores_online")));
+    return o;
+}
+
 /* Per-target part of the report, from one job's stored events. */
-static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_manifest *m, const cJSON *pkgpf)
+static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_manifest *m, const cJSON *pkgpf,
+                          double max_ci)
 {
     cJSON *t = cJSON_CreateObject(), *evs = NULL, *logs = NULL, *e;
     assay_profile *p = NULL;
@@ -316,6 +438,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     int emulated = facts && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
                                 cJSON_GetObjectItemCaseSensitive(facts, "emulation"), "emulated"));
     cJSON_AddItemToObject(t, "facts", dup_or_null(facts));
+    cJSON_AddItemToObject(t, "environment_after", dup_or_null(cJSON_GetObjectItemCaseSensitive(end, "environment")));
     cJSON_AddItemToObject(t, "isolation", dup_or_null(isolation));
     cJSON_AddBoolToObject(t, "emulated", emulated);
     cJSON *ag = agent ? cJSON_Duplicate(agent, 1) : cJSON_CreateObject();
@@ -358,13 +481,24 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
                         mu = cJSON_GetObjectItemCaseSensitive(mb_, "unit");
                 cJSON_AddStringToObject(bb, "unit", cJSON_IsString(mu) ? mu->valuestring : "");
                 cJSON_AddArrayToObject(bb, "samples");
+                cJSON_AddArrayToObject(bb, "warmup_samples");
                 cJSON_AddArrayToObject(bb, "verdicts");
+                cJSON_AddNullToObject(bb, "stopped");
                 cJSON_AddItemToObject(bench_by_id, id, bb);
             }
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "value");
+            /* Every value is kept: a warm-up run's apart, never a sample. */
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "value"), *stop;
+            int warm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "warmup"));
             if (cJSON_IsNumber(v))
-                cJSON_AddItemToArray(cJSON_GetObjectItem(bb, "samples"), cJSON_CreateNumber(v->valuedouble));
+                cJSON_AddItemToArray(cJSON_GetObjectItem(bb, warm ? "warmup_samples" : "samples"),
+                                     cJSON_CreateNumber(v->valuedouble));
             cJSON_AddItemToArray(cJSON_GetObjectItem(bb, "verdicts"), cJSON_CreateString(assay_json_str(b, "verdict")));
+            if (cJSON_IsObject(stop = cJSON_GetObjectItemCaseSensitive(b, "stop"))) {
+                cJSON *so = cJSON_CreateObject();
+                cJSON_AddStringToObject(so, "reason", assay_json_str(stop, "reason"));
+                cJSON_AddItemToObject(so, "rse", dup_or_null(cJSON_GetObjectItemCaseSensitive(stop, "rse")));
+                cJSON_ReplaceItemInObjectCaseSensitive(bb, "stopped", so);
+            }
             continue;
         }
         cJSON *x = cJSON_CreateObject();
@@ -416,29 +550,8 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
         cJSON *bb = cJSON_DetachItemFromObjectCaseSensitive(bench_by_id, assay_json_str(mb, "id"));
         if (!bb)
             continue;
-        cJSON *sm = cJSON_GetObjectItem(bb, "samples");
-        int n = cJSON_GetArraySize(sm);
-        if (n > 0) {
-            double *v = malloc((size_t)n * sizeof *v), sum = 0, sq = 0;
-            for (int i = 0; i < n && v; i++) {
-                v[i] = cJSON_GetArrayItem(sm, i)->valuedouble;
-                sum += v[i];
-            }
-            if (v) {
-                qsort(v, (size_t)n, sizeof *v, cmp_double);
-                double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, mean = sum / n;
-                for (int i = 0; i < n; i++)
-                    sq += (v[i] - mean) * (v[i] - mean);
-                cJSON_AddNumberToObject(bb, "median", med);
-                cJSON_AddNumberToObject(bb, "min", v[0]);
-                cJSON_AddNumberToObject(bb, "max", v[n - 1]);
-                cJSON_AddNumberToObject(bb, "stddev", n > 1 ? sqrt(sq / (n - 1)) : 0);
-                cJSON_AddNumberToObject(bb, "spread_pct", med != 0 ? 100.0 * (v[n - 1] - v[0]) / fabs(med) : 0);
-                free(v);
-            }
-        } else {
-            cJSON_AddNullToObject(bb, "median");
-        }
+        cJSON_AddItemToObject(bb, "repeat", dup_or_null(cJSON_GetObjectItemCaseSensitive(mb, "repeat")));
+        bench_figures(bb, max_ci);
         cJSON_AddItemToArray(benches, bb);
     }
     const char *outcome = j->outcome[0] ? j->outcome : "";
@@ -479,44 +592,60 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     return t;
 }
 
-/* Each benchmark's median on every target, against the best one. */
-static cJSON *comparison(const cJSON *targets)
+/* A benchmark's figures on target t, or NULL. */
+static const cJSON *bench_in(const cJSON *t, const char *id)
+{
+    const cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(t, "benchmarks")) if (!strcmp(assay_json_str(b, "id"), id))
+        return b;
+    return NULL;
+}
+
+/*
+ * Each benchmark on every target, each real target against the best real
+ * one (ratio, interval, U test, verdict). Emulated targets' figures are
+ * shown and never compared: they are the emulator's.
+ */
+static cJSON *comparison(const cJSON *targets, double alpha)
 {
     cJSON *cmp = cJSON_CreateArray(), *t;
-    cJSON *first = cJSON_GetArrayItem(targets, 0);
-    cJSON *benches = first ? cJSON_GetObjectItem(first, "benchmarks") : NULL;
     const cJSON *b0;
-    cJSON_ArrayForEach(b0, benches)
+    cJSON_ArrayForEach(b0, cJSON_GetObjectItem(cJSON_GetArrayItem(targets, 0), "benchmarks"))
     {
         const char *id = assay_json_str(b0, "id"), *unit = assay_json_str(b0, "unit");
         int lower_better = time_unit(unit);
         cJSON *c = cJSON_CreateObject(), *rows = cJSON_CreateArray();
-        double best = NAN;
+        const cJSON *best = NULL, *b;
+        double bestv = NAN;
         cJSON_ArrayForEach(t, targets)
         {
-            const cJSON *b;
-            cJSON_ArrayForEach(b, cJSON_GetObjectItem(t, "benchmarks"))
-            {
-                const cJSON *med = cJSON_GetObjectItem(b, "median");
-                if (strcmp(assay_json_str(b, "id"), id) || !cJSON_IsNumber(med))
-                    continue;
-                if (isnan(best) || (lower_better ? med->valuedouble < best : med->valuedouble > best))
-                    best = med->valuedouble;
-                cJSON *r = cJSON_CreateObject();
-                cJSON_AddStringToObject(r, "profile", assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
-                cJSON_AddBoolToObject(r, "emulated", cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")));
-                cJSON_AddNumberToObject(r, "median", med->valuedouble);
-                cJSON_AddNumberToObject(r, "min", assay_json_num(b, "min"));
-                cJSON_AddNumberToObject(r, "max", assay_json_num(b, "max"));
-                cJSON_AddNumberToObject(r, "spread_pct", assay_json_num(b, "spread_pct"));
-                cJSON_AddItemToArray(rows, r);
+            const cJSON *med;
+            if ((b = bench_in(t, id)) && cJSON_IsNumber(med = cJSON_GetObjectItem(b, "median")) &&
+                !cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")) &&
+                (isnan(bestv) || (lower_better ? med->valuedouble < bestv : med->valuedouble > bestv))) {
+                bestv = med->valuedouble;
+                best = b;
             }
         }
-        cJSON_ArrayForEach(t, rows)
+        cJSON_ArrayForEach(t, targets)
         {
-            double med = assay_json_num(t, "median");
-            double rel = best != 0 && !isnan(best) ? (lower_better ? best / med : med / best) : 0;
-            cJSON_AddNumberToObject(t, "relative_to_best", isfinite(rel) ? rel : 0);
+            if (!(b = bench_in(t, id)) || !cJSON_IsNumber(cJSON_GetObjectItem(b, "median")))
+                continue;
+            int emu = cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated"));
+            cJSON *r = side(b, t);
+            cJSON_AddStringToObject(r, "profile", assay_json_str(cJSON_GetObjectItem(t, "profile"), "id"));
+            cJSON_AddBoolToObject(r, "emulated", emu);
+            cJSON_AddNumberToObject(r, "cv", assay_json_num(b, "cv"));
+            cJSON_AddNumberToObject(r, "outliers", cJSON_GetArraySize(cJSON_GetObjectItem(b, "outliers")));
+            cJSON_AddItemToObject(r, "stopped", dup_or_null(cJSON_GetObjectItem(b, "stopped")));
+            cJSON_AddBoolToObject(r, "best", b == best);
+            if (emu || b == best || !best) {
+                cJSON_AddNullToObject(r, "vs_best");
+            } else {
+                cJSON *vs = cJSON_AddObjectToObject(r, "vs_best");
+                compare_pair(vs, best, b, lower_better, alpha);
+            }
+            cJSON_AddItemToArray(rows, r);
         }
         cJSON_AddStringToObject(c, "benchmark", id);
         cJSON_AddStringToObject(c, "name", assay_json_str(b0, "name"));
@@ -528,7 +657,98 @@ static cJSON *comparison(const cJSON *targets)
     return cmp;
 }
 
-int assay_report_statement(char **out, assay_lab *lab, int64_t run)
+/*
+ * The figures of `pred` against those of the baseline `base` (two report
+ * predicates): per target profile and benchmark found in both, each side,
+ * the ratio this/baseline with its interval, the U test and the verdict.
+ * An emulated figure is never compared with a real one.
+ */
+static cJSON *baseline_comparison(const cJSON *base, const cJSON *pred, double alpha)
+{
+    cJSON *o = cJSON_CreateObject(), *rows;
+    const cJSON *t, *b, *tb;
+    const cJSON *bprod = cJSON_GetObjectItemCaseSensitive(base, "product");
+    cJSON_AddNumberToObject(o, "run", assay_json_num(base, "run"));
+    cJSON_AddStringToObject(o, "report_number", assay_json_str(base, "report_number"));
+    cJSON_AddStringToObject(o, "product", assay_json_str(bprod, "name"));
+    cJSON_AddStringToObject(o, "version", assay_json_str(bprod, "version"));
+    cJSON_AddStringToObject(o, "package", assay_json_str(cJSON_GetObjectItemCaseSensitive(base, "submission"), "sha256"));
+    rows = cJSON_AddArrayToObject(o, "benchmarks");
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(pred, "targets"))
+    {
+        const char *prof = assay_json_str(cJSON_GetObjectItem(t, "profile"), "id");
+        const cJSON *match = NULL;
+        cJSON_ArrayForEach(tb, cJSON_GetObjectItemCaseSensitive(base, "targets")) if (
+            !match && !strcmp(assay_json_str(cJSON_GetObjectItem(tb, "profile"), "id"), prof)) match = tb;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(t, "benchmarks"))
+        {
+            const cJSON *bb = match ? bench_in(match, assay_json_str(b, "id")) : NULL;
+            if (!bb)
+                continue;
+            int emu = cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated")),
+                bemu = cJSON_IsTrue(cJSON_GetObjectItem(match, "emulated"));
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "benchmark", assay_json_str(b, "id"));
+            cJSON_AddStringToObject(r, "name", assay_json_str(b, "name"));
+            cJSON_AddStringToObject(r, "unit", assay_json_str(b, "unit"));
+            cJSON_AddStringToObject(r, "better", time_unit(assay_json_str(b, "unit")) ? "lower" : "higher");
+            cJSON_AddStringToObject(r, "profile", prof);
+            cJSON_AddBoolToObject(r, "emulated", emu || bemu);
+            cJSON_AddItemToObject(r, "baseline", side(bb, match));
+            cJSON_AddItemToObject(r, "this", side(b, t));
+            if (emu != bemu) {
+                cJSON_AddStringToObject(r, "why", "an emulated figure against real hardware");
+                cJSON_AddStringToObject(r, "verdict", CMP_WORDS[3][0]);
+                cJSON_AddStringToObject(r, "verdict_zh", CMP_WORDS[3][1]);
+            } else {
+                compare_pair(r, bb, b, time_unit(assay_json_str(b, "unit")), alpha);
+            }
+            cJSON_AddItemToArray(rows, r);
+        }
+    }
+    return o;
+}
+
+/* What the statistics of a report are, so that a reader can redo them. */
+static cJSON *statistics_json(double max_ci, double alpha)
+{
+    cJSON *o = cJSON_CreateObject(), *bs;
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)ASSAY_STATS_SEED);
+    bs = cJSON_AddObjectToObject(o, "interval");
+    cJSON_AddStringToObject(bs, "method", "bootstrap percentile of the median");
+    cJSON_AddNumberToObject(bs, "level", 0.95);
+    cJSON_AddNumberToObject(bs, "resamples", ASSAY_STATS_RESAMPLES);
+    cJSON_AddStringToObject(bs, "prng", "splitmix64, index = (draw * n) >> 64");
+    cJSON_AddStringToObject(bs, "seed", seed);
+    cJSON_AddStringToObject(bs, "quantiles", "linear interpolation (type 7)");
+    cJSON_AddStringToObject(o, "outliers", "outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR] (Tukey); flagged, never dropped");
+    cJSON_AddNumberToObject(o, "unstable_above_ci_width_pct", 100 * max_ci);
+    cJSON_AddStringToObject(o, "test", "Mann-Whitney U, two-sided; exact without ties for n1 + n2 <= 60, else normal "
+                                       "approximation with tie and continuity corrections");
+    cJSON_AddNumberToObject(o, "alpha", alpha);
+    cJSON_AddStringToObject(o, "difference", "measurable when p < alpha and the ratio's 95% interval leaves out 1");
+    return o;
+}
+
+#define REPORT_ALPHA 0.01
+#define REPORT_MAX_CI 0.10 /* an interval wider than 10% of the median: unstable, unless the lab says otherwise */
+
+/* The lab's limit on a stable interval's width (report.max_ci_pct), as a
+ * fraction of the median. */
+static double lab_max_ci(assay_lab *lab)
+{
+    char v[64] = "";
+    char *end;
+    if (assay_store_meta_get(lab->store, "report.max_ci_pct", v, sizeof v) < 0) {
+        assay_error_clear();
+        return REPORT_MAX_CI;
+    }
+    double d = strtod(v, &end);
+    return end != v && !*end && d > 0 && d <= 1000 ? d / 100 : REPORT_MAX_CI;
+}
+
+static int statement(cJSON **out, assay_lab *lab, int64_t run, double max_ci)
 {
     cJSON *r = NULL, *st = NULL, *pred, *subj, *targets;
     assay_package_rec p;
@@ -605,7 +825,7 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
     cJSON *pkgpf = pftext ? cJSON_Parse(pftext) : NULL;
     free(pftext);
     for (size_t i = 0; i < nj; i++) {
-        cJSON *t = target_json(lab, &jobs[i], m, pkgpf);
+        cJSON *t = target_json(lab, &jobs[i], m, pkgpf, max_ci);
         const char *v = assay_json_str(t, "verdict");
         fail |= !strcmp(v, "fail");
         other |= strcmp(v, "pass") && strcmp(v, "fail");
@@ -613,7 +833,8 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
         cJSON_AddItemToArray(targets, t);
     }
     cJSON_Delete(pkgpf);
-    cJSON_AddItemToObject(pred, "comparison", comparison(targets));
+    cJSON_AddItemToObject(pred, "statistics", statistics_json(max_ci, REPORT_ALPHA));
+    cJSON_AddItemToObject(pred, "comparison", comparison(targets, REPORT_ALPHA));
     /* A vendor's failure is "fail"; a target that could not be tested
      * (infrastructure error, canceled) makes the report incomplete, never a
      * failure. */
@@ -629,8 +850,9 @@ int assay_report_statement(char **out, assay_lab *lab, int64_t run)
         cJSON_AddItemToArray(notes, cJSON_CreateString(
             "Targets with verdict error or canceled could not be tested (infrastructure); that is not a failure "
             "of the product."));
-    if (!(*out = cJSON_PrintUnformatted(st)))
-        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    *out = st;
+    st = NULL;
+    rc = 0;
 out:
     cJSON_Delete(st);
     cJSON_Delete(r);
@@ -638,6 +860,51 @@ out:
     free(mtext);
     free(arts);
     free(jobs);
+    return rc;
+}
+
+int assay_report_statement_vs(char **out, assay_lab *lab, int64_t run, int64_t baseline)
+{
+    cJSON *st = NULL, *base = NULL;
+    double max_ci = lab_max_ci(lab);
+    int rc;
+    if (baseline == run)
+        return assay_error_set(ASSAY_EINVAL, "the baseline is run %" PRId64 " itself", run);
+    if ((rc = statement(&st, lab, run, max_ci)) < 0)
+        goto out;
+    if (baseline > 0) {
+        if ((rc = statement(&base, lab, baseline, max_ci)) < 0) {
+            rc = assay_error_wrap("baseline run %" PRId64, baseline);
+            goto out;
+        }
+        cJSON_AddItemToObject(cJSON_GetObjectItem(st, "predicate"), "baseline",
+                              baseline_comparison(cJSON_GetObjectItem(base, "predicate"),
+                                                  cJSON_GetObjectItem(st, "predicate"), REPORT_ALPHA));
+    }
+    rc = (*out = cJSON_PrintUnformatted(st)) ? 0 : assay_error_set(ASSAY_ENOMEM, "out of memory");
+out:
+    cJSON_Delete(st);
+    cJSON_Delete(base);
+    return rc;
+}
+
+int assay_report_statement(char **out, assay_lab *lab, int64_t run)
+{
+    return assay_report_statement_vs(out, lab, run, 0);
+}
+
+int assay_report_compare(cJSON **out, assay_lab *lab, int64_t run_a, int64_t run_b)
+{
+    cJSON *a = NULL, *b = NULL;
+    double max_ci = lab_max_ci(lab);
+    int rc;
+    if ((rc = statement(&a, lab, run_a, max_ci)) < 0 || (rc = statement(&b, lab, run_b, max_ci)) < 0)
+        goto out;
+    *out = baseline_comparison(cJSON_GetObjectItem(a, "predicate"), cJSON_GetObjectItem(b, "predicate"), REPORT_ALPHA);
+    rc = 0;
+out:
+    cJSON_Delete(a);
+    cJSON_Delete(b);
     return rc;
 }
 
@@ -892,41 +1159,140 @@ static void html_verdict(assay_markup *w, const char *v)
     W_TEXT(w, v);
 }
 
+/* Words for the figures' codes, Chinese first. */
+static const char *stability_words(const char *v)
+{
+    return !strcmp(v, "stable")            ? "稳定 stable"
+           : !strcmp(v, "unstable")        ? "不稳定 unstable"
+           : !strcmp(v, "too-few-samples") ? "样本过少 too few samples"
+                                           : "无样本 no samples";
+}
+
+static const char *stop_words(const char *v)
+{
+    return !strcmp(v, "stable")     ? "已稳定 reached its target"
+           : !strcmp(v, "max")      ? "达到最多次数 maximum count"
+           : !strcmp(v, "budget")   ? "时间预算用尽 time budget spent"
+           : !strcmp(v, "failed")   ? "运行失败 a run failed"
+           : !strcmp(v, "canceled") ? "已取消 canceled"
+           : !strcmp(v, "count")    ? "固定次数 fixed count"
+                                    : "-";
+}
+
+/* x in [0, max] to a pixel in [x0, x0 + width]. */
+static int px(double x, double max, int x0, int width)
+{
+    if (!(max > 0) || !isfinite(x) || x < 0)
+        return x0;
+    return x0 + (int)(width * (x > max ? 1 : x / max));
+}
+
+/* One benchmark across targets: a dot at each median and a line over its
+ * 95% interval; emulated targets pale, unstable ones orange. */
 static void svg_chart(assay_markup *w, const cJSON *c)
 {
     const cJSON *rows = obj(c, "targets"), *r;
-    int n = cJSON_GetArraySize(rows), bar = 22, wd = 640, left = 260;
+    int n = cJSON_GetArraySize(rows), h = 26, wd = 640, left = 260, span = wd - left - 90;
     double max = 0;
-    cJSON_ArrayForEach(r, rows) if (assay_json_num(r, "max") > max) max = assay_json_num(r, "max");
-    if (max <= 0)
-        max = 1;
-    assay_markup_rawf(w, "<svg width=\"%d\" height=\"%d\" role=\"img\">", wd, n * (bar + 8) + 10);
+    cJSON_ArrayForEach(r, rows) max = fmax(max, fmax(assay_json_num(r, "ci_hi"), assay_json_num(r, "median")));
+    assay_markup_rawf(w, "<svg width=\"%d\" height=\"%d\" role=\"img\">", wd, n * h + 10);
     int i = 0;
     cJSON_ArrayForEach(r, rows)
     {
-        int y = 5 + i * (bar + 8), emu = cJSON_IsTrue(obj(r, "emulated"));
-        double med = assay_json_num(r, "median"), lo = assay_json_num(r, "min"),
-               hi = assay_json_num(r, "max");
-        int bw = (int)((wd - left - 80) * med / max),
-            x0 = left + (int)((wd - left - 80) * lo / max),
-            x1 = left + (int)((wd - left - 80) * hi / max);
-        assay_markup_rawf(w, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 15);
+        int y = 5 + i * h + h / 2, emu = cJSON_IsTrue(obj(r, "emulated")),
+            bad = strcmp(assay_json_str(r, "stability"), "stable") != 0;
+        const char *col = emu ? "#9bb7d4" : bad ? "#d9822b" : "#2f6ea8";
+        double med = assay_json_num(r, "median");
+        assay_markup_rawf(w, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 4);
         W_TEXT(w, assay_json_str(r, "profile"));
         if (emu)
             W_RAW(w, " *");
-        assay_markup_rawf(w, "</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"", left, y,
-                          bw > 1 ? bw : 1, bar);
-        if (emu)
-            W_RAW(w, " fill=\"#9bb7d4\"/>");
-        else
-            W_RAW(w, " fill=\"#2f6ea8\"/>");
-        assay_markup_rawf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#222\"/>", x0,
-                          y + bar / 2, x1, y + bar / 2);
-        assay_markup_rawf(w, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%.4g</text>", left + bw + 6,
-                          y + 15, med);
+        W_RAW(w, "</text><line");
+        assay_markup_rawf(w, " x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke-width=\"3\" stroke=\"",
+                          px(assay_json_num(r, "ci_lo"), max, left, span), y,
+                          px(assay_json_num(r, "ci_hi"), max, left, span), y);
+        W_TEXT(w, col);
+        assay_markup_rawf(w, "\"/><circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"", px(med, max, left, span), y);
+        W_TEXT(w, col);
+        assay_markup_rawf(w, "\"/><text x=\"%d\" y=\"%d\" font-size=\"12\">%.4g",
+                          px(assay_json_num(r, "ci_hi"), max, left, span) + 8, y + 4, med);
+        if (bad)
+            W_RAW(w, " !");
+        W_RAW(w, "</text>");
         i++;
     }
     W_RAW(w, "</svg>");
+}
+
+/* The ratio this/baseline of each pair with its interval, around a line at
+ * 1 (no change); the scale is 0.5 to 2, logarithmic, clipped. */
+static void svg_ratio_chart(assay_markup *w, const cJSON *rows)
+{
+    const cJSON *r;
+    int n = 0, h = 24, wd = 640, left = 300, span = wd - left - 40;
+    cJSON_ArrayForEach(r, rows) n += cJSON_IsNumber(obj(r, "ratio"));
+    if (n == 0)
+        return;
+#define RX(v) (left + (int)(span * (fmin(fmax(log2(v), -1), 1) + 1) / 2))
+    assay_markup_rawf(w, "<svg width=\"%d\" height=\"%d\" role=\"img\">", wd, n * h + 24);
+    assay_markup_rawf(w, "<line x1=\"%d\" y1=\"0\" x2=\"%d\" y2=\"%d\" stroke=\"#888\" stroke-dasharray=\"4\"/>",
+                      RX(1.0), RX(1.0), n * h + 6);
+    assay_markup_rawf(w, "<text x=\"%d\" y=\"%d\" font-size=\"11\">0.5x</text><text x=\"%d\" y=\"%d\" "
+                         "font-size=\"11\">1x</text><text x=\"%d\" y=\"%d\" font-size=\"11\">2x</text>",
+                      RX(0.5), n * h + 20, RX(1.0) - 6, n * h + 20, RX(2.0) - 16, n * h + 20);
+    int i = 0;
+    cJSON_ArrayForEach(r, rows)
+    {
+        if (!cJSON_IsNumber(obj(r, "ratio")))
+            continue;
+        int y = 3 + i * h + h / 2;
+        const char *v = assay_json_str(r, "verdict");
+        const char *col = !strcmp(v, "faster") ? "#2e7d32" : !strcmp(v, "slower") ? "#c62828" : "#555";
+        double ratio = assay_json_num(r, "ratio"), lo = assay_json_num(r, "ratio_lo"), hi = assay_json_num(r, "ratio_hi");
+        assay_markup_rawf(w, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 4);
+        W_TEXT(w, assay_json_str(r, "name"));
+        W_RAW(w, " / ");
+        W_TEXT(w, assay_json_str(r, "profile"));
+        assay_markup_rawf(w, "</text><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke-width=\"3\" stroke=\"",
+                          lo > 0 ? RX(lo) : left, y, hi > 0 ? RX(hi) : left, y);
+        W_TEXT(w, col);
+        assay_markup_rawf(w, "\"/><circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"", ratio > 0 ? RX(ratio) : left, y);
+        W_TEXT(w, col);
+        W_RAW(w, "\"/>");
+        i++;
+    }
+#undef RX
+    W_RAW(w, "</svg>");
+}
+
+/* "1.02 [0.98, 1.05], p = 0.41, 无可测差异 no measurable difference" */
+static void html_vs(assay_markup *w, const cJSON *x)
+{
+    if (cJSON_IsNumber(obj(x, "ratio")))
+        assay_markup_rawf(w, "%.3f [%.3f, %.3f], p = %.2g, ", assay_json_num(x, "ratio"), assay_json_num(x, "ratio_lo"),
+                          assay_json_num(x, "ratio_hi"), assay_json_num(x, "p"));
+    W_TEXT(w, assay_json_str(x, "verdict_zh"));
+    W_RAW(w, " ");
+    W_TEXT(w, assay_json_str(x, "verdict"));
+    if (assay_json_str(x, "why")[0]) {
+        W_RAW(w, " (");
+        W_TEXT(w, assay_json_str(x, "why"));
+        W_RAW(w, ")");
+    }
+}
+
+/* "12.3 [11.9, 12.8] (n 10)" for one side of a comparison. */
+static void html_figure(assay_markup *w, const cJSON *x)
+{
+    assay_markup_rawf(w, "%.4g [%.4g, %.4g] (n %.0f) ", assay_json_num(x, "median"), assay_json_num(x, "ci_lo"),
+                      assay_json_num(x, "ci_hi"), assay_json_num(x, "n"));
+    W_TEXT(w, stability_words(assay_json_str(x, "stability")));
+    W_RAW(w, "<br><small>");
+    W_TEXT(w, assay_json_str(x, "host"));
+    if (cJSON_IsNumber(obj(x, "load_before")) && cJSON_IsNumber(obj(x, "load_after")))
+        assay_markup_rawf(w, ", 负载 load %.2f → %.2f on %.0f cores", assay_json_num(x, "load_before"),
+                          assay_json_num(x, "load_after"), assay_json_num(x, "cores"));
+    W_RAW(w, "</small>");
 }
 
 /* "<tr><th>label</th><td>value</td></tr>", both escaped. */
@@ -1019,6 +1385,35 @@ static void html_step_row(assay_markup *w, const cJSON *x)
     assay_markup_rawf(w, "</td><td>%.3f s</td><td><code>", assay_json_num(x, "duration_s"));
     assay_markup_textf(w, "%.16s", assay_json_str(obj(obj(x, "logs"), "stdout"), "sha256"));
     W_RAW(w, "</code></td></tr>");
+}
+
+/* What affects a benchmark on this host: CPU model, frequency governor
+ * and clock, SMT, memory, the load before the job and after it. */
+static void html_environment(assay_markup *w, const cJSON *f, const cJSON *after)
+{
+    const cJSON *e = obj(f, "environment"), *before = obj(e, "load_avg");
+    W_TEXT(w, assay_json_str(obj(f, "cpu"), "model_name")[0] ? assay_json_str(obj(f, "cpu"), "model_name") : "-");
+    assay_markup_rawf(w, ", %.0f cores; 调频 governor ", assay_json_num(obj(f, "cpu"), "cores_online"));
+    W_TEXT(w, assay_json_str(e, "governor")[0] ? assay_json_str(e, "governor") : "-");
+    if (cJSON_IsNumber(obj(e, "cpu0_mhz")))
+        assay_markup_rawf(w, " (cpu0 %.0f of %.0f MHz)", assay_json_num(e, "cpu0_mhz"), assay_json_num(e, "cpu0_max_mhz"));
+    W_RAW(w, "; SMT ");
+    W_TEXT(w, assay_json_str(e, "smt")[0] ? assay_json_str(e, "smt") : "-");
+    if (assay_json_str(f, "memory_bytes")[0])
+        assay_markup_rawf(w, "; 内存 memory %.1f GiB", strtod(assay_json_str(f, "memory_bytes"), NULL) / (1 << 30));
+    if (assay_json_str(e, "memory_available_bytes")[0])
+        assay_markup_rawf(w, " (%.1f GiB free at start)", strtod(assay_json_str(e, "memory_available_bytes"), NULL) / (1 << 30));
+    W_RAW(w, "; 负载 load ");
+    if (cJSON_GetArraySize(before) == 3)
+        assay_markup_rawf(w, "%.2f", cJSON_GetArrayItem(before, 0)->valuedouble);
+    else
+        W_RAW(w, "-");
+    W_RAW(w, " before, ");
+    if (cJSON_GetArraySize(after) == 3)
+        assay_markup_rawf(w, "%.2f", cJSON_GetArrayItem(after, 0)->valuedouble);
+    else
+        W_RAW(w, "-");
+    W_RAW(w, " after (1 min)");
 }
 
 int assay_report_html(char **out, const assay_report_check *c)
@@ -1118,7 +1513,13 @@ int assay_report_html(char **out, const assay_report_check *c)
     W_RAW(w, "</table>\n");
     const cJSON *cmp;
     if (cJSON_GetArraySize(obj(p, "comparison")) > 0)
-        W_RAW(w, "<h2>性能对比 Benchmark comparison</h2>\n");
+        W_RAW(w, "<h2>性能对比 Benchmark comparison</h2>\n<p class=\"note\">点：中位数；线：中位数的 95% "
+                 "置信区间；橙色：不稳定。Dot: the median; line: its 95% confidence interval; orange: unstable "
+                 "(the interval is wider than the lab allows). 比值为本平台/最佳平台 The ratio is this target's "
+                 "median over the best real target's; a difference counts only when the U test's p is under ");
+    if (cJSON_GetArraySize(obj(p, "comparison")) > 0)
+        assay_markup_rawf(w, "%.2g and the ratio's interval leaves out 1 (docs/report.md).</p>\n",
+                          assay_json_num(obj(p, "statistics"), "alpha"));
     cJSON_ArrayForEach(cmp, obj(p, "comparison"))
     {
         W_RAW(w, "<h3>");
@@ -1126,23 +1527,68 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_RAW(w, " (");
         W_TEXT(w, assay_json_str(cmp, "unit"));
         W_RAW(w, ", ");
-        W_TEXT(w, !strcmp(assay_json_str(cmp, "better"), "lower") ? "lower" : "higher");
-        W_RAW(w, " is better; bar: median, line: min to max)</h3>\n");
+        W_TEXT(w, !strcmp(assay_json_str(cmp, "better"), "lower") ? "越低越好 lower" : "越高越好 higher");
+        W_RAW(w, " is better)</h3>\n");
         svg_chart(w, cmp);
-        W_RAW(w, "\n<table><tr><th>平台 Profile</th><th>中位数 Median</th><th>最小 "
-                 "Min</th><th>最大 Max</th>"
-                 "<th>离散 Spread</th><th>相对最佳 vs best</th></tr>");
+        W_RAW(w, "\n<table><tr><th>平台 Profile</th><th>样本 n</th><th>中位数 Median</th><th>95% 置信区间 CI</th>"
+                 "<th>变异系数 CV</th><th>离群值 Outliers</th><th>停止原因 Stopped</th><th>稳定性 Stability</th>"
+                 "<th>对比最佳 vs best</th></tr>");
         cJSON_ArrayForEach(x, obj(cmp, "targets"))
         {
             W_RAW(w, "<tr><td>");
             W_TEXT(w, assay_json_str(x, "profile"));
             if (cJSON_IsTrue(obj(x, "emulated")))
                 W_RAW(w, " *");
-            assay_markup_rawf(
-                w,
-                "</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.1f%%</td><td>%.0f%%</td></tr>",
-                assay_json_num(x, "median"), assay_json_num(x, "min"), assay_json_num(x, "max"),
-                assay_json_num(x, "spread_pct"), 100 * assay_json_num(x, "relative_to_best"));
+            assay_markup_rawf(w, "</td><td>%.0f</td><td>%.4g</td><td>[%.4g, %.4g]</td><td>%.1f%%</td><td>%.0f</td><td>",
+                              assay_json_num(x, "n"), assay_json_num(x, "median"), assay_json_num(x, "ci_lo"),
+                              assay_json_num(x, "ci_hi"), 100 * assay_json_num(x, "cv"), assay_json_num(x, "outliers"));
+            W_TEXT(w, stop_words(assay_json_str(obj(x, "stopped"), "reason")));
+            W_RAW(w, "</td><td");
+            assay_markup_attr(w, "class", !strcmp(assay_json_str(x, "stability"), "stable") ? "pass" : "fail");
+            W_RAW(w, ">");
+            W_TEXT(w, stability_words(assay_json_str(x, "stability")));
+            W_RAW(w, "</td><td>");
+            if (cJSON_IsTrue(obj(x, "best")))
+                W_RAW(w, "最佳 best");
+            else if (cJSON_IsTrue(obj(x, "emulated")))
+                W_RAW(w, "模拟，不比较 emulated, not compared");
+            else if (cJSON_IsObject(obj(x, "vs_best")))
+                html_vs(w, obj(x, "vs_best"));
+            W_RAW(w, "</td></tr>");
+        }
+        W_RAW(w, "</table>\n");
+    }
+    const cJSON *base = obj(p, "baseline");
+    if (cJSON_IsObject(base)) {
+        W_RAW(w, "<h2>版本对比 Comparison with a baseline</h2>\n<p>基线 Baseline: ");
+        W_TEXT(w, assay_json_str(base, "product"));
+        W_RAW(w, " ");
+        W_TEXT(w, assay_json_str(base, "version"));
+        W_RAW(w, ", report ");
+        W_TEXT(w, assay_json_str(base, "report_number"));
+        assay_markup_rawf(w, " (run %.0f). 比值为本次/基线 The ratio is this run's median over the baseline's; "
+                             "left of 1x: smaller figures.</p>\n",
+                          assay_json_num(base, "run"));
+        svg_ratio_chart(w, obj(base, "benchmarks"));
+        W_RAW(w, "\n<table><tr><th>基准 Benchmark</th><th>平台 Profile</th><th>基线 Baseline</th><th>本次 This "
+                 "run</th><th>比值与结论 Ratio and verdict</th></tr>");
+        cJSON_ArrayForEach(x, obj(base, "benchmarks"))
+        {
+            W_RAW(w, "<tr><td>");
+            W_TEXT(w, assay_json_str(x, "name"));
+            W_RAW(w, " (");
+            W_TEXT(w, assay_json_str(x, "unit"));
+            W_RAW(w, ")</td><td>");
+            W_TEXT(w, assay_json_str(x, "profile"));
+            if (cJSON_IsTrue(obj(x, "emulated")))
+                W_RAW(w, " *");
+            W_RAW(w, "</td><td>");
+            html_figure(w, obj(x, "baseline"));
+            W_RAW(w, "</td><td>");
+            html_figure(w, obj(x, "this"));
+            W_RAW(w, "</td><td>");
+            html_vs(w, x);
+            W_RAW(w, "</td></tr>");
         }
         W_RAW(w, "</table>\n");
     }
@@ -1181,6 +1627,8 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_RAW(w, ", glibc ");
         W_TEXT(w, assay_json_str(f, "glibc"));
         assay_markup_rawf(w, ", page %d", (int)assay_json_num(f, "page_size"));
+        W_RAW(w, "</td></tr><tr><th>性能环境 Performance conditions</th><td>");
+        html_environment(w, f, obj(obj(t, "environment_after"), "load_avg"));
         W_RAW(w, "</td></tr><tr><th>代理 Agent</th><td>");
         W_TEXT(w, assay_json_str(ag, "version"));
         W_RAW(w, " ");
@@ -1621,6 +2069,17 @@ out:
 
 /* ---- md -------------------------------------------------------------------- */
 
+/* "ratio 1.02 [0.98, 1.05], p 0.41: 无可测差异 no measurable difference" */
+static void md_vs(assay_markup *w, const cJSON *x)
+{
+    if (cJSON_IsNumber(obj(x, "ratio")))
+        assay_markup_rawf(w, "ratio %.3f (95%% CI %.3f to %.3f), p %.2g: ", assay_json_num(x, "ratio"),
+                          assay_json_num(x, "ratio_lo"), assay_json_num(x, "ratio_hi"), assay_json_num(x, "p"));
+    W_TEXT(w, assay_json_str(x, "verdict_zh"));
+    W_RAW(w, " ");
+    W_TEXT(w, assay_json_str(x, "verdict"));
+}
+
 int assay_report_md(char **out, const assay_report_check *c)
 {
     const cJSON *p = obj(c->statement, "predicate"), *t, *x, *con = conclusion(p);
@@ -1706,18 +2165,48 @@ int assay_report_md(char **out, const assay_report_check *c)
         W_TEXT(w, assay_json_str(cmp, "unit"));
         W_RAW(w, ", ");
         W_TEXT(w, !strcmp(assay_json_str(cmp, "better"), "lower") ? "lower" : "higher");
-        W_RAW(w, " is better): ");
-        int first = 1;
+        W_RAW(w, " is better):\n");
         cJSON_ArrayForEach(x, obj(cmp, "targets"))
         {
-            if (!first)
-                W_RAW(w, "; ");
+            W_RAW(w, "- ");
             W_TEXT(w, assay_json_str(x, "profile"));
-            assay_markup_rawf(w, " %.4g (±%.0f%%)", assay_json_num(x, "median"),
-                              assay_json_num(x, "spread_pct"));
-            first = 0;
+            if (cJSON_IsTrue(obj(x, "emulated")))
+                W_RAW(w, " (emulated)");
+            assay_markup_rawf(w, ": median %.4g, 95%% CI %.4g to %.4g, n %.0f, CV %.1f%%, ", assay_json_num(x, "median"),
+                              assay_json_num(x, "ci_lo"), assay_json_num(x, "ci_hi"), assay_json_num(x, "n"),
+                              100 * assay_json_num(x, "cv"));
+            W_TEXT(w, stability_words(assay_json_str(x, "stability")));
+            if (cJSON_IsTrue(obj(x, "best"))) {
+                W_RAW(w, "; 最佳 best");
+            } else if (cJSON_IsObject(obj(x, "vs_best"))) {
+                W_RAW(w, "; vs best ");
+                md_vs(w, obj(x, "vs_best"));
+            }
+            W_RAW(w, "\n");
         }
-        W_RAW(w, "\n");
+    }
+    const cJSON *base = obj(p, "baseline");
+    if (cJSON_IsObject(base)) {
+        W_RAW(w, "\n版本对比 Against the baseline ");
+        W_TEXT(w, assay_json_str(base, "product"));
+        W_RAW(w, " ");
+        W_TEXT(w, assay_json_str(base, "version"));
+        W_RAW(w, " (report ");
+        W_TEXT(w, assay_json_str(base, "report_number"));
+        W_RAW(w, "), this run / baseline:\n");
+        cJSON_ArrayForEach(x, obj(base, "benchmarks"))
+        {
+            W_RAW(w, "- ");
+            W_TEXT(w, assay_json_str(x, "name"));
+            W_RAW(w, " on ");
+            W_TEXT(w, assay_json_str(x, "profile"));
+            assay_markup_rawf(w, ": %.4g → %.4g ", assay_json_num(obj(x, "baseline"), "median"),
+                              assay_json_num(obj(x, "this"), "median"));
+            W_TEXT(w, assay_json_str(x, "unit"));
+            W_RAW(w, ", ");
+            md_vs(w, x);
+            W_RAW(w, "\n");
+        }
     }
     cJSON_ArrayForEach(t, obj(p, "targets"))
     {

@@ -22,6 +22,15 @@
 /* The statement of run `run` as JSON text (deterministic for a given store). */
 int assay_report_statement(char **out, assay_lab *lab, int64_t run);
 
+/* The same with a comparison section: its benchmarks against those of
+ * run `baseline` (0: none), target profile by profile (docs/report.md). */
+int assay_report_statement_vs(char **out, assay_lab *lab, int64_t run, int64_t baseline);
+
+/* The comparison of run_b's benchmarks against run_a's (the baseline), as
+ * the "baseline" member of run_b's report would carry it; *out is owned by
+ * the caller. Returns 0, or what making either statement returned. */
+int assay_report_compare(cJSON **out, assay_lab *lab, int64_t run_a, int64_t run_b);
+
 /* Sign a statement into a DSSE envelope (one line of JSON text). */
 int assay_report_sign(char **out, assay_lab *lab, const char *payload, size_t len);
 

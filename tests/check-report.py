@@ -16,9 +16,10 @@ from html.parser import HTMLParser
 
 # What assay_report_html writes itself; anything else came from a payload.
 TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "section", "table",
-        "tr", "th", "td", "b", "br", "small", "code", "ul", "li", "p", "svg", "text", "rect", "line"}
+        "tr", "th", "td", "b", "br", "small", "code", "ul", "li", "p", "svg", "text", "rect", "line", "circle"}
 ATTRS = {"lang", "charset", "http-equiv", "content", "class", "width", "height", "role", "x", "y",
-         "font-size", "fill", "x1", "y1", "x2", "y2", "stroke"}
+         "font-size", "fill", "x1", "y1", "x2", "y2", "stroke", "stroke-width", "stroke-dasharray", "cx", "cy",
+         "r"}
 
 
 class Page(HTMLParser):
@@ -32,7 +33,7 @@ class Page(HTMLParser):
         for name, value in attrs:
             if name not in ATTRS:
                 self.problems.append("attribute %s=%r on <%s> is not the page's own" % (name, value, tag))
-        if tag not in ("meta", "br", "rect", "line"):
+        if tag not in ("meta", "br", "rect", "line", "circle"):
             self.stack.append(tag)
 
     def handle_endtag(self, tag):

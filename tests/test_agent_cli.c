@@ -4,6 +4,7 @@
  * real in temporary job directories; events are checked line by line.
  */
 #include "helpers.h"
+#include "jobcheck.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -224,6 +225,71 @@ ParameterizedTest(struct triple *t, agent_cli, a_job_runs_in_order_with_verdicts
     cr_assert_str_eq(str(s, "outcome"), "failed");
     cr_assert_eq(cJSON_GetObjectItem(s, "last_seq")->valueint, 21);
     cJSON_Delete(s);
+}
+
+/* The benchmark's stop: the last step-end of `id`, and its stop reason. */
+static const char *stop_of(const cJSON *ev, const char *id, int *runs, int *samples)
+{
+    const cJSON *e, *found = NULL;
+    *runs = 0;
+    cJSON_ArrayForEach(e, ev) if (!strcmp(type_of(e), "step-end") && !strcmp(str(e, "step"), id))
+    {
+        found = e;
+        (*runs)++;
+    }
+    const cJSON *st = cJSON_GetObjectItem(found, "stop");
+    *samples = cJSON_GetObjectItem(st, "samples") ? cJSON_GetObjectItem(st, "samples")->valueint : -1;
+    return str(st, "reason");
+}
+
+#undef NAME
+#define NAME a_benchmark_runs_until_stable
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, a_benchmark_runs_until_stable, .fini = cleanup)
+{
+    setup_for(t);
+    /* steady: the same figure every time, stable after min samples; seesaw:
+     * 101, 1, 101, ... never stable, stops at max; broken: fails at once;
+     * slow: a run of 0.3 s against a budget of 0.5 s, so a second run would
+     * end past it. */
+    const char *spec =
+        "{\"protocol\":1,\"id\":\"job-s\",\"steps\":["
+        "{\"id\":\"steady\",\"kind\":\"bench\",\"command\":\"echo 41.5\",\"timeout\":30,\"unit\":\"MB/s\","
+        "\"repeat\":{\"min\":3,\"max\":20,\"target_rse\":0.01,\"warmup\":1}},"
+        "{\"id\":\"seesaw\",\"kind\":\"bench\",\"command\":\"echo $((ASSAY_RUN % 2 * 100 + 1))\",\"timeout\":30,"
+        "\"unit\":\"ops\",\"repeat\":{\"min\":2,\"max\":4,\"target_rse\":0.01}},"
+        "{\"id\":\"broken\",\"kind\":\"bench\",\"command\":\"exit 1\",\"timeout\":30,\"repeat\":{\"max\":5}},"
+        "{\"id\":\"slow\",\"kind\":\"bench\",\"command\":\"sleep 0.3\",\"timeout\":30,\"unit\":\"ms\","
+        "\"repeat\":{\"min\":3,\"max\":20,\"target_rse\":0.0001,\"budget\":0.5}}]}";
+    cr_assert_eq(start(spec), 0, "start: %s", out);
+    cJSON *ev = attach_from(0);
+    cr_assert_str_eq(str(last(ev), "type"), "job-end");
+    int runs, samples;
+    cr_expect_str_eq(stop_of(ev, "steady", &runs, &samples), "stable");
+    cr_expect_eq(runs, 4, "one warm-up run, then 3 samples");
+    cr_expect_eq(samples, 3);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(step_end(ev, "steady", 1), "warmup")));
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(step_end(ev, "steady", 2), "warmup")));
+    cr_expect_str_eq(stop_of(ev, "seesaw", &runs, &samples), "max");
+    cr_expect_eq(runs, 4);
+    cr_expect_str_eq(stop_of(ev, "broken", &runs, &samples), "failed");
+    cr_expect_eq(runs, 1);
+    cr_expect_str_eq(stop_of(ev, "slow", &runs, &samples), "budget");
+    cr_expect_eq(runs, 1);
+    /* The controller's check of the same events accepts them: the stops
+     * are the ones the spec and the samples allow. */
+    assay_jobcheck *c;
+    cr_assert_eq(assay_jobcheck_new(&c, spec, NULL), 0);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ev)
+    {
+        char *line = cJSON_PrintUnformatted(e);
+        cr_expect_eq(assay_jobcheck_event(c, line, strlen(line), e), 0, "%s", line);
+        free(line);
+    }
+    cr_expect(assay_jobcheck_ended(c));
+    assay_jobcheck_free(c);
+    cJSON_Delete(ev);
 }
 
 #undef NAME

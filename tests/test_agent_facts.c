@@ -183,3 +183,42 @@ Test(agent_facts, the_real_host)
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(f, "emulation"), "emulated")));
     cJSON_Delete(f);
 }
+
+/* What affects a benchmark, from a made-up host tree: load, free memory,
+ * governor, clock, SMT; a host that says nothing gives nulls. */
+Test(agent_facts, environment_of_a_benchmark)
+{
+    char root[] = "/tmp/assay-facts-XXXXXX";
+    cr_assert_not_null(mkdtemp(root));
+    cr_assert_eq(th_run(NULL, 0,
+                        "cd %s && mkdir -p proc sys/devices/system/cpu/cpu0/cpufreq sys/devices/system/cpu/smt && "
+                        "echo '0.52 0.31 0.20 1/123 4567' > proc/loadavg && "
+                        "printf 'MemTotal: 8000000 kB\\nMemFree: 100 kB\\nMemAvailable: 6000000 kB\\n' > proc/meminfo && "
+                        "echo performance > sys/devices/system/cpu/cpu0/cpufreq/scaling_governor && "
+                        "echo 2600000 > sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq && "
+                        "echo 3000000 > sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq && "
+                        "echo off > sys/devices/system/cpu/smt/control && echo 0 > sys/devices/system/cpu/smt/active",
+                        root),
+                 0);
+    setenv("ASSAY_FACTS_ROOT", root, 1);
+    cJSON *e = assay_facts_environment();
+    cr_assert_not_null(e);
+    const cJSON *la = cJSON_GetObjectItem(e, "load_avg");
+    cr_expect_eq(cJSON_GetArraySize(la), 3);
+    cr_expect_float_eq(cJSON_GetArrayItem(la, 0)->valuedouble, 0.52, 1e-9);
+    cr_expect_str_eq(str(e, "memory_available_bytes"), "6144000000");
+    cr_expect_str_eq(str(e, "governor"), "performance");
+    cr_expect_float_eq(cJSON_GetObjectItem(e, "cpu0_mhz")->valuedouble, 2600, 1e-9);
+    cr_expect_float_eq(cJSON_GetObjectItem(e, "cpu0_max_mhz")->valuedouble, 3000, 1e-9);
+    cr_expect_str_eq(str(e, "smt"), "off");
+    cr_expect_float_eq(cJSON_GetObjectItem(e, "smt_active")->valuedouble, 0, 1e-9);
+    cJSON_Delete(e);
+    /* Nothing there: every fact null, none guessed. */
+    th_run(NULL, 0, "rm -rf %s/proc %s/sys", root, root);
+    e = assay_facts_environment();
+    const cJSON *v;
+    cJSON_ArrayForEach(v, e) cr_expect(cJSON_IsNull(v), "%s is not null", v->string);
+    cJSON_Delete(e);
+    unsetenv("ASSAY_FACTS_ROOT");
+    th_run(NULL, 0, "rm -rf %s", root);
+}

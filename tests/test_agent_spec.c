@@ -48,7 +48,7 @@ Test(agent_spec, full_spec_parses)
     cr_assert_eq(sp->steps[0].kind, ASSAY_STEP_INSTALL);
     cr_assert_str_eq(sp->steps[1].name, "help");
     cr_assert_str_eq(sp->steps[0].name, "install", "name defaults to the id");
-    cr_assert_eq(sp->steps[2].repeat, 5);
+    cr_assert_eq(sp->steps[2].repeat.max, 5);
     cr_assert_str_eq(sp->steps[2].unit, "MB/s");
     cr_assert_eq(sp->steps[3].kind, ASSAY_STEP_UNINSTALL);
     assay_spec_free(sp);
@@ -60,7 +60,7 @@ Test(agent_spec, defaults)
                               "\"command\":\"x\",\"timeout\":0.5}]}");
     cr_assert_eq(sp->log_cap, ASSAY_LOG_CAP_DEFAULT);
     cr_assert_float_eq(sp->kill_grace_s, 2.0, 1e-9);
-    cr_assert_eq(sp->steps[0].repeat, 1);
+    cr_assert_eq(sp->steps[0].repeat.max, 1);
     cr_assert_str_eq(sp->steps[0].unit, "s");
     cr_assert_float_eq(sp->steps[0].timeout_s, 0.5, 1e-9);
     cr_assert_null(sp->artifact);

@@ -97,7 +97,7 @@ static void through_uninstall(void)
     ok(feed("step-start", START("b1", "bench", 1)));
     ok(feed("step-end", END("b1", "bench", 1, "pass", 0) ",\"value\":0.5"));
     ok(feed("step-start", START("b1", "bench", 2)));
-    ok(feed("step-end", END("b1", "bench", 2, "pass", 0) ",\"value\":0.6"));
+    ok(feed("step-end", END("b1", "bench", 2, "pass", 0) ",\"value\":0.6,\"stop\":{\"reason\":\"count\",\"samples\":2}"));
     ok(feed("step-start", START("uninstall", "uninstall", 1)));
     ok(feed("step-end", END("uninstall", "uninstall", 1, "pass", 0)));
 }
@@ -186,6 +186,112 @@ Test(jobcheck, a_benchmark_runs_repeat_times)
     ok(feed("step-start", START("b1", "bench", 1)));
     ok(feed("step-end", END("b1", "bench", 1, "pass", 0) ",\"value\":1"));
     refused(feed("step-start", START("uninstall", "uninstall", 1)), "the next step of the job is b1");
+}
+
+/* Through t2, to b1's first run. */
+static void to_bench(void)
+{
+    through_install();
+    ok(feed("step-start", START("t1", "test", 1)));
+    ok(feed("step-end", END("t1", "test", 1, "pass", 0)));
+    ok(feed("step-start", START("t2", "test", 1)));
+    ok(feed("step-end", END("t2", "test", 1, "pass", 1)));
+}
+
+Test(jobcheck, a_fixed_count_stops_at_its_count_and_says_so)
+{
+    to_bench();
+    ok(feed("step-start", START("b1", "bench", 1)));
+    refused(feed("step-end", END("b1", "bench", 1, "pass", 0) ",\"value\":1,\"stop\":{\"reason\":\"count\",\"samples\":1}"),
+            "which its spec does not allow");
+}
+
+Test(jobcheck, the_last_run_of_a_count_must_say_why_it_stopped)
+{
+    to_bench();
+    ok(feed("step-start", START("b1", "bench", 1)));
+    ok(feed("step-end", END("b1", "bench", 1, "pass", 0) ",\"value\":1"));
+    ok(feed("step-start", START("b1", "bench", 2)));
+    refused(feed("step-end", END("b1", "bench", 2, "pass", 0) ",\"value\":1"), "does not say why");
+}
+
+/* A benchmark run until stable: one warm-up run, then 3 to 6 samples. */
+static const char *ADAPTIVE =
+    "{\"protocol\":1,\"id\":\"j2\",\"steps\":["
+    "{\"id\":\"b\",\"kind\":\"bench\",\"command\":\"true\",\"timeout\":5,"
+    "\"repeat\":{\"min\":3,\"max\":6,\"target_rse\":0.02,\"budget\":60,\"warmup\":1}}]}";
+
+static void adaptive(void)
+{
+    assay_jobcheck_free(chk);
+    cr_assert_eq(assay_jobcheck_new(&chk, ADAPTIVE, KEY), 0, "%s", assay_error_last()->message);
+    ok(feed("job-start", "\"job\":\"j2\",\"steps\":1"));
+    ok(feed("step-start", START("b", "bench", 1)));
+    ok(feed("step-end", END("b", "bench", 1, "pass", 0) ",\"value\":9,\"warmup\":true"));
+}
+
+#define SAMPLE(run, v) \
+    ok(feed("step-start", START("b", "bench", run))); \
+    ok(feed("step-end", END("b", "bench", run, "pass", 0) ",\"value\":" #v ",\"warmup\":false"))
+
+Test(jobcheck, a_benchmark_stops_stable_when_its_samples_are)
+{
+    adaptive();
+    SAMPLE(2, 1.00);
+    SAMPLE(3, 1.01);
+    ok(feed("step-start", START("b", "bench", 4)));
+    /* The warm-up run's 9 is not a sample: with it the error would be large. */
+    ok(feed("step-end", END("b", "bench", 4, "pass", 0) ",\"value\":1.0,\"warmup\":false,"
+                                                         "\"stop\":{\"reason\":\"stable\",\"samples\":3}"));
+    ok(feed("job-end", "\"job\":\"j2\",\"outcome\":\"passed\",\"reason\":null,"
+                       "\"counts\":{\"pass\":4,\"fail\":0,\"error\":0,\"skipped\":0}"));
+}
+
+Test(jobcheck, a_stable_stop_the_samples_do_not_support_is_refused)
+{
+    adaptive();
+    SAMPLE(2, 1.0);
+    SAMPLE(3, 2.0);
+    ok(feed("step-start", START("b", "bench", 4)));
+    refused(feed("step-end", END("b", "bench", 4, "pass", 0) ",\"value\":3.0,\"warmup\":false,"
+                                                              "\"stop\":{\"reason\":\"stable\",\"samples\":3}"),
+            "stopped as 'stable' after 3 samples");
+}
+
+Test(jobcheck, warm_up_runs_are_the_spec_s)
+{
+    assay_jobcheck_free(chk);
+    cr_assert_eq(assay_jobcheck_new(&chk, ADAPTIVE, KEY), 0);
+    ok(feed("job-start", "\"job\":\"j2\",\"steps\":1"));
+    ok(feed("step-start", START("b", "bench", 1)));
+    refused(feed("step-end", END("b", "bench", 1, "pass", 0) ",\"value\":9,\"warmup\":false"), "is a warm-up run");
+}
+
+Test(jobcheck, max_and_failed_stops)
+{
+    adaptive();
+    SAMPLE(2, 1.0);
+    ok(feed("step-start", START("b", "bench", 3)));
+    refused(feed("step-end", END("b", "bench", 3, "pass", 0) ",\"value\":2.0,\"warmup\":false,"
+                                                              "\"stop\":{\"reason\":\"max\",\"samples\":2}"),
+            "stopped as 'max'");
+    adaptive();
+    ok(feed("step-start", START("b", "bench", 2)));
+    ok(feed("step-end", END("b", "bench", 2, "fail", 3) ",\"value\":null,\"warmup\":false,"
+                                                        "\"stop\":{\"reason\":\"failed\",\"samples\":0}"));
+    /* and no seventh run: max is 6 samples after one warm-up */
+    adaptive();
+    for (int run = 2; run <= 7; run++) {
+        char st[128], en[256];
+        snprintf(st, sizeof st, "\"step\":\"b\",\"kind\":\"bench\",\"run\":%d", run);
+        snprintf(en, sizeof en, "%s,\"verdict\":\"pass\",\"reason\":null,\"exit_code\":0,\"signal\":null,"
+                 "\"timed_out\":false,\"value\":%d,\"warmup\":false%s", st, run,
+                 run == 7 ? ",\"stop\":{\"reason\":\"max\",\"samples\":6}" : "");
+        ok(feed("step-start", st));
+        ok(feed("step-end", en));
+    }
+    ok(feed("job-end", "\"job\":\"j2\",\"outcome\":\"passed\",\"reason\":null,"
+                       "\"counts\":{\"pass\":7,\"fail\":0,\"error\":0,\"skipped\":0}"));
 }
 
 Test(jobcheck, a_dead_supervisor_s_end_needs_no_mac_and_is_an_error)

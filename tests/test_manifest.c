@@ -1,6 +1,7 @@
 /* The manifest: the mistakes vendors make, each named precisely. */
 #include "manifest.h"
 #include "assay/error.h"
+#include "assay/spec.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -42,6 +43,44 @@ Test(manifest, a_good_one_parses_and_makes_a_job_spec)
               strstr(spec, "\"artifact\":\"x.rpm\"") && strstr(spec, "\"inspect\":[\"/usr/bin/x\"]"), "%s", spec);
     free(spec);
     assay_manifest_free(m);
+}
+
+/* Run until stable: the object reaches the agent as given, and the
+ * agent's spec parser reads the stop rules back. */
+Test(manifest, a_repeat_until_stable_reaches_the_agent)
+{
+    const char *j = "{" HEAD "," ARTS "," STEPS ",\"benchmarks\":[{\"id\":\"b1\",\"command\":\"x\",\"timeout\":5,"
+                    "\"repeat\":{\"min\":3,\"max\":30,\"target_rse\":0.02,\"budget\":600,\"warmup\":1},"
+                    "\"unit\":\"ms\"},{\"id\":\"b2\",\"command\":\"y\",\"timeout\":5,\"repeat\":4,\"unit\":\"s\"}]}";
+    assay_manifest *m;
+    char *spec;
+    assay_spec *sp;
+    cr_assert_eq(assay_manifest_parse(&m, j, strlen(j)), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_manifest_job_spec(&spec, m, "r1-j2-a1", "x.rpm"), 0);
+    cr_assert_eq(assay_spec_parse(&sp, spec, strlen(spec)), 0, "%s: %s", spec, assay_error_last()->message);
+    const assay_repeat *r = &sp->steps[1].repeat, *f = &sp->steps[2].repeat;
+    cr_expect(r->adaptive && r->min == 3 && r->max == 30 && r->warmup == 1 && r->target_rse == 0.02 &&
+              r->budget_s == 600);
+    cr_expect(!f->adaptive && f->min == 4 && f->max == 4 && f->warmup == 0 && f->target_rse == 0);
+    assay_spec_free(sp);
+    free(spec);
+    assay_manifest_free(m);
+}
+
+Test(manifest, a_repeat_object_s_mistakes_are_named)
+{
+#define B(rep) HEAD "," ARTS "," STEPS ",\"benchmarks\":[{\"id\":\"b\",\"command\":\"x\",\"timeout\":5,\"unit\":\"s\",\"repeat\":" rep "}]"
+    bad(B("{\"min\":3}"), "benchmarks[0].repeat.max: missing");
+    bad(B("{\"min\":5,\"max\":3}"), "benchmarks[0].repeat.min: 5 is more than max (3)");
+    bad(B("{\"max\":3,\"target_rse\":0}"), "benchmarks[0].repeat.target_rse: must be in (0, 1]");
+    bad(B("{\"max\":3,\"budget\":-1}"), "benchmarks[0].repeat.budget");
+    bad(B("{\"max\":3,\"warmup\":101}"), "benchmarks[0].repeat.warmup");
+    bad(B("{\"max\":3,\"min\":1,\"target_rse\":0.1}"), "min: must be at least 2 with a target_rse");
+    bad(B("{\"max\":3,\"until\":\"stable\"}"), "benchmarks[0].repeat.until: unknown field");
+    bad(B("{\"max\":1001}"), "benchmarks[0].repeat.max");
+    bad(B("\"5\""), "benchmarks[0].repeat: must be a whole number or an object, not a string");
+    bad(B("2.5"), "benchmarks[0].repeat: must be a whole number");
+#undef B
 }
 
 Test(manifest, what_vendors_get_wrong)

@@ -51,14 +51,22 @@ static const char *zx_facts = "\"facts\":{\"arch\":\"x86_64\",\"emulation\":{\"e
 /* A lab with one finished run of two targets: one passes, one fails a
  * test; both run a benchmark. Made through the store, as the dispatcher
  * would, without a lab of hosts. */
-static void make_lab(assay_lab *lab, const char *name, assay_key_type type)
+/* A new lab in dir/name holding the corpus package `pkg`, whose id goes
+ * to id. */
+static void lab_with(assay_lab *lab, const char *name, assay_key_type type, const char *pkg, char id[65])
 {
-    char path[400], id[65];
+    char path[400];
     int existed;
     snprintf(path, sizeof path, "%s/%s", dir, name);
     cr_assert_eq(assay_lab_init(path, type, "Chongqing Test Centre 测试中心"), 0, "%s", assay_error_last()->message);
     cr_assert_eq(assay_lab_open(lab, path), 0);
-    cr_assert_eq(assay_package_add(lab, CORPUS "/ok-deb-rpm.tar.gz", id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(lab, pkg, id, &existed), 0, "%s", assay_error_last()->message);
+}
+
+static void make_lab(assay_lab *lab, const char *name, assay_key_type type)
+{
+    char id[65];
+    lab_with(lab, name, type, CORPUS "/ok-deb-rpm.tar.gz", id);
     char *profs[] = {"kunpeng-920-kylin-v10", "zhaoxin-kx6000-uos-20"};
     int64_t run;
     cr_assert_eq(assay_store_run_submit(lab->store, id, profs, 2, 0, 0, &run), 0);
@@ -1055,4 +1063,189 @@ Test(report, strict_json_boundaries)
     j = cJSON_Parse("{\"a\":[{\"b\":1,\"c\":2},{\"b\":1}],\"d\":{\"e\":{\"f\":1,\"g\":2}}}");
     cr_assert_eq(assay_json_unique_names(j), 0);
     cJSON_Delete(j);
+}
+
+/* ---- benchmark figures and comparisons (issue 18) -------------------------- */
+
+/* The samples of tests/data/stats-reference.py: the interval of "base"
+ * is its reference [99.7, 102.05] under the report's seed. */
+static const double BASE[] = {101.2, 99.8, 100.4, 102.9, 98.7, 100.1, 101.7, 99.3, 100.9, 103.4};
+static const double AGAIN[] = {100.6, 101.9, 99.5, 100.2, 102.2, 98.9, 101.1, 100.7, 99.9, 102.6};
+static const double SLOWER[] = {131.5, 130.2, 133.0, 129.1, 132.4, 130.8, 134.2, 129.9, 131.1, 130.5};
+static const double NOISY[] = {48.8, 101.9, 77.0, 290.0, 63.5, 95.2, 410.0, 70.1, 120.4, 55.0};
+
+static const char *const BENCH_PROFILES[] = {"kunpeng-920-kylin-v10", "phytium-s2500-kylin-v10",
+                                             "zhaoxin-kx6000-uos-20", "loongson-3a5000-kylin-v10"};
+
+/* A finished run of the bench package on the four profiles: each target's
+ * samples (10), after one warm-up run of 500 ms; the last is emulated. */
+static int64_t bench_run(assay_lab *lab, const char *pkg, const double *const samples[4])
+{
+    int64_t run, first = 0;
+    char *profs[4];
+    memcpy(profs, BENCH_PROFILES, sizeof profs);
+    cr_assert_eq(assay_store_run_submit(lab->store, pkg, profs, 4, 0, 0, &run), 0);
+    assay_job_rec *jobs;
+    size_t nj;
+    cr_assert_eq(assay_store_run_jobs(lab->store, run, &jobs, &nj), 0);
+    cr_assert_eq(nj, 4);
+    for (size_t k = 0; k < 4; k++) {
+        int64_t j = jobs[k].id, seq = 0;
+        char host[32], body[1024];
+        first = first ? first : j;
+        snprintf(host, sizeof host, "host-%zu", k);
+        cr_assert_eq(assay_store_job_assign(lab->store, j, host), 0);
+        cr_assert_eq(assay_store_job_set_running(lab->store, j, "ab12"), 0);
+        snprintf(body, sizeof body, "\"facts\":{\"arch\":\"x86_64\",\"emulation\":{\"emulated\":%s}},"
+                                    "\"agent\":{\"version\":\"0.1.0\",\"triple\":\"x86_64-linux-gnu\"}",
+                 k == 3 ? "true" : "false");
+        ev(lab, j, seq++, "job-start", body);
+        for (int r = 1; r <= 11; r++) {
+            double v = r == 1 ? 500 : samples[k][r - 2];
+            snprintf(body, sizeof body, "\"step\":\"startup\",\"kind\":\"bench\",\"name\":\"start and exit\",\"run\":%d,"
+                                        "\"runs\":31,\"warmup\":%s", r, r == 1 ? "true" : "false");
+            ev(lab, j, seq++, "step-start", body);
+            snprintf(body, sizeof body, "\"step\":\"startup\",\"kind\":\"bench\",\"run\":%d,\"verdict\":\"pass\","
+                                        "\"reason\":null,\"exit_code\":0,\"value\":%.17g,\"unit\":\"ms\",\"warmup\":%s%s",
+                     r, v, r == 1 ? "true" : "false",
+                     r == 11 ? ",\"stop\":{\"reason\":\"max\",\"samples\":10,\"warmup\":1,\"rse\":0.005}" : "");
+            ev(lab, j, seq++, "step-end", body);
+        }
+        ev(lab, j, seq++, "job-end", "\"outcome\":\"passed\",\"reason\":null");
+        cr_assert_eq(assay_store_job_end(lab->store, j, "passed", ""), 0);
+    }
+    free(jobs);
+    return run;
+}
+
+static void bench_lab(assay_lab *lab, const char *name, int64_t *r1, int64_t *r2)
+{
+    char id[65];
+    lab_with(lab, name, ASSAY_KEY_ED25519, CORPUS "/bench.tar.gz", id);
+    const double *const one[4] = {BASE, BASE, NOISY, BASE}, *const two[4] = {AGAIN, SLOWER, NOISY, SLOWER};
+    *r1 = bench_run(lab, id, one);
+    *r2 = bench_run(lab, id, two);
+}
+
+static const cJSON *target_bench(const cJSON *pred, int k)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(pred, "targets"), k),
+                                                  "benchmarks"), 0);
+}
+
+Test(report, benchmarks_carry_intervals_outliers_and_stability)
+{
+    assay_lab lab;
+    int64_t r1, r2;
+    bench_lab(&lab, "figures", &r1, &r2);
+    char *payload;
+    cr_assert_eq(assay_report_statement(&payload, &lab, r1), 0, "%s", assay_error_last()->message);
+    cJSON *st = cJSON_Parse(payload), *p = cJSON_GetObjectItem(st, "predicate");
+    const cJSON *b = target_bench(p, 0), *ci = cJSON_GetObjectItem(b, "ci");
+    /* Every sample kept, the warm-up apart; the figures are stats.c's,
+     * whose reference values test_stats checks. */
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(b, "samples")), 10);
+    cr_expect_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(b, "warmup_samples"), 0)->valuedouble, 500);
+    cr_expect_eq(assay_json_num(b, "n"), 10);
+    cr_expect_float_eq(assay_json_num(b, "median"), 100.65, 1e-9);
+    cr_expect_float_eq(assay_json_num(ci, "lo"), 99.7, 1e-9);
+    cr_expect_float_eq(assay_json_num(ci, "hi"), 102.05, 1e-9);
+    cr_expect_str_eq(assay_json_str(b, "stability"), "stable");
+    cr_expect_str_eq(assay_json_str(cJSON_GetObjectItem(b, "stopped"), "reason"), "max");
+    cr_expect(cJSON_IsObject(cJSON_GetObjectItem(b, "repeat")), "the stop rules the manifest gave");
+    /* The noisy one: unstable, its two slow runs flagged and kept. */
+    b = target_bench(p, 2);
+    cr_expect_str_eq(assay_json_str(b, "stability"), "unstable");
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(b, "outliers")), 2);
+    cr_expect_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(b, "outliers"), 0)->valuedouble, 3);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(b, "samples")), 10);
+    /* How to redo the figures is in the signed payload. */
+    const cJSON *stats = cJSON_GetObjectItem(p, "statistics");
+    cr_expect_str_eq(assay_json_str(cJSON_GetObjectItem(stats, "interval"), "seed"), "418548769145");
+    /* Across targets: the emulated one is shown, never compared. */
+    const cJSON *rows = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "comparison"), 0), "targets");
+    cr_assert_eq(cJSON_GetArraySize(rows), 4);
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 3), "vs_best")));
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 2), "best")), "the lowest median, noisy or not");
+    const cJSON *vs = cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "vs_best");
+    cr_expect_str_eq(assay_json_str(vs, "verdict"), "no measurable difference", "a noisy best proves nothing");
+    cJSON_Delete(st);
+    free(payload);
+
+    /* A lab that allows wider intervals: the noisy one is still unstable
+     * (its interval is 154% of its median), the others stay stable. */
+    cr_assert_eq(assay_store_meta_set(lab.store, "report.max_ci_pct", "200"), 0);
+    cr_assert_eq(assay_report_statement(&payload, &lab, r1), 0);
+    st = cJSON_Parse(payload);
+    cr_expect_str_eq(assay_json_str(target_bench(cJSON_GetObjectItem(st, "predicate"), 2), "stability"), "stable");
+    cr_expect_float_eq(assay_json_num(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "predicate"), "statistics"),
+                                      "unstable_above_ci_width_pct"), 200, 1e-9);
+    cJSON_Delete(st);
+    free(payload);
+    assay_lab_close(&lab);
+}
+
+Test(report, two_runs_compare_with_a_verdict_per_pair)
+{
+    assay_lab lab;
+    int64_t r1, r2;
+    bench_lab(&lab, "compare", &r1, &r2);
+    cJSON *cmp;
+    cr_assert_eq(assay_report_compare(&cmp, &lab, r1, r2), 0, "%s", assay_error_last()->message);
+    const cJSON *rows = cJSON_GetObjectItem(cmp, "benchmarks"), *x;
+    cr_assert_eq(cJSON_GetArraySize(rows), 4);
+    x = cJSON_GetArrayItem(rows, 0); /* the same thing twice */
+    cr_expect_str_eq(assay_json_str(x, "verdict"), "no measurable difference");
+    cr_expect_str_eq(assay_json_str(x, "verdict_zh"), "无可测差异");
+    cr_expect_gt(assay_json_num(x, "p"), 0.5);
+    x = cJSON_GetArrayItem(rows, 1); /* 30% slower */
+    cr_expect_str_eq(assay_json_str(x, "verdict"), "slower");
+    cr_expect_lt(assay_json_num(x, "p"), 0.01);
+    cr_expect_float_eq(assay_json_num(x, "ratio"), 1.3010432190760057, 1e-9);
+    x = cJSON_GetArrayItem(rows, 2); /* the same noisy samples */
+    cr_expect_str_eq(assay_json_str(x, "verdict"), "no measurable difference");
+    x = cJSON_GetArrayItem(rows, 3); /* emulated on both sides: the emulator against itself */
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(x, "emulated")));
+    cr_expect_str_eq(assay_json_str(x, "verdict"), "slower");
+    cJSON_Delete(cmp);
+
+    /* The report of run 2 with run 1 as its baseline carries the same
+     * comparison, signed, and every form shows it. */
+    char *payload, *env, *pem, keyid[65], alg[16], *html, *md;
+    cr_assert_eq(assay_report_statement_vs(&payload, &lab, r2, r1), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_report_sign(&env, &lab, payload, strlen(payload)), 0);
+    cr_assert_eq(assay_key_public(lab.key, &pem, keyid, alg), 0);
+    assay_report_check c;
+    cr_assert_eq(assay_report_verify(&c, env, strlen(env), pem, strlen(pem)), 0);
+    const cJSON *base = cJSON_GetObjectItem(cJSON_GetObjectItem(c.statement, "predicate"), "baseline");
+    cr_expect_eq(assay_json_num(base, "run"), (double)r1);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(base, "benchmarks")), 4);
+    cr_assert_eq(assay_report_html(&html, &c), 0, "%s", assay_error_last()->message);
+    cr_expect(strstr(html, "版本对比 Comparison with a baseline") && strstr(html, "更慢 slower") &&
+              strstr(html, "无可测差异 no measurable difference") && strstr(html, "不稳定 unstable"), "%s", html);
+    cr_expect(strstr(html, "<circle"), "the charts draw medians");
+    cr_assert_eq(assay_report_md(&md, &c), 0);
+    cr_expect(strstr(md, "更慢 slower") && strstr(md, "95% CI"), "%s", md);
+    /* A run is not its own baseline. */
+    char *self;
+    cr_expect_eq(assay_report_statement_vs(&self, &lab, r2, r2), ASSAY_EINVAL);
+    /* The command line, as docs/report.md shows it. */
+    char out[8192];
+    cr_expect_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/compare compare %lld %lld", dir,
+                        (long long)r1, (long long)r2), 0, "%s", out);
+    cr_expect(strstr(out, "start and exit (ms, lower is better) on phytium-s2500-kylin-v10") &&
+              strstr(out, "ratio 1.301") && strstr(out, "更慢 slower"), "%s", out);
+    cr_expect_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/compare compare %lld 2>&1", dir,
+                        (long long)r1), 2, "%s", out);
+    cr_expect_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/compare config set report.max_ci_pct "
+                        "wide 2>&1", dir), 2, "%s", out);
+    cr_expect_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/compare config set report.max_ci_pct 15",
+                        dir), 0, "%s", out);
+    cJSON_Delete(c.statement);
+    free(html);
+    free(md);
+    free(payload);
+    free(env);
+    free(pem);
+    assay_lab_close(&lab);
 }

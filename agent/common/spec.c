@@ -86,10 +86,10 @@ static int get_str(const cJSON *o, const char *key, const char *where, int requi
     return 0;
 }
 
-static int get_num(const cJSON *o, const char *key, const char *where, double lo, double hi,
-                   int lo_open, double dflt, double *out)
+/* The number v (absent: dflt) named key, in [lo, hi] or (lo, hi]. */
+static int num_value(const cJSON *v, const char *key, const char *where, double lo, double hi, int lo_open,
+                     double dflt, double *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v) {
         *out = dflt;
         return 0;
@@ -109,16 +109,78 @@ static int get_num(const cJSON *o, const char *key, const char *where, double lo
     return 0;
 }
 
-static int get_int(const cJSON *o, const char *key, const char *where, int lo, int hi, int dflt,
-                   int *out)
+static int get_num(const cJSON *o, const char *key, const char *where, double lo, double hi,
+                   int lo_open, double dflt, double *out)
 {
-    double d;
-    int rc = get_num(o, key, where, lo, hi, 0, dflt, &d);
+    return num_value(cJSON_GetObjectItemCaseSensitive(o, key), key, where, lo, hi, lo_open, dflt, out);
+}
+
+static int whole_value(const cJSON *v, const char *key, const char *where, int lo, int hi, int dflt, int *out)
+{
+    double d = dflt;
+    int rc = num_value(v, key, where, lo, hi, 0, dflt, &d);
     if (rc < 0)
         return rc;
     if (d != (double)(int)d)
         return assay_error_set(ASSAY_EINVAL, "%s%s: must be a whole number", where, key);
     *out = (int)d;
+    return 0;
+}
+
+static int get_int(const cJSON *o, const char *key, const char *where, int lo, int hi, int dflt,
+                   int *out)
+{
+    return whole_value(cJSON_GetObjectItemCaseSensitive(o, key), key, where, lo, hi, dflt, out);
+}
+
+#define MAX_WARMUP 100
+
+double assay_repeat_rse(int n, double mean, double m2)
+{
+    if (n < 2 || mean == 0)
+        return INFINITY;
+    return sqrt(m2 / (n - 1)) / sqrt((double)n) / fabs(mean);
+}
+
+int assay_repeat_parse(assay_repeat *out, const cJSON *v, const char *where)
+{
+    static const char *const keys[] = {"min", "max", "target_rse", "budget", "warmup", NULL};
+    assay_repeat r = {1, 1, 0, 0, 0, 0};
+    char w[96];
+    double d = 0;
+    int rc;
+    if (!v) {
+        *out = r;
+        return 0;
+    }
+    if (!cJSON_IsObject(v)) {
+        /* The fixed count: exactly this many samples. */
+        if ((rc = whole_value(v, "repeat", where, 1, MAX_REPEAT, 1, &r.max)) < 0)
+            return rc;
+        r.min = r.max;
+        *out = r;
+        return 0;
+    }
+    snprintf(w, sizeof w, "%srepeat.", where);
+    if ((rc = assay_json_only_keys(v, w, keys)) < 0)
+        return rc;
+    if (!cJSON_GetObjectItemCaseSensitive(v, "max"))
+        return assay_error_set(ASSAY_EINVAL, "%smax: missing (the most samples to take)", w);
+    if ((rc = get_int(v, "max", w, 1, MAX_REPEAT, 1, &r.max)) < 0 ||
+        (rc = get_int(v, "min", w, 1, MAX_REPEAT, r.max < 3 ? r.max : 3, &r.min)) < 0 ||
+        (rc = get_int(v, "warmup", w, 0, MAX_WARMUP, 0, &r.warmup)) < 0 ||
+        (rc = get_num(v, "target_rse", w, 0, 1, 1, 0, &r.target_rse)) < 0 ||
+        (rc = get_num(v, "budget", w, 0, ASSAY_TIMEOUT_MAX, 1, 0, &d)) < 0)
+        return rc;
+    r.budget_s = d;
+    if (r.min > r.max)
+        return assay_error_set(ASSAY_EINVAL, "%smin: %d is more than max (%d)", w, r.min, r.max);
+    /* A standard error needs two samples: a target with one could never
+     * be met or would be met by nothing. */
+    if (r.target_rse > 0 && r.min < 2)
+        return assay_error_set(ASSAY_EINVAL, "%smin: must be at least 2 with a target_rse", w);
+    r.adaptive = 1;
+    *out = r;
     return 0;
 }
 
@@ -158,10 +220,11 @@ static int parse_step(assay_step *st, const cJSON *o, size_t i)
         return rc;
     if (st->timeout_s < 0)
         return assay_error_set(ASSAY_EINVAL, "%stimeout: missing", where);
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(o, "repeat");
     if ((rc = get_int(o, "expect_exit", where, 0, 255, 0, &st->expect_exit)) < 0 ||
-        (rc = get_int(o, "repeat", where, 1, MAX_REPEAT, 1, &st->repeat)) < 0)
+        (rc = assay_repeat_parse(&st->repeat, rv, where)) < 0)
         return rc;
-    if (st->kind != ASSAY_STEP_BENCH && (st->repeat != 1 || unit))
+    if (st->kind != ASSAY_STEP_BENCH && ((rv && (st->repeat.max != 1 || st->repeat.adaptive)) || unit))
         return assay_error_set(ASSAY_EINVAL, "%s%s: only bench steps take it", where,
                                unit ? "unit" : "repeat");
     const cJSON *pv = cJSON_GetObjectItemCaseSensitive(o, "privileged");

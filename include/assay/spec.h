@@ -12,6 +12,34 @@ typedef enum {
     ASSAY_STEP_UNINSTALL
 } assay_step_kind;
 
+/* How often a benchmark runs (docs/manifest.md). A whole number n is
+ * {min n, max n}: exactly n samples. An object repeats until the relative
+ * standard error of the mean of the samples taken falls to target_rse
+ * (after at least min samples), max samples are taken, or the time budget
+ * is spent; warm-up runs come first, are recorded and are not samples. */
+typedef struct assay_repeat {
+    int min, max;      /* samples: 1 <= min <= max <= 1000 */
+    int warmup;        /* runs before the first sample, 0-100 */
+    double target_rse; /* stop when sd/sqrt(n)/|mean| <= this; 0: never (fixed count) */
+    double budget_s;   /* stop when the next run would likely end past this since the step began; 0: none */
+    int adaptive;      /* given as an object (stop reasons "stable", "max", "budget", "failed") */
+} assay_repeat;
+
+/*
+ * Parse a "repeat" member: a whole number 1-1000 or an object
+ * {min?, max, target_rse?, budget?, warmup?} (docs/manifest.md). `where`
+ * prefixes the messages ("steps[2]."). Returns 0 and fills *out, or
+ * ASSAY_EINVAL naming the field. Shared by the agent's spec and the
+ * controller's manifest so that both accept the same thing.
+ */
+struct cJSON;
+int assay_repeat_parse(assay_repeat *out, const struct cJSON *v, const char *where);
+
+/* Relative standard error of the mean of n samples with this sum and sum
+ * of squared deviations (Welford's m2): sqrt(m2/(n-1))/sqrt(n)/|mean|;
+ * infinity when n < 2 or the mean is 0. */
+double assay_repeat_rse(int n, double mean, double m2);
+
 typedef struct assay_step {
     char *id;
     char *name;        /* human name; the id when absent */
@@ -20,7 +48,7 @@ typedef struct assay_step {
     assay_step_kind kind;
     double timeout_s;
     int expect_exit;
-    int repeat;        /* bench: samples to take; 1 otherwise */
+    assay_repeat repeat; /* bench: how often it runs; {1, 1} otherwise */
     int privileged;    /* test/bench: runs as the login user, not the run user */
 } assay_step;
 

@@ -37,6 +37,24 @@ fresh() { rm -rf s; mkdir -p s/pkgs; printf '#!/bin/sh\necho hello\n' > s/hello.
 
 # --- good ---
 fresh; tar -C s -czf "$out/ok.tar.gz" manifest.json pkgs
+
+# --- a benchmark run until stable (test_report's figures and comparisons) ---
+fresh
+cat > s/manifest.json <<'JSON'
+{
+  "manifest": 1,
+  "product": "hello",
+  "version": "1.0",
+  "vendor": "Example Co.",
+  "artifacts": [{"file": "pkgs/hello-1.0.tar.gz", "arch": "noarch"}],
+  "install": {"command": "tar -xzf \"$ASSAY_ARTIFACT\"", "timeout": 60},
+  "tests": [{"id": "runs", "command": "./hello.sh", "timeout": 30}],
+  "benchmarks": [{"id": "startup", "name": "start and exit", "command": "./hello.sh", "timeout": 30,
+                  "repeat": {"min": 3, "max": 30, "target_rse": 0.02, "budget": 600, "warmup": 1}, "unit": "ms"}],
+  "uninstall": {"command": "rm -f hello.sh", "timeout": 60}
+}
+JSON
+tar -C s -czf "$out/bench.tar.gz" manifest.json pkgs
 # Accepted, with names a terminal must not obey: a C1 CSI, a bidi override,
 # a newline, markup, CJK wider than its column.
 fresh; sed -i 's/"product": "hello"/"product": "产品<b>\\u009b31m\\u202e名称很长很长很长的产品"/; s/"version": "1.0"/"version": "1.0\\n2"/' s/manifest.json
