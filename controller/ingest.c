@@ -18,6 +18,31 @@
 #define RATIO_FLOOR (64u << 20)
 #define MANIFEST_CAP (1u << 20)
 #define SPOOL_MAX (1u << 20) /* entries up to this size share the spool */
+#define HEADER_CAP (64u << 10) /* bytes of one entry's header records (pax, GNU long names) */
+
+const char *assay_archive_why(struct archive *a)
+{
+    const char *s = a ? archive_error_string(a) : NULL;
+    return s ? s : "unknown error";
+}
+
+int assay_ingest_count(assay_ingest_tally *t, const char *where, uint64_t entries, uint64_t bytes)
+{
+    const assay_ingest_limits *l = t->lim;
+    t->entries += entries;
+    t->bytes += bytes;
+    if (t->entries > l->max_entries)
+        return assay_error_set(ASSAY_ETOOBIG, "%s: more than %llu entries counted across every archive level "
+                                              "(ingest.max_entries)", where, (unsigned long long)l->max_entries);
+    if (t->bytes > l->max_total)
+        return assay_error_set(ASSAY_ETOOBIG, "%s: over %llu bytes decompressed across every archive level "
+                                              "(ingest.max_total_bytes)", where, (unsigned long long)l->max_total);
+    if (t->bytes > RATIO_FLOOR && t->raw && t->bytes / t->raw > l->max_ratio)
+        return assay_error_set(ASSAY_ETOOBIG, "%s: compression ratio over %llu:1 across every archive level "
+                                              "(ingest.max_ratio; a decompression bomb?)", where,
+                               (unsigned long long)l->max_ratio);
+    return 0;
+}
 
 void assay_ingest_limits_default(assay_ingest_limits *l)
 {
@@ -52,6 +77,7 @@ struct assay_ingest {
     int spool; /* small entries' bytes, one after another; -1 until needed */
     uint64_t spool_len;
     char blobroot[PATH_MAX];
+    char stagedir[PATH_MAX]; /* "" for blobroot/tmp */
 };
 
 /* The formats and filters a submission may use, and no others: most of
@@ -169,9 +195,66 @@ static int check_unique(const assay_ingest *in)
     return rc;
 }
 
-int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot,
-                      const assay_ingest_limits *lim, const char *manifest_name)
+/* A zip is read twice: by its local headers as it streams, and by its
+ * central directory, which is what unzip, Python and installers read. The
+ * two must name the same entries with the same sizes, in the same order;
+ * entries that share bytes (an overlapping-entry bomb) or that hide behind
+ * another's data show up as a difference. */
+static int zip_agree(const assay_ingest *in, const char *path)
 {
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    size_t i = 0;
+    int rc = 0, r;
+    if (!a)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    archive_read_support_format_zip_seekable(a);
+    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        rc = assay_error_set(ASSAY_EINVAL, "zip: cannot read its central directory (%s)", assay_archive_why(a));
+        goto out;
+    }
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        char p[1024];
+        if ((rc = check_path(archive_entry_pathname(e), p, sizeof p)) < 0) {
+            assay_error_wrap("zip central directory");
+            goto out;
+        }
+        if (i >= in->n) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: the central directory lists '%s', which no local header holds "
+                                                "(hidden or overlapping entries)", p);
+            goto out;
+        }
+        const struct entry *l = &in->entries[i++];
+        if (strcmp(l->path, p) != 0) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry %zu is '%s' in the central directory but '%s' in its "
+                                                "local header", i, p, l->path);
+            goto out;
+        }
+        if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size_is_set(e) &&
+            (uint64_t)archive_entry_size(e) != l->size) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry '%s' is %lld bytes in the central directory, %llu in its "
+                                                "local data", p, (long long)archive_entry_size(e),
+                                 (unsigned long long)l->size);
+            goto out;
+        }
+    }
+    if (r != ARCHIVE_EOF) {
+        rc = assay_error_set(ASSAY_EINVAL, "zip: damaged central directory (%s)", assay_archive_why(a));
+        goto out;
+    }
+    if (i != in->n)
+        rc = assay_error_set(ASSAY_EUNSAFE, "zip: the local headers hold %zu entries, the central directory lists "
+                                            "%zu (hidden or overlapping entries)", in->n, i);
+out:
+    archive_read_free(a);
+    return rc;
+}
+
+int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot, const char *stagedir,
+                      assay_ingest_tally *tally, const char *manifest_name)
+{
+    const assay_ingest_limits *lim = tally->lim;
+    uint64_t header_end = 0;
     assay_ingest *in = calloc(1, sizeof *in);
     struct archive *a = reader();
     struct archive_entry *e;
@@ -185,17 +268,18 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
     }
     in->spool = -1;
     snprintf(in->blobroot, sizeof in->blobroot, "%s", blobroot);
+    snprintf(in->stagedir, sizeof in->stagedir, "%s", stagedir ? stagedir : "");
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
         /* libarchive sets EILSEQ (its private ARCHIVE_ERRNO_FILE_FORMAT)
          * when no reader recognised the bytes, a system errno when the file
          * could not be read, and -1 for a stream it knew but found broken. */
         int err = archive_errno(a);
         if (err == EILSEQ)
-            rc = assay_error_set(ASSAY_EINVAL, "not a tar or zip archive (%s)", archive_error_string(a));
+            rc = assay_error_set(ASSAY_EINVAL, "not a tar or zip archive (%s)", assay_archive_why(a));
         else if (err > 0 && err != EINVAL)
-            rc = assay_error_set(ASSAY_EIO, "%s", archive_error_string(a));
+            rc = assay_error_set(ASSAY_EIO, "%s", assay_archive_why(a));
         else
-            rc = assay_error_set(ASSAY_EINVAL, "damaged or truncated archive (%s)", archive_error_string(a));
+            rc = assay_error_set(ASSAY_EINVAL, "damaged or truncated archive (%s)", assay_archive_why(a));
         goto out;
     }
     for (;;) {
@@ -204,7 +288,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
             rc = assay_error_set(ASSAY_EINVAL, "damaged archive after %llu entries (%s)", (unsigned long long)entries,
-                                 archive_error_string(a));
+                                 assay_archive_why(a));
             goto out;
         }
         /* Counted before anything is kept for the entry, so a million tiny
@@ -216,6 +300,15 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
         char p[1024];
         if ((rc = check_path(archive_entry_pathname(e), p, sizeof p)) < 0 || (rc = check_type(e, p)) < 0)
             goto out;
+        /* What the header took, pax records and long names included: tar
+         * readers differ on oversized ones, so none is read either way. */
+        uint64_t at = (uint64_t)archive_filter_bytes(a, 0);
+        if (at > header_end && at - header_end > HEADER_CAP) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "entry '%s': a header of %llu bytes (pax or long-name records over "
+                                                "the %u-byte cap)", p, (unsigned long long)(at - header_end), HEADER_CAP);
+            goto out;
+        }
+        header_end = at;
         if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > lim->max_entry) {
             rc = assay_error_set(ASSAY_ETOOBIG, "entry '%s': %lld bytes, over the %llu-byte cap", p,
                                  (long long)archive_entry_size(e), (unsigned long long)lim->max_entry);
@@ -248,7 +341,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             if (in->spool < 0 && (rc = assay_blob_scratch(&in->spool, blobroot)) < 0)
                 goto out;
             f->spool_at = in->spool_len;
-        } else if ((rc = assay_blob_writer_open(&w, blobroot)) < 0) {
+        } else if ((rc = assay_blob_writer_open_in(&w, blobroot, stagedir)) < 0) {
             goto out;
         }
         uint64_t got = 0;
@@ -257,7 +350,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             if (n == 0)
                 break;
             if (n < 0) {
-                rc = assay_error_set(ASSAY_EINVAL, "entry '%s': cannot read its data (%s)", p, archive_error_string(a));
+                rc = assay_error_set(ASSAY_EINVAL, "entry '%s': cannot read its data (%s)", p, assay_archive_why(a));
                 break;
             }
             got += (uint64_t)n;
@@ -301,6 +394,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             assay_blob_writer_abort(w);
             goto out;
         }
+        header_end = (uint64_t)archive_filter_bytes(a, 0);
         f->size = got;
         if (is_manifest) {
             free(in->manifest);
@@ -320,6 +414,10 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
     }
     if ((rc = check_unique(in)) < 0)
         goto out;
+    if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP && (rc = zip_agree(in, path)) < 0)
+        goto out;
+    tally->entries += entries;
+    tally->bytes += total;
     *out = in;
     in = NULL;
 out:
@@ -341,7 +439,7 @@ static int unspool(assay_ingest *in, struct entry *e)
 {
     static char buf[1 << 16];
     assay_blob_writer *w;
-    int rc = assay_blob_writer_open(&w, in->blobroot);
+    int rc = assay_blob_writer_open_in(&w, in->blobroot, in->stagedir[0] ? in->stagedir : NULL);
     if (rc < 0)
         return rc;
     for (uint64_t done = 0; done < e->size;) {
@@ -453,6 +551,10 @@ static uint32_t be32(const unsigned char *p)
 static int rpm_header(int fd, off_t off, uint32_t want, char *val, size_t vlen, off_t *next)
 {
     unsigned char h[16];
+    struct stat st;
+    if (fstat(fd, &st) == 0 && off + 16 > st.st_size)
+        return assay_error_set(ASSAY_EINVAL, "RPM file truncated (%lld bytes; a header should start at %lld)",
+                               (long long)st.st_size, (long long)off);
     if (pread(fd, h, 16, off) != 16 || memcmp(h, "\x8e\xad\xe8\x01", 4) != 0)
         return assay_error_set(ASSAY_EINVAL, "RPM header damaged (bad magic at %lld)", (long long)off);
     uint32_t nindex = be32(h + 8), hsize = be32(h + 12);
@@ -460,6 +562,9 @@ static int rpm_header(int fd, off_t off, uint32_t want, char *val, size_t vlen, 
         return assay_error_set(ASSAY_EINVAL, "RPM header damaged (%u entries, %u bytes)", nindex, hsize);
     off_t data = off + 16 + (off_t)nindex * 16;
     *next = data + hsize;
+    if (fstat(fd, &st) == 0 && *next > st.st_size)
+        return assay_error_set(ASSAY_EINVAL, "RPM file truncated (%lld bytes; its header runs to %lld)",
+                               (long long)st.st_size, (long long)*next);
     if (!want)
         return 0;
     for (uint32_t i = 0; i < nindex; i++) {
@@ -511,7 +616,7 @@ static int read_member(struct archive *a, char **out, size_t *len, size_t cap)
         la_ssize_t n = archive_read_data(a, b + used, cap - used);
         if (n < 0) {
             free(b);
-            return assay_error_set(ASSAY_EINVAL, "%s", archive_error_string(a));
+            return assay_error_set(ASSAY_EINVAL, "%s", assay_archive_why(a));
         }
         if (n == 0)
             break;
@@ -527,7 +632,22 @@ static int read_member(struct archive *a, char **out, size_t *len, size_t cap)
     return 0;
 }
 
-static int deb_arch(const char *file, char *arch, size_t alen)
+int assay_ingest_drain(struct archive *a, assay_ingest_tally *t, const char *where)
+{
+    static char buf[1 << 16];
+    for (;;) {
+        la_ssize_t n = archive_read_data(a, buf, sizeof buf);
+        if (n == 0)
+            return 0;
+        if (n < 0)
+            return assay_error_set(ASSAY_EINVAL, "%s: damaged (%s)", where, assay_archive_why(a));
+        int rc = assay_ingest_count(t, where, 0, (uint64_t)n);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static int deb_arch(const char *file, char *arch, size_t alen, assay_ingest_tally *tally)
 {
     struct archive *a = archive_read_new(), *c = NULL;
     struct archive_entry *e;
@@ -536,15 +656,18 @@ static int deb_arch(const char *file, char *arch, size_t alen)
     int rc = ASSAY_EINVAL;
     archive_read_support_format_ar(a);
     if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
-        rc = assay_error_set(ASSAY_EINVAL, "not a .deb (%s)", archive_error_string(a));
+        rc = assay_error_set(ASSAY_EINVAL, "not a .deb (%s)", assay_archive_why(a));
         goto out;
     }
     while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-        if (strncmp(archive_entry_pathname(e), "control.tar", 11) == 0) {
+        const char *n = archive_entry_pathname(e);
+        if (n && strncmp(n, "control.tar", 11) == 0) {
             rc = read_member(a, &control, &clen, 16u << 20);
             break;
         }
     }
+    if (control && (rc = assay_ingest_count(tally, ".deb control archive", 1, clen)) < 0)
+        goto out;
     if (!control) {
         if (rc == ASSAY_EINVAL)
             assay_error_set(rc, ".deb has no control.tar member");
@@ -552,14 +675,25 @@ static int deb_arch(const char *file, char *arch, size_t alen)
     }
     c = reader();
     if (archive_read_open_memory(c, control, clen) != ARCHIVE_OK) {
-        rc = assay_error_set(ASSAY_EINVAL, ".deb control.tar: %s", archive_error_string(c));
+        rc = assay_error_set(ASSAY_EINVAL, ".deb control archive: %s", assay_archive_why(c));
         goto out;
     }
-    rc = assay_error_set(ASSAY_EINVAL, ".deb has no control file");
-    while (archive_read_next_header(c, &e) == ARCHIVE_OK) {
+    int r;
+    while ((r = archive_read_next_header(c, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         const char *n = archive_entry_pathname(e);
-        if (strcmp(n, "./control") == 0 || strcmp(n, "control") == 0) {
+        if ((rc = assay_ingest_count(tally, ".deb control archive", 1, 0)) < 0)
+            goto out;
+        if (!n || (strcmp(n, "./control") != 0 && strcmp(n, "control") != 0)) {
+            /* Read, not skipped: its bytes count against the budget as
+             * they come out, so a bomb stops at the cap, not at its end. */
+            if ((rc = assay_ingest_drain(c, tally, ".deb control archive")) < 0)
+                goto out;
+            continue;
+        }
+        {
             if ((rc = read_member(c, &text, &tlen, 1u << 20)) < 0)
+                goto out;
+            if ((rc = assay_ingest_count(tally, ".deb control archive", 0, tlen)) < 0)
                 goto out;
             rc = assay_error_set(ASSAY_EINVAL, ".deb control file has no Architecture field");
             for (char *line = text; line && *line;) {
@@ -576,9 +710,13 @@ static int deb_arch(const char *file, char *arch, size_t alen)
                 }
                 line = nl ? nl + 1 : NULL;
             }
-            break;
+            goto out;
         }
     }
+    if (r == ARCHIVE_EOF)
+        rc = assay_error_set(ASSAY_EINVAL, ".deb has no control file");
+    else
+        rc = assay_error_set(ASSAY_EINVAL, ".deb control archive damaged (%s)", assay_archive_why(c));
 out:
     free(control);
     free(text);
@@ -588,7 +726,8 @@ out:
     return rc;
 }
 
-int assay_package_probe(const char *file, char *format, size_t flen, char *arch, size_t alen)
+int assay_package_probe(const char *file, char *format, size_t flen, char *arch, size_t alen,
+                        assay_ingest_tally *tally)
 {
     unsigned char head[8] = {0};
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -604,7 +743,7 @@ int assay_package_probe(const char *file, char *format, size_t flen, char *arch,
         rc = rpm_arch(file, raw, sizeof raw);
     } else if (n >= 8 && memcmp(head, "!<arch>\n", 8) == 0) {
         snprintf(format, flen, "deb");
-        rc = deb_arch(file, raw, sizeof raw);
+        rc = deb_arch(file, raw, sizeof raw, tally);
     } else {
         struct archive *a = reader();
         struct archive_entry *e;

@@ -21,4 +21,14 @@
  */
 int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n);
 
+/* The same over artifacts not (yet) in the store: `arts[i]`'s bytes are
+ * in the file `blobs[i]`, the manifest's text is `mtext`, and every entry
+ * and byte read counts into `tally`. A damaged payload (a .deb without a
+ * data archive or with a broken one, an .rpm whose payload does not read)
+ * is an error naming the artifact; so is a budget crossed. */
+struct assay_ingest_tally;
+int assay_pkgcheck_files(cJSON **out, assay_lab *lab, const char *id, const char *mtext,
+                         const assay_artifact_rec *arts, size_t na, char *const *blobs, char *const *profiles,
+                         size_t n, struct assay_ingest_tally *tally);
+
 #endif
