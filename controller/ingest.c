@@ -23,7 +23,7 @@
 const char *assay_archive_why(struct archive *a)
 {
     const char *s = a ? archive_error_string(a) : NULL;
-    return s ? s : "unknown error";
+    return s ? s : "no reason given";
 }
 
 int assay_ingest_count(assay_ingest_tally *t, const char *where, uint64_t entries, uint64_t bytes)
@@ -195,58 +195,149 @@ static int check_unique(const assay_ingest *in)
     return rc;
 }
 
-/* A zip is read twice: by its local headers as it streams, and by its
- * central directory, which is what unzip, Python and installers read. The
- * two must name the same entries with the same sizes, in the same order;
- * entries that share bytes (an overlapping-entry bomb) or that hide behind
- * another's data show up as a difference. */
+static uint16_t le16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+struct cd_entry {
+    uint64_t offset, csize, usize, end;
+    char name[1024];
+};
+
+static int cmp_offset(const void *a, const void *b)
+{
+    const struct cd_entry *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* A zip is read as it streams, by its local headers; unzip, Python and
+ * installers read its central directory. The central directory is read
+ * here too, and both must agree: the same names with the same sizes, in
+ * the order of the local headers, and no two entries sharing bytes (an
+ * overlapping-entry bomb) or one hidden inside another's data. */
 static int zip_agree(const assay_ingest *in, const char *path)
 {
-    struct archive *a = archive_read_new();
-    struct archive_entry *e;
-    size_t i = 0;
-    int rc = 0, r;
-    if (!a)
-        return assay_error_set(ASSAY_ENOMEM, "out of memory");
-    archive_read_support_format_zip_seekable(a);
-    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        rc = assay_error_set(ASSAY_EINVAL, "zip: cannot read its central directory (%s)", assay_archive_why(a));
+    unsigned char tail[65536 + 22], h[46];
+    struct cd_entry *cd = NULL;
+    int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "zip: read %s", path);
         goto out;
     }
-    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-        char p[1024];
-        if ((rc = check_path(archive_entry_pathname(e), p, sizeof p)) < 0) {
+    size_t tl = st.st_size < (off_t)sizeof tail ? (size_t)st.st_size : sizeof tail;
+    off_t tail_at = st.st_size - (off_t)tl;
+    if (pread(fd, tail, tl, tail_at) != (ssize_t)tl) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "zip: read %s", path);
+        goto out;
+    }
+    ssize_t e = (ssize_t)tl - 22;
+    while (e >= 0 && memcmp(tail + e, "PK\5\6", 4) != 0)
+        e--;
+    if (e < 0) {
+        rc = assay_error_set(ASSAY_EINVAL, "zip: no end of central directory record");
+        goto out;
+    }
+    uint64_t count = le16(tail + e + 10), cd_size = le32(tail + e + 12), cd_at = le32(tail + e + 16);
+    if (e >= 20 && memcmp(tail + e - 20, "PK\6\7", 4) == 0) { /* zip64 locator */
+        unsigned char z[56];
+        uint64_t z_at = le64(tail + e - 20 + 8);
+        if (pread(fd, z, sizeof z, (off_t)z_at) != (ssize_t)sizeof z || memcmp(z, "PK\6\6", 4) != 0) {
+            rc = assay_error_set(ASSAY_EINVAL, "zip: damaged zip64 end of central directory");
+            goto out;
+        }
+        count = le64(z + 32), cd_size = le64(z + 40), cd_at = le64(z + 48);
+    }
+    if (count != in->n) {
+        rc = assay_error_set(ASSAY_EUNSAFE, "zip: the local headers hold %zu entries, the central directory lists "
+                                            "%llu (hidden or overlapping entries)", in->n, (unsigned long long)count);
+        goto out;
+    }
+    if (cd_at + cd_size > (uint64_t)st.st_size) {
+        rc = assay_error_set(ASSAY_EINVAL, "zip: the central directory runs past the end of the file");
+        goto out;
+    }
+    if (!(cd = calloc(count ? count : 1, sizeof *cd))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    uint64_t at = cd_at;
+    for (uint64_t i = 0; i < count; i++) {
+        char raw[1024];
+        unsigned char extra[65536];
+        if (pread(fd, h, 46, (off_t)at) != 46 || memcmp(h, "PK\1\2", 4) != 0) {
+            rc = assay_error_set(ASSAY_EINVAL, "zip: damaged central directory (record %llu)", (unsigned long long)i);
+            goto out;
+        }
+        size_t nl = le16(h + 28), el = le16(h + 30), cl = le16(h + 32);
+        cd[i].csize = le32(h + 20), cd[i].usize = le32(h + 24), cd[i].offset = le32(h + 42);
+        if (nl >= sizeof raw || pread(fd, raw, nl, (off_t)(at + 46)) != (ssize_t)nl ||
+            pread(fd, extra, el, (off_t)(at + 46 + nl)) != (ssize_t)el) {
+            rc = assay_error_set(ASSAY_EINVAL, "zip: damaged central directory (record %llu)", (unsigned long long)i);
+            goto out;
+        }
+        raw[nl] = '\0';
+        /* zip64: the fields that say 0xffffffff are in extra field 1. */
+        for (size_t x = 0; x + 4 <= el;) {
+            size_t id = le16(extra + x), len = le16(extra + x + 2), k = x + 4;
+            if (id == 1) {
+                if (cd[i].usize == 0xffffffff && k + 8 <= x + 4 + len && k + 8 <= el)
+                    cd[i].usize = le64(extra + k), k += 8;
+                if (cd[i].csize == 0xffffffff && k + 8 <= x + 4 + len && k + 8 <= el)
+                    cd[i].csize = le64(extra + k), k += 8;
+                if (cd[i].offset == 0xffffffff && k + 8 <= x + 4 + len && k + 8 <= el)
+                    cd[i].offset = le64(extra + k);
+            }
+            x += 4 + len;
+        }
+        if ((rc = check_path(raw, cd[i].name, sizeof cd[i].name)) < 0) {
             assay_error_wrap("zip central directory");
             goto out;
         }
-        if (i >= in->n) {
-            rc = assay_error_set(ASSAY_EUNSAFE, "zip: the central directory lists '%s', which no local header holds "
-                                                "(hidden or overlapping entries)", p);
+        unsigned char lh[30];
+        if (pread(fd, lh, 30, (off_t)cd[i].offset) != 30 || memcmp(lh, "PK\3\4", 4) != 0) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry '%s': the central directory points at no local header",
+                                 cd[i].name);
             goto out;
         }
-        const struct entry *l = &in->entries[i++];
-        if (strcmp(l->path, p) != 0) {
-            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry %zu is '%s' in the central directory but '%s' in its "
-                                                "local header", i, p, l->path);
+        cd[i].end = cd[i].offset + 30 + le16(lh + 26) + le16(lh + 28) + cd[i].csize;
+        at += 46 + nl + el + cl;
+    }
+    qsort(cd, count, sizeof *cd, cmp_offset);
+    for (uint64_t i = 0; i < count; i++) {
+        const struct entry *l = &in->entries[i];
+        if (strcmp(l->path, cd[i].name) != 0) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry %llu is '%s' in the central directory but '%s' in its "
+                                                "local header", (unsigned long long)i + 1, cd[i].name, l->path);
             goto out;
         }
-        if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size_is_set(e) &&
-            (uint64_t)archive_entry_size(e) != l->size) {
-            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry '%s' is %lld bytes in the central directory, %llu in its "
-                                                "local data", p, (long long)archive_entry_size(e),
+        if (l->held != HELD_NONE && cd[i].usize != l->size) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry '%s' is %llu bytes by the central directory, %llu by its "
+                                                "local data", l->path, (unsigned long long)cd[i].usize,
                                  (unsigned long long)l->size);
             goto out;
         }
+        if ((i + 1 < count && cd[i].end > cd[i + 1].offset) || cd[i].end > cd_at) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry '%s' overlaps %s", l->path,
+                                 i + 1 < count && cd[i].end > cd[i + 1].offset ? "the next entry" : "the central directory");
+            goto out;
+        }
     }
-    if (r != ARCHIVE_EOF) {
-        rc = assay_error_set(ASSAY_EINVAL, "zip: damaged central directory (%s)", assay_archive_why(a));
-        goto out;
-    }
-    if (i != in->n)
-        rc = assay_error_set(ASSAY_EUNSAFE, "zip: the local headers hold %zu entries, the central directory lists "
-                                            "%zu (hidden or overlapping entries)", in->n, i);
 out:
-    archive_read_free(a);
+    free(cd);
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
 
@@ -255,6 +346,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
 {
     const assay_ingest_limits *lim = tally->lim;
     uint64_t header_end = 0;
+    int zip = 0;
     assay_ingest *in = calloc(1, sizeof *in);
     struct archive *a = reader();
     struct archive_entry *e;
@@ -291,6 +383,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
                                  assay_archive_why(a));
             goto out;
         }
+        zip = (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP;
         /* Counted before anything is kept for the entry, so a million tiny
          * entries cost the cap's worth of headers and no more. */
         if (++entries > lim->max_entries) {
@@ -414,7 +507,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
     }
     if ((rc = check_unique(in)) < 0)
         goto out;
-    if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP && (rc = zip_agree(in, path)) < 0)
+    if (zip && (rc = zip_agree(in, path)) < 0)
         goto out;
     tally->entries += entries;
     tally->bytes += total;

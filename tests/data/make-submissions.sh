@@ -37,9 +37,10 @@ fresh() { rm -rf s; mkdir -p s/pkgs; printf '#!/bin/sh\necho hello\n' > s/hello.
 
 # --- good ---
 fresh; tar -C s -czf "$out/ok.tar.gz" manifest.json pkgs
-# Accepted, with names a terminal must not obey: a C1 CSI, a bidi override,
-# a newline, markup, CJK wider than its column.
-fresh; sed -i 's/"product": "hello"/"product": "产品<b>\\u009b31m\\u202e名称很长很长很长的产品"/; s/"version": "1.0"/"version": "1.0\\n2"/' s/manifest.json
+# Accepted, with a name a terminal must lay out: markup, and CJK wider than
+# its column. (Control characters, bidi overrides and newlines in a
+# manifest's text are refused: see make-hostile.sh.)
+fresh; sed -i 's/"product": "hello"/"product": "产品<b>名称很长很长很长的产品"/; s/"version": "1.0"/"version": "1.0-2"/' s/manifest.json
 tar -C s -czf "$out/hostile-names.tar.gz" manifest.json pkgs
 fresh; tar -C s -cJf "$out/ok.tar.xz" manifest.json pkgs
 fresh; (cd s && zip -qr "$out/ok.zip" manifest.json pkgs)
