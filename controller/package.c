@@ -234,14 +234,19 @@ static int budgeted(const assay_package_budget_t *b, work_fn fn, void *ctx, cJSO
     }
     close(p[0]);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    struct rusage ru = {0};
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
     free(buf);
     if (rc < 0 || killed) {
         cJSON_Delete(final);
         return rc;
     }
-    if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL)) {
+    /* SIGXCPU at the soft limit, SIGKILL at the hard one a second later. */
+    if (WIFSIGNALED(status) &&
+        (WTERMSIG(status) == SIGXCPU || (WTERMSIG(status) == SIGKILL && cpu >= (double)b->cpu_seconds))) {
         cJSON_Delete(final);
         return assay_error_set(ASSAY_ETIMEOUT, "over the CPU budget of %llu s (ingest.cpu_seconds) while %s",
                                (unsigned long long)b->cpu_seconds, where);
