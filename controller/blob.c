@@ -4,6 +4,7 @@
 #include "assay/io.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -171,37 +172,12 @@ int assay_blob_scratch(int *out, const char *root)
 int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char *path,
                           char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
-    assay_blob_writer *w;
-    int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
-    if ((rc = assay_blob_writer_open(&w, root)) < 0) {
-        close(fd);
-        return rc;
-    }
-    static char buf[1 << 20];
-    for (;;) {
-        ssize_t n = assay_read_full(fd, buf, sizeof buf);
-        if (n < 0) {
-            rc = assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
-            break;
-        }
-        if (n == 0) {
-            rc = 0;
-            break;
-        }
-        if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0)
-            break;
-    }
+    int rc = assay_blob_stage_fd(out, root, NULL, fd, UINT64_MAX, path, hex, size);
     close(fd);
-    if (rc == 0)
-        rc = assay_blob_writer_finish(w, hex, size);
-    if (rc < 0) {
-        assay_blob_writer_abort(w);
-        return rc;
-    }
-    *out = w;
-    return 0;
+    return rc;
 }
 
 int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA256_HEX], uint64_t *size)

@@ -111,7 +111,7 @@ static void phase(const char *what)
     cJSON_Delete(o);
 }
 
-static uint64_t mapped_now(void)
+uint64_t assay_mapped_bytes(void)
 {
     FILE *f = fopen("/proc/self/status", "re");
     char line[256];
@@ -160,7 +160,7 @@ static int budgeted(const assay_package_budget_t *b, work_fn fn, void *ctx, cJSO
          * them ("an entry has no name"). */
         setlocale(LC_CTYPE, "C.UTF-8");
         struct rlimit cpu = {(rlim_t)b->cpu_seconds, (rlim_t)b->cpu_seconds + 1};
-        struct rlimit as = {(rlim_t)(mapped_now() + b->memory_bytes), (rlim_t)(mapped_now() + b->memory_bytes)};
+        struct rlimit as = {(rlim_t)(assay_mapped_bytes() + b->memory_bytes), (rlim_t)(assay_mapped_bytes() + b->memory_bytes)};
         setrlimit(RLIMIT_CPU, &cpu);
         setrlimit(RLIMIT_AS, &as);
         setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});

@@ -30,6 +30,10 @@ typedef struct assay_package_budget_t {
 } assay_package_budget_t;
 void assay_package_budget(assay_lab *lab, assay_package_budget_t *b);
 
+/* Bytes of address space this process has mapped now (VmSize): the base
+ * the memory budget's RLIMIT_AS is set over. */
+uint64_t assay_mapped_bytes(void);
+
 /* Preflight of stored package `id` (as assay_pkgcheck()), run under the
  * lab's budget in a child process. */
 int assay_package_preflight(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n);

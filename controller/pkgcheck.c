@@ -2,7 +2,6 @@
 #include "pkgcheck.h"
 #include "blob.h"
 #include "ingest.h"
-#include "package.h"
 #include "manifest.h"
 #include "profile.h"
 #include "assay/elf.h"
@@ -355,42 +354,5 @@ out:
     cJSON_Delete(res);
     assay_profile_list_free(all, nall);
     assay_manifest_free(m);
-    return rc;
-}
-
-int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n)
-{
-    assay_package_rec pkg;
-    assay_artifact_rec *arts = NULL;
-    assay_ingest_limits lim;
-    size_t na = 0;
-    char *mtext = NULL, **blobs = NULL;
-    int rc;
-
-    if ((rc = assay_store_package_get(lab->store, id, &pkg, &mtext)) < 0 ||
-        (rc = assay_store_artifacts(lab->store, pkg.id, &arts, &na)) < 0)
-        goto out;
-    if (!(blobs = calloc(na ? na : 1, sizeof *blobs))) {
-        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < na; i++) {
-        char path[4096];
-        if ((rc = assay_blob_path(path, sizeof path, lab->blobs, arts[i].sha256)) < 0)
-            goto out;
-        if (!(blobs[i] = strdup(path))) {
-            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
-    assay_package_limits(lab, &lim);
-    assay_ingest_tally tally = {.lim = &lim, .raw = pkg.size};
-    rc = assay_pkgcheck_files(out, lab, pkg.id, mtext, arts, na, blobs, profiles, n, &tally);
-out:
-    for (size_t i = 0; blobs && i < na; i++)
-        free(blobs[i]);
-    free(blobs);
-    free(mtext);
-    free(arts);
     return rc;
 }

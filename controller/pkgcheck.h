@@ -17,13 +17,10 @@
  * Check package `id` against `profiles` (NULL, n 0: every profile of the
  * lab whose architecture an artifact serves). *out = {"package", "profiles":
  * [{"profile", "artifact", "errors", "warnings", "files": [{"path", "arch",
- * "findings": [...]}]}]}.
- */
-int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n);
-
-/* The same over artifacts not (yet) in the store: `arts[i]`'s bytes are
- * in the file `blobs[i]`, the manifest's text is `mtext`, and every entry
- * and byte read counts into `tally`. A damaged payload (a .deb without a
+ * "findings": [...]}]}]}. `arts[i]`'s bytes are in the file `blobs[i]`
+ * (stored or staged), the manifest's text is `mtext`, and every entry and
+ * byte read counts into `tally`. For a stored package, under the lab's
+ * budget: assay_package_preflight() (package.h). A damaged payload (a .deb without a
  * data archive or with a broken one, an .rpm whose payload does not read)
  * is an error naming the artifact; so is a budget crossed. */
 struct assay_ingest_tally;

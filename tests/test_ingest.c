@@ -365,7 +365,7 @@ Test(ingest, preflight_reads_elf_files_inside_packages)
     cr_assert_eq(assay_package_add(&lab, sub, id, &existed), 0, "%s", assay_error_last()->message);
     char *profs[] = {"kunpeng-920-kylin-v10", "zhaoxin-kx6000-uos-20", "loongson-3a5000-kylin-v10"};
     cJSON *pf, *p;
-    cr_assert_eq(assay_pkgcheck(&pf, &lab, id, profs, 3), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_preflight(&pf, &lab, id, profs, 3), 0, "%s", assay_error_last()->message);
     char *text = cJSON_PrintUnformatted(pf);
     int seen = 0;
     cJSON_ArrayForEach(p, cJSON_GetObjectItem(pf, "profiles"))
@@ -448,19 +448,6 @@ static void blob_listing(char *out, size_t len)
     th_run(out, len, "cd %s/blobs && find . -mindepth 1 ! -path ./tmp | sort", lab.dir);
 }
 
-static uint64_t mapped_now(void)
-{
-    FILE *f = fopen("/proc/self/status", "re");
-    char line[256];
-    unsigned long long kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return (uint64_t)kb << 10;
-}
-
 /* assay_package_add() in a forked child under a CPU limit of 60 s and an
  * address-space ceiling of 2 GiB over what is mapped now (the sanitizer's
  * reservations are not the add's): a case that blows up dies there, named,
@@ -474,7 +461,7 @@ static int add_limited(const char *path, char *msg, size_t msglen)
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         close(p[0]);
-        struct rlimit cpu = {60, 61}, as = {mapped_now() + (2ull << 30), mapped_now() + (2ull << 30)};
+        struct rlimit cpu = {60, 61}, as = {assay_mapped_bytes() + (2ull << 30), assay_mapped_bytes() + (2ull << 30)};
         setrlimit(RLIMIT_CPU, &cpu);
         setrlimit(RLIMIT_AS, &as);
         char id[65];

@@ -16,6 +16,7 @@
 #
 #   tests/data/make-hostile.sh DIR
 set -euo pipefail
+. "$(dirname "$0")/hello-packages.sh"
 out=$1
 rm -rf "$out"
 mkdir -p "$out"
@@ -59,16 +60,7 @@ zstd_bomb() {
 }
 
 # --- nested packages -----------------------------------------------------
-mkdir -p deb/DEBIAN deb/usr/bin
-printf '#!/bin/sh\necho hello\n' > deb/usr/bin/hello && chmod 755 deb/usr/bin/hello
-cat > deb/DEBIAN/control <<CTL
-Package: hello
-Version: 1.0
-Architecture: arm64
-Maintainer: Example Co. <dev@example.invalid>
-Description: hello
-CTL
-dpkg-deb --root-owner-group -Zgzip --build deb hello.deb >/dev/null
+hello_deb arm64 gzip hello.deb
 (mkdir x && cd x && ar x ../hello.deb)   # debian-binary control.tar.gz data.tar.gz
 # mkdeb NAME CONTROL-MEMBER DATA-MEMBER: an ar archive in .deb order.
 mkdeb() { rm -f "$1"; ar qc "$1" x/debian-binary "$2" "$3"; }
@@ -97,25 +89,7 @@ zstd_bomb 16 zeros > hello-1.0.tar.zst; sub tarball-bomb hello-1.0.tar.zst noarc
 mkdir -p big; printf '\177ELF' > big/blob; truncate -s 200M big/blob
 tar -C big -cf - blob | zstd -q -c > hello-1.0.tar.zst; rm -rf big; sub elf-200m hello-1.0.tar.zst noarch
 
-mkdir -p rpm/SPECS
-cat > rpm/SPECS/hello.spec <<SPEC
-Name: hello
-Version: 1.0
-Release: 1
-Summary: hello
-License: MIT
-%description
-hello
-%install
-mkdir -p %{buildroot}/usr/bin
-printf '#!/bin/sh\necho hello\n' > %{buildroot}/usr/bin/hello
-chmod 755 %{buildroot}/usr/bin/hello
-%files
-/usr/bin/hello
-SPEC
-rpmbuild -bb --quiet --define "_topdir $w/rpm" --define "_build_id_links none" --target x86_64 \
-    rpm/SPECS/hello.spec >/dev/null 2>&1
-cp rpm/RPMS/x86_64/hello-1.0-1.x86_64.rpm good.rpm
+hello_rpm good.rpm
 # Where the payload starts: lead, signature header (padded to 8), header.
 off=$(python3 - good.rpm <<'PY'
 import struct, sys
