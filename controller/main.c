@@ -311,6 +311,10 @@ static int cmd_package(int argc, char **argv)
         if (assay_store_package_list(lab.store, &l) < 0) {
             rc = fail("package list");
         } else if (json) {
+            /* Rows stored before manifests' text was checked may hold bytes
+             * that are not UTF-8: JSON out is always JSON. */
+            cJSON_ArrayForEach(p, l) for (cJSON *f = p->child; f; f = f->next) if (cJSON_IsString(f) &&
+                assay_text_check(f->valuestring, strlen(f->valuestring), 0)) assay_text_clean(f->valuestring);
             print_json(l);
         } else {
             printf("%-14s %-24s %-12s %-24s %s\n", "ID", "PRODUCT", "VERSION", "VENDOR", "FILE");
