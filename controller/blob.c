@@ -3,6 +3,8 @@
 #include "assay/error.h"
 #include "assay/io.h"
 
+#include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct assay_blob_writer {
@@ -38,17 +41,26 @@ int assay_blob_path(char *out, size_t outlen, const char *root, const char *hex)
 
 int assay_blob_writer_open(assay_blob_writer **out, const char *root)
 {
+    return assay_blob_writer_open_in(out, root, NULL);
+}
+
+int assay_blob_writer_open_in(assay_blob_writer **out, const char *root, const char *stagedir)
+{
     assay_blob_writer *w = calloc(1, sizeof *w);
     if (!w)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
     snprintf(w->root, sizeof w->root, "%s", root);
-    snprintf(w->tmp, sizeof w->tmp, "%s/tmp", root);
-    if (mkdir(w->tmp, 0700) != 0 && errno != EEXIST) {
-        int e = errno;
-        free(w);
-        return assay_error_set_errno(ASSAY_EIO, e, "mkdir %s/tmp", root);
+    if (!stagedir) {
+        snprintf(w->tmp, sizeof w->tmp, "%s/tmp", root);
+        if (mkdir(w->tmp, 0700) != 0 && errno != EEXIST) {
+            int e = errno;
+            free(w);
+            return assay_error_set_errno(ASSAY_EIO, e, "mkdir %s/tmp", root);
+        }
+        snprintf(w->tmp, sizeof w->tmp, "%s/tmp/blob-XXXXXX", root);
+    } else {
+        snprintf(w->tmp, sizeof w->tmp, "%s/blob-XXXXXX", stagedir);
     }
-    snprintf(w->tmp, sizeof w->tmp, "%s/tmp/blob-XXXXXX", root);
     w->fd = mkostemp(w->tmp, O_CLOEXEC);
     if (w->fd < 0) {
         int e = errno;
@@ -160,37 +172,12 @@ int assay_blob_scratch(int *out, const char *root)
 int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char *path,
                           char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
-    assay_blob_writer *w;
-    int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
-    if ((rc = assay_blob_writer_open(&w, root)) < 0) {
-        close(fd);
-        return rc;
-    }
-    static char buf[1 << 20];
-    for (;;) {
-        ssize_t n = assay_read_full(fd, buf, sizeof buf);
-        if (n < 0) {
-            rc = assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
-            break;
-        }
-        if (n == 0) {
-            rc = 0;
-            break;
-        }
-        if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0)
-            break;
-    }
+    int rc = assay_blob_stage_fd(out, root, NULL, fd, UINT64_MAX, path, hex, size);
     close(fd);
-    if (rc == 0)
-        rc = assay_blob_writer_finish(w, hex, size);
-    if (rc < 0) {
-        assay_blob_writer_abort(w);
-        return rc;
-    }
-    *out = w;
-    return 0;
+    return rc;
 }
 
 int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA256_HEX], uint64_t *size)
@@ -211,4 +198,158 @@ int assay_blob_put_mem(const char *root, const void *data, size_t len, char hex[
         return rc;
     }
     return assay_blob_writer_commit(w, hex, NULL);
+}
+
+int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_SHA256_HEX])
+{
+    char path[PATH_MAX], dir[PATH_MAX];
+    int rc;
+    if ((rc = assay_blob_path(path, sizeof path, root, hex)) < 0)
+        return rc;
+    snprintf(dir, sizeof dir, "%s/%.2s", root, hex);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", dir);
+    chmod(staged, 0644);
+    struct stat st;
+    if (stat(path, &st) == 0) /* the same content is there already */
+        return unlink(staged), 0;
+    if (rename(staged, path) != 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "store blob %s", hex);
+    return 0;
+}
+
+int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *stagedir, int fd, uint64_t cap,
+                        const char *what, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+{
+    static char buf[1 << 20];
+    assay_blob_writer *w;
+    int rc = assay_blob_writer_open_in(&w, root, stagedir);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        ssize_t n = assay_read_full(fd, buf, sizeof buf);
+        if (n < 0) {
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "read %s", what);
+            break;
+        }
+        if (n == 0)
+            break;
+        if (w->size + (uint64_t)n > cap) {
+            rc = assay_error_set(ASSAY_ETOOBIG, "over the %llu-byte cap on a submission (ingest.max_submission_bytes)",
+                                 (unsigned long long)cap);
+            break;
+        }
+        if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0)
+            break;
+    }
+    if (rc == 0)
+        rc = assay_blob_writer_finish(w, hex, size);
+    if (rc < 0) {
+        assay_blob_writer_abort(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+/* Remove `path` and, if it is a directory, everything under it. */
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            char sub[PATH_MAX];
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            remove_tree(sub);
+        }
+        closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+void assay_blob_unstage(const char *stagedir)
+{
+    if (stagedir && stagedir[0])
+        remove_tree(stagedir);
+}
+
+int assay_blob_stagedir(char *out, size_t outlen, const char *root)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/tmp", root);
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", tmp);
+    int n = snprintf(out, outlen, "%s/add-XXXXXX", tmp);
+    if (n < 0 || (size_t)n >= outlen)
+        return assay_error_set(ASSAY_EINVAL, "blob path too long");
+    if (!mkdtemp(out))
+        return assay_error_set_errno(ASSAY_EIO, errno, "create a staging directory in %s", tmp);
+    return 0;
+}
+
+int assay_blob_gc(const char *root, int64_t grace, int (*referenced)(void *ctx, const char *hex), void *ctx,
+                  size_t *staged, size_t *orphans)
+{
+    char path[PATH_MAX];
+    time_t now = time(NULL);
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    *staged = *orphans = 0;
+    /* Staging: whatever an add or a fetch left when it was killed. */
+    snprintf(path, sizeof path, "%s/tmp", root);
+    if ((d = opendir(path))) {
+        while ((e = readdir(d))) {
+            char sub[PATH_MAX];
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            if (lstat(sub, &st) == 0 && now - st.st_mtime >= grace) {
+                remove_tree(sub);
+                (*staged)++;
+            }
+        }
+        closedir(d);
+    }
+    /* Blobs nothing in the store names: published by an add that was
+     * killed before its transaction. The grace period spares the blobs of
+     * an add or a log fetch that is between its rename and its commit. */
+    if (!(d = opendir(root)))
+        return assay_error_set_errno(ASSAY_EIO, errno, "open %s", root);
+    while ((e = readdir(d))) {
+        if (strlen(e->d_name) != 2 || strspn(e->d_name, "0123456789abcdef") != 2)
+            continue;
+        char sub[PATH_MAX];
+        snprintf(sub, sizeof sub, "%s/%s", root, e->d_name);
+        DIR *s = opendir(sub);
+        struct dirent *f;
+        while (s && (f = readdir(s))) {
+            char hex[ASSAY_SHA256_HEX], file[PATH_MAX];
+            if (strlen(f->d_name) != 62)
+                continue;
+            snprintf(hex, sizeof hex, "%s%s", e->d_name, f->d_name);
+            if (!assay_hex_digest_valid(hex))
+                continue;
+            snprintf(file, sizeof file, "%s/%s", sub, f->d_name);
+            if (lstat(file, &st) != 0 || now - st.st_mtime < grace)
+                continue;
+            int r = referenced(ctx, hex);
+            if (r < 0) {
+                closedir(s);
+                closedir(d);
+                return r;
+            }
+            if (!r && unlink(file) == 0)
+                (*orphans)++;
+        }
+        if (s)
+            closedir(s);
+    }
+    closedir(d);
+    return 0;
 }

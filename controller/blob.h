@@ -16,6 +16,9 @@ typedef struct assay_blob_writer assay_blob_writer;
 
 /* Start a blob under `root` (the lab's blobs/ directory). */
 int assay_blob_writer_open(assay_blob_writer **out, const char *root);
+/* The same, its temporary file in `stagedir` (on the store's file system;
+ * NULL: the store's tmp/). */
+int assay_blob_writer_open_in(assay_blob_writer **out, const char *root, const char *stagedir);
 int assay_blob_writer_write(assay_blob_writer *w, const void *data, size_t len);
 /* The file being written (valid until commit or abort). */
 const char *assay_blob_writer_path(const assay_blob_writer *w);
@@ -43,6 +46,31 @@ int assay_blob_scratch(int *out, const char *root);
 /* Copy a file into a finished but unpublished blob (commit or abort it). */
 int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char *path,
                           char hex[ASSAY_SHA256_HEX], uint64_t *size);
+
+/* Copy descriptor `fd` to its end into a finished, unpublished blob in
+ * `stagedir`, hashing as it goes: one read, so the digest names exactly the
+ * bytes staged. ASSAY_ETOOBIG past `cap` bytes (`what` names the source in
+ * read errors). */
+int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *stagedir, int fd, uint64_t cap,
+                        const char *what, char hex[ASSAY_SHA256_HEX], uint64_t *size);
+
+/* Publish the finished file `staged` (same file system) as blob `hex`; if
+ * that blob exists already, `staged` is removed. */
+int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_SHA256_HEX]);
+
+/* A fresh staging directory tmp/add-XXXXXX under `root` into out; remove
+ * it and all in it with assay_blob_unstage() (NULL or "" is a no-op). */
+int assay_blob_stagedir(char *out, size_t outlen, const char *root);
+void assay_blob_unstage(const char *stagedir);
+
+/*
+ * Garbage: remove what is in tmp/ and blobs `referenced(ctx, hex)` says
+ * nothing names (0; 1 if named, negative on error, which stops the sweep),
+ * both only when last modified at least `grace` seconds ago. Counts what
+ * went into *staged and *orphans.
+ */
+int assay_blob_gc(const char *root, int64_t grace, int (*referenced)(void *ctx, const char *hex), void *ctx,
+                  size_t *staged, size_t *orphans);
 
 /* Path of the blob `hex` (which must be 64 hex digits) into out. */
 int assay_blob_path(char *out, size_t outlen, const char *root, const char *hex);

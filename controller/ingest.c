@@ -18,6 +18,31 @@
 #define RATIO_FLOOR (64u << 20)
 #define MANIFEST_CAP (1u << 20)
 #define SPOOL_MAX (1u << 20) /* entries up to this size share the spool */
+#define HEADER_CAP (64u << 10) /* bytes of one entry's header records (pax, GNU long names) */
+
+const char *assay_archive_why(struct archive *a)
+{
+    const char *s = a ? archive_error_string(a) : NULL;
+    return s ? s : "no reason given";
+}
+
+int assay_ingest_count(assay_ingest_tally *t, const char *where, uint64_t entries, uint64_t bytes)
+{
+    const assay_ingest_limits *l = t->lim;
+    t->entries += entries;
+    t->bytes += bytes;
+    if (t->entries > l->max_entries)
+        return assay_error_set(ASSAY_ETOOBIG, "%s: more than %llu entries counted across every archive level "
+                                              "(ingest.max_entries)", where, (unsigned long long)l->max_entries);
+    if (t->bytes > l->max_total)
+        return assay_error_set(ASSAY_ETOOBIG, "%s: over %llu bytes decompressed across every archive level "
+                                              "(ingest.max_total_bytes)", where, (unsigned long long)l->max_total);
+    if (t->bytes > RATIO_FLOOR && t->raw && t->bytes / t->raw > l->max_ratio)
+        return assay_error_set(ASSAY_ETOOBIG, "%s: compression ratio over %llu:1 across every archive level "
+                                              "(ingest.max_ratio; a decompression bomb?)", where,
+                               (unsigned long long)l->max_ratio);
+    return 0;
+}
 
 void assay_ingest_limits_default(assay_ingest_limits *l)
 {
@@ -52,6 +77,7 @@ struct assay_ingest {
     int spool; /* small entries' bytes, one after another; -1 until needed */
     uint64_t spool_len;
     char blobroot[PATH_MAX];
+    char stagedir[PATH_MAX]; /* "" for blobroot/tmp */
 };
 
 /* The formats and filters a submission may use, and no others: most of
@@ -169,9 +195,158 @@ static int check_unique(const assay_ingest *in)
     return rc;
 }
 
-int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot,
-                      const assay_ingest_limits *lim, const char *manifest_name)
+static uint16_t le16(const unsigned char *p)
 {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+struct cd_entry {
+    uint64_t offset, csize, usize, end;
+    char name[1024];
+};
+
+static int cmp_offset(const void *a, const void *b)
+{
+    const struct cd_entry *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* A zip is read as it streams, by its local headers; unzip, Python and
+ * installers read its central directory. The central directory is read
+ * here too, and both must agree: the same names with the same sizes, in
+ * the order of the local headers, and no two entries sharing bytes (an
+ * overlapping-entry bomb) or one hidden inside another's data. */
+static int zip_agree(const assay_ingest *in, const char *path)
+{
+    unsigned char tail[65536 + 22], h[46];
+    struct cd_entry *cd = NULL;
+    int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "zip: read %s", path);
+        goto out;
+    }
+    size_t tl = st.st_size < (off_t)sizeof tail ? (size_t)st.st_size : sizeof tail;
+    off_t tail_at = st.st_size - (off_t)tl;
+    if (pread(fd, tail, tl, tail_at) != (ssize_t)tl) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "zip: read %s", path);
+        goto out;
+    }
+    ssize_t e = (ssize_t)tl - 22;
+    while (e >= 0 && memcmp(tail + e, "PK\5\6", 4) != 0)
+        e--;
+    if (e < 0) {
+        rc = assay_error_set(ASSAY_EINVAL, "zip: no end of central directory record");
+        goto out;
+    }
+    uint64_t count = le16(tail + e + 10), cd_size = le32(tail + e + 12), cd_at = le32(tail + e + 16);
+    if (e >= 20 && memcmp(tail + e - 20, "PK\6\7", 4) == 0) { /* zip64 locator */
+        unsigned char z[56];
+        uint64_t z_at = le64(tail + e - 20 + 8);
+        if (pread(fd, z, sizeof z, (off_t)z_at) != (ssize_t)sizeof z || memcmp(z, "PK\6\6", 4) != 0) {
+            rc = assay_error_set(ASSAY_EINVAL, "zip: damaged zip64 end of central directory");
+            goto out;
+        }
+        count = le64(z + 32), cd_size = le64(z + 40), cd_at = le64(z + 48);
+    }
+    if (count != in->n) {
+        rc = assay_error_set(ASSAY_EUNSAFE, "zip: the local headers hold %zu entries, the central directory lists "
+                                            "%llu (hidden or overlapping entries)", in->n, (unsigned long long)count);
+        goto out;
+    }
+    if (cd_at + cd_size > (uint64_t)st.st_size) {
+        rc = assay_error_set(ASSAY_EINVAL, "zip: the central directory runs past the end of the file");
+        goto out;
+    }
+    if (!(cd = calloc(count ? count : 1, sizeof *cd))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    uint64_t at = cd_at;
+    for (uint64_t i = 0; i < count; i++) {
+        char raw[1024];
+        unsigned char extra[65536];
+        if (pread(fd, h, 46, (off_t)at) != 46 || memcmp(h, "PK\1\2", 4) != 0) {
+            rc = assay_error_set(ASSAY_EINVAL, "zip: damaged central directory (record %llu)", (unsigned long long)i);
+            goto out;
+        }
+        size_t nl = le16(h + 28), el = le16(h + 30), cl = le16(h + 32);
+        cd[i].csize = le32(h + 20), cd[i].usize = le32(h + 24), cd[i].offset = le32(h + 42);
+        if (nl >= sizeof raw || pread(fd, raw, nl, (off_t)(at + 46)) != (ssize_t)nl ||
+            pread(fd, extra, el, (off_t)(at + 46 + nl)) != (ssize_t)el) {
+            rc = assay_error_set(ASSAY_EINVAL, "zip: damaged central directory (record %llu)", (unsigned long long)i);
+            goto out;
+        }
+        raw[nl] = '\0';
+        /* zip64: the fields that say 0xffffffff are in extra field 1. */
+        for (size_t x = 0; x + 4 <= el;) {
+            size_t id = le16(extra + x), len = le16(extra + x + 2), k = x + 4;
+            if (id == 1) {
+                if (cd[i].usize == 0xffffffff && k + 8 <= x + 4 + len && k + 8 <= el)
+                    cd[i].usize = le64(extra + k), k += 8;
+                if (cd[i].csize == 0xffffffff && k + 8 <= x + 4 + len && k + 8 <= el)
+                    cd[i].csize = le64(extra + k), k += 8;
+                if (cd[i].offset == 0xffffffff && k + 8 <= x + 4 + len && k + 8 <= el)
+                    cd[i].offset = le64(extra + k);
+            }
+            x += 4 + len;
+        }
+        if ((rc = check_path(raw, cd[i].name, sizeof cd[i].name)) < 0) {
+            assay_error_wrap("zip central directory");
+            goto out;
+        }
+        unsigned char lh[30];
+        if (pread(fd, lh, 30, (off_t)cd[i].offset) != 30 || memcmp(lh, "PK\3\4", 4) != 0) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry '%s': the central directory points at no local header",
+                                 cd[i].name);
+            goto out;
+        }
+        cd[i].end = cd[i].offset + 30 + le16(lh + 26) + le16(lh + 28) + cd[i].csize;
+        at += 46 + nl + el + cl;
+    }
+    qsort(cd, count, sizeof *cd, cmp_offset);
+    for (uint64_t i = 0; i < count; i++) {
+        const struct entry *l = &in->entries[i];
+        if (strcmp(l->path, cd[i].name) != 0) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry %llu is '%s' in the central directory but '%s' in its "
+                                                "local header", (unsigned long long)i + 1, cd[i].name, l->path);
+            goto out;
+        }
+        if (l->held != HELD_NONE && cd[i].usize != l->size) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry '%s' is %llu bytes by the central directory, %llu by its "
+                                                "local data", l->path, (unsigned long long)cd[i].usize,
+                                 (unsigned long long)l->size);
+            goto out;
+        }
+        if ((i + 1 < count && cd[i].end > cd[i + 1].offset) || cd[i].end > cd_at) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "zip: entry '%s' overlaps %s", l->path,
+                                 i + 1 < count && cd[i].end > cd[i + 1].offset ? "the next entry" : "the central directory");
+            goto out;
+        }
+    }
+out:
+    free(cd);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot, const char *stagedir,
+                      assay_ingest_tally *tally, const char *manifest_name)
+{
+    const assay_ingest_limits *lim = tally->lim;
+    uint64_t header_end = 0;
+    int zip = 0;
     assay_ingest *in = calloc(1, sizeof *in);
     struct archive *a = reader();
     struct archive_entry *e;
@@ -185,17 +360,18 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
     }
     in->spool = -1;
     snprintf(in->blobroot, sizeof in->blobroot, "%s", blobroot);
+    snprintf(in->stagedir, sizeof in->stagedir, "%s", stagedir ? stagedir : "");
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
         /* libarchive sets EILSEQ (its private ARCHIVE_ERRNO_FILE_FORMAT)
          * when no reader recognised the bytes, a system errno when the file
          * could not be read, and -1 for a stream it knew but found broken. */
         int err = archive_errno(a);
         if (err == EILSEQ)
-            rc = assay_error_set(ASSAY_EINVAL, "not a tar or zip archive (%s)", archive_error_string(a));
+            rc = assay_error_set(ASSAY_EINVAL, "not a tar or zip archive (%s)", assay_archive_why(a));
         else if (err > 0 && err != EINVAL)
-            rc = assay_error_set(ASSAY_EIO, "%s", archive_error_string(a));
+            rc = assay_error_set(ASSAY_EIO, "%s", assay_archive_why(a));
         else
-            rc = assay_error_set(ASSAY_EINVAL, "damaged or truncated archive (%s)", archive_error_string(a));
+            rc = assay_error_set(ASSAY_EINVAL, "damaged or truncated archive (%s)", assay_archive_why(a));
         goto out;
     }
     for (;;) {
@@ -204,9 +380,10 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
             rc = assay_error_set(ASSAY_EINVAL, "damaged archive after %llu entries (%s)", (unsigned long long)entries,
-                                 archive_error_string(a));
+                                 assay_archive_why(a));
             goto out;
         }
+        zip = (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP;
         /* Counted before anything is kept for the entry, so a million tiny
          * entries cost the cap's worth of headers and no more. */
         if (++entries > lim->max_entries) {
@@ -216,6 +393,15 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
         char p[1024];
         if ((rc = check_path(archive_entry_pathname(e), p, sizeof p)) < 0 || (rc = check_type(e, p)) < 0)
             goto out;
+        /* What the header took, pax records and long names included: tar
+         * readers differ on oversized ones, so none is read either way. */
+        uint64_t at = (uint64_t)archive_filter_bytes(a, 0);
+        if (at > header_end && at - header_end > HEADER_CAP) {
+            rc = assay_error_set(ASSAY_EUNSAFE, "entry '%s': a header of %llu bytes (pax or long-name records over "
+                                                "the %u-byte cap)", p, (unsigned long long)(at - header_end), HEADER_CAP);
+            goto out;
+        }
+        header_end = at;
         if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > lim->max_entry) {
             rc = assay_error_set(ASSAY_ETOOBIG, "entry '%s': %lld bytes, over the %llu-byte cap", p,
                                  (long long)archive_entry_size(e), (unsigned long long)lim->max_entry);
@@ -248,7 +434,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             if (in->spool < 0 && (rc = assay_blob_scratch(&in->spool, blobroot)) < 0)
                 goto out;
             f->spool_at = in->spool_len;
-        } else if ((rc = assay_blob_writer_open(&w, blobroot)) < 0) {
+        } else if ((rc = assay_blob_writer_open_in(&w, blobroot, stagedir)) < 0) {
             goto out;
         }
         uint64_t got = 0;
@@ -257,7 +443,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             if (n == 0)
                 break;
             if (n < 0) {
-                rc = assay_error_set(ASSAY_EINVAL, "entry '%s': cannot read its data (%s)", p, archive_error_string(a));
+                rc = assay_error_set(ASSAY_EINVAL, "entry '%s': cannot read its data (%s)", p, assay_archive_why(a));
                 break;
             }
             got += (uint64_t)n;
@@ -301,6 +487,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
             assay_blob_writer_abort(w);
             goto out;
         }
+        header_end = (uint64_t)archive_filter_bytes(a, 0);
         f->size = got;
         if (is_manifest) {
             free(in->manifest);
@@ -320,6 +507,10 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
     }
     if ((rc = check_unique(in)) < 0)
         goto out;
+    if (zip && (rc = zip_agree(in, path)) < 0)
+        goto out;
+    tally->entries += entries;
+    tally->bytes += total;
     *out = in;
     in = NULL;
 out:
@@ -341,7 +532,7 @@ static int unspool(assay_ingest *in, struct entry *e)
 {
     static char buf[1 << 16];
     assay_blob_writer *w;
-    int rc = assay_blob_writer_open(&w, in->blobroot);
+    int rc = assay_blob_writer_open_in(&w, in->blobroot, in->stagedir[0] ? in->stagedir : NULL);
     if (rc < 0)
         return rc;
     for (uint64_t done = 0; done < e->size;) {
@@ -453,6 +644,10 @@ static uint32_t be32(const unsigned char *p)
 static int rpm_header(int fd, off_t off, uint32_t want, char *val, size_t vlen, off_t *next)
 {
     unsigned char h[16];
+    struct stat st;
+    if (fstat(fd, &st) == 0 && off + 16 > st.st_size)
+        return assay_error_set(ASSAY_EINVAL, "RPM file truncated (%lld bytes; a header should start at %lld)",
+                               (long long)st.st_size, (long long)off);
     if (pread(fd, h, 16, off) != 16 || memcmp(h, "\x8e\xad\xe8\x01", 4) != 0)
         return assay_error_set(ASSAY_EINVAL, "RPM header damaged (bad magic at %lld)", (long long)off);
     uint32_t nindex = be32(h + 8), hsize = be32(h + 12);
@@ -460,6 +655,9 @@ static int rpm_header(int fd, off_t off, uint32_t want, char *val, size_t vlen, 
         return assay_error_set(ASSAY_EINVAL, "RPM header damaged (%u entries, %u bytes)", nindex, hsize);
     off_t data = off + 16 + (off_t)nindex * 16;
     *next = data + hsize;
+    if (fstat(fd, &st) == 0 && *next > st.st_size)
+        return assay_error_set(ASSAY_EINVAL, "RPM file truncated (%lld bytes; its header runs to %lld)",
+                               (long long)st.st_size, (long long)*next);
     if (!want)
         return 0;
     for (uint32_t i = 0; i < nindex; i++) {
@@ -511,7 +709,7 @@ static int read_member(struct archive *a, char **out, size_t *len, size_t cap)
         la_ssize_t n = archive_read_data(a, b + used, cap - used);
         if (n < 0) {
             free(b);
-            return assay_error_set(ASSAY_EINVAL, "%s", archive_error_string(a));
+            return assay_error_set(ASSAY_EINVAL, "%s", assay_archive_why(a));
         }
         if (n == 0)
             break;
@@ -527,7 +725,22 @@ static int read_member(struct archive *a, char **out, size_t *len, size_t cap)
     return 0;
 }
 
-static int deb_arch(const char *file, char *arch, size_t alen)
+int assay_ingest_drain(struct archive *a, assay_ingest_tally *t, const char *where)
+{
+    static char buf[1 << 16];
+    for (;;) {
+        la_ssize_t n = archive_read_data(a, buf, sizeof buf);
+        if (n == 0)
+            return 0;
+        if (n < 0)
+            return assay_error_set(ASSAY_EINVAL, "%s: damaged (%s)", where, assay_archive_why(a));
+        int rc = assay_ingest_count(t, where, 0, (uint64_t)n);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static int deb_arch(const char *file, char *arch, size_t alen, assay_ingest_tally *tally)
 {
     struct archive *a = archive_read_new(), *c = NULL;
     struct archive_entry *e;
@@ -536,15 +749,18 @@ static int deb_arch(const char *file, char *arch, size_t alen)
     int rc = ASSAY_EINVAL;
     archive_read_support_format_ar(a);
     if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
-        rc = assay_error_set(ASSAY_EINVAL, "not a .deb (%s)", archive_error_string(a));
+        rc = assay_error_set(ASSAY_EINVAL, "not a .deb (%s)", assay_archive_why(a));
         goto out;
     }
     while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-        if (strncmp(archive_entry_pathname(e), "control.tar", 11) == 0) {
+        const char *n = archive_entry_pathname(e);
+        if (n && strncmp(n, "control.tar", 11) == 0) {
             rc = read_member(a, &control, &clen, 16u << 20);
             break;
         }
     }
+    if (control && (rc = assay_ingest_count(tally, ".deb control archive", 1, clen)) < 0)
+        goto out;
     if (!control) {
         if (rc == ASSAY_EINVAL)
             assay_error_set(rc, ".deb has no control.tar member");
@@ -552,14 +768,25 @@ static int deb_arch(const char *file, char *arch, size_t alen)
     }
     c = reader();
     if (archive_read_open_memory(c, control, clen) != ARCHIVE_OK) {
-        rc = assay_error_set(ASSAY_EINVAL, ".deb control.tar: %s", archive_error_string(c));
+        rc = assay_error_set(ASSAY_EINVAL, ".deb control archive: %s", assay_archive_why(c));
         goto out;
     }
-    rc = assay_error_set(ASSAY_EINVAL, ".deb has no control file");
-    while (archive_read_next_header(c, &e) == ARCHIVE_OK) {
+    int r;
+    while ((r = archive_read_next_header(c, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         const char *n = archive_entry_pathname(e);
-        if (strcmp(n, "./control") == 0 || strcmp(n, "control") == 0) {
+        if ((rc = assay_ingest_count(tally, ".deb control archive", 1, 0)) < 0)
+            goto out;
+        if (!n || (strcmp(n, "./control") != 0 && strcmp(n, "control") != 0)) {
+            /* Read, not skipped: its bytes count against the budget as
+             * they come out, so a bomb stops at the cap, not at its end. */
+            if ((rc = assay_ingest_drain(c, tally, ".deb control archive")) < 0)
+                goto out;
+            continue;
+        }
+        {
             if ((rc = read_member(c, &text, &tlen, 1u << 20)) < 0)
+                goto out;
+            if ((rc = assay_ingest_count(tally, ".deb control archive", 0, tlen)) < 0)
                 goto out;
             rc = assay_error_set(ASSAY_EINVAL, ".deb control file has no Architecture field");
             for (char *line = text; line && *line;) {
@@ -576,9 +803,13 @@ static int deb_arch(const char *file, char *arch, size_t alen)
                 }
                 line = nl ? nl + 1 : NULL;
             }
-            break;
+            goto out;
         }
     }
+    if (r == ARCHIVE_EOF)
+        rc = assay_error_set(ASSAY_EINVAL, ".deb has no control file");
+    else
+        rc = assay_error_set(ASSAY_EINVAL, ".deb control archive damaged (%s)", assay_archive_why(c));
 out:
     free(control);
     free(text);
@@ -588,7 +819,8 @@ out:
     return rc;
 }
 
-int assay_package_probe(const char *file, char *format, size_t flen, char *arch, size_t alen)
+int assay_package_probe(const char *file, char *format, size_t flen, char *arch, size_t alen,
+                        assay_ingest_tally *tally)
 {
     unsigned char head[8] = {0};
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -604,7 +836,7 @@ int assay_package_probe(const char *file, char *format, size_t flen, char *arch,
         rc = rpm_arch(file, raw, sizeof raw);
     } else if (n >= 8 && memcmp(head, "!<arch>\n", 8) == 0) {
         snprintf(format, flen, "deb");
-        rc = deb_arch(file, raw, sizeof raw);
+        rc = deb_arch(file, raw, sizeof raw, tally);
     } else {
         struct archive *a = reader();
         struct archive_entry *e;

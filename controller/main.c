@@ -41,6 +41,7 @@ static int usage(FILE *f)
           "  config get KEY | set KEY VALUE                  lab settings (centre, ingest.max_*, report.max_ci_pct)\n"
           "  package add FILE | list | show ID [--json]      vendors' submissions\n"
           "  package inspect ID [--profile ID]... [--json]   preflight: what will not run where\n"
+          "  gc [--grace SECONDS]                            remove what killed adds left behind\n"
           "  profile list | show ID [--json]                 target profiles\n"
           "  host add NAME --profile ID --address HOST[:PORT] --user USER --identity KEY\n"
           "           [--launcher CMD] [--agent-root DIR] [--reset CMD] [--run-user NAME] (--hostkey SHA256:... | --trust-on-first-use)\n"
@@ -184,7 +185,9 @@ static int cmd_init(int argc, char **argv)
 }
 
 static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.max_entry_bytes",
-                                       "ingest.max_total_bytes", "ingest.max_ratio", "report.max_ci_pct", NULL};
+                                       "ingest.max_total_bytes", "ingest.max_ratio", "ingest.max_submission_bytes",
+                                       "ingest.wall_seconds", "ingest.cpu_seconds", "ingest.memory_bytes",
+                                       "ingest.grace_seconds", "report.max_ci_pct", NULL};
 
 static int cmd_config(int argc, char **argv)
 {
@@ -197,7 +200,8 @@ static int cmd_config(int argc, char **argv)
         known |= strcmp(*k, argv[1]) == 0;
     if (!known)
         return bad("config", "unknown setting (centre, ingest.max_entries, ingest.max_entry_bytes, "
-                             "ingest.max_total_bytes, ingest.max_ratio, report.max_ci_pct)");
+                             "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes, "
+                             "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct)");
     if (strncmp(argv[1], "ingest.", 7) == 0 && argc == 3) {
         char *end;
         unsigned long long v = strtoull(argv[2], &end, 10);
@@ -229,6 +233,40 @@ static int cmd_config(int argc, char **argv)
 
 /* ---- packages ------------------------------------------------------------ */
 
+/* assay gc [--grace SECONDS]: what killed adds left in staging, and blobs
+ * nothing in the store names, older than the grace period. */
+static int cmd_gc(int argc, char **argv)
+{
+    static const char *const vals[] = {"--grace", NULL};
+    char *pos[1];
+    assay_lab lab;
+    int rc = check_opts(argc, argv, "gc", vals, NULL, 0, pos);
+    if (rc)
+        return rc;
+    const char *g = opt(argc, argv, "--grace");
+    long long grace = -1;
+    if (g) {
+        char *end;
+        grace = strtoll(g, &end, 10);
+        if (*end || !g[0] || grace < 0)
+            return bad("gc", "--grace is a whole number of seconds");
+    }
+    if (open_lab(&lab, "gc"))
+        return 1;
+    if (grace < 0) {
+        assay_package_budget_t b;
+        assay_package_budget(&lab, &b);
+        grace = (long long)b.grace_seconds;
+    }
+    size_t staged, orphans;
+    if (assay_package_gc(&lab, grace, &staged, &orphans) < 0)
+        rc = fail("gc");
+    else
+        printf("removed %zu staged files or directories and %zu orphan blobs\n", staged, orphans);
+    assay_lab_close(&lab);
+    return rc;
+}
+
 static int cmd_package(int argc, char **argv)
 {
     assay_lab lab;
@@ -255,28 +293,24 @@ static int cmd_package(int argc, char **argv)
             rc = fail(what);
         } else {
             printf("%s\n", id);
-            cJSON *pf = NULL, *x;
-            if (existed) {
+            char *text = assay_store_package_preflight(lab.store, id);
+            cJSON *pf = text ? cJSON_Parse(text) : NULL, *x;
+            free(text);
+            if (existed)
                 fprintf(stderr, "assay: package %.12s was added before; nothing changed\n", id);
-            } else if (assay_pkgcheck(&pf, &lab, id, NULL, 0) == 0) {
-                /* Preflight for every profile an artifact serves, stored with
-                 * the package; a summary here, the details with inspect. */
-                char *text = cJSON_PrintUnformatted(pf);
-                assay_store_package_set_preflight(lab.store, id, text);
-                cJSON_free(text);
-                int e = 0, w = 0, np = 0;
-                cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
-                {
-                    e += (int)assay_json_num(x, "errors");
-                    w += (int)assay_json_num(x, "warnings");
-                    np++;
-                }
+            /* Preflight for every profile an artifact serves, stored with
+             * the package; a summary here, the details with inspect. */
+            int e = 0, w = 0, np = 0;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
+            {
+                e += (int)assay_json_num(x, "errors");
+                w += (int)assay_json_num(x, "warnings");
+                np++;
+            }
+            if (pf && !existed)
                 fprintf(stderr, "assay: preflight: %d errors, %d warnings over %d profiles%s%.12s\n", e, w, np,
                         e || w ? "; see: assay package inspect " : "", e || w ? id : "");
-                cJSON_Delete(pf);
-            } else {
-                fprintf(stderr, "assay: package add: preflight failed: %s\n", assay_error_last()->message);
-            }
+            cJSON_Delete(pf);
         }
     } else if (strcmp(sub, "list") == 0) {
         cJSON *l, *p;
@@ -285,6 +319,10 @@ static int cmd_package(int argc, char **argv)
         if (assay_store_package_list(lab.store, &l) < 0) {
             rc = fail("package list");
         } else if (json) {
+            /* Rows stored before manifests' text was checked may hold bytes
+             * that are not UTF-8: JSON out is always JSON. */
+            cJSON_ArrayForEach(p, l) for (cJSON *f = p->child; f; f = f->next) if (cJSON_IsString(f) &&
+                assay_text_check(f->valuestring, strlen(f->valuestring), 0)) assay_text_clean(f->valuestring);
             print_json(l);
         } else {
             printf("%-14s %-24s %-12s %-24s %s\n", "ID", "PRODUCT", "VERSION", "VENDOR", "FILE");
@@ -352,7 +390,11 @@ static int cmd_package(int argc, char **argv)
             return bad("package inspect", "give a package id");
         if (open_lab(&lab, "package inspect"))
             return 1;
-        if (assay_pkgcheck(&pf, &lab, pos[0], profs, np) < 0) {
+        int done;
+        assay_package_rec pr;
+        /* A package whose preflight a crash left pending gets it now. */
+        if (assay_store_package_get(lab.store, pos[0], &pr, NULL) < 0 || assay_package_complete(&lab, pr.id, &done) < 0 ||
+            assay_package_preflight(&pf, &lab, pr.id, profs, np) < 0) {
             rc = fail("package inspect");
         } else {
             int errors = 0;
@@ -829,7 +871,8 @@ static int cmd_run(int argc, char **argv)
             }
             priority = (int)v;
         }
-        if (assay_store_package_get(lab.store, pos[0], &p, NULL) < 0) {
+        int done;
+        if (assay_store_package_get(lab.store, pos[0], &p, NULL) < 0 || assay_package_complete(&lab, p.id, &done) < 0) {
             rc = fail("run submit");
             goto out;
         }
@@ -1296,7 +1339,7 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"init", cmd_init}, {"config", cmd_config}, {"package", cmd_package}, {"profile", cmd_profile},
+        {"init", cmd_init}, {"config", cmd_config}, {"package", cmd_package}, {"gc", cmd_gc}, {"profile", cmd_profile},
         {"host", cmd_host}, {"run", cmd_run},       {"dispatch", cmd_dispatch}, {"version", cmd_version},
         {"report", cmd_report}, {"compare", cmd_compare}, {"verify", cmd_verify}, {"key", cmd_key},
         {"--version", cmd_version},

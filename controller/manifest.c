@@ -1,5 +1,6 @@
 /* Manifest validation; see manifest.h and docs/manifest.md. */
 #include "manifest.h"
+#include "markup.h"
 #include "assay/error.h"
 #include "assay/json.h"
 #include "assay/proto.h"
@@ -97,6 +98,16 @@ static int text(const cJSON *o, const char *key, const char *where, size_t max, 
     for (const unsigned char *p = (const unsigned char *)v->valuestring; *p; p++)
         if (*p < 0x20 && *p != '\n' && *p != '\t')
             return assay_error_set(ASSAY_EINVAL, "%s%s: contains control characters", where, key);
+    /* What people read (in tables, reports, the portal) is text: valid
+     * UTF-8, one line but for the description, nothing that steers a
+     * terminal or reorders what is shown. */
+    int multiline = !strcmp(key, "description");
+    if (multiline || !strcmp(key, "product") || !strcmp(key, "version") || !strcmp(key, "vendor") ||
+        !strcmp(key, "name")) {
+        const char *why = assay_text_check(v->valuestring, n, multiline);
+        if (why)
+            return assay_error_set(ASSAY_EINVAL, "%s%s: %s", where, key, why);
+    }
     if (out)
         memcpy(out, v->valuestring, n + 1);
     return 0;
@@ -216,6 +227,101 @@ static int step_list(const cJSON *doc, const char *key, int bench, char (*ids)[A
     return 0;
 }
 
+/* cJSON ends a string at "\u0000" and says nothing: "Trusted\u0000 Evil"
+ * would be read as "Trusted". Find the escape in the text itself, and the
+ * key it is in (or under). Returns 1 and the key, or 0. */
+static int nul_escape(const char *json, size_t len, char *key, size_t keylen, size_t *at)
+{
+    const char *last = NULL;
+    size_t lastlen = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (json[i] != '"')
+            continue;
+        size_t start = ++i;
+        int nul = 0;
+        for (; i < len && json[i] != '"'; i++) {
+            if (json[i] != '\\')
+                continue;
+            if (i + 5 < len && json[i + 1] == 'u' && !strncmp(json + i + 2, "0000", 4))
+                nul = 1, *at = i;
+            i++;
+        }
+        size_t j = i + 1;
+        while (j < len && strchr(" \t\r\n", json[j]))
+            j++;
+        int is_key = j < len && json[j] == ':';
+        if (is_key)
+            last = json + start, lastlen = i - start;
+        if (nul) {
+            snprintf(key, keylen, "%.*s", last ? (int)(lastlen < 64 ? lastlen : 64) : 1, last ? last : "?");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A key twice in one object: readers differ on which one counts, so the
+ * manifest means nothing certain. No manifest object has over 16 fields. */
+static int unique_keys(const cJSON *o, const char *where)
+{
+    const cJSON *a, *b;
+    if (cJSON_IsObject(o)) {
+        int n = 0;
+        for (a = o->child; a; a = a->next)
+            if (++n > 64)
+                return assay_error_set(ASSAY_EINVAL, "%san object with over 64 fields", where);
+        for (a = o->child; a; a = a->next)
+            for (b = a->next; b; b = b->next)
+                if (a->string && b->string && !strcmp(a->string, b->string))
+                    return assay_error_set(ASSAY_EINVAL, "%s%.64s: appears twice (duplicate key)", where, a->string);
+    }
+    size_t i = 0;
+    for (a = o->child; a; a = a->next, i++) {
+        char sub[160];
+        if (!cJSON_IsObject(a) && !cJSON_IsArray(a))
+            continue;
+        if (cJSON_IsArray(o))
+            snprintf(sub, sizeof sub, "%.100s[%zu].", where, i);
+        else
+            snprintf(sub, sizeof sub, "%.100s%.40s.", where, a->string);
+        int rc = unique_keys(a, sub);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Names the agent keeps for itself in a job directory (include/assay/
+ * proto.h), and names older agents used: an artifact called so could not
+ * be placed there. */
+static int reserved_name(const char *file)
+{
+    static const char *const ours[] = {ASSAY_JOB_STATE, ASSAY_JOB_WORK, ASSAY_JOB_LOGS, "tmp", "home",
+                                       "events.jsonl", NULL};
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    for (const char *const *k = ours; *k; k++)
+        if (!strcmp(base, *k))
+            return 1;
+    return 0;
+}
+
+/* A relative path of plain components: no leading '/', no empty, '.' or
+ * '..' component, no backslash. */
+static int relative_path(const char *s)
+{
+    if (!*s || *s == '/' || strchr(s, '\\'))
+        return 0;
+    for (const char *c = s; c;) {
+        const char *slash = strchr(c, '/');
+        size_t len = slash ? (size_t)(slash - c) : strlen(c);
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        c = slash ? slash + 1 : NULL;
+    }
+    return 1;
+}
+
 static const char *const ARCHES[] = {"x86_64", "aarch64", "loongarch64", "noarch", NULL};
 
 int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
@@ -240,11 +346,32 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
         assay_error_set(rc, "nested deeper than %d levels (line %d)", MAX_DEPTH, line_of(json, len, (size_t)deep));
         goto out;
     }
-    if (!(m->doc = cJSON_ParseWithLength(json, len))) {
+    const char *nul = memchr(json, '\0', len);
+    if (nul) {
+        assay_error_set(rc, "a NUL byte in the text (line %d)", line_of(json, len, (size_t)(nul - json)));
+        goto out;
+    }
+    char nulkey[80];
+    size_t nulat = 0;
+    if (nul_escape(json, len, nulkey, sizeof nulkey, &nulat)) {
+        assay_error_set(rc, "%s: contains a NUL character (\\u0000, line %d)", nulkey, line_of(json, len, nulat));
+        goto out;
+    }
+    const char *end = NULL;
+    if (!(m->doc = cJSON_ParseWithLengthOpts(json, len, &end, 0))) {
         const char *at = cJSON_GetErrorPtr();
         assay_error_set(rc, "not valid JSON (line %d)", line_of(json, len, at && at > json ? (size_t)(at - json) : 0));
         goto out;
     }
+    while (end && end < json + len && strchr(" \t\r\n", *end))
+        end++;
+    if (end && end < json + len) {
+        assay_error_set(rc, "bytes after the JSON object (line %d)", line_of(json, len, (size_t)(end - json)));
+        goto out;
+    }
+    if ((rc = unique_keys(m->doc, "")) < 0)
+        goto out;
+    rc = ASSAY_EINVAL;
     if (!cJSON_IsObject(m->doc)) {
         assay_error_set(rc, "must be a JSON object");
         goto out;
@@ -308,9 +435,14 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
         }
         if (strcmp(ar->arch, "loongarch64") == 0 && !ar->abi[0])
             snprintf(ar->abi, sizeof ar->abi, "new");
-        if (ar->file[0] == '/' || strstr(ar->file, "..") || strchr(ar->file, '\\')) {
-            rc = assay_error_set(ASSAY_EINVAL, "%sfile: '%s' must be a relative path inside the submission",
-                                 where, ar->file);
+        if (!relative_path(ar->file)) {
+            rc = assay_error_set(ASSAY_EINVAL, "%sfile: '%s' must be a relative path inside the submission (no "
+                                               "leading '/', no '.' or '..' component, no backslash)", where, ar->file);
+            goto out;
+        }
+        if (reserved_name(ar->file)) {
+            rc = assay_error_set(ASSAY_EINVAL, "%sfile: '%s': the agent keeps that name for its own files in a job "
+                                               "directory", where, ar->file);
             goto out;
         }
         for (size_t j = 0; j < m->nartifacts; j++) {

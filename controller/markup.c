@@ -243,6 +243,38 @@ size_t assay_text_width(const char *s, size_t n)
     return w;
 }
 
+const char *assay_text_check(const char *s, size_t n, int multiline)
+{
+    size_t k;
+    for (size_t i = 0; i < n; i += k) {
+        long cp = decode((const unsigned char *)s + i, n - i, &k);
+        if (cp < 0)
+            return "is not valid UTF-8";
+        if (cp == 0)
+            return "contains a NUL character";
+        if ((cp == '\n' || cp == '\t') && multiline)
+            continue;
+        if (unsafe(cp) || cp == '\t' || cp == '\n' || cp == '\r')
+            return "contains a control character";
+    }
+    return NULL;
+}
+
+void assay_text_clean(char *s)
+{
+    size_t n = strlen(s), k, o = 0;
+    for (size_t i = 0; i < n; i += k) {
+        long cp = decode((const unsigned char *)s + i, n - i, &k);
+        if (unsafe(cp) || cp == '\t' || cp == '\n' || cp == '\r') {
+            s[o++] = '?';
+        } else {
+            memmove(s + o, s + i, k);
+            o += k;
+        }
+    }
+    s[o] = '\0';
+}
+
 size_t assay_utf8_cut(const char *s, size_t n, size_t max)
 {
     if (n <= max)

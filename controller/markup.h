@@ -100,6 +100,16 @@ size_t assay_text_width(const char *s, size_t n);
  * UTF-8 character boundary: its length. */
 size_t assay_utf8_cut(const char *s, size_t n, size_t max);
 
+/* Text for people, from someone untrusted: NULL if `s[0..n)` is valid UTF-8
+ * without NUL, control characters (C0, DEL, C1), bidi overrides or
+ * noncharacters (newline and tab allowed when `multiline`); else what is
+ * wrong with it ("is not valid UTF-8", "contains a control character"...). */
+const char *assay_text_check(const char *s, size_t n, int multiline);
+
+/* Make `s` pass assay_text_check() in place: every invalid byte or unsafe
+ * character becomes '?'. */
+void assay_text_clean(char *s);
+
 /* Where the last at most `max` bytes of `s[0..n)` begin on a character
  * boundary (never inside a sequence): an offset into s. */
 size_t assay_utf8_tail(const char *s, size_t n, size_t max);

@@ -3,11 +3,47 @@
 #include "blob.h"
 #include "ingest.h"
 #include "manifest.h"
+#include "markup.h"
+#include "pkgcheck.h"
 #include "assay/error.h"
+#include "assay/io.h"
+#include "assay/json.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t setting(assay_lab *lab, const char *key, uint64_t def)
+{
+    char v[32], *end;
+    if (assay_store_meta_get(lab->store, key, v, sizeof v) == 0) {
+        unsigned long long x = strtoull(v, &end, 10);
+        if (*end == '\0' && v[0] != '-' && x > 0)
+            def = x;
+    }
+    assay_error_clear();
+    return def;
+}
+
+void assay_package_budget(assay_lab *lab, assay_package_budget_t *b)
+{
+    b->wall_seconds = setting(lab, "ingest.wall_seconds", 120);
+    b->cpu_seconds = setting(lab, "ingest.cpu_seconds", 120);
+    b->memory_bytes = setting(lab, "ingest.memory_bytes", 512ull << 20);
+    b->max_submission = setting(lab, "ingest.max_submission_bytes", 16ull << 30);
+    b->grace_seconds = setting(lab, "ingest.grace_seconds", 3600);
+}
 
 void assay_package_limits(assay_lab *lab, assay_ingest_limits *l)
 {
@@ -44,32 +80,225 @@ static const char *expected_format(const char *name)
     return NULL;
 }
 
-int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existed)
+
+/* ---- one budget for one submission ---------------------------------------
+ *
+ * Everything that reads the vendor's bytes (the archive, the manifest, the
+ * packages inside, the ELF files for preflight) runs in a child process
+ * with a CPU limit (RLIMIT_CPU) and an address-space ceiling (RLIMIT_AS,
+ * set to what the process has mapped when it starts plus the budget: a
+ * sanitizer's shadow reservations are not the parse's), while the parent
+ * keeps the wall clock. The child touches neither the store nor the
+ * published blobs: it stages files in the submission's own staging
+ * directory and hands back, as JSON over a pipe, what it found and where
+ * each staged file is; the parent publishes. It tells the parent what it is
+ * doing ("phase" lines), so a budget crossed is named with where. */
+
+static int report_fd = -1; /* the child's end of the pipe */
+
+static void phase(const char *what)
 {
+    if (report_fd < 0)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "phase", what);
+    char *t = cJSON_PrintUnformatted(o);
+    if (t) {
+        assay_write_all(report_fd, t, strlen(t));
+        assay_write_all(report_fd, "\n", 1);
+    }
+    cJSON_free(t);
+    cJSON_Delete(o);
+}
+
+uint64_t assay_mapped_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (uint64_t)kb << 10;
+}
+
+typedef int (*work_fn)(void *ctx, cJSON **out);
+
+#define REPORT_CAP (64u << 20) /* what a child may say, preflight result included */
+
+/* The test hook of docs/reliability.md: ASSAY_TEST_KILL=<point> makes the
+ * process kill itself (SIGKILL) there, to show what a crash leaves. */
+static void kill_point(const char *point)
+{
+    const char *k = getenv("ASSAY_TEST_KILL");
+    if (k && !strcmp(k, point))
+        kill(getpid(), SIGKILL);
+}
+
+static int budgeted(const assay_package_budget_t *b, work_fn fn, void *ctx, cJSON **out)
+{
+    int p[2];
+    char where[200] = "starting";
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return assay_error_set_errno(ASSAY_EIO, errno, "fork");
+    }
+    if (pid == 0) {
+        close(p[0]);
+        report_fd = p[1];
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        signal(SIGPIPE, SIG_DFL);
+        /* Names in archives are UTF-8 more often than not: libarchive
+         * converts them to the locale's charset, and "C" has no room for
+         * them ("an entry has no name"). */
+        setlocale(LC_CTYPE, "C.UTF-8");
+        struct rlimit cpu = {(rlim_t)b->cpu_seconds, (rlim_t)b->cpu_seconds + 1};
+        struct rlimit as = {(rlim_t)(assay_mapped_bytes() + b->memory_bytes), (rlim_t)(assay_mapped_bytes() + b->memory_bytes)};
+        setrlimit(RLIMIT_CPU, &cpu);
+        setrlimit(RLIMIT_AS, &as);
+        setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+        cJSON *res = NULL, *msg = cJSON_CreateObject();
+        int rc = fn(ctx, &res);
+        if (rc < 0) {
+            cJSON_AddNumberToObject(msg, "error", rc);
+            cJSON_AddStringToObject(msg, "message", assay_error_last()->message);
+        } else {
+            cJSON_AddItemToObject(msg, "result", res);
+        }
+        char *t = msg ? cJSON_PrintUnformatted(msg) : NULL;
+        if (!t || assay_write_all(p[1], t, strlen(t)) != 0 || assay_write_all(p[1], "\n", 1) != 0)
+            _exit(3);
+        _exit(0); /* not exit(): nothing of the parent's (the store) is ours to close */
+    }
+    close(p[1]);
+
+    char *buf = malloc(REPORT_CAP + 1);
+    size_t used = 0, line = 0;
+    cJSON *final = NULL;
+    int rc = 0, killed = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!buf)
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    while (rc == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int64_t left = (int64_t)b->wall_seconds * 1000 - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            killed = 1;
+            rc = assay_error_set(ASSAY_ETIMEOUT, "over the wall-clock budget of %llu s (ingest.wall_seconds) while %s",
+                                 (unsigned long long)b->wall_seconds, where);
+            break;
+        }
+        struct pollfd pf = {p[0], POLLIN, 0};
+        int r = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            continue;
+        if (used == REPORT_CAP) {
+            kill(pid, SIGKILL);
+            killed = 1;
+            rc = assay_error_set(ASSAY_ETOOBIG, "the checks' result is over %u bytes while %s", REPORT_CAP, where);
+            break;
+        }
+        ssize_t n = read(p[0], buf + used, REPORT_CAP - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        /* Whole lines: phases as they come, the verdict last. */
+        for (char *nl; (nl = memchr(buf + line, '\n', used - line));) {
+            *nl = '\0';
+            cJSON *o = cJSON_Parse(buf + line);
+            line = (size_t)(nl - buf) + 1;
+            const cJSON *ph = cJSON_GetObjectItemCaseSensitive(o, "phase");
+            if (cJSON_IsString(ph)) {
+                snprintf(where, sizeof where, "%s", ph->valuestring);
+                if (!strncmp(where, "preflight", 9))
+                    kill_point("preflight");
+                cJSON_Delete(o);
+            } else {
+                cJSON_Delete(final);
+                final = o;
+            }
+        }
+    }
+    close(p[0]);
+    int status = 0;
+    struct rusage ru = {0};
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+        ;
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+    free(buf);
+    if (rc < 0 || killed) {
+        cJSON_Delete(final);
+        return rc;
+    }
+    /* SIGXCPU at the soft limit, SIGKILL at the hard one a second later. */
+    if (WIFSIGNALED(status) &&
+        (WTERMSIG(status) == SIGXCPU || (WTERMSIG(status) == SIGKILL && cpu >= (double)b->cpu_seconds))) {
+        cJSON_Delete(final);
+        return assay_error_set(ASSAY_ETIMEOUT, "over the CPU budget of %llu s (ingest.cpu_seconds) while %s",
+                               (unsigned long long)b->cpu_seconds, where);
+    }
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(final, "result");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(final, "error");
+    if (cJSON_IsNumber(err)) {
+        int code = (int)err->valuedouble;
+        const char *msg = assay_json_str(final, "message");
+        if (code == ASSAY_ENOMEM)
+            rc = assay_error_set(ASSAY_ETOOBIG, "over the memory budget of %llu bytes (ingest.memory_bytes) while %s",
+                                 (unsigned long long)b->memory_bytes, where);
+        else
+            rc = assay_error_set(code < 0 ? code : ASSAY_EINVAL, "%s", msg);
+    } else if (!res || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        /* A sanitizer that cannot map memory aborts instead of failing a
+         * malloc: the ceiling is then what stopped it. */
+        rc = assay_error_set(ASSAY_ETOOBIG, "the checks stopped (%s %d) while %s: over the memory budget of %llu bytes "
+                                            "(ingest.memory_bytes)?", WIFSIGNALED(status) ? "signal" : "exit status",
+                             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), where,
+                             (unsigned long long)b->memory_bytes);
+    } else {
+        *out = cJSON_DetachItemFromObjectCaseSensitive(final, "result");
+    }
+    cJSON_Delete(final);
+    return rc;
+}
+
+/* ---- in the child: read the submission, check it, preflight it ---------- */
+
+struct add_job {
+    assay_lab *lab;
+    const char *staged;   /* the submission, read once into staging */
+    const char *stagedir; /* where everything else is staged */
+    uint64_t size;
+    assay_ingest_limits lim;
+    char id[65];
+};
+
+static int add_work(void *ctx, cJSON **out)
+{
+    struct add_job *j = ctx;
     assay_ingest *in = NULL;
     assay_manifest *m = NULL;
     assay_artifact_rec *arts = NULL;
-    assay_ingest_limits lim;
-    assay_blob_writer *sub = NULL;
-    assay_package_rec p;
-    uint64_t size;
+    char **blobs = NULL;
+    cJSON *res = NULL, *pf = NULL;
+    assay_ingest_tally tally = {.lim = &j->lim, .raw = j->size};
     int rc;
 
-    *existed = 0;
-    /* Copy the submission into the store first, unpublished: that one read
-     * gives its digest, the id. It is published only if it is accepted, so
-     * a refused upload leaves nothing behind. */
-    if ((rc = assay_blob_stage_file(&sub, lab->blobs, path, id, &size)) < 0)
-        return rc;
-    if (assay_store_package_get(lab->store, id, &p, NULL) == 0) {
-        *existed = 1;
-        assay_blob_writer_abort(sub);
-        return 0;
-    }
-    assay_error_clear();
-
-    assay_package_limits(lab, &lim);
-    if ((rc = assay_ingest_open(&in, path, lab->blobs, &lim, ASSAY_MANIFEST_NAME)) < 0)
+    phase("reading the archive");
+    if ((rc = assay_ingest_open(&in, j->staged, j->lab->blobs, j->stagedir, &tally, ASSAY_MANIFEST_NAME)) < 0)
         goto out;
     size_t mlen;
     const char *mtext = assay_ingest_manifest(in, &mlen);
@@ -77,25 +306,30 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
         rc = assay_error_set(ASSAY_EINVAL, "the archive has no %s at its root", ASSAY_MANIFEST_NAME);
         goto out;
     }
+    phase("checking " ASSAY_MANIFEST_NAME);
     if ((rc = assay_manifest_parse(&m, mtext, mlen)) < 0) {
         assay_error_wrap("%s", ASSAY_MANIFEST_NAME);
         goto out;
     }
-    if (!(arts = calloc(m->nartifacts, sizeof *arts))) {
+    if (!(arts = calloc(m->nartifacts, sizeof *arts)) || !(blobs = calloc(m->nartifacts, sizeof *blobs))) {
         rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
         goto out;
     }
+    res = cJSON_CreateObject();
+    cJSON *ja = cJSON_AddArrayToObject(res, "artifacts");
     for (size_t i = 0; i < m->nartifacts; i++) {
         const assay_manifest_artifact *ma = &m->artifacts[i];
         assay_ingest_file f;
-        char staged[4096], fmt[16], arch[64];
+        char staged[4096], fmt[16], arch[64], what[400];
+        snprintf(what, sizeof what, "reading the package metadata of artifact '%s'", ma->file);
+        phase(what);
         if ((rc = assay_ingest_find(in, ma->file, &f, staged, sizeof staged)) < 0) {
             if (rc == ASSAY_ENOTFOUND)
                 assay_error_set(rc, "%s: artifacts[%zu].file: '%s' is not in the archive", ASSAY_MANIFEST_NAME, i,
                                 ma->file);
             goto out;
         }
-        if ((rc = assay_package_probe(staged, fmt, sizeof fmt, arch, sizeof arch)) < 0) {
+        if ((rc = assay_package_probe(staged, fmt, sizeof fmt, arch, sizeof arch, &tally)) < 0) {
             assay_error_wrap("artifact '%s'", ma->file);
             goto out;
         }
@@ -118,33 +352,280 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
         snprintf(a->format, sizeof a->format, "%s", fmt);
         memcpy(a->sha256, f.sha256, sizeof a->sha256);
         a->size = f.size;
+        blobs[i] = strdup(staged);
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", a->name);
+        cJSON_AddStringToObject(x, "arch", a->arch);
+        cJSON_AddStringToObject(x, "abi", a->abi);
+        cJSON_AddStringToObject(x, "format", a->format);
+        cJSON_AddStringToObject(x, "sha256", a->sha256);
+        char sz[24]; /* 64-bit sizes travel as text (cJSON's numbers are doubles) */
+        snprintf(sz, sizeof sz, "%llu", (unsigned long long)a->size);
+        cJSON_AddStringToObject(x, "size", sz);
+        cJSON_AddStringToObject(x, "staged", staged);
+        cJSON_AddItemToArray(ja, x);
+    }
+    /* Preflight: every ELF file of every artifact, against the lab's
+     * profiles. Its result is stored with the package, in one transaction;
+     * a payload that does not read refuses the submission. */
+    phase("preflight");
+    if ((rc = assay_pkgcheck_files(&pf, j->lab, j->id, mtext, arts, m->nartifacts, blobs, NULL, 0, &tally)) < 0)
+        goto out;
+    cJSON_AddStringToObject(res, "manifest", mtext);
+    cJSON_AddStringToObject(res, "product", m->product);
+    cJSON_AddStringToObject(res, "version", m->version);
+    cJSON_AddStringToObject(res, "vendor", m->vendor);
+    cJSON_AddItemToObject(res, "preflight", pf);
+    pf = NULL;
+    *out = res;
+    res = NULL;
+out:
+    /* The staged artifacts stay for the parent to publish: they are in the
+     * submission's staging directory, which the parent removes whatever
+     * happens. Freeing `in` here would unlink them. */
+    (void)in;
+    for (size_t i = 0; blobs && m && i < m->nartifacts; i++)
+        free(blobs[i]);
+    free(blobs);
+    free(arts);
+    cJSON_Delete(res);
+    cJSON_Delete(pf);
+    assay_manifest_free(m);
+    return rc;
+}
+
+/* ---- in the child: preflight of a stored package ------------------------- */
+
+struct pf_job {
+    assay_lab *lab;
+    const assay_package_rec *p;
+    const char *mtext;
+    const assay_artifact_rec *arts;
+    size_t na;
+    char **blobs;
+    char *const *profiles;
+    size_t nprof;
+    assay_ingest_limits lim;
+};
+
+static int pf_work(void *ctx, cJSON **out)
+{
+    struct pf_job *j = ctx;
+    assay_ingest_tally tally = {.lim = &j->lim, .raw = j->p->size};
+    setlocale(LC_CTYPE, "C.UTF-8");
+    phase("preflight");
+    return assay_pkgcheck_files(out, j->lab, j->p->id, j->mtext, j->arts, j->na, j->blobs, j->profiles, j->nprof,
+                                &tally);
+}
+
+int assay_package_preflight(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n)
+{
+    assay_package_rec p;
+    assay_artifact_rec *arts = NULL;
+    assay_package_budget_t b;
+    size_t na = 0;
+    char *mtext = NULL, **blobs = NULL;
+    int rc;
+
+    if ((rc = assay_store_package_get(lab->store, id, &p, &mtext)) < 0 ||
+        (rc = assay_store_artifacts(lab->store, p.id, &arts, &na)) < 0)
+        goto out;
+    if (!(blobs = calloc(na ? na : 1, sizeof *blobs))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < na; i++) {
+        char path[4096];
+        if ((rc = assay_blob_path(path, sizeof path, lab->blobs, arts[i].sha256)) < 0)
+            goto out;
+        if (!(blobs[i] = strdup(path))) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    struct pf_job j = {lab, &p, mtext, arts, na, blobs, profiles, n, {0}};
+    assay_package_limits(lab, &j.lim);
+    assay_package_budget(lab, &b);
+    if ((rc = budgeted(&b, pf_work, &j, out)) < 0)
+        assay_error_wrap("preflight of package %.12s", p.id);
+out:
+    for (size_t i = 0; blobs && i < na; i++)
+        free(blobs[i]);
+    free(blobs);
+    free(mtext);
+    free(arts);
+    return rc;
+}
+
+int assay_package_complete(assay_lab *lab, const char *id, int *done)
+{
+    *done = 0;
+    char *have = assay_store_package_preflight(lab->store, id);
+    if (have) {
+        free(have);
+        return 0;
+    }
+    cJSON *pf = NULL;
+    int rc = assay_package_preflight(&pf, lab, id, NULL, 0);
+    if (rc < 0)
+        return rc;
+    char *text = cJSON_PrintUnformatted(pf);
+    cJSON_Delete(pf);
+    if (!text)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    rc = assay_store_package_set_preflight(lab->store, id, text);
+    cJSON_free(text);
+    if (rc == 0)
+        *done = 1;
+    return rc;
+}
+
+/* ---- garbage ---------------------------------------------------------------- */
+
+static int referenced(void *ctx, const char *hex)
+{
+    return assay_store_blob_referenced(ctx, hex);
+}
+
+int assay_package_gc(assay_lab *lab, int64_t grace, size_t *staged, size_t *orphans)
+{
+    return assay_blob_gc(lab->blobs, grace, referenced, lab->store, staged, orphans);
+}
+
+/* ---- package add ------------------------------------------------------------ */
+
+/* A staged file the child names must be one of ours: in the staging
+ * directory, a plain name. */
+static int staged_ok(const char *stagedir, const char *path)
+{
+    size_t n = strlen(stagedir);
+    return !strncmp(path, stagedir, n) && path[n] == '/' && !strchr(path + n + 1, '/') && path[n + 1] != '.';
+}
+
+int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existed)
+{
+    assay_blob_writer *sub = NULL;
+    assay_package_budget_t b;
+    assay_package_rec p;
+    assay_artifact_rec *arts = NULL;
+    cJSON *res = NULL;
+    char stagedir[4096] = "";
+    char *pftext = NULL;
+    uint64_t size;
+    size_t na = 0;
+    int rc, fd = -1;
+
+    *existed = 0;
+    assay_package_budget(lab, &b);
+    /* Whatever killed adds left behind goes first. */
+    size_t g1, g2;
+    if ((rc = assay_package_gc(lab, (int64_t)b.grace_seconds, &g1, &g2)) < 0)
+        return rc;
+
+    /* One read: the submission is copied into staging while it is hashed,
+     * and everything after reads the copy; the id names exactly the bytes
+     * that were checked. Only a regular file is taken: a pipe or a device
+     * could say one thing to the hash and another to the parser. */
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = assay_error_set(ASSAY_EINVAL, "not a regular file (%s): give the submission as a file",
+                             S_ISFIFO(st.st_mode) ? "a named pipe" : S_ISCHR(st.st_mode) ? "a character device"
+                             : S_ISDIR(st.st_mode) ? "a directory" : S_ISBLK(st.st_mode) ? "a block device"
+                                                                      : "a socket");
+        goto out;
+    }
+    if ((uint64_t)st.st_size > b.max_submission) {
+        rc = assay_error_set(ASSAY_ETOOBIG, "%lld bytes, over the %llu-byte cap on a submission "
+                                            "(ingest.max_submission_bytes)", (long long)st.st_size,
+                             (unsigned long long)b.max_submission);
+        goto out;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if ((rc = assay_blob_stagedir(stagedir, sizeof stagedir, lab->blobs)) < 0 ||
+        (rc = assay_blob_stage_fd(&sub, lab->blobs, stagedir, fd, b.max_submission, path, id, &size)) < 0)
+        goto out;
+    close(fd);
+    fd = -1;
+    if (assay_store_package_get(lab->store, id, &p, NULL) == 0) {
+        /* Added before: complete what a crash may have left pending. */
+        int done;
+        *existed = 1;
+        rc = assay_package_complete(lab, id, &done);
+        goto out;
+    }
+    assay_error_clear();
+
+    struct add_job j = {.lab = lab, .staged = assay_blob_writer_path(sub), .stagedir = stagedir, .size = size};
+    memcpy(j.id, id, 65);
+    assay_package_limits(lab, &j.lim);
+    if ((rc = budgeted(&b, add_work, &j, &res)) < 0)
+        goto out;
+
+    /* The child's verdict: publish the artifacts, then the submission,
+     * then one transaction with the package, its artifacts and preflight.
+     * A crash between leaves orphan blobs, which gc removes. */
+    const cJSON *ja = cJSON_GetObjectItemCaseSensitive(res, "artifacts"), *x;
+    na = (size_t)cJSON_GetArraySize(ja);
+    if (!(arts = calloc(na ? na : 1, sizeof *arts))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t i = 0;
+    cJSON_ArrayForEach(x, ja)
+    {
+        assay_artifact_rec *a = &arts[i++];
+        const char *staged = assay_json_str(x, "staged");
+        snprintf(a->name, sizeof a->name, "%s", assay_json_str(x, "name"));
+        snprintf(a->arch, sizeof a->arch, "%s", assay_json_str(x, "arch"));
+        snprintf(a->abi, sizeof a->abi, "%s", assay_json_str(x, "abi"));
+        snprintf(a->format, sizeof a->format, "%s", assay_json_str(x, "format"));
+        snprintf(a->sha256, sizeof a->sha256, "%s", assay_json_str(x, "sha256"));
+        a->size = strtoull(assay_json_str(x, "size"), NULL, 10);
+        if (!staged_ok(stagedir, staged) || !assay_hex_digest_valid(a->sha256)) {
+            rc = assay_error_set(ASSAY_EPROTO, "artifact '%s': the checks named no staged file", a->name);
+            goto out;
+        }
+        if ((rc = assay_blob_adopt(lab->blobs, staged, a->sha256)) < 0)
+            goto out;
+        kill_point("publish");
     }
     memset(&p, 0, sizeof p);
     memcpy(p.id, id, 65);
     const char *base = strrchr(path, '/');
     snprintf(p.file_name, sizeof p.file_name, "%s", base ? base + 1 : path);
+    assay_text_clean(p.file_name); /* a file name is bytes: stored as text people can read */
     p.size = size;
-    snprintf(p.product, sizeof p.product, "%s", m->product);
-    snprintf(p.version, sizeof p.version, "%s", m->version);
-    snprintf(p.vendor, sizeof p.vendor, "%s", m->vendor);
-    /* Everything checked: now publish the artifacts and the submission. */
-    for (size_t i = 0; i < m->nartifacts; i++)
-        if ((rc = assay_ingest_keep(in, m->artifacts[i].file)) < 0)
-            goto out;
+    snprintf(p.product, sizeof p.product, "%s", assay_json_str(res, "product"));
+    snprintf(p.version, sizeof p.version, "%s", assay_json_str(res, "version"));
+    snprintf(p.vendor, sizeof p.vendor, "%s", assay_json_str(res, "vendor"));
     if ((rc = assay_blob_writer_commit(sub, NULL, NULL)) < 0) {
         sub = NULL;
         goto out;
     }
     sub = NULL;
-    rc = assay_store_package_add(lab->store, &p, mtext, arts, m->nartifacts);
+    kill_point("commit");
+    if (!(pftext = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(res, "preflight")))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = assay_store_package_add(lab->store, &p, assay_json_str(res, "manifest"), arts, na, pftext);
     if (rc == ASSAY_EEXISTS) { /* added by someone else meanwhile */
         *existed = 1;
         rc = 0;
     }
 out:
+    if (fd >= 0)
+        close(fd);
     assay_blob_writer_abort(sub);
+    assay_blob_unstage(stagedir);
+    cJSON_free(pftext);
+    cJSON_Delete(res);
     free(arts);
-    assay_manifest_free(m);
-    assay_ingest_free(in);
     return rc;
 }

@@ -4,6 +4,9 @@
 
 #include "lab.h"
 
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
 /*
  * Ingest the submission at `path` into the lab: store it by SHA-256, read it
  * as a hostile archive, validate its manifest, store the artifacts it names
@@ -16,5 +19,32 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
 /* Ingest limits of this lab (settings ingest.max_*), or the defaults. */
 struct assay_ingest_limits;
 void assay_package_limits(assay_lab *lab, struct assay_ingest_limits *l);
+
+/* One submission's budget (docs/manifest.md#budgets): lab settings
+ * ingest.wall_seconds (120), ingest.cpu_seconds (120), ingest.memory_bytes
+ * (512 MiB), ingest.max_submission_bytes (16 GiB), and how old staged files
+ * and unnamed blobs must be before gc removes them, ingest.grace_seconds
+ * (3600). */
+typedef struct assay_package_budget_t {
+    uint64_t wall_seconds, cpu_seconds, memory_bytes, max_submission, grace_seconds;
+} assay_package_budget_t;
+void assay_package_budget(assay_lab *lab, assay_package_budget_t *b);
+
+/* Bytes of address space this process has mapped now (VmSize): the base
+ * the memory budget's RLIMIT_AS is set over. */
+uint64_t assay_mapped_bytes(void);
+
+/* Preflight of stored package `id` (as assay_pkgcheck()), run under the
+ * lab's budget in a child process. */
+int assay_package_preflight(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n);
+
+/* If package `id` has no stored preflight (a crash before it was stored,
+ * or a package from before preflight was stored with it), run and store
+ * it; *done is 1 then. */
+int assay_package_complete(assay_lab *lab, const char *id, int *done);
+
+/* Remove staged files and blobs nothing names, last modified `grace`
+ * seconds ago or more; counts into *staged and *orphans. */
+int assay_package_gc(assay_lab *lab, int64_t grace, size_t *staged, size_t *orphans);
 
 #endif

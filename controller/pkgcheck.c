@@ -1,6 +1,7 @@
 /* Package preflight; see pkgcheck.h and docs/preflight.md. */
 #include "pkgcheck.h"
 #include "blob.h"
+#include "ingest.h"
 #include "manifest.h"
 #include "profile.h"
 #include "assay/elf.h"
@@ -55,7 +56,8 @@ static struct archive *payload_reader(void)
 }
 
 /* The rest of an ELF entry whose first 4 bytes are `head`, `size` bytes in
- * all (-1: unknown), into *buf. ASSAY_ETOOBIG past ELF_CAP. */
+ * all (-1: unknown), into *buf. ASSAY_ETOOBIG past ELF_CAP (the rest of the
+ * entry unread); ASSAY_EIO if the archive's data is damaged. */
 static int read_elf(struct archive *a, const unsigned char head[4], la_int64_t size, unsigned char **buf,
                     size_t *got)
 {
@@ -89,7 +91,11 @@ static int read_elf(struct archive *a, const unsigned char head[4], la_int64_t s
             cap = nc;
         }
         la_ssize_t r = archive_read_data(a, b + n, cap - n);
-        if (r <= 0)
+        if (r < 0) {
+            free(b);
+            return assay_error_set(ASSAY_EIO, "damaged payload (%s)", assay_archive_why(a));
+        }
+        if (r == 0)
             break;
         n += (size_t)r;
     }
@@ -98,39 +104,65 @@ static int read_elf(struct archive *a, const unsigned char head[4], la_int64_t s
     return 0;
 }
 
-/* Read every entry of an open archive; keep the ELF ones. */
-static int scan_entries(struct archive *a, struct scan *s, const char *what)
+/* Read every entry of an open archive; keep the ELF ones. Every entry and
+ * every byte that comes out counts against the submission's budget; the
+ * others are read (not skipped) so a bomb stops at the cap. A damaged
+ * payload is an error: the installer would refuse it too. */
+static int scan_entries(struct archive *a, struct scan *s, const char *what, assay_ingest_tally *t)
 {
     struct archive_entry *e;
     unsigned char head[4];
-    int r;
+    int r, rc;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        if ((rc = assay_ingest_count(t, what, 1, 0)) < 0)
+            return rc;
         if (archive_entry_filetype(e) != AE_IFREG)
             continue;
         const char *name = archive_entry_pathname(e);
         /* A plain-file artifact (libarchive's raw format) has no size until
          * it is read: -1 then. */
         la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
-        if (!name || (size >= 0 && size < 4) || archive_read_data(a, head, 4) != 4 || memcmp(head, "\177ELF", 4))
+        la_ssize_t h = 0;
+        if (!name || (size >= 0 && size < 4) || (h = archive_read_data(a, head, 4)) != 4 || memcmp(head, "\177ELF", 4)) {
+            if (h < 0)
+                return assay_error_set(ASSAY_EINVAL, "%s: damaged payload (%s)", what, assay_archive_why(a));
+            if ((h > 0 && (rc = assay_ingest_count(t, what, 0, (uint64_t)h)) < 0) ||
+                (rc = assay_ingest_drain(a, t, what)) < 0)
+                return rc;
             continue;
+        }
         assay_elf_info *info = NULL;
         char *too_large = NULL;
         unsigned char *buf = NULL;
         size_t got = 0;
-        int rc = read_elf(a, head, size, &buf, &got);
+        rc = read_elf(a, head, size, &buf, &got);
         if (rc == ASSAY_ENOMEM)
             return rc;
-        if (rc == 0) {
+        if (rc == ASSAY_EIO)
+            return assay_error_set(ASSAY_EINVAL, "%s: %s", what, assay_error_last()->message);
+        if (rc == ASSAY_ETOOBIG) {
+            /* Reported, not read; what is left of it still counts. */
+            if (!(too_large = strdup(assay_error_last()->message)))
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
+            if ((rc = assay_ingest_count(t, what, 0, 4)) < 0 || (rc = assay_ingest_drain(a, t, what)) < 0) {
+                free(too_large);
+                return rc;
+            }
+        } else {
+            if ((rc = assay_ingest_count(t, what, 0, got)) < 0) {
+                free(buf);
+                return rc;
+            }
             rc = assay_elf_read(&info, buf, got);
             free(buf);
             if (rc == ASSAY_ENOMEM)
                 return rc;
+            /* A file over a cap is reported; a damaged one is not an ELF
+             * file to check. */
+            if (!info && assay_error_last()->code == ASSAY_ETOOBIG &&
+                !(too_large = strdup(assay_error_last()->message)))
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
         }
-        /* A file over a cap is reported; a damaged one is not an ELF file
-         * to check. */
-        if (!info && assay_error_last()->code == ASSAY_ETOOBIG &&
-            !(too_large = strdup(assay_error_last()->message)))
-            return assay_error_set(ASSAY_ENOMEM, "out of memory");
         if (info || too_large) {
             if (s->n == s->cap) {
                 size_t nc = s->cap ? s->cap * 2 : 16;
@@ -157,7 +189,7 @@ static int scan_entries(struct archive *a, struct scan *s, const char *what)
         assay_error_clear();
     }
     if (r != ARCHIVE_EOF)
-        return assay_error_set(ASSAY_EINVAL, "%s: %s", what, archive_error_string(a));
+        return assay_error_set(ASSAY_EINVAL, "%s: damaged payload (%s)", what, assay_archive_why(a));
     return 0;
 }
 
@@ -175,38 +207,46 @@ static la_ssize_t inner_read(struct archive *a, void *arg, const void **data)
     return archive_read_data(in->outer, in->buf, sizeof in->buf);
 }
 
-static int scan_artifact(struct scan *s, const char *blob, const assay_artifact_rec *art)
+static int scan_artifact(struct scan *s, const char *blob, const assay_artifact_rec *art, assay_ingest_tally *t)
 {
+    char what[400];
     int rc = 0;
     if (!strcmp(art->format, "deb")) {
         struct archive *ar = archive_read_new();
         struct archive_entry *e;
+        int found = 0;
         archive_read_support_format_ar(ar);
+        snprintf(what, sizeof what, "artifact '%s' data archive", art->name);
         if (archive_read_open_filename(ar, blob, 65536) != ARCHIVE_OK) {
-            rc = assay_error_set(ASSAY_EINVAL, "%s: %s", art->name, archive_error_string(ar));
+            rc = assay_error_set(ASSAY_EINVAL, "artifact '%s': %s", art->name, assay_archive_why(ar));
         } else {
             while (archive_read_next_header(ar, &e) == ARCHIVE_OK) {
-                if (strncmp(archive_entry_pathname(e), "data.tar", 8))
+                const char *n = archive_entry_pathname(e);
+                if (!n || strncmp(n, "data.tar", 8))
                     continue;
                 struct inner in = {.outer = ar};
-                struct archive *t = payload_reader();
-                if (archive_read_open(t, &in, NULL, inner_read, NULL) != ARCHIVE_OK)
-                    rc = assay_error_set(ASSAY_EINVAL, "%s data.tar: %s", art->name, archive_error_string(t));
+                struct archive *d = payload_reader();
+                found = 1;
+                if (archive_read_open(d, &in, NULL, inner_read, NULL) != ARCHIVE_OK)
+                    rc = assay_error_set(ASSAY_EINVAL, "%s: damaged (%s)", what, assay_archive_why(d));
                 else
-                    rc = scan_entries(t, s, art->name);
-                archive_read_free(t);
+                    rc = scan_entries(d, s, what, t);
+                archive_read_free(d);
                 break;
             }
+            if (!found && rc == 0)
+                rc = assay_error_set(ASSAY_EINVAL, "artifact '%s': the .deb has no data archive", art->name);
         }
         archive_read_free(ar);
         return rc;
     }
     if (!strcmp(art->format, "rpm") || !strcmp(art->format, "tar") || !strcmp(art->format, "zip")) {
         struct archive *a = payload_reader();
+        snprintf(what, sizeof what, "artifact '%s'%s", art->name, !strcmp(art->format, "rpm") ? " payload" : "");
         if (archive_read_open_filename(a, blob, 65536) != ARCHIVE_OK)
-            rc = assay_error_set(ASSAY_EINVAL, "%s: %s", art->name, archive_error_string(a));
+            rc = assay_error_set(ASSAY_EINVAL, "%s: damaged (%s)", what, assay_archive_why(a));
         else
-            rc = scan_entries(a, s, art->name);
+            rc = scan_entries(a, s, what, t);
         archive_read_free(a);
         return rc;
     }
@@ -214,9 +254,12 @@ static int scan_artifact(struct scan *s, const char *blob, const assay_artifact_
     struct archive *a = archive_read_new();
     archive_read_support_format_raw(a);
     archive_read_support_filter_none(a);
+    snprintf(what, sizeof what, "artifact '%s'", art->name);
     if (archive_read_open_filename(a, blob, 65536) == ARCHIVE_OK)
-        rc = scan_entries(a, s, art->name);
+        rc = scan_entries(a, s, what, t);
     archive_read_free(a);
+    if (rc == ASSAY_ETOOBIG)
+        return rc;
     assay_error_clear();
     return 0;
 }
@@ -379,21 +422,18 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     return r;
 }
 
-int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n)
+int assay_pkgcheck_files(cJSON **out, assay_lab *lab, const char *id, const char *mtext,
+                         const assay_artifact_rec *arts, size_t na, char *const *blobs, char *const *profiles,
+                         size_t n, assay_ingest_tally *tally)
 {
-    assay_package_rec pkg;
-    assay_artifact_rec *arts = NULL;
     assay_manifest *m = NULL;
     assay_profile **all = NULL;
-    size_t na = 0, nall = 0;
-    char *mtext = NULL;
+    size_t nall = 0;
     cJSON *res = NULL;
     struct scan *scans = NULL;
     int rc;
 
-    if ((rc = assay_store_package_get(lab->store, id, &pkg, &mtext)) < 0 ||
-        (rc = assay_store_artifacts(lab->store, pkg.id, &arts, &na)) < 0 ||
-        (rc = assay_manifest_parse(&m, mtext, strlen(mtext))) < 0)
+    if ((rc = assay_manifest_parse(&m, mtext, strlen(mtext))) < 0)
         goto out;
     if (n) {
         if (!(all = calloc(n, sizeof *all))) {
@@ -412,7 +452,7 @@ int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *pro
         goto out;
     }
     res = cJSON_CreateObject();
-    cJSON_AddStringToObject(res, "package", pkg.id);
+    cJSON_AddStringToObject(res, "package", id);
     cJSON *list = cJSON_AddArrayToObject(res, "profiles");
     for (size_t k = 0; k < nall; k++) {
         const assay_profile *p = all[k];
@@ -435,10 +475,8 @@ int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *pro
         if (ai == na)
             continue;
         if (!scans[ai].provided) {
-            char blob[4096];
             scans[ai].provided = cJSON_CreateArray();
-            if ((rc = assay_blob_path(blob, sizeof blob, lab->blobs, arts[ai].sha256)) < 0 ||
-                (rc = scan_artifact(&scans[ai], blob, &arts[ai])) < 0)
+            if ((rc = scan_artifact(&scans[ai], blobs[ai], &arts[ai], tally)) < 0)
                 goto out;
         }
         cJSON *pr = check_profile(&scans[ai], p, &arts[ai], !strcmp(ma->arch, "noarch") ? "noarch" : NULL);
@@ -447,6 +485,15 @@ int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *pro
             rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
             goto out;
         }
+    }
+    /* Every artifact is read, even one no profile of this lab serves: a
+     * damaged package is refused whichever host it was meant for. */
+    for (size_t ai = 0; ai < na; ai++) {
+        if (scans[ai].provided)
+            continue;
+        scans[ai].provided = cJSON_CreateArray();
+        if ((rc = scan_artifact(&scans[ai], blobs[ai], &arts[ai], tally)) < 0)
+            goto out;
     }
     *out = res;
     res = NULL;
@@ -458,7 +505,5 @@ out:
     cJSON_Delete(res);
     assay_profile_list_free(all, nall);
     assay_manifest_free(m);
-    free(mtext);
-    free(arts);
     return rc;
 }

@@ -22,7 +22,15 @@
  * names the first five libraries and counts the rest), the first 100 files
  * with findings listed per profile and the rest counted in
  * "files_unlisted" ("errors" and "warnings" count them all).
- */
-int assay_pkgcheck(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n);
+ * `arts[i]`'s bytes are in the file `blobs[i]` (stored or staged), the
+ * manifest's text is `mtext`, and every entry and byte read counts into
+ * `tally`. For a stored package, under the lab's budget:
+ * assay_package_preflight() (package.h). A damaged payload (a .deb without a
+ * data archive or with a broken one, an .rpm whose payload does not read)
+ * is an error naming the artifact; so is a budget crossed. */
+struct assay_ingest_tally;
+int assay_pkgcheck_files(cJSON **out, assay_lab *lab, const char *id, const char *mtext,
+                         const assay_artifact_rec *arts, size_t na, char *const *blobs, char *const *profiles,
+                         size_t n, struct assay_ingest_tally *tally);
 
 #endif

@@ -322,7 +322,7 @@ int assay_store_meta_set(assay_store *st, const char *key, const char *value)
 /* ---- packages ------------------------------------------------------------ */
 
 int assay_store_package_add(assay_store *st, const assay_package_rec *p, const char *manifest,
-                            const assay_artifact_rec *arts, size_t n)
+                            const assay_artifact_rec *arts, size_t n, const char *preflight)
 {
     sqlite3_stmt *s = NULL;
     char now[32];
@@ -331,7 +331,7 @@ int assay_store_package_add(assay_store *st, const assay_package_rec *p, const c
         return rc;
     now_utc(now);
     if ((rc = prepare(st, &s, "INSERT INTO packages (id, file_name, size, product, version, vendor, "
-                              "manifest, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) < 0)
+                              "manifest, added_at, preflight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) < 0)
         goto fail;
     sqlite3_bind_text(s, 1, p->id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, p->file_name, -1, SQLITE_TRANSIENT);
@@ -341,6 +341,10 @@ int assay_store_package_add(assay_store *st, const assay_package_rec *p, const c
     sqlite3_bind_text(s, 6, p->vendor, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 7, manifest, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 8, now, -1, SQLITE_TRANSIENT);
+    if (preflight)
+        sqlite3_bind_text(s, 9, preflight, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 9);
     rc = sqlite3_step(s);
     if (rc == SQLITE_CONSTRAINT) {
         rc = assay_error_set(ASSAY_EEXISTS, "package %.12s exists", p->id);
@@ -1249,4 +1253,18 @@ char *assay_store_package_preflight(assay_store *st, const char *id)
         out = strdup((const char *)sqlite3_column_text(s, 0));
     sqlite3_finalize(s);
     return out;
+}
+
+int assay_store_blob_referenced(assay_store *st, const char *hex)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT 1 FROM packages WHERE id = ?1 UNION ALL SELECT 1 FROM artifacts WHERE sha256 = ?1 "
+                             "UNION ALL SELECT 1 FROM logs WHERE sha256 = ?1 LIMIT 1");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, hex, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(st, "blob references");
+    sqlite3_finalize(s);
+    return rc;
 }

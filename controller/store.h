@@ -45,10 +45,11 @@ typedef struct assay_package_rec {
     char added_at[32];
 } assay_package_rec;
 
-/* Insert a package, its manifest text and artifacts (one transaction).
- * ASSAY_EEXISTS if the id is there already. */
+/* Insert a package, its manifest text, artifacts and preflight result (JSON
+ * text; NULL: pending) in one transaction. ASSAY_EEXISTS if the id is
+ * there already. */
 int assay_store_package_add(assay_store *st, const assay_package_rec *p, const char *manifest,
-                            const assay_artifact_rec *arts, size_t n);
+                            const assay_artifact_rec *arts, size_t n, const char *preflight);
 /* Look up by id or unique id prefix (at least 8 digits). *manifest (may be
  * NULL) is malloc'd. */
 int assay_store_package_get(assay_store *st, const char *id, assay_package_rec *p, char **manifest);
@@ -57,6 +58,8 @@ int assay_store_artifacts(assay_store *st, const char *package_id, assay_artifac
 int assay_store_package_list(assay_store *st, cJSON **out);
 /* The stored preflight of a package (malloc'd JSON text), or NULL if none. */
 char *assay_store_package_preflight(assay_store *st, const char *id);
+/* 1 if a package, an artifact or a log names blob `hex`, else 0. */
+int assay_store_blob_referenced(assay_store *st, const char *hex);
 /* Store the preflight result of a package (JSON text). */
 int assay_store_package_set_preflight(assay_store *st, const char *id, const char *json);
 

@@ -4,6 +4,7 @@
  * report what preflight needs and never read outside the file.
  */
 #include "helpers.h"
+#include "package.h"
 #include "assay/elf.h"
 #include "assay/error.h"
 
@@ -475,7 +476,7 @@ static cJSON *pkgcheck_of(const char *name, size_t *printed)
     snprintf(make, sizeof make, "mkdir -p s/bin; cp " HOSTILE "/%s s/bin/tool", name);
     add_package(id, name, make, "bin/tool");
     cJSON *pf;
-    cr_assert_eq(assay_pkgcheck(&pf, &pklab, id, NULL, 0), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_preflight(&pf, &pklab, id, NULL, 0), 0, "%s", assay_error_last()->message);
     char *text = cJSON_PrintUnformatted(pf);
     *printed = strlen(text);
     free(text);
@@ -545,7 +546,7 @@ Test(pkgcheck_bounds, files_past_the_first_hundred_are_counted_not_listed)
                 "pkgs/many.tar");
     char *profs[] = {"zhaoxin-kx6000-kylin-v10"};
     cJSON *pf;
-    cr_assert_eq(assay_pkgcheck(&pf, &pklab, id, profs, 1), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_preflight(&pf, &pklab, id, profs, 1), 0, "%s", assay_error_last()->message);
     const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(pf, "profiles"), 0);
     cr_assert_eq(cJSON_GetObjectItem(p, "elf_files")->valueint, 101);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(p, "files")), 100);

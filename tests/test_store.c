@@ -25,7 +25,7 @@ static void setup(void)
     snprintf(p.product, sizeof p.product, "prod");
     snprintf(p.version, sizeof p.version, "1");
     snprintf(p.vendor, sizeof p.vendor, "v");
-    cr_assert_eq(assay_store_package_add(st, &p, "{}", NULL, 0), 0);
+    cr_assert_eq(assay_store_package_add(st, &p, "{}", NULL, 0, NULL), 0);
 }
 
 static void teardown(void)

@@ -8,6 +8,7 @@
 #
 #   tests/data/make-submissions.sh DIR
 set -euo pipefail
+. "$(dirname "$0")/hello-packages.sh"
 out=$1
 rm -rf "$out"
 mkdir -p "$out"
@@ -55,46 +56,19 @@ cat > s/manifest.json <<'JSON'
 }
 JSON
 tar -C s -czf "$out/bench.tar.gz" manifest.json pkgs
-# Accepted, with names a terminal must not obey: a C1 CSI, a bidi override,
-# a newline, markup, CJK wider than its column.
-fresh; sed -i 's/"product": "hello"/"product": "产品<b>\\u009b31m\\u202e名称很长很长很长的产品"/; s/"version": "1.0"/"version": "1.0\\n2"/' s/manifest.json
+# Accepted, with a name a terminal must lay out: markup, and CJK wider than
+# its column. (Control characters, bidi overrides and newlines in a
+# manifest's text are refused: see make-hostile.sh.)
+fresh; sed -i 's/"product": "hello"/"product": "产品<b>名称很长很长很长的产品"/; s/"version": "1.0"/"version": "1.0-2"/' s/manifest.json
 tar -C s -czf "$out/hostile-names.tar.gz" manifest.json pkgs
 fresh; tar -C s -cJf "$out/ok.tar.xz" manifest.json pkgs
 fresh; (cd s && zip -qr "$out/ok.zip" manifest.json pkgs)
 fresh; tar -C s -cf - manifest.json pkgs | zstd -q > "$out/ok.tar.zst"
 
 # A .deb for arm64 and an .rpm for x86_64, both built by their own tools.
-mkdir -p deb/DEBIAN deb/usr/bin
-printf '#!/bin/sh\necho hello\n' > deb/usr/bin/hello && chmod 755 deb/usr/bin/hello
-cat > deb/DEBIAN/control <<CTL
-Package: hello
-Version: 1.0
-Architecture: arm64
-Maintainer: Example Co. <dev@example.invalid>
-Description: hello
-CTL
-dpkg-deb --root-owner-group -Zgzip --build deb hello_1.0_arm64.deb >/dev/null
-sed -i 's/^Architecture: arm64/Architecture: amd64/' deb/DEBIAN/control
-dpkg-deb --root-owner-group -Zxz --build deb hello_1.0_amd64.deb >/dev/null
-mkdir -p rpm/SPECS
-cat > rpm/SPECS/hello.spec <<SPEC
-Name: hello
-Version: 1.0
-Release: 1
-Summary: hello
-License: MIT
-%description
-hello
-%install
-mkdir -p %{buildroot}/usr/bin
-printf '#!/bin/sh\necho hello\n' > %{buildroot}/usr/bin/hello
-chmod 755 %{buildroot}/usr/bin/hello
-%files
-/usr/bin/hello
-SPEC
-rpmbuild -bb --quiet --define "_topdir $w/rpm" --define "_build_id_links none" --target x86_64 \
-    rpm/SPECS/hello.spec >/dev/null 2>&1
-cp rpm/RPMS/x86_64/hello-1.0-1.x86_64.rpm .
+hello_deb arm64 gzip hello_1.0_arm64.deb
+hello_deb amd64 xz hello_1.0_amd64.deb
+hello_rpm hello-1.0-1.x86_64.rpm
 
 rm -rf s; mkdir -p s/pkgs; cp hello_1.0_arm64.deb hello-1.0-1.x86_64.rpm s/pkgs/
 manifest '[{"file": "pkgs/hello_1.0_arm64.deb", "arch": "aarch64"}, {"file": "pkgs/hello-1.0-1.x86_64.rpm", "arch": "x86_64"}]' > s/manifest.json
