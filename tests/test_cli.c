@@ -481,3 +481,43 @@ Test(cli_lab, commands_that_print_data_speak_json)
     cr_assert_str_eq(cJSON_GetObjectItem(o, "verdict")->valuestring, "fail");
     cJSON_Delete(o);
 }
+
+/* README's CLI section shows `assay help` as it is, and every command
+ * the docs show with `assay` is one the table knows. */
+Test(cli_lab, the_readme_shows_the_help_as_it_is)
+{
+    size_t len;
+    char *readme = th_slurp(ASSAY_SOURCE_DIR "/README.md", &len);
+    cr_assert_not_null(readme);
+    const char *mark = "`assay help` prints:\n\n```\n";
+    char *a = strstr(readme, mark);
+    cr_assert_not_null(a, "README has no `assay help` block");
+    a += strlen(mark);
+    char *b = strstr(a, "```");
+    cr_assert_not_null(b);
+    *b = '\0';
+    cr_assert_eq(th_run(lc_out, sizeof lc_out, "%s help", LC_ASSAY), 0);
+    cr_assert_str_eq(a, lc_out, "README's block differs from `assay help`: update README.md");
+    free(readme);
+    /* `assay WORD [WORD]` in README and the docs folder: a command (and
+     * subcommand) of the table. */
+    cr_assert_eq(th_run(lc_out, sizeof lc_out,
+                        "cd %s && grep -ohE '(^|[ `(])assay (--lab [^ ]+ )?[a-z]+( [a-z]+)?' README.md docs/*.md | "
+                        "sed -E 's/^[ `(]//; s/--lab [^ ]+ //' | sort -u",
+                        ASSAY_SOURCE_DIR),
+                 0, "%s", lc_out);
+    size_t checked = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(lc_out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char w1[64] = "", w2[64] = "";
+        if (sscanf(line, "assay %63s %63s", w1, w2) < 1)
+            continue;
+        /* Prose ("assay certifies that ...") is not a command line. */
+        if (!assay_cli_is_command(w1))
+            continue;
+        if (assay_cli_has_subs(w1))
+            cr_assert_not_null(assay_cli_find(w1, w2), "the docs show 'assay %s %s', which is no command", w1, w2);
+        checked++;
+    }
+    cr_assert_gt(checked, 15);
+}
