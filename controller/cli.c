@@ -19,7 +19,7 @@ static const assay_cli_cmd CMDS[] = {
     {"config", "get", "KEY", 1, ASSAY_CLI_WORDS, 1, "print a lab setting",
      "Settings: centre, ingest.max_entries, ingest.max_entry_bytes,\n"
      "ingest.max_total_bytes, ingest.max_ratio.",
-     {END}},
+     {JSON, END}},
     {"config", "set", "KEY VALUE", 2, ASSAY_CLI_WORDS, 1, "change a lab setting",
      "Settings: centre (the test centre named in reports), and the ingest\n"
      "limits ingest.max_entries, ingest.max_entry_bytes,\n"
@@ -63,7 +63,7 @@ static const assay_cli_cmd CMDS[] = {
       {"--run-user", "NAME", "the unprivileged account tests run as (assay-run)", ASSAY_CLI_NONE, NULL, 0},
       END}},
     {"host", "import", "FILE", 1, ASSAY_CLI_FILE, 1, "add or update the hosts of a lab host file",
-     "The host file ci/lab.sh writes (hosts.json).", {END}},
+     "The host file ci/lab.sh writes (hosts.json).", {JSON, END}},
     {"host", "list", "", 0, ASSAY_CLI_NONE, 1, "the lab's hosts, their keys and state", "", {JSON, END}},
     {"host", "remove", "NAME", 1, ASSAY_CLI_HOST, 1, "remove a host (refused while it has a job)", "", {END}},
     {"host", "check", "NAME", 1, ASSAY_CLI_HOST, 1, "reach a host and compare its facts with its profile",
@@ -106,11 +106,11 @@ static const assay_cli_cmd CMDS[] = {
     {"run", "wait", "RUN", 1, ASSAY_CLI_NONE, 1, "wait for a run; exit by its conclusion",
      "Prints the conclusion; exit 0 certified, 1 the product failed on a\n"
      "target, 3 error or not certified.",
-     {{"--timeout", "S", "give up after S seconds (exit 3)", ASSAY_CLI_NONE, NULL, 0}, END}},
+     {{"--timeout", "S", "give up after S seconds (exit 3)", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
     {"run", "cancel", "RUN", 1, ASSAY_CLI_NONE, 1, "cancel a run",
      "Queued jobs end at once; running jobs stop, then run their uninstall\n"
      "(with its timeout), unless --now.",
-     {{"--now", NULL, "stop running jobs without their uninstall", ASSAY_CLI_NONE, NULL, 0}, END}},
+     {{"--now", NULL, "stop running jobs without their uninstall", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
     {"run", "logs", "RUN", 1, ASSAY_CLI_NONE, 1, "print the logs of a run's steps",
      "Every step's stdout and stderr as the lab stored them (by digest), each\n"
      "under a header naming the job, step and stream. Text is made safe for\n"

@@ -85,6 +85,8 @@ static const char *opt(int argc, char **argv, const char *name)
     return NULL;
 }
 
+static int conclusion_code(const cJSON *p);
+
 /* The entry of the command being run (main sets it). */
 static const assay_cli_cmd *cli_cmd;
 
@@ -136,32 +138,45 @@ static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.m
 static int cmd_config(int argc, char **argv)
 {
     assay_lab lab;
-    if (argc < 2 || (strcmp(argv[0], "get") && strcmp(argv[0], "set")) || (argv[0][0] == 's' && argc != 3) ||
-        (argv[0][0] == 'g' && argc != 2))
+    char *pos[2];
+    int rc = check_opts(argc - 1, argv + 1, pos), set = !strcmp(argv[0], "set");
+    if (rc)
+        return rc;
+    const char *key = pos[0], *value = pos[1];
+    if (!key || (set && !value) || (!set && value))
         return bad("config", "use: config get KEY | config set KEY VALUE");
     int known = 0;
     for (const char *const *k = SETTINGS; *k; k++)
-        known |= strcmp(*k, argv[1]) == 0;
-    if (!known)
-        return bad("config", "unknown setting (centre, ingest.max_entries, ingest.max_entry_bytes, "
-                             "ingest.max_total_bytes, ingest.max_ratio)");
-    if (strncmp(argv[1], "ingest.", 7) == 0 && argc == 3) {
+        known |= strcmp(*k, key) == 0;
+    if (!known) {
+        const char *near = assay_cli_suggest(key, SETTINGS, sizeof SETTINGS / sizeof SETTINGS[0] - 1);
+        char m[300];
+        snprintf(m, sizeof m, "unknown setting '%s'%s%s%s (centre, ingest.max_entries, ingest.max_entry_bytes, "
+                              "ingest.max_total_bytes, ingest.max_ratio)",
+                 key, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+        return bad("config", m);
+    }
+    if (strncmp(key, "ingest.", 7) == 0 && set) {
         char *end;
-        unsigned long long v = strtoull(argv[2], &end, 10);
-        if (*end || v == 0 || argv[2][0] == '-')
+        unsigned long long v = strtoull(value, &end, 10);
+        if (*end || v == 0 || value[0] == '-')
             return bad("config", "ingest limits are positive whole numbers");
     }
     if (open_lab(&lab, "config"))
         return 1;
-    int rc = 0;
-    if (argc == 3) {
-        if (assay_store_meta_set(lab.store, argv[1], argv[2]) < 0)
+    if (set) {
+        if (assay_store_meta_set(lab.store, key, value) < 0)
             rc = fail("config");
     } else {
         char v[1024];
-        if (assay_store_meta_get(lab.store, argv[1], v, sizeof v) < 0)
+        if (assay_store_meta_get(lab.store, key, v, sizeof v) < 0)
             rc = fail("config");
-        else
+        else if (has_flag(argc, argv, "--json")) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, key, v);
+            print_json(o);
+            cJSON_Delete(o);
+        } else
             puts(v);
     }
     assay_lab_close(&lab);
@@ -477,6 +492,13 @@ static int cmd_host(int argc, char **argv)
         if (assay_host_import(&lab, pos[0], &added, &updated) < 0)
             rc = fail("host import");
         else
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "added", added);
+                cJSON_AddNumberToObject(o, "updated", updated);
+                print_json(o);
+                cJSON_Delete(o);
+            } else
             printf("%d hosts added, %d updated\n", added, updated);
     } else if (strcmp(sub, "list") == 0) {
         assay_host_rec *v;
@@ -1082,7 +1104,7 @@ static int run_conclusion(assay_lab *lab, int64_t id)
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(c, "reasons"))
         printf("  %s: %s / %s\n", cell(assay_json_str(x, "target"), 0), cell(assay_json_str(x, "zh"), 0),
                cell(assay_json_str(x, "en"), 0));
-    int rc = certified ? 0 : !strcmp(assay_json_str(p, "verdict"), "fail") ? 1 : 3;
+    int rc = certified ? 0 : conclusion_code(p);
     cJSON_Delete(st);
     return rc;
 }
@@ -1140,6 +1162,40 @@ static int parse_since(char out[32], const char *s)
     return 0;
 }
 
+/* What a run's report predicate `p` means for a pipeline: 0 certified, 1
+ * the product failed on a target (or gave nothing for one), 3 anything
+ * else short of certified. */
+static int conclusion_code(const cJSON *p)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "certified")) ? 0
+           : !strcmp(assay_json_str(p, "verdict"), "fail")               ? 1
+                                                                          : 3;
+}
+
+/* `run wait --json`: the run's signed conclusion as JSON; returns as
+ * run_conclusion does. */
+static int conclusion_json(assay_lab *lab, int64_t id)
+{
+    char *payload = NULL;
+    if (assay_report_statement(&payload, lab, id) < 0) {
+        fail("run wait");
+        return 3;
+    }
+    cJSON *st = cJSON_Parse(payload), *o = cJSON_CreateObject();
+    free(payload);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
+    cJSON_AddNumberToObject(o, "run", (double)id);
+    cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+    cJSON_AddItemToObject(o, "conclusion", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "conclusion"), 1));
+    int rc = conclusion_code(p);
+    cJSON_AddNumberToObject(o, "exit", rc);
+    print_json(o);
+    cJSON_Delete(o);
+    cJSON_Delete(st);
+    return rc;
+}
+
 /* A run's conclusion for `run list`: certified, not certified, failed (the
  * product failed on a target), canceled, or "-" while it runs; from the
  * report statement, as run wait decides. */
@@ -1153,11 +1209,8 @@ static const char *run_state_conclusion(assay_lab *lab, const cJSON *r)
         return "-";
     cJSON *st = cJSON_Parse(payload);
     free(payload);
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
-    const char *out = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "certified")) ? "certified"
-                      : !strcmp(assay_json_str(p, "verdict"), "fail")                ? "failed"
-                                                                                     : "not certified";
+    int code = conclusion_code(cJSON_GetObjectItemCaseSensitive(st, "predicate"));
+    const char *out = code == 0 ? "certified" : code == 1 ? "failed" : "not certified";
     cJSON_Delete(st);
     return out;
 }
@@ -1384,7 +1437,7 @@ static int cmd_run(int argc, char **argv)
         else if (parse_run(pos[0], &id) < 0)
             rc = fail("run wait");
         else if ((rc = wait_run(&lab, id, timeout)) == 0)
-            rc = run_conclusion(&lab, id);
+            rc = json ? conclusion_json(&lab, id) : run_conclusion(&lab, id);
     } else if (strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0) {
         int64_t id = 0;
         cJSON *r;
@@ -1400,7 +1453,14 @@ static int cmd_run(int argc, char **argv)
             int now = has_flag(argc, argv, "--now");
             if (assay_store_run_cancel(lab.store, id, now) < 0)
                 rc = fail("run cancel");
-            else if (now)
+            else if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "run", (double)id);
+                cJSON_AddBoolToObject(o, "canceled", 1);
+                cJSON_AddBoolToObject(o, "uninstall", !now);
+                print_json(o);
+                cJSON_Delete(o);
+            } else if (now)
                 printf("run %" PRId64 " canceled (running jobs stop now, without their uninstall)\n", id);
             else
                 printf("run %" PRId64 " canceled (running jobs stop, then run their uninstall)\n", id);

@@ -480,6 +480,23 @@ Test(cli_lab, commands_that_print_data_speak_json)
     cr_assert_str_eq(cJSON_GetObjectItem(o, "keyid")->valuestring, keyid);
     cr_assert_str_eq(cJSON_GetObjectItem(o, "verdict")->valuestring, "fail");
     cJSON_Delete(o);
+    /* run wait --json: the signed conclusion, and the same exit status. */
+    cr_assert_eq(lc_sh("%s run wait 1 --json", LC_ASSAY), 1, "%s", lc_out);
+    o = cJSON_Parse(lc_out);
+    cr_assert_not_null(o, "%s", lc_out);
+    cr_assert_eq(cJSON_GetObjectItem(o, "exit")->valueint, 1);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "conclusion"), "certified")));
+    cJSON_Delete(o);
+    o = json_of("config get centre --json");
+    cr_assert_str_eq(cJSON_GetObjectItem(o, "centre")->valuestring, "Example 测试中心");
+    cJSON_Delete(o);
+    cr_assert_eq(lc_sh("%s config get centr", LC_ASSAY), 2);
+    cr_assert(strstr(lc_out, "did you mean 'centre'?"), "%s", lc_out);
+    snprintf(cmd, sizeof cmd, "run submit %.12s --profiles kunpeng-920-kylin-v10 2>/dev/null", lc_pkg);
+    cr_assert_eq(lc_sh("%s %s", LC_ASSAY, cmd), 0, "%s", lc_out);
+    o = json_of("run cancel 2 --json");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(o, "canceled")) && cJSON_IsTrue(cJSON_GetObjectItem(o, "uninstall")));
+    cJSON_Delete(o);
 }
 
 /* README's CLI section shows `assay help` as it is, and every command
