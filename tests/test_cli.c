@@ -306,6 +306,11 @@ Test(cli_lab, the_man_page_and_completion_come_from_the_table)
               ASSAY_BINARY_DIR, lc_lab),
         0, "%s", lc_out);
     cr_assert_str_eq(lc_out, "submit\n--profiles --priority\nhtml\ndispatch\nkunpeng-920-kylin-v10\n");
+    /* cmake --install puts both where man and bash-completion look. */
+    cr_assert_eq(lc_sh("cmake --install %s --prefix %s/inst > /dev/null && cmp %s/assay.1 %s/inst/share/man/man1/assay.1 "
+                       "&& cmp %s/c.bash %s/inst/share/bash-completion/completions/assay",
+                       ASSAY_BINARY_DIR, lc_lab, lc_lab, lc_lab, lc_lab, lc_lab),
+                 0, "%s", lc_out);
 }
 
 Test(cli_lab, profiles_and_packages_show_chinese_in_columns)
