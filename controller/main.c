@@ -725,30 +725,44 @@ static void step_status(char *out, size_t len, const cJSON *b)
         snprintf(out, len, "%s", assay_json_str(b, "verdict"));
 }
 
-/* Why a job did not pass, on one line under its row: the failing step, its
- * status and the first line of its stderr (else of its stdout). */
-static void print_failure(assay_lab *lab, const assay_job_rec *j)
+/* Why a job did not pass: its failing step (a copy, the caller deletes
+ * it; NULL if no step failed), that step's status, and the first line of
+ * its stderr (else of its stdout), or "". */
+static cJSON *job_failure(assay_lab *lab, const assay_job_rec *j, char *status, size_t slen, char *line, size_t llen)
 {
-    cJSON *ends = step_ends(lab, j), *logs = NULL;
+    cJSON *ends = step_ends(lab, j), *logs = NULL, *out = NULL;
     const cJSON *b = failing_step(ends);
-    char status[64], line[200] = "", blob[4096];
+    char blob[4096];
+    line[0] = status[0] = '\0';
     if (b && assay_store_job_logs(lab->store, j->id, j->attempt, &logs) == 0) {
         const cJSON *lg = cJSON_GetObjectItemCaseSensitive(b, "logs");
         if (log_rec(lab, logs, assay_json_str(lg, "stderr"), blob, sizeof blob))
-            first_line(line, sizeof line, blob);
+            first_line(line, llen, blob);
         if (!line[0] && log_rec(lab, logs, assay_json_str(lg, "stdout"), blob, sizeof blob))
-            first_line(line, sizeof line, blob);
+            first_line(line, llen, blob);
     }
     assay_error_clear();
     if (b) {
-        step_status(status, sizeof status, b);
+        step_status(status, slen, b);
+        out = cJSON_Duplicate(b, 1);
+    }
+    cJSON_Delete(logs);
+    cJSON_Delete(ends);
+    return out;
+}
+
+/* The same on one line under the job's row. */
+static void print_failure(assay_lab *lab, const assay_job_rec *j)
+{
+    char status[64], line[200];
+    cJSON *b = job_failure(lab, j, status, sizeof status, line, sizeof line);
+    if (b) {
         const char *kind = assay_json_str(b, "kind"), *step = assay_json_str(b, "step");
         int same = !strcmp(kind, step); /* install, uninstall */
         printf("         %s at %s%s%s: %s%s%s\n", !strcmp(assay_json_str(b, "verdict"), "fail") ? "失败 failed" : "错误 error",
                cell(kind, 0), same ? "" : " ", cell(same ? "" : step, 0), status, line[0] ? ": " : "", cell(line, 0));
     }
-    cJSON_Delete(logs);
-    cJSON_Delete(ends);
+    cJSON_Delete(b);
 }
 
 /* The Chinese name of a profile beside its id, for tables. */
@@ -1482,6 +1496,19 @@ static int cmd_run(int argc, char **argv)
                         cJSON_AddNumberToObject(o, "last_seq", (double)jobs[i].last_seq);
                         cJSON_AddStringToObject(o, "outcome", jobs[i].outcome);
                         cJSON_AddStringToObject(o, "reason", jobs[i].reason);
+                        char status[64], line[200];
+                        cJSON *fs = job_failure(&lab, &jobs[i], status, sizeof status, line, sizeof line);
+                        if (fs) {
+                            cJSON *f = cJSON_AddObjectToObject(o, "failed_step");
+                            cJSON_AddStringToObject(f, "step", assay_json_str(fs, "step"));
+                            cJSON_AddStringToObject(f, "kind", assay_json_str(fs, "kind"));
+                            cJSON_AddStringToObject(f, "status", status);
+                            /* Valid UTF-8 for JSON: what a terminal cell would show. */
+                            cJSON_AddStringToObject(f, "stderr_first_line", cell(line, 0));
+                            cJSON_Delete(fs);
+                        } else {
+                            cJSON_AddNullToObject(o, "failed_step");
+                        }
                         if (jobs[i].host_reset < 0)
                             cJSON_AddNullToObject(o, "host_reset");
                         else

@@ -367,6 +367,13 @@ Test(controller, why_a_job_failed_is_on_screen_and_in_the_report)
     cr_assert(strstr(lc_out, "失败 failed at install: exit status 100: E: Unable to locate package libfoo <&>"),
               "%s", lc_out);
     cr_assert(strstr(lc_out, "兆芯 KX-6000 / 统信 UOS 20"), "%s", lc_out);
+    cJSON *rj = lc_run_json("1");
+    const cJSON *fs = cJSON_GetObjectItem(lc_job(rj, 0), "failed_step");
+    cr_assert_str_eq(cJSON_GetObjectItem(fs, "step")->valuestring, "install");
+    cr_assert_str_eq(cJSON_GetObjectItem(fs, "status")->valuestring, "exit status 100");
+    cr_assert_str_eq(cJSON_GetObjectItem(fs, "stderr_first_line")->valuestring,
+                     "E: Unable to locate package libfoo <&>");
+    cJSON_Delete(rj);
     cr_assert_eq(lc_sh("%s run logs 1 --step install --stderr", LC_ASSAY), 0, "%s", lc_out);
     cr_assert(strstr(lc_out, "==> job 1 zhaoxin-kx6000-uos-20 step install run 1 stderr (") &&
                   strstr(lc_out, "E: Unable to locate package libfoo <&>\n\033[31mred\n") &&
