@@ -897,7 +897,7 @@ static int show_job(assay_lab *lab, int64_t id, int json)
         {
             cJSON *x = cJSON_CreateObject();
             static const char *const keys[] = {"step", "kind", "run", "verdict", "reason", "exit_code", "signal",
-                                               "timed_out"};
+                                               "timed_out", "metrics"};
             for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, keys[k]);
                 cJSON_AddItemToObject(x, keys[k], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
@@ -918,8 +918,8 @@ static int show_job(assay_lab *lab, int64_t id, int json)
         printf("job %" PRId64 " of run %" PRId64 ": %s (%s), host %s, attempt %d, %s%s%s\n", j.id, j.run_id, j.profile,
                cell(profile_zh(lab, j.profile, zh, sizeof zh), 0), cell(j.host[0] ? j.host : "-", 0), j.attempt,
                j.outcome[0] ? j.outcome : j.state, j.reason[0] ? ": " : "", cell(j.reason, 0));
-        printf("  %-10s %s %-4s %-8s %-16s %-17s %s\n", "KIND", cell("STEP", 24), "RUN", "VERDICT", "STATUS",
-               "STDOUT", "STDERR");
+        printf("  %-10s %s %-4s %-8s %-16s %9s  %-17s %s\n", "KIND", cell("STEP", 24), "RUN", "VERDICT", "STATUS",
+               "DURATION", "STDOUT", "STDERR");
         cJSON_ArrayForEach(b, ends)
         {
             char status[64], so[40] = "-", se[40] = "-";
@@ -929,9 +929,14 @@ static int show_job(assay_lab *lab, int64_t id, int json)
                 snprintf(so, sizeof so, "%.0fB %.8s", assay_json_num(l, "size"), assay_json_str(l, "sha256"));
             if ((l = log_rec(lab, logs, assay_json_str(lg, "stderr"), blob, sizeof blob)))
                 snprintf(se, sizeof se, "%.0fB %.8s", assay_json_num(l, "size"), assay_json_str(l, "sha256"));
-            printf("  %-10s %s %-4d %-8s %s %-17s %s\n", cell(assay_json_str(b, "kind"), 0),
-                   cell(assay_json_str(b, "step"), 24), (int)assay_json_num(b, "run"), cell(assay_json_str(b, "verdict"), 0),
-                   cell(status, 16), so, se);
+            /* wall_ns is a string: 64-bit nanoseconds do not fit a double exactly. */
+            const cJSON *mt = cJSON_GetObjectItemCaseSensitive(b, "metrics");
+            char dur[32] = "-";
+            if (assay_json_str(mt, "wall_ns")[0])
+                snprintf(dur, sizeof dur, "%.3fs", strtod(assay_json_str(mt, "wall_ns"), NULL) / 1e9);
+            printf("  %-10s %s %-4d %-8s %s %9s  %-17s %s\n", cell(assay_json_str(b, "kind"), 10),
+                   cell(assay_json_str(b, "step"), 24), (int)assay_json_num(b, "run"), cell(assay_json_str(b, "verdict"), 8),
+                   cell(status, 16), dur, so, se);
         }
         const cJSON *a;
         cJSON_ArrayForEach(a, hist)

@@ -86,6 +86,11 @@ Test(cli, every_entry_is_whole_and_helps)
     cr_assert_gt(n, 20);
     for (size_t i = 0; i < n; i++) {
         cr_assert(t[i].summary[0], "%s %s has no summary", t[i].name, t[i].sub ? t[i].sub : "");
+        for (const char *l = t[i].help; *l;) {
+            size_t ln = strcspn(l, "\n");
+            cr_assert_leq(ln, 78, "%s: a help line of %zu columns", t[i].name, ln);
+            l += ln + (l[ln] == '\n');
+        }
         cr_assert_leq(t[i].npos, 2, "main's positional arrays hold two");
         /* A command has subcommands everywhere or nowhere. */
         cr_assert_eq(!!t[i].sub, assay_cli_has_subs(t[i].name), "%s", t[i].name);
