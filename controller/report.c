@@ -893,6 +893,9 @@ static const char *verdict_class(const char *v)
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (!strcmp(v, known[i]))
             return known[i];
+    /* The vendor's gap reads as the product's failure. */
+    if (!strcmp(v, "not-provided"))
+        return "fail";
     return "incomplete";
 }
 
