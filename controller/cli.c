@@ -15,7 +15,7 @@ static const assay_cli_cmd CMDS[] = {
      "(private, mode 600) and a copy of the shipped target profiles.",
      {{"--key-type", "ed25519|sm2", "the signing key's algorithm (ed25519)", ASSAY_CLI_WORDS, "ed25519 sm2", 0},
       {"--centre", "NAME", "the test centre named in reports", ASSAY_CLI_NONE, NULL, 0},
-      END}},
+      JSON, END}},
     {"config", "get", "KEY", 1, ASSAY_CLI_WORDS, 1, "print a lab setting",
      "Settings: centre, ingest.max_entries, ingest.max_entry_bytes,\n"
      "ingest.max_total_bytes, ingest.max_ratio.",
@@ -61,7 +61,7 @@ static const assay_cli_cmd CMDS[] = {
       {"--agent-root", "DIR", "the agent's folder on the host (.assay)", ASSAY_CLI_NONE, NULL, 0},
       {"--reset", "CMD", "run on the host before a job of another product", ASSAY_CLI_NONE, NULL, 0},
       {"--run-user", "NAME", "the unprivileged account tests run as (assay-run)", ASSAY_CLI_NONE, NULL, 0},
-      END}},
+      JSON, END}},
     {"host", "import", "FILE", 1, ASSAY_CLI_FILE, 1, "add or update the hosts of a lab host file",
      "The host file ci/lab.sh writes (hosts.json).", {JSON, END}},
     {"host", "list", "", 0, ASSAY_CLI_NONE, 1, "the lab's hosts, their keys and state", "", {JSON, END}},

@@ -128,7 +128,15 @@ static int cmd_init(int argc, char **argv)
     const char *dir = assay_lab_dir(lab_opt);
     if (assay_lab_init(dir, type, opt(argc, argv, "--centre")) < 0)
         return fail("init");
-    printf("lab %s ready (signing key %s)\n", dir, type == ASSAY_KEY_SM2 ? "SM2" : "Ed25519");
+    if (has_flag(argc, argv, "--json")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "lab", dir);
+        cJSON_AddStringToObject(o, "key_type", type == ASSAY_KEY_SM2 ? "sm2" : "ed25519");
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("lab %s ready (signing key %s)\n", dir, type == ASSAY_KEY_SM2 ? "SM2" : "Ed25519");
+    }
     return 0;
 }
 
@@ -480,7 +488,16 @@ static int cmd_host(int argc, char **argv)
             return 1;
         if (assay_host_validate(&lab, &h) < 0 || assay_store_host_add(lab.store, &h) < 0)
             rc = fail("host add");
-        else
+        else if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", h.name);
+            cJSON_AddStringToObject(o, "address", h.address);
+            cJSON_AddNumberToObject(o, "port", h.port);
+            cJSON_AddStringToObject(o, "profile", h.profile);
+            cJSON_AddBoolToObject(o, "trust_on_first_use", h.tofu);
+            print_json(o);
+            cJSON_Delete(o);
+        } else
             printf("host %s added (%s:%d, %s)%s\n", h.name, h.address, h.port, h.profile,
                    h.tofu ? "; its key is pinned on first contact" : "");
     } else if (strcmp(sub, "import") == 0) {
