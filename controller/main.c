@@ -1434,17 +1434,25 @@ static int cmd_run(int argc, char **argv)
         if (json) {
             print_json(keep);
         } else {
-            printf("%-5s %s %s %s %-4s %-9s %-7s %-14s %s\n", "RUN", cell("PRODUCT", 20), cell("VERSION", 10),
-                   cell("VENDOR", 20), "PRIO", "STATE", "JOBS", "CONCLUSION", "SUBMITTED");
+            printf("%-5s %s %s %s %-4s %-9s %-7s %s %s\n", "RUN", cell("PRODUCT", 20), cell("VERSION", 10),
+                   cell("VENDOR", 20), "PRIO", "STATE", "JOBS", cell("结论 CONCLUSION", 22), "SUBMITTED");
             cJSON_ArrayForEach(r, keep)
             {
                 char jobs[64];
                 snprintf(jobs, sizeof jobs, "%d/%d", (int)assay_json_num(r, "done"), (int)assay_json_num(r, "jobs"));
-                printf("%-5d %s %s %s %-4d %-9s %-7s %-14s %s\n", (int)assay_json_num(r, "id"),
+                /* Chinese first, English beside it. */
+                const char *c = assay_json_str(r, "conclusion");
+                char both[64];
+                snprintf(both, sizeof both, "%s%s", !strcmp(c, "certified")       ? "已认证 "
+                                                    : !strcmp(c, "not certified") ? "未认证 "
+                                                    : !strcmp(c, "failed")        ? "不通过 "
+                                                    : !strcmp(c, "canceled")      ? "已取消 "
+                                                                                  : "",
+                         c);
+                printf("%-5d %s %s %s %-4d %-9s %-7s %s %s\n", (int)assay_json_num(r, "id"),
                        cell(assay_json_str(r, "product"), 20), cell(assay_json_str(r, "version"), 10),
                        cell(assay_json_str(r, "vendor"), 20), (int)assay_json_num(r, "priority"),
-                       assay_json_str(r, "state"), jobs, assay_json_str(r, "conclusion"),
-                       assay_json_str(r, "submitted_at"));
+                       assay_json_str(r, "state"), jobs, cell(both, 22), assay_json_str(r, "submitted_at"));
             }
         }
         cJSON_Delete(keep);

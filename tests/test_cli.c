@@ -398,8 +398,8 @@ Test(cli_lab, run_list_shows_conclusions_and_filters)
                        LC_ASSAY, one, LC_ASSAY, lc_pkg),
                  0, "%s", lc_out);
     cr_assert_eq(lc_sh("%s run list", LC_ASSAY), 0, "%s", lc_out);
-    cr_assert(strstr(lc_out, "CONCLUSION") && strstr(lc_out, "queued    0/1     -") &&
-                  strstr(lc_out, "done      1/1     failed"),
+    cr_assert(strstr(lc_out, "结论 CONCLUSION") && strstr(lc_out, "queued    0/1     -") &&
+                  strstr(lc_out, "done      1/1     不通过 failed"),
               "%s", lc_out);
     cJSON *l = json_of("run list --json --vendor 'Vendor A'");
     cr_assert_eq(cJSON_GetArraySize(l), 1);
