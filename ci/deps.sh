@@ -21,6 +21,7 @@ HOST_PKGS=(
     openssh-server openssh-client
     rpm cpio libarchive-tools xz-utils zstd zip bc
     sqlite3 openssl libxml2-utils python3 util-linux jq shellcheck
+    groff-base
     chromium
 )
 

@@ -39,6 +39,17 @@ int assay_blob_path(char *out, size_t outlen, const char *root, const char *hex)
     return 0;
 }
 
+int assay_blob_remove(const char *root, const char *hex)
+{
+    char path[PATH_MAX];
+    int rc = assay_blob_path(path, sizeof path, root, hex);
+    if (rc < 0)
+        return rc;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return assay_error_set_errno(ASSAY_EIO, errno, "remove blob %s", path);
+    return 0;
+}
+
 int assay_blob_writer_open(assay_blob_writer **out, const char *root)
 {
     return assay_blob_writer_open_in(out, root, NULL);

@@ -75,6 +75,11 @@ int assay_blob_gc(const char *root, int64_t grace, int (*referenced)(void *ctx, 
 /* Path of the blob `hex` (which must be 64 hex digits) into out. */
 int assay_blob_path(char *out, size_t outlen, const char *root, const char *hex);
 
+/* Delete blob `hex` (one that is not there already counts as deleted).
+ * Returns 0, or ASSAY_EINVAL / ASSAY_EIO. The caller makes sure nothing
+ * refers to it any more. */
+int assay_blob_remove(const char *root, const char *hex);
+
 /* 1 if `s` is 64 lowercase hex digits. */
 int assay_hex_digest_valid(const char *s);
 

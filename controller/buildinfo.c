@@ -14,3 +14,14 @@ void assay_buildinfo_print(FILE *f)
     fprintf(f, "sqlite %s\n", sqlite3_libversion());
     fprintf(f, "cJSON %s\n", cJSON_Version());
 }
+
+cJSON *assay_buildinfo_json(void)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "libssh2", libssh2_version(0));
+    cJSON_AddStringToObject(o, "openssl", OpenSSL_version(OPENSSL_VERSION));
+    cJSON_AddStringToObject(o, "libarchive", archive_version_details());
+    cJSON_AddStringToObject(o, "sqlite", sqlite3_libversion());
+    cJSON_AddStringToObject(o, "cjson", cJSON_Version());
+    return o;
+}

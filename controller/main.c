@@ -8,7 +8,9 @@
 #include "assay/json.h"
 #include "assay/proto.h"
 #include "assay/version.h"
+#include "blob.h"
 #include "buildinfo.h"
+#include "cli.h"
 #include "dispatch.h"
 #include "hostcheck.h"
 #include "hosts.h"
@@ -32,37 +34,6 @@
 #include <unistd.h>
 
 static const char *lab_opt;
-
-static int usage(FILE *f)
-{
-    fputs("usage: assay [--lab DIR] <command> [options]\n"
-          "\n"
-          "  init [--key-type ed25519|sm2] [--centre NAME]   make a lab ($ASSAY_LAB or ./assay-lab)\n"
-          "  config get KEY | set KEY VALUE                  lab settings (centre, ingest.max_*, report.max_ci_pct)\n"
-          "  package add FILE | list | show ID [--json]      vendors' submissions\n"
-          "  package inspect ID [--profile ID]... [--json]   preflight: what will not run where\n"
-          "  gc [--grace SECONDS]                            remove what killed adds left behind\n"
-          "  profile list | show ID [--json]                 target profiles\n"
-          "  host add NAME --profile ID --address HOST[:PORT] --user USER --identity KEY\n"
-          "           [--launcher CMD] [--agent-root DIR] [--reset CMD] [--run-user NAME] (--hostkey SHA256:... | --trust-on-first-use)\n"
-          "  host import FILE | list [--json] | remove NAME | check NAME [--json]\n"
-          "  run submit PACKAGE --profiles ID[,ID...] [--priority N] [--stop-on-preflight-error]\n"
-          "  run list [--json] | show RUN [--follow] [--json] | cancel RUN [--now]\n"
-          "  run wait RUN [--timeout S]           wait for the run; exit 0 certified, 1 product failed,\n"
-          "                                       3 error or not certified (show --follow: the same)\n"
-          "  dispatch [--once] [--wait] [--max-parallel N] [--max-starting N] [--unreachable-timeout S]\n"
-          "           [--silence-timeout S] [--max-attempts N] [--reset-timeout S] [--log-cap BYTES]\n"
-          "  report RUN [--format json|html|junit|md] [-o FILE] [--baseline RUN]\n"
-          "                                                  the signed adaptation report\n"
-          "  compare RUN_A RUN_B [--json]                    RUN_B's benchmarks against RUN_A's\n"
-          "  verify FILE [--pubkey PEM] [--require-certified]\n"
-          "                                                  check a signed report (default: the lab's key);\n"
-          "                                                  exit 3 if it is valid but not certified\n"
-          "  key show | export --public FILE                 the lab's signing key (public half)\n"
-          "  version                                         assay and its libraries\n",
-          f);
-    return f == stderr ? 2 : 0;
-}
 
 /*
  * Text from vendors, hosts and agents made safe for a terminal: control
@@ -114,43 +85,21 @@ static const char *opt(int argc, char **argv, const char *name)
     return NULL;
 }
 
-/* Refuse options we do not know (a typo must not be ignored). `vals` take a
- * value, `flags` do not; positional arguments are counted into *npos. */
-static int check_opts(int argc, char **argv, const char *what, const char *const *vals, const char *const *flags,
-                      int maxpos, char **pos)
+static int conclusion_code(const cJSON *p);
+
+/* The entry of the command being run (main sets it). */
+static const assay_cli_cmd *cli_cmd;
+
+/* Its options checked against the table (a typo must not be ignored; the
+ * nearest known option is named) and its positional arguments into pos
+ * (cli_cmd->npos of them, missing ones NULL). Returns 0 or the exit status. */
+static int check_opts(int argc, char **argv, char **pos)
 {
-    int np = 0;
-    for (int i = 0; i < argc; i++) {
-        int known = 0;
-        for (const char *const *v = vals; v && *v && !known; v++)
-            if (strcmp(argv[i], *v) == 0) {
-                if (i + 1 >= argc) {
-                    char m[128];
-                    snprintf(m, sizeof m, "%s needs a value", argv[i]);
-                    return bad(what, m);
-                }
-                i++;
-                known = 1;
-            }
-        for (const char *const *f = flags; f && *f && !known; f++)
-            known = strcmp(argv[i], *f) == 0;
-        if (known)
-            continue;
-        if (argv[i][0] == '-' && argv[i][1]) {
-            char m[160];
-            snprintf(m, sizeof m, "unknown option '%s'", argv[i]);
-            return bad(what, m);
-        }
-        if (np >= maxpos) {
-            char m[160];
-            snprintf(m, sizeof m, "unexpected argument '%s'", argv[i]);
-            return bad(what, m);
-        }
-        pos[np++] = argv[i];
-    }
-    for (int i = np; i < maxpos; i++)
-        pos[i] = NULL;
-    return 0;
+    char msg[256], what[64];
+    if (assay_cli_check(cli_cmd, argc, argv, pos, msg, sizeof msg) == 0)
+        return 0;
+    snprintf(what, sizeof what, "%s%s%s", cli_cmd->name, cli_cmd->sub ? " " : "", cli_cmd->sub ? cli_cmd->sub : "");
+    return bad(what, msg);
 }
 
 static void print_json(const cJSON *o)
@@ -166,9 +115,8 @@ static void print_json(const cJSON *o)
 
 static int cmd_init(int argc, char **argv)
 {
-    static const char *const vals[] = {"--key-type", "--centre", NULL};
-    char *pos[1];
-    int rc = check_opts(argc, argv, "init", vals, NULL, 0, pos);
+    char *pos[2];
+    int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
     const char *kt = opt(argc, argv, "--key-type");
@@ -180,7 +128,15 @@ static int cmd_init(int argc, char **argv)
     const char *dir = assay_lab_dir(lab_opt);
     if (assay_lab_init(dir, type, opt(argc, argv, "--centre")) < 0)
         return fail("init");
-    printf("lab %s ready (signing key %s)\n", dir, type == ASSAY_KEY_SM2 ? "SM2" : "Ed25519");
+    if (has_flag(argc, argv, "--json")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "lab", dir);
+        cJSON_AddStringToObject(o, "key_type", type == ASSAY_KEY_SM2 ? "sm2" : "ed25519");
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("lab %s ready (signing key %s)\n", dir, type == ASSAY_KEY_SM2 ? "SM2" : "Ed25519");
+    }
     return 0;
 }
 
@@ -192,20 +148,29 @@ static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.m
 static int cmd_config(int argc, char **argv)
 {
     assay_lab lab;
-    if (argc < 2 || (strcmp(argv[0], "get") && strcmp(argv[0], "set")) || (argv[0][0] == 's' && argc != 3) ||
-        (argv[0][0] == 'g' && argc != 2))
+    char *pos[2];
+    int rc = check_opts(argc - 1, argv + 1, pos), set = !strcmp(argv[0], "set");
+    if (rc)
+        return rc;
+    const char *key = pos[0], *value = pos[1];
+    if (!key || (set && !value) || (!set && value))
         return bad("config", "use: config get KEY | config set KEY VALUE");
     int known = 0;
     for (const char *const *k = SETTINGS; *k; k++)
-        known |= strcmp(*k, argv[1]) == 0;
-    if (!known)
-        return bad("config", "unknown setting (centre, ingest.max_entries, ingest.max_entry_bytes, "
-                             "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes, "
-                             "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct)");
-    if (strncmp(argv[1], "ingest.", 7) == 0 && argc == 3) {
+        known |= strcmp(*k, key) == 0;
+    if (!known) {
+        const char *near = assay_cli_suggest(key, SETTINGS, sizeof SETTINGS / sizeof SETTINGS[0] - 1);
+        char m[600];
+        snprintf(m, sizeof m, "unknown setting '%s'%s%s%s (centre, ingest.max_entries, ingest.max_entry_bytes, "
+                              "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes, ingest.wall_seconds, "
+                              "ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct)",
+                 key, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+        return bad("config", m);
+    }
+    if (strncmp(key, "ingest.", 7) == 0 && set) {
         char *end;
-        unsigned long long v = strtoull(argv[2], &end, 10);
-        if (*end || v == 0 || argv[2][0] == '-')
+        unsigned long long v = strtoull(value, &end, 10);
+        if (*end || v == 0 || value[0] == '-')
             return bad("config", "ingest limits are positive whole numbers");
     }
     if (!strcmp(argv[1], "report.max_ci_pct") && argc == 3) {
@@ -216,15 +181,19 @@ static int cmd_config(int argc, char **argv)
     }
     if (open_lab(&lab, "config"))
         return 1;
-    int rc = 0;
-    if (argc == 3) {
-        if (assay_store_meta_set(lab.store, argv[1], argv[2]) < 0)
+    if (set) {
+        if (assay_store_meta_set(lab.store, key, value) < 0)
             rc = fail("config");
     } else {
         char v[1024];
-        if (assay_store_meta_get(lab.store, argv[1], v, sizeof v) < 0)
+        if (assay_store_meta_get(lab.store, key, v, sizeof v) < 0)
             rc = fail("config");
-        else
+        else if (has_flag(argc, argv, "--json")) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, key, v);
+            print_json(o);
+            cJSON_Delete(o);
+        } else
             puts(v);
     }
     assay_lab_close(&lab);
@@ -237,10 +206,9 @@ static int cmd_config(int argc, char **argv)
  * nothing in the store names, older than the grace period. */
 static int cmd_gc(int argc, char **argv)
 {
-    static const char *const vals[] = {"--grace", NULL};
-    char *pos[1];
+    char *pos[2];
     assay_lab lab;
-    int rc = check_opts(argc, argv, "gc", vals, NULL, 0, pos);
+    int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
     const char *g = opt(argc, argv, "--grace");
@@ -271,12 +239,10 @@ static int cmd_package(int argc, char **argv)
 {
     assay_lab lab;
     char *pos[2];
-    static const char *const flags[] = {"--json", NULL};
-    static const char *const vals[] = {"--profile", NULL};
     if (argc < 1)
         return bad("package", "use: package add FILE | list | show ID | inspect ID");
     const char *sub = argv[0];
-    int rc = check_opts(argc - 1, argv + 1, "package", vals, flags, 1, pos);
+    int rc = check_opts(argc - 1, argv + 1, pos);
     if (rc)
         return rc;
     int json = has_flag(argc, argv, "--json");
@@ -292,14 +258,18 @@ static int cmd_package(int argc, char **argv)
             snprintf(what, sizeof what, "package add %s", pos[0]);
             rc = fail(what);
         } else {
-            printf("%s\n", id);
+            /* --json: the id, whether it was new, and the preflight summary
+             * (stored with the package, in the add's transaction). */
+            cJSON *x, *o = json ? cJSON_CreateObject() : NULL;
+            cJSON_AddStringToObject(o, "id", id);
+            cJSON_AddBoolToObject(o, "added", !existed);
+            if (!json)
+                printf("%s\n", id);
             char *text = assay_store_package_preflight(lab.store, id);
-            cJSON *pf = text ? cJSON_Parse(text) : NULL, *x;
+            cJSON *pf = text ? cJSON_Parse(text) : NULL;
             free(text);
             if (existed)
                 fprintf(stderr, "assay: package %.12s was added before; nothing changed\n", id);
-            /* Preflight for every profile an artifact serves, stored with
-             * the package; a summary here, the details with inspect. */
             int e = 0, w = 0, np = 0;
             cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
             {
@@ -310,7 +280,48 @@ static int cmd_package(int argc, char **argv)
             if (pf && !existed)
                 fprintf(stderr, "assay: preflight: %d errors, %d warnings over %d profiles%s%.12s\n", e, w, np,
                         e || w ? "; see: assay package inspect " : "", e || w ? id : "");
+            if (pf) {
+                cJSON *ps = cJSON_AddObjectToObject(o, "preflight");
+                cJSON_AddNumberToObject(ps, "errors", e);
+                cJSON_AddNumberToObject(ps, "warnings", w);
+                cJSON_AddNumberToObject(ps, "profiles", np);
+            }
             cJSON_Delete(pf);
+            if (json)
+                print_json(o);
+            cJSON_Delete(o);
+        }
+    } else if (strcmp(sub, "remove") == 0) {
+        char(*dig)[65] = NULL, full[65];
+        size_t nd = 0, freed = 0;
+        int runs = 0;
+        if (!pos[0])
+            return bad("package remove", "give a package id");
+        if (open_lab(&lab, "package remove"))
+            return 1;
+        if (assay_store_package_remove(lab.store, pos[0], has_flag(argc, argv, "--force"), full, &dig, &nd, &runs) < 0) {
+            rc = fail("package remove");
+        } else {
+            /* Its blobs, unless another package or run refers to one. */
+            for (size_t i = 0; i < nd; i++) {
+                int ref = assay_store_blob_referenced(lab.store, dig[i]);
+                if (ref == 0 && assay_blob_remove(lab.blobs, dig[i]) == 0)
+                    freed++;
+                else if (ref < 0 || ref == 0)
+                    fprintf(stderr, "assay: package remove: blob %.16s kept: %s\n", dig[i],
+                            cell(assay_error_last()->message, 0));
+            }
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "id", full);
+                cJSON_AddNumberToObject(o, "runs_removed", runs);
+                cJSON_AddNumberToObject(o, "blobs_removed", (double)freed);
+                print_json(o);
+                cJSON_Delete(o);
+            } else {
+                printf("package %.12s removed (%d runs, %zu blobs)\n", full, runs, freed);
+            }
+            free(dig);
         }
     } else if (strcmp(sub, "list") == 0) {
         cJSON *l, *p;
@@ -428,11 +439,10 @@ static int cmd_package(int argc, char **argv)
 static int cmd_profile(int argc, char **argv)
 {
     assay_lab lab;
-    char *pos[1];
-    static const char *const flags[] = {"--json", NULL};
+    char *pos[2];
     if (argc < 1)
         return bad("profile", "use: profile list | show ID");
-    int rc = check_opts(argc - 1, argv + 1, "profile", NULL, flags, 1, pos);
+    int rc = check_opts(argc - 1, argv + 1, pos);
     if (rc)
         return rc;
     int json = has_flag(argc, argv, "--json");
@@ -446,13 +456,14 @@ static int cmd_profile(int argc, char **argv)
         } else {
             cJSON *arr = json ? cJSON_CreateArray() : NULL;
             if (!json)
-                printf("%-36s %-12s %-6s %-6s %-5s %s\n", "ID", "ARCH", "GLIBC", "PAGE", "PKG", "NAME");
+                printf("%-36s %s %-12s %-6s %-6s %-5s %s\n", "ID", cell("名称", 32), "ARCH", "GLIBC", "PAGE", "PKG",
+                       "NAME");
             for (size_t i = 0; i < n; i++) {
                 if (json)
                     cJSON_AddItemToArray(arr, cJSON_Duplicate(v[i]->doc, 1));
                 else
-                    printf("%-36s %-12s %-6s %-6d %-5s %s\n", v[i]->id, v[i]->arch, v[i]->glibc, v[i]->page_size / 1024,
-                           v[i]->package_format, v[i]->name);
+                    printf("%-36s %s %-12s %-6s %-6d %-5s %s\n", v[i]->id, cell(v[i]->name_zh, 32), v[i]->arch,
+                           v[i]->glibc, v[i]->page_size / 1024, v[i]->package_format, cell(v[i]->name, 0));
             }
             if (json)
                 print_json(arr);
@@ -479,14 +490,11 @@ static int cmd_profile(int argc, char **argv)
 static int cmd_host(int argc, char **argv)
 {
     assay_lab lab;
-    char *pos[1];
-    static const char *const vals[] = {"--profile", "--address", "--user", "--identity", "--launcher",
-                                       "--agent-root", "--hostkey", "--timeout", "--reset", "--run-user", NULL};
-    static const char *const flags[] = {"--trust-on-first-use", "--json", NULL};
+    char *pos[2];
     if (argc < 1)
         return bad("host", "use: host add | import | list | remove | check");
     const char *sub = argv[0];
-    int rc = check_opts(argc - 1, argv + 1, "host", vals, flags, 1, pos);
+    int rc = check_opts(argc - 1, argv + 1, pos);
     if (rc)
         return rc;
     int json = has_flag(argc, argv, "--json");
@@ -528,7 +536,16 @@ static int cmd_host(int argc, char **argv)
             return 1;
         if (assay_host_validate(&lab, &h) < 0 || assay_store_host_add(lab.store, &h) < 0)
             rc = fail("host add");
-        else
+        else if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", h.name);
+            cJSON_AddStringToObject(o, "address", h.address);
+            cJSON_AddNumberToObject(o, "port", h.port);
+            cJSON_AddStringToObject(o, "profile", h.profile);
+            cJSON_AddBoolToObject(o, "trust_on_first_use", h.tofu);
+            print_json(o);
+            cJSON_Delete(o);
+        } else
             printf("host %s added (%s:%d, %s)%s\n", h.name, h.address, h.port, h.profile,
                    h.tofu ? "; its key is pinned on first contact" : "");
     } else if (strcmp(sub, "import") == 0) {
@@ -540,6 +557,13 @@ static int cmd_host(int argc, char **argv)
         if (assay_host_import(&lab, pos[0], &added, &updated) < 0)
             rc = fail("host import");
         else
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "added", added);
+                cJSON_AddNumberToObject(o, "updated", updated);
+                print_json(o);
+                cJSON_Delete(o);
+            } else
             printf("%d hosts added, %d updated\n", added, updated);
     } else if (strcmp(sub, "list") == 0) {
         assay_host_rec *v;
@@ -658,6 +682,167 @@ static int parse_run(const char *s, int64_t *id)
     return 0;
 }
 
+/* ---- steps and their logs ------------------------------------------------ */
+
+/* The step-end bodies of a job's last attempt, in order (the caller
+ * deletes the array); an empty array when there are none. */
+static cJSON *step_ends(assay_lab *lab, const assay_job_rec *j)
+{
+    cJSON *evs = NULL, *e, *out = cJSON_CreateArray();
+    if (assay_store_job_events(lab->store, j->id, j->attempt, 0, &evs) < 0) {
+        assay_error_clear();
+        return out;
+    }
+    cJSON_ArrayForEach(e, evs)
+    {
+        if (strcmp(assay_json_str(e, "type"), "step-end"))
+            continue;
+        cJSON *b = cJSON_Parse(assay_json_str(e, "body"));
+        if (b)
+            cJSON_AddItemToArray(out, b);
+    }
+    cJSON_Delete(evs);
+    return out;
+}
+
+/* The first step of `ends` that failed or had an error, or NULL. */
+static const cJSON *failing_step(const cJSON *ends)
+{
+    const cJSON *b;
+    cJSON_ArrayForEach(b, ends)
+    {
+        const char *v = assay_json_str(b, "verdict");
+        if (!strcmp(v, "fail") || !strcmp(v, "error"))
+            return b;
+    }
+    return NULL;
+}
+
+/* The stored log `path` (as a step-end names it) of the job's attempt:
+ * its record {path, sha256, size} in `logs`, and its blob's path. NULL if
+ * it was not stored. */
+static const cJSON *log_rec(assay_lab *lab, const cJSON *logs, const char *path, char *blob, size_t bloblen)
+{
+    const cJSON *l;
+    cJSON_ArrayForEach(l, logs)
+        if (path[0] && !strcmp(assay_json_str(l, "path"), path))
+            return assay_blob_path(blob, bloblen, lab->blobs, assay_json_str(l, "sha256")) == 0 ? l : NULL;
+    return NULL;
+}
+
+/* At most `cap` bytes of a file from offset `from` (negative: that many
+ * bytes before its end), NUL-terminated; the caller frees it. */
+static char *read_part(const char *path, long from, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    *len = 0;
+    if (!f)
+        return NULL;
+    if (from < 0 && fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        from = size + from > 0 ? size + from : 0;
+    }
+    if (fseek(f, from, SEEK_SET) == 0 && (buf = malloc(cap + 1)))
+        *len = fread(buf, 1, cap, f);
+    fclose(f);
+    if (buf)
+        buf[*len] = '\0';
+    return buf;
+}
+
+/* The first line of a log that is not blank, cut to `max` bytes on a
+ * character boundary (the terminal writer makes it safe). */
+static void first_line(char *out, size_t max, const char *blob)
+{
+    size_t n;
+    char *buf = read_part(blob, 0, 64 * 1024, &n);
+    out[0] = '\0';
+    for (size_t i = 0; buf && i < n;) {
+        size_t e = i;
+        while (e < n && buf[e] != '\n')
+            e++;
+        size_t k = i;
+        while (k < e && (buf[k] == ' ' || buf[k] == '\t' || buf[k] == '\r'))
+            k++;
+        if (k < e) {
+            size_t l = assay_utf8_cut(buf + i, e - i, max - 1);
+            memcpy(out, buf + i, l);
+            out[l] = '\0';
+            break;
+        }
+        i = e + 1;
+    }
+    free(buf);
+}
+
+/* "install: exit status 100" / "hello: SIGSEGV" / "t1: timed out" */
+static void step_status(char *out, size_t len, const cJSON *b)
+{
+    const cJSON *ec = cJSON_GetObjectItemCaseSensitive(b, "exit_code");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "timed_out")))
+        snprintf(out, len, "timed out");
+    else if (cJSON_IsNumber(ec))
+        snprintf(out, len, "exit status %d", ec->valueint);
+    else if (assay_json_str(b, "signal")[0])
+        snprintf(out, len, "%s", assay_json_str(b, "signal"));
+    else
+        snprintf(out, len, "%s", assay_json_str(b, "verdict"));
+}
+
+/* Why a job did not pass: its failing step (a copy, the caller deletes
+ * it; NULL if no step failed), that step's status, and the first line of
+ * its stderr (else of its stdout), or "". */
+static cJSON *job_failure(assay_lab *lab, const assay_job_rec *j, char *status, size_t slen, char *line, size_t llen)
+{
+    cJSON *ends = step_ends(lab, j), *logs = NULL, *out = NULL;
+    const cJSON *b = failing_step(ends);
+    char blob[4096];
+    line[0] = status[0] = '\0';
+    if (b && assay_store_job_logs(lab->store, j->id, j->attempt, &logs) == 0) {
+        const cJSON *lg = cJSON_GetObjectItemCaseSensitive(b, "logs");
+        if (log_rec(lab, logs, assay_json_str(lg, "stderr"), blob, sizeof blob))
+            first_line(line, llen, blob);
+        if (!line[0] && log_rec(lab, logs, assay_json_str(lg, "stdout"), blob, sizeof blob))
+            first_line(line, llen, blob);
+    }
+    assay_error_clear();
+    if (b) {
+        step_status(status, slen, b);
+        out = cJSON_Duplicate(b, 1);
+    }
+    cJSON_Delete(logs);
+    cJSON_Delete(ends);
+    return out;
+}
+
+/* The same on one line under the job's row. */
+static void print_failure(assay_lab *lab, const assay_job_rec *j)
+{
+    char status[64], line[200];
+    cJSON *b = job_failure(lab, j, status, sizeof status, line, sizeof line);
+    if (b) {
+        const char *kind = assay_json_str(b, "kind"), *step = assay_json_str(b, "step");
+        int same = !strcmp(kind, step); /* install, uninstall */
+        printf("         %s at %s%s%s: %s%s%s\n", !strcmp(assay_json_str(b, "verdict"), "fail") ? "失败 failed" : "错误 error",
+               cell(kind, 0), same ? "" : " ", cell(same ? "" : step, 0), status, line[0] ? ": " : "", cell(line, 0));
+    }
+    cJSON_Delete(b);
+}
+
+/* The Chinese name of a profile beside its id, for tables. */
+static const char *profile_zh(assay_lab *lab, const char *id, char *out, size_t len)
+{
+    assay_profile *p;
+    out[0] = '\0';
+    if (assay_profile_load(&p, lab->profiles, id) == 0) {
+        snprintf(out, len, "%s", p->name_zh);
+        assay_profile_free(p);
+    }
+    assay_error_clear();
+    return out;
+}
+
 static void print_run(assay_lab *lab, const cJSON *r, int64_t id)
 {
     assay_job_rec *jobs;
@@ -667,12 +852,209 @@ static void print_run(assay_lab *lab, const cJSON *r, int64_t id)
            (int)assay_json_num(r, "priority"), assay_json_str(r, "state"));
     if (assay_store_run_jobs(lab->store, id, &jobs, &n) < 0)
         return;
-    printf("  %-6s %-36s %-9s %-14s %-8s %-8s %s\n", "JOB", "PROFILE", "STATE", "HOST", "ATTEMPT", "OUTCOME", "REASON");
-    for (size_t i = 0; i < n; i++)
-        printf("  %-6" PRId64 " %-36s %-9s %s %-8d %-8s %s\n", jobs[i].id, jobs[i].profile, jobs[i].state,
-               cell(jobs[i].host[0] ? jobs[i].host : "-", 14), jobs[i].attempt, jobs[i].outcome[0] ? jobs[i].outcome : "-",
-               cell(jobs[i].reason, 0));
+    printf("  %-6s %-36s %s %-9s %-14s %-8s %-12s %s\n", "JOB", "PROFILE", cell("平台", 32), "STATE", "HOST", "ATTEMPT",
+           "OUTCOME", "REASON");
+    for (size_t i = 0; i < n; i++) {
+        char zh[192];
+        printf("  %-6" PRId64 " %-36s %s %-9s %s %-8d %-12s %s\n", jobs[i].id, jobs[i].profile,
+               cell(profile_zh(lab, jobs[i].profile, zh, sizeof zh), 32), jobs[i].state,
+               cell(jobs[i].host[0] ? jobs[i].host : "-", 14), jobs[i].attempt,
+               jobs[i].outcome[0] ? jobs[i].outcome : "-", cell(jobs[i].reason, 0));
+        if (!strcmp(jobs[i].outcome, "failed") || !strcmp(jobs[i].outcome, "error"))
+            print_failure(lab, &jobs[i]);
+    }
     free(jobs);
+}
+
+/* `run logs`: every stored log of the run's jobs' steps, under a header;
+ * on a terminal through the terminal writer, piped as stored. */
+static int print_logs(assay_lab *lab, int64_t run, int64_t only_job, const char *only_step, int out_, int err_)
+{
+    assay_job_rec *jobs;
+    size_t n, shown = 0;
+    int tty = isatty(1);
+    if (assay_store_run_jobs(lab->store, run, &jobs, &n) < 0)
+        return fail("run logs");
+    for (size_t i = 0; i < n; i++) {
+        if (only_job && jobs[i].id != only_job)
+            continue;
+        cJSON *ends = step_ends(lab, &jobs[i]), *logs = NULL, *b;
+        if (assay_store_job_logs(lab->store, jobs[i].id, jobs[i].attempt, &logs) < 0) {
+            cJSON_Delete(ends);
+            free(jobs);
+            return fail("run logs");
+        }
+        cJSON_ArrayForEach(b, ends)
+        {
+            if (only_step && strcmp(assay_json_str(b, "step"), only_step))
+                continue;
+            static const char *const streams[] = {"stdout", "stderr"};
+            for (int k = 0; k < 2; k++) {
+                char blob[4096];
+                if ((k == 0 && !out_) || (k == 1 && !err_))
+                    continue;
+                const cJSON *l = log_rec(lab, logs, assay_json_str(cJSON_GetObjectItemCaseSensitive(b, "logs"), streams[k]),
+                                         blob, sizeof blob);
+                if (!l)
+                    continue;
+                shown++;
+                printf("==> job %" PRId64 " %s step %s run %d %s (%.0f bytes, sha256 %.16s) <==\n", jobs[i].id,
+                       jobs[i].profile, cell(assay_json_str(b, "step"), 0), (int)assay_json_num(b, "run"), streams[k],
+                       assay_json_num(l, "size"), assay_json_str(l, "sha256"));
+                size_t len;
+                char *text = read_part(blob, 0, 64u << 20, &len);
+                if (!text)
+                    continue;
+                if (tty) {
+                    assay_markup *w;
+                    char *safe = NULL;
+                    if (assay_markup_new(&w, ASSAY_MARKUP_TEXT, 0) == 0) {
+                        assay_markup_textn(w, text, len);
+                        if (assay_markup_done(&safe, w) == 0)
+                            fputs(safe, stdout);
+                    }
+                    free(safe);
+                } else {
+                    fwrite(text, 1, len, stdout);
+                }
+                if (len && text[len - 1] != '\n')
+                    putchar('\n');
+                free(text);
+            }
+        }
+        cJSON_Delete(ends);
+        cJSON_Delete(logs);
+    }
+    free(jobs);
+    if (!shown) {
+        fprintf(stderr, "assay: run logs: no stored log matches (logs are fetched when a job ends)\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* `job show`: a job's steps with verdicts and log digests, its earlier
+ * attempts, and the stderr tail of the step that failed. */
+static int show_job(assay_lab *lab, int64_t id, int json)
+{
+    assay_job_rec j;
+    cJSON *ends, *logs = NULL, *hist = NULL, *b;
+    char zh[192], blob[4096];
+    if (assay_store_job_get(lab->store, id, &j) < 0 || assay_store_job_logs(lab->store, id, j.attempt, &logs) < 0 ||
+        assay_store_job_attempts(lab->store, id, &hist) < 0) {
+        cJSON_Delete(logs);
+        return fail("job show");
+    }
+    ends = step_ends(lab, &j);
+    const cJSON *failed = failing_step(ends);
+    if (json) {
+        cJSON *o = cJSON_CreateObject(), *steps = cJSON_AddArrayToObject(o, "steps");
+        cJSON_AddNumberToObject(o, "id", (double)j.id);
+        cJSON_AddNumberToObject(o, "run", (double)j.run_id);
+        cJSON_AddStringToObject(o, "profile", j.profile);
+        cJSON_AddStringToObject(o, "profile_zh", profile_zh(lab, j.profile, zh, sizeof zh));
+        cJSON_AddStringToObject(o, "state", j.state);
+        cJSON_AddStringToObject(o, "host", j.host);
+        cJSON_AddNumberToObject(o, "attempt", j.attempt);
+        cJSON_AddStringToObject(o, "outcome", j.outcome);
+        cJSON_AddStringToObject(o, "reason", j.reason);
+        cJSON_ArrayForEach(b, ends)
+        {
+            cJSON *x = cJSON_CreateObject();
+            static const char *const keys[] = {"step", "kind", "run", "verdict", "reason", "exit_code", "signal",
+                                               "timed_out", "metrics"};
+            for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, keys[k]);
+                cJSON_AddItemToObject(x, keys[k], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+            }
+            static const char *const streams[] = {"stdout", "stderr"};
+            for (int k = 0; k < 2; k++) {
+                const cJSON *l = log_rec(lab, logs, assay_json_str(cJSON_GetObjectItemCaseSensitive(b, "logs"), streams[k]),
+                                         blob, sizeof blob);
+                cJSON_AddItemToObject(x, streams[k], l ? cJSON_Duplicate(l, 1) : cJSON_CreateNull());
+            }
+            cJSON_AddItemToArray(steps, x);
+        }
+        cJSON_AddItemToObject(o, "attempts", hist);
+        hist = NULL;
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("job %" PRId64 " of run %" PRId64 ": %s (%s), host %s, attempt %d, %s%s%s\n", j.id, j.run_id, j.profile,
+               cell(profile_zh(lab, j.profile, zh, sizeof zh), 0), cell(j.host[0] ? j.host : "-", 0), j.attempt,
+               j.outcome[0] ? j.outcome : j.state, j.reason[0] ? ": " : "", cell(j.reason, 0));
+        printf("  %-10s %s %-4s %-8s %-16s %9s  %-17s %s\n", "KIND", cell("STEP", 24), "RUN", "VERDICT", "STATUS",
+               "DURATION", "STDOUT", "STDERR");
+        cJSON_ArrayForEach(b, ends)
+        {
+            char status[64], so[40] = "-", se[40] = "-";
+            const cJSON *lg = cJSON_GetObjectItemCaseSensitive(b, "logs"), *l;
+            step_status(status, sizeof status, b);
+            if ((l = log_rec(lab, logs, assay_json_str(lg, "stdout"), blob, sizeof blob)))
+                snprintf(so, sizeof so, "%.0fB %.8s", assay_json_num(l, "size"), assay_json_str(l, "sha256"));
+            if ((l = log_rec(lab, logs, assay_json_str(lg, "stderr"), blob, sizeof blob)))
+                snprintf(se, sizeof se, "%.0fB %.8s", assay_json_num(l, "size"), assay_json_str(l, "sha256"));
+            /* wall_ns is a string: 64-bit nanoseconds do not fit a double exactly. */
+            const cJSON *mt = cJSON_GetObjectItemCaseSensitive(b, "metrics");
+            char dur[32] = "-";
+            if (assay_json_str(mt, "wall_ns")[0])
+                snprintf(dur, sizeof dur, "%.3fs", strtod(assay_json_str(mt, "wall_ns"), NULL) / 1e9);
+            printf("  %-10s %s %-4d %-8s %s %9s  %-17s %s\n", cell(assay_json_str(b, "kind"), 10),
+                   cell(assay_json_str(b, "step"), 24), (int)assay_json_num(b, "run"), cell(assay_json_str(b, "verdict"), 8),
+                   cell(status, 16), dur, so, se);
+        }
+        const cJSON *a;
+        cJSON_ArrayForEach(a, hist)
+            if (assay_json_num(a, "attempt") < j.attempt)
+                printf("  attempt %d on %s: %s: %s\n", (int)assay_json_num(a, "attempt"), cell(assay_json_str(a, "host"), 0),
+                       cell(assay_json_str(a, "outcome"), 0), cell(assay_json_str(a, "reason"), 0));
+        if (failed && log_rec(lab, logs, assay_json_str(cJSON_GetObjectItemCaseSensitive(failed, "logs"), "stderr"), blob,
+                              sizeof blob)) {
+            size_t len;
+            char *tail = read_part(blob, -2048, 2048 + 3, &len);
+            if (tail) {
+                size_t at = assay_utf8_tail(tail, len, 2048);
+                printf("  stderr of %s (last %zu bytes; all of it: assay run logs %" PRId64 " --job %" PRId64
+                       " --step %s --stderr):\n",
+                       cell(assay_json_str(failed, "step"), 0), len - at, j.run_id, j.id,
+                       cell(assay_json_str(failed, "step"), 0));
+                /* Line by line, each made safe for the terminal. */
+                for (char *s_ = tail + at, *nl; *s_; s_ = nl ? nl + 1 : s_ + strlen(s_)) {
+                    nl = strchr(s_, '\n');
+                    if (nl)
+                        *nl = '\0';
+                    printf("    %s\n", cell(s_, 0));
+                    if (!nl)
+                        break;
+                }
+                free(tail);
+            }
+        }
+    }
+    assay_error_clear();
+    cJSON_Delete(ends);
+    cJSON_Delete(logs);
+    cJSON_Delete(hist);
+    return 0;
+}
+
+static int cmd_job(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    int64_t id;
+    int rc = check_opts(argc - 1, argv + 1, pos);
+    if (rc)
+        return rc;
+    if (!pos[0])
+        return bad("job show", "give a job number");
+    if (parse_run(pos[0], &id) < 0)
+        return bad("job show", "give a job number (a whole number from 1)");
+    if (open_lab(&lab, "job show"))
+        return 1;
+    rc = show_job(&lab, id, has_flag(argc, argv, "--json"));
+    assay_lab_close(&lab);
+    return rc;
 }
 
 /* Seconds since an ISO 8601 UTC time ("2026-11-26T23:15:27Z"), or -1. */
@@ -806,7 +1188,7 @@ static int run_conclusion(assay_lab *lab, int64_t id)
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(c, "reasons"))
         printf("  %s: %s / %s\n", cell(assay_json_str(x, "target"), 0), cell(assay_json_str(x, "zh"), 0),
                cell(assay_json_str(x, "en"), 0));
-    int rc = certified ? 0 : !strcmp(assay_json_str(p, "verdict"), "fail") ? 1 : 3;
+    int rc = certified ? 0 : conclusion_code(p);
     cJSON_Delete(st);
     return rc;
 }
@@ -836,16 +1218,182 @@ static int wait_run(assay_lab *lab, int64_t id, double timeout_s)
     }
 }
 
+/* --since: "2026-11-30", "2026-11-30T08:00:00Z", or an age "3d", "12h",
+ * "30m", into an ISO 8601 UTC time to compare with submitted_at. */
+static int parse_since(char out[32], const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end;
+    if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) && !*end) {
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return 0;
+    }
+    memset(&tm, 0, sizeof tm);
+    if ((end = strptime(s, "%Y-%m-%d", &tm)) && !*end) {
+        strftime(out, 32, "%Y-%m-%dT00:00:00Z", &tm);
+        return 0;
+    }
+    char *e;
+    errno = 0;
+    long v = strtol(s, &e, 10);
+    long unit = !strcmp(e, "d") ? 86400 : !strcmp(e, "h") ? 3600 : !strcmp(e, "m") ? 60 : 0;
+    if (errno || e == s || v < 0 || !unit || v > 100L * 365 * 86400 / unit)
+        return -1;
+    time_t t = time(NULL) - (time_t)(v * unit);
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return 0;
+}
+
+/* What a run's report predicate `p` means for a pipeline: 0 certified, 1
+ * the product failed on a target (or gave nothing for one), 3 anything
+ * else short of certified. */
+static int conclusion_code(const cJSON *p)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "certified")) ? 0
+           : !strcmp(assay_json_str(p, "verdict"), "fail")               ? 1
+                                                                          : 3;
+}
+
+/* `run wait --json`: the run's signed conclusion as JSON; returns as
+ * run_conclusion does. */
+static int conclusion_json(assay_lab *lab, int64_t id)
+{
+    char *payload = NULL;
+    if (assay_report_statement(&payload, lab, id) < 0) {
+        fail("run wait");
+        return 3;
+    }
+    cJSON *st = cJSON_Parse(payload), *o = cJSON_CreateObject();
+    free(payload);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
+    cJSON_AddNumberToObject(o, "run", (double)id);
+    cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+    cJSON_AddItemToObject(o, "conclusion", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "conclusion"), 1));
+    int rc = conclusion_code(p);
+    cJSON_AddNumberToObject(o, "exit", rc);
+    print_json(o);
+    cJSON_Delete(o);
+    cJSON_Delete(st);
+    return rc;
+}
+
+/* A run's conclusion for `run list`: certified, not certified, failed (the
+ * product failed on a target), canceled, or "-" while it runs; from the
+ * report statement, as run wait decides. */
+static const char *run_state_conclusion(assay_lab *lab, const cJSON *r)
+{
+    const char *state = assay_json_str(r, "state");
+    char *payload = NULL;
+    if (!strcmp(state, "canceled"))
+        return "canceled";
+    if (strcmp(state, "done") || assay_report_statement(&payload, lab, (int64_t)assay_json_num(r, "id")) < 0)
+        return "-";
+    cJSON *st = cJSON_Parse(payload);
+    free(payload);
+    int code = conclusion_code(cJSON_GetObjectItemCaseSensitive(st, "predicate"));
+    const char *out = code == 0 ? "certified" : code == 1 ? "failed" : "not certified";
+    cJSON_Delete(st);
+    return out;
+}
+
+/*
+ * `run submit`: the profiles the spec selects, each checked before anything
+ * is queued. A profile the package has no artifact for (its architecture,
+ * and for LoongArch its ABI world) can never run: refused as the vendor's
+ * gap, or with allow_missing queued as "not provided". A profile that no
+ * enabled host serves is a warning: its job waits for one. Returns 0 or
+ * the exit status (after printing why).
+ */
+static int submit_run(assay_lab *lab, const char *pkg, const char *spec, int priority, int stop_on_pf,
+                      int allow_missing, assay_package_rec *p, int64_t *run)
+{
+    char(*ids)[96] = NULL, *manifest = NULL;
+    char **list = NULL, **missing = NULL;
+    size_t n = 0, nh = 0;
+    assay_manifest *m = NULL;
+    assay_host_rec *hosts = NULL;
+    int rc = 1, gaps = 0;
+    if (assay_store_package_get(lab->store, pkg, p, &manifest) < 0 ||
+        assay_manifest_parse(&m, manifest, strlen(manifest)) < 0 ||
+        assay_profile_select(&ids, &n, lab->profiles, spec) < 0 || assay_store_hosts(lab->store, &hosts, &nh) < 0) {
+        fail("run submit");
+        goto out;
+    }
+    list = calloc(n, sizeof *list);
+    missing = calloc(n, sizeof *missing);
+    if (!list || !missing) {
+        assay_error_set(ASSAY_ENOMEM, "out of memory");
+        fail("run submit");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        assay_profile *pr;
+        list[i] = ids[i];
+        if (assay_profile_load(&pr, lab->profiles, ids[i]) < 0) {
+            fail("run submit");
+            goto out;
+        }
+        const char *world = pr->loongarch_world[0] ? pr->loongarch_world : NULL;
+        int gap = !assay_manifest_pick(m, pr->arch, world);
+        if (gap) {
+            char why[256];
+            snprintf(why, sizeof why, "the package has no artifact for %s%s%s%s (not provided by the vendor)",
+                     pr->arch, world ? ", " : "", world ? world : "", world ? "-world ABI" : "");
+            if (!allow_missing)
+                fprintf(stderr, "assay: run submit: %s (%s): %s\n", ids[i], cell(pr->name_zh, 0), why);
+            else if (!(missing[i] = strdup(why)))
+                gaps = -1;
+            gaps += gaps >= 0;
+        }
+        int served = 0;
+        for (size_t k = 0; k < nh; k++)
+            served += !strcmp(hosts[k].profile, ids[i]) && !hosts[k].disabled[0];
+        if (!served && !gap)
+            fprintf(stderr, "assay: run submit: warning: no enabled host serves profile %s (%s); its job waits "
+                            "until one does (assay host add)\n", ids[i], cell(pr->name_zh, 0));
+        assay_profile_free(pr);
+    }
+    if (gaps < 0) {
+        assay_error_set(ASSAY_ENOMEM, "out of memory");
+        fail("run submit");
+        goto out;
+    }
+    if (gaps && !allow_missing) {
+        fprintf(stderr, "assay: run submit: refused: %d target(s) can never run; --allow-missing records them as "
+                        "not provided\n", gaps);
+        goto out;
+    }
+    if (assay_store_run_submit(lab->store, p->id, list, n, priority, stop_on_pf, (const char *const *)missing,
+                               run) < 0) {
+        fail("run submit");
+        goto out;
+    }
+    if (gaps)
+        fprintf(stderr, "assay: run submit: %d target(s) recorded as not provided\n", gaps);
+    rc = 0;
+out:
+    for (size_t i = 0; missing && i < n; i++)
+        free(missing[i]);
+    free(missing);
+    free(list);
+    free(ids);
+    free(hosts);
+    free(manifest);
+    assay_manifest_free(m);
+    return rc;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     assay_lab lab;
-    char *pos[1];
-    static const char *const vals[] = {"--profiles", "--priority", "--timeout", NULL};
-    static const char *const flags[] = {"--follow", "--json", "--stop-on-preflight-error", "--now", NULL};
+    char *pos[2];
     if (argc < 1)
         return bad("run", "use: run submit | list | show | wait | cancel");
     const char *sub = argv[0];
-    int rc = check_opts(argc - 1, argv + 1, "run", vals, flags, 1, pos);
+    int rc = check_opts(argc - 1, argv + 1, pos);
     if (rc)
         return rc;
     int json = has_flag(argc, argv, "--json");
@@ -856,10 +1404,8 @@ static int cmd_run(int argc, char **argv)
         assay_package_rec p;
         int64_t run;
         int priority = 0;
-        char *list[128], *copy = NULL;
-        size_t n = 0;
         if (!pos[0] || !profs) {
-            rc = bad("run submit", "give PACKAGE --profiles ID[,ID...]");
+            rc = bad("run submit", "give PACKAGE --profiles SPEC[,SPEC...]");
             goto out;
         }
         if (prio) {
@@ -872,57 +1418,111 @@ static int cmd_run(int argc, char **argv)
             priority = (int)v;
         }
         int done;
-        if (assay_store_package_get(lab.store, pos[0], &p, NULL) < 0 || assay_package_complete(&lab, p.id, &done) < 0) {
+        assay_package_rec pc;
+        if (assay_store_package_get(lab.store, pos[0], &pc, NULL) < 0 || assay_package_complete(&lab, pc.id, &done) < 0) {
             rc = fail("run submit");
             goto out;
         }
-        copy = strdup(profs);
-        for (char *s = copy, *save = NULL, *t; (t = strtok_r(s, ",", &save)) && n < 128; s = NULL) {
-            assay_profile *pr;
-            if (assay_profile_load(&pr, lab.profiles, t) < 0) {
-                rc = fail("run submit");
-                free(copy);
+        rc = submit_run(&lab, pos[0], profs, priority, has_flag(argc, argv, "--stop-on-preflight-error"),
+                        has_flag(argc, argv, "--allow-missing"), &p, &run);
+        if (rc == 0) {
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "run", (double)run);
+                cJSON_AddStringToObject(o, "package", p.id);
+                print_json(o);
+                cJSON_Delete(o);
+            } else {
+                printf("%" PRId64 "\n", run);
+            }
+        }
+    } else if (strcmp(sub, "list") == 0) {
+        cJSON *l, *r, *keep = cJSON_CreateArray();
+        assay_run_filter f = {opt(argc, argv, "--product"), opt(argc, argv, "--vendor"), NULL, NULL};
+        const char *state = opt(argc, argv, "--state"), *sincearg = opt(argc, argv, "--since");
+        char since_iso[32];
+        static const char *const states[] = {"queued", "running", "done", "canceled", NULL},
+                                 *const concls[] = {"certified", "not-certified", "failed", NULL};
+        int is_state = 0, is_concl = 0;
+        for (int k = 0; state && states[k]; k++)
+            is_state |= !strcmp(state, states[k]);
+        for (int k = 0; state && concls[k]; k++)
+            is_concl |= !strcmp(state, concls[k]);
+        if (state && !is_state && !is_concl) {
+            const char *all[] = {"queued", "running", "done", "canceled", "certified", "not-certified", "failed"};
+            const char *s_ = assay_cli_suggest(state, all, 7);
+            char m_[200];
+            snprintf(m_, sizeof m_, "--state: '%s' is no run state (queued, running, done, canceled) or conclusion "
+                                    "(certified, not-certified, failed)%s%s%s", state, s_ ? "; did you mean '" : "",
+                     s_ ? s_ : "", s_ ? "'?" : "");
+            cJSON_Delete(keep);
+            rc = bad("run list", m_);
+            goto out;
+        }
+        f.state = is_state ? state : is_concl ? "done" : NULL;
+        if (sincearg) {
+            if (parse_since(since_iso, sincearg) < 0) {
+                cJSON_Delete(keep);
+                rc = bad("run list", "--since takes a date (2026-11-30), a UTC time (2026-11-30T08:00:00Z) or an age "
+                                     "(3d, 12h, 30m)");
                 goto out;
             }
-            assay_profile_free(pr);
-            for (size_t k = 0; k < n; k++)
-                if (strcmp(list[k], t) == 0) {
-                    fprintf(stderr, "assay: run submit: profile %s is listed twice\n", t);
-                    free(copy);
-                    rc = 2;
-                    goto out;
-                }
-            list[n++] = t;
+            f.since = since_iso;
         }
-        if (n == 0) {
-            free(copy);
-            rc = bad("run submit", "--profiles is empty");
+        if (assay_store_run_list(lab.store, &f, &l) < 0) {
+            rc = fail("run list");
+            cJSON_Delete(keep);
             goto out;
         }
-        if (assay_store_run_submit(lab.store, p.id, list, n, priority,
-                                   has_flag(argc, argv, "--stop-on-preflight-error"), &run) < 0)
-            rc = fail("run submit");
-        else
-            printf("%" PRId64 "\n", run);
-        free(copy);
-    } else if (strcmp(sub, "list") == 0) {
-        cJSON *l, *r;
-        if (assay_store_run_list(lab.store, &l) < 0) {
-            rc = fail("run list");
-        } else if (json) {
-            print_json(l);
+        /* Each finished run's conclusion, from its report statement. */
+        while ((r = cJSON_DetachItemFromArray(l, 0))) {
+            const char *c = run_state_conclusion(&lab, r);
+            cJSON_AddStringToObject(r, "conclusion", c);
+            if (is_concl && strcmp(c, !strcmp(state, "not-certified") ? "not certified" : state)) {
+                cJSON_Delete(r);
+                continue;
+            }
+            cJSON_AddItemToArray(keep, r);
+        }
+        cJSON_Delete(l);
+        if (json) {
+            print_json(keep);
         } else {
-            printf("%-5s %-20s %-10s %-4s %-9s %-11s %s\n", "RUN", "PRODUCT", "VERSION", "PRIO", "STATE", "JOBS", "SUBMITTED");
-            cJSON_ArrayForEach(r, l)
+            printf("%-5s %s %s %s %-4s %-9s %-7s %s %s\n", "RUN", cell("PRODUCT", 20), cell("VERSION", 10),
+                   cell("VENDOR", 20), "PRIO", "STATE", "JOBS", cell("结论 CONCLUSION", 22), "SUBMITTED");
+            cJSON_ArrayForEach(r, keep)
             {
                 char jobs[64];
                 snprintf(jobs, sizeof jobs, "%d/%d", (int)assay_json_num(r, "done"), (int)assay_json_num(r, "jobs"));
-                printf("%-5d %s %s %-4d %-9s %-11s %s\n", (int)assay_json_num(r, "id"), cell(assay_json_str(r, "product"), 20),
-                       cell(assay_json_str(r, "version"), 10), (int)assay_json_num(r, "priority"), assay_json_str(r, "state"), jobs,
-                       assay_json_str(r, "submitted_at"));
+                /* Chinese first, English beside it. */
+                const char *c = assay_json_str(r, "conclusion");
+                char both[64];
+                snprintf(both, sizeof both, "%s%s", !strcmp(c, "certified")       ? "已认证 "
+                                                    : !strcmp(c, "not certified") ? "未认证 "
+                                                    : !strcmp(c, "failed")        ? "不通过 "
+                                                    : !strcmp(c, "canceled")      ? "已取消 "
+                                                                                  : "",
+                         c);
+                printf("%-5d %s %s %s %-4d %-9s %-7s %s %s\n", (int)assay_json_num(r, "id"),
+                       cell(assay_json_str(r, "product"), 20), cell(assay_json_str(r, "version"), 10),
+                       cell(assay_json_str(r, "vendor"), 20), (int)assay_json_num(r, "priority"),
+                       assay_json_str(r, "state"), jobs, cell(both, 22), assay_json_str(r, "submitted_at"));
             }
         }
-        cJSON_Delete(l);
+        cJSON_Delete(keep);
+    } else if (strcmp(sub, "logs") == 0) {
+        int64_t id = 0, job = 0;
+        const char *jv = opt(argc - 1, argv + 1, "--job");
+        int only_err = has_flag(argc, argv, "--stderr"), only_out = has_flag(argc, argv, "--stdout");
+        if (!pos[0])
+            rc = bad("run logs", "give a run number");
+        else if (parse_run(pos[0], &id) < 0)
+            rc = fail("run logs");
+        else if (jv && parse_run(jv, &job) < 0)
+            rc = bad("run logs", "--job takes a job number");
+        else
+            rc = print_logs(&lab, id, job, opt(argc - 1, argv + 1, "--step"), only_out || !only_err,
+                            only_err || !only_out);
     } else if (strcmp(sub, "wait") == 0) {
         int64_t id = 0;
         const char *to = opt(argc - 1, argv + 1, "--timeout");
@@ -935,7 +1535,7 @@ static int cmd_run(int argc, char **argv)
         else if (parse_run(pos[0], &id) < 0)
             rc = fail("run wait");
         else if ((rc = wait_run(&lab, id, timeout)) == 0)
-            rc = run_conclusion(&lab, id);
+            rc = json ? conclusion_json(&lab, id) : run_conclusion(&lab, id);
     } else if (strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0) {
         int64_t id = 0;
         cJSON *r;
@@ -951,7 +1551,14 @@ static int cmd_run(int argc, char **argv)
             int now = has_flag(argc, argv, "--now");
             if (assay_store_run_cancel(lab.store, id, now) < 0)
                 rc = fail("run cancel");
-            else if (now)
+            else if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "run", (double)id);
+                cJSON_AddBoolToObject(o, "canceled", 1);
+                cJSON_AddBoolToObject(o, "uninstall", !now);
+                print_json(o);
+                cJSON_Delete(o);
+            } else if (now)
                 printf("run %" PRId64 " canceled (running jobs stop now, without their uninstall)\n", id);
             else
                 printf("run %" PRId64 " canceled (running jobs stop, then run their uninstall)\n", id);
@@ -973,6 +1580,19 @@ static int cmd_run(int argc, char **argv)
                         cJSON_AddNumberToObject(o, "last_seq", (double)jobs[i].last_seq);
                         cJSON_AddStringToObject(o, "outcome", jobs[i].outcome);
                         cJSON_AddStringToObject(o, "reason", jobs[i].reason);
+                        char status[64], line[200];
+                        cJSON *fs = job_failure(&lab, &jobs[i], status, sizeof status, line, sizeof line);
+                        if (fs) {
+                            cJSON *f = cJSON_AddObjectToObject(o, "failed_step");
+                            cJSON_AddStringToObject(f, "step", assay_json_str(fs, "step"));
+                            cJSON_AddStringToObject(f, "kind", assay_json_str(fs, "kind"));
+                            cJSON_AddStringToObject(f, "status", status);
+                            /* Valid UTF-8 for JSON: what a terminal cell would show. */
+                            cJSON_AddStringToObject(f, "stderr_first_line", cell(line, 0));
+                            cJSON_Delete(fs);
+                        } else {
+                            cJSON_AddNullToObject(o, "failed_step");
+                        }
                         if (jobs[i].host_reset < 0)
                             cJSON_AddNullToObject(o, "host_reset");
                         else
@@ -1006,11 +1626,8 @@ out:
 static int cmd_dispatch(int argc, char **argv)
 {
     assay_lab lab;
-    char *pos[1];
-    static const char *const vals[] = {"--max-parallel", "--max-starting", "--unreachable-timeout", "--max-attempts",
-                                       "--silence-timeout", "--reset-timeout", "--log-cap", NULL};
-    static const char *const flags[] = {"--once", "--wait", NULL};
-    int rc = check_opts(argc, argv, "dispatch", vals, flags, 0, pos);
+    char *pos[2];
+    int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
     assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout, .tty = isatty(1)};
@@ -1105,9 +1722,8 @@ static char *slurp(const char *path, size_t cap, size_t *len)
 static int cmd_report(int argc, char **argv)
 {
     assay_lab lab;
-    char *pos[1], *payload = NULL, *env = NULL, *pem = NULL, *text = NULL;
-    static const char *const vals[] = {"--format", "-o", "--baseline", NULL};
-    int rc = check_opts(argc, argv, "report", vals, NULL, 1, pos);
+    char *pos[2], *payload = NULL, *env = NULL, *pem = NULL, *text = NULL;
+    int rc = check_opts(argc, argv, pos);
     int64_t run = 0, baseline = 0;
     if (rc)
         return rc;
@@ -1163,10 +1779,9 @@ static int cmd_compare(int argc, char **argv)
 {
     assay_lab lab;
     char *pos[2];
-    static const char *const flags[] = {"--json", NULL};
     int64_t a, b;
     cJSON *cmp = NULL;
-    int rc = check_opts(argc, argv, "compare", NULL, flags, 2, pos);
+    int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
     if (!pos[0] || !pos[1])
@@ -1230,10 +1845,9 @@ static void print_reasons(FILE *f, const cJSON *concl)
 
 static int cmd_verify(int argc, char **argv)
 {
-    char *pos[1], *env = NULL, *pem = NULL;
+    char *pos[2], *env = NULL, *pem = NULL;
     size_t elen, plen;
-    static const char *const vals[] = {"--pubkey", NULL}, *const flags[] = {"--require-certified", NULL};
-    int rc = check_opts(argc, argv, "verify", vals, flags, 1, pos);
+    int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
     if (!pos[0])
@@ -1269,6 +1883,25 @@ static int cmd_verify(int argc, char **argv)
         const cJSON *prod = cJSON_GetObjectItemCaseSensitive(p, "product");
         const cJSON *concl = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
         int certified = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(concl, "certified"));
+        if (has_flag(argc, argv, "--json")) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddBoolToObject(o, "valid", 1);
+            cJSON_AddStringToObject(o, "report_number", assay_json_str(p, "report_number"));
+            cJSON_AddItemToObject(o, "product", cJSON_Duplicate(prod, 1));
+            cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+            if (cJSON_IsObject(concl))
+                cJSON_AddBoolToObject(o, "certified", certified);
+            else
+                cJSON_AddNullToObject(o, "certified");
+            cJSON_AddItemToObject(o, "reasons",
+                                  cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(concl, "reasons"), 1));
+            cJSON_AddNumberToObject(o, "targets", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "targets")));
+            cJSON_AddStringToObject(o, "algorithm", chk.alg);
+            cJSON_AddStringToObject(o, "keyid", chk.keyid);
+            cJSON_AddStringToObject(o, "payload_sha256", chk.payload_sha256);
+            print_json(o);
+            cJSON_Delete(o);
+        } else
         printf("valid: report %s, %s %s by %s, verdict %s, %s, %d targets, signed by %s key %.16s\n",
                cell(assay_json_str(p, "report_number"), 0), cell(assay_json_str(prod, "name"), 0),
                cell(assay_json_str(prod, "version"), 0), cell(assay_json_str(prod, "vendor"), 0),
@@ -1295,14 +1928,21 @@ static int cmd_key(int argc, char **argv)
     assay_lab lab;
     char *pem = NULL, keyid[65], alg[16];
     int rc = 0;
-    if (argc < 1 || (strcmp(argv[0], "show") && strcmp(argv[0], "export")) || (!strcmp(argv[0], "show") && argc != 1) ||
+    if (argc < 1 || (strcmp(argv[0], "show") && strcmp(argv[0], "export")) ||
         (!strcmp(argv[0], "export") && (argc != 3 || strcmp(argv[1], "--public"))))
         return bad("key", "use: key show | key export --public FILE");
     if (open_lab(&lab, "key"))
         return 1;
     if (assay_key_public(lab.key, &pem, keyid, alg) < 0)
         rc = fail("key");
-    else if (!strcmp(argv[0], "show"))
+    else if (!strcmp(argv[0], "show") && has_flag(argc, argv, "--json")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "algorithm", alg);
+        cJSON_AddStringToObject(o, "keyid", keyid);
+        cJSON_AddStringToObject(o, "public_pem", pem);
+        print_json(o);
+        cJSON_Delete(o);
+    } else if (!strcmp(argv[0], "show"))
         printf("algorithm %s\nkey id    %s\n%s", alg, keyid, pem);
     else
         rc = write_out(argv[2], pem, "key export");
@@ -1313,12 +1953,54 @@ static int cmd_key(int argc, char **argv)
 
 static int cmd_version(int argc, char **argv)
 {
-    if (argc > 0)
-        return bad("version", "takes no arguments");
-    (void)argv;
+    char *pos[2];
+    int rc = check_opts(argc, argv, pos);
+    if (rc)
+        return rc;
+    if (has_flag(argc, argv, "--json")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "version", assay_version());
+        cJSON_AddStringToObject(o, "triple", assay_build_triple());
+        cJSON_AddStringToObject(o, "commit", assay_build_commit());
+        cJSON_AddItemToObject(o, "libraries", assay_buildinfo_json());
+        print_json(o);
+        cJSON_Delete(o);
+        return 0;
+    }
     printf("assay %s (%s) commit %s\n", assay_version(), assay_build_triple(), assay_build_commit());
     assay_buildinfo_print(stdout);
     return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    char *pos[2];
+    int rc = check_opts(argc, argv, pos);
+    if (rc)
+        return rc;
+    if (has_flag(argc, argv, "--man")) {
+        assay_cli_man(stdout);
+        return 0;
+    }
+    if (has_flag(argc, argv, "--bash-completion")) {
+        assay_cli_bash(stdout);
+        return 0;
+    }
+    if (!pos[0]) {
+        assay_cli_usage(stdout);
+        return 0;
+    }
+    if (assay_cli_help(stdout, pos[0], pos[1]) < 0) {
+        char msg[256];
+        assay_cli_unknown(msg, sizeof msg, pos[0], assay_cli_is_command(pos[0]) ? pos[1] : NULL);
+        return bad("help", msg);
+    }
+    return 0;
+}
+
+static int is_help(const char *a)
+{
+    return !strcmp(a, "--help") || !strcmp(a, "-h");
 }
 
 int main(int argc, char **argv)
@@ -1330,28 +2012,62 @@ int main(int argc, char **argv)
         lab_opt = argv[i + 1];
         i += 2;
     }
-    if (i >= argc)
-        return usage(stderr);
+    if (i >= argc) {
+        assay_cli_usage(stderr);
+        return 2;
+    }
     const char *cmd = argv[i];
+    if (is_help(cmd)) {
+        assay_cli_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version"))
+        cmd = "version";
     int sargc = argc - i - 1;
     char **sargv = argv + i + 1;
+    char msg[256];
+    if (!assay_cli_is_command(cmd)) {
+        assay_cli_unknown(msg, sizeof msg, cmd, NULL);
+        fprintf(stderr, "assay: %s; see: assay help\n", cell(msg, 0));
+        return 2;
+    }
+    const char *sub = NULL;
+    if (assay_cli_has_subs(cmd)) {
+        if (sargc == 0 || is_help(sargv[0])) {
+            assay_cli_help(sargc ? stdout : stderr, cmd, NULL);
+            return sargc ? 0 : 2;
+        }
+        sub = sargv[0];
+        if (!assay_cli_find(cmd, sub)) {
+            assay_cli_unknown(msg, sizeof msg, cmd, sub);
+            return bad(cmd, msg);
+        }
+    }
+    cli_cmd = assay_cli_find(cmd, sub);
+    /* --help anywhere: the help, whatever else is there, and no lab. */
+    for (int k = sub ? 1 : 0; k < sargc; k++)
+        if (is_help(sargv[k])) {
+            assay_cli_help(stdout, cmd, sub);
+            return 0;
+        }
+    char *pos[2];
+    int rc = sub ? check_opts(sargc - 1, sargv + 1, pos) : check_opts(sargc, sargv, pos);
+    if (rc)
+        return rc;
     static const struct {
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"init", cmd_init}, {"config", cmd_config}, {"package", cmd_package}, {"gc", cmd_gc}, {"profile", cmd_profile},
-        {"host", cmd_host}, {"run", cmd_run},       {"dispatch", cmd_dispatch}, {"version", cmd_version},
-        {"report", cmd_report}, {"compare", cmd_compare}, {"verify", cmd_verify}, {"key", cmd_key},
-        {"--version", cmd_version},
+        {"init", cmd_init},     {"config", cmd_config},   {"package", cmd_package},   {"gc", cmd_gc},
+        {"profile", cmd_profile}, {"host", cmd_host},     {"run", cmd_run},           {"dispatch", cmd_dispatch},
+        {"version", cmd_version}, {"report", cmd_report}, {"compare", cmd_compare},   {"verify", cmd_verify},
+        {"key", cmd_key},       {"help", cmd_help},       {"job", cmd_job},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
         if (strcmp(cmd, cmds[k].name) == 0) {
-            if (strcmp(cmd, "host") == 0 && sargc > 0 && strcmp(sargv[0], "check") == 0 && assay_ssh_init() < 0)
+            if (strcmp(cmd, "host") == 0 && strcmp(sub, "check") == 0 && assay_ssh_init() < 0)
                 return fail("host check");
             return cmds[k].fn(sargc, sargv);
         }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
-        return usage(stdout);
-    fprintf(stderr, "assay: unknown command '%s'\n", cmd);
-    return usage(stderr);
+    return bad(cmd, "not implemented (a bug: the command table names it)");
 }

@@ -2,10 +2,12 @@
 #include "profile.h"
 #include "assay/error.h"
 #include "assay/io.h"
+#include "cli.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,7 @@ int assay_profile_parse(assay_profile **out, const char *json, size_t len, const
     }
     if ((rc = field(p->doc, "id", "", src, 1, p->id, sizeof p->id)) < 0 ||
         (rc = field(p->doc, "name", "", src, 1, p->name, sizeof p->name)) < 0 ||
+        (rc = field(p->doc, "name_zh", "", src, 0, p->name_zh, sizeof p->name_zh)) < 0 ||
         (rc = field(cpu, "family", "cpu.", src, 1, p->family, sizeof p->family)) < 0 ||
         (rc = field(cpu, "vendor", "cpu.", src, 1, p->vendor, sizeof p->vendor)) < 0 ||
         (rc = field(cpu, "model", "cpu.", src, 1, p->model, sizeof p->model)) < 0 ||
@@ -152,6 +155,40 @@ fail:
     return rc;
 }
 
+/* The ids of dir's profiles (file names without .json), at most max. */
+static size_t profile_ids(char (*ids)[96], size_t max, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+    while (d && n < max && (e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l >= 6 && l - 5 < 96 && e->d_name[0] != '.' && strcmp(e->d_name + l - 5, ".json") == 0)
+            snprintf(ids[n++], 96, "%.*s", (int)(l - 5), e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* " (did you mean 'x'?)" for a word near one of `extra` or dir's ids, or "". */
+static void near_profile(char *out, size_t outlen, const char *dir, const char *word, const char *const *extra,
+                         size_t nextra)
+{
+    static char ids[512][96];
+    const char *cands[512 + 64];
+    size_t n = profile_ids(ids, 512, dir), k = 0;
+    for (size_t i = 0; i < n; i++)
+        cands[k++] = ids[i];
+    for (size_t i = 0; i < nextra && k < sizeof cands / sizeof cands[0]; i++)
+        cands[k++] = extra[i];
+    const char *s = assay_cli_suggest(word, cands, k);
+    if (s)
+        snprintf(out, outlen, " (did you mean '%s'?)", s);
+    else
+        out[0] = '\0';
+}
+
 static int load_file(assay_profile **out, const char *path, const char *name)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -178,6 +215,11 @@ int assay_profile_load(assay_profile **out, const char *dir, const char *id)
     snprintf(path, sizeof path, "%s/%s.json", dir, id);
     snprintf(name, sizeof name, "%s.json", id);
     int rc = load_file(out, path, name);
+    if (rc == ASSAY_ENOTFOUND) {
+        char near[160];
+        near_profile(near, sizeof near, dir, id, NULL, 0);
+        return assay_error_set(ASSAY_ENOTFOUND, "no profile %s%s", id, near);
+    }
     if (rc == 0 && strcmp((*out)->id, id) != 0) {
         rc = assay_error_set(ASSAY_EINVAL, "%s: id: '%s' does not match the file name", name, (*out)->id);
         assay_profile_free(*out);
@@ -224,6 +266,63 @@ int assay_profile_list(assay_profile ***out, size_t *n, const char *dir)
     *out = v;
     *n = cnt;
     return 0;
+}
+
+int assay_profile_select(char (**out)[96], size_t *n, const char *dir, const char *spec)
+{
+    assay_profile **all = NULL;
+    size_t na = 0, cnt = 0;
+    char(*ids)[96] = NULL, *copy = NULL;
+    int rc = assay_profile_list(&all, &na, dir);
+    if (rc < 0)
+        return rc;
+    if (!(ids = calloc(na ? na : 1, sizeof *ids)) || !(copy = strdup(spec))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (char *s = copy, *save = NULL, *t; (t = strtok_r(s, ",", &save)); s = NULL) {
+        int glob = strpbrk(t, "*?[") != NULL, matched = 0;
+        for (size_t i = 0; i < na; i++) {
+            const assay_profile *p = all[i];
+            int hit = !strcmp(t, "all") || !strcmp(t, p->id) || (glob && fnmatch(t, p->id, 0) == 0) ||
+                      (!glob && (!strcmp(t, p->family) || !strcmp(t, p->os_id)));
+            if (!hit)
+                continue;
+            matched = 1;
+            size_t k = 0;
+            while (k < cnt && strcmp(ids[k], p->id))
+                k++;
+            if (k == cnt)
+                snprintf(ids[cnt++], 96, "%s", p->id);
+        }
+        if (!matched) {
+            /* Families and OS ids are candidates too. */
+            const char *extra[2 * 64 + 1];
+            size_t ne = 0;
+            extra[ne++] = "all";
+            for (size_t i = 0; i < na && ne + 2 <= sizeof extra / sizeof extra[0]; i++) {
+                extra[ne++] = all[i]->family;
+                extra[ne++] = all[i]->os_id;
+            }
+            char near[160];
+            near_profile(near, sizeof near, dir, t, extra, ne);
+            rc = assay_error_set(ASSAY_ENOTFOUND, "'%s' is no profile id, family, OS id or glob of a profile%s", t,
+                                 near);
+            goto out;
+        }
+    }
+    if (cnt == 0) {
+        rc = assay_error_set(ASSAY_EINVAL, "no profile given");
+        goto out;
+    }
+    *out = ids;
+    *n = cnt;
+    ids = NULL;
+out:
+    free(ids);
+    free(copy);
+    assay_profile_list_free(all, na);
+    return rc;
 }
 
 static const char *jstr(const cJSON *o, const char *k)

@@ -10,6 +10,7 @@
 
 typedef struct assay_profile {
     char id[96], name[192];
+    char name_zh[192];       /* the Chinese name ("鲲鹏 920 / 银河麒麟 V10"), or "" */
     char family[32], vendor[64], model[64];
     char arch[32], isa[32];
     char os_id[32], os_name[96], os_version[32];
@@ -30,6 +31,16 @@ int assay_profile_load(assay_profile **out, const char *dir, const char *id);
 int assay_profile_list(assay_profile ***out, size_t *n, const char *dir);
 void assay_profile_free(assay_profile *p);
 void assay_profile_list_free(assay_profile **v, size_t n);
+
+/*
+ * The profiles of `dir` that `spec` selects: comma-separated profile ids,
+ * CPU families (kunpeng), OS ids (kylin), globs over ids (kunpeng-*,
+ * *-kylin-v10, fnmatch(3)) and "all". *out (malloc'd, *n ids, each once,
+ * in the order the spec names them) is the caller's. A word that selects
+ * nothing fails the whole spec with ASSAY_ENOTFOUND naming the nearest
+ * id, family or OS id.
+ */
+int assay_profile_select(char (**out)[96], size_t *n, const char *dir, const char *spec);
 
 /* Parse a profile document (exposed for tests). */
 int assay_profile_parse(assay_profile **out, const char *json, size_t len, const char *source);

@@ -108,7 +108,8 @@ static int time_unit(const char *u)
 static const char *verdict_zh(const char *v)
 {
     return !strcmp(v, "pass") ? "通过" : !strcmp(v, "fail") ? "不通过" : !strcmp(v, "error") ? "环境错误"
-           : !strcmp(v, "skipped") ? "跳过" : !strcmp(v, "canceled") ? "已取消" : "未完成";
+           : !strcmp(v, "skipped") ? "跳过" : !strcmp(v, "canceled") ? "已取消"
+           : !strcmp(v, "not-provided") ? "厂商未提供" : "未完成";
 }
 
 static void condition(cJSON *arr, const char *code, const char *zh, const char *en)
@@ -388,6 +389,37 @@ static cJSON *side(const cJSON *bench, const cJSON *t)
     return o;
 }
 
+static char *log_tail(assay_lab *lab, const char *sha);
+
+/*
+ * The tail of a stored log for the signed payload: the last 2 KiB (from a
+ * character boundary) of the blob, only if the blob still has the digest
+ * the store recorded, as valid UTF-8 with control characters and invalid
+ * bytes replaced (the text writer), so the payload stays strict JSON. NULL
+ * if the blob is missing or differs.
+ */
+static char *payload_tail(assay_lab *lab, const char *sha)
+{
+    char path[4096], hex[ASSAY_SHA256_HEX], *raw, *out = NULL;
+    uint64_t size;
+    assay_markup *w;
+    if (assay_blob_path(path, sizeof path, lab->blobs, sha) < 0 || assay_sha256_file(hex, &size, path) < 0 ||
+        strcmp(hex, sha) != 0) {
+        assay_error_clear();
+        return NULL;
+    }
+    if (!(raw = log_tail(lab, sha)))
+        return NULL;
+    if (assay_markup_new(&w, ASSAY_MARKUP_TEXT, 64 * 1024) == 0) {
+        assay_markup_text(w, raw);
+        if (assay_markup_done(&out, w) < 0)
+            out = NULL;
+    }
+    free(raw);
+    assay_error_clear();
+    return out;
+}
+
 /* Per-target part of the report, from one job's stored events. */
 static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_manifest *m, const cJSON *pkgpf,
                           double max_ci)
@@ -524,6 +556,18 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
             if (found) {
                 cJSON_AddStringToObject(one, "sha256", assay_json_str(found, "sha256"));
                 cJSON_AddNumberToObject(one, "size", assay_json_num(found, "size"));
+                /* Why a step failed is in its output: the tail of each
+                 * stream goes into the signed report; the whole log is in
+                 * the lab's blob store under the digest. */
+                const char *v = assay_json_str(b, "verdict");
+                if (!strcmp(v, "fail") || !strcmp(v, "error")) {
+                    char *tail = payload_tail(lab, assay_json_str(found, "sha256"));
+                    if (tail)
+                        cJSON_AddStringToObject(one, "tail", tail);
+                    else
+                        cJSON_AddNullToObject(one, "tail");
+                    free(tail);
+                }
             } else {
                 cJSON_AddNullToObject(one, "sha256");
             }
@@ -557,7 +601,8 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
     const char *outcome = j->outcome[0] ? j->outcome : "";
     const char *verdict = !strcmp(outcome, "passed") ? "pass" : !strcmp(outcome, "failed") ? "fail"
                           : !strcmp(outcome, "error") ? "error" : !strcmp(outcome, "canceled") ? "canceled"
-                                                                                               : "incomplete";
+                          /* no artifact for the target: the vendor's gap, never the lab's */
+                          : !strcmp(outcome, "not-provided") ? "not-provided" : "incomplete";
     cJSON_AddStringToObject(t, "verdict", verdict);
     cJSON_AddStringToObject(t, "reason", end && assay_json_str(end, "reason")[0] ? assay_json_str(end, "reason") : j->reason);
     cJSON_AddNumberToObject(t, "attempts", j->attempt);
@@ -827,8 +872,8 @@ static int statement(cJSON **out, assay_lab *lab, int64_t run, double max_ci)
     for (size_t i = 0; i < nj; i++) {
         cJSON *t = target_json(lab, &jobs[i], m, pkgpf, max_ci);
         const char *v = assay_json_str(t, "verdict");
-        fail |= !strcmp(v, "fail");
-        other |= strcmp(v, "pass") && strcmp(v, "fail");
+        fail |= !strcmp(v, "fail") || !strcmp(v, "not-provided");
+        other |= strcmp(v, "pass") && strcmp(v, "fail") && strcmp(v, "not-provided");
         emulated |= cJSON_IsTrue(cJSON_GetObjectItem(t, "emulated"));
         cJSON_AddItemToArray(targets, t);
     }
@@ -1115,6 +1160,9 @@ static const char *verdict_class(const char *v)
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (!strcmp(v, known[i]))
             return known[i];
+    /* The vendor's gap reads as the product's failure. */
+    if (!strcmp(v, "not-provided"))
+        return "fail";
     return "incomplete";
 }
 
@@ -1361,7 +1409,29 @@ static void html_findings(assay_markup *w, const cJSON *pk)
     W_RAW(w, "</table>\n");
 }
 
-/* One row of the steps table: install, a test or uninstall. */
+/* The tails of a failed step's output, from the payload (each stream's
+ * `tail`); the full logs are in the lab's blob store by digest. */
+static void html_tails(assay_markup *w, const cJSON *x)
+{
+    static const char *const streams[] = {"stderr", "stdout"};
+    const cJSON *lg = obj(x, "logs");
+    for (int k = 0; k < 2; k++) {
+        const cJSON *one = obj(lg, streams[k]);
+        const char *tail = assay_json_str(one, "tail");
+        if (!tail[0])
+            continue;
+        W_RAW(w, "<tr><td colspan=\"5\"><small>");
+        W_TEXT(w, streams[k]);
+        W_RAW(w, " (末尾 last 2 KiB; 完整日志 full log: sha256 <code>");
+        W_TEXT(w, assay_json_str(one, "sha256"));
+        W_RAW(w, "</code>)</small><pre>");
+        W_TEXT(w, tail);
+        W_RAW(w, "</pre></td></tr>");
+    }
+}
+
+/* One row of the steps table: install, a test or uninstall, and for a
+ * step that failed, the tails of its output. */
 static void html_step_row(assay_markup *w, const cJSON *x)
 {
     W_RAW(w, "<tr><td>");
@@ -1383,8 +1453,12 @@ static void html_step_row(assay_markup *w, const cJSON *x)
     else
         W_TEXT(w, assay_json_str(x, "signal"));
     assay_markup_rawf(w, "</td><td>%.3f s</td><td><code>", assay_json_num(x, "duration_s"));
+    W_RAW(w, "stdout ");
     assay_markup_textf(w, "%.16s", assay_json_str(obj(obj(x, "logs"), "stdout"), "sha256"));
+    W_RAW(w, "<br>stderr ");
+    assay_markup_textf(w, "%.16s", assay_json_str(obj(obj(x, "logs"), "stderr"), "sha256"));
     W_RAW(w, "</code></td></tr>");
+    html_tails(w, x);
 }
 
 /* What affects a benchmark on this host: CPU model, frequency governor
@@ -1442,7 +1516,7 @@ int assay_report_html(char **out, const assay_report_check *c)
         "border:1px solid #e0c060}.conclusion{padding:.5em 1em;border:2px "
         "solid}.certified{border-color:#0a6b0a}"
         ".not-certified{border-color:#b00}code{font-size:90%;overflow-wrap:anywhere}td{overflow-"
-        "wrap:anywhere}"
+        "wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:85%;margin:.25em 0}"
         "@media print{body{margin:1cm}h2{page-break-before:auto}}</style></head><body>\n");
     W_RAW(w, "<h1>适配测试报告 / Adaptation Test Report</h1>\n");
     if (con) {
@@ -1677,8 +1751,8 @@ int assay_report_html(char **out, const assay_report_check *c)
             }
             W_RAW(w, "</table>\n");
         }
-        W_RAW(w, "<table><tr><th>测试 Test</th><th>结果 Verdict</th><th>退出 Exit</th>"
-                 "<th>耗时 Duration</th><th>日志 Log sha256</th></tr>");
+        W_RAW(w, "<table><tr><th>步骤 Step</th><th>结果 Verdict</th><th>退出 Exit</th>"
+                 "<th>耗时 Duration</th><th>日志 Logs sha256</th></tr>");
         const cJSON *steps = obj(t, "steps");
         if (cJSON_IsObject(obj(steps, "install")))
             html_step_row(w, obj(steps, "install"));
@@ -2080,6 +2154,60 @@ static void md_vs(assay_markup *w, const cJSON *x)
     W_TEXT(w, assay_json_str(x, "verdict"));
 }
 
+/* One failed step of a target: its status, and the tail of each stream as
+ * a block quote, line by line (each line escaped on its own, so none can
+ * start a block). */
+static void md_step(assay_markup *w, const cJSON *t, const cJSON *x)
+{
+    const char *v = assay_json_str(x, "verdict");
+    if (strcmp(v, "fail") && strcmp(v, "error"))
+        return;
+    W_RAW(w, "\nTarget ");
+    W_TEXT(w, profile_id(t));
+    W_RAW(w, ", step ");
+    W_TEXT(w, assay_json_str(x, "name"));
+    W_RAW(w, ": ");
+    W_TEXT(w, v);
+    const cJSON *ec = obj(x, "exit_code");
+    if (cJSON_IsNumber(ec))
+        assay_markup_rawf(w, " (exit status %d)", ec->valueint);
+    else if (assay_json_str(x, "signal")[0]) {
+        W_RAW(w, " (");
+        W_TEXT(w, assay_json_str(x, "signal"));
+        W_RAW(w, ")");
+    }
+    W_RAW(w, "\n");
+    static const char *const streams[] = {"stderr", "stdout"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *one = obj(obj(x, "logs"), streams[k]);
+        const char *tail = assay_json_str(one, "tail");
+        if (!tail[0])
+            continue;
+        W_RAW(w, "\n");
+        W_TEXT(w, streams[k]);
+        W_RAW(w, " (last 2 KiB; full log sha256 ");
+        W_TEXT(w, assay_json_str(one, "sha256"));
+        W_RAW(w, "):\n\n");
+        for (const char *line = tail; *line;) {
+            size_t n = strcspn(line, "\n");
+            W_RAW(w, "> ");
+            assay_markup_textn(w, line, n);
+            W_RAW(w, "\n");
+            line += n + (line[n] == '\n');
+        }
+    }
+}
+
+static void md_failed_steps(assay_markup *w, const cJSON *t)
+{
+    const cJSON *x, *steps = obj(t, "steps");
+    if (cJSON_IsObject(obj(steps, "install")))
+        md_step(w, t, obj(steps, "install"));
+    cJSON_ArrayForEach(x, obj(t, "tests")) md_step(w, t, x);
+    if (cJSON_IsObject(obj(steps, "uninstall")))
+        md_step(w, t, obj(steps, "uninstall"));
+}
+
 int assay_report_md(char **out, const assay_report_check *c)
 {
     const cJSON *p = obj(c->statement, "predicate"), *t, *x, *con = conclusion(p);
@@ -2226,6 +2354,8 @@ int assay_report_md(char **out, const assay_report_check *c)
             W_RAW(w, "\n");
         }
     }
+    cJSON_ArrayForEach(t, obj(p, "targets"))
+        md_failed_steps(w, t);
     const cJSON *note;
     cJSON_ArrayForEach(note, obj(p, "notes"))
     {

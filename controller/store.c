@@ -710,7 +710,7 @@ int assay_store_job_set_host_reset(assay_store *st, int64_t job_id, int host_res
 /* ---- runs and jobs ------------------------------------------------------- */
 
 int assay_store_run_submit(assay_store *st, const char *package_id, char *const *profiles, size_t n,
-                           int priority, int stop_on_preflight, int64_t *run_id)
+                           int priority, int stop_on_preflight, const char *const *not_provided, int64_t *run_id)
 {
     sqlite3_stmt *s = NULL;
     char now[32];
@@ -729,16 +729,32 @@ int assay_store_run_submit(assay_store *st, const char *package_id, char *const 
         goto fail;
     sqlite3_finalize(s);
     int64_t id = sqlite3_last_insert_rowid(st->db);
-    if ((rc = prepare(st, &s, "INSERT INTO jobs (run_id, profile, state) VALUES (?, ?, 'queued')")) < 0)
+    /* A target the package has no artifact for is ended at once, as the
+     * vendor's gap: no host ever sees it. */
+    if ((rc = prepare(st, &s, "INSERT INTO jobs (run_id, profile, state, outcome, reason, ended_at) VALUES "
+                              "(?1, ?2, CASE WHEN ?3 IS NULL THEN 'queued' ELSE 'ended' END, "
+                              "CASE WHEN ?3 IS NULL THEN '' ELSE 'not-provided' END, coalesce(?3, ''), "
+                              "CASE WHEN ?3 IS NULL THEN '' ELSE ?4 END)")) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_text(s, 2, profiles[i], -1, SQLITE_TRANSIENT);
+        if (not_provided && not_provided[i])
+            sqlite3_bind_text(s, 3, not_provided[i], -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(s, 3);
+        sqlite3_bind_text(s, 4, now, -1, SQLITE_TRANSIENT);
         if ((rc = step_done(st, s, "submit job")) < 0)
             goto fail;
     }
     sqlite3_finalize(s);
+    s = NULL;
+    /* Nothing to run at all: the run is done as it is submitted. */
+    if ((rc = run_bound(st, "UPDATE runs SET state = 'done', finished_at = ?2 WHERE id = ?1 AND NOT EXISTS "
+                            "(SELECT 1 FROM jobs WHERE run_id = ?1 AND state = 'queued')",
+                        id, now, "submit run")) < 0)
+        goto fail;
     if ((rc = assay_store_commit(st)) < 0)
         return rc;
     *run_id = id;
@@ -759,11 +775,23 @@ fail:
     "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.outcome = 'error') AS errors "       \
     "FROM runs r JOIN packages p ON p.id = r.package_id "
 
-int assay_store_run_list(assay_store *st, cJSON **out)
+int assay_store_run_list(assay_store *st, const assay_run_filter *f, cJSON **out)
 {
+    static const assay_run_filter none = {0};
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, RUN_SELECT "ORDER BY r.id");
-    return rc < 0 ? rc : rows_json(st, s, out);
+    if (!f)
+        f = &none;
+    /* An unset filter binds NULL and matches every row. */
+    int rc = prepare(st, &s, RUN_SELECT "WHERE (?1 IS NULL OR p.product = ?1) AND (?2 IS NULL OR p.vendor = ?2) "
+                                        "AND (?3 IS NULL OR r.state = ?3) AND (?4 IS NULL OR r.submitted_at >= ?4) "
+                                        "ORDER BY r.id");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {f->product, f->vendor, f->state, f->since};
+    for (int i = 0; i < 4; i++)
+        if (v[i])
+            sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_TRANSIENT);
+    return rows_json(st, s, out);
 }
 
 int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out)
@@ -1255,16 +1283,118 @@ char *assay_store_package_preflight(assay_store *st, const char *id)
     return out;
 }
 
+/* ---- removing a package ------------------------------------------------------ */
+
 int assay_store_blob_referenced(assay_store *st, const char *hex)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, "SELECT 1 FROM packages WHERE id = ?1 UNION ALL SELECT 1 FROM artifacts WHERE sha256 = ?1 "
-                             "UNION ALL SELECT 1 FROM logs WHERE sha256 = ?1 LIMIT 1");
+    int rc = prepare(st, &s, "SELECT EXISTS (SELECT 1 FROM packages WHERE id = ?1) OR "
+                             "EXISTS (SELECT 1 FROM artifacts WHERE sha256 = ?1) OR "
+                             "EXISTS (SELECT 1 FROM logs WHERE sha256 = ?1)");
     if (rc < 0)
         return rc;
     sqlite3_bind_text(s, 1, hex, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(s);
-    rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(st, "blob references");
+    rc = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) != 0 : db_error(st, "blob references");
     sqlite3_finalize(s);
+    return rc;
+}
+
+/* One integer from a query with the package id as ?1. */
+static int count_of(assay_store *st, const char *sql, const char *id, int *out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, sql);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s) == SQLITE_ROW ? 0 : db_error(st, "count");
+    if (rc == 0)
+        *out = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_package_remove(assay_store *st, const char *id, int force, char id_out[65],
+                               char (**digests)[65], size_t *n, int *runs)
+{
+    assay_package_rec p;
+    sqlite3_stmt *s = NULL;
+    char(*dig)[65] = NULL;
+    size_t nd = 0, cap = 0;
+    int nruns = 0, busy = 0;
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = assay_store_package_get(st, id, &p, NULL)) < 0 ||
+        (rc = count_of(st, "SELECT count(*) FROM runs WHERE package_id = ?1", p.id, &nruns)) < 0 ||
+        (rc = count_of(st, "SELECT count(*) FROM jobs j JOIN runs r ON r.id = j.run_id WHERE r.package_id = ?1 "
+                           "AND j.state IN ('assigned','running')", p.id, &busy)) < 0)
+        goto fail;
+    if (nruns && !force) {
+        rc = assay_error_set(ASSAY_ESTATE, "package %.12s: %d run(s) refer to it (--force removes them too)", p.id,
+                             nruns);
+        goto fail;
+    }
+    if (busy) {
+        rc = assay_error_set(ASSAY_ESTATE, "package %.12s: %d job(s) of its runs are on hosts now; cancel the runs "
+                                           "and let them end first", p.id, busy);
+        goto fail;
+    }
+    /* The blobs it refers to, before the records go. */
+    if ((rc = prepare(st, &s, "SELECT ?1 UNION SELECT sha256 FROM artifacts WHERE package_id = ?1 UNION "
+                              "SELECT l.sha256 FROM logs l JOIN jobs j ON j.id = l.job_id JOIN runs r ON "
+                              "r.id = j.run_id WHERE r.package_id = ?1")) < 0)
+        goto fail;
+    sqlite3_bind_text(s, 1, p.id, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (nd == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char(*nv)[65] = realloc(dig, nc * sizeof *dig);
+            if (!nv) {
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+                goto fail;
+            }
+            dig = nv, cap = nc;
+        }
+        copy_col(dig[nd++], 65, s, 0);
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_error(st, "package blobs");
+        goto fail;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    static const char *const del[] = {
+        "DELETE FROM events WHERE job_id IN (SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id WHERE "
+        "r.package_id = ?1)",
+        "DELETE FROM logs WHERE job_id IN (SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id WHERE "
+        "r.package_id = ?1)",
+        "DELETE FROM attempts WHERE job_id IN (SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id WHERE "
+        "r.package_id = ?1)",
+        "DELETE FROM jobs WHERE run_id IN (SELECT id FROM runs WHERE package_id = ?1)",
+        "DELETE FROM runs WHERE package_id = ?1",
+        "DELETE FROM artifacts WHERE package_id = ?1",
+        "DELETE FROM packages WHERE id = ?1",
+    };
+    for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
+        if ((rc = prepare(st, &s, del[i])) < 0)
+            goto fail;
+        sqlite3_bind_text(s, 1, p.id, -1, SQLITE_TRANSIENT);
+        if ((rc = step_done(st, s, "remove package")) < 0)
+            goto fail;
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if ((rc = assay_store_commit(st)) < 0)
+        goto fail;
+    snprintf(id_out, 65, "%s", p.id);
+    *digests = dig;
+    *n = nd;
+    *runs = nruns;
+    return 0;
+fail:
+    sqlite3_finalize(s);
+    assay_store_rollback(st);
+    free(dig);
     return rc;
 }

@@ -56,10 +56,24 @@ int assay_store_package_get(assay_store *st, const char *id, assay_package_rec *
 int assay_store_artifacts(assay_store *st, const char *package_id, assay_artifact_rec **out, size_t *n);
 /* [{"id","file_name","size","product","version","vendor","added_at"}] */
 int assay_store_package_list(assay_store *st, cJSON **out);
+/*
+ * Remove package `id` (a unique prefix will do) and everything stored of
+ * it, in one transaction. Refused (ASSAY_ESTATE, saying how many) while
+ * runs refer to it, unless force, which removes those runs, their jobs,
+ * attempts, events and log records too, and is refused while one of their
+ * jobs is assigned or running. *digests (malloc'd, *n of them) are the
+ * blobs it referred to (the submission, artifacts, logs), for the caller
+ * to collect those no one refers to any more (assay_store_blob_referenced);
+ * *runs is how many runs went. The full id goes to id_out.
+ */
+int assay_store_package_remove(assay_store *st, const char *id, int force, char id_out[65],
+                               char (**digests)[65], size_t *n, int *runs);
+/* 1 if a package, artifact or log record refers to blob `hex`, else 0;
+ * or a negative code. */
+int assay_store_blob_referenced(assay_store *st, const char *hex);
 /* The stored preflight of a package (malloc'd JSON text), or NULL if none. */
 char *assay_store_package_preflight(assay_store *st, const char *id);
 /* 1 if a package, an artifact or a log names blob `hex`, else 0. */
-int assay_store_blob_referenced(assay_store *st, const char *hex);
 /* Store the preflight result of a package (JSON text). */
 int assay_store_package_set_preflight(assay_store *st, const char *id, const char *json);
 
@@ -111,7 +125,7 @@ typedef struct assay_job_rec {
     char host[64];
     int attempt;         /* 1.. ; a new attempt after an infrastructure error */
     int64_t last_seq;    /* highest event seq stored for this attempt */
-    char outcome[16];    /* passed, failed, error, canceled, or "" */
+    char outcome[16];    /* passed, failed, error, canceled, not-provided, or "" */
     char reason[256];
     int cancel;          /* cancel requested: 1 (uninstall still runs), 2 (now: uninstall skipped) */
     char started_at[32], ended_at[32];
@@ -121,11 +135,23 @@ typedef struct assay_job_rec {
                           * command: 0, needed none: -1 */
 } assay_job_rec;
 
-/* Queue a run of package over profiles: one job per profile. */
+/* Queue a run of package over profiles: one job per profile. A profile
+ * whose not_provided[i] is set (not_provided may be NULL) gets a job that
+ * has ended already, outcome "not-provided" and that text as its reason:
+ * the package has nothing for it. */
 int assay_store_run_submit(assay_store *st, const char *package_id, char *const *profiles, size_t n,
-                           int priority, int stop_on_preflight, int64_t *run_id);
-/* [{"id","package","product","version","priority","state","submitted_at","jobs":{state: n}}] */
-int assay_store_run_list(assay_store *st, cJSON **out);
+                           int priority, int stop_on_preflight, const char *const *not_provided,
+                           int64_t *run_id);
+/* Which runs assay_store_run_list returns: each set field must match
+ * (NULL: any). product and vendor exactly; state a run state (queued,
+ * running, done, canceled); since an ISO 8601 UTC time or date, compared
+ * with submitted_at. */
+typedef struct assay_run_filter {
+    const char *product, *vendor, *state, *since;
+} assay_run_filter;
+/* [{"id","package","product","version","vendor","priority","state","submitted_at","finished_at",
+ * "jobs","done","passed","failed","errors",...}] in run order; f may be NULL. */
+int assay_store_run_list(assay_store *st, const assay_run_filter *f, cJSON **out);
 int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out);
 int assay_store_run_jobs(assay_store *st, int64_t run_id, assay_job_rec **out, size_t *n);
 /* Mark a run canceled: queued jobs end at once, running ones get a cancel

@@ -16,8 +16,8 @@ from html.parser import HTMLParser
 
 # What assay_report_html writes itself; anything else came from a payload.
 TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "section", "table",
-        "tr", "th", "td", "b", "br", "small", "code", "ul", "li", "p", "svg", "text", "rect", "line", "circle"}
-ATTRS = {"lang", "charset", "http-equiv", "content", "class", "width", "height", "role", "x", "y",
+        "tr", "th", "td", "b", "br", "small", "code", "pre", "ul", "li", "p", "svg", "text", "rect", "line", "circle"}
+ATTRS = {"colspan", "lang", "charset", "http-equiv", "content", "class", "width", "height", "role", "x", "y",
          "font-size", "fill", "x1", "y1", "x2", "y2", "stroke", "stroke-width", "stroke-dasharray", "cx", "cy",
          "r"}
 

@@ -349,3 +349,68 @@ Test(controller, a_warm_host_runs_a_job_in_one_command)
         lc_sh("sqlite3 %s/assay.db \"select count(*) from logs where job_id = 2\"", lc_lab), 0);
     cr_assert_str_eq(lc_out, "6\n");
 }
+
+/* An install that fails the way a missing dependency does: run show names
+ * the step and the first line of its stderr, run logs and job show give
+ * the logs, and every report form carries the tails (escaped), the JSON
+ * by digest too. */
+Test(controller, why_a_job_failed_is_on_screen_and_in_the_report)
+{
+    lc_submission_install("nodep", "echo 'Reading package lists...'\n"
+                                   "echo 'E: Unable to locate package libfoo <&>' >&2\n"
+                                   "printf '\\033[31mred\\n' >&2\nexit 100\n",
+                          PASSING);
+    cr_assert_eq(lc_sh("%s run submit %.12s --profiles zhaoxin-kx6000-uos-20 && %s dispatch --once", LC_ASSAY,
+                       lc_pkg, LC_ASSAY),
+                 0, "%s", lc_out);
+    cr_assert_eq(lc_sh("%s run show 1", LC_ASSAY), 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "失败 failed at install: exit status 100: E: Unable to locate package libfoo <&>"),
+              "%s", lc_out);
+    cr_assert(strstr(lc_out, "兆芯 KX-6000 / 统信 UOS 20"), "%s", lc_out);
+    cJSON *rj = lc_run_json("1");
+    const cJSON *fs = cJSON_GetObjectItem(lc_job(rj, 0), "failed_step");
+    cr_assert_str_eq(cJSON_GetObjectItem(fs, "step")->valuestring, "install");
+    cr_assert_str_eq(cJSON_GetObjectItem(fs, "status")->valuestring, "exit status 100");
+    cr_assert_str_eq(cJSON_GetObjectItem(fs, "stderr_first_line")->valuestring,
+                     "E: Unable to locate package libfoo <&>");
+    cJSON_Delete(rj);
+    cr_assert_eq(lc_sh("%s run logs 1 --step install --stderr", LC_ASSAY), 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "==> job 1 zhaoxin-kx6000-uos-20 step install run 1 stderr (") &&
+                  strstr(lc_out, "E: Unable to locate package libfoo <&>\n\033[31mred\n") &&
+                  !strstr(lc_out, "Reading package lists"),
+              "piped, as stored, stderr only: %s", lc_out);
+    cr_assert_eq(lc_sh("%s run logs 1 --job 1 --step install --stdout", LC_ASSAY), 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "Reading package lists...") && !strstr(lc_out, "libfoo"), "%s", lc_out);
+    cr_assert_neq(lc_sh("%s run logs 1 --step nosuch", LC_ASSAY), 0);
+    cr_assert_eq(lc_sh("%s job show 1", LC_ASSAY), 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "install") && strstr(lc_out, "exit status 100") &&
+                  strstr(lc_out, "    E: Unable to locate package libfoo <&>") && !strstr(lc_out, "\033"),
+              "the tail, escaped for the terminal: %s", lc_out);
+    cr_assert_eq(lc_sh("%s job show 1 --json", LC_ASSAY), 0, "%s", lc_out);
+    cJSON *j = cJSON_Parse(lc_out);
+    cr_assert_not_null(j, "%s", lc_out);
+    const cJSON *st0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "steps"), 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(st0, "step")->valuestring, "install");
+    char digest[65];
+    snprintf(digest, sizeof digest, "%s", cJSON_GetObjectItem(cJSON_GetObjectItem(st0, "stderr"), "sha256")->valuestring);
+    cJSON_Delete(j);
+    /* The signed payload: the tail, and the digest of the whole log, which
+     * is the blob the lab keeps. */
+    cr_assert_eq(lc_sh("%s report 1 | python3 -c 'import json,sys,base64; p=json.loads(base64.b64decode("
+                       "json.load(sys.stdin)[\"payload\"])); s=p[\"predicate\"][\"targets\"][0][\"steps\"][\"install\"]"
+                       "[\"logs\"][\"stderr\"]; print(s[\"sha256\"]); print(s[\"tail\"], end=\"\")'",
+                       LC_ASSAY),
+                 0, "%s", lc_out);
+    char want[512];
+    snprintf(want, sizeof want, "%s\nE: Unable to locate package libfoo <&>\n\xef\xbf\xbd[31mred\n", digest);
+    cr_assert_str_eq(lc_out, want);
+    cr_assert_eq(lc_sh("sha256sum %s/blobs/%.2s/%s", lc_lab, digest, digest + 2), 0, "%s", lc_out);
+    cr_assert(strncmp(lc_out, digest, 64) == 0, "%s", lc_out);
+    cr_assert_eq(lc_sh("%s report 1 --format html", LC_ASSAY), 0);
+    cr_assert(strstr(lc_out, "<pre>E: Unable to locate package libfoo &lt;&amp;&gt;\n\xef\xbf\xbd[31mred\n</pre>"),
+              "%s", lc_out);
+    cr_assert_eq(lc_sh("%s report 1 --format md", LC_ASSAY), 0);
+    cr_assert(strstr(lc_out, "step install: fail (exit status 100)") &&
+                  strstr(lc_out, "> E: Unable to locate package libfoo \\<\\&\\>\n"),
+              "%s", lc_out);
+}

@@ -69,7 +69,7 @@ static void make_lab(assay_lab *lab, const char *name, assay_key_type type)
     lab_with(lab, name, type, CORPUS "/ok-deb-rpm.tar.gz", id);
     char *profs[] = {"kunpeng-920-kylin-v10", "zhaoxin-kx6000-uos-20"};
     int64_t run;
-    cr_assert_eq(assay_store_run_submit(lab->store, id, profs, 2, 0, 0, &run), 0);
+    cr_assert_eq(assay_store_run_submit(lab->store, id, profs, 2, 0, 0, NULL, &run), 0);
     for (int64_t j = 1; j <= 2; j++) {
         cr_assert_eq(assay_store_job_assign(lab->store, j, j == 1 ? "kunpeng-1" : "zhaoxin-1"), 0);
         if (j == 1) /* kunpeng-1 had run another product and was reset first */

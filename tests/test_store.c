@@ -58,7 +58,7 @@ static int64_t submit(int prio, int nprof)
     char *profs[] = {"a", "b", "c"};
     int64_t run;
     snprintf(pkg, sizeof pkg, "%064d", 1);
-    cr_assert_eq(assay_store_run_submit(st, pkg, profs, (size_t)nprof, prio, 0, &run), 0);
+    cr_assert_eq(assay_store_run_submit(st, pkg, profs, (size_t)nprof, prio, 0, NULL, &run), 0);
     return run;
 }
 
