@@ -1084,7 +1084,7 @@ static int64_t bench_run(assay_lab *lab, const char *pkg, const double *const sa
     int64_t run, first = 0;
     char *profs[4];
     memcpy(profs, BENCH_PROFILES, sizeof profs);
-    cr_assert_eq(assay_store_run_submit(lab->store, pkg, profs, 4, 0, 0, &run), 0);
+    cr_assert_eq(assay_store_run_submit(lab->store, pkg, profs, 4, 0, 0, NULL, &run), 0);
     assay_job_rec *jobs;
     size_t nj;
     cr_assert_eq(assay_store_run_jobs(lab->store, run, &jobs, &nj), 0);
