@@ -21,6 +21,10 @@
 # Kunpeng as Neoverse-N1 (ARMv8.2, LSE atomics), Phytium as Cortex-A72
 # (ARMv8.0, no LSE: code built for armv8.1-a dies with SIGILL, as on an
 # FT-2000+), Loongson as LA464.
+#
+# Every host is logged into as the lab's own login user, assay-lab (see
+# ensure_lab_user), not as root: the lab measures assay and the host, not
+# this machine's login profile.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -61,6 +65,47 @@ declare -A PROFILE=(
 # host's agent root lives under a searchable folder of its own, and
 # $DIR/hosts/<name>/root links to it. `down` removes them.
 ROOTS=/var/tmp/assay-lab/$(printf '%s' "$DIR" | sha256sum | cut -c1-16)
+
+# The lab's login user. Each command the controller sends a host runs as
+# `<shell> -c CMD` under sshd; for root that is bash, and bash started by
+# sshd reads ~/.bashrc even for `-c` (Debian builds it so): whatever this
+# machine's root profile does (a `pyenv init` whose rehash lock held logins
+# for a minute under load, conda, motd scripts) would be timed as assay's.
+# So the lab logs in as assay-lab: uid 0 (the agent installs packages and
+# creates the run user, as root does on a real host), shell /bin/sh (dash
+# reads no rc file for `-c`, nor a profile: not a login shell), and a home
+# of its own that holds nothing. sshd treats it as root (PermitRootLogin
+# looks at the uid) and finds its key in the lab's AuthorizedKeysFile, an
+# absolute path. Its password field is "*", no password but not locked:
+# sshd without PAM refuses a login whose shadow entry starts with "!".
+#
+# The account is this machine's, shared by every lab on it (several test
+# runs at once): created once under a lock, the same for all, never removed
+# (`down` of one lab must not pull it from under another).
+LAB_USER=assay-lab
+LAB_HOME=/var/tmp/assay-lab/home
+ensure_lab_user() {
+    local entry t=0
+    mkdir -p /var/tmp/assay-lab "$LAB_HOME"
+    chmod 755 /var/tmp/assay-lab "$LAB_HOME"
+    exec 9>/var/tmp/assay-lab/.user.lock
+    flock 9
+    # useradd fails while another useradd (an agent creating its run user)
+    # holds /etc/passwd's lock: try again while the account is still missing.
+    until entry=$(getent passwd "$LAB_USER"); do
+        t=$((t + 1))
+        [ "$t" -le 10 ] || die "cannot create the lab login user $LAB_USER: $(cat "$DIR/.useradd.err")"
+        useradd -o -u 0 -g 0 -N -M -d "$LAB_HOME" -s /bin/sh -p '*' \
+            -c "assay lab login (ci/lab.sh)" "$LAB_USER" 2>"$DIR/.useradd.err" || sleep 0.5
+    done
+    rm -f "$DIR/.useradd.err"
+    exec 9>&-
+    # An account of that name made by something else is not ours to use.
+    case "$entry" in
+    "$LAB_USER:x:0:0:"*":$LAB_HOME:/bin/sh") ;;
+    *) die "user $LAB_USER exists but is not the lab's login user (uid 0, home $LAB_HOME, shell /bin/sh): $entry" ;;
+    esac
+}
 
 # With --reference, host N+1 is debian-1: this machine as what it is, an
 # x86_64 Debian 12 host (profile x86_64-debian-12), which can certify.
@@ -175,6 +220,7 @@ cmd_up() {
     [ -x /usr/sbin/sshd ] || die "no /usr/sbin/sshd: run ci/deps.sh"
     mkdir -p /run/sshd && chmod 755 /run/sshd
     chmod 711 "$DIR"
+    ensure_lab_user
     [ -f "$DIR/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C assay-lab -f "$DIR/client_key"
     chmod 600 "$DIR/client_key"
     for i in $(seq 1 "$n"); do start_host "$i"; done
@@ -191,7 +237,7 @@ cmd_up() {
             launcher=$(launcher_for "$arch")
             printf '[%s]:%s %s\n' "$addr" "$port" "$(cut -d' ' -f1-2 "$h/ssh_host_ed25519_key.pub")" >>"$known"
             printf '%s    {"name": "%s", "address": "%s", "port": %d, "user": "%s", "identity": "%s",\n' \
-                "$sep" "$name" "$addr" "$port" "$(id -un)" "$DIR/client_key"
+                "$sep" "$name" "$addr" "$port" "$LAB_USER" "$DIR/client_key"
             printf '     "hostkey": "%s", "profile": "%s", "arch": "%s", "emulated": %s,\n' \
                 "$fp" "${PROFILE[$fam]}" "$arch" "$([ "$arch" = "$(uname -m)" ] && echo false || echo true)"
             printf '     "agent_root": "%s", "launcher": "%s", "reset": "%s"}' "$h/root" "$launcher" \
