@@ -11,8 +11,9 @@
 # DIR (default $ASSAY_LAB_HOSTS, else ./lab) holds the lab client key, the
 # known_hosts file, the host file the controller imports (hosts.json) and one
 # folder per host. Each host's reset command is ci/lab-reset.sh (it recreates
-# the host's agent root; see there for what it cannot reset). Host i listens on 127.K.x.y:22000+i (K: --net, default 10),
-# never outside 127.0.0.0/8.
+# the host's agent root; see there for what it cannot reset). Host i listens
+# on 127.K.x.y:22000+i (K: --net, default 10; the next free one if another
+# lab on this machine holds it, see choose_net), never outside 127.0.0.0/8.
 #
 # Hosts are named by CPU family, round-robin: kunpeng-1, phytium-1,
 # loongson-1, zhaoxin-1, kunpeng-2, ... Kunpeng and Phytium run aarch64 code
@@ -129,6 +130,62 @@ running_pid() {
     printf '%s\n' "$pid"
 }
 
+# The lab's network, 127.K.0.0/16. Several labs run on one machine at once
+# (two checkouts' tests, a benchmark beside them): each holds its net in
+# $NETS/K (the file names its folder), taken under a lock that `up` keeps
+# until its sshds listen. A net held by another lab whose hosts are up, or
+# whose first address answers on 22001 (a lab that does not register, or
+# anything else), is taken: `up` moves on to the next free one and says
+# so; hosts.json has the addresses. A lab that is up keeps its net.
+NETS=/var/tmp/assay-lab/nets
+lab_up_in() { # DIR: 0 if a host of the lab in DIR is running
+    local h
+    for h in "$1"/hosts/*/; do running_pid "${h%/}" >/dev/null && return 0; done
+    return 1
+}
+net_taken() { # K
+    local k=$1 other
+    other=$(cat "$NETS/$k" 2>/dev/null) || other=""
+    [ "$other" != "$DIR" ] || return 1
+    if [ -n "$other" ] && lab_up_in "$other"; then return 0; fi
+    (exec 3<>"/dev/tcp/127.$k.0.1/22001") 2>/dev/null
+}
+choose_net() {
+    local want=$NET k f tries
+    mkdir -p "$NETS"
+    exec 8>"$NETS/.lock"
+    flock 8
+    for f in "$NETS"/*; do
+        [ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$DIR" ] && rm -f "$f"
+    done
+    if lab_up_in "$DIR"; then
+        # Its sshds listen where their configs say.
+        k=$(cat "$DIR"/hosts/*/sshd_config | awk '/^ListenAddress/ { split($2, a, "."); print a[2]; exit }')
+        [ "$k" = "$want" ] || say "this lab is up on net $k: it stays there (down it to move it to $want)"
+    else
+        k=$want
+        for tries in $(seq 1 254); do
+            net_taken "$k" || break
+            [ "$tries" -lt 254 ] || die "no free net: every 127.K.0.0/16 has a lab on it"
+            k=$(( k % 254 + 1 ))
+        done
+        [ "$k" = "$want" ] || say "net $want is another lab's ($(cat "$NETS/$want" 2>/dev/null || echo 'not one that registers')): this lab is on 127.$k.0.0/16"
+    fi
+    printf '%s\n' "$DIR" >"$NETS/$k"
+    NET=$k
+}
+# After `down`: the net is free again.
+release_net() {
+    local f
+    [ -d "$NETS" ] || return 0
+    exec 8>"$NETS/.lock"
+    flock 8
+    for f in "$NETS"/*; do
+        [ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$DIR" ] && rm -f "$f"
+    done
+    exec 8>&-
+}
+
 launcher_for() { # arch: empty when binfmt_misc runs foreign code by itself
     local arch=$1
     [ "$arch" = "$(uname -m)" ] && return 0
@@ -223,7 +280,9 @@ cmd_up() {
     ensure_lab_user
     [ -f "$DIR/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C assay-lab -f "$DIR/client_key"
     chmod 600 "$DIR/client_key"
+    choose_net
     for i in $(seq 1 "$n"); do start_host "$i"; done
+    exec 8>&- # the net's lock: our sshds listen now
 
     # The controller's host file and an OpenSSH known_hosts for the same keys.
     local hosts="$DIR/hosts.json.tmp" known="$DIR/known_hosts.tmp"
@@ -272,6 +331,7 @@ cmd_down() {
     done
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     rm -rf "$ROOTS"
+    release_net
     say "${#pids[@]} hosts stopped"
 }
 
