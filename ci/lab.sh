@@ -69,9 +69,9 @@ ROOTS=/var/tmp/assay-lab/$(printf '%s' "$DIR" | sha256sum | cut -c1-16)
 
 # The lab's login user. Each command the controller sends a host runs as
 # `<shell> -c CMD` under sshd; for root that is bash, and bash started by
-# sshd reads ~/.bashrc even for `-c` (Debian builds it so): whatever this
-# machine's root profile does (a `pyenv init` whose rehash lock held logins
-# for a minute under load, conda, motd scripts) would be timed as assay's.
+# sshd reads ~/.bashrc even for `-c` (Debian builds it so): whatever the
+# machine's root profile does (a `pyenv init`, whose rehash lock can hold a
+# login for a minute under load, conda, nvm) would be timed as assay's.
 # So the lab logs in as assay-lab: uid 0 (the agent installs packages and
 # creates the run user, as root does on a real host), shell /bin/sh (dash
 # reads no rc file for `-c`, nor a profile: not a login shell), and a home

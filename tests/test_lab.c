@@ -119,10 +119,10 @@ Test(lab, every_agent_reports_its_own_architecture)
     cJSON_Delete(doc);
 }
 
-/* Commands on a lab host run in the lab's own login environment, not this
+/* Commands on a lab host run in the lab's own login environment, not the
  * machine's root profile: root's shell (bash) reads ~/.bashrc even for an
- * sshd `-c` command, and what it runs there (a pyenv init held logins for
- * a minute under load) would be timed as the host's. The lab's login user
+ * sshd `-c` command, and what it runs there (a pyenv init can hold a login
+ * for a minute under load) would be timed as the host's. The lab's login user
  * is uid 0 (the agent installs packages and creates the run user) with
  * /bin/sh as its shell and a home of its own. */
 Test(lab, commands_run_without_roots_login_profile)
