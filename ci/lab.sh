@@ -11,8 +11,9 @@
 # DIR (default $ASSAY_LAB_HOSTS, else ./lab) holds the lab client key, the
 # known_hosts file, the host file the controller imports (hosts.json) and one
 # folder per host. Each host's reset command is ci/lab-reset.sh (it recreates
-# the host's agent root; see there for what it cannot reset). Host i listens on 127.K.x.y:22000+i (K: --net, default 10),
-# never outside 127.0.0.0/8.
+# the host's agent root; see there for what it cannot reset). Host i listens
+# on 127.K.x.y:22000+i (K: --net, default 10; the next free one if another
+# lab on this machine holds it, see choose_net), never outside 127.0.0.0/8.
 #
 # Hosts are named by CPU family, round-robin: kunpeng-1, phytium-1,
 # loongson-1, zhaoxin-1, kunpeng-2, ... Kunpeng and Phytium run aarch64 code
@@ -21,6 +22,10 @@
 # Kunpeng as Neoverse-N1 (ARMv8.2, LSE atomics), Phytium as Cortex-A72
 # (ARMv8.0, no LSE: code built for armv8.1-a dies with SIGILL, as on an
 # FT-2000+), Loongson as LA464.
+#
+# Every host is logged into as the lab's own login user, assay-lab (see
+# ensure_lab_user), not as root: the lab measures assay and the host, not
+# this machine's login profile.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -62,6 +67,47 @@ declare -A PROFILE=(
 # $DIR/hosts/<name>/root links to it. `down` removes them.
 ROOTS=/var/tmp/assay-lab/$(printf '%s' "$DIR" | sha256sum | cut -c1-16)
 
+# The lab's login user. Each command the controller sends a host runs as
+# `<shell> -c CMD` under sshd; for root that is bash, and bash started by
+# sshd reads ~/.bashrc even for `-c` (Debian builds it so): whatever the
+# machine's root profile does (a `pyenv init`, whose rehash lock can hold a
+# login for a minute under load, conda, nvm) would be timed as assay's.
+# So the lab logs in as assay-lab: uid 0 (the agent installs packages and
+# creates the run user, as root does on a real host), shell /bin/sh (dash
+# reads no rc file for `-c`, nor a profile: not a login shell), and a home
+# of its own that holds nothing. sshd treats it as root (PermitRootLogin
+# looks at the uid) and finds its key in the lab's AuthorizedKeysFile, an
+# absolute path. Its password field is "*", no password but not locked:
+# sshd without PAM refuses a login whose shadow entry starts with "!".
+#
+# The account is this machine's, shared by every lab on it (several test
+# runs at once): created once under a lock, the same for all, never removed
+# (`down` of one lab must not pull it from under another).
+LAB_USER=assay-lab
+LAB_HOME=/var/tmp/assay-lab/home
+ensure_lab_user() {
+    local entry t=0
+    mkdir -p /var/tmp/assay-lab "$LAB_HOME"
+    chmod 755 /var/tmp/assay-lab "$LAB_HOME"
+    exec 9>/var/tmp/assay-lab/.user.lock
+    flock 9
+    # useradd fails while another useradd (an agent creating its run user)
+    # holds /etc/passwd's lock: try again while the account is still missing.
+    until entry=$(getent passwd "$LAB_USER"); do
+        t=$((t + 1))
+        [ "$t" -le 10 ] || die "cannot create the lab login user $LAB_USER: $(cat "$DIR/.useradd.err")"
+        useradd -o -u 0 -g 0 -N -M -d "$LAB_HOME" -s /bin/sh -p '*' \
+            -c "assay lab login (ci/lab.sh)" "$LAB_USER" 2>"$DIR/.useradd.err" || sleep 0.5
+    done
+    rm -f "$DIR/.useradd.err"
+    exec 9>&-
+    # An account of that name made by something else is not ours to use.
+    case "$entry" in
+    "$LAB_USER:x:0:0:"*":$LAB_HOME:/bin/sh") ;;
+    *) die "user $LAB_USER exists but is not the lab's login user (uid 0, home $LAB_HOME, shell /bin/sh): $entry" ;;
+    esac
+}
+
 # With --reference, host N+1 is debian-1: this machine as what it is, an
 # x86_64 Debian 12 host (profile x86_64-debian-12), which can certify.
 NFAM=0
@@ -82,6 +128,62 @@ running_pid() {
     kill -0 "$pid" 2>/dev/null || return 1
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$h/sshd_config" || return 1
     printf '%s\n' "$pid"
+}
+
+# The lab's network, 127.K.0.0/16. Several labs run on one machine at once
+# (two checkouts' tests, a benchmark beside them): each holds its net in
+# $NETS/K (the file names its folder), taken under a lock that `up` keeps
+# until its sshds listen. A net held by another lab whose hosts are up, or
+# whose first address answers on 22001 (a lab that does not register, or
+# anything else), is taken: `up` moves on to the next free one and says
+# so; hosts.json has the addresses. A lab that is up keeps its net.
+NETS=/var/tmp/assay-lab/nets
+lab_up_in() { # DIR: 0 if a host of the lab in DIR is running
+    local h
+    for h in "$1"/hosts/*/; do running_pid "${h%/}" >/dev/null && return 0; done
+    return 1
+}
+net_taken() { # K
+    local k=$1 other
+    other=$(cat "$NETS/$k" 2>/dev/null) || other=""
+    [ "$other" != "$DIR" ] || return 1
+    if [ -n "$other" ] && lab_up_in "$other"; then return 0; fi
+    (exec 3<>"/dev/tcp/127.$k.0.1/22001") 2>/dev/null
+}
+choose_net() {
+    local want=$NET k f tries
+    mkdir -p "$NETS"
+    exec 8>"$NETS/.lock"
+    flock 8
+    for f in "$NETS"/*; do
+        [ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$DIR" ] && rm -f "$f"
+    done
+    if lab_up_in "$DIR"; then
+        # Its sshds listen where their configs say.
+        k=$(cat "$DIR"/hosts/*/sshd_config | awk '/^ListenAddress/ { split($2, a, "."); print a[2]; exit }')
+        [ "$k" = "$want" ] || say "this lab is up on net $k: it stays there (down it to move it to $want)"
+    else
+        k=$want
+        for tries in $(seq 1 254); do
+            net_taken "$k" || break
+            [ "$tries" -lt 254 ] || die "no free net: every 127.K.0.0/16 has a lab on it"
+            k=$(( k % 254 + 1 ))
+        done
+        [ "$k" = "$want" ] || say "net $want is another lab's ($(cat "$NETS/$want" 2>/dev/null || echo 'not one that registers')): this lab is on 127.$k.0.0/16"
+    fi
+    printf '%s\n' "$DIR" >"$NETS/$k"
+    NET=$k
+}
+# After `down`: the net is free again.
+release_net() {
+    local f
+    [ -d "$NETS" ] || return 0
+    exec 8>"$NETS/.lock"
+    flock 8
+    for f in "$NETS"/*; do
+        [ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$DIR" ] && rm -f "$f"
+    done
+    exec 8>&-
 }
 
 launcher_for() { # arch: empty when binfmt_misc runs foreign code by itself
@@ -175,9 +277,12 @@ cmd_up() {
     [ -x /usr/sbin/sshd ] || die "no /usr/sbin/sshd: run ci/deps.sh"
     mkdir -p /run/sshd && chmod 755 /run/sshd
     chmod 711 "$DIR"
+    ensure_lab_user
     [ -f "$DIR/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C assay-lab -f "$DIR/client_key"
     chmod 600 "$DIR/client_key"
+    choose_net
     for i in $(seq 1 "$n"); do start_host "$i"; done
+    exec 8>&- # the net's lock: our sshds listen now
 
     # The controller's host file and an OpenSSH known_hosts for the same keys.
     local hosts="$DIR/hosts.json.tmp" known="$DIR/known_hosts.tmp"
@@ -191,7 +296,7 @@ cmd_up() {
             launcher=$(launcher_for "$arch")
             printf '[%s]:%s %s\n' "$addr" "$port" "$(cut -d' ' -f1-2 "$h/ssh_host_ed25519_key.pub")" >>"$known"
             printf '%s    {"name": "%s", "address": "%s", "port": %d, "user": "%s", "identity": "%s",\n' \
-                "$sep" "$name" "$addr" "$port" "$(id -un)" "$DIR/client_key"
+                "$sep" "$name" "$addr" "$port" "$LAB_USER" "$DIR/client_key"
             printf '     "hostkey": "%s", "profile": "%s", "arch": "%s", "emulated": %s,\n' \
                 "$fp" "${PROFILE[$fam]}" "$arch" "$([ "$arch" = "$(uname -m)" ] && echo false || echo true)"
             printf '     "agent_root": "%s", "launcher": "%s", "reset": "%s"}' "$h/root" "$launcher" \
@@ -226,6 +331,7 @@ cmd_down() {
     done
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     rm -rf "$ROOTS"
+    release_net
     say "${#pids[@]} hosts stopped"
 }
 

@@ -10,13 +10,20 @@
 # of each kill is tests/test_hangup.c).
 #
 #   ci/soak.sh [--kills N] [--runs N] [--assay BIN]
+#   (ASSAY_SOAK_STALL: seconds a controller may store nothing before the
+#   soak fails as stuck; default 300)
 #
-# --kills: at least this many kills before the jobs may finish (default 20);
-# the jobs are made long enough for it. --runs: runs of 4 jobs each (one per
-# family; default 4, so 16 jobs). --assay: the controller binary (default:
-# a Release build in build-bench). Prints its figures and the command that
-# reproduces them. Needs what ci/deps.sh installs and the agents of
-# ci/build-agents.sh.
+# --kills: at least this many kills before the jobs may finish (default 20):
+# the jobs' steps are short until then. --runs: runs of 4 jobs each
+# (one per family; default 4, so 16 jobs). --assay: the controller binary
+# (default: a Release build in build-bench). Prints its figures and the
+# command that reproduces them. Needs what ci/deps.sh installs and the
+# agents of ci/build-agents.sh.
+#
+# A controller is killed only once it has moved the run forward (an event,
+# a log or a job's end stored since it started), so the soak progresses on
+# a loaded machine too: killed on the clock alone, no controller there got
+# past the agent upload and the run never moved (docs/reliability.md).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 cd "$ASSAY_TOP"
@@ -40,6 +47,8 @@ fi
 ci/build-agents.sh >/dev/null
 
 W=$(mktemp -d /tmp/assay-soak-XXXXXX)
+# Searchable: the jobs' run user looks for the gate (below) in it.
+chmod 711 "$W"
 HOSTS="$W/hosts"
 export ASSAY_LAB="$W/lab" ASSAY_AGENTS_DIR="$ASSAY_TOP/build-agents"
 dpid=""
@@ -55,19 +64,36 @@ ci/lab.sh --dir "$HOSTS" --net 15 up 8 >/dev/null
 "$A" init >/dev/null
 "$A" host import "$HOSTS/hosts.json" >/dev/null
 
-# A submission whose jobs last long enough for the kills asked for: eight
-# tests that print as they go and a benchmark run three times, 88 lines in
-# all, a pause after each. The jobs run in RUNS/2 rounds on the 8 hosts,
-# and a controller lives 3.5 s on average: each job lasts about
-# 10 * KILLS / RUNS seconds (at least 40).
-pause=$(awk -v k="$KILLS" -v r="$RUNS" 'BEGIN { l = 10 * k / r; if (l < 40) l = 40; printf "%.2f", l / 88 }')
-mkdir -p "$W/sub/pkgs" "$W/sub/payload"
-printf '#!/bin/sh\nfor i in 1 2 3 4 5 6 7 8; do echo "$1 line $i from $(uname -m)"; sleep %s; done\n' "$pause" > "$W/sub/payload/work.sh"
+# A submission whose jobs cannot end before the kills asked for, and store
+# events all along: a controller stores an event as a step starts or ends,
+# never for a line of output, so the jobs are made of many short steps.
+# Each test prints eight lines half a second apart (a step every 4 s) until
+# the gate file exists, which this script makes once it has killed the
+# controller KILLS times; after that each test prints one line and ends.
+# With 8 + 2 * KILLS tests, the gate opens long before the tests run out
+# (a life lasts about 5 s), and then the jobs finish quickly: their three
+# benchmark runs print eight lines each. (The lab's hosts share this
+# machine's file system: a job sees the gate.)
+gate="$W/gate/open"
+mkdir -p "$W/sub/pkgs" "$W/sub/payload" "$W/gate"
+chmod 755 "$W/gate"
+cat > "$W/sub/payload/work.sh" <<'SH'
+#!/bin/sh
+# work.sh NAME [GATE]: eight lines half a second apart; one once GATE exists.
+n=8
+if [ -n "${2:-}" ] && [ -e "$2" ]; then n=1; fi
+i=0
+while [ $i -lt $n ]; do
+    i=$((i + 1))
+    echo "$1 line $i from $(uname -m)"
+    [ $n = 1 ] || sleep 0.5
+done
+SH
 chmod 755 "$W/sub/payload/work.sh"
 tar -C "$W/sub/payload" -czf "$W/sub/pkgs/work.tar.gz" work.sh
 tests=""
-for i in 1 2 3 4 5 6 7 8; do
-    tests="$tests${tests:+, }{\"id\": \"t$i\", \"command\": \"./work.sh t$i\", \"timeout\": 600}"
+for i in $(seq 1 $((8 + 2 * KILLS))); do
+    tests="$tests${tests:+, }{\"id\": \"t$i\", \"command\": \"./work.sh t$i $gate\", \"timeout\": 600}"
 done
 cat > "$W/sub/manifest.json" <<JSON
 {"manifest": 1, "product": "soak", "version": "1.0", "vendor": "Example Co.",
@@ -83,25 +109,54 @@ profiles=kunpeng-920-kylin-v10,phytium-ft2000plus-uos-20,loongson-3a5000-openeul
 for r in $(seq 1 "$RUNS"); do "$A" run submit "${pkg:0:12}" --profiles "$profiles" >/dev/null; done
 jobs=$((RUNS * 4))
 
-left() { sqlite3 "$ASSAY_LAB/assay.db" "select count(*) from jobs where state not in ('ended','canceled')"; }
+# The store is read while the controller writes it (WAL): wait for its lock
+# rather than fail on a checkpoint.
+q() { sqlite3 -cmd '.timeout 10000' "$ASSAY_LAB/assay.db" "$1"; }
+left() { q "select count(*) from jobs where state not in ('ended','canceled')"; }
+# The run's steps so far: events, logs and ended jobs stored. Each only
+# grows; a life that raised it moved the run forward.
+steps() {
+    q "select (select count(*) from events) + (select count(*) from logs) +
+              (select count(*) from jobs where state in ('ended','canceled'))"
+}
+alive() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+now() { date +%s.%N; }
+since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
 
-# Kill at random moments: after 1 to 6 s of each controller's life. (Each
-# start costs every host with a job a connection and an agent run, under
-# qemu a few tenths of a CPU second: much shorter lives only measure how
-# fast two cores can start emulators.)
+# Each controller lives 1 to 6 s at random, and on until it has stored a
+# step: its start costs every busy host a connection and an agent run
+# (under qemu a few tenths of a CPU second), which on a loaded machine can
+# outlast any fixed life. A controller that stores nothing for STALL
+# seconds is stuck: the soak fails saying so.
+STALL=${ASSAY_SOAK_STALL:-300}
 say "soak: $jobs jobs on 8 hosts, the controller killed at least $KILLS times"
-start=$(date +%s.%N)
-kills=0
+start=$(now)
+kills=0 lives=0 slowest=0 waited=0
 while [ "$(left)" -gt 0 ]; do
+    s0=$(steps) born=$(now)
     "$A" dispatch >> "$W/dispatch.log" 2>&1 &
     dpid=$!
+    lives=$((lives + 1))
     sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 1 + (r % 500) / 100 }')"
-    kill -9 "$dpid" 2>/dev/null && kills=$((kills + 1))
-    wait "$dpid" 2>/dev/null || true
+    if alive "$dpid" && [ "$(steps)" -le "$s0" ]; then waited=$((waited + 1)); fi
+    while alive "$dpid" && [ "$(steps)" -le "$s0" ]; do
+        [ "$(awk -v t="$(since "$born")" -v m="$STALL" 'BEGIN { print (t > m) }')" = 0 ] ||
+            die "controller $lives stored nothing in ${STALL} s; see $W/dispatch.log"
+        sleep 0.2
+    done
+    slowest=$(awk -v a="$slowest" -v b="$(since "$born")" 'BEGIN { print (b > a ? b : a) }')
+    if alive "$dpid"; then
+        kill -9 "$dpid" && kills=$((kills + 1))
+        wait "$dpid" 2>/dev/null || true
+    else
+        rc=0; wait "$dpid" || rc=$?
+        say "controller $lives exited by itself (status $rc)"
+    fi
     dpid=""
+    [ "$kills" -lt "$KILLS" ] || [ -e "$gate" ] || touch "$gate"
 done
-elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
-[ "$kills" -ge "$KILLS" ] || die "the jobs ended after only $kills kills (wanted $KILLS): make them longer"
+elapsed=$(since "$start")
+[ "$kills" -ge "$KILLS" ] || die "the jobs ended after only $kills kills (wanted $KILLS): their tests ran out first"
 # One last, unkilled dispatcher must find nothing to do (under ASan this
 # is also the leak check of a dispatcher that resumes).
 "$A" dispatch --once
@@ -115,7 +170,6 @@ left=$(for d in /proc/[0-9]*; do
 done)
 [ -z "$left" ] || die "left on the hosts after $kills kills:
 $left"
-q() { sqlite3 "$ASSAY_LAB/assay.db" "$1"; }
 bad=$(q "select id || ': ' || state || ' ' || outcome || ' attempt ' || attempt from jobs
          where state != 'ended' or outcome != 'passed' or attempt != 1")
 [ -z "$bad" ] || die "jobs that did not pass on their first attempt:
@@ -148,7 +202,9 @@ done
 nevents=$(q "select count(*) from events")
 [ "$(q "pragma integrity_check")" = ok ] || die "the store fails its integrity check"
 
-printf 'soak: %d jobs passed, %d controller kills (SIGKILL), %s s\n' "$jobs" "$kills" "$elapsed"
+printf 'soak: %d jobs passed, %d controller lives, %d kills (SIGKILL), each after a stored step, %s s\n' \
+    "$jobs" "$lives" "$kills" "$elapsed"
+printf 'soak: %d lives outlived their random 1-6 s to store a step; the longest life %s s\n' "$waited" "$slowest"
 printf 'soak: %d events stored exactly once, %d logs present and intact, %d reports verified\n' \
     "$nevents" "$nlogs" "$RUNS"
 printf 'reproduce: ci/soak.sh --kills %d --runs %d\n' "$KILLS" "$RUNS"

@@ -79,8 +79,10 @@ static const assay_cli_cmd CMDS[] = {
     {"host", "check", "NAME", 1, ASSAY_CLI_HOST, 1, "reach a host and compare its facts with its profile",
      "Connects, verifies the pinned host key, runs the agent's facts and\n"
      "compares them with the host's profile. Exit 1 on a difference that is\n"
-     "an error.",
-     {{"--timeout", "S", "give up after S seconds (60)", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
+     "an error. Says how long each phase took (resolve, connect, handshake,\n"
+     "host key, auth, exec, agent), which was slowest, and which failed, with\n"
+     "the host's stderr.",
+     {{"--timeout", "S", "give up after S seconds, the whole check (60)", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
     {"run", "submit", "PACKAGE", 1, ASSAY_CLI_NONE, 1, "queue a certification run; prints its number",
      "--profiles takes profile ids, families (kunpeng, phytium, loongson,\n"
      "zhaoxin), OS ids (kylin, uos, openeuler), globs (kunpeng-*,\n"

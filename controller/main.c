@@ -487,6 +487,48 @@ static int cmd_profile(int argc, char **argv)
 
 /* ---- hosts --------------------------------------------------------------- */
 
+/* A number of seconds, more than 0 and at most max. */
+static int parse_seconds(const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0 && v <= max))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Where `host check` spent its time, one line per phase it ran, the
+ * slowest (or the one that failed) named; then the failed command's stderr. */
+static void print_trace(FILE *f, const assay_hc_trace *t)
+{
+    int slow = -1;
+    for (int i = 0; i < t->reached; i++)
+        if (t->seconds[i] >= 0 && (slow < 0 || t->seconds[i] > t->seconds[slow]))
+            slow = i;
+    if (t->failed && t->reached > 0)
+        slow = t->reached - 1;
+    for (int i = 0; i < t->reached; i++) {
+        if (t->seconds[i] < 0)
+            continue;
+        const char *mark = "";
+        if (i == slow)
+            mark = t->failed ? "  <- failed here" : "  <- slowest";
+        fprintf(f, "  %-10s %8.3f s%s\n", assay_hc_phase_name((assay_hc_phase)i), t->seconds[i], mark);
+    }
+    if (t->failed && t->remote_stderr[0]) {
+        fprintf(f, "  remote stderr (exit status %d):\n", t->status);
+        char line[4096];
+        for (const char *p = t->remote_stderr; *p;) {
+            size_t n = strcspn(p, "\n");
+            snprintf(line, sizeof line, "%.*s", (int)n, p);
+            fprintf(f, "    %s\n", cell(line, 0));
+            p += n + (p[n] == '\n');
+        }
+    }
+}
+
 static int cmd_host(int argc, char **argv)
 {
     assay_lab lab;
@@ -630,8 +672,15 @@ static int cmd_host(int argc, char **argv)
         if (open_lab(&lab, "host check"))
             return 1;
         const char *t = opt(argc, argv, "--timeout");
-        if (assay_host_check(&lab, pos[0], t ? atof(t) : 60, &facts, &diffs) < 0) {
+        double timeout = 60;
+        if (t && parse_seconds(t, 86400, &timeout) < 0) {
+            assay_lab_close(&lab);
+            return bad("host check", "--timeout takes seconds, more than 0 and at most 86400");
+        }
+        assay_hc_trace tr;
+        if (assay_host_check(&tr, &lab, pos[0], timeout, &facts, &diffs) < 0) {
             rc = fail("host check");
+            print_trace(stderr, &tr);
         } else {
             int errors = 0;
             cJSON_ArrayForEach(d, diffs) errors += strcmp(assay_json_str(d, "severity"), "error") == 0;
@@ -640,12 +689,23 @@ static int cmd_host(int argc, char **argv)
                 cJSON_AddItemToObject(o, "facts", facts);
                 cJSON_AddItemToObject(o, "differences", diffs);
                 facts = diffs = NULL;
+                cJSON *ph = cJSON_AddArrayToObject(o, "phases");
+                for (int i = 0; i < tr.reached; i++) {
+                    if (tr.seconds[i] < 0)
+                        continue;
+                    cJSON *p = cJSON_CreateObject();
+                    cJSON_AddStringToObject(p, "phase", assay_hc_phase_name((assay_hc_phase)i));
+                    cJSON_AddNumberToObject(p, "seconds", tr.seconds[i]);
+                    cJSON_AddItemToArray(ph, p);
+                }
                 print_json(o);
                 cJSON_Delete(o);
             } else {
                 const cJSON *cpu = cJSON_GetObjectItem(facts, "cpu"), *os = cJSON_GetObjectItem(facts, "os");
-                printf("host %s: reached, host key verified\n  arch %s, cpu %s %s, %s %s, kernel %s, glibc %s, page %d\n",
-                       cell(pos[0], 0), cell(assay_json_str(facts, "arch"), 0), cell(assay_json_str(cpu, "vendor"), 0),
+                printf("host %s: reached, host key verified\n", cell(pos[0], 0));
+                print_trace(stdout, &tr);
+                printf("  arch %s, cpu %s %s, %s %s, kernel %s, glibc %s, page %d\n",
+                       cell(assay_json_str(facts, "arch"), 0), cell(assay_json_str(cpu, "vendor"), 0),
                        cell(assay_json_str(cpu, "model"), 0), cell(assay_json_str(os, "id"), 0), cell(assay_json_str(os, "version_id"), 0),
                        cell(assay_json_str(cJSON_GetObjectItem(facts, "kernel"), "release"), 0), cell(assay_json_str(facts, "glibc"), 0),
                        (int)assay_json_num(facts, "page_size"));

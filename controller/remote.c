@@ -13,7 +13,7 @@
 const char *assay_remote_kind_name(assay_remote_kind k)
 {
     static const char *const names[] = {"run", "upload and run", "agent upload", "artifact upload", "logs",
-                                        "cancel", "stop", "reset", "version"};
+                                        "cancel", "stop", "reset", "version", "facts"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -254,6 +254,14 @@ int assay_remote_reset(char *out, size_t len, const assay_remote_host *h, const 
                               reset);
     free(qr);
     free(qn);
+    return rc;
+}
+
+int assay_remote_facts(char *out, size_t len, const assay_remote_host *h)
+{
+    char *a = agent_invocation(h);
+    int rc = !a ? assay_error_set(ASSAY_ENOMEM, "out of memory") : fit(out, len, "facts", "%s facts", a);
+    free(a);
     return rc;
 }
 

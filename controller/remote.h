@@ -39,7 +39,8 @@ typedef enum assay_remote_kind {
     ASSAY_REMOTE_CANCEL,       /* ask the agent to cancel (level 1: uninstall runs; 2: now) */
     ASSAY_REMOTE_STOP,         /* stop a job whose agent broke the protocol: now, quietly */
     ASSAY_REMOTE_RESET,        /* the host's own reset command */
-    ASSAY_REMOTE_VERSION       /* the agent's version --json, or nothing */
+    ASSAY_REMOTE_VERSION,      /* the agent's version --json, or nothing */
+    ASSAY_REMOTE_FACTS         /* the agent's facts */
 } assay_remote_kind;
 
 const char *assay_remote_kind_name(assay_remote_kind k);
@@ -76,6 +77,7 @@ int assay_remote_cancel(char *out, size_t len, const assay_remote_host *h, const
 int assay_remote_stop(char *out, size_t len, const assay_remote_host *h, const char *jobdir);
 int assay_remote_reset(char *out, size_t len, const assay_remote_host *h, const char *reset);
 int assay_remote_version(char *out, size_t len, const assay_remote_host *h);
+int assay_remote_facts(char *out, size_t len, const assay_remote_host *h);
 
 /* The path of the agent on the host ("<root>/agents/<sha>/assay-agent"). */
 int assay_remote_agent_path(char *out, size_t len, const assay_remote_host *h);

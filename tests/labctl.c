@@ -32,9 +32,11 @@ void lc_setup(const char *hosts_dir, int net, int nhosts)
     /* Searchable (not readable) by others: a vendor's test runs as the
      * hosts' unprivileged run user and may look for a file a test put here. */
     chmod(lc_lab, 0711);
-    cr_assert_eq(th_run(lc_out, sizeof lc_out, "%s --dir %s --net %d up %d%s", LC_LABSH, hosts_dir,
-                        net, nhosts, lc_reference ? " --reference" : ""),
-                 0, "lab: %s", lc_out);
+    int rc = th_run(lc_out, sizeof lc_out, "%s --dir %s --net %d up %d%s", LC_LABSH, hosts_dir, net, nhosts,
+                    lc_reference ? " --reference" : "");
+    if (rc != 0)
+        rmdir(lc_lab); /* still empty; lc_teardown knows only a store that was made */
+    cr_assert_eq(rc, 0, "lab: %s", lc_out);
     strncat(lc_lab, "/lab", sizeof lc_lab - strlen(lc_lab) - 1);
     cr_assert_eq(lc_sh("%s init && %s host import %s/hosts.json", LC_ASSAY, LC_ASSAY, hosts_dir), 0,
                  "%s", lc_out);

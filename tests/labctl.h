@@ -16,7 +16,8 @@ extern char lc_out[1 << 18]; /* the output of the last lc_sh */
 extern char lc_pkg[65];
 extern int lc_reference;      /* lc_setup adds the reference host debian-1 */      /* the package id of the last lc_submission */
 
-/* Bring up `nhosts` lab hosts in `hosts_dir` on 127.<net>.x.y (idempotent),
+/* Bring up `nhosts` lab hosts in `hosts_dir` on 127.<net>.x.y, or on the next
+ * free net if another lab holds that one (ci/lab.sh; idempotent),
  * make a store under a new temporary directory and import the hosts. */
 void lc_setup(const char *hosts_dir, int net, int nhosts);
 /* Remove the store (the lab stays up for the next test). */

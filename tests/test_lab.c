@@ -119,6 +119,40 @@ Test(lab, every_agent_reports_its_own_architecture)
     cJSON_Delete(doc);
 }
 
+/* Commands on a lab host run in the lab's own login environment, not the
+ * machine's root profile: root's shell (bash) reads ~/.bashrc even for an
+ * sshd `-c` command, and what it runs there (a pyenv init can hold a login
+ * for a minute under load) would be timed as the host's. The lab's login user
+ * is uid 0 (the agent installs packages and creates the run user) with
+ * /bin/sh as its shell and a home of its own. */
+Test(lab, commands_run_without_roots_login_profile)
+{
+    cJSON *doc = lab_up();
+    char roothome[512], sh[512];
+    cr_assert_eq(th_run(roothome, sizeof roothome, "getent passwd root | cut -d: -f6 | tr -d '\\n'"), 0);
+    cr_assert_eq(th_run(sh, sizeof sh, "readlink -f /bin/sh | tr -d '\\n'"), 0);
+    const cJSON *h;
+    cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(doc, "hosts"))
+    {
+        cr_assert_str_neq(str(h, "user"), "root", "%s logs in as root", str(h, "name"));
+        /* `; true`: the shell itself must answer, not a command it exec'd. */
+        int rc = th_run(out, sizeof out,
+                        "ssh " SSH_OPTS " -p %d %s@%s 'echo \"uid=$(id -u) home=$HOME "
+                        "bash=${BASH_VERSION:-none} shell=$(readlink -f /proc/$$/exe) end\"; true'",
+                        cJSON_GetObjectItem(h, "port")->valueint, str(h, "user"), str(h, "address"));
+        cr_assert_eq(rc, 0, "%s: %s", str(h, "name"), out);
+        cr_assert(strstr(out, "uid=0 ") != NULL, "%s: not uid 0: %s", str(h, "name"), out);
+        cr_assert(strstr(out, " bash=none ") != NULL, "%s: bash ran the command: %s", str(h, "name"), out);
+        char want[600], roots[600];
+        snprintf(want, sizeof want, " shell=%s end", sh);
+        cr_assert(strstr(out, want) != NULL, "%s: the login shell is not %s: %s", str(h, "name"), sh, out);
+        snprintf(roots, sizeof roots, " home=%s ", roothome);
+        cr_assert(strstr(out, roots) == NULL, "%s: HOME is root's: %s", str(h, "name"), out);
+        cr_assert(strstr(out, " home=/") != NULL, "%s: no HOME: %s", str(h, "name"), out);
+    }
+    cJSON_Delete(doc);
+}
+
 Test(lab, unknown_host_key_is_refused)
 {
     cJSON *doc = lab_up();
