@@ -363,22 +363,29 @@ static int frame_end(assay_remote_stream *s)
     return s->ops->log_close(s->arg, s->kept, s->announced);
 }
 
+/* Take bytes up to a '\n' into the partial line (at most `max` in all):
+ * 1 when the line is whole (s->line[0..s->linelen), the '\n' consumed), 0
+ * when the bytes ran out first, or an error. */
+static int take_line(assay_remote_stream *s, const char **d, size_t *n, size_t max, const char *what)
+{
+    const char *nl = memchr(*d, '\n', *n);
+    size_t take = nl ? (size_t)(nl - *d) : *n;
+    int rc = line_add(s, *d, take, max, what);
+    if (rc < 0)
+        return rc;
+    *d += take + (nl != NULL);
+    *n -= take + (nl != NULL);
+    return nl != NULL;
+}
+
 int assay_remote_stream_feed(assay_remote_stream *s, const char *d, size_t n)
 {
     int rc;
     s->bytes += n;
     while (n) {
         if (!s->in_logs) {
-            const char *nl = memchr(d, '\n', n);
-            size_t take = nl ? (size_t)(nl - d) : n;
-            if ((rc = line_add(s, d, take, ASSAY_EVENT_MAX, "an event line")) < 0)
+            if ((rc = take_line(s, &d, &n, ASSAY_EVENT_MAX, "an event line")) <= 0)
                 return rc;
-            d += take;
-            n -= take;
-            if (!nl)
-                return 0;
-            d++;
-            n--;
             size_t len = s->linelen;
             s->linelen = 0;
             if ((rc = s->ops->event(s->arg, s->line, len)) < 0)
@@ -387,16 +394,8 @@ int assay_remote_stream_feed(assay_remote_stream *s, const char *d, size_t n)
             continue;
         }
         if (!s->in_frame) {
-            const char *nl = memchr(d, '\n', n);
-            size_t take = nl ? (size_t)(nl - d) : n;
-            if ((rc = line_add(s, d, take, HEADER_MAX, "a log header")) < 0)
+            if ((rc = take_line(s, &d, &n, HEADER_MAX, "a log header")) <= 0)
                 return rc;
-            d += take;
-            n -= take;
-            if (!nl)
-                return 0;
-            d++;
-            n--;
             if ((rc = header(s)) < 0)
                 return rc;
             if (s->left == 0 && (rc = frame_end(s)) < 0)

@@ -296,6 +296,7 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
         h->resets++;
         break;
     case ASSAY_REMOTE_VERSION:
+    case ASSAY_REMOTE_FACTS:
         break;
     }
     if ((int)kind == h->fail_kind && h->fail_times > 0) {
