@@ -262,7 +262,7 @@ int assay_stats_mwu(assay_mwu *out, const double *a, size_t na, const double *b,
     }
     free(r);
     double n1 = (double)na, n2 = (double)nb, n = (double)N;
-    double u1 = ra - n1 * (n1 + 1) / 2, u = fmax(u1, n1 * n2 - u1), p;
+    double u1 = ra - n1 * (n1 + 1) / 2, u = fmax(u1, n1 * n2 - u1), p = 1;
     assay_mwu res = {.u = u1};
     if (ties == 0 && N <= ASSAY_MWU_EXACT_MAX) {
         if ((rc = exact_sf(&p, na, nb, u)) < 0)
