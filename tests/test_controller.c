@@ -379,7 +379,7 @@ Test(controller, a_warm_host_runs_a_job_in_one_command)
                        "zhaoxin-kx6000-uos-20 && %s dispatch --once",
                        HOSTS, LC_ASSAY, lc_pkg, LC_ASSAY),
                  0, "%s", lc_out);
-    cr_assert(strstr(lc_out, "starting -> uploading: the host ") &&
+    cr_assert(strstr(lc_out, "starting -> uploading: ") &&
                   strstr(lc_out, "uploading -> streaming") && strstr(lc_out, "fetching logs -> ending"),
               "%s", lc_out);
     /* Warm: one command, from start to the last log. */
