@@ -227,10 +227,17 @@ static int cmd_gc(int argc, char **argv)
         grace = (long long)b.grace_seconds;
     }
     size_t staged, orphans;
-    if (assay_package_gc(&lab, grace, &staged, &orphans) < 0)
+    if (assay_package_gc(&lab, grace, &staged, &orphans) < 0) {
         rc = fail("gc");
-    else
+    } else if (has_flag(argc, argv, "--json")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "staged_removed", (double)staged);
+        cJSON_AddNumberToObject(o, "orphan_blobs_removed", (double)orphans);
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
         printf("removed %zu staged files or directories and %zu orphan blobs\n", staged, orphans);
+    }
     assay_lab_close(&lab);
     return rc;
 }
