@@ -45,6 +45,10 @@ static const char *highest(const assay_elf_info *e, const char *prefix, const ch
         used += (size_t)n;
         shown++;
     }
+    /* A file without section headers: its versions are read through the
+     * dynamic segment, its symbols' names are not. */
+    if (!shown && !e->nvsyms_all)
+        snprintf(syms, symslen, "symbol names not read: the file has no section headers");
     return best;
 }
 
@@ -55,8 +59,12 @@ int assay_preflight_elf(cJSON *out, const assay_elf_info *e, const assay_target 
     const char *arch = assay_elf_arch_name(e->id.machine, e->id.bits);
 
     if (!arch || strcmp(arch, t->arch)) {
-        snprintf(found, sizeof found, "%s", arch ? arch : "an unknown machine");
-        snprintf(hint, sizeof hint, "rebuild this file for %s; a %s binary cannot run there", t->arch, found);
+        if (arch)
+            snprintf(found, sizeof found, "%s", arch);
+        else
+            snprintf(found, sizeof found, "machine %u (EM_ value unknown to assay)", e->id.machine);
+        snprintf(hint, sizeof hint, "rebuild this file for %s; a binary for %s cannot run there", t->arch,
+                 arch ? arch : "another machine");
         return add(out, "error", "arch", t->arch, found, hint);
     }
     const char *w = assay_elf_loongarch_world(e);
