@@ -589,7 +589,8 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     cJSON *r = cJSON_CreateObject(), *files = cJSON_CreateArray();
     int errors = 0, warnings = 0;
     assay_target t = {p->arch, p->loongarch_world[0] ? p->loongarch_world : NULL, p->glibc,
-                      p->libstdcxx[0] ? p->libstdcxx : NULL, p->page_size, p->x86_isa_level};
+                      p->libstdcxx[0] ? p->libstdcxx : NULL, p->page_size, p->x86_isa_level,
+                      p->kernel[0] ? p->kernel : NULL};
     struct names provided = {0}, os = {0};
     size_t listed = 0, unlisted = 0;
     if (names_index(&provided, s->provided) < 0 || names_index(&os, p->libraries) < 0) {

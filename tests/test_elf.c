@@ -194,8 +194,8 @@ static const cJSON *finding(const cJSON *f, const char *check_name)
     return NULL;
 }
 
-static const assay_target kylin_x86 = {"x86_64", NULL, "2.28", "3.4.24", 4096, 2};
-static const assay_target kylin_kunpeng = {"aarch64", NULL, "2.28", "3.4.24", 65536, 0};
+static const assay_target kylin_x86 = {"x86_64", NULL, "2.28", "3.4.24", 4096, 2, "4.19"};
+static const assay_target kylin_kunpeng = {"aarch64", NULL, "2.28", "3.4.24", 65536, 0, "4.19"};
 
 Test(preflight, glibc_too_new_names_the_symbols)
 {
@@ -260,7 +260,7 @@ Test(preflight, architecture_and_loongarch_world)
     cr_assert_eq(errors, 1);
     cr_assert_str_eq(cJSON_GetObjectItem(finding(f, "arch"), "found")->valuestring, "aarch64");
     cJSON_Delete(f);
-    assay_target old = {"loongarch64", "old", "2.28", NULL, 16384, 0};
+    assay_target old = {"loongarch64", "old", "2.28", NULL, 16384, 0, NULL};
     f = check("hello-loongarch64", &old, &errors);
     cr_assert_not_null(finding(f, "loongarch-world"), "a new-world binary on an old-world OS");
     cJSON_Delete(f);
@@ -413,7 +413,7 @@ Test(elf_bounds, the_first_symbols_of_each_version_name_the_same_ones)
                         "readelf -W --dyn-syms " BIN "/many-x86_64 | awk '$7 == \"UND\" && $8 ~ /@GLIBC_/ "
                         "{ printf \"%%s%%s\", n++ ? \", \" : \"\", $8 } n == 5 { exit }'"),
                  0, "%s", want);
-    assay_target t = {"x86_64", NULL, "2.2.4", NULL, 4096, 0};
+    assay_target t = {"x86_64", NULL, "2.2.4", NULL, 4096, 0, NULL};
     cJSON *f = cJSON_CreateArray();
     cr_assert_geq(assay_preflight_elf(f, i, &t), 1);
     const cJSON *g = finding(f, "glibc");

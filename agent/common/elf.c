@@ -146,7 +146,7 @@ static uint64_t fld(const struct img *m, uint64_t off, int w)
 }
 
 struct shdr {
-    uint32_t type, link;
+    uint32_t name, type, link;
     uint64_t offset, size, entsize;
 };
 
@@ -189,6 +189,7 @@ static int get_shdr(const struct img *m, uint64_t shoff, uint16_t shentsize, uin
     uint64_t at = shoff + (uint64_t)i * shentsize;
     if (!in_bounds(m, at, shentsize) || shentsize < (m->b64 ? 64 : 40))
         return -1;
+    s->name = (uint32_t)fld(m, at, 4);
     s->type = (uint32_t)fld(m, at + 4, 4);
     if (m->b64) {
         s->offset = fld(m, at + 24, 8);
@@ -331,6 +332,39 @@ static int dynamic(assay_elf_info *info, const struct img *m, const struct shdr 
             copy_name(info->soname, sizeof info->soname, s);
     }
     return 0;
+}
+
+/* A kernel module's vermagic: the "vermagic=" string of its .modinfo
+ * section (NUL-separated key=value strings), found through the section
+ * name table. Anything out of place leaves it "". */
+static void modinfo(assay_elf_info *info, const struct img *m, uint64_t shoff, uint16_t shentsize, uint16_t shnum,
+                    uint16_t shstrndx)
+{
+    struct shdr names, sh;
+    struct strtab st;
+    if (shstrndx >= shnum || get_shdr(m, shoff, shentsize, shstrndx, &names) < 0)
+        return;
+    strtab_index(&st, m, &names);
+    for (uint32_t i = 0; i < shnum; i++) {
+        const char *n;
+        if (get_shdr(m, shoff, shentsize, i, &sh) < 0 || sh.type != 1 /* SHT_PROGBITS */ ||
+            !(n = strtab_at(&st, sh.name)) || strcmp(n, ".modinfo"))
+            continue;
+        const char *p = (const char *)m->p + sh.offset, *end = p + sh.size;
+        while (p < end) {
+            size_t k = strnlen(p, (size_t)(end - p));
+            if (k > 9 && !strncmp(p, "vermagic=", 9)) {
+                size_t v = k - 9 < sizeof info->vermagic ? k - 9 : sizeof info->vermagic - 1;
+                memcpy(info->vermagic, p + 9, v);
+                info->vermagic[v] = '\0';
+                while (v > 0 && info->vermagic[v - 1] == ' ')
+                    info->vermagic[--v] = '\0';
+                return;
+            }
+            p += k + 1;
+        }
+        return;
+    }
 }
 
 /* A PT_LOAD segment: where its bytes are in the file and in memory. */
@@ -582,6 +616,8 @@ int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
         else if (sh.type == 7 /* SHT_NOTE */ && !info->x86_isa_needed && (rc = notes(&m, sh.offset, sh.size, info)) < 0)
             goto fail;
     }
+    if (info->id.type == 1 /* ET_REL */ && shnum)
+        modinfo(info, &m, shoff, shentsize, shnum, (uint16_t)fld(&m, m.b64 ? 62 : 50, 2));
     if (have_dyn) {
         if (dyn.link >= shnum || get_shdr(&m, shoff, shentsize, dyn.link, &strs) < 0) {
             rc = assay_error_set(ASSAY_EINVAL, "ELF dynamic section names no string table");

@@ -140,6 +140,22 @@ int assay_preflight_elf(cJSON *out, const assay_elf_info *e, const assay_target 
             return r;
         errors += r;
     }
+    /* A kernel module loads only into the kernel series it was built for:
+     * vermagic "4.19.90-52.22.v2207.ky10.x86_64 SMP ..." against "4.19". */
+    if (t->kernel && t->kernel[0] && e->id.type == 1 && e->vermagic[0]) {
+        size_t k = strlen(t->kernel);
+        if (strncmp(e->vermagic, t->kernel, k) || (e->vermagic[k] != '.' && e->vermagic[k] != '-' &&
+                                                   e->vermagic[k] != ' ' && e->vermagic[k] != '\0')) {
+            snprintf(exp, sizeof exp, "a module built for kernel %s", t->kernel);
+            snprintf(found, sizeof found, "vermagic %s", e->vermagic);
+            snprintf(hint, sizeof hint, "rebuild the module against the target's kernel %s headers (or ship it as "
+                                        "DKMS source): the kernel refuses a module of another series",
+                     t->kernel);
+            if ((r = add(out, "error", "kernel-module", exp, found, hint)) < 0)
+                return r;
+            errors += r;
+        }
+    }
     return errors;
 }
 
