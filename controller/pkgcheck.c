@@ -10,6 +10,8 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <libiberty/demangle.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,6 +500,55 @@ const char *assay_pkgcheck_counts(char *buf, size_t cap, const cJSON *r)
     return buf;
 }
 
+/* `text` with each mangled C++ name in it ("_ZNSt7__cxx1112basic_string...",
+ * a run of identifier characters starting with "_Z") replaced by its
+ * demangled form, at most `cap` bytes; names that do not demangle (cut
+ * short by the reader's field size, or not C++) stay as they are. */
+static void demangle_text(char *out, size_t cap, const char *text)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *p = text; *p && used + 1 < cap;) {
+        int start = p[0] == '_' && p[1] == 'Z' && (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'));
+        size_t n = 1;
+        if (start)
+            while (p[n] && (isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '.' || p[n] == '$'))
+                n++;
+        char name[512], *d = NULL;
+        if (start && n < sizeof name) {
+            memcpy(name, p, n);
+            name[n] = '\0';
+            d = cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+        }
+        int w = d ? snprintf(out + used, cap - used, "%s", d) : snprintf(out + used, cap - used, "%.*s", (int)n, p);
+        free(d);
+        used += w > 0 && (size_t)w < cap - used ? (size_t)w : cap - 1 - used;
+        p += n;
+    }
+}
+
+/* Demangle the C++ names in "found" and "hint" of findings[from...]. */
+static int demangle_findings(cJSON *fl, int from)
+{
+    static const char *const keys[] = {"found", "hint"};
+    for (int i = from; i < cJSON_GetArraySize(fl); i++) {
+        cJSON *f = cJSON_GetArrayItem(fl, i);
+        for (size_t k = 0; k < 2; k++) {
+            const cJSON *s = cJSON_GetObjectItem(f, keys[k]);
+            if (!cJSON_IsString(s) || !strstr(s->valuestring, "_Z"))
+                continue;
+            char buf[2048];
+            demangle_text(buf, sizeof buf, s->valuestring);
+            cJSON *n = cJSON_CreateString(buf);
+            if (!n || !cJSON_ReplaceItemInObject(f, keys[k], n)) {
+                cJSON_Delete(n);
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
+            }
+        }
+    }
+    return 0;
+}
+
 static int finding(cJSON *fl, const char *sev, const char *check, const char *expected, const char *found,
                    const char *hint)
 {
@@ -610,6 +661,15 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
             int n = assay_preflight_elf(fl, e, &t);
             if (n > 0)
                 errors += n;
+            if (n > 0 && demangle_findings(fl, 0) < 0) {
+                free(provided.v);
+                free(os.v);
+                cJSON_Delete(f);
+                cJSON_Delete(fl);
+                cJSON_Delete(r);
+                cJSON_Delete(files);
+                return NULL;
+            }
             /* Libraries: provided by the package itself or by the OS. (A
              * profile without a library list cannot say: no finding then.) */
             int nf = cJSON_GetArraySize(fl);

@@ -555,6 +555,31 @@ Test(pkgcheck_bounds, files_past_the_first_hundred_are_counted_not_listed)
     cJSON_Delete(pf);
 }
 
+/* C++ symbols in findings are shown demangled (libiberty), with their
+ * versions: std::filesystem needs GLIBCXX_3.4.26, above GCC 7's 3.4.24. */
+Test(pkgcheck_bounds, cxx_symbols_are_demangled)
+{
+    char id[65];
+    add_package(id, "cxx", "mkdir -p t/usr/bin s/pkgs; cp " BIN "/cxx-x86_64 t/usr/bin/cxx; tar -C t -cf s/pkgs/c.tar usr",
+                "pkgs/c.tar");
+    char *profs[] = {"zhaoxin-kh30000-kylin-v10"};
+    cJSON *pf, *f, *fd;
+    cr_assert_eq(assay_package_preflight(&pf, &pklab, id, profs, 1), 0, "%s", assay_error_last()->message);
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(pf, "profiles"), 0);
+    int seen = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(p, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
+    {
+        if (strcmp(cJSON_GetObjectItem(fd, "check")->valuestring, "glibcxx"))
+            continue;
+        const char *hint = cJSON_GetObjectItem(fd, "hint")->valuestring;
+        cr_assert(strstr(hint, "std::filesystem::") && strstr(hint, "@GLIBCXX_3.4.26"), "%s", hint);
+        cr_assert_null(strstr(hint, "_ZNSt10filesystem"), "a mangled name is left: %s", hint);
+        seen++;
+    }
+    cr_assert_eq(seen, 1);
+    cJSON_Delete(pf);
+}
+
 /* ---- the agent's inspection on the host ----------------------------------- */
 
 #include "inspect.h"
