@@ -1728,6 +1728,11 @@ int assay_report_html(char **out, const assay_report_check *c)
         }
         if (assay_json_str(t, "reason")[0])
             html_row(w, "原因 Reason", assay_json_str(t, "reason"));
+        if (cJSON_IsObject(obj(obj(t, "preflight"), "package"))) { /* what preflight read, beside what it found */
+            char cov[200];
+            html_row(w, "预检覆盖 Preflight coverage",
+                     assay_pkgcheck_counts(cov, sizeof cov, obj(obj(t, "preflight"), "package")));
+        }
         W_RAW(w, "</table>\n");
         const cJSON *pk = obj(obj(t, "preflight"), "package"),
                     *ph = obj(obj(t, "preflight"), "host");
