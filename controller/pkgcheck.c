@@ -6,6 +6,7 @@
 #include "profile.h"
 #include "assay/elf.h"
 #include "assay/error.h"
+#include "assay/json.h"
 #include "assay/preflight.h"
 
 #include <archive.h>
@@ -488,12 +489,13 @@ const char *assay_pkgcheck_counts(char *buf, size_t cap, const cJSON *r)
 {
     char e[48], w[48], f[48];
     const cJSON *nh = cJSON_GetObjectItem(r, "not_for_host"), *ne = cJSON_GetObjectItem(r, "not_examined");
+    /* ELF files read and checked ("elf_files" also counts those too large
+     * to check); results stored before coverage have only "elf_files". */
+    const char *read = cJSON_IsNumber(cJSON_GetObjectItem(r, "elf_read")) ? "elf_read" : "elf_files";
     int n = snprintf(buf, cap, "%s, %s, %s read",
-                     assay_counted(e, sizeof e, (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "errors")), "error", "errors"),
-                     assay_counted(w, sizeof w, (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "warnings")), "warning", "warnings"),
-                     assay_counted(f, sizeof f, cJSON_IsNumber(cJSON_GetObjectItem(r, "elf_files"))
-                                                    ? (long)cJSON_GetObjectItem(r, "elf_files")->valuedouble : 0,
-                                   "ELF file", "ELF files"));
+                     assay_counted(e, sizeof e, (long)assay_json_num(r, "errors"), "error", "errors"),
+                     assay_counted(w, sizeof w, (long)assay_json_num(r, "warnings"), "warning", "warnings"),
+                     assay_counted(f, sizeof f, (long)assay_json_num(r, read), "ELF file", "ELF files"));
     if (n > 0 && (size_t)n < cap && cJSON_IsNumber(nh) && cJSON_IsNumber(ne))
         snprintf(buf + n, cap - (size_t)n, ", %ld not for this host, %ld not examined", (long)nh->valuedouble,
                  (long)ne->valuedouble);
@@ -634,6 +636,18 @@ static void library_finding(cJSON *fl, const assay_elf_info *e, const struct nam
     finding(fl, "warning", "library", "provided by the package or the OS", found, hint);
 }
 
+/* A finding about an artifact as a whole, listed as a file named after it. */
+static void artifact_finding(cJSON *files, const char *name, const char *arch, const char *sev, const char *check,
+                             const char *expected, const char *found, const char *hint)
+{
+    cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
+    finding(fl, sev, check, expected, found, hint);
+    cJSON_AddStringToObject(f, "path", name);
+    cJSON_AddStringToObject(f, "arch", arch);
+    cJSON_AddItemToObject(f, "findings", fl);
+    cJSON_AddItemToArray(files, f);
+}
+
 static cJSON *check_profile(const struct scan *s, const assay_profile *p, const assay_artifact_rec *art,
                             const char *metadata_arch)
 {
@@ -692,33 +706,23 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     }
     /* Package metadata against its contents: noarch over binaries. */
     if (metadata_arch && !strcmp(metadata_arch, "noarch") && s->n > 0) {
-        cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
         char found[128];
         const assay_elf_info *e0 = s->files[0].info;
         const char *a0 = e0 ? assay_elf_arch_name(e0->id.machine, e0->id.bits) : NULL;
         snprintf(found, sizeof found, "%zu ELF files (%s)", s->n, a0 ? a0 : "?");
-        finding(fl, "error", "metadata-arch", "noarch: no machine code", found,
-                "a noarch package must not ship binaries: declare the real architecture");
-        cJSON_AddStringToObject(f, "path", art->name);
-        cJSON_AddStringToObject(f, "arch", "noarch");
-        cJSON_AddItemToObject(f, "findings", fl);
-        cJSON_AddItemToArray(files, f);
+        artifact_finding(files, art->name, "noarch", "error", "metadata-arch", "noarch: no machine code", found,
+                         "a noarch package must not ship binaries: declare the real architecture");
         errors++;
     }
     /* Nothing read is no pass: an artifact that is not noarch and holds no
      * ELF file preflight could read gets a warning. */
     if (!(metadata_arch && !strcmp(metadata_arch, "noarch")) && s->n == 0) {
-        cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
         char found[160];
         snprintf(found, sizeof found, "no ELF file read (%d not for this host, %d not examined)",
                  cJSON_GetArraySize(s->not_for_host), cJSON_GetArraySize(s->not_examined));
-        finding(fl, "warning", "coverage", "at least one ELF file for this host", found,
-                "preflight checked nothing in this artifact: declare it noarch if it holds no machine code, or see "
-                "the coverage for why its files were not read");
-        cJSON_AddStringToObject(f, "path", art->name);
-        cJSON_AddStringToObject(f, "arch", "unknown");
-        cJSON_AddItemToObject(f, "findings", fl);
-        cJSON_AddItemToArray(files, f);
+        artifact_finding(files, art->name, "unknown", "warning", "coverage", "at least one ELF file for this host", found,
+                         "preflight checked nothing in this artifact: declare it noarch if it holds no machine code, "
+                         "or see the coverage for why its files were not read");
         warnings++;
     }
     free(provided.v);
@@ -726,6 +730,7 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     cJSON_AddStringToObject(r, "profile", p->id);
     cJSON_AddStringToObject(r, "artifact", art->name);
     cJSON_AddNumberToObject(r, "elf_files", (double)s->n);
+    cJSON_AddNumberToObject(r, "elf_read", (double)s->elf_read);
     cJSON_AddNumberToObject(r, "not_for_host", cJSON_GetArraySize(s->not_for_host));
     cJSON_AddNumberToObject(r, "not_examined", cJSON_GetArraySize(s->not_examined));
     cJSON_AddNumberToObject(r, "errors", errors);
