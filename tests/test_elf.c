@@ -555,6 +555,28 @@ Test(pkgcheck_bounds, files_past_the_first_hundred_are_counted_not_listed)
     cJSON_Delete(pf);
 }
 
+/* Archives nested inside an artifact are opened, and their entries count
+ * into the same tally as every other level's: 12 000 empty files in a
+ * tarball inside the artifact's tarball cross the 10 000-entry cap. */
+Test(pkgcheck_bounds, nested_archives_count_against_the_one_budget)
+{
+    char out[2048], sub[400], id[65];
+    int existed;
+    cr_assert_eq(th_run(out, sizeof out,
+                        "set -e; d=%s/bomb; mkdir -p $d/in $d/s; cd $d/in; seq 1 12000 | xargs touch; cd $d;"
+                        "tar -C in -czf inner.tar.gz .; tar -cf s/x.tar inner.tar.gz;"
+                        "printf '%%s' '{\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\","
+                        "\"artifacts\":[{\"file\":\"x.tar\",\"arch\":\"x86_64\"}],\"install\":{\"command\":\"true\","
+                        "\"timeout\":9},\"uninstall\":{\"command\":\"true\",\"timeout\":9},\"tests\":[{\"id\":\"t\","
+                        "\"command\":\"true\",\"timeout\":9}]}' > s/manifest.json; tar -C s -cf $d.tar manifest.json x.tar",
+                        pkdir),
+                 0, "%s", out);
+    snprintf(sub, sizeof sub, "%s/bomb.tar", pkdir);
+    cr_assert_lt(assay_package_add(&pklab, sub, id, &existed), 0, "a nested archive escaped the entry cap");
+    const char *why = assay_error_last()->message;
+    cr_assert(strstr(why, "nested 'inner.tar.gz'") && strstr(why, "10000 entries"), "%s", why);
+}
+
 /* C++ symbols in findings are shown demangled (libiberty), with their
  * versions: std::filesystem needs GLIBCXX_3.4.26, above GCC 7's 3.4.24. */
 Test(pkgcheck_bounds, cxx_symbols_are_demangled)
