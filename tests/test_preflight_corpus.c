@@ -58,9 +58,11 @@ static void teardown(void)
     th_run(NULL, 0, "rm -rf %s", dir);
 }
 
+static char last_id[65];
+
 static cJSON *preflight_of(const char *submission)
 {
-    char id[65];
+    char *id = last_id;
     int existed;
     cJSON *pf;
     cr_assert_eq(assay_package_add(&lab, submission, id, &existed), 0, "%s", assay_error_last()->message);
@@ -170,6 +172,17 @@ Test(preflight_corpus, a_product_of_debs_inside_tarballs)
     char *text = cJSON_PrintUnformatted(pf);
     cr_assert(strstr(text, "\"jq-arm64.tar!jq_1.6-2.1+deb12u3_arm64.deb!/usr/bin/jq\""), "%s", text);
     free(text);
+    /* package inspect: counts with the files read, then every file. */
+    char out[16384];
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/lab package inspect %s --profile "
+                                         "kunpeng-920-kylin-v10", dir, last_id),
+                 1, "errors exit 1: %s", out);
+    cr_assert(strstr(out, "kunpeng-920-kylin-v10 (jq-arm64.tar): 2 errors, 0 warnings, 3 ELF files read, "
+                          "0 not for this host, 12 not examined\n"), "%s", out);
+    cr_assert(strstr(out, "\n  read          jq-arm64.tar!libonig5_6.9.8-1_arm64.deb!/usr/lib/aarch64-linux-gnu/"
+                          "libonig.so.5.3.0\n"), "%s", out);
+    cr_assert(strstr(out, "\n  not examined  jq-arm64.tar!jq_1.6-2.1+deb12u3_arm64.deb!/usr/share/doc/jq/copyright: "
+                          "not ELF\n"), "%s", out);
     cJSON_Delete(pf);
 }
 
