@@ -89,10 +89,15 @@ void drop_conn(struct ctx *x, struct host *h)
 {
     if (h->job)
         job_lost_link(x, h->job);
+    if (h->hx)
+        x->t->exec_free(h->hx);
+    h->hx = NULL;
     if (h->conn)
         x->t->conn_free(h->conn);
     h->conn = NULL;
 }
+
+static void check_end(struct ctx *x, struct host *h, const char *err);
 
 /* Where a job goes back to when its host is. */
 static enum jstate resume_state(const struct job *j)
@@ -113,6 +118,12 @@ void host_down(struct ctx *x, struct host *h, const char *why)
     char msg[512];
     snprintf(msg, sizeof msg, "%s", why); /* why may be the error that drop_conn overwrites */
     drop_conn(x, h);
+    if (h->state == HS_QUARANTINED || h->state == HS_DISABLED)
+        return; /* out of use already: nothing to retry */
+    if (h->checking && !h->job)
+        check_end(x, h, msg);
+    if (h->state == HS_QUARANTINED)
+        return;
     h->failed_at = now_s();
     /* Down since the first failure, until a connection succeeds: retries in
      * between do not restart the clock. */
@@ -142,6 +153,126 @@ void host_disable(struct ctx *x, struct host *h, const char *why)
     host_state(x, h, HS_DISABLED, msg);
     job_failover(x, h, msg); /* frees the job's commands before the session */
     drop_conn(x, h);
+}
+
+/* ---- health ---------------------------------------------------------------- */
+
+/* Too many infrastructure failures in a row: the host takes no job until
+ * `host resume`. Its job (if any) was failed over already. */
+static void quarantine(struct ctx *x, struct host *h, const char *why)
+{
+    char msg[600];
+    snprintf(h->rec.quarantined, sizeof h->rec.quarantined, "%s", why);
+    snprintf(msg, sizeof msg, "%d infrastructure failures in a row, the last: %s (assay host resume %s)",
+             h->rec.failures, why, h->rec.name);
+    h->checking = h->suspect = 0;
+    drop_conn(x, h);
+    host_state(x, h, HS_QUARANTINED, msg);
+}
+
+/* One more infrastructure failure of host h (an attempt failed over, a
+ * health check failed): counted in the store, which quarantines the host
+ * at quarantine_after in a row. Until a check passes, the host is suspect:
+ * it takes no job, and a check runs as soon as it can. */
+static void count_failure(struct ctx *x, struct host *h, const char *why)
+{
+    int q = 0;
+    if (assay_store_host_health(x->lab->store, h->rec.name, why, x->quarantine_after, &q) < 0)
+        say(x, "host %s: store: %s", h->rec.name, assay_error_last()->message);
+    h->rec.failures++;
+    snprintf(h->rec.last_error, sizeof h->rec.last_error, "%s", why);
+    if (q && !h->job)
+        quarantine(x, h, why);
+}
+
+void host_infra_failure(struct ctx *x, struct host *h, const char *why)
+{
+    if (h->state == HS_DISABLED || h->state == HS_QUARANTINED)
+        return; /* its own state says why already */
+    count_failure(x, h, why);
+    if (h->state != HS_QUARANTINED) {
+        h->suspect = 1;
+        h->next_check = now_s();
+    }
+}
+
+/* A job ended on the host as it should: the failures in a row end too. */
+void host_worked(struct ctx *x, struct host *h)
+{
+    if (!h->rec.failures)
+        return;
+    if (assay_store_host_health(x->lab->store, h->rec.name, NULL, 0, NULL) < 0)
+        say(x, "host %s: store: %s", h->rec.name, assay_error_last()->message);
+    h->rec.failures = 0;
+}
+
+static void check_end(struct ctx *x, struct host *h, const char *err)
+{
+    if (h->hx)
+        x->t->exec_free(h->hx);
+    h->hx = NULL;
+    h->checking = 0;
+    if (!err) {
+        say(x, "host %s: health check passed", h->rec.name);
+        h->suspect = 0;
+        host_worked(x, h);
+        h->next_check = now_s() + x->health_interval;
+        return;
+    }
+    say(x, "host %s: health check failed: %s", h->rec.name, err);
+    count_failure(x, h, err);
+    /* Failed: again soon, so that a host that is really gone reaches its
+     * quarantine in minutes, not in hours of health_interval. */
+    h->next_check = now_s() + (x->health_interval < 30 ? x->health_interval : 30);
+}
+
+/* Is a check of an idle host due? Not for a drained host (under
+ * maintenance: whatever it answers says nothing). */
+static int check_due(struct ctx *x, const struct host *h)
+{
+    (void)x;
+    return !h->job && !h->rec.drained && (h->checking || now_s() >= h->next_check);
+}
+
+/* The check: the agent's `version --json` (or nothing, where no agent is
+ * yet): a login, a shell and a command, what every job needs first. */
+static void drive_check(struct ctx *x, struct host *h)
+{
+    int rc;
+    if (!h->hx) {
+        char cmd[9000];
+        assay_remote_host rh = {h->rec.agent_root, h->rec.launcher, h->agent_sha, h->rec.name};
+        assay_exec_opts eo = {.infd = -1, .infd2 = -1};
+        if (assay_remote_version(cmd, sizeof cmd, &rh) < 0) {
+            check_end(x, h, assay_error_last()->message);
+            return;
+        }
+        eo.command = cmd;
+        x->t->conn_touch(h->conn);
+        if (x->t->exec_new(&h->hx, h->conn, ASSAY_REMOTE_VERSION, &eo) < 0) {
+            host_down(x, h, assay_error_last()->message);
+            return;
+        }
+    }
+    rc = x->t->exec_run(h->hx);
+    if (rc == ASSAY_SSH_AGAIN)
+        return;
+    if (rc < 0) {
+        host_down(x, h, assay_error_last()->message);
+        return;
+    }
+    const char *sig = NULL;
+    int status = x->t->exec_status(h->hx, &sig);
+    if (status == 0) {
+        check_end(x, h, NULL);
+        return;
+    }
+    char why[700];
+    const char *err = x->t->exec_stderr(h->hx);
+    snprintf(why, sizeof why, "health check: the command ended with %d%s%s", status, err && err[0] ? ": " : "",
+             err ? err : "");
+    why[strcspn(why, "\r\n")] = '\0';
+    check_end(x, h, why);
 }
 
 /* ---- what a job's failure means ----------------------------------------- */
@@ -196,10 +327,12 @@ static void job_drop(struct ctx *x, struct host *h, const char *msg)
 
 static void drive_host(struct ctx *x, struct host *h)
 {
-    if (h->state == HS_DISABLED || (h->state == HS_DOWN && now_s() < h->retry_at))
+    if (h->state == HS_DISABLED || h->state == HS_QUARANTINED || (h->state == HS_DOWN && now_s() < h->retry_at))
         return;
-    if (!h->job && h->state != HS_CONNECTING)
-        return; /* connections are made for work */
+    if (!h->job && check_due(x, h))
+        h->checking = 1;
+    if (!h->job && h->state != HS_CONNECTING && !h->checking)
+        return; /* connections are made for work, and for health checks */
     if (!h->conn) {
         assay_conn_opts co = {.address = h->rec.address, .port = h->rec.port, .user = h->rec.user,
                               .identity = h->rec.identity, .hostkey = h->rec.hostkey, .tofu = h->rec.tofu,
@@ -236,8 +369,11 @@ static void drive_host(struct ctx *x, struct host *h)
         h->down_since = 0;
         h->backoff = 0;
     }
-    if (!h->job)
+    if (!h->job) {
+        if (h->checking)
+            drive_check(x, h);
         return;
+    }
     int rc = job_drive(x, h->job);
     if (rc >= 0 || !h->job)
         return;
@@ -268,7 +404,7 @@ static void watch_host(struct ctx *x, struct host *h)
     const assay_dispatch_opts *o = x->o;
     /* A connection that has gone silent (the host hung, the network lost
      * without a reset) is dead, however long TCP would wait. */
-    if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && h->job)) &&
+    if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || h->hx))) &&
         x->t->conn_silent_s(h->conn) > o->silence_s) {
         char why[160];
         snprintf(why, sizeof why, "no answer for %.0fs (host hung or network lost)", x->t->conn_silent_s(h->conn));
@@ -276,7 +412,7 @@ static void watch_host(struct ctx *x, struct host *h)
     }
     /* A connection without work for 10 s is closed: nothing reads it or
      * keeps it alive, and the host's sshd may drop it. */
-    if (!h->job && h->conn && h->state == HS_READY) {
+    if (!h->job && !h->hx && h->conn && h->state == HS_READY) {
         if (!h->idle_since) {
             h->idle_since = now_s();
         } else if (now_s() - h->idle_since > 10) {
@@ -398,7 +534,23 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.silence_s = 60;
     if (o.reset_timeout_s <= 0)
         o.reset_timeout_s = 1800;
-    struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1};
+    struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1,
+                    .health_interval = 600, .quarantine_after = 3};
+    char v[64];
+    if (assay_store_meta_get(lab->store, "hosts.health_interval", v, sizeof v) == 0) {
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && !*end && d > 0)
+            x.health_interval = d;
+    }
+    if (assay_store_meta_get(lab->store, "hosts.quarantine_after", v, sizeof v) == 0) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end != v && !*end && n > 0 && n < 1000000)
+            x.quarantine_after = (int)n;
+    }
+    assay_error_clear();
+    stop_requested = 0;
     struct pollfd *pfd = NULL;
     int rc = 0;
 
@@ -453,7 +605,7 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         double wake = pending ? now_s() + 0.05 : x.next_poll;
         for (size_t k = 0; k < x.nhosts; k++) {
             struct host *h = x.hosts[k];
-            if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && h->job))) {
+            if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || h->hx)))) {
                 int next;
                 if (x.t->conn_keepalive(h->conn, &next) < 0) {
                     host_down(&x, h, assay_error_last()->message);

@@ -47,13 +47,17 @@ enum jstate { JOB_STATES(AS_ENUM) JS_COUNT };
     X(HS_CONNECTING, "connecting") /* connect, handshake, host key, auth */                          \
     X(HS_READY, "ready")           /* connected */                                                 \
     X(HS_DOWN, "down")             /* a connection failed: retry at retry_at */                    \
-    X(HS_DISABLED, "disabled")     /* refused its key or our auth; `host enable` to use it again */
+    X(HS_DISABLED, "disabled")     /* refused its key or our auth; `host enable` to use it again */ \
+    X(HS_QUARANTINED, "quarantined") /* too many infrastructure failures in a row; `host resume` */
 enum hstate { HOST_STATES(AS_ENUM) HS_COUNT };
 
 /* A job's command fails this many times in a row with no event stored in
  * between: failed over (a reconnect that works is no proof the host can
  * run it). */
 #define MAX_TRIES 5
+
+/* The queued jobs no host can take that the live view names. */
+#define ASSAY_UNPLACED_MAX 8
 
 struct job;
 
@@ -70,6 +74,13 @@ struct host {
     int backoff;
     char last_error[512];
     struct job *job;
+    /* Health (docs/reliability.md#host-care): a cheap command on the
+     * connection, every health_interval while idle, and soon after an
+     * infrastructure failure. */
+    void *hx;            /* the check's command (the transport's), or NULL */
+    double next_check;   /* when the next check is due */
+    int checking;        /* a check is under way (connecting or running) */
+    int suspect;         /* an infrastructure failure since the last check: no job until one passes */
 };
 
 /* An event checked and waiting for its transaction (group commit). */
@@ -128,6 +139,13 @@ struct ctx {
     double next_poll, next_draw, next_hosts;
     int drawn_lines;
     size_t done, total;
+    struct {
+        int64_t id;
+        char why[400];
+    } unplaced[ASSAY_UNPLACED_MAX]; /* queued jobs no host can take, and why (for the live view) */
+    int nunplaced;
+    double health_interval; /* lab setting hosts.health_interval (600 s) */
+    int quarantine_after;   /* lab setting hosts.quarantine_after (3) */
 };
 
 /* dispatch.c */
@@ -138,6 +156,8 @@ void host_down(struct ctx *x, struct host *h, const char *why);
 void host_disable(struct ctx *x, struct host *h, const char *why);
 void drop_conn(struct ctx *x, struct host *h);
 struct host *find_host(struct ctx *x, const char *name);
+void host_infra_failure(struct ctx *x, struct host *h, const char *why);
+void host_worked(struct ctx *x, struct host *h);
 
 /* jobrun.c */
 const char *job_state_name(enum jstate s);

@@ -371,12 +371,16 @@ void job_failover(struct ctx *x, struct host *h, const char *why)
     struct job *j = h->job;
     if (!j)
         return;
+    char msg[700];
+    snprintf(msg, sizeof msg, "%s", why); /* why may be the error message the store's calls overwrite */
+    why = msg;
     say(x, "job %" PRId64 " on %s: infrastructure error: %s", j->rec.id, h->rec.name, why);
     if (assay_store_job_retry_attempt(x->lab->store, j->rec.id, j->rec.attempt, why, x->o->max_attempts) < 0)
         say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
     job_state(x, j, JS_DONE, "failed over");
     job_free(x, j);
     h->job = NULL;
+    host_infra_failure(x, h, why);
 }
 
 /* The job ends here, with this outcome. */
@@ -387,6 +391,7 @@ static int job_end(struct ctx *x, struct job *j, const char *outcome, const char
         return rc;
     say(x, "job %" PRId64 " on %s: %s%s%s", j->rec.id, j->host->rec.name, outcome, reason[0] ? ": " : "", reason);
     x->done++;
+    host_worked(x, j->host);
     return 0;
 }
 

@@ -143,7 +143,8 @@ static int cmd_init(int argc, char **argv)
 static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.max_entry_bytes",
                                        "ingest.max_total_bytes", "ingest.max_ratio", "ingest.max_submission_bytes",
                                        "ingest.wall_seconds", "ingest.cpu_seconds", "ingest.memory_bytes",
-                                       "ingest.grace_seconds", "report.max_ci_pct", NULL};
+                                       "ingest.grace_seconds", "report.max_ci_pct", "hosts.health_interval",
+                                       "hosts.quarantine_after", NULL};
 
 static int cmd_config(int argc, char **argv)
 {
@@ -163,15 +164,16 @@ static int cmd_config(int argc, char **argv)
         char m[600];
         snprintf(m, sizeof m, "unknown setting '%s'%s%s%s (centre, ingest.max_entries, ingest.max_entry_bytes, "
                               "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes, ingest.wall_seconds, "
-                              "ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct)",
+                              "ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct, "
+                              "hosts.health_interval, hosts.quarantine_after)",
                  key, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
         return bad("config", m);
     }
-    if (strncmp(key, "ingest.", 7) == 0 && set) {
+    if ((strncmp(key, "ingest.", 7) == 0 || strncmp(key, "hosts.", 6) == 0) && set) {
         char *end;
         unsigned long long v = strtoull(value, &end, 10);
         if (*end || v == 0 || value[0] == '-')
-            return bad("config", "ingest limits are positive whole numbers");
+            return bad("config", "ingest limits and host settings are positive whole numbers");
     }
     if (!strcmp(argv[1], "report.max_ci_pct") && argc == 3) {
         char *end;
@@ -534,7 +536,7 @@ static int cmd_host(int argc, char **argv)
     assay_lab lab;
     char *pos[2];
     if (argc < 1)
-        return bad("host", "use: host add | import | list | remove | check");
+        return bad("host", "use: host add | import | list | remove | check | drain | resume");
     const char *sub = argv[0];
     int rc = check_opts(argc - 1, argv + 1, pos);
     if (rc)
@@ -644,11 +646,22 @@ static int cmd_host(int argc, char **argv)
                         cJSON_AddNullToObject(o, "last_package");
                     }
                     cJSON_AddBoolToObject(o, "clean", v[i].last_job <= 0 || v[i].clean);
+                    cJSON_AddBoolToObject(o, "drained", v[i].drained);
+                    cJSON_AddStringToObject(o, "quarantined", v[i].quarantined);
+                    cJSON_AddNumberToObject(o, "failures", v[i].failures);
+                    cJSON_AddStringToObject(o, "last_error", v[i].last_error);
                     cJSON_AddItemToArray(arr, o);
                 } else {
-                    printf("%-16s %-36s %-22s %-8s %s%s%s\n", v[i].name, v[i].profile, addr, v[i].user,
-                           v[i].hostkey[0] ? v[i].hostkey : "(trust on first use)", v[i].disabled[0] ? "  DISABLED: " : "",
-                           v[i].disabled);
+                    printf("%-16s %-36s %-22s %-8s %s%s%s", cell(v[i].name, 0), cell(v[i].profile, 0), cell(addr, 0),
+                           cell(v[i].user, 0), v[i].hostkey[0] ? cell(v[i].hostkey, 0) : "(trust on first use)",
+                           v[i].disabled[0] ? "  DISABLED: " : "", cell(v[i].disabled, 0));
+                    if (v[i].quarantined[0])
+                        printf("  QUARANTINED after %d failures in a row: %s", v[i].failures, cell(v[i].quarantined, 0));
+                    if (v[i].drained)
+                        printf("  DRAINED");
+                    if (!v[i].quarantined[0] && v[i].failures)
+                        printf("  %d failures in a row, the last: %s", v[i].failures, cell(v[i].last_error, 0));
+                    putchar('\n');
                 }
             }
             if (json)
@@ -722,8 +735,31 @@ static int cmd_host(int argc, char **argv)
             cJSON_Delete(diffs);
             rc = errors ? 1 : 0;
         }
+    } else if (strcmp(sub, "drain") == 0 || strcmp(sub, "resume") == 0) {
+        int drain = sub[0] == 'd';
+        if (!pos[0])
+            return bad(drain ? "host drain" : "host resume", "give a host name");
+        if (open_lab(&lab, drain ? "host drain" : "host resume"))
+            return 1;
+        assay_host_rec h;
+        if ((drain ? assay_store_host_drain(lab.store, pos[0]) : assay_store_host_resume(lab.store, pos[0])) < 0 ||
+            assay_store_host_get(lab.store, pos[0], &h) < 0) {
+            rc = fail(drain ? "host drain" : "host resume");
+        } else if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", h.name);
+            cJSON_AddBoolToObject(o, "drained", h.drained);
+            cJSON_AddBoolToObject(o, "quarantined", h.quarantined[0] != 0);
+            print_json(o);
+            cJSON_Delete(o);
+        } else if (drain) {
+            printf("host %s drained: it takes no new job; a job running there finishes (assay host resume %s)\n",
+                   cell(h.name, 0), cell(h.name, 0));
+        } else {
+            printf("host %s back in use\n", cell(h.name, 0));
+        }
     } else {
-        return bad("host", "use: host add | import | list | remove | check");
+        return bad("host", "use: host add | import | list | remove | check | drain | resume");
     }
     assay_lab_close(&lab);
     return rc;

@@ -296,6 +296,10 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
         h->resets++;
         break;
     case ASSAY_REMOTE_VERSION:
+        h->versions++;
+        if (h->on_version)
+            h->on_version(h);
+        break;
     case ASSAY_REMOTE_FACTS:
         break;
     }

@@ -36,8 +36,9 @@ typedef struct fake_host {
     size_t log_bytes;          /* each step run's stdout log (default 100 bytes) */
     long announce_extra;       /* a log header announces this many bytes more than the log has */
     void (*on_run)(struct fake_host *); /* called when a RUN command starts */
+    void (*on_version)(struct fake_host *); /* called when a VERSION command (a health check) starts */
     /* What happened. */
-    int connects, runs, upload_runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets;
+    int connects, runs, upload_runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets, versions;
     char last_address[256];
     char *spec;                /* the last RUN's job spec (LOGS answers from it) */
 } fake_host;

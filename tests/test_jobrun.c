@@ -15,6 +15,7 @@
 #include "assay/proto.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,9 @@ static void teardown(void)
 
 TestSuite(jobrun, .init = setup, .fini = teardown, .timeout = 120);
 
-/* One dispatcher pass over the queue, on the fake host; its log in log_text. */
-static void dispatch(double silence_s)
+/* A dispatcher on the fake host until the queue is empty (once) or
+ * SIGINT; its log in log_text. */
+static void dispatch_x(double silence_s, double unreachable_s, int once)
 {
     assay_lab lab;
     char labdir[300], logp[300];
@@ -69,14 +71,26 @@ static void dispatch(double silence_s)
     cr_assert_eq(assay_lab_open(&lab, labdir), 0, "%s", assay_error_last()->message);
     FILE *f = fopen(logp, "w");
     assay_transport t = fake_transport(&fh);
-    assay_dispatch_opts o = {.once = 1, .out = f, .transport = &t, .silence_s = silence_s, .unreachable_s = 60,
-                             .log_cap = 1000};
+    assay_dispatch_opts o = {.once = once, .out = f, .transport = &t, .silence_s = silence_s,
+                             .unreachable_s = unreachable_s, .log_cap = 1000};
     cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
     fclose(f);
     assay_lab_close(&lab);
     free(log_text);
     log_text = th_slurp(logp, NULL);
     cr_assert_not_null(log_text);
+}
+
+/* One dispatcher pass over the queue, on the fake host; its log in log_text. */
+static void dispatch(double silence_s)
+{
+    dispatch_x(silence_s, 60, 1);
+}
+
+/* `assay --lab LAB ARGS...` in the test's directory; its output in out. */
+static int lab_cmd(const char *args)
+{
+    return th_run(out, sizeof out, "cd %s && %s --lab %s/lab %s", dir, ASSAY, dir, args);
 }
 
 /* Job 1's state, outcome, reason, and its attempt's event and log counts. */
@@ -476,4 +490,85 @@ Test(jobrun, a_job_ended_elsewhere_is_dropped)
     dispatch(5);
     has("job 1 on fake-1: dropped: ");
     job1("canceled", 0, 0);
+}
+
+/* ---- host care -------------------------------------------------------------- */
+
+static void drain_on_run(fake_host *h)
+{
+    (void)h;
+    cr_assert_eq(lab_cmd("host drain fake-1"), 0, "%s", out);
+}
+
+Test(jobrun, a_drained_host_finishes_its_job_and_takes_no_new_one)
+{
+    fh.has_agent = fh.has_art = 1;
+    /* A second job for the same host. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && A='%s --lab %s/lab'; p=$($A package add sub.tar.gz 2>/dev/null); "
+                        "$A run submit \"$(echo $p | cut -c1-12)\" --profiles " PROFILE " >/dev/null",
+                        dir, ASSAY, dir),
+                 0, "%s", out);
+    fh.on_run = drain_on_run; /* drained while job 1 runs */
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(fh.runs, 1, "the drained host took no second job\n%s", log_text);
+    has("host fake-1: drained");
+    has("job 2: no usable host has profile " PROFILE "; it stays queued (fake-1 drained)");
+    cr_assert_eq(lab_cmd("host list"), 0);
+    cr_assert(strstr(out, "DRAINED"), "%s", out);
+    /* Resumed, it takes job 2. */
+    fh.on_run = NULL;
+    cr_assert_eq(lab_cmd("host resume fake-1"), 0, "%s", out);
+    dispatch(5);
+    cr_assert_eq(fh.runs, 2, "%s", log_text);
+    has("job 2 on fake-1: ending -> done");
+}
+
+Test(jobrun, failures_in_a_row_quarantine_the_host_and_resume_lifts_it)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.connect_fail = 1000000;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    dispatch_x(5, 1, 1);
+    /* One failed-over attempt, then health checks that fail: three in a row. */
+    has("job 1 on fake-1: infrastructure error: host fake-1 unreachable");
+    has("host fake-1: health check failed: fake: connect: Connection refused");
+    has("-> quarantined: 3 infrastructure failures in a row, the last: fake: connect: Connection refused "
+        "(assay host resume fake-1)");
+    has("job 1: no usable host has profile " PROFILE "; it stays queued (fake-1 quarantined: ");
+    cr_assert_eq(lab_cmd("host list"), 0);
+    cr_assert(strstr(out, "QUARANTINED after 3 failures in a row: fake: connect: Connection refused"), "%s", out);
+    cr_assert_eq(lab_cmd("host list --json"), 0);
+    cr_assert(strstr(out, "\"failures\":\t3") || strstr(out, "\"failures\": 3") || strstr(out, "\"failures\":3"),
+              "%s", out);
+    /* A new dispatcher leaves it alone too. */
+    int before = fh.connects;
+    dispatch_x(5, 1, 1);
+    cr_assert_eq(fh.connects, before, "a quarantined host is not connected to\n%s", log_text);
+    /* Resumed (and reachable again): job 1's next attempt passes there. */
+    fh.connect_fail = 0;
+    cr_assert_eq(lab_cmd("host resume fake-1"), 0, "%s", out);
+    cr_assert(strstr(out, "host fake-1 back in use"), "%s", out);
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(lab_cmd("host list --json"), 0);
+    cr_assert(strstr(out, "\"quarantined\":\t\"\"") || strstr(out, "\"quarantined\":\"\""), "%s", out);
+}
+
+static void stop_on_second_check(fake_host *h)
+{
+    if (h->versions >= 2)
+        raise(SIGINT); /* the dispatcher's own handler: it stops as on Ctrl-C */
+}
+
+Test(jobrun, the_health_check_runs_on_schedule)
+{
+    fh.has_agent = fh.has_art = 1;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(5, 60, 0); /* not --once: it serves until the second check */
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(fh.versions, 2, "%s", log_text);
+    has("host fake-1: health check passed");
 }
