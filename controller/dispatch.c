@@ -21,6 +21,7 @@
  * the job pauses and resumes from what the store holds.
  */
 #include "dispatch_int.h"
+#include "markup.h"
 #include "assay/error.h"
 
 #include <errno.h>
@@ -38,8 +39,7 @@ static volatile sig_atomic_t stop_requested;
 
 static void on_stop(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    stop_requested = sig;
 }
 
 double now_s(void)
@@ -290,6 +290,7 @@ static void job_protocol_error(struct ctx *x, struct host *h, const char *msg)
     drop_conn(x, h);
     if (assay_store_job_end_attempt(x->lab->store, j->rec.id, j->rec.attempt, "error", why) < 0)
         say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
+    job_finished(x, j, "error", why);
     x->done++;
     job_state(x, j, JS_STOPPING, why);
     host_state(x, h, HS_DOWN, "a new connection to stop the job");
@@ -450,6 +451,93 @@ static void watch_host(struct ctx *x, struct host *h)
 
 /* ---- progress ------------------------------------------------------------ */
 
+/* On a terminal, a table of what runs now, redrawn in place; above it,
+ * printed once and left in the scrollback, every job that ended, with its
+ * verdict and failing steps; at the end, a recap per run. Text that came
+ * from hosts, agents or vendors goes through the terminal writer
+ * (markup.c). Piped, none of this: say()'s timestamped lines. */
+
+#define SGR_RESET "\033[0m"
+#define SGR_BOLD "\033[1m"
+#define SGR_RED "\033[31m"
+#define SGR_GREEN "\033[32m"
+#define SGR_YELLOW "\033[33m"
+
+static const char *sgr(const struct ctx *x, const char *code)
+{
+    return x->o->color ? code : "";
+}
+
+static const char *outcome_sgr(const struct ctx *x, const char *outcome)
+{
+    return sgr(x, !strcmp(outcome, "passed") ? SGR_GREEN : !strcmp(outcome, "canceled") ? SGR_YELLOW : SGR_RED);
+}
+
+/* 12s, 4m05s, 2h03m */
+static const char *span(char *out, size_t len, double s)
+{
+    long t = s < 0 ? 0 : (long)(s + 0.5);
+    if (t < 60)
+        snprintf(out, len, "%lds", t);
+    else if (t < 3600)
+        snprintf(out, len, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(out, len, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
+    return out;
+}
+
+/* One line for the scrollback, printed at the next draw. */
+static void scroll_add(struct ctx *x, const char *line)
+{
+    if (!x->o->tty)
+        return;
+    char **ns = realloc(x->scroll, (x->nscroll + 1) * sizeof *ns);
+    if (!ns)
+        return; /* the line is lost, the run is not */
+    x->scroll = ns;
+    if ((x->scroll[x->nscroll] = strdup(line)))
+        x->nscroll++;
+}
+
+void job_finished(struct ctx *x, const struct job *j, const char *outcome, const char *reason)
+{
+    struct recap *nr = realloc(x->recap, (x->nrecap + 1) * sizeof *nr);
+    if (nr) {
+        x->recap = nr;
+        struct recap *r = &x->recap[x->nrecap++];
+        memset(r, 0, sizeof *r);
+        r->run_id = j->rec.run_id;
+        r->job_id = j->rec.id;
+        snprintf(r->host, sizeof r->host, "%s", j->host->rec.name);
+        snprintf(r->profile, sizeof r->profile, "%s", j->rec.profile);
+        snprintf(r->outcome, sizeof r->outcome, "%s", outcome);
+        snprintf(r->failed, sizeof r->failed, "%s", j->failed);
+    }
+    if (!x->o->tty)
+        return;
+    char host[200], prof[300], failed[700], why[1100], el[32], line[2600];
+    assay_markup_term(host, sizeof host, j->host->rec.name, 0);
+    assay_markup_term(prof, sizeof prof, j->rec.profile, 0);
+    assay_markup_term(failed, sizeof failed, j->failed, 0);
+    assay_markup_term(why, sizeof why, reason, 0);
+    snprintf(line, sizeof line, "job %" PRId64 " on %s (%s): %s%s%s%s%s%s%s%s in %s", j->rec.id, host, prof,
+             outcome_sgr(x, outcome), sgr(x, SGR_BOLD), outcome, sgr(x, SGR_RESET), failed[0] ? " at " : "", failed,
+             why[0] ? ": " : "", why, span(el, sizeof el, now_s() - j->started));
+    scroll_add(x, line);
+}
+
+void job_retried(struct ctx *x, const struct job *j, const char *why)
+{
+    char host[200], w[1100], line[1500];
+    if (!x->o->tty)
+        return;
+    assay_markup_term(host, sizeof host, j->host->rec.name, 0);
+    assay_markup_term(w, sizeof w, why, 0);
+    snprintf(line, sizeof line, "job %" PRId64 " on %s: %sinfrastructure error%s, queued again: %s", j->rec.id, host,
+             sgr(x, SGR_YELLOW), sgr(x, SGR_RESET), w);
+    scroll_add(x, line);
+}
+
 static void draw(struct ctx *x)
 {
     if (!x->o->tty)
@@ -457,20 +545,50 @@ static void draw(struct ctx *x)
     FILE *f = x->o->out;
     for (int i = 0; i < x->drawn_lines; i++)
         fputs("\033[1A\033[2K", f);
+    for (size_t i = 0; i < x->nscroll; i++) {
+        fprintf(f, "%s\n", x->scroll[i]);
+        free(x->scroll[i]);
+    }
+    x->nscroll = 0;
     int lines = 0;
     size_t active = 0;
     double t = now_s();
+    char c1[200], c2[300], c3[600], e1[32], e2[32], e3[32];
     for (size_t k = 0; k < x->nhosts; k++) {
         struct host *h = x->hosts[k];
-        if (!h->job && h->state != HS_DOWN && h->state != HS_DISABLED)
-            continue;
         if (h->job) {
+            struct job *j = h->job;
+            char step[40] = "", clock[80];
             active++;
-            fprintf(f, "  job %-5" PRId64 " %-14s %-28.28s %5.0fs%s\n", h->job->rec.id, h->rec.name, h->job->cur,
-                    t - h->job->started, h->state == HS_DOWN ? "  (host down, retrying)" : "");
+            if (j->stepk && j->nsteps)
+                snprintf(step, sizeof step, "step %d/%d", j->stepk, j->nsteps);
+            if (j->stepk && j->step_timeout > 0) {
+                double se = t - j->step_started;
+                snprintf(clock, sizeof clock, "%s%s/%s%s", se > 0.8 * j->step_timeout ? sgr(x, SGR_YELLOW) : "",
+                         span(e1, sizeof e1, se), span(e2, sizeof e2, j->step_timeout),
+                         se > 0.8 * j->step_timeout ? sgr(x, SGR_RESET) : "");
+            } else {
+                snprintf(clock, sizeof clock, "%s", span(e3, sizeof e3, t - j->started));
+            }
+            fprintf(f, "  job %-5" PRId64 " %s %s %-10s %-13s%s%s%s\n", j->rec.id,
+                    assay_markup_term(c1, sizeof c1, h->rec.name, 14), assay_markup_term(c3, sizeof c3, j->cur, 24),
+                    step, clock, h->state == HS_DOWN ? sgr(x, SGR_YELLOW) : "",
+                    h->state == HS_DOWN ? "  (host down, retrying)" : "", h->state == HS_DOWN ? sgr(x, SGR_RESET) : "");
+        } else if (h->state == HS_DOWN || h->state == HS_DISABLED || h->state == HS_QUARANTINED) {
+            const char *why = h->state == HS_DISABLED ? h->rec.disabled
+                              : h->state == HS_QUARANTINED ? h->rec.quarantined
+                                                           : h->last_error;
+            fprintf(f, "  %s %s%s%s: %s\n", assay_markup_term(c1, sizeof c1, h->rec.name, 20), sgr(x, SGR_RED),
+                    h->state == HS_DOWN ? "down" : h->state == HS_DISABLED ? "disabled" : "quarantined",
+                    sgr(x, SGR_RESET), assay_markup_term(c3, sizeof c3, why, 60));
         } else {
-            fprintf(f, "  %-20s %s\n", h->rec.name, h->state == HS_DOWN ? "down" : "disabled");
+            continue;
         }
+        lines++;
+    }
+    for (int i = 0; i < x->nunplaced; i++) {
+        fprintf(f, "  job %-5" PRId64 " %swaits%s: %s\n", x->unplaced[i].id, sgr(x, SGR_YELLOW), sgr(x, SGR_RESET),
+                assay_markup_term(c2, sizeof c2, x->unplaced[i].why, 100));
         lines++;
     }
     size_t total = x->done + active;
@@ -478,6 +596,60 @@ static void draw(struct ctx *x)
     fprintf(f, "  [%.*s%*s] %zu done, %zu running\n", fill, "##############################", width - fill, "",
             x->done, active);
     x->drawn_lines = lines + 1;
+    fflush(f);
+}
+
+/* Like ansible's PLAY RECAP: per run, per host and profile, how many jobs
+ * passed, failed and erred here, and the steps that failed. */
+static void recap(struct ctx *x)
+{
+    if (!x->o->tty || !x->nrecap)
+        return;
+    FILE *f = x->o->out;
+    char *seen = calloc(x->nrecap, 1);
+    if (!seen)
+        return;
+    for (size_t i = 0; i < x->nrecap; i++) {
+        if (seen[i] == 2)
+            continue;
+        int64_t run = x->recap[i].run_id;
+        fprintf(f, "%sRUN %" PRId64 " RECAP%s\n", sgr(x, SGR_BOLD), run, sgr(x, SGR_RESET));
+        for (size_t a = i; a < x->nrecap; a++) {
+            if (seen[a] || x->recap[a].run_id != run)
+                continue;
+            int passed = 0, failed = 0, error = 0, canceled = 0;
+            char names[600] = "";
+            for (size_t b = a; b < x->nrecap; b++) {
+                const struct recap *r = &x->recap[b];
+                if (seen[b] || r->run_id != run || strcmp(r->host, x->recap[a].host) ||
+                    strcmp(r->profile, x->recap[a].profile))
+                    continue;
+                seen[b] = 1;
+                passed += !strcmp(r->outcome, "passed");
+                failed += !strcmp(r->outcome, "failed");
+                canceled += !strcmp(r->outcome, "canceled");
+                error += strcmp(r->outcome, "passed") && strcmp(r->outcome, "failed") && strcmp(r->outcome, "canceled");
+                if (r->failed[0]) {
+                    size_t l = strlen(names);
+                    snprintf(names + l, sizeof names - l, "%sjob %" PRId64 ": %s", l ? "; " : "", r->job_id, r->failed);
+                }
+            }
+            char c1[200], c2[300], c3[1800];
+            fprintf(f, "  %s %s %spassed=%d%s %sfailed=%d%s %serror=%d%s", assay_markup_term(c1, sizeof c1, x->recap[a].host, 16),
+                    assay_markup_term(c2, sizeof c2, x->recap[a].profile, 32), passed ? sgr(x, SGR_GREEN) : "", passed,
+                    passed ? sgr(x, SGR_RESET) : "", failed ? sgr(x, SGR_RED) : "", failed, failed ? sgr(x, SGR_RESET) : "",
+                    error ? sgr(x, SGR_RED) : "", error, error ? sgr(x, SGR_RESET) : "");
+            if (canceled)
+                fprintf(f, " canceled=%d", canceled);
+            if (names[0])
+                fprintf(f, "  failed: %s", assay_markup_term(c3, sizeof c3, names, 0));
+            fputc('\n', f);
+        }
+        for (size_t a = i; a < x->nrecap; a++)
+            if (x->recap[a].run_id == run)
+                seen[a] = 2;
+    }
+    free(seen);
     fflush(f);
 }
 
@@ -551,6 +723,8 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
     }
     assay_error_clear();
     stop_requested = 0;
+    if (o.stopped_by)
+        *o.stopped_by = 0;
     struct pollfd *pfd = NULL;
     int rc = 0;
 
@@ -573,6 +747,8 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         double t = now_s();
         if (stop_requested) {
             say(&x, "stopping: jobs keep running on their hosts; the next dispatch re-attaches");
+            if (o.stopped_by)
+                *o.stopped_by = stop_requested;
             break;
         }
         if (t >= x.next_poll) {
@@ -626,6 +802,18 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         poll(pfd, nf, ms);
     }
     draw(&x);
+    if (o.tty && stop_requested) {
+        size_t running = 0;
+        for (size_t k = 0; k < x.nhosts; k++)
+            running += x.hosts[k]->job != NULL;
+        fprintf(o.out, "detached: %zu job%s keep%s running on %s host%s; assay dispatch re-attaches\n", running,
+                running == 1 ? "" : "s", running == 1 ? "s" : "", running == 1 ? "its" : "their", running == 1 ? "" : "s");
+    }
+    recap(&x);
+    free(x.recap);
+    for (size_t i = 0; i < x.nscroll; i++)
+        free(x.scroll[i]);
+    free(x.scroll);
     hosts_free(&x);
     free(pfd);
     if (cp.started) {

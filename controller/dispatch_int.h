@@ -127,6 +127,17 @@ struct job {
     int run_sent;            /* a RUN went to the host (the job may exist there) */
     int tries;               /* commands that ended wrong in a row */
     int marked_running;      /* the store has the job running */
+    /* For the live view: */
+    int stepk, nsteps;       /* the running step is the k-th of the spec's n (0: not known yet) */
+    double step_started, step_timeout;
+    char failed[200];        /* the steps that failed or erred so far, ", "-separated */
+};
+
+/* A job that ended in this dispatcher, for the closing recap. */
+struct recap {
+    int64_t run_id, job_id;
+    char host[64], profile[96], outcome[16];
+    char failed[200];
 };
 
 struct ctx {
@@ -144,6 +155,10 @@ struct ctx {
         char why[400];
     } unplaced[ASSAY_UNPLACED_MAX]; /* queued jobs no host can take, and why (for the live view) */
     int nunplaced;
+    char **scroll;            /* tty: lines printed once above the table at the next draw */
+    size_t nscroll;
+    struct recap *recap;      /* the jobs that ended here, for the recap */
+    size_t nrecap;
     double health_interval; /* lab setting hosts.health_interval (600 s) */
     int quarantine_after;   /* lab setting hosts.quarantine_after (3) */
 };
@@ -158,6 +173,8 @@ void drop_conn(struct ctx *x, struct host *h);
 struct host *find_host(struct ctx *x, const char *name);
 void host_infra_failure(struct ctx *x, struct host *h, const char *why);
 void host_worked(struct ctx *x, struct host *h);
+void job_finished(struct ctx *x, const struct job *j, const char *outcome, const char *reason);
+void job_retried(struct ctx *x, const struct job *j, const char *why);
 
 /* jobrun.c */
 const char *job_state_name(enum jstate s);

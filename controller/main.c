@@ -1168,7 +1168,7 @@ static int follow_run(assay_lab *lab, int64_t id)
     /* The store is the source: the dispatcher writes every event there as
      * it arrives; this only reads it. On a terminal, a table redrawn in
      * place; otherwise one timestamped line per event. */
-    int tty = isatty(1), drawn = 0;
+    int tty = isatty(1), drawn = 0, was_held = -1;
     int64_t *seen = NULL;
     int *attempts = NULL;
     char (*cur)[96] = NULL;
@@ -1227,6 +1227,26 @@ static int follow_run(assay_lab *lab, int64_t id)
             }
             cJSON_Delete(evs);
         }
+        /* A run nobody serves would be followed forever: said, and said
+         * again when a dispatcher comes. */
+        int held = assay_lab_dispatch_held(lab);
+        const char *finished_state = assay_json_str(r, "state");
+        if (!strcmp(finished_state, "done") || !strcmp(finished_state, "canceled"))
+            held = 1;
+        if (!tty && held >= 0 && held != was_held && (held == 0 || was_held == 0)) {
+            char ts[32];
+            time_t now = time(NULL);
+            struct tm tm;
+            gmtime_r(&now, &tm);
+            strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (held)
+                printf("%s a dispatcher serves the lab now\n", ts);
+            else
+                printf("%s no dispatcher serves lab %s: the run waits until `assay dispatch` runs\n", ts,
+                       cell(lab->dir, 0));
+        }
+        if (held >= 0)
+            was_held = held;
         if (tty) {
             for (int k = 0; k < drawn; k++)
                 fputs("\033[1A\033[2K", stdout);
@@ -1245,6 +1265,10 @@ static int follow_run(assay_lab *lab, int64_t id)
             printf("  [%.*s%*s] %zu of %zu jobs done\n", fill, "##############################", width - fill, "",
                    done, n);
             drawn = (int)n + 1;
+            if (held == 0) {
+                printf("  no dispatcher serves this lab: the run waits until `assay dispatch` runs\n");
+                drawn++;
+            }
         }
         fflush(stdout);
         int finished = strcmp(assay_json_str(r, "state"), "done") == 0 || strcmp(assay_json_str(r, "state"), "canceled") == 0;
@@ -1726,7 +1750,13 @@ static int cmd_dispatch(int argc, char **argv)
     int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
-    assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout, .tty = isatty(1)};
+    /* The live view on a terminal that can move its cursor (not TERM=dumb);
+     * colour there unless NO_COLOR is set (no-color.org). */
+    const char *term = getenv("TERM"), *nocolor = getenv("NO_COLOR");
+    int stopped_by = 0;
+    assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout,
+                             .tty = isatty(1) && !(term && !strcmp(term, "dumb")), .stopped_by = &stopped_by};
+    o.color = o.tty && !(nocolor && nocolor[0]);
     const char *v;
     if ((v = opt(argc, argv, "--max-parallel")))
         o.max_parallel = atoi(v);
@@ -1772,6 +1802,8 @@ static int cmd_dispatch(int argc, char **argv)
     }
     if (assay_dispatch(&lab, &o) < 0)
         rc = fail("dispatch");
+    else if (stopped_by)
+        rc = 128 + stopped_by; /* as a shell reports a job stopped by the signal: 130 for Ctrl-C */
     assay_ssh_exit();
     assay_lab_close(&lab);
     return rc;

@@ -308,12 +308,14 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
         snprintf(why, sizeof why, "%s", assay_error_last()->message);
         say(x, "job %" PRId64 ": cannot run: %s", rec->id, why);
         assay_store_job_end_attempt(x->lab->store, rec->id, rec->attempt, "error", why);
+        job_finished(x, j, "error", why);
         job_free(x, j);
         return NULL;
     }
     if (j->preflight_stop) {
         say(x, "job %" PRId64 ": %s", rec->id, j->reason);
         assay_store_job_end_attempt(x->lab->store, rec->id, rec->attempt, "failed", j->reason);
+        job_finished(x, j, "failed", j->reason);
         x->done++;
         job_free(x, j);
         return NULL;
@@ -477,7 +479,8 @@ int poll_store(struct ctx *x, size_t *work)
             unplaced_why(x, v[i].profile, why, sizeof why);
             if (x->nunplaced < ASSAY_UNPLACED_MAX) {
                 x->unplaced[x->nunplaced].id = v[i].id;
-                snprintf(x->unplaced[x->nunplaced].why, sizeof x->unplaced[0].why, "%s", why);
+                snprintf(x->unplaced[x->nunplaced].why, sizeof x->unplaced[0].why, "no usable host has profile %s (%s)",
+                         v[i].profile, why);
                 x->nunplaced++;
             }
             if (x->o->once)

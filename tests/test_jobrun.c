@@ -15,7 +15,11 @@
 #include "assay/proto.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -571,4 +575,257 @@ Test(jobrun, the_health_check_runs_on_schedule)
     job1("passed", EVENTS, LOGS);
     cr_assert_eq(fh.versions, 2, "%s", log_text);
     has("host fake-1: health check passed");
+}
+
+/* ---- the live view, through a pseudo-terminal -------------------------------- */
+
+struct capture {
+    int fd;
+    char *buf;
+    size_t len, cap;
+};
+
+/* Reads the terminal's master side until the slave side is closed. */
+static void *drain_pty(void *arg)
+{
+    struct capture *c = arg;
+    char b[4096];
+    ssize_t n;
+    while ((n = read(c->fd, b, sizeof b)) > 0) {
+        if (c->len + (size_t)n + 1 > c->cap) {
+            c->cap = 2 * (c->len + (size_t)n + 1);
+            c->buf = realloc(c->buf, c->cap);
+        }
+        memcpy(c->buf + c->len, b, (size_t)n);
+        c->len += (size_t)n;
+        c->buf[c->len] = '\0';
+    }
+    return NULL;
+}
+
+static char *tty_raw;           /* what the dispatcher wrote to the terminal */
+static char screen[400][1024];  /* what the terminal shows, scrollback included, colour codes taken out */
+static int screen_rows;
+
+/* A terminal as far as the live view needs one: text, newlines, cursor up
+ * (ESC [ A), erase line (ESC [ 2 K); SGR (ESC [ ... m) is taken out. */
+static void emulate(const char *raw)
+{
+    int row = 0;
+    memset(screen, 0, sizeof screen);
+    for (const char *p = raw; *p; p++) {
+        if (*p == '\033' && p[1] == '[') {
+            const char *q = p + 2;
+            int n = 0;
+            while ((*q >= '0' && *q <= '9') || *q == ';')
+                n = *q >= '0' && *q <= '9' ? n * 10 + (*q - '0') : 0, q++;
+            if (*q == 'A')
+                row -= n ? n : 1;
+            else if (*q == 'K')
+                screen[row][0] = '\0';
+            cr_assert(row >= 0, "the cursor went above where the view began");
+            p = q;
+        } else if (*p == '\n') {
+            row++;
+            cr_assert(row < 400);
+        } else if (*p != '\r') {
+            size_t l = strlen(screen[row]);
+            cr_assert(l + 1 < sizeof screen[row]);
+            screen[row][l] = *p;
+            screen[row][l + 1] = '\0';
+        }
+    }
+    screen_rows = row;
+}
+
+/* How many lines of the screen begin with `prefix`. */
+static int rows_with(const char *prefix)
+{
+    int n = 0;
+    for (int i = 0; i < screen_rows; i++)
+        n += strncmp(screen[i], prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+static int row_of(const char *prefix)
+{
+    for (int i = 0; i < screen_rows; i++)
+        if (strncmp(screen[i], prefix, strlen(prefix)) == 0)
+            return i;
+    return -1;
+}
+
+static char *screen_text(void)
+{
+    static char all[400 * 1100];
+    all[0] = '\0';
+    for (int i = 0; i < screen_rows; i++) {
+        strcat(all, screen[i]);
+        strcat(all, "\n");
+    }
+    return all;
+}
+
+/* The raw output with colour codes taken out. */
+static int raw_has(const char *text)
+{
+    char *plain = strdup(tty_raw), *w = plain;
+    for (const char *p = tty_raw; *p; p++) {
+        if (*p == '\033' && p[1] == '[') {
+            const char *q = p + 2;
+            while ((*q >= '0' && *q <= '9') || *q == ';')
+                q++;
+            if (*q == 'm') {
+                p = q;
+                continue;
+            }
+        }
+        *w++ = *p;
+    }
+    *w = '\0';
+    int found = strstr(plain, text) != NULL;
+    free(plain);
+    return found;
+}
+
+/* A dispatcher on the fake host whose output is a terminal. */
+static int dispatch_tty(double silence_s, int color)
+{
+    assay_lab lab;
+    char labdir[300];
+    int m, sl, stopped = -1;
+    snprintf(labdir, sizeof labdir, "%s/lab", dir);
+    cr_assert_eq(openpty(&m, &sl, NULL, NULL, NULL), 0);
+    struct capture c = {.fd = m};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, drain_pty, &c), 0);
+    FILE *f = fdopen(sl, "w");
+    cr_assert_eq(assay_lab_open(&lab, labdir), 0, "%s", assay_error_last()->message);
+    assay_transport tr = fake_transport(&fh);
+    assay_dispatch_opts o = {.once = 1, .out = f, .tty = 1, .color = color, .transport = &tr,
+                             .silence_s = silence_s, .unreachable_s = 60, .log_cap = 1000, .stopped_by = &stopped};
+    cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
+    assay_lab_close(&lab);
+    fclose(f); /* the master reads EIO: the reader ends */
+    pthread_join(t, NULL);
+    close(m);
+    free(tty_raw);
+    tty_raw = c.buf ? c.buf : strdup("");
+    emulate(tty_raw);
+    free(log_text);
+    log_text = strdup(screen_text());
+    if (getenv("JOBRUN_DUMP")) {
+        FILE *d = fopen(getenv("JOBRUN_DUMP"), "w");
+        fputs(tty_raw, d);
+        fclose(d);
+    }
+    return stopped;
+}
+
+Test(jobrun, the_live_view_keeps_each_finished_job_and_ends_with_a_recap)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.fail_step = 2;     /* t1 fails */
+    fh.quiet_after = 4;   /* job-start, install's start and end, t1's start: then silence */
+    fh.quiet_times = 1;
+    int stopped = dispatch_tty(1, 1);
+    cr_assert_eq(stopped, 0);
+    job1("failed", EVENTS, LOGS);
+    /* While t1 ran: its place among the spec's steps, and its time against its timeout. */
+    cr_assert(raw_has("step 2/4"), "%s", tty_raw);
+    cr_assert(raw_has("/1m00s"), "%s", tty_raw);
+    /* Printed once, kept above the table, with the failing step. */
+    cr_assert_eq(rows_with("job 1 on fake-1 (" PROFILE "): failed at t1 in "), 1, "%s", screen_text());
+    int recap = row_of("RUN 1 RECAP");
+    cr_assert_gt(recap, row_of("job 1 on fake-1 ("), "%s", screen_text());
+    char want[300];
+    snprintf(want, sizeof want, "  %-16s %-32s passed=0 failed=1 error=0  failed: job 1: t1", "fake-1", PROFILE);
+    cr_assert_str_eq(screen[recap + 1], want, "%s", screen_text());
+    cr_assert_eq(recap + 2, screen_rows, "the recap ends the output\n%s", screen_text());
+    cr_assert_str_eq(screen[recap - 1], "  [##############################] 1 done, 0 running", "%s", screen_text());
+    /* Colour: the verdict in red. */
+    cr_assert(strstr(tty_raw, "\033[31m\033[1mfailed\033[0m"), "%s", tty_raw);
+}
+
+Test(jobrun, the_live_view_says_why_a_job_waits_and_colour_can_be_off)
+{
+    fh.has_agent = fh.has_art = 1;
+    cr_assert_eq(lab_cmd("host drain fake-1"), 0, "%s", out);
+    dispatch_tty(5, 0);
+    cr_assert_eq(rows_with("  job 1     waits: no usable host has profile " PROFILE " (fake-1 drained)"), 1, "%s",
+                 screen_text());
+    cr_assert_null(strstr(tty_raw, "\033[3"), "no colour when it is off\n%s", tty_raw);
+    cr_assert_null(strstr(tty_raw, "\033[0m"), "%s", tty_raw);
+}
+
+static void interrupt_on_run(fake_host *h)
+{
+    h->on_run = NULL;
+    raise(SIGINT);
+}
+
+Test(jobrun, ctrl_c_detaches_and_the_job_goes_on)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.split = 1;  /* one byte a read, and "again" between: the loop sees the signal mid-stream */
+    fh.eagain = 1;
+    fh.on_run = interrupt_on_run;
+    cr_assert_eq(dispatch_tty(5, 1), SIGINT);
+    cr_assert_eq(rows_with("detached: 1 job keeps running on its host; assay dispatch re-attaches"), 1, "%s",
+                 screen_text());
+    assay_lab lab;
+    char labdir[300];
+    snprintf(labdir, sizeof labdir, "%s/lab", dir);
+    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    assay_job_rec j;
+    cr_assert_eq(assay_store_job_get(lab.store, 1, &j), 0);
+    cr_assert(!strcmp(j.state, "assigned") || !strcmp(j.state, "running"), "job 1 is %s", j.state);
+    assay_lab_close(&lab);
+    /* The next dispatcher takes it up where it is. */
+    fh.split = 0;
+    fh.eagain = 0;
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+}
+
+/* `run show --follow` (the built assay) says when no dispatcher holds the
+ * lab, and when one comes. */
+Test(jobrun, follow_says_when_no_dispatcher_serves_the_lab)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char labdir[300];
+        snprintf(labdir, sizeof labdir, "%s/lab", dir);
+        dup2(p[1], 1);
+        close(p[0]);
+        execl(ASSAY, ASSAY, "--lab", labdir, "run", "show", "1", "--follow", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    char line[1024];
+    int said = 0, back = 0;
+    while (!back && fgets(line, sizeof line, f)) {
+        if (strstr(line, "no dispatcher serves lab ") && strstr(line, ": the run waits until `assay dispatch` runs")) {
+            said++;
+            /* Now one comes: this process takes the lab's lock. */
+            assay_lab lab;
+            char labdir[300];
+            snprintf(labdir, sizeof labdir, "%s/lab", dir);
+            cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+            cr_assert_eq(assay_lab_dispatch_held(&lab), 0);
+            cr_assert_eq(assay_lab_lock_dispatch(&lab, 0), 0);
+            cr_assert_eq(assay_lab_dispatch_held(&lab), 1);
+            assay_lab_close(&lab);
+        }
+        back += strstr(line, "a dispatcher serves the lab now") != NULL;
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    fclose(f);
+    cr_assert_eq(said, 1);
+    cr_assert_eq(back, 1);
 }
