@@ -125,7 +125,7 @@ static const assay_cli_cmd CMDS[] = {
     {"run", "show", "RUN", 1, ASSAY_CLI_NONE, 1, "a run's jobs, and why each failed",
      "For every failed job: the failing step and the first line of its\n"
      "stderr. --follow watches the run until it ends, then exits as run\n"
-     "wait does.",
+     "wait does; it says so while no dispatcher serves the lab.",
      {{"--follow", NULL, "watch the run until it ends", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
     {"run", "wait", "RUN", 1, ASSAY_CLI_NONE, 1, "wait for a run; exit by its conclusion",
      "Prints the conclusion; exit 0 certified, 1 the product failed on a\n"
@@ -151,7 +151,13 @@ static const assay_cli_cmd CMDS[] = {
      {JSON, END}},
     {"dispatch", NULL, "", 0, ASSAY_CLI_NONE, 1, "run the queue on the lab's hosts",
      "One dispatcher per lab: a second one exits 2 naming the first's pid,\n"
-     "or with --wait waits for it to end.",
+     "or with --wait waits for it to end. On a terminal: a table of the jobs\n"
+     "running (step k/n, the step's time against its timeout), each job that\n"
+     "ends printed once above it with its verdict and failing steps, queued\n"
+     "jobs no host can take with why, and a recap per run at the end; in\n"
+     "colour unless NO_COLOR is set (TERM=dumb: the plain lines). Ctrl-C\n"
+     "detaches: the jobs go on on their hosts, the next dispatch re-attaches\n"
+     "(exit 130). Host health: hosts.health_interval, hosts.quarantine_after.",
      {{"--once", NULL, "stop when the queue is empty", ASSAY_CLI_NONE, NULL, 0},
       {"--wait", NULL, "wait for another dispatcher of the lab to end", ASSAY_CLI_NONE, NULL, 0},
       {"--max-parallel", "N", "jobs at once", ASSAY_CLI_NONE, NULL, 0},

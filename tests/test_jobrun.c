@@ -714,11 +714,6 @@ static int dispatch_tty(double silence_s, int color)
     emulate(tty_raw);
     free(log_text);
     log_text = strdup(screen_text());
-    if (getenv("JOBRUN_DUMP")) {
-        FILE *d = fopen(getenv("JOBRUN_DUMP"), "w");
-        fputs(tty_raw, d);
-        fclose(d);
-    }
     return stopped;
 }
 
@@ -828,4 +823,21 @@ Test(jobrun, follow_says_when_no_dispatcher_serves_the_lab)
     fclose(f);
     cr_assert_eq(said, 1);
     cr_assert_eq(back, 1);
+}
+
+/* The built assay on a terminal (script(1) gives it one): colour unless
+ * NO_COLOR; TERM=dumb gets the plain lines. */
+Test(jobrun, the_command_honours_no_color_and_term_dumb)
+{
+    cr_assert_eq(lab_cmd("host drain fake-1"), 0, "%s", out); /* the job waits: nothing connects */
+#define ON_A_TERMINAL "cd %s && %s script -qec '%s --lab %s/lab dispatch --once' /dev/null"
+    cr_assert_eq(th_run(out, sizeof out, ON_A_TERMINAL, dir, "TERM=xterm", ASSAY, dir), 0, "%s", out);
+    cr_assert(strstr(out, "\033[33mwaits\033[0m: no usable host has profile " PROFILE " (fake-1 drained)"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, ON_A_TERMINAL, dir, "TERM=xterm NO_COLOR=1", ASSAY, dir), 0, "%s", out);
+    cr_assert(strstr(out, "  job 1     waits: no usable host has profile " PROFILE " (fake-1 drained)"), "%s", out);
+    cr_assert_null(strstr(out, "\033[3"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, ON_A_TERMINAL, dir, "TERM=dumb", ASSAY, dir), 0, "%s", out);
+    cr_assert(strstr(out, "Z job 1: no usable host has profile " PROFILE "; it stays queued (fake-1 drained)"), "%s",
+              out);
+    cr_assert_null(strstr(out, "\033["), "%s", out);
 }
