@@ -165,15 +165,14 @@ static void quarantine(struct ctx *x, struct host *h, const char *why)
     snprintf(h->rec.quarantined, sizeof h->rec.quarantined, "%s", why);
     snprintf(msg, sizeof msg, "%d infrastructure failures in a row, the last: %s (assay host resume %s)",
              h->rec.failures, why, h->rec.name);
-    h->checking = h->suspect = 0;
+    h->checking = 0;
     drop_conn(x, h);
     host_state(x, h, HS_QUARANTINED, msg);
 }
 
 /* One more infrastructure failure of host h (an attempt failed over, a
  * health check failed): counted in the store, which quarantines the host
- * at quarantine_after in a row. Until a check passes, the host is suspect:
- * it takes no job, and a check runs as soon as it can. */
+ * at quarantine_after in a row. */
 static void count_failure(struct ctx *x, struct host *h, const char *why)
 {
     int q = 0;
@@ -190,10 +189,11 @@ void host_infra_failure(struct ctx *x, struct host *h, const char *why)
     if (h->state == HS_DISABLED || h->state == HS_QUARANTINED)
         return; /* its own state says why already */
     count_failure(x, h, why);
-    if (h->state != HS_QUARANTINED) {
-        h->suspect = 1;
+    /* A check as soon as the host is idle. Jobs are not held back for it:
+     * a job's next attempt is as good a probe, and a lab whose only host of
+     * a profile failed still ends the job after --max-attempts. */
+    if (h->state != HS_QUARANTINED)
         h->next_check = now_s();
-    }
 }
 
 /* A job ended on the host as it should: the failures in a row end too. */
@@ -214,7 +214,6 @@ static void check_end(struct ctx *x, struct host *h, const char *err)
     h->checking = 0;
     if (!err) {
         say(x, "host %s: health check passed", h->rec.name);
-        h->suspect = 0;
         host_worked(x, h);
         h->next_check = now_s() + x->health_interval;
         return;

@@ -80,7 +80,6 @@ struct host {
     void *hx;            /* the check's command (the transport's), or NULL */
     double next_check;   /* when the next check is due */
     int checking;        /* a check is under way (connecting or running) */
-    int suspect;         /* an infrastructure failure since the last check: no job until one passes */
 };
 
 /* An event checked and waiting for its transaction (group commit). */

@@ -116,7 +116,6 @@ static int sync_hosts(struct ctx *x)
             host_state(x, h, HS_IDLE, "resumed");
             h->down_since = 0;
             h->backoff = 0;
-            h->suspect = 0;
             h->next_check = now_s() + x->health_interval;
             continue;
         }
@@ -456,8 +455,8 @@ int poll_store(struct ctx *x, size_t *work)
                 continue;
             eligible = 1;
             any_up |= h->state != HS_DOWN;
-            if (h->job || h->checking || h->suspect)
-                continue; /* busy, or to pass a health check first */
+            if (h->job || h->checking)
+                continue; /* busy, or a health check is under way on it */
             if (h->state != HS_DOWN && !pick)
                 pick = h;
             else if (h->state == HS_DOWN && now_s() >= h->retry_at && !down)
