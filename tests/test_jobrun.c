@@ -99,13 +99,18 @@ static int lab_cmd(const char *args)
     return th_run(out, sizeof out, "cd %s && %s --lab %s/lab %s", dir, ASSAY, dir, args);
 }
 
+static void lab_open(assay_lab *lab)
+{
+    char labdir[300];
+    snprintf(labdir, sizeof labdir, "%s/lab", dir);
+    cr_assert_eq(assay_lab_open(lab, labdir), 0, "%s", assay_error_last()->message);
+}
+
 /* Job 1's state, outcome, reason, and its attempt's event and log counts. */
 static void job1(const char *outcome, int events, int logs)
 {
     assay_lab lab;
-    char labdir[300];
-    snprintf(labdir, sizeof labdir, "%s/lab", dir);
-    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    lab_open(&lab);
     assay_job_rec j;
     cr_assert_eq(assay_store_job_get(lab.store, 1, &j), 0);
     cr_assert_str_eq(j.outcome, outcome, "job 1: %s (%s)\n%s", j.outcome, j.reason, log_text);
@@ -706,15 +711,13 @@ static int raw_has(const char *text)
 static int dispatch_tty(double silence_s, int color)
 {
     assay_lab lab;
-    char labdir[300];
     int m, sl, stopped = -1;
-    snprintf(labdir, sizeof labdir, "%s/lab", dir);
     cr_assert_eq(openpty(&m, &sl, NULL, NULL, NULL), 0);
     struct capture c = {.fd = m};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, drain_pty, &c), 0);
     FILE *f = fdopen(sl, "w");
-    cr_assert_eq(assay_lab_open(&lab, labdir), 0, "%s", assay_error_last()->message);
+    lab_open(&lab);
     assay_transport tr = fake_transport(&fh);
     assay_dispatch_opts o = {.once = 1, .out = f, .tty = 1, .color = color, .transport = &tr,
                              .silence_s = silence_s, .unreachable_s = 60, .log_cap = 1000, .stopped_by = &stopped};
@@ -783,9 +786,7 @@ Test(jobrun, ctrl_c_detaches_and_the_job_goes_on)
     cr_assert_eq(rows_with("detached: 1 job keeps running on its host; assay dispatch re-attaches"), 1, "%s",
                  screen_text());
     assay_lab lab;
-    char labdir[300];
-    snprintf(labdir, sizeof labdir, "%s/lab", dir);
-    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    lab_open(&lab);
     assay_job_rec j;
     cr_assert_eq(assay_store_job_get(lab.store, 1, &j), 0);
     cr_assert(!strcmp(j.state, "assigned") || !strcmp(j.state, "running"), "job 1 is %s", j.state);
@@ -822,9 +823,7 @@ Test(jobrun, follow_says_when_no_dispatcher_serves_the_lab)
             said++;
             /* Now one comes: this process takes the lab's lock. */
             assay_lab lab;
-            char labdir[300];
-            snprintf(labdir, sizeof labdir, "%s/lab", dir);
-            cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+            lab_open(&lab);
             cr_assert_eq(assay_lab_dispatch_held(&lab), 0);
             cr_assert_eq(assay_lab_lock_dispatch(&lab, 0), 0);
             cr_assert_eq(assay_lab_dispatch_held(&lab), 1);
