@@ -206,8 +206,12 @@ void host_worked(struct ctx *x, struct host *h)
     h->rec.failures = 0;
 }
 
-static void check_end(struct ctx *x, struct host *h, const char *err)
+static void check_end(struct ctx *x, struct host *h, const char *why)
 {
+    char msg[512];
+    const char *err = why ? msg : NULL;
+    if (why)
+        snprintf(msg, sizeof msg, "%s", why); /* why may be the error message the store's calls overwrite */
     if (h->hx)
         x->t->exec_free(h->hx);
     h->hx = NULL;
@@ -226,11 +230,11 @@ static void check_end(struct ctx *x, struct host *h, const char *err)
 }
 
 /* Is a check of an idle host due? Not for a drained host (under
- * maintenance: whatever it answers says nothing). */
-static int check_due(struct ctx *x, const struct host *h)
+ * maintenance: whatever it answers says nothing), nor for one this
+ * controller has no agent for (the controller's gap, not the host's). */
+static int check_due(const struct host *h)
 {
-    (void)x;
-    return !h->job && !h->rec.drained && (h->checking || now_s() >= h->next_check);
+    return !h->job && !h->rec.drained && !h->agent_err[0] && (h->checking || now_s() >= h->next_check);
 }
 
 /* The check: the agent's `version --json` (or nothing, where no agent is
@@ -329,7 +333,7 @@ static void drive_host(struct ctx *x, struct host *h)
 {
     if (h->state == HS_DISABLED || h->state == HS_QUARANTINED || (h->state == HS_DOWN && now_s() < h->retry_at))
         return;
-    if (!h->job && check_due(x, h))
+    if (!h->job && check_due(h))
         h->checking = 1;
     if (!h->job && h->state != HS_CONNECTING && !h->checking)
         return; /* connections are made for work, and for health checks */
