@@ -20,7 +20,8 @@ static const assay_cli_cmd CMDS[] = {
      "Settings: centre, ingest.max_entries, ingest.max_entry_bytes,\n"
      "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes,\n"
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
-     "ingest.grace_seconds, report.max_ci_pct.",
+     "ingest.grace_seconds, report.max_ci_pct, hosts.health_interval,\n"
+     "hosts.quarantine_after.",
      {JSON, END}},
     {"config", "set", "KEY VALUE", 2, ASSAY_CLI_WORDS, 1, "change a lab setting",
      "Settings: centre (the test centre named in reports); the ingest limits\n"
@@ -28,7 +29,10 @@ static const assay_cli_cmd CMDS[] = {
      "ingest.max_ratio and the submission's budget ingest.max_submission_bytes,\n"
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
      "ingest.grace_seconds (positive whole numbers; docs/manifest.md#budgets);\n"
-     "report.max_ci_pct, the widest interval of a stable benchmark.",
+     "report.max_ci_pct, the widest interval of a stable benchmark;\n"
+     "hosts.health_interval, seconds between the dispatcher's health checks\n"
+     "of an idle host (600); hosts.quarantine_after, infrastructure failures\n"
+     "in a row that quarantine a host (3).",
      {END}},
     {"package", "add", "FILE", 1, ASSAY_CLI_FILE, 1, "ingest a vendor's submission; prints its id",
      "Checks the archive (hostile-archive checks), its manifest and the\n"
@@ -76,6 +80,14 @@ static const assay_cli_cmd CMDS[] = {
      "The host file ci/lab.sh writes (hosts.json).", {JSON, END}},
     {"host", "list", "", 0, ASSAY_CLI_NONE, 1, "the lab's hosts, their keys and state", "", {JSON, END}},
     {"host", "remove", "NAME", 1, ASSAY_CLI_HOST, 1, "remove a host (refused while it has a job)", "", {END}},
+    {"host", "drain", "NAME", 1, ASSAY_CLI_HOST, 1, "maintenance: the host takes no new job",
+     "A job running there finishes; then the host stays out of use, and out\n"
+     "of the health checks, until host resume.",
+     {JSON, END}},
+    {"host", "resume", "NAME", 1, ASSAY_CLI_HOST, 1, "take a drained or quarantined host back into use",
+     "Lifts a drain and a quarantine and forgets the failures in a row; the\n"
+     "last error stays in host list.",
+     {JSON, END}},
     {"host", "check", "NAME", 1, ASSAY_CLI_HOST, 1, "reach a host and compare its facts with its profile",
      "Connects, verifies the pinned host key, runs the agent's facts and\n"
      "compares them with the host's profile. Exit 1 on a difference that is\n"
@@ -113,7 +125,7 @@ static const assay_cli_cmd CMDS[] = {
     {"run", "show", "RUN", 1, ASSAY_CLI_NONE, 1, "a run's jobs, and why each failed",
      "For every failed job: the failing step and the first line of its\n"
      "stderr. --follow watches the run until it ends, then exits as run\n"
-     "wait does.",
+     "wait does; it says so while no dispatcher serves the lab.",
      {{"--follow", NULL, "watch the run until it ends", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
     {"run", "wait", "RUN", 1, ASSAY_CLI_NONE, 1, "wait for a run; exit by its conclusion",
      "Prints the conclusion; exit 0 certified, 1 the product failed on a\n"
@@ -139,7 +151,13 @@ static const assay_cli_cmd CMDS[] = {
      {JSON, END}},
     {"dispatch", NULL, "", 0, ASSAY_CLI_NONE, 1, "run the queue on the lab's hosts",
      "One dispatcher per lab: a second one exits 2 naming the first's pid,\n"
-     "or with --wait waits for it to end.",
+     "or with --wait waits for it to end. On a terminal: a table of the jobs\n"
+     "running (step k/n, the step's time against its timeout), each job that\n"
+     "ends printed once above it with its verdict and failing steps, queued\n"
+     "jobs no host can take with why, and a recap per run at the end; in\n"
+     "colour unless NO_COLOR is set (TERM=dumb: the plain lines). Ctrl-C\n"
+     "detaches: the jobs go on on their hosts, the next dispatch re-attaches\n"
+     "(exit 130). Host health: hosts.health_interval, hosts.quarantine_after.",
      {{"--once", NULL, "stop when the queue is empty", ASSAY_CLI_NONE, NULL, 0},
       {"--wait", NULL, "wait for another dispatcher of the lab to end", ASSAY_CLI_NONE, NULL, 0},
       {"--max-parallel", "N", "jobs at once", ASSAY_CLI_NONE, NULL, 0},

@@ -21,6 +21,7 @@
  * the job pauses and resumes from what the store holds.
  */
 #include "dispatch_int.h"
+#include "markup.h"
 #include "assay/error.h"
 
 #include <errno.h>
@@ -38,8 +39,7 @@ static volatile sig_atomic_t stop_requested;
 
 static void on_stop(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    stop_requested = sig;
 }
 
 double now_s(void)
@@ -89,10 +89,15 @@ void drop_conn(struct ctx *x, struct host *h)
 {
     if (h->job)
         job_lost_link(x, h->job);
+    if (h->hx)
+        x->t->exec_free(h->hx);
+    h->hx = NULL;
     if (h->conn)
         x->t->conn_free(h->conn);
     h->conn = NULL;
 }
+
+static void check_end(struct ctx *x, struct host *h, const char *err);
 
 /* Where a job goes back to when its host is. */
 static enum jstate resume_state(const struct job *j)
@@ -113,6 +118,12 @@ void host_down(struct ctx *x, struct host *h, const char *why)
     char msg[512];
     snprintf(msg, sizeof msg, "%s", why); /* why may be the error that drop_conn overwrites */
     drop_conn(x, h);
+    if (h->state == HS_QUARANTINED || h->state == HS_DISABLED)
+        return; /* out of use already: nothing to retry */
+    if (h->checking && !h->job)
+        check_end(x, h, msg);
+    if (h->state == HS_QUARANTINED)
+        return;
     h->failed_at = now_s();
     /* Down since the first failure, until a connection succeeds: retries in
      * between do not restart the clock. */
@@ -144,6 +155,129 @@ void host_disable(struct ctx *x, struct host *h, const char *why)
     drop_conn(x, h);
 }
 
+/* ---- health ---------------------------------------------------------------- */
+
+/* Too many infrastructure failures in a row: the host takes no job until
+ * `host resume`. Its job (if any) was failed over already. */
+static void quarantine(struct ctx *x, struct host *h, const char *why)
+{
+    char msg[600];
+    snprintf(h->rec.quarantined, sizeof h->rec.quarantined, "%s", why);
+    snprintf(msg, sizeof msg, "%d infrastructure failures in a row, the last: %s (assay host resume %s)",
+             h->rec.failures, why, h->rec.name);
+    h->checking = 0;
+    drop_conn(x, h);
+    host_state(x, h, HS_QUARANTINED, msg);
+}
+
+/* One more infrastructure failure of host h (an attempt failed over, a
+ * health check failed): counted in the store, which quarantines the host
+ * at quarantine_after in a row. */
+static void count_failure(struct ctx *x, struct host *h, const char *why)
+{
+    int q = 0;
+    if (assay_store_host_health(x->lab->store, h->rec.name, why, x->quarantine_after, &q) < 0)
+        say(x, "host %s: store: %s", h->rec.name, assay_error_last()->message);
+    h->rec.failures++;
+    snprintf(h->rec.last_error, sizeof h->rec.last_error, "%s", why);
+    if (q && !h->job)
+        quarantine(x, h, why);
+}
+
+void host_infra_failure(struct ctx *x, struct host *h, const char *why)
+{
+    if (h->state == HS_DISABLED || h->state == HS_QUARANTINED)
+        return; /* its own state says why already */
+    count_failure(x, h, why);
+    /* A check as soon as the host is idle. Jobs are not held back for it:
+     * a job's next attempt is as good a probe, and a lab whose only host of
+     * a profile failed still ends the job after --max-attempts. */
+    if (h->state != HS_QUARANTINED)
+        h->next_check = now_s();
+}
+
+/* A job ended on the host as it should: the failures in a row end too. */
+void host_worked(struct ctx *x, struct host *h)
+{
+    if (!h->rec.failures)
+        return;
+    if (assay_store_host_health(x->lab->store, h->rec.name, NULL, 0, NULL) < 0)
+        say(x, "host %s: store: %s", h->rec.name, assay_error_last()->message);
+    h->rec.failures = 0;
+}
+
+static void check_end(struct ctx *x, struct host *h, const char *why)
+{
+    char msg[512];
+    const char *err = why ? msg : NULL;
+    if (why)
+        snprintf(msg, sizeof msg, "%s", why); /* why may be the error message the store's calls overwrite */
+    if (h->hx)
+        x->t->exec_free(h->hx);
+    h->hx = NULL;
+    h->checking = 0;
+    if (!err) {
+        say(x, "host %s: health check passed", h->rec.name);
+        host_worked(x, h);
+        h->next_check = now_s() + x->health_interval;
+        return;
+    }
+    say(x, "host %s: health check failed: %s", h->rec.name, err);
+    count_failure(x, h, err);
+    /* Failed: again soon, so that a host that is really gone reaches its
+     * quarantine in minutes, not in hours of health_interval. */
+    h->next_check = now_s() + (x->health_interval < 30 ? x->health_interval : 30);
+}
+
+/* Is a check of an idle host due? Not for a drained host (under
+ * maintenance: whatever it answers says nothing), nor for one this
+ * controller has no agent for (the controller's gap, not the host's). */
+static int check_due(const struct host *h)
+{
+    return !h->job && !h->rec.drained && !h->agent_err[0] && (h->checking || now_s() >= h->next_check);
+}
+
+/* The check: the agent's `version --json` (or nothing, where no agent is
+ * yet): a login, a shell and a command, what every job needs first. */
+static void drive_check(struct ctx *x, struct host *h)
+{
+    int rc;
+    if (!h->hx) {
+        char cmd[9000];
+        assay_remote_host rh = {h->rec.agent_root, h->rec.launcher, h->agent_sha, h->rec.name};
+        assay_exec_opts eo = {.infd = -1, .infd2 = -1};
+        if (assay_remote_version(cmd, sizeof cmd, &rh) < 0) {
+            check_end(x, h, assay_error_last()->message);
+            return;
+        }
+        eo.command = cmd;
+        x->t->conn_touch(h->conn);
+        if (x->t->exec_new(&h->hx, h->conn, ASSAY_REMOTE_VERSION, &eo) < 0) {
+            host_down(x, h, assay_error_last()->message);
+            return;
+        }
+    }
+    rc = x->t->exec_run(h->hx);
+    if (rc == ASSAY_SSH_AGAIN)
+        return;
+    if (rc < 0) {
+        host_down(x, h, assay_error_last()->message);
+        return;
+    }
+    const char *sig = NULL;
+    int status = x->t->exec_status(h->hx, &sig);
+    if (status == 0) {
+        check_end(x, h, NULL);
+        return;
+    }
+    char why[700];
+    const char *err = x->t->exec_stderr(h->hx);
+    snprintf(why, sizeof why, "health check: the command ended with %d%s%s", status, err && err[0] ? ": " : "",
+             err ? err : "");
+    why[strcspn(why, "\r\n")] = '\0';
+    check_end(x, h, why);
+}
+
 /* ---- what a job's failure means ----------------------------------------- */
 
 /* The agent broke the protocol: what it sends cannot be trusted, so the
@@ -159,6 +293,7 @@ static void job_protocol_error(struct ctx *x, struct host *h, const char *msg)
     drop_conn(x, h);
     if (assay_store_job_end_attempt(x->lab->store, j->rec.id, j->rec.attempt, "error", why) < 0)
         say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
+    job_finished(x, j, "error", why);
     x->done++;
     job_state(x, j, JS_STOPPING, why);
     host_state(x, h, HS_DOWN, "a new connection to stop the job");
@@ -196,10 +331,12 @@ static void job_drop(struct ctx *x, struct host *h, const char *msg)
 
 static void drive_host(struct ctx *x, struct host *h)
 {
-    if (h->state == HS_DISABLED || (h->state == HS_DOWN && now_s() < h->retry_at))
+    if (h->state == HS_DISABLED || h->state == HS_QUARANTINED || (h->state == HS_DOWN && now_s() < h->retry_at))
         return;
-    if (!h->job && h->state != HS_CONNECTING)
-        return; /* connections are made for work */
+    if (!h->job && check_due(h))
+        h->checking = 1;
+    if (!h->job && h->state != HS_CONNECTING && !h->checking)
+        return; /* connections are made for work, and for health checks */
     if (!h->conn) {
         assay_conn_opts co = {.address = h->rec.address, .port = h->rec.port, .user = h->rec.user,
                               .identity = h->rec.identity, .hostkey = h->rec.hostkey, .tofu = h->rec.tofu,
@@ -236,8 +373,11 @@ static void drive_host(struct ctx *x, struct host *h)
         h->down_since = 0;
         h->backoff = 0;
     }
-    if (!h->job)
+    if (!h->job) {
+        if (h->checking)
+            drive_check(x, h);
         return;
+    }
     int rc = job_drive(x, h->job);
     if (rc >= 0 || !h->job)
         return;
@@ -268,7 +408,7 @@ static void watch_host(struct ctx *x, struct host *h)
     const assay_dispatch_opts *o = x->o;
     /* A connection that has gone silent (the host hung, the network lost
      * without a reset) is dead, however long TCP would wait. */
-    if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && h->job)) &&
+    if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || h->hx))) &&
         x->t->conn_silent_s(h->conn) > o->silence_s) {
         char why[160];
         snprintf(why, sizeof why, "no answer for %.0fs (host hung or network lost)", x->t->conn_silent_s(h->conn));
@@ -276,7 +416,7 @@ static void watch_host(struct ctx *x, struct host *h)
     }
     /* A connection without work for 10 s is closed: nothing reads it or
      * keeps it alive, and the host's sshd may drop it. */
-    if (!h->job && h->conn && h->state == HS_READY) {
+    if (!h->job && !h->hx && h->conn && h->state == HS_READY) {
         if (!h->idle_since) {
             h->idle_since = now_s();
         } else if (now_s() - h->idle_since > 10) {
@@ -314,6 +454,93 @@ static void watch_host(struct ctx *x, struct host *h)
 
 /* ---- progress ------------------------------------------------------------ */
 
+/* On a terminal, a table of what runs now, redrawn in place; above it,
+ * printed once and left in the scrollback, every job that ended, with its
+ * verdict and failing steps; at the end, a recap per run. Text that came
+ * from hosts, agents or vendors goes through the terminal writer
+ * (markup.c). Piped, none of this: say()'s timestamped lines. */
+
+#define SGR_RESET "\033[0m"
+#define SGR_BOLD "\033[1m"
+#define SGR_RED "\033[31m"
+#define SGR_GREEN "\033[32m"
+#define SGR_YELLOW "\033[33m"
+
+static const char *sgr(const struct ctx *x, const char *code)
+{
+    return x->o->color ? code : "";
+}
+
+static const char *outcome_sgr(const struct ctx *x, const char *outcome)
+{
+    return sgr(x, !strcmp(outcome, "passed") ? SGR_GREEN : !strcmp(outcome, "canceled") ? SGR_YELLOW : SGR_RED);
+}
+
+/* 12s, 4m05s, 2h03m */
+static const char *span(char *out, size_t len, double s)
+{
+    long t = s < 0 ? 0 : (long)(s + 0.5);
+    if (t < 60)
+        snprintf(out, len, "%lds", t);
+    else if (t < 3600)
+        snprintf(out, len, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(out, len, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
+    return out;
+}
+
+/* One line for the scrollback, printed at the next draw. */
+static void scroll_add(struct ctx *x, const char *line)
+{
+    if (!x->o->tty)
+        return;
+    char **ns = realloc(x->scroll, (x->nscroll + 1) * sizeof *ns);
+    if (!ns)
+        return; /* the line is lost, the run is not */
+    x->scroll = ns;
+    if ((x->scroll[x->nscroll] = strdup(line)))
+        x->nscroll++;
+}
+
+void job_finished(struct ctx *x, const struct job *j, const char *outcome, const char *reason)
+{
+    struct recap *nr = realloc(x->recap, (x->nrecap + 1) * sizeof *nr);
+    if (nr) {
+        x->recap = nr;
+        struct recap *r = &x->recap[x->nrecap++];
+        memset(r, 0, sizeof *r);
+        r->run_id = j->rec.run_id;
+        r->job_id = j->rec.id;
+        snprintf(r->host, sizeof r->host, "%s", j->host->rec.name);
+        snprintf(r->profile, sizeof r->profile, "%s", j->rec.profile);
+        snprintf(r->outcome, sizeof r->outcome, "%s", outcome);
+        snprintf(r->failed, sizeof r->failed, "%s", j->failed);
+    }
+    if (!x->o->tty)
+        return;
+    char host[200], prof[300], failed[700], why[1100], el[32], line[2600];
+    assay_markup_term(host, sizeof host, j->host->rec.name, 0);
+    assay_markup_term(prof, sizeof prof, j->rec.profile, 0);
+    assay_markup_term(failed, sizeof failed, j->failed, 0);
+    assay_markup_term(why, sizeof why, reason, 0);
+    snprintf(line, sizeof line, "job %" PRId64 " on %s (%s): %s%s%s%s%s%s%s%s in %s", j->rec.id, host, prof,
+             outcome_sgr(x, outcome), sgr(x, SGR_BOLD), outcome, sgr(x, SGR_RESET), failed[0] ? " at " : "", failed,
+             why[0] ? ": " : "", why, span(el, sizeof el, now_s() - j->started));
+    scroll_add(x, line);
+}
+
+void job_retried(struct ctx *x, const struct job *j, const char *why)
+{
+    char host[200], w[1100], line[1500];
+    if (!x->o->tty)
+        return;
+    assay_markup_term(host, sizeof host, j->host->rec.name, 0);
+    assay_markup_term(w, sizeof w, why, 0);
+    snprintf(line, sizeof line, "job %" PRId64 " on %s: %sinfrastructure error%s, queued again: %s", j->rec.id, host,
+             sgr(x, SGR_YELLOW), sgr(x, SGR_RESET), w);
+    scroll_add(x, line);
+}
+
 static void draw(struct ctx *x)
 {
     if (!x->o->tty)
@@ -321,20 +548,50 @@ static void draw(struct ctx *x)
     FILE *f = x->o->out;
     for (int i = 0; i < x->drawn_lines; i++)
         fputs("\033[1A\033[2K", f);
+    for (size_t i = 0; i < x->nscroll; i++) {
+        fprintf(f, "%s\n", x->scroll[i]);
+        free(x->scroll[i]);
+    }
+    x->nscroll = 0;
     int lines = 0;
     size_t active = 0;
     double t = now_s();
+    char c1[200], c2[300], c3[600], e1[32], e2[32], e3[32];
     for (size_t k = 0; k < x->nhosts; k++) {
         struct host *h = x->hosts[k];
-        if (!h->job && h->state != HS_DOWN && h->state != HS_DISABLED)
-            continue;
         if (h->job) {
+            struct job *j = h->job;
+            char step[40] = "", clock[80];
             active++;
-            fprintf(f, "  job %-5" PRId64 " %-14s %-28.28s %5.0fs%s\n", h->job->rec.id, h->rec.name, h->job->cur,
-                    t - h->job->started, h->state == HS_DOWN ? "  (host down, retrying)" : "");
+            if (j->stepk && j->nsteps)
+                snprintf(step, sizeof step, "step %d/%d", j->stepk, j->nsteps);
+            if (j->stepk && j->step_timeout > 0) {
+                double se = t - j->step_started;
+                snprintf(clock, sizeof clock, "%s%s/%s%s", se > 0.8 * j->step_timeout ? sgr(x, SGR_YELLOW) : "",
+                         span(e1, sizeof e1, se), span(e2, sizeof e2, j->step_timeout),
+                         se > 0.8 * j->step_timeout ? sgr(x, SGR_RESET) : "");
+            } else {
+                snprintf(clock, sizeof clock, "%s", span(e3, sizeof e3, t - j->started));
+            }
+            fprintf(f, "  job %-5" PRId64 " %s %s %-10s %-13s%s%s%s\n", j->rec.id,
+                    assay_markup_term(c1, sizeof c1, h->rec.name, 14), assay_markup_term(c3, sizeof c3, j->cur, 24),
+                    step, clock, h->state == HS_DOWN ? sgr(x, SGR_YELLOW) : "",
+                    h->state == HS_DOWN ? "  (host down, retrying)" : "", h->state == HS_DOWN ? sgr(x, SGR_RESET) : "");
+        } else if (h->state == HS_DOWN || h->state == HS_DISABLED || h->state == HS_QUARANTINED) {
+            const char *why = h->state == HS_DISABLED ? h->rec.disabled
+                              : h->state == HS_QUARANTINED ? h->rec.quarantined
+                                                           : h->last_error;
+            fprintf(f, "  %s %s%s%s: %s\n", assay_markup_term(c1, sizeof c1, h->rec.name, 20), sgr(x, SGR_RED),
+                    h->state == HS_DOWN ? "down" : h->state == HS_DISABLED ? "disabled" : "quarantined",
+                    sgr(x, SGR_RESET), assay_markup_term(c3, sizeof c3, why, 60));
         } else {
-            fprintf(f, "  %-20s %s\n", h->rec.name, h->state == HS_DOWN ? "down" : "disabled");
+            continue;
         }
+        lines++;
+    }
+    for (int i = 0; i < x->nunplaced; i++) {
+        fprintf(f, "  job %-5" PRId64 " %swaits%s: %s\n", x->unplaced[i].id, sgr(x, SGR_YELLOW), sgr(x, SGR_RESET),
+                assay_markup_term(c2, sizeof c2, x->unplaced[i].why, 100));
         lines++;
     }
     size_t total = x->done + active;
@@ -342,6 +599,60 @@ static void draw(struct ctx *x)
     fprintf(f, "  [%.*s%*s] %zu done, %zu running\n", fill, "##############################", width - fill, "",
             x->done, active);
     x->drawn_lines = lines + 1;
+    fflush(f);
+}
+
+/* Like ansible's PLAY RECAP: per run, per host and profile, how many jobs
+ * passed, failed and erred here, and the steps that failed. */
+static void recap(struct ctx *x)
+{
+    if (!x->o->tty || !x->nrecap)
+        return;
+    FILE *f = x->o->out;
+    char *seen = calloc(x->nrecap, 1);
+    if (!seen)
+        return;
+    for (size_t i = 0; i < x->nrecap; i++) {
+        if (seen[i] == 2)
+            continue;
+        int64_t run = x->recap[i].run_id;
+        fprintf(f, "%sRUN %" PRId64 " RECAP%s\n", sgr(x, SGR_BOLD), run, sgr(x, SGR_RESET));
+        for (size_t a = i; a < x->nrecap; a++) {
+            if (seen[a] || x->recap[a].run_id != run)
+                continue;
+            int passed = 0, failed = 0, error = 0, canceled = 0;
+            char names[600] = "";
+            for (size_t b = a; b < x->nrecap; b++) {
+                const struct recap *r = &x->recap[b];
+                if (seen[b] || r->run_id != run || strcmp(r->host, x->recap[a].host) ||
+                    strcmp(r->profile, x->recap[a].profile))
+                    continue;
+                seen[b] = 1;
+                passed += !strcmp(r->outcome, "passed");
+                failed += !strcmp(r->outcome, "failed");
+                canceled += !strcmp(r->outcome, "canceled");
+                error += strcmp(r->outcome, "passed") && strcmp(r->outcome, "failed") && strcmp(r->outcome, "canceled");
+                if (r->failed[0]) {
+                    size_t l = strlen(names);
+                    snprintf(names + l, sizeof names - l, "%sjob %" PRId64 ": %s", l ? "; " : "", r->job_id, r->failed);
+                }
+            }
+            char c1[200], c2[300], c3[1800];
+            fprintf(f, "  %s %s %spassed=%d%s %sfailed=%d%s %serror=%d%s", assay_markup_term(c1, sizeof c1, x->recap[a].host, 16),
+                    assay_markup_term(c2, sizeof c2, x->recap[a].profile, 32), passed ? sgr(x, SGR_GREEN) : "", passed,
+                    passed ? sgr(x, SGR_RESET) : "", failed ? sgr(x, SGR_RED) : "", failed, failed ? sgr(x, SGR_RESET) : "",
+                    error ? sgr(x, SGR_RED) : "", error, error ? sgr(x, SGR_RESET) : "");
+            if (canceled)
+                fprintf(f, " canceled=%d", canceled);
+            if (names[0])
+                fprintf(f, "  failed: %s", assay_markup_term(c3, sizeof c3, names, 0));
+            fputc('\n', f);
+        }
+        for (size_t a = i; a < x->nrecap; a++)
+            if (x->recap[a].run_id == run)
+                seen[a] = 2;
+    }
+    free(seen);
     fflush(f);
 }
 
@@ -398,7 +709,25 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.silence_s = 60;
     if (o.reset_timeout_s <= 0)
         o.reset_timeout_s = 1800;
-    struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1};
+    struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1,
+                    .health_interval = 600, .quarantine_after = 3};
+    char v[64];
+    if (assay_store_meta_get(lab->store, "hosts.health_interval", v, sizeof v) == 0) {
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && !*end && d > 0)
+            x.health_interval = d;
+    }
+    if (assay_store_meta_get(lab->store, "hosts.quarantine_after", v, sizeof v) == 0) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end != v && !*end && n > 0 && n < 1000000)
+            x.quarantine_after = (int)n;
+    }
+    assay_error_clear();
+    stop_requested = 0;
+    if (o.stopped_by)
+        *o.stopped_by = 0;
     struct pollfd *pfd = NULL;
     int rc = 0;
 
@@ -421,6 +750,8 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         double t = now_s();
         if (stop_requested) {
             say(&x, "stopping: jobs keep running on their hosts; the next dispatch re-attaches");
+            if (o.stopped_by)
+                *o.stopped_by = stop_requested;
             break;
         }
         if (t >= x.next_poll) {
@@ -453,7 +784,7 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         double wake = pending ? now_s() + 0.05 : x.next_poll;
         for (size_t k = 0; k < x.nhosts; k++) {
             struct host *h = x.hosts[k];
-            if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && h->job))) {
+            if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || h->hx)))) {
                 int next;
                 if (x.t->conn_keepalive(h->conn, &next) < 0) {
                     host_down(&x, h, assay_error_last()->message);
@@ -474,6 +805,18 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         poll(pfd, nf, ms);
     }
     draw(&x);
+    if (o.tty && stop_requested) {
+        size_t running = 0;
+        for (size_t k = 0; k < x.nhosts; k++)
+            running += x.hosts[k]->job != NULL;
+        fprintf(o.out, "detached: %zu job%s keep%s running on %s host%s; assay dispatch re-attaches\n", running,
+                running == 1 ? "" : "s", running == 1 ? "s" : "", running == 1 ? "its" : "their", running == 1 ? "" : "s");
+    }
+    recap(&x);
+    free(x.recap);
+    for (size_t i = 0; i < x.nscroll; i++)
+        free(x.scroll[i]);
+    free(x.scroll);
     hosts_free(&x);
     free(pfd);
     if (cp.started) {

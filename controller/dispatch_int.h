@@ -47,7 +47,8 @@ enum jstate { JOB_STATES(AS_ENUM) JS_COUNT };
     X(HS_CONNECTING, "connecting") /* connect, handshake, host key, auth */                          \
     X(HS_READY, "ready")           /* connected */                                                 \
     X(HS_DOWN, "down")             /* a connection failed: retry at retry_at */                    \
-    X(HS_DISABLED, "disabled")     /* refused its key or our auth; `host enable` to use it again */
+    X(HS_DISABLED, "disabled")     /* refused its key or our auth; `host enable` to use it again */ \
+    X(HS_QUARANTINED, "quarantined") /* too many infrastructure failures in a row; `host resume` */
 enum hstate { HOST_STATES(AS_ENUM) HS_COUNT };
 
 /* A job's command fails this many times in a row with no event stored in
@@ -58,6 +59,9 @@ enum hstate { HOST_STATES(AS_ENUM) HS_COUNT };
 /* An artifact up to this size goes with the first command to a host the
  * lab has no record of it on; a larger one only once RUN found it missing. */
 #define ASSAY_PREUPLOAD_MAX ((uint64_t)64 << 20)
+
+/* The queued jobs no host can take that the live view names. */
+#define ASSAY_UNPLACED_MAX 8
 
 struct job;
 
@@ -74,6 +78,12 @@ struct host {
     int backoff;
     char last_error[512];
     struct job *job;
+    /* Health (docs/reliability.md#host-care): a cheap command on the
+     * connection, every health_interval while idle, and soon after an
+     * infrastructure failure. */
+    void *hx;            /* the check's command (the transport's), or NULL */
+    double next_check;   /* when the next check is due */
+    int checking;        /* a check is under way (connecting or running) */
 };
 
 /* An event checked and waiting for its transaction (group commit). */
@@ -121,6 +131,17 @@ struct job {
     int run_sent;            /* a RUN went to the host (the job may exist there) */
     int tries;               /* commands that ended wrong in a row */
     int marked_running;      /* the store has the job running */
+    /* For the live view: */
+    int stepk, nsteps;       /* the running step is the k-th of the spec's n (0: not known yet) */
+    double step_started, step_timeout;
+    char failed[200];        /* the steps that failed or erred so far, ", "-separated */
+};
+
+/* A job that ended in this dispatcher, for the closing recap. */
+struct recap {
+    int64_t run_id, job_id;
+    char host[64], profile[96], outcome[16];
+    char failed[200];
 };
 
 struct ctx {
@@ -133,6 +154,17 @@ struct ctx {
     double next_poll, next_draw, next_hosts;
     int drawn_lines;
     size_t done, total;
+    struct {
+        int64_t id;
+        char why[400];
+    } unplaced[ASSAY_UNPLACED_MAX]; /* queued jobs no host can take, and why (for the live view) */
+    int nunplaced;
+    char **scroll;            /* tty: lines printed once above the table at the next draw */
+    size_t nscroll;
+    struct recap *recap;      /* the jobs that ended here, for the recap */
+    size_t nrecap;
+    double health_interval; /* lab setting hosts.health_interval (600 s) */
+    int quarantine_after;   /* lab setting hosts.quarantine_after (3) */
 };
 
 /* dispatch.c */
@@ -143,6 +175,10 @@ void host_down(struct ctx *x, struct host *h, const char *why);
 void host_disable(struct ctx *x, struct host *h, const char *why);
 void drop_conn(struct ctx *x, struct host *h);
 struct host *find_host(struct ctx *x, const char *name);
+void host_infra_failure(struct ctx *x, struct host *h, const char *why);
+void host_worked(struct ctx *x, struct host *h);
+void job_finished(struct ctx *x, const struct job *j, const char *outcome, const char *reason);
+void job_retried(struct ctx *x, const struct job *j, const char *why);
 
 /* jobrun.c */
 const char *job_state_name(enum jstate s);

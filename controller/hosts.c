@@ -196,6 +196,10 @@ int assay_host_import(assay_lab *lab, const char *file, int *added, int *updated
             /* New settings, same machine: what ran there still counts. */
             recs[k].last_job = old.last_job;
             recs[k].clean = old.clean;
+            recs[k].drained = old.drained;
+            recs[k].failures = old.failures;
+            snprintf(recs[k].quarantined, sizeof recs[k].quarantined, "%s", old.quarantined);
+            snprintf(recs[k].last_error, sizeof recs[k].last_error, "%s", old.last_error);
             snprintf(recs[k].last_package, sizeof recs[k].last_package, "%s", old.last_package);
             (*updated)++;
         } else {

@@ -203,6 +203,29 @@ out:
 
 static struct ctx *sink_ctx; /* the loop's context, for the stream callbacks */
 
+/* For the live view: which of the spec's steps runs now, and its timeout. */
+static void step_progress(struct job *j, const char *id)
+{
+    cJSON *spec = cJSON_Parse(j->spec), *s;
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(spec, "steps");
+    int k = 0;
+    j->nsteps = cJSON_GetArraySize(steps);
+    cJSON_ArrayForEach(s, steps)
+    {
+        k++;
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(s, "id");
+        if (cJSON_IsString(sid) && !strcmp(sid->valuestring, id)) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(s, "timeout");
+            if (j->stepk != k)
+                j->step_started = now_s();
+            j->stepk = k;
+            j->step_timeout = cJSON_IsNumber(t) ? t->valuedouble : 0;
+            break;
+        }
+    }
+    cJSON_Delete(spec);
+}
+
 static int on_event(void *arg, const char *line, size_t len)
 {
     struct job *j = arg;
@@ -250,10 +273,16 @@ static int on_event(void *arg, const char *line, size_t len)
         const cJSON *run = cJSON_GetObjectItemCaseSensitive(e, "run");
         snprintf(j->cur, sizeof j->cur, "%s%s%d", step->valuestring, cJSON_IsNumber(run) ? " #" : "",
                  cJSON_IsNumber(run) ? run->valueint : 0);
+        step_progress(j, step->valuestring);
     } else if (!strcmp(ev.type, "step-end") && cJSON_IsString(step)) {
         const cJSON *verdict = cJSON_GetObjectItemCaseSensitive(e, "verdict");
         say(x, "job %" PRId64 " on %s: %s %s", j->rec.id, j->host->rec.name, step->valuestring,
             cJSON_IsString(verdict) ? verdict->valuestring : "?");
+        if (cJSON_IsString(verdict) && (!strcmp(verdict->valuestring, "fail") || !strcmp(verdict->valuestring, "error")) &&
+            !strstr(j->failed, step->valuestring)) {
+            size_t l = strlen(j->failed);
+            snprintf(j->failed + l, sizeof j->failed - l, "%s%s", l ? ", " : "", step->valuestring);
+        }
     } else if (!strcmp(ev.type, "job-end")) {
         const cJSON *oc = cJSON_GetObjectItemCaseSensitive(e, "outcome");
         const cJSON *rs = cJSON_GetObjectItemCaseSensitive(e, "reason");
@@ -371,12 +400,17 @@ void job_failover(struct ctx *x, struct host *h, const char *why)
     struct job *j = h->job;
     if (!j)
         return;
+    char msg[700];
+    snprintf(msg, sizeof msg, "%s", why); /* why may be the error message the store's calls overwrite */
+    why = msg;
     say(x, "job %" PRId64 " on %s: infrastructure error: %s", j->rec.id, h->rec.name, why);
+    job_retried(x, j, why);
     if (assay_store_job_retry_attempt(x->lab->store, j->rec.id, j->rec.attempt, why, x->o->max_attempts) < 0)
         say(x, "job %" PRId64 ": store: %s", j->rec.id, assay_error_last()->message);
     job_state(x, j, JS_DONE, "failed over");
     job_free(x, j);
     h->job = NULL;
+    host_infra_failure(x, h, why);
 }
 
 /* The job ends here, with this outcome. */
@@ -386,7 +420,9 @@ static int job_end(struct ctx *x, struct job *j, const char *outcome, const char
     if (rc < 0)
         return rc;
     say(x, "job %" PRId64 " on %s: %s%s%s", j->rec.id, j->host->rec.name, outcome, reason[0] ? ": " : "", reason);
+    job_finished(x, j, outcome, reason);
     x->done++;
+    host_worked(x, j->host);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -262,4 +263,51 @@ int assay_lab_lock_dispatch(assay_lab *lab, int wait)
     }
     fd = f;
     return 0;
+}
+
+int assay_lab_dispatch_held(const assay_lab *lab)
+{
+    char path[PATH_MAX + 32];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/dispatch.lock", lab->dir);
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? 0 : assay_error_set_errno(ASSAY_EIO, errno, "stat %s", path);
+    /* The holder writes its pid into the file (assay_lab_lock_dispatch). */
+    long pid = -1;
+    FILE *pf = fopen(path, "re");
+    if (pf) {
+        if (fscanf(pf, "%ld", &pid) != 1)
+            pid = -1;
+        fclose(pf);
+    }
+    FILE *f = fopen("/proc/locks", "re");
+    if (f) {
+        /* "1: FLOCK  ADVISORY  WRITE 4242 08:01:131 0 EOF": the holder's
+         * pid, the device as major:minor in hex, the inode in decimal. On
+         * an overlay file system the device is the upper layer's, not
+         * stat's: then the inode and the pid in the file must agree. */
+        char line[256];
+        int held = 0;
+        while (!held && fgets(line, sizeof line, f)) {
+            char kind[16], dev[40];
+            long lpid;
+            unsigned long long ino;
+            unsigned maj, min;
+            if (sscanf(line, "%*[^:]: %15s %*s %*s %ld %39[^ ] ", kind, &lpid, dev) != 3 || strcmp(kind, "FLOCK"))
+                continue;
+            char *c2 = strrchr(dev, ':');
+            if (!c2 || sscanf(dev, "%x:%x", &maj, &min) != 2 || sscanf(c2 + 1, "%llu", &ino) != 1 ||
+                ino != (unsigned long long)st.st_ino)
+                continue;
+            held = (maj == major(st.st_dev) && min == minor(st.st_dev)) || lpid == pid;
+        }
+        fclose(f);
+        return held;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return assay_error_set_errno(ASSAY_EIO, errno, "open %s", path);
+    int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* drops the shared lock, if it was taken */
+    return held;
 }

@@ -45,6 +45,15 @@ void assay_lab_close(assay_lab *lab);
 int assay_lab_lock_dispatch(assay_lab *lab, int wait);
 
 /*
+ * Does a dispatcher hold the lab's dispatch.lock? 1 yes, 0 no, read from
+ * the kernel's table of locks (/proc/locks) without taking the lock, so a
+ * dispatcher starting at the same moment is never refused because of the
+ * question. Where /proc/locks cannot be read, a shared lock tried without
+ * waiting answers instead. Returns 1, 0, or a negative code.
+ */
+int assay_lab_dispatch_held(const assay_lab *lab);
+
+/*
  * The static agent for `arch` that this controller ships: $ASSAY_AGENTS_DIR,
  * else lib/assay/agents next to the installed binary, else the source
  * tree's build-agents/. Fills path and its SHA-256.

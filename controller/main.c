@@ -143,7 +143,8 @@ static int cmd_init(int argc, char **argv)
 static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.max_entry_bytes",
                                        "ingest.max_total_bytes", "ingest.max_ratio", "ingest.max_submission_bytes",
                                        "ingest.wall_seconds", "ingest.cpu_seconds", "ingest.memory_bytes",
-                                       "ingest.grace_seconds", "report.max_ci_pct", NULL};
+                                       "ingest.grace_seconds", "report.max_ci_pct", "hosts.health_interval",
+                                       "hosts.quarantine_after", NULL};
 
 static int cmd_config(int argc, char **argv)
 {
@@ -163,15 +164,16 @@ static int cmd_config(int argc, char **argv)
         char m[600];
         snprintf(m, sizeof m, "unknown setting '%s'%s%s%s (centre, ingest.max_entries, ingest.max_entry_bytes, "
                               "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes, ingest.wall_seconds, "
-                              "ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct)",
+                              "ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct, "
+                              "hosts.health_interval, hosts.quarantine_after)",
                  key, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
         return bad("config", m);
     }
-    if (strncmp(key, "ingest.", 7) == 0 && set) {
+    if ((strncmp(key, "ingest.", 7) == 0 || strncmp(key, "hosts.", 6) == 0) && set) {
         char *end;
         unsigned long long v = strtoull(value, &end, 10);
         if (*end || v == 0 || value[0] == '-')
-            return bad("config", "ingest limits are positive whole numbers");
+            return bad("config", "ingest limits and host settings are positive whole numbers");
     }
     if (!strcmp(argv[1], "report.max_ci_pct") && argc == 3) {
         char *end;
@@ -562,7 +564,7 @@ static int cmd_host(int argc, char **argv)
     assay_lab lab;
     char *pos[2];
     if (argc < 1)
-        return bad("host", "use: host add | import | list | remove | check");
+        return bad("host", "use: host add | import | list | remove | check | drain | resume");
     const char *sub = argv[0];
     int rc = check_opts(argc - 1, argv + 1, pos);
     if (rc)
@@ -672,11 +674,22 @@ static int cmd_host(int argc, char **argv)
                         cJSON_AddNullToObject(o, "last_package");
                     }
                     cJSON_AddBoolToObject(o, "clean", v[i].last_job <= 0 || v[i].clean);
+                    cJSON_AddBoolToObject(o, "drained", v[i].drained);
+                    cJSON_AddStringToObject(o, "quarantined", v[i].quarantined);
+                    cJSON_AddNumberToObject(o, "failures", v[i].failures);
+                    cJSON_AddStringToObject(o, "last_error", v[i].last_error);
                     cJSON_AddItemToArray(arr, o);
                 } else {
-                    printf("%-16s %-36s %-22s %-8s %s%s%s\n", v[i].name, v[i].profile, addr, v[i].user,
-                           v[i].hostkey[0] ? v[i].hostkey : "(trust on first use)", v[i].disabled[0] ? "  DISABLED: " : "",
-                           v[i].disabled);
+                    printf("%-16s %-36s %-22s %-8s %s%s%s", cell(v[i].name, 0), cell(v[i].profile, 0), cell(addr, 0),
+                           cell(v[i].user, 0), v[i].hostkey[0] ? cell(v[i].hostkey, 0) : "(trust on first use)",
+                           v[i].disabled[0] ? "  DISABLED: " : "", cell(v[i].disabled, 0));
+                    if (v[i].quarantined[0])
+                        printf("  QUARANTINED after %d failures in a row: %s", v[i].failures, cell(v[i].quarantined, 0));
+                    if (v[i].drained)
+                        printf("  DRAINED");
+                    if (!v[i].quarantined[0] && v[i].failures)
+                        printf("  %d failures in a row, the last: %s", v[i].failures, cell(v[i].last_error, 0));
+                    putchar('\n');
                 }
             }
             if (json)
@@ -750,8 +763,31 @@ static int cmd_host(int argc, char **argv)
             cJSON_Delete(diffs);
             rc = errors ? 1 : 0;
         }
+    } else if (strcmp(sub, "drain") == 0 || strcmp(sub, "resume") == 0) {
+        int drain = sub[0] == 'd';
+        if (!pos[0])
+            return bad(drain ? "host drain" : "host resume", "give a host name");
+        if (open_lab(&lab, drain ? "host drain" : "host resume"))
+            return 1;
+        assay_host_rec h;
+        if ((drain ? assay_store_host_drain(lab.store, pos[0]) : assay_store_host_resume(lab.store, pos[0])) < 0 ||
+            assay_store_host_get(lab.store, pos[0], &h) < 0) {
+            rc = fail(drain ? "host drain" : "host resume");
+        } else if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", h.name);
+            cJSON_AddBoolToObject(o, "drained", h.drained);
+            cJSON_AddBoolToObject(o, "quarantined", h.quarantined[0] != 0);
+            print_json(o);
+            cJSON_Delete(o);
+        } else if (drain) {
+            printf("host %s drained: it takes no new job; a job running there finishes (assay host resume %s)\n",
+                   cell(h.name, 0), cell(h.name, 0));
+        } else {
+            printf("host %s back in use\n", cell(h.name, 0));
+        }
     } else {
-        return bad("host", "use: host add | import | list | remove | check");
+        return bad("host", "use: host add | import | list | remove | check | drain | resume");
     }
     assay_lab_close(&lab);
     return rc;
@@ -1160,7 +1196,7 @@ static int follow_run(assay_lab *lab, int64_t id)
     /* The store is the source: the dispatcher writes every event there as
      * it arrives; this only reads it. On a terminal, a table redrawn in
      * place; otherwise one timestamped line per event. */
-    int tty = isatty(1), drawn = 0;
+    int tty = isatty(1), drawn = 0, was_held = -1;
     int64_t *seen = NULL;
     int *attempts = NULL;
     char (*cur)[96] = NULL;
@@ -1219,6 +1255,26 @@ static int follow_run(assay_lab *lab, int64_t id)
             }
             cJSON_Delete(evs);
         }
+        /* A run nobody serves would be followed forever: said, and said
+         * again when a dispatcher comes. */
+        int held = assay_lab_dispatch_held(lab);
+        const char *finished_state = assay_json_str(r, "state");
+        if (!strcmp(finished_state, "done") || !strcmp(finished_state, "canceled"))
+            held = 1;
+        if (!tty && held >= 0 && held != was_held && (held == 0 || was_held == 0)) {
+            char ts[32];
+            time_t now = time(NULL);
+            struct tm tm;
+            gmtime_r(&now, &tm);
+            strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (held)
+                printf("%s a dispatcher serves the lab now\n", ts);
+            else
+                printf("%s no dispatcher serves lab %s: the run waits until `assay dispatch` runs\n", ts,
+                       cell(lab->dir, 0));
+        }
+        if (held >= 0)
+            was_held = held;
         if (tty) {
             for (int k = 0; k < drawn; k++)
                 fputs("\033[1A\033[2K", stdout);
@@ -1237,6 +1293,10 @@ static int follow_run(assay_lab *lab, int64_t id)
             printf("  [%.*s%*s] %zu of %zu jobs done\n", fill, "##############################", width - fill, "",
                    done, n);
             drawn = (int)n + 1;
+            if (held == 0) {
+                printf("  no dispatcher serves this lab: the run waits until `assay dispatch` runs\n");
+                drawn++;
+            }
         }
         fflush(stdout);
         int finished = strcmp(assay_json_str(r, "state"), "done") == 0 || strcmp(assay_json_str(r, "state"), "canceled") == 0;
@@ -1718,7 +1778,13 @@ static int cmd_dispatch(int argc, char **argv)
     int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
-    assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout, .tty = isatty(1)};
+    /* The live view on a terminal that can move its cursor (not TERM=dumb);
+     * colour there unless NO_COLOR is set (no-color.org). */
+    const char *term = getenv("TERM"), *nocolor = getenv("NO_COLOR");
+    int stopped_by = 0;
+    assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout,
+                             .tty = isatty(1) && !(term && !strcmp(term, "dumb")), .stopped_by = &stopped_by};
+    o.color = o.tty && !(nocolor && nocolor[0]);
     const char *v;
     if ((v = opt(argc, argv, "--max-parallel")))
         o.max_parallel = atoi(v);
@@ -1764,6 +1830,8 @@ static int cmd_dispatch(int argc, char **argv)
     }
     if (assay_dispatch(&lab, &o) < 0)
         rc = fail("dispatch");
+    else if (stopped_by)
+        rc = 128 + stopped_by; /* as a shell reports a job stopped by the signal: 130 for Ctrl-C */
     assay_ssh_exit();
     assay_lab_close(&lab);
     return rc;

@@ -87,8 +87,11 @@ static int sync_hosts(struct ctx *x)
             h->rec = recs[i];
             h->state = HS_IDLE;
             host_arch(x, h);
+            h->next_check = now_s() + x->health_interval;
             if (recs[i].disabled[0])
                 h->state = HS_DISABLED;
+            else if (recs[i].quarantined[0])
+                h->state = HS_QUARANTINED;
             if (x->next_hosts > 0)
                 say(x, "host %s: added (%s)", h->rec.name, h->rec.profile);
             continue;
@@ -104,11 +107,27 @@ static int sync_hosts(struct ctx *x)
             continue;
         }
         if (!recs[i].disabled[0] && h->state == HS_DISABLED) {
-            host_state(x, h, HS_IDLE, "enabled again");
+            host_state(x, h, recs[i].quarantined[0] ? HS_QUARANTINED : HS_IDLE, "enabled again");
             h->down_since = 0;
             h->backoff = 0;
             continue;
         }
+        if (!recs[i].quarantined[0] && h->state == HS_QUARANTINED) {
+            host_state(x, h, HS_IDLE, "resumed");
+            h->down_since = 0;
+            h->backoff = 0;
+            h->next_check = now_s() + x->health_interval;
+            continue;
+        }
+        if (recs[i].quarantined[0] && h->state != HS_QUARANTINED && h->state != HS_DISABLED && !h->job) {
+            drop_conn(x, h);
+            host_state(x, h, HS_QUARANTINED, recs[i].quarantined);
+            continue;
+        }
+        if (old.drained != recs[i].drained)
+            say(x, "host %s: %s", h->rec.name,
+                recs[i].drained ? (h->job ? "drained: no new job once this one ends" : "drained: no new job")
+                                : "resumed: takes jobs again");
         if (conn_changed(&old, &recs[i]) && h->conn) {
             say(x, "host %s: edited (address, user, key or identity): a new connection", h->rec.name);
             drop_conn(x, h);
@@ -288,12 +307,14 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
         snprintf(why, sizeof why, "%s", assay_error_last()->message);
         say(x, "job %" PRId64 ": cannot run: %s", rec->id, why);
         assay_store_job_end_attempt(x->lab->store, rec->id, rec->attempt, "error", why);
+        job_finished(x, j, "error", why);
         job_free(x, j);
         return NULL;
     }
     if (j->preflight_stop) {
         say(x, "job %" PRId64 ": %s", rec->id, j->reason);
         assay_store_job_end_attempt(x->lab->store, rec->id, rec->attempt, "failed", j->reason);
+        job_finished(x, j, "failed", j->reason);
         x->done++;
         job_free(x, j);
         return NULL;
@@ -341,6 +362,35 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
 }
 
 /* ---- the store's view -------------------------------------------------- */
+
+/* Why no host can take a job of `profile`: each host of the profile with
+ * what keeps it out, or that the lab has none. */
+static void unplaced_why(struct ctx *x, const char *profile, char *out, size_t len)
+{
+    size_t used = 0;
+    int any = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < x->nhosts && used + 1 < len; k++) {
+        const struct host *h = x->hosts[k];
+        if (strcmp(h->rec.profile, profile))
+            continue;
+        const char *what = h->state == HS_DISABLED      ? "disabled"
+                           : h->state == HS_QUARANTINED ? "quarantined"
+                           : h->agent_err[0]            ? "no agent"
+                           : h->rec.drained             ? "drained"
+                                                        : "busy";
+        const char *detail = h->state == HS_DISABLED      ? h->rec.disabled
+                             : h->state == HS_QUARANTINED ? h->rec.quarantined
+                             : h->agent_err[0]            ? h->agent_err
+                                                          : "";
+        int m = snprintf(out + used, len - used, "%s%s %s%s%s", any ? "; " : "", h->rec.name, what,
+                         detail[0] ? ": " : "", detail);
+        used += m > 0 ? (size_t)m : 0;
+        any = 1;
+    }
+    if (!any)
+        snprintf(out, len, "the lab has no host of this profile");
+}
 
 /* Look at the store: hosts, cancel requests, jobs to resume, queued jobs
  * for idle hosts. *work: how much work is left (active + assignable). */
@@ -394,17 +444,19 @@ int poll_store(struct ctx *x, size_t *work)
         running += x->hosts[k]->job != NULL;
         starting += x->hosts[k]->job && job_is_starting(x->hosts[k]->job);
     }
+    x->nunplaced = 0;
     for (size_t i = 0; i < n; i++) {
         int eligible = 0, any_up = 0;
         struct host *pick = NULL, *down = NULL, *rested = NULL;
         for (size_t k = 0; k < x->nhosts; k++) {
             struct host *h = x->hosts[k];
-            if (strcmp(h->rec.profile, v[i].profile) || h->state == HS_DISABLED || h->agent_err[0])
+            if (strcmp(h->rec.profile, v[i].profile) || h->state == HS_DISABLED || h->state == HS_QUARANTINED ||
+                h->agent_err[0] || h->rec.drained)
                 continue;
             eligible = 1;
             any_up |= h->state != HS_DOWN;
-            if (h->job)
-                continue;
+            if (h->job || h->checking)
+                continue; /* busy, or a health check is under way on it */
             if (h->state != HS_DOWN && !pick)
                 pick = h;
             else if (h->state == HS_DOWN && now_s() >= h->retry_at && !down)
@@ -419,10 +471,21 @@ int poll_store(struct ctx *x, size_t *work)
          * busy or not, rather than go straight back. */
         if (!pick)
             pick = any_up ? rested : down;
-        if (eligible)
+        if (eligible) {
             (*work)++;
-        else if (x->o->once)
-            say(x, "job %" PRId64 ": no usable host has profile %s; it stays queued", v[i].id, v[i].profile);
+        } else {
+            char why[400];
+            unplaced_why(x, v[i].profile, why, sizeof why);
+            if (x->nunplaced < ASSAY_UNPLACED_MAX) {
+                x->unplaced[x->nunplaced].id = v[i].id;
+                snprintf(x->unplaced[x->nunplaced].why, sizeof x->unplaced[0].why, "no usable host has profile %s (%s)",
+                         v[i].profile, why);
+                x->nunplaced++;
+            }
+            if (x->o->once)
+                say(x, "job %" PRId64 ": no usable host has profile %s; it stays queued (%s)", v[i].id,
+                    v[i].profile, why);
+        }
         if (!pick || (x->o->max_parallel && running >= (size_t)x->o->max_parallel) ||
             starting >= (size_t)x->o->max_starting)
             continue;

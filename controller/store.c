@@ -87,6 +87,15 @@ static const char *const migrations[] = {
     "  WHERE state IN ('assigned','running') AND id NOT IN "
     "  (SELECT max(id) FROM jobs WHERE state IN ('assigned','running') GROUP BY host);"
     "CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_per_host ON jobs(host) WHERE state IN ('assigned','running');",
+    /* 7: host care. drained: maintenance, no new job (`host drain`);
+     * failures: infrastructure failures in a row (failed-over attempts,
+     * failed health checks), back to 0 on a check or a job that ends well;
+     * quarantined: why the dispatcher stopped using the host after too many
+     * (`host resume` lifts both); last_error: the last failure's message. */
+    "ALTER TABLE hosts ADD COLUMN drained INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE hosts ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE hosts ADD COLUMN quarantined TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN last_error TEXT NOT NULL DEFAULT '';",
 };
 
 static void now_utc(char out[32])
@@ -502,7 +511,7 @@ int assay_store_package_set_preflight(assay_store *st, const char *id, const cha
 
 #define HOST_COLS                                                                                  \
     "name, profile, address, port, user, identity, hostkey, tofu, launcher, agent_root, disabled, reset, " \
-    "coalesce(last_job, -1), last_package, clean, run_user"
+    "coalesce(last_job, -1), last_package, clean, run_user, drained, failures, quarantined, last_error"
 
 static void host_row(sqlite3_stmt *s, assay_host_rec *h)
 {
@@ -522,6 +531,10 @@ static void host_row(sqlite3_stmt *s, assay_host_rec *h)
     copy_col(h->last_package, sizeof h->last_package, s, 13);
     h->clean = sqlite3_column_int(s, 14);
     copy_col(h->run_user, sizeof h->run_user, s, 15);
+    h->drained = sqlite3_column_int(s, 16);
+    h->failures = sqlite3_column_int(s, 17);
+    copy_col(h->quarantined, sizeof h->quarantined, s, 18);
+    copy_col(h->last_error, sizeof h->last_error, s, 19);
 }
 
 static void host_row_v(sqlite3_stmt *s, void *dst)
@@ -535,8 +548,9 @@ int assay_store_host_add(assay_store *st, const assay_host_rec *h)
     char now[32];
     now_utc(now);
     int rc = prepare(st, &s, "INSERT INTO hosts (name, profile, address, port, user, identity, hostkey, tofu, "
-                             "launcher, agent_root, disabled, added_at, reset, last_job, last_package, clean, run_user) "
-                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                             "launcher, agent_root, disabled, added_at, reset, last_job, last_package, clean, run_user, "
+                             "drained, failures, quarantined, last_error) "
+                             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (rc < 0)
         return rc;
     const char *v[] = {h->name, h->profile, h->address};
@@ -558,6 +572,10 @@ int assay_store_host_add(assay_store *st, const assay_host_rec *h)
     sqlite3_bind_text(s, 15, h->last_package, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 16, h->last_job > 0 ? h->clean : 1);
     sqlite3_bind_text(s, 17, h->run_user[0] ? h->run_user : ASSAY_RUN_USER_DEFAULT, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 18, h->drained);
+    sqlite3_bind_int(s, 19, h->failures);
+    sqlite3_bind_text(s, 20, h->quarantined, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 21, h->last_error, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(s);
     rc = rc == SQLITE_DONE ? 0
          : rc == SQLITE_CONSTRAINT ? assay_error_set(ASSAY_EEXISTS, "host %s exists", h->name)
@@ -634,6 +652,48 @@ int assay_store_host_disable(assay_store *st, const char *name, const char *why)
 {
     const char *a[] = {why, name};
     return exec_changes(st, "UPDATE hosts SET disabled = ? WHERE name = ?", 2, a, "host", name);
+}
+
+int assay_store_host_drain(assay_store *st, const char *name)
+{
+    const char *a[] = {name};
+    return exec_changes(st, "UPDATE hosts SET drained = 1 WHERE name = ?", 1, a, "host", name);
+}
+
+int assay_store_host_resume(assay_store *st, const char *name)
+{
+    const char *a[] = {name};
+    return exec_changes(st, "UPDATE hosts SET drained = 0, failures = 0, quarantined = '' WHERE name = ?", 1, a,
+                        "host", name);
+}
+
+int assay_store_host_health(assay_store *st, const char *name, const char *error, int quarantine_after,
+                            int *quarantined)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s,
+                     error ? "UPDATE hosts SET failures = failures + 1, last_error = ?2, "
+                             "  quarantined = CASE WHEN quarantined = '' AND failures + 1 >= ?3 THEN ?2 "
+                             "  ELSE quarantined END WHERE name = ?1 RETURNING failures, quarantined"
+                           : "UPDATE hosts SET failures = 0 WHERE name = ?1 RETURNING failures, quarantined");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    if (error) {
+        sqlite3_bind_text(s, 2, error, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(s, 3, quarantine_after);
+    }
+    int q = 0;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        q = sqlite3_column_text(s, 1) && sqlite3_column_text(s, 1)[0];
+        rc = sqlite3_step(s);
+    }
+    rc = rc == SQLITE_DONE ? 0 : db_error(st, "host health");
+    sqlite3_finalize(s);
+    if (rc == 0 && quarantined)
+        *quarantined = q;
+    return rc;
 }
 
 /* Bind and run one statement of a transaction the caller holds. */

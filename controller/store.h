@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 6
+#define ASSAY_SCHEMA_VERSION 7
 
 typedef struct assay_store assay_store;
 
@@ -97,6 +97,11 @@ typedef struct assay_host_rec {
     int64_t last_job;    /* the job that last went to it, or -1: nothing since added or reset */
     char last_package[65]; /* that job's package */
     int clean;           /* that job ended on its own and its uninstall passed */
+    /* Host care, kept by the store (docs/reliability.md#host-care): */
+    int drained;         /* `host drain`: no new job until `host resume` */
+    int failures;        /* infrastructure failures in a row */
+    char quarantined[256]; /* why the dispatcher stopped using it, or "" */
+    char last_error[256];  /* the last infrastructure failure */
 } assay_host_rec;
 
 int assay_store_host_add(assay_store *st, const assay_host_rec *h); /* EEXISTS */
@@ -105,6 +110,17 @@ int assay_store_host_remove(assay_store *st, const char *name);
 int assay_store_hosts(assay_store *st, assay_host_rec **out, size_t *n);
 int assay_store_host_set_key(assay_store *st, const char *name, const char *fingerprint);
 int assay_store_host_disable(assay_store *st, const char *name, const char *why); /* "" enables */
+/* Maintenance: drain takes no new job (a running one finishes); resume
+ * lifts a drain and a quarantine and forgets the failures. ENOTFOUND. */
+int assay_store_host_drain(assay_store *st, const char *name);
+int assay_store_host_resume(assay_store *st, const char *name);
+/* A health check or a job's attempt on host `name` ended: error NULL is a
+ * success (failures back to 0); else one more infrastructure failure in a
+ * row, recorded as the last error, and at quarantine_after the host is
+ * quarantined with that error. *quarantined (may be NULL): the host is
+ * quarantined now. A host that is gone changes nothing. */
+int assay_store_host_health(assay_store *st, const char *name, const char *error, int quarantine_after,
+                            int *quarantined);
 /* A job is about to go to host (its first RUN): the host is no longer
  * clean, and holds the job's package from now on, whatever happens next. */
 int assay_store_host_claim(assay_store *st, const char *host, int64_t job_id);

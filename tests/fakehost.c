@@ -31,6 +31,7 @@ struct fexec {
     int again;          /* eagain: the next call answers "again" */
     int stall, drop, close_;
     long drop_at, close_at;
+    long quiet_at;      /* silent from this byte on (-1: never) */
     assay_sink sink;
     void *arg;
 };
@@ -118,26 +119,29 @@ static void job_output(struct buf *b, const fake_host *h, const char *spec, int6
     if (with_events) {
         const unsigned char *key = sp->event_key;
         event(b, h, key, &seq, from, "\"type\":\"job-start\",\"job\":\"%s\",\"steps\":%zu", sp->id, sp->nsteps);
-        int pass = 0;
+        int pass = 0, fail = 0;
         for (size_t i = 0; i < sp->nsteps; i++) {
             const assay_step *st = &sp->steps[i];
+            int fails = h->fail_step == (int)i + 1;
             const char *kind = assay_step_kind_name(st->kind);
             int runs = st->kind == ASSAY_STEP_BENCH ? st->repeat.max : 1; /* the fake runs no adaptive benchmarks */
             for (int r = 1; r <= runs; r++) {
                 event(b, h, key, &seq, from, "\"type\":\"step-start\",\"step\":\"%s\",\"kind\":\"%s\",\"run\":%d",
                       st->id, kind, r);
                 event(b, h, key, &seq, from,
-                      "\"type\":\"step-end\",\"step\":\"%s\",\"kind\":\"%s\",\"run\":%d,\"verdict\":\"pass\","
-                      "\"reason\":null,\"exit_code\":%d,\"signal\":null,\"timed_out\":false,\"expect_exit\":%d%s",
-                      st->id, kind, r, st->expect_exit, st->expect_exit,
+                      "\"type\":\"step-end\",\"step\":\"%s\",\"kind\":\"%s\",\"run\":%d,\"verdict\":\"%s\","
+                      "\"reason\":%s,\"exit_code\":%d,\"signal\":null,\"timed_out\":false,\"expect_exit\":%d%s",
+                      st->id, kind, r, fails ? "fail" : "pass", fails ? "\"exit status 1\"" : "null",
+                      fails ? st->expect_exit + 1 : st->expect_exit, st->expect_exit,
                       st->kind == ASSAY_STEP_BENCH ? ",\"value\":1.5" : "");
             }
-            pass++;
+            pass += !fails;
+            fail += fails;
         }
         event(b, h, key, &seq, from,
-              "\"type\":\"job-end\",\"job\":\"%s\",\"outcome\":\"passed\",\"reason\":null,"
-              "\"counts\":{\"pass\":%d,\"fail\":0,\"error\":0,\"skipped\":0}",
-              sp->id, pass);
+              "\"type\":\"job-end\",\"job\":\"%s\",\"outcome\":\"%s\",\"reason\":null,"
+              "\"counts\":{\"pass\":%d,\"fail\":%d,\"error\":0,\"skipped\":0}",
+              sp->id, fail ? "failed" : "passed", pass, fail);
     }
     logs(b, h, sp);
     assay_spec_free(sp);
@@ -303,6 +307,10 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
         h->resets++;
         break;
     case ASSAY_REMOTE_VERSION:
+        h->versions++;
+        if (h->on_version)
+            h->on_version(h);
+        break;
     case ASSAY_REMOTE_FACTS:
         break;
     }
@@ -315,6 +323,15 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
     }
     x->out = b.p;
     x->len = b.len;
+    x->quiet_at = -1;
+    if ((kind == ASSAY_REMOTE_RUN || kind == ASSAY_REMOTE_UPLOAD_RUN) && h->quiet_times > 0 && b.p) {
+        int lines = 0;
+        for (size_t i = 0; i < b.len && x->quiet_at < 0; i++)
+            if (b.p[i] == '\n' && ++lines == h->quiet_after)
+                x->quiet_at = (long)i + 1;
+        if (x->quiet_at >= 0)
+            h->quiet_times--;
+    }
     if (x->drop && x->drop_at < 0) /* from the end */
         x->drop_at = (long)b.len + x->drop_at;
     if (x->close_ && x->close_at < 0)
@@ -369,9 +386,13 @@ static int exec_run(void *xv)
         }
         if (x->off >= x->len)
             break;
+        if (x->quiet_at >= 0 && (long)x->off >= x->quiet_at)
+            return ASSAY_SSH_AGAIN; /* silent from here on */
         size_t piece = h->split ? h->split : 65536;
         if (piece > x->len - x->off)
             piece = x->len - x->off;
+        if (x->quiet_at >= 0 && (long)(x->off + piece) > x->quiet_at)
+            piece = (size_t)(x->quiet_at - (long)x->off);
         if (x->drop && (long)(x->off + piece) > x->drop_at)
             piece = (size_t)(x->drop_at - (long)x->off);
         if (x->close_ && (long)(x->off + piece) > x->close_at)

@@ -34,11 +34,15 @@ typedef struct fake_host {
     int fail_kind, fail_status; /* commands of this kind exit fail_status, fail_times times */
     int fail_times;
     int bad_mac;               /* events carry a MAC that does not verify */
+    int quiet_after;           /* a RUN's output stops after this many lines and stays silent, */
+    int quiet_times;           /* ...this many times */
+    int fail_step;             /* the spec's step at this index (1-based) fails (exit 1); 0: none */
     size_t log_bytes;          /* each step run's stdout log (default 100 bytes) */
     long announce_extra;       /* a log header announces this many bytes more than the log has */
     void (*on_run)(struct fake_host *); /* called when a RUN command starts */
+    void (*on_version)(struct fake_host *); /* called when a VERSION command (a health check) starts */
     /* What happened. */
-    int connects, runs, upload_runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets;
+    int connects, runs, upload_runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets, versions;
     char last_address[256];
     char *spec;                /* the last RUN's job spec (LOGS answers from it) */
 } fake_host;

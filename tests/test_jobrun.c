@@ -15,6 +15,11 @@
 #include "assay/proto.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +64,11 @@ static void teardown(void)
 
 TestSuite(jobrun, .init = setup, .fini = teardown, .timeout = 120);
 
-/* One dispatcher pass over the queue, on the fake host; its log in log_text. */
-static void dispatch(double silence_s)
+/* A dispatcher on the fake host until the queue is empty (once) or
+ * SIGINT; its log in log_text. */
+static int max_attempts; /* 0: the dispatcher's default */
+
+static void dispatch_x(double silence_s, double unreachable_s, int once)
 {
     assay_lab lab;
     char labdir[300], logp[300];
@@ -69,8 +77,8 @@ static void dispatch(double silence_s)
     cr_assert_eq(assay_lab_open(&lab, labdir), 0, "%s", assay_error_last()->message);
     FILE *f = fopen(logp, "w");
     assay_transport t = fake_transport(&fh);
-    assay_dispatch_opts o = {.once = 1, .out = f, .transport = &t, .silence_s = silence_s, .unreachable_s = 60,
-                             .log_cap = 1000};
+    assay_dispatch_opts o = {.once = once, .out = f, .transport = &t, .silence_s = silence_s,
+                             .unreachable_s = unreachable_s, .log_cap = 1000, .max_attempts = max_attempts};
     cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
     fclose(f);
     assay_lab_close(&lab);
@@ -79,13 +87,30 @@ static void dispatch(double silence_s)
     cr_assert_not_null(log_text);
 }
 
+/* One dispatcher pass over the queue, on the fake host; its log in log_text. */
+static void dispatch(double silence_s)
+{
+    dispatch_x(silence_s, 60, 1);
+}
+
+/* `assay --lab LAB ARGS...` in the test's directory; its output in out. */
+static int lab_cmd(const char *args)
+{
+    return th_run(out, sizeof out, "cd %s && %s --lab %s/lab %s", dir, ASSAY, dir, args);
+}
+
+static void lab_open(assay_lab *lab)
+{
+    char labdir[300];
+    snprintf(labdir, sizeof labdir, "%s/lab", dir);
+    cr_assert_eq(assay_lab_open(lab, labdir), 0, "%s", assay_error_last()->message);
+}
+
 /* Job 1's state, outcome, reason, and its attempt's event and log counts. */
 static void job1(const char *outcome, int events, int logs)
 {
     assay_lab lab;
-    char labdir[300];
-    snprintf(labdir, sizeof labdir, "%s/lab", dir);
-    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    lab_open(&lab);
     assay_job_rec j;
     cr_assert_eq(assay_store_job_get(lab.store, 1, &j), 0);
     cr_assert_str_eq(j.outcome, outcome, "job 1: %s (%s)\n%s", j.outcome, j.reason, log_text);
@@ -507,4 +532,356 @@ Test(jobrun, a_job_ended_elsewhere_is_dropped)
     dispatch(5);
     has("job 1 on fake-1: dropped: ");
     job1("canceled", 0, 0);
+}
+
+/* ---- host care -------------------------------------------------------------- */
+
+static void drain_on_run(fake_host *h)
+{
+    (void)h;
+    cr_assert_eq(lab_cmd("host drain fake-1"), 0, "%s", out);
+}
+
+Test(jobrun, a_drained_host_finishes_its_job_and_takes_no_new_one)
+{
+    fh.has_agent = fh.has_art = 1;
+    /* A second job for the same host. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && A='%s --lab %s/lab'; p=$($A package add sub.tar.gz 2>/dev/null); "
+                        "$A run submit \"$(echo $p | cut -c1-12)\" --profiles " PROFILE " >/dev/null",
+                        dir, ASSAY, dir),
+                 0, "%s", out);
+    fh.on_run = drain_on_run; /* drained while job 1 runs */
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(fh.runs, 1, "the drained host took no second job\n%s", log_text);
+    has("host fake-1: drained");
+    has("job 2: no usable host has profile " PROFILE "; it stays queued (fake-1 drained)");
+    cr_assert_eq(lab_cmd("host list"), 0);
+    cr_assert(strstr(out, "DRAINED"), "%s", out);
+    /* Resumed, it takes job 2. */
+    fh.on_run = NULL;
+    cr_assert_eq(lab_cmd("host resume fake-1"), 0, "%s", out);
+    dispatch(5);
+    cr_assert_eq(fh.runs, 2, "%s", log_text);
+    has("job 2 on fake-1: ending -> done");
+}
+
+Test(jobrun, failures_in_a_row_quarantine_the_host_and_resume_lifts_it)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.connect_fail = 1000000;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    dispatch_x(5, 1, 1);
+    /* Failed-over attempts and failed health checks: three in a row. */
+    has("job 1 on fake-1: infrastructure error: host fake-1 unreachable");
+    has("host fake-1: health check failed: fake: connect: Connection refused");
+    has("-> quarantined: 3 infrastructure failures in a row, the last: ");
+    has("(assay host resume fake-1)");
+    has("job 1: no usable host has profile " PROFILE "; it stays queued (fake-1 quarantined: ");
+    cr_assert_eq(lab_cmd("host list"), 0);
+    cr_assert(strstr(out, "QUARANTINED after 3 failures in a row: "), "%s", out);
+    cr_assert_eq(lab_cmd("host list --json"), 0);
+    cr_assert(strstr(out, "\"failures\":\t3") || strstr(out, "\"failures\": 3") || strstr(out, "\"failures\":3"),
+              "%s", out);
+    /* A new dispatcher leaves it alone too. */
+    int before = fh.connects;
+    dispatch_x(5, 1, 1);
+    cr_assert_eq(fh.connects, before, "a quarantined host is not connected to\n%s", log_text);
+    /* Resumed (and reachable again): job 1's next attempt passes there. */
+    fh.connect_fail = 0;
+    cr_assert_eq(lab_cmd("host resume fake-1"), 0, "%s", out);
+    cr_assert(strstr(out, "host fake-1 back in use"), "%s", out);
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(lab_cmd("host list --json"), 0);
+    cr_assert(strstr(out, "\"quarantined\":\t\"\"") || strstr(out, "\"quarantined\":\"\""), "%s", out);
+}
+
+/* Health checks hold no job back: a job whose only host is dead still ends
+ * in error after its attempts (tests/test_controller.c's dead host, here
+ * on the fake). */
+Test(jobrun, a_job_whose_only_host_is_dead_still_ends_after_its_attempts)
+{
+    fh.connect_fail = 1000000;
+    max_attempts = 2;
+    dispatch_x(5, 1, 1);
+    job1("error", -1, -1);
+    has("attempt 2) -> fake-1");
+}
+
+static void stop_on_second_check(fake_host *h)
+{
+    if (h->versions >= 2)
+        raise(SIGINT); /* the dispatcher's own handler: it stops as on Ctrl-C */
+}
+
+Test(jobrun, the_health_check_runs_on_schedule)
+{
+    fh.has_agent = fh.has_art = 1;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(5, 60, 0); /* not --once: it serves until the second check */
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(fh.versions, 2, "%s", log_text);
+    has("host fake-1: health check passed");
+}
+
+/* ---- the live view, through a pseudo-terminal -------------------------------- */
+
+struct capture {
+    int fd;
+    char *buf;
+    size_t len, cap;
+};
+
+/* Reads the terminal's master side until the slave side is closed. */
+static void *drain_pty(void *arg)
+{
+    struct capture *c = arg;
+    char b[4096];
+    ssize_t n;
+    while ((n = read(c->fd, b, sizeof b)) > 0) {
+        if (c->len + (size_t)n + 1 > c->cap) {
+            c->cap = 2 * (c->len + (size_t)n + 1);
+            c->buf = realloc(c->buf, c->cap);
+        }
+        memcpy(c->buf + c->len, b, (size_t)n);
+        c->len += (size_t)n;
+        c->buf[c->len] = '\0';
+    }
+    return NULL;
+}
+
+static char *tty_raw;           /* what the dispatcher wrote to the terminal */
+static char screen[400][1024];  /* what the terminal shows, scrollback included, colour codes taken out */
+static int screen_rows;
+
+/* A terminal as far as the live view needs one: text, newlines, cursor up
+ * (ESC [ A), erase line (ESC [ 2 K); SGR (ESC [ ... m) is taken out. */
+static void emulate(const char *raw)
+{
+    int row = 0;
+    memset(screen, 0, sizeof screen);
+    for (const char *p = raw; *p; p++) {
+        if (*p == '\033' && p[1] == '[') {
+            const char *q = p + 2;
+            int n = 0;
+            while ((*q >= '0' && *q <= '9') || *q == ';')
+                n = *q >= '0' && *q <= '9' ? n * 10 + (*q - '0') : 0, q++;
+            if (*q == 'A')
+                row -= n ? n : 1;
+            else if (*q == 'K')
+                screen[row][0] = '\0';
+            cr_assert(row >= 0, "the cursor went above where the view began");
+            p = q;
+        } else if (*p == '\n') {
+            row++;
+            cr_assert(row < 400);
+        } else if (*p != '\r') {
+            size_t l = strlen(screen[row]);
+            cr_assert(l + 1 < sizeof screen[row]);
+            screen[row][l] = *p;
+            screen[row][l + 1] = '\0';
+        }
+    }
+    screen_rows = row;
+}
+
+/* How many lines of the screen begin with `prefix`. */
+static int rows_with(const char *prefix)
+{
+    int n = 0;
+    for (int i = 0; i < screen_rows; i++)
+        n += strncmp(screen[i], prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+static int row_of(const char *prefix)
+{
+    for (int i = 0; i < screen_rows; i++)
+        if (strncmp(screen[i], prefix, strlen(prefix)) == 0)
+            return i;
+    return -1;
+}
+
+static char *screen_text(void)
+{
+    static char all[400 * 1100];
+    all[0] = '\0';
+    for (int i = 0; i < screen_rows; i++) {
+        strcat(all, screen[i]);
+        strcat(all, "\n");
+    }
+    return all;
+}
+
+/* The raw output with colour codes taken out. */
+static int raw_has(const char *text)
+{
+    char *plain = strdup(tty_raw), *w = plain;
+    for (const char *p = tty_raw; *p; p++) {
+        if (*p == '\033' && p[1] == '[') {
+            const char *q = p + 2;
+            while ((*q >= '0' && *q <= '9') || *q == ';')
+                q++;
+            if (*q == 'm') {
+                p = q;
+                continue;
+            }
+        }
+        *w++ = *p;
+    }
+    *w = '\0';
+    int found = strstr(plain, text) != NULL;
+    free(plain);
+    return found;
+}
+
+/* A dispatcher on the fake host whose output is a terminal. */
+static int dispatch_tty(double silence_s, int color)
+{
+    assay_lab lab;
+    int m, sl, stopped = -1;
+    cr_assert_eq(openpty(&m, &sl, NULL, NULL, NULL), 0);
+    struct capture c = {.fd = m};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, drain_pty, &c), 0);
+    FILE *f = fdopen(sl, "w");
+    lab_open(&lab);
+    assay_transport tr = fake_transport(&fh);
+    assay_dispatch_opts o = {.once = 1, .out = f, .tty = 1, .color = color, .transport = &tr,
+                             .silence_s = silence_s, .unreachable_s = 60, .log_cap = 1000, .stopped_by = &stopped};
+    cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
+    assay_lab_close(&lab);
+    fclose(f); /* the master reads EIO: the reader ends */
+    pthread_join(t, NULL);
+    close(m);
+    free(tty_raw);
+    tty_raw = c.buf ? c.buf : strdup("");
+    emulate(tty_raw);
+    free(log_text);
+    log_text = strdup(screen_text());
+    return stopped;
+}
+
+Test(jobrun, the_live_view_keeps_each_finished_job_and_ends_with_a_recap)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.fail_step = 2;     /* t1 fails */
+    fh.quiet_after = 4;   /* job-start, install's start and end, t1's start: then silence */
+    fh.quiet_times = 1;
+    int stopped = dispatch_tty(1, 1);
+    cr_assert_eq(stopped, 0);
+    job1("failed", EVENTS, LOGS);
+    /* While t1 ran: its place among the spec's steps, and its time against its timeout. */
+    cr_assert(raw_has("step 2/4"), "%s", tty_raw);
+    cr_assert(raw_has("/1m00s"), "%s", tty_raw);
+    /* Printed once, kept above the table, with the failing step. */
+    cr_assert_eq(rows_with("job 1 on fake-1 (" PROFILE "): failed at t1 in "), 1, "%s", screen_text());
+    int recap = row_of("RUN 1 RECAP");
+    cr_assert_gt(recap, row_of("job 1 on fake-1 ("), "%s", screen_text());
+    char want[300];
+    snprintf(want, sizeof want, "  %-16s %-32s passed=0 failed=1 error=0  failed: job 1: t1", "fake-1", PROFILE);
+    cr_assert_str_eq(screen[recap + 1], want, "%s", screen_text());
+    cr_assert_eq(recap + 2, screen_rows, "the recap ends the output\n%s", screen_text());
+    cr_assert_str_eq(screen[recap - 1], "  [##############################] 1 done, 0 running", "%s", screen_text());
+    /* Colour: the verdict in red. */
+    cr_assert(strstr(tty_raw, "\033[31m\033[1mfailed\033[0m"), "%s", tty_raw);
+}
+
+Test(jobrun, the_live_view_says_why_a_job_waits_and_colour_can_be_off)
+{
+    fh.has_agent = fh.has_art = 1;
+    cr_assert_eq(lab_cmd("host drain fake-1"), 0, "%s", out);
+    dispatch_tty(5, 0);
+    cr_assert_eq(rows_with("  job 1     waits: no usable host has profile " PROFILE " (fake-1 drained)"), 1, "%s",
+                 screen_text());
+    cr_assert_null(strstr(tty_raw, "\033[3"), "no colour when it is off\n%s", tty_raw);
+    cr_assert_null(strstr(tty_raw, "\033[0m"), "%s", tty_raw);
+}
+
+static void interrupt_on_run(fake_host *h)
+{
+    h->on_run = NULL;
+    raise(SIGINT);
+}
+
+Test(jobrun, ctrl_c_detaches_and_the_job_goes_on)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.split = 1;  /* one byte a read, and "again" between: the loop sees the signal mid-stream */
+    fh.eagain = 1;
+    fh.on_run = interrupt_on_run;
+    cr_assert_eq(dispatch_tty(5, 1), SIGINT);
+    cr_assert_eq(rows_with("detached: 1 job keeps running on its host; assay dispatch re-attaches"), 1, "%s",
+                 screen_text());
+    assay_lab lab;
+    lab_open(&lab);
+    assay_job_rec j;
+    cr_assert_eq(assay_store_job_get(lab.store, 1, &j), 0);
+    cr_assert(!strcmp(j.state, "assigned") || !strcmp(j.state, "running"), "job 1 is %s", j.state);
+    assay_lab_close(&lab);
+    /* The next dispatcher takes it up where it is. */
+    fh.split = 0;
+    fh.eagain = 0;
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+}
+
+/* `run show --follow` (the built assay) says when no dispatcher holds the
+ * lab, and when one comes. */
+Test(jobrun, follow_says_when_no_dispatcher_serves_the_lab)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char labdir[300];
+        snprintf(labdir, sizeof labdir, "%s/lab", dir);
+        dup2(p[1], 1);
+        close(p[0]);
+        execl(ASSAY, ASSAY, "--lab", labdir, "run", "show", "1", "--follow", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    char line[1024];
+    int said = 0, back = 0;
+    while (!back && fgets(line, sizeof line, f)) {
+        if (strstr(line, "no dispatcher serves lab ") && strstr(line, ": the run waits until `assay dispatch` runs")) {
+            said++;
+            /* Now one comes: this process takes the lab's lock. */
+            assay_lab lab;
+            lab_open(&lab);
+            cr_assert_eq(assay_lab_dispatch_held(&lab), 0);
+            cr_assert_eq(assay_lab_lock_dispatch(&lab, 0), 0);
+            cr_assert_eq(assay_lab_dispatch_held(&lab), 1);
+            assay_lab_close(&lab);
+        }
+        back += strstr(line, "a dispatcher serves the lab now") != NULL;
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    fclose(f);
+    cr_assert_eq(said, 1);
+    cr_assert_eq(back, 1);
+}
+
+/* The built assay on a terminal (script(1) gives it one): colour unless
+ * NO_COLOR; TERM=dumb gets the plain lines. */
+Test(jobrun, the_command_honours_no_color_and_term_dumb)
+{
+    cr_assert_eq(lab_cmd("host drain fake-1"), 0, "%s", out); /* the job waits: nothing connects */
+#define ON_A_TERMINAL "cd %s && %s script -qec '%s --lab %s/lab dispatch --once' /dev/null"
+    cr_assert_eq(th_run(out, sizeof out, ON_A_TERMINAL, dir, "TERM=xterm", ASSAY, dir), 0, "%s", out);
+    cr_assert(strstr(out, "\033[33mwaits\033[0m: no usable host has profile " PROFILE " (fake-1 drained)"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, ON_A_TERMINAL, dir, "TERM=xterm NO_COLOR=1", ASSAY, dir), 0, "%s", out);
+    cr_assert(strstr(out, "  job 1     waits: no usable host has profile " PROFILE " (fake-1 drained)"), "%s", out);
+    cr_assert_null(strstr(out, "\033[3"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, ON_A_TERMINAL, dir, "TERM=dumb", ASSAY, dir), 0, "%s", out);
+    cr_assert(strstr(out, "Z job 1: no usable host has profile " PROFILE "; it stays queued (fake-1 drained)"), "%s",
+              out);
+    cr_assert_null(strstr(out, "\033["), "%s", out);
 }

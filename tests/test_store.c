@@ -147,7 +147,9 @@ Test(store, hosts_of_an_older_store_that_ran_jobs_are_not_clean)
     cr_assert_eq(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN reset; ALTER TABLE hosts DROP COLUMN last_job;"
                                   "ALTER TABLE hosts DROP COLUMN last_package; ALTER TABLE hosts DROP COLUMN clean;"
                                   "ALTER TABLE jobs DROP COLUMN host_reset; ALTER TABLE attempts DROP COLUMN host_reset;"
-                                  "ALTER TABLE hosts DROP COLUMN run_user;"
+                                  "ALTER TABLE hosts DROP COLUMN run_user; ALTER TABLE hosts DROP COLUMN drained;"
+                                  "ALTER TABLE hosts DROP COLUMN failures; ALTER TABLE hosts DROP COLUMN quarantined;"
+                                  "ALTER TABLE hosts DROP COLUMN last_error;"
                                   "PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(assay_store_open(&st, dir, 0), 0, "%s", assay_error_last()->message);
@@ -158,6 +160,8 @@ Test(store, hosts_of_an_older_store_that_ran_jobs_are_not_clean)
     cr_assert_eq(h.clean, 0, "a host an older assay used is not known to be clean");
     cr_assert_str_eq(h.reset, "");
     cr_assert_str_eq(h.run_user, "assay-run", "schema 5: the default run user");
+    cr_assert_eq(h.drained + h.failures, 0, "schema 7: in use, no failures");
+    cr_assert_str_eq(h.quarantined, "");
     cr_assert_eq(assay_store_host_get(st, "h2", &h), 0);
     cr_assert_eq(h.last_job, -1, "nothing ran on h2");
     cr_assert_eq(h.clean, 1);
@@ -416,4 +420,35 @@ Test(store, one_active_job_per_host_and_guarded_attempts)
     cr_assert_eq(assay_store_job_events_put(st, b, 2, rows, 2), 0);
     cr_assert_eq(assay_store_job_get(st, b, &j), 0);
     cr_assert_eq(j.last_seq, 1);
+}
+
+/* Schema 7: failures in a row quarantine a host at the threshold, a
+ * success ends the row, resume lifts a drain and a quarantine. */
+Test(store, host_failures_quarantine_and_resume_lifts)
+{
+    add_host("h1");
+    assay_host_rec h;
+    int q = -1;
+    cr_assert_eq(assay_store_host_health(st, "h1", "refused", 3, &q), 0);
+    cr_assert_eq(q, 0);
+    cr_assert_eq(assay_store_host_health(st, "h1", NULL, 3, &q), 0, "a success ends the row");
+    cr_assert_eq(assay_store_host_health(st, "h1", "refused", 3, &q), 0);
+    cr_assert_eq(assay_store_host_health(st, "h1", "timed out", 3, &q), 0);
+    cr_assert_eq(q, 0, "two in a row are not three");
+    cr_assert_eq(assay_store_host_health(st, "h1", "no route", 3, &q), 0);
+    cr_assert_eq(q, 1);
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.failures, 3);
+    cr_assert_str_eq(h.quarantined, "no route");
+    cr_assert_str_eq(h.last_error, "no route");
+    cr_assert_eq(assay_store_host_drain(st, "h1"), 0);
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.drained, 1);
+    cr_assert_eq(assay_store_host_resume(st, "h1"), 0);
+    cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
+    cr_assert_eq(h.drained + h.failures, 0);
+    cr_assert_str_eq(h.quarantined, "");
+    cr_assert_str_eq(h.last_error, "no route", "the last error stays for host list");
+    cr_assert_eq(assay_store_host_drain(st, "nope"), ASSAY_ENOTFOUND);
+    cr_assert_eq(assay_store_host_resume(st, "nope"), ASSAY_ENOTFOUND);
 }
