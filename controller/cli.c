@@ -172,6 +172,31 @@ static const assay_cli_cmd CMDS[] = {
      {JSON, END}},
     {"key", "export", "", 0, ASSAY_CLI_NONE, 1, "write the lab's public key to a file", "",
      {{"--public", "FILE", "the PEM file to write", ASSAY_CLI_FILE, NULL, 1}, END}},
+    {"serve", NULL, "", 0, ASSAY_CLI_NONE, 1, "the centre's HTTP API for vendors, engineers and CI",
+     "Serves the lab over HTTP (docs/api.md) until SIGTERM or SIGINT: uploads\n"
+     "through the same ingest as package add, runs, reports, verification.\n"
+     "Requests carry a token (assay token create). Prints the address it\n"
+     "listens on; port 0 takes a free port. HTTPS with --tls-cert and\n"
+     "--tls-key, or behind a reverse proxy (docs/api.md#behind-nginx).",
+     {{"--listen", "ADDR:PORT", "the IPv4 address and port (127.0.0.1:8470)", ASSAY_CLI_NONE, NULL, 0},
+      {"--tls-cert", "PEM", "serve HTTPS with this certificate (chain)", ASSAY_CLI_FILE, NULL, 0},
+      {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
+      {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},
+      {"--timeout", "S", "a connection idle this long is closed (30)", ASSAY_CLI_NONE, NULL, 0},
+      END}},
+    {"user", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add an account of assay serve",
+     "Roles: admin and engineer see everything and queue runs; a vendor sees\n"
+     "only its organisation's packages, runs and reports (--org).",
+     {{"--role", "admin|engineer|vendor", "what the account may do", ASSAY_CLI_WORDS, "admin engineer vendor", 1},
+      {"--org", "ORG", "a vendor's organisation", ASSAY_CLI_NONE, NULL, 0},
+      JSON, END}},
+    {"user", "list", "", 0, ASSAY_CLI_NONE, 1, "accounts, their roles and tokens", "", {JSON, END}},
+    {"user", "disable", "NAME", 1, ASSAY_CLI_NONE, 1, "stop an account; its tokens stop working", "", {END}},
+    {"token", "create", "USER", 1, ASSAY_CLI_NONE, 1, "a new API token for a user, shown once",
+     "The token is printed once and stored only as its SHA-256: keep it (for\n"
+     "example in a CI secret). Send it as Authorization: Bearer TOKEN.",
+     {JSON, END}},
+    {"token", "revoke", "USER", 1, ASSAY_CLI_NONE, 1, "revoke every token of a user", "", {JSON, END}},
     {"version", NULL, "", 0, ASSAY_CLI_NONE, 0, "assay's version, build and libraries", "", {JSON, END}},
     {"help", NULL, "[COMMAND [SUBCOMMAND]]", 2, ASSAY_CLI_NONE, 0, "help on a command",
      "--man and --bash-completion write the man page and the bash completion\n"

@@ -4,6 +4,7 @@
  * report issue) signs adaptation reports. Every failure prints
  * "assay: <what failed>: <why>" and exits non-zero.
  */
+#include "accounts.h"
 #include "assay/error.h"
 #include "assay/json.h"
 #include "assay/proto.h"
@@ -22,6 +23,7 @@
 #include "pkgcheck.h"
 #include "profile.h"
 #include "report.h"
+#include "serve.h"
 #include "ssh.h"
 
 #include <cjson/cJSON.h>
@@ -1983,6 +1985,133 @@ static int cmd_verify(int argc, char **argv)
     return rc;
 }
 
+/* ---- serve, user, token ------------------------------------------------- */
+
+/* A whole number from lo to hi, or -1. */
+static long bounded(const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return errno || *end || end == s || v < lo || v > hi ? -1 : v;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    assay_serve_opts o = {assay_lab_dir(lab_opt), "127.0.0.1:8470", opt(argc, argv, "--tls-cert"),
+                          opt(argc, argv, "--tls-key"), 8, 30};
+    char *pos[2];
+    int rc = check_opts(argc, argv, pos);
+    if (rc)
+        return rc;
+    if (opt(argc, argv, "--listen"))
+        o.listen = opt(argc, argv, "--listen");
+    if (opt(argc, argv, "--threads")) {
+        long v = bounded(opt(argc, argv, "--threads"), 1, 256);
+        if (v < 0)
+            return bad("serve", "--threads takes 1 to 256");
+        o.threads = (unsigned)v;
+    }
+    if (opt(argc, argv, "--timeout")) {
+        long v = bounded(opt(argc, argv, "--timeout"), 1, 3600);
+        if (v < 0)
+            return bad("serve", "--timeout takes 1 to 3600 seconds");
+        o.timeout = (unsigned)v;
+    }
+    return assay_serve(&o) < 0 ? fail("serve") : 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, pos), json = has_flag(argc, argv, "--json");
+    if (rc)
+        return rc;
+    if (strcmp(sub, "list") && !pos[0])
+        return bad(cli_cmd->sub[0] == 'a' ? "user add" : "user disable", "give a user name");
+    if (open_lab(&lab, "user"))
+        return 1;
+    if (!strcmp(sub, "add")) {
+        if (assay_account_user_add(lab.store, pos[0], opt(argc, argv, "--role"), opt(argc, argv, "--org")) < 0) {
+            rc = fail("user add");
+        } else if (json) {
+            assay_user_rec u;
+            cJSON *o = cJSON_CreateObject();
+            if (assay_store_user_get(lab.store, pos[0], &u) == 0) {
+                cJSON_AddStringToObject(o, "name", u.name);
+                cJSON_AddStringToObject(o, "role", u.role);
+                cJSON_AddStringToObject(o, "org", u.org);
+            }
+            print_json(o);
+            cJSON_Delete(o);
+        }
+    } else if (!strcmp(sub, "disable")) {
+        if (assay_store_user_disable(lab.store, pos[0]) < 0)
+            rc = fail("user disable");
+    } else {
+        cJSON *l, *u;
+        if (assay_store_user_list(lab.store, &l) < 0) {
+            rc = fail("user list");
+        } else {
+            if (json)
+                print_json(l);
+            else
+                cJSON_ArrayForEach(u, l)
+                    printf("%s %s %s %.0f token(s)%s\n", cell(assay_json_str(u, "name"), 24),
+                           cell(assay_json_str(u, "role"), 8), cell(assay_json_str(u, "org")[0] ? assay_json_str(u, "org") : "-", 20),
+                           assay_json_num(u, "tokens"), assay_json_num(u, "disabled") ? " disabled" : "");
+            cJSON_Delete(l);
+        }
+    }
+    assay_lab_close(&lab);
+    return rc;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, pos), json = has_flag(argc, argv, "--json");
+    if (rc)
+        return rc;
+    if (!pos[0])
+        return bad(!strcmp(sub, "create") ? "token create" : "token revoke", "give a user name");
+    if (open_lab(&lab, "token"))
+        return 1;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "user", pos[0]);
+    if (!strcmp(sub, "create")) {
+        char token[ASSAY_TOKEN_LEN];
+        if (assay_account_token_create(lab.store, pos[0], token) < 0) {
+            rc = fail("token create");
+        } else {
+            cJSON_AddStringToObject(o, "token", token);
+            if (json)
+                print_json(o);
+            else
+                printf("%s\n", token);
+            explicit_bzero(token, sizeof token);
+        }
+    } else {
+        int n = 0;
+        if (assay_store_token_revoke(lab.store, pos[0], &n) < 0) {
+            rc = fail("token revoke");
+        } else {
+            cJSON_AddNumberToObject(o, "revoked", n);
+            if (json)
+                print_json(o);
+            else
+                printf("%d token(s) of %s revoked\n", n, cell(pos[0], 0));
+        }
+    }
+    cJSON_Delete(o);
+    assay_lab_close(&lab);
+    return rc;
+}
+
 static int cmd_key(int argc, char **argv)
 {
     assay_lab lab;
@@ -2122,6 +2251,7 @@ int main(int argc, char **argv)
         {"profile", cmd_profile}, {"host", cmd_host},     {"run", cmd_run},           {"dispatch", cmd_dispatch},
         {"version", cmd_version}, {"report", cmd_report}, {"compare", cmd_compare},   {"verify", cmd_verify},
         {"key", cmd_key},       {"help", cmd_help},       {"job", cmd_job},
+        {"serve", cmd_serve},   {"user", cmd_user},       {"token", cmd_token},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
         if (strcmp(cmd, cmds[k].name) == 0) {

@@ -1,0 +1,1112 @@
+/*
+ * assay serve: the HTTP API (docs/api.md). See serve.h.
+ *
+ * libmicrohttpd calls the access handler several times per request: first
+ * with the headers only (*upload_data_size == 0, *con_cls NULL): there we
+ * open the lab, authenticate, match the route, authorise on the route and
+ * refuse a body that is too big from its Content-Length, all before one
+ * byte of body is read. Then once per chunk of body: an upload goes to a
+ * staging file as it comes, a JSON body into a capped buffer. Then once
+ * more to answer, where the object the request names is looked up and
+ * authorised (a vendor asking for another organisation's object gets the
+ * same 404 as for one that does not exist).
+ */
+#include "serve.h"
+
+#include "accounts.h"
+#include "assay/error.h"
+#include "assay/json.h"
+#include "lab.h"
+#include "manifest.h"
+#include "package.h"
+#include "profile.h"
+#include "report.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JSON_BODY_MAX (64u * 1024)        /* run submit, cancel */
+#define VERIFY_BODY_MAX (16u * 1024 * 1024) /* a signed report to verify */
+#define STAGING "serve-staging"           /* in the lab directory */
+
+typedef struct server {
+    char labdir[PATH_MAX];
+    char staging[PATH_MAX];
+    uint64_t max_upload; /* ingest.max_submission_bytes */
+} server;
+
+enum route {
+    R_NONE,
+    R_HEALTH,
+    R_WHOAMI,
+    R_PKG_LIST,
+    R_PKG_ADD,
+    R_PKG_SHOW,
+    R_RUN_LIST,
+    R_RUN_SUBMIT,
+    R_RUN_SHOW,
+    R_RUN_CANCEL,
+    R_RUN_REPORT,
+    R_HOSTS,
+    R_VERIFY,
+};
+
+static const char *const ROUTE_NAMES[] = {
+    "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
+    "run-show", "run-cancel", "run-report", "hosts", "verify",
+};
+
+/* One request, from its headers to its end (con_cls). */
+typedef struct req {
+    enum route route;
+    char arg[80];        /* the id in the path: a package id or run number */
+    int authed;          /* a valid token was presented */
+    assay_user_rec user;
+    assay_lab lab;
+    int lab_open;
+    int status;          /* the status answered, for the access log */
+    int refused;         /* an answer was queued at the headers: ignore the body */
+    /* an upload */
+    int fd;
+    char udir[PATH_MAX]; /* staging/upload-XXXXXX: this upload's own directory */
+    char upath[PATH_MAX]; /* the file in it, named as the client named it */
+    uint64_t got;
+    int too_big;
+    /* a JSON body */
+    char *body;
+    size_t blen, bmax;
+    struct timespec t0;
+} req;
+
+/* ---- answers ----------------------------------------------------------- */
+
+static enum MHD_Result answer(struct MHD_Connection *c, req *r, int status, const char *type, const void *data,
+                              size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (r)
+        r->status = status;
+    return ok;
+}
+
+static enum MHD_Result answer_json(struct MHD_Connection *c, req *r, int status, cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return MHD_NO;
+    enum MHD_Result ok = answer(c, r, status, "application/json", s, strlen(s));
+    cJSON_free(s);
+    return ok;
+}
+
+static const char *title_of(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+/* An RFC 9457 problem: {"type","title","status","detail"}. */
+static enum MHD_Result problem(struct MHD_Connection *c, req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result problem(struct MHD_Connection *c, req *r, int status, const char *fmt, ...)
+{
+    char detail[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "about:blank");
+    cJSON_AddStringToObject(o, "title", title_of(status));
+    cJSON_AddNumberToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "detail", detail);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_COPY);
+    cJSON_free(s);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/problem+json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"assay\"");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (r)
+        r->status = status;
+    return ok;
+}
+
+/* The status an ASSAY_E* code from a lookup or an action answers with. */
+static int status_of(int code)
+{
+    switch (code) {
+    case ASSAY_ENOTFOUND: return 404;
+    case ASSAY_EINVAL: return 422;
+    case ASSAY_EUNSAFE: return 422;
+    case ASSAY_EVERIFY: return 422;
+    case ASSAY_ETOOBIG: return 413;
+    case ASSAY_ESTATE: return 409;
+    case ASSAY_EEXISTS: return 409;
+    case ASSAY_ETIMEOUT: return 503;
+    default: return 500;
+    }
+}
+
+static enum MHD_Result failed(struct MHD_Connection *c, req *r)
+{
+    const assay_error *e = assay_error_last();
+    return problem(c, r, status_of(e->code), "%s", e->message);
+}
+
+/* ---- routes --------------------------------------------------------------- */
+
+/* A run number: 1 to 2^53, digits only. */
+static int parse_run(const char *s, int64_t *out)
+{
+    if (!*s || strlen(s) > 15)
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
+    long long v = strtoll(s, NULL, 10);
+    if (v < 1)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A package id or unique prefix: 8 to 64 lowercase hex digits. */
+static int pkg_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 8 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* A client's name for its file: printable ASCII or UTF-8 bytes, no '/',
+ * not "." or "..", at most 200 bytes. */
+static int file_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 200 || !strcmp(s, ".") || !strcmp(s, ".."))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/' || s[i] == '\\')
+            return 0;
+    return 1;
+}
+
+/* Match method and url (already percent-decoded by libmicrohttpd: an
+ * encoded slash is a slash, so "..%2F" can only fail to match). Fills
+ * r->route and r->arg; 404 for an unknown path, 405 for a known path with
+ * another method. */
+static int match(req *r, const char *method, const char *url)
+{
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    const char *p;
+    char seg[80];
+    r->route = R_NONE;
+    if (!strcmp(url, "/healthz"))
+        return get ? (r->route = R_HEALTH, 0) : 405;
+    if (strncmp(url, "/api/v1/", 8))
+        return 404;
+    p = url + 8;
+    if (!strcmp(p, "whoami"))
+        return get ? (r->route = R_WHOAMI, 0) : 405;
+    if (!strcmp(p, "hosts"))
+        return get ? (r->route = R_HOSTS, 0) : 405;
+    if (!strcmp(p, "verify"))
+        return post ? (r->route = R_VERIFY, 0) : 405;
+    if (!strcmp(p, "packages"))
+        return get ? (r->route = R_PKG_LIST, 0) : post ? (r->route = R_PKG_ADD, 0) : 405;
+    if (!strcmp(p, "runs"))
+        return get ? (r->route = R_RUN_LIST, 0) : post ? (r->route = R_RUN_SUBMIT, 0) : 405;
+    if (!strncmp(p, "packages/", 9)) {
+        if (!pkg_id_ok(p + 9))
+            return 404;
+        snprintf(r->arg, sizeof r->arg, "%s", p + 9);
+        return get ? (r->route = R_PKG_SHOW, 0) : 405;
+    }
+    if (!strncmp(p, "runs/", 5)) {
+        const char *rest = p + 5, *slash = strchr(rest, '/');
+        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+        int64_t v;
+        if (n == 0 || n >= sizeof seg)
+            return 404;
+        memcpy(seg, rest, n);
+        seg[n] = 0;
+        if (parse_run(seg, &v) < 0)
+            return 404;
+        snprintf(r->arg, sizeof r->arg, "%s", seg);
+        if (!slash)
+            return get ? (r->route = R_RUN_SHOW, 0) : 405;
+        if (!strcmp(slash, "/cancel"))
+            return post ? (r->route = R_RUN_CANCEL, 0) : 405;
+        if (!strcmp(slash, "/report"))
+            return get ? (r->route = R_RUN_REPORT, 0) : 405;
+    }
+    return 404;
+}
+
+/* ---- authorisation on objects -------------------------------------------------- */
+
+/* The package `id` (or prefix) if u may see it, into p; else the same
+ * ENOTFOUND as for no package at all. */
+static int visible_package(req *r, const char *id, assay_package_rec *p)
+{
+    if (assay_store_package_get(r->lab.store, id, p, NULL) < 0)
+        return assay_error_last()->code;
+    int may = assay_account_may_see_package(r->lab.store, &r->user, p->id);
+    if (may < 0)
+        return may;
+    if (!may)
+        return assay_error_set(ASSAY_ENOTFOUND, "no package %s", id);
+    return 0;
+}
+
+/* The run (store JSON) if u may see its package; else ENOTFOUND, worded
+ * as for a run that does not exist. */
+static int visible_run(req *r, int64_t run, cJSON **out)
+{
+    cJSON *o;
+    int rc = assay_store_run_get(r->lab.store, run, &o);
+    if (rc < 0)
+        return rc;
+    int may = assay_account_may_see_package(r->lab.store, &r->user, assay_json_str(o, "package"));
+    if (may <= 0) {
+        cJSON_Delete(o);
+        return may < 0 ? may : assay_error_set(ASSAY_ENOTFOUND, "no run %" PRId64, run);
+    }
+    *out = o;
+    return 0;
+}
+
+/* ---- handlers ------------------------------------------------------------- */
+
+static cJSON *user_json(const assay_user_rec *u)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", u->name);
+    cJSON_AddStringToObject(o, "role", u->role);
+    if (u->org[0])
+        cJSON_AddStringToObject(o, "org", u->org);
+    else
+        cJSON_AddNullToObject(o, "org");
+    return o;
+}
+
+static enum MHD_Result pkg_list(struct MHD_Connection *c, req *r)
+{
+    cJSON *l, *p, *keep = cJSON_CreateArray();
+    if (assay_store_package_list(r->lab.store, &l) < 0) {
+        cJSON_Delete(keep);
+        return failed(c, r);
+    }
+    while ((p = cJSON_DetachItemFromArray(l, 0))) {
+        int may = assay_account_may_see_package(r->lab.store, &r->user, assay_json_str(p, "id"));
+        if (may > 0)
+            cJSON_AddItemToArray(keep, p);
+        else
+            cJSON_Delete(p);
+        if (may < 0) {
+            cJSON_Delete(l);
+            cJSON_Delete(keep);
+            return failed(c, r);
+        }
+    }
+    cJSON_Delete(l);
+    return answer_json(c, r, 200, keep);
+}
+
+static enum MHD_Result pkg_show(struct MHD_Connection *c, req *r)
+{
+    assay_package_rec p;
+    assay_artifact_rec *arts = NULL;
+    size_t n = 0;
+    if (visible_package(r, r->arg, &p) < 0 || assay_store_artifacts(r->lab.store, p.id, &arts, &n) < 0)
+        return failed(c, r);
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "artifacts");
+    cJSON_AddStringToObject(o, "id", p.id);
+    cJSON_AddStringToObject(o, "file_name", p.file_name);
+    cJSON_AddNumberToObject(o, "size", (double)p.size);
+    cJSON_AddStringToObject(o, "product", p.product);
+    cJSON_AddStringToObject(o, "version", p.version);
+    cJSON_AddStringToObject(o, "vendor", p.vendor);
+    cJSON_AddStringToObject(o, "added_at", p.added_at);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", arts[i].name);
+        cJSON_AddStringToObject(x, "arch", arts[i].arch);
+        cJSON_AddStringToObject(x, "abi", arts[i].abi);
+        cJSON_AddStringToObject(x, "format", arts[i].format);
+        cJSON_AddStringToObject(x, "sha256", arts[i].sha256);
+        cJSON_AddNumberToObject(x, "size", (double)arts[i].size);
+        cJSON_AddItemToArray(a, x);
+    }
+    free(arts);
+    char *pf = assay_store_package_preflight(r->lab.store, p.id);
+    cJSON *pj = pf ? cJSON_Parse(pf) : NULL;
+    free(pf);
+    cJSON_AddItemToObject(o, "preflight", pj ? pj : cJSON_CreateNull());
+    return answer_json(c, r, 200, o);
+}
+
+/* The end of an upload: the staged file goes through package add. */
+static enum MHD_Result pkg_add(struct MHD_Connection *c, req *r)
+{
+    char id[65];
+    int existed = 0;
+    if (r->fd < 0)
+        return problem(c, r, 500, "the upload was not staged");
+    if (close(r->fd) < 0) {
+        r->fd = -1;
+        return problem(c, r, 500, "staging the upload: %s", strerror(errno));
+    }
+    r->fd = -1;
+    if (r->got == 0)
+        return problem(c, r, 422, "the request body is empty: send the submission file as the body");
+    if (assay_package_add(&r->lab, r->upath, id, &existed) < 0) {
+        /* The refusals of package add, with its messages; a name the
+         * manifest gives that the archive lacks is the upload's fault. */
+        const assay_error *e = assay_error_last();
+        int st = e->code == ASSAY_ENOTFOUND ? 422 : status_of(e->code);
+        return problem(c, r, st, "%s", e->message);
+    }
+    /* Who uploaded it may see it from now on; the same bytes from another
+     * organisation give that one sight of it too (it has the file). */
+    if (!strcmp(r->user.role, "vendor") && assay_store_package_org_add(r->lab.store, id, r->user.org) < 0)
+        return failed(c, r);
+    cJSON *o = cJSON_CreateObject(), *x;
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddBoolToObject(o, "added", !existed);
+    char *text = assay_store_package_preflight(r->lab.store, id);
+    cJSON *pf = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (pf) {
+        int e = 0, w = 0, np = 0;
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
+        {
+            e += (int)assay_json_num(x, "errors");
+            w += (int)assay_json_num(x, "warnings");
+            np++;
+        }
+        cJSON *ps = cJSON_AddObjectToObject(o, "preflight");
+        cJSON_AddNumberToObject(ps, "errors", e);
+        cJSON_AddNumberToObject(ps, "warnings", w);
+        cJSON_AddNumberToObject(ps, "profiles", np);
+        cJSON_Delete(pf);
+    }
+    return answer_json(c, r, existed ? 200 : 201, o);
+}
+
+static enum MHD_Result run_list(struct MHD_Connection *c, req *r)
+{
+    assay_run_filter f = {
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "product"),
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "vendor"),
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state"),
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
+    };
+    cJSON *l, *x, *keep = cJSON_CreateArray();
+    if (assay_store_run_list(r->lab.store, &f, &l) < 0) {
+        cJSON_Delete(keep);
+        return failed(c, r);
+    }
+    while ((x = cJSON_DetachItemFromArray(l, 0))) {
+        int may = assay_account_may_see_package(r->lab.store, &r->user, assay_json_str(x, "package"));
+        if (may > 0)
+            cJSON_AddItemToArray(keep, x);
+        else
+            cJSON_Delete(x);
+        if (may < 0) {
+            cJSON_Delete(l);
+            cJSON_Delete(keep);
+            return failed(c, r);
+        }
+    }
+    cJSON_Delete(l);
+    return answer_json(c, r, 200, keep);
+}
+
+static enum MHD_Result run_show(struct MHD_Connection *c, req *r)
+{
+    int64_t run = 0;
+    cJSON *o;
+    assay_job_rec *jobs = NULL;
+    size_t n = 0;
+    parse_run(r->arg, &run);
+    if (visible_run(r, run, &o) < 0)
+        return failed(c, r);
+    if (assay_store_run_jobs(r->lab.store, run, &jobs, &n) < 0) {
+        cJSON_Delete(o);
+        return failed(c, r);
+    }
+    cJSON *a = cJSON_AddArrayToObject(o, "job_list");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "id", (double)jobs[i].id);
+        cJSON_AddStringToObject(j, "profile", jobs[i].profile);
+        cJSON_AddStringToObject(j, "state", jobs[i].state);
+        cJSON_AddStringToObject(j, "host", jobs[i].host);
+        cJSON_AddNumberToObject(j, "attempt", jobs[i].attempt);
+        cJSON_AddStringToObject(j, "outcome", jobs[i].outcome);
+        cJSON_AddStringToObject(j, "reason", jobs[i].reason);
+        cJSON_AddStringToObject(j, "started_at", jobs[i].started_at);
+        cJSON_AddStringToObject(j, "ended_at", jobs[i].ended_at);
+        cJSON_AddItemToArray(a, j);
+    }
+    free(jobs);
+    return answer_json(c, r, 200, o);
+}
+
+/* The JSON body of a request, parsed; NULL with a 400 answered. An empty
+ * body is an empty object. */
+static cJSON *json_body(struct MHD_Connection *c, req *r, enum MHD_Result *res)
+{
+    cJSON *o = r->blen ? cJSON_ParseWithLength(r->body, r->blen) : cJSON_CreateObject();
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        *res = problem(c, r, 400, "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+/*
+ * POST /api/v1/runs {"package","profiles","priority","stop_on_preflight_error",
+ * "allow_missing"}: what `run submit` does. A target for which the package
+ * has no artifact is refused (422) unless allow_missing records it as not
+ * provided.
+ */
+static enum MHD_Result run_submit(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res = MHD_NO;
+    cJSON *b = json_body(c, r, &res), *out = NULL;
+    char(*ids)[96] = NULL, *manifest = NULL, **list = NULL, **missing = NULL, gap_why[600] = "";
+    size_t n = 0;
+    assay_manifest *m = NULL;
+    assay_package_rec p;
+    int64_t run = 0;
+    if (!b)
+        return res;
+    const cJSON *pkg = cJSON_GetObjectItemCaseSensitive(b, "package"),
+                *profs = cJSON_GetObjectItemCaseSensitive(b, "profiles"),
+                *prio = cJSON_GetObjectItemCaseSensitive(b, "priority");
+    int allow = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "allow_missing"));
+    int stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "stop_on_preflight_error"));
+    if (!cJSON_IsString(pkg) || !pkg_id_ok(pkg->valuestring) || !cJSON_IsString(profs) || !*profs->valuestring) {
+        res = problem(c, r, 422, "give \"package\" (an id or a prefix of 8+ hex digits) and \"profiles\" "
+                                 "(ids, families, OS ids, globs or all, comma-separated)");
+        goto out;
+    }
+    if (prio && (!cJSON_IsNumber(prio) || prio->valuedouble != (double)(int)prio->valuedouble ||
+                 prio->valuedouble < -1000 || prio->valuedouble > 1000)) {
+        res = problem(c, r, 422, "\"priority\" must be a whole number from -1000 to 1000");
+        goto out;
+    }
+    /* The package is authorised like any object (engineers see all, but
+     * the check is on the object, not only the route). */
+    if (visible_package(r, pkg->valuestring, &p) < 0 ||
+        assay_store_package_get(r->lab.store, p.id, &p, &manifest) < 0 ||
+        assay_manifest_parse(&m, manifest, strlen(manifest)) < 0 ||
+        assay_profile_select(&ids, &n, r->lab.profiles, profs->valuestring) < 0) {
+        res = failed(c, r);
+        goto out;
+    }
+    int done;
+    if (assay_package_complete(&r->lab, p.id, &done) < 0) {
+        res = failed(c, r);
+        goto out;
+    }
+    list = calloc(n, sizeof *list);
+    missing = calloc(n, sizeof *missing);
+    if (!list || !missing) {
+        res = problem(c, r, 500, "out of memory");
+        goto out;
+    }
+    int gaps = 0;
+    for (size_t i = 0; i < n; i++) {
+        assay_profile *pr;
+        list[i] = ids[i];
+        if (assay_profile_load(&pr, r->lab.profiles, ids[i]) < 0) {
+            res = failed(c, r);
+            goto out;
+        }
+        const char *world = pr->loongarch_world[0] ? pr->loongarch_world : NULL;
+        if (!assay_manifest_pick(m, pr->arch, world)) {
+            char why[256];
+            snprintf(why, sizeof why, "the package has no artifact for %s%s%s%s (not provided by the vendor)",
+                     pr->arch, world ? ", " : "", world ? world : "", world ? "-world ABI" : "");
+            if (!gaps++)
+                snprintf(gap_why, sizeof gap_why, "%s: %s", ids[i], why);
+            if (allow && !(missing[i] = strdup(why))) {
+                assay_profile_free(pr);
+                res = problem(c, r, 500, "out of memory");
+                goto out;
+            }
+        }
+        assay_profile_free(pr);
+    }
+    if (gaps && !allow) {
+        res = problem(c, r, 422, "refused: %d target(s) can never run (%s); \"allow_missing\": true records them as "
+                                 "not provided", gaps, gap_why);
+        goto out;
+    }
+    if (assay_store_run_submit(r->lab.store, p.id, list, n, prio ? (int)prio->valuedouble : 0, stop,
+                               (const char *const *)missing, &run) < 0) {
+        res = failed(c, r);
+        goto out;
+    }
+    out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "run", (double)run);
+    cJSON_AddStringToObject(out, "package", p.id);
+    res = answer_json(c, r, 201, out);
+out:
+    for (size_t i = 0; missing && i < n; i++)
+        free(missing[i]);
+    free(missing);
+    free(list);
+    free(ids);
+    free(manifest);
+    assay_manifest_free(m);
+    cJSON_Delete(b);
+    return res;
+}
+
+static enum MHD_Result run_cancel(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res = MHD_NO;
+    int64_t run = 0;
+    cJSON *o, *b;
+    parse_run(r->arg, &run);
+    if (visible_run(r, run, &o) < 0)
+        return failed(c, r);
+    cJSON_Delete(o);
+    /* Seen, but not theirs to stop: a vendor's runs are the centre's work. */
+    if (!assay_account_is_staff(&r->user))
+        return problem(c, r, 403, "only engineers and admins cancel runs");
+    if (!(b = json_body(c, r, &res)))
+        return res;
+    int now = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "now"));
+    cJSON_Delete(b);
+    if (assay_store_run_cancel(r->lab.store, run, now) < 0 || assay_store_run_get(r->lab.store, run, &o) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, o);
+}
+
+static enum MHD_Result run_report(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res;
+    int64_t run = 0;
+    cJSON *o;
+    char *payload = NULL, *env = NULL, *pem = NULL, *text = NULL, keyid[65], alg[16];
+    assay_report_check chk = {0};
+    const char *fmt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+    if (!fmt)
+        fmt = "json";
+    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md"))
+        return problem(c, r, 400, "format must be json, html, junit or md");
+    parse_run(r->arg, &run);
+    if (visible_run(r, run, &o) < 0)
+        return failed(c, r);
+    cJSON_Delete(o);
+    if (assay_report_statement(&payload, &r->lab, run) < 0 ||
+        assay_report_sign(&env, &r->lab, payload, strlen(payload)) < 0 ||
+        assay_key_public(r->lab.key, &pem, keyid, alg) < 0 ||
+        assay_report_verify(&chk, env, strlen(env), pem, strlen(pem)) < 0) {
+        res = failed(c, r);
+        goto out;
+    }
+    if (!strcmp(fmt, "json")) {
+        res = answer(c, r, 200, "application/json", env, strlen(env));
+        goto out;
+    }
+    if ((!strcmp(fmt, "html") ? assay_report_html(&text, &chk)
+         : !strcmp(fmt, "junit") ? assay_report_junit(&text, &r->lab, &chk)
+                                 : assay_report_md(&text, &chk)) < 0) {
+        res = failed(c, r);
+        goto out;
+    }
+    res = answer(c, r, 200,
+                 !strcmp(fmt, "html") ? "text/html; charset=utf-8"
+                 : !strcmp(fmt, "junit") ? "application/xml"
+                                         : "text/markdown; charset=utf-8",
+                 text, strlen(text));
+out:
+    cJSON_Delete(chk.statement);
+    free(payload);
+    free(env);
+    free(pem);
+    free(text);
+    return res;
+}
+
+static enum MHD_Result hosts(struct MHD_Connection *c, req *r)
+{
+    assay_host_rec *h = NULL;
+    size_t n = 0;
+    if (assay_store_hosts(r->lab.store, &h, &n) < 0)
+        return failed(c, r);
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        /* Not the identity file's path nor the reset command: what a
+         * client needs to know is where work can go. */
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", h[i].name);
+        cJSON_AddStringToObject(x, "profile", h[i].profile);
+        cJSON_AddStringToObject(x, "hostkey", h[i].hostkey);
+        cJSON_AddBoolToObject(x, "enabled", !h[i].disabled[0]);
+        cJSON_AddStringToObject(x, "disabled", h[i].disabled);
+        cJSON_AddItemToArray(a, x);
+    }
+    free(h);
+    return answer_json(c, r, 200, a);
+}
+
+/* POST /api/v1/verify: a signed report (the body) checked against this
+ * lab's key; public. */
+static enum MHD_Result verify(struct MHD_Connection *c, req *r)
+{
+    char *pem = NULL, keyid[65], alg[16];
+    assay_report_check chk = {0};
+    if (assay_key_public(r->lab.key, &pem, keyid, alg) < 0)
+        return failed(c, r);
+    int rc = assay_report_verify(&chk, r->body ? r->body : "", r->blen, pem, strlen(pem));
+    free(pem);
+    if (rc < 0) {
+        const assay_error *e = assay_error_last();
+        return problem(c, r, e->code == ASSAY_ETOOBIG ? 413 : 422, "not valid: %s", e->message);
+    }
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(chk.statement, "predicate");
+    const cJSON *concl = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "valid", 1);
+    cJSON_AddStringToObject(o, "report_number", assay_json_str(p, "report_number"));
+    cJSON_AddItemToObject(o, "product", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "product"), 1));
+    cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+    if (cJSON_IsObject(concl))
+        cJSON_AddBoolToObject(o, "certified", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(concl, "certified")));
+    else
+        cJSON_AddNullToObject(o, "certified");
+    cJSON_AddStringToObject(o, "algorithm", chk.alg);
+    cJSON_AddStringToObject(o, "keyid", chk.keyid);
+    cJSON_AddStringToObject(o, "payload_sha256", chk.payload_sha256);
+    cJSON_Delete(chk.statement);
+    return answer_json(c, r, 200, o);
+}
+
+/* ---- the access handler ------------------------------------------------------ */
+
+/* At the headers: authenticate, authorise the route, prepare for the
+ * body. Returns 0 to go on, or 1 when an answer was queued. */
+static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *method, const char *url,
+                      enum MHD_Result *res)
+{
+    int st = match(r, method, url);
+    if (st) {
+        *res = st == 404 ? problem(c, r, 404, "no such resource") : problem(c, r, 405, "method not allowed here");
+        return 1;
+    }
+    if (r->route == R_HEALTH)
+        return 0;
+    if (assay_lab_open(&r->lab, s->labdir) < 0) {
+        *res = problem(c, r, 503, "the lab cannot be opened");
+        return 1;
+    }
+    r->lab_open = 1;
+    assay_store_set_busy_ms(r->lab.store, 5000);
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth && !strncmp(auth, "Bearer ", 7)) {
+        if (assay_account_authenticate(r->lab.store, auth + 7, &r->user) < 0) {
+            *res = problem(c, r, 401, "unknown or revoked token");
+            return 1;
+        }
+        r->authed = 1;
+    }
+    if (r->route != R_VERIFY && !r->authed) {
+        *res = problem(c, r, 401, "give a token: Authorization: Bearer <token> (assay token create)");
+        return 1;
+    }
+    int staff = r->authed && assay_account_is_staff(&r->user);
+    if ((r->route == R_RUN_SUBMIT || r->route == R_HOSTS) && !staff) {
+        *res = problem(c, r, 403, "only engineers and admins may do this");
+        return 1;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t len = 0;
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno || *end || end == cl || cl[0] == '-') {
+            *res = problem(c, r, 400, "bad Content-Length");
+            return 1;
+        }
+        len = v;
+    }
+    if (r->route == R_PKG_ADD) {
+        r->bmax = s->max_upload;
+        if (cl && len > s->max_upload) {
+            *res = problem(c, r, 413, "the submission is larger than this lab accepts "
+                                      "(ingest.max_submission_bytes %" PRIu64 " bytes)", s->max_upload);
+            return 1;
+        }
+        /* The file keeps the name the client gives (?name=), which the
+         * package records; only a plain file name is taken. */
+        const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+        if (!name)
+            name = "submission";
+        if (!file_name_ok(name)) {
+            *res = problem(c, r, 400, "name must be a plain file name: 1-200 printable characters, no '/', "
+                                      "not . or ..");
+            return 1;
+        }
+        snprintf(r->udir, sizeof r->udir, "%s/upload-XXXXXX", s->staging);
+        if (!mkdtemp(r->udir)) {
+            r->udir[0] = 0;
+            *res = problem(c, r, 503, "cannot stage the upload: %s", strerror(errno));
+            return 1;
+        }
+        snprintf(r->upath, sizeof r->upath, "%s/%s", r->udir, name);
+        if ((r->fd = open(r->upath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+            r->upath[0] = 0;
+            *res = problem(c, r, 503, "cannot stage the upload: %s", strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    if (!strcmp(method, "POST")) {
+        r->bmax = r->route == R_VERIFY ? VERIFY_BODY_MAX : JSON_BODY_MAX;
+        if (cl && len > r->bmax) {
+            *res = problem(c, r, 413, "the body is larger than %zu bytes", r->bmax);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A chunk of body: to the staging file, or the capped buffer. Past the cap,
+ * the rest is read and dropped, and the answer is 413. */
+static int take_body(req *r, const char *data, size_t n)
+{
+    if (r->too_big)
+        return 0;
+    if (r->route == R_PKG_ADD) {
+        if (r->got + n > r->bmax) {
+            r->too_big = 1;
+            return 0;
+        }
+        for (size_t off = 0; off < n;) {
+            ssize_t w = write(r->fd, data + off, n - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -1;
+            off += (size_t)w;
+        }
+        r->got += n;
+        return 0;
+    }
+    if (r->bmax == 0 || r->blen + n > r->bmax) {
+        r->too_big = 1;
+        return 0;
+    }
+    if (!r->body && !(r->body = malloc(r->bmax + 1)))
+        return -1;
+    memcpy(r->body + r->blen, data, n);
+    r->blen += n;
+    r->body[r->blen] = 0;
+    return 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *data, size_t *size, void **con_cls)
+{
+    server *s = cls;
+    req *r = *con_cls;
+    enum MHD_Result res = MHD_YES;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        r->fd = -1;
+        clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        *con_cls = r;
+        if (at_headers(c, s, r, method, url, &res))
+            r->refused = 1;
+        return res;
+    }
+    if (*size) {
+        if (!r->refused && take_body(r, data, *size) < 0) {
+            r->refused = 1;
+            res = problem(c, r, 500, "cannot stage the body: %s", strerror(errno));
+        }
+        *size = 0;
+        return res;
+    }
+    if (r->refused)
+        return MHD_YES;
+    if (r->too_big && r->route != R_PKG_ADD)
+        return problem(c, r, 413, "the body is larger than %zu bytes", r->bmax);
+    switch (r->route) {
+    case R_HEALTH: {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", "ok");
+        return answer_json(c, r, 200, o);
+    }
+    case R_WHOAMI: return answer_json(c, r, 200, user_json(&r->user));
+    case R_PKG_LIST: return pkg_list(c, r);
+    case R_PKG_ADD:
+        if (r->too_big)
+            return problem(c, r, 413, "the submission is larger than this lab accepts "
+                                      "(ingest.max_submission_bytes %zu bytes)", r->bmax);
+        return pkg_add(c, r);
+    case R_PKG_SHOW: return pkg_show(c, r);
+    case R_RUN_LIST: return run_list(c, r);
+    case R_RUN_SUBMIT: return run_submit(c, r);
+    case R_RUN_SHOW: return run_show(c, r);
+    case R_RUN_CANCEL: return run_cancel(c, r);
+    case R_RUN_REPORT: return run_report(c, r);
+    case R_HOSTS: return hosts(c, r);
+    case R_VERIFY: return verify(c, r);
+    case R_NONE: break;
+    }
+    return problem(c, r, 404, "no such resource");
+}
+
+/* A path made printable for the log: at most 200 bytes, anything outside
+ * printable ASCII as '?'. */
+static void log_safe(char *out, size_t outlen, const char *s)
+{
+    size_t i = 0;
+    for (; s && *s && i + 1 < outlen && i < 200; s++)
+        out[i++] = (*s >= 0x21 && *s < 0x7f) ? *s : '?';
+    out[i] = 0;
+}
+
+/* The end of a request: the access log line (method, path, status, user,
+ * bytes of body, milliseconds; never a header), and the clean-up. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    req *r = *con_cls;
+    (void)cls;
+    if (!r)
+        return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - r->t0.tv_sec) * 1000 + (t1.tv_nsec - r->t0.tv_nsec) / 1000000;
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32], path[256] = "";
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char addr[INET6_ADDRSTRLEN] = "-";
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, addr, sizeof addr);
+    log_safe(path, sizeof path, r->route == R_NONE ? "-" : r->arg[0] ? r->arg : "");
+    fprintf(stderr, "{\"time\":\"%s\",\"client\":\"%s\",\"route\":\"%s\",\"arg\":\"%s\",\"status\":%d,\"user\":\"%s\","
+                    "\"body_bytes\":%" PRIu64 ",\"ms\":%ld,\"completed\":%s}\n",
+            when, addr, ROUTE_NAMES[r->route], path, r->status, r->authed ? r->user.name : "",
+            r->route == R_PKG_ADD ? r->got : (uint64_t)r->blen, ms,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->upath[0])
+        unlink(r->upath);
+    if (r->udir[0])
+        rmdir(r->udir);
+    if (r->lab_open)
+        assay_lab_close(&r->lab);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* libmicrohttpd's own messages (bad requests it refuses itself). */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fputs("assay serve: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* Remove what a killed server left in staging: a partial upload never
+ * became a package (package add had not started, or its own staging is
+ * gc's), so nothing of it is visible. */
+static void clean_staging(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "upload-", 7))
+            continue;
+        int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *sd = sub >= 0 ? fdopendir(sub) : NULL;
+        struct dirent *f;
+        while (sd && (f = readdir(sd)))
+            if (strcmp(f->d_name, ".") && strcmp(f->d_name, ".."))
+                unlinkat(sub, f->d_name, 0);
+        if (sd)
+            closedir(sd);
+        else if (sub >= 0)
+            close(sub);
+        unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+    }
+    closedir(d);
+}
+
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    if (!f) {
+        assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+        return NULL;
+    }
+    if ((buf = calloc(1, 64 * 1024 + 1))) {
+        size_t n = fread(buf, 1, 64 * 1024, f);
+        if (n == 0 || n == 64 * 1024) {
+            assay_error_set(ASSAY_EINVAL, "%s: empty, or larger than 64 KiB", path);
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+int assay_serve(const assay_serve_opts *o)
+{
+    server s;
+    assay_lab lab;
+    struct sockaddr_in sa = {0};
+    char host[64];
+    char *cert = NULL, *key = NULL;
+    const char *colon = strrchr(o->listen, ':');
+    int rc = -1;
+    memset(&s, 0, sizeof s);
+    if (!colon || (size_t)(colon - o->listen) >= sizeof host)
+        return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address)");
+    memcpy(host, o->listen, (size_t)(colon - o->listen));
+    host[colon - o->listen] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address), not %s", o->listen);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if ((o->tls_cert != NULL) != (o->tls_key != NULL))
+        return assay_error_set(ASSAY_EINVAL, "give both --tls-cert and --tls-key, or neither");
+    if (o->tls_cert && (!(cert = read_pem(o->tls_cert)) || !(key = read_pem(o->tls_key))))
+        goto out;
+
+    /* The lab must open here, once, so that a wrong --lab fails at start. */
+    if (assay_lab_open(&lab, o->labdir) < 0)
+        goto out;
+    assay_package_budget_t b;
+    assay_package_budget(&lab, &b);
+    s.max_upload = b.max_submission;
+    snprintf(s.labdir, sizeof s.labdir, "%s", lab.dir);
+    assay_lab_close(&lab);
+    if (snprintf(s.staging, sizeof s.staging, "%s/" STAGING, s.labdir) >= (int)sizeof s.staging) {
+        assay_error_set(ASSAY_EINVAL, "lab path too long");
+        goto out;
+    }
+    if (mkdir(s.staging, 0700) < 0 && errno != EEXIST) {
+        assay_error_set_errno(ASSAY_EIO, errno, "%s", s.staging);
+        goto out;
+    }
+    clean_staging(s.staging);
+
+    /* SIGTERM and SIGINT are waited for by this thread only: block them
+     * before the pool's threads start, so they inherit the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (cert)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 8),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)128,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout ? o->timeout : 30),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_ARRAY, cert ? tls : tls + 2, MHD_OPTION_END);
+    if (!d) {
+        assay_error_set(ASSAY_EIO, "cannot listen on %s (in use, or not an address of this machine)", o->listen);
+        goto out;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    printf("assay serve: listening on %s://%s:%u\n", cert ? "https" : "http", host, di ? di->port : 0u);
+    fflush(stdout);
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    fprintf(stderr, "assay serve: signal %d: stopping\n", sig);
+    /* Stops accepting, ends every connection; an upload cut here is removed
+     * by its completion (its staging file), never half-stored. */
+    MHD_stop_daemon(d);
+    clean_staging(s.staging);
+    rc = 0;
+out:
+    free(cert);
+    if (key)
+        explicit_bzero(key, strlen(key));
+    free(key);
+    return rc < 0 ? assay_error_last()->code : 0;
+}

@@ -1,0 +1,543 @@
+/*
+ * assay serve, live: a real server on a free loopback port (bound to port
+ * 0, the port read back from its first line), driven with curl(1). The
+ * server dies with the test (PR_SET_PDEATHSIG), and each test stops it
+ * with SIGTERM and expects a clean exit.
+ */
+#include "assay/error.h"
+#include "blob.h"
+#include "helpers.h"
+#include "lab.h"
+#include "store.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define A ASSAY_BINARY_DIR "/assay"
+#define CORPUS ASSAY_BINARY_DIR "/corpus"
+
+static char dir[512], labdir[600], url[64];
+static pid_t server = -1;
+static char out[1 << 16];
+
+/* A fresh folder and lab for one test. */
+static void fresh(const char *name)
+{
+    snprintf(dir, sizeof dir, "%s/serve-%s", ASSAY_BINARY_DIR, name);
+    snprintf(labdir, sizeof labdir, "%s/lab", dir);
+    cr_assert_eq(th_run(out, sizeof out, "rm -rf %s && mkdir -p %s", dir, dir), 0, "%s", out);
+    cr_assert_eq(assay_lab_init(labdir, ASSAY_KEY_ED25519, "Test Centre 测试中心"), 0, "%s",
+                 assay_error_last()->message);
+}
+
+/* Start `assay serve` on 127.0.0.1:0 with extra arguments; url gets its
+ * address. Waits for the line that says it listens (progress, not time). */
+static void start(const char *extra)
+{
+    int p[2];
+    pid_t parent = getpid();
+    cr_assert_eq(pipe(p), 0);
+    server = fork();
+    cr_assert_neq(server, -1);
+    if (server == 0) {
+        /* Die with the test, even when the test is killed. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        char log[700], cmd[2048];
+        snprintf(log, sizeof log, "%s/serve.log", dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(p[1], 1);
+        dup2(fd, 2);
+        close(p[0]);
+        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen 127.0.0.1:0 %s", A, labdir, extra);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    char line[256] = "";
+    cr_assert(fgets(line, sizeof line, f), "the server said nothing: %s",
+              (th_run(out, sizeof out, "cat %s/serve.log", dir), out));
+    fclose(f);
+    unsigned port = 0;
+    cr_assert_eq(sscanf(line, "assay serve: listening on http://127.0.0.1:%u", &port), 1, "%s", line);
+    cr_assert(port > 0 && port < 65536);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+}
+
+static void stop(void)
+{
+    int st;
+    cr_assert_eq(kill(server, SIGTERM), 0);
+    cr_assert_eq(waitpid(server, &st, 0), server);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "assay serve ended with status %d", st);
+    server = -1;
+    /* The server's stderr is its log: a sanitizer's report there fails the test. */
+    cr_assert_eq(th_run(out, sizeof out, "grep -E 'Sanitizer|runtime error' %s/serve.log", dir), 1, "%s", out);
+    /* No token ever reaches the log. */
+    cr_assert_eq(th_run(out, sizeof out, "grep -c assay_ %s/serve.log", dir), 1, "a token in the log: %s", out);
+}
+
+/* A user with a token; the token goes to tok (72 bytes). */
+static void account(char *tok, const char *name, const char *role, const char *org)
+{
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add %s --role %s %s%s", labdir, name, role,
+                        org ? "--org " : "", org ? org : ""),
+                 0, "%s", out);
+    cr_assert_eq(th_run(tok, 72, A " --lab %s token create %s", labdir, name), 0, "%s", tok);
+    tok[strcspn(tok, "\n")] = 0;
+    cr_assert_eq(strlen(tok), 70, "%s", tok);
+}
+
+/*
+ * One request with curl: `args` are curl arguments after the URL's path
+ * (the path is appended to url). The body goes to body (capped), the
+ * status is returned (0 if curl could not talk to the server at all).
+ */
+static char body[1 << 16];
+static int http(const char *tok, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int http(const char *tok, const char *path, const char *fmt, ...)
+{
+    char args[4096], auth[128] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    if (tok)
+        snprintf(auth, sizeof auth, "-H 'Authorization: Bearer %s'", tok);
+    body[0] = 0;
+    th_run(out, sizeof out, "curl -sS --path-as-is -o %s/resp -w '%%{http_code}' %s %s '%s%s'", dir, auth, args, url,
+           path);
+    char rp[700];
+    snprintf(rp, sizeof rp, "%s/resp", dir);
+    char *b = th_slurp(rp, NULL);
+    if (b) {
+        snprintf(body, sizeof body, "%s", b);
+        free(b);
+        unlink(rp);
+    }
+    return (int)strtol(out, NULL, 10);
+}
+
+/* A JSON string member of body, copied into v. */
+static const char *member(char *v, size_t len, const char *name)
+{
+    cJSON *o = cJSON_Parse(body);
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (cJSON_IsString(x))
+        snprintf(v, len, "%s", x->valuestring);
+    else if (cJSON_IsNumber(x))
+        snprintf(v, len, "%.0f", x->valuedouble);
+    else
+        v[0] = 0;
+    cJSON_Delete(o);
+    return v;
+}
+
+/* End run 1's jobs through the store, as the dispatcher would after the
+ * hosts ran them (passed on both targets). */
+static void finish_run(void)
+{
+    assay_lab lab;
+    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    for (int64_t j = 1; j <= 2; j++) {
+        cr_assert_eq(assay_store_job_assign(lab.store, j, j == 1 ? "kunpeng-1" : "zhaoxin-1"), 0, "%s",
+                     assay_error_last()->message);
+        cr_assert_eq(assay_store_job_set_running(lab.store, j, "ab12"), 0);
+        char ev[512];
+        snprintf(ev, sizeof ev,
+                 "{\"v\":1,\"seq\":0,\"ts\":\"2026-11-30T10:00:00Z\",\"type\":\"job-start\",\"facts\":{\"arch\":"
+                 "\"%s\",\"emulation\":{\"emulated\":false}},\"agent\":{\"version\":\"0.1.0\",\"triple\":\"%s-linux-gnu\"}}",
+                 j == 1 ? "aarch64" : "x86_64", j == 1 ? "aarch64" : "x86_64");
+        cr_assert_eq(assay_store_job_event(lab.store, j, 1, 0, "job-start", ev), 0, "%s", assay_error_last()->message);
+        cr_assert_eq(assay_store_job_event(lab.store, j, 1, 1, "job-end",
+                                           "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-30T10:00:01Z\",\"type\":\"job-end\","
+                                           "\"outcome\":\"passed\",\"reason\":null}"),
+                     0, "%s", assay_error_last()->message);
+        cr_assert_eq(assay_store_job_end(lab.store, j, "passed", ""), 0);
+    }
+    assay_lab_close(&lab);
+}
+
+static int staged_files(void)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/serve-staging", labdir);
+    DIR *d = opendir(p);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_vendor_sees_nothing, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], id[80], v[128], path[256];
+    fresh("e2e");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    start("");
+
+    cr_assert_eq(http(NULL, "/healthz", " "), 200, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200);
+    cr_assert_str_eq(member(v, sizeof v, "org"), "acme");
+
+    /* The vendor uploads a real submission; the same bytes again change nothing. */
+    cr_assert_eq(http(acme, "/api/v1/packages?name=hello-1.0.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"),
+                 201, "%s", body);
+    member(id, sizeof id, "id");
+    cr_assert_eq(strlen(id), 64, "%s", body);
+    cr_assert(strstr(body, "\"added\":true"), "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/packages?name=hello-1.0.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"),
+                 200, "%s", body);
+    cr_assert(strstr(body, "\"added\":false"), "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
+    cr_assert(strstr(body, id) && strstr(body, "\"file_name\":\"hello-1.0.tar.gz\""), "%s", body);
+    snprintf(path, sizeof path, "/api/v1/packages/%.12s", id);
+    cr_assert_eq(http(acme, path, " "), 200, "%s", body);
+    cr_assert(strstr(body, "\"preflight\":{"), "%s", body);
+    cr_assert_eq(staged_files(), 0, "the staged upload is gone");
+
+    /* The other vendor: nothing of it, the same 404 as for nothing at all. */
+    cr_assert_eq(http(globex, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(http(globex, path, " "), 404, "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/packages/0123456789abcdef", " "), 404);
+
+    /* Vendors do not queue runs; engineers do. */
+    char req[256];
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
+    cr_assert_eq(http(acme, "/api/v1/runs", "-H 'Content-Type: application/json' -d '%s'", req), 403, "%s", body);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-H 'Content-Type: application/json' -d '%s'", req), 201, "%s", body);
+    cr_assert_str_eq(member(v, sizeof v, "run"), "1");
+    /* A target the package has nothing for is refused, as run submit does. */
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"loongson-3a5000-uos-20\"}", id);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 422, "%s", body);
+    cr_assert(strstr(body, "can never run"), "%s", body);
+
+    cr_assert_eq(http(acme, "/api/v1/runs/1", " "), 200, "%s", body);
+    cr_assert(strstr(body, "\"job_list\":[") && strstr(body, "kunpeng-920-kylin-v10"), "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/runs/1/report", " "), 409, "a report of a run still queued: %s", body);
+    cr_assert_eq(http(acme, "/api/v1/runs", " "), 200);
+    cr_assert(strstr(body, "\"id\":1"), "%s", body);
+
+    /* Every route that names run 1, for the other vendor: 404. */
+    static const char *const other[] = {"/api/v1/runs/1", "/api/v1/runs/1/report", "/api/v1/runs/1/report?format=html"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+        cr_assert_eq(http(globex, other[i], " "), 404, "%s: %s", other[i], body);
+    cr_assert_eq(http(globex, "/api/v1/runs/1/cancel", "-X POST"), 404, "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/runs", " "), 200);
+    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(http(acme, "/api/v1/runs/1/cancel", "-X POST"), 403, "its own run, but not its to stop: %s", body);
+    cr_assert_eq(http(acme, "/api/v1/hosts", " "), 403);
+    cr_assert_eq(http(eng, "/api/v1/hosts", " "), 200, "%s", body);
+
+    /* The run ends; the vendor downloads the signed report, which verifies
+     * with assay and with the API. */
+    finish_run();
+    char rep[700];
+    snprintf(rep, sizeof rep, "%s/report.json", dir);
+    cr_assert_eq(th_run(out, sizeof out, "curl -fsS -H 'Authorization: Bearer %s' -o %s '%s/api/v1/runs/1/report'",
+                        acme, rep, url),
+                 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && " A " --lab %s key export --public lab.pub.pem && " A
+                                         " verify report.json --pubkey lab.pub.pem",
+                        dir, labdir),
+                 0, "%s", out);
+    cr_assert(strstr(out, "valid: report"), "%s", out);
+    cr_assert_eq(http(NULL, "/api/v1/verify", "--data-binary @%s", rep), 200, "%s", body);
+    cr_assert(strstr(body, "\"valid\":true"), "%s", body);
+    /* One changed byte of the signature: refused. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && sed 's/\"sig\":\"\\(.\\)/\"sig\":\"A\\1/' report.json > bad.json && ! cmp -s bad.json report.json",
+                        dir),
+                 0, "%s", out);
+    cr_assert_eq(http(NULL, "/api/v1/verify", "--data-binary @%s/bad.json", dir), 422, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=html", " "), 200);
+    cr_assert(strstr(body, "<html"), "%.200s", body);
+    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=md", " "), 200);
+    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=pdf", " "), 400);
+    cr_assert_eq(http(globex, "/api/v1/runs/1/report", " "), 404);
+
+    /* A revoked token and a disabled account stop at once. */
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s token revoke globex", labdir), 0, "%s", out);
+    cr_assert_eq(http(globex, "/api/v1/whoami", " "), 401);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user disable acme", labdir), 0, "%s", out);
+    cr_assert_eq(http(acme, "/api/v1/runs/1", " "), 401);
+    cr_assert_eq(http(eng, "/api/v1/runs/1/cancel", "-X POST"), 409, "an ended run: %s", body);
+    stop();
+}
+
+/* Connect to the server, send `head` and nothing more; the socket. */
+static int raw(const char *head)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    unsigned port = 0;
+    sscanf(url, "http://127.0.0.1:%u", &port);
+    sa.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+    return fd;
+}
+
+Test(serve, hostile_requests_get_a_clear_answer_and_lose_nothing, .timeout = 300)
+{
+    char eng[72], acme[72];
+    fresh("hostile");
+    account(eng, "alice", "engineer", NULL);
+    account(acme, "acme", "vendor", "acme");
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s config set ingest.max_submission_bytes 100000", labdir), 0, "%s",
+                 out);
+    start("--timeout 2");
+
+    /* No token, a made-up one, a malformed header. */
+    cr_assert_eq(http(NULL, "/api/v1/packages", " "), 401);
+    cr_assert(strstr(body, "\"status\":401"), "%s", body);
+    cr_assert_eq(http("assay_0000000000000000000000000000000000000000000000000000000000000000", "/api/v1/packages", " "),
+                 401);
+    cr_assert_eq(http(NULL, "/api/v1/packages", "-H 'Authorization: Basic YTpi'"), 401);
+
+    /* Too big: refused from Content-Length before the body; chunked, when
+     * it passes the cap. Nothing staged stays. */
+    cr_assert_eq(th_run(out, sizeof out, "head -c 200000 /dev/urandom > %s/big", dir), 0);
+    cr_assert_eq(http(acme, "/api/v1/packages", "--data-binary @%s/big", dir), 413, "%s", body);
+    cr_assert(strstr(body, "ingest.max_submission_bytes"), "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/packages", "-H 'Transfer-Encoding: chunked' --data-binary @%s/big", dir), 413,
+                 "%s", body);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-H 'Transfer-Encoding: chunked' --data-binary @%s/big", dir), 413, "%s",
+                 body);
+    cr_assert_eq(staged_files(), 0);
+
+    /* Bad JSON, a JSON bomb, the wrong types. */
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '{\"package\":'"), 400, "%s", body);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && python3 -c \"print('['*30000 + ']'*30000)\" > bomb.json", dir), 0);
+    cr_assert_eq(http(eng, "/api/v1/runs", "--data-binary @%s/bomb.json", dir), 400, "%s", body);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '{\"package\":7,\"profiles\":[]}'"), 422, "%s", body);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '{\"package\":\"0123456789abcdef\",\"profiles\":\"all\",\"priority\":1e9}'"),
+                 422, "%s", body);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '{\"package\":\"0123456789abcdef\",\"profiles\":\"all\"}'"), 404, "%s",
+                 body);
+
+    /* Paths: traversal, encoded slashes, non-UTF-8, nonsense ids. */
+    static const char *const paths[] = {
+        "/api/v1/packages/..%2F..%2Fetc%2Fpasswd", "/api/v1/packages/../../../etc/passwd", "/../../etc/passwd",
+        "/api/v1/runs/1%2F..%2F..%2Fhosts", "/api/v1/runs/%ff%fe", "/api/v1/runs/-1", "/api/v1/runs/99999999999999999999",
+        "/api/v1/packages/%00%00%00%00%00%00%00%00", "/api/v2/packages", "/api/v1/runs/1/report/../../hosts",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        int st = http(eng, paths[i], " ");
+        cr_assert(st == 404 || st == 400, "%s: %d %s", paths[i], st, body);
+    }
+    cr_assert_eq(http(eng, "/api/v1/packages?name=../../x", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 400, "%s",
+                 body);
+    cr_assert_eq(http(eng, "/api/v1/packages", "-X DELETE"), 405);
+
+    /* Oversized headers: refused, and the server goes on serving. */
+    cr_assert_eq(th_run(out, sizeof out, "(printf 'X-Big: '; head -c 100000 /dev/zero | tr '\\0' a) > %s/hdr", dir), 0);
+    int st = http(eng, "/api/v1/packages", "-H @%s/hdr", dir);
+    cr_assert(st == 0 || st == 413 || st == 431 || st == 400, "%d", st);
+
+    /* A body that ends early: the staged file goes when the connection does. */
+    int fd = raw("POST /api/v1/packages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ");
+    cr_assert_eq(write(fd, acme, strlen(acme)), (ssize_t)strlen(acme));
+    const char *rest = "\r\nContent-Length: 5000\r\n\r\n0123456789";
+    cr_assert_eq(write(fd, rest, strlen(rest)), (ssize_t)strlen(rest));
+    close(fd);
+    /* A slowloris: half a request line and silence; the server closes it
+     * after --timeout while others are served. */
+    fd = raw("GET /api/v1/whoami HTTP/1.1\r\nHo");
+    cr_assert_eq(http(NULL, "/healthz", " "), 200);
+    struct pollfd pfd = {fd, POLLIN, 0};
+    cr_assert_eq(poll(&pfd, 1, 30000), 1, "the slow connection was never closed");
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf);
+    cr_assert(n >= 0, "read: %s", strerror(errno));
+    close(fd);
+    for (int i = 0; i < 300 && staged_files(); i++)
+        poll(NULL, 0, 100); /* the server notices the closed upload on its own time */
+    cr_assert_eq(staged_files(), 0, "a cut upload left its staging file");
+
+    /* The hostile corpus over HTTP: the refusals and messages of package
+     * add, nothing stored, nothing outside the store. */
+    static const char *const files[] = {
+        "symlink.tar", "symlink.zip", "hardlink.tar", "hardlink-escape.tar", "dotdot.tar", "dotdot.zip",
+        "absolute.tar", "absolute.zip", "setuid.tar", "device.tar", "fifo.tar", "duplicate.tar", "long-name.tar",
+        "many-entries.tar.gz", "bomb.tar.gz", "bomb.zip", "not-an-archive.tar.gz", "truncated.tar.gz",
+        "truncated.zip", "no-manifest.tar.gz", "bad-json.tar.gz", "deep-json.tar.gz", "huge-product.tar.gz",
+        "unknown-field.tar.gz", "missing-artifact.tar.gz", "bad-arch-name.tar.gz", "bad-deb-arch.tar.gz",
+        "bad-rpm-arch.tar.gz", "bad-fake-rpm.tar.gz",
+    };
+    char cli_lab[700];
+    snprintf(cli_lab, sizeof cli_lab, "%s/cli-lab", dir);
+    cr_assert_eq(assay_lab_init(cli_lab, ASSAY_KEY_ED25519, NULL), 0);
+    /* Both labs with the same ingest limits, the entry cap low enough for
+     * many-entries.tar.gz (as test_ingest sets it). */
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s config set ingest.max_entries 15 && " A
+                                         " --lab %s config set ingest.max_entries 15", labdir, cli_lab), 0, "%s", out);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char f[600], detail[600], want[1200];
+        snprintf(f, sizeof f, CORPUS "/%s", files[i]);
+        if (access(f, R_OK) != 0)
+            cr_assert_fail("%s is not in the corpus", f);
+        st = http(acme, "/api/v1/packages?name=x.tar", "--data-binary @%s", f);
+        cr_assert(st == 422 || st == 413, "%s: %d %s", files[i], st, body);
+        member(detail, sizeof detail, "detail");
+        cr_assert(detail[0], "%s: %s", files[i], body);
+        th_run(out, sizeof out, A " --lab %s package add %s 2>&1", cli_lab, f);
+        snprintf(want, sizeof want, "assay: package add %s: %s\n", f, detail);
+        cr_assert_str_eq(out, want, "%s: the CLI and the API disagree", files[i]);
+    }
+    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(http(eng, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(access("/tmp/assay-escape", F_OK), -1, "something was written outside the store");
+    cr_assert_eq(staged_files(), 0);
+    cr_assert_eq(http(NULL, "/healthz", " "), 200, "still serving");
+    stop();
+}
+
+/* A server killed during an upload: nothing of it visible, and its staged
+ * file removed when the server starts again. */
+Test(serve, killed_during_an_upload_leaves_nothing, .timeout = 120)
+{
+    char acme[72];
+    fresh("kill");
+    account(acme, "acme", "vendor", "acme");
+    start("");
+    int fd = raw("POST /api/v1/packages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ");
+    cr_assert_eq(write(fd, acme, strlen(acme)), (ssize_t)strlen(acme));
+    const char *rest = "\r\nContent-Length: 100000\r\n\r\n0123456789";
+    cr_assert_eq(write(fd, rest, strlen(rest)), (ssize_t)strlen(rest));
+    for (int i = 0; i < 300 && !staged_files(); i++)
+        poll(NULL, 0, 20); /* until the server has staged the first bytes */
+    cr_assert_eq(staged_files(), 1);
+    kill(server, SIGKILL);
+    waitpid(server, NULL, 0);
+    close(fd);
+    cr_assert_eq(staged_files(), 1, "a killed server leaves its staging");
+    start("");
+    cr_assert_eq(staged_files(), 0, "a new server removes what the killed one staged");
+    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(body, "[]");
+    stop();
+}
+
+Test(serve, https_with_tls_cert_and_key, .timeout = 120)
+{
+    char acme[72];
+    fresh("tls");
+    account(acme, "acme", "vendor", "acme");
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+                        "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>&1",
+                        dir),
+                 0, "%s", out);
+    char extra[1400];
+    snprintf(extra, sizeof extra, "--tls-cert %s/cert.pem --tls-key %s/key.pem", dir, dir);
+    /* start() expects http://; read the https line here. */
+    pid_t parent = getpid();
+    int pp[2];
+    cr_assert_eq(pipe(pp), 0);
+    server = fork();
+    if (server == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        char cmd[2048];
+        dup2(pp[1], 1);
+        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen 127.0.0.1:0 %s 2>>%s/serve.log", A, labdir, extra,
+                 dir);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(pp[1]);
+    FILE *f = fdopen(pp[0], "r");
+    char line[256] = "";
+    cr_assert(fgets(line, sizeof line, f));
+    fclose(f);
+    unsigned port = 0;
+    cr_assert_eq(sscanf(line, "assay serve: listening on https://127.0.0.1:%u", &port), 1, "%s", line);
+    cr_assert_eq(th_run(out, sizeof out, "curl -fsS --cacert %s/cert.pem -H 'Authorization: Bearer %s' "
+                                         "https://127.0.0.1:%u/api/v1/whoami",
+                        dir, acme, port),
+                 0, "%s", out);
+    cr_assert(strstr(out, "\"org\":\"acme\""), "%s", out);
+    cr_assert_neq(th_run(out, sizeof out, "curl -sS http://127.0.0.1:%u/healthz", port), 0, "plain HTTP is not served");
+    stop();
+}
+
+/* docs/api.md's commands, as written, against a live server: the part
+ * before the run ends, then (the run ended through the store) the rest. */
+Test(serve, the_commands_of_api_md_run_as_written, .timeout = 300)
+{
+    fresh("docs");
+    start("");
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && cp " CORPUS "/ok-deb-rpm.tar.gz hello-1.0.tar.gz && "
+                        "awk '/<!-- run-ended -->/{exit} /^```sh/{on=1;next} /^```/{on=0;next} on' %s/docs/api.md > "
+                        "part1.sh && awk '/<!-- run-ended -->/{go=1} go&&/^```sh/{on=1;next} /^```/{on=0;next} on' "
+                        "%s/docs/api.md > part2.sh && grep -c . part1.sh part2.sh",
+                        dir, ASSAY_SOURCE_DIR, ASSAY_SOURCE_DIR),
+                 0, "%s", out);
+    cr_assert(strstr(out, "part1.sh:") && strstr(out, "part2.sh:6"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part1.sh 2>&1", dir,
+                        ASSAY_BINARY_DIR, labdir, url),
+                 0, "%s", out);
+    cr_assert(strstr(out, "queued"), "%s", out);
+    finish_run();
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part2.sh 2>&1", dir,
+                        ASSAY_BINARY_DIR, labdir, url),
+                 0, "%s", out);
+    cr_assert(strstr(out, "true\n") && strstr(out, "valid: report"), "%s", out);
+    stop();
+}
+
+/* The CLI's account commands refuse what they must. */
+Test(serve, accounts_on_the_cli)
+{
+    fresh("cli");
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add v --role vendor 2>&1", labdir), 1, "%s", out);
+    cr_assert(strstr(out, "needs --org"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add e --role engineer --org acme 2>&1", labdir), 1, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add 'a b' --role engineer 2>&1", labdir), 1, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add e --role root 2>&1", labdir), 1, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add e --role engineer 2>&1", labdir), 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add e --role engineer 2>&1", labdir), 1, "%s", out);
+    cr_assert(strstr(out, "exists"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s token create nobody 2>&1", labdir), 1, "%s", out);
+    char t1[128], t2[128];
+    cr_assert_eq(th_run(t1, sizeof t1, A " --lab %s token create e", labdir), 0);
+    cr_assert_eq(th_run(t2, sizeof t2, A " --lab %s token create e", labdir), 0);
+    cr_assert_str_neq(t1, t2);
+    /* Only hashes are stored. */
+    t1[strcspn(t1, "\n")] = 0;
+    cr_assert_eq(th_run(out, sizeof out, "grep -q %s %s/assay.db*", t1 + 6, labdir), 1, "the token is in the store");
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user list --json", labdir), 0);
+    cr_assert(strstr(out, "\"tokens\":\t2") || strstr(out, "\"tokens\": 2"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s token revoke e", labdir), 0);
+    cr_assert(strstr(out, "2 token(s) of e revoked"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s serve --listen nowhere 2>&1", labdir), 1, "%s", out);
+    cr_assert(strstr(out, "assay: serve: --listen"), "%s", out);
+}
