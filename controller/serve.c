@@ -16,6 +16,7 @@
 #include "accounts.h"
 #include "assay/error.h"
 #include "assay/json.h"
+#include "blob.h"
 #include "lab.h"
 #include "manifest.h"
 #include "package.h"
@@ -64,11 +65,13 @@ enum route {
     R_RUN_REPORT,
     R_HOSTS,
     R_VERIFY,
+    R_JOB_SHOW,
+    R_JOB_LOG,
 };
 
 static const char *const ROUTE_NAMES[] = {
     "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
-    "run-show", "run-cancel", "run-report", "hosts", "verify",
+    "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log",
 };
 
 /* One request, from its headers to its end (con_cls). */
@@ -134,6 +137,7 @@ static const char *title_of(int status)
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 422: return "Unprocessable Content";
     case 503: return "Service Unavailable";
     default: return "Internal Server Error";
@@ -269,6 +273,23 @@ static int match(req *r, const char *method, const char *url)
         snprintf(r->arg, sizeof r->arg, "%s", p + 9);
         return get ? (r->route = R_PKG_SHOW, 0) : 405;
     }
+    if (!strncmp(p, "jobs/", 5)) {
+        const char *rest = p + 5, *slash = strchr(rest, '/');
+        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+        int64_t v;
+        if (n == 0 || n >= sizeof seg)
+            return 404;
+        memcpy(seg, rest, n);
+        seg[n] = 0;
+        if (parse_run(seg, &v) < 0)
+            return 404;
+        snprintf(r->arg, sizeof r->arg, "%s", seg);
+        if (!slash)
+            return get ? (r->route = R_JOB_SHOW, 0) : 405;
+        if (!strcmp(slash, "/log"))
+            return get ? (r->route = R_JOB_LOG, 0) : 405;
+        return 404;
+    }
     if (!strncmp(p, "runs/", 5)) {
         const char *rest = p + 5, *slash = strchr(rest, '/');
         size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
@@ -320,6 +341,20 @@ static int visible_run(req *r, int64_t run, cJSON **out)
         return may < 0 ? may : assay_error_set(ASSAY_ENOTFOUND, "no run %" PRId64, run);
     }
     *out = o;
+    return 0;
+}
+
+/* The job if u may see its package; else ENOTFOUND, worded as for a job
+ * that does not exist. */
+static int visible_job(req *r, assay_job_rec *j)
+{
+    int64_t id = 0;
+    parse_run(r->arg, &id);
+    if (assay_store_job_get(r->lab.store, id, j) < 0)
+        return assay_error_set(ASSAY_ENOTFOUND, "no job %" PRId64, id);
+    int may = assay_account_may_see_package(r->lab.store, &r->user, j->package_id);
+    if (may <= 0)
+        return may < 0 ? may : assay_error_set(ASSAY_ENOTFOUND, "no job %" PRId64, id);
     return 0;
 }
 
@@ -705,6 +740,130 @@ static enum MHD_Result hosts(struct MHD_Connection *c, req *r)
     return answer_json(c, r, 200, a);
 }
 
+/* GET /api/v1/jobs/J: the job, the events of its current attempt (from
+ * ?from=SEQ on) and its logs. */
+static enum MHD_Result job_show(struct MHD_Connection *c, req *r)
+{
+    assay_job_rec j;
+    cJSON *ev = NULL, *logs = NULL;
+    const char *from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+    int64_t f = 0;
+    if (from && (parse_run(from, &f) < 0 && strcmp(from, "0")))
+        return problem(c, r, 400, "from must be an event number");
+    if (visible_job(r, &j) < 0 || assay_store_job_events(r->lab.store, j.id, j.attempt, f, &ev) < 0)
+        return failed(c, r);
+    if (assay_store_job_logs(r->lab.store, j.id, j.attempt, &logs) < 0) {
+        cJSON_Delete(ev);
+        return failed(c, r);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)j.id);
+    cJSON_AddNumberToObject(o, "run", (double)j.run_id);
+    cJSON_AddStringToObject(o, "profile", j.profile);
+    cJSON_AddStringToObject(o, "state", j.state);
+    cJSON_AddStringToObject(o, "host", j.host);
+    cJSON_AddNumberToObject(o, "attempt", j.attempt);
+    cJSON_AddStringToObject(o, "outcome", j.outcome);
+    cJSON_AddStringToObject(o, "reason", j.reason);
+    cJSON_AddStringToObject(o, "started_at", j.started_at);
+    cJSON_AddStringToObject(o, "ended_at", j.ended_at);
+    cJSON_AddItemToObject(o, "events", ev);
+    cJSON_AddItemToObject(o, "logs", logs);
+    return answer_json(c, r, 200, o);
+}
+
+/* The byte range of a "Range: bytes=A-B" / "bytes=A-" / "bytes=-N" header
+ * over a file of `size` bytes: 0 and [*off, *off + *len), or -1 if it
+ * cannot be satisfied or is not one such range. */
+static int byte_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+    unsigned long long a = 0, b = 0;
+    int n = 0;
+    if (strncmp(h, "bytes=", 6))
+        return -1;
+    h += 6;
+    if (*h == '-') {
+        if (sscanf(h + 1, "%llu%n", &b, &n) != 1 || h[1 + n] || b == 0 || size == 0)
+            return -1;
+        *off = b >= size ? 0 : size - b;
+        *len = size - *off;
+        return 0;
+    }
+    if (sscanf(h, "%llu-%n", &a, &n) != 1 || a >= size)
+        return -1;
+    h += n;
+    if (!*h)
+        b = size - 1;
+    else if (sscanf(h, "%llu%n", &b, &n) != 1 || h[n] || b < a)
+        return -1;
+    if (b >= size)
+        b = size - 1;
+    *off = a;
+    *len = b - a + 1;
+    return 0;
+}
+
+/* GET /api/v1/jobs/J/log?path=logs/STEP.RUN.STREAM: one stored log of the
+ * job's current attempt, by the path its record names (never a file name
+ * from the request), whole or one byte range. */
+static enum MHD_Result job_log(struct MHD_Connection *c, req *r)
+{
+    assay_job_rec j;
+    cJSON *logs = NULL, *l, *hit = NULL;
+    char blob[PATH_MAX];
+    const char *path = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "path");
+    if (!path)
+        return problem(c, r, 400, "give path: one of the job's logs (GET /api/v1/jobs/J lists them)");
+    if (visible_job(r, &j) < 0 || assay_store_job_logs(r->lab.store, j.id, j.attempt, &logs) < 0)
+        return failed(c, r);
+    cJSON_ArrayForEach(l, logs)
+        if (!strcmp(assay_json_str(l, "path"), path))
+            hit = l;
+    if (!hit) {
+        cJSON_Delete(logs);
+        return problem(c, r, 404, "job %" PRId64 " has no log %s", j.id, path);
+    }
+    int rc = assay_blob_path(blob, sizeof blob, r->lab.blobs, assay_json_str(hit, "sha256"));
+    cJSON_Delete(logs);
+    int fd = rc < 0 ? -1 : open(blob, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return problem(c, r, 500, "the log's blob cannot be read");
+    }
+    uint64_t off = 0, len = (uint64_t)sb.st_size;
+    int partial = 0;
+    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    if (range) {
+        if (byte_range(range, (uint64_t)sb.st_size, &off, &len) < 0) {
+            close(fd);
+            return problem(c, r, 416, "Range must be one range of bytes=A-B within the log's %llu bytes",
+                           (unsigned long long)sb.st_size);
+        }
+        partial = 1;
+    }
+    /* The response owns fd and closes it. */
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    if (partial) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)off, (unsigned long long)(off + len - 1),
+                 (unsigned long long)sb.st_size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    }
+    enum MHD_Result ok = MHD_queue_response(c, partial ? 206 : 200, resp);
+    MHD_destroy_response(resp);
+    r->status = partial ? 206 : 200;
+    return ok;
+}
+
 /* POST /api/v1/verify: a signed report (the body) checked against this
  * lab's key; public. */
 static enum MHD_Result verify(struct MHD_Connection *c, req *r)
@@ -910,6 +1069,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_RUN_REPORT: return run_report(c, r);
     case R_HOSTS: return hosts(c, r);
     case R_VERIFY: return verify(c, r);
+    case R_JOB_SHOW: return job_show(c, r);
+    case R_JOB_LOG: return job_log(c, r);
     case R_NONE: break;
     }
     return problem(c, r, 404, "no such resource");

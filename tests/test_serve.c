@@ -169,6 +169,10 @@ static void finish_run(void)
                                            "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-30T10:00:01Z\",\"type\":\"job-end\","
                                            "\"outcome\":\"passed\",\"reason\":null}"),
                      0, "%s", assay_error_last()->message);
+        const char *text = "starting\nerror: <bad> input\n";
+        char hex[65];
+        cr_assert_eq(assay_blob_put_mem(lab.blobs, text, strlen(text), hex), 0);
+        cr_assert_eq(assay_store_job_log(lab.store, j, 1, "logs/runs.1.stdout", hex, strlen(text)), 0);
         cr_assert_eq(assay_store_job_end(lab.store, j, "passed", ""), 0);
     }
     assay_lab_close(&lab);
@@ -277,6 +281,27 @@ Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_ve
     cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=md", " "), 200);
     cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=pdf", " "), 400);
     cr_assert_eq(http(globex, "/api/v1/runs/1/report", " "), 404);
+
+    /* A job: its events and logs, whole or by range; for the vendor, not
+     * for the other one. */
+    cr_assert_eq(http(acme, "/api/v1/jobs/1", " "), 200, "%s", body);
+    cr_assert(strstr(body, "\"type\":\"job-end\"") && strstr(body, "logs/runs.1.stdout"), "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/jobs/1?from=1", " "), 200, "%s", body);
+    cr_assert(!strstr(body, "\"type\":\"job-start\""), "from=1 leaves out event 0: %s", body);
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", " "), 200, "%s", body);
+    cr_assert_str_eq(body, "starting\nerror: <bad> input\n");
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=9-'"), 206, "%s", body);
+    cr_assert_str_eq(body, "error: <bad> input\n");
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=-6'"), 206, "%s", body);
+    cr_assert_str_eq(body, "input\n");
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=0-7'"), 206, "%s", body);
+    cr_assert_str_eq(body, "starting");
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=999-'"), 416, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=../../assay.db", " "), 404, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/log", " "), 400, "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/jobs/1", " "), 404, "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", " "), 404, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/jobs/99", " "), 404, "%s", body);
 
     /* A revoked token and a disabled account stop at once. */
     cr_assert_eq(th_run(out, sizeof out, A " --lab %s token revoke globex", labdir), 0, "%s", out);
@@ -501,7 +526,7 @@ Test(serve, the_commands_of_api_md_run_as_written, .timeout = 300)
                         "%s/docs/api.md > part2.sh && grep -c . part1.sh part2.sh",
                         dir, ASSAY_SOURCE_DIR, ASSAY_SOURCE_DIR),
                  0, "%s", out);
-    cr_assert(strstr(out, "part1.sh:") && strstr(out, "part2.sh:6"), "%s", out);
+    cr_assert(strstr(out, "part1.sh:") && strstr(out, "part2.sh:8"), "%s", out);
     cr_assert_eq(th_run(out, sizeof out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part1.sh 2>&1", dir,
                         ASSAY_BINARY_DIR, labdir, url),
                  0, "%s", out);
