@@ -359,24 +359,7 @@ static int cmd_package(int argc, char **argv)
             rc = fail("package show");
         } else {
             if (json) {
-                cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "artifacts");
-                cJSON_AddStringToObject(o, "id", p.id);
-                cJSON_AddStringToObject(o, "file_name", p.file_name);
-                cJSON_AddNumberToObject(o, "size", (double)p.size);
-                cJSON_AddStringToObject(o, "product", p.product);
-                cJSON_AddStringToObject(o, "version", p.version);
-                cJSON_AddStringToObject(o, "vendor", p.vendor);
-                cJSON_AddStringToObject(o, "added_at", p.added_at);
-                for (size_t i = 0; i < n; i++) {
-                    cJSON *x = cJSON_CreateObject();
-                    cJSON_AddStringToObject(x, "name", arts[i].name);
-                    cJSON_AddStringToObject(x, "arch", arts[i].arch);
-                    cJSON_AddStringToObject(x, "abi", arts[i].abi);
-                    cJSON_AddStringToObject(x, "format", arts[i].format);
-                    cJSON_AddStringToObject(x, "sha256", arts[i].sha256);
-                    cJSON_AddNumberToObject(x, "size", (double)arts[i].size);
-                    cJSON_AddItemToArray(a, x);
-                }
+                cJSON *o = assay_package_json(&p, arts, n);
                 cJSON_AddItemToObject(o, "manifest", cJSON_Parse(manifest));
                 print_json(o);
                 cJSON_Delete(o);

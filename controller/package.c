@@ -629,3 +629,26 @@ out:
     free(arts);
     return rc;
 }
+
+cJSON *assay_package_json(const assay_package_rec *p, const assay_artifact_rec *arts, size_t n)
+{
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "artifacts");
+    cJSON_AddStringToObject(o, "id", p->id);
+    cJSON_AddStringToObject(o, "file_name", p->file_name);
+    cJSON_AddNumberToObject(o, "size", (double)p->size);
+    cJSON_AddStringToObject(o, "product", p->product);
+    cJSON_AddStringToObject(o, "version", p->version);
+    cJSON_AddStringToObject(o, "vendor", p->vendor);
+    cJSON_AddStringToObject(o, "added_at", p->added_at);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", arts[i].name);
+        cJSON_AddStringToObject(x, "arch", arts[i].arch);
+        cJSON_AddStringToObject(x, "abi", arts[i].abi);
+        cJSON_AddStringToObject(x, "format", arts[i].format);
+        cJSON_AddStringToObject(x, "sha256", arts[i].sha256);
+        cJSON_AddNumberToObject(x, "size", (double)arts[i].size);
+        cJSON_AddItemToArray(a, x);
+    }
+    return o;
+}

@@ -47,4 +47,9 @@ int assay_package_complete(assay_lab *lab, const char *id, int *done);
  * seconds ago or more; counts into *staged and *orphans. */
 int assay_package_gc(assay_lab *lab, int64_t grace, size_t *staged, size_t *orphans);
 
+/* A package and its artifacts as JSON: {"id","file_name","size","product",
+ * "version","vendor","added_at","artifacts":[{"name","arch","abi","format",
+ * "sha256","size"}]} (package show --json, GET /api/v1/packages/ID). */
+cJSON *assay_package_json(const assay_package_rec *p, const assay_artifact_rec *arts, size_t n);
+
 #endif

@@ -242,6 +242,25 @@ static int file_name_ok(const char *s)
     return 1;
 }
 
+/* A path segment that is a run or job number, at the start of `rest`:
+ * copied to r->arg, *tail set after it. 0, or -1 if it is not one. */
+static int numbered(req *r, const char *rest, const char **tail)
+{
+    char seg[32];
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    int64_t v;
+    if (n == 0 || n >= sizeof seg)
+        return -1;
+    memcpy(seg, rest, n);
+    seg[n] = 0;
+    if (parse_run(seg, &v) < 0)
+        return -1;
+    snprintf(r->arg, sizeof r->arg, "%s", seg);
+    *tail = rest + n;
+    return 0;
+}
+
 /* Match method and url (already percent-decoded by libmicrohttpd: an
  * encoded slash is a slash, so "..%2F" can only fail to match). Fills
  * r->route and r->arg; 404 for an unknown path, 405 for a known path with
@@ -249,8 +268,7 @@ static int file_name_ok(const char *s)
 static int match(req *r, const char *method, const char *url)
 {
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
-    const char *p;
-    char seg[80];
+    const char *p, *tail;
     r->route = R_NONE;
     if (!strcmp(url, "/healthz"))
         return get ? (r->route = R_HEALTH, 0) : 405;
@@ -273,39 +291,18 @@ static int match(req *r, const char *method, const char *url)
         snprintf(r->arg, sizeof r->arg, "%s", p + 9);
         return get ? (r->route = R_PKG_SHOW, 0) : 405;
     }
-    if (!strncmp(p, "jobs/", 5)) {
-        const char *rest = p + 5, *slash = strchr(rest, '/');
-        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-        int64_t v;
-        if (n == 0 || n >= sizeof seg)
-            return 404;
-        memcpy(seg, rest, n);
-        seg[n] = 0;
-        if (parse_run(seg, &v) < 0)
-            return 404;
-        snprintf(r->arg, sizeof r->arg, "%s", seg);
-        if (!slash)
+    if (!strncmp(p, "jobs/", 5) && numbered(r, p + 5, &tail) == 0) {
+        if (!*tail)
             return get ? (r->route = R_JOB_SHOW, 0) : 405;
-        if (!strcmp(slash, "/log"))
+        if (!strcmp(tail, "/log"))
             return get ? (r->route = R_JOB_LOG, 0) : 405;
-        return 404;
     }
-    if (!strncmp(p, "runs/", 5)) {
-        const char *rest = p + 5, *slash = strchr(rest, '/');
-        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-        int64_t v;
-        if (n == 0 || n >= sizeof seg)
-            return 404;
-        memcpy(seg, rest, n);
-        seg[n] = 0;
-        if (parse_run(seg, &v) < 0)
-            return 404;
-        snprintf(r->arg, sizeof r->arg, "%s", seg);
-        if (!slash)
+    if (!strncmp(p, "runs/", 5) && numbered(r, p + 5, &tail) == 0) {
+        if (!*tail)
             return get ? (r->route = R_RUN_SHOW, 0) : 405;
-        if (!strcmp(slash, "/cancel"))
+        if (!strcmp(tail, "/cancel"))
             return post ? (r->route = R_RUN_CANCEL, 0) : 405;
-        if (!strcmp(slash, "/report"))
+        if (!strcmp(tail, "/report"))
             return get ? (r->route = R_RUN_REPORT, 0) : 405;
     }
     return 404;
@@ -372,26 +369,50 @@ static cJSON *user_json(const assay_user_rec *u)
     return o;
 }
 
-static enum MHD_Result pkg_list(struct MHD_Connection *c, req *r)
+/* The elements of list l whose `key` names a package u may see, into
+ * *out; l is consumed. */
+static int keep_visible(req *r, cJSON *l, const char *key, cJSON **out)
 {
-    cJSON *l, *p, *keep = cJSON_CreateArray();
-    if (assay_store_package_list(r->lab.store, &l) < 0) {
-        cJSON_Delete(keep);
-        return failed(c, r);
-    }
-    while ((p = cJSON_DetachItemFromArray(l, 0))) {
-        int may = assay_account_may_see_package(r->lab.store, &r->user, assay_json_str(p, "id"));
+    cJSON *x, *keep = cJSON_CreateArray();
+    while ((x = cJSON_DetachItemFromArray(l, 0))) {
+        int may = assay_account_may_see_package(r->lab.store, &r->user, assay_json_str(x, key));
         if (may > 0)
-            cJSON_AddItemToArray(keep, p);
+            cJSON_AddItemToArray(keep, x);
         else
-            cJSON_Delete(p);
+            cJSON_Delete(x);
         if (may < 0) {
             cJSON_Delete(l);
             cJSON_Delete(keep);
-            return failed(c, r);
+            return may;
         }
     }
     cJSON_Delete(l);
+    *out = keep;
+    return 0;
+}
+
+/* A job's state, as the run and job routes show it. */
+static cJSON *job_json(const assay_job_rec *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)j->id);
+    cJSON_AddNumberToObject(o, "run", (double)j->run_id);
+    cJSON_AddStringToObject(o, "profile", j->profile);
+    cJSON_AddStringToObject(o, "state", j->state);
+    cJSON_AddStringToObject(o, "host", j->host);
+    cJSON_AddNumberToObject(o, "attempt", j->attempt);
+    cJSON_AddStringToObject(o, "outcome", j->outcome);
+    cJSON_AddStringToObject(o, "reason", j->reason);
+    cJSON_AddStringToObject(o, "started_at", j->started_at);
+    cJSON_AddStringToObject(o, "ended_at", j->ended_at);
+    return o;
+}
+
+static enum MHD_Result pkg_list(struct MHD_Connection *c, req *r)
+{
+    cJSON *l, *keep;
+    if (assay_store_package_list(r->lab.store, &l) < 0 || keep_visible(r, l, "id", &keep) < 0)
+        return failed(c, r);
     return answer_json(c, r, 200, keep);
 }
 
@@ -402,24 +423,7 @@ static enum MHD_Result pkg_show(struct MHD_Connection *c, req *r)
     size_t n = 0;
     if (visible_package(r, r->arg, &p) < 0 || assay_store_artifacts(r->lab.store, p.id, &arts, &n) < 0)
         return failed(c, r);
-    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "artifacts");
-    cJSON_AddStringToObject(o, "id", p.id);
-    cJSON_AddStringToObject(o, "file_name", p.file_name);
-    cJSON_AddNumberToObject(o, "size", (double)p.size);
-    cJSON_AddStringToObject(o, "product", p.product);
-    cJSON_AddStringToObject(o, "version", p.version);
-    cJSON_AddStringToObject(o, "vendor", p.vendor);
-    cJSON_AddStringToObject(o, "added_at", p.added_at);
-    for (size_t i = 0; i < n; i++) {
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "name", arts[i].name);
-        cJSON_AddStringToObject(x, "arch", arts[i].arch);
-        cJSON_AddStringToObject(x, "abi", arts[i].abi);
-        cJSON_AddStringToObject(x, "format", arts[i].format);
-        cJSON_AddStringToObject(x, "sha256", arts[i].sha256);
-        cJSON_AddNumberToObject(x, "size", (double)arts[i].size);
-        cJSON_AddItemToArray(a, x);
-    }
+    cJSON *o = assay_package_json(&p, arts, n);
     free(arts);
     char *pf = assay_store_package_preflight(r->lab.store, p.id);
     cJSON *pj = pf ? cJSON_Parse(pf) : NULL;
@@ -484,24 +488,9 @@ static enum MHD_Result run_list(struct MHD_Connection *c, req *r)
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state"),
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
     };
-    cJSON *l, *x, *keep = cJSON_CreateArray();
-    if (assay_store_run_list(r->lab.store, &f, &l) < 0) {
-        cJSON_Delete(keep);
+    cJSON *l, *keep;
+    if (assay_store_run_list(r->lab.store, &f, &l) < 0 || keep_visible(r, l, "package", &keep) < 0)
         return failed(c, r);
-    }
-    while ((x = cJSON_DetachItemFromArray(l, 0))) {
-        int may = assay_account_may_see_package(r->lab.store, &r->user, assay_json_str(x, "package"));
-        if (may > 0)
-            cJSON_AddItemToArray(keep, x);
-        else
-            cJSON_Delete(x);
-        if (may < 0) {
-            cJSON_Delete(l);
-            cJSON_Delete(keep);
-            return failed(c, r);
-        }
-    }
-    cJSON_Delete(l);
     return answer_json(c, r, 200, keep);
 }
 
@@ -519,19 +508,8 @@ static enum MHD_Result run_show(struct MHD_Connection *c, req *r)
         return failed(c, r);
     }
     cJSON *a = cJSON_AddArrayToObject(o, "job_list");
-    for (size_t i = 0; i < n; i++) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddNumberToObject(j, "id", (double)jobs[i].id);
-        cJSON_AddStringToObject(j, "profile", jobs[i].profile);
-        cJSON_AddStringToObject(j, "state", jobs[i].state);
-        cJSON_AddStringToObject(j, "host", jobs[i].host);
-        cJSON_AddNumberToObject(j, "attempt", jobs[i].attempt);
-        cJSON_AddStringToObject(j, "outcome", jobs[i].outcome);
-        cJSON_AddStringToObject(j, "reason", jobs[i].reason);
-        cJSON_AddStringToObject(j, "started_at", jobs[i].started_at);
-        cJSON_AddStringToObject(j, "ended_at", jobs[i].ended_at);
-        cJSON_AddItemToArray(a, j);
-    }
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, job_json(&jobs[i]));
     free(jobs);
     return answer_json(c, r, 200, o);
 }
@@ -756,17 +734,7 @@ static enum MHD_Result job_show(struct MHD_Connection *c, req *r)
         cJSON_Delete(ev);
         return failed(c, r);
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)j.id);
-    cJSON_AddNumberToObject(o, "run", (double)j.run_id);
-    cJSON_AddStringToObject(o, "profile", j.profile);
-    cJSON_AddStringToObject(o, "state", j.state);
-    cJSON_AddStringToObject(o, "host", j.host);
-    cJSON_AddNumberToObject(o, "attempt", j.attempt);
-    cJSON_AddStringToObject(o, "outcome", j.outcome);
-    cJSON_AddStringToObject(o, "reason", j.reason);
-    cJSON_AddStringToObject(o, "started_at", j.started_at);
-    cJSON_AddStringToObject(o, "ended_at", j.ended_at);
+    cJSON *o = job_json(&j);
     cJSON_AddItemToObject(o, "events", ev);
     cJSON_AddItemToObject(o, "logs", logs);
     return answer_json(c, r, 200, o);
