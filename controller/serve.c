@@ -45,10 +45,23 @@
 #define VERIFY_BODY_MAX (16u * 1024 * 1024) /* a signed report to verify */
 #define STAGING "serve-staging"           /* in the lab directory */
 
+#define SSE_MAX 256             /* event streams waiting at once (the connection limit) */
+#define SSE_POLL_MS 100         /* how often the watcher looks for new commits */
+#define SSE_KEEPALIVE_S 15      /* a comment on every idle stream this often */
+#define SSE_BATCH (256u * 1024) /* bytes of events formatted per wake-up, at most */
+
 typedef struct server {
     char labdir[PATH_MAX];
     char staging[PATH_MAX];
     uint64_t max_upload; /* ingest.max_submission_bytes */
+    /* Event streams with nothing to send are suspended here; the watcher
+     * resumes them all when the store changes (PRAGMA data_version) or a
+     * keepalive is due. */
+    pthread_mutex_t mu;
+    struct MHD_Connection *waiting[SSE_MAX];
+    size_t nwaiting;
+    unsigned keepalive_round; /* bumped by the watcher every SSE_KEEPALIVE_S */
+    int stopping;
 } server;
 
 enum route {
@@ -67,11 +80,12 @@ enum route {
     R_VERIFY,
     R_JOB_SHOW,
     R_JOB_LOG,
+    R_JOB_EVENTS,
 };
 
 static const char *const ROUTE_NAMES[] = {
     "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
-    "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log",
+    "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events",
 };
 
 /* One request, from its headers to its end (con_cls). */
@@ -94,6 +108,16 @@ typedef struct req {
     char *body;
     size_t blen, bmax;
     struct timespec t0;
+    /* an event stream (R_JOB_EVENTS) */
+    server *srv;
+    struct MHD_Connection *conn;
+    int64_t job;
+    int attempt;          /* the attempt whose events are being sent */
+    int64_t next_seq;     /* the next event to send */
+    char *sbuf;           /* formatted, not yet sent */
+    size_t slen, soff;
+    unsigned ka_seen;     /* the keepalive round last answered */
+    int sse_end;          /* the job ended and its end was formatted */
 } req;
 
 /* ---- answers ----------------------------------------------------------- */
@@ -296,6 +320,8 @@ static int match(req *r, const char *method, const char *url)
             return get ? (r->route = R_JOB_SHOW, 0) : 405;
         if (!strcmp(tail, "/log"))
             return get ? (r->route = R_JOB_LOG, 0) : 405;
+        if (!strcmp(tail, "/events"))
+            return get ? (r->route = R_JOB_EVENTS, 0) : 405;
     }
     if (!strncmp(p, "runs/", 5) && numbered(r, p + 5, &tail) == 0) {
         if (!*tail)
@@ -832,6 +858,199 @@ static enum MHD_Result job_log(struct MHD_Connection *c, req *r)
     return ok;
 }
 
+/* ---- Server-Sent Events ---------------------------------------------------- */
+
+/* Append to the stream's buffer (capped by SSE_BATCH plus one event). */
+static int sse_put(req *r, const char *s, size_t n)
+{
+    char *nb = realloc(r->sbuf, r->slen + n + 1);
+    if (!nb)
+        return -1;
+    r->sbuf = nb;
+    memcpy(r->sbuf + r->slen, s, n);
+    r->slen += n;
+    return 0;
+}
+
+/* Format what the store holds past the stream's position: each event as
+ * "id: ATTEMPT.SEQ", "event: TYPE", "data: BODY" (the stored line, one
+ * line of JSON); a new attempt starts again at its event 0; when the job
+ * has ended and every event is out, "event: end" with its outcome. */
+static int sse_fill(req *r)
+{
+    assay_job_rec j;
+    cJSON *ev = NULL, *x;
+    if (assay_store_job_get(r->lab.store, r->job, &j) < 0)
+        return -1;
+    if (j.attempt != r->attempt) {
+        r->attempt = j.attempt;
+        r->next_seq = 0;
+    }
+    if (assay_store_job_events(r->lab.store, j.id, j.attempt, r->next_seq, &ev) < 0)
+        return -1;
+    int more = 0;
+    cJSON_ArrayForEach(x, ev)
+    {
+        if (r->slen >= SSE_BATCH) {
+            more = 1;
+            break;
+        }
+        const char *type = assay_json_str(x, "type"), *body = assay_json_str(x, "body");
+        int64_t seq = (int64_t)assay_json_num(x, "seq");
+        char head[200];
+        int n = snprintf(head, sizeof head, "id: %d.%" PRId64 "\nevent: %.64s\ndata: ", r->attempt, seq, type);
+        if (n < 0 || sse_put(r, head, (size_t)n) < 0)
+            goto fail;
+        /* One data line: a newline in stored text cannot end the event. */
+        size_t start = r->slen;
+        if (sse_put(r, body, strlen(body)) < 0 || sse_put(r, "\n\n", 2) < 0)
+            goto fail;
+        for (size_t k = start; k + 2 < r->slen; k++)
+            if (r->sbuf[k] == '\n' || r->sbuf[k] == '\r')
+                r->sbuf[k] = ' ';
+        r->next_seq = seq + 1;
+    }
+    cJSON_Delete(ev);
+    if (!more && (!strcmp(j.state, "ended") || !strcmp(j.state, "canceled"))) {
+        char end[400];
+        int n = snprintf(end, sizeof end, "event: end\ndata: {\"state\":\"%s\",\"outcome\":\"%s\"}\n\n", j.state,
+                         j.outcome);
+        if (n < 0 || sse_put(r, end, (size_t)n) < 0)
+            return -1;
+        r->sse_end = 1;
+    }
+    return 0;
+fail:
+    cJSON_Delete(ev);
+    return -1;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    req *r = cls;
+    server *s = r->srv;
+    (void)pos;
+    if (r->soff == r->slen) {
+        r->soff = r->slen = 0;
+        if (r->sse_end)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (sse_fill(r) < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (r->soff == r->slen) {
+        pthread_mutex_lock(&s->mu);
+        unsigned round = s->keepalive_round;
+        if (s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (round != r->ka_seen) {
+            /* A comment now and then: a client gone away is noticed. */
+            pthread_mutex_unlock(&s->mu);
+            r->ka_seen = round;
+            static const char ka[] = ": keepalive\n\n";
+            if (max < sizeof ka - 1)
+                return 0;
+            memcpy(buf, ka, sizeof ka - 1);
+            return (ssize_t)(sizeof ka - 1);
+        }
+        if (s->nwaiting == SSE_MAX) {
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        s->waiting[s->nwaiting++] = r->conn;
+        MHD_suspend_connection(r->conn);
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    size_t n = r->slen - r->soff < max ? r->slen - r->soff : max;
+    memcpy(buf, r->sbuf + r->soff, n);
+    r->soff += n;
+    return (ssize_t)n;
+}
+
+/* GET /api/v1/jobs/J/events: the job's events as Server-Sent Events, from
+ * the start of its current attempt or after Last-Event-ID, live until the
+ * job ends. */
+static enum MHD_Result job_events(struct MHD_Connection *c, req *r)
+{
+    assay_job_rec j;
+    if (visible_job(r, &j) < 0)
+        return failed(c, r);
+    r->job = j.id;
+    r->attempt = j.attempt;
+    r->next_seq = 0;
+    const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+    if (last) {
+        int a;
+        long long q;
+        char tail;
+        if (sscanf(last, "%d.%lld%c", &a, &q, &tail) != 2 || a < 1 || q < 0)
+            return problem(c, r, 400, "Last-Event-ID must be an id this stream sent (ATTEMPT.SEQ)");
+        if (a == j.attempt)
+            r->next_seq = q + 1;
+    }
+    /* A first comment, so that a client knows the stream is open. */
+    char hello[64];
+    int n = snprintf(hello, sizeof hello, ": job %" PRId64 "\n\n", j.id);
+    if (sse_put(r, hello, (size_t)n) < 0)
+        return problem(c, r, 500, "out of memory");
+    pthread_mutex_lock(&r->srv->mu);
+    r->ka_seen = r->srv->keepalive_round;
+    pthread_mutex_unlock(&r->srv->mu);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, r, NULL);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    enum MHD_Result ok = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    r->status = 200;
+    return ok;
+}
+
+/* Wake every waiting stream. Called with s->mu held. */
+static void resume_all(server *s)
+{
+    for (size_t i = 0; i < s->nwaiting; i++)
+        MHD_resume_connection(s->waiting[i]);
+    s->nwaiting = 0;
+}
+
+/* The watcher: resumes the waiting streams when another connection
+ * (the dispatcher, an API request) committed, or a keepalive is due. Its
+ * own store connection; it only reads PRAGMA data_version. */
+static void *watcher(void *arg)
+{
+    server *s = arg;
+    assay_store *st = NULL;
+    int64_t v0 = -1, v;
+    unsigned ticks = 0;
+    if (assay_store_open(&st, s->labdir, 0) < 0)
+        return NULL;
+    for (;;) {
+        struct timespec ts = {0, SSE_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        int changed = assay_store_data_version(st, &v) == 0 && v != v0;
+        v0 = changed ? v : v0;
+        int ka = ++ticks % (SSE_KEEPALIVE_S * 1000 / SSE_POLL_MS) == 0;
+        pthread_mutex_lock(&s->mu);
+        if (s->stopping) {
+            resume_all(s);
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        if (ka)
+            s->keepalive_round++;
+        if ((changed || ka) && s->nwaiting)
+            resume_all(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+    assay_store_close(st);
+    return NULL;
+}
+
 /* POST /api/v1/verify: a signed report (the body) checked against this
  * lab's key; public. */
 static enum MHD_Result verify(struct MHD_Connection *c, req *r)
@@ -998,6 +1217,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
         r->fd = -1;
+        r->srv = s;
+        r->conn = c;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         *con_cls = r;
         if (at_headers(c, s, r, method, url, &res))
@@ -1039,6 +1260,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_VERIFY: return verify(c, r);
     case R_JOB_SHOW: return job_show(c, r);
     case R_JOB_LOG: return job_log(c, r);
+    case R_JOB_EVENTS: return job_events(c, r);
     case R_NONE: break;
     }
     return problem(c, r, 404, "no such resource");
@@ -1089,6 +1311,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     if (r->lab_open)
         assay_lab_close(&r->lab);
     free(r->body);
+    free(r->sbuf);
     free(r);
     *con_cls = NULL;
 }
@@ -1158,6 +1381,7 @@ int assay_serve(const assay_serve_opts *o)
     const char *colon = strrchr(o->listen, ':');
     int rc = -1;
     memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
     if (!colon || (size_t)(colon - o->listen) >= sizeof host)
         return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address)");
     memcpy(host, o->listen, (size_t)(colon - o->listen));
@@ -1200,7 +1424,7 @@ int assay_serve(const assay_serve_opts *o)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (cert)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls[] = {
@@ -1220,6 +1444,12 @@ int assay_serve(const assay_serve_opts *o)
         assay_error_set(ASSAY_EIO, "cannot listen on %s (in use, or not an address of this machine)", o->listen);
         goto out;
     }
+    pthread_t wt;
+    if (pthread_create(&wt, NULL, watcher, &s) != 0) {
+        MHD_stop_daemon(d);
+        assay_error_set(ASSAY_EIO, "cannot start the event watcher");
+        goto out;
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     printf("assay serve: listening on %s://%s:%u\n", cert ? "https" : "http", host, di ? di->port : 0u);
     fflush(stdout);
@@ -1227,6 +1457,12 @@ int assay_serve(const assay_serve_opts *o)
     while (sigwait(&set, &sig) != 0)
         ;
     fprintf(stderr, "assay serve: signal %d: stopping\n", sig);
+    /* Streams end (libmicrohttpd must not be stopped with a connection
+     * suspended): the watcher resumes them all and they see stopping. */
+    pthread_mutex_lock(&s.mu);
+    s.stopping = 1;
+    pthread_mutex_unlock(&s.mu);
+    pthread_join(wt, NULL);
     /* Stops accepting, ends every connection; an upload cut here is removed
      * by its completion (its staging file), never half-stored. */
     MHD_stop_daemon(d);

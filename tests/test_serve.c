@@ -149,33 +149,63 @@ static const char *member(char *v, size_t len, const char *name)
     return v;
 }
 
-/* End run 1's jobs through the store, as the dispatcher would after the
- * hosts ran them (passed on both targets). */
-static void finish_run(void)
+/* Job j of run 1 goes to a host and starts (event 0), through the store
+ * as the dispatcher would. */
+static void job_start(int64_t j)
+{
+    assay_lab lab;
+    char ev[512];
+    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    cr_assert_eq(assay_store_job_assign(lab.store, j, j == 1 ? "kunpeng-1" : "zhaoxin-1"), 0, "%s",
+                 assay_error_last()->message);
+    cr_assert_eq(assay_store_job_set_running(lab.store, j, "ab12"), 0);
+    snprintf(ev, sizeof ev,
+             "{\"v\":1,\"seq\":0,\"ts\":\"2026-11-30T10:00:00Z\",\"type\":\"job-start\",\"facts\":{\"arch\":"
+             "\"%s\",\"emulation\":{\"emulated\":false}},\"agent\":{\"version\":\"0.1.0\",\"triple\":\"%s-linux-gnu\"}}",
+             j == 1 ? "aarch64" : "x86_64", j == 1 ? "aarch64" : "x86_64");
+    cr_assert_eq(assay_store_job_event(lab.store, j, 1, 0, "job-start", ev), 0, "%s", assay_error_last()->message);
+    assay_lab_close(&lab);
+}
+
+/* Job j ends: its job-end event, a log, passed. */
+static void job_finish(int64_t j)
 {
     assay_lab lab;
     cr_assert_eq(assay_lab_open(&lab, labdir), 0);
-    for (int64_t j = 1; j <= 2; j++) {
-        cr_assert_eq(assay_store_job_assign(lab.store, j, j == 1 ? "kunpeng-1" : "zhaoxin-1"), 0, "%s",
-                     assay_error_last()->message);
-        cr_assert_eq(assay_store_job_set_running(lab.store, j, "ab12"), 0);
-        char ev[512];
-        snprintf(ev, sizeof ev,
-                 "{\"v\":1,\"seq\":0,\"ts\":\"2026-11-30T10:00:00Z\",\"type\":\"job-start\",\"facts\":{\"arch\":"
-                 "\"%s\",\"emulation\":{\"emulated\":false}},\"agent\":{\"version\":\"0.1.0\",\"triple\":\"%s-linux-gnu\"}}",
-                 j == 1 ? "aarch64" : "x86_64", j == 1 ? "aarch64" : "x86_64");
-        cr_assert_eq(assay_store_job_event(lab.store, j, 1, 0, "job-start", ev), 0, "%s", assay_error_last()->message);
-        cr_assert_eq(assay_store_job_event(lab.store, j, 1, 1, "job-end",
-                                           "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-30T10:00:01Z\",\"type\":\"job-end\","
-                                           "\"outcome\":\"passed\",\"reason\":null}"),
-                     0, "%s", assay_error_last()->message);
-        const char *text = "starting\nerror: <bad> input\n";
-        char hex[65];
-        cr_assert_eq(assay_blob_put_mem(lab.blobs, text, strlen(text), hex), 0);
-        cr_assert_eq(assay_store_job_log(lab.store, j, 1, "logs/runs.1.stdout", hex, strlen(text)), 0);
-        cr_assert_eq(assay_store_job_end(lab.store, j, "passed", ""), 0);
-    }
+    cr_assert_eq(assay_store_job_event(lab.store, j, 1, 1, "job-end",
+                                       "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-30T10:00:01Z\",\"type\":\"job-end\","
+                                       "\"outcome\":\"passed\",\"reason\":null}"),
+                 0, "%s", assay_error_last()->message);
+    const char *text = "starting\nerror: <bad> input\n";
+    char hex[65];
+    cr_assert_eq(assay_blob_put_mem(lab.blobs, text, strlen(text), hex), 0);
+    cr_assert_eq(assay_store_job_log(lab.store, j, 1, "logs/runs.1.stdout", hex, strlen(text)), 0);
+    cr_assert_eq(assay_store_job_end(lab.store, j, "passed", ""), 0);
     assay_lab_close(&lab);
+}
+
+/* Both jobs of run 1 run and pass. */
+static void finish_run(void)
+{
+    for (int64_t j = 1; j <= 2; j++) {
+        job_start(j);
+        job_finish(j);
+    }
+}
+
+/* Read lines from f until one equals `want` (without its newline); the
+ * lines read go to log. 0 if found, -1 at the end of the stream. */
+static int read_until(FILE *f, const char *want, char *log, size_t loglen)
+{
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strlen(log);
+        snprintf(log + n, loglen - n, "%s", line);
+        line[strcspn(line, "\n")] = 0;
+        if (!strcmp(line, want))
+            return 0;
+    }
+    return -1;
 }
 
 static int staged_files(void)
@@ -255,9 +285,30 @@ Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_ve
     cr_assert_eq(http(acme, "/api/v1/hosts", " "), 403);
     cr_assert_eq(http(eng, "/api/v1/hosts", " "), 200, "%s", body);
 
-    /* The run ends; the vendor downloads the signed report, which verifies
-     * with assay and with the API. */
-    finish_run();
+    /* The run's events, live over SSE: job 1 starts while the vendor
+     * watches, then ends; the stream ends with it. */
+    char cmd[1024], seen[16384] = "";
+    snprintf(cmd, sizeof cmd, "curl -sSN -H 'Authorization: Bearer %s' '%s/api/v1/jobs/1/events'", acme, url);
+    FILE *sse = popen(cmd, "r");
+    cr_assert_not_null(sse);
+    cr_assert_eq(http(globex, "/api/v1/jobs/1/events", " "), 404, "%s", body);
+    job_start(1);
+    cr_assert_eq(read_until(sse, "event: job-start", seen, sizeof seen), 0, "%s", seen);
+    cr_assert(strstr(seen, "id: 1.0\n"), "%s", seen);
+    job_finish(1);
+    cr_assert_eq(read_until(sse, "event: end", seen, sizeof seen), 0, "%s", seen);
+    cr_assert(strstr(seen, "id: 1.1\nevent: job-end\n"), "%s", seen);
+    cr_assert_eq(pclose(sse), 0, "the stream ends when the job does");
+    /* Resumed after event 1.0: only what came after it. */
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/events", "-H 'Last-Event-ID: 1.0'"), 200, "%s", body);
+    cr_assert(!strstr(body, "job-start") && strstr(body, "id: 1.1\nevent: job-end\n") && strstr(body, "event: end\n"),
+              "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/jobs/1/events", "-H 'Last-Event-ID: x'"), 400, "%s", body);
+    job_start(2);
+    job_finish(2);
+
+    /* The run has ended; the vendor downloads the signed report, which
+     * verifies with assay and with the API. */
     char rep[700];
     snprintf(rep, sizeof rep, "%s/report.json", dir);
     cr_assert_eq(th_run(out, sizeof out, "curl -fsS -H 'Authorization: Bearer %s' -o %s '%s/api/v1/runs/1/report'",
@@ -303,6 +354,14 @@ Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_ve
     cr_assert_eq(http(globex, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", " "), 404, "%s", body);
     cr_assert_eq(http(acme, "/api/v1/jobs/99", " "), 404, "%s", body);
 
+    /* A stream still waiting when the server stops ends cleanly. */
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10\"}", id);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    snprintf(cmd, sizeof cmd, "curl -sSN -H 'Authorization: Bearer %s' '%s/api/v1/jobs/3/events'", eng, url);
+    FILE *waiting = popen(cmd, "r");
+    seen[0] = 0;
+    cr_assert_eq(read_until(waiting, ": job 3", seen, sizeof seen), 0, "%s", seen);
+
     /* A revoked token and a disabled account stop at once. */
     cr_assert_eq(th_run(out, sizeof out, A " --lab %s token revoke globex", labdir), 0, "%s", out);
     cr_assert_eq(http(globex, "/api/v1/whoami", " "), 401);
@@ -310,6 +369,8 @@ Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_ve
     cr_assert_eq(http(acme, "/api/v1/runs/1", " "), 401);
     cr_assert_eq(http(eng, "/api/v1/runs/1/cancel", "-X POST"), 409, "an ended run: %s", body);
     stop();
+    cr_assert_eq(read_until(waiting, "never", seen, sizeof seen), -1);
+    cr_assert_eq(pclose(waiting), 0, "the waiting stream ended cleanly: %s", seen);
 }
 
 /* Connect to the server, send `head` and nothing more; the socket. */
@@ -526,7 +587,7 @@ Test(serve, the_commands_of_api_md_run_as_written, .timeout = 300)
                         "%s/docs/api.md > part2.sh && grep -c . part1.sh part2.sh",
                         dir, ASSAY_SOURCE_DIR, ASSAY_SOURCE_DIR),
                  0, "%s", out);
-    cr_assert(strstr(out, "part1.sh:") && strstr(out, "part2.sh:8"), "%s", out);
+    cr_assert(strstr(out, "part1.sh:") && strstr(out, "part2.sh:9"), "%s", out);
     cr_assert_eq(th_run(out, sizeof out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part1.sh 2>&1", dir,
                         ASSAY_BINARY_DIR, labdir, url),
                  0, "%s", out);
@@ -535,7 +596,7 @@ Test(serve, the_commands_of_api_md_run_as_written, .timeout = 300)
     cr_assert_eq(th_run(out, sizeof out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part2.sh 2>&1", dir,
                         ASSAY_BINARY_DIR, labdir, url),
                  0, "%s", out);
-    cr_assert(strstr(out, "true\n") && strstr(out, "valid: report"), "%s", out);
+    cr_assert(strstr(out, "true\n") && strstr(out, "valid: report") && strstr(out, "event: end"), "%s", out);
     stop();
 }
 
