@@ -377,8 +377,10 @@ static void synopsis(FILE *f, const assay_cli_cmd *c, const char *lead)
 
 void assay_cli_usage(FILE *f)
 {
-    fputs("usage: assay [--lab DIR] <command> [<subcommand>] [options]\n"
-          "       the lab: --lab DIR, else $ASSAY_LAB, else ./assay-lab\n\n",
+    fputs("usage: assay [--lab DIR | --server URL [--token-file FILE]] <command> [<subcommand>] [options]\n"
+          "       the lab: --lab DIR, else $ASSAY_LAB, else ./assay-lab\n"
+          "       or an assay serve (docs/api.md): package add, run submit, run show,\n"
+          "       run wait and report, with a token from --token-file or $ASSAY_TOKEN\n\n",
           f);
     for (size_t i = 0; i < NCMDS; i++) {
         char head[64];
@@ -448,7 +450,7 @@ void assay_cli_man(FILE *f)
 {
     fputs(".TH ASSAY 1 \"\" \"assay\" \"User Commands\"\n"
           ".SH NAME\nassay \\- software adaptation testing on Chinese domestic CPUs\n"
-          ".SH SYNOPSIS\n.B assay\n[\\fB\\-\\-lab\\fR \\fIDIR\\fR] \\fIcommand\\fR [\\fIsubcommand\\fR] "
+          ".SH SYNOPSIS\n.B assay\n[\\fB\\-\\-lab\\fR \\fIDIR\\fR | \\fB\\-\\-server\\fR \\fIURL\\fR [\\fB\\-\\-token\\-file\\fR \\fIFILE\\fR]] \\fIcommand\\fR [\\fIsubcommand\\fR] "
           "[\\fIoptions\\fR]\n"
           ".SH DESCRIPTION\n"
           "assay certifies that vendors' software runs on Kunpeng, Phytium, Loongson and Zhaoxin\n"

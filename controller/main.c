@@ -12,6 +12,7 @@
 #include "blob.h"
 #include "buildinfo.h"
 #include "cli.h"
+#include "client.h"
 #include "dispatch.h"
 #include "hostcheck.h"
 #include "hosts.h"
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 static const char *lab_opt;
+static const char *server_opt, *token_file_opt; /* --server URL, --token-file FILE */
 
 /*
  * Text from vendors, hosts and agents made safe for a terminal: control
@@ -2175,13 +2177,181 @@ static int is_help(const char *a)
     return !strcmp(a, "--help") || !strcmp(a, "-h");
 }
 
+/* ---- as a client of assay serve (--server URL) ------------------------------ */
+
+/* The run's exit code as run wait gives it, from the server's run. */
+static int remote_conclusion(const cJSON *r, int json)
+{
+    const char *state = assay_json_str(r, "state");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "conclusion");
+    int rc = !strcmp(state, "canceled") ? 3 : conclusion_code(r);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "run", assay_json_num(r, "id"));
+        cJSON_AddStringToObject(o, "verdict", assay_json_str(r, "verdict"));
+        cJSON_AddItemToObject(o, "conclusion", cJSON_Duplicate(c, 1));
+        cJSON_AddNumberToObject(o, "exit", rc);
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("run %.0f: %s\n", assay_json_num(r, "id"),
+               !strcmp(state, "canceled") ? "canceled"
+               : rc == 0                  ? "certified"
+               : rc == 1                  ? "failed"
+                                          : "not certified");
+    }
+    return rc;
+}
+
+/*
+ * package add, run submit, run show, run wait and report, through a
+ * server's API: what a CI job without a shell on the controller runs.
+ * The same options and exit codes as with a lab.
+ */
+static int cmd_remote(const char *cmd, const char *sub, int argc, char **argv)
+{
+    char what[64], *pos[2], path[2048];
+    snprintf(what, sizeof what, "%s%s%s", cmd, sub ? " " : "", sub ? sub : "");
+    int rc = sub ? check_opts(argc - 1, argv + 1, pos) : check_opts(argc, argv, pos);
+    int json = has_flag(argc, argv, "--json");
+    if (rc)
+        return rc;
+    if (!server_opt)
+        return bad("--token-file", "only with --server URL");
+    if (strcmp(what, "package add") && strcmp(what, "run submit") && strcmp(what, "run show") &&
+        strcmp(what, "run wait") && strcmp(what, "report"))
+        return bad("--server", "only package add, run submit, run show, run wait and report talk to a server");
+    if (!pos[0])
+        return bad(what, !strcmp(cmd, "package") ? "give the submission file"
+                         : !strcmp(what, "run submit") ? "give PACKAGE --profiles SPEC[,SPEC...]"
+                                                       : "give a run number");
+    assay_client cl;
+    cJSON *o = NULL, *b = NULL;
+    int64_t run = 0;
+    if (assay_client_init(&cl, server_opt, token_file_opt) < 0)
+        return fail(what);
+    if (strcmp(what, "package add") && strcmp(what, "run submit") && parse_run(pos[0], &run) < 0) {
+        rc = fail(what);
+        goto out;
+    }
+    if (!strcmp(what, "package add")) {
+        const char *base = strrchr(pos[0], '/') ? strrchr(pos[0], '/') + 1 : pos[0];
+        for (const char *p = base; *p; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+                base = "submission"; /* an unusual name: the server names it */
+        snprintf(path, sizeof path, "/api/v1/packages?name=%s", base);
+        if ((rc = assay_client_request(&cl, &o, NULL, "POST", path, NULL, pos[0])) < 0) {
+            snprintf(path, sizeof path, "package add %s", pos[0]);
+            rc = fail(path);
+            goto out;
+        }
+        if (json)
+            print_json(o);
+        else
+            printf("%s\n", assay_json_str(o, "id"));
+        if (rc == 200)
+            fprintf(stderr, "assay: package %.12s was added before; nothing changed\n", assay_json_str(o, "id"));
+        rc = 0;
+    } else if (!strcmp(what, "run submit")) {
+        const char *profs = opt(argc, argv, "--profiles"), *prio = opt(argc, argv, "--priority");
+        if (!profs) {
+            rc = bad("run submit", "give PACKAGE --profiles SPEC[,SPEC...]");
+            goto out;
+        }
+        b = cJSON_CreateObject();
+        cJSON_AddStringToObject(b, "package", pos[0]);
+        cJSON_AddStringToObject(b, "profiles", profs);
+        if (prio) {
+            long v = bounded(prio, -1000, 1000);
+            if (v == -1 && strcmp(prio, "-1")) {
+                rc = bad("run submit", "--priority must be a whole number from -1000 to 1000");
+                goto out;
+            }
+            cJSON_AddNumberToObject(b, "priority", (double)v);
+        }
+        cJSON_AddBoolToObject(b, "stop_on_preflight_error", has_flag(argc, argv, "--stop-on-preflight-error"));
+        cJSON_AddBoolToObject(b, "allow_missing", has_flag(argc, argv, "--allow-missing"));
+        char *text = cJSON_PrintUnformatted(b);
+        rc = assay_client_request(&cl, &o, NULL, "POST", "/api/v1/runs", text, NULL);
+        cJSON_free(text);
+        if (rc < 0) {
+            rc = fail("run submit");
+            goto out;
+        }
+        if (json)
+            print_json(o);
+        else
+            printf("%.0f\n", assay_json_num(o, "run"));
+        rc = 0;
+    } else if (!strcmp(what, "report")) {
+        const char *fmt = opt(argc, argv, "--format") ? opt(argc, argv, "--format") : "json", *file = opt(argc, argv, "-o");
+        if (opt(argc, argv, "--baseline")) {
+            rc = bad("report", "--baseline is not offered by the server");
+            goto out;
+        }
+        FILE *f = file ? fopen(file, "we") : stdout;
+        if (!f) {
+            assay_error_set_errno(ASSAY_EIO, errno, "%s", file);
+            rc = fail("report");
+            goto out;
+        }
+        snprintf(path, sizeof path, "/api/v1/runs/%" PRId64 "/report?format=%s", run, fmt);
+        rc = assay_client_request(&cl, NULL, f, "GET", path, NULL, NULL);
+        if (file && fclose(f) != 0 && rc >= 0)
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", file);
+        rc = rc < 0 ? fail("report") : 0;
+    } else {
+        /* run show, run wait: the run as the server has it; wait asks
+         * again every second until it is done or canceled. */
+        const char *to = opt(argc - 1, argv + 1, "--timeout");
+        long timeout = to ? bounded(to, 1, 10000000) : 0;
+        if (to && timeout < 0) {
+            rc = bad("run wait", "--timeout takes seconds, more than 0");
+            goto out;
+        }
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        snprintf(path, sizeof path, "/api/v1/runs/%" PRId64, run);
+        for (;;) {
+            cJSON_Delete(o);
+            if (assay_client_request(&cl, &o, NULL, "GET", path, NULL, NULL) < 0) {
+                rc = fail(what);
+                goto out;
+            }
+            const char *state = assay_json_str(o, "state");
+            if (!strcmp(sub, "show")) {
+                print_json(o);
+                rc = 0;
+                break;
+            }
+            if (!strcmp(state, "done") || !strcmp(state, "canceled")) {
+                rc = remote_conclusion(o, json);
+                break;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (timeout && now.tv_sec - t0.tv_sec >= timeout) {
+                fprintf(stderr, "assay: run wait: run %" PRId64 " has not finished after %lds\n", run, timeout);
+                rc = 3;
+                break;
+            }
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+        }
+    }
+out:
+    cJSON_Delete(o);
+    cJSON_Delete(b);
+    assay_client_done(&cl);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
-    while (i < argc && strcmp(argv[i], "--lab") == 0) {
+    while (i < argc && (!strcmp(argv[i], "--lab") || !strcmp(argv[i], "--server") || !strcmp(argv[i], "--token-file"))) {
         if (i + 1 >= argc)
-            return bad("--lab", "needs a directory");
-        lab_opt = argv[i + 1];
+            return bad(argv[i], !strcmp(argv[i], "--server") ? "needs a URL" : !strcmp(argv[i], "--lab") ? "needs a directory" : "needs a file");
+        *(!strcmp(argv[i], "--lab") ? &lab_opt : !strcmp(argv[i], "--server") ? &server_opt : &token_file_opt) = argv[i + 1];
         i += 2;
     }
     if (i >= argc) {
@@ -2226,6 +2396,8 @@ int main(int argc, char **argv)
     int rc = sub ? check_opts(sargc - 1, sargv + 1, pos) : check_opts(sargc, sargv, pos);
     if (rc)
         return rc;
+    if (server_opt || token_file_opt)
+        return cmd_remote(cmd, sub, sargc, sargv);
     static const struct {
         const char *name;
         int (*fn)(int, char **);

@@ -533,6 +533,17 @@ static enum MHD_Result run_show(struct MHD_Connection *c, req *r)
         cJSON_Delete(o);
         return failed(c, r);
     }
+    /* A run that is done carries its verdict and conclusion, as its
+     * report states them (what `run wait` exits by). */
+    char *payload = NULL;
+    if (!strcmp(assay_json_str(o, "state"), "done") && assay_report_statement(&payload, &r->lab, run) == 0) {
+        cJSON *st = cJSON_Parse(payload);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
+        cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+        cJSON_AddItemToObject(o, "conclusion", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "conclusion"), 1));
+        cJSON_Delete(st);
+        free(payload);
+    }
     cJSON *a = cJSON_AddArrayToObject(o, "job_list");
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(a, job_json(&jobs[i]));

@@ -627,3 +627,69 @@ Test(serve, accounts_on_the_cli)
     cr_assert_eq(th_run(out, sizeof out, A " --lab %s serve --listen nowhere 2>&1", labdir), 1, "%s", out);
     cr_assert(strstr(out, "assay: serve: --listen"), "%s", out);
 }
+
+/* The CLI as a CI client: upload, submit, wait (exit code from the
+ * verdict, as with a lab), report, all through the server. */
+Test(serve, the_cli_talks_to_a_server_as_a_ci_job_would, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], local[4096];
+    fresh("client");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    start("");
+    char tf[700];
+    snprintf(tf, sizeof tf, "%s/alice.token", dir);
+    FILE *f = fopen(tf, "w");
+    fprintf(f, "%s\n", eng);
+    fclose(f);
+
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s/ package add " CORPUS "/ok-deb-rpm.tar.gz",
+                        acme, url),
+                 0, "%s", out);
+    char id[80];
+    snprintf(id, sizeof id, "%.64s", out);
+    cr_assert_eq(strlen(id), 64, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --server %s --token-file %s run submit %.12s --profiles "
+                                         "kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20",
+                        url, tf, id),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "1\n");
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run submit %.12s --profiles all 2>&1", acme,
+                        url, id),
+                 1, "%s", out);
+    cr_assert(strstr(out, "assay: run submit: only engineers and admins may do this (HTTP 403)"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run show 1 2>&1", globex, url), 1, "%s", out);
+    cr_assert(strstr(out, "no run 1 (HTTP 404)"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --server %s run show 1 2>&1", url), 1, "%s", out);
+    cr_assert(strstr(out, "no token"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s host list 2>&1", acme, url), 2, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run wait 1 --timeout 1 2>&1", acme, url), 3,
+                 "%s", out);
+
+    /* A waiting CI job: it ends when the run does, by its verdict. */
+    char cmd[1024], seen[4096] = "";
+    snprintf(cmd, sizeof cmd, "ASSAY_TOKEN=%s " A " --server %s run wait 1 --json", acme, url);
+    FILE *w = popen(cmd, "r");
+    cr_assert_not_null(w);
+    finish_run();
+    read_until(w, "never", seen, sizeof seen);
+    int st = pclose(w);
+    int lrc = th_run(local, sizeof local, A " --lab %s run wait 1 --json", labdir);
+    cr_assert(WIFEXITED(st), "%d", st);
+    cr_assert_eq(WEXITSTATUS(st), lrc, "the server's run wait exits as the lab's: %s / %s", seen, local);
+    cJSON *a = cJSON_Parse(seen), *b = cJSON_Parse(local);
+    cr_assert(cJSON_Compare(a, b, 1), "%s\n%s", seen, local);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && ASSAY_TOKEN=%s " A " --server %s report 1 -o report.json && " A
+                                         " --lab %s key export --public lab.pub.pem && " A
+                                         " verify report.json --pubkey lab.pub.pem",
+                        dir, acme, url, labdir),
+                 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && ASSAY_TOKEN=%s " A " --server %s report 1 -o other.json 2>&1", dir,
+                        globex, url),
+                 1, "%s", out);
+    stop();
+}
