@@ -156,13 +156,14 @@ static void job_start(int64_t j)
     assay_lab lab;
     char ev[512];
     cr_assert_eq(assay_lab_open(&lab, labdir), 0);
-    cr_assert_eq(assay_store_job_assign(lab.store, j, j == 1 ? "kunpeng-1" : "zhaoxin-1"), 0, "%s",
+    int kp = j % 2 == 1; /* a run's jobs alternate: Kunpeng first, then Zhaoxin */
+    cr_assert_eq(assay_store_job_assign(lab.store, j, kp ? "kunpeng-1" : "zhaoxin-1"), 0, "%s",
                  assay_error_last()->message);
     cr_assert_eq(assay_store_job_set_running(lab.store, j, "ab12"), 0);
     snprintf(ev, sizeof ev,
              "{\"v\":1,\"seq\":0,\"ts\":\"2026-11-30T10:00:00Z\",\"type\":\"job-start\",\"facts\":{\"arch\":"
              "\"%s\",\"emulation\":{\"emulated\":false}},\"agent\":{\"version\":\"0.1.0\",\"triple\":\"%s-linux-gnu\"}}",
-             j == 1 ? "aarch64" : "x86_64", j == 1 ? "aarch64" : "x86_64");
+             kp ? "aarch64" : "x86_64", kp ? "aarch64" : "x86_64");
     cr_assert_eq(assay_store_job_event(lab.store, j, 1, 0, "job-start", ev), 0, "%s", assay_error_last()->message);
     assay_lab_close(&lab);
 }
@@ -184,13 +185,31 @@ static void job_finish(int64_t j)
     assay_lab_close(&lab);
 }
 
-/* Both jobs of run 1 run and pass. */
-static void finish_run(void)
+/* Both jobs of run `run` (of two targets, as every test submits) run and pass. */
+static void finish_run_n(int64_t run)
 {
-    for (int64_t j = 1; j <= 2; j++) {
+    for (int64_t j = 2 * run - 1; j <= 2 * run; j++) {
         job_start(j);
         job_finish(j);
     }
+}
+
+static void finish_run(void)
+{
+    finish_run_n(1);
+}
+
+/* Wait until run `run` exists in the store (a script submitted it). */
+static void wait_for_run(int64_t run)
+{
+    assay_lab lab;
+    cJSON *r = NULL;
+    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    for (int i = 0; i < 6000 && assay_store_run_get(lab.store, run, &r) < 0; i++)
+        poll(NULL, 0, 50);
+    assay_lab_close(&lab);
+    cr_assert_not_null(r, "run %lld never came", (long long)run);
+    cJSON_Delete(r);
 }
 
 /* Read lines from f until one equals `want` (without its newline); the
@@ -691,5 +710,79 @@ Test(serve, the_cli_talks_to_a_server_as_a_ci_job_would, .timeout = 300)
     cr_assert_eq(th_run(out, sizeof out, "cd %s && ASSAY_TOKEN=%s " A " --server %s report 1 -o other.json 2>&1", dir,
                         globex, url),
                  1, "%s", out);
+    stop();
+}
+
+/* docs/ci.md's GitLab job and Jenkins pipeline, their shell lines as
+ * written, against a live server: each waits for its run, which ends
+ * meanwhile; each exits as `run wait` on the lab does, and leaves the
+ * signed report and its JUnit form. */
+Test(serve, the_ci_examples_of_ci_md_run_as_written, .timeout = 300)
+{
+    char ci[72];
+    fresh("ci");
+    account(ci, "ci", "engineer", NULL);
+    start("");
+    /* The lines of GitLab's script: list, and the arguments of Jenkins'
+     * sh steps, by stage part (steps, post). */
+    static const char gitlab_awk[] =
+        "/^```yaml/ {on = 1; next}\n/^```/ {on = 0}\n"
+        "on && /^  script:/ {s = 1; next}\n"
+        "on && s && /^    - / {sub(/^    - /, \"\"); print; next}\n"
+        "{s = 0}\n";
+    static const char jenkins_awk[] =
+        "/^```groovy/ {on = 1; next}\n/^```/ {on = 0}\n"
+        "on && /steps \\{/ {p = \"steps\"}\non && /always \\{/ {p = \"post\"}\n"
+        "on && /^ *sh '/ {sub(/^ *sh '/, \"\"); sub(/'$/, \"\"); print > (\"jenkins-\" p \".sh\")}\n";
+    char af[800];
+    snprintf(af, sizeof af, "%s/gitlab.awk", dir);
+    FILE *g = fopen(af, "w");
+    fputs(gitlab_awk, g);
+    fclose(g);
+    snprintf(af, sizeof af, "%s/jenkins.awk", dir);
+    g = fopen(af, "w");
+    fputs(jenkins_awk, g);
+    fclose(g);
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && cp " CORPUS "/ok-deb-rpm.tar.gz hello-1.0.tar.gz && awk -f gitlab.awk %s/docs/ci.md "
+                        "> gitlab.sh && awk -f jenkins.awk %s/docs/ci.md && grep -c . gitlab.sh jenkins-steps.sh "
+                        "jenkins-post.sh",
+                        dir, ASSAY_SOURCE_DIR, ASSAY_SOURCE_DIR),
+                 0, "%s", out);
+    cr_assert(strstr(out, "gitlab.sh:6") && strstr(out, "jenkins-steps.sh:3") && strstr(out, "jenkins-post.sh:2"), "%s",
+              out);
+    char env[1024], cmd[2048], seen[4096] = "", local[4096];
+    snprintf(env, sizeof env, "cd %s && PATH=%s:$PATH ASSAY_URL=%s ASSAY_TOKEN=%s", dir, ASSAY_BINARY_DIR, url, ci);
+
+    /* GitLab: one shell for the script's lines, as GitLab runs them. */
+    snprintf(cmd, sizeof cmd, "%s sh -e gitlab.sh 2>&1", env);
+    FILE *w = popen(cmd, "r");
+    wait_for_run(1);
+    finish_run_n(1);
+    read_until(w, "never", seen, sizeof seen);
+    int st = pclose(w);
+    int lrc = th_run(local, sizeof local, A " --lab %s run wait 1", labdir);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == lrc, "gitlab job %d, run wait %d: %s", st, lrc, seen);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && " A " --lab %s key export --public lab.pub.pem && " A
+                                         " verify report.json --pubkey lab.pub.pem && xmllint --noout report.xml",
+                        dir, labdir),
+                 0, "%s", out);
+
+    /* Jenkins: each sh step its own shell; the post steps run always. */
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && rm -f report.json report.xml", dir), 0);
+    snprintf(cmd, sizeof cmd, "%s sh -c 'while read -r l; do sh -ec \"$l\" || exit $?; done < jenkins-steps.sh' 2>&1",
+             env);
+    w = popen(cmd, "r");
+    wait_for_run(2);
+    finish_run_n(2);
+    seen[0] = 0;
+    read_until(w, "never", seen, sizeof seen);
+    st = pclose(w);
+    lrc = th_run(local, sizeof local, A " --lab %s run wait 2", labdir);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == lrc, "jenkins steps %d, run wait %d: %s", st, lrc, seen);
+    cr_assert_eq(th_run(out, sizeof out, "%s sh -c 'while read -r l; do sh -ec \"$l\" || exit $?; done < jenkins-post.sh' "
+                                         "2>&1 && " A " verify report.json --pubkey lab.pub.pem && xmllint --noout report.xml",
+                        env),
+                 0, "%s", out);
     stop();
 }
