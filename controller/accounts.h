@@ -36,4 +36,31 @@ int assay_account_is_staff(const assay_user_rec *u);
  * organisation uploaded it; 0 if not; or a negative code. */
 int assay_account_may_see_package(assay_store *st, const assay_user_rec *u, const char *id);
 
+/* Web logins (docs/api.md#web-logins). */
+#define ASSAY_SESSION_SECONDS (12 * 3600)
+
+/* Set user's password: stored as an Argon2id hash (t=2, 19 MiB, one
+ * lane, 16-byte random salt). ASSAY_EINVAL if shorter than 12 bytes or
+ * longer than 1024. ENOTFOUND: no user. */
+int assay_account_set_password(assay_store *st, const char *user, const char *password);
+
+/*
+ * Check a login and open a session: the cookie value (shown once, stored
+ * as its SHA-256) into session and its CSRF token into csrf; u filled.
+ * ASSAY_EAUTH for a wrong name or password, a disabled user or one
+ * without a password, in about the same time whichever it is.
+ */
+int assay_account_login(assay_store *st, const char *user, const char *password, char session[ASSAY_TOKEN_LEN],
+                        char csrf[65], assay_user_rec *u);
+
+/* The user of a live session cookie and its CSRF token; ASSAY_EAUTH if none. */
+int assay_account_session(assay_store *st, const char *session, assay_user_rec *u, char csrf[65]);
+
+/* End a session (logout). */
+int assay_account_logout(assay_store *st, const char *session);
+
+/* 1 if a and b are equal, compared in time that depends only on their
+ * lengths. */
+int assay_account_secret_eq(const char *a, const char *b);
+
 #endif

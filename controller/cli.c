@@ -191,6 +191,11 @@ static const assay_cli_cmd CMDS[] = {
       {"--org", "ORG", "a vendor's organisation", ASSAY_CLI_NONE, NULL, 0},
       JSON, END}},
     {"user", "list", "", 0, ASSAY_CLI_NONE, 1, "accounts, their roles and tokens", "", {JSON, END}},
+    {"user", "passwd", "NAME", 1, ASSAY_CLI_NONE, 1, "set a user's web login password (read from stdin)",
+     "Reads the password from the first line of standard input (12 to 1024\n"
+     "bytes) and stores only its Argon2id hash. Web logins (POST\n"
+     "/api/v1/login) need one; API tokens do not.",
+     {END}},
     {"user", "disable", "NAME", 1, ASSAY_CLI_NONE, 1, "stop an account; its tokens stop working", "", {END}},
     {"token", "create", "USER", 1, ASSAY_CLI_NONE, 1, "a new API token for a user, shown once",
      "The token is printed once and stored only as its SHA-256: keep it (for\n"

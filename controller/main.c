@@ -2015,7 +2015,8 @@ static int cmd_user(int argc, char **argv)
     if (rc)
         return rc;
     if (strcmp(sub, "list") && !pos[0])
-        return bad(cli_cmd->sub[0] == 'a' ? "user add" : "user disable", "give a user name");
+        return bad(cli_cmd->sub[0] == 'a' ? "user add" : cli_cmd->sub[0] == 'p' ? "user passwd" : "user disable",
+                   "give a user name");
     if (open_lab(&lab, "user"))
         return 1;
     if (!strcmp(sub, "add")) {
@@ -2035,6 +2036,16 @@ static int cmd_user(int argc, char **argv)
     } else if (!strcmp(sub, "disable")) {
         if (assay_store_user_disable(lab.store, pos[0]) < 0)
             rc = fail("user disable");
+    } else if (!strcmp(sub, "passwd")) {
+        char pw[1100] = "";
+        if (!fgets(pw, sizeof pw, stdin))
+            rc = bad("user passwd", "give the password on standard input");
+        else {
+            pw[strcspn(pw, "\r\n")] = 0;
+            if (assay_account_set_password(lab.store, pos[0], pw) < 0)
+                rc = fail("user passwd");
+        }
+        explicit_bzero(pw, sizeof pw);
     } else {
         cJSON *l, *u;
         if (assay_store_user_list(lab.store, &l) < 0) {

@@ -50,6 +50,11 @@
 #define SSE_KEEPALIVE_S 15      /* a comment on every idle stream this often */
 #define SSE_BATCH (256u * 1024) /* bytes of events formatted per wake-up, at most */
 
+#define FAIL_SLOTS 1024        /* accounts and addresses with failed logins remembered */
+#define FAIL_WINDOW 900         /* seconds a failed login is remembered */
+#define FAIL_MAX_USER 5         /* failures per account per window */
+#define FAIL_MAX_ADDR 20        /* failures per address per window */
+
 typedef struct server {
     char labdir[PATH_MAX];
     char staging[PATH_MAX];
@@ -62,6 +67,13 @@ typedef struct server {
     size_t nwaiting;
     unsigned keepalive_round; /* bumped by the watcher every SSE_KEEPALIVE_S */
     int stopping;
+    /* Failed logins in the current window, per account and per address
+     * (in memory: a restart forgets them). */
+    struct failure {
+        char key[80];    /* "u:NAME" or "a:ADDRESS" */
+        unsigned count;
+        time_t since;
+    } fails[FAIL_SLOTS];
 } server;
 
 enum route {
@@ -81,18 +93,22 @@ enum route {
     R_JOB_SHOW,
     R_JOB_LOG,
     R_JOB_EVENTS,
+    R_LOGIN,
+    R_LOGOUT,
 };
 
 static const char *const ROUTE_NAMES[] = {
     "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
-    "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events",
+    "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
 };
 
 /* One request, from its headers to its end (con_cls). */
 typedef struct req {
     enum route route;
     char arg[80];        /* the id in the path: a package id or run number */
-    int authed;          /* a valid token was presented */
+    int authed;          /* a valid token or session was presented */
+    int by_cookie;       /* by a session cookie: state changes need the CSRF token */
+    char csrf[65];
     assay_user_rec user;
     assay_lab lab;
     int lab_open;
@@ -162,6 +178,7 @@ static const char *title_of(int status)
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
     case 422: return "Unprocessable Content";
     case 503: return "Service Unavailable";
     default: return "Internal Server Error";
@@ -305,6 +322,10 @@ static int match(req *r, const char *method, const char *url)
         return get ? (r->route = R_HOSTS, 0) : 405;
     if (!strcmp(p, "verify"))
         return post ? (r->route = R_VERIFY, 0) : 405;
+    if (!strcmp(p, "login"))
+        return post ? (r->route = R_LOGIN, 0) : 405;
+    if (!strcmp(p, "logout"))
+        return post ? (r->route = R_LOGOUT, 0) : 405;
     if (!strcmp(p, "packages"))
         return get ? (r->route = R_PKG_LIST, 0) : post ? (r->route = R_PKG_ADD, 0) : 405;
     if (!strcmp(p, "runs"))
@@ -1062,6 +1083,131 @@ static void *watcher(void *arg)
     return NULL;
 }
 
+/* ---- web logins ------------------------------------------------------------ */
+
+/* The failure record of key, made if there is room; NULL if not.
+ * Called with s->mu held. */
+static struct failure *failure_of(server *s, const char *key, time_t now, int make)
+{
+    struct failure *free_slot = NULL;
+    for (size_t i = 0; i < FAIL_SLOTS; i++) {
+        struct failure *f = &s->fails[i];
+        if (f->key[0] && now - f->since >= FAIL_WINDOW)
+            f->key[0] = 0; /* its window passed */
+        if (f->key[0] && !strcmp(f->key, key))
+            return f;
+        if (!f->key[0] && !free_slot)
+            free_slot = f;
+    }
+    if (!make || !free_slot)
+        return NULL;
+    snprintf(free_slot->key, sizeof free_slot->key, "%s", key);
+    free_slot->count = 0;
+    free_slot->since = now;
+    return free_slot;
+}
+
+/* 1 if logins for this account or from this address are stopped for now;
+ * with failed, count one more failure for both. When the table is full,
+ * logins are refused rather than left unlimited. */
+static int login_limited(server *s, const char *user, const char *addr, int failed)
+{
+    char ku[80], ka[80];
+    time_t now = time(NULL);
+    snprintf(ku, sizeof ku, "u:%.64s", user);
+    snprintf(ka, sizeof ka, "a:%.64s", addr);
+    pthread_mutex_lock(&s->mu);
+    struct failure *fu = failure_of(s, ku, now, failed), *fa = failure_of(s, ka, now, failed);
+    int full = failed && (!fu || !fa);
+    if (failed) {
+        if (fu)
+            fu->count++;
+        if (fa)
+            fa->count++;
+    }
+    int limited = full || (fu && fu->count >= FAIL_MAX_USER) || (fa && fa->count >= FAIL_MAX_ADDR);
+    pthread_mutex_unlock(&s->mu);
+    return limited;
+}
+
+static void client_addr(struct MHD_Connection *c, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, len, "-");
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, (socklen_t)len);
+}
+
+/* POST /api/v1/login {"name","password"}: a session cookie (HttpOnly,
+ * Secure, SameSite=Strict) and, in the body, the CSRF token the page
+ * sends back with every state change. */
+static enum MHD_Result login(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res = MHD_NO;
+    cJSON *b = json_body(c, r, &res);
+    char addr[INET6_ADDRSTRLEN], session[ASSAY_TOKEN_LEN], csrf[65], cookie[200];
+    if (!b)
+        return res;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "name"), *p = cJSON_GetObjectItemCaseSensitive(b, "password");
+    if (!cJSON_IsString(n) || !cJSON_IsString(p)) {
+        cJSON_Delete(b);
+        return problem(c, r, 400, "give \"name\" and \"password\"");
+    }
+    client_addr(c, addr, sizeof addr);
+    if (login_limited(r->srv, n->valuestring, addr, 0)) {
+        cJSON_Delete(b);
+        return problem(c, r, 429, "too many failed logins for this account or from this address: try again later");
+    }
+    int rc = assay_account_login(r->lab.store, n->valuestring, p->valuestring, session, csrf, &r->user);
+    explicit_bzero(p->valuestring, strlen(p->valuestring));
+    if (rc < 0) {
+        if (rc == ASSAY_EAUTH)
+            login_limited(r->srv, n->valuestring, addr, 1);
+        cJSON_Delete(b);
+        return rc == ASSAY_EAUTH ? problem(c, r, 401, "wrong name or password") : failed(c, r);
+    }
+    cJSON_Delete(b);
+    r->authed = 1;
+    cJSON *o = user_json(&r->user);
+    cJSON_AddStringToObject(o, "csrf", csrf);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct MHD_Response *resp = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY) : NULL;
+    cJSON_free(text);
+    if (!resp)
+        return MHD_NO;
+    snprintf(cookie, sizeof cookie, "assay_session=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", session,
+             ASSAY_SESSION_SECONDS);
+    explicit_bzero(session, sizeof session);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+    explicit_bzero(cookie, sizeof cookie);
+    enum MHD_Result ok = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    r->status = 200;
+    return ok;
+}
+
+/* POST /api/v1/logout: the session ends (with a session cookie). */
+static enum MHD_Result logout(struct MHD_Connection *c, req *r)
+{
+    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "assay_session");
+    if (!r->by_cookie || !cookie)
+        return problem(c, r, 400, "no session to end (API tokens are revoked with assay token revoke)");
+    if (assay_account_logout(r->lab.store, cookie) < 0)
+        return failed(c, r);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE,
+                            "assay_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+    enum MHD_Result ok = MHD_queue_response(c, 204, resp);
+    MHD_destroy_response(resp);
+    r->status = 204;
+    return ok;
+}
+
 /* POST /api/v1/verify: a signed report (the body) checked against this
  * lab's key; public. */
 static enum MHD_Result verify(struct MHD_Connection *c, req *r)
@@ -1115,14 +1261,29 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
     r->lab_open = 1;
     assay_store_set_busy_ms(r->lab.store, 5000);
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "assay_session");
     if (auth && !strncmp(auth, "Bearer ", 7)) {
         if (assay_account_authenticate(r->lab.store, auth + 7, &r->user) < 0) {
             *res = problem(c, r, 401, "unknown or revoked token");
             return 1;
         }
         r->authed = 1;
+    } else if (cookie && r->route != R_LOGIN) {
+        if (assay_account_session(r->lab.store, cookie, &r->user, r->csrf) < 0) {
+            *res = problem(c, r, 401, "the session expired or was ended: log in again");
+            return 1;
+        }
+        r->authed = r->by_cookie = 1;
+        /* A browser sends the cookie with any request a page makes it
+         * send: a state change must also carry the token only our own
+         * page could read (SameSite=Strict is the second wall). */
+        const char *t = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+        if (strcmp(method, "GET") && strcmp(method, "HEAD") && !(t && assay_account_secret_eq(t, r->csrf))) {
+            *res = problem(c, r, 403, "a state-changing request with a session needs its X-CSRF-Token header");
+            return 1;
+        }
     }
-    if (r->route != R_VERIFY && !r->authed) {
+    if (r->route != R_VERIFY && r->route != R_LOGIN && !r->authed) {
         *res = problem(c, r, 401, "give a token: Authorization: Bearer <token> (assay token create)");
         return 1;
     }
@@ -1272,6 +1433,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_JOB_SHOW: return job_show(c, r);
     case R_JOB_LOG: return job_log(c, r);
     case R_JOB_EVENTS: return job_events(c, r);
+    case R_LOGIN: return login(c, r);
+    case R_LOGOUT: return logout(c, r);
     case R_NONE: break;
     }
     return problem(c, r, 404, "no such resource");
@@ -1303,10 +1466,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     char when[32], path[256] = "";
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char addr[INET6_ADDRSTRLEN] = "-";
-    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, addr, sizeof addr);
+    char addr[INET6_ADDRSTRLEN];
+    client_addr(c, addr, sizeof addr);
     log_safe(path, sizeof path, r->route == R_NONE ? "-" : r->arg[0] ? r->arg : "");
     fprintf(stderr, "{\"time\":\"%s\",\"client\":\"%s\",\"route\":\"%s\",\"arg\":\"%s\",\"status\":%d,\"user\":\"%s\","
                     "\"body_bytes\":%" PRIu64 ",\"ms\":%ld,\"completed\":%s}\n",

@@ -92,11 +92,16 @@ static const char *const migrations[] = {
      * which organisations uploaded each package (a vendor sees a package
      * only if its organisation uploaded those exact bytes). */
     "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('admin','engineer','vendor')),"
-    "  org TEXT NOT NULL DEFAULT '', disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);"
+    "  org TEXT NOT NULL DEFAULT '', disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,"
+    "  password TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name),"
     "  created_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user);"
-    "CREATE TABLE IF NOT EXISTS package_orgs (package_id TEXT NOT NULL, org TEXT NOT NULL, PRIMARY KEY (package_id, org));",
+    "CREATE TABLE IF NOT EXISTS package_orgs (package_id TEXT NOT NULL, org TEXT NOT NULL, PRIMARY KEY (package_id, org));"
+    /* web logins: users.password is an Argon2id hash ('': none);
+     * sessions by the SHA-256 of their cookie, with their CSRF token */
+    "CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name),"
+    "  csrf TEXT NOT NULL, expires INTEGER NOT NULL);",
 };
 
 static void now_utc(char out[32])
@@ -1550,4 +1555,71 @@ int assay_store_package_org_has(assay_store *st, const char *package_id, const c
     rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(st, "package org");
     sqlite3_finalize(s);
     return rc;
+}
+
+int assay_store_user_set_password(assay_store *st, const char *name, const char *encoded)
+{
+    const char *a[] = {encoded, name};
+    return exec_changes(st, "UPDATE users SET password = ? WHERE name = ?", 2, a, "user", name);
+}
+
+int assay_store_user_password(assay_store *st, const char *name, char *out, size_t outlen)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT password FROM users WHERE name = ? AND disabled = 0");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        copy_col(out, outlen, s, 0);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? assay_error_set(ASSAY_ENOTFOUND, "no user %s", name) : db_error(st, "user");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_session_add(assay_store *st, const char hash[65], const char *user, const char *csrf, int64_t expires)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "INSERT INTO sessions (hash, user, csrf, expires) VALUES (?, ?, ?, ?)");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {hash, user, csrf};
+    bind_texts(s, 3, v);
+    sqlite3_bind_int64(s, 4, expires);
+    rc = step_done(st, s, "session");
+    sqlite3_finalize(s);
+    if (rc == 0)
+        rc = exec(st, "DELETE FROM sessions WHERE expires < strftime('%s','now')");
+    return rc;
+}
+
+int assay_store_session_user(assay_store *st, const char hash[65], int64_t now, assay_user_rec *u, char csrf[65])
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT u.name, u.role, u.org, u.disabled, u.created_at, x.csrf FROM sessions x "
+                             "JOIN users u ON u.name = x.user WHERE x.hash = ? AND x.expires > ? AND u.disabled = 0");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, now);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        user_row(s, u);
+        copy_col(csrf, 65, s, 5);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? assay_error_set(ASSAY_EAUTH, "no such session, or it expired") : db_error(st, "session");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_session_remove(assay_store *st, const char hash[65])
+{
+    const char *a[] = {hash};
+    return exec_changes(st, "DELETE FROM sessions WHERE hash = ?", 1, a, "session", "(logged out)");
 }

@@ -239,4 +239,15 @@ int assay_store_package_org_add(assay_store *st, const char *package_id, const c
 /* 1 if org uploaded package_id, 0 if not, or a negative code. */
 int assay_store_package_org_has(assay_store *st, const char *package_id, const char *org);
 
+/* Web logins: the user's Argon2id hash (encoded form; "" clears it). */
+int assay_store_user_set_password(assay_store *st, const char *name, const char *encoded);
+/* The enabled user's stored hash ("" if none); ENOTFOUND otherwise. */
+int assay_store_user_password(assay_store *st, const char *name, char *out, size_t outlen);
+/* A session: the SHA-256 of its cookie, its user and CSRF token, when it
+ * ends (Unix seconds). Expired sessions are removed on the way. */
+int assay_store_session_add(assay_store *st, const char hash[65], const char *user, const char *csrf, int64_t expires);
+/* The enabled user of a live session and its CSRF token; ASSAY_EAUTH if none. */
+int assay_store_session_user(assay_store *st, const char hash[65], int64_t now, assay_user_rec *u, char csrf[65]);
+int assay_store_session_remove(assay_store *st, const char hash[65]);
+
 #endif

@@ -786,3 +786,63 @@ Test(serve, the_ci_examples_of_ci_md_run_as_written, .timeout = 300)
                  0, "%s", out);
     stop();
 }
+
+/* Web logins: Argon2id passwords, a session cookie with the right flags,
+ * CSRF on state changes, logout, and failed logins limited per account
+ * and per address. */
+Test(serve, web_logins_sessions_csrf_and_rate_limits, .timeout = 300)
+{
+    char eng[72];
+    fresh("login");
+    account(eng, "alice", "engineer", NULL);
+    account(eng, "bob", "vendor", "acme");
+    cr_assert_eq(th_run(out, sizeof out, "echo 'correct horse battery' | " A " --lab %s user passwd alice", labdir), 0,
+                 "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "echo short | " A " --lab %s user passwd bob 2>&1", labdir), 1, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "grep -c 'correct horse' %s/assay.db*", labdir), 1, "the password is stored");
+    start("");
+    char jar[700], hdrs[700];
+    snprintf(jar, sizeof jar, "%s/jar", dir);
+    snprintf(hdrs, sizeof hdrs, "%s/headers", dir);
+
+    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"wrong one here\"}'"), 401,
+                 "%s", body);
+    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"nobody\",\"password\":\"correct horse battery\"}'"),
+                 401, "%s", body);
+    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"bob\",\"password\":\"correct horse battery\"}'"), 401,
+                 "no password set: %s", body);
+    cr_assert_eq(http(NULL, "/api/v1/login", "-D %s -c %s -d '{\"name\":\"alice\",\"password\":\"correct horse battery\"}'",
+                      hdrs, jar),
+                 200, "%s", body);
+    char csrf[80];
+    member(csrf, sizeof csrf, "csrf");
+    cr_assert_eq(strlen(csrf), 64, "%s", body);
+    cr_assert_eq(th_run(out, sizeof out, "grep -i '^set-cookie: assay_session=assay_' %s", hdrs), 0, "%s", out);
+    cr_assert(strstr(out, "HttpOnly") && strstr(out, "Secure") && strstr(out, "SameSite=Strict"), "%s", out);
+
+    /* The cookie reads; a change needs the CSRF token as well. */
+    cr_assert_eq(http(NULL, "/api/v1/whoami", "-b %s", jar), 200, "%s", body);
+    cr_assert(strstr(body, "\"alice\""), "%s", body);
+    cr_assert_eq(http(NULL, "/api/v1/runs", "-b %s -d '{}'", jar), 403, "%s", body);
+    cr_assert(strstr(body, "X-CSRF-Token"), "%s", body);
+    cr_assert_eq(http(NULL, "/api/v1/runs", "-b %s -H 'X-CSRF-Token: %.63sx' -d '{}'", jar, csrf), 403, "%s", body);
+    cr_assert_eq(http(NULL, "/api/v1/runs", "-b %s -H 'X-CSRF-Token: %s' -d '{}'", jar, csrf), 422, "%s", body);
+    cr_assert_eq(http(NULL, "/api/v1/logout", "-b %s -H 'X-CSRF-Token: %s' -X POST", jar, csrf), 204, "%s", body);
+    cr_assert_eq(http(NULL, "/api/v1/whoami", "-b %s", jar), 401, "a session ended is gone: %s", body);
+
+    /* Five failures stop the account, even with its password (one came
+     * above). */
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"wrong %d\"}'", i), 401);
+    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"correct horse battery\"}'"),
+                 429, "%s", body);
+    /* Twenty from one address stop the address, whatever the name (seven
+     * came above). */
+    for (int i = 0; i < 13; i++)
+        cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"x%d\",\"password\":\"p\"}'", i), 401);
+    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"y\",\"password\":\"p\"}'"), 429, "%s", body);
+    /* Tokens are not logins: they still work. */
+    cr_assert_eq(http(eng, "/api/v1/whoami", " "), 200);
+    cr_assert_eq(th_run(out, sizeof out, "grep -c 'correct horse' %s/serve.log", dir), 1, "a password in the log");
+    stop();
+}
