@@ -102,6 +102,12 @@ static const char *const ROUTE_NAMES[] = {
     "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
 };
 
+const char *const *assay_serve_routes(size_t *n)
+{
+    *n = sizeof ROUTE_NAMES / sizeof ROUTE_NAMES[0] - 1;
+    return ROUTE_NAMES + 1; /* not R_NONE's "-" */
+}
+
 /* One request, from its headers to its end (con_cls). */
 typedef struct req {
     enum route route;

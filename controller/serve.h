@@ -9,6 +9,7 @@
 #ifndef ASSAY_CTL_SERVE_H
 #define ASSAY_CTL_SERVE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct assay_serve_opts {
@@ -28,5 +29,9 @@ typedef struct assay_serve_opts {
  * after a clean shutdown, or a negative code.
  */
 int assay_serve(const assay_serve_opts *o);
+
+/* The names of the server's routes (its operation ids in docs/api.yaml
+ * and the "route" of its access log), *n of them. */
+const char *const *assay_serve_routes(size_t *n);
 
 #endif

@@ -8,6 +8,7 @@
 #include "blob.h"
 #include "helpers.h"
 #include "lab.h"
+#include "serve.h"
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -844,5 +845,78 @@ Test(serve, web_logins_sessions_csrf_and_rate_limits, .timeout = 300)
     /* Tokens are not logins: they still work. */
     cr_assert_eq(http(eng, "/api/v1/whoami", " "), 200);
     cr_assert_eq(th_run(out, sizeof out, "grep -c 'correct horse' %s/serve.log", dir), 1, "a password in the log");
+    stop();
+}
+
+/* docs/api.yaml is the server's route table: every operation there is
+ * served, and every route the server has is there; every operation that
+ * is not public refuses no one with 401; every operation on an object
+ * answers another organisation's vendor 404 (an IDOR test per route,
+ * generated from the document) and the owner's vendor something else. */
+Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], id[80];
+    fresh("openapi");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    start("");
+    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", body);
+    member(id, sizeof id, "id");
+    char req[256];
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    finish_run();
+
+    static char ops[8192];
+    cr_assert_eq(th_run(ops, sizeof ops, "python3 %s/tests/openapi-ops.py %s/docs/api.yaml", ASSAY_SOURCE_DIR,
+                        ASSAY_SOURCE_DIR),
+                 0, "%s", ops);
+    size_t nroutes, seen = 0;
+    const char *const *routes = assay_serve_routes(&nroutes);
+    char *save = NULL;
+    for (char *line = strtok_r(ops, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char method[16], tmpl[256], opid[64], sec[16], path[512] = "";
+        cr_assert_eq(sscanf(line, "%15s %255s %63s %15s", method, tmpl, opid, sec), 4, "%s", line);
+        int known = 0;
+        for (size_t i = 0; i < nroutes; i++)
+            known |= !strcmp(routes[i], opid);
+        cr_assert(known, "docs/api.yaml has %s, which the server does not serve", opid);
+        seen++;
+        /* The path with the test's objects, and what each needs. */
+        int object = strchr(tmpl, '{') != NULL;
+        for (const char *p = tmpl; *p;) {
+            size_t n = strlen(path);
+            if (!strncmp(p, "{package}", 9)) {
+                snprintf(path + n, sizeof path - n, "%s", id);
+                p += 9;
+            } else if (!strncmp(p, "{run}", 5) || !strncmp(p, "{job}", 5)) {
+                snprintf(path + n, sizeof path - n, "1");
+                p += 5;
+            } else {
+                path[n] = *p++;
+                path[n + 1] = 0;
+            }
+        }
+        if (!strcmp(opid, "job-log"))
+            strcat(path, "?path=logs/runs.1.stdout");
+        const char *m = !strcmp(method, "POST") ? "-X POST -d '{}'" : " ";
+        int st = http(NULL, path, "%s", m);
+        if (!strcmp(sec, "auth"))
+            cr_assert_eq(st, 401, "%s %s with no one: %d %s", method, path, st, body);
+        else
+            cr_assert(st != 401 && st != 404 && st != 405, "%s %s is public: %d %s", method, path, st, body);
+        if (!object)
+            continue;
+        st = http(globex, path, "%s", m);
+        cr_assert_eq(st, 404, "%s %s by another organisation: %d %s", method, path, st, body);
+        if (!strcmp(opid, "run-cancel"))
+            st = http(eng, path, "%s", m); /* vendors do not cancel; the run has ended: 409 */
+        else
+            st = http(acme, path, "%s", m);
+        cr_assert(st >= 200 && st < 300 ? 1 : st == 409, "%s %s by its owner: %d %s", method, path, st, body);
+    }
+    cr_assert_eq(seen, nroutes, "the server has %zu routes, docs/api.yaml %zu", nroutes, seen);
     stop();
 }
