@@ -920,3 +920,30 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
     cr_assert_eq(seen, nroutes, "the server has %zu routes, docs/api.yaml %zu", nroutes, seen);
     stop();
 }
+
+/* cmake --install puts the systemd units of serve and dispatch in place,
+ * and each names the assay it installs, with options assay knows. */
+Test(serve, cmake_install_puts_the_systemd_units, .timeout = 300)
+{
+    fresh("install");
+    cr_assert_eq(th_run(out, sizeof out, "DESTDIR=%s/root cmake --install %s > %s/install.log 2>&1", dir,
+                        ASSAY_BINARY_DIR, dir),
+                 0, "%s", (th_run(out, sizeof out, "tail -5 %s/install.log", dir), out));
+    static const char *const units[] = {"assay-serve", "assay-dispatch"};
+    for (size_t i = 0; i < 2; i++) {
+        char exec[1024] = "", bin[600], args[400];
+        cr_assert_eq(th_run(exec, sizeof exec, "cd %s/root && sed -n 's/^ExecStart=//p' $(find . -name %s.service)", dir,
+                            units[i]),
+                     0, "%s", exec);
+        cr_assert_eq(sscanf(exec, "%599s %399[^\n]", bin, args), 2, "%s: %s", units[i], exec);
+        cr_assert_eq(th_run(out, sizeof out, "test -x %s/root%s", dir, bin), 0, "%s: %s is not installed", units[i], bin);
+        /* The options are the command table's: a typo would be refused. */
+        char *sub = strchr(args, ' ');
+        cr_assert_not_null(sub);
+        *sub = 0;
+        char optw[64];
+        cr_assert_eq(sscanf(sub + 1, "%63s", optw), 1);
+        cr_assert_eq(th_run(out, sizeof out, "%s/root%s help %s | grep -c -- '%s '", dir, bin, args, optw), 0, "%s: %s",
+                     units[i], out);
+    }
+}
