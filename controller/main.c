@@ -1357,79 +1357,47 @@ static const char *run_state_conclusion(assay_lab *lab, const cJSON *r)
 static int submit_run(assay_lab *lab, const char *pkg, const char *spec, int priority, int stop_on_pf,
                       int allow_missing, assay_package_rec *p, int64_t *run)
 {
-    char(*ids)[96] = NULL, *manifest = NULL;
-    char **list = NULL, **missing = NULL;
-    size_t n = 0, nh = 0;
-    assay_manifest *m = NULL;
+    assay_package_targets_t t = {0};
     assay_host_rec *hosts = NULL;
-    int rc = 1, gaps = 0;
-    if (assay_store_package_get(lab->store, pkg, p, &manifest) < 0 ||
-        assay_manifest_parse(&m, manifest, strlen(manifest)) < 0 ||
-        assay_profile_select(&ids, &n, lab->profiles, spec) < 0 || assay_store_hosts(lab->store, &hosts, &nh) < 0) {
+    size_t nh = 0;
+    int rc = 1;
+    if (assay_store_package_get(lab->store, pkg, p, NULL) < 0 || assay_package_targets(&t, lab, p->id, spec) < 0 ||
+        assay_store_hosts(lab->store, &hosts, &nh) < 0) {
         fail("run submit");
         goto out;
     }
-    list = calloc(n, sizeof *list);
-    missing = calloc(n, sizeof *missing);
-    if (!list || !missing) {
-        assay_error_set(ASSAY_ENOMEM, "out of memory");
-        fail("run submit");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < t.n; i++) {
         assay_profile *pr;
-        list[i] = ids[i];
-        if (assay_profile_load(&pr, lab->profiles, ids[i]) < 0) {
+        if (assay_profile_load(&pr, lab->profiles, t.ids[i]) < 0) {
             fail("run submit");
             goto out;
         }
-        const char *world = pr->loongarch_world[0] ? pr->loongarch_world : NULL;
-        int gap = !assay_manifest_pick(m, pr->arch, world);
-        if (gap) {
-            char why[256];
-            snprintf(why, sizeof why, "the package has no artifact for %s%s%s%s (not provided by the vendor)",
-                     pr->arch, world ? ", " : "", world ? world : "", world ? "-world ABI" : "");
-            if (!allow_missing)
-                fprintf(stderr, "assay: run submit: %s (%s): %s\n", ids[i], cell(pr->name_zh, 0), why);
-            else if (!(missing[i] = strdup(why)))
-                gaps = -1;
-            gaps += gaps >= 0;
-        }
+        if (t.gaps[i] && !allow_missing)
+            fprintf(stderr, "assay: run submit: %s (%s): %s\n", t.ids[i], cell(pr->name_zh, 0), t.gaps[i]);
         int served = 0;
         for (size_t k = 0; k < nh; k++)
-            served += !strcmp(hosts[k].profile, ids[i]) && !hosts[k].disabled[0];
-        if (!served && !gap)
+            served += !strcmp(hosts[k].profile, t.ids[i]) && !hosts[k].disabled[0];
+        if (!served && !t.gaps[i])
             fprintf(stderr, "assay: run submit: warning: no enabled host serves profile %s (%s); its job waits "
-                            "until one does (assay host add)\n", ids[i], cell(pr->name_zh, 0));
+                            "until one does (assay host add)\n", t.ids[i], cell(pr->name_zh, 0));
         assay_profile_free(pr);
     }
-    if (gaps < 0) {
-        assay_error_set(ASSAY_ENOMEM, "out of memory");
-        fail("run submit");
+    if (t.ngaps && !allow_missing) {
+        fprintf(stderr, "assay: run submit: refused: %zu target(s) can never run; --allow-missing records them as "
+                        "not provided\n", t.ngaps);
         goto out;
     }
-    if (gaps && !allow_missing) {
-        fprintf(stderr, "assay: run submit: refused: %d target(s) can never run; --allow-missing records them as "
-                        "not provided\n", gaps);
-        goto out;
-    }
-    if (assay_store_run_submit(lab->store, p->id, list, n, priority, stop_on_pf, (const char *const *)missing,
+    if (assay_store_run_submit(lab->store, p->id, t.list, t.n, priority, stop_on_pf, (const char *const *)t.gaps,
                                run) < 0) {
         fail("run submit");
         goto out;
     }
-    if (gaps)
-        fprintf(stderr, "assay: run submit: %d target(s) recorded as not provided\n", gaps);
+    if (t.ngaps)
+        fprintf(stderr, "assay: run submit: %zu target(s) recorded as not provided\n", t.ngaps);
     rc = 0;
 out:
-    for (size_t i = 0; missing && i < n; i++)
-        free(missing[i]);
-    free(missing);
-    free(list);
-    free(ids);
+    assay_package_targets_free(&t);
     free(hosts);
-    free(manifest);
-    assay_manifest_free(m);
     return rc;
 }
 

@@ -18,9 +18,7 @@
 #include "assay/json.h"
 #include "blob.h"
 #include "lab.h"
-#include "manifest.h"
 #include "package.h"
-#include "profile.h"
 #include "report.h"
 
 #include <arpa/inet.h>
@@ -601,9 +599,7 @@ static enum MHD_Result run_submit(struct MHD_Connection *c, req *r)
 {
     enum MHD_Result res = MHD_NO;
     cJSON *b = json_body(c, r, &res), *out = NULL;
-    char(*ids)[96] = NULL, *manifest = NULL, **list = NULL, **missing = NULL, gap_why[600] = "";
-    size_t n = 0;
-    assay_manifest *m = NULL;
+    assay_package_targets_t t = {0};
     assay_package_rec p;
     int64_t run = 0;
     if (!b)
@@ -625,54 +621,22 @@ static enum MHD_Result run_submit(struct MHD_Connection *c, req *r)
     }
     /* The package is authorised like any object (engineers see all, but
      * the check is on the object, not only the route). */
-    if (visible_package(r, pkg->valuestring, &p) < 0 ||
-        assay_store_package_get(r->lab.store, p.id, &p, &manifest) < 0 ||
-        assay_manifest_parse(&m, manifest, strlen(manifest)) < 0 ||
-        assay_profile_select(&ids, &n, r->lab.profiles, profs->valuestring) < 0) {
-        res = failed(c, r);
-        goto out;
-    }
     int done;
-    if (assay_package_complete(&r->lab, p.id, &done) < 0) {
+    if (visible_package(r, pkg->valuestring, &p) < 0 || assay_package_complete(&r->lab, p.id, &done) < 0 ||
+        assay_package_targets(&t, &r->lab, p.id, profs->valuestring) < 0) {
         res = failed(c, r);
         goto out;
     }
-    list = calloc(n, sizeof *list);
-    missing = calloc(n, sizeof *missing);
-    if (!list || !missing) {
-        res = problem(c, r, 500, "out of memory");
+    if (t.ngaps && !allow) {
+        size_t i = 0;
+        while (!t.gaps[i])
+            i++;
+        res = problem(c, r, 422, "refused: %zu target(s) can never run (%s: %s); \"allow_missing\": true records "
+                                 "them as not provided", t.ngaps, t.ids[i], t.gaps[i]);
         goto out;
     }
-    int gaps = 0;
-    for (size_t i = 0; i < n; i++) {
-        assay_profile *pr;
-        list[i] = ids[i];
-        if (assay_profile_load(&pr, r->lab.profiles, ids[i]) < 0) {
-            res = failed(c, r);
-            goto out;
-        }
-        const char *world = pr->loongarch_world[0] ? pr->loongarch_world : NULL;
-        if (!assay_manifest_pick(m, pr->arch, world)) {
-            char why[256];
-            snprintf(why, sizeof why, "the package has no artifact for %s%s%s%s (not provided by the vendor)",
-                     pr->arch, world ? ", " : "", world ? world : "", world ? "-world ABI" : "");
-            if (!gaps++)
-                snprintf(gap_why, sizeof gap_why, "%s: %s", ids[i], why);
-            if (allow && !(missing[i] = strdup(why))) {
-                assay_profile_free(pr);
-                res = problem(c, r, 500, "out of memory");
-                goto out;
-            }
-        }
-        assay_profile_free(pr);
-    }
-    if (gaps && !allow) {
-        res = problem(c, r, 422, "refused: %d target(s) can never run (%s); \"allow_missing\": true records them as "
-                                 "not provided", gaps, gap_why);
-        goto out;
-    }
-    if (assay_store_run_submit(r->lab.store, p.id, list, n, prio ? (int)prio->valuedouble : 0, stop,
-                               (const char *const *)missing, &run) < 0) {
+    if (assay_store_run_submit(r->lab.store, p.id, t.list, t.n, prio ? (int)prio->valuedouble : 0, stop,
+                               (const char *const *)t.gaps, &run) < 0) {
         res = failed(c, r);
         goto out;
     }
@@ -681,13 +645,7 @@ static enum MHD_Result run_submit(struct MHD_Connection *c, req *r)
     cJSON_AddStringToObject(out, "package", p.id);
     res = answer_json(c, r, 201, out);
 out:
-    for (size_t i = 0; missing && i < n; i++)
-        free(missing[i]);
-    free(missing);
-    free(list);
-    free(ids);
-    free(manifest);
-    assay_manifest_free(m);
+    assay_package_targets_free(&t);
     cJSON_Delete(b);
     return res;
 }
