@@ -1737,7 +1737,8 @@ static char *slurp(const char *path, size_t cap, size_t *len)
 static int cmd_report(int argc, char **argv)
 {
     assay_lab lab;
-    char *pos[2], *payload = NULL, *env = NULL, *pem = NULL, *text = NULL;
+    char *pos[2], *text = NULL;
+    const char *type;
     int rc = check_opts(argc, argv, pos);
     int64_t run = 0, baseline = 0;
     if (rc)
@@ -1751,28 +1752,10 @@ static int cmd_report(int argc, char **argv)
         return fail("report");
     if (open_lab(&lab, "report"))
         return 1;
-    char keyid[65], alg[16];
-    assay_report_check chk = {0};
-    if (assay_report_statement_vs(&payload, &lab, run, baseline) < 0 || assay_report_sign(&env, &lab, payload, strlen(payload)) < 0 ||
-        assay_key_public(lab.key, &pem, keyid, alg) < 0 ||
-        /* The other forms are made from the signed payload, checked. */
-        assay_report_verify(&chk, env, strlen(env), pem, strlen(pem)) < 0) {
-        rc = fail("report");
-        goto out;
-    }
-    if (!strcmp(fmt, "json"))
-        rc = write_out(opt(argc, argv, "-o"), env, "report");
-    else if ((!strcmp(fmt, "html") ? assay_report_html(&text, &chk)
-              : !strcmp(fmt, "junit") ? assay_report_junit(&text, &lab, &chk)
-                                      : assay_report_md(&text, &chk)) < 0)
+    if (assay_report_make(&text, &type, &lab, run, baseline, fmt) < 0)
         rc = fail("report");
     else
         rc = write_out(opt(argc, argv, "-o"), text, "report");
-out:
-    cJSON_Delete(chk.statement);
-    free(payload);
-    free(env);
-    free(pem);
     free(text);
     assay_lab_close(&lab);
     return rc;

@@ -673,11 +673,10 @@ static enum MHD_Result run_cancel(struct MHD_Connection *c, req *r)
 
 static enum MHD_Result run_report(struct MHD_Connection *c, req *r)
 {
-    enum MHD_Result res;
     int64_t run = 0;
     cJSON *o;
-    char *payload = NULL, *env = NULL, *pem = NULL, *text = NULL, keyid[65], alg[16];
-    assay_report_check chk = {0};
+    char *text = NULL;
+    const char *type;
     const char *fmt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
     if (!fmt)
         fmt = "json";
@@ -687,33 +686,9 @@ static enum MHD_Result run_report(struct MHD_Connection *c, req *r)
     if (visible_run(r, run, &o) < 0)
         return failed(c, r);
     cJSON_Delete(o);
-    if (assay_report_statement(&payload, &r->lab, run) < 0 ||
-        assay_report_sign(&env, &r->lab, payload, strlen(payload)) < 0 ||
-        assay_key_public(r->lab.key, &pem, keyid, alg) < 0 ||
-        assay_report_verify(&chk, env, strlen(env), pem, strlen(pem)) < 0) {
-        res = failed(c, r);
-        goto out;
-    }
-    if (!strcmp(fmt, "json")) {
-        res = answer(c, r, 200, "application/json", env, strlen(env));
-        goto out;
-    }
-    if ((!strcmp(fmt, "html") ? assay_report_html(&text, &chk)
-         : !strcmp(fmt, "junit") ? assay_report_junit(&text, &r->lab, &chk)
-                                 : assay_report_md(&text, &chk)) < 0) {
-        res = failed(c, r);
-        goto out;
-    }
-    res = answer(c, r, 200,
-                 !strcmp(fmt, "html") ? "text/html; charset=utf-8"
-                 : !strcmp(fmt, "junit") ? "application/xml"
-                                         : "text/markdown; charset=utf-8",
-                 text, strlen(text));
-out:
-    cJSON_Delete(chk.statement);
-    free(payload);
-    free(env);
-    free(pem);
+    if (assay_report_make(&text, &type, &r->lab, run, 0, fmt) < 0)
+        return failed(c, r);
+    enum MHD_Result res = answer(c, r, 200, type, text, strlen(text));
     free(text);
     return res;
 }
