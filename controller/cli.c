@@ -190,6 +190,36 @@ static const assay_cli_cmd CMDS[] = {
      {JSON, END}},
     {"key", "export", "", 0, ASSAY_CLI_NONE, 1, "write the lab's public key to a file", "",
      {{"--public", "FILE", "the PEM file to write", ASSAY_CLI_FILE, NULL, 1}, END}},
+    {"serve", NULL, "", 0, ASSAY_CLI_NONE, 1, "the centre's HTTP API for vendors, engineers and CI",
+     "Serves the lab over HTTP (docs/api.md) until SIGTERM or SIGINT: uploads\n"
+     "through the same ingest as package add, runs, reports, verification.\n"
+     "Requests carry a token (assay token create). Prints the address it\n"
+     "listens on; port 0 takes a free port. HTTPS with --tls-cert and\n"
+     "--tls-key, or behind a reverse proxy (docs/api.md#behind-nginx).",
+     {{"--listen", "ADDR:PORT", "the IPv4 address and port (127.0.0.1:8470)", ASSAY_CLI_NONE, NULL, 0},
+      {"--tls-cert", "PEM", "serve HTTPS with this certificate (chain)", ASSAY_CLI_FILE, NULL, 0},
+      {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
+      {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},
+      {"--timeout", "S", "a connection idle this long is closed (30)", ASSAY_CLI_NONE, NULL, 0},
+      END}},
+    {"user", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add an account of assay serve",
+     "Roles: admin and engineer see everything and queue runs; a vendor sees\n"
+     "only its organisation's packages, runs and reports (--org).",
+     {{"--role", "admin|engineer|vendor", "what the account may do", ASSAY_CLI_WORDS, "admin engineer vendor", 1},
+      {"--org", "ORG", "a vendor's organisation", ASSAY_CLI_NONE, NULL, 0},
+      JSON, END}},
+    {"user", "list", "", 0, ASSAY_CLI_NONE, 1, "accounts, their roles and tokens", "", {JSON, END}},
+    {"user", "passwd", "NAME", 1, ASSAY_CLI_NONE, 1, "set a user's web login password (read from stdin)",
+     "Reads the password from the first line of standard input (12 to 1024\n"
+     "bytes) and stores only its Argon2id hash. Web logins (POST\n"
+     "/api/v1/login) need one; API tokens do not.",
+     {END}},
+    {"user", "disable", "NAME", 1, ASSAY_CLI_NONE, 1, "stop an account; its tokens stop working", "", {END}},
+    {"token", "create", "USER", 1, ASSAY_CLI_NONE, 1, "a new API token for a user, shown once",
+     "The token is printed once and stored only as its SHA-256: keep it (for\n"
+     "example in a CI secret). Send it as Authorization: Bearer TOKEN.",
+     {JSON, END}},
+    {"token", "revoke", "USER", 1, ASSAY_CLI_NONE, 1, "revoke every token of a user", "", {JSON, END}},
     {"version", NULL, "", 0, ASSAY_CLI_NONE, 0, "assay's version, build and libraries", "", {JSON, END}},
     {"help", NULL, "[COMMAND [SUBCOMMAND]]", 2, ASSAY_CLI_NONE, 0, "help on a command",
      "--man and --bash-completion write the man page and the bash completion\n"
@@ -370,8 +400,10 @@ static void synopsis(FILE *f, const assay_cli_cmd *c, const char *lead)
 
 void assay_cli_usage(FILE *f)
 {
-    fputs("usage: assay [--lab DIR] <command> [<subcommand>] [options]\n"
-          "       the lab: --lab DIR, else $ASSAY_LAB, else ./assay-lab\n\n",
+    fputs("usage: assay [--lab DIR | --server URL [--token-file FILE]] <command> [<subcommand>] [options]\n"
+          "       the lab: --lab DIR, else $ASSAY_LAB, else ./assay-lab\n"
+          "       or an assay serve (docs/api.md): package add, run submit, run show,\n"
+          "       run wait and report, with a token from --token-file or $ASSAY_TOKEN\n\n",
           f);
     for (size_t i = 0; i < NCMDS; i++) {
         char head[64];
@@ -441,7 +473,7 @@ void assay_cli_man(FILE *f)
 {
     fputs(".TH ASSAY 1 \"\" \"assay\" \"User Commands\"\n"
           ".SH NAME\nassay \\- software adaptation testing on Chinese domestic CPUs\n"
-          ".SH SYNOPSIS\n.B assay\n[\\fB\\-\\-lab\\fR \\fIDIR\\fR] \\fIcommand\\fR [\\fIsubcommand\\fR] "
+          ".SH SYNOPSIS\n.B assay\n[\\fB\\-\\-lab\\fR \\fIDIR\\fR | \\fB\\-\\-server\\fR \\fIURL\\fR [\\fB\\-\\-token\\-file\\fR \\fIFILE\\fR]] \\fIcommand\\fR [\\fIsubcommand\\fR] "
           "[\\fIoptions\\fR]\n"
           ".SH DESCRIPTION\n"
           "assay certifies that vendors' software runs on Kunpeng, Phytium, Loongson and Zhaoxin\n"

@@ -4,6 +4,7 @@
  * report issue) signs adaptation reports. Every failure prints
  * "assay: <what failed>: <why>" and exits non-zero.
  */
+#include "accounts.h"
 #include "assay/error.h"
 #include "assay/json.h"
 #include "assay/proto.h"
@@ -11,6 +12,7 @@
 #include "blob.h"
 #include "buildinfo.h"
 #include "cli.h"
+#include "client.h"
 #include "dispatch.h"
 #include "hostcheck.h"
 #include "hosts.h"
@@ -22,6 +24,7 @@
 #include "pkgcheck.h"
 #include "profile.h"
 #include "report.h"
+#include "serve.h"
 #include "ssh.h"
 
 #include <cjson/cJSON.h>
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 static const char *lab_opt;
+static const char *server_opt, *token_file_opt; /* --server URL, --token-file FILE */
 
 /*
  * Text from vendors, hosts and agents made safe for a terminal: control
@@ -368,24 +372,7 @@ static int cmd_package(int argc, char **argv)
             rc = fail("package show");
         } else {
             if (json) {
-                cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "artifacts");
-                cJSON_AddStringToObject(o, "id", p.id);
-                cJSON_AddStringToObject(o, "file_name", p.file_name);
-                cJSON_AddNumberToObject(o, "size", (double)p.size);
-                cJSON_AddStringToObject(o, "product", p.product);
-                cJSON_AddStringToObject(o, "version", p.version);
-                cJSON_AddStringToObject(o, "vendor", p.vendor);
-                cJSON_AddStringToObject(o, "added_at", p.added_at);
-                for (size_t i = 0; i < n; i++) {
-                    cJSON *x = cJSON_CreateObject();
-                    cJSON_AddStringToObject(x, "name", arts[i].name);
-                    cJSON_AddStringToObject(x, "arch", arts[i].arch);
-                    cJSON_AddStringToObject(x, "abi", arts[i].abi);
-                    cJSON_AddStringToObject(x, "format", arts[i].format);
-                    cJSON_AddStringToObject(x, "sha256", arts[i].sha256);
-                    cJSON_AddNumberToObject(x, "size", (double)arts[i].size);
-                    cJSON_AddItemToArray(a, x);
-                }
+                cJSON *o = assay_package_json(&p, arts, n);
                 cJSON_AddItemToObject(o, "manifest", cJSON_Parse(manifest));
                 print_json(o);
                 cJSON_Delete(o);
@@ -1458,79 +1445,47 @@ static const char *run_state_conclusion(assay_lab *lab, const cJSON *r)
 static int submit_run(assay_lab *lab, const char *pkg, const char *spec, int priority, int stop_on_pf,
                       int allow_missing, assay_package_rec *p, int64_t *run)
 {
-    char(*ids)[96] = NULL, *manifest = NULL;
-    char **list = NULL, **missing = NULL;
-    size_t n = 0, nh = 0;
-    assay_manifest *m = NULL;
+    assay_package_targets_t t = {0};
     assay_host_rec *hosts = NULL;
-    int rc = 1, gaps = 0;
-    if (assay_store_package_get(lab->store, pkg, p, &manifest) < 0 ||
-        assay_manifest_parse(&m, manifest, strlen(manifest)) < 0 ||
-        assay_profile_select(&ids, &n, lab->profiles, spec) < 0 || assay_store_hosts(lab->store, &hosts, &nh) < 0) {
+    size_t nh = 0;
+    int rc = 1;
+    if (assay_store_package_get(lab->store, pkg, p, NULL) < 0 || assay_package_targets(&t, lab, p->id, spec) < 0 ||
+        assay_store_hosts(lab->store, &hosts, &nh) < 0) {
         fail("run submit");
         goto out;
     }
-    list = calloc(n, sizeof *list);
-    missing = calloc(n, sizeof *missing);
-    if (!list || !missing) {
-        assay_error_set(ASSAY_ENOMEM, "out of memory");
-        fail("run submit");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < t.n; i++) {
         assay_profile *pr;
-        list[i] = ids[i];
-        if (assay_profile_load(&pr, lab->profiles, ids[i]) < 0) {
+        if (assay_profile_load(&pr, lab->profiles, t.ids[i]) < 0) {
             fail("run submit");
             goto out;
         }
-        const char *world = pr->loongarch_world[0] ? pr->loongarch_world : NULL;
-        int gap = !assay_manifest_pick(m, pr->arch, world);
-        if (gap) {
-            char why[256];
-            snprintf(why, sizeof why, "the package has no artifact for %s%s%s%s (not provided by the vendor)",
-                     pr->arch, world ? ", " : "", world ? world : "", world ? "-world ABI" : "");
-            if (!allow_missing)
-                fprintf(stderr, "assay: run submit: %s (%s): %s\n", ids[i], cell(pr->name_zh, 0), why);
-            else if (!(missing[i] = strdup(why)))
-                gaps = -1;
-            gaps += gaps >= 0;
-        }
+        if (t.gaps[i] && !allow_missing)
+            fprintf(stderr, "assay: run submit: %s (%s): %s\n", t.ids[i], cell(pr->name_zh, 0), t.gaps[i]);
         int served = 0;
         for (size_t k = 0; k < nh; k++)
-            served += !strcmp(hosts[k].profile, ids[i]) && !hosts[k].disabled[0];
-        if (!served && !gap)
+            served += !strcmp(hosts[k].profile, t.ids[i]) && !hosts[k].disabled[0];
+        if (!served && !t.gaps[i])
             fprintf(stderr, "assay: run submit: warning: no enabled host serves profile %s (%s); its job waits "
-                            "until one does (assay host add)\n", ids[i], cell(pr->name_zh, 0));
+                            "until one does (assay host add)\n", t.ids[i], cell(pr->name_zh, 0));
         assay_profile_free(pr);
     }
-    if (gaps < 0) {
-        assay_error_set(ASSAY_ENOMEM, "out of memory");
-        fail("run submit");
+    if (t.ngaps && !allow_missing) {
+        fprintf(stderr, "assay: run submit: refused: %zu target(s) can never run; --allow-missing records them as "
+                        "not provided\n", t.ngaps);
         goto out;
     }
-    if (gaps && !allow_missing) {
-        fprintf(stderr, "assay: run submit: refused: %d target(s) can never run; --allow-missing records them as "
-                        "not provided\n", gaps);
-        goto out;
-    }
-    if (assay_store_run_submit(lab->store, p->id, list, n, priority, stop_on_pf, (const char *const *)missing,
+    if (assay_store_run_submit(lab->store, p->id, t.list, t.n, priority, stop_on_pf, (const char *const *)t.gaps,
                                run) < 0) {
         fail("run submit");
         goto out;
     }
-    if (gaps)
-        fprintf(stderr, "assay: run submit: %d target(s) recorded as not provided\n", gaps);
+    if (t.ngaps)
+        fprintf(stderr, "assay: run submit: %zu target(s) recorded as not provided\n", t.ngaps);
     rc = 0;
 out:
-    for (size_t i = 0; missing && i < n; i++)
-        free(missing[i]);
-    free(missing);
-    free(list);
-    free(ids);
+    assay_package_targets_free(&t);
     free(hosts);
-    free(manifest);
-    assay_manifest_free(m);
     return rc;
 }
 
@@ -1878,7 +1833,8 @@ static char *slurp(const char *path, size_t cap, size_t *len)
 static int cmd_report(int argc, char **argv)
 {
     assay_lab lab;
-    char *pos[2], *payload = NULL, *env = NULL, *pem = NULL, *text = NULL;
+    char *pos[2], *text = NULL;
+    const char *type;
     int rc = check_opts(argc, argv, pos);
     int64_t run = 0, baseline = 0;
     if (rc)
@@ -1892,28 +1848,10 @@ static int cmd_report(int argc, char **argv)
         return fail("report");
     if (open_lab(&lab, "report"))
         return 1;
-    char keyid[65], alg[16];
-    assay_report_check chk = {0};
-    if (assay_report_statement_vs(&payload, &lab, run, baseline) < 0 || assay_report_sign(&env, &lab, payload, strlen(payload)) < 0 ||
-        assay_key_public(lab.key, &pem, keyid, alg) < 0 ||
-        /* The other forms are made from the signed payload, checked. */
-        assay_report_verify(&chk, env, strlen(env), pem, strlen(pem)) < 0) {
-        rc = fail("report");
-        goto out;
-    }
-    if (!strcmp(fmt, "json"))
-        rc = write_out(opt(argc, argv, "-o"), env, "report");
-    else if ((!strcmp(fmt, "html") ? assay_report_html(&text, &chk)
-              : !strcmp(fmt, "junit") ? assay_report_junit(&text, &lab, &chk)
-                                      : assay_report_md(&text, &chk)) < 0)
+    if (assay_report_make(&text, &type, &lab, run, baseline, fmt) < 0)
         rc = fail("report");
     else
         rc = write_out(opt(argc, argv, "-o"), text, "report");
-out:
-    cJSON_Delete(chk.statement);
-    free(payload);
-    free(env);
-    free(pem);
     free(text);
     assay_lab_close(&lab);
     return rc;
@@ -2079,6 +2017,144 @@ static int cmd_verify(int argc, char **argv)
     return rc;
 }
 
+/* ---- serve, user, token ------------------------------------------------- */
+
+/* A whole number from lo to hi, or -1. */
+static long bounded(const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return errno || *end || end == s || v < lo || v > hi ? -1 : v;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    assay_serve_opts o = {assay_lab_dir(lab_opt), "127.0.0.1:8470", opt(argc, argv, "--tls-cert"),
+                          opt(argc, argv, "--tls-key"), 8, 30};
+    char *pos[2];
+    int rc = check_opts(argc, argv, pos);
+    if (rc)
+        return rc;
+    if (opt(argc, argv, "--listen"))
+        o.listen = opt(argc, argv, "--listen");
+    if (opt(argc, argv, "--threads")) {
+        long v = bounded(opt(argc, argv, "--threads"), 1, 256);
+        if (v < 0)
+            return bad("serve", "--threads takes 1 to 256");
+        o.threads = (unsigned)v;
+    }
+    if (opt(argc, argv, "--timeout")) {
+        long v = bounded(opt(argc, argv, "--timeout"), 1, 3600);
+        if (v < 0)
+            return bad("serve", "--timeout takes 1 to 3600 seconds");
+        o.timeout = (unsigned)v;
+    }
+    return assay_serve(&o) < 0 ? fail("serve") : 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, pos), json = has_flag(argc, argv, "--json");
+    if (rc)
+        return rc;
+    if (strcmp(sub, "list") && !pos[0])
+        return bad(cli_cmd->sub[0] == 'a' ? "user add" : cli_cmd->sub[0] == 'p' ? "user passwd" : "user disable",
+                   "give a user name");
+    if (open_lab(&lab, "user"))
+        return 1;
+    if (!strcmp(sub, "add")) {
+        if (assay_account_user_add(lab.store, pos[0], opt(argc, argv, "--role"), opt(argc, argv, "--org")) < 0) {
+            rc = fail("user add");
+        } else if (json) {
+            assay_user_rec u;
+            cJSON *o = cJSON_CreateObject();
+            if (assay_store_user_get(lab.store, pos[0], &u) == 0) {
+                cJSON_AddStringToObject(o, "name", u.name);
+                cJSON_AddStringToObject(o, "role", u.role);
+                cJSON_AddStringToObject(o, "org", u.org);
+            }
+            print_json(o);
+            cJSON_Delete(o);
+        }
+    } else if (!strcmp(sub, "disable")) {
+        if (assay_store_user_disable(lab.store, pos[0]) < 0)
+            rc = fail("user disable");
+    } else if (!strcmp(sub, "passwd")) {
+        char pw[1100] = "";
+        if (!fgets(pw, sizeof pw, stdin))
+            rc = bad("user passwd", "give the password on standard input");
+        else {
+            pw[strcspn(pw, "\r\n")] = 0;
+            if (assay_account_set_password(lab.store, pos[0], pw) < 0)
+                rc = fail("user passwd");
+        }
+        explicit_bzero(pw, sizeof pw);
+    } else {
+        cJSON *l, *u;
+        if (assay_store_user_list(lab.store, &l) < 0) {
+            rc = fail("user list");
+        } else {
+            if (json)
+                print_json(l);
+            else
+                cJSON_ArrayForEach(u, l)
+                    printf("%s %s %s %.0f token(s)%s\n", cell(assay_json_str(u, "name"), 24),
+                           cell(assay_json_str(u, "role"), 8), cell(assay_json_str(u, "org")[0] ? assay_json_str(u, "org") : "-", 20),
+                           assay_json_num(u, "tokens"), assay_json_num(u, "disabled") ? " disabled" : "");
+            cJSON_Delete(l);
+        }
+    }
+    assay_lab_close(&lab);
+    return rc;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, pos), json = has_flag(argc, argv, "--json");
+    if (rc)
+        return rc;
+    if (!pos[0])
+        return bad(!strcmp(sub, "create") ? "token create" : "token revoke", "give a user name");
+    if (open_lab(&lab, "token"))
+        return 1;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "user", pos[0]);
+    if (!strcmp(sub, "create")) {
+        char token[ASSAY_TOKEN_LEN];
+        if (assay_account_token_create(lab.store, pos[0], token) < 0) {
+            rc = fail("token create");
+        } else {
+            cJSON_AddStringToObject(o, "token", token);
+            if (json)
+                print_json(o);
+            else
+                printf("%s\n", token);
+            explicit_bzero(token, sizeof token);
+        }
+    } else {
+        int n = 0;
+        if (assay_store_token_revoke(lab.store, pos[0], &n) < 0) {
+            rc = fail("token revoke");
+        } else {
+            cJSON_AddNumberToObject(o, "revoked", n);
+            if (json)
+                print_json(o);
+            else
+                printf("%d token(s) of %s revoked\n", n, cell(pos[0], 0));
+        }
+    }
+    cJSON_Delete(o);
+    assay_lab_close(&lab);
+    return rc;
+}
+
 static int cmd_key(int argc, char **argv)
 {
     assay_lab lab;
@@ -2159,13 +2235,181 @@ static int is_help(const char *a)
     return !strcmp(a, "--help") || !strcmp(a, "-h");
 }
 
+/* ---- as a client of assay serve (--server URL) ------------------------------ */
+
+/* The run's exit code as run wait gives it, from the server's run. */
+static int remote_conclusion(const cJSON *r, int json)
+{
+    const char *state = assay_json_str(r, "state");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "conclusion");
+    int rc = !strcmp(state, "canceled") ? 3 : conclusion_code(r);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "run", assay_json_num(r, "id"));
+        cJSON_AddStringToObject(o, "verdict", assay_json_str(r, "verdict"));
+        cJSON_AddItemToObject(o, "conclusion", cJSON_Duplicate(c, 1));
+        cJSON_AddNumberToObject(o, "exit", rc);
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("run %.0f: %s\n", assay_json_num(r, "id"),
+               !strcmp(state, "canceled") ? "canceled"
+               : rc == 0                  ? "certified"
+               : rc == 1                  ? "failed"
+                                          : "not certified");
+    }
+    return rc;
+}
+
+/*
+ * package add, run submit, run show, run wait and report, through a
+ * server's API: what a CI job without a shell on the controller runs.
+ * The same options and exit codes as with a lab.
+ */
+static int cmd_remote(const char *cmd, const char *sub, int argc, char **argv)
+{
+    char what[64], *pos[2], path[2048];
+    snprintf(what, sizeof what, "%s%s%s", cmd, sub ? " " : "", sub ? sub : "");
+    int rc = sub ? check_opts(argc - 1, argv + 1, pos) : check_opts(argc, argv, pos);
+    int json = has_flag(argc, argv, "--json");
+    if (rc)
+        return rc;
+    if (!server_opt)
+        return bad("--token-file", "only with --server URL");
+    if (strcmp(what, "package add") && strcmp(what, "run submit") && strcmp(what, "run show") &&
+        strcmp(what, "run wait") && strcmp(what, "report"))
+        return bad("--server", "only package add, run submit, run show, run wait and report talk to a server");
+    if (!pos[0])
+        return bad(what, !strcmp(cmd, "package") ? "give the submission file"
+                         : !strcmp(what, "run submit") ? "give PACKAGE --profiles SPEC[,SPEC...]"
+                                                       : "give a run number");
+    assay_client cl;
+    cJSON *o = NULL, *b = NULL;
+    int64_t run = 0;
+    if (assay_client_init(&cl, server_opt, token_file_opt) < 0)
+        return fail(what);
+    if (strcmp(what, "package add") && strcmp(what, "run submit") && parse_run(pos[0], &run) < 0) {
+        rc = fail(what);
+        goto out;
+    }
+    if (!strcmp(what, "package add")) {
+        const char *base = strrchr(pos[0], '/') ? strrchr(pos[0], '/') + 1 : pos[0];
+        for (const char *p = base; *p; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+                base = "submission"; /* an unusual name: the server names it */
+        snprintf(path, sizeof path, "/api/v1/packages?name=%s", base);
+        if ((rc = assay_client_request(&cl, &o, NULL, "POST", path, NULL, pos[0])) < 0) {
+            snprintf(path, sizeof path, "package add %s", pos[0]);
+            rc = fail(path);
+            goto out;
+        }
+        if (json)
+            print_json(o);
+        else
+            printf("%s\n", assay_json_str(o, "id"));
+        if (rc == 200)
+            fprintf(stderr, "assay: package %.12s was added before; nothing changed\n", assay_json_str(o, "id"));
+        rc = 0;
+    } else if (!strcmp(what, "run submit")) {
+        const char *profs = opt(argc, argv, "--profiles"), *prio = opt(argc, argv, "--priority");
+        if (!profs) {
+            rc = bad("run submit", "give PACKAGE --profiles SPEC[,SPEC...]");
+            goto out;
+        }
+        b = cJSON_CreateObject();
+        cJSON_AddStringToObject(b, "package", pos[0]);
+        cJSON_AddStringToObject(b, "profiles", profs);
+        if (prio) {
+            long v = bounded(prio, -1000, 1000);
+            if (v == -1 && strcmp(prio, "-1")) {
+                rc = bad("run submit", "--priority must be a whole number from -1000 to 1000");
+                goto out;
+            }
+            cJSON_AddNumberToObject(b, "priority", (double)v);
+        }
+        cJSON_AddBoolToObject(b, "stop_on_preflight_error", has_flag(argc, argv, "--stop-on-preflight-error"));
+        cJSON_AddBoolToObject(b, "allow_missing", has_flag(argc, argv, "--allow-missing"));
+        char *text = cJSON_PrintUnformatted(b);
+        rc = assay_client_request(&cl, &o, NULL, "POST", "/api/v1/runs", text, NULL);
+        cJSON_free(text);
+        if (rc < 0) {
+            rc = fail("run submit");
+            goto out;
+        }
+        if (json)
+            print_json(o);
+        else
+            printf("%.0f\n", assay_json_num(o, "run"));
+        rc = 0;
+    } else if (!strcmp(what, "report")) {
+        const char *fmt = opt(argc, argv, "--format") ? opt(argc, argv, "--format") : "json", *file = opt(argc, argv, "-o");
+        if (opt(argc, argv, "--baseline")) {
+            rc = bad("report", "--baseline is not offered by the server");
+            goto out;
+        }
+        FILE *f = file ? fopen(file, "we") : stdout;
+        if (!f) {
+            assay_error_set_errno(ASSAY_EIO, errno, "%s", file);
+            rc = fail("report");
+            goto out;
+        }
+        snprintf(path, sizeof path, "/api/v1/runs/%" PRId64 "/report?format=%s", run, fmt);
+        rc = assay_client_request(&cl, NULL, f, "GET", path, NULL, NULL);
+        if (file && fclose(f) != 0 && rc >= 0)
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", file);
+        rc = rc < 0 ? fail("report") : 0;
+    } else {
+        /* run show, run wait: the run as the server has it; wait asks
+         * again every second until it is done or canceled. */
+        const char *to = opt(argc - 1, argv + 1, "--timeout");
+        long timeout = to ? bounded(to, 1, 10000000) : 0;
+        if (to && timeout < 0) {
+            rc = bad("run wait", "--timeout takes seconds, more than 0");
+            goto out;
+        }
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        snprintf(path, sizeof path, "/api/v1/runs/%" PRId64, run);
+        for (;;) {
+            cJSON_Delete(o);
+            if (assay_client_request(&cl, &o, NULL, "GET", path, NULL, NULL) < 0) {
+                rc = fail(what);
+                goto out;
+            }
+            const char *state = assay_json_str(o, "state");
+            if (!strcmp(sub, "show")) {
+                print_json(o);
+                rc = 0;
+                break;
+            }
+            if (!strcmp(state, "done") || !strcmp(state, "canceled")) {
+                rc = remote_conclusion(o, json);
+                break;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (timeout && now.tv_sec - t0.tv_sec >= timeout) {
+                fprintf(stderr, "assay: run wait: run %" PRId64 " has not finished after %lds\n", run, timeout);
+                rc = 3;
+                break;
+            }
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+        }
+    }
+out:
+    cJSON_Delete(o);
+    cJSON_Delete(b);
+    assay_client_done(&cl);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
-    while (i < argc && strcmp(argv[i], "--lab") == 0) {
+    while (i < argc && (!strcmp(argv[i], "--lab") || !strcmp(argv[i], "--server") || !strcmp(argv[i], "--token-file"))) {
         if (i + 1 >= argc)
-            return bad("--lab", "needs a directory");
-        lab_opt = argv[i + 1];
+            return bad(argv[i], !strcmp(argv[i], "--server") ? "needs a URL" : !strcmp(argv[i], "--lab") ? "needs a directory" : "needs a file");
+        *(!strcmp(argv[i], "--lab") ? &lab_opt : !strcmp(argv[i], "--server") ? &server_opt : &token_file_opt) = argv[i + 1];
         i += 2;
     }
     if (i >= argc) {
@@ -2210,6 +2454,8 @@ int main(int argc, char **argv)
     int rc = sub ? check_opts(sargc - 1, sargv + 1, pos) : check_opts(sargc, sargv, pos);
     if (rc)
         return rc;
+    if (server_opt || token_file_opt)
+        return cmd_remote(cmd, sub, sargc, sargv);
     static const struct {
         const char *name;
         int (*fn)(int, char **);
@@ -2218,6 +2464,7 @@ int main(int argc, char **argv)
         {"profile", cmd_profile}, {"host", cmd_host},     {"run", cmd_run},           {"dispatch", cmd_dispatch},
         {"version", cmd_version}, {"report", cmd_report}, {"compare", cmd_compare},   {"verify", cmd_verify},
         {"key", cmd_key},       {"help", cmd_help},       {"job", cmd_job},
+        {"serve", cmd_serve},   {"user", cmd_user},       {"token", cmd_token},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
         if (strcmp(cmd, cmds[k].name) == 0) {

@@ -5,6 +5,7 @@
 #include "manifest.h"
 #include "markup.h"
 #include "pkgcheck.h"
+#include "profile.h"
 #include "assay/error.h"
 #include "assay/io.h"
 #include "assay/json.h"
@@ -627,5 +628,88 @@ out:
     cJSON_free(pftext);
     cJSON_Delete(res);
     free(arts);
+    return rc;
+}
+
+cJSON *assay_package_json(const assay_package_rec *p, const assay_artifact_rec *arts, size_t n)
+{
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "artifacts");
+    cJSON_AddStringToObject(o, "id", p->id);
+    cJSON_AddStringToObject(o, "file_name", p->file_name);
+    cJSON_AddNumberToObject(o, "size", (double)p->size);
+    cJSON_AddStringToObject(o, "product", p->product);
+    cJSON_AddStringToObject(o, "version", p->version);
+    cJSON_AddStringToObject(o, "vendor", p->vendor);
+    cJSON_AddStringToObject(o, "added_at", p->added_at);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", arts[i].name);
+        cJSON_AddStringToObject(x, "arch", arts[i].arch);
+        cJSON_AddStringToObject(x, "abi", arts[i].abi);
+        cJSON_AddStringToObject(x, "format", arts[i].format);
+        cJSON_AddStringToObject(x, "sha256", arts[i].sha256);
+        cJSON_AddNumberToObject(x, "size", (double)arts[i].size);
+        cJSON_AddItemToArray(a, x);
+    }
+    return o;
+}
+
+void assay_package_targets_free(assay_package_targets_t *t)
+{
+    for (size_t i = 0; t->gaps && i < t->n; i++)
+        free(t->gaps[i]);
+    free(t->gaps);
+    free(t->list);
+    free(t->ids);
+    memset(t, 0, sizeof *t);
+}
+
+int assay_package_targets(assay_package_targets_t *out, assay_lab *lab, const char *package_id, const char *spec)
+{
+    assay_package_targets_t t = {0};
+    assay_package_rec p;
+    char *manifest = NULL;
+    assay_manifest *m = NULL;
+    int rc;
+    if ((rc = assay_store_package_get(lab->store, package_id, &p, &manifest)) < 0 ||
+        (rc = assay_manifest_parse(&m, manifest, strlen(manifest))) < 0 ||
+        (rc = assay_profile_select(&t.ids, &t.n, lab->profiles, spec)) < 0)
+        goto out;
+    t.gaps = calloc(t.n ? t.n : 1, sizeof *t.gaps);
+    t.list = calloc(t.n ? t.n : 1, sizeof *t.list);
+    if (!t.gaps || !t.list) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < t.n; i++) {
+        assay_profile *pr;
+        t.list[i] = t.ids[i];
+        if ((rc = assay_profile_load(&pr, lab->profiles, t.ids[i])) < 0)
+            goto out;
+        const char *world = pr->loongarch_world[0] ? pr->loongarch_world : NULL;
+        if (!assay_manifest_pick(m, pr->arch, world)) {
+            char why[256];
+            snprintf(why, sizeof why, "the package has no artifact for %s%s%s%s (not provided by the vendor)",
+                     pr->arch, world ? ", " : "", world ? world : "", world ? "-world ABI" : "");
+            if (!(t.gaps[i] = strdup(why)))
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            t.ngaps++;
+        }
+        assay_profile_free(pr);
+        if (rc < 0)
+            goto out;
+    }
+    memcpy(out->id, p.id, sizeof p.id);
+    out->ids = t.ids;
+    out->list = t.list;
+    out->gaps = t.gaps;
+    out->n = t.n;
+    out->ngaps = t.ngaps;
+    memset(&t, 0, sizeof t);
+    rc = 0;
+out:
+    assay_package_targets_free(&t);
+    free(manifest);
+    assay_manifest_free(m);
     return rc;
 }

@@ -47,4 +47,22 @@ int assay_package_complete(assay_lab *lab, const char *id, int *done);
  * seconds ago or more; counts into *staged and *orphans. */
 int assay_package_gc(assay_lab *lab, int64_t grace, size_t *staged, size_t *orphans);
 
+/* A package and its artifacts as JSON: {"id","file_name","size","product",
+ * "version","vendor","added_at","artifacts":[{"name","arch","abi","format",
+ * "sha256","size"}]} (package show --json, GET /api/v1/packages/ID). */
+cJSON *assay_package_json(const assay_package_rec *p, const assay_artifact_rec *arts, size_t n);
+
+/* The targets of a run: the profiles a spec selects (ids, families, OS
+ * ids, globs, all) and, for each, why the package can never run there
+ * (no artifact of its architecture and LoongArch world), or NULL. */
+typedef struct assay_package_targets_t {
+    char id[65];          /* the package's full id */
+    char (*ids)[96];      /* the profile ids, n of them */
+    char **list;          /* ids[i] as pointers, for assay_store_run_submit */
+    char **gaps;          /* gaps[i]: the reason, or NULL */
+    size_t n, ngaps;
+} assay_package_targets_t;
+int assay_package_targets(assay_package_targets_t *out, assay_lab *lab, const char *package_id, const char *spec);
+void assay_package_targets_free(assay_package_targets_t *t);
+
 #endif

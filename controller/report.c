@@ -2378,3 +2378,43 @@ int assay_report_md(char **out, const assay_report_check *c)
     W_RAW(w, ". Verify the JSON report: `assay verify report.json`.\n");
     return assay_markup_done(out, w);
 }
+
+int assay_report_make(char **out, const char **type, assay_lab *lab, int64_t run, int64_t baseline, const char *fmt)
+{
+    char *payload = NULL, *env = NULL, *pem = NULL, *text = NULL, keyid[65], alg[16];
+    assay_report_check chk = {0};
+    int rc;
+    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md"))
+        return assay_error_set(ASSAY_EINVAL, "the format must be json, html, junit or md");
+    if ((rc = assay_report_statement_vs(&payload, lab, run, baseline)) < 0 ||
+        (rc = assay_report_sign(&env, lab, payload, strlen(payload))) < 0 ||
+        (rc = assay_key_public(lab->key, &pem, keyid, alg)) < 0 ||
+        /* The other forms are made from the signed payload, checked. */
+        (rc = assay_report_verify(&chk, env, strlen(env), pem, strlen(pem))) < 0)
+        goto out;
+    if (!strcmp(fmt, "json")) {
+        text = env;
+        env = NULL;
+        *type = "application/json";
+    } else if (!strcmp(fmt, "html")) {
+        rc = assay_report_html(&text, &chk);
+        *type = "text/html; charset=utf-8";
+    } else if (!strcmp(fmt, "junit")) {
+        rc = assay_report_junit(&text, lab, &chk);
+        *type = "application/xml";
+    } else {
+        rc = assay_report_md(&text, &chk);
+        *type = "text/markdown; charset=utf-8";
+    }
+    if (rc == 0) {
+        *out = text;
+        text = NULL;
+    }
+out:
+    cJSON_Delete(chk.statement);
+    free(payload);
+    free(env);
+    free(pem);
+    free(text);
+    return rc;
+}

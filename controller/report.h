@@ -69,4 +69,13 @@ int assay_report_html(char **out, const assay_report_check *c);
 int assay_report_junit(char **out, assay_lab *lab, const assay_report_check *c);
 int assay_report_md(char **out, const assay_report_check *c);
 
+/*
+ * The report of a finished run in form fmt (json: the signed envelope;
+ * html, junit, md: made from its verified payload), compared with run
+ * baseline's benchmarks if baseline > 0. *out is malloc'd text, *type its
+ * media type. ASSAY_EINVAL for another form, ASSAY_ESTATE for a run that
+ * has not ended.
+ */
+int assay_report_make(char **out, const char **type, assay_lab *lab, int64_t run, int64_t baseline, const char *fmt);
+
 #endif

@@ -96,6 +96,21 @@ static const char *const migrations[] = {
     "ALTER TABLE hosts ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE hosts ADD COLUMN quarantined TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE hosts ADD COLUMN last_error TEXT NOT NULL DEFAULT '';",
+    /* 8: accounts of `assay serve`: users with a role (and a vendor's
+     * organisation), their API tokens stored only as SHA-256 hashes, and
+     * which organisations uploaded each package (a vendor sees a package
+     * only if its organisation uploaded those exact bytes). */
+    "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('admin','engineer','vendor')),"
+    "  org TEXT NOT NULL DEFAULT '', disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,"
+    "  password TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name),"
+    "  created_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user);"
+    "CREATE TABLE IF NOT EXISTS package_orgs (package_id TEXT NOT NULL, org TEXT NOT NULL, PRIMARY KEY (package_id, org));"
+    /* web logins: users.password is an Argon2id hash ('': none);
+     * sessions by the SHA-256 of their cookie, with their CSRF token */
+    "CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name),"
+    "  csrf TEXT NOT NULL, expires INTEGER NOT NULL);",
 };
 
 static void now_utc(char out[32])
@@ -1461,6 +1476,7 @@ int assay_store_package_remove(assay_store *st, const char *id, int force, char 
         "DELETE FROM jobs WHERE run_id IN (SELECT id FROM runs WHERE package_id = ?1)",
         "DELETE FROM runs WHERE package_id = ?1",
         "DELETE FROM artifacts WHERE package_id = ?1",
+        "DELETE FROM package_orgs WHERE package_id = ?1",
         "DELETE FROM packages WHERE id = ?1",
     };
     for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
@@ -1484,4 +1500,213 @@ fail:
     assay_store_rollback(st);
     free(dig);
     return rc;
+}
+
+/* ---- accounts (assay serve) -------------------------------------------- */
+
+static void user_row(sqlite3_stmt *s, assay_user_rec *u)
+{
+    copy_col(u->name, sizeof u->name, s, 0);
+    copy_col(u->role, sizeof u->role, s, 1);
+    copy_col(u->org, sizeof u->org, s, 2);
+    u->disabled = sqlite3_column_int(s, 3);
+    copy_col(u->created_at, sizeof u->created_at, s, 4);
+}
+
+int assay_store_user_add(assay_store *st, const assay_user_rec *u)
+{
+    sqlite3_stmt *s;
+    char now[32];
+    now_utc(now);
+    int rc = prepare(st, &s, "INSERT INTO users (name, role, org, disabled, created_at) VALUES (?, ?, ?, 0, ?)");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {u->name, u->role, u->org, now};
+    bind_texts(s, 4, v);
+    int r = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (r == SQLITE_CONSTRAINT)
+        return assay_error_set(ASSAY_EEXISTS, "user %s exists already", u->name);
+    return r == SQLITE_DONE ? 0 : db_error(st, "user add");
+}
+
+int assay_store_user_get(assay_store *st, const char *name, assay_user_rec *u)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT name, role, org, disabled, created_at FROM users WHERE name = ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        user_row(s, u);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? assay_error_set(ASSAY_ENOTFOUND, "no user %s", name) : db_error(st, "user");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_user_list(assay_store *st, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT u.name, u.role, u.org, u.disabled, u.created_at, "
+                             "(SELECT count(*) FROM tokens t WHERE t.user = u.name AND t.revoked = 0) AS tokens "
+                             "FROM users u ORDER BY u.name");
+    return rc < 0 ? rc : rows_json(st, s, out);
+}
+
+int assay_store_user_disable(assay_store *st, const char *name)
+{
+    const char *a[] = {name};
+    return exec_changes(st, "UPDATE users SET disabled = 1 WHERE name = ?", 1, a, "user", name);
+}
+
+int assay_store_token_add(assay_store *st, const char *user, const char hash[65])
+{
+    sqlite3_stmt *s;
+    char now[32];
+    now_utc(now);
+    int rc = prepare(st, &s, "INSERT INTO tokens (hash, user, created_at) SELECT ?, name, ? FROM users WHERE name = ?");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {hash, now, user};
+    bind_texts(s, 3, v);
+    rc = step_done(st, s, "token add");
+    sqlite3_finalize(s);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = assay_error_set(ASSAY_ENOTFOUND, "no user %s", user);
+    return rc;
+}
+
+int assay_store_token_user(assay_store *st, const char hash[65], assay_user_rec *u)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT u.name, u.role, u.org, u.disabled, u.created_at FROM tokens t "
+                             "JOIN users u ON u.name = t.user WHERE t.hash = ? AND t.revoked = 0 AND u.disabled = 0");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        user_row(s, u);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? assay_error_set(ASSAY_EAUTH, "unknown or revoked token") : db_error(st, "token");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_token_revoke(assay_store *st, const char *user, int *n)
+{
+    const char *a[] = {user};
+    assay_user_rec u;
+    int rc = assay_store_user_get(st, user, &u);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *s;
+    if ((rc = prepare(st, &s, "UPDATE tokens SET revoked = 1 WHERE user = ? AND revoked = 0")) < 0)
+        return rc;
+    bind_texts(s, 1, a);
+    rc = step_done(st, s, "token revoke");
+    sqlite3_finalize(s);
+    if (rc == 0)
+        *n = sqlite3_changes(st->db);
+    return rc;
+}
+
+int assay_store_package_org_add(assay_store *st, const char *package_id, const char *org)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "INSERT OR IGNORE INTO package_orgs (package_id, org) VALUES (?, ?)");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {package_id, org};
+    bind_texts(s, 2, v);
+    rc = step_done(st, s, "package org");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_package_org_has(assay_store *st, const char *package_id, const char *org)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT 1 FROM package_orgs WHERE package_id = ? AND org = ?");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {package_id, org};
+    bind_texts(s, 2, v);
+    rc = sqlite3_step(s);
+    rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(st, "package org");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_user_set_password(assay_store *st, const char *name, const char *encoded)
+{
+    const char *a[] = {encoded, name};
+    return exec_changes(st, "UPDATE users SET password = ? WHERE name = ?", 2, a, "user", name);
+}
+
+int assay_store_user_password(assay_store *st, const char *name, char *out, size_t outlen)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT password FROM users WHERE name = ? AND disabled = 0");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        copy_col(out, outlen, s, 0);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? assay_error_set(ASSAY_ENOTFOUND, "no user %s", name) : db_error(st, "user");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_session_add(assay_store *st, const char hash[65], const char *user, const char *csrf, int64_t expires)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "INSERT INTO sessions (hash, user, csrf, expires) VALUES (?, ?, ?, ?)");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {hash, user, csrf};
+    bind_texts(s, 3, v);
+    sqlite3_bind_int64(s, 4, expires);
+    rc = step_done(st, s, "session");
+    sqlite3_finalize(s);
+    if (rc == 0)
+        rc = exec(st, "DELETE FROM sessions WHERE expires < strftime('%s','now')");
+    return rc;
+}
+
+int assay_store_session_user(assay_store *st, const char hash[65], int64_t now, assay_user_rec *u, char csrf[65])
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT u.name, u.role, u.org, u.disabled, u.created_at, x.csrf FROM sessions x "
+                             "JOIN users u ON u.name = x.user WHERE x.hash = ? AND x.expires > ? AND u.disabled = 0");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, now);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        user_row(s, u);
+        copy_col(csrf, 65, s, 5);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? assay_error_set(ASSAY_EAUTH, "no such session, or it expired") : db_error(st, "session");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_session_remove(assay_store *st, const char hash[65])
+{
+    const char *a[] = {hash};
+    return exec_changes(st, "DELETE FROM sessions WHERE hash = ?", 1, a, "session", "(logged out)");
 }

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 7
+#define ASSAY_SCHEMA_VERSION 8
 
 typedef struct assay_store assay_store;
 
@@ -231,5 +231,44 @@ int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out);
 int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out);
 /* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
+
+/* ---- accounts (assay serve; docs/api.md) ---- */
+typedef struct assay_user_rec {
+    char name[64];
+    char role[16];       /* admin, engineer, vendor */
+    char org[128];       /* a vendor's organisation ("" for staff) */
+    int disabled;
+    char created_at[32];
+} assay_user_rec;
+
+/* Add a user (name, role, org are used); ASSAY_EEXISTS if the name is taken. */
+int assay_store_user_add(assay_store *st, const assay_user_rec *u);
+int assay_store_user_get(assay_store *st, const char *name, assay_user_rec *u); /* ENOTFOUND */
+/* [{"name","role","org","disabled","created_at","tokens"}] by name. */
+int assay_store_user_list(assay_store *st, cJSON **out);
+/* A disabled user's tokens stop working at once. ENOTFOUND. */
+int assay_store_user_disable(assay_store *st, const char *name);
+/* Record the SHA-256 (hex) of a new token of user (ENOTFOUND: no user). */
+int assay_store_token_add(assay_store *st, const char *user, const char hash[65]);
+/* The enabled user a token hash belongs to; ASSAY_EAUTH if none (unknown,
+ * revoked, or its user disabled). */
+int assay_store_token_user(assay_store *st, const char hash[65], assay_user_rec *u);
+/* Revoke every token of user; how many into *n. ENOTFOUND: no user. */
+int assay_store_token_revoke(assay_store *st, const char *user, int *n);
+/* Organisation org uploaded package_id (idempotent). */
+int assay_store_package_org_add(assay_store *st, const char *package_id, const char *org);
+/* 1 if org uploaded package_id, 0 if not, or a negative code. */
+int assay_store_package_org_has(assay_store *st, const char *package_id, const char *org);
+
+/* Web logins: the user's Argon2id hash (encoded form; "" clears it). */
+int assay_store_user_set_password(assay_store *st, const char *name, const char *encoded);
+/* The enabled user's stored hash ("" if none); ENOTFOUND otherwise. */
+int assay_store_user_password(assay_store *st, const char *name, char *out, size_t outlen);
+/* A session: the SHA-256 of its cookie, its user and CSRF token, when it
+ * ends (Unix seconds). Expired sessions are removed on the way. */
+int assay_store_session_add(assay_store *st, const char hash[65], const char *user, const char *csrf, int64_t expires);
+/* The enabled user of a live session and its CSRF token; ASSAY_EAUTH if none. */
+int assay_store_session_user(assay_store *st, const char hash[65], int64_t now, assay_user_rec *u, char csrf[65]);
+int assay_store_session_remove(assay_store *st, const char hash[65]);
 
 #endif

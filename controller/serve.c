@@ -1,0 +1,1588 @@
+/*
+ * assay serve: the HTTP API (docs/api.md). See serve.h.
+ *
+ * libmicrohttpd calls the access handler several times per request: first
+ * with the headers only (*upload_data_size == 0, *con_cls NULL): there we
+ * open the lab, authenticate, match the route, authorise on the route and
+ * refuse a body that is too big from its Content-Length, all before one
+ * byte of body is read. Then once per chunk of body: an upload goes to a
+ * staging file as it comes, a JSON body into a capped buffer. Then once
+ * more to answer, where the object the request names is looked up and
+ * authorised (a vendor asking for another organisation's object gets the
+ * same 404 as for one that does not exist).
+ */
+#include "serve.h"
+
+#include "accounts.h"
+#include "assay/error.h"
+#include "assay/json.h"
+#include "blob.h"
+#include "lab.h"
+#include "package.h"
+#include "report.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JSON_BODY_MAX (64u * 1024)        /* run submit, cancel */
+#define VERIFY_BODY_MAX (16u * 1024 * 1024) /* a signed report to verify */
+#define STAGING "serve-staging"           /* in the lab directory */
+
+#define SSE_MAX 256             /* event streams waiting at once (the connection limit) */
+#define SSE_POLL_MS 100         /* how often the watcher looks for new commits */
+#define SSE_KEEPALIVE_S 15      /* a comment on every idle stream this often */
+#define SSE_BATCH (256u * 1024) /* bytes of events formatted per wake-up, at most */
+
+#define FAIL_SLOTS 1024        /* accounts and addresses with failed logins remembered */
+#define FAIL_WINDOW 900         /* seconds a failed login is remembered */
+#define FAIL_MAX_USER 5         /* failures per account per window */
+#define FAIL_MAX_ADDR 20        /* failures per address per window */
+
+typedef struct server {
+    char labdir[PATH_MAX];
+    char staging[PATH_MAX];
+    uint64_t max_upload; /* ingest.max_submission_bytes */
+    /* Event streams with nothing to send are suspended here; the watcher
+     * resumes them all when the store changes (PRAGMA data_version) or a
+     * keepalive is due. */
+    pthread_mutex_t mu;
+    struct MHD_Connection *waiting[SSE_MAX];
+    size_t nwaiting;
+    unsigned keepalive_round; /* bumped by the watcher every SSE_KEEPALIVE_S */
+    int stopping;
+    /* Failed logins in the current window, per account and per address
+     * (in memory: a restart forgets them). */
+    struct failure {
+        char key[80];    /* "u:NAME" or "a:ADDRESS" */
+        unsigned count;
+        time_t since;
+    } fails[FAIL_SLOTS];
+} server;
+
+enum route {
+    R_NONE,
+    R_HEALTH,
+    R_WHOAMI,
+    R_PKG_LIST,
+    R_PKG_ADD,
+    R_PKG_SHOW,
+    R_RUN_LIST,
+    R_RUN_SUBMIT,
+    R_RUN_SHOW,
+    R_RUN_CANCEL,
+    R_RUN_REPORT,
+    R_HOSTS,
+    R_VERIFY,
+    R_JOB_SHOW,
+    R_JOB_LOG,
+    R_JOB_EVENTS,
+    R_LOGIN,
+    R_LOGOUT,
+};
+
+static const char *const ROUTE_NAMES[] = {
+    "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
+    "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
+};
+
+const char *const *assay_serve_routes(size_t *n)
+{
+    *n = sizeof ROUTE_NAMES / sizeof ROUTE_NAMES[0] - 1;
+    return ROUTE_NAMES + 1; /* not R_NONE's "-" */
+}
+
+/* One request, from its headers to its end (con_cls). */
+typedef struct req {
+    enum route route;
+    char arg[80];        /* the id in the path: a package id or run number */
+    int authed;          /* a valid token or session was presented */
+    int by_cookie;       /* by a session cookie: state changes need the CSRF token */
+    char csrf[65];
+    assay_user_rec user;
+    assay_lab lab;
+    int lab_open;
+    int status;          /* the status answered, for the access log */
+    int refused;         /* an answer was queued at the headers: ignore the body */
+    /* an upload */
+    int fd;
+    char udir[PATH_MAX]; /* staging/upload-XXXXXX: this upload's own directory */
+    char upath[PATH_MAX]; /* the file in it, named as the client named it */
+    uint64_t got;
+    int too_big;
+    /* a JSON body */
+    char *body;
+    size_t blen, bmax;
+    struct timespec t0;
+    /* an event stream (R_JOB_EVENTS) */
+    server *srv;
+    struct MHD_Connection *conn;
+    int64_t job;
+    int attempt;          /* the attempt whose events are being sent */
+    int64_t next_seq;     /* the next event to send */
+    char *sbuf;           /* formatted, not yet sent */
+    size_t slen, soff;
+    unsigned ka_seen;     /* the keepalive round last answered */
+    int sse_end;          /* the job ended and its end was formatted */
+} req;
+
+/* ---- answers ----------------------------------------------------------- */
+
+static enum MHD_Result answer(struct MHD_Connection *c, req *r, int status, const char *type, const void *data,
+                              size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (r)
+        r->status = status;
+    return ok;
+}
+
+static enum MHD_Result answer_json(struct MHD_Connection *c, req *r, int status, cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return MHD_NO;
+    enum MHD_Result ok = answer(c, r, status, "application/json", s, strlen(s));
+    cJSON_free(s);
+    return ok;
+}
+
+static const char *title_of(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 422: return "Unprocessable Content";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+/* An RFC 9457 problem: {"type","title","status","detail"}. */
+static enum MHD_Result problem(struct MHD_Connection *c, req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result problem(struct MHD_Connection *c, req *r, int status, const char *fmt, ...)
+{
+    char detail[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "about:blank");
+    cJSON_AddStringToObject(o, "title", title_of(status));
+    cJSON_AddNumberToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "detail", detail);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_COPY);
+    cJSON_free(s);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/problem+json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"assay\"");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (r)
+        r->status = status;
+    return ok;
+}
+
+/* The status an ASSAY_E* code from a lookup or an action answers with. */
+static int status_of(int code)
+{
+    switch (code) {
+    case ASSAY_ENOTFOUND: return 404;
+    case ASSAY_EINVAL: return 422;
+    case ASSAY_EUNSAFE: return 422;
+    case ASSAY_EVERIFY: return 422;
+    case ASSAY_ETOOBIG: return 413;
+    case ASSAY_ESTATE: return 409;
+    case ASSAY_EEXISTS: return 409;
+    case ASSAY_ETIMEOUT: return 503;
+    default: return 500;
+    }
+}
+
+static enum MHD_Result failed(struct MHD_Connection *c, req *r)
+{
+    const assay_error *e = assay_error_last();
+    return problem(c, r, status_of(e->code), "%s", e->message);
+}
+
+/* ---- routes --------------------------------------------------------------- */
+
+/* A run number: 1 to 2^53, digits only. */
+static int parse_run(const char *s, int64_t *out)
+{
+    if (!*s || strlen(s) > 15)
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
+    long long v = strtoll(s, NULL, 10);
+    if (v < 1)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A package id or unique prefix: 8 to 64 lowercase hex digits. */
+static int pkg_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 8 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* A client's name for its file: printable ASCII or UTF-8 bytes, no '/',
+ * not "." or "..", at most 200 bytes. */
+static int file_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 200 || !strcmp(s, ".") || !strcmp(s, ".."))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/' || s[i] == '\\')
+            return 0;
+    return 1;
+}
+
+/* A path segment that is a run or job number, at the start of `rest`:
+ * copied to r->arg, *tail set after it. 0, or -1 if it is not one. */
+static int numbered(req *r, const char *rest, const char **tail)
+{
+    char seg[32];
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    int64_t v;
+    if (n == 0 || n >= sizeof seg)
+        return -1;
+    memcpy(seg, rest, n);
+    seg[n] = 0;
+    if (parse_run(seg, &v) < 0)
+        return -1;
+    snprintf(r->arg, sizeof r->arg, "%s", seg);
+    *tail = rest + n;
+    return 0;
+}
+
+/* Match method and url (already percent-decoded by libmicrohttpd: an
+ * encoded slash is a slash, so "..%2F" can only fail to match). Fills
+ * r->route and r->arg; 404 for an unknown path, 405 for a known path with
+ * another method. */
+static int match(req *r, const char *method, const char *url)
+{
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    const char *p, *tail;
+    r->route = R_NONE;
+    if (!strcmp(url, "/healthz"))
+        return get ? (r->route = R_HEALTH, 0) : 405;
+    if (strncmp(url, "/api/v1/", 8))
+        return 404;
+    p = url + 8;
+    if (!strcmp(p, "whoami"))
+        return get ? (r->route = R_WHOAMI, 0) : 405;
+    if (!strcmp(p, "hosts"))
+        return get ? (r->route = R_HOSTS, 0) : 405;
+    if (!strcmp(p, "verify"))
+        return post ? (r->route = R_VERIFY, 0) : 405;
+    if (!strcmp(p, "login"))
+        return post ? (r->route = R_LOGIN, 0) : 405;
+    if (!strcmp(p, "logout"))
+        return post ? (r->route = R_LOGOUT, 0) : 405;
+    if (!strcmp(p, "packages"))
+        return get ? (r->route = R_PKG_LIST, 0) : post ? (r->route = R_PKG_ADD, 0) : 405;
+    if (!strcmp(p, "runs"))
+        return get ? (r->route = R_RUN_LIST, 0) : post ? (r->route = R_RUN_SUBMIT, 0) : 405;
+    if (!strncmp(p, "packages/", 9)) {
+        if (!pkg_id_ok(p + 9))
+            return 404;
+        snprintf(r->arg, sizeof r->arg, "%s", p + 9);
+        return get ? (r->route = R_PKG_SHOW, 0) : 405;
+    }
+    if (!strncmp(p, "jobs/", 5) && numbered(r, p + 5, &tail) == 0) {
+        if (!*tail)
+            return get ? (r->route = R_JOB_SHOW, 0) : 405;
+        if (!strcmp(tail, "/log"))
+            return get ? (r->route = R_JOB_LOG, 0) : 405;
+        if (!strcmp(tail, "/events"))
+            return get ? (r->route = R_JOB_EVENTS, 0) : 405;
+    }
+    if (!strncmp(p, "runs/", 5) && numbered(r, p + 5, &tail) == 0) {
+        if (!*tail)
+            return get ? (r->route = R_RUN_SHOW, 0) : 405;
+        if (!strcmp(tail, "/cancel"))
+            return post ? (r->route = R_RUN_CANCEL, 0) : 405;
+        if (!strcmp(tail, "/report"))
+            return get ? (r->route = R_RUN_REPORT, 0) : 405;
+    }
+    return 404;
+}
+
+/* ---- authorisation on objects -------------------------------------------------- */
+
+/* The package `id` (or prefix) if u may see it, into p; else the same
+ * ENOTFOUND as for no package at all. */
+static int visible_package(req *r, const char *id, assay_package_rec *p)
+{
+    if (assay_store_package_get(r->lab.store, id, p, NULL) < 0)
+        return assay_error_last()->code;
+    int may = assay_account_may_see_package(r->lab.store, &r->user, p->id);
+    if (may < 0)
+        return may;
+    if (!may)
+        return assay_error_set(ASSAY_ENOTFOUND, "no package %s", id);
+    return 0;
+}
+
+/* The run (store JSON) if u may see its package; else ENOTFOUND, worded
+ * as for a run that does not exist. */
+static int visible_run(req *r, int64_t run, cJSON **out)
+{
+    cJSON *o;
+    int rc = assay_store_run_get(r->lab.store, run, &o);
+    if (rc < 0)
+        return rc;
+    int may = assay_account_may_see_package(r->lab.store, &r->user, assay_json_str(o, "package"));
+    if (may <= 0) {
+        cJSON_Delete(o);
+        return may < 0 ? may : assay_error_set(ASSAY_ENOTFOUND, "no run %" PRId64, run);
+    }
+    *out = o;
+    return 0;
+}
+
+/* The job if u may see its package; else ENOTFOUND, worded as for a job
+ * that does not exist. */
+static int visible_job(req *r, assay_job_rec *j)
+{
+    int64_t id = 0;
+    parse_run(r->arg, &id);
+    if (assay_store_job_get(r->lab.store, id, j) < 0)
+        return assay_error_set(ASSAY_ENOTFOUND, "no job %" PRId64, id);
+    int may = assay_account_may_see_package(r->lab.store, &r->user, j->package_id);
+    if (may <= 0)
+        return may < 0 ? may : assay_error_set(ASSAY_ENOTFOUND, "no job %" PRId64, id);
+    return 0;
+}
+
+/* ---- handlers ------------------------------------------------------------- */
+
+static cJSON *user_json(const assay_user_rec *u)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", u->name);
+    cJSON_AddStringToObject(o, "role", u->role);
+    if (u->org[0])
+        cJSON_AddStringToObject(o, "org", u->org);
+    else
+        cJSON_AddNullToObject(o, "org");
+    return o;
+}
+
+/* The elements of list l whose `key` names a package u may see, into
+ * *out; l is consumed. */
+static int keep_visible(req *r, cJSON *l, const char *key, cJSON **out)
+{
+    cJSON *x, *keep = cJSON_CreateArray();
+    while ((x = cJSON_DetachItemFromArray(l, 0))) {
+        int may = assay_account_may_see_package(r->lab.store, &r->user, assay_json_str(x, key));
+        if (may > 0)
+            cJSON_AddItemToArray(keep, x);
+        else
+            cJSON_Delete(x);
+        if (may < 0) {
+            cJSON_Delete(l);
+            cJSON_Delete(keep);
+            return may;
+        }
+    }
+    cJSON_Delete(l);
+    *out = keep;
+    return 0;
+}
+
+/* A job's state, as the run and job routes show it. */
+static cJSON *job_json(const assay_job_rec *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)j->id);
+    cJSON_AddNumberToObject(o, "run", (double)j->run_id);
+    cJSON_AddStringToObject(o, "profile", j->profile);
+    cJSON_AddStringToObject(o, "state", j->state);
+    cJSON_AddStringToObject(o, "host", j->host);
+    cJSON_AddNumberToObject(o, "attempt", j->attempt);
+    cJSON_AddStringToObject(o, "outcome", j->outcome);
+    cJSON_AddStringToObject(o, "reason", j->reason);
+    cJSON_AddStringToObject(o, "started_at", j->started_at);
+    cJSON_AddStringToObject(o, "ended_at", j->ended_at);
+    return o;
+}
+
+static enum MHD_Result pkg_list(struct MHD_Connection *c, req *r)
+{
+    cJSON *l, *keep;
+    if (assay_store_package_list(r->lab.store, &l) < 0 || keep_visible(r, l, "id", &keep) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, keep);
+}
+
+static enum MHD_Result pkg_show(struct MHD_Connection *c, req *r)
+{
+    assay_package_rec p;
+    assay_artifact_rec *arts = NULL;
+    size_t n = 0;
+    if (visible_package(r, r->arg, &p) < 0 || assay_store_artifacts(r->lab.store, p.id, &arts, &n) < 0)
+        return failed(c, r);
+    cJSON *o = assay_package_json(&p, arts, n);
+    free(arts);
+    char *pf = assay_store_package_preflight(r->lab.store, p.id);
+    cJSON *pj = pf ? cJSON_Parse(pf) : NULL;
+    free(pf);
+    cJSON_AddItemToObject(o, "preflight", pj ? pj : cJSON_CreateNull());
+    return answer_json(c, r, 200, o);
+}
+
+/* The end of an upload: the staged file goes through package add. */
+static enum MHD_Result pkg_add(struct MHD_Connection *c, req *r)
+{
+    char id[65];
+    int existed = 0;
+    if (r->fd < 0)
+        return problem(c, r, 500, "the upload was not staged");
+    if (close(r->fd) < 0) {
+        r->fd = -1;
+        return problem(c, r, 500, "staging the upload: %s", strerror(errno));
+    }
+    r->fd = -1;
+    if (r->got == 0)
+        return problem(c, r, 422, "the request body is empty: send the submission file as the body");
+    if (assay_package_add(&r->lab, r->upath, id, &existed) < 0) {
+        /* The refusals of package add, with its messages; a name the
+         * manifest gives that the archive lacks is the upload's fault. */
+        const assay_error *e = assay_error_last();
+        int st = e->code == ASSAY_ENOTFOUND ? 422 : status_of(e->code);
+        return problem(c, r, st, "%s", e->message);
+    }
+    /* Who uploaded it may see it from now on; the same bytes from another
+     * organisation give that one sight of it too (it has the file). */
+    if (!strcmp(r->user.role, "vendor") && assay_store_package_org_add(r->lab.store, id, r->user.org) < 0)
+        return failed(c, r);
+    cJSON *o = cJSON_CreateObject(), *x;
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddBoolToObject(o, "added", !existed);
+    char *text = assay_store_package_preflight(r->lab.store, id);
+    cJSON *pf = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (pf) {
+        int e = 0, w = 0, np = 0;
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
+        {
+            e += (int)assay_json_num(x, "errors");
+            w += (int)assay_json_num(x, "warnings");
+            np++;
+        }
+        cJSON *ps = cJSON_AddObjectToObject(o, "preflight");
+        cJSON_AddNumberToObject(ps, "errors", e);
+        cJSON_AddNumberToObject(ps, "warnings", w);
+        cJSON_AddNumberToObject(ps, "profiles", np);
+        cJSON_Delete(pf);
+    }
+    return answer_json(c, r, existed ? 200 : 201, o);
+}
+
+static enum MHD_Result run_list(struct MHD_Connection *c, req *r)
+{
+    assay_run_filter f = {
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "product"),
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "vendor"),
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state"),
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
+    };
+    cJSON *l, *keep;
+    if (assay_store_run_list(r->lab.store, &f, &l) < 0 || keep_visible(r, l, "package", &keep) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, keep);
+}
+
+static enum MHD_Result run_show(struct MHD_Connection *c, req *r)
+{
+    int64_t run = 0;
+    cJSON *o;
+    assay_job_rec *jobs = NULL;
+    size_t n = 0;
+    parse_run(r->arg, &run);
+    if (visible_run(r, run, &o) < 0)
+        return failed(c, r);
+    if (assay_store_run_jobs(r->lab.store, run, &jobs, &n) < 0) {
+        cJSON_Delete(o);
+        return failed(c, r);
+    }
+    /* A run that is done carries its verdict and conclusion, as its
+     * report states them (what `run wait` exits by). */
+    char *payload = NULL;
+    if (!strcmp(assay_json_str(o, "state"), "done") && assay_report_statement(&payload, &r->lab, run) == 0) {
+        cJSON *st = cJSON_Parse(payload);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
+        cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+        cJSON_AddItemToObject(o, "conclusion", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "conclusion"), 1));
+        cJSON_Delete(st);
+        free(payload);
+    }
+    cJSON *a = cJSON_AddArrayToObject(o, "job_list");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, job_json(&jobs[i]));
+    free(jobs);
+    return answer_json(c, r, 200, o);
+}
+
+/* The JSON body of a request, parsed; NULL with a 400 answered. An empty
+ * body is an empty object. */
+static cJSON *json_body(struct MHD_Connection *c, req *r, enum MHD_Result *res)
+{
+    cJSON *o = r->blen ? cJSON_ParseWithLength(r->body, r->blen) : cJSON_CreateObject();
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        *res = problem(c, r, 400, "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+/*
+ * POST /api/v1/runs {"package","profiles","priority","stop_on_preflight_error",
+ * "allow_missing"}: what `run submit` does. A target for which the package
+ * has no artifact is refused (422) unless allow_missing records it as not
+ * provided.
+ */
+static enum MHD_Result run_submit(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res = MHD_NO;
+    cJSON *b = json_body(c, r, &res), *out = NULL;
+    assay_package_targets_t t = {0};
+    assay_package_rec p;
+    int64_t run = 0;
+    if (!b)
+        return res;
+    const cJSON *pkg = cJSON_GetObjectItemCaseSensitive(b, "package"),
+                *profs = cJSON_GetObjectItemCaseSensitive(b, "profiles"),
+                *prio = cJSON_GetObjectItemCaseSensitive(b, "priority");
+    int allow = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "allow_missing"));
+    int stop = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "stop_on_preflight_error"));
+    if (!cJSON_IsString(pkg) || !pkg_id_ok(pkg->valuestring) || !cJSON_IsString(profs) || !*profs->valuestring) {
+        res = problem(c, r, 422, "give \"package\" (an id or a prefix of 8+ hex digits) and \"profiles\" "
+                                 "(ids, families, OS ids, globs or all, comma-separated)");
+        goto out;
+    }
+    if (prio && (!cJSON_IsNumber(prio) || prio->valuedouble != (double)(int)prio->valuedouble ||
+                 prio->valuedouble < -1000 || prio->valuedouble > 1000)) {
+        res = problem(c, r, 422, "\"priority\" must be a whole number from -1000 to 1000");
+        goto out;
+    }
+    /* The package is authorised like any object (engineers see all, but
+     * the check is on the object, not only the route). */
+    int done;
+    if (visible_package(r, pkg->valuestring, &p) < 0 || assay_package_complete(&r->lab, p.id, &done) < 0 ||
+        assay_package_targets(&t, &r->lab, p.id, profs->valuestring) < 0) {
+        res = failed(c, r);
+        goto out;
+    }
+    if (t.ngaps && !allow) {
+        size_t i = 0;
+        while (!t.gaps[i])
+            i++;
+        res = problem(c, r, 422, "refused: %zu target(s) can never run (%s: %s); \"allow_missing\": true records "
+                                 "them as not provided", t.ngaps, t.ids[i], t.gaps[i]);
+        goto out;
+    }
+    if (assay_store_run_submit(r->lab.store, p.id, t.list, t.n, prio ? (int)prio->valuedouble : 0, stop,
+                               (const char *const *)t.gaps, &run) < 0) {
+        res = failed(c, r);
+        goto out;
+    }
+    out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "run", (double)run);
+    cJSON_AddStringToObject(out, "package", p.id);
+    res = answer_json(c, r, 201, out);
+out:
+    assay_package_targets_free(&t);
+    cJSON_Delete(b);
+    return res;
+}
+
+static enum MHD_Result run_cancel(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res = MHD_NO;
+    int64_t run = 0;
+    cJSON *o, *b;
+    parse_run(r->arg, &run);
+    if (visible_run(r, run, &o) < 0)
+        return failed(c, r);
+    cJSON_Delete(o);
+    /* Seen, but not theirs to stop: a vendor's runs are the centre's work. */
+    if (!assay_account_is_staff(&r->user))
+        return problem(c, r, 403, "only engineers and admins cancel runs");
+    if (!(b = json_body(c, r, &res)))
+        return res;
+    int now = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "now"));
+    cJSON_Delete(b);
+    if (assay_store_run_cancel(r->lab.store, run, now) < 0 || assay_store_run_get(r->lab.store, run, &o) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, o);
+}
+
+static enum MHD_Result run_report(struct MHD_Connection *c, req *r)
+{
+    int64_t run = 0;
+    cJSON *o;
+    char *text = NULL;
+    const char *type;
+    const char *fmt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+    if (!fmt)
+        fmt = "json";
+    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md"))
+        return problem(c, r, 400, "format must be json, html, junit or md");
+    parse_run(r->arg, &run);
+    if (visible_run(r, run, &o) < 0)
+        return failed(c, r);
+    cJSON_Delete(o);
+    if (assay_report_make(&text, &type, &r->lab, run, 0, fmt) < 0)
+        return failed(c, r);
+    enum MHD_Result res = answer(c, r, 200, type, text, strlen(text));
+    free(text);
+    return res;
+}
+
+static enum MHD_Result hosts(struct MHD_Connection *c, req *r)
+{
+    assay_host_rec *h = NULL;
+    size_t n = 0;
+    if (assay_store_hosts(r->lab.store, &h, &n) < 0)
+        return failed(c, r);
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        /* Not the identity file's path nor the reset command: what a
+         * client needs to know is where work can go. */
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", h[i].name);
+        cJSON_AddStringToObject(x, "profile", h[i].profile);
+        cJSON_AddStringToObject(x, "hostkey", h[i].hostkey);
+        cJSON_AddBoolToObject(x, "enabled", !h[i].disabled[0]);
+        cJSON_AddStringToObject(x, "disabled", h[i].disabled);
+        cJSON_AddItemToArray(a, x);
+    }
+    free(h);
+    return answer_json(c, r, 200, a);
+}
+
+/* GET /api/v1/jobs/J: the job, the events of its current attempt (from
+ * ?from=SEQ on) and its logs. */
+static enum MHD_Result job_show(struct MHD_Connection *c, req *r)
+{
+    assay_job_rec j;
+    cJSON *ev = NULL, *logs = NULL;
+    const char *from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+    int64_t f = 0;
+    if (from && (parse_run(from, &f) < 0 && strcmp(from, "0")))
+        return problem(c, r, 400, "from must be an event number");
+    if (visible_job(r, &j) < 0 || assay_store_job_events(r->lab.store, j.id, j.attempt, f, &ev) < 0)
+        return failed(c, r);
+    if (assay_store_job_logs(r->lab.store, j.id, j.attempt, &logs) < 0) {
+        cJSON_Delete(ev);
+        return failed(c, r);
+    }
+    cJSON *o = job_json(&j);
+    cJSON_AddItemToObject(o, "events", ev);
+    cJSON_AddItemToObject(o, "logs", logs);
+    return answer_json(c, r, 200, o);
+}
+
+/* The byte range of a "Range: bytes=A-B" / "bytes=A-" / "bytes=-N" header
+ * over a file of `size` bytes: 0 and [*off, *off + *len), or -1 if it
+ * cannot be satisfied or is not one such range. */
+static int byte_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+    unsigned long long a = 0, b = 0;
+    int n = 0;
+    if (strncmp(h, "bytes=", 6))
+        return -1;
+    h += 6;
+    if (*h == '-') {
+        if (sscanf(h + 1, "%llu%n", &b, &n) != 1 || h[1 + n] || b == 0 || size == 0)
+            return -1;
+        *off = b >= size ? 0 : size - b;
+        *len = size - *off;
+        return 0;
+    }
+    if (sscanf(h, "%llu-%n", &a, &n) != 1 || a >= size)
+        return -1;
+    h += n;
+    if (!*h)
+        b = size - 1;
+    else if (sscanf(h, "%llu%n", &b, &n) != 1 || h[n] || b < a)
+        return -1;
+    if (b >= size)
+        b = size - 1;
+    *off = a;
+    *len = b - a + 1;
+    return 0;
+}
+
+/* GET /api/v1/jobs/J/log?path=logs/STEP.RUN.STREAM: one stored log of the
+ * job's current attempt, by the path its record names (never a file name
+ * from the request), whole or one byte range. */
+static enum MHD_Result job_log(struct MHD_Connection *c, req *r)
+{
+    assay_job_rec j;
+    cJSON *logs = NULL, *l, *hit = NULL;
+    char blob[PATH_MAX];
+    const char *path = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "path");
+    if (!path)
+        return problem(c, r, 400, "give path: one of the job's logs (GET /api/v1/jobs/J lists them)");
+    if (visible_job(r, &j) < 0 || assay_store_job_logs(r->lab.store, j.id, j.attempt, &logs) < 0)
+        return failed(c, r);
+    cJSON_ArrayForEach(l, logs)
+        if (!strcmp(assay_json_str(l, "path"), path))
+            hit = l;
+    if (!hit) {
+        cJSON_Delete(logs);
+        return problem(c, r, 404, "job %" PRId64 " has no log %s", j.id, path);
+    }
+    int rc = assay_blob_path(blob, sizeof blob, r->lab.blobs, assay_json_str(hit, "sha256"));
+    cJSON_Delete(logs);
+    int fd = rc < 0 ? -1 : open(blob, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return problem(c, r, 500, "the log's blob cannot be read");
+    }
+    uint64_t off = 0, len = (uint64_t)sb.st_size;
+    int partial = 0;
+    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    if (range) {
+        if (byte_range(range, (uint64_t)sb.st_size, &off, &len) < 0) {
+            close(fd);
+            return problem(c, r, 416, "Range must be one range of bytes=A-B within the log's %llu bytes",
+                           (unsigned long long)sb.st_size);
+        }
+        partial = 1;
+    }
+    /* The response owns fd and closes it. */
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    if (partial) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)off, (unsigned long long)(off + len - 1),
+                 (unsigned long long)sb.st_size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    }
+    enum MHD_Result ok = MHD_queue_response(c, partial ? 206 : 200, resp);
+    MHD_destroy_response(resp);
+    r->status = partial ? 206 : 200;
+    return ok;
+}
+
+/* ---- Server-Sent Events ---------------------------------------------------- */
+
+/* Append to the stream's buffer (capped by SSE_BATCH plus one event). */
+static int sse_put(req *r, const char *s, size_t n)
+{
+    char *nb = realloc(r->sbuf, r->slen + n + 1);
+    if (!nb)
+        return -1;
+    r->sbuf = nb;
+    memcpy(r->sbuf + r->slen, s, n);
+    r->slen += n;
+    return 0;
+}
+
+/* Format what the store holds past the stream's position: each event as
+ * "id: ATTEMPT.SEQ", "event: TYPE", "data: BODY" (the stored line, one
+ * line of JSON); a new attempt starts again at its event 0; when the job
+ * has ended and every event is out, "event: end" with its outcome. */
+static int sse_fill(req *r)
+{
+    assay_job_rec j;
+    cJSON *ev = NULL, *x;
+    if (assay_store_job_get(r->lab.store, r->job, &j) < 0)
+        return -1;
+    if (j.attempt != r->attempt) {
+        r->attempt = j.attempt;
+        r->next_seq = 0;
+    }
+    if (assay_store_job_events(r->lab.store, j.id, j.attempt, r->next_seq, &ev) < 0)
+        return -1;
+    int more = 0;
+    cJSON_ArrayForEach(x, ev)
+    {
+        if (r->slen >= SSE_BATCH) {
+            more = 1;
+            break;
+        }
+        const char *type = assay_json_str(x, "type"), *body = assay_json_str(x, "body");
+        int64_t seq = (int64_t)assay_json_num(x, "seq");
+        char head[200];
+        int n = snprintf(head, sizeof head, "id: %d.%" PRId64 "\nevent: %.64s\ndata: ", r->attempt, seq, type);
+        if (n < 0 || sse_put(r, head, (size_t)n) < 0)
+            goto fail;
+        /* One data line: a newline in stored text cannot end the event. */
+        size_t start = r->slen;
+        if (sse_put(r, body, strlen(body)) < 0 || sse_put(r, "\n\n", 2) < 0)
+            goto fail;
+        for (size_t k = start; k + 2 < r->slen; k++)
+            if (r->sbuf[k] == '\n' || r->sbuf[k] == '\r')
+                r->sbuf[k] = ' ';
+        r->next_seq = seq + 1;
+    }
+    cJSON_Delete(ev);
+    if (!more && (!strcmp(j.state, "ended") || !strcmp(j.state, "canceled"))) {
+        char end[400];
+        int n = snprintf(end, sizeof end, "event: end\ndata: {\"state\":\"%s\",\"outcome\":\"%s\"}\n\n", j.state,
+                         j.outcome);
+        if (n < 0 || sse_put(r, end, (size_t)n) < 0)
+            return -1;
+        r->sse_end = 1;
+    }
+    return 0;
+fail:
+    cJSON_Delete(ev);
+    return -1;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    req *r = cls;
+    server *s = r->srv;
+    (void)pos;
+    if (r->soff == r->slen) {
+        r->soff = r->slen = 0;
+        if (r->sse_end)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (sse_fill(r) < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (r->soff == r->slen) {
+        pthread_mutex_lock(&s->mu);
+        unsigned round = s->keepalive_round;
+        if (s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (round != r->ka_seen) {
+            /* A comment now and then: a client gone away is noticed. */
+            pthread_mutex_unlock(&s->mu);
+            r->ka_seen = round;
+            static const char ka[] = ": keepalive\n\n";
+            if (max < sizeof ka - 1)
+                return 0;
+            memcpy(buf, ka, sizeof ka - 1);
+            return (ssize_t)(sizeof ka - 1);
+        }
+        if (s->nwaiting == SSE_MAX) {
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        s->waiting[s->nwaiting++] = r->conn;
+        MHD_suspend_connection(r->conn);
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    size_t n = r->slen - r->soff < max ? r->slen - r->soff : max;
+    memcpy(buf, r->sbuf + r->soff, n);
+    r->soff += n;
+    return (ssize_t)n;
+}
+
+/* GET /api/v1/jobs/J/events: the job's events as Server-Sent Events, from
+ * the start of its current attempt or after Last-Event-ID, live until the
+ * job ends. */
+static enum MHD_Result job_events(struct MHD_Connection *c, req *r)
+{
+    assay_job_rec j;
+    if (visible_job(r, &j) < 0)
+        return failed(c, r);
+    r->job = j.id;
+    r->attempt = j.attempt;
+    r->next_seq = 0;
+    const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+    if (last) {
+        int a;
+        long long q;
+        char tail;
+        if (sscanf(last, "%d.%lld%c", &a, &q, &tail) != 2 || a < 1 || q < 0)
+            return problem(c, r, 400, "Last-Event-ID must be an id this stream sent (ATTEMPT.SEQ)");
+        if (a == j.attempt)
+            r->next_seq = q + 1;
+    }
+    /* A first comment, so that a client knows the stream is open. */
+    char hello[64];
+    int n = snprintf(hello, sizeof hello, ": job %" PRId64 "\n\n", j.id);
+    if (sse_put(r, hello, (size_t)n) < 0)
+        return problem(c, r, 500, "out of memory");
+    pthread_mutex_lock(&r->srv->mu);
+    r->ka_seen = r->srv->keepalive_round;
+    pthread_mutex_unlock(&r->srv->mu);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, r, NULL);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    enum MHD_Result ok = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    r->status = 200;
+    return ok;
+}
+
+/* Wake every waiting stream. Called with s->mu held. */
+static void resume_all(server *s)
+{
+    for (size_t i = 0; i < s->nwaiting; i++)
+        MHD_resume_connection(s->waiting[i]);
+    s->nwaiting = 0;
+}
+
+/* The watcher: resumes the waiting streams when another connection
+ * (the dispatcher, an API request) committed, or a keepalive is due. Its
+ * own store connection; it only reads PRAGMA data_version. */
+static void *watcher(void *arg)
+{
+    server *s = arg;
+    assay_store *st = NULL;
+    int64_t v0 = -1, v;
+    unsigned ticks = 0;
+    if (assay_store_open(&st, s->labdir, 0) < 0)
+        return NULL;
+    for (;;) {
+        struct timespec ts = {0, SSE_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        int changed = assay_store_data_version(st, &v) == 0 && v != v0;
+        v0 = changed ? v : v0;
+        int ka = ++ticks % (SSE_KEEPALIVE_S * 1000 / SSE_POLL_MS) == 0;
+        pthread_mutex_lock(&s->mu);
+        if (s->stopping) {
+            resume_all(s);
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        if (ka)
+            s->keepalive_round++;
+        if ((changed || ka) && s->nwaiting)
+            resume_all(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+    assay_store_close(st);
+    return NULL;
+}
+
+/* ---- web logins ------------------------------------------------------------ */
+
+/* The failure record of key, made if there is room; NULL if not.
+ * Called with s->mu held. */
+static struct failure *failure_of(server *s, const char *key, time_t now, int make)
+{
+    struct failure *free_slot = NULL;
+    for (size_t i = 0; i < FAIL_SLOTS; i++) {
+        struct failure *f = &s->fails[i];
+        if (f->key[0] && now - f->since >= FAIL_WINDOW)
+            f->key[0] = 0; /* its window passed */
+        if (f->key[0] && !strcmp(f->key, key))
+            return f;
+        if (!f->key[0] && !free_slot)
+            free_slot = f;
+    }
+    if (!make || !free_slot)
+        return NULL;
+    snprintf(free_slot->key, sizeof free_slot->key, "%s", key);
+    free_slot->count = 0;
+    free_slot->since = now;
+    return free_slot;
+}
+
+/* 1 if logins for this account or from this address are stopped for now;
+ * with failed, count one more failure for both. When the table is full,
+ * logins are refused rather than left unlimited. */
+static int login_limited(server *s, const char *user, const char *addr, int failed)
+{
+    char ku[80], ka[80];
+    time_t now = time(NULL);
+    snprintf(ku, sizeof ku, "u:%.64s", user);
+    snprintf(ka, sizeof ka, "a:%.64s", addr);
+    pthread_mutex_lock(&s->mu);
+    struct failure *fu = failure_of(s, ku, now, failed), *fa = failure_of(s, ka, now, failed);
+    int full = failed && (!fu || !fa);
+    if (failed) {
+        if (fu)
+            fu->count++;
+        if (fa)
+            fa->count++;
+    }
+    int limited = full || (fu && fu->count >= FAIL_MAX_USER) || (fa && fa->count >= FAIL_MAX_ADDR);
+    pthread_mutex_unlock(&s->mu);
+    return limited;
+}
+
+static void client_addr(struct MHD_Connection *c, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, len, "-");
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, (socklen_t)len);
+}
+
+/* POST /api/v1/login {"name","password"}: a session cookie (HttpOnly,
+ * Secure, SameSite=Strict) and, in the body, the CSRF token the page
+ * sends back with every state change. */
+static enum MHD_Result login(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res = MHD_NO;
+    cJSON *b = json_body(c, r, &res);
+    char addr[INET6_ADDRSTRLEN], session[ASSAY_TOKEN_LEN], csrf[65], cookie[200];
+    if (!b)
+        return res;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "name"), *p = cJSON_GetObjectItemCaseSensitive(b, "password");
+    if (!cJSON_IsString(n) || !cJSON_IsString(p)) {
+        cJSON_Delete(b);
+        return problem(c, r, 400, "give \"name\" and \"password\"");
+    }
+    client_addr(c, addr, sizeof addr);
+    if (login_limited(r->srv, n->valuestring, addr, 0)) {
+        cJSON_Delete(b);
+        return problem(c, r, 429, "too many failed logins for this account or from this address: try again later");
+    }
+    int rc = assay_account_login(r->lab.store, n->valuestring, p->valuestring, session, csrf, &r->user);
+    explicit_bzero(p->valuestring, strlen(p->valuestring));
+    if (rc < 0) {
+        if (rc == ASSAY_EAUTH)
+            login_limited(r->srv, n->valuestring, addr, 1);
+        cJSON_Delete(b);
+        return rc == ASSAY_EAUTH ? problem(c, r, 401, "wrong name or password") : failed(c, r);
+    }
+    cJSON_Delete(b);
+    r->authed = 1;
+    cJSON *o = user_json(&r->user);
+    cJSON_AddStringToObject(o, "csrf", csrf);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct MHD_Response *resp = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY) : NULL;
+    cJSON_free(text);
+    if (!resp)
+        return MHD_NO;
+    snprintf(cookie, sizeof cookie, "assay_session=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", session,
+             ASSAY_SESSION_SECONDS);
+    explicit_bzero(session, sizeof session);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+    explicit_bzero(cookie, sizeof cookie);
+    enum MHD_Result ok = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    r->status = 200;
+    return ok;
+}
+
+/* POST /api/v1/logout: the session ends (with a session cookie). */
+static enum MHD_Result logout(struct MHD_Connection *c, req *r)
+{
+    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "assay_session");
+    if (!r->by_cookie || !cookie)
+        return problem(c, r, 400, "no session to end (API tokens are revoked with assay token revoke)");
+    if (assay_account_logout(r->lab.store, cookie) < 0)
+        return failed(c, r);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE,
+                            "assay_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+    enum MHD_Result ok = MHD_queue_response(c, 204, resp);
+    MHD_destroy_response(resp);
+    r->status = 204;
+    return ok;
+}
+
+/* POST /api/v1/verify: a signed report (the body) checked against this
+ * lab's key; public. */
+static enum MHD_Result verify(struct MHD_Connection *c, req *r)
+{
+    char *pem = NULL, keyid[65], alg[16];
+    assay_report_check chk = {0};
+    if (assay_key_public(r->lab.key, &pem, keyid, alg) < 0)
+        return failed(c, r);
+    int rc = assay_report_verify(&chk, r->body ? r->body : "", r->blen, pem, strlen(pem));
+    free(pem);
+    if (rc < 0) {
+        const assay_error *e = assay_error_last();
+        return problem(c, r, e->code == ASSAY_ETOOBIG ? 413 : 422, "not valid: %s", e->message);
+    }
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(chk.statement, "predicate");
+    const cJSON *concl = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "valid", 1);
+    cJSON_AddStringToObject(o, "report_number", assay_json_str(p, "report_number"));
+    cJSON_AddItemToObject(o, "product", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "product"), 1));
+    cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+    if (cJSON_IsObject(concl))
+        cJSON_AddBoolToObject(o, "certified", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(concl, "certified")));
+    else
+        cJSON_AddNullToObject(o, "certified");
+    cJSON_AddStringToObject(o, "algorithm", chk.alg);
+    cJSON_AddStringToObject(o, "keyid", chk.keyid);
+    cJSON_AddStringToObject(o, "payload_sha256", chk.payload_sha256);
+    cJSON_Delete(chk.statement);
+    return answer_json(c, r, 200, o);
+}
+
+/* ---- the access handler ------------------------------------------------------ */
+
+/* At the headers: authenticate, authorise the route, prepare for the
+ * body. Returns 0 to go on, or 1 when an answer was queued. */
+static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *method, const char *url,
+                      enum MHD_Result *res)
+{
+    int st = match(r, method, url);
+    if (st) {
+        *res = st == 404 ? problem(c, r, 404, "no such resource") : problem(c, r, 405, "method not allowed here");
+        return 1;
+    }
+    if (r->route == R_HEALTH)
+        return 0;
+    if (assay_lab_open(&r->lab, s->labdir) < 0) {
+        *res = problem(c, r, 503, "the lab cannot be opened");
+        return 1;
+    }
+    r->lab_open = 1;
+    assay_store_set_busy_ms(r->lab.store, 5000);
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "assay_session");
+    if (auth && !strncmp(auth, "Bearer ", 7)) {
+        if (assay_account_authenticate(r->lab.store, auth + 7, &r->user) < 0) {
+            *res = problem(c, r, 401, "unknown or revoked token");
+            return 1;
+        }
+        r->authed = 1;
+    } else if (cookie && r->route != R_LOGIN) {
+        if (assay_account_session(r->lab.store, cookie, &r->user, r->csrf) < 0) {
+            *res = problem(c, r, 401, "the session expired or was ended: log in again");
+            return 1;
+        }
+        r->authed = r->by_cookie = 1;
+        /* A browser sends the cookie with any request a page makes it
+         * send: a state change must also carry the token only our own
+         * page could read (SameSite=Strict is the second wall). */
+        const char *t = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+        if (strcmp(method, "GET") && strcmp(method, "HEAD") && !(t && assay_account_secret_eq(t, r->csrf))) {
+            *res = problem(c, r, 403, "a state-changing request with a session needs its X-CSRF-Token header");
+            return 1;
+        }
+    }
+    if (r->route != R_VERIFY && r->route != R_LOGIN && !r->authed) {
+        *res = problem(c, r, 401, "give a token: Authorization: Bearer <token> (assay token create)");
+        return 1;
+    }
+    int staff = r->authed && assay_account_is_staff(&r->user);
+    if ((r->route == R_RUN_SUBMIT || r->route == R_HOSTS) && !staff) {
+        *res = problem(c, r, 403, "only engineers and admins may do this");
+        return 1;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t len = 0;
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno || *end || end == cl || cl[0] == '-') {
+            *res = problem(c, r, 400, "bad Content-Length");
+            return 1;
+        }
+        len = v;
+    }
+    if (r->route == R_PKG_ADD) {
+        r->bmax = s->max_upload;
+        if (cl && len > s->max_upload) {
+            *res = problem(c, r, 413, "the submission is larger than this lab accepts "
+                                      "(ingest.max_submission_bytes %" PRIu64 " bytes)", s->max_upload);
+            return 1;
+        }
+        /* The file keeps the name the client gives (?name=), which the
+         * package records; only a plain file name is taken. */
+        const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+        if (!name)
+            name = "submission";
+        if (!file_name_ok(name)) {
+            *res = problem(c, r, 400, "name must be a plain file name: 1-200 printable characters, no '/', "
+                                      "not . or ..");
+            return 1;
+        }
+        snprintf(r->udir, sizeof r->udir, "%s/upload-XXXXXX", s->staging);
+        if (!mkdtemp(r->udir)) {
+            r->udir[0] = 0;
+            *res = problem(c, r, 503, "cannot stage the upload: %s", strerror(errno));
+            return 1;
+        }
+        snprintf(r->upath, sizeof r->upath, "%s/%s", r->udir, name);
+        if ((r->fd = open(r->upath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+            r->upath[0] = 0;
+            *res = problem(c, r, 503, "cannot stage the upload: %s", strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    if (!strcmp(method, "POST")) {
+        r->bmax = r->route == R_VERIFY ? VERIFY_BODY_MAX : JSON_BODY_MAX;
+        if (cl && len > r->bmax) {
+            *res = problem(c, r, 413, "the body is larger than %zu bytes", r->bmax);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A chunk of body: to the staging file, or the capped buffer. Past the cap,
+ * the rest is read and dropped, and the answer is 413. */
+static int take_body(req *r, const char *data, size_t n)
+{
+    if (r->too_big)
+        return 0;
+    if (r->route == R_PKG_ADD) {
+        if (r->got + n > r->bmax) {
+            r->too_big = 1;
+            return 0;
+        }
+        for (size_t off = 0; off < n;) {
+            ssize_t w = write(r->fd, data + off, n - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -1;
+            off += (size_t)w;
+        }
+        r->got += n;
+        return 0;
+    }
+    if (r->bmax == 0 || r->blen + n > r->bmax) {
+        r->too_big = 1;
+        return 0;
+    }
+    if (!r->body && !(r->body = malloc(r->bmax + 1)))
+        return -1;
+    memcpy(r->body + r->blen, data, n);
+    r->blen += n;
+    r->body[r->blen] = 0;
+    return 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *data, size_t *size, void **con_cls)
+{
+    server *s = cls;
+    req *r = *con_cls;
+    enum MHD_Result res = MHD_YES;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        r->fd = -1;
+        r->srv = s;
+        r->conn = c;
+        clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        *con_cls = r;
+        if (at_headers(c, s, r, method, url, &res))
+            r->refused = 1;
+        return res;
+    }
+    if (*size) {
+        if (!r->refused && take_body(r, data, *size) < 0) {
+            r->refused = 1;
+            res = problem(c, r, 500, "cannot stage the body: %s", strerror(errno));
+        }
+        *size = 0;
+        return res;
+    }
+    if (r->refused)
+        return MHD_YES;
+    if (r->too_big && r->route != R_PKG_ADD)
+        return problem(c, r, 413, "the body is larger than %zu bytes", r->bmax);
+    switch (r->route) {
+    case R_HEALTH: {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", "ok");
+        return answer_json(c, r, 200, o);
+    }
+    case R_WHOAMI: return answer_json(c, r, 200, user_json(&r->user));
+    case R_PKG_LIST: return pkg_list(c, r);
+    case R_PKG_ADD:
+        if (r->too_big)
+            return problem(c, r, 413, "the submission is larger than this lab accepts "
+                                      "(ingest.max_submission_bytes %zu bytes)", r->bmax);
+        return pkg_add(c, r);
+    case R_PKG_SHOW: return pkg_show(c, r);
+    case R_RUN_LIST: return run_list(c, r);
+    case R_RUN_SUBMIT: return run_submit(c, r);
+    case R_RUN_SHOW: return run_show(c, r);
+    case R_RUN_CANCEL: return run_cancel(c, r);
+    case R_RUN_REPORT: return run_report(c, r);
+    case R_HOSTS: return hosts(c, r);
+    case R_VERIFY: return verify(c, r);
+    case R_JOB_SHOW: return job_show(c, r);
+    case R_JOB_LOG: return job_log(c, r);
+    case R_JOB_EVENTS: return job_events(c, r);
+    case R_LOGIN: return login(c, r);
+    case R_LOGOUT: return logout(c, r);
+    case R_NONE: break;
+    }
+    return problem(c, r, 404, "no such resource");
+}
+
+/* A path made printable for the log: at most 200 bytes, anything outside
+ * printable ASCII as '?'. */
+static void log_safe(char *out, size_t outlen, const char *s)
+{
+    size_t i = 0;
+    for (; s && *s && i + 1 < outlen && i < 200; s++)
+        out[i++] = (*s >= 0x21 && *s < 0x7f) ? *s : '?';
+    out[i] = 0;
+}
+
+/* The end of a request: the access log line (method, path, status, user,
+ * bytes of body, milliseconds; never a header), and the clean-up. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    req *r = *con_cls;
+    (void)cls;
+    if (!r)
+        return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - r->t0.tv_sec) * 1000 + (t1.tv_nsec - r->t0.tv_nsec) / 1000000;
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32], path[256] = "";
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char addr[INET6_ADDRSTRLEN];
+    client_addr(c, addr, sizeof addr);
+    log_safe(path, sizeof path, r->route == R_NONE ? "-" : r->arg[0] ? r->arg : "");
+    fprintf(stderr, "{\"time\":\"%s\",\"client\":\"%s\",\"route\":\"%s\",\"arg\":\"%s\",\"status\":%d,\"user\":\"%s\","
+                    "\"body_bytes\":%" PRIu64 ",\"ms\":%ld,\"completed\":%s}\n",
+            when, addr, ROUTE_NAMES[r->route], path, r->status, r->authed ? r->user.name : "",
+            r->route == R_PKG_ADD ? r->got : (uint64_t)r->blen, ms,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->upath[0])
+        unlink(r->upath);
+    if (r->udir[0])
+        rmdir(r->udir);
+    if (r->lab_open)
+        assay_lab_close(&r->lab);
+    free(r->body);
+    free(r->sbuf);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* libmicrohttpd's own messages (bad requests it refuses itself). */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fputs("assay serve: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* Remove what a killed server left in staging: a partial upload never
+ * became a package (package add had not started, or its own staging is
+ * gc's), so nothing of it is visible. */
+static void clean_staging(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "upload-", 7))
+            continue;
+        int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *sd = sub >= 0 ? fdopendir(sub) : NULL;
+        struct dirent *f;
+        while (sd && (f = readdir(sd)))
+            if (strcmp(f->d_name, ".") && strcmp(f->d_name, ".."))
+                unlinkat(sub, f->d_name, 0);
+        if (sd)
+            closedir(sd);
+        else if (sub >= 0)
+            close(sub);
+        unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+    }
+    closedir(d);
+}
+
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    if (!f) {
+        assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+        return NULL;
+    }
+    if ((buf = calloc(1, 64 * 1024 + 1))) {
+        size_t n = fread(buf, 1, 64 * 1024, f);
+        if (n == 0 || n == 64 * 1024) {
+            assay_error_set(ASSAY_EINVAL, "%s: empty, or larger than 64 KiB", path);
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+int assay_serve(const assay_serve_opts *o)
+{
+    server s;
+    assay_lab lab;
+    struct sockaddr_in sa = {0};
+    char host[64];
+    char *cert = NULL, *key = NULL;
+    const char *colon = strrchr(o->listen, ':');
+    int rc = -1;
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    if (!colon || (size_t)(colon - o->listen) >= sizeof host)
+        return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address)");
+    memcpy(host, o->listen, (size_t)(colon - o->listen));
+    host[colon - o->listen] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address), not %s", o->listen);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if ((o->tls_cert != NULL) != (o->tls_key != NULL))
+        return assay_error_set(ASSAY_EINVAL, "give both --tls-cert and --tls-key, or neither");
+    if (o->tls_cert && (!(cert = read_pem(o->tls_cert)) || !(key = read_pem(o->tls_key))))
+        goto out;
+
+    /* The lab must open here, once, so that a wrong --lab fails at start. */
+    if (assay_lab_open(&lab, o->labdir) < 0)
+        goto out;
+    assay_package_budget_t b;
+    assay_package_budget(&lab, &b);
+    s.max_upload = b.max_submission;
+    snprintf(s.labdir, sizeof s.labdir, "%s", lab.dir);
+    assay_lab_close(&lab);
+    if (snprintf(s.staging, sizeof s.staging, "%s/" STAGING, s.labdir) >= (int)sizeof s.staging) {
+        assay_error_set(ASSAY_EINVAL, "lab path too long");
+        goto out;
+    }
+    if (mkdir(s.staging, 0700) < 0 && errno != EEXIST) {
+        assay_error_set_errno(ASSAY_EIO, errno, "%s", s.staging);
+        goto out;
+    }
+    clean_staging(s.staging);
+
+    /* SIGTERM and SIGINT are waited for by this thread only: block them
+     * before the pool's threads start, so they inherit the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    if (cert)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 8),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)128,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout ? o->timeout : 30),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_ARRAY, cert ? tls : tls + 2, MHD_OPTION_END);
+    if (!d) {
+        assay_error_set(ASSAY_EIO, "cannot listen on %s (in use, or not an address of this machine)", o->listen);
+        goto out;
+    }
+    pthread_t wt;
+    if (pthread_create(&wt, NULL, watcher, &s) != 0) {
+        MHD_stop_daemon(d);
+        assay_error_set(ASSAY_EIO, "cannot start the event watcher");
+        goto out;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    printf("assay serve: listening on %s://%s:%u\n", cert ? "https" : "http", host, di ? di->port : 0u);
+    fflush(stdout);
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    fprintf(stderr, "assay serve: signal %d: stopping\n", sig);
+    /* Streams end (libmicrohttpd must not be stopped with a connection
+     * suspended): the watcher resumes them all and they see stopping. */
+    pthread_mutex_lock(&s.mu);
+    s.stopping = 1;
+    pthread_mutex_unlock(&s.mu);
+    pthread_join(wt, NULL);
+    /* Stops accepting, ends every connection; an upload cut here is removed
+     * by its completion (its staging file), never half-stored. */
+    MHD_stop_daemon(d);
+    clean_staging(s.staging);
+    rc = 0;
+out:
+    free(cert);
+    if (key)
+        explicit_bzero(key, strlen(key));
+    free(key);
+    return rc < 0 ? assay_error_last()->code : 0;
+}

@@ -1,0 +1,37 @@
+/*
+ * `assay serve`: the centre's HTTP API (docs/api.md), on GNU
+ * libmicrohttpd. A separate process from `assay dispatch`, sharing the
+ * lab's store (SQLite, WAL): each request opens its own connection.
+ * Uploads stream to a staging file and go through the same ingest as
+ * `package add` (assay_package_add: hostile-archive checks under budgets
+ * in a child); the server itself never parses a submission.
+ */
+#ifndef ASSAY_CTL_SERVE_H
+#define ASSAY_CTL_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct assay_serve_opts {
+    const char *labdir;
+    const char *listen;   /* "ADDR:PORT" (IPv4); port 0 picks a free one */
+    const char *tls_cert; /* PEM files: HTTPS when both are given, else NULL */
+    const char *tls_key;
+    unsigned threads;     /* size of the request thread pool (8) */
+    unsigned timeout;     /* seconds a connection may stay idle (30) */
+} assay_serve_opts;
+
+/*
+ * Serve until SIGTERM or SIGINT. Prints "assay serve: listening on
+ * http[s]://ADDR:PORT" on stdout (flushed) once the socket is bound, and
+ * one access-log line per request on stderr (never a token). Staged
+ * uploads a killed server left behind are removed at start. Returns 0
+ * after a clean shutdown, or a negative code.
+ */
+int assay_serve(const assay_serve_opts *o);
+
+/* The names of the server's routes (its operation ids in docs/api.yaml
+ * and the "route" of its access log), *n of them. */
+const char *const *assay_serve_routes(size_t *n);
+
+#endif
