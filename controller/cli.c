@@ -20,7 +20,8 @@ static const assay_cli_cmd CMDS[] = {
      "Settings: centre, ingest.max_entries, ingest.max_entry_bytes,\n"
      "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes,\n"
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
-     "ingest.grace_seconds, report.max_ci_pct.",
+     "ingest.grace_seconds, report.max_ci_pct, report.tested_by,\n"
+     "report.reviewed_by, report.approved_by, report.timezone, report.verify_url.",
      {JSON, END}},
     {"config", "set", "KEY VALUE", 2, ASSAY_CLI_WORDS, 1, "change a lab setting",
      "Settings: centre (the test centre named in reports); the ingest limits\n"
@@ -28,7 +29,12 @@ static const assay_cli_cmd CMDS[] = {
      "ingest.max_ratio and the submission's budget ingest.max_submission_bytes,\n"
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
      "ingest.grace_seconds (positive whole numbers; docs/manifest.md#budgets);\n"
-     "report.max_ci_pct, the widest interval of a stable benchmark.",
+     "report.max_ci_pct, the widest interval of a stable benchmark;\n"
+     "the people a report names: report.tested_by (测试人), report.reviewed_by\n"
+     "(审核人), report.approved_by (批准人); report.timezone, the centre's time\n"
+     "zone for dates beside UTC (Asia/Shanghai); report.verify_url, the address\n"
+     "the printed report's QR code leads to, followed by the payload's SHA-256\n"
+     "(docs/report.md).",
      {END}},
     {"package", "add", "FILE", 1, ASSAY_CLI_FILE, 1, "ingest a vendor's submission; prints its id",
      "Checks the archive (hostile-archive checks), its manifest and the\n"
@@ -151,9 +157,11 @@ static const assay_cli_cmd CMDS[] = {
       {"--log-cap", "BYTES", "a log a host sends is cut there, with a marker (64 MiB)", ASSAY_CLI_NONE, NULL, 0},
       END}},
     {"report", NULL, "RUN", 1, ASSAY_CLI_NONE, 1, "the adaptation report of a finished run",
-     "json is the signed one (a DSSE envelope); html, junit and md are made\n"
-     "from its verified payload (docs/report.md).",
-     {{"--format", "json|html|junit|md", "the form (json)", ASSAY_CLI_WORDS, "json html junit md", 0},
+     "json is the signed one (a DSSE envelope); html, pdf, junit and md are\n"
+     "made from its verified payload (docs/report.md). pdf is the document to\n"
+     "print, sign and seal: A4, Chinese and English, with the payload's SHA-256\n"
+     "and a QR code of the verification address on every page.",
+     {{"--format", "json|html|pdf|junit|md", "the form (json)", ASSAY_CLI_WORDS, "json html pdf junit md", 0},
       {"-o", "FILE", "write to FILE instead of stdout", ASSAY_CLI_FILE, NULL, 0},
       {"--baseline", "RUN", "compare the benchmarks with an earlier run's", ASSAY_CLI_NONE, NULL, 0},
       END}},
@@ -545,7 +553,8 @@ void assay_cli_bash(FILE *f)
         fputs("\" -- \"$cur\")); return; fi\n", f);
         if (c->pos_complete == ASSAY_CLI_WORDS && !strcmp(c->name, "config"))
             fputs("        COMPREPLY=($(compgen -W \"centre ingest.max_entries ingest.max_entry_bytes "
-                  "ingest.max_total_bytes ingest.max_ratio\" -- \"$cur\"));;\n",
+                  "ingest.max_total_bytes ingest.max_ratio report.max_ci_pct report.tested_by report.reviewed_by "
+                  "report.approved_by report.timezone report.verify_url\" -- \"$cur\"));;\n",
                   f);
         else if (!strcmp(c->name, "help")) {
             fputs("        COMPREPLY=($(compgen -W \"", f);
