@@ -30,10 +30,10 @@ static const assay_cli_cmd CMDS[] = {
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
      "ingest.grace_seconds (positive whole numbers; docs/manifest.md#budgets);\n"
      "report.max_ci_pct, the widest interval of a stable benchmark;\n"
-     "the people a report names: report.tested_by (测试人), report.reviewed_by\n"
-     "(审核人), report.approved_by (批准人); report.timezone, the centre's time\n"
-     "zone for dates beside UTC (Asia/Shanghai); report.verify_url, the address\n"
-     "the printed report's QR code leads to, followed by the payload's SHA-256\n"
+     "the people a report names: report.tested_by, report.reviewed_by,\n"
+     "report.approved_by; report.timezone, the centre's time zone for dates\n"
+     "beside UTC (Asia/Shanghai); report.verify_url, the address the printed\n"
+     "report's QR code leads to, before the payload's SHA-256\n"
      "(docs/report.md).",
      {END}},
     {"package", "add", "FILE", 1, ASSAY_CLI_FILE, 1, "ingest a vendor's submission; prints its id",

@@ -429,7 +429,12 @@ static void render(struct doc *d)
     para(d, "适配测试报告 / Adaptation Test Report", 20, 1);
     if (cJSON_IsBool(obj(con, "certified"))) {
         int ok = cJSON_IsTrue(obj(con, "certified"));
+        if (ok)
+            cairo_set_source_rgb(d->cr, 0.04, 0.42, 0.04);
+        else
+            cairo_set_source_rgb(d->cr, 0.7, 0, 0);
         heading(d, ok ? "结论：已认证 / Conclusion: certified" : "结论：未认证 / Conclusion: not certified", 14);
+        cairo_set_source_rgb(d->cr, 0, 0, 0);
         char *zh = NULL, *en = NULL;
         if (assay_report_summary(&zh, &en, p) == 0) {
             para(d, zh, 10, 0);

@@ -1363,7 +1363,13 @@ Test(report, the_document_to_sign_html_and_pdf)
     cr_assert(strstr(html, "<th>架构 Architecture</th><td>aarch64</td><td>aarch64</td>"), "measured beside profile");
     cr_assert(strstr(html, "\"Noto Sans CJK SC\"") && strstr(html, "@page{") && strstr(html, "counter(pages)"),
               "a CJK font stack and page numbers in print");
-    /* (The hostile test runs the page through check-report.py and the browser.) */
+    /* Kept beside the PDF for people to look at (the hostile test runs the
+     * page through check-report.py and the browser). */
+    char hpath[400];
+    snprintf(hpath, sizeof hpath, "%s/report-pdf", ASSAY_BINARY_DIR);
+    cr_assert_eq(th_run(NULL, 0, "mkdir -p %s", hpath), 0);
+    snprintf(hpath, sizeof hpath, "%s/report-pdf/html-sealed.html", ASSAY_BINARY_DIR);
+    write_file(hpath, html);
     int pages = pdf_check(&c, "sealed", &text);
     char want[200];
     cr_assert(strstr(text, "结论：未认证") && strstr(text, "测试环境") && strstr(text, product) &&
