@@ -1413,6 +1413,20 @@ Test(report, the_document_to_sign_html_and_pdf)
               "%s", assay_json_str(p, "date_local"));
     cJSON_Delete(st);
     free(payload);
+
+    /* The command line, as docs/report.md shows it. */
+    char out[4096];
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/sealed report 1 --format pdf -o %s/cli.pdf && "
+                        "pdftotext -enc UTF-8 %s/cli.pdf - | grep -c 测试环境", dir, dir, dir), 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/sealed report 1 --format pdf | head -c 5", dir),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "%PDF-", "to stdout");
+    cr_assert_neq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/sealed config set report.timezone Mars/Olympus 2>&1",
+                         dir), 0, "%s", out);
+    cr_assert(strstr(out, "Mars/Olympus"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/sealed config set report.reviewed_by '李四' && "
+                        ASSAY_BINARY_DIR "/assay --lab %s/sealed config get report.reviewed_by", dir, dir), 0, "%s", out);
+    cr_assert_str_eq(out, "李四\n");
     assay_lab_close(&lab);
 }
 
