@@ -13,7 +13,7 @@ set -euo pipefail
 
 HOST_PKGS=(
     build-essential cmake pkg-config git ca-certificates file
-    libssh2-1-dev libcjson-dev libarchive-dev libssl-dev libsqlite3-dev
+    libssh2-1-dev libcjson-dev libarchive-dev libssl-dev libsqlite3-dev libiberty-dev
     libcriterion-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     libclang-rt-14-dev clang-14

@@ -28,6 +28,10 @@
 # this machine's login profile.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+# A command that fails under set -e says which, rather than ending the
+# script without a word.
+trap 'st=$?; echo "lab.sh: line $LINENO: $BASH_COMMAND: exit status $st" >&2' ERR
+for sig in TERM INT HUP PIPE; do trap "echo 'lab.sh: stopped by SIG$sig' >&2; exit 1" $sig; done
 
 DIR=${ASSAY_LAB_HOSTS:-$PWD/lab}
 NET=${ASSAY_LAB_NET:-10}
@@ -126,7 +130,11 @@ running_pid() {
     pid=$(cat "$h/sshd.pid" 2>/dev/null) || return 1
     case "$pid" in ''|*[!0-9]*) return 1 ;; esac
     kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$h/sshd_config" || return 1
+    # Read whole, not piped into grep -q (which stops reading early, and
+    # pipefail would take the writer's SIGPIPE for "not running").
+    local cmd
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    case "$cmd" in *"$h/sshd_config"*) ;; *) return 1 ;; esac
     printf '%s\n' "$pid"
 }
 
@@ -160,7 +168,7 @@ choose_net() {
     done
     if lab_up_in "$DIR"; then
         # Its sshds listen where their configs say.
-        k=$(cat "$DIR"/hosts/*/sshd_config | awk '/^ListenAddress/ { split($2, a, "."); print a[2]; exit }')
+        k=$(awk '/^ListenAddress/ { split($2, a, "."); print a[2]; exit }' "$DIR"/hosts/*/sshd_config)
         [ "$k" = "$want" ] || say "this lab is up on net $k: it stays there (down it to move it to $want)"
     else
         k=$want

@@ -55,6 +55,10 @@ enum hstate { HOST_STATES(AS_ENUM) HS_COUNT };
  * run it). */
 #define MAX_TRIES 5
 
+/* An artifact up to this size goes with the first command to a host the
+ * lab has no record of it on; a larger one only once RUN found it missing. */
+#define ASSAY_PREUPLOAD_MAX ((uint64_t)64 << 20)
+
 struct job;
 
 struct host {
@@ -95,6 +99,7 @@ struct job {
     double reset_deadline;   /* JS_RESETTING: the reset must have ended by then */
     int need_agent, need_art; /* what RUN found missing */
     int upfd2;                /* JS_UPLOADING: the artifact, after the agent (upfd) */
+    int guessed;              /* the first contact's guess from the store's records is made */
     assay_remote_stream stream;
     int ended;               /* job-end stored */
     int end_seen;            /* job-end checked (maybe not stored yet) */

@@ -497,8 +497,26 @@ static int on_starting(struct ctx *x, struct job *j, const struct result *r)
 {
     struct host *h = j->host;
     char why[700];
-    if (!r)
+    if (!r) {
+        /* First contact of a new job with a host the store has no record
+         * of our agent (or this artifact) on: send them with the job at
+         * once, one command instead of a RUN that finds them missing. A
+         * wrong guess costs an upload the host already had; a large
+         * artifact is not guessed (RUN checks first). */
+        int ha = 1, hf = 1;
+        if (j->rec.last_seq < 0 && !j->guessed &&
+            assay_store_host_has(x->lab->store, h->rec.name, h->agent_sha, j->art.sha256, &ha, &hf) == 0 &&
+            (!ha || (!hf && j->art.size <= ASSAY_PREUPLOAD_MAX))) {
+            j->guessed = 1;
+            j->need_agent = !ha;
+            j->need_art = !hf && j->art.size <= ASSAY_PREUPLOAD_MAX;
+            job_state(x, j, JS_UPLOADING, "the lab's records show no job of this agent or artifact on the host");
+            return 0;
+        }
+        assay_error_clear();
+        j->guessed = 1;
         return run_start(x, j);
+    }
     int missing = r->status - ASSAY_REMOTE_MISSING;
     if (missing >= 1 && missing <= 3 && (j->rec.last_seq < 0 || missing == 1)) {
         /* Nothing ran. A running job's agent that is not the one pushed is
@@ -592,10 +610,17 @@ static int on_uploading(struct ctx *x, struct job *j, const struct result *r)
     }
     int missing = r->status - ASSAY_REMOTE_MISSING;
     if (missing >= 1 && missing <= 3) {
-        snprintf(why, sizeof why, "%s still lacks %s after the upload", h->rec.name,
-                 missing & 1 ? "the agent" : "the artifact");
-        job_failover(x, h, why);
-        return 0;
+        /* What was sent and is still missing is the host's failure; what
+         * was not sent (a first contact's guess) goes up now. */
+        if (((missing & 1) && j->need_agent) || ((missing & 2) && j->need_art)) {
+            snprintf(why, sizeof why, "%s still lacks %s after the upload", h->rec.name,
+                     (missing & 1) && j->need_agent ? "the agent" : "the artifact");
+            job_failover(x, h, why);
+            return 0;
+        }
+        j->need_agent = missing & 1;
+        j->need_art = (missing & 2) != 0;
+        return on_uploading(x, j, NULL);
     }
     /* The uploads went through; the rest is RUN's. */
     return on_starting(x, j, r);

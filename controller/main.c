@@ -235,10 +235,17 @@ static int cmd_gc(int argc, char **argv)
         grace = (long long)b.grace_seconds;
     }
     size_t staged, orphans;
-    if (assay_package_gc(&lab, grace, &staged, &orphans) < 0)
+    if (assay_package_gc(&lab, grace, &staged, &orphans) < 0) {
         rc = fail("gc");
-    else
+    } else if (has_flag(argc, argv, "--json")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "staged_removed", (double)staged);
+        cJSON_AddNumberToObject(o, "orphan_blobs_removed", (double)orphans);
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
         printf("removed %zu staged files or directories and %zu orphan blobs\n", staged, orphans);
+    }
     assay_lab_close(&lab);
     return rc;
 }
@@ -285,8 +292,10 @@ static int cmd_package(int argc, char **argv)
                 w += (int)assay_json_num(x, "warnings");
                 np++;
             }
+            char ce[48], cw[48], cp[48];
             if (pf && !existed)
-                fprintf(stderr, "assay: preflight: %d errors, %d warnings over %d profiles%s%.12s\n", e, w, np,
+                fprintf(stderr, "assay: preflight: %s, %s over %s%s%.12s\n", assay_counted(ce, sizeof ce, e, "error", "errors"),
+                        assay_counted(cw, sizeof cw, w, "warning", "warnings"), assay_counted(cp, sizeof cp, np, "profile", "profiles"),
                         e || w ? "; see: assay package inspect " : "", e || w ? id : "");
             if (pf) {
                 cJSON *ps = cJSON_AddObjectToObject(o, "preflight");
@@ -423,13 +432,32 @@ static int cmd_package(int argc, char **argv)
             } else {
                 cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
                 {
-                    printf("%s (%s): %d errors, %d warnings, %d ELF files\n", cell(assay_json_str(x, "profile"), 0),
+                    char counts[200];
+                    printf("%s (%s): %s\n", cell(assay_json_str(x, "profile"), 0),
                            cell(cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? assay_json_str(x, "artifact") : assay_json_str(x, "message"), 0),
-                           (int)assay_json_num(x, "errors"), (int)assay_json_num(x, "warnings"), (int)assay_json_num(x, "elf_files"));
+                           assay_pkgcheck_counts(counts, sizeof counts, x));
                     cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
                         printf("  %s %s %s: %s (expected %s)\n           %s\n", cell(assay_json_str(fd, "severity"), 7),
                                cell(assay_json_str(fd, "check"), 15), cell(assay_json_str(f, "path"), 0), cell(assay_json_str(fd, "found"), 0),
                                cell(assay_json_str(fd, "expected"), 0), cell(assay_json_str(fd, "hint"), 0));
+                }
+                /* Coverage: every file, examined or not, with the reason. */
+                cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "coverage"))
+                {
+                    char a[48], b[48], c[48];
+                    printf("coverage of %s: %s read, %s not for this host, %s not examined\n",
+                           cell(assay_json_str(x, "artifact"), 0),
+                           assay_counted(a, sizeof a, (long)assay_json_num(x, "elf_read"), "ELF file", "ELF files"),
+                           assay_counted(b, sizeof b, (long)assay_json_num(x, "not_for_host"), "file", "files"),
+                           assay_counted(c, sizeof c, (long)assay_json_num(x, "not_examined"), "file", "files"));
+                    cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "examined_files"))
+                        printf("  read          %s\n", cell(cJSON_IsString(f) ? f->valuestring : "", 0));
+                    cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "not_for_host_files"))
+                        printf("  not for host  %s (%s): %s\n", cell(assay_json_str(f, "path"), 0),
+                               cell(assay_json_str(f, "arch"), 0), cell(assay_json_str(f, "reason"), 0));
+                    cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "not_examined_files"))
+                        printf("  not examined  %s: %s\n", cell(assay_json_str(f, "path"), 0),
+                               cell(assay_json_str(f, "reason"), 0));
                 }
             }
             cJSON_Delete(pf);

@@ -233,9 +233,9 @@ static int prepare_job(struct ctx *x, struct job *j)
         {
             const cJSON *ne = cJSON_GetObjectItem(e, "errors"), *pid = cJSON_GetObjectItem(e, "profile");
             if (cJSON_IsString(pid) && !strcmp(pid->valuestring, prof->id) && cJSON_IsNumber(ne) && ne->valueint > 0) {
-                snprintf(j->reason, sizeof j->reason, "stopped before install: preflight found %d errors against %s "
+                snprintf(j->reason, sizeof j->reason, "stopped before install: preflight found %d error%s against %s "
                                                       "(assay package inspect %.12s --profile %s)",
-                         ne->valueint, prof->id, j->rec.package_id, prof->id);
+                         ne->valueint, ne->valueint == 1 ? "" : "s", prof->id, j->rec.package_id, prof->id);
                 j->preflight_stop = 1;
             }
         }

@@ -1,5 +1,6 @@
 /* Adaptation reports; see report.h and docs/report.md. */
 #include "report.h"
+#include "pkgcheck.h"
 #include "blob.h"
 #include "crypto.h"
 #include "manifest.h"
@@ -1829,9 +1830,9 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_TEXT(w, assay_json_str(obj(t, "host"), "name"));
         const cJSON *pk = obj(obj(t, "preflight"), "package");
         assay_markup_rawf(w, "</td><td>%d / %d</td><td>", pass, n);
-        if (cJSON_IsObject(pk))
-            assay_markup_rawf(w, "%d errors, %d warnings", (int)assay_json_num(pk, "errors"),
-                              (int)assay_json_num(pk, "warnings"));
+        char counts[200];
+        if (cJSON_IsObject(pk)) /* with the coverage: "0 errors" never alone */
+            W_TEXT(w, assay_pkgcheck_counts(counts, sizeof counts, pk));
         else
             W_RAW(w, "-");
         W_RAW(w, "</td><td");
@@ -1985,6 +1986,11 @@ int assay_report_html(char **out, const assay_report_check *c)
         }
         if (assay_json_str(t, "reason")[0])
             html_row(w, "原因 Reason", assay_json_str(t, "reason"));
+        if (cJSON_IsObject(obj(obj(t, "preflight"), "package"))) { /* what preflight read, beside what it found */
+            char cov[200];
+            html_row(w, "预检覆盖 Preflight coverage",
+                     assay_pkgcheck_counts(cov, sizeof cov, obj(obj(t, "preflight"), "package")));
+        }
         W_RAW(w, "</table>\n");
         const cJSON *pk = obj(obj(t, "preflight"), "package"),
                     *ph = obj(obj(t, "preflight"), "host");

@@ -651,6 +651,33 @@ static int run_bound(assay_store *st, const char *sql, int64_t id, const char *t
     return rc;
 }
 
+/* What the store's records say a host has: a job ran agent `agent_sha`
+ * there (its attempt recorded that agent), and a job of a package with
+ * artifact `art_sha` started there. A hint, not a fact: a host can be
+ * reinstalled; the dispatcher's RUN checks the host itself. */
+int assay_store_host_has(assay_store *st, const char *host, const char *agent_sha, const char *art_sha, int *agent,
+                         int *art)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s,
+                     "SELECT EXISTS (SELECT 1 FROM jobs WHERE host = ?1 AND agent_sha256 = ?2) OR "
+                     "EXISTS (SELECT 1 FROM attempts WHERE host = ?1 AND agent_sha256 = ?2), "
+                     "EXISTS (SELECT 1 FROM jobs j JOIN runs r ON r.id = j.run_id JOIN artifacts a ON "
+                     "a.package_id = r.package_id WHERE a.sha256 = ?3 AND (j.agent_sha256 != '' AND "
+                     "(j.host = ?1 OR j.id IN (SELECT job_id FROM attempts WHERE host = ?1 AND agent_sha256 != ''))))");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {host, agent_sha, art_sha};
+    bind_texts(s, 3, v);
+    rc = sqlite3_step(s) == SQLITE_ROW ? 0 : db_error(st, "host records");
+    if (rc == 0) {
+        *agent = sqlite3_column_int(s, 0);
+        *art = sqlite3_column_int(s, 1);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int assay_store_host_claim(assay_store *st, const char *host, int64_t job_id)
 {
     int rc = assay_store_begin(st);

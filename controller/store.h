@@ -108,6 +108,11 @@ int assay_store_host_disable(assay_store *st, const char *name, const char *why)
 /* A job is about to go to host (its first RUN): the host is no longer
  * clean, and holds the job's package from now on, whatever happens next. */
 int assay_store_host_claim(assay_store *st, const char *host, int64_t job_id);
+/* Whether the store's records show a job that ran agent `agent_sha` on the
+ * host (*agent) and one of a package with artifact `art_sha` that started
+ * there (*art): a hint for the first contact, never trusted alone. */
+int assay_store_host_has(assay_store *st, const char *host, const char *agent_sha, const char *art_sha, int *agent,
+                         int *art);
 /* The host's reset command succeeded before job_id (assigned to it): the
  * host is clean and fresh again, and the job's attempt records host_reset
  * = 1. ASSAY_ESTATE if the job is no longer assigned there. */

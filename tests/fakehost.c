@@ -223,6 +223,13 @@ static void conn_free(void *c)
     free(c);
 }
 
+/* A fault set for RUN applies to "upload and run" too: both are the job's
+ * command, the second with uploads in front. */
+static int hits(int fault_kind, assay_remote_kind kind)
+{
+    return fault_kind == (int)kind || (fault_kind == ASSAY_REMOTE_RUN && kind == ASSAY_REMOTE_UPLOAD_RUN);
+}
+
 static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_exec_opts *o)
 {
     struct fconn *c = cv;
@@ -237,16 +244,16 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
     x->arg = o->arg;
     x->infd = o->infd > 0 ? o->infd : -1;
     x->infd2 = o->infd2 > 0 ? o->infd2 : -1;
-    if ((int)kind == h->stall_kind && h->stall_times > 0) {
+    if (hits(h->stall_kind, kind) && h->stall_times > 0) {
         h->stall_times--;
         x->stall = 1;
     }
-    if ((int)kind == h->drop_kind && h->drop_times > 0) {
+    if (hits(h->drop_kind, kind) && h->drop_times > 0) {
         h->drop_times--;
         x->drop = 1;
         x->drop_at = h->drop_at;
     }
-    if ((int)kind == h->close_kind && h->close_times > 0) {
+    if (hits(h->close_kind, kind) && h->close_times > 0) {
         h->close_times--;
         x->close_ = 1;
         x->close_at = h->close_at;
@@ -299,7 +306,7 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
     case ASSAY_REMOTE_FACTS:
         break;
     }
-    if ((int)kind == h->fail_kind && h->fail_times > 0) {
+    if (hits(h->fail_kind, kind) && h->fail_times > 0) {
         h->fail_times--;
         x->status = h->fail_status;
         snprintf(x->err, sizeof x->err, "fake: %s failed", assay_remote_kind_name(kind));

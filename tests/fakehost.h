@@ -22,6 +22,7 @@ typedef struct fake_host {
     int auth_fail;             /* every connect is refused at authentication */
     int eagain;                /* every call returns "again" once before it advances */
     size_t split;              /* output in pieces of at most this many bytes (0: 64 KiB) */
+    /* A fault for ASSAY_REMOTE_RUN applies to ASSAY_REMOTE_UPLOAD_RUN too. */
     int drop_kind;             /* commands of this kind (ASSAY_REMOTE_*, -1: none)... */
     long drop_at;              /* ...drop the connection after this many bytes of output (< 0: from its end) */
     int drop_times;            /* ...this many times */

@@ -36,7 +36,7 @@ void lc_setup(const char *hosts_dir, int net, int nhosts)
                     lc_reference ? " --reference" : "");
     if (rc != 0)
         rmdir(lc_lab); /* still empty; lc_teardown knows only a store that was made */
-    cr_assert_eq(rc, 0, "lab: %s", lc_out);
+    cr_assert_eq(rc, 0, "lab (exit status %d): %s", rc, lc_out);
     strncat(lc_lab, "/lab", sizeof lc_lab - strlen(lc_lab) - 1);
     cr_assert_eq(lc_sh("%s init && %s host import %s/hosts.json", LC_ASSAY, LC_ASSAY, hosts_dir), 0,
                  "%s", lc_out);

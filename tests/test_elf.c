@@ -194,8 +194,8 @@ static const cJSON *finding(const cJSON *f, const char *check_name)
     return NULL;
 }
 
-static const assay_target kylin_x86 = {"x86_64", NULL, "2.28", "3.4.24", 4096, 2};
-static const assay_target kylin_kunpeng = {"aarch64", NULL, "2.28", "3.4.24", 65536, 0};
+static const assay_target kylin_x86 = {"x86_64", NULL, "2.28", "3.4.24", 4096, 2, "4.19"};
+static const assay_target kylin_kunpeng = {"aarch64", NULL, "2.28", "3.4.24", 65536, 0, "4.19"};
 
 Test(preflight, glibc_too_new_names_the_symbols)
 {
@@ -260,7 +260,7 @@ Test(preflight, architecture_and_loongarch_world)
     cr_assert_eq(errors, 1);
     cr_assert_str_eq(cJSON_GetObjectItem(finding(f, "arch"), "found")->valuestring, "aarch64");
     cJSON_Delete(f);
-    assay_target old = {"loongarch64", "old", "2.28", NULL, 16384, 0};
+    assay_target old = {"loongarch64", "old", "2.28", NULL, 16384, 0, NULL};
     f = check("hello-loongarch64", &old, &errors);
     cr_assert_not_null(finding(f, "loongarch-world"), "a new-world binary on an old-world OS");
     cJSON_Delete(f);
@@ -413,7 +413,7 @@ Test(elf_bounds, the_first_symbols_of_each_version_name_the_same_ones)
                         "readelf -W --dyn-syms " BIN "/many-x86_64 | awk '$7 == \"UND\" && $8 ~ /@GLIBC_/ "
                         "{ printf \"%%s%%s\", n++ ? \", \" : \"\", $8 } n == 5 { exit }'"),
                  0, "%s", want);
-    assay_target t = {"x86_64", NULL, "2.2.4", NULL, 4096, 0};
+    assay_target t = {"x86_64", NULL, "2.2.4", NULL, 4096, 0, NULL};
     cJSON *f = cJSON_CreateArray();
     cr_assert_geq(assay_preflight_elf(f, i, &t), 1);
     const cJSON *g = finding(f, "glibc");
@@ -552,6 +552,53 @@ Test(pkgcheck_bounds, files_past_the_first_hundred_are_counted_not_listed)
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(p, "files")), 100);
     cr_assert_eq(cJSON_GetObjectItem(p, "files_unlisted")->valueint, 1);
     cr_assert_geq(cJSON_GetObjectItem(p, "errors")->valueint, 101, "every file's errors are counted");
+    cJSON_Delete(pf);
+}
+
+/* Archives nested inside an artifact are opened, and their entries count
+ * into the same tally as every other level's: 12 000 empty files in a
+ * tarball inside the artifact's tarball cross the 10 000-entry cap. */
+Test(pkgcheck_bounds, nested_archives_count_against_the_one_budget)
+{
+    char out[2048], sub[400], id[65];
+    int existed;
+    cr_assert_eq(th_run(out, sizeof out,
+                        "set -e; d=%s/bomb; mkdir -p $d/in $d/s; cd $d/in; seq 1 12000 | xargs touch; cd $d;"
+                        "tar -C in -czf inner.tar.gz .; tar -cf s/x.tar inner.tar.gz;"
+                        "printf '%%s' '{\"manifest\":1,\"product\":\"p\",\"version\":\"1\",\"vendor\":\"v\","
+                        "\"artifacts\":[{\"file\":\"x.tar\",\"arch\":\"x86_64\"}],\"install\":{\"command\":\"true\","
+                        "\"timeout\":9},\"uninstall\":{\"command\":\"true\",\"timeout\":9},\"tests\":[{\"id\":\"t\","
+                        "\"command\":\"true\",\"timeout\":9}]}' > s/manifest.json; tar -C s -cf $d.tar manifest.json x.tar",
+                        pkdir),
+                 0, "%s", out);
+    snprintf(sub, sizeof sub, "%s/bomb.tar", pkdir);
+    cr_assert_lt(assay_package_add(&pklab, sub, id, &existed), 0, "a nested archive escaped the entry cap");
+    const char *why = assay_error_last()->message;
+    cr_assert(strstr(why, "nested 'inner.tar.gz'") && strstr(why, "10000 entries"), "%s", why);
+}
+
+/* C++ symbols in findings are shown demangled (libiberty), with their
+ * versions: std::filesystem needs GLIBCXX_3.4.26, above GCC 7's 3.4.24. */
+Test(pkgcheck_bounds, cxx_symbols_are_demangled)
+{
+    char id[65];
+    add_package(id, "cxx", "mkdir -p t/usr/bin s/pkgs; cp " BIN "/cxx-x86_64 t/usr/bin/cxx; tar -C t -cf s/pkgs/c.tar usr",
+                "pkgs/c.tar");
+    char *profs[] = {"zhaoxin-kh30000-kylin-v10"};
+    cJSON *pf, *f, *fd;
+    cr_assert_eq(assay_package_preflight(&pf, &pklab, id, profs, 1), 0, "%s", assay_error_last()->message);
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(pf, "profiles"), 0);
+    int seen = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(p, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
+    {
+        if (strcmp(cJSON_GetObjectItem(fd, "check")->valuestring, "glibcxx"))
+            continue;
+        const char *hint = cJSON_GetObjectItem(fd, "hint")->valuestring;
+        cr_assert(strstr(hint, "std::filesystem::") && strstr(hint, "@GLIBCXX_3.4.26"), "%s", hint);
+        cr_assert_null(strstr(hint, "_ZNSt10filesystem"), "a mangled name is left: %s", hint);
+        seen++;
+    }
+    cr_assert_eq(seen, 1);
     cJSON_Delete(pf);
 }
 

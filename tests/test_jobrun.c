@@ -110,19 +110,47 @@ static void has(const char *text)
 #define EVENTS 10
 #define LOGS 4
 
+/* A host the lab has no record of: the agent and the artifact go with the
+ * job, one command. */
 Test(jobrun, a_cold_host_every_state_logged)
 {
     dispatch(5);
     job1("passed", EVENTS, LOGS);
     has("job 1 on fake-1: done -> starting: assigned");
-    has("starting -> uploading: the host has neither agent nor artifact");
+    has("starting -> uploading: the lab's records show no job of this agent or artifact on the host");
     has("uploading -> streaming: the agent's events");
     has("streaming -> fetching logs: job-end");
     has("fetching logs -> ending: logs stored");
     has("ending -> done");
     cr_assert_eq(fh.uploads_agent, 1);
     cr_assert_eq(fh.uploads_art, 1);
-    cr_assert_eq(fh.runs + fh.upload_runs, 2, "a cold host is two commands: RUN, then uploads and RUN");
+    cr_assert_eq(fh.runs + fh.upload_runs, 1, "first contact is one command");
+}
+
+/* Another run of the package (job 2). */
+static void submit_again(void)
+{
+    cr_assert_eq(th_run(out, sizeof out,
+                        "%s --lab %s/lab run submit $(%s --lab %s/lab package list --json | grep -o '[0-9a-f]\\{64\\}' | "
+                        "head -1 | cut -c1-12) --profiles " PROFILE,
+                        ASSAY, dir, ASSAY, dir),
+                 0, "%s", out);
+    fh.runs = fh.upload_runs = fh.uploads_agent = fh.uploads_art = 0;
+}
+
+/* The lab's records are a hint: a host that lost its agent is found out by
+ * RUN, which says what is missing before anything runs. */
+Test(jobrun, a_host_that_lost_the_agent_gets_it_again)
+{
+    dispatch(5);
+    submit_again();
+    fh.has_agent = 0;
+    dispatch(5);
+    has("job 2 on fake-1: starting -> uploading: the host lacks our agent");
+    cr_assert_eq(fh.runs, 1);
+    cr_assert_eq(fh.upload_runs, 1);
+    cr_assert_eq(fh.uploads_agent, 1);
+    cr_assert_eq(fh.uploads_art, 0, "the artifact was there");
 }
 
 Test(jobrun, a_warm_host_is_one_command)
@@ -130,8 +158,11 @@ Test(jobrun, a_warm_host_is_one_command)
     fh.has_agent = fh.has_art = 1;
     dispatch(5);
     job1("passed", EVENTS, LOGS);
-    cr_assert_eq(fh.runs, 1);
-    cr_assert_eq(fh.uploads_agent + fh.uploads_art, 0);
+    /* The first job went with uploads (no records yet); the next one is one RUN. */
+    submit_again();
+    dispatch(5);
+    cr_assert_eq(fh.runs, 1, "%s", log_text);
+    cr_assert_eq(fh.upload_runs + fh.uploads_agent + fh.uploads_art, 0);
 }
 
 /* Every read split at every byte, and EAGAIN before every step. */
@@ -223,7 +254,7 @@ Test(jobrun, streaming_and_logs_dropped_at_many_offsets)
             has("waiting for host -> attaching: the host is back");
         if (offsets[i] < 0) /* job-end stored: only the logs are fetched again */
             has("waiting for host -> fetching logs: the host is back");
-        cr_assert_eq(fh.runs + fh.logs_cmds, 2, "offset %ld: one more command after the drop", offsets[i]);
+        cr_assert_eq(fh.runs + fh.upload_runs + fh.logs_cmds, 2, "offset %ld: one more command after the drop", offsets[i]);
     }
 }
 

@@ -10,8 +10,8 @@ Test(profile, every_shipped_profile_loads)
     assay_profile **v;
     size_t n;
     cr_assert_eq(assay_profile_list(&v, &n, ASSAY_SOURCE_DIR "/profiles"), 0, "%s", assay_error_last()->message);
-    cr_assert_eq(n, 22);
-    const char *must[] = {"kunpeng-920-kylin-v10", "phytium-ft2000plus-uos-20", "phytium-s2500-openeuler-22.03",
+    cr_assert_eq(n, 24);
+    const char *must[] = {"kunpeng-920-kylin-v10", "kunpeng-920-kylin-v10-sp3", "kunpeng-920-openeuler-24.03", "phytium-ft2000plus-uos-20", "phytium-s2500-openeuler-22.03",
                           "loongson-3a5000-kylin-v10", "loongson-3c5000-openeuler-22.03", "zhaoxin-kx6000-uos-20",
                           "zhaoxin-kh30000-kylin-v10"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
@@ -27,6 +27,50 @@ Test(profile, every_shipped_profile_loads)
             cr_assert_eq(v[k]->atomics_lse, 0, "FT-2000+ has no LSE atomics");
     }
     assay_profile_list_free(v, n);
+}
+
+/* Every value of every shipped profile says where it comes from: a
+ * "sources" entry, a non-empty string, for each field but the profile's
+ * own names and its list of checks. */
+Test(profile, every_profile_field_has_a_source)
+{
+    assay_profile **v;
+    size_t n, fields = 0;
+    cr_assert_eq(assay_profile_list(&v, &n, ASSAY_SOURCE_DIR "/profiles"), 0, "%s", assay_error_last()->message);
+    for (size_t k = 0; k < n; k++) {
+        const cJSON *src = cJSON_GetObjectItem(v[k]->doc, "sources"), *f;
+        cr_assert(cJSON_IsObject(src), "%s has no sources", v[k]->id);
+        cJSON_ArrayForEach(f, v[k]->doc)
+        {
+            const char *meta[] = {"profile", "id", "name", "name_zh", "verify", "sources"};
+            int is_meta = 0;
+            for (size_t i = 0; i < sizeof meta / sizeof *meta; i++)
+                is_meta |= !strcmp(f->string, meta[i]);
+            if (is_meta)
+                continue;
+            const cJSON *s = cJSON_GetObjectItem(src, f->string);
+            cr_assert(cJSON_IsString(s) && strlen(s->valuestring) > 10, "%s: %s has no source", v[k]->id, f->string);
+            fields++;
+        }
+        /* No source for a field the profile does not have. */
+        cJSON_ArrayForEach(f, src) cr_assert_not_null(cJSON_GetObjectItem(v[k]->doc, f->string), "%s: source for no field %s",
+                                                      v[k]->id, f->string);
+    }
+    cr_assert_geq(fields, n * 10);
+    assay_profile_list_free(v, n);
+}
+
+/* openEuler ships GCC 10 in 22.03 LTS and GCC 12 in 24.03 LTS. */
+Test(profile, openeuler_libstdcxx_is_its_gcc)
+{
+    assay_profile *p;
+    cr_assert_eq(assay_profile_load(&p, ASSAY_SOURCE_DIR "/profiles", "kunpeng-920-openeuler-22.03"), 0);
+    cr_assert_str_eq(p->libstdcxx, "3.4.28");
+    assay_profile_free(p);
+    cr_assert_eq(assay_profile_load(&p, ASSAY_SOURCE_DIR "/profiles", "kunpeng-920-openeuler-24.03"), 0);
+    cr_assert_str_eq(p->glibc, "2.38");
+    cr_assert_str_eq(p->libstdcxx, "3.4.30");
+    assay_profile_free(p);
 }
 
 static void bad(const char *json, const char *want)

@@ -79,8 +79,27 @@ const char *assay_elf_arch_name(unsigned machine, int bits)
     case 258: return bits == 64 ? "loongarch64" : "loongarch32"; /* EM_LOONGARCH */
     case 243: return bits == 64 ? "riscv64" : "riscv32";          /* EM_RISCV */
     case 8: return bits == 64 ? "mips64" : "mips";                /* EM_MIPS */
+    case 20: return "ppc";           /* EM_PPC */
     case 21: return "ppc64";         /* EM_PPC64 */
-    case 22: return "s390x";         /* EM_S390 */
+    case 22: return bits == 64 ? "s390x" : "s390"; /* EM_S390 */
+    case 15: return "parisc";        /* EM_PARISC */
+    case 41: case 0x9026: return "alpha"; /* EM_ALPHA, and the number Linux uses */
+    case 42: return "sh";            /* EM_SH */
+    case 50: return "ia64";          /* EM_IA_64 */
+    case 4: return "m68k";           /* EM_68K */
+    case 18: return "sparc32plus";   /* EM_SPARC32PLUS */
+    case 94: return "xtensa";        /* EM_XTENSA */
+    case 92: return "openrisc";      /* EM_OPENRISC */
+    case 189: return "microblaze";   /* EM_MICROBLAZE */
+    case 106: return "blackfin";     /* EM_BLACKFIN */
+    case 164: return "hexagon";      /* EM_HEXAGON */
+    case 83: return "avr";           /* EM_AVR */
+    case 247: return "bpf";          /* EM_BPF */
+    case 252: return "csky";         /* EM_CSKY */
+    case 93: return "arc";           /* EM_ARC_COMPACT */
+    case 195: return "arcv2";        /* EM_ARC_COMPACT2 */
+    case 88: return "m32r";          /* EM_M32R */
+    case 0x9080: return "v850";      /* EM_CYGNUS_V850 */
     case 2: return "sparc";          /* EM_SPARC */
     case 43: return "sparc64";       /* EM_SPARCV9 */
     default: return NULL;
@@ -127,7 +146,7 @@ static uint64_t fld(const struct img *m, uint64_t off, int w)
 }
 
 struct shdr {
-    uint32_t type, link;
+    uint32_t name, type, link;
     uint64_t offset, size, entsize;
 };
 
@@ -170,6 +189,7 @@ static int get_shdr(const struct img *m, uint64_t shoff, uint16_t shentsize, uin
     uint64_t at = shoff + (uint64_t)i * shentsize;
     if (!in_bounds(m, at, shentsize) || shentsize < (m->b64 ? 64 : 40))
         return -1;
+    s->name = (uint32_t)fld(m, at, 4);
     s->type = (uint32_t)fld(m, at + 4, 4);
     if (m->b64) {
         s->offset = fld(m, at + 24, 8);
@@ -314,6 +334,95 @@ static int dynamic(assay_elf_info *info, const struct img *m, const struct shdr 
     return 0;
 }
 
+/* A kernel module's vermagic: the "vermagic=" string of its .modinfo
+ * section (NUL-separated key=value strings), found through the section
+ * name table. Anything out of place leaves it "". */
+static void modinfo(assay_elf_info *info, const struct img *m, uint64_t shoff, uint16_t shentsize, uint16_t shnum,
+                    uint16_t shstrndx)
+{
+    struct shdr names, sh;
+    struct strtab st;
+    if (shstrndx >= shnum || get_shdr(m, shoff, shentsize, shstrndx, &names) < 0)
+        return;
+    strtab_index(&st, m, &names);
+    for (uint32_t i = 0; i < shnum; i++) {
+        const char *n;
+        if (get_shdr(m, shoff, shentsize, i, &sh) < 0 || sh.type != 1 /* SHT_PROGBITS */ ||
+            !(n = strtab_at(&st, sh.name)) || strcmp(n, ".modinfo"))
+            continue;
+        const char *p = (const char *)m->p + sh.offset, *end = p + sh.size;
+        while (p < end) {
+            size_t k = strnlen(p, (size_t)(end - p));
+            if (k > 9 && !strncmp(p, "vermagic=", 9)) {
+                size_t v = k - 9 < sizeof info->vermagic ? k - 9 : sizeof info->vermagic - 1;
+                memcpy(info->vermagic, p + 9, v);
+                info->vermagic[v] = '\0';
+                while (v > 0 && info->vermagic[v - 1] == ' ')
+                    info->vermagic[--v] = '\0';
+                return;
+            }
+            p += k + 1;
+        }
+        return;
+    }
+}
+
+/* A PT_LOAD segment: where its bytes are in the file and in memory. */
+struct seg {
+    uint64_t vaddr, offset, size;
+};
+
+/* The file range [*off, *off + *room) from virtual address `va` to the end
+ * of the load segment that holds it; 0, or -1 if no segment holds it. */
+static int vaddr_range(const struct seg *loads, size_t n, uint64_t va, uint64_t *off, uint64_t *room)
+{
+    for (size_t i = 0; i < n; i++)
+        if (va >= loads[i].vaddr && va - loads[i].vaddr < loads[i].size) {
+            *off = loads[i].offset + (va - loads[i].vaddr);
+            *room = loads[i].size - (va - loads[i].vaddr);
+            return 0;
+        }
+    return -1;
+}
+
+static int version_needs(assay_elf_info *info, uint16_t **idx_out, const struct img *m, const struct shdr *vn,
+                         const struct strtab *st);
+
+/* DT_NEEDED, DT_SONAME and the version needs of a file without section
+ * headers, through PT_DYNAMIC: DT_STRTAB and DT_STRSZ give the string
+ * table, DT_VERNEED the version needs (addresses, mapped to the file by the
+ * PT_LOAD segments). Entries that point outside the file are ignored. */
+static int dynamic_segment(assay_elf_info *info, uint16_t **idx, const struct img *m, const struct shdr *dyn,
+                           const struct seg *loads, size_t nloads)
+{
+    int w = m->b64 ? 8 : 4;
+    uint64_t esz = m->b64 ? 16 : 8, n = dyn->size / esz, strtab = 0, strsz = 0, verneed = 0;
+    int have_str = 0, have_vn = 0, rc;
+    for (uint64_t i = 0; i < n && i <= ASSAY_ELF_MAX_DYNAMIC; i++) {
+        uint64_t tag = fld(m, dyn->offset + i * esz, w), val = fld(m, dyn->offset + i * esz + (uint64_t)w, w);
+        if (tag == 0)
+            break;
+        if (tag == 5 /* DT_STRTAB */)
+            strtab = val, have_str = 1;
+        else if (tag == 10 /* DT_STRSZ */)
+            strsz = val;
+        else if (tag == 0x6ffffffe /* DT_VERNEED */)
+            verneed = val, have_vn = 1;
+    }
+    struct shdr strs = {0}, vn = {0};
+    uint64_t room;
+    struct strtab st;
+    if (!have_str || vaddr_range(loads, nloads, strtab, &strs.offset, &room) < 0)
+        return 0;
+    strs.size = strsz < room ? strsz : room;
+    strtab_index(&st, m, &strs);
+    if ((rc = dynamic(info, m, dyn, &st)) < 0)
+        return rc;
+    if (have_vn && vaddr_range(loads, nloads, verneed, &vn.offset, &vn.size) == 0 && in_bounds(m, vn.offset, vn.size))
+        return version_needs(info, idx, m, &vn, &st);
+    return 0;
+}
+
 /* Count one .gnu.version_r record. A walk that follows vn_next and
  * vna_next from the file and visits more records than the section has room
  * for has gone round a cycle or over overlapping records (chains that
@@ -447,7 +556,13 @@ int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
     uint16_t phentsize = (uint16_t)fld(&m, m.b64 ? 54 : 42, 2), phnum = (uint16_t)fld(&m, m.b64 ? 56 : 44, 2);
     uint16_t shentsize = (uint16_t)fld(&m, m.b64 ? 58 : 46, 2), shnum = (uint16_t)fld(&m, m.b64 ? 60 : 48, 2);
 
-    /* Program headers: interpreter, load alignment, property notes. */
+    /* Program headers: interpreter, load alignment, property notes; the
+     * dynamic segment and the loads that map it, for files without section
+     * headers. */
+    struct seg loads[16];
+    size_t nloads = 0;
+    struct shdr ptdyn = {0};
+    int have_ptdyn = 0;
     if (phnum && (phentsize < (m.b64 ? 56 : 32) || !in_bounds(&m, phoff, (uint64_t)phnum * phentsize))) {
         rc = assay_error_set(ASSAY_EINVAL, "ELF program headers lie outside the file");
         goto fail;
@@ -459,6 +574,13 @@ int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
         uint64_t align = fld(&m, at + (m.b64 ? 48 : 28), w);
         if (type == 1 /* PT_LOAD */ && (!info->min_load_align || align < info->min_load_align))
             info->min_load_align = align ? align : 1;
+        if (type == 1 && nloads < sizeof loads / sizeof *loads) {
+            loads[nloads].vaddr = fld(&m, at + (m.b64 ? 16 : 8), w);
+            loads[nloads].offset = off;
+            loads[nloads++].size = filesz;
+        }
+        if (type == 2 /* PT_DYNAMIC */)
+            ptdyn.offset = off, ptdyn.size = filesz, have_ptdyn = 1;
         if (type == 3 /* PT_INTERP */ && in_bounds(&m, off, filesz) && filesz > 0) {
             size_t n = filesz < sizeof info->interp ? (size_t)filesz : sizeof info->interp - 1;
             memcpy(info->interp, m.p + off, n);
@@ -494,6 +616,8 @@ int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
         else if (sh.type == 7 /* SHT_NOTE */ && !info->x86_isa_needed && (rc = notes(&m, sh.offset, sh.size, info)) < 0)
             goto fail;
     }
+    if (info->id.type == 1 /* ET_REL */ && shnum)
+        modinfo(info, &m, shoff, shentsize, shnum, (uint16_t)fld(&m, m.b64 ? 62 : 50, 2));
     if (have_dyn) {
         if (dyn.link >= shnum || get_shdr(&m, shoff, shentsize, dyn.link, &strs) < 0) {
             rc = assay_error_set(ASSAY_EINVAL, "ELF dynamic section names no string table");
@@ -517,6 +641,13 @@ int assay_elf_read(assay_elf_info **out, const void *buf, size_t len)
                 goto fail;
         }
     }
+    /* No section headers (sstrip, or section headers removed): the same
+     * tables, found through the dynamic segment. The loader reads these,
+     * so a file that runs has them. Symbol names are not found this way
+     * (the dynamic symbol table has no size without a section header). */
+    if (!shnum && have_ptdyn && in_bounds(&m, ptdyn.offset, ptdyn.size) &&
+        (rc = dynamic_segment(info, &idx, &m, &ptdyn, loads, nloads)) < 0)
+        goto fail;
     free(idx);
     *out = info;
     return 0;

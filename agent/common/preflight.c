@@ -45,6 +45,10 @@ static const char *highest(const assay_elf_info *e, const char *prefix, const ch
         used += (size_t)n;
         shown++;
     }
+    /* A file without section headers: its versions are read through the
+     * dynamic segment, its symbols' names are not. */
+    if (!shown && !e->nvsyms_all)
+        snprintf(syms, symslen, "symbol names not read: the file has no section headers");
     return best;
 }
 
@@ -55,8 +59,12 @@ int assay_preflight_elf(cJSON *out, const assay_elf_info *e, const assay_target 
     const char *arch = assay_elf_arch_name(e->id.machine, e->id.bits);
 
     if (!arch || strcmp(arch, t->arch)) {
-        snprintf(found, sizeof found, "%s", arch ? arch : "an unknown machine");
-        snprintf(hint, sizeof hint, "rebuild this file for %s; a %s binary cannot run there", t->arch, found);
+        if (arch)
+            snprintf(found, sizeof found, "%s", arch);
+        else
+            snprintf(found, sizeof found, "machine %u (EM_ value unknown to assay)", e->id.machine);
+        snprintf(hint, sizeof hint, "rebuild this file for %s; a binary for %s cannot run there", t->arch,
+                 arch ? arch : "another machine");
         return add(out, "error", "arch", t->arch, found, hint);
     }
     const char *w = assay_elf_loongarch_world(e);
@@ -131,6 +139,22 @@ int assay_preflight_elf(cJSON *out, const assay_elf_info *e, const assay_target 
         if ((r = add(out, "error", "x86-isa", exp, found, hint)) < 0)
             return r;
         errors += r;
+    }
+    /* A kernel module loads only into the kernel series it was built for:
+     * vermagic "4.19.90-52.22.v2207.ky10.x86_64 SMP ..." against "4.19". */
+    if (t->kernel && t->kernel[0] && e->id.type == 1 && e->vermagic[0]) {
+        size_t k = strlen(t->kernel);
+        if (strncmp(e->vermagic, t->kernel, k) || (e->vermagic[k] != '.' && e->vermagic[k] != '-' &&
+                                                   e->vermagic[k] != ' ' && e->vermagic[k] != '\0')) {
+            snprintf(exp, sizeof exp, "a module built for kernel %s", t->kernel);
+            snprintf(found, sizeof found, "vermagic %s", e->vermagic);
+            snprintf(hint, sizeof hint, "rebuild the module against the target's kernel %s headers (or ship it as "
+                                        "DKMS source): the kernel refuses a module of another series",
+                     t->kernel);
+            if ((r = add(out, "error", "kernel-module", exp, found, hint)) < 0)
+                return r;
+            errors += r;
+        }
     }
     return errors;
 }

@@ -64,6 +64,7 @@ typedef struct assay_elf_info {
                                 * need any set of versions) */
     size_t nvsyms;
     size_t nvsyms_all;         /* how many there are in all */
+    char vermagic[128];        /* a kernel module's (ET_REL) "vermagic=" of .modinfo, "" if none */
 } assay_elf_info;
 
 #define ASSAY_ELF_MAX_BYTES (1024u * 1024 * 1024) /* files larger than this are not read */

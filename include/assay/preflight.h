@@ -19,13 +19,15 @@ typedef struct assay_target {
     const char *libstdcxx;  /* highest GLIBCXX_3.4.N ("3.4.25"), or NULL if unknown or absent */
     int page_size;          /* bytes, 0 if unknown */
     int x86_isa_level;      /* 1-4, 0 if unknown */
+    const char *kernel;     /* kernel series ("4.19"), NULL if unknown: kernel modules are checked against it */
 } assay_target;
 
 /*
  * Append to `findings` (a JSON array) what is wrong with `e` on `t`:
  * architecture, LoongArch world, GLIBC_/GLIBCXX_ versions (naming the
  * symbols that need them), PT_LOAD alignment against the page size, and the
- * x86-64 ISA level. Returns the number of errors added, or ASSAY_ENOMEM.
+ * x86-64 ISA level; a kernel module's (ET_REL with a vermagic) kernel
+ * series against the target's. Returns the number of errors added, or ASSAY_ENOMEM.
  */
 int assay_preflight_elf(cJSON *findings, const assay_elf_info *e, const assay_target *t);
 

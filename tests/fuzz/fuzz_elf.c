@@ -21,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc == 0) {
         static const assay_target targets[] = {
-            {"aarch64", NULL, "2.28", "3.4.24", 65536, 0},
-            {"loongarch64", "old", "2.28", NULL, 16384, 0},
-            {"x86_64", NULL, "2.34", "3.4.29", 4096, 2},
+            {"aarch64", NULL, "2.28", "3.4.24", 65536, 0, "4.19"},
+            {"loongarch64", "old", "2.28", NULL, 16384, 0, NULL},
+            {"x86_64", NULL, "2.34", "3.4.29", 4096, 2, "5.10"},
         };
         for (size_t i = 0; i < 3; i++) {
             cJSON *f = cJSON_CreateArray();
