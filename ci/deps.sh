@@ -23,6 +23,7 @@ HOST_PKGS=(
     rpm cpio libarchive-tools xz-utils zstd zip bc
     sqlite3 openssl libxml2-utils python3 util-linux jq shellcheck
     groff-base
+    libcairo2-dev libpango1.0-dev libqrencode-dev fonts-noto-cjk poppler-utils tzdata
     chromium
 )
 

@@ -20,8 +20,9 @@ static const assay_cli_cmd CMDS[] = {
      "Settings: centre, ingest.max_entries, ingest.max_entry_bytes,\n"
      "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes,\n"
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
-     "ingest.grace_seconds, report.max_ci_pct, hosts.health_interval,\n"
-     "hosts.quarantine_after.",
+     "ingest.grace_seconds, report.max_ci_pct, report.tested_by,\n"
+     "report.reviewed_by, report.approved_by, report.timezone, report.verify_url,\n"
+     "hosts.health_interval, hosts.quarantine_after.",
      {JSON, END}},
     {"config", "set", "KEY VALUE", 2, ASSAY_CLI_WORDS, 1, "change a lab setting",
      "Settings: centre (the test centre named in reports); the ingest limits\n"
@@ -30,9 +31,13 @@ static const assay_cli_cmd CMDS[] = {
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
      "ingest.grace_seconds (positive whole numbers; docs/manifest.md#budgets);\n"
      "report.max_ci_pct, the widest interval of a stable benchmark;\n"
-     "hosts.health_interval, seconds between the dispatcher's health checks\n"
-     "of an idle host (600); hosts.quarantine_after, infrastructure failures\n"
-     "in a row that quarantine a host (3).",
+     "the people a report names: report.tested_by, report.reviewed_by,\n"
+     "report.approved_by; report.timezone, the centre's time zone for dates\n"
+     "beside UTC (Asia/Shanghai); report.verify_url, the address the printed\n"
+     "report's QR code leads to, before the payload's SHA-256\n"
+     "(docs/report.md); hosts.health_interval, seconds between the\n"
+     "dispatcher's health checks of an idle host (600); hosts.quarantine_after,\n"
+     "infrastructure failures in a row that quarantine a host (3).",
      {END}},
     {"package", "add", "FILE", 1, ASSAY_CLI_FILE, 1, "ingest a vendor's submission; prints its id",
      "Checks the archive (hostile-archive checks), its manifest and the\n"
@@ -169,9 +174,11 @@ static const assay_cli_cmd CMDS[] = {
       {"--log-cap", "BYTES", "a log a host sends is cut there, with a marker (64 MiB)", ASSAY_CLI_NONE, NULL, 0},
       END}},
     {"report", NULL, "RUN", 1, ASSAY_CLI_NONE, 1, "the adaptation report of a finished run",
-     "json is the signed one (a DSSE envelope); html, junit and md are made\n"
-     "from its verified payload (docs/report.md).",
-     {{"--format", "json|html|junit|md", "the form (json)", ASSAY_CLI_WORDS, "json html junit md", 0},
+     "json is the signed one (a DSSE envelope); html, pdf, junit and md are\n"
+     "made from its verified payload (docs/report.md). pdf is the document to\n"
+     "print, sign and seal: A4, Chinese and English, with the payload's SHA-256\n"
+     "and a QR code of the verification address on every page.",
+     {{"--format", "json|html|pdf|junit|md", "the form (json)", ASSAY_CLI_WORDS, "json html pdf junit md", 0},
       {"-o", "FILE", "write to FILE instead of stdout", ASSAY_CLI_FILE, NULL, 0},
       {"--baseline", "RUN", "compare the benchmarks with an earlier run's", ASSAY_CLI_NONE, NULL, 0},
       END}},
@@ -595,7 +602,8 @@ void assay_cli_bash(FILE *f)
         fputs("\" -- \"$cur\")); return; fi\n", f);
         if (c->pos_complete == ASSAY_CLI_WORDS && !strcmp(c->name, "config"))
             fputs("        COMPREPLY=($(compgen -W \"centre ingest.max_entries ingest.max_entry_bytes "
-                  "ingest.max_total_bytes ingest.max_ratio\" -- \"$cur\"));;\n",
+                  "ingest.max_total_bytes ingest.max_ratio report.max_ci_pct report.tested_by report.reviewed_by "
+                  "report.approved_by report.timezone report.verify_url\" -- \"$cur\"));;\n",
                   f);
         else if (!strcmp(c->name, "help")) {
             fputs("        COMPREPLY=($(compgen -W \"", f);

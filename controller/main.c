@@ -23,6 +23,7 @@
 #include "package.h"
 #include "pkgcheck.h"
 #include "profile.h"
+#include "pdf.h"
 #include "report.h"
 #include "serve.h"
 #include "ssh.h"
@@ -147,8 +148,9 @@ static int cmd_init(int argc, char **argv)
 static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.max_entry_bytes",
                                        "ingest.max_total_bytes", "ingest.max_ratio", "ingest.max_submission_bytes",
                                        "ingest.wall_seconds", "ingest.cpu_seconds", "ingest.memory_bytes",
-                                       "ingest.grace_seconds", "report.max_ci_pct", "hosts.health_interval",
-                                       "hosts.quarantine_after", NULL};
+                                       "ingest.grace_seconds", "report.max_ci_pct", "report.tested_by",
+                                       "report.reviewed_by", "report.approved_by", "report.timezone",
+                                       "report.verify_url", "hosts.health_interval", "hosts.quarantine_after", NULL};
 
 static int cmd_config(int argc, char **argv)
 {
@@ -169,6 +171,7 @@ static int cmd_config(int argc, char **argv)
         snprintf(m, sizeof m, "unknown setting '%s'%s%s%s (centre, ingest.max_entries, ingest.max_entry_bytes, "
                               "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes, ingest.wall_seconds, "
                               "ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct, "
+                              "report.tested_by, report.reviewed_by, report.approved_by, report.timezone, report.verify_url, "
                               "hosts.health_interval, hosts.quarantine_after)",
                  key, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
         return bad("config", m);
@@ -185,6 +188,10 @@ static int cmd_config(int argc, char **argv)
         if (end == argv[2] || *end || !(v > 0 && v <= 1000))
             return bad("config", "report.max_ci_pct is a percentage in (0, 1000]");
     }
+    if (set && !strcmp(key, "report.timezone") && assay_report_timezone_check(value) < 0)
+        return fail("config");
+    if (set && strncmp(key, "report.", 7) == 0 && assay_text_check(value, strlen(value), 0))
+        return bad("config", "report settings are one line of text (UTF-8, no control characters)");
     if (open_lab(&lab, "config"))
         return 1;
     if (set) {
@@ -1810,6 +1817,24 @@ static int write_out(const char *path, const char *text, const char *what)
     return 0;
 }
 
+/* The report as PDF to -o FILE (atomically) or stdout: binary, so written
+ * by length, never as a string. */
+static int write_pdf(const char *path, const unsigned char *pdf, size_t n)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path ? path : "");
+    FILE *f = path ? fopen(tmp, "wb") : stdout;
+    int ok = f && fwrite(pdf, 1, n, f) == n;
+    ok = path ? (f && fclose(f) == 0 && ok && rename(tmp, path) == 0) : (fflush(stdout) == 0 && ok);
+    if (!ok) {
+        assay_error_set_errno(ASSAY_EIO, errno, "write %s", path ? path : "stdout");
+        if (path)
+            unlink(tmp);
+        return fail("report");
+    }
+    return 0;
+}
+
 static char *slurp(const char *path, size_t cap, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -1840,14 +1865,23 @@ static int cmd_report(int argc, char **argv)
     if (rc)
         return rc;
     const char *fmt = opt(argc, argv, "--format") ? opt(argc, argv, "--format") : "json";
-    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md"))
-        return bad("report", "--format must be json, html, junit or md");
+    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md") && strcmp(fmt, "pdf"))
+        return bad("report", "--format must be json, html, pdf, junit or md");
     if (!pos[0])
         return bad("report", "give a run number");
     if (parse_run(pos[0], &run) < 0 || (opt(argc, argv, "--baseline") && parse_run(opt(argc, argv, "--baseline"), &baseline) < 0))
         return fail("report");
     if (open_lab(&lab, "report"))
         return 1;
+    if (!strcmp(fmt, "pdf")) {
+        unsigned char *pdf = NULL;
+        size_t n = 0;
+        rc = assay_report_make_pdf(&pdf, &n, &lab, run, baseline) < 0 ? fail("report")
+                                                                      : write_pdf(opt(argc, argv, "-o"), pdf, n);
+        free(pdf);
+        assay_lab_close(&lab);
+        return rc;
+    }
     if (assay_report_make(&text, &type, &lab, run, baseline, fmt) < 0)
         rc = fail("report");
     else

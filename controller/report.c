@@ -1,5 +1,6 @@
 /* Adaptation reports; see report.h and docs/report.md. */
 #include "report.h"
+#include "pdf.h"
 #include "pkgcheck.h"
 #include "blob.h"
 #include "crypto.h"
@@ -12,6 +13,7 @@
 #include "assay/io.h"
 #include "assay/version.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,10 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATEMENT_TYPE "https://in-toto.io/Statement/v1"
 #define TEXT_MAX (256u << 20)
+/* The centre's time zone when the lab sets none (report.timezone). */
+#define REPORT_TIMEZONE "Asia/Shanghai"
 
 /* ---- a growable, capped text buffer -------------------------------------- */
 
@@ -106,7 +111,7 @@ static int time_unit(const char *u)
 
 /* ---- the statement -------------------------------------------------------- */
 
-static const char *verdict_zh(const char *v)
+const char *assay_report_verdict_zh(const char *v)
 {
     return !strcmp(v, "pass") ? "通过" : !strcmp(v, "fail") ? "不通过" : !strcmp(v, "error") ? "环境错误"
            : !strcmp(v, "skipped") ? "跳过" : !strcmp(v, "canceled") ? "已取消"
@@ -161,7 +166,7 @@ static void target_conditions(cJSON *t, const assay_profile *p, const cJSON *fac
     char zh[1024], en[1024];
     const char *verdict = assay_json_str(t, "verdict");
     if (strcmp(verdict, "pass")) {
-        snprintf(zh, sizeof zh, "结果为%s，不是通过", verdict_zh(verdict));
+        snprintf(zh, sizeof zh, "结果为%s，不是通过", assay_report_verdict_zh(verdict));
         snprintf(en, sizeof en, "the result is %s, not pass", verdict);
         condition(conds, "result", zh, en);
     }
@@ -794,6 +799,83 @@ static double lab_max_ci(assay_lab *lab)
     return end != v && !*end && d > 0 && d <= 1000 ? d / 100 : REPORT_MAX_CI;
 }
 
+/* ---- the people and the centre's time ----------------------------------- */
+
+/* `utc` ("2026-11-30T17:09:35Z") in time zone `tz` as
+ * "2026-12-01 01:09:35 +0800" into out, or "" when either does not read.
+ * The C library converts only through the TZ variable: it is set for the
+ * call and put back. */
+static void local_time(char *out, size_t outlen, const char *utc, const char *tz)
+{
+    struct tm tm = {0};
+    const char *end = strptime(utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    out[0] = '\0';
+    if (!end || *end || !tz[0])
+        return;
+    time_t t = timegm(&tm);
+    const char *was = getenv("TZ");
+    char *saved = was ? strdup(was) : NULL;
+    if (setenv("TZ", tz, 1) == 0) {
+        tzset();
+        struct tm lt;
+        if (!localtime_r(&t, &lt) || !strftime(out, outlen, "%Y-%m-%d %H:%M:%S %z", &lt))
+            out[0] = '\0';
+    }
+    if (saved)
+        setenv("TZ", saved, 1);
+    else
+        unsetenv("TZ");
+    free(saved);
+    tzset();
+}
+
+int assay_report_timezone_check(const char *tz)
+{
+    char path[300];
+    int ok = tz[0] && tz[0] != '/' && !strstr(tz, "..") && strlen(tz) <= 200;
+    for (const char *c = tz; ok && *c; c++)
+        ok = isalnum((unsigned char)*c) || strchr("/_+-", *c);
+    if (!ok)
+        return assay_error_set(ASSAY_EINVAL, "'%s' is not a time zone name (like Asia/Shanghai)", tz);
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+    if (access(path, R_OK) != 0)
+        return assay_error_set(ASSAY_EINVAL, "time zone '%s' is not in the system's zoneinfo", tz);
+    return 0;
+}
+
+/*
+ * The people who answer for the report (tested, reviewed, approved by),
+ * the centre's time zone with the date in it, and the verification address
+ * the printed report's QR code leads to: from the lab's settings
+ * (report.tested_by, report.reviewed_by, report.approved_by,
+ * report.timezone, report.verify_url), signed with the rest. Unset people
+ * are empty strings: the printed report leaves their lines to be signed by
+ * hand.
+ */
+static void report_signers(cJSON *pred, assay_lab *lab)
+{
+    static const char *const who[][2] = {
+        {"report.tested_by", "tested_by"}, {"report.reviewed_by", "reviewed_by"}, {"report.approved_by", "approved_by"}};
+    char v[256], tz[128] = REPORT_TIMEZONE, local[64];
+    cJSON *people = cJSON_AddObjectToObject(pred, "people");
+    for (size_t i = 0; i < sizeof who / sizeof *who; i++) {
+        if (assay_store_meta_get(lab->store, who[i][0], v, sizeof v) < 0)
+            v[0] = '\0';
+        assay_text_clean(v);
+        cJSON_AddStringToObject(people, who[i][1], v);
+    }
+    if (assay_store_meta_get(lab->store, "report.timezone", tz, sizeof tz) < 0 || assay_report_timezone_check(tz) < 0)
+        snprintf(tz, sizeof tz, "%s", REPORT_TIMEZONE);
+    local_time(local, sizeof local, assay_json_str(pred, "date"), tz);
+    cJSON_AddStringToObject(pred, "timezone", tz);
+    cJSON_AddStringToObject(pred, "date_local", local);
+    if (assay_store_meta_get(lab->store, "report.verify_url", v, sizeof v) < 0)
+        v[0] = '\0';
+    assay_text_clean(v);
+    cJSON_AddStringToObject(pred, "verify_url", v);
+    assay_error_clear();
+}
+
 static int statement(cJSON **out, assay_lab *lab, int64_t run, double max_ci)
 {
     cJSON *r = NULL, *st = NULL, *pred, *subj, *targets;
@@ -842,6 +924,7 @@ static int statement(cJSON **out, assay_lab *lab, int64_t run, double max_ci)
     cJSON_AddStringToObject(pred, "report_number", number);
     cJSON_AddStringToObject(pred, "centre", centre);
     cJSON_AddStringToObject(pred, "date", assay_json_str(r, "finished_at")[0] ? assay_json_str(r, "finished_at") : assay_json_str(r, "submitted_at"));
+    report_signers(pred, lab);
     cJSON *gen = cJSON_AddObjectToObject(pred, "generator");
     cJSON_AddStringToObject(gen, "name", "assay");
     cJSON_AddStringToObject(gen, "version", assay_version());
@@ -1197,13 +1280,117 @@ static const char *profile_id(const cJSON *t)
     return assay_json_str(obj(t, "profile"), "id");
 }
 
+/* ---- what the html and the pdf both say ----------------------------------- */
+
+/* "a b" of two strings of o (either may be missing), into out. */
+static void two(char *out, size_t n, const cJSON *o, const char *a, const char *b)
+{
+    const char *x = assay_json_str(o, a), *y = assay_json_str(o, b);
+    snprintf(out, n, "%s%s%s", x, x[0] && y[0] ? " " : "", y);
+}
+
+void assay_report_environment(const cJSON *t, assay_report_env_row row, void *ctx)
+{
+    const cJSON *pf = obj(t, "profile"), *f = obj(t, "facts");
+    const char *none = cJSON_IsObject(f) ? "-" : "未测得 not measured";
+    char a[300], b[300];
+    const char *pname = assay_json_str(pf, "name_zh")[0] ? assay_json_str(pf, "name_zh") : assay_json_str(pf, "name");
+    two(a, sizeof a, obj(t, "host"), "name", "hostkey");
+    row(ctx, "主机 Host", pname[0] ? pname : profile_id(t), a[0] ? a : "-");
+    row(ctx, "架构 Architecture", assay_json_str(pf, "arch"), assay_json_str(f, "arch")[0] ? assay_json_str(f, "arch") : none);
+    two(a, sizeof a, obj(pf, "cpu"), "vendor", "model");
+    two(b, sizeof b, obj(f, "cpu"), "vendor", "model");
+    if (!b[0])
+        snprintf(b, sizeof b, "%s", assay_json_str(obj(f, "cpu"), "model_name"));
+    row(ctx, "处理器 CPU", a, b[0] ? b : none);
+    two(a, sizeof a, obj(pf, "os"), "name", "version");
+    const char *os = assay_json_str(obj(f, "os"), "pretty_name");
+    row(ctx, "操作系统 OS", a, os[0] ? os : none);
+    const char *kr = assay_json_str(obj(f, "kernel"), "release");
+    row(ctx, "内核 Kernel", assay_json_str(pf, "kernel"), kr[0] ? kr : none);
+    row(ctx, "glibc", assay_json_str(pf, "glibc"), assay_json_str(f, "glibc")[0] ? assay_json_str(f, "glibc") : none);
+    snprintf(a, sizeof a, "%.0f", assay_json_num(pf, "page_size"));
+    snprintf(b, sizeof b, "%.0f", assay_json_num(f, "page_size"));
+    row(ctx, "页大小 Page size", cJSON_IsNumber(obj(pf, "page_size")) ? a : "", cJSON_IsNumber(obj(f, "page_size")) ? b : none);
+    if (assay_json_str(f, "memory_bytes")[0])
+        snprintf(b, sizeof b, "%.1f GiB, %.0f cores", strtod(assay_json_str(f, "memory_bytes"), NULL) / (1 << 30),
+                 assay_json_num(obj(f, "cpu"), "cores_online"));
+    else
+        snprintf(b, sizeof b, "%s", none);
+    row(ctx, "内存与核数 Memory, cores", "", b);
+    row(ctx, "运行方式 Execution", "",
+        cJSON_IsTrue(obj(t, "emulated")) ? "CPU 模拟（qemu），不代表目标硬件 CPU emulation (qemu), not the target's hardware"
+        : cJSON_IsObject(f)              ? "真实硬件 on the host's own CPU"
+                                         : none);
+}
+
+int assay_report_summary(char **zh, char **en, const cJSON *pred)
+{
+    const cJSON *con = conclusion(pred), *t, *r, *prod = obj(pred, "product");
+    struct sb z = {0}, e = {0};
+    int n = 0, pass = 0, fail = 0;
+    if (!con)
+        return assay_error_set(ASSAY_ENOTFOUND, "the report has no conclusion");
+    cJSON_ArrayForEach(t, obj(pred, "targets"))
+    {
+        const char *v = assay_json_str(t, "verdict");
+        n++;
+        pass += !strcmp(v, "pass");
+        fail += !strcmp(v, "fail") || !strcmp(v, "not-provided");
+    }
+    const char *date = assay_json_str(pred, "date_local")[0] ? assay_json_str(pred, "date_local") : assay_json_str(pred, "date");
+    sb_printf(&z, "%s于 %s 对%s的 %s %s 在 %d 个目标平台上进行了适配测试：通过 %d 个，不通过 %d 个，未能完成 %d 个。"
+                  "结论：%s。",
+              assay_json_str(pred, "centre"), date, assay_json_str(prod, "vendor"), assay_json_str(prod, "name"),
+              assay_json_str(prod, "version"), n, pass, fail, n - pass - fail, certified(con) ? "已认证" : "未认证");
+    sb_printf(&e, "%s tested %s %s by %s on %d target platform%s (%s UTC): %d passed, %d failed, %d could not be "
+                  "completed. Conclusion: %s.",
+              assay_json_str(pred, "centre"), assay_json_str(prod, "name"), assay_json_str(prod, "version"),
+              assay_json_str(prod, "vendor"), n, n == 1 ? "" : "s", assay_json_str(pred, "date"), pass, fail,
+              n - pass - fail, certified(con) ? "certified" : "not certified");
+    if (!certified(con)) {
+        /* Which targets do not certify and how many reasons each has; the
+         * reasons themselves follow the paragraph, one by one. */
+        int k = 0, all = cJSON_GetArraySize(obj(con, "reasons"));
+        cJSON_ArrayForEach(t, obj(pred, "targets"))
+        {
+            int nr = 0;
+            cJSON_ArrayForEach(r, obj(con, "reasons")) nr += !strcmp(assay_json_str(r, "target"), profile_id(t));
+            if (!nr)
+                continue;
+            sb_printf(&z, "%s%s（%d 条原因）", k ? "、" : "未能认证的目标：", profile_id(t), nr);
+            sb_printf(&e, "%s%s (%d reason%s)", k ? ", " : " Targets not certified: ", profile_id(t), nr,
+                      nr == 1 ? "" : "s");
+            k++;
+        }
+        sb_printf(&z, "%s共 %d 条原因，逐条列于下方。", k ? "；" : "", all);
+        sb_printf(&e, "%s%d reason%s in all, each listed below.", k ? "; " : " ", all, all == 1 ? "" : "s");
+    }
+    char *zt = NULL;
+    int rc = sb_done(&z, &zt);
+    if (rc < 0) {
+        sb_done(&e, &zt);
+        free(zt);
+        return rc;
+    }
+    if ((rc = sb_done(&e, en)) < 0) {
+        free(zt);
+        return rc;
+    }
+    *zh = zt;
+    return 0;
+}
+
+const char *const assay_report_people[3][3] = {
+    {"tested_by", "测试人", "Tested by"}, {"reviewed_by", "审核人", "Reviewed by"}, {"approved_by", "批准人", "Approved by"}};
+
 /* ---- html ------------------------------------------------------------------ */
 
 static void html_verdict(assay_markup *w, const char *v)
 {
     assay_markup_attr(w, "class", verdict_class(v));
     W_RAW(w, ">");
-    W_TEXT(w, verdict_zh(v));
+    W_TEXT(w, assay_report_verdict_zh(v));
     W_RAW(w, " ");
     W_TEXT(w, v);
 }
@@ -1491,6 +1678,52 @@ static void html_environment(assay_markup *w, const cJSON *f, const cJSON *after
     W_RAW(w, " after (1 min)");
 }
 
+static void html_env_row(void *ctx, const char *label, const char *profile, const char *measured)
+{
+    assay_markup *w = ctx;
+    W_RAW(w, "<tr><th>");
+    W_TEXT(w, label);
+    W_RAW(w, "</th><td>");
+    W_TEXT(w, profile[0] ? profile : "-");
+    W_RAW(w, "</td><td>");
+    W_TEXT(w, measured);
+    W_RAW(w, "</td></tr>");
+}
+
+/* 测试环境: each target's profile beside what its host measured. */
+static void html_test_environment(assay_markup *w, const cJSON *targets)
+{
+    const cJSON *t;
+    W_RAW(w, "<h2>测试环境 Test environment</h2>\n");
+    cJSON_ArrayForEach(t, targets)
+    {
+        W_RAW(w, "<h3>");
+        W_TEXT(w, profile_id(t));
+        W_RAW(w, "</h3>\n<table><tr><th>项目 Item</th><th>目标配置 Profile</th><th>实测 Measured on the host</th></tr>");
+        assay_report_environment(t, html_env_row, w);
+        W_RAW(w, "</table>\n");
+    }
+}
+
+/* 测试人 / 审核人 / 批准人, from the lab's settings; an empty line to sign
+ * by hand beside each. */
+static void html_people(assay_markup *w, const cJSON *p)
+{
+    const cJSON *pe = obj(p, "people");
+    W_RAW(w, "<h2>签字 Sign-off</h2>\n<table class=\"people\"><tr><th></th><th>姓名 Name</th><th>签字 Signature</th>"
+             "<th>日期 Date</th></tr>");
+    for (int i = 0; i < 3; i++) {
+        W_RAW(w, "<tr><th>");
+        W_TEXT(w, assay_report_people[i][1]);
+        W_RAW(w, " ");
+        W_TEXT(w, assay_report_people[i][2]);
+        W_RAW(w, "</th><td>");
+        W_TEXT(w, assay_json_str(pe, assay_report_people[i][0]));
+        W_RAW(w, "</td><td></td><td></td></tr>");
+    }
+    W_RAW(w, "</table>\n");
+}
+
 int assay_report_html(char **out, const assay_report_check *c)
 {
     const cJSON *p = obj(c->statement, "predicate"), *t, *x;
@@ -1507,7 +1740,9 @@ int assay_report_html(char **out, const assay_report_check *c)
     W_RAW(
         w,
         "</"
-        "title><style>body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:"
+        "title><style>body{font-family:\"Noto Sans CJK SC\",\"Source Han Sans SC\",\"WenQuanYi Micro Hei\","
+        "\"Noto Sans SC\",\"Microsoft YaHei\",\"PingFang SC\",sans-serif;margin:2em;color:#111}"
+        ".summary{line-height:1.6}.people td{min-width:12em;height:2.2em}table{border-collapse:"
         "collapse;"
         "margin:.5em 0 1.5em}td,th{border:1px solid #999;padding:.25em "
         ".5em;text-align:left;vertical-align:top}"
@@ -1518,7 +1753,10 @@ int assay_report_html(char **out, const assay_report_check *c)
         "solid}.certified{border-color:#0a6b0a}"
         ".not-certified{border-color:#b00}code{font-size:90%;overflow-wrap:anywhere}td{overflow-"
         "wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:85%;margin:.25em 0}"
-        "@media print{body{margin:1cm}h2{page-break-before:auto}}</style></head><body>\n");
+        "@page{size:A4;margin:18mm 15mm 20mm;@bottom-center{content:\"第 \" counter(page) \" 页，共 \" "
+        "counter(pages) \" 页 Page \" counter(page) \" of \" counter(pages);font-size:9pt}}"
+        "@media print{body{margin:0}h2{break-after:avoid}tr,pre{break-inside:avoid}"
+        ".conclusion,.people{break-inside:avoid}}</style></head><body>\n");
     W_RAW(w, "<h1>适配测试报告 / Adaptation Test Report</h1>\n");
     if (con) {
         if (certified(con))
@@ -1527,13 +1765,33 @@ int assay_report_html(char **out, const assay_report_check *c)
         else
             W_RAW(w, "<section class=\"conclusion not-certified\"><h2 class=\"fail\">结论：未认证 "
                      "/ Conclusion: not certified</h2>");
+        char *zh = NULL, *en = NULL;
+        if (assay_report_summary(&zh, &en, p) == 0) {
+            W_RAW(w, "<p class=\"summary\">");
+            W_TEXT(w, zh);
+            W_RAW(w, "</p><p class=\"summary\" lang=\"en\">");
+            W_TEXT(w, en);
+            W_RAW(w, "</p>");
+        }
+        free(zh);
+        free(en);
         html_conditions(w, obj(con, "reasons"));
         W_RAW(w, "</section>\n");
     }
     W_RAW(w, "<table>");
     html_row(w, "报告编号 Report number", assay_json_str(p, "report_number"));
     html_row(w, "测试中心 Test centre", assay_json_str(p, "centre"));
-    html_row(w, "日期 Date", assay_json_str(p, "date"));
+    if (assay_json_str(p, "date_local")[0]) {
+        W_RAW(w, "<tr><th>日期 Date</th><td>");
+        W_TEXT(w, assay_json_str(p, "date_local"));
+        W_RAW(w, " (");
+        W_TEXT(w, assay_json_str(p, "timezone"));
+        W_RAW(w, ")<br>");
+        W_TEXT(w, assay_json_str(p, "date"));
+        W_RAW(w, " (UTC)</td></tr>");
+    } else {
+        html_row(w, "日期 Date", assay_json_str(p, "date"));
+    }
     W_RAW(w, "<tr><th>产品 Product</th><td>");
     W_TEXT(w, assay_json_str(prod, "name"));
     W_RAW(w, " ");
@@ -1586,6 +1844,7 @@ int assay_report_html(char **out, const assay_report_check *c)
         W_RAW(w, "</tr>");
     }
     W_RAW(w, "</table>\n");
+    html_test_environment(w, obj(p, "targets"));
     const cJSON *cmp;
     if (cJSON_GetArraySize(obj(p, "comparison")) > 0)
         W_RAW(w, "<h2>性能对比 Benchmark comparison</h2>\n<p class=\"note\">点：中位数；线：中位数的 95% "
@@ -1767,18 +2026,20 @@ int assay_report_html(char **out, const assay_report_check *c)
             html_step_row(w, obj(steps, "uninstall"));
         W_RAW(w, "</table>\n");
     }
+    html_people(w, p);
     W_RAW(w, "<h2>签名 Signature</h2>\n<p>本页不是签名文件：请验证 JSON 报告。 This page shows the "
              "signed JSON report "
              "(a DSSE envelope). Verify that file, not this page: <code>assay verify "
              "report.json</code> or the openssl "
-             "commands of the verification guide.</p>\n<table><tr><th>Key id (SHA-256 of the "
-             "public key)</th><td><code>");
+             "commands of the verification guide. 打印版上的二维码指向报告的验证地址（见 docs/report.md）。 The printed "
+             "report's QR code leads to the report's verification address (docs/report.md).</p>\n<table><tr><th>密钥标识 "
+             "Key id (SHA-256 of the public key)</th><td><code>");
     W_TEXT(w, c->keyid);
     W_RAW(w, "</code> (");
     W_TEXT(w, c->alg);
-    W_RAW(w, ")</td></tr><tr><th>Payload SHA-256</th><td><code>");
+    W_RAW(w, ")</td></tr><tr><th>签名内容摘要 Payload SHA-256</th><td><code>");
     W_TEXT(w, c->payload_sha256);
-    W_RAW(w, "</code></td></tr><tr><th>Submission SHA-256</th><td><code>");
+    W_RAW(w, "</code></td></tr><tr><th>提交文件摘要 Submission SHA-256</th><td><code>");
     W_TEXT(w, assay_json_str(obj(p, "submission"), "sha256"));
     W_RAW(w, "</code></td></tr></table>\n</body></html>\n");
     return assay_markup_done(out, w);
@@ -2054,7 +2315,7 @@ static void target_cases(struct suite *s, assay_lab *lab, const cJSON *t, int wi
     if (!strcmp(tv, "error") || !strcmp(tv, "canceled") || !strcmp(tv, "incomplete")) {
         /* The target could not be tested: an infrastructure error, never
          * a skip (CI would show it green). */
-        snprintf(msg, sizeof msg, "%s %s%s%s", verdict_zh(tv), tv, reason[0] ? ": " : "", reason);
+        snprintf(msg, sizeof msg, "%s %s%s%s", assay_report_verdict_zh(tv), tv, reason[0] ? ": " : "", reason);
         case_not_passed(s, lab, "目标 target", cls, 0, O_ERROR, msg, "infrastructure", NULL, NULL);
     } else if (!strcmp(tv, "fail") && !has_failed(s)) {
         /* Failed, and no testcase above says why: say it here. */
@@ -2377,6 +2638,25 @@ int assay_report_md(char **out, const assay_report_check *c)
     assay_markup_textf(w, "%.16s", c->payload_sha256);
     W_RAW(w, ". Verify the JSON report: `assay verify report.json`.\n");
     return assay_markup_done(out, w);
+}
+
+int assay_report_make_pdf(unsigned char **out, size_t *len, assay_lab *lab, int64_t run, int64_t baseline)
+{
+    char *payload = NULL, *env = NULL, *pem = NULL, keyid[65], alg[16];
+    assay_report_check chk = {0};
+    int rc;
+    if ((rc = assay_report_statement_vs(&payload, lab, run, baseline)) < 0 ||
+        (rc = assay_report_sign(&env, lab, payload, strlen(payload))) < 0 ||
+        (rc = assay_key_public(lab->key, &pem, keyid, alg)) < 0 ||
+        (rc = assay_report_verify(&chk, env, strlen(env), pem, strlen(pem))) < 0)
+        goto out;
+    rc = assay_report_pdf(out, len, &chk);
+out:
+    cJSON_Delete(chk.statement);
+    free(payload);
+    free(env);
+    free(pem);
+    return rc;
 }
 
 int assay_report_make(char **out, const char **type, assay_lab *lab, int64_t run, int64_t baseline, const char *fmt)

@@ -77,5 +77,32 @@ int assay_report_md(char **out, const assay_report_check *c);
  * has not ended.
  */
 int assay_report_make(char **out, const char **type, assay_lab *lab, int64_t run, int64_t baseline, const char *fmt);
+/* The same report as a PDF (pdf.h), made from the verified payload. */
+int assay_report_make_pdf(unsigned char **out, size_t *len, assay_lab *lab, int64_t run, int64_t baseline);
+
+/* Whether `tz` names a time zone of the system's zoneinfo (like
+ * Asia/Shanghai): 0, or ASSAY_EINVAL with the reason. */
+int assay_report_timezone_check(const char *tz);
+
+/* The written conclusion (结论) of a verified payload's predicate, in
+ * Chinese and in English: who tested what, when, on how many targets,
+ * with what result, and every reason it is not certified. The caller frees
+ * both. Returns 0, ASSAY_ENOTFOUND for a payload without a conclusion, or
+ * ASSAY_ENOMEM. Plain text: the writer that prints it escapes it. */
+int assay_report_summary(char **zh, char **en, const cJSON *pred);
+
+/* The test environment (测试环境) of one target of the payload, row by
+ * row: what its profile says beside what the agent measured on its host
+ * ("" where one side says nothing). Plain text, escaped by the caller's
+ * writer; the strings live until row returns. */
+typedef void (*assay_report_env_row)(void *ctx, const char *label, const char *profile, const char *measured);
+void assay_report_environment(const cJSON *target, assay_report_env_row row, void *ctx);
+
+/* A verdict of the payload in Chinese ("pass" -> "通过"). */
+const char *assay_report_verdict_zh(const char *v);
+
+/* The people a report names, in order: the predicate's "people" member,
+ * its Chinese and its English label. */
+extern const char *const assay_report_people[3][3];
 
 #endif

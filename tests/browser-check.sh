@@ -55,4 +55,20 @@ for page in report.html report-nocsp.html; do
         echo "ok: $page: no script ran ($(wc -c <"$dir/$page.dom") bytes of DOM)"
     fi
 done
+# Printed, the page is A4 with its number on every page (the page's
+# @page rules), whatever the payload holds.
+timeout 120 "$browser" --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+    --disable-component-update --disable-sync --disable-extensions --user-data-dir="$profile" \
+    --no-pdf-header-footer --print-to-pdf="$dir/report-print.pdf" "file://$dir/report.html" 2>"$dir/print.log" || {
+    echo "FAIL: chromium could not print report.html"; tail -5 "$dir/print.log"; exit 1; }
+if command -v pdftotext >/dev/null; then
+    pages=$(pdfinfo "$dir/report-print.pdf" | sed -n 's/^Pages: *//p')
+    numbered=$(pdftotext -enc UTF-8 "$dir/report-print.pdf" - | grep -c "^第 [0-9]* 页，共 $pages 页 Page [0-9]* of $pages\$" || true)
+    if [ "$numbered" != "$pages" ]; then
+        echo "FAIL: the printed page numbers $numbered of $pages pages"
+        rc=1
+    else
+        echo "ok: printed, $pages A4 pages, each numbered"
+    fi
+fi
 exit $rc

@@ -8,8 +8,11 @@
 #include "blob.h"
 #include "crypto.h"
 #include "lab.h"
+#include "markup.h"
 #include "package.h"
+#include "pdf.h"
 #include "report.h"
+#include "store.h"
 #include "assay/error.h"
 #include "assay/json.h"
 
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CORPUS ASSAY_BINARY_DIR "/corpus"
 /* assay verify FILE [FLAG] in folder D, with the key there. */
@@ -1257,4 +1261,209 @@ Test(report, two_runs_compare_with_a_verdict_per_pair)
     free(env);
     free(pem);
     assay_lab_close(&lab);
+}
+
+/* ---- the document to sign and seal: html sections and the pdf ------------- */
+
+/* Pixels darker than mid-grey in a PGM (P5) file pdftoppm wrote. */
+static long dark_pixels(const char *path)
+{
+    size_t n;
+    char *b = th_slurp(path, &n);
+    int w = 0, h = 0, max = 0, off = 0;
+    cr_assert_not_null(b, "%s", path);
+    cr_assert_eq(sscanf(b, "P5 %d %d %d%n", &w, &h, &max, &off), 3, "%s is not a PGM", path);
+    cr_assert((size_t)off + 1 + (size_t)w * (size_t)h <= n, "%s is short", path);
+    long dark = 0;
+    for (size_t i = (size_t)off + 1; i < (size_t)off + 1 + (size_t)w * (size_t)h; i++)
+        dark += (unsigned char)b[i] < 128;
+    free(b);
+    return dark;
+}
+
+/* The PDF of c as NAME.pdf in the build's report-pdf folder (kept, with a
+ * PNG of every page, for people to look at): its text by pdftotext into
+ * *text with line breaks taken out (pango wraps long names anywhere), every
+ * page rendered by pdftoppm and holding ink, the CJK font embedded.
+ * Returns the pages. */
+static int pdf_check(const assay_report_check *c, const char *name, char **text)
+{
+    unsigned char *pdf;
+    size_t n;
+    char path[600], out[4096], pdir[400];
+    snprintf(pdir, sizeof pdir, "%s/report-pdf", ASSAY_BINARY_DIR);
+    cr_assert_eq(th_run(NULL, 0, "mkdir -p %s && rm -f %s/%s*", pdir, pdir, name), 0);
+    cr_assert_eq(assay_report_pdf(&pdf, &n, c), 0, "%s", assay_error_last()->message);
+    cr_assert(n > 1000 && !memcmp(pdf, "%PDF-", 5), "not a PDF");
+    snprintf(path, sizeof path, "%s/%s.pdf", pdir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(pdf, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+    free(pdf);
+    cr_assert_eq(th_run(out, sizeof out, "pdfinfo %s | sed -n 's/^Pages: *//p'", path), 0, "%s", out);
+    int pages = (int)strtol(out, NULL, 10);
+    cr_assert_gt(pages, 0, "pdfinfo: %s", out);
+    cr_assert_eq(th_run(out, sizeof out, "pdffonts %s", path), 0, "%s", out);
+    cr_assert(strstr(out, "NotoSansCJK"), "the CJK font is used: %s", out);
+    for (char *l = out; (l = strstr(l, "NotoSansCJK")); l++)
+        cr_assert(strstr(l, " yes ") && strstr(l, " yes ") < strchr(l, '\n'), "embedded: %s", out);
+    cr_assert_eq(th_run(out, sizeof out, "pdftotext -enc UTF-8 %s %s/%s.txt", path, pdir, name), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/%s.txt", pdir, name);
+    size_t tn;
+    char *t = th_slurp(path, &tn);
+    cr_assert_not_null(t);
+    char *w = t;
+    for (size_t i = 0; i < tn; i++)
+        if (t[i] != '\n' && t[i] != '\f')
+            *w++ = t[i];
+    *w = '\0';
+    cr_assert_null(assay_text_check(t, strlen(t), 1), "the PDF's text is clean UTF-8: %s",
+                   assay_text_check(t, strlen(t), 1));
+    *text = t;
+    snprintf(path, sizeof path, "%s/%s.pdf", pdir, name);
+    cr_assert_eq(th_run(out, sizeof out, "pdftoppm -r 30 -gray %s %s/%s-page && pdftoppm -r 60 -png %s %s/%s-page",
+                        path, pdir, name, path, pdir, name), 0, "%s", out);
+    for (int i = 1; i <= pages; i++) {
+        char png[700];
+        /* pdftoppm pads the page number to the width of the last one */
+        snprintf(png, sizeof png, "%s/%s-page-%0*d.pgm", pdir, name, pages >= 100 ? 3 : pages >= 10 ? 2 : 1, i);
+        cr_assert_gt(dark_pixels(png), 500, "page %d of %s is blank", i, name);
+    }
+    return pages;
+}
+
+Test(report, the_document_to_sign_html_and_pdf)
+{
+    assay_lab lab;
+    make_lab(&lab, "sealed", ASSAY_KEY_SM2);
+    cr_assert_eq(assay_store_meta_set(lab.store, "report.tested_by", "张三 Zhang San"), 0);
+    cr_assert_eq(assay_store_meta_set(lab.store, "report.approved_by", "王五 <Wang> & Co"), 0);
+    cr_assert_eq(assay_store_meta_set(lab.store, "report.verify_url", "https://verify.example/r/"), 0);
+    char *env, *pem, *html, *text;
+    sign_run(&lab, &env, &pem);
+    assay_report_check c;
+    cr_assert_eq(assay_report_verify(&c, env, strlen(env), pem, strlen(pem)), 0);
+    const cJSON *p = cJSON_GetObjectItem(c.statement, "predicate");
+    /* The people and the centre's time are signed with the rest. */
+    cr_assert_str_eq(assay_json_str(cJSON_GetObjectItem(p, "people"), "tested_by"), "张三 Zhang San");
+    cr_assert_str_eq(assay_json_str(cJSON_GetObjectItem(p, "people"), "reviewed_by"), "");
+    cr_assert_str_eq(assay_json_str(p, "timezone"), "Asia/Shanghai");
+    const char *utc = assay_json_str(p, "date"), *local = assay_json_str(p, "date_local");
+    struct tm tu = {0}, tl = {0};
+    cr_assert_not_null(strptime(utc, "%Y-%m-%dT%H:%M:%SZ", &tu), "%s", utc);
+    cr_assert_not_null(strptime(local, "%Y-%m-%d %H:%M:%S +0800", &tl), "%s", local);
+    cr_assert_eq(timegm(&tl) - timegm(&tu), 8 * 3600, "%s is %s in Shanghai", utc, local);
+    const char *product = assay_json_str(cJSON_GetObjectItem(p, "product"), "name");
+    cr_assert(product[0]);
+
+    cr_assert_eq(assay_report_html(&html, &c), 0);
+    const char *con = strstr(html, "结论：未认证"), *sum = strstr(html, "<p class=\"summary\">"),
+               *env_h = strstr(html, "<h2>测试环境 Test environment</h2>"), *people = strstr(html, "测试人 Tested by");
+    cr_assert(con && sum && env_h && people && con < sum && sum < env_h && env_h < people, "the sections, in order");
+    cr_assert(strstr(sum, "结论：未认证。未能认证的目标：kunpeng-920-kylin-v10（4 条原因）、zhaoxin-kx6000-uos-20（"),
+              "the written conclusion names the targets that do not certify: %.600s", sum);
+    cr_assert(strstr(html, "lang=\"en\">Chongqing Test Centre 测试中心 tested "), "and in English");
+    cr_assert(strstr(html, local) && strstr(html, "(Asia/Shanghai)") && strstr(html, " (UTC)"), "both dates");
+    cr_assert(strstr(html, "<td>张三 Zhang San</td>") && strstr(html, "王五 &lt;Wang&gt; &amp; Co"), "the people, escaped");
+    cr_assert(strstr(html, "<th>内核 Kernel</th><td>4.19</td><td>未测得 not measured</td>") ||
+                  strstr(html, "<th>内核 Kernel</th><td>4.19</td><td>-</td>"),
+              "the profile's kernel beside what the host said (nothing)");
+    cr_assert(strstr(html, "<th>架构 Architecture</th><td>aarch64</td><td>aarch64</td>"), "measured beside profile");
+    cr_assert(strstr(html, "\"Noto Sans CJK SC\"") && strstr(html, "@page{") && strstr(html, "counter(pages)"),
+              "a CJK font stack and page numbers in print");
+    /* Kept beside the PDF for people to look at (the hostile test runs the
+     * page through check-report.py and the browser). */
+    char hpath[400];
+    snprintf(hpath, sizeof hpath, "%s/report-pdf", ASSAY_BINARY_DIR);
+    cr_assert_eq(th_run(NULL, 0, "mkdir -p %s", hpath), 0);
+    snprintf(hpath, sizeof hpath, "%s/report-pdf/html-sealed.html", ASSAY_BINARY_DIR);
+    write_file(hpath, html);
+    int pages = pdf_check(&c, "sealed", &text);
+    char want[200];
+    cr_assert(strstr(text, "结论：未认证") && strstr(text, "测试环境") && strstr(text, product) &&
+                  strstr(text, "张三 Zhang San") && strstr(text, "王五 <Wang> & Co") && strstr(text, "批准人"),
+              "%s", text);
+    cr_assert(strstr(text, "Chongqing Test Centre 测试中心于"), "the written conclusion: %s", text);
+    cr_assert(strstr(text, "prints <hello> & exits"), "a step's name as text");
+    /* The digest on every page, with the page's number. */
+    int digests = 0;
+    for (const char *q = text; (q = strstr(q, c.payload_sha256)); q++)
+        digests++;
+    cr_assert_geq(digests, pages, "the payload's SHA-256 on each of %d pages: %d", pages, digests);
+    for (int i = 1; i <= pages; i++) {
+        snprintf(want, sizeof want, "第 %d 页，共 %d 页", i, pages);
+        cr_assert(strstr(text, want), "%s in %s", want, text);
+        snprintf(want, sizeof want, "Page %d of %d", i, pages);
+        cr_assert(strstr(text, want), "%s in %s", want, text);
+    }
+    snprintf(want, sizeof want, "https://verify.example/r/%s", c.payload_sha256);
+    cr_assert(strstr(text, want), "the verification address: %s", text);
+    char addr[600];
+    assay_report_verify_address(addr, sizeof addr, &c);
+    cr_assert_str_eq(addr, want);
+    free(text);
+    free(html);
+    free(env);
+    free(pem);
+    cJSON_Delete(c.statement);
+
+    /* The time zone is the lab's: another one moves the local date. */
+    cr_assert_lt(assay_report_timezone_check("Mars/Olympus_Mons"), 0);
+    cr_assert_lt(assay_report_timezone_check("../../etc/passwd"), 0);
+    cr_assert_eq(assay_report_timezone_check("America/New_York"), 0);
+    cr_assert_eq(assay_store_meta_set(lab.store, "report.timezone", "America/New_York"), 0);
+    char *payload;
+    cr_assert_eq(assay_report_statement(&payload, &lab, 1), 0);
+    cJSON *st = cJSON_Parse(payload);
+    p = cJSON_GetObjectItem(st, "predicate");
+    cr_assert_str_eq(assay_json_str(p, "timezone"), "America/New_York");
+    cr_assert(strstr(assay_json_str(p, "date_local"), " -0500") || strstr(assay_json_str(p, "date_local"), " -0400"),
+              "%s", assay_json_str(p, "date_local"));
+    cJSON_Delete(st);
+    free(payload);
+
+    /* The command line, as docs/report.md shows it. */
+    char out[4096];
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/sealed report 1 --format pdf -o %s/cli.pdf && "
+                        "pdftotext -enc UTF-8 %s/cli.pdf - | grep -c 测试环境", dir, dir, dir), 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/sealed report 1 --format pdf | head -c 5", dir),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "%PDF-", "to stdout");
+    cr_assert_neq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/sealed config set report.timezone Mars/Olympus 2>&1",
+                         dir), 0, "%s", out);
+    cr_assert(strstr(out, "Mars/Olympus"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/sealed config set report.reviewed_by '李四' && "
+                        ASSAY_BINARY_DIR "/assay --lab %s/sealed config get report.reviewed_by", dir, dir), 0, "%s", out);
+    cr_assert_str_eq(out, "李四\n");
+    assay_lab_close(&lab);
+}
+
+/* Vendor text in the PDF: markup characters, control bytes, broken UTF-8,
+ * CJK, names of 64 KiB without a space: all text, the document renders. */
+Test(report, hostile_text_in_the_pdf)
+{
+    char *big = big_hostile(), *text;
+    size_t cn = 3 * 3000;
+    char *cjk = malloc(cn + 1);
+    for (size_t i = 0; i < cn; i += 3)
+        memcpy(cjk + i, "测", 3);
+    cjk[cn] = '\0';
+    assay_report_check c = {.keyid = "00ff", .alg = "ed25519",
+                            .payload_sha256 = "5a1e000000000000000000000000000000000000000000000000000000000000"};
+    c.statement = hostile_statement(big, "ab", "cd");
+    cJSON *p = cJSON_GetObjectItem(c.statement, "predicate");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(p, "product"), "vendor", cJSON_CreateString(cjk));
+    cJSON_AddItemToObject(p, "verify_url", cJSON_CreateString(HOSTILE));
+    int pages = pdf_check(&c, "hostile", &text);
+    cr_assert_geq(pages, 2);
+    cr_assert(strstr(text, "<script>document.title='PW'+'NED';"), "markup is text, not markup: %.400s", text);
+    cr_assert(strstr(text, "]]></failure><![CDATA[x]]> &amp; &#60; <!-- -->"), "entities stay as written");
+    cr_assert(strstr(text, "中文厂商"), "CJK");
+    cr_assert(strstr(text, "测测测测测测测测测测测测测测测测"), "a long CJK name wraps");
+    cr_assert(strstr(text, c.payload_sha256), "the digest");
+    free(text);
+    free(big);
+    free(cjk);
+    cJSON_Delete(c.statement);
 }
