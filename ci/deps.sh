@@ -15,6 +15,7 @@ HOST_PKGS=(
     build-essential cmake pkg-config git ca-certificates file
     libssh2-1-dev libcjson-dev libarchive-dev libssl-dev libsqlite3-dev
     libcriterion-dev
+    llvm-16-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     libclang-rt-14-dev clang-14
     debootstrap dpkg-dev

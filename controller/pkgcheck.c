@@ -2,6 +2,7 @@
 #include "pkgcheck.h"
 #include "blob.h"
 #include "ingest.h"
+#include "isa.h"
 #include "manifest.h"
 #include "profile.h"
 #include "assay/elf.h"
@@ -22,6 +23,7 @@ struct elf_file {
     char path[1024];
     assay_elf_info *info; /* NULL when the file was too large to check */
     char *too_large;      /* then: why (which cap) */
+    assay_isa_result *isa; /* issue 14 item 3: instruction scan (isa.h), or NULL */
 };
 
 struct scan {
@@ -35,6 +37,7 @@ static void scan_free(struct scan *s)
     for (size_t i = 0; i < s->n; i++) {
         assay_elf_info_free(s->files[i].info);
         free(s->files[i].too_large);
+        assay_isa_result_free(s->files[i].isa);
     }
     free(s->files);
     cJSON_Delete(s->provided);
@@ -132,6 +135,7 @@ static int scan_entries(struct archive *a, struct scan *s, const char *what, ass
             continue;
         }
         assay_elf_info *info = NULL;
+        assay_isa_result *isa = NULL;
         char *too_large = NULL;
         unsigned char *buf = NULL;
         size_t got = 0;
@@ -154,6 +158,12 @@ static int scan_entries(struct archive *a, struct scan *s, const char *what, ass
                 return rc;
             }
             rc = assay_elf_read(&info, buf, got);
+            /* Issue 14 item 3: instructions beyond a profile's ISA (isa.h). */
+            if (info && (rc = assay_isa_scan(&isa, buf, got)) < 0) {
+                free(buf);
+                assay_elf_info_free(info);
+                return rc;
+            }
             free(buf);
             if (rc == ASSAY_ENOMEM)
                 return rc;
@@ -169,6 +179,7 @@ static int scan_entries(struct archive *a, struct scan *s, const char *what, ass
                 struct elf_file *nf = realloc(s->files, nc * sizeof *nf);
                 if (!nf) {
                     assay_elf_info_free(info);
+                    assay_isa_result_free(isa);
                     free(too_large);
                     return assay_error_set(ASSAY_ENOMEM, "out of memory");
                 }
@@ -180,12 +191,15 @@ static int scan_entries(struct archive *a, struct scan *s, const char *what, ass
                 clean++;
             snprintf(s->files[s->n].path, sizeof s->files[s->n].path, "%s%s", clean[0] == '/' ? "" : "/", clean);
             s->files[s->n].too_large = too_large;
+            s->files[s->n].isa = isa;
+            isa = NULL;
             s->files[s->n++].info = info;
             const char *base = strrchr(name, '/');
             cJSON_AddItemToArray(s->provided, cJSON_CreateString(base ? base + 1 : name));
             if (info && info->soname[0])
                 cJSON_AddItemToArray(s->provided, cJSON_CreateString(info->soname));
         }
+        assay_isa_result_free(isa); /* kept above unless the file was dropped */
         assay_error_clear();
     }
     if (r != ARCHIVE_EOF)
@@ -375,6 +389,11 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
             int n = assay_preflight_elf(fl, e, &t);
             if (n > 0)
                 errors += n;
+            /* Issue 14 item 3: instruction-level findings (isa.h). */
+            int nw = cJSON_GetArraySize(fl);
+            int ie = assay_isa_findings(fl, s->files[i].isa, p);
+            errors += ie;
+            warnings += cJSON_GetArraySize(fl) - nw - ie;
             /* Libraries: provided by the package itself or by the OS. (A
              * profile without a library list cannot say: no finding then.) */
             int nf = cJSON_GetArraySize(fl);
