@@ -2,6 +2,7 @@
 #include "report.h"
 #include "blob.h"
 #include "crypto.h"
+#include "isa.h"
 #include "manifest.h"
 #include "markup.h"
 #include "profile.h"
@@ -540,6 +541,15 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
         cJSON_AddItemToObject(x, "reason", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "reason")));
         cJSON_AddItemToObject(x, "exit_code", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "exit_code")));
         cJSON_AddItemToObject(x, "signal", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "signal")));
+        /* Issue 14 item 3: a SIGILL linked to what the package's preflight
+         * found about instructions for this target's profile (isa.h). */
+        char ill_en[1200], ill_zh[1200];
+        if (!strcmp(assay_json_str(b, "signal"), "SIGILL") &&
+            assay_isa_sigill_note(ill_en, sizeof ill_en, ill_zh, sizeof ill_zh, mine)) {
+            cJSON *ill = cJSON_AddObjectToObject(x, "sigill_preflight");
+            cJSON_AddStringToObject(ill, "zh", ill_zh);
+            cJSON_AddStringToObject(ill, "en", ill_en);
+        }
         cJSON_AddBoolToObject(x, "timed_out", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "timed_out")));
         if (m_)
             cJSON_AddNumberToObject(x, "duration_s", strtod(assay_json_str(m_, "wall_ns"), NULL) / 1e9);
@@ -1452,6 +1462,13 @@ static void html_step_row(assay_markup *w, const cJSON *x)
         assay_markup_rawf(w, "%d", ec->valueint);
     else
         W_TEXT(w, assay_json_str(x, "signal"));
+    if (obj(x, "sigill_preflight")) { /* issue 14 item 3 */
+        W_RAW(w, "<br><small>预检已预见 predicted by preflight: ");
+        W_TEXT(w, assay_json_str(obj(x, "sigill_preflight"), "zh"));
+        W_RAW(w, " / ");
+        W_TEXT(w, assay_json_str(obj(x, "sigill_preflight"), "en"));
+        W_RAW(w, "</small>");
+    }
     assay_markup_rawf(w, "</td><td>%.3f s</td><td><code>", assay_json_num(x, "duration_s"));
     W_RAW(w, "stdout ");
     assay_markup_textf(w, "%.16s", assay_json_str(obj(obj(x, "logs"), "stdout"), "sha256"));
@@ -2175,6 +2192,12 @@ static void md_step(assay_markup *w, const cJSON *t, const cJSON *x)
         W_RAW(w, " (");
         W_TEXT(w, assay_json_str(x, "signal"));
         W_RAW(w, ")");
+    }
+    if (obj(x, "sigill_preflight")) { /* issue 14 item 3 */
+        W_RAW(w, "\n预检已预见 predicted by preflight: ");
+        W_TEXT(w, assay_json_str(obj(x, "sigill_preflight"), "zh"));
+        W_RAW(w, "\n  ");
+        W_TEXT(w, assay_json_str(obj(x, "sigill_preflight"), "en"));
     }
     W_RAW(w, "\n");
     static const char *const streams[] = {"stderr", "stdout"};

@@ -228,3 +228,23 @@ Test(isa, truncated_and_damaged_files_are_safe)
     free(bad);
     free(buf);
 }
+
+/* Every aarch64 profile says which extensions it has, so the check never
+ * stays silent for want of data; the FT-2000+ has none of them. */
+Test(isa, aarch64_profiles_list_their_extensions)
+{
+    assay_profile **v;
+    size_t n;
+    cr_assert_eq(assay_profile_list(&v, &n, ASSAY_SOURCE_DIR "/profiles"), 0);
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(v[k]->arch, "aarch64"))
+            continue;
+        const cJSON *x = cJSON_GetObjectItem(v[k]->doc, "isa_extensions");
+        cr_expect(cJSON_IsArray(x), "%s has no isa_extensions", v[k]->id);
+        int lse = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, x) lse |= cJSON_IsString(e) && !strcmp(e->valuestring, "lse");
+        cr_expect_eq(lse, v[k]->atomics_lse, "%s: isa_extensions and atomics_lse disagree", v[k]->id);
+    }
+    assay_profile_list_free(v, n);
+}
