@@ -1162,6 +1162,28 @@ static const cJSON *obj(const cJSON *o, const char *k)
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
+/* Issue 14 item 3: a step's SIGILL and what preflight found about it
+ * ("sigill_preflight"), Chinese then English, for HTML or Markdown. */
+static void sigill_note(assay_markup *w, const cJSON *x, int html)
+{
+    const cJSON *n = obj(x, "sigill_preflight");
+    if (!n)
+        return;
+    if (html)
+        W_RAW(w, "<br><small>");
+    else
+        W_RAW(w, "\n");
+    W_RAW(w, "预检已预见 predicted by preflight: ");
+    W_TEXT(w, assay_json_str(n, "zh"));
+    if (html)
+        W_RAW(w, " / ");
+    else
+        W_RAW(w, "\n  ");
+    W_TEXT(w, assay_json_str(n, "en"));
+    if (html)
+        W_RAW(w, "</small>");
+}
+
 /* A verdict's CSS class: one of the page's own names, never the payload's. */
 static const char *verdict_class(const char *v)
 {
@@ -1462,13 +1484,7 @@ static void html_step_row(assay_markup *w, const cJSON *x)
         assay_markup_rawf(w, "%d", ec->valueint);
     else
         W_TEXT(w, assay_json_str(x, "signal"));
-    if (obj(x, "sigill_preflight")) { /* issue 14 item 3 */
-        W_RAW(w, "<br><small>预检已预见 predicted by preflight: ");
-        W_TEXT(w, assay_json_str(obj(x, "sigill_preflight"), "zh"));
-        W_RAW(w, " / ");
-        W_TEXT(w, assay_json_str(obj(x, "sigill_preflight"), "en"));
-        W_RAW(w, "</small>");
-    }
+    sigill_note(w, x, 1); /* issue 14 item 3 */
     assay_markup_rawf(w, "</td><td>%.3f s</td><td><code>", assay_json_num(x, "duration_s"));
     W_RAW(w, "stdout ");
     assay_markup_textf(w, "%.16s", assay_json_str(obj(obj(x, "logs"), "stdout"), "sha256"));
@@ -2193,12 +2209,7 @@ static void md_step(assay_markup *w, const cJSON *t, const cJSON *x)
         W_TEXT(w, assay_json_str(x, "signal"));
         W_RAW(w, ")");
     }
-    if (obj(x, "sigill_preflight")) { /* issue 14 item 3 */
-        W_RAW(w, "\n预检已预见 predicted by preflight: ");
-        W_TEXT(w, assay_json_str(obj(x, "sigill_preflight"), "zh"));
-        W_RAW(w, "\n  ");
-        W_TEXT(w, assay_json_str(obj(x, "sigill_preflight"), "en"));
-    }
+    sigill_note(w, x, 0); /* issue 14 item 3 */
     W_RAW(w, "\n");
     static const char *const streams[] = {"stderr", "stdout"};
     for (int k = 0; k < 2; k++) {

@@ -3,10 +3,14 @@
  * lacks is found, guarded code is a warning, baselines give nothing. */
 #include "helpers.h"
 #include "isa.h"
+#include "lab.h"
+#include "package.h"
 #include "profile.h"
+#include "report.h"
 #include "assay/error.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,21 +120,28 @@ Test(isa, x86_64_v4_is_found_as_avx512)
     assay_isa_result_free(r);
 }
 
-Test(isa, target_clones_avx2_is_a_guarded_warning)
+/* Binary `name` on profile `id`: only an "instructions-guarded" warning,
+ * whose "found" holds both `want1` and `want2`. */
+static void guarded_only(const char *name, const char *id, const char *want1, const char *want2)
 {
-    assay_isa_result *r = scan(CORPUS "x86_64-clones");
+    assay_isa_result *r = scan(name);
     int e;
-    cJSON *fl = findings(r, "zhaoxin-kx6000-kylin-v10", &e);
+    cJSON *fl = findings(r, id, &e);
     char *s = cJSON_PrintUnformatted(fl);
     cr_expect_eq(e, 0, "%s", s);
     cr_expect_null(finding(fl, "instructions"), "%s", s);
     const cJSON *f = finding(fl, "instructions-guarded");
     cr_assert(f, "%s", s);
     cr_expect_str_eq(field(f, "severity"), "warning");
-    cr_expect(strstr(field(f, "found"), "add_all.avx2"), "%s", field(f, "found"));
+    cr_expect(strstr(field(f, "found"), want1) && strstr(field(f, "found"), want2), "%s", field(f, "found"));
     free(s);
     cJSON_Delete(fl);
     assay_isa_result_free(r);
+}
+
+Test(isa, target_clones_avx2_is_a_guarded_warning)
+{
+    guarded_only(CORPUS "x86_64-clones", "zhaoxin-kx6000-kylin-v10", "add_all.avx2", "(AVX2)");
 }
 
 Test(isa, armv8_2_inline_lse_is_an_error_on_ft2000plus_only)
@@ -164,19 +175,7 @@ Test(isa, armv8_2_inline_lse_is_an_error_on_ft2000plus_only)
 
 Test(isa, outline_atomics_are_a_guarded_warning)
 {
-    assay_isa_result *r = scan(CORPUS "aarch64-outline-atomics");
-    int e;
-    cJSON *fl = findings(r, "phytium-ft2000plus-uos-20", &e);
-    char *s = cJSON_PrintUnformatted(fl);
-    cr_expect_eq(e, 0, "%s", s);
-    cr_expect_null(finding(fl, "instructions"), "%s", s);
-    const cJSON *f = finding(fl, "instructions-guarded");
-    cr_assert(f, "%s", s);
-    cr_expect(strstr(field(f, "found"), "__aarch64_"), "%s", field(f, "found"));
-    cr_expect(strstr(field(f, "found"), "(LSE)"), "%s", field(f, "found"));
-    free(s);
-    cJSON_Delete(fl);
-    assay_isa_result_free(r);
+    guarded_only(CORPUS "aarch64-outline-atomics", "phytium-ft2000plus-uos-20", "__aarch64_", "(LSE)");
 }
 
 Test(isa, sigill_note_names_instruction_function_and_cpu)
@@ -247,4 +246,76 @@ Test(isa, aarch64_profiles_list_their_extensions)
         cr_expect_eq(lse, v[k]->atomics_lse, "%s: isa_extensions and atomics_lse disagree", v[k]->id);
     }
     assay_profile_list_free(v, n);
+}
+
+/* Through the whole path: a package whose aarch64 build has inline LSE
+ * atomics gets the error in its stored preflight for FT-2000+ (not for
+ * Kunpeng 920), and a test step of that package killed by SIGILL on the
+ * FT-2000+ target is linked to it in the report. */
+Test(isa, package_preflight_and_report_link_sigill)
+{
+    char dir[] = "/tmp/assay-isa-XXXXXX", path[200], id[65];
+    int existed;
+    assay_lab lab;
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/lab", dir);
+    cr_assert_eq(assay_lab_init(path, ASSAY_KEY_ED25519, "Test Centre 测试中心"), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_lab_open(&lab, path), 0);
+    cr_assert_eq(assay_package_add(&lab, CORPUS "work-aarch64-submission.tar", id, &existed), 0, "%s",
+                 assay_error_last()->message);
+
+    cJSON *pf;
+    char *profs[] = {"phytium-ft2000plus-uos-20", "kunpeng-920-kylin-v10"};
+    cr_assert_eq(assay_package_preflight(&pf, &lab, id, profs, 2), 0, "%s", assay_error_last()->message);
+    char *text = cJSON_PrintUnformatted(pf);
+    const cJSON *pr;
+    int seen = 0;
+    cJSON_ArrayForEach(pr, cJSON_GetObjectItem(pf, "profiles"))
+    {
+        const char *pid = cJSON_GetObjectItem(pr, "profile")->valuestring;
+        char *one = cJSON_PrintUnformatted(pr);
+        int has = strstr(one, "\"check\":\"instructions\"") != NULL;
+        free(one);
+        if (!strcmp(pid, "phytium-ft2000plus-uos-20")) {
+            cr_expect(has, "%s", text);
+            cr_expect_geq(cJSON_GetObjectItem(pr, "errors")->valueint, 1, "%s", text);
+            seen++;
+        } else {
+            cr_expect_not(has, "%s", text);
+            seen++;
+        }
+    }
+    cr_expect_eq(seen, 2, "%s", text);
+    free(text);
+    cJSON_Delete(pf);
+
+    int64_t run;
+    cr_assert_eq(assay_store_run_submit(lab.store, id, profs, 1, 0, 0, NULL, &run), 0);
+    cr_assert_eq(assay_store_job_assign(lab.store, 1, "phytium-1"), 0);
+    cr_assert_eq(assay_store_job_set_running(lab.store, 1, "ab12"), 0);
+    const char *events[][2] = {
+        {"job-start", "\"facts\":{\"arch\":\"aarch64\",\"emulation\":{\"emulated\":true}},"
+                      "\"agent\":{\"version\":\"0.1.0\",\"triple\":\"aarch64-linux-gnu\"}"},
+        {"step-start", "\"step\":\"t\",\"kind\":\"test\",\"name\":\"t\",\"run\":1"},
+        {"step-end", "\"step\":\"t\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":\"killed by SIGILL\","
+                     "\"exit_code\":null,\"signal\":\"SIGILL\",\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
+                     "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
+        {"job-end", "\"outcome\":\"failed\",\"reason\":null"},
+    };
+    for (int k = 0; k < 4; k++) {
+        char line[2048];
+        snprintf(line, sizeof line, "{\"v\":1,\"seq\":%d,\"ts\":\"2026-11-30T10:00:0%dZ\",\"type\":\"%s\",%s}", k, k,
+                 events[k][0], events[k][1]);
+        cr_assert_eq(assay_store_job_event(lab.store, 1, 1, k, events[k][0], line), 0, "%s",
+                     assay_error_last()->message);
+    }
+    cr_assert_eq(assay_store_job_end(lab.store, 1, "failed", ""), 0);
+    char *payload;
+    cr_assert_eq(assay_report_statement(&payload, &lab, run), 0, "%s", assay_error_last()->message);
+    cr_expect(strstr(payload, "\"sigill_preflight\"") && strstr(payload, "/usr/bin/work uses ") &&
+                  strstr(payload, "(LSE) in atomic_work()") && strstr(payload, "FT-2000+/64 has no LSE atomics"),
+              "%s", payload);
+    free(payload);
+    assay_lab_close(&lab);
+    th_run(NULL, 0, "rm -rf %s", dir);
 }

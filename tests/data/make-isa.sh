@@ -74,4 +74,16 @@ gcc -O3 -o "$out/x86_64-clones" "$w/clones.c"
 aarch64-linux-gnu-gcc -O2 -march=armv8-a -mno-outline-atomics -o "$out/aarch64-baseline" "$w/work.c"
 aarch64-linux-gnu-gcc -O2 -march=armv8.2-a+fp16 -mno-outline-atomics -o "$out/aarch64-v8.2-lse" "$w/work.c" "$w/half.c"
 aarch64-linux-gnu-gcc -O2 -march=armv8-a -moutline-atomics -o "$out/aarch64-outline-atomics" "$w/work.c"
+# A submission of the aarch64 LSE build, as a vendor would make it for
+# Kunpeng 920 (preflight and report tests).
+mkdir -p "$w/sub/pkgs" "$w/root/usr/bin"
+cp "$out/aarch64-v8.2-lse" "$w/root/usr/bin/work"
+tar -C "$w/root" -czf "$w/sub/pkgs/work-1.0-aarch64.tar.gz" usr
+cat > "$w/sub/manifest.json" <<'JSON'
+{"manifest": 1, "product": "work", "version": "1.0", "vendor": "isa test",
+ "artifacts": [{"file": "pkgs/work-1.0-aarch64.tar.gz", "arch": "aarch64"}],
+ "install": {"command": "true", "timeout": 60}, "tests": [{"id": "t", "command": "root/usr/bin/work", "timeout": 60}],
+ "uninstall": {"command": "true", "timeout": 60}}
+JSON
+tar -C "$w/sub" -cf "$out/work-aarch64-submission.tar" manifest.json pkgs
 ls "$out"
