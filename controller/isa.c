@@ -359,6 +359,7 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
     size_t fn = 0, fcap = 0, nifuncs = 0, ucap = 0;
     assay_isa_result *r = NULL;
     LLVMDisasmContextRef dc = NULL;
+    Elf64_Shdr *shdrs = NULL;
     int rc = -1;
 
     *out = NULL;
@@ -368,10 +369,13 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
     Elf64_Ehdr eh;
     memcpy(&eh, buf, sizeof eh);
     if ((eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64) || eh.e_shentsize != sizeof(Elf64_Shdr) ||
-        eh.e_shnum == 0 || !in_file(&e, eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr)) ||
-        eh.e_shoff % _Alignof(Elf64_Shdr))
+        eh.e_shnum == 0 || !in_file(&e, eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr)))
         return 0;
-    e.sh = (const Elf64_Shdr *)(const void *)(buf + eh.e_shoff);
+    /* A copy: the file's bytes need not be aligned for Elf64_Shdr. */
+    if (!(shdrs = malloc((size_t)eh.e_shnum * sizeof *shdrs)))
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    memcpy(shdrs, buf + eh.e_shoff, (size_t)eh.e_shnum * sizeof *shdrs);
+    e.sh = shdrs;
     e.shnum = eh.e_shnum;
     int x86 = eh.e_machine == EM_X86_64;
 
@@ -380,16 +384,22 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
         if (e.sh[i].sh_type == SHT_PROGBITS && (e.sh[i].sh_flags & SHF_EXECINSTR) &&
             in_file(&e, e.sh[i].sh_offset, e.sh[i].sh_size))
             exec += e.sh[i].sh_size;
-    if (exec == 0)
-        return 0;
-    if (!(r = calloc(1, sizeof *r)))
-        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (exec == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (!(r = calloc(1, sizeof *r))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
     if (exec > ASSAY_ISA_CAP) {
         snprintf(r->too_large, sizeof r->too_large,
                  "too large to check: %llu bytes of code, more than the %u MiB disassembled of one file",
                  (unsigned long long)exec, ASSAY_ISA_CAP >> 20);
         *out = r;
-        return 0;
+        r = NULL;
+        rc = 0;
+        goto out;
     }
 
     /* Functions from .symtab when present (it names static functions too),
@@ -508,6 +518,7 @@ out:
         LLVMDisasmDispose(dc);
     free(fv);
     free(ifuncs);
+    free(shdrs);
     assay_isa_result_free(r);
     return rc;
 }

@@ -542,9 +542,11 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
         cJSON_AddItemToObject(x, "exit_code", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "exit_code")));
         cJSON_AddItemToObject(x, "signal", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "signal")));
         /* Issue 14 item 3: a SIGILL linked to what the package's preflight
-         * found about instructions for this target's profile (isa.h). */
+         * found about instructions for this target's profile (isa.h). A
+         * shell reports a child killed by SIGILL (4) as exit status 132. */
         char ill_en[1200], ill_zh[1200];
-        if (!strcmp(assay_json_str(b, "signal"), "SIGILL") &&
+        const cJSON *ill_ec = cJSON_GetObjectItemCaseSensitive(b, "exit_code");
+        if ((!strcmp(assay_json_str(b, "signal"), "SIGILL") || (cJSON_IsNumber(ill_ec) && ill_ec->valueint == 132)) &&
             assay_isa_sigill_note(ill_en, sizeof ill_en, ill_zh, sizeof ill_zh, mine)) {
             cJSON *ill = cJSON_AddObjectToObject(x, "sigill_preflight");
             cJSON_AddStringToObject(ill, "zh", ill_zh);

@@ -300,9 +300,17 @@ Test(isa, package_preflight_and_report_link_sigill)
         {"step-end", "\"step\":\"t\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":\"killed by SIGILL\","
                      "\"exit_code\":null,\"signal\":\"SIGILL\",\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
                      "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
+        /* A shell's report of a child killed by SIGILL: linked too. */
+        {"step-end", "\"step\":\"t2\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":null,"
+                     "\"exit_code\":132,\"signal\":null,\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
+                     "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
+        /* Any other failure: not linked. */
+        {"step-end", "\"step\":\"t3\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":null,"
+                     "\"exit_code\":1,\"signal\":null,\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
+                     "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
         {"job-end", "\"outcome\":\"failed\",\"reason\":null"},
     };
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 6; k++) {
         char line[2048];
         snprintf(line, sizeof line, "{\"v\":1,\"seq\":%d,\"ts\":\"2026-11-30T10:00:0%dZ\",\"type\":\"%s\",%s}", k, k,
                  events[k][0], events[k][1]);
@@ -315,6 +323,10 @@ Test(isa, package_preflight_and_report_link_sigill)
     cr_expect(strstr(payload, "\"sigill_preflight\"") && strstr(payload, "/usr/bin/work uses ") &&
                   strstr(payload, "(LSE) in atomic_work()") && strstr(payload, "FT-2000+/64 has no LSE atomics"),
               "%s", payload);
+    int links = 0;
+    for (const char *q = payload; (q = strstr(q, "\"sigill_preflight\"")); q++)
+        links++;
+    cr_expect_eq(links, 2, "%s", payload);
     free(payload);
     assay_lab_close(&lab);
     th_run(NULL, 0, "rm -rf %s", dir);
