@@ -127,8 +127,8 @@ static int x86_feature(const unsigned char *b, size_t len, const char *m, const 
         return F_MOVBE;
     if (!strcmp(m, "lzcnt"))
         return F_LZCNT;
-    if (!strcmp(m, "tzcnt"))
-        return F_BMI1;
+    /* Not tzcnt: it is `rep bsf`, which CPUs without BMI1 run as bsf, and
+     * GCC emits it for generic x86-64 on purpose. */
     if (!strcmp(m, "popcnt"))
         return F_POPCNT;
     if (!strcmp(m, "cmpxchg16b"))
@@ -182,8 +182,8 @@ static int a64_feature(const char *m, const char *ops)
         return F_DOTPROD;
     if (in_list(m, i8mm))
         return F_I8MM;
-    if (starts(m, "bf"))
-        return F_BF16;
+    if (starts(m, "bfdot") || starts(m, "bfmmla") || starts(m, "bfmlal") || starts(m, "bfcvt"))
+        return F_BF16; /* not bfi, bfxil, bfm: ARMv8.0 bitfield moves */
     if (starts(m, "ldapr") || starts(m, "ldapur") || starts(m, "stlur"))
         return F_RCPC;
     /* Half-precision arithmetic; conversions to and from half are ARMv8.0. */
@@ -221,6 +221,8 @@ static const char *guard_reason(const char *name, char *const *ifuncs, size_t ni
     for (const char *const *h = helpers; *h; h++)
         if (starts(name, *h))
             return "GCC outline-atomics helper: libgcc checks the CPU's atomics at run time";
+    if (starts(name, "_Unwind_") || starts(name, "uw_"))
+        return "libgcc's unwinder: it reads SVE state only for frames that use SVE";
     char low[160];
     size_t i;
     for (i = 0; name[i] && i < sizeof low - 1; i++)
@@ -298,6 +300,9 @@ static int add_symbols(struct func **fv, size_t *fn, size_t *fcap, char ***ifv, 
     return 0;
 }
 
+/* What a stripped outline-atomics helper is called in findings. */
+#define STRIPPED_HELPER "__aarch64_cas/swp/ld<op> (outline-atomics helper, name stripped)"
+
 /* LLVM's targets are registered once per process. */
 static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
 static void llvm_init(void)
@@ -326,6 +331,15 @@ static int flush(assay_isa_result *r, struct tally *t, const char *func, char *c
     for (int f = 0; f < F_COUNT; f++) {
         if (!t->count[f])
             continue;
+        if (!func || !strcmp(func, STRIPPED_HELPER)) { /* nameless code: one record per feature */
+            size_t k = 0;
+            while (k < r->n && (strcmp(r->uses[k].func, func ? func : "") || strcmp(r->uses[k].feature, feats[f].name)))
+                k++;
+            if (k < r->n) {
+                r->uses[k].count += t->count[f];
+                continue;
+            }
+        }
         if (r->n == USES_MAX) {
             r->uses_dropped++;
             continue;
@@ -360,7 +374,8 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
     assay_isa_result *r = NULL;
     LLVMDisasmContextRef dc = NULL;
     Elf64_Shdr *shdrs = NULL;
-    int rc = -1;
+    int rc = -1, dispatch = 0; /* dispatch: the file holds cpuid or IRELATIVE relocations */
+    int sve_regs = 0;          /* an SVE instruction with z or p register operands was seen */
 
     *out = NULL;
     if (len < sizeof(Elf64_Ehdr) || memcmp(buf, ELFMAG, SELFMAG) || buf[EI_CLASS] != ELFCLASS64 ||
@@ -456,6 +471,7 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
         }
         size_t fi = lo ? lo - 1 : 0;
         const char *cur = NULL; /* the function t is tallying */
+        int prev_cbz_w16 = 0;
         uint64_t off = 0;
         while (off < s->sh_size) {
             uint64_t pc = s->sh_addr + off;
@@ -498,7 +514,18 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
                                                                      "bnd", "xacquire", "xrelease", "data16", NULL}))
                     break;
             }
+            if (x86 && !strcmp(m, "cpuid"))
+                dispatch = 1;
             int f = x86 ? x86_feature(code + off, n, m, p) : a64_feature(m, p);
+            /* GCC's outline-atomics helper, its name stripped: `ldrb w16,
+             * [have_lse]; cbz w16, fallback; <LSE>; ret`. */
+            if (f == F_LSE && !fname && prev_cbz_w16) {
+                if ((rc = flush(r, &t, cur, ifuncs, nifuncs, &ucap)) < 0)
+                    goto out;
+                cur = STRIPPED_HELPER;
+            }
+            prev_cbz_w16 = !x86 && !strcmp(m, "cbz") && starts(p, "w16,");
+            sve_regs |= f == F_SVE && (has_reg(p, 'z') || has_reg(p, 'p'));
             if (f >= 0) {
                 if (!t.count[f]++)
                     snprintf(t.insn[f], sizeof t.insn[f], "%s", m);
@@ -510,6 +537,32 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
             goto out;
         r->bytes += s->sh_size;
     }
+    /* Code outside any symbol (a stripped library keeps only its exported
+     * names): in a file that chooses code at run time, it may be a variant
+     * behind that choice. */
+    for (size_t i = 0; i < e.shnum && !dispatch; i++) {
+        const Elf64_Shdr *s = &e.sh[i];
+        if (s->sh_type != SHT_RELA || s->sh_entsize != sizeof(Elf64_Rela) || !in_file(&e, s->sh_offset, s->sh_size))
+            continue;
+        for (uint64_t k = 0; k < s->sh_size / sizeof(Elf64_Rela) && !dispatch; k++) {
+            Elf64_Rela rel;
+            memcpy(&rel, buf + s->sh_offset + k * sizeof rel, sizeof rel);
+            dispatch = ELF64_R_TYPE(rel.r_info) == (x86 ? R_X86_64_IRELATIVE : R_AARCH64_IRELATIVE);
+        }
+    }
+    /* SVE seen only as the vector length read (cntd, rdvl): libgcc's
+     * unwinder does that for frames that use SVE, on any CPU's code path
+     * only when such frames exist. */
+    for (size_t i = 0; i < r->n && !sve_regs; i++)
+        if (!strcmp(r->uses[i].feature, feats[F_SVE].name)) {
+            r->uses[i].guarded = 1;
+            r->uses[i].why = "only reads the SVE vector length, as libgcc's unwinder does for SVE frames";
+        }
+    for (size_t i = 0; i < r->n; i++)
+        if (!r->uses[i].func[0] && (dispatch || nifuncs)) {
+            r->uses[i].guarded = 1;
+            r->uses[i].why = "outside any symbol, in a file that chooses code at run time (ifunc or cpuid)";
+        }
     *out = r;
     r = NULL;
     rc = 0;

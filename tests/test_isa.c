@@ -178,6 +178,22 @@ Test(isa, outline_atomics_are_a_guarded_warning)
     guarded_only(CORPUS "aarch64-outline-atomics", "phytium-ft2000plus-uos-20", "__aarch64_", "(LSE)");
 }
 
+/* Stripped: an outline-atomics helper is still told by its shape (a
+ * warning), inline LSE outside any symbol is still an error. */
+Test(isa, stripped_binaries_keep_their_verdicts)
+{
+    guarded_only(CORPUS "aarch64-outline-atomics-stripped", "phytium-ft2000plus-uos-20", "name stripped", "(LSE)");
+    assay_isa_result *r = scan(CORPUS "aarch64-v8.2-lse-stripped");
+    int e;
+    cJSON *fl = findings(r, "phytium-ft2000plus-uos-20", &e);
+    const cJSON *f = finding(fl, "instructions");
+    cr_assert(f);
+    cr_expect_eq(e, 1);
+    cr_expect(strstr(field(f, "found"), "(LSE) in code outside any symbol"), "%s", field(f, "found"));
+    cJSON_Delete(fl);
+    assay_isa_result_free(r);
+}
+
 Test(isa, sigill_note_names_instruction_function_and_cpu)
 {
     assay_isa_result *r = scan(CORPUS "aarch64-v8.2-lse");

@@ -74,6 +74,9 @@ gcc -O3 -o "$out/x86_64-clones" "$w/clones.c"
 aarch64-linux-gnu-gcc -O2 -march=armv8-a -mno-outline-atomics -o "$out/aarch64-baseline" "$w/work.c"
 aarch64-linux-gnu-gcc -O2 -march=armv8.2-a+fp16 -mno-outline-atomics -o "$out/aarch64-v8.2-lse" "$w/work.c" "$w/half.c"
 aarch64-linux-gnu-gcc -O2 -march=armv8-a -moutline-atomics -o "$out/aarch64-outline-atomics" "$w/work.c"
+# Stripped copies: the helpers and functions lose their names.
+aarch64-linux-gnu-strip -o "$out/aarch64-outline-atomics-stripped" "$out/aarch64-outline-atomics"
+aarch64-linux-gnu-strip -o "$out/aarch64-v8.2-lse-stripped" "$out/aarch64-v8.2-lse"
 # A submission of the aarch64 LSE build, as a vendor would make it for
 # Kunpeng 920 (preflight and report tests).
 mkdir -p "$w/sub/pkgs" "$w/root/usr/bin"
