@@ -12,24 +12,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USES_MAX 4096  /* (function, feature) pairs kept per file; the rest are counted */
-#define FUNCS_NAMED 5  /* a finding names this many functions, then counts the rest */
+#define USES_MAX 4096 /* (function, feature) pairs kept per file; the rest are counted */
+#define FUNCS_NAMED 5 /* a finding names this many functions, then counts the rest */
 
 /* The extensions told apart. x86 ones carry the x86-64 level that holds
  * them; aarch64 ones the name a profile's "isa_extensions" lists. */
+/* clang-format off */
 enum feat {
-    F_SSE3, F_SSSE3, F_SSE41, F_SSE42, F_POPCNT, F_CX16, F_LAHF,               /* x86-64-v2 */
-    F_AVX, F_AVX2, F_FMA, F_BMI1, F_BMI2, F_F16C, F_MOVBE, F_LZCNT,           /* x86-64-v3 */
-    F_AVX512,                                                                 /* x86-64-v4 */
-    F_LSE, F_RDM, F_DOTPROD, F_FP16, F_RCPC, F_SVE, F_I8MM, F_BF16,           /* aarch64 */
+    F_SSE3, F_SSSE3, F_SSE41, F_SSE42, F_POPCNT, F_CX16, F_LAHF,     /* x86-64-v2 */
+    F_AVX, F_AVX2, F_FMA, F_BMI1, F_BMI2, F_F16C, F_MOVBE, F_LZCNT, /* x86-64-v3 */
+    F_AVX512,                                                       /* x86-64-v4 */
+    F_LSE, F_RDM, F_DOTPROD, F_FP16, F_RCPC, F_SVE, F_I8MM, F_BF16, /* aarch64 */
     F_COUNT
 };
+/* clang-format on */
 
 static const struct {
-    const char *name;  /* shown, and (lower-cased) the profile's extension name */
-    const char *what;  /* English, for "X has no <what>" */
+    const char *name; /* shown, and (lower-cased) the profile's extension name */
+    const char *what; /* English, for "X has no <what>" */
     const char *zh;
-    int x86_level;     /* 0: aarch64 */
+    int x86_level; /* 0: aarch64 */
 } feats[F_COUNT] = {
     [F_SSE3] = {"SSE3", "SSE3", "SSE3 指令", 2},
     [F_SSSE3] = {"SSSE3", "SSSE3", "SSSE3 指令", 2},
@@ -77,29 +79,37 @@ static int starts(const char *m, const char *prefix)
 static int x86_feature(const unsigned char *b, size_t len, const char *m, const char *ops)
 {
     static const char *const bmi1[] = {"andn", "bextr", "blsi", "blsmsk", "blsr", NULL};
-    static const char *const bmi2[] = {"bzhi", "mulx", "pdep", "pext", "rorx", "sarx", "shlx", "shrx", NULL};
-    static const char *const avx2[] = {"vpbroadcast", "vpsllv", "vpsrlv", "vpsrav", "vpmaskmov", "vpblendd",
-                                       "vgather", "vpgather", "vperm2i128", "vinserti128", "vextracti128",
-                                       "vbroadcasti128", "vpermd", "vpermq", "vpermps", "vpermpd", NULL};
-    static const char *const sse3[] = {"addsubps", "addsubpd", "haddps", "haddpd", "hsubps", "hsubpd", "lddqu",
-                                       "movddup", "movshdup", "movsldup", "fisttp", NULL};
-    static const char *const ssse3[] = {"pshufb", "phaddw", "phaddd", "phaddsw", "phsubw", "phsubd", "phsubsw",
-                                        "pmaddubsw", "pmulhrsw", "psignb", "psignw", "psignd", "pabsb", "pabsw",
-                                        "pabsd", "palignr", NULL};
-    static const char *const sse41[] = {"ptest", "pblendvb", "blendvps", "blendvpd", "blendps", "blendpd",
-                                        "pblendw", "dpps", "dppd", "insertps", "extractps", "pextrb", "pextrd",
-                                        "pextrq", "pinsrb", "pinsrd", "pinsrq", "pmaxsb", "pmaxsd", "pmaxuw",
-                                        "pmaxud", "pminsb", "pminsd", "pminuw", "pminud", "pmuldq", "pmulld",
-                                        "roundps", "roundpd", "roundss", "roundsd", "mpsadbw", "phminposuw",
-                                        "packusdw", "pcmpeqq", "movntdqa", NULL};
-    static const char *const sse42[] = {"crc32", "pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm", "pcmpgtq",
-                                        NULL};
+    static const char *const bmi2[] = {"bzhi", "mulx", "pdep", "pext", "rorx",
+                                       "sarx", "shlx", "shrx", NULL};
+    static const char *const avx2[] = {
+        "vpbroadcast", "vpsllv",      "vpsrlv",       "vpsrav",
+        "vpmaskmov",   "vpblendd",    "vgather",      "vpgather",
+        "vperm2i128",  "vinserti128", "vextracti128", "vbroadcasti128",
+        "vpermd",      "vpermq",      "vpermps",      "vpermpd",
+        NULL};
+    static const char *const sse3[] = {"addsubps", "addsubpd", "haddps", "haddpd",
+                                       "hsubps",   "hsubpd",   "lddqu",  "movddup",
+                                       "movshdup", "movsldup", "fisttp", NULL};
+    static const char *const ssse3[] = {"pshufb",  "phaddw",  "phaddd",    "phaddsw",  "phsubw",
+                                        "phsubd",  "phsubsw", "pmaddubsw", "pmulhrsw", "psignb",
+                                        "psignw",  "psignd",  "pabsb",     "pabsw",    "pabsd",
+                                        "palignr", NULL};
+    static const char *const sse41[] = {
+        "ptest",    "pblendvb", "blendvps", "blendvpd",  "blendps",    "blendpd",  "pblendw",
+        "dpps",     "dppd",     "insertps", "extractps", "pextrb",     "pextrd",   "pextrq",
+        "pinsrb",   "pinsrd",   "pinsrq",   "pmaxsb",    "pmaxsd",     "pmaxuw",   "pmaxud",
+        "pminsb",   "pminsd",   "pminuw",   "pminud",    "pmuldq",     "pmulld",   "roundps",
+        "roundpd",  "roundss",  "roundsd",  "mpsadbw",   "phminposuw", "packusdw", "pcmpeqq",
+        "movntdqa", NULL};
+    static const char *const sse42[] = {"crc32",     "pcmpestri", "pcmpestrm", "pcmpistri",
+                                        "pcmpistrm", "pcmpgtq",   NULL};
     size_t i = 0;
     /* Legacy prefixes and REX, then the escape: in 64-bit mode 0x62 is
      * always EVEX and 0xc4/0xc5 always VEX. */
-    while (i < len && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 ||
-                       b[i] == 0x2e || b[i] == 0x36 || b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 ||
-                       b[i] == 0x65 || (b[i] >= 0x40 && b[i] <= 0x4f)))
+    while (i < len &&
+           (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 ||
+            b[i] == 0x2e || b[i] == 0x36 || b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 ||
+            b[i] == 0x65 || (b[i] >= 0x40 && b[i] <= 0x4f)))
         i++;
     if (i < len && b[i] == 0x62)
         return F_AVX512;
@@ -112,7 +122,8 @@ static int x86_feature(const unsigned char *b, size_t len, const char *m, const 
             return F_BMI1;
         if (in_list(m, bmi2))
             return F_BMI2;
-        if (starts(m, "vfmadd") || starts(m, "vfmsub") || starts(m, "vfnmadd") || starts(m, "vfnmsub"))
+        if (starts(m, "vfmadd") || starts(m, "vfmsub") || starts(m, "vfnmadd") ||
+            starts(m, "vfnmsub"))
             return F_FMA;
         if (!strcmp(m, "vcvtph2ps") || !strcmp(m, "vcvtps2ph"))
             return F_F16C;
@@ -150,7 +161,8 @@ static int x86_feature(const unsigned char *b, size_t len, const char *m, const 
 static int has_reg(const char *ops, char c)
 {
     for (const char *s = ops; (s = strchr(s, c)); s++) {
-        if (s > ops && (isalnum((unsigned char)s[-1]) || s[-1] == '.' || s[-1] == '#' || s[-1] == '_'))
+        if (s > ops &&
+            (isalnum((unsigned char)s[-1]) || s[-1] == '.' || s[-1] == '#' || s[-1] == '_'))
             continue;
         const char *d = s + 1;
         if (!isdigit((unsigned char)*d))
@@ -165,10 +177,12 @@ static int has_reg(const char *ops, char c)
 
 static int a64_feature(const char *m, const char *ops)
 {
-    static const char *const lse[] = {"cas", "swp", "ldadd", "ldclr", "ldeor", "ldset", "ldsmax", "ldsmin",
-                                      "ldumax", "ldumin", "stadd", "stclr", "steor", "stset", "stsmax",
+    static const char *const lse[] = {"cas",    "swp",    "ldadd",  "ldclr",  "ldeor",
+                                      "ldset",  "ldsmax", "ldsmin", "ldumax", "ldumin",
+                                      "stadd",  "stclr",  "steor",  "stset",  "stsmax",
                                       "stsmin", "stumax", "stumin", NULL};
-    static const char *const sve[] = {"rdvl", "addvl", "addpl", "cntb", "cnth", "cntw", "cntd", "setffr", NULL};
+    static const char *const sve[] = {"rdvl", "addvl", "addpl",  "cntb", "cnth",
+                                      "cntw", "cntd",  "setffr", NULL};
     static const char *const i8mm[] = {"smmla", "ummla", "usmmla", "usdot", "sudot", NULL};
     static const char *const fp16_base[] = {"fcvt", "fcvtl", "fcvtl2", "fcvtn", "fcvtn2", NULL};
     if (has_reg(ops, 'z') || has_reg(ops, 'p') || in_list(m, sve))
@@ -211,11 +225,17 @@ static int cmp_func(const void *a, const void *b)
 /* Whether a symbol name says the code runs only after a CPU check. */
 static const char *guard_reason(const char *name, char *const *ifuncs, size_t nifuncs)
 {
-    static const char *const helpers[] = {"__aarch64_cas", "__aarch64_swp", "__aarch64_ldadd", "__aarch64_ldclr",
-                                          "__aarch64_ldeor", "__aarch64_ldset", NULL};
-    static const char *const tokens[] = {"avx", "evex", "fma", "bmi", "f16c", "movbe", "sse4", "ssse3", "popcnt",
-                                         "haswell", "skylake", "x86_64_v", "lse", "sve", "dotprod", "fp16",
-                                         "a64fx", "neoverse", "kunpeng", "thunderx", "atomics", NULL};
+    static const char *const helpers[] = {"__aarch64_cas",
+                                          "__aarch64_swp",
+                                          "__aarch64_ldadd",
+                                          "__aarch64_ldclr",
+                                          "__aarch64_ldeor",
+                                          "__aarch64_ldset",
+                                          NULL};
+    static const char *const tokens[] = {
+        "avx",    "evex",     "fma",     "bmi",      "f16c",    "movbe", "sse4",    "ssse3",
+        "popcnt", "haswell",  "skylake", "x86_64_v", "lse",     "sve",   "dotprod", "fp16",
+        "a64fx",  "neoverse", "kunpeng", "thunderx", "atomics", NULL};
     if (!name || !name[0])
         return NULL;
     for (const char *const *h = helpers; *h; h++)
@@ -230,7 +250,8 @@ static const char *guard_reason(const char *name, char *const *ifuncs, size_t ni
     low[i] = '\0';
     for (const char *const *t = tokens; *t; t++)
         if (strstr(low, *t))
-            return "named for the extension: a runtime CPU check (cpuid, HWCAP, ifunc) may choose it";
+            return "named for the extension: a runtime CPU check (cpuid, HWCAP, ifunc) may choose "
+                   "it";
     const char *bare = name;
     while (*bare == '_')
         bare++;
@@ -261,10 +282,11 @@ static int in_file(const struct elf *e, uint64_t off, uint64_t size)
 }
 
 /* Functions of one symbol table (sh of type SHT_SYMTAB or SHT_DYNSYM). */
-static int add_symbols(struct func **fv, size_t *fn, size_t *fcap, char ***ifv, size_t *ifn, const struct elf *e,
-                       const Elf64_Shdr *s)
+static int add_symbols(struct func **fv, size_t *fn, size_t *fcap, char ***ifv, size_t *ifn,
+                       const struct elf *e, const Elf64_Shdr *s)
 {
-    if (s->sh_entsize != sizeof(Elf64_Sym) || !in_file(e, s->sh_offset, s->sh_size) || s->sh_link >= e->shnum)
+    if (s->sh_entsize != sizeof(Elf64_Sym) || !in_file(e, s->sh_offset, s->sh_size) ||
+        s->sh_link >= e->shnum)
         return 0;
     const Elf64_Shdr *st = &e->sh[s->sh_link];
     if (st->sh_type != SHT_STRTAB || !in_file(e, st->sh_offset, st->sh_size) || st->sh_size == 0)
@@ -275,9 +297,11 @@ static int add_symbols(struct func **fv, size_t *fn, size_t *fcap, char ***ifv, 
         Elf64_Sym sym;
         memcpy(&sym, e->b + s->sh_offset + i * sizeof sym, sizeof sym);
         int type = ELF64_ST_TYPE(sym.st_info);
-        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
+            sym.st_value == 0)
             continue;
-        if (sym.st_name >= st->sh_size || !memchr(str + sym.st_name, '\0', st->sh_size - sym.st_name))
+        if (sym.st_name >= st->sh_size ||
+            !memchr(str + sym.st_name, '\0', st->sh_size - sym.st_name))
             continue;
         const char *name = str + sym.st_name;
         if (type == STT_GNU_IFUNC) {
@@ -322,8 +346,8 @@ struct tally {
     int any;
 };
 
-static int flush(assay_isa_result *r, struct tally *t, const char *func, char *const *ifuncs, size_t nifuncs,
-                 size_t *cap)
+static int flush(assay_isa_result *r, struct tally *t, const char *func, char *const *ifuncs,
+                 size_t nifuncs, size_t *cap)
 {
     if (!t->any)
         return 0;
@@ -333,7 +357,8 @@ static int flush(assay_isa_result *r, struct tally *t, const char *func, char *c
             continue;
         if (!func || !strcmp(func, STRIPPED_HELPER)) { /* nameless code: one record per feature */
             size_t k = 0;
-            while (k < r->n && (strcmp(r->uses[k].func, func ? func : "") || strcmp(r->uses[k].feature, feats[f].name)))
+            while (k < r->n && (strcmp(r->uses[k].func, func ? func : "") ||
+                                strcmp(r->uses[k].feature, feats[f].name)))
                 k++;
             if (k < r->n) {
                 r->uses[k].count += t->count[f];
@@ -383,8 +408,9 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
         return 0;
     Elf64_Ehdr eh;
     memcpy(&eh, buf, sizeof eh);
-    if ((eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64) || eh.e_shentsize != sizeof(Elf64_Shdr) ||
-        eh.e_shnum == 0 || !in_file(&e, eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr)))
+    if ((eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64) ||
+        eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 ||
+        !in_file(&e, eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr)))
         return 0;
     /* A copy: the file's bytes need not be aligned for Elf64_Shdr. */
     if (!(shdrs = malloc((size_t)eh.e_shnum * sizeof *shdrs)))
@@ -408,9 +434,10 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
         goto out;
     }
     if (exec > ASSAY_ISA_CAP) {
-        snprintf(r->too_large, sizeof r->too_large,
-                 "too large to check: %llu bytes of code, more than the %u MiB disassembled of one file",
-                 (unsigned long long)exec, ASSAY_ISA_CAP >> 20);
+        snprintf(
+            r->too_large, sizeof r->too_large,
+            "too large to check: %llu bytes of code, more than the %u MiB disassembled of one file",
+            (unsigned long long)exec, ASSAY_ISA_CAP >> 20);
         *out = r;
         r = NULL;
         rc = 0;
@@ -431,22 +458,26 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
     /* A symbol of size 0 (hand-written assembly) runs to the next one. */
     for (size_t i = 0; i < fn; i++)
         if (fv[i].end <= fv[i].start)
-            fv[i].end = i + 1 < fn && fv[i + 1].start > fv[i].start ? fv[i + 1].start : fv[i].start + 1;
+            fv[i].end =
+                i + 1 < fn && fv[i + 1].start > fv[i].start ? fv[i + 1].start : fv[i].start + 1;
 
     pthread_once(&llvm_once, llvm_init);
     /* Every extension on: the point is to decode what the file holds, and
      * classify it afterwards. */
-    dc = x86 ? LLVMCreateDisasmCPUFeatures("x86_64-linux-gnu", "",
-                                           "+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx512cd,+avx512vbmi,"
-                                           "+avx512vnni,+avx512bf16,+avx512fp16,+avx2,+fma,+bmi,+bmi2,+f16c,"
-                                           "+movbe,+popcnt,+lzcnt,+sse4.2,+cx16,+sahf",
-                                           NULL, 0, NULL, NULL)
-             : LLVMCreateDisasmCPUFeatures("aarch64-linux-gnu", "",
-                                           "+v9a,+lse,+rdm,+dotprod,+fullfp16,+fp16fml,+sve,+sve2,+rcpc,+rcpc-immo,"
-                                           "+i8mm,+bf16,+mte,+pauth,+crc,+aes,+sha2,+sha3,+sm4",
-                                           NULL, 0, NULL, NULL);
+    dc = x86 ? LLVMCreateDisasmCPUFeatures(
+                   "x86_64-linux-gnu", "",
+                   "+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx512cd,+avx512vbmi,"
+                   "+avx512vnni,+avx512bf16,+avx512fp16,+avx2,+fma,+bmi,+bmi2,+f16c,"
+                   "+movbe,+popcnt,+lzcnt,+sse4.2,+cx16,+sahf",
+                   NULL, 0, NULL, NULL)
+             : LLVMCreateDisasmCPUFeatures(
+                   "aarch64-linux-gnu", "",
+                   "+v9a,+lse,+rdm,+dotprod,+fullfp16,+fp16fml,+sve,+sve2,+rcpc,+rcpc-immo,"
+                   "+i8mm,+bf16,+mte,+pauth,+crc,+aes,+sha2,+sha3,+sm4",
+                   NULL, 0, NULL, NULL);
     if (!dc) {
-        rc = assay_error_set(ASSAY_EINVAL, "the LLVM disassembler for %s is not available", x86 ? "x86-64" : "aarch64");
+        rc = assay_error_set(ASSAY_EINVAL, "the LLVM disassembler for %s is not available",
+                             x86 ? "x86-64" : "aarch64");
         goto out;
     }
     if (x86) /* Intel syntax: mnemonics without AT&T's size suffixes */
@@ -456,7 +487,8 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
     memset(&t, 0, sizeof t);
     for (size_t i = 0; i < e.shnum; i++) {
         const Elf64_Shdr *s = &e.sh[i];
-        if (s->sh_type != SHT_PROGBITS || !(s->sh_flags & SHF_EXECINSTR) || !in_file(&e, s->sh_offset, s->sh_size))
+        if (s->sh_type != SHT_PROGBITS || !(s->sh_flags & SHF_EXECINSTR) ||
+            !in_file(&e, s->sh_offset, s->sh_size))
             continue;
         const unsigned char *code = buf + s->sh_offset;
         /* The function holding the section's first byte: found once by
@@ -477,15 +509,16 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
             uint64_t pc = s->sh_addr + off;
             while (fi < fn && fv[fi].end <= pc)
                 fi++;
-            const char *fname = fi < fn && fv[fi].start <= pc && pc < fv[fi].end ? fv[fi].name : NULL;
+            const char *fname =
+                fi < fn && fv[fi].start <= pc && pc < fv[fi].end ? fv[fi].name : NULL;
             if (fname != cur) {
                 if ((rc = flush(r, &t, cur, ifuncs, nifuncs, &ucap)) < 0)
                     goto out;
                 cur = fname;
             }
             char text[160];
-            size_t n = LLVMDisasmInstruction(dc, (uint8_t *)(uintptr_t)(code + off), s->sh_size - off, pc, text,
-                                             sizeof text);
+            size_t n = LLVMDisasmInstruction(dc, (uint8_t *)(uintptr_t)(code + off),
+                                             s->sh_size - off, pc, text, sizeof text);
             if (n == 0) {
                 size_t skip = x86 ? 1 : 4;
                 if (skip > s->sh_size - off)
@@ -510,8 +543,10 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
                 p += k;
                 while (*p == '\t' || *p == ' ')
                     p++;
-                if (!x86 || !*p || !in_list(m, (const char *const[]){"lock", "rep", "repne", "repe", "notrack",
-                                                                     "bnd", "xacquire", "xrelease", "data16", NULL}))
+                if (!x86 || !*p ||
+                    !in_list(m,
+                             (const char *const[]){"lock", "rep", "repne", "repe", "notrack", "bnd",
+                                                   "xacquire", "xrelease", "data16", NULL}))
                     break;
             }
             if (x86 && !strcmp(m, "cpuid"))
@@ -542,7 +577,8 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
      * behind that choice. */
     for (size_t i = 0; i < e.shnum && !dispatch; i++) {
         const Elf64_Shdr *s = &e.sh[i];
-        if (s->sh_type != SHT_RELA || s->sh_entsize != sizeof(Elf64_Rela) || !in_file(&e, s->sh_offset, s->sh_size))
+        if (s->sh_type != SHT_RELA || s->sh_entsize != sizeof(Elf64_Rela) ||
+            !in_file(&e, s->sh_offset, s->sh_size))
             continue;
         for (uint64_t k = 0; k < s->sh_size / sizeof(Elf64_Rela) && !dispatch; k++) {
             Elf64_Rela rel;
@@ -556,12 +592,14 @@ int assay_isa_scan(assay_isa_result **out, const unsigned char *buf, size_t len)
     for (size_t i = 0; i < r->n && !sve_regs; i++)
         if (!strcmp(r->uses[i].feature, feats[F_SVE].name)) {
             r->uses[i].guarded = 1;
-            r->uses[i].why = "only reads the SVE vector length, as libgcc's unwinder does for SVE frames";
+            r->uses[i].why =
+                "only reads the SVE vector length, as libgcc's unwinder does for SVE frames";
         }
     for (size_t i = 0; i < r->n; i++)
         if (!r->uses[i].func[0] && (dispatch || nifuncs)) {
             r->uses[i].guarded = 1;
-            r->uses[i].why = "outside any symbol, in a file that chooses code at run time (ifunc or cpuid)";
+            r->uses[i].why =
+                "outside any symbol, in a file that chooses code at run time (ifunc or cpuid)";
         }
     *out = r;
     r = NULL;
@@ -598,13 +636,16 @@ static int feature_index(const char *name)
 static int profile_has(const assay_profile *p, int f)
 {
     if (feats[f].x86_level)
-        return strcmp(p->arch, "x86_64") ? 1 : p->x86_isa_level ? p->x86_isa_level >= feats[f].x86_level : -1;
+        return strcmp(p->arch, "x86_64") ? 1
+               : p->x86_isa_level        ? p->x86_isa_level >= feats[f].x86_level
+                                         : -1;
     if (strcmp(p->arch, "aarch64"))
         return 1;
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(p->doc, "isa_extensions"), *x;
     if (!cJSON_IsArray(ext))
         return f == F_LSE && p->atomics_lse >= 0 ? p->atomics_lse : -1;
-    cJSON_ArrayForEach(x, ext) if (cJSON_IsString(x) && !strcasecmp(x->valuestring, feats[f].name)) return 1;
+    cJSON_ArrayForEach(x, ext) if (cJSON_IsString(x) &&
+                                   !strcasecmp(x->valuestring, feats[f].name)) return 1;
     return 0;
 }
 
@@ -618,8 +659,8 @@ static void append(char *dst, size_t size, const char *a, const char *b)
 /* "casal (LSE) in f(), g() and 3 more; ..." over the uses of one kind
  * (guarded or not) that the profile lacks; `lacks` gets "LSE atomics
  * (ARMv8.1), ..." once per feature. Returns the number of uses listed. */
-static size_t describe(char *found, size_t fsize, char *lacks, size_t lsize, char *lacks_zh, size_t zsize,
-                       const assay_isa_result *r, const assay_profile *p, int guarded)
+static size_t describe(char *found, size_t fsize, char *lacks, size_t lsize, char *lacks_zh,
+                       size_t zsize, const assay_isa_result *r, const assay_profile *p, int guarded)
 {
     size_t total = 0;
     found[0] = lacks[0] = lacks_zh[0] = '\0';
@@ -639,7 +680,8 @@ static size_t describe(char *found, size_t fsize, char *lacks, size_t lsize, cha
                 append(lacks_zh, zsize, lacks_zh[0] ? "、" : "", feats[f].zh);
             }
             if (named < FUNCS_NAMED) {
-                append(found, fsize, named ? ", " : "", u->func[0] ? u->func : "code outside any symbol");
+                append(found, fsize, named ? ", " : "",
+                       u->func[0] ? u->func : "code outside any symbol");
                 append(found, fsize, u->func[0] ? "()" : "", "");
                 named++;
             } else {
@@ -666,8 +708,9 @@ int assay_isa_findings(cJSON *fl, const assay_isa_result *r, const assay_profile
         cJSON_AddStringToObject(f, "check", "instructions");
         cJSON_AddStringToObject(f, "expected", "code disassembled");
         cJSON_AddStringToObject(f, "found", r->too_large);
-        cJSON_AddStringToObject(f, "hint", "the instruction check did not read this file: its ISA extensions "
-                                           "are unknown");
+        cJSON_AddStringToObject(f, "hint",
+                                "the instruction check did not read this file: its ISA extensions "
+                                "are unknown");
         cJSON_AddItemToArray(fl, f);
         return 0;
     }
@@ -675,17 +718,20 @@ int assay_isa_findings(cJSON *fl, const assay_isa_result *r, const assay_profile
     int errors = 0;
     for (int guarded = 0; guarded < 2; guarded++) {
         char found[1024], lacks[400], lacks_zh[400], hint[1600], expected[200];
-        if (!describe(found, sizeof found, lacks, sizeof lacks, lacks_zh, sizeof lacks_zh, r, p, guarded))
+        if (!describe(found, sizeof found, lacks, sizeof lacks, lacks_zh, sizeof lacks_zh, r, p,
+                      guarded))
             continue;
         snprintf(expected, sizeof expected, "instructions of %s", p->isa[0] ? p->isa : p->arch);
         if (guarded)
-            snprintf(hint, sizeof hint,
-                     "%s has no %s; these functions may run only after a CPU check (runtime dispatch): "
-                     "make sure the check exists and its fallback is tested on %s",
-                     cpu, lacks, cpu);
+            snprintf(
+                hint, sizeof hint,
+                "%s has no %s; these functions may run only after a CPU check (runtime dispatch): "
+                "make sure the check exists and its fallback is tested on %s",
+                cpu, lacks, cpu);
         else
             snprintf(hint, sizeof hint,
-                     "%s has no %s: the code dies with SIGILL there. Build for %s, or put these functions "
+                     "%s has no %s: the code dies with SIGILL there. Build for %s, or put these "
+                     "functions "
                      "behind runtime dispatch (ifunc, cpuid/HWCAP checks, -moutline-atomics)",
                      cpu, lacks, p->isa[0] ? p->isa : p->arch);
         cJSON *f = cJSON_CreateObject();
@@ -721,8 +767,8 @@ int assay_isa_sigill_note(char *en, size_t en_size, char *zh, size_t zh_size, co
                         *lacks = cJSON_GetObjectItemCaseSensitive(x, "lacks"),
                         *lacks_zh = cJSON_GetObjectItemCaseSensitive(x, "lacks_zh"),
                         *path = cJSON_GetObjectItemCaseSensitive(file, "path");
-            if (!cJSON_IsString(check) || strcmp(check->valuestring, want) || !cJSON_IsString(found) ||
-                !cJSON_IsString(lacks))
+            if (!cJSON_IsString(check) || strcmp(check->valuestring, want) ||
+                !cJSON_IsString(found) || !cJSON_IsString(lacks))
                 continue;
             const char *pth = cJSON_IsString(path) ? path->valuestring : "?";
             snprintf(en, en_size, "%s uses %s; %s%s", pth, found->valuestring, lacks->valuestring,

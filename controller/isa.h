@@ -20,15 +20,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ASSAY_ISA_CAP (32u << 20) /* executable bytes disassembled per file; more: "too large to check" */
+#define ASSAY_ISA_CAP                                                                              \
+    (32u << 20) /* executable bytes disassembled per file; more: "too large to check" */
 
 typedef struct assay_isa_use {
-    char func[128];    /* the function (symbol name), or "" when no symbol covers the code */
-    char feature[16];  /* "LSE", "AVX2", ... (see isa.c's table) */
-    char insn[24];     /* the first instruction seen, e.g. "casal" */
-    uint64_t count;    /* instructions of this feature in this function */
-    int guarded;       /* 1: runtime dispatch may guard it (see why) */
-    const char *why;   /* static text: why it may be guarded, or NULL */
+    char func[128];   /* the function (symbol name), or "" when no symbol covers the code */
+    char feature[16]; /* "LSE", "AVX2", ... (see isa.c's table) */
+    char insn[24];    /* the first instruction seen, e.g. "casal" */
+    uint64_t count;   /* instructions of this feature in this function */
+    int guarded;      /* 1: runtime dispatch may guard it (see why) */
+    const char *why;  /* static text: why it may be guarded, or NULL */
 } assay_isa_use;
 
 typedef struct assay_isa_result {
@@ -36,8 +37,8 @@ typedef struct assay_isa_result {
     size_t n;
     uint64_t uses_dropped; /* (function, feature) pairs past the cap, counted */
     uint64_t bytes;        /* executable bytes disassembled */
-    uint64_t undecoded;    /* bytes no instruction decoded from (data in code, unknown extensions) */
-    char too_large[160];   /* not "": not scanned, and why */
+    uint64_t undecoded;  /* bytes no instruction decoded from (data in code, unknown extensions) */
+    char too_large[160]; /* not "": not scanned, and why */
 } assay_isa_result;
 
 /*

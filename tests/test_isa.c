@@ -22,7 +22,8 @@ static assay_isa_result *scan(const char *name)
     char *buf = th_slurp(name, &len);
     cr_assert(buf, "cannot read %s (tests/data/make-isa.sh)", name);
     assay_isa_result *r = NULL;
-    cr_assert_eq(assay_isa_scan(&r, (const unsigned char *)buf, len), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_isa_scan(&r, (const unsigned char *)buf, len), 0, "%s",
+                 assay_error_last()->message);
     free(buf);
     cr_assert(r, "%s: not scanned", name);
     cr_assert_eq(r->too_large[0], '\0');
@@ -33,7 +34,8 @@ static assay_isa_result *scan(const char *name)
 static assay_profile *profile(const char *id)
 {
     assay_profile *p;
-    cr_assert_eq(assay_profile_load(&p, ASSAY_SOURCE_DIR "/profiles", id), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_profile_load(&p, ASSAY_SOURCE_DIR "/profiles", id), 0, "%s",
+                 assay_error_last()->message);
     return p;
 }
 
@@ -50,7 +52,8 @@ static cJSON *findings(const assay_isa_result *r, const char *id, int *errors)
 static const cJSON *finding(const cJSON *fl, const char *check)
 {
     const cJSON *f;
-    cJSON_ArrayForEach(f, fl) if (!strcmp(cJSON_GetObjectItem(f, "check")->valuestring, check)) return f;
+    cJSON_ArrayForEach(
+        f, fl) if (!strcmp(cJSON_GetObjectItem(f, "check")->valuestring, check)) return f;
     return NULL;
 }
 
@@ -96,8 +99,9 @@ Test(isa, x86_64_v3_without_mneeded_is_an_error_on_zhaoxin)
         cr_assert(f, "%s: no instructions finding", ids[i]);
         cr_expect_eq(e, 1);
         cr_expect_str_eq(field(f, "severity"), "error");
-        cr_expect(strstr(field(f, "found"), "(AVX2) in ") && strstr(field(f, "found"), "vec_work()"), "%s",
-                  field(f, "found"));
+        cr_expect(strstr(field(f, "found"), "(AVX2) in ") &&
+                      strstr(field(f, "found"), "vec_work()"),
+                  "%s", field(f, "found"));
         cr_expect(strstr(field(f, "hint"), "SIGILL"), "%s", field(f, "hint"));
         cr_expect_null(strstr(field(f, "found"), "AVX-512"), "%s", field(f, "found"));
         cJSON_Delete(fl);
@@ -116,7 +120,8 @@ static void error_with(const char *name, const char *id, const char *want1, cons
     cr_assert(f, "%s on %s: no instructions finding", name, id);
     cr_expect_eq(e, 1);
     cr_expect_str_eq(field(f, "severity"), "error");
-    cr_expect(strstr(field(f, "found"), want1) && strstr(field(f, "found"), want2), "%s", field(f, "found"));
+    cr_expect(strstr(field(f, "found"), want1) && strstr(field(f, "found"), want2), "%s",
+              field(f, "found"));
     cJSON_Delete(fl);
     assay_isa_result_free(r);
 }
@@ -139,7 +144,8 @@ static void guarded_only(const char *name, const char *id, const char *want1, co
     const cJSON *f = finding(fl, "instructions-guarded");
     cr_assert(f, "%s", s);
     cr_expect_str_eq(field(f, "severity"), "warning");
-    cr_expect(strstr(field(f, "found"), want1) && strstr(field(f, "found"), want2), "%s", field(f, "found"));
+    cr_expect(strstr(field(f, "found"), want1) && strstr(field(f, "found"), want2), "%s",
+              field(f, "found"));
     free(s);
     cJSON_Delete(fl);
     assay_isa_result_free(r);
@@ -181,23 +187,26 @@ Test(isa, armv8_2_inline_lse_is_an_error_on_ft2000plus_only)
 
 Test(isa, outline_atomics_are_a_guarded_warning)
 {
-    guarded_only(CORPUS "aarch64-outline-atomics", "phytium-ft2000plus-uos-20", "__aarch64_", "(LSE)");
+    guarded_only(CORPUS "aarch64-outline-atomics", "phytium-ft2000plus-uos-20", "__aarch64_",
+                 "(LSE)");
 }
 
 /* Stripped: an outline-atomics helper is still told by its shape (a
  * warning), inline LSE outside any symbol is still an error. */
 Test(isa, stripped_binaries_keep_their_verdicts)
 {
-    guarded_only(CORPUS "aarch64-outline-atomics-stripped", "phytium-ft2000plus-uos-20", "name stripped", "(LSE)");
-    error_with(CORPUS "aarch64-v8.2-lse-stripped", "phytium-ft2000plus-uos-20", "(LSE) in code outside any symbol",
-               "casal");
+    guarded_only(CORPUS "aarch64-outline-atomics-stripped", "phytium-ft2000plus-uos-20",
+                 "name stripped", "(LSE)");
+    error_with(CORPUS "aarch64-v8.2-lse-stripped", "phytium-ft2000plus-uos-20",
+               "(LSE) in code outside any symbol", "casal");
 }
 
 Test(isa, sigill_note_names_instruction_function_and_cpu)
 {
     assay_isa_result *r = scan(CORPUS "aarch64-v8.2-lse");
     int e;
-    cJSON *pf = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(pf, "files"), *file = cJSON_CreateObject();
+    cJSON *pf = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(pf, "files"),
+          *file = cJSON_CreateObject();
     cJSON_AddStringToObject(file, "path", "/usr/bin/work");
     cJSON_AddItemToObject(file, "findings", findings(r, "phytium-ft2000plus-kylin-v10", &e));
     cJSON_AddItemToArray(files, file);
@@ -209,7 +218,8 @@ Test(isa, sigill_note_names_instruction_function_and_cpu)
     cr_expect(strstr(zh, "不支持"), "%s", zh);
     cJSON_Delete(pf);
     /* Nothing about instructions: nothing said. */
-    pf = cJSON_Parse("{\"files\":[{\"path\":\"/x\",\"findings\":[{\"check\":\"glibc\",\"found\":\"GLIBC_2.34\"}]}]}");
+    pf = cJSON_Parse("{\"files\":[{\"path\":\"/"
+                     "x\",\"findings\":[{\"check\":\"glibc\",\"found\":\"GLIBC_2.34\"}]}]}");
     cr_expect_eq(assay_isa_sigill_note(en, sizeof en, zh, sizeof zh, pf), 0);
     cr_expect_eq(en[0], '\0');
     cJSON_Delete(pf);
@@ -258,7 +268,8 @@ Test(isa, aarch64_profiles_list_their_extensions)
         int lse = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, x) lse |= cJSON_IsString(e) && !strcmp(e->valuestring, "lse");
-        cr_expect_eq(lse, v[k]->atomics_lse, "%s: isa_extensions and atomics_lse disagree", v[k]->id);
+        cr_expect_eq(lse, v[k]->atomics_lse, "%s: isa_extensions and atomics_lse disagree",
+                     v[k]->id);
     }
     assay_profile_list_free(v, n);
 }
@@ -274,14 +285,16 @@ Test(isa, package_preflight_and_report_link_sigill)
     assay_lab lab;
     cr_assert_not_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/lab", dir);
-    cr_assert_eq(assay_lab_init(path, ASSAY_KEY_ED25519, "Test Centre 测试中心"), 0, "%s", assay_error_last()->message);
-    cr_assert_eq(assay_lab_open(&lab, path), 0);
-    cr_assert_eq(assay_package_add(&lab, CORPUS "work-aarch64-submission.tar", id, &existed), 0, "%s",
+    cr_assert_eq(assay_lab_init(path, ASSAY_KEY_ED25519, "Test Centre 测试中心"), 0, "%s",
                  assay_error_last()->message);
+    cr_assert_eq(assay_lab_open(&lab, path), 0);
+    cr_assert_eq(assay_package_add(&lab, CORPUS "work-aarch64-submission.tar", id, &existed), 0,
+                 "%s", assay_error_last()->message);
 
     cJSON *pf;
     char *profs[] = {"phytium-ft2000plus-uos-20", "kunpeng-920-kylin-v10"};
-    cr_assert_eq(assay_package_preflight(&pf, &lab, id, profs, 2), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_preflight(&pf, &lab, id, profs, 2), 0, "%s",
+                 assay_error_last()->message);
     char *text = cJSON_PrintUnformatted(pf);
     const cJSON *pr;
     int seen = 0;
@@ -312,22 +325,27 @@ Test(isa, package_preflight_and_report_link_sigill)
         {"job-start", "\"facts\":{\"arch\":\"aarch64\",\"emulation\":{\"emulated\":true}},"
                       "\"agent\":{\"version\":\"0.1.0\",\"triple\":\"aarch64-linux-gnu\"}"},
         {"step-start", "\"step\":\"t\",\"kind\":\"test\",\"name\":\"t\",\"run\":1"},
-        {"step-end", "\"step\":\"t\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":\"killed by SIGILL\","
-                     "\"exit_code\":null,\"signal\":\"SIGILL\",\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
+        {"step-end", "\"step\":\"t\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":"
+                     "\"killed by SIGILL\","
+                     "\"exit_code\":null,\"signal\":\"SIGILL\",\"timed_out\":false,\"metrics\":{"
+                     "\"wall_ns\":\"1000\"},"
                      "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
         /* A shell's report of a child killed by SIGILL: linked too. */
-        {"step-end", "\"step\":\"t2\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":null,"
-                     "\"exit_code\":132,\"signal\":null,\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
-                     "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
+        {"step-end",
+         "\"step\":\"t2\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":null,"
+         "\"exit_code\":132,\"signal\":null,\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
+         "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
         /* Any other failure: not linked. */
-        {"step-end", "\"step\":\"t3\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":null,"
-                     "\"exit_code\":1,\"signal\":null,\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
-                     "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
+        {"step-end",
+         "\"step\":\"t3\",\"kind\":\"test\",\"run\":1,\"verdict\":\"fail\",\"reason\":null,"
+         "\"exit_code\":1,\"signal\":null,\"timed_out\":false,\"metrics\":{\"wall_ns\":\"1000\"},"
+         "\"logs\":{\"stdout\":\"\",\"stderr\":\"\"}"},
         {"job-end", "\"outcome\":\"failed\",\"reason\":null"},
     };
     for (int k = 0; k < 6; k++) {
         char line[2048];
-        snprintf(line, sizeof line, "{\"v\":1,\"seq\":%d,\"ts\":\"2026-11-30T10:00:0%dZ\",\"type\":\"%s\",%s}", k, k,
+        snprintf(line, sizeof line,
+                 "{\"v\":1,\"seq\":%d,\"ts\":\"2026-11-30T10:00:0%dZ\",\"type\":\"%s\",%s}", k, k,
                  events[k][0], events[k][1]);
         cr_assert_eq(assay_store_job_event(lab.store, 1, 1, k, events[k][0], line), 0, "%s",
                      assay_error_last()->message);
@@ -336,7 +354,8 @@ Test(isa, package_preflight_and_report_link_sigill)
     char *payload;
     cr_assert_eq(assay_report_statement(&payload, &lab, run), 0, "%s", assay_error_last()->message);
     cr_expect(strstr(payload, "\"sigill_preflight\"") && strstr(payload, "/usr/bin/work uses ") &&
-                  strstr(payload, "(LSE) in atomic_work()") && strstr(payload, "FT-2000+/64 has no LSE atomics"),
+                  strstr(payload, "(LSE) in atomic_work()") &&
+                  strstr(payload, "FT-2000+/64 has no LSE atomics"),
               "%s", payload);
     int links = 0;
     for (const char *q = payload; (q = strstr(q, "\"sigill_preflight\"")); q++)
