@@ -130,6 +130,11 @@ step "package add"
 pkg=$("$A" package add "$OUT/sumx-1.2.0-submission.tar.gz")
 "$A" package show "${pkg:0:12}"
 "$A" package inspect "${pkg:0:12}" --profile zhaoxin-kx6000-uos-20 || true   # errors and warnings: shown, not fatal
+# The Phytium failure, predicted from the code itself: sumx-aarch64 holds
+# inline LSE atomics, which FT-2000+ lacks (docs/preflight.md, "Instructions").
+"$A" package inspect "${pkg:0:12}" --profile phytium-ft2000plus-uos-20 --json > "$OUT/preflight-phytium.json" || true
+jq -e '[.. | objects | select(.check? == "instructions" and .severity == "error" and (.lacks | test("LSE")))] | length > 0' \
+    "$OUT/preflight-phytium.json" >/dev/null || die "preflight did not find the LSE atomics FT-2000+ lacks"
 
 step "run submit"
 run=$("$A" run submit "${pkg:0:12}" \
@@ -171,6 +176,8 @@ step "the report, in every format"
 "$A" report "$run" --format md -o "$OUT/report.md"
 "$A" key export --public "$OUT/lab.pub.pem"
 cat "$OUT/report.md"
+# The SIGILL on Phytium is linked to what preflight found.
+grep -q 'predicted by preflight: .* (LSE) in ' "$OUT/report.md" || die "the report does not link the SIGILL to preflight's finding"
 
 step "verify the signed report"
 "$A" verify "$OUT/report.json" --pubkey "$OUT/lab.pub.pem"

@@ -15,7 +15,7 @@ HOST_PKGS=(
     build-essential cmake pkg-config git ca-certificates file
     libssh2-1-dev libcjson-dev libarchive-dev libssl-dev libsqlite3-dev libiberty-dev
     libcriterion-dev
-    libmicrohttpd-dev libcurl4-openssl-dev libargon2-dev python3-yaml
+    libmicrohttpd-dev libcurl4-openssl-dev libargon2-dev python3-yaml llvm-16-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     libclang-rt-14-dev clang-14
     debootstrap dpkg-dev

@@ -2,6 +2,7 @@
 #include "pkgcheck.h"
 #include "blob.h"
 #include "ingest.h"
+#include "isa.h"
 #include "manifest.h"
 #include "profile.h"
 #include "assay/elf.h"
@@ -27,6 +28,7 @@ struct elf_file {
     char path[1024];
     assay_elf_info *info; /* NULL when the file was too large to check */
     char *too_large;      /* then: why (which cap) */
+    assay_isa_result *isa; /* issue 14 item 3: instruction scan (isa.h), or NULL */
 };
 
 /* What was read of one artifact: the host-relevant ELF files to check, and
@@ -47,8 +49,11 @@ struct scan {
  * the whole image; returns 0 or a negative ASSAY_E* code. */
 static int per_elf_file(struct scan *s, struct elf_file *f, const unsigned char *img, size_t len)
 {
-    (void)s, (void)f, (void)img, (void)len;
-    return 0;
+    (void)s;
+    /* Issue 14 item 3: instructions beyond a profile's ISA (isa.h). */
+    if (!f->info)
+        return 0;
+    return assay_isa_scan(&f->isa, img, len);
 }
 
 static int cover(cJSON *list, const char *path, const char *reason, const char *arch)
@@ -99,6 +104,7 @@ static void scan_free(struct scan *s)
     for (size_t i = 0; i < s->n; i++) {
         assay_elf_info_free(s->files[i].info);
         free(s->files[i].too_large);
+        assay_isa_result_free(s->files[i].isa);
     }
     free(s->files);
     cJSON_Delete(s->provided);
@@ -684,6 +690,11 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
                 cJSON_Delete(files);
                 return NULL;
             }
+            /* Issue 14 item 3: instruction-level findings (isa.h). */
+            int nw = cJSON_GetArraySize(fl);
+            int ie = assay_isa_findings(fl, s->files[i].isa, p);
+            errors += ie;
+            warnings += cJSON_GetArraySize(fl) - nw - ie;
             /* Libraries: provided by the package itself or by the OS. (A
              * profile without a library list cannot say: no finding then.) */
             int nf = cJSON_GetArraySize(fl);

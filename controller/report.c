@@ -4,6 +4,7 @@
 #include "pkgcheck.h"
 #include "blob.h"
 #include "crypto.h"
+#include "isa.h"
 #include "manifest.h"
 #include "markup.h"
 #include "profile.h"
@@ -546,6 +547,17 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
         cJSON_AddItemToObject(x, "reason", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "reason")));
         cJSON_AddItemToObject(x, "exit_code", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "exit_code")));
         cJSON_AddItemToObject(x, "signal", dup_or_null(cJSON_GetObjectItemCaseSensitive(b, "signal")));
+        /* Issue 14 item 3: a SIGILL linked to what the package's preflight
+         * found about instructions for this target's profile (isa.h). A
+         * shell reports a child killed by SIGILL (4) as exit status 132. */
+        char ill_en[1200], ill_zh[1200];
+        const cJSON *ill_ec = cJSON_GetObjectItemCaseSensitive(b, "exit_code");
+        if ((!strcmp(assay_json_str(b, "signal"), "SIGILL") || (cJSON_IsNumber(ill_ec) && ill_ec->valueint == 132)) &&
+            assay_isa_sigill_note(ill_en, sizeof ill_en, ill_zh, sizeof ill_zh, mine)) {
+            cJSON *ill = cJSON_AddObjectToObject(x, "sigill_preflight");
+            cJSON_AddStringToObject(ill, "zh", ill_zh);
+            cJSON_AddStringToObject(ill, "en", ill_en);
+        }
         cJSON_AddBoolToObject(x, "timed_out", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "timed_out")));
         if (m_)
             cJSON_AddNumberToObject(x, "duration_s", strtod(assay_json_str(m_, "wall_ns"), NULL) / 1e9);
@@ -1236,6 +1248,28 @@ static const cJSON *obj(const cJSON *o, const char *k)
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
+/* Issue 14 item 3: a step's SIGILL and what preflight found about it
+ * ("sigill_preflight"), Chinese then English, for HTML or Markdown. */
+static void sigill_note(assay_markup *w, const cJSON *x, int html)
+{
+    const cJSON *n = obj(x, "sigill_preflight");
+    if (!n)
+        return;
+    if (html)
+        W_RAW(w, "<br><small>");
+    else
+        W_RAW(w, "\n");
+    W_RAW(w, "预检已预见 predicted by preflight: ");
+    W_TEXT(w, assay_json_str(n, "zh"));
+    if (html)
+        W_RAW(w, " / ");
+    else
+        W_RAW(w, "\n  ");
+    W_TEXT(w, assay_json_str(n, "en"));
+    if (html)
+        W_RAW(w, "</small>");
+}
+
 /* A verdict's CSS class: one of the page's own names, never the payload's. */
 static const char *verdict_class(const char *v)
 {
@@ -1640,6 +1674,7 @@ static void html_step_row(assay_markup *w, const cJSON *x)
         assay_markup_rawf(w, "%d", ec->valueint);
     else
         W_TEXT(w, assay_json_str(x, "signal"));
+    sigill_note(w, x, 1); /* issue 14 item 3 */
     assay_markup_rawf(w, "</td><td>%.3f s</td><td><code>", assay_json_num(x, "duration_s"));
     W_RAW(w, "stdout ");
     assay_markup_textf(w, "%.16s", assay_json_str(obj(obj(x, "logs"), "stdout"), "sha256"));
@@ -2443,6 +2478,7 @@ static void md_step(assay_markup *w, const cJSON *t, const cJSON *x)
         W_TEXT(w, assay_json_str(x, "signal"));
         W_RAW(w, ")");
     }
+    sigill_note(w, x, 0); /* issue 14 item 3 */
     W_RAW(w, "\n");
     static const char *const streams[] = {"stderr", "stdout"};
     for (int k = 0; k < 2; k++) {

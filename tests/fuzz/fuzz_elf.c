@@ -4,6 +4,7 @@
 #include "assay/elf.h"
 #include "assay/error.h"
 #include "assay/preflight.h"
+#include "isa.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         (void)assay_elf_loongarch_world(info);
         assay_elf_info_free(info);
+    }
+    /* The instruction check (controller/isa.c) reads section headers and
+     * symbols on its own: the same bytes, whatever the reader said. */
+    assay_isa_result *isa = NULL;
+    if (assay_isa_scan(&isa, data, size) == 0 && isa) {
+        assay_profile p = {.arch = "aarch64", .model = "FT-2000+/64", .atomics_lse = 0};
+        cJSON *f = cJSON_CreateArray();
+        (void)assay_isa_findings(f, isa, &p);
+        cJSON_Delete(f);
+        assay_isa_result_free(isa);
     }
     return 0;
 }
