@@ -6,6 +6,7 @@
 
 #include <cairo-pdf.h>
 #include <cairo.h>
+#include <math.h>
 #include <pango/pangocairo.h>
 #include <qrencode.h>
 #include <stdio.h>
@@ -299,6 +300,138 @@ static void targets_table(struct doc *d, const cJSON *p)
     }
 }
 
+/* One label at (x, y), small, in the body font. */
+static void label_at(struct doc *d, const char *text, double x, double y, double width, double size)
+{
+    PangoLayout *l = layout(d, text, width, size, 0, 0);
+    pango_layout_set_ellipsize(l, PANGO_ELLIPSIZE_END);
+    pango_layout_set_height(l, -1); /* one line */
+    cairo_move_to(d->cr, x, y);
+    pango_cairo_show_layout(d->cr, l);
+    g_object_unref(l);
+}
+
+struct bar {
+    const char *label;
+    double mid, lo, hi;
+    int pale, warn; /* emulated; unstable */
+};
+
+/*
+ * An interval chart, as the HTML draws it: per row a label, a line from
+ * lo to hi and a dot at mid, on one scale for all rows; `ref` > 0 draws a
+ * dashed line there (1 for a ratio). Emulated rows pale, unstable orange.
+ */
+static void interval_chart(struct doc *d, const struct bar *b, size_t n, double ref, const char *axis)
+{
+    const double label_w = 170, left = MARGIN + label_w + 8, right = PAGE_W - MARGIN - 8, rh = 14;
+    double lo = ref > 0 ? ref : b[0].lo, hi = ref > 0 ? ref : b[0].hi;
+    for (size_t i = 0; i < n; i++) {
+        if (isfinite(b[i].lo) && b[i].lo < lo)
+            lo = b[i].lo;
+        if (isfinite(b[i].hi) && b[i].hi > hi)
+            hi = b[i].hi;
+    }
+    if (!(hi > lo)) {
+        lo -= 1;
+        hi += 1;
+    }
+    double pad = (hi - lo) * 0.08;
+    lo -= pad;
+    hi += pad;
+    if (lo < 0 && ref <= 0 && b[0].lo >= 0)
+        lo = 0;
+#define XOF(v) (left + ((v) - lo) / (hi - lo) * (right - left))
+    need(d, rh * (double)n + 26);
+    cairo_t *cr = d->cr;
+    double top = d->y;
+    cairo_set_line_width(cr, 0.5);
+    cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+    cairo_move_to(cr, left, top + rh * (double)n + 2);
+    cairo_line_to(cr, right, top + rh * (double)n + 2);
+    cairo_stroke(cr);
+    if (ref > 0) {
+        static const double dash[] = {3, 2};
+        cairo_set_dash(cr, dash, 2, 0);
+        cairo_move_to(cr, XOF(ref), top - 2);
+        cairo_line_to(cr, XOF(ref), top + rh * (double)n + 2);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        double y = top + rh * (double)i + rh / 2;
+        cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+        label_at(d, b[i].label, MARGIN, y - 6, label_w, 7.5);
+        if (!isfinite(b[i].mid))
+            continue;
+        if (b[i].warn)
+            cairo_set_source_rgb(cr, 0.85, 0.45, 0.0);
+        else
+            cairo_set_source_rgb(cr, 0.1, 0.3, 0.6);
+        if (b[i].pale)
+            cairo_set_source_rgba(cr, 0.5, 0.5, 0.5, 0.6);
+        if (isfinite(b[i].lo) && isfinite(b[i].hi)) {
+            cairo_set_line_width(cr, 1.6);
+            cairo_move_to(cr, XOF(b[i].lo), y);
+            cairo_line_to(cr, XOF(b[i].hi), y);
+            cairo_stroke(cr);
+        }
+        cairo_arc(cr, XOF(b[i].mid), y, 2.6, 0, 2 * G_PI);
+        cairo_fill(cr);
+    }
+    char ends[200];
+    snprintf(ends, sizeof ends, "%.4g", lo);
+    cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+    label_at(d, ends, left, top + rh * (double)n + 4, 80, 7);
+    snprintf(ends, sizeof ends, "%.4g", hi);
+    label_at(d, ends, right - 40, top + rh * (double)n + 4, 80, 7);
+    label_at(d, axis, left + (right - left) / 2 - 60, top + rh * (double)n + 4, 200, 7);
+#undef XOF
+    d->y = top + rh * (double)n + 20;
+}
+
+/* The comparison with a baseline run (its ratios around 1x). */
+static void baseline_chart(struct doc *d, const cJSON *p)
+{
+    const cJSON *base = obj(p, "baseline"), *x;
+    size_t n = (size_t)cJSON_GetArraySize(obj(base, "benchmarks")), k = 0;
+    if (!cJSON_IsObject(base))
+        return;
+    char title[700];
+    snprintf(title, sizeof title, "版本对比 Comparison with a baseline: %s %s, report %s", assay_json_str(base, "product"),
+             assay_json_str(base, "version"), assay_json_str(base, "report_number"));
+    heading(d, title, 13);
+    if (n == 0) {
+        para(d, "没有可比的基准（同一平台、同为真实硬件或同为模拟）No benchmark to compare (the same profile, both on real "
+                "hardware or both emulated)", 9, 0);
+        return;
+    }
+    if (n > 200)
+        n = 200;
+    struct bar *b = calloc(n, sizeof *b);
+    char (*labels)[300] = calloc(n, sizeof *labels);
+    if (!b || !labels) {
+        free(b);
+        free(labels);
+        return;
+    }
+    cJSON_ArrayForEach(x, obj(base, "benchmarks"))
+    {
+        if (k == n)
+            break;
+        snprintf(labels[k], sizeof labels[k], "%s · %s: %s %s", assay_json_str(x, "name"), assay_json_str(x, "profile"),
+                 assay_json_str(x, "verdict_zh"), assay_json_str(x, "verdict"));
+        b[k] = (struct bar){labels[k], cJSON_IsNumber(obj(x, "ratio")) ? assay_json_num(x, "ratio") : NAN,
+                            cJSON_IsNumber(obj(x, "ratio_lo")) ? assay_json_num(x, "ratio_lo") : NAN,
+                            cJSON_IsNumber(obj(x, "ratio_hi")) ? assay_json_num(x, "ratio_hi") : NAN,
+                            cJSON_IsTrue(obj(x, "emulated")), 0};
+        k++;
+    }
+    interval_chart(d, b, k, 1.0, "本次/基线 this run / baseline (1x: no change)");
+    free(b);
+    free(labels);
+}
+
 static void benchmarks(struct doc *d, const cJSON *p)
 {
     static const double w[] = {4, 1, 2, 3, 2};
@@ -322,6 +455,23 @@ static void benchmarks(struct doc *d, const cJSON *p)
             const char *cells[] = {assay_json_str(x, "profile"), n, med, ci,
                                    !strcmp(assay_json_str(x, "stability"), "stable") ? "稳定 stable" : "不稳定 unstable"};
             row(d, 5, w, cells, 0);
+        }
+        /* The same figures drawn: each target's median and interval. */
+        size_t nt = (size_t)cJSON_GetArraySize(obj(cmp, "targets")), k = 0;
+        struct bar *b = nt && nt <= 200 ? calloc(nt, sizeof *b) : NULL;
+        if (b) {
+            cJSON_ArrayForEach(x, obj(cmp, "targets"))
+            {
+                b[k] = (struct bar){assay_json_str(x, "profile"),
+                                    cJSON_IsNumber(obj(x, "median")) ? assay_json_num(x, "median") : NAN,
+                                    cJSON_IsNumber(obj(x, "ci_lo")) ? assay_json_num(x, "ci_lo") : NAN,
+                                    cJSON_IsNumber(obj(x, "ci_hi")) ? assay_json_num(x, "ci_hi") : NAN,
+                                    cJSON_IsTrue(obj(x, "emulated")), strcmp(assay_json_str(x, "stability"), "stable") != 0};
+                k++;
+            }
+            d->y += 4;
+            interval_chart(d, b, k, 0, assay_json_str(cmp, "unit"));
+            free(b);
         }
     }
 }
@@ -483,6 +633,7 @@ static void render(struct doc *d)
         assay_report_environment(t, pdf_env_row, d);
     }
     benchmarks(d, p);
+    baseline_chart(d, p);
     heading(d, "测试步骤 Steps", 13);
     cJSON_ArrayForEach(t, obj(p, "targets")) target_steps(d, t);
     sign_off(d, p);
