@@ -174,6 +174,7 @@ step "the report, in every format"
 "$A" report "$run" --format html -o "$OUT/report.html"
 "$A" report "$run" --format junit -o "$OUT/junit.xml"
 "$A" report "$run" --format md -o "$OUT/report.md"
+"$A" report "$run" --format pdf -o "$OUT/report.pdf"   # to print, sign and seal (A4)
 "$A" key export --public "$OUT/lab.pub.pem"
 cat "$OUT/report.md"
 # The SIGILL on Phytium is linked to what preflight found.
@@ -194,7 +195,7 @@ cat <<DONE
   lab             $OUT/lab   (export ASSAY_LAB=$OUT/lab to look around)
   signed report   $OUT/report.json   (public key: $OUT/lab.pub.pem): 未认证 not certified
   certifying run  $OUT/report-reference.json: 已认证 certified (x86_64-debian-12)
-  other forms     $OUT/report.html  $OUT/junit.xml  $OUT/report.md
+  other forms     $OUT/report.html  $OUT/report.pdf  $OUT/junit.xml  $OUT/report.md
   two runs        $OUT/report-against-baseline.html (assay compare $ref $ref2)
   lab hosts       ci/lab.sh --dir $OUT/hosts down   to stop them
 DONE
