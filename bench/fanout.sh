@@ -46,7 +46,9 @@ assay_round() {
 cold=$(assay_round)
 warm=$(assay_round)
 
-# ansible: the same hosts, keys and pinned host keys.
+# ansible: the same hosts, keys and pinned host keys. Its SSH control
+# masters live in this run's folder: a master left by an earlier run
+# (ControlPersist) would make ansible's first contact a warm one.
 {
     echo "[lab]"
     python3 - "$hosts/hosts.json" <<'PY'
@@ -66,7 +68,7 @@ cat > "$w/play.yml" <<'YML'
     - raw: "true"
     - raw: "true"
 YML
-export ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_SSH_ARGS="-o UserKnownHostsFile=$hosts/known_hosts -o ControlMaster=auto -o ControlPersist=60s"
+export ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_SSH_ARGS="-o UserKnownHostsFile=$hosts/known_hosts -o ControlMaster=auto -o ControlPersist=60s -o ControlPath=$w/cp-%C"
 ans=$(t ansible-playbook -i "$w/inventory" -f "$N" "$w/play.yml")
 
 # parallel-ssh: five rounds of one command on every host.
