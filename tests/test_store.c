@@ -393,7 +393,6 @@ Test(store, one_active_job_per_host_and_guarded_attempts)
     cr_assert_eq(assay_store_job_end_attempt(st, a, 1, "error", "late"), ASSAY_ESTATE);
     cr_assert_eq(assay_store_job_get(st, a, &j), 0);
     cr_assert_str_eq(j.outcome, "passed");
-    cJSON *att = NULL;
     sqlite3 *db;
     char path[300];
     snprintf(path, sizeof path, "%s/assay.db", dir);
@@ -406,7 +405,6 @@ Test(store, one_active_job_per_host_and_guarded_attempts)
     cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "one row for the one attempt");
     sqlite3_finalize(s);
     sqlite3_close(db);
-    cJSON_Delete(att);
     /* b: retried once; its first attempt can no longer end it. */
     cr_assert_eq(assay_store_job_retry_attempt(st, b, 1, "host down", 3), 0);
     cr_assert_eq(assay_store_job_end_attempt(st, b, 1, "passed", ""), ASSAY_ESTATE, "attempt 1 is not the job's");
