@@ -140,6 +140,12 @@ static const assay_cli_cmd CMDS[] = {
      "Queued jobs end at once; running jobs stop, then run their uninstall\n"
      "(with its timeout), unless --now.",
      {{"--now", NULL, "stop running jobs without their uninstall", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
+    {"run", "publish", "RUN", 1, ASSAY_CLI_NONE, 1, "publish an ended run's report in the public registry",
+     "The report is signed and verified with the lab's key, and the portal's\n"
+     "certificate registry lists it for anyone (docs/portal.md): product,\n"
+     "version, vendor, CPUs, OSes, conclusion, date. Publishing again\n"
+     "replaces the entry.",
+     {JSON, END}},
     {"run", "logs", "RUN", 1, ASSAY_CLI_NONE, 1, "print the logs of a run's steps",
      "Every step's stdout and stderr as the lab stored them (by digest), each\n"
      "under a header naming the job, step and stream. Text is made safe for\n"
@@ -208,6 +214,7 @@ static const assay_cli_cmd CMDS[] = {
       {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
       {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},
       {"--timeout", "S", "a connection idle this long is closed (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--web", "DIR", "the portal's files (share/assay/web, found without it)", ASSAY_CLI_DIR, NULL, 0},
       END}},
     {"user", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add an account of assay serve",
      "Roles: admin and engineer see everything and queue runs; a vendor sees\n"

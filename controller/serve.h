@@ -19,6 +19,7 @@ typedef struct assay_serve_opts {
     const char *tls_key;
     unsigned threads;     /* size of the request thread pool (8) */
     unsigned timeout;     /* seconds a connection may stay idle (30) */
+    const char *web;      /* the portal's folder, or NULL: the shipped one (assay_lab_shipped_web) */
 } assay_serve_opts;
 
 /*
