@@ -118,7 +118,7 @@ async function api(method, path, body, type) {
 function failure(e, what) {
   const box = h("div", { class: "error-box", role: "alert" },
     h("strong", {}, what || T("请求失败", "The request failed")), ": ", e.message || String(e));
-  if (e.status === 401)
+  if (e.status === 401 && location.hash !== "#/login")
     add(box, [" ", h("a", { href: "#/login" }, T("请登录", "please sign in"))]);
   return box;
 }
@@ -317,8 +317,12 @@ async function packages() {
       clear(status).appendChild(h("p", {}, T("上传中", "Uploading"), " ", file.name, " (" + bytes(file.size) + ")"));
       bar.hidden = false;
       bar.value = 0;
+      bar.dataset.events = 0;
       try {
-        const r = await upload(file, (n, total) => { bar.value = Math.round((100 * n) / total); });
+        const r = await upload(file, (n, total) => {
+          bar.value = Math.round((100 * n) / total);
+          bar.dataset.events = (+bar.dataset.events || 0) + 1; /* the browser test counts them */
+        });
         bar.value = 100;
         const pf = r.preflight || {};
         clear(status).appendChild(h("div", { class: "notice", role: "status" },
@@ -557,22 +561,35 @@ async function runShow(n) {
 
   const es = new EventSource("/api/v1/runs/" + n + "/events");
   leaving.push(() => es.close());
+  /* One line per step; a benchmark's repeated runs count on one line. */
   const onStep = (ev) => {
     const d = JSON.parse(ev.data), e = d.event || {};
     const ol = steps[d.job];
     if (!ol) return;
-    if (ev.type === "step-start")
-      ol.appendChild(h("li", { "data-step": e.step + "." + (e.run || 1) }, "▶ ", e.name || e.step));
-    else {
-      const li = ol.lastChild;
-      const ok = e.verdict === "pass";
-      if (li) li.replaceWith(h("li", {}, h("span", { class: ok ? "ok" : "bad" }, ok ? "✔ " : "✘ "), (e.name || e.step), " ",
-        h("span", { class: "muted" }, e.verdict || "")));
+    const name = e.name || e.step;
+    let li = ol.lastChild;
+    if (!li || li.dataset.step !== String(e.step)) {
+      li = h("li", { "data-step": e.step, "data-runs": "0", "data-failed": "0" });
+      ol.appendChild(li);
     }
+    if (ev.type === "step-end") {
+      li.dataset.runs = +li.dataset.runs + 1;
+      if (e.verdict !== "pass") li.dataset.failed = +li.dataset.failed + 1;
+    }
+    const runs = +li.dataset.runs, bad = +li.dataset.failed > 0;
+    clear(li);
+    if (ev.type === "step-start") add(li, ["▶ ", name, runs ? " ×" + runs : "", " ", h("span", { class: "muted" }, t("运行中", "running"))]);
+    else add(li, [h("span", { class: bad ? "bad" : "ok" }, bad ? "✘ " : "✔ "), name, runs > 1 ? " ×" + runs : "", " ",
+      h("span", { class: "muted" }, bad ? e.verdict || "fail" : "pass")]);
   };
   es.addEventListener("step-start", onStep);
   es.addEventListener("step-end", onStep);
-  es.addEventListener("jobs", (ev) => jobRows(JSON.parse(ev.data)));
+  es.addEventListener("jobs", (ev) => {
+    const jobs = JSON.parse(ev.data);
+    jobRows(jobs);
+    if (jobs.some((j) => j.state === "running" || j.state === "assigned"))
+      clear(document.getElementById("run-state")).appendChild(badge(STATE, "running"));
+  });
   es.addEventListener("end", async () => {
     es.close();
     live.textContent = t("任务已结束", "The run has ended");
@@ -588,31 +605,35 @@ async function runShow(n) {
   live.textContent = run.state === "done" || run.state === "canceled" ? "" : t("实时更新中", "Updating live");
 }
 
-/* Each benchmark across targets: the median as a dot, min to max as a
- * line (the spread the samples had), emulated targets as hollow dots. */
+/* Each benchmark across targets: the median as a dot, its confidence
+ * interval as a line (ci_lo to ci_hi; reports before intervals carry min
+ * and max), emulated targets as hollow dots. */
 function charts(into, comparison) {
   if (!comparison.length) return;
   into.appendChild(h("h2", {}, T("性能对比", "Benchmarks across targets")));
+  const lo = (r) => (r.ci_lo ?? r.min ?? r.median), hi = (r) => (r.ci_hi ?? r.max ?? r.median);
   for (const b of comparison) {
-    const rows = b.targets || [];
-    const max = Math.max(...rows.map((r) => r.max || r.median || 0)) || 1;
-    const W = 720, L = 240, R = 60, RH = 28, H = 30 + rows.length * RH;
+    const rows = (b.targets || []).filter((r) => typeof r.median === "number");
+    if (!rows.length) continue;
+    const max = Math.max(...rows.map(hi)) || 1;
+    const narrow = window.innerWidth < 600; /* a phone: fewer, larger units */
+    const W = narrow ? 420 : 720, L = narrow ? 170 : 250, R = 60, RH = 28, H = 30 + rows.length * RH;
     const x = (v) => L + ((W - L - R) * v) / max;
     const svg = h("svg:svg", { class: "chart", viewBox: "0 0 " + W + " " + H, role: "img",
       "aria-label": b.name + " (" + b.unit + "): " + rows.map((r) => r.profile + " " + r.median).join(", ") });
     svg.appendChild(h("svg:title", {}, b.name + " (" + b.unit + ", " + (b.better === "lower" ? t("越低越好", "lower is better") : t("越高越好", "higher is better")) + ")"));
     svg.appendChild(h("svg:line", { class: "axis", x1: L, y1: 20, x2: L, y2: H - 4 }));
     svg.appendChild(h("svg:text", { x: L, y: 14 }, "0"));
-    svg.appendChild(h("svg:text", { x: W - R, y: 14, "text-anchor": "end" }, max.toPrecision(3) + " " + b.unit));
+    svg.appendChild(h("svg:text", { x: W - R, y: 14, "text-anchor": "end" }, +max.toPrecision(3) + " " + b.unit));
     rows.forEach((r, i) => {
       const y = 34 + i * RH;
       svg.appendChild(h("svg:text", { x: L - 8, y: y + 4, "text-anchor": "end" }, r.profile + (r.emulated ? " *" : "")));
-      svg.appendChild(h("svg:line", { class: "range", x1: x(r.min), y1: y, x2: x(r.max), y2: y }));
+      svg.appendChild(h("svg:line", { class: "range", x1: x(lo(r)), y1: y, x2: x(hi(r)), y2: y }));
       svg.appendChild(h("svg:circle", { class: r.emulated ? "emu" : "median", cx: x(r.median), cy: y, r: 5 }));
-      svg.appendChild(h("svg:text", { x: x(r.max) + 6, y: y + 4 }, String(+r.median.toPrecision(4))));
+      svg.appendChild(h("svg:text", { x: x(hi(r)) + 8, y: y + 4 }, String(+r.median.toPrecision(4)) + (r.stability === "unstable" ? " ~" : "")));
     });
     into.appendChild(h("figure", { class: "card" }, h("figcaption", {}, h("strong", {}, b.name), " (" + b.unit + ") — ",
-      T("点为中位数，线为最小至最大；* 为模拟目标（空心点）", "dot: median; line: min to max; * emulated target (hollow dot)")), svg));
+      T("点为中位数，线为置信区间；* 为模拟目标（空心点）；~ 为不稳定", "dot: median; line: confidence interval; * emulated target (hollow dot); ~ unstable")), svg));
   }
 }
 
@@ -622,7 +643,7 @@ async function jobShow(id) {
   const j = await api("GET", "/api/v1/jobs/" + id);
   const pick = h("select", { id: "log-pick" }, (j.logs || []).map((l) => h("option", { value: l.path }, l.path + " (" + bytes(l.size) + ")")));
   const search = h("input", { id: "log-search", type: "search", placeholder: t("搜索", "Search") });
-  const out = h("pre", { class: "log", id: "log", tabindex: "0", "aria-label": t("日志", "Log") });
+  const out = h("pre", { class: "log", id: "log", tabindex: "0", role: "log", "aria-label": t("日志", "Log") });
   const info = h("p", { class: "muted", "aria-live": "polite" });
   let text = "";
   function show() {
