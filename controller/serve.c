@@ -1003,6 +1003,23 @@ static int sse_put(req *r, const char *s, size_t n)
     return 0;
 }
 
+/* One event: its head ("id: ...", "event: ...", "data: ..."), the stored
+ * body, the tail (its end and the blank line). The body is one line of
+ * JSON as stored; a newline in it would end the event early, so it
+ * becomes a space. */
+static int sse_event(req *r, const char *head, int hn, const char *body, const char *tail)
+{
+    if (hn < 0 || sse_put(r, head, (size_t)hn) < 0)
+        return -1;
+    size_t start = r->slen;
+    if (sse_put(r, body, strlen(body)) < 0)
+        return -1;
+    for (size_t k = start; k < r->slen; k++)
+        if (r->sbuf[k] == '\n' || r->sbuf[k] == '\r')
+            r->sbuf[k] = ' ';
+    return sse_put(r, tail, strlen(tail));
+}
+
 /* Format what the store holds past the stream's position: each event as
  * "id: ATTEMPT.SEQ", "event: TYPE", "data: BODY" (the stored line, one
  * line of JSON); a new attempt starts again at its event 0; when the job
@@ -1030,15 +1047,8 @@ static int sse_fill(req *r)
         int64_t seq = (int64_t)assay_json_num(x, "seq");
         char head[200];
         int n = snprintf(head, sizeof head, "id: %d.%" PRId64 "\nevent: %.64s\ndata: ", r->attempt, seq, type);
-        if (n < 0 || sse_put(r, head, (size_t)n) < 0)
+        if (sse_event(r, head, n, body, "\n\n") < 0)
             goto fail;
-        /* One data line: a newline in stored text cannot end the event. */
-        size_t start = r->slen;
-        if (sse_put(r, body, strlen(body)) < 0 || sse_put(r, "\n\n", 2) < 0)
-            goto fail;
-        for (size_t k = start; k + 2 < r->slen; k++)
-            if (r->sbuf[k] == '\n' || r->sbuf[k] == '\r')
-                r->sbuf[k] = ' ';
         r->next_seq = seq + 1;
     }
     cJSON_Delete(ev);
@@ -1071,18 +1081,11 @@ static int run_fill(req *r)
     cJSON_ArrayForEach(x, ev)
     {
         char head[300];
-        const char *body = assay_json_str(x, "body");
         int k = snprintf(head, sizeof head, "id: %.0f\nevent: %.64s\ndata: {\"job\":%.0f,\"attempt\":%.0f,\"event\":",
                          assay_json_num(x, "id"), assay_json_str(x, "type"), assay_json_num(x, "job"),
                          assay_json_num(x, "attempt"));
-        if (k < 0 || sse_put(r, head, (size_t)k) < 0)
+        if (sse_event(r, head, k, assay_json_str(x, "body"), "}\n\n") < 0)
             goto out;
-        size_t start = r->slen;
-        if (sse_put(r, body, strlen(body)) < 0 || sse_put(r, "}\n\n", 3) < 0)
-            goto out;
-        for (size_t i = start; i + 2 < r->slen; i++)
-            if (r->sbuf[i] == '\n' || r->sbuf[i] == '\r')
-                r->sbuf[i] = ' ';
         r->last_event = (int64_t)assay_json_num(x, "id");
     }
     more = cJSON_GetArraySize(ev) == 256;

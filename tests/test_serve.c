@@ -853,20 +853,28 @@ Test(serve, web_logins_sessions_csrf_and_rate_limits, .timeout = 300)
  * is not public refuses no one with 401; every operation on an object
  * answers another organisation's vendor 404 (an IDOR test per route,
  * generated from the document) and the owner's vendor something else. */
-Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
+/* The cast of most tests: two vendors of two organisations and an
+ * engineer, the server started, acme's upload (its id into id) and run 1
+ * of it on two targets, queued by the engineer. */
+static void accounts_and_a_run(char *acme, char *globex, char *eng, char *id, size_t idlen, const char *name)
 {
-    char acme[72], globex[72], eng[72], id[80];
-    fresh("openapi");
+    fresh(name);
     account(acme, "acme", "vendor", "acme");
     account(globex, "globex", "vendor", "globex");
     account(eng, "alice", "engineer", NULL);
     start("");
     cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
                  "%s", body);
-    member(id, sizeof id, "id");
+    member(id, idlen, "id");
     char req[256];
     snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
     cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+}
+
+Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], id[80];
+    accounts_and_a_run(acme, globex, eng, id, sizeof id, "openapi");
     finish_run();
 
     static char ops[8192];
@@ -1044,6 +1052,17 @@ Test(serve, the_shipped_portal_needs_nothing_the_policy_forbids, .timeout = 120)
     stop();
 }
 
+/* A page of runs: numbered first down to last, each once. */
+static void page_is(const char *tok, const char *path, int first, int last)
+{
+    cr_assert_eq(http(tok, path, " "), 200, "%s: %s", path, body);
+    cJSON *o = cJSON_Parse(body);
+    cr_assert_eq(cJSON_GetArraySize(o), first - last + 1, "%s: %s", path, body);
+    for (int i = 0; i <= first - last; i++)
+        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(o, i), "id")->valueint, first - i, "%s: %s", path, body);
+    cJSON_Delete(o);
+}
+
 /* The picker's profiles, grouped; the manifest checker with package add's
  * own messages; a long run history paged from the newest. */
 Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
@@ -1089,22 +1108,9 @@ Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
     snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"zhaoxin-kx6000-uos-20\"}", id);
     for (int i = 0; i < 25; i++)
         cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/runs?limit=10", " "), 200, "%s", body);
-    o = cJSON_Parse(body);
-    cr_assert_eq(cJSON_GetArraySize(o), 10);
-    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(o, 0), "id")->valueint, 25);
-    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(o, 9), "id")->valueint, 16);
-    cJSON_Delete(o);
-    cr_assert_eq(http(acme, "/api/v1/runs?limit=10&before=16", " "), 200, "%s", body);
-    o = cJSON_Parse(body);
-    cr_assert_eq(cJSON_GetArraySize(o), 10);
-    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(o, 0), "id")->valueint, 15);
-    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(o, 9), "id")->valueint, 6);
-    cJSON_Delete(o);
-    cr_assert_eq(http(acme, "/api/v1/runs?before=3", " "), 200, "%s", body);
-    o = cJSON_Parse(body);
-    cr_assert_eq(cJSON_GetArraySize(o), 2);
-    cJSON_Delete(o);
+    page_is(acme, "/api/v1/runs?limit=10", 25, 16);
+    page_is(acme, "/api/v1/runs?limit=10&before=16", 15, 6);
+    page_is(acme, "/api/v1/runs?before=3", 2, 1);
     cr_assert_eq(http(globex, "/api/v1/runs?limit=10", " "), 200);
     cr_assert_str_eq(body, "[]");
     cr_assert_eq(http(acme, "/api/v1/runs?limit=0", " "), 400, "%s", body);
@@ -1118,17 +1124,7 @@ Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
 Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
 {
     char acme[72], globex[72], eng[72], id[80], v[256], keyid[128];
-    fresh("registry");
-    account(acme, "acme", "vendor", "acme");
-    account(globex, "globex", "vendor", "globex");
-    account(eng, "alice", "engineer", NULL);
-    start("");
-    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
-                 "%s", body);
-    member(id, sizeof id, "id");
-    char req[256];
-    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    accounts_and_a_run(acme, globex, eng, id, sizeof id, "registry");
 
     /* Unpublished and unfinished: nobody's certificate; not publishable. */
     cr_assert_eq(http(NULL, "/api/v1/registry/1", " "), 404, "%s", body);
