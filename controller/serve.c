@@ -773,6 +773,11 @@ static enum MHD_Result hosts(struct MHD_Connection *c, req *r)
         cJSON_AddStringToObject(x, "hostkey", h[i].hostkey);
         cJSON_AddBoolToObject(x, "enabled", !h[i].disabled[0]);
         cJSON_AddStringToObject(x, "disabled", h[i].disabled);
+        /* Its health, as the dispatcher keeps it (the portal's hosts page). */
+        cJSON_AddBoolToObject(x, "drained", h[i].drained);
+        cJSON_AddNumberToObject(x, "failures", h[i].failures);
+        cJSON_AddStringToObject(x, "quarantined", h[i].quarantined);
+        cJSON_AddStringToObject(x, "last_error", h[i].last_error);
         cJSON_AddItemToArray(a, x);
     }
     free(h);

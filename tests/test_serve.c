@@ -1085,6 +1085,18 @@ Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
     cr_assert(kunpeng_kylin >= 1, "no 鲲鹏 × 麒麟 group: %s", body);
     cr_assert_eq(http(NULL, "/api/v1/profiles", " "), 401);
 
+    /* Hosts with their health, as the hosts page shows it. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && ssh-keygen -q -t ed25519 -N '' -f k && " A " --lab %s host add kp1 --profile "
+                        "kunpeng-920-kylin-v10 --address 127.0.0.1:1 --user u --identity %s/k --trust-on-first-use && "
+                        A " --lab %s host drain kp1",
+                        dir, labdir, dir, labdir),
+                 0, "%s", out);
+    cr_assert_eq(http(eng, "/api/v1/hosts", " "), 200, "%s", body);
+    cr_assert(strstr(body, "\"name\":\"kp1\"") && strstr(body, "\"drained\":true") &&
+                  strstr(body, "\"failures\":0") && strstr(body, "\"quarantined\":\"\""),
+              "%s", body);
+
     /* A good manifest; then one that package add refuses, with the same words. */
     cr_assert_eq(th_run(out, sizeof out, "cd %s && tar -xzf " CORPUS "/ok.tar.gz && cp manifest.json good.json && "
                                          "sed 's/\"manifest\": 1/\"manifest\": 7/' good.json > manifest.json && "

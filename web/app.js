@@ -398,8 +398,8 @@ async function packageShow(id) {
       h("dt", {}, T("文件", "File")), h("dd", {}, h("code", {}, p.file_name), " · " + bytes(p.size || 0)),
       h("dt", {}, "SHA-256"), h("dd", {}, h("code", {}, p.id))),
     h("h2", {}, T("各目标的预检", "Preflight per target profile")),
-    rows.length ? table([T("目标", "Profile"), T("错误", "Errors"), T("警告", "Warnings"), T("发现", "Findings")], rows)
-      : h("p", { class: "muted" }, T("没有预检结果。", "No preflight results.")),
+    h("div", { id: "preflight" }, rows.length ? table([T("目标", "Profile"), T("错误", "Errors"), T("警告", "Warnings"), T("发现", "Findings")], rows)
+      : h("p", { class: "muted" }, T("没有预检结果。", "No preflight results."))),
     staff ? await submitForm(p.id) : null);
 }
 
@@ -448,6 +448,10 @@ async function runs() {
   const more = h("button", { type: "button", hidden: true }, T("更早的任务", "Older runs"));
   const status = h("p", { class: "muted", "aria-live": "polite" });
   let oldest = 0;
+  /* The queue and what runs now, or every run: ?state= of the API. */
+  const filter = h("select", { id: "state" }, h("option", { value: "" }, t("全部", "all")),
+    ["queued", "running", "done", "canceled"].map((x) => h("option", { value: x }, t(STATE[x][0], STATE[x][1]))));
+  const q = () => (filter.value ? "&state=" + filter.value : "");
   const row = (r) => h("tr", { "data-run": r.id, "data-state": r.state },
     h("td", { class: "num" }, h("a", { href: "#/runs/" + r.id }, String(r.id))),
     h("td", {}, r.product), h("td", {}, r.version), h("td", { class: "hide-narrow" }, r.vendor),
@@ -455,14 +459,21 @@ async function runs() {
     h("td", { class: "num" }, r.done + "/" + r.jobs),
     h("td", { class: "hide-narrow" }, when(r.submitted_at)));
   async function load(before) {
-    const l = await api("GET", "/api/v1/runs?limit=" + PAGE + (before ? "&before=" + before : ""));
+    const l = await api("GET", "/api/v1/runs?limit=" + PAGE + q() + (before ? "&before=" + before : ""));
     for (const r of l) body.appendChild(row(r));
     if (l.length) oldest = l[l.length - 1].id;
     more.hidden = l.length < PAGE;
     if (!body.childNodes.length) status.textContent = t("还没有测试任务。", "No runs yet.");
   }
   more.addEventListener("click", () => load(oldest).catch((e) => status.replaceWith(failure(e))));
-  page(titled("测试任务", "Runs"), status,
+  filter.addEventListener("change", () => {
+    clear(body);
+    status.textContent = "";
+    load(0).catch((e) => status.replaceWith(failure(e)));
+  });
+  page(titled("测试任务", "Runs"),
+    h("form", { class: "inline", on: { submit: (e) => e.preventDefault() } }, h("label", { for: "state" }, T("状态", "State")), filter),
+    status,
     h("div", { class: "table-wrap" }, h("table", { id: "runs" },
       h("thead", {}, h("tr", {}, [T("编号", "Run"), T("产品", "Product"), T("版本", "Version"), T("厂商", "Vendor"),
         T("状态", "State"), T("完成", "Done"), T("提交时间", "Submitted")].map((x, i) =>
@@ -475,7 +486,7 @@ async function runs() {
     const live = body.querySelectorAll('tr:not([data-state="done"]):not([data-state="canceled"])');
     if (!live.length) return;
     try {
-      const l = await api("GET", "/api/v1/runs?limit=" + PAGE);
+      const l = await api("GET", "/api/v1/runs?limit=" + PAGE + q());
       for (const r of l) {
         const old = body.querySelector('tr[data-run="' + r.id + '"]');
         if (old) old.replaceWith(row(r));
@@ -692,12 +703,19 @@ async function jobShow(id) {
 
 async function hosts() {
   const l = await api("GET", "/api/v1/hosts");
+  const health = (x) => {
+    if (!x.enabled) return h("span", { class: "bad" }, T("停用", "disabled"), ": ", x.disabled);
+    if (x.quarantined) return h("span", { class: "bad" }, T("隔离", "quarantined"), ": ", x.quarantined);
+    if (x.drained) return h("span", { class: "warn" }, T("维护中（不接新作业）", "drained (takes no new job)"));
+    if (x.failures) return h("span", { class: "warn" }, T("连续故障 ", "failures in a row: "), String(x.failures));
+    return h("span", { class: "ok" }, T("正常", "healthy"));
+  };
   page(titled("主机", "Hosts"), l.length ? table(
-    [T("主机", "Host"), T("目标配置", "Profile"), T("状态", "State"), T("主机密钥", "Host key")],
-    l.map((x) => h("tr", {}, h("td", {}, x.name), h("td", {}, h("code", {}, x.profile)),
-      h("td", {}, x.enabled ? h("span", { class: "ok" }, T("可用", "enabled")) : h("span", { class: "bad" }, T("停用", "disabled"), ": ", x.disabled)),
-      h("td", {}, h("code", {}, x.hostkey)))))
-    : h("p", { class: "muted" }, T("没有主机。", "No hosts.")));
+    [T("主机", "Host"), T("目标配置", "Profile"), T("健康", "Health"), T("最近故障", "Last failure"), T("主机密钥", "Host key")],
+    l.map((x) => h("tr", {}, h("td", {}, x.name), h("td", {}, h("code", {}, x.profile)), h("td", {}, health(x)),
+      h("td", {}, x.last_error || "—"), h("td", {}, h("code", {}, x.hostkey)))))
+    : h("p", { class: "muted" }, T("没有主机。", "No hosts.")),
+    h("p", { class: "muted" }, T("主机实测与目标配置的比较见 assay host check。", "How a host's measured facts compare with its profile: assay host check.")));
 }
 
 /* ---- public: registry, certificate, verify ---------------------------------------- */

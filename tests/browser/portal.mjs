@@ -139,9 +139,9 @@ try {
   check(events >= 1 && (await acme.$eval("#upload-progress", (e) => e.value)) === 100,
     `the progress bar followed the upload (${events} progress events) to 100%`);
   await Promise.all([acme.waitForSelector("h1"), acme.click("#upload-status .notice a")]);
-  await acme.waitForFunction(() => location.hash.startsWith("#/packages/") && document.querySelector("table"));
+  await acme.waitForSelector("#preflight");
   const pkg = acme.url().split("#/packages/")[1];
-  check(/x86_64-debian-12/.test(await text(acme, "main")), "the vendor sees the package's preflight per profile");
+  check(/x86_64-debian-12/.test(await text(acme, "#preflight")), "the vendor sees the package's preflight per profile");
   await look(acme, "package");
 
   /* ---- the engineer: submit with the picker, watch live, publish ---- */
@@ -169,8 +169,14 @@ try {
   await alice.click("#publish");
   await alice.waitForSelector(`a[href="#/registry/${run}"]`);
   ok("the engineer published run " + run);
+  await go(alice, "#/runs");
+  await alice.waitForSelector("#state");
+  await alice.select("#state", "done");
+  await alice.waitForSelector(`#runs tr[data-run="${run}"][data-state="done"]`);
+  ok("the runs page filters by state (the queue, what runs, what is done)");
   await go(alice, "#/hosts");
   await alice.waitForSelector("table");
+  check(/正常|healthy/.test(await text(alice, "table")), "the hosts page shows the host's health");
   await look(alice, "hosts");
   const jobHref = await (async () => { await go(alice, "#/runs/" + run); await alice.waitForSelector("#jobs a"); return alice.$eval("#jobs a", (a) => a.getAttribute("href")); })();
   await go(alice, jobHref);
