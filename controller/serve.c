@@ -744,12 +744,21 @@ static enum MHD_Result run_report(struct MHD_Connection *c, req *r)
     const char *fmt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
     if (!fmt)
         fmt = "json";
-    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md"))
-        return problem(c, r, 400, "format must be json, html, junit or md");
+    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md") && strcmp(fmt, "pdf"))
+        return problem(c, r, 400, "format must be json, html, junit, md or pdf");
     parse_run(r->arg, &run);
     if (visible_run(r, run, &o) < 0)
         return failed(c, r);
     cJSON_Delete(o);
+    if (!strcmp(fmt, "pdf")) {
+        unsigned char *pdf = NULL;
+        size_t n = 0;
+        if (assay_report_make_pdf(&pdf, &n, &r->lab, run, 0) < 0)
+            return failed(c, r);
+        enum MHD_Result res = answer(c, r, 200, "application/pdf", pdf, n);
+        free(pdf);
+        return res;
+    }
     if (assay_report_make(&text, &type, &r->lab, run, 0, fmt) < 0)
         return failed(c, r);
     enum MHD_Result res = answer(c, r, 200, type, text, strlen(text));

@@ -350,7 +350,7 @@ Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_ve
     cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=html", " "), 200);
     cr_assert(strstr(body, "<html"), "%.200s", body);
     cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=md", " "), 200);
-    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=pdf", " "), 400);
+    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=docx", " "), 400); /* pdf is served too */
     cr_assert_eq(http(globex, "/api/v1/runs/1/report", " "), 404);
 
     /* A job: its events and logs, whole or by range; for the vendor, not
@@ -939,6 +939,11 @@ Test(serve, cmake_install_puts_the_systemd_units, .timeout = 300)
     cr_assert_eq(th_run(out, sizeof out, "DESTDIR=%s/root cmake --install %s > %s/install.log 2>&1", dir,
                         ASSAY_BINARY_DIR, dir),
                  0, "%s", (th_run(out, sizeof out, "tail -5 %s/install.log", dir), out));
+    /* The portal's pages, found by the installed assay without being told. */
+    cr_assert_eq(th_run(out, sizeof out, "cd %s/root && test -s \"$(find . -path '*/share/assay/web/index.html')\" && "
+                                         "test -s \"$(find . -path '*/share/assay/web/app.js')\"",
+                        dir),
+                 0, "%s", out);
     static const char *const units[] = {"assay-serve", "assay-dispatch"};
     for (size_t i = 0; i < 2; i++) {
         char exec[1024] = "", bin[600], args[400];
@@ -1168,6 +1173,12 @@ Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
     char firstid[32];
     snprintf(firstid, sizeof firstid, "id: %d\n", first);
     cr_assert(!strstr(again, firstid) && strstr(again, "event: job-end"), "%s", again);
+
+    /* The report in every form, PDF too. */
+    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=pdf", "-D %s/headers", dir), 200, "%s", body);
+    cr_assert(!strncmp(body, "%PDF-", 5), "%.20s", body);
+    cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "application/pdf");
+    cr_assert_eq(http(globex, "/api/v1/runs/1/report?format=pdf", " "), 404, "%s", body);
 
     /* Vendors do not publish; an engineer does; anyone finds and checks it. */
     cr_assert_eq(http(acme, "/api/v1/runs/1/publish", "-X POST"), 403, "%s", body);

@@ -543,7 +543,7 @@ async function runShow(n) {
 
   async function showReport() {
     clear(report);
-    const formats = [["json", "签名 JSON", "signed JSON"], ["html", "HTML", "HTML"], ["md", "Markdown", "Markdown"], ["junit", "JUnit XML", "JUnit XML"]];
+    const formats = [["json", "签名 JSON", "signed JSON"], ["html", "HTML", "HTML"], ["md", "Markdown", "Markdown"], ["junit", "JUnit XML", "JUnit XML"], ["pdf", "PDF", "PDF"]];
     report.appendChild(h("h2", {}, T("报告", "Report")));
     report.appendChild(h("p", {}, formats.map(([f, zh, en]) => [h("a", {
       class: "button", href: "/api/v1/runs/" + n + "/report?format=" + f, download: "report-" + n + "." + (f === "junit" ? "xml" : f),
