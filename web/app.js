@@ -785,7 +785,15 @@ function meaning(st) {
       h("li", {}, T("它不保证报告未覆盖的版本、配置或硬件上的行为。", "Nothing about versions, configurations or hardware it does not list.")),
       emulated.length ? h("li", { class: "warn" }, T("以下目标在 CPU 模拟器上运行，不代表真实硬件：", "These targets ran under CPU emulation, not on the real hardware: "),
         emulated.map((x) => (x.profile && x.profile.id) || "").join(", ")) : null,
-      reasons.map((r) => h("li", { class: "warn" }, T(r.zh || "", r.en || ""), r.target ? " (" + r.target + ")" : ""))),
+      reasons.length ? h("li", { class: "warn" }, T("结论列出的每个条件（见下表各目标）。", "Any condition its conclusion names (target by target below).")) : null),
+    h("h2", {}, T("各目标", "Target by target")),
+    table([T("目标", "Target"), T("结果", "Result"), T("是否认证该目标", "Certifies it"), T("条件", "Conditions")],
+      targets.map((x) => h("tr", {},
+        h("td", {}, h("code", {}, (x.profile && x.profile.id) || "")),
+        h("td", {}, x.verdict || ""),
+        h("td", {}, x.certifies ? h("span", { class: "ok" }, T("是", "yes")) : h("span", { class: "bad" }, T("否", "no"))),
+        h("td", {}, h("ul", {}, (x.conditions || []).map((k) => h("li", {}, T(k.zh || "", k.en || "")))))))),
+    (p.notes || []).map((n) => h("p", { class: "muted" }, n)),
     h("p", {}, T("结论：", "Conclusion: "), badge(CONCLUSION, c.status || (c.certified ? "certified" : "not-certified"))));
 }
 
