@@ -44,17 +44,19 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' TERM INT HUP
-# ctest kills a test that runs too long with SIGKILL, which no trap sees:
-# a watcher outside the test's process stops the lab, the server and the
-# dispatcher when this script is gone.
+# ctest kills a test that runs too long with SIGKILL, which no trap sees,
+# and kills its descendants with it: a watcher that is not one (started
+# from a subshell that exits at once, so init adopts it) stops the lab, the
+# server and the dispatcher when this script is gone.
 watch_parent() {
     local me=$1
     while kill -0 "$me" 2>/dev/null; do sleep 1; done
     for p in $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
     "$top/ci/lab.sh" --dir "$hosts" down >/dev/null 2>&1 || true
 }
-setsid bash -c "$(declare -f watch_parent); top='$top' work='$work' hosts='$hosts' watch_parent $$" </dev/null >/dev/null 2>&1 &
-watcher=$!
+(setsid bash -c "$(declare -f watch_parent); top='$top' work='$work' hosts='$hosts' watch_parent $$" \
+    </dev/null >/dev/null 2>&1 & echo $! >"$work/watcher")
+watcher=$(cat "$work/watcher")
 
 # The lab: debian-1 only (net 60 or the next free one, so that
 # concurrent labs never collide).
@@ -127,7 +129,10 @@ keyid=$("$A" key show --json | jq -r .keyid)
 rc=0
 PORTAL_URL="$url" PORTAL_OUT="$work" PORTAL_KEYID="$keyid" PORTAL_PROFILE=x86_64-debian-12 \
     PORTAL_DB="$ASSAY_LAB/assay.db" \
-    timeout 240 node "$top/tests/browser/portal.mjs" || rc=1
+    timeout 240 node "$top/tests/browser/portal.mjs" &
+pids+=($!)
+printf '%s\n' "${pids[@]}" >"$work/pids" # the watcher stops the browser's driver too
+wait "${pids[2]}" || rc=1
 if grep -qE 'Sanitizer|runtime error' "$work/serve.log"; then
     echo "FAIL: the server's log has a sanitizer report"
     grep -m3 -E 'Sanitizer|runtime error' "$work/serve.log"

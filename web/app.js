@@ -653,6 +653,9 @@ function charts(into, comparison) {
 async function jobShow(id) {
   const j = await api("GET", "/api/v1/jobs/" + id);
   const pick = h("select", { id: "log-pick" }, (j.logs || []).map((l) => h("option", { value: l.path }, l.path + " (" + bytes(l.size) + ")")));
+  /* The first log with something in it, standard output first. */
+  const first = (j.logs || []).find((l) => l.size > 0 && /stdout$/.test(l.path)) || (j.logs || []).find((l) => l.size > 0);
+  if (first) pick.value = first.path;
   const search = h("input", { id: "log-search", type: "search", placeholder: t("搜索", "Search") });
   const out = h("pre", { class: "log", id: "log", tabindex: "0", role: "log", "aria-label": t("日志", "Log") });
   const info = h("p", { class: "muted", "aria-live": "polite" });
@@ -674,6 +677,7 @@ async function jobShow(id) {
     if (!r.ok) throw new ApiError(r.status, r.statusText);
     text = await r.text();
     show();
+    if (!text) out.textContent = t("（空）", "(empty)");
     if (j.state === "running" || j.state === "assigned") out.scrollTop = out.scrollHeight;
   }
   pick.addEventListener("change", () => load().catch((e) => out.replaceWith(failure(e))));
@@ -689,12 +693,21 @@ async function jobShow(id) {
     info, out);
   await load();
   if (j.state !== "ended" && j.state !== "canceled") {
-    /* Follow the running job: each event may mean more log; reload the
-     * log chosen when a step ends, and the list when the job ends. */
+    /* Follow the running job: its events as they are stored (the step
+     * that runs, each verdict); its logs reach the store when the job
+     * ends, and the page then loads them. */
+    const live = h("ol", { id: "job-events", class: "steps", "aria-live": "polite" });
+    out.before(h("h2", {}, T("实时事件", "Live events")), live);
     const es = new EventSource("/api/v1/jobs/" + id + "/events");
     leaving.push(() => es.close());
-    info.textContent = t("跟随运行中的作业", "Following the running job");
-    es.addEventListener("step-end", () => load().catch(() => {}));
+    info.textContent = t("跟随运行中的作业；日志在作业结束时载入", "Following the running job; its logs load when it ends");
+    for (const type of ["job-start", "step-start", "step-end", "job-end"])
+      es.addEventListener(type, (ev) => {
+        const e = JSON.parse(ev.data);
+        live.appendChild(h("li", {}, h("span", { class: "muted" }, (e.ts || "").slice(11, 19)), " ", type, " ",
+          e.name || e.step || "", e.verdict ? " — " + e.verdict : "", e.outcome ? " — " + e.outcome : ""));
+        live.lastChild.scrollIntoView({ block: "nearest" });
+      });
     es.addEventListener("end", () => { es.close(); route(); });
   }
 }

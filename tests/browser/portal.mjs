@@ -157,11 +157,27 @@ try {
   await Promise.all([alice.waitForFunction(() => /^#\/runs\/\d+$/.test(location.hash)), alice.click("form.card button[type=submit]")]);
   const run = alice.url().split("#/runs/")[1];
   ok("the engineer queued run " + run);
+  // A second tab on the run's job, open before it ends: it follows the
+  // job's events and loads its logs when the job ends.
+  await alice.waitForSelector("#jobs a");
+  const jobHref = await alice.$eval("#jobs a", (a) => a.getAttribute("href"));
+  const tab = await alice.browserContext().newPage();
+  tab.setDefaultTimeout(120000);
+  tab.on("pageerror", (e) => alice.problems.push("script error: " + e.message));
+  await tab.goto(URL + "/" + jobHref, { waitUntil: "domcontentloaded" });
+  const followed = tab.waitForSelector("#job-events li", { timeout: 120000 }).then(() => true, () => false);
+  await alice.bringToFront(); // a tab in the background gets no animation frames
   await alice.waitForSelector("#jobs .steps li", { timeout: 90000 });
   const stateWhenFirstStep = await text(alice, "#run-state");
   ok("a step reached the page over the run's event stream while the run was " + stateWhenFirstStep);
   await look(alice, "run-live");
   await alice.waitForSelector("#verification .notice", { timeout: 120000 });
+  check(await followed, "the job page, opened while the job had not ended, showed its events as they came");
+  await tab.waitForFunction(() => !document.querySelector("#job-events") && /ended/.test(document.querySelector("#job-state").textContent));
+  const logs = await tab.$$eval("#log-pick option", (o) => o.map((x) => x.value));
+  check(logs.length > 0 && (await tab.$eval("#log", (e) => e.textContent.length)) > 0,
+    "and, once it ended, showed the job's logs: " + logs.join(", "));
+  await tab.close();
   check((await alice.$$("#jobs .steps li")).length >= 3, "every step of the run came live");
   check(/signature valid|签名有效/i.test(await text(alice, "#verification")), "the run's report verifies on its page");
   check((await alice.$$("figure svg.chart circle")).length >= 1, "benchmarks drawn as SVG with their intervals");
@@ -178,7 +194,6 @@ try {
   await alice.waitForSelector("table");
   check(/正常|healthy/.test(await text(alice, "table")), "the hosts page shows the host's health");
   await look(alice, "hosts");
-  const jobHref = await (async () => { await go(alice, "#/runs/" + run); await alice.waitForSelector("#jobs a"); return alice.$eval("#jobs a", (a) => a.getAttribute("href")); })();
   await go(alice, jobHref);
   await alice.waitForSelector("#log");
   await alice.type("#log-search", "sumx");
