@@ -203,7 +203,7 @@ static const assay_cli_cmd CMDS[] = {
      "Requests carry a token (assay token create). Prints the address it\n"
      "listens on; port 0 takes a free port. HTTPS with --tls-cert and\n"
      "--tls-key, or behind a reverse proxy (docs/api.md#behind-nginx).",
-     {{"--listen", "ADDR:PORT", "the IPv4 address and port (127.0.0.1:8470)", ASSAY_CLI_NONE, NULL, 0},
+     {{"--listen", "ADDR:PORT", "IPv4 ADDR:PORT or IPv6 [ADDR]:PORT (127.0.0.1:8470)", ASSAY_CLI_NONE, NULL, 0},
       {"--tls-cert", "PEM", "serve HTTPS with this certificate (chain)", ASSAY_CLI_FILE, NULL, 0},
       {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
       {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},

@@ -1075,6 +1075,8 @@ static void client_addr(struct MHD_Connection *c, char *out, size_t len)
     snprintf(out, len, "-");
     if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, (socklen_t)len);
+    else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out, (socklen_t)len);
 }
 
 /* POST /api/v1/login {"name","password"}: a session cookie (HttpOnly,
@@ -1482,27 +1484,67 @@ static char *read_pem(const char *path)
     return buf;
 }
 
+/* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6) into ss; host gets ADDR as
+ * it is printed back ("[ADDR]" for IPv6). */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *host, size_t hostlen)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const char *a = listen, *colon;
+    size_t alen;
+    int v6 = listen[0] == '[';
+    if (v6) {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':')
+            goto bad;
+        a = listen + 1;
+        alen = (size_t)(close - a);
+        colon = close + 1;
+    } else {
+        if (!(colon = strrchr(listen, ':')))
+            goto bad;
+        alen = (size_t)(colon - listen);
+    }
+    if (alen == 0 || alen >= sizeof addr)
+        goto bad;
+    memcpy(addr, a, alen);
+    addr[alen] = 0;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
+        goto bad;
+    memset(ss, 0, sizeof *ss);
+    if (v6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+            goto bad;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+            goto bad;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+    }
+    snprintf(host, hostlen, v6 ? "[%s]" : "%s", addr);
+    return 0;
+bad:
+    return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6), not %s", listen);
+}
+
 int assay_serve(const assay_serve_opts *o)
 {
     server s;
     assay_lab lab;
-    struct sockaddr_in sa = {0};
-    char host[64];
+    struct sockaddr_storage sa;
+    char host[INET6_ADDRSTRLEN + 2];
     char *cert = NULL, *key = NULL;
-    const char *colon = strrchr(o->listen, ':');
     int rc = -1;
     memset(&s, 0, sizeof s);
     pthread_mutex_init(&s.mu, NULL);
-    if (!colon || (size_t)(colon - o->listen) >= sizeof host)
-        return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address)");
-    memcpy(host, o->listen, (size_t)(colon - o->listen));
-    host[colon - o->listen] = 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || end == colon + 1 || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address), not %s", o->listen);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
+    if (parse_listen(o->listen, &sa, host, sizeof host) < 0)
+        return assay_error_last()->code;
     if ((o->tls_cert != NULL) != (o->tls_key != NULL))
         return assay_error_set(ASSAY_EINVAL, "give both --tls-cert and --tls-key, or neither");
     if (o->tls_cert && (!(cert = read_pem(o->tls_cert)) || !(key = read_pem(o->tls_key))))
@@ -1538,6 +1580,10 @@ int assay_serve(const assay_serve_opts *o)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (cert)
         flags |= MHD_USE_TLS;
+    /* [::]:PORT takes IPv4 clients too (as ::ffff:a.b.c.d); [::1] only
+     * IPv6 ones, as an IPv6 address can only be reached that way. */
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_DUAL_STACK;
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, key},

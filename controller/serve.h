@@ -14,7 +14,7 @@
 
 typedef struct assay_serve_opts {
     const char *labdir;
-    const char *listen;   /* "ADDR:PORT" (IPv4); port 0 picks a free one */
+    const char *listen;   /* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6); port 0 picks a free one */
     const char *tls_cert; /* PEM files: HTTPS when both are given, else NULL */
     const char *tls_key;
     unsigned threads;     /* size of the request thread pool (8) */

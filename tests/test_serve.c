@@ -45,9 +45,9 @@ static void fresh(const char *name)
                  assay_error_last()->message);
 }
 
-/* Start `assay serve` on 127.0.0.1:0 with extra arguments; url gets its
+/* Start `assay serve` on `listen` with extra arguments; url gets its
  * address. Waits for the line that says it listens (progress, not time). */
-static void start(const char *extra)
+static void start_on(const char *listen, const char *extra)
 {
     int p[2];
     pid_t parent = getpid();
@@ -65,7 +65,7 @@ static void start(const char *extra)
         dup2(p[1], 1);
         dup2(fd, 2);
         close(p[0]);
-        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen 127.0.0.1:0 %s", A, labdir, extra);
+        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen '%s' %s", A, labdir, listen, extra);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -75,10 +75,22 @@ static void start(const char *extra)
     cr_assert(fgets(line, sizeof line, f), "the server said nothing: %s",
               (th_run(out, sizeof out, "cat %s/serve.log", dir), out));
     fclose(f);
+    char host[64] = "";
     unsigned port = 0;
-    cr_assert_eq(sscanf(line, "assay serve: listening on http://127.0.0.1:%u", &port), 1, "%s", line);
+    cr_assert_eq(sscanf(line, "assay serve: listening on http://%63[^\n]", host), 1, "%s", line);
+    char *colon = strrchr(host, ':');
+    cr_assert_not_null(colon, "%s", line);
+    *colon = 0;
+    cr_assert_eq(sscanf(colon + 1, "%u", &port), 1, "%s", line);
     cr_assert(port > 0 && port < 65536);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    snprintf(url, sizeof url, "http://%s:%u", host, port);
+}
+
+/* On 127.0.0.1, a free port. */
+static void start(const char *extra)
+{
+    start_on("127.0.0.1:0", extra);
+    cr_assert(!strncmp(url, "http://127.0.0.1:", 17), "%s", url);
 }
 
 static void stop(void)
@@ -122,7 +134,7 @@ static int http(const char *tok, const char *path, const char *fmt, ...)
     if (tok)
         snprintf(auth, sizeof auth, "-H 'Authorization: Bearer %s'", tok);
     body[0] = 0;
-    th_run(out, sizeof out, "curl -sS --path-as-is -o %s/resp -w '%%{http_code}' %s %s '%s%s'", dir, auth, args, url,
+    th_run(out, sizeof out, "curl -gsS --path-as-is -o %s/resp -w '%%{http_code}' %s %s '%s%s'", dir, auth, args, url,
            path);
     char rp[700];
     snprintf(rp, sizeof rp, "%s/resp", dir);
@@ -946,4 +958,52 @@ Test(serve, cmake_install_puts_the_systemd_units, .timeout = 300)
         cr_assert_eq(th_run(out, sizeof out, "%s/root%s help %s | grep -c -- '%s '", dir, bin, args, optw), 0, "%s: %s",
                      units[i], out);
     }
+}
+
+/* 1 if this machine has an IPv6 loopback to bind to. */
+static int have_ipv6_loopback(void)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* --listen [::1]:PORT serves IPv6 loopback; [::]:PORT serves IPv6 and
+ * IPv4 clients; the access log names each client's address. */
+Test(serve, ipv6_listen_and_access_log, .timeout = 120)
+{
+    char acme[72];
+    if (!have_ipv6_loopback())
+        cr_skip_test("this machine has no IPv6 loopback (::1): nothing to test");
+    fresh("ipv6");
+    account(acme, "acme", "vendor", "acme");
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s serve --listen '[::1:0' 2>&1", labdir), 1, "%s", out);
+    cr_assert(strstr(out, "[ADDR]:PORT"), "%s", out);
+    start_on("[::1]:0", "");
+    cr_assert(!strncmp(url, "http://[::1]:", 13), "%s", url);
+    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "%s", body);
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"client\":\"::1\",\"route\":\"whoami\"' %s/serve.log", dir), 0,
+                 "%s", out);
+    /* [::1] is IPv6 only: 127.0.0.1 on its port has no server. */
+    char v4[64];
+    snprintf(v4, sizeof v4, "http://127.0.0.1:%s", strrchr(url, ':') + 1);
+    cr_assert_eq(th_run(out, sizeof out, "curl -sS -o /dev/null %s/healthz 2>&1", v4), 7, "%s", out);
+    stop();
+
+    cr_assert_eq(th_run(out, sizeof out, "rm %s/serve.log", dir), 0);
+    start_on("[::]:0", "");
+    cr_assert(!strncmp(url, "http://[::]:", 12), "%s", url);
+    char port[8];
+    snprintf(port, sizeof port, "%s", strrchr(url, ':') + 1);
+    snprintf(url, sizeof url, "http://[::1]:%s", port);
+    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "over IPv6: %s", body);
+    snprintf(url, sizeof url, "http://127.0.0.1:%s", port);
+    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "over IPv4, dual stack: %s", body);
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"client\":\"::1\",' %s/serve.log", dir), 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"client\":\"::ffff:127.0.0.1\",' %s/serve.log", dir), 0, "%s",
+                 out);
+    stop();
 }
