@@ -208,6 +208,10 @@ static const assay_cli_cmd CMDS[] = {
       {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
       {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},
       {"--timeout", "S", "a connection idle this long is closed (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--public-url", "URL", "the server's address as clients reach it, for webhooks' report_url", ASSAY_CLI_NONE,
+       NULL, 0},
+      {"--webhook-backoff", "S", "seconds before a failed webhook's first retry, doubling (30)", ASSAY_CLI_NONE, NULL,
+       0},
       END}},
     {"user", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add an account of assay serve",
      "Roles: admin and engineer see everything and queue runs; a vendor sees\n"
@@ -227,6 +231,13 @@ static const assay_cli_cmd CMDS[] = {
      "example in a CI secret). Send it as Authorization: Bearer TOKEN.",
      {JSON, END}},
     {"token", "revoke", "USER", 1, ASSAY_CLI_NONE, 1, "revoke every token of a user", "", {JSON, END}},
+    {"webhook", "add", "ORG URL", 2, ASSAY_CLI_NONE, 1, "post an organisation's ended runs to a URL",
+     "When a run of a package the organisation uploaded ends, assay serve\n"
+     "posts a JSON summary to URL, signed with HMAC-SHA256 under the hook's\n"
+     "secret, which is printed once (docs/api.md#webhooks).",
+     {JSON, END}},
+    {"webhook", "list", "[ORG]", 1, ASSAY_CLI_NONE, 1, "webhooks and their deliveries so far", "", {JSON, END}},
+    {"webhook", "remove", "ID", 1, ASSAY_CLI_NONE, 1, "remove a webhook and its delivery records", "", {END}},
     {"version", NULL, "", 0, ASSAY_CLI_NONE, 0, "assay's version, build and libraries", "", {JSON, END}},
     {"help", NULL, "[COMMAND [SUBCOMMAND]]", 2, ASSAY_CLI_NONE, 0, "help on a command",
      "--man and --bash-completion write the man page and the bash completion\n"

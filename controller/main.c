@@ -27,6 +27,7 @@
 #include "report.h"
 #include "serve.h"
 #include "ssh.h"
+#include "webhook.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -2065,7 +2066,7 @@ static long bounded(const char *s, long lo, long hi)
 static int cmd_serve(int argc, char **argv)
 {
     assay_serve_opts o = {assay_lab_dir(lab_opt), "127.0.0.1:8470", opt(argc, argv, "--tls-cert"),
-                          opt(argc, argv, "--tls-key"), 8, 30};
+                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0};
     char *pos[2];
     int rc = check_opts(argc, argv, pos);
     if (rc)
@@ -2084,7 +2085,73 @@ static int cmd_serve(int argc, char **argv)
             return bad("serve", "--timeout takes 1 to 3600 seconds");
         o.timeout = (unsigned)v;
     }
+    o.public_url = opt(argc, argv, "--public-url");
+    if (o.public_url && strncmp(o.public_url, "http://", 7) && strncmp(o.public_url, "https://", 8))
+        return bad("serve", "--public-url takes an http:// or https:// URL");
+    if (opt(argc, argv, "--webhook-backoff")) {
+        long v = bounded(opt(argc, argv, "--webhook-backoff"), 1, 3600);
+        if (v < 0)
+            return bad("serve", "--webhook-backoff takes 1 to 3600 seconds");
+        o.webhook_backoff = (unsigned)v;
+    }
     return assay_serve(&o) < 0 ? fail("serve") : 0;
+}
+
+/* webhook add ORG URL | list [ORG] | remove ID (docs/api.md#webhooks). */
+static int cmd_webhook(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, pos), json = has_flag(argc, argv, "--json");
+    if (rc)
+        return rc;
+    if (!strcmp(sub, "add") && !pos[1])
+        return bad("webhook add", "give ORG URL");
+    if (!strcmp(sub, "remove") && !pos[0])
+        return bad("webhook remove", "give the webhook's id (webhook list)");
+    int64_t id = 0;
+    if (!strcmp(sub, "remove") && parse_run(pos[0], &id) < 0)
+        return fail("webhook remove");
+    if (open_lab(&lab, "webhook"))
+        return 1;
+    if (!strcmp(sub, "add")) {
+        char secret[ASSAY_WEBHOOK_SECRET_LEN];
+        if (assay_webhook_add(&id, secret, lab.store, pos[0], pos[1]) < 0) {
+            rc = fail("webhook add");
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "id", (double)id);
+            cJSON_AddStringToObject(o, "org", pos[0]);
+            cJSON_AddStringToObject(o, "url", pos[1]);
+            cJSON_AddStringToObject(o, "secret", secret);
+            if (json)
+                print_json(o);
+            else
+                printf("webhook %" PRId64 " of %s; its secret (shown once):\n%s\n", id, cell(pos[0], 0), secret);
+            explicit_bzero(secret, sizeof secret);
+            cJSON_Delete(o);
+        }
+    } else if (!strcmp(sub, "remove")) {
+        if (assay_store_webhook_remove(lab.store, id, NULL) < 0)
+            rc = fail("webhook remove");
+    } else {
+        cJSON *l, *h;
+        if (assay_store_webhook_list(lab.store, pos[0], &l) < 0) {
+            rc = fail("webhook list");
+        } else {
+            if (json)
+                print_json(l);
+            else
+                cJSON_ArrayForEach(h, l)
+                    printf("%-5.0f %s %.0f delivered, %.0f pending, %.0f failed  %s\n", assay_json_num(h, "id"),
+                           cell(assay_json_str(h, "org"), 20), assay_json_num(h, "delivered"),
+                           assay_json_num(h, "pending"), assay_json_num(h, "failed"), cell(assay_json_str(h, "url"), 0));
+            cJSON_Delete(l);
+        }
+    }
+    assay_lab_close(&lab);
+    return rc;
 }
 
 static int cmd_user(int argc, char **argv)
@@ -2499,6 +2566,7 @@ int main(int argc, char **argv)
         {"version", cmd_version}, {"report", cmd_report}, {"compare", cmd_compare},   {"verify", cmd_verify},
         {"key", cmd_key},       {"help", cmd_help},       {"job", cmd_job},
         {"serve", cmd_serve},   {"user", cmd_user},       {"token", cmd_token},
+        {"webhook", cmd_webhook},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
         if (strcmp(cmd, cmds[k].name) == 0) {

@@ -17,9 +17,11 @@
 #include "assay/error.h"
 #include "assay/json.h"
 #include "blob.h"
+#include "client.h"
 #include "lab.h"
 #include "package.h"
 #include "report.h"
+#include "webhook.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -93,11 +95,16 @@ enum route {
     R_JOB_EVENTS,
     R_LOGIN,
     R_LOGOUT,
+    R_HOOK_LIST,
+    R_HOOK_ADD,
+    R_HOOK_REMOVE,
+    R_HOOK_DELIVERIES,
 };
 
 static const char *const ROUTE_NAMES[] = {
     "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
     "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
+    "webhook-list", "webhook-add", "webhook-remove", "webhook-deliveries",
 };
 
 const char *const *assay_serve_routes(size_t *n)
@@ -109,7 +116,8 @@ const char *const *assay_serve_routes(size_t *n)
 /* One request, from its headers to its end (con_cls). */
 typedef struct req {
     enum route route;
-    char arg[80];        /* the id in the path: a package id or run number */
+    char arg[80];        /* the id in the path: a package id, run or job number, or organisation */
+    int64_t hook;        /* a webhook's id in the path */
     int authed;          /* a valid token or session was presented */
     int by_cookie;       /* by a session cookie: state changes need the CSRF token */
     char csrf[65];
@@ -306,13 +314,42 @@ static int numbered(req *r, const char *rest, const char **tail)
     return 0;
 }
 
+/* orgs/ORG/webhooks[/HOOK[/deliveries]] (after "orgs/"): an
+ * organisation's webhooks. */
+static int match_org(req *r, const char *p, int get, int post, int del)
+{
+    const char *slash = strchr(p, '/'), *tail;
+    size_t n = slash ? (size_t)(slash - p) : 0;
+    if (!slash || n == 0 || n >= sizeof r->arg || strncmp(slash, "/webhooks", 9))
+        return 404;
+    memcpy(r->arg, p, n);
+    r->arg[n] = 0;
+    if (!assay_account_name_valid(r->arg))
+        return 404;
+    tail = slash + 9;
+    if (!*tail)
+        return get ? (r->route = R_HOOK_LIST, 0) : post ? (r->route = R_HOOK_ADD, 0) : 405;
+    char org[sizeof r->arg];
+    memcpy(org, r->arg, sizeof org);
+    if (*tail != '/' || numbered(r, tail + 1, &tail) < 0)
+        return 404;
+    parse_run(r->arg, &r->hook);
+    memcpy(r->arg, org, sizeof org);
+    if (!*tail)
+        return del ? (r->route = R_HOOK_REMOVE, 0) : 405;
+    if (!strcmp(tail, "/deliveries"))
+        return get ? (r->route = R_HOOK_DELIVERIES, 0) : 405;
+    return 404;
+}
+
 /* Match method and url (already percent-decoded by libmicrohttpd: an
  * encoded slash is a slash, so "..%2F" can only fail to match). Fills
  * r->route and r->arg; 404 for an unknown path, 405 for a known path with
  * another method. */
 static int match(req *r, const char *method, const char *url)
 {
-    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST"),
+        del = !strcmp(method, "DELETE");
     const char *p, *tail;
     r->route = R_NONE;
     if (!strcmp(url, "/healthz"))
@@ -348,6 +385,8 @@ static int match(req *r, const char *method, const char *url)
         if (!strcmp(tail, "/events"))
             return get ? (r->route = R_JOB_EVENTS, 0) : 405;
     }
+    if (!strncmp(p, "orgs/", 5))
+        return match_org(r, p + 5, get, post, del);
     if (!strncmp(p, "runs/", 5) && numbered(r, p + 5, &tail) == 0) {
         if (!*tail)
             return get ? (r->route = R_RUN_SHOW, 0) : 405;
@@ -1022,6 +1061,86 @@ static void *watcher(void *arg)
     return NULL;
 }
 
+/* ---- webhooks (docs/api.md#webhooks; the delivery thread is webhook.c) ---- */
+
+/* The organisation in the path if u may see its hooks: staff any, a
+ * vendor its own; another's is the same 404 as one without hooks. */
+static int visible_org(req *r)
+{
+    if (assay_account_is_staff(&r->user) || !strcmp(r->user.org, r->arg))
+        return 0;
+    return assay_error_set(ASSAY_ENOTFOUND, "no organisation %s", r->arg);
+}
+
+static int is_admin(const req *r)
+{
+    return !strcmp(r->user.role, "admin");
+}
+
+/* GET /api/v1/orgs/ORG/webhooks: its hooks, never their secrets. */
+static enum MHD_Result hook_list(struct MHD_Connection *c, req *r)
+{
+    cJSON *l;
+    if (visible_org(r) < 0 || assay_store_webhook_list(r->lab.store, r->arg, &l) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, l);
+}
+
+/* POST /api/v1/orgs/ORG/webhooks {"url"} (admin): a new hook and its
+ * secret, shown this once. */
+static enum MHD_Result hook_add(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res = MHD_NO;
+    char secret[ASSAY_WEBHOOK_SECRET_LEN];
+    int64_t id;
+    if (visible_org(r) < 0)
+        return failed(c, r);
+    if (!is_admin(r))
+        return problem(c, r, 403, "only admins add and remove webhooks");
+    cJSON *b = json_body(c, r, &res);
+    if (!b)
+        return res;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "url");
+    if (!cJSON_IsString(u)) {
+        cJSON_Delete(b);
+        return problem(c, r, 422, "give \"url\": where the run's end is posted (http:// or https://)");
+    }
+    if (assay_webhook_add(&id, secret, r->lab.store, r->arg, u->valuestring) < 0) {
+        cJSON_Delete(b);
+        return failed(c, r);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)id);
+    cJSON_AddStringToObject(o, "org", r->arg);
+    cJSON_AddStringToObject(o, "url", u->valuestring);
+    cJSON_AddStringToObject(o, "secret", secret);
+    explicit_bzero(secret, sizeof secret);
+    cJSON_Delete(b);
+    enum MHD_Result ok = answer_json(c, r, 201, o);
+    return ok;
+}
+
+/* DELETE /api/v1/orgs/ORG/webhooks/H (admin). */
+static enum MHD_Result hook_remove(struct MHD_Connection *c, req *r)
+{
+    if (visible_org(r) < 0)
+        return failed(c, r);
+    if (!is_admin(r))
+        return problem(c, r, 403, "only admins add and remove webhooks");
+    if (assay_store_webhook_remove(r->lab.store, r->hook, r->arg) < 0)
+        return failed(c, r);
+    return answer(c, r, 204, "text/plain", "", 0);
+}
+
+/* GET /api/v1/orgs/ORG/webhooks/H/deliveries: what was sent, and how. */
+static enum MHD_Result hook_deliveries(struct MHD_Connection *c, req *r)
+{
+    cJSON *l;
+    if (visible_org(r) < 0 || assay_store_webhook_deliveries(r->lab.store, r->hook, r->arg, &l) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, l);
+}
+
 /* ---- web logins ------------------------------------------------------------ */
 
 /* The failure record of key, made if there is room; NULL if not.
@@ -1376,6 +1495,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_JOB_EVENTS: return job_events(c, r);
     case R_LOGIN: return login(c, r);
     case R_LOGOUT: return logout(c, r);
+    case R_HOOK_LIST: return hook_list(c, r);
+    case R_HOOK_ADD: return hook_add(c, r);
+    case R_HOOK_REMOVE: return hook_remove(c, r);
+    case R_HOOK_DELIVERIES: return hook_deliveries(c, r);
     case R_NONE: break;
     }
     return problem(c, r, 404, "no such resource");
@@ -1540,7 +1663,7 @@ int assay_serve(const assay_serve_opts *o)
     struct sockaddr_storage sa;
     char host[INET6_ADDRSTRLEN + 2];
     char *cert = NULL, *key = NULL;
-    int rc = -1;
+    int rc = -1, curl_up = 0;
     memset(&s, 0, sizeof s);
     pthread_mutex_init(&s.mu, NULL);
     if (parse_listen(o->listen, &sa, host, sizeof host) < 0)
@@ -1576,6 +1699,10 @@ int assay_serve(const assay_serve_opts *o)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* libcurl (the webhooks) sets itself up once, before any thread. */
+    if (assay_client_global_init() < 0)
+        goto out;
+    curl_up = 1;
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (cert)
@@ -1608,12 +1735,24 @@ int assay_serve(const assay_serve_opts *o)
         goto out;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("assay serve: listening on %s://%s:%u\n", cert ? "https" : "http", host, di ? di->port : 0u);
+    char base[600];
+    snprintf(base, sizeof base, "%s://%s:%u", cert ? "https" : "http", host, di ? di->port : 0u);
+    assay_webhook_worker *hooks = NULL;
+    if (assay_webhook_start(&hooks, s.labdir, o->public_url ? o->public_url : base, o->webhook_backoff) < 0) {
+        pthread_mutex_lock(&s.mu);
+        s.stopping = 1;
+        pthread_mutex_unlock(&s.mu);
+        pthread_join(wt, NULL);
+        MHD_stop_daemon(d);
+        goto out;
+    }
+    printf("assay serve: listening on %s\n", base);
     fflush(stdout);
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
         ;
     fprintf(stderr, "assay serve: signal %d: stopping\n", sig);
+    assay_webhook_stop(hooks);
     /* Streams end (libmicrohttpd must not be stopped with a connection
      * suspended): the watcher resumes them all and they see stopping. */
     pthread_mutex_lock(&s.mu);
@@ -1626,6 +1765,8 @@ int assay_serve(const assay_serve_opts *o)
     clean_staging(s.staging);
     rc = 0;
 out:
+    if (curl_up)
+        assay_client_global_done();
     free(cert);
     if (key)
         explicit_bzero(key, strlen(key));

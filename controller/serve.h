@@ -19,6 +19,8 @@ typedef struct assay_serve_opts {
     const char *tls_key;
     unsigned threads;     /* size of the request thread pool (8) */
     unsigned timeout;     /* seconds a connection may stay idle (30) */
+    const char *public_url;   /* the server's address as clients reach it (webhooks' report_url); NULL: its own */
+    unsigned webhook_backoff; /* seconds before a failed delivery's first retry (0: ASSAY_WEBHOOK_BACKOFF) */
 } assay_serve_opts;
 
 /*

@@ -5,6 +5,7 @@
  * with SIGTERM and expects a clean exit.
  */
 #include "assay/error.h"
+#include "assay/json.h"
 #include "blob.h"
 #include "helpers.h"
 #include "lab.h"
@@ -867,11 +868,12 @@ Test(serve, web_logins_sessions_csrf_and_rate_limits, .timeout = 300)
  * generated from the document) and the owner's vendor something else. */
 Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
 {
-    char acme[72], globex[72], eng[72], id[80];
+    char acme[72], globex[72], eng[72], root[72], id[80], hook[32];
     fresh("openapi");
     account(acme, "acme", "vendor", "acme");
     account(globex, "globex", "vendor", "globex");
     account(eng, "alice", "engineer", NULL);
+    account(root, "root", "admin", NULL);
     start("");
     cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
                  "%s", body);
@@ -880,6 +882,8 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
     snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
     cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
     finish_run();
+    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"http://127.0.0.1:9/a\"}'"), 201, "%s", body);
+    member(hook, sizeof hook, "id");
 
     static char ops[8192];
     cr_assert_eq(th_run(ops, sizeof ops, "python3 %s/tests/openapi-ops.py %s/docs/api.yaml", ASSAY_SOURCE_DIR,
@@ -906,6 +910,12 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
             } else if (!strncmp(p, "{run}", 5) || !strncmp(p, "{job}", 5)) {
                 snprintf(path + n, sizeof path - n, "1");
                 p += 5;
+            } else if (!strncmp(p, "{org}", 5)) {
+                snprintf(path + n, sizeof path - n, "acme");
+                p += 5;
+            } else if (!strncmp(p, "{hook}", 6)) {
+                snprintf(path + n, sizeof path - n, "%s", hook);
+                p += 6;
             } else {
                 path[n] = *p++;
                 path[n + 1] = 0;
@@ -913,7 +923,7 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
         }
         if (!strcmp(opid, "job-log"))
             strcat(path, "?path=logs/runs.1.stdout");
-        const char *m = !strcmp(method, "POST") ? "-X POST -d '{}'" : " ";
+        const char *m = !strcmp(method, "POST") ? "-X POST -d '{}'" : !strcmp(method, "DELETE") ? "-X DELETE" : " ";
         int st = http(NULL, path, "%s", m);
         if (!strcmp(sec, "auth"))
             cr_assert_eq(st, 401, "%s %s with no one: %d %s", method, path, st, body);
@@ -925,6 +935,10 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
         cr_assert_eq(st, 404, "%s %s by another organisation: %d %s", method, path, st, body);
         if (!strcmp(opid, "run-cancel"))
             st = http(eng, path, "%s", m); /* vendors do not cancel; the run has ended: 409 */
+        else if (!strcmp(opid, "webhook-add"))
+            st = http(root, path, "-d '{\"url\":\"http://127.0.0.1:9/b\"}'"); /* admins add hooks */
+        else if (!strcmp(opid, "webhook-remove"))
+            st = http(root, path, "%s", m); /* and remove them */
         else
             st = http(acme, path, "%s", m);
         cr_assert(st >= 200 && st < 300 ? 1 : st == 409, "%s %s by its owner: %d %s", method, path, st, body);
@@ -1005,5 +1019,216 @@ Test(serve, ipv6_listen_and_access_log, .timeout = 120)
     cr_assert_eq(th_run(out, sizeof out, "grep -c '\"client\":\"::1\",' %s/serve.log", dir), 0, "%s", out);
     cr_assert_eq(th_run(out, sizeof out, "grep -c '\"client\":\"::ffff:127.0.0.1\",' %s/serve.log", dir), 0, "%s",
                  out);
+    stop();
+}
+
+/* A receiver of webhooks (python3's http.server on a free port): answers
+ * the statuses of `codes` in turn ("500,200"), saves each request's path
+ * and headers (req-N.head) and body (req-N.body) in dir, and exits after
+ * as many requests. Its port into *port; the stream to pclose. */
+static FILE *receiver(const char *codes, unsigned *port)
+{
+    static const char py[] =
+        "import http.server, sys, time\n"
+        "d, codes = sys.argv[1], [int(x) for x in sys.argv[2].split(',')]\n"
+        "n = 0\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_POST(self):\n"
+        "        global n\n"
+        "        body = self.rfile.read(int(self.headers['Content-Length']))\n"
+        "        n += 1\n"
+        "        open('%s/req-%d.body' % (d, n), 'wb').write(body)\n"
+        "        open('%s/req-%d.head' % (d, n), 'w').write(self.path + '\\n' + str(self.headers))\n"
+        "        code = codes[n - 1]\n"
+        "        self.send_response(code)\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(b'ok' if code < 300 else b'\\x1b[2Jreceiver says no ' + b'x' * 4000)\n"
+        "    def log_message(self, *a):\n"
+        "        pass\n"
+        "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+        "s.timeout = 5\n"
+        "print(s.server_address[1], flush=True)\n"
+        "end = time.time() + 240  # a safety net only: it exits once it has its requests\n"
+        "while n < len(codes) and time.time() < end:\n"
+        "    s.handle_request()\n";
+    char f[700], cmd[1600];
+    snprintf(f, sizeof f, "%s/receiver.py", dir);
+    FILE *o = fopen(f, "w");
+    cr_assert_not_null(o);
+    fputs(py, o);
+    fclose(o);
+    snprintf(cmd, sizeof cmd, "exec python3 %s %s %s", f, dir, codes);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    cr_assert_eq(fscanf(p, "%u", port), 1, "the receiver did not start");
+    return p;
+}
+
+/* A header's value from a saved req-N.head, into v. */
+static const char *saved_header(char *v, size_t len, int n, const char *name)
+{
+    cr_assert_eq(th_run(v, len, "sed -n 's/^%s: //p' %s/req-%d.head | tr -d '\\r\\n'", name, dir, n), 0);
+    return v;
+}
+
+/* Webhooks: an admin adds one for an organisation (the secret shown
+ * once); a vendor sees only its own organisation's and adds none; a run of
+ * the organisation's package ends and the hook hears of it, signed: the
+ * receiver answers 500 first, the delivery is retried with backoff, and
+ * its record shows both tries; docs/api.md's openssl check verifies the
+ * signature and refuses a changed body; no secret reaches the log. */
+Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], root[72], id[80], secret[80], hook[16], v[4096], path[256];
+    unsigned port;
+    fresh("webhooks");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    account(root, "root", "admin", NULL);
+    FILE *rx = receiver("500,200", &port);
+    start("--webhook-backoff 1");
+
+    /* Who may add and see hooks. */
+    char add[256];
+    snprintf(add, sizeof add, "-d '{\"url\":\"http://127.0.0.1:%u/acme-hook?k=v\"}'", port);
+    cr_assert_eq(http(globex, "/api/v1/orgs/acme/webhooks", "%s", add), 404, "another organisation: %s", body);
+    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", "%s", add), 403, "a vendor adds none: %s", body);
+    cr_assert_eq(http(eng, "/api/v1/orgs/acme/webhooks", "%s", add), 403, "nor does an engineer: %s", body);
+    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"ftp://127.0.0.1/x\"}'"), 422, "%s", body);
+    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "%s", add), 201, "%s", body);
+    member(secret, sizeof secret, "secret");
+    member(hook, sizeof hook, "id");
+    cr_assert_eq(strlen(secret), 70, "%s", body);
+    cr_assert(!strncmp(secret, "whsec_", 6), "%s", secret);
+    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", " "), 200, "%s", body);
+    cr_assert(strstr(body, "acme-hook") && !strstr(body, secret) && !strstr(body, "secret"), "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/orgs/acme/webhooks", " "), 404, "%s", body);
+    snprintf(path, sizeof path, "/api/v1/orgs/acme/webhooks/%s/deliveries", hook);
+    cr_assert_eq(http(globex, path, " "), 404, "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/orgs/globex/webhooks/1/deliveries", " "), 404, "not globex's hook: %s", body);
+    /* The CLI: a hook of globex, which must hear nothing of acme's run. */
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook add globex http://127.0.0.1:%u/globex-hook", labdir,
+                        port),
+                 0, "%s", out);
+    cr_assert(strstr(out, "webhook 2 of globex") && strstr(out, "whsec_"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook add globex 'http://x y' 2>&1", labdir), 1, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook list", labdir), 0, "%s", out);
+    cr_assert(strstr(out, "acme-hook") && strstr(out, "globex-hook") && !strstr(out, "whsec_"), "%s", out);
+
+    /* A run of acme's package ends. */
+    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", body);
+    member(id, sizeof id, "id");
+    char req[256];
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    finish_run();
+
+    /* The receiver exits after its two requests: 500, then 200. */
+    cr_assert_eq(pclose(rx), 0);
+    cr_assert_eq(th_run(out, sizeof out, "head -qn1 %s/req-1.head %s/req-2.head", dir, dir), 0, "%s", out);
+    cr_assert_str_eq(out, "/acme-hook?k=v\n/acme-hook?k=v\n");
+    char d1[80], d2[80], ts[32], sig[96];
+    cr_assert_str_eq(saved_header(d1, sizeof d1, 1, "X-Assay-Delivery"), saved_header(d2, sizeof d2, 2, "X-Assay-Delivery"),
+                     "a retry is the same delivery");
+    cr_assert_eq(strlen(d1), 32, "%s", d1);
+    saved_header(ts, sizeof ts, 2, "X-Assay-Timestamp");
+    saved_header(sig, sizeof sig, 2, "X-Assay-Signature");
+    cr_assert(!strncmp(sig, "sha256=", 7) && strlen(sig) == 71, "%s", sig);
+
+    /* The payload. */
+    char bp[700];
+    snprintf(bp, sizeof bp, "%s/req-2.body", dir);
+    char *pl = th_slurp(bp, NULL);
+    cJSON *o = cJSON_Parse(pl);
+    cr_assert_not_null(o, "%s", pl);
+    cr_assert_str_eq(assay_json_str(o, "event"), "run.ended");
+    cr_assert_str_eq(assay_json_str(o, "delivery"), d1);
+    cr_assert_eq(assay_json_num(o, "run"), 1);
+    cr_assert_str_eq(assay_json_str(o, "package"), id);
+    cr_assert_str_eq(assay_json_str(o, "state"), "done");
+    cr_assert(cJSON_IsBool(cJSON_GetObjectItem(o, "certified")), "%s", pl);
+    snprintf(v, sizeof v, "%s/api/v1/runs/1/report", url);
+    cr_assert_str_eq(assay_json_str(o, "report_url"), v);
+    cJSON_Delete(o);
+    /* The verdict and certified are those of the run as the server shows it. */
+    cr_assert_eq(http(acme, "/api/v1/runs/1", " "), 200);
+    o = cJSON_Parse(pl);
+    cJSON *run = cJSON_Parse(body);
+    cr_assert_str_eq(assay_json_str(o, "verdict"), assay_json_str(run, "verdict"));
+    cr_assert_eq(cJSON_IsTrue(cJSON_GetObjectItem(o, "certified")),
+                 cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(run, "conclusion"), "certified")));
+    cJSON_Delete(run);
+    cJSON_Delete(o);
+    free(pl);
+
+    /* docs/api.md's check, as written, verifies the signature; a changed
+     * body or another secret does not. */
+    static const char awk[] = "/^```bash/ {on = 1; next}\n/^```/ {on = 0}\non && /openssl dgst -sha256 -hmac/ {p = 1}\n"
+                              "on && p {print}\n";
+    char af[700];
+    snprintf(af, sizeof af, "%s/check.awk", dir);
+    FILE *g = fopen(af, "w");
+    fputs(awk, g);
+    fclose(g);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && awk -f check.awk %s/docs/api.md > check.sh && grep -c . check.sh", dir,
+                        ASSAY_SOURCE_DIR),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "2\n", "the check is two lines");
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && cp req-2.body body.json && TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts,
+                        sig, secret),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "verified\n");
+    cr_assert_neq(th_run(out, sizeof out, "cd %s && sed 's/\"run\":1/\"run\":2/' req-2.body > body.json && "
+                                          "TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts, sig, secret),
+                  0, "a changed body verified: %s", out);
+    cr_assert_neq(th_run(out, sizeof out, "cd %s && cp req-2.body body.json && TS=%s SIG=%s SECRET=whsec_other sh check.sh",
+                         dir, ts, sig),
+                  0, "another secret verified: %s", out);
+
+    /* The record: delivered on the second try; the first failure's status
+     * and a plain, capped excerpt of its answer kept. The receiver has
+     * answered; wait until the server has recorded it. */
+    int delivered = 0;
+    for (int i = 0; i < 600 && !delivered; i++) {
+        cr_assert_eq(http(acme, path, " "), 200, "%s", body);
+        delivered = strstr(body, "\"status\":\"delivered\"") != NULL;
+        if (!delivered)
+            poll(NULL, 0, 50);
+    }
+    cr_assert(delivered, "%s", body);
+    cJSON *l = cJSON_Parse(body);
+    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", body);
+    cJSON *d = cJSON_GetArrayItem(l, 0);
+    cr_assert_str_eq(assay_json_str(d, "id"), d1);
+    cr_assert_eq(assay_json_num(d, "run"), 1);
+    cr_assert_eq(assay_json_num(d, "attempts"), 2, "%s", body);
+    cr_assert_eq(assay_json_num(d, "last_status"), 200, "%s", body);
+    const char *le = assay_json_str(d, "last_error");
+    cr_assert(!strncmp(le, "HTTP 500: ?[2Jreceiver says no", 30), "%s", le);
+    cr_assert(strlen(le) <= 300, "the excerpt is capped: %zu bytes", strlen(le));
+    cJSON_Delete(l);
+    /* The server's log: a line per try, no secret, no URL. */
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"webhook\":1,.*\"result\":\"retry\"' %s/serve.log", dir), 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"webhook\":1,.*\"result\":\"delivered\"' %s/serve.log", dir), 0, "%s",
+                 out);
+    cr_assert_eq(th_run(out, sizeof out, "grep -c -e whsec_ -e acme-hook %s/serve.log", dir), 1, "%s", out);
+    /* globex's hook heard nothing: acme's run is not globex's. */
+    cr_assert_eq(http(globex, "/api/v1/orgs/globex/webhooks/2/deliveries", " "), 200, "%s", body);
+    cr_assert_str_eq(body, "[]");
+
+    /* Removing: only an admin, only through the hook's own organisation. */
+    snprintf(path, sizeof path, "/api/v1/orgs/acme/webhooks/%s", hook);
+    cr_assert_eq(http(globex, path, "-X DELETE"), 404, "%s", body);
+    cr_assert_eq(http(acme, path, "-X DELETE"), 403, "%s", body);
+    cr_assert_eq(http(root, "/api/v1/orgs/globex/webhooks/1", "-X DELETE"), 404, "%s", body);
+    cr_assert_eq(http(root, path, "-X DELETE"), 204, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", " "), 200, "%s", body);
+    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook remove 2 && " A " --lab %s webhook list --json", labdir,
+                        labdir),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "[]\n");
     stop();
 }
