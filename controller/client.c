@@ -81,8 +81,10 @@ static int status_code(long st)
                       : ASSAY_EIO;
 }
 
-int assay_client_request(assay_client *c, cJSON **out, FILE *sink, const char *method, const char *path,
-                         const char *json_body, const char *upload_path)
+/* One request, as assay_client_request; with `extra` (a header line, or
+ * NULL) sent as well. */
+static int perform(assay_client *c, cJSON **out, FILE *sink, const char *method, const char *path,
+                   const char *json_body, const char *upload_path, const char *extra)
 {
     CURL *h = curl_easy_init();
     struct curl_slist *hdr = NULL;
@@ -102,6 +104,8 @@ int assay_client_request(assay_client *c, cJSON **out, FILE *sink, const char *m
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
     hdr = curl_slist_append(hdr, auth);
     explicit_bzero(auth, sizeof auth);
+    if (extra)
+        hdr = curl_slist_append(hdr, extra);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -169,6 +173,22 @@ int assay_client_global_init(void)
 void assay_client_global_done(void)
 {
     curl_global_cleanup();
+}
+
+int assay_client_request(assay_client *c, cJSON **out, FILE *sink, const char *method, const char *path,
+                         const char *json_body, const char *upload_path)
+{
+    return perform(c, out, sink, method, path, json_body, upload_path, NULL);
+}
+
+int assay_client_get_range(assay_client *c, FILE *sink, const char *path, uint64_t off, uint64_t len)
+{
+    char range[80];
+    if (len == 0)
+        return assay_error_set(ASSAY_EINVAL, "an empty range");
+    snprintf(range, sizeof range, "Range: bytes=%llu-%llu", (unsigned long long)off,
+             (unsigned long long)(off + len - 1));
+    return perform(c, NULL, sink, "GET", path, NULL, NULL, range);
 }
 
 /* ---- one signed POST to someone else's server (webhooks) ---------------- */

@@ -35,6 +35,11 @@ void assay_client_done(assay_client *c);
 int assay_client_request(assay_client *c, cJSON **out, FILE *sink, const char *method, const char *path,
                          const char *json_body, const char *upload_path);
 
+/* GET bytes [off, off + len) of path (a ranged request) into sink: 206
+ * when the server sent that range, 200 when it sent the whole, or a
+ * negative code as assay_client_request. len must not be 0. */
+int assay_client_get_range(assay_client *c, FILE *sink, const char *path, uint64_t off, uint64_t len);
+
 /*
  * POST the JSON `body` to `url` (http or https) with extra `headers`
  * (NULL-terminated "Name: value" lines), for a webhook: no redirect

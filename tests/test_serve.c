@@ -1232,3 +1232,172 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
     cr_assert_str_eq(out, "[]\n");
     stop();
 }
+
+/* Job j ends with one step, "unit-1", whose stdout is `out_` (n bytes) and
+ * stderr a short line. */
+static void job_finish_with_logs(int64_t j, const char *out_, size_t n)
+{
+    assay_lab lab;
+    char hex[65];
+    const char *err = "warning: \x1b[31mred\x1b[0m on stderr\n";
+    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    cr_assert_eq(assay_store_job_event(lab.store, j, 1, 1, "step-end",
+                                       "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-30T10:00:01Z\",\"type\":\"step-end\","
+                                       "\"step\":\"unit-1\",\"kind\":\"test\",\"run\":1,\"verdict\":\"pass\","
+                                       "\"reason\":null,\"exit_code\":0,\"logs\":{\"stdout\":\"logs/unit-1.1.stdout\","
+                                       "\"stderr\":\"logs/unit-1.1.stderr\"}}"),
+                 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_store_job_event(lab.store, j, 1, 2, "job-end",
+                                       "{\"v\":1,\"seq\":2,\"ts\":\"2026-11-30T10:00:02Z\",\"type\":\"job-end\","
+                                       "\"outcome\":\"passed\",\"reason\":null}"),
+                 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_blob_put_mem(lab.blobs, out_, n, hex), 0);
+    cr_assert_eq(assay_store_job_log(lab.store, j, 1, "logs/unit-1.1.stdout", hex, n), 0);
+    cr_assert_eq(assay_blob_put_mem(lab.blobs, err, strlen(err), hex), 0);
+    cr_assert_eq(assay_store_job_log(lab.store, j, 1, "logs/unit-1.1.stderr", hex, strlen(err)), 0);
+    cr_assert_eq(assay_store_job_end(lab.store, j, "passed", ""), 0);
+    assay_lab_close(&lab);
+}
+
+/* `assay --server URL run logs` prints what `run logs` on the lab prints,
+ * piped and on a terminal, with --job, --step and --stderr; a log larger
+ * than one range comes in several ranged requests, whole, with a
+ * character that straddles two ranges intact. */
+Test(serve, run_logs_through_a_server_as_on_the_lab, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], id[80];
+    fresh("logs");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    start("");
+    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", body);
+    member(id, sizeof id, "id");
+    char req[256];
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    /* 2.5 MiB of lines, a 3-byte character across the 1 MiB mark, an
+     * escape sequence for the terminal writer. */
+    size_t n = 5u << 19;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 26);
+    memcpy(big + (1u << 20) - 1, "测", 3);
+    memcpy(big + 100, "\x1b[2J", 4);
+    job_start(1);
+    job_finish_with_logs(1, big, n);
+    job_start(2);
+    job_finish_with_logs(2, "short\n", 6);
+    free(big);
+
+    static char local[8 << 20], remote[8 << 20];
+    static const char *const args[] = {"", "--job 2", "--stderr", "--step unit-1 --stdout --job 1"};
+    static const long least[] = {5 << 19, 6, 2 * 40, 5 << 19}; /* bytes each prints, at least */
+    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++) {
+        cr_assert_eq(th_run(local, sizeof local, "cd %s && " A " --lab %s run logs 1 %s > local.out", dir, labdir, args[i]),
+                     0, "%s", local);
+        cr_assert_eq(th_run(remote, sizeof remote, "cd %s && ASSAY_TOKEN=%s " A " --server %s run logs 1 %s > remote.out",
+                            dir, acme, url, args[i]),
+                     0, "%s", remote);
+        cr_assert_eq(th_run(out, sizeof out, "cd %s && cmp local.out remote.out && wc -c < local.out", dir), 0,
+                     "run logs 1 %s differs through the server: %s", args[i], out);
+        cr_assert(strtol(out, NULL, 10) > least[i], "run logs 1 %s printed %s bytes", args[i], out);
+    }
+    cr_assert_eq(th_run(local, sizeof local, A " --lab %s run logs 1 --job 2", labdir), 0);
+    cr_assert(strstr(local, "==> job 2 zhaoxin-kx6000-uos-20 step unit-1 run 1 stdout (6 bytes, sha256 ") &&
+                  strstr(local, "short\n"),
+              "%s", local);
+    /* The 2.5 MiB log came in three ranges. */
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"route\":\"job-log\",\"arg\":\"1\",\"status\":206' %s/serve.log",
+                        dir),
+                 0, "%s", out);
+    cr_assert(strtol(out, NULL, 10) >= 3 * 2, "%s", out); /* two of the four calls above fetch job 1's stdout */
+    /* On a terminal: through the terminal writer, as on the lab. */
+    cr_assert_eq(th_run(local, sizeof local, "script -qec '" A " --lab %s run logs 1 --stderr' /dev/null", labdir), 0,
+                 "%s", local);
+    cr_assert_eq(th_run(remote, sizeof remote,
+                        "ASSAY_TOKEN=%s script -qec '" A " --server %s run logs 1 --stderr' /dev/null", acme, url),
+                 0, "%s", remote);
+    cr_assert_str_eq(remote, local);
+    cr_assert(!strchr(remote, '\x1b') && strstr(remote, "warning: \xef\xbf\xbd[31mred"), "%s", remote);
+    /* Another organisation's run is not there. */
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run logs 1 2>&1", globex, url), 1, "%s", out);
+    cr_assert(strstr(out, "assay: run logs: no run 1 (HTTP 404)"), "%s", out);
+    stop();
+}
+
+/* What a server says reaches the terminal made safe: a problem's detail,
+ * an id, a profile, a step name holding escape sequences and a BEL, from
+ * a server that is not assay's (python3's http.server). */
+Test(serve, the_client_prints_what_a_server_says_made_safe, .timeout = 120)
+{
+    static const char py[] =
+        "import http.server, json, os\n"
+        "E = '\\x1b]0;owned\\x07\\x1b[2J'\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def send(self, code, o, kind='application/json'):\n"
+        "        b = o if isinstance(o, bytes) else json.dumps(o).encode()\n"
+        "        self.send_response(code)\n"
+        "        self.send_header('Content-Type', kind)\n"
+        "        self.send_header('Content-Length', str(len(b)))\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(b)\n"
+        "    def do_GET(self):\n"
+        "        if self.path == '/api/v1/runs/2':\n"
+        "            return self.send(200, {'id': 2, 'state': 'done', 'job_list': [{'id': 5}]})\n"
+        "        if self.path == '/api/v1/jobs/5':\n"
+        "            step = json.dumps({'type': 'step-end', 'step': E + 'step', 'run': 1,\n"
+        "                               'logs': {'stdout': 'logs/x.1.stdout'}})\n"
+        "            return self.send(200, {'id': 5, 'profile': E + 'profile', 'events': [\n"
+        "                {'seq': 1, 'type': 'step-end', 'body': step}],\n"
+        "                'logs': [{'path': 'logs/x.1.stdout', 'sha256': E + 'digest', 'size': 9}]})\n"
+        "        if self.path.startswith('/api/v1/jobs/5/log'):\n"
+        "            return self.send(206, b'log' + E.encode(), 'text/plain')\n"
+        "        self.send(404, {'type': 'about:blank', 'status': 404, 'detail': 'no run ' + E + ' here'},\n"
+        "                  'application/problem+json')\n"
+        "    def do_POST(self):\n"
+        "        self.rfile.read(int(self.headers['Content-Length']))\n"
+        "        self.send(201, {'id': E + 'abc', 'added': True})\n"
+        "    def log_message(self, *a):\n"
+        "        pass\n"
+        "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+        "print(s.server_address[1], os.getpid(), flush=True)\n"
+        "s.serve_forever()\n";
+    fresh("hostile-server");
+    char f[700], cmd[1600], v[128];
+    snprintf(f, sizeof f, "%s/fake.py", dir);
+    FILE *o = fopen(f, "w");
+    fputs(py, o);
+    fclose(o);
+    snprintf(cmd, sizeof cmd, "exec python3 %s", f);
+    FILE *p = popen(cmd, "r");
+    unsigned port;
+    int pid;
+    cr_assert_eq(fscanf(p, "%u %d", &port, &pid), 2);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    snprintf(v, sizeof v, "ASSAY_TOKEN=assay_x " A " --server %s", url);
+    /* A problem's detail, on stderr. */
+    cr_assert_eq(th_run(out, sizeof out, "%s run show 7 2>&1", v), 1, "%s", out);
+    cr_assert(strstr(out, "assay: run show: no run \xef\xbf\xbd]0;owned\xef\xbf\xbd\xef\xbf\xbd[2J here (HTTP 404)"),
+              "%s", out);
+    /* An id, on stdout and stderr. */
+    cr_assert_eq(th_run(out, sizeof out, "%s package add " CORPUS "/ok-deb-rpm.tar.gz 2>&1", v), 0, "%s", out);
+    cr_assert(strstr(out, "\xef\xbf\xbd]0;owned"), "%s", out);
+    /* run logs: the header's profile, step and digest; the log itself on
+     * a terminal. */
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=assay_x script -qec '" A " --server %s run logs 2' /dev/null", url),
+                 0, "%s", out);
+    cr_assert(strstr(out, "step \xef\xbf\xbd]0;owned") && strstr(out, "log\xef\xbf\xbd]0;owned"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=assay_x " A " --server %s run logs 2 | head -1", url), 0, "%s",
+                 out);
+    cr_assert(strstr(out, "==> job 5 \xef\xbf\xbd]0;owned"), "%s", out);
+    /* Not one escape or BEL came through, whatever was asked. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "(%s run show 7; %s package add " CORPUS "/ok-deb-rpm.tar.gz; %s run logs 2 | head -1; "
+                        "%s run wait 9; %s report 9) 2>&1 | od -An -c | grep -cE '033|\\\\a'",
+                        v, v, v, v, v),
+                 1, "%s", out);
+    kill(pid, SIGTERM);
+    pclose(p);
+}
