@@ -2076,7 +2076,7 @@ static long bounded(const char *s, long lo, long hi)
 static int cmd_serve(int argc, char **argv)
 {
     assay_serve_opts o = {assay_lab_dir(lab_opt), "127.0.0.1:8470", opt(argc, argv, "--tls-cert"),
-                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0};
+                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0, 30};
     char *pos[2];
     int rc = check_opts(argc, argv, pos);
     if (rc)
@@ -2094,6 +2094,12 @@ static int cmd_serve(int argc, char **argv)
         if (v < 0)
             return bad("serve", "--timeout takes 1 to 3600 seconds");
         o.timeout = (unsigned)v;
+    }
+    if (opt(argc, argv, "--grace")) {
+        long v = bounded(opt(argc, argv, "--grace"), 1, 3600);
+        if (v < 0)
+            return bad("serve", "--grace takes 1 to 3600 seconds");
+        o.grace = (unsigned)v;
     }
     o.public_url = opt(argc, argv, "--public-url");
     if (o.public_url && strncmp(o.public_url, "http://", 7) && strncmp(o.public_url, "https://", 8))

@@ -67,6 +67,11 @@ typedef struct server {
     size_t nwaiting;
     unsigned keepalive_round; /* bumped by the watcher every SSE_KEEPALIVE_S */
     int stopping;
+    /* Graceful shutdown (docs/api.md#stopping): uploads being received,
+     * and whether the grace is over and they are refused. */
+    unsigned uploads;
+    int refusing;
+    pthread_cond_t idle; /* signalled when an upload ends */
     /* Failed logins in the current window, per account and per address
      * (in memory: a restart forgets them). */
     struct failure {
@@ -126,6 +131,8 @@ typedef struct req {
     int lab_open;
     int status;          /* the status answered, for the access log */
     int refused;         /* an answer was queued at the headers: ignore the body */
+    int counted;         /* an upload, counted in srv->uploads */
+    int stop_refused;    /* an upload refused when the grace ended: 503 at its end */
     /* an upload */
     int fd;
     char udir[PATH_MAX]; /* staging/upload-XXXXXX: this upload's own directory */
@@ -1312,6 +1319,15 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
         *res = st == 404 ? problem(c, r, 404, "no such resource") : problem(c, r, 405, "method not allowed here");
         return 1;
     }
+    pthread_mutex_lock(&s->mu);
+    int stopping = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    if (stopping) {
+        /* A request on a connection still open while the server stops
+         * (new connections are no longer accepted). */
+        *res = problem(c, r, 503, "the server is stopping: try again shortly");
+        return 1;
+    }
     if (r->route == R_HEALTH)
         return 0;
     if (assay_lab_open(&r->lab, s->labdir) < 0) {
@@ -1393,6 +1409,10 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
             *res = problem(c, r, 503, "cannot stage the upload: %s", strerror(errno));
             return 1;
         }
+        pthread_mutex_lock(&s->mu);
+        s->uploads++;
+        r->counted = 1;
+        pthread_mutex_unlock(&s->mu);
         return 0;
     }
     if (!strcmp(method, "POST")) {
@@ -1458,6 +1478,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return res;
     }
     if (*size) {
+        if (r->counted && !r->refused) {
+            pthread_mutex_lock(&s->mu);
+            int refusing = s->refusing;
+            pthread_mutex_unlock(&s->mu);
+            if (refusing) {
+                /* The grace is over: the staged part goes now, the rest
+                 * of the body is read and dropped, and the answer is 503
+                 * (libmicrohttpd answers only once a body is whole; a
+                 * client that does not send it within REFUSE_WAIT_S is
+                 * cut). */
+                r->refused = r->stop_refused = 1;
+                close(r->fd);
+                r->fd = -1;
+                unlink(r->upath);
+                r->upath[0] = 0;
+                rmdir(r->udir);
+                r->udir[0] = 0;
+                *size = 0;
+                return MHD_YES;
+            }
+        }
         if (!r->refused && take_body(r, data, *size) < 0) {
             r->refused = 1;
             res = problem(c, r, 500, "cannot stage the body: %s", strerror(errno));
@@ -1465,6 +1506,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *size = 0;
         return res;
     }
+    if (r->stop_refused)
+        return problem(c, r, 503, "the server is stopping: this upload was not finished within the grace; "
+                                  "nothing of it was kept: send it again");
     if (r->refused)
         return MHD_YES;
     if (r->too_big && r->route != R_PKG_ADD)
@@ -1546,6 +1590,12 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
         rmdir(r->udir);
     if (r->lab_open)
         assay_lab_close(&r->lab);
+    if (r->counted) {
+        pthread_mutex_lock(&r->srv->mu);
+        r->srv->uploads--;
+        pthread_cond_broadcast(&r->srv->idle);
+        pthread_mutex_unlock(&r->srv->mu);
+    }
     free(r->body);
     free(r->sbuf);
     free(r);
@@ -1558,6 +1608,45 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     (void)cls;
     fputs("assay serve: ", stderr);
     vfprintf(stderr, fmt, ap);
+}
+
+/*
+ * The first part of stopping: no new connection is accepted, requests on
+ * connections still open are answered 503, event streams end; uploads
+ * being received get `grace` seconds to finish (and go through ingest as
+ * any other). Then those still unfinished are refused: at its next chunk
+ * each loses its staged part, and is answered 503 when its body ends; a
+ * client that does not get there within REFUSE_WAIT_S is cut by
+ * MHD_stop_daemon. Waits on the uploads' ends, not on the clock, except
+ * for those two bounds.
+ */
+#define REFUSE_WAIT_S 5
+static void wait_uploads(server *s, unsigned seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    while (s->uploads && pthread_cond_timedwait(&s->idle, &s->mu, &until) == 0)
+        ;
+}
+
+static void graceful_stop(server *s, struct MHD_Daemon *d, unsigned grace)
+{
+    MHD_socket lsock = MHD_quiesce_daemon(d);
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    unsigned n = s->uploads;
+    if (n)
+        fprintf(stderr, "assay serve: %u upload(s) in flight: waiting up to %us for them\n", n, grace);
+    wait_uploads(s, grace);
+    if (s->uploads) {
+        fprintf(stderr, "assay serve: grace over: refusing %u upload(s) still in flight\n", s->uploads);
+        s->refusing = 1;
+        wait_uploads(s, REFUSE_WAIT_S);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Remove what a killed server left in staging: a partial upload never
@@ -1666,6 +1755,7 @@ int assay_serve(const assay_serve_opts *o)
     int rc = -1, curl_up = 0;
     memset(&s, 0, sizeof s);
     pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.idle, NULL);
     if (parse_listen(o->listen, &sa, host, sizeof host) < 0)
         return assay_error_last()->code;
     if ((o->tls_cert != NULL) != (o->tls_key != NULL))
@@ -1704,7 +1794,9 @@ int assay_serve(const assay_serve_opts *o)
         goto out;
     curl_up = 1;
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    /* MHD_USE_ITC: MHD_quiesce_daemon (stop accepting) needs it. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC;
     if (cert)
         flags |= MHD_USE_TLS;
     /* [::]:PORT takes IPv4 clients too (as ::ffff:a.b.c.d); [::1] only
@@ -1753,14 +1845,12 @@ int assay_serve(const assay_serve_opts *o)
         ;
     fprintf(stderr, "assay serve: signal %d: stopping\n", sig);
     assay_webhook_stop(hooks);
+    graceful_stop(&s, d, o->grace ? o->grace : 30);
     /* Streams end (libmicrohttpd must not be stopped with a connection
-     * suspended): the watcher resumes them all and they see stopping. */
-    pthread_mutex_lock(&s.mu);
-    s.stopping = 1;
-    pthread_mutex_unlock(&s.mu);
+     * suspended): the watcher resumed them all when stopping was set. */
     pthread_join(wt, NULL);
-    /* Stops accepting, ends every connection; an upload cut here is removed
-     * by its completion (its staging file), never half-stored. */
+    /* Ends every connection left; an upload cut here is removed by its
+     * completion (its staging file), never half-stored. */
     MHD_stop_daemon(d);
     clean_staging(s.staging);
     rc = 0;
