@@ -70,8 +70,9 @@ typedef struct server {
     /* Graceful shutdown (docs/api.md#stopping): uploads being received,
      * and whether the grace is over and they are refused. */
     unsigned uploads;
+    unsigned streams;    /* event streams open */
     int refusing;
-    pthread_cond_t idle; /* signalled when an upload ends */
+    pthread_cond_t idle; /* signalled when an upload or a stream ends */
     /* Failed logins in the current window, per account and per address
      * (in memory: a restart forgets them). */
     struct failure {
@@ -133,6 +134,7 @@ typedef struct req {
     int refused;         /* an answer was queued at the headers: ignore the body */
     int counted;         /* an upload, counted in srv->uploads */
     int stop_refused;    /* an upload refused when the grace ended: 503 at its end */
+    int streaming;       /* an event stream, counted in srv->streams */
     /* an upload */
     int fd;
     char udir[PATH_MAX]; /* staging/upload-XXXXXX: this upload's own directory */
@@ -1024,6 +1026,12 @@ static enum MHD_Result job_events(struct MHD_Connection *c, req *r)
     enum MHD_Result ok = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp);
     r->status = 200;
+    if (ok == MHD_YES) {
+        pthread_mutex_lock(&r->srv->mu);
+        r->srv->streams++;
+        r->streaming = 1;
+        pthread_mutex_unlock(&r->srv->mu);
+    }
     return ok;
 }
 
@@ -1590,9 +1598,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
         rmdir(r->udir);
     if (r->lab_open)
         assay_lab_close(&r->lab);
-    if (r->counted) {
+    if (r->counted || r->streaming) {
         pthread_mutex_lock(&r->srv->mu);
-        r->srv->uploads--;
+        r->srv->uploads -= r->counted ? 1 : 0;
+        r->srv->streams -= r->streaming ? 1 : 0;
         pthread_cond_broadcast(&r->srv->idle);
         pthread_mutex_unlock(&r->srv->mu);
     }
@@ -1621,12 +1630,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
  * for those two bounds.
  */
 #define REFUSE_WAIT_S 5
-static void wait_uploads(server *s, unsigned seconds)
+#define STREAM_END_WAIT_S 5
+/* Wait (s->mu held) until *count is 0, at most `seconds`. */
+static void wait_zero(server *s, const unsigned *count, unsigned seconds)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += seconds;
-    while (s->uploads && pthread_cond_timedwait(&s->idle, &s->mu, &until) == 0)
+    while (*count && pthread_cond_timedwait(&s->idle, &s->mu, &until) == 0)
         ;
 }
 
@@ -1640,12 +1651,15 @@ static void graceful_stop(server *s, struct MHD_Daemon *d, unsigned grace)
     unsigned n = s->uploads;
     if (n)
         fprintf(stderr, "assay serve: %u upload(s) in flight: waiting up to %us for them\n", n, grace);
-    wait_uploads(s, grace);
+    wait_zero(s, &s->uploads, grace);
     if (s->uploads) {
         fprintf(stderr, "assay serve: grace over: refusing %u upload(s) still in flight\n", s->uploads);
         s->refusing = 1;
-        wait_uploads(s, REFUSE_WAIT_S);
+        wait_zero(s, &s->uploads, REFUSE_WAIT_S);
     }
+    /* The watcher resumed the streams when stopping was set: each sends
+     * its end; stopping the daemon before that would cut them. */
+    wait_zero(s, &s->streams, STREAM_END_WAIT_S);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -1846,8 +1860,8 @@ int assay_serve(const assay_serve_opts *o)
     fprintf(stderr, "assay serve: signal %d: stopping\n", sig);
     assay_webhook_stop(hooks);
     graceful_stop(&s, d, o->grace ? o->grace : 30);
-    /* Streams end (libmicrohttpd must not be stopped with a connection
-     * suspended): the watcher resumed them all when stopping was set. */
+    /* libmicrohttpd must not be stopped with a connection suspended: the
+     * watcher resumed them all, once, when stopping was set. */
     pthread_join(wt, NULL);
     /* Ends every connection left; an upload cut here is removed by its
      * completion (its staging file), never half-stored. */
