@@ -213,6 +213,18 @@ static void finish_run(void)
     finish_run_n(1);
 }
 
+/* The vendor uploads the corpus' good submission (its id into id, 80
+ * bytes) and the engineer queues a run of it on two targets. */
+static void uploaded_and_queued(const char *vendor, const char *eng, char *id)
+{
+    char req[256];
+    cr_assert_eq(http(vendor, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", body);
+    member(id, 80, "id");
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+}
+
 /* Wait until run `run` exists in the store (a script submitted it). */
 static void wait_for_run(int64_t run)
 {
@@ -875,12 +887,7 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
     account(eng, "alice", "engineer", NULL);
     account(root, "root", "admin", NULL);
     start("");
-    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
-                 "%s", body);
-    member(id, sizeof id, "id");
-    char req[256];
-    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    uploaded_and_queued(acme, eng, id);
     finish_run();
     cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"http://127.0.0.1:9/a\"}'"), 201, "%s", body);
     member(hook, sizeof hook, "id");
@@ -1119,12 +1126,7 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
     cr_assert(strstr(out, "acme-hook") && strstr(out, "globex-hook") && !strstr(out, "whsec_"), "%s", out);
 
     /* A run of acme's package ends. */
-    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
-                 "%s", body);
-    member(id, sizeof id, "id");
-    char req[256];
-    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    uploaded_and_queued(acme, eng, id);
     finish_run();
 
     /* The receiver exits after its two requests: 500, then 200. */
@@ -1273,12 +1275,7 @@ Test(serve, run_logs_through_a_server_as_on_the_lab, .timeout = 300)
     account(globex, "globex", "vendor", "globex");
     account(eng, "alice", "engineer", NULL);
     start("");
-    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
-                 "%s", body);
-    member(id, sizeof id, "id");
-    char req[256];
-    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    uploaded_and_queued(acme, eng, id);
     /* 2.5 MiB of lines, a 3-byte character across the 1 MiB mark, an
      * escape sequence for the terminal writer. */
     size_t n = 5u << 19;
