@@ -1032,7 +1032,7 @@ Test(serve, ipv6_listen_and_access_log, .timeout = 120)
 }
 
 /* A receiver of webhooks (python3's http.server on a free port): answers
- * the statuses of `codes` in turn ("500,200"), saves each request's path
+ * the statuses of `codes` in turn ("500,200"; a 3xx points elsewhere), saves each request's path
  * and headers (req-N.head) and body (req-N.body) in dir, and exits after
  * as many requests. Its port into *port; the stream to pclose. */
 static FILE *receiver(const char *codes, unsigned *port)
@@ -1050,6 +1050,8 @@ static FILE *receiver(const char *codes, unsigned *port)
         "        open('%s/req-%d.head' % (d, n), 'w').write(self.path + '\\n' + str(self.headers))\n"
         "        code = codes[n - 1]\n"
         "        self.send_response(code)\n"
+        "        if 300 <= code < 400:\n"
+        "            self.send_header('Location', '/redirected')\n"
         "        self.end_headers()\n"
         "        self.wfile.write(b'ok' if code < 300 else b'\\x1b[2Jreceiver says no ' + b'x' * 4000)\n"
         "    def log_message(self, *a):\n"
@@ -1083,8 +1085,8 @@ static const char *saved_header(char *v, size_t len, int n, const char *name)
 /* Webhooks: an admin adds one for an organisation (the secret shown
  * once); a vendor sees only its own organisation's and adds none; a run of
  * the organisation's package ends and the hook hears of it, signed: the
- * receiver answers 500 first, the delivery is retried with backoff, and
- * its record shows both tries; docs/api.md's openssl check verifies the
+ * receiver answers a redirect (not followed), then 500, then 200; the
+ * delivery is retried with backoff, and its record shows the tries; docs/api.md's openssl check verifies the
  * signature and refuses a changed body; no secret reaches the log. */
 Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 300)
 {
@@ -1095,7 +1097,7 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
     account(globex, "globex", "vendor", "globex");
     account(eng, "alice", "engineer", NULL);
     account(root, "root", "admin", NULL);
-    FILE *rx = receiver("500,200", &port);
+    FILE *rx = receiver("302,500,200", &port);
     start("--webhook-backoff 1");
 
     /* Who may add and see hooks. */
@@ -1129,21 +1131,26 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
     uploaded_and_queued(acme, eng, id);
     finish_run();
 
-    /* The receiver exits after its two requests: 500, then 200. */
+    /* The receiver exits after its three requests: a redirect (not
+     * followed: the next request is a retry to the hook itself), 500,
+     * then 200. */
     cr_assert_eq(pclose(rx), 0);
-    cr_assert_eq(th_run(out, sizeof out, "head -qn1 %s/req-1.head %s/req-2.head", dir, dir), 0, "%s", out);
-    cr_assert_str_eq(out, "/acme-hook?k=v\n/acme-hook?k=v\n");
-    char d1[80], d2[80], ts[32], sig[96];
-    cr_assert_str_eq(saved_header(d1, sizeof d1, 1, "X-Assay-Delivery"), saved_header(d2, sizeof d2, 2, "X-Assay-Delivery"),
+    cr_assert_eq(th_run(out, sizeof out, "head -qn1 %s/req-1.head %s/req-2.head %s/req-3.head", dir, dir, dir), 0, "%s",
+                 out);
+    cr_assert_str_eq(out, "/acme-hook?k=v\n/acme-hook?k=v\n/acme-hook?k=v\n");
+    char d1[80], d2[80], ts[32], ts1[32], sig[96];
+    cr_assert_str_eq(saved_header(d1, sizeof d1, 1, "X-Assay-Delivery"), saved_header(d2, sizeof d2, 3, "X-Assay-Delivery"),
                      "a retry is the same delivery");
     cr_assert_eq(strlen(d1), 32, "%s", d1);
-    saved_header(ts, sizeof ts, 2, "X-Assay-Timestamp");
-    saved_header(sig, sizeof sig, 2, "X-Assay-Signature");
+    saved_header(ts, sizeof ts, 3, "X-Assay-Timestamp");
+    saved_header(ts1, sizeof ts1, 1, "X-Assay-Timestamp");
+    cr_assert(strtol(ts, NULL, 10) - strtol(ts1, NULL, 10) >= 3, "backoff: 1 s, then 2 s: %s then %s", ts1, ts);
+    saved_header(sig, sizeof sig, 3, "X-Assay-Signature");
     cr_assert(!strncmp(sig, "sha256=", 7) && strlen(sig) == 71, "%s", sig);
 
     /* The payload. */
     char bp[700];
-    snprintf(bp, sizeof bp, "%s/req-2.body", dir);
+    snprintf(bp, sizeof bp, "%s/req-3.body", dir);
     char *pl = th_slurp(bp, NULL);
     cJSON *o = cJSON_Parse(pl);
     cr_assert_not_null(o, "%s", pl);
@@ -1180,18 +1187,18 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
                         ASSAY_SOURCE_DIR),
                  0, "%s", out);
     cr_assert_str_eq(out, "2\n", "the check is two lines");
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && cp req-2.body body.json && TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts,
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && cp req-3.body body.json && TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts,
                         sig, secret),
                  0, "%s", out);
     cr_assert_str_eq(out, "verified\n");
-    cr_assert_neq(th_run(out, sizeof out, "cd %s && sed 's/\"run\":1/\"run\":2/' req-2.body > body.json && "
+    cr_assert_neq(th_run(out, sizeof out, "cd %s && sed 's/\"run\":1/\"run\":2/' req-3.body > body.json && "
                                           "TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts, sig, secret),
                   0, "a changed body verified: %s", out);
-    cr_assert_neq(th_run(out, sizeof out, "cd %s && cp req-2.body body.json && TS=%s SIG=%s SECRET=whsec_other sh check.sh",
+    cr_assert_neq(th_run(out, sizeof out, "cd %s && cp req-3.body body.json && TS=%s SIG=%s SECRET=whsec_other sh check.sh",
                          dir, ts, sig),
                   0, "another secret verified: %s", out);
 
-    /* The record: delivered on the second try; the first failure's status
+    /* The record: delivered on the third try; the last failure's status
      * and a plain, capped excerpt of its answer kept. The receiver has
      * answered; wait until the server has recorded it. */
     int delivered = 0;
@@ -1207,7 +1214,7 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
     cJSON *d = cJSON_GetArrayItem(l, 0);
     cr_assert_str_eq(assay_json_str(d, "id"), d1);
     cr_assert_eq(assay_json_num(d, "run"), 1);
-    cr_assert_eq(assay_json_num(d, "attempts"), 2, "%s", body);
+    cr_assert_eq(assay_json_num(d, "attempts"), 3, "%s", body);
     cr_assert_eq(assay_json_num(d, "last_status"), 200, "%s", body);
     const char *le = assay_json_str(d, "last_error");
     cr_assert(!strncmp(le, "HTTP 500: ?[2Jreceiver says no", 30), "%s", le);
