@@ -188,12 +188,13 @@ static void deliver(assay_webhook_worker *w, const cJSON *d)
         wait *= 2;
     if (wait > BACKOFF_MAX)
         wait = BACKOFF_MAX;
-    /* A success keeps the last failure's message: the record shows why it
-     * took more than one try. */
+    /* Logged first: whoever sees the record can find its line. A success
+     * keeps the last failure's message: the record shows why it took more
+     * than one try. */
+    log_try(d, attempt, status, ok ? "delivered" : *st == 'f' ? "failed" : "retry");
     if (assay_store_webhook_delivery_set(w->lab.store, id, st, attempt, ok ? now : now + wait, status,
                                          ok ? NULL : why) < 0)
         fprintf(stderr, "assay serve: webhook delivery %s: %s\n", id, assay_error_last()->message);
-    log_try(d, attempt, status, ok ? "delivered" : *st == 'f' ? "failed" : "retry");
 }
 
 static void *worker(void *arg)
@@ -212,6 +213,12 @@ static void *worker(void *arg)
             deliver(w, d);
         }
         int busy = cJSON_GetArraySize(due) == BATCH;
+        cJSON_ArrayForEach(d, due)
+        {
+            cJSON *sec = cJSON_GetObjectItemCaseSensitive(d, "secret");
+            if (cJSON_IsString(sec))
+                explicit_bzero(sec->valuestring, strlen(sec->valuestring));
+        }
         cJSON_Delete(due);
         if (busy)
             continue;
