@@ -59,8 +59,9 @@ watch_parent() {
 watcher=$(cat "$work/watcher")
 
 # The lab: debian-1 only (net 60 or the next free one, so that
-# concurrent labs never collide).
-"$top/ci/lab.sh" --dir "$hosts" --net 60 up 1 --reference >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; exit 1; }
+# concurrent labs never collide), owned by this script (ci/lab.sh's own
+# watcher takes it down too when this script ends).
+ASSAY_LAB_OWNER=$$ "$top/ci/lab.sh" --dir "$hosts" --net 60 up 1 --reference >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; exit 1; }
 "$A" init --centre "Test Centre 测试中心" >/dev/null
 jq '{version: .version, hosts: [.hosts[] | select(.name == "debian-1")]}' "$hosts/hosts.json" >"$work/hosts.json"
 "$A" host import "$work/hosts.json" >/dev/null
