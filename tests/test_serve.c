@@ -1599,7 +1599,7 @@ Test(serve, the_shipped_portal_needs_nothing_the_policy_forbids, .timeout = 120)
     /* (The one address is SVG's namespace name, which is never fetched.) */
     cr_assert_eq(th_run(out, sizeof out,
                         "cd %s/web && grep -nE 'https?://|innerHTML|outerHTML|insertAdjacentHTML|document.write|eval\\(' "
-                        "*.js | grep -v 'const SVG = \"http://www.w3.org/2000/svg\";'",
+                        "*.js *.css | grep -v 'const SVG = \"http://www.w3.org/2000/svg\";'",
                         ASSAY_SOURCE_DIR),
                  1, "%s", out);
     start("");
