@@ -454,7 +454,7 @@ async function runs() {
   const q = () => (filter.value ? "&state=" + filter.value : "");
   const row = (r) => h("tr", { "data-run": r.id, "data-state": r.state },
     h("td", { class: "num" }, h("a", { href: "#/runs/" + r.id }, String(r.id))),
-    h("td", {}, r.product), h("td", {}, r.version), h("td", { class: "hide-narrow" }, r.vendor),
+    h("td", {}, r.product), h("td", { class: "hide-narrow" }, r.version), h("td", { class: "hide-narrow" }, r.vendor),
     h("td", {}, badge(STATE, r.state)),
     h("td", { class: "num" }, r.done + "/" + r.jobs),
     h("td", { class: "hide-narrow" }, when(r.submitted_at)));
@@ -477,7 +477,7 @@ async function runs() {
     h("div", { class: "table-wrap" }, h("table", { id: "runs" },
       h("thead", {}, h("tr", {}, [T("编号", "Run"), T("产品", "Product"), T("版本", "Version"), T("厂商", "Vendor"),
         T("状态", "State"), T("完成", "Done"), T("提交时间", "Submitted")].map((x, i) =>
-        h("th", { scope: "col", class: i === 3 || i === 6 ? "hide-narrow" : null }, x)))), body)), more);
+        h("th", { scope: "col", class: i === 2 || i === 3 || i === 6 ? "hide-narrow" : null }, x)))), body)), more);
   const t0 = performance.now();
   await load(0);
   window.assayRunsFirstScreenMs = performance.now() - t0;
@@ -757,10 +757,11 @@ async function registry() {
     try {
       const l = await api("GET", "/api/v1/registry?" + p);
       clear(results).appendChild(l.length ? table(
-        [T("产品", "Product"), T("版本", "Version"), T("厂商", "Vendor"), "CPU", T("操作系统", "OS"), T("结论", "Conclusion"), T("日期", "Date")],
-        l.map((e) => h("tr", {}, h("td", {}, h("a", { href: "#/registry/" + e.run }, e.product)), h("td", {}, e.version),
+        [T("产品", "Product"), T("结论", "Conclusion"), T("版本", "Version"), T("厂商", "Vendor"), "CPU", T("操作系统", "OS"), T("日期", "Date")],
+        l.map((e) => h("tr", {}, h("td", {}, h("a", { href: "#/registry/" + e.run }, e.product)),
+          h("td", {}, badge(CONCLUSION, e.conclusion)), h("td", {}, e.version),
           h("td", {}, e.vendor), h("td", {}, listOf(e.cpus, CPUS)), h("td", {}, listOf(e.oses, OSES)),
-          h("td", {}, badge(CONCLUSION, e.conclusion)), h("td", {}, when(e.report_date)))))
+          h("td", {}, when(e.report_date)))))
         : h("p", { class: "muted" }, T("没有符合条件的报告。", "No published report matches.")));
     } catch (e) {
       clear(results).appendChild(failure(e));
