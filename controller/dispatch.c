@@ -92,12 +92,16 @@ void drop_conn(struct ctx *x, struct host *h)
     if (h->hx)
         x->t->exec_free(h->hx);
     h->hx = NULL;
+    if (h->gx)
+        x->t->exec_free(h->gx);
+    h->gx = NULL;
     if (h->conn)
         x->t->conn_free(h->conn);
     h->conn = NULL;
 }
 
 static void check_end(struct ctx *x, struct host *h, const char *err);
+static void gc_end(struct ctx *x, struct host *h, const char *err);
 
 /* Where a job goes back to when its host is. */
 static enum jstate resume_state(const struct job *j)
@@ -122,6 +126,8 @@ void host_down(struct ctx *x, struct host *h, const char *why)
         return; /* out of use already: nothing to retry */
     if (h->checking && !h->job)
         check_end(x, h, msg);
+    if (h->cleaning && !h->job)
+        gc_end(x, h, msg);
     if (h->state == HS_QUARANTINED)
         return;
     h->failed_at = now_s();
@@ -278,6 +284,144 @@ static void drive_check(struct ctx *x, struct host *h)
     check_end(x, h, why);
 }
 
+/* ---- ended jobs' directories ------------------------------------------------ */
+
+/* Directories removed by one command at most, and how often an idle
+ * host's are looked for in the store. */
+#define GC_BATCH 64
+#define GC_EVERY 600.0
+#define GC_NEVER 1e18
+
+int host_cmd_busy(const struct host *h)
+{
+    return h->hx || h->gx;
+}
+
+void host_job_ended(struct ctx *x, struct host *h)
+{
+    double due = now_s() + x->retention_s;
+    if (!x->o->gc_only && h->next_gc > due)
+        h->next_gc = due;
+}
+
+/* Does the host have directories due now? Looked up in the store when
+ * next_gc has come (every GC_EVERY, and when a job's retention ends), and
+ * only for an idle host in use: a drained one is under maintenance. */
+static int gc_due(struct ctx *x, struct host *h)
+{
+    if (h->cleaning)
+        return 1;
+    if (h->job || h->rec.drained || now_s() < h->next_gc)
+        return 0;
+    h->next_gc = x->o->gc_only ? GC_NEVER : now_s() + GC_EVERY;
+    free(h->gdirs);
+    h->gdirs = NULL;
+    h->ngdirs = 0;
+    char cutoff[32];
+    time_t t = time(NULL) - (time_t)x->retention_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(cutoff, sizeof cutoff, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (assay_store_host_dirs_due(x->lab->store, h->rec.name, cutoff, GC_BATCH, &h->gdirs, &h->ngdirs) < 0) {
+        say(x, "host %s: store: %s", h->rec.name, assay_error_last()->message);
+        return 0;
+    }
+    /* A path that is not a job directory of ours is never sent (a store
+     * edited by hand, a hostile name): given up at once, and said. */
+    size_t keep = 0;
+    for (size_t i = 0; i < h->ngdirs; i++) {
+        if (assay_remote_job_dir_check(h->gdirs[i].dir) < 0) {
+            char why[400];
+            snprintf(why, sizeof why, "refused: %s", assay_error_last()->message);
+            say(x, "host %s: job %" PRId64 " attempt %d: %s", h->rec.name, h->gdirs[i].job_id, h->gdirs[i].attempt, why);
+            assay_store_host_dirs_result(x->lab->store, &h->gdirs[i], 1, why, 1);
+            x->dirs_failed++;
+            continue;
+        }
+        h->gdirs[keep++] = h->gdirs[i];
+    }
+    h->ngdirs = keep;
+    h->cleaning = keep > 0;
+    return h->cleaning;
+}
+
+/* The removal ended: recorded in the store either way, so a directory is
+ * removed once and a failing one is tried ASSAY_HOST_DIR_TRIES times. */
+static void gc_end(struct ctx *x, struct host *h, const char *why)
+{
+    char msg[512];
+    const char *err = why ? msg : NULL;
+    if (why)
+        snprintf(msg, sizeof msg, "%s", why);
+    if (h->gx)
+        x->t->exec_free(h->gx);
+    h->gx = NULL;
+    h->cleaning = 0;
+    if (assay_store_host_dirs_result(x->lab->store, h->gdirs, h->ngdirs, err, 0) < 0)
+        say(x, "host %s: store: %s", h->rec.name, assay_error_last()->message);
+    if (err) {
+        x->dirs_failed += h->ngdirs;
+        say(x, "host %s: %zu job directories not removed: %s", h->rec.name, h->ngdirs, err);
+    } else {
+        x->dirs_removed += h->ngdirs;
+        say(x, "host %s: %zu job directories removed (ended more than %g days ago)", h->rec.name, h->ngdirs,
+            x->retention_s / 86400);
+    }
+    /* A full batch: there may be more. */
+    h->next_gc = !err && h->ngdirs == GC_BATCH ? 0 : x->o->gc_only ? GC_NEVER : now_s() + GC_EVERY;
+    free(h->gdirs);
+    h->gdirs = NULL;
+    h->ngdirs = 0;
+}
+
+static void drive_gc(struct ctx *x, struct host *h)
+{
+    if (!h->gx) {
+        size_t len = 64;
+        for (size_t i = 0; i < h->ngdirs; i++)
+            len += 4 * strlen(h->gdirs[i].dir) + 4;
+        char *cmd = malloc(len);
+        const char **dirs = calloc(h->ngdirs, sizeof *dirs);
+        int rc = !cmd || !dirs ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
+        for (size_t i = 0; rc == 0 && i < h->ngdirs; i++)
+            dirs[i] = h->gdirs[i].dir;
+        if (rc == 0)
+            rc = assay_remote_remove_dirs(cmd, len, dirs, h->ngdirs);
+        assay_exec_opts eo = {.command = cmd, .infd = -1, .infd2 = -1};
+        if (rc == 0) {
+            x->t->conn_touch(h->conn);
+            rc = x->t->exec_new(&h->gx, h->conn, ASSAY_REMOTE_REMOVE, &eo);
+        }
+        free(cmd);
+        free(dirs);
+        if (rc < 0) {
+            if (h->gx || rc == ASSAY_ENOMEM || rc == ASSAY_EINVAL)
+                gc_end(x, h, assay_error_last()->message);
+            else
+                host_down(x, h, assay_error_last()->message);
+            return;
+        }
+    }
+    int rc = x->t->exec_run(h->gx);
+    if (rc == ASSAY_SSH_AGAIN)
+        return;
+    if (rc < 0) {
+        host_down(x, h, assay_error_last()->message);
+        return;
+    }
+    const char *sig = NULL;
+    int status = x->t->exec_status(h->gx, &sig);
+    if (status == 0) {
+        gc_end(x, h, NULL);
+        return;
+    }
+    char why[700];
+    const char *err = x->t->exec_stderr(h->gx);
+    snprintf(why, sizeof why, "the removal ended with %d%s%s", status, err && err[0] ? ": " : "", err ? err : "");
+    why[strcspn(why, "\r\n")] = '\0';
+    gc_end(x, h, why);
+}
+
 /* ---- what a job's failure means ----------------------------------------- */
 
 /* The agent broke the protocol: what it sends cannot be trusted, so the
@@ -333,10 +477,19 @@ static void drive_host(struct ctx *x, struct host *h)
 {
     if (h->state == HS_DISABLED || h->state == HS_QUARANTINED || (h->state == HS_DOWN && now_s() < h->retry_at))
         return;
-    if (!h->job && check_due(h))
+    if (!h->job && !x->o->gc_only && check_due(h))
         h->checking = 1;
-    if (!h->job && h->state != HS_CONNECTING && !h->checking)
-        return; /* connections are made for work, and for health checks */
+    if (!h->job && !h->checking)
+        gc_due(x, h);
+    if (h->job && h->gx) {
+        /* A job resumed onto the host: it comes first; the removal is
+         * looked for again later. */
+        x->t->exec_free(h->gx);
+        h->gx = NULL;
+        h->cleaning = 0;
+    }
+    if (!h->job && h->state != HS_CONNECTING && !h->checking && !h->cleaning)
+        return; /* connections are made for work, health checks and removals */
     if (!h->conn) {
         assay_conn_opts co = {.address = h->rec.address, .port = h->rec.port, .user = h->rec.user,
                               .identity = h->rec.identity, .hostkey = h->rec.hostkey, .tofu = h->rec.tofu,
@@ -376,6 +529,8 @@ static void drive_host(struct ctx *x, struct host *h)
     if (!h->job) {
         if (h->checking)
             drive_check(x, h);
+        else if (h->cleaning)
+            drive_gc(x, h);
         return;
     }
     int rc = job_drive(x, h->job);
@@ -408,7 +563,7 @@ static void watch_host(struct ctx *x, struct host *h)
     const assay_dispatch_opts *o = x->o;
     /* A connection that has gone silent (the host hung, the network lost
      * without a reset) is dead, however long TCP would wait. */
-    if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || h->hx))) &&
+    if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || host_cmd_busy(h)))) &&
         x->t->conn_silent_s(h->conn) > o->silence_s) {
         char why[160];
         snprintf(why, sizeof why, "no answer for %.0fs (host hung or network lost)", x->t->conn_silent_s(h->conn));
@@ -416,7 +571,7 @@ static void watch_host(struct ctx *x, struct host *h)
     }
     /* A connection without work for 10 s is closed: nothing reads it or
      * keeps it alive, and the host's sshd may drop it. */
-    if (!h->job && !h->hx && h->conn && h->state == HS_READY) {
+    if (!h->job && !host_cmd_busy(h) && h->conn && h->state == HS_READY) {
         if (!h->idle_since) {
             h->idle_since = now_s();
         } else if (now_s() - h->idle_since > 10) {
@@ -709,8 +864,10 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.silence_s = 60;
     if (o.reset_timeout_s <= 0)
         o.reset_timeout_s = 1800;
+    if (o.gc_only)
+        o.once = 1;
     struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1,
-                    .health_interval = 600, .quarantine_after = 3};
+                    .health_interval = 600, .quarantine_after = 3, .retention_s = 7 * 86400.0};
     char v[64];
     if (assay_store_meta_get(lab->store, "hosts.health_interval", v, sizeof v) == 0) {
         char *end;
@@ -723,6 +880,12 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         long n = strtol(v, &end, 10);
         if (end != v && !*end && n > 0 && n < 1000000)
             x.quarantine_after = (int)n;
+    }
+    if (assay_store_meta_get(lab->store, "hosts.job_retention_days", v, sizeof v) == 0) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end != v && !*end && n >= 0 && n <= 36500)
+            x.retention_s = (double)n * 86400;
     }
     assay_error_clear();
     stop_requested = 0;
@@ -784,7 +947,7 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         double wake = pending ? now_s() + 0.05 : x.next_poll;
         for (size_t k = 0; k < x.nhosts; k++) {
             struct host *h = x.hosts[k];
-            if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || h->hx)))) {
+            if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || host_cmd_busy(h))))) {
                 int next;
                 if (x.t->conn_keepalive(h->conn, &next) < 0) {
                     host_down(&x, h, assay_error_last()->message);
@@ -813,6 +976,10 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
                 running == 1 ? "" : "s", running == 1 ? "s" : "", running == 1 ? "its" : "their", running == 1 ? "" : "s");
     }
     recap(&x);
+    if (o.dirs_removed)
+        *o.dirs_removed = x.dirs_removed;
+    if (o.dirs_failed)
+        *o.dirs_failed = x.dirs_failed;
     free(x.recap);
     for (size_t i = 0; i < x.nscroll; i++)
         free(x.scroll[i]);
