@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 8
+#define ASSAY_SCHEMA_VERSION 9
 
 typedef struct assay_store assay_store;
 
