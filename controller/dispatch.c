@@ -711,6 +711,11 @@ static void draw(struct ctx *x)
     int lines = 0;
     size_t active = 0;
     double t = now_s();
+    /* The free text at the end of a line gets what the terminal has left
+     * after the line's fixed part (19 and 37 columns). */
+    int cols = x->o->cols > 0 ? x->o->cols : 120;
+    size_t why_w = cols - 20 < 20 ? 20 : cols - 20 > 100 ? 100 : (size_t)(cols - 20);
+    size_t host_w = cols - 38 < 20 ? 20 : cols - 38 > 60 ? 60 : (size_t)(cols - 38);
     char c1[200], c2[300], c3[600], e1[32], e2[32], e3[32];
     for (size_t k = 0; k < x->nhosts; k++) {
         struct host *h = x->hosts[k];
@@ -738,7 +743,7 @@ static void draw(struct ctx *x)
                                                            : h->last_error;
             fprintf(f, "  %s %s%s%s: %s\n", assay_markup_term(c1, sizeof c1, h->rec.name, 20), sgr(x, SGR_RED),
                     h->state == HS_DOWN ? "down" : h->state == HS_DISABLED ? "disabled" : "quarantined",
-                    sgr(x, SGR_RESET), assay_markup_term(c3, sizeof c3, why, 60));
+                    sgr(x, SGR_RESET), assay_markup_term(c3, sizeof c3, why, host_w));
         } else {
             continue;
         }
@@ -746,7 +751,7 @@ static void draw(struct ctx *x)
     }
     for (int i = 0; i < x->nunplaced; i++) {
         fprintf(f, "  job %-5" PRId64 " %swaits%s: %s\n", x->unplaced[i].id, sgr(x, SGR_YELLOW), sgr(x, SGR_RESET),
-                assay_markup_term(c2, sizeof c2, x->unplaced[i].why, 100));
+                assay_markup_term(c2, sizeof c2, x->unplaced[i].why, why_w));
         lines++;
     }
     size_t total = x->done + active;

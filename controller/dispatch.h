@@ -27,6 +27,8 @@ typedef struct assay_dispatch_opts {
     double reset_timeout_s; /* a host's reset command must end within this (default 1800) */
     int tty;               /* redraw a progress table instead of printing lines */
     int color;             /* tty: colour the table (the caller honours NO_COLOR and TERM=dumb) */
+    int cols;              /* tty: the terminal's width (0: 120); no line of the table is wider, */
+                           /* or the terminal wraps it and the redraw misses its top */
     int *stopped_by;       /* if not NULL: the signal that stopped the loop (SIGINT, SIGTERM), else 0 */
     FILE *out;
     uint64_t log_cap;      /* a log over this is kept up to it, with a marker (default 64 MiB) */

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static const char *lab_opt;
@@ -1794,6 +1795,9 @@ static int cmd_dispatch(int argc, char **argv)
     assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout,
                              .tty = isatty(1) && !(term && !strcmp(term, "dumb")), .stopped_by = &stopped_by};
     o.color = o.tty && !(nocolor && nocolor[0]);
+    struct winsize ws;
+    if (o.tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        o.cols = ws.ws_col;
     const char *v;
     if ((v = opt(argc, argv, "--max-parallel")))
         o.max_parallel = atoi(v);

@@ -913,6 +913,8 @@ static int raw_has(const char *text)
     return found;
 }
 
+static int tty_cols; /* the terminal's width the dispatcher is told (0: its default) */
+
 /* A dispatcher on the fake host whose output is a terminal. */
 static int dispatch_tty(double silence_s, int color)
 {
@@ -926,7 +928,8 @@ static int dispatch_tty(double silence_s, int color)
     lab_open(&lab);
     assay_transport tr = fake_transport(&fh);
     assay_dispatch_opts o = {.once = 1, .out = f, .tty = 1, .color = color, .transport = &tr,
-                             .silence_s = silence_s, .unreachable_s = 60, .log_cap = 1000, .stopped_by = &stopped};
+                             .silence_s = silence_s, .unreachable_s = 60, .log_cap = 1000, .stopped_by = &stopped,
+                             .cols = tty_cols};
     cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
     assay_lab_close(&lab);
     fclose(f); /* the master reads EIO: the reader ends */
@@ -974,6 +977,36 @@ Test(jobrun, the_live_view_says_why_a_job_waits_and_colour_can_be_off)
                  screen_text());
     cr_assert_null(strstr(tty_raw, "\033[3"), "no colour when it is off\n%s", tty_raw);
     cr_assert_null(strstr(tty_raw, "\033[0m"), "%s", tty_raw);
+}
+
+/* On a narrow terminal no line of the table is wider than it: a line the
+ * terminal wraps takes two rows, and the redraw, which moves up one row a
+ * line, would leave the top of the old table on the screen. */
+Test(jobrun, the_live_view_fits_a_narrow_terminal)
+{
+    fh.has_agent = fh.has_art = 1;
+    cr_assert_eq(lab_cmd("host drain fake-1"), 0, "%s", out);
+    tty_cols = 60;
+    dispatch_tty(5, 1);
+    cr_assert_eq(rows_with("  job 1     waits: no usable host has profile zhaoxin-kx60~"), 1, "%s", screen_text());
+    int lines = 0;
+    for (const char *p = tty_raw; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p), width = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (p[i] == '\033' && i + 1 < len && p[i + 1] == '[') { /* CSI ... final byte: no width */
+                i += 2;
+                while (i < len && !(p[i] >= '@' && p[i] <= '~'))
+                    i++;
+                continue;
+            }
+            width += p[i] != '\r';
+        }
+        cr_assert_leq(width, 60, "a line %zu columns wide: %.*s", width, (int)len, p);
+        lines++;
+        p = nl ? nl + 1 : p + len;
+    }
+    cr_assert_gt(lines, 1, "%s", tty_raw);
 }
 
 static void interrupt_on_run(fake_host *h)
