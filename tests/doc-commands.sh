@@ -60,7 +60,7 @@ with open(os.path.join(work, "blocks"), "w") as out:
                 j = i + 1
                 while j < len(lines) and not lines[j].startswith("```"):
                     j += 1
-                skip, code, needs = "", "0", []
+                skip, code, needs, prints = "", "0", [], []
                 k = i - 1
                 while k >= 0 and mark.match(lines[k]):
                     for part in mark.match(lines[k]).group(1).split(";"):
@@ -71,12 +71,15 @@ with open(os.path.join(work, "blocks"), "w") as out:
                             code = part[5:].strip()
                         elif part.startswith("needs "):
                             needs.append(part[6:].strip())
+                        elif part.startswith("prints "):
+                            prints.append(part[7:].strip())
                     k -= 1
                 n += 1
                 body = os.path.join(work, "block%03d.sh" % n)
                 with open(body, "w") as b:
                     b.write("\n".join(lines[i + 1 : j]) + "\n")
-                rel = os.path.relpath(f, os.path.dirname(os.path.dirname(os.path.abspath(body))))
+                with open(body + ".prints", "w") as p:
+                    p.write("".join(x + "\n" for x in prints))
                 out.write("\t".join([os.path.basename(f) if "docs/" not in f else "docs/" + os.path.basename(f),
                                      str(i + 1), code, ",".join(needs) or "-", skip or "-", body]) + "\n")
                 i = j
@@ -124,7 +127,15 @@ while IFS=$'\t' read -r file line code needs why body; do
     *up) lab_up=1 ;;
     *down) lab_up=0 ;;
     esac
-    if [ "$rc" = "$code" ]; then
+    missing=
+    while IFS= read -r want; do
+        grep -qF -- "$want" "$body.out" || missing="$missing '$want'"
+    done <"$body.prints"
+    if [ "$rc" = "$code" ] && [ -n "$missing" ]; then
+        echo "FAIL $file:$line: the docs say it prints$missing"
+        sed 's/^/    /' "$body.out" | tail -n 40
+        fail=$((fail + 1))
+    elif [ "$rc" = "$code" ]; then
         echo "PASS $file:$line ($(($(date +%s) - start))s)"
         [ -z "${DOC_VERBOSE:-}" ] || sed 's/^/    /' "$body.out"
         pass=$((pass + 1))
