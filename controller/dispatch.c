@@ -235,6 +235,32 @@ static void check_end(struct ctx *x, struct host *h, const char *why)
     h->next_check = now_s() + (x->health_interval < 30 ? x->health_interval : 30);
 }
 
+/* Drive a command of the host's own (a health check, a removal) as far as
+ * it goes: when it ends, `end` gets NULL (exit 0) or why not, with the
+ * host's stderr; a connection that fails takes the host down. */
+static void run_host_cmd(struct ctx *x, struct host *h, void *cmd, const char *what,
+                         void (*end)(struct ctx *, struct host *, const char *))
+{
+    int rc = x->t->exec_run(cmd);
+    if (rc == ASSAY_SSH_AGAIN)
+        return;
+    if (rc < 0) {
+        host_down(x, h, assay_error_last()->message);
+        return;
+    }
+    const char *sig = NULL;
+    int status = x->t->exec_status(cmd, &sig);
+    if (status == 0) {
+        end(x, h, NULL);
+        return;
+    }
+    char why[700];
+    const char *err = x->t->exec_stderr(cmd);
+    snprintf(why, sizeof why, "%s ended with %d%s%s", what, status, err && err[0] ? ": " : "", err ? err : "");
+    why[strcspn(why, "\r\n")] = '\0';
+    end(x, h, why);
+}
+
 /* Is a check of an idle host due? Not for a drained host (under
  * maintenance: whatever it answers says nothing), nor for one this
  * controller has no agent for (the controller's gap, not the host's). */
@@ -247,7 +273,6 @@ static int check_due(const struct host *h)
  * yet): a login, a shell and a command, what every job needs first. */
 static void drive_check(struct ctx *x, struct host *h)
 {
-    int rc;
     if (!h->hx) {
         char cmd[9000];
         assay_remote_host rh = {h->rec.agent_root, h->rec.launcher, h->agent_sha, h->rec.name};
@@ -263,25 +288,7 @@ static void drive_check(struct ctx *x, struct host *h)
             return;
         }
     }
-    rc = x->t->exec_run(h->hx);
-    if (rc == ASSAY_SSH_AGAIN)
-        return;
-    if (rc < 0) {
-        host_down(x, h, assay_error_last()->message);
-        return;
-    }
-    const char *sig = NULL;
-    int status = x->t->exec_status(h->hx, &sig);
-    if (status == 0) {
-        check_end(x, h, NULL);
-        return;
-    }
-    char why[700];
-    const char *err = x->t->exec_stderr(h->hx);
-    snprintf(why, sizeof why, "health check: the command ended with %d%s%s", status, err && err[0] ? ": " : "",
-             err ? err : "");
-    why[strcspn(why, "\r\n")] = '\0';
-    check_end(x, h, why);
+    run_host_cmd(x, h, h->hx, "health check: the command", check_end);
 }
 
 /* ---- ended jobs' directories ------------------------------------------------ */
@@ -402,24 +409,7 @@ static void drive_gc(struct ctx *x, struct host *h)
             return;
         }
     }
-    int rc = x->t->exec_run(h->gx);
-    if (rc == ASSAY_SSH_AGAIN)
-        return;
-    if (rc < 0) {
-        host_down(x, h, assay_error_last()->message);
-        return;
-    }
-    const char *sig = NULL;
-    int status = x->t->exec_status(h->gx, &sig);
-    if (status == 0) {
-        gc_end(x, h, NULL);
-        return;
-    }
-    char why[700];
-    const char *err = x->t->exec_stderr(h->gx);
-    snprintf(why, sizeof why, "the removal ended with %d%s%s", status, err && err[0] ? ": " : "", err ? err : "");
-    why[strcspn(why, "\r\n")] = '\0';
-    gc_end(x, h, why);
+    run_host_cmd(x, h, h->gx, "the removal", gc_end);
 }
 
 /* ---- what a job's failure means ----------------------------------------- */
