@@ -211,11 +211,16 @@ static const assay_cli_cmd CMDS[] = {
      "Requests carry a token (assay token create). Prints the address it\n"
      "listens on; port 0 takes a free port. HTTPS with --tls-cert and\n"
      "--tls-key, or behind a reverse proxy (docs/api.md#behind-nginx).",
-     {{"--listen", "ADDR:PORT", "the IPv4 address and port (127.0.0.1:8470)", ASSAY_CLI_NONE, NULL, 0},
+     {{"--listen", "ADDR:PORT", "IPv4 ADDR:PORT or IPv6 [ADDR]:PORT (127.0.0.1:8470)", ASSAY_CLI_NONE, NULL, 0},
       {"--tls-cert", "PEM", "serve HTTPS with this certificate (chain)", ASSAY_CLI_FILE, NULL, 0},
       {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
       {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},
       {"--timeout", "S", "a connection idle this long is closed (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--grace", "S", "on SIGTERM, seconds uploads in flight get to finish (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--public-url", "URL", "the server's address as clients reach it, for webhooks' report_url", ASSAY_CLI_NONE,
+       NULL, 0},
+      {"--webhook-backoff", "S", "seconds before a failed webhook's first retry, doubling (30)", ASSAY_CLI_NONE, NULL,
+       0},
       END}},
     {"user", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add an account of assay serve",
      "Roles: admin and engineer see everything and queue runs; a vendor sees\n"
@@ -235,6 +240,13 @@ static const assay_cli_cmd CMDS[] = {
      "example in a CI secret). Send it as Authorization: Bearer TOKEN.",
      {JSON, END}},
     {"token", "revoke", "USER", 1, ASSAY_CLI_NONE, 1, "revoke every token of a user", "", {JSON, END}},
+    {"webhook", "add", "ORG URL", 2, ASSAY_CLI_NONE, 1, "post an organisation's ended runs to a URL",
+     "When a run of a package the organisation uploaded ends, assay serve\n"
+     "posts a JSON summary to URL, signed with HMAC-SHA256 under the hook's\n"
+     "secret, which is printed once (docs/api.md#webhooks).",
+     {JSON, END}},
+    {"webhook", "list", "[ORG]", 1, ASSAY_CLI_NONE, 1, "webhooks and their deliveries so far", "", {JSON, END}},
+    {"webhook", "remove", "ID", 1, ASSAY_CLI_NONE, 1, "remove a webhook and its delivery records", "", {END}},
     {"version", NULL, "", 0, ASSAY_CLI_NONE, 0, "assay's version, build and libraries", "", {JSON, END}},
     {"help", NULL, "[COMMAND [SUBCOMMAND]]", 2, ASSAY_CLI_NONE, 0, "help on a command",
      "--man and --bash-completion write the man page and the bash completion\n"

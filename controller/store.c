@@ -111,7 +111,21 @@ static const char *const migrations[] = {
      * sessions by the SHA-256 of their cookie, with their CSRF token */
     "CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name),"
     "  csrf TEXT NOT NULL, expires INTEGER NOT NULL);",
-    /* 9: job directories on hosts, removed after the lab's retention
+    /* 9: webhooks of an organisation (docs/api.md#webhooks): where a
+     * run's end is posted and the HMAC key it is signed with (kept as is:
+     * signing needs it), and every delivery: one per hook and ended run,
+     * its status, attempts, when it is tried next (Unix seconds), the last
+     * answer's status and what went wrong (a capped excerpt). */
+    "CREATE TABLE IF NOT EXISTS webhooks (id INTEGER PRIMARY KEY, org TEXT NOT NULL, url TEXT NOT NULL,"
+    "  secret TEXT NOT NULL, created_at TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS webhooks_org ON webhooks(org);"
+    "CREATE TABLE IF NOT EXISTS webhook_deliveries (id TEXT PRIMARY KEY, webhook_id INTEGER NOT NULL,"
+    "  run_id INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN ('pending','delivered','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL, last_status INTEGER,"
+    "  last_error TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, delivered_at TEXT,"
+    "  UNIQUE (webhook_id, run_id));"
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_try);",
+    /* 10: job directories on hosts, removed after the lab's retention
      * (hosts.job_retention_days). host_dir: the attempt's directory on its
      * host, set only when the attempt ended with its events and logs in
      * the store ('' otherwise: an attempt failed over or stopped keeps the
@@ -1796,4 +1810,152 @@ int assay_store_session_remove(assay_store *st, const char hash[65])
 {
     const char *a[] = {hash};
     return exec_changes(st, "DELETE FROM sessions WHERE hash = ?", 1, a, "session", "(logged out)");
+}
+
+/* ---- webhooks ------------------------------------------------------------ */
+
+int assay_store_webhook_add(assay_store *st, const char *org, const char *url, const char *secret, int64_t *out)
+{
+    sqlite3_stmt *s;
+    char now[32];
+    now_utc(now);
+    int rc = prepare(st, &s, "INSERT INTO webhooks (org, url, secret, created_at) VALUES (?, ?, ?, ?)");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {org, url, secret, now};
+    bind_texts(s, 4, v);
+    rc = step_done(st, s, "webhook add");
+    sqlite3_finalize(s);
+    if (rc == 0)
+        *out = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int assay_store_webhook_list(assay_store *st, const char *org, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s,
+                     "SELECT w.id, w.org, w.url, w.created_at, "
+                     "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status = 'delivered') "
+                     "  AS delivered, "
+                     "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending') "
+                     "  AS pending, "
+                     "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status = 'failed') "
+                     "  AS failed "
+                     "FROM webhooks w WHERE ?1 IS NULL OR w.org = ?1 ORDER BY w.id");
+    if (rc < 0)
+        return rc;
+    if (org)
+        sqlite3_bind_text(s, 1, org, -1, SQLITE_TRANSIENT);
+    return rows_json(st, s, out);
+}
+
+/* ENOTFOUND unless hook `id` exists (and belongs to org, if given). */
+static int webhook_exists(assay_store *st, int64_t id, const char *org)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT 1 FROM webhooks WHERE id = ?1 AND (?2 IS NULL OR org = ?2)");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    if (org)
+        sqlite3_bind_text(s, 2, org, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? assay_error_set(ASSAY_ENOTFOUND, "no webhook %lld", (long long)id)
+                             : db_error(st, "webhook");
+}
+
+int assay_store_webhook_remove(assay_store *st, int64_t id, const char *org)
+{
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    char sql[160];
+    if ((rc = webhook_exists(st, id, org)) < 0)
+        goto fail;
+    snprintf(sql, sizeof sql, "DELETE FROM webhook_deliveries WHERE webhook_id = %lld;"
+                              "DELETE FROM webhooks WHERE id = %lld;", (long long)id, (long long)id);
+    if ((rc = exec(st, sql)) < 0 || (rc = assay_store_commit(st)) < 0)
+        goto fail;
+    return 0;
+fail:
+    assay_store_rollback(st);
+    return rc;
+}
+
+int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = webhook_exists(st, id, org);
+    if (rc < 0)
+        return rc;
+    rc = prepare(st, &s, "SELECT id, run_id AS run, status, attempts, next_try, last_status, last_error, created_at, "
+                         "delivered_at FROM webhook_deliveries WHERE webhook_id = ? ORDER BY run_id DESC LIMIT 200");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return rows_json(st, s, out);
+}
+
+int assay_store_webhook_enqueue(assay_store *st, int64_t now)
+{
+    sqlite3_stmt *s;
+    char at[32];
+    now_utc(at);
+    /* A hook hears of the runs that end after it was made, of packages its
+     * organisation uploaded; one delivery each, whatever runs this again. */
+    int rc = prepare(st, &s,
+                     "INSERT OR IGNORE INTO webhook_deliveries (id, webhook_id, run_id, status, attempts, next_try, "
+                     "created_at) SELECT lower(hex(randomblob(16))), w.id, r.id, 'pending', 0, ?1, ?2 "
+                     "FROM runs r JOIN package_orgs po ON po.package_id = r.package_id "
+                     "JOIN webhooks w ON w.org = po.org "
+                     "WHERE r.state IN ('done','canceled') AND r.finished_at >= w.created_at");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_text(s, 2, at, -1, SQLITE_TRANSIENT);
+    rc = step_done(st, s, "webhook enqueue");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_webhook_due(assay_store *st, int64_t now, int limit, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT d.id, d.run_id AS run, d.attempts, w.id AS webhook, w.url, w.secret "
+                             "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+                             "WHERE d.status = 'pending' AND d.next_try <= ? ORDER BY d.next_try, d.id LIMIT ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int(s, 2, limit);
+    return rows_json(st, s, out);
+}
+
+int assay_store_webhook_delivery_set(assay_store *st, const char *id, const char *status, int attempts,
+                                     int64_t next_try, int last_status, const char *last_error)
+{
+    sqlite3_stmt *s;
+    char now[32];
+    now_utc(now);
+    int rc = prepare(st, &s, "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_try = ?3, "
+                             "last_status = ?4, last_error = coalesce(?5, last_error), "
+                             "delivered_at = CASE WHEN ?1 = 'delivered' THEN ?6 ELSE delivered_at END WHERE id = ?7");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, status, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, attempts);
+    sqlite3_bind_int64(s, 3, next_try);
+    if (last_status > 0)
+        sqlite3_bind_int(s, 4, last_status);
+    if (last_error)
+        sqlite3_bind_text(s, 5, last_error, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 6, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 7, id, -1, SQLITE_TRANSIENT);
+    rc = step_done(st, s, "webhook delivery");
+    sqlite3_finalize(s);
+    return rc;
 }

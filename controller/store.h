@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 9
+#define ASSAY_SCHEMA_VERSION 10
 
 typedef struct assay_store assay_store;
 
@@ -294,5 +294,31 @@ int assay_store_session_add(assay_store *st, const char hash[65], const char *us
 /* The enabled user of a live session and its CSRF token; ASSAY_EAUTH if none. */
 int assay_store_session_user(assay_store *st, const char hash[65], int64_t now, assay_user_rec *u, char csrf[65]);
 int assay_store_session_remove(assay_store *st, const char hash[65]);
+
+/* ---- webhooks (docs/api.md#webhooks) ---- */
+/* A hook of org posting to url, signed with secret; its id into *out. */
+int assay_store_webhook_add(assay_store *st, const char *org, const char *url, const char *secret, int64_t *out);
+/* [{"id","org","url","created_at","delivered","pending","failed"}] of org
+ * (NULL: every organisation), by id; never the secret. */
+int assay_store_webhook_list(assay_store *st, const char *org, cJSON **out);
+/* Remove hook id (and its deliveries); with org, only if it is that
+ * organisation's. ENOTFOUND otherwise. */
+int assay_store_webhook_remove(assay_store *st, int64_t id, const char *org);
+/* The deliveries of hook id (of org, if given), newest run first, at most
+ * 200: [{"id","run","status","attempts","next_try","last_status",
+ * "last_error","created_at","delivered_at"}]. ENOTFOUND: no such hook. */
+int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org, cJSON **out);
+/* A pending delivery, due at `now`, for each hook and each run of its
+ * organisation's packages that ended after the hook was made and has none
+ * yet. Idempotent. */
+int assay_store_webhook_enqueue(assay_store *st, int64_t now);
+/* Up to `limit` pending deliveries due at `now`, soonest first:
+ * [{"id","run","attempts","webhook","url","secret"}]. */
+int assay_store_webhook_due(assay_store *st, int64_t now, int limit, cJSON **out);
+/* Record a try of delivery id: its status (pending, delivered, failed),
+ * attempts so far, the next try, the answer's HTTP status (0: none) and
+ * what went wrong (NULL: the last error recorded stays). */
+int assay_store_webhook_delivery_set(assay_store *st, const char *id, const char *status, int attempts,
+                                     int64_t next_try, int last_status, const char *last_error);
 
 #endif

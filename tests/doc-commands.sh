@@ -43,6 +43,9 @@ cleanup() {
 trap cleanup EXIT
 
 export PATH="$build:$PATH" ASSAY_LAB="$tree/assay-lab" ASSAY_AGENTS_DIR="${ASSAY_AGENTS_DIR:-$top/build-agents}"
+# A lab the blocks bring up goes down with this script even when it is
+# killed (a ctest timeout): ci/lab.sh's watcher.
+export ASSAY_LAB_OWNER=$$
 
 # The blocks: each as a file, with its file, line, expected exit, needs and
 # skip reason, one per line of $work/blocks (tab-separated).
