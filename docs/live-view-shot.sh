@@ -40,6 +40,7 @@ A=("$assay" --lab "$work/lab")
 # A noarch submission: a tarball and a manifest whose tests take a while.
 sub=$work/sub
 mkdir -p "$sub/payload" "$sub/pkgs"
+# shellcheck disable=SC2016 # $(uname -m) is for the host's shell
 printf '#!/bin/sh\necho "sumx on $(uname -m)"\n' >"$sub/payload/sumx"
 chmod 755 "$sub/payload/sumx"
 tar -C "$sub/payload" -czf "$sub/pkgs/sumx.tar.gz" sumx
