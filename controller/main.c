@@ -233,7 +233,10 @@ static int gc_hosts(int argc, char **argv)
     int rc = 0;
     if (open_lab(&lab, "gc"))
         return 1;
-    if (assay_lab_lock_dispatch(&lab, 0) < 0 || assay_ssh_init() < 0) {
+    int lr = assay_lab_lock_dispatch(&lab, 0);
+    if (lr == ASSAY_ESTATE)
+        assay_error_set(ASSAY_ESTATE, "a dispatcher serves lab %s: it removes the job directories due itself", lab.dir);
+    if (lr < 0 || assay_ssh_init() < 0) {
         rc = fail("gc");
         assay_lab_close(&lab);
         return rc;

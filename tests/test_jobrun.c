@@ -692,6 +692,11 @@ Test(jobrun, ended_jobs_directories_go_after_the_retention)
     /* Recorded: never sent again. */
     gc_hosts();
     cr_assert_eq(fh.removes, 1, "%s", log_text);
+    /* The command takes the dispatcher's lock: refused while one serves. */
+    cr_assert_neq(th_run(out, sizeof out, "cd %s && flock lab/dispatch.lock %s --lab lab gc --hosts", dir, ASSAY), 0,
+                  "%s", out);
+    cr_assert(strstr(out, "assay: gc: a dispatcher serves lab lab: it removes the job directories due itself"), "%s",
+              out);
 }
 
 /* The dispatcher removes them itself, on an idle host, once the retention
