@@ -22,7 +22,7 @@ static const assay_cli_cmd CMDS[] = {
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
      "ingest.grace_seconds, report.max_ci_pct, report.tested_by,\n"
      "report.reviewed_by, report.approved_by, report.timezone, report.verify_url,\n"
-     "hosts.health_interval, hosts.quarantine_after.",
+     "hosts.health_interval, hosts.quarantine_after, hosts.job_retention_days.",
      {JSON, END}},
     {"config", "set", "KEY VALUE", 2, ASSAY_CLI_WORDS, 1, "change a lab setting",
      "Settings: centre (the test centre named in reports); the ingest limits\n"
@@ -37,7 +37,9 @@ static const assay_cli_cmd CMDS[] = {
      "report's QR code leads to, before the payload's SHA-256\n"
      "(docs/report.md); hosts.health_interval, seconds between the\n"
      "dispatcher's health checks of an idle host (600); hosts.quarantine_after,\n"
-     "infrastructure failures in a row that quarantine a host (3).",
+     "infrastructure failures in a row that quarantine a host (3);\n"
+     "hosts.job_retention_days, days after which an ended job's directory is\n"
+     "removed from its host (7; 0: as soon as the host is idle).",
      {END}},
     {"package", "add", "FILE", 1, ASSAY_CLI_FILE, 1, "ingest a vendor's submission; prints its id",
      "Checks the archive (hostile-archive checks), its manifest and the\n"
@@ -63,8 +65,13 @@ static const assay_cli_cmd CMDS[] = {
     {"gc", NULL, "", 0, ASSAY_CLI_NONE, 1, "remove what killed adds left behind",
      "Removes staging files and blobs no package, artifact or log names, once\n"
      "older than the grace period (ingest.grace_seconds; every package add\n"
-     "does the same).",
-     {{"--grace", "SECONDS", "only what is older than this", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
+     "does the same). With --hosts, instead: removes now, on every host in\n"
+     "use, the directories of jobs that ended more than\n"
+     "hosts.job_retention_days ago (7) and whose events and logs are in the\n"
+     "store, as the dispatcher does by itself; takes the dispatcher's lock.\n"
+     "Exit 1 if a removal failed (tried again later, 3 times at most).",
+     {{"--grace", "SECONDS", "only what is older than this", ASSAY_CLI_NONE, NULL, 0},
+      {"--hosts", NULL, "ended jobs' directories on the hosts instead", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
     {"profile", "list", "", 0, ASSAY_CLI_NONE, 1, "target profiles, with their Chinese names", "", {JSON, END}},
     {"profile", "show", "ID", 1, ASSAY_CLI_PROFILE, 1, "one target profile (JSON)", "", {JSON, END}},
     {"host", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add a target host of the lab",
@@ -168,7 +175,8 @@ static const assay_cli_cmd CMDS[] = {
      "jobs no host can take with why, and a recap per run at the end; in\n"
      "colour unless NO_COLOR is set (TERM=dumb: the plain lines). Ctrl-C\n"
      "detaches: the jobs go on on their hosts, the next dispatch re-attaches\n"
-     "(exit 130). Host health: hosts.health_interval, hosts.quarantine_after.",
+     "(exit 130). Host health: hosts.health_interval, hosts.quarantine_after;\n"
+     "ended jobs' directories on hosts: hosts.job_retention_days.",
      {{"--once", NULL, "stop when the queue is empty", ASSAY_CLI_NONE, NULL, 0},
       {"--wait", NULL, "wait for another dispatcher of the lab to end", ASSAY_CLI_NONE, NULL, 0},
       {"--max-parallel", "N", "jobs at once", ASSAY_CLI_NONE, NULL, 0},

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static const char *lab_opt;
@@ -152,7 +153,8 @@ static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.m
                                        "ingest.wall_seconds", "ingest.cpu_seconds", "ingest.memory_bytes",
                                        "ingest.grace_seconds", "report.max_ci_pct", "report.tested_by",
                                        "report.reviewed_by", "report.approved_by", "report.timezone",
-                                       "report.verify_url", "hosts.health_interval", "hosts.quarantine_after", NULL};
+                                       "report.verify_url", "hosts.health_interval", "hosts.quarantine_after",
+                                       "hosts.job_retention_days", NULL};
 
 static int cmd_config(int argc, char **argv)
 {
@@ -174,11 +176,16 @@ static int cmd_config(int argc, char **argv)
                               "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes, ingest.wall_seconds, "
                               "ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct, "
                               "report.tested_by, report.reviewed_by, report.approved_by, report.timezone, report.verify_url, "
-                              "hosts.health_interval, hosts.quarantine_after)",
+                              "hosts.health_interval, hosts.quarantine_after, hosts.job_retention_days)",
                  key, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
         return bad("config", m);
     }
-    if ((strncmp(key, "ingest.", 7) == 0 || strncmp(key, "hosts.", 6) == 0) && set) {
+    if (set && !strcmp(key, "hosts.job_retention_days")) {
+        char *end;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (end == value || *end || value[0] == '-' || v > 36500)
+            return bad("config", "hosts.job_retention_days is a whole number of days, 0 to 36500");
+    } else if ((strncmp(key, "ingest.", 7) == 0 || strncmp(key, "hosts.", 6) == 0) && set) {
         char *end;
         unsigned long long v = strtoull(value, &end, 10);
         if (*end || v == 0 || value[0] == '-')
@@ -217,6 +224,48 @@ static int cmd_config(int argc, char **argv)
 
 /* ---- packages ------------------------------------------------------------ */
 
+/* assay gc --hosts: the job directories on the hosts that the lab's
+ * retention allows to go, now, as a dispatcher would (and with its lock:
+ * one process drives the hosts at a time). */
+static int gc_hosts(int argc, char **argv)
+{
+    assay_lab lab;
+    size_t removed = 0, failed = 0;
+    int rc = 0;
+    if (open_lab(&lab, "gc"))
+        return 1;
+    int lr = assay_lab_lock_dispatch(&lab, 0);
+    if (lr == ASSAY_ESTATE)
+        assay_error_set(ASSAY_ESTATE, "a dispatcher serves lab %s: it removes the job directories due itself", lab.dir);
+    if (lr < 0 || assay_ssh_init() < 0) {
+        rc = fail("gc");
+        assay_lab_close(&lab);
+        return rc;
+    }
+    int json = has_flag(argc, argv, "--json");
+    assay_dispatch_opts o = {.gc_only = 1, .out = json ? stderr : stdout, .dirs_removed = &removed,
+                             .dirs_failed = &failed};
+    if (assay_dispatch(&lab, &o) < 0) {
+        rc = fail("gc");
+    } else if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "host_dirs_removed", (double)removed);
+        cJSON_AddNumberToObject(j, "host_dirs_failed", (double)failed);
+        print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("removed %zu job directories on hosts%s", removed, failed ? "" : "\n");
+        if (failed)
+            printf("; %zu could not be removed (tried again later, %d times at most)\n", failed,
+                   ASSAY_HOST_DIR_TRIES);
+    }
+    if (rc == 0 && failed)
+        rc = 1;
+    assay_ssh_exit();
+    assay_lab_close(&lab);
+    return rc;
+}
+
 /* assay gc [--grace SECONDS]: what killed adds left in staging, and blobs
  * nothing in the store names, older than the grace period. */
 static int cmd_gc(int argc, char **argv)
@@ -226,6 +275,8 @@ static int cmd_gc(int argc, char **argv)
     int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
+    if (has_flag(argc, argv, "--hosts"))
+        return gc_hosts(argc, argv);
     const char *g = opt(argc, argv, "--grace");
     long long grace = -1;
     if (g) {
@@ -1776,6 +1827,9 @@ static int cmd_dispatch(int argc, char **argv)
     assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout,
                              .tty = isatty(1) && !(term && !strcmp(term, "dumb")), .stopped_by = &stopped_by};
     o.color = o.tty && !(nocolor && nocolor[0]);
+    struct winsize ws;
+    if (o.tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        o.cols = ws.ws_col;
     const char *v;
     if ((v = opt(argc, argv, "--max-parallel")))
         o.max_parallel = atoi(v);

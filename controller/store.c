@@ -125,7 +125,19 @@ static const char *const migrations[] = {
     "  last_error TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, delivered_at TEXT,"
     "  UNIQUE (webhook_id, run_id));"
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_try);",
-    /* 10: the public certificate registry (docs/portal.md): a run's report
+    /* 10: job directories on hosts, removed after the lab's retention
+     * (hosts.job_retention_days). host_dir: the attempt's directory on its
+     * host, set only when the attempt ended with its events and logs in
+     * the store ('' otherwise: an attempt failed over or stopped keeps the
+     * only copy of its logs, and older stores' attempts are left alone);
+     * dir_removed: when it was removed; dir_tries and dir_error: removals
+     * that failed, given up after a few so none is retried forever. */
+    "ALTER TABLE attempts ADD COLUMN host_dir TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE attempts ADD COLUMN dir_removed TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE attempts ADD COLUMN dir_tries INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE attempts ADD COLUMN dir_error TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX IF NOT EXISTS attempts_dirs ON attempts (host) WHERE host_dir != '' AND dir_removed = '';",
+    /* 11: the public certificate registry (docs/portal.md): a run's report
      * published by staff, with what a buyer searches by, taken from the
      * signed statement at publication (cpus and oses as ",a,b," lists) */
     "CREATE TABLE IF NOT EXISTS published (run_id INTEGER PRIMARY KEY REFERENCES runs(id),"
@@ -1176,21 +1188,23 @@ fail:
  * (attempt < 0: whichever it is) while the job has not ended, and never
  * over a row already written (a late retry must not rewrite a passed
  * attempt). ASSAY_ESTATE when the attempt is no longer the job's. */
-static int record_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason)
+static int record_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason,
+                          const char *host_dir)
 {
     char now[32];
     now_utc(now);
     sqlite3_stmt *s;
     int rc = prepare(st, &s, "INSERT INTO attempts (job_id, attempt, host, outcome, reason, ended_at, "
-                             "agent_sha256, host_reset) SELECT id, attempt, host, ?, ?, ?, agent_sha256, host_reset "
-                             "FROM jobs WHERE id = ? AND (? < 0 OR attempt = ?) AND state NOT IN ('ended','canceled')");
+                             "agent_sha256, host_reset, host_dir) SELECT id, attempt, host, ?, ?, ?, agent_sha256, "
+                             "host_reset, ? FROM jobs WHERE id = ? AND (? < 0 OR attempt = ?) AND state NOT IN "
+                             "('ended','canceled')");
     if (rc < 0)
         return rc;
-    const char *v[] = {outcome, reason, now};
-    bind_texts(s, 3, v);
-    sqlite3_bind_int64(s, 4, id);
-    sqlite3_bind_int(s, 5, attempt);
+    const char *v[] = {outcome, reason, now, host_dir ? host_dir : ""};
+    bind_texts(s, 4, v);
+    sqlite3_bind_int64(s, 5, id);
     sqlite3_bind_int(s, 6, attempt);
+    sqlite3_bind_int(s, 7, attempt);
     rc = step_done(st, s, "attempt");
     sqlite3_finalize(s);
     if (rc == 0 && sqlite3_changes(st->db) != 1)
@@ -1206,13 +1220,19 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
 
 int assay_store_job_end_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason)
 {
+    return assay_store_job_end_dir(st, id, attempt, outcome, reason, NULL);
+}
+
+int assay_store_job_end_dir(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason,
+                            const char *host_dir)
+{
     char now[32];
     now_utc(now);
     sqlite3_stmt *s = NULL;
     int rc = assay_store_begin(st);
     if (rc < 0)
         return rc;
-    if ((rc = record_attempt(st, id, attempt, outcome, reason)) < 0)
+    if ((rc = record_attempt(st, id, attempt, outcome, reason, host_dir)) < 0)
         goto fail;
     if ((rc = prepare(st, &s, "UPDATE jobs SET state = CASE WHEN ? = 'canceled' THEN 'canceled' ELSE 'ended' END, "
                               "outcome = ?, reason = ?, ended_at = ? WHERE id = ? AND state NOT IN ('ended','canceled')")) < 0)
@@ -1269,7 +1289,7 @@ int assay_store_job_retry_attempt(assay_store *st, int64_t id, int attempt, cons
     sqlite3_stmt *s = NULL;
     if ((rc = assay_store_begin(st)) < 0)
         return rc;
-    if ((rc = record_attempt(st, id, j.attempt, "error", reason)) < 0)
+    if ((rc = record_attempt(st, id, j.attempt, "error", reason, NULL)) < 0)
         goto fail;
     if ((rc = prepare(st, &s, "UPDATE jobs SET state = 'queued', host = '', attempt = attempt + 1, "
                               "last_seq = -1, host_reset = NULL, reason = ? WHERE id = ? AND attempt = ? AND state IN "
@@ -1459,6 +1479,73 @@ int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     return rows_json(st, s, out);
+}
+
+/* ---- job directories on hosts ------------------------------------------------ */
+
+static void host_dir_row(sqlite3_stmt *s, void *p)
+{
+    assay_host_dir *d = p;
+    d->job_id = sqlite3_column_int64(s, 0);
+    d->attempt = sqlite3_column_int(s, 1);
+    copy_col(d->dir, sizeof d->dir, s, 2);
+}
+
+int assay_store_host_dirs_due(assay_store *st, const char *host, const char *cutoff, int limit,
+                              assay_host_dir **out, size_t *n)
+{
+    sqlite3_stmt *s;
+    /* The job's own row is checked too: an attempt that is the job's
+     * current one and still active is never due, whatever its history says. */
+    int rc = prepare(st, &s, "SELECT a.job_id, a.attempt, a.host_dir FROM attempts a WHERE a.host = ? AND "
+                             "a.host_dir != '' AND a.dir_removed = '' AND a.dir_tries < ? AND a.ended_at <= ? AND "
+                             "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = a.job_id AND j.attempt = a.attempt AND "
+                             "j.state IN ('queued','assigned','running')) ORDER BY a.ended_at, a.job_id, a.attempt "
+                             "LIMIT ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, ASSAY_HOST_DIR_TRIES);
+    sqlite3_bind_text(s, 3, cutoff, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 4, limit);
+    void *v = NULL;
+    if ((rc = collect(st, s, sizeof(assay_host_dir), host_dir_row, &v, n, "host dirs")) < 0)
+        return rc;
+    *out = v;
+    return 0;
+}
+
+int assay_store_host_dirs_result(assay_store *st, const assay_host_dir *d, size_t n, const char *error, int give_up)
+{
+    char now[32];
+    now_utc(now);
+    sqlite3_stmt *s;
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = prepare(st, &s, error ? "UPDATE attempts SET dir_tries = CASE WHEN ?4 THEN ?5 ELSE dir_tries + 1 END, "
+                                      "dir_error = ?3 WHERE job_id = ?1 AND attempt = ?2 AND dir_removed = ''"
+                                    : "UPDATE attempts SET dir_removed = ?3, dir_error = '' WHERE job_id = ?1 AND "
+                                      "attempt = ?2")) < 0)
+        goto fail;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, d[i].job_id);
+        sqlite3_bind_int(s, 2, d[i].attempt);
+        sqlite3_bind_text(s, 3, error ? error : now, -1, SQLITE_TRANSIENT);
+        if (error) {
+            sqlite3_bind_int(s, 4, give_up);
+            sqlite3_bind_int(s, 5, ASSAY_HOST_DIR_TRIES);
+        }
+        rc = step_done(st, s, "host dir");
+    }
+    sqlite3_finalize(s);
+    if (rc < 0)
+        goto fail;
+    return assay_store_commit(st);
+fail:
+    assay_store_rollback(st);
+    return rc;
 }
 
 char *assay_store_package_preflight(assay_store *st, const char *id)

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 10
+#define ASSAY_SCHEMA_VERSION 11
 
 typedef struct assay_store assay_store;
 
@@ -201,6 +201,11 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
 /* The same, only if `attempt` is still the job's (ASSAY_ESTATE if not, or if
  * the job has ended): what a dispatcher holding that attempt calls. */
 int assay_store_job_end_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason);
+/* The same, recording host_dir as the attempt's job directory on its host:
+ * what the dispatcher calls once the attempt's events and logs are all in
+ * the store, so the directory may be removed after the lab's retention. */
+int assay_store_job_end_dir(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason,
+                            const char *host_dir);
 /* End the attempt as an infrastructure error and queue the job again
  * (attempt+1, host cleared), or end it as error after max_attempts. */
 int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int max_attempts);
@@ -233,6 +238,25 @@ int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out);
  * reason, ended_at, host_reset (1, 0 or null)}]; what an infrastructure
  * retry leaves for the report. */
 int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out);
+
+/* ---- job directories on hosts (hosts.job_retention_days) ---- */
+/* A removal of a directory that failed this many times is given up. */
+#define ASSAY_HOST_DIR_TRIES 3
+typedef struct assay_host_dir {
+    int64_t job_id;
+    int attempt;
+    char dir[4096];      /* the attempt's job directory on its host */
+} assay_host_dir;
+/* The job directories on `host` that may be removed: of attempts that
+ * ended with their events and logs in the store (assay_store_job_end_dir),
+ * at or before `cutoff` (ISO 8601 UTC, as ended_at), not removed yet, not
+ * given up, and never of a job still active; oldest first, at most `limit`.
+ * *out is malloc'd (the caller frees it). */
+int assay_store_host_dirs_due(assay_store *st, const char *host, const char *cutoff, int limit,
+                              assay_host_dir **out, size_t *n);
+/* A removal of d[0..n) ended: error NULL records them removed now; else
+ * one more failed try with that error, or (give_up) no more tries. */
+int assay_store_host_dirs_result(assay_store *st, const assay_host_dir *d, size_t n, const char *error, int give_up);
 /* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
 /* The events of every job and attempt of a run stored after event `after`
