@@ -24,7 +24,7 @@ HOST_PKGS=(
     sqlite3 openssl libxml2-utils python3 util-linux jq shellcheck
     groff-base
     libcairo2-dev libpango1.0-dev libqrencode-dev fonts-noto-cjk poppler-utils tzdata
-    chromium
+    chromium nodejs npm
 )
 
 host_packages() {
@@ -104,7 +104,24 @@ cjson_source() {
     say "cJSON source: fetched ($(ls -d "$dest"/cjson-*/ | head -1))"
 }
 
+# The portal's browser test (tests/portal-browser.sh): puppeteer-core and
+# axe-core as pinned by tests/browser/package-lock.json. puppeteer-core
+# downloads no browser (the test drives Debian's chromium); scripts are not
+# run. Again only when the lockfile changed.
+browser_modules() {
+    local dir="$ASSAY_TOP/tests/browser" stamp="$ASSAY_TOP/tests/browser/node_modules/.assay-lock"
+    if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then
+        say "browser test modules: present"
+        return 0
+    fi
+    say "browser test modules: npm ci (tests/browser)"
+    (cd "$dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund >/dev/null) \
+        || die "npm ci in tests/browser failed"
+    cp "$dir/package-lock.json" "$stamp"
+}
+
 host_packages
+browser_modules
 [ "${1:-}" = --host ] && exit 0
 toolroot
 cjson_source

@@ -147,6 +147,12 @@ static const assay_cli_cmd CMDS[] = {
      "Queued jobs end at once; running jobs stop, then run their uninstall\n"
      "(with its timeout), unless --now.",
      {{"--now", NULL, "stop running jobs without their uninstall", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
+    {"run", "publish", "RUN", 1, ASSAY_CLI_NONE, 1, "publish an ended run's report in the public registry",
+     "The report is signed and verified with the lab's key, and the portal's\n"
+     "certificate registry lists it for anyone (docs/portal.md): product,\n"
+     "version, vendor, CPUs, OSes, conclusion, date. Publishing again\n"
+     "replaces the entry.",
+     {JSON, END}},
     {"run", "logs", "RUN", 1, ASSAY_CLI_NONE, 1, "print the logs of a run's steps",
      "Every step's stdout and stderr as the lab stored them (by digest), each\n"
      "under a header naming the job, step and stream. Text is made safe for\n"
@@ -216,6 +222,7 @@ static const assay_cli_cmd CMDS[] = {
       {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
       {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},
       {"--timeout", "S", "a connection idle this long is closed (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--web", "DIR", "the portal's files (share/assay/web, found without it)", ASSAY_CLI_DIR, NULL, 0},
       {"--grace", "S", "on SIGTERM, seconds uploads in flight get to finish (30)", ASSAY_CLI_NONE, NULL, 0},
       {"--public-url", "URL", "the server's address as clients reach it, for webhooks' report_url", ASSAY_CLI_NONE,
        NULL, 0},

@@ -55,28 +55,43 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int assay_lab_shipped_profiles(char *out, size_t outlen)
+/* A folder assay ships under share/assay/NAME: $ENV, else next to the
+ * running assay (an install), else SRC of the source tree it was built
+ * from, else under the install prefix. */
+static int shipped_dir(char *out, size_t outlen, const char *envname, const char *name, const char *src)
 {
     char exe[PATH_MAX];
-    const char *env = getenv("ASSAY_PROFILES_DIR");
+    const char *env = getenv(envname);
     if (env && is_dir(env)) {
         snprintf(out, outlen, "%s", env);
         return 0;
     }
     if (exe_dir(exe, sizeof exe) == 0) {
-        snprintf(out, outlen, "%s/../share/assay/profiles", exe);
+        snprintf(out, outlen, "%s/../share/assay/%s", exe, name);
         if (is_dir(out))
             return 0;
     }
 #ifdef ASSAY_SOURCE_TREE
-    snprintf(out, outlen, "%s/profiles", ASSAY_SOURCE_TREE);
+    snprintf(out, outlen, "%s/%s", ASSAY_SOURCE_TREE, src);
     if (is_dir(out))
         return 0;
+#else
+    (void)src;
 #endif
-    snprintf(out, outlen, "%s/share/assay/profiles", ASSAY_INSTALL_PREFIX);
+    snprintf(out, outlen, "%s/share/assay/%s", ASSAY_INSTALL_PREFIX, name);
     if (is_dir(out))
         return 0;
-    return assay_error_set(ASSAY_ENOTFOUND, "cannot find assay's profiles (set ASSAY_PROFILES_DIR)");
+    return assay_error_set(ASSAY_ENOTFOUND, "cannot find assay's %s (set %s)", name, envname);
+}
+
+int assay_lab_shipped_profiles(char *out, size_t outlen)
+{
+    return shipped_dir(out, outlen, "ASSAY_PROFILES_DIR", "profiles", "profiles");
+}
+
+int assay_lab_shipped_web(char *out, size_t outlen)
+{
+    return shipped_dir(out, outlen, "ASSAY_WEB_DIR", "web", "web");
 }
 
 static int copy_file(const char *from, const char *to, mode_t mode)

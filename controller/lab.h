@@ -62,5 +62,9 @@ int assay_lab_agent(char *path, size_t pathlen, char sha256[ASSAY_SHA256_HEX], c
 
 /* Where the profiles shipped with assay are (for init). */
 int assay_lab_shipped_profiles(char *out, size_t outlen);
+/* Where the portal's files are (assay serve): $ASSAY_WEB_DIR, else
+ * share/assay/web next to the running assay, else the source tree's web/,
+ * else the install prefix's. 0, or ASSAY_ENOTFOUND. */
+int assay_lab_shipped_web(char *out, size_t outlen);
 
 #endif

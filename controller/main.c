@@ -25,6 +25,7 @@
 #include "profile.h"
 #include "pdf.h"
 #include "report.h"
+#include "registry.h"
 #include "serve.h"
 #include "ssh.h"
 #include "webhook.h"
@@ -1610,7 +1611,7 @@ static int cmd_run(int argc, char **argv)
         }
     } else if (strcmp(sub, "list") == 0) {
         cJSON *l, *r, *keep = cJSON_CreateArray();
-        assay_run_filter f = {opt(argc, argv, "--product"), opt(argc, argv, "--vendor"), NULL, NULL};
+        assay_run_filter f = {opt(argc, argv, "--product"), opt(argc, argv, "--vendor"), NULL, NULL, NULL, 0, 0};
         const char *state = opt(argc, argv, "--state"), *sincearg = opt(argc, argv, "--since");
         char since_iso[32];
         static const char *const states[] = {"queued", "running", "done", "canceled", NULL},
@@ -1708,6 +1709,23 @@ static int cmd_run(int argc, char **argv)
             rc = fail("run wait");
         else if ((rc = wait_run(&lab, id, timeout)) == 0)
             rc = json ? conclusion_json(&lab, id) : run_conclusion(&lab, id);
+    } else if (strcmp(sub, "publish") == 0) {
+        int64_t id = 0;
+        cJSON *e = NULL;
+        if (!pos[0]) {
+            rc = bad(sub, "give a run number");
+            goto out;
+        }
+        if (parse_run(pos[0], &id) < 0 || assay_registry_publish(&e, &lab, id, "cli") < 0) {
+            rc = fail("run publish");
+            goto out;
+        }
+        if (json)
+            print_json(e);
+        else
+            printf("run %" PRId64 ": report %s (%s) published in the registry\n", id, assay_json_str(e, "report_number"),
+                   assay_json_str(e, "conclusion"));
+        cJSON_Delete(e);
     } else if (strcmp(sub, "show") == 0 || strcmp(sub, "cancel") == 0) {
         int64_t id = 0;
         cJSON *r;
@@ -2130,7 +2148,7 @@ static long bounded(const char *s, long lo, long hi)
 static int cmd_serve(int argc, char **argv)
 {
     assay_serve_opts o = {assay_lab_dir(lab_opt), "127.0.0.1:8470", opt(argc, argv, "--tls-cert"),
-                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0, 30};
+                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0, 30, NULL};
     char *pos[2];
     int rc = check_opts(argc, argv, pos);
     if (rc)
@@ -2149,6 +2167,7 @@ static int cmd_serve(int argc, char **argv)
             return bad("serve", "--timeout takes 1 to 3600 seconds");
         o.timeout = (unsigned)v;
     }
+    o.web = opt(argc, argv, "--web");
     if (opt(argc, argv, "--grace")) {
         long v = bounded(opt(argc, argv, "--grace"), 1, 3600);
         if (v < 0)

@@ -19,8 +19,12 @@
 #include "blob.h"
 #include "client.h"
 #include "lab.h"
+#include "manifest.h"
 #include "package.h"
+#include "profile.h"
+#include "registry.h"
 #include "report.h"
+#include "webfiles.h"
 #include "webhook.h"
 
 #include <arpa/inet.h>
@@ -80,6 +84,7 @@ typedef struct server {
         unsigned count;
         time_t since;
     } fails[FAIL_SLOTS];
+    int webroot; /* the portal's folder (O_DIRECTORY), or -1: no portal */
 } server;
 
 enum route {
@@ -101,6 +106,13 @@ enum route {
     R_JOB_EVENTS,
     R_LOGIN,
     R_LOGOUT,
+    R_WEB, /* the portal's files (webfiles.c) */
+    R_PROFILES,
+    R_MANIFEST_CHECK,
+    R_RUN_EVENTS,
+    R_RUN_PUBLISH,
+    R_REGISTRY,
+    R_REGISTRY_SHOW,
     R_HOOK_LIST,
     R_HOOK_ADD,
     R_HOOK_REMOVE,
@@ -110,6 +122,7 @@ enum route {
 static const char *const ROUTE_NAMES[] = {
     "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
     "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
+    "web", "profiles", "manifest-check", "run-events", "run-publish", "registry", "registry-show",
     "webhook-list", "webhook-add", "webhook-remove", "webhook-deliveries",
 };
 
@@ -127,6 +140,7 @@ typedef struct req {
     int authed;          /* a valid token or session was presented */
     int by_cookie;       /* by a session cookie: state changes need the CSRF token */
     char csrf[65];
+    char webpath[256];   /* R_WEB: the path asked for */
     assay_user_rec user;
     assay_lab lab;
     int lab_open;
@@ -155,6 +169,9 @@ typedef struct req {
     size_t slen, soff;
     unsigned ka_seen;     /* the keepalive round last answered */
     int sse_end;          /* the job ended and its end was formatted */
+    int64_t run;          /* a stream of a whole run (R_RUN_EVENTS): its number */
+    int64_t last_event;   /* the id of the last event sent (assay_store_run_events) */
+    char *jobs_sent;      /* the jobs' states last sent */
 } req;
 
 /* ---- answers ----------------------------------------------------------- */
@@ -363,6 +380,13 @@ static int match(req *r, const char *method, const char *url)
     r->route = R_NONE;
     if (!strcmp(url, "/healthz"))
         return get ? (r->route = R_HEALTH, 0) : 405;
+    if (strncmp(url, "/api/", 5)) {
+        /* Anything else is a file of the portal, or nothing. */
+        if (strlen(url) >= sizeof r->webpath)
+            return 404;
+        snprintf(r->webpath, sizeof r->webpath, "%s", url);
+        return get ? (r->route = R_WEB, 0) : 405;
+    }
     if (strncmp(url, "/api/v1/", 8))
         return 404;
     p = url + 8;
@@ -370,6 +394,10 @@ static int match(req *r, const char *method, const char *url)
         return get ? (r->route = R_WHOAMI, 0) : 405;
     if (!strcmp(p, "hosts"))
         return get ? (r->route = R_HOSTS, 0) : 405;
+    if (!strcmp(p, "profiles"))
+        return get ? (r->route = R_PROFILES, 0) : 405;
+    if (!strcmp(p, "manifest/check"))
+        return post ? (r->route = R_MANIFEST_CHECK, 0) : 405;
     if (!strcmp(p, "verify"))
         return post ? (r->route = R_VERIFY, 0) : 405;
     if (!strcmp(p, "login"))
@@ -394,9 +422,17 @@ static int match(req *r, const char *method, const char *url)
         if (!strcmp(tail, "/events"))
             return get ? (r->route = R_JOB_EVENTS, 0) : 405;
     }
+    if (!strcmp(p, "registry"))
+        return get ? (r->route = R_REGISTRY, 0) : 405;
+    if (!strncmp(p, "registry/", 9) && numbered(r, p + 9, &tail) == 0 && !*tail)
+        return get ? (r->route = R_REGISTRY_SHOW, 0) : 405;
     if (!strncmp(p, "orgs/", 5))
         return match_org(r, p + 5, get, post, del);
     if (!strncmp(p, "runs/", 5) && numbered(r, p + 5, &tail) == 0) {
+        if (!strcmp(tail, "/events"))
+            return get ? (r->route = R_RUN_EVENTS, 0) : 405;
+        if (!strcmp(tail, "/publish"))
+            return post ? (r->route = R_RUN_PUBLISH, 0) : 405;
         if (!*tail)
             return get ? (r->route = R_RUN_SHOW, 0) : 405;
         if (!strcmp(tail, "/cancel"))
@@ -579,6 +615,23 @@ static enum MHD_Result pkg_add(struct MHD_Connection *c, req *r)
     return answer_json(c, r, existed ? 200 : 201, o);
 }
 
+/* A whole number from a query argument within [lo, hi], or -1. */
+static long long query_num(struct MHD_Connection *c, const char *name, long long lo, long long hi)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    char *end;
+    if (!v || !*v || *v == '-' || *v == '+')
+        return -1;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    return errno || *end || x < lo || x > hi ? -1 : x;
+}
+
+/* GET /api/v1/runs: every run the account may see, in run order; with
+ * ?limit=N (1-1000) the newest N, and ?before=RUN the page before that
+ * run, so the first screen of a long history costs N rows. A vendor's
+ * runs are chosen by its organisation in the query itself, then each is
+ * still authorised on its package as every object is. */
 static enum MHD_Result run_list(struct MHD_Connection *c, req *r)
 {
     assay_run_filter f = {
@@ -586,7 +639,18 @@ static enum MHD_Result run_list(struct MHD_Connection *c, req *r)
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "vendor"),
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state"),
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
+        NULL, 0, 0,
     };
+    const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
+               *bef = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "before");
+    if (lim && (f.limit = (int)query_num(c, "limit", 1, 1000)) < 0)
+        return problem(c, r, 400, "limit must be a whole number from 1 to 1000");
+    if (bef && (f.before = query_num(c, "before", 1, INT64_MAX)) < 0)
+        return problem(c, r, 400, "before must be a run number");
+    if (bef && !lim)
+        f.limit = 100;
+    if (!assay_account_is_staff(&r->user))
+        f.org = r->user.org[0] ? r->user.org : "\x01"; /* an account of no organisation holds nothing */
     cJSON *l, *keep;
     if (assay_store_run_list(r->lab.store, &f, &l) < 0 || keep_visible(r, l, "package", &keep) < 0)
         return failed(c, r);
@@ -728,12 +792,21 @@ static enum MHD_Result run_report(struct MHD_Connection *c, req *r)
     const char *fmt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
     if (!fmt)
         fmt = "json";
-    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md"))
-        return problem(c, r, 400, "format must be json, html, junit or md");
+    if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md") && strcmp(fmt, "pdf"))
+        return problem(c, r, 400, "format must be json, html, junit, md or pdf");
     parse_run(r->arg, &run);
     if (visible_run(r, run, &o) < 0)
         return failed(c, r);
     cJSON_Delete(o);
+    if (!strcmp(fmt, "pdf")) {
+        unsigned char *pdf = NULL;
+        size_t n = 0;
+        if (assay_report_make_pdf(&pdf, &n, &r->lab, run, 0) < 0)
+            return failed(c, r);
+        enum MHD_Result res = answer(c, r, 200, "application/pdf", pdf, n);
+        free(pdf);
+        return res;
+    }
     if (assay_report_make(&text, &type, &r->lab, run, 0, fmt) < 0)
         return failed(c, r);
     enum MHD_Result res = answer(c, r, 200, type, text, strlen(text));
@@ -757,10 +830,111 @@ static enum MHD_Result hosts(struct MHD_Connection *c, req *r)
         cJSON_AddStringToObject(x, "hostkey", h[i].hostkey);
         cJSON_AddBoolToObject(x, "enabled", !h[i].disabled[0]);
         cJSON_AddStringToObject(x, "disabled", h[i].disabled);
+        /* Its health, as the dispatcher keeps it (the portal's hosts page). */
+        cJSON_AddBoolToObject(x, "drained", h[i].drained);
+        cJSON_AddNumberToObject(x, "failures", h[i].failures);
+        cJSON_AddStringToObject(x, "quarantined", h[i].quarantined);
+        cJSON_AddStringToObject(x, "last_error", h[i].last_error);
         cJSON_AddItemToArray(a, x);
     }
     free(h);
     return answer_json(c, r, 200, a);
+}
+
+/* The names people know CPU families and OSes by, for the profile picker. */
+static const struct {
+    const char *id, *zh, *en;
+} KNOWN_NAMES[] = {
+    {"kunpeng", "鲲鹏", "Kunpeng"}, {"phytium", "飞腾", "Phytium"},   {"loongson", "龙芯", "Loongson"},
+    {"zhaoxin", "兆芯", "Zhaoxin"}, {"kylin", "麒麟", "Kylin"},       {"uos", "统信", "UOS"},
+    {"openeuler", "欧拉", "openEuler"}, {"debian", "Debian", "Debian"},
+};
+
+/* {"id","name_zh","name"} for a family or OS id. */
+static cJSON *named(const char *id)
+{
+    cJSON *o = cJSON_CreateObject();
+    const char *zh = id, *en = id;
+    for (size_t i = 0; i < sizeof KNOWN_NAMES / sizeof KNOWN_NAMES[0]; i++)
+        if (!strcmp(KNOWN_NAMES[i].id, id))
+            zh = KNOWN_NAMES[i].zh, en = KNOWN_NAMES[i].en;
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "name_zh", zh);
+    cJSON_AddStringToObject(o, "name", en);
+    return o;
+}
+
+/* The member of array a whose "id" is id, made (from named()) if missing. */
+static cJSON *group_of(cJSON *a, const char *id, const char *child)
+{
+    cJSON *x;
+    cJSON_ArrayForEach(x, a)
+        if (!strcmp(assay_json_str(x, "id"), id))
+            return x;
+    x = named(id);
+    cJSON_AddArrayToObject(x, child);
+    cJSON_AddItemToArray(a, x);
+    return x;
+}
+
+/* GET /api/v1/profiles: the lab's profiles grouped by CPU family, then OS:
+ * {"families":[{"id","name_zh","name","oses":[{"id","name_zh","name",
+ * "profiles":[{"id","name","name_zh","model","os_version","arch",
+ * "package_format","page_size","glibc"}]}]}]}. */
+static enum MHD_Result profiles(struct MHD_Connection *c, req *r)
+{
+    assay_profile **v = NULL;
+    size_t n = 0;
+    if (assay_profile_list(&v, &n, r->lab.profiles) < 0)
+        return failed(c, r);
+    cJSON *o = cJSON_CreateObject(), *fams = cJSON_AddArrayToObject(o, "families");
+    for (size_t i = 0; i < n; i++) {
+        const assay_profile *p = v[i];
+        cJSON *fam = group_of(fams, p->family, "oses");
+        cJSON *os = group_of(cJSON_GetObjectItemCaseSensitive(fam, "oses"), p->os_id, "profiles");
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "id", p->id);
+        cJSON_AddStringToObject(x, "name", p->name);
+        cJSON_AddStringToObject(x, "name_zh", p->name_zh);
+        cJSON_AddStringToObject(x, "model", p->model);
+        cJSON_AddStringToObject(x, "os_version", p->os_version);
+        cJSON_AddStringToObject(x, "arch", p->arch);
+        cJSON_AddStringToObject(x, "package_format", p->package_format);
+        cJSON_AddNumberToObject(x, "page_size", p->page_size);
+        cJSON_AddStringToObject(x, "glibc", p->glibc);
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(os, "profiles"), x);
+    }
+    assay_profile_list_free(v, n);
+    return answer_json(c, r, 200, o);
+}
+
+/* POST /api/v1/manifest/check: a manifest.json checked by the same code
+ * and with the same messages as package add's ingest, so that the
+ * portal's checker is not a second copy of the rules. 200 {"valid":true,
+ * "product","version","vendor","artifacts":[{"file","arch","abi"}]}, or
+ * 422 with package add's message. Nothing is stored. */
+static enum MHD_Result manifest_check(struct MHD_Connection *c, req *r)
+{
+    assay_manifest *m = NULL;
+    if (assay_manifest_parse(&m, r->body ? r->body : "", r->blen) < 0) {
+        assay_error_wrap("%s", ASSAY_MANIFEST_NAME);
+        return problem(c, r, 422, "%s", assay_error_last()->message);
+    }
+    cJSON *o = cJSON_CreateObject(), *a;
+    cJSON_AddBoolToObject(o, "valid", 1);
+    cJSON_AddStringToObject(o, "product", m->product);
+    cJSON_AddStringToObject(o, "version", m->version);
+    cJSON_AddStringToObject(o, "vendor", m->vendor);
+    a = cJSON_AddArrayToObject(o, "artifacts");
+    for (size_t i = 0; i < m->nartifacts; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "file", m->artifacts[i].file);
+        cJSON_AddStringToObject(x, "arch", m->artifacts[i].arch);
+        cJSON_AddStringToObject(x, "abi", m->artifacts[i].abi);
+        cJSON_AddItemToArray(a, x);
+    }
+    assay_manifest_free(m);
+    return answer_json(c, r, 200, o);
 }
 
 /* GET /api/v1/jobs/J: the job, the events of its current attempt (from
@@ -891,6 +1065,23 @@ static int sse_put(req *r, const char *s, size_t n)
     return 0;
 }
 
+/* One event: its head ("id: ...", "event: ...", "data: ..."), the stored
+ * body, the tail (its end and the blank line). The body is one line of
+ * JSON as stored; a newline in it would end the event early, so it
+ * becomes a space. */
+static int sse_event(req *r, const char *head, int hn, const char *body, const char *tail)
+{
+    if (hn < 0 || sse_put(r, head, (size_t)hn) < 0)
+        return -1;
+    size_t start = r->slen;
+    if (sse_put(r, body, strlen(body)) < 0)
+        return -1;
+    for (size_t k = start; k < r->slen; k++)
+        if (r->sbuf[k] == '\n' || r->sbuf[k] == '\r')
+            r->sbuf[k] = ' ';
+    return sse_put(r, tail, strlen(tail));
+}
+
 /* Format what the store holds past the stream's position: each event as
  * "id: ATTEMPT.SEQ", "event: TYPE", "data: BODY" (the stored line, one
  * line of JSON); a new attempt starts again at its event 0; when the job
@@ -918,15 +1109,8 @@ static int sse_fill(req *r)
         int64_t seq = (int64_t)assay_json_num(x, "seq");
         char head[200];
         int n = snprintf(head, sizeof head, "id: %d.%" PRId64 "\nevent: %.64s\ndata: ", r->attempt, seq, type);
-        if (n < 0 || sse_put(r, head, (size_t)n) < 0)
+        if (sse_event(r, head, n, body, "\n\n") < 0)
             goto fail;
-        /* One data line: a newline in stored text cannot end the event. */
-        size_t start = r->slen;
-        if (sse_put(r, body, strlen(body)) < 0 || sse_put(r, "\n\n", 2) < 0)
-            goto fail;
-        for (size_t k = start; k + 2 < r->slen; k++)
-            if (r->sbuf[k] == '\n' || r->sbuf[k] == '\r')
-                r->sbuf[k] = ' ';
         r->next_seq = seq + 1;
     }
     cJSON_Delete(ev);
@@ -944,6 +1128,68 @@ fail:
     return -1;
 }
 
+/* A whole run's stream: every event of its jobs as stored ("id: N",
+ * "event: TYPE", "data: {"job","attempt","event":BODY}"), then the jobs'
+ * states as "event: jobs" whenever they changed, and "event: end" once
+ * the run is done or canceled and everything is out. */
+static int run_fill(req *r)
+{
+    cJSON *ev = NULL, *x, *run = NULL;
+    assay_job_rec *jobs = NULL;
+    size_t n = 0;
+    int rc = -1, more = 0;
+    if (assay_store_run_events(r->lab.store, r->run, r->last_event, 256, &ev) < 0)
+        return -1;
+    cJSON_ArrayForEach(x, ev)
+    {
+        char head[300];
+        int k = snprintf(head, sizeof head, "id: %.0f\nevent: %.64s\ndata: {\"job\":%.0f,\"attempt\":%.0f,\"event\":",
+                         assay_json_num(x, "id"), assay_json_str(x, "type"), assay_json_num(x, "job"),
+                         assay_json_num(x, "attempt"));
+        if (sse_event(r, head, k, assay_json_str(x, "body"), "}\n\n") < 0)
+            goto out;
+        r->last_event = (int64_t)assay_json_num(x, "id");
+    }
+    more = cJSON_GetArraySize(ev) == 256;
+    if (!more) {
+        if (assay_store_run_jobs(r->lab.store, r->run, &jobs, &n) < 0 || assay_store_run_get(r->lab.store, r->run, &run) < 0)
+            goto out;
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(a, job_json(&jobs[i]));
+        char *text = cJSON_PrintUnformatted(a);
+        cJSON_Delete(a);
+        if (!text)
+            goto out;
+        if (!r->jobs_sent || strcmp(text, r->jobs_sent)) {
+            char head[64];
+            int k = snprintf(head, sizeof head, "id: %" PRId64 "\nevent: jobs\ndata: ", r->last_event);
+            if (sse_put(r, head, (size_t)k) < 0 || sse_put(r, text, strlen(text)) < 0 || sse_put(r, "\n\n", 2) < 0) {
+                free(text);
+                goto out;
+            }
+            free(r->jobs_sent);
+            r->jobs_sent = text;
+        } else {
+            free(text);
+        }
+        const char *st = assay_json_str(run, "state");
+        if (!strcmp(st, "done") || !strcmp(st, "canceled")) {
+            char end[120];
+            int k = snprintf(end, sizeof end, "event: end\ndata: {\"state\":\"%.16s\"}\n\n", st);
+            if (sse_put(r, end, (size_t)k) < 0)
+                goto out;
+            r->sse_end = 1;
+        }
+    }
+    rc = 0;
+out:
+    cJSON_Delete(ev);
+    cJSON_Delete(run);
+    free(jobs);
+    return rc;
+}
+
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     req *r = cls;
@@ -953,7 +1199,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         r->soff = r->slen = 0;
         if (r->sse_end)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (sse_fill(r) < 0)
+        if ((r->run ? run_fill(r) : sse_fill(r)) < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     if (r->soff == r->slen) {
@@ -988,6 +1234,53 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+/* Open a stream (job_events, run_events) with a first comment, so that a
+ * client knows it is open; sse_read does the rest. */
+static enum MHD_Result sse_start(struct MHD_Connection *c, req *r, const char *what, int64_t id)
+{
+    char hello[64];
+    int n = snprintf(hello, sizeof hello, ": %s %" PRId64 "\n\n", what, id);
+    if (sse_put(r, hello, (size_t)n) < 0)
+        return problem(c, r, 500, "out of memory");
+    pthread_mutex_lock(&r->srv->mu);
+    r->ka_seen = r->srv->keepalive_round;
+    pthread_mutex_unlock(&r->srv->mu);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, r, NULL);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    enum MHD_Result ok = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    r->status = 200;
+    if (ok == MHD_YES) {
+        /* counted, so that a stop waits for the stream to send its end */
+        pthread_mutex_lock(&r->srv->mu);
+        r->srv->streams++;
+        r->streaming = 1;
+        pthread_mutex_unlock(&r->srv->mu);
+    }
+    return ok;
+}
+
+/* GET /api/v1/runs/N/events: the whole run as Server-Sent Events (run_fill),
+ * from its first event or after Last-Event-ID, live until the run ends. */
+static enum MHD_Result run_events(struct MHD_Connection *c, req *r)
+{
+    cJSON *o;
+    int64_t run = 0;
+    parse_run(r->arg, &run);
+    if (visible_run(r, run, &o) < 0)
+        return failed(c, r);
+    cJSON_Delete(o);
+    r->run = run;
+    const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+    if (last && parse_run(last, &r->last_event) < 0 && strcmp(last, "0"))
+        return problem(c, r, 400, "Last-Event-ID must be an id this stream sent (a number)");
+    return sse_start(c, r, "run", run);
+}
+
 /* GET /api/v1/jobs/J/events: the job's events as Server-Sent Events, from
  * the start of its current attempt or after Last-Event-ID, live until the
  * job ends. */
@@ -1009,30 +1302,7 @@ static enum MHD_Result job_events(struct MHD_Connection *c, req *r)
         if (a == j.attempt)
             r->next_seq = q + 1;
     }
-    /* A first comment, so that a client knows the stream is open. */
-    char hello[64];
-    int n = snprintf(hello, sizeof hello, ": job %" PRId64 "\n\n", j.id);
-    if (sse_put(r, hello, (size_t)n) < 0)
-        return problem(c, r, 500, "out of memory");
-    pthread_mutex_lock(&r->srv->mu);
-    r->ka_seen = r->srv->keepalive_round;
-    pthread_mutex_unlock(&r->srv->mu);
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, r, NULL);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    enum MHD_Result ok = MHD_queue_response(c, 200, resp);
-    MHD_destroy_response(resp);
-    r->status = 200;
-    if (ok == MHD_YES) {
-        pthread_mutex_lock(&r->srv->mu);
-        r->srv->streams++;
-        r->streaming = 1;
-        pthread_mutex_unlock(&r->srv->mu);
-    }
-    return ok;
+    return sse_start(c, r, "job", j.id);
 }
 
 /* Wake every waiting stream. Called with s->mu held. */
@@ -1315,6 +1585,89 @@ static enum MHD_Result verify(struct MHD_Connection *c, req *r)
     return answer_json(c, r, 200, o);
 }
 
+/* POST /api/v1/runs/N/publish (engineers and admins): the run's signed
+ * report goes into the public registry. */
+static enum MHD_Result run_publish(struct MHD_Connection *c, req *r)
+{
+    int64_t run = 0;
+    cJSON *o;
+    parse_run(r->arg, &run);
+    if (visible_run(r, run, &o) < 0)
+        return failed(c, r);
+    cJSON_Delete(o);
+    if (!assay_account_is_staff(&r->user))
+        return problem(c, r, 403, "only engineers and admins publish reports");
+    if (assay_registry_publish(&o, &r->lab, run, r->user.name) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, o);
+}
+
+/* GET /api/v1/registry?q=&cpu=&os=&verdict= (public): published reports. */
+static enum MHD_Result registry(struct MHD_Connection *c, req *r)
+{
+    cJSON *l;
+    if (assay_store_registry(r->lab.store, 0, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q"),
+                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cpu"),
+                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "os"),
+                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "verdict"), &l) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, l);
+}
+
+/* GET /api/v1/registry/N (public): a published run's signed report,
+ * verified now; the same 404 for a run that is not published as for none. */
+static enum MHD_Result registry_show(struct MHD_Connection *c, req *r)
+{
+    int64_t run = 0;
+    cJSON *o;
+    parse_run(r->arg, &run);
+    if (assay_registry_get(&o, &r->lab, run) < 0) {
+        const assay_error *e = assay_error_last();
+        if (e->code == ASSAY_ENOTFOUND)
+            return problem(c, r, 404, "no published report of run %" PRId64, run);
+        return problem(c, r, status_of(e->code), "%s", e->message);
+    }
+    return answer_json(c, r, 200, o);
+}
+
+/* ---- the portal's files ------------------------------------------------------- */
+
+/* GET /, /app.js ...: a file of the portal (webfiles.c decides which may
+ * be served), with the headers that keep a page to this server's own
+ * scripts and out of other sites' frames, revalidated by its ETag. */
+static enum MHD_Result web_file(struct MHD_Connection *c, req *r)
+{
+    assay_webfile f;
+    struct MHD_Response *resp;
+    if (r->srv->webroot < 0)
+        return problem(c, r, 404, "this server has no portal files (assay serve --web DIR)");
+    if (assay_webfile_open(&f, r->srv->webroot, r->webpath) < 0)
+        return problem(c, r, 404, "no such file");
+    int unchanged =
+        assay_webfile_etag_matches(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match"), f.etag);
+    if (unchanged) {
+        close(f.fd);
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else if (!(resp = MHD_create_response_from_fd64(f.size, f.fd))) { /* owns fd from here */
+        close(f.fd);
+    }
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", f.type);
+    MHD_add_response_header(resp, "ETag", f.etag);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "Content-Security-Policy", ASSAY_WEB_CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    int st = unchanged ? 304 : 200;
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)st, resp);
+    MHD_destroy_response(resp);
+    r->status = st;
+    return ok;
+}
+
 /* ---- the access handler ------------------------------------------------------ */
 
 /* At the headers: authenticate, authorise the route, prepare for the
@@ -1336,7 +1689,7 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
         *res = problem(c, r, 503, "the server is stopping: try again shortly");
         return 1;
     }
-    if (r->route == R_HEALTH)
+    if (r->route == R_HEALTH || r->route == R_WEB)
         return 0;
     if (assay_lab_open(&r->lab, s->labdir) < 0) {
         *res = problem(c, r, 503, "the lab cannot be opened");
@@ -1367,7 +1720,8 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
             return 1;
         }
     }
-    if (r->route != R_VERIFY && r->route != R_LOGIN && !r->authed) {
+    int public = r->route == R_VERIFY || r->route == R_LOGIN || r->route == R_REGISTRY || r->route == R_REGISTRY_SHOW;
+    if (!public && !r->authed) {
         *res = problem(c, r, 401, "give a token: Authorization: Bearer <token> (assay token create)");
         return 1;
     }
@@ -1424,7 +1778,7 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
         return 0;
     }
     if (!strcmp(method, "POST")) {
-        r->bmax = r->route == R_VERIFY ? VERIFY_BODY_MAX : JSON_BODY_MAX;
+        r->bmax = r->route == R_VERIFY ? VERIFY_BODY_MAX : r->route == R_MANIFEST_CHECK ? ASSAY_MANIFEST_MAX : JSON_BODY_MAX;
         if (cl && len > r->bmax) {
             *res = problem(c, r, 413, "the body is larger than %zu bytes", r->bmax);
             return 1;
@@ -1547,6 +1901,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_JOB_EVENTS: return job_events(c, r);
     case R_LOGIN: return login(c, r);
     case R_LOGOUT: return logout(c, r);
+    case R_WEB: return web_file(c, r);
+    case R_PROFILES: return profiles(c, r);
+    case R_MANIFEST_CHECK: return manifest_check(c, r);
+    case R_RUN_EVENTS: return run_events(c, r);
+    case R_RUN_PUBLISH: return run_publish(c, r);
+    case R_REGISTRY: return registry(c, r);
+    case R_REGISTRY_SHOW: return registry_show(c, r);
     case R_HOOK_LIST: return hook_list(c, r);
     case R_HOOK_ADD: return hook_add(c, r);
     case R_HOOK_REMOVE: return hook_remove(c, r);
@@ -1607,6 +1968,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     }
     free(r->body);
     free(r->sbuf);
+    free(r->jobs_sent);
     free(r);
     *con_cls = NULL;
 }
@@ -1710,6 +2072,22 @@ static char *read_pem(const char *path)
     return buf;
 }
 
+/* The portal's folder: --web DIR must be one; without it, the shipped
+ * files if they can be found, else the API alone (said on stderr). */
+static int open_web(server *s, const char *given)
+{
+    char dir[PATH_MAX];
+    if (given)
+        snprintf(dir, sizeof dir, "%s", given);
+    else if (assay_lab_shipped_web(dir, sizeof dir) < 0) {
+        fprintf(stderr, "assay serve: no portal files found (--web DIR): serving the API only\n");
+        return 0;
+    }
+    if ((s->webroot = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return assay_error_set_errno(ASSAY_ENOTFOUND, errno, "--web %s", dir);
+    return 0;
+}
+
 /* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6) into ss; host gets ADDR as
  * it is printed back ("[ADDR]" for IPv6). */
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *host, size_t hostlen)
@@ -1768,6 +2146,7 @@ int assay_serve(const assay_serve_opts *o)
     char *cert = NULL, *key = NULL;
     int rc = -1, curl_up = 0;
     memset(&s, 0, sizeof s);
+    s.webroot = -1;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.idle, NULL);
     if (parse_listen(o->listen, &sa, host, sizeof host) < 0)
@@ -1794,6 +2173,8 @@ int assay_serve(const assay_serve_opts *o)
         goto out;
     }
     clean_staging(s.staging);
+    if (open_web(&s, o->web) < 0)
+        goto out;
 
     /* SIGTERM and SIGINT are waited for by this thread only: block them
      * before the pool's threads start, so they inherit the mask. */
@@ -1869,6 +2250,8 @@ int assay_serve(const assay_serve_opts *o)
     clean_staging(s.staging);
     rc = 0;
 out:
+    if (s.webroot >= 0)
+        close(s.webroot);
     if (curl_up)
         assay_client_global_done();
     free(cert);

@@ -22,6 +22,7 @@ typedef struct assay_serve_opts {
     const char *public_url;   /* the server's address as clients reach it (webhooks' report_url); NULL: its own */
     unsigned webhook_backoff; /* seconds before a failed delivery's first retry (0: ASSAY_WEBHOOK_BACKOFF) */
     unsigned grace;           /* seconds uploads in flight get to finish when stopping (30) */
+    const char *web;      /* the portal's folder, or NULL: the shipped one (assay_lab_shipped_web) */
 } assay_serve_opts;
 
 /*

@@ -137,6 +137,13 @@ static const char *const migrations[] = {
     "ALTER TABLE attempts ADD COLUMN dir_tries INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE attempts ADD COLUMN dir_error TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX IF NOT EXISTS attempts_dirs ON attempts (host) WHERE host_dir != '' AND dir_removed = '';",
+    /* 11: the public certificate registry (docs/portal.md): a run's report
+     * published by staff, with what a buyer searches by, taken from the
+     * signed statement at publication (cpus and oses as ",a,b," lists) */
+    "CREATE TABLE IF NOT EXISTS published (run_id INTEGER PRIMARY KEY REFERENCES runs(id),"
+    "  product TEXT NOT NULL, version TEXT NOT NULL, vendor TEXT NOT NULL, cpus TEXT NOT NULL, oses TEXT NOT NULL,"
+    "  conclusion TEXT NOT NULL, report_number TEXT NOT NULL, report_date TEXT NOT NULL,"
+    "  published_by TEXT NOT NULL, published_at TEXT NOT NULL);",
 };
 
 static void now_utc(char out[32])
@@ -902,6 +909,11 @@ fail:
     "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.outcome = 'failed') AS failed, "      \
     "(SELECT count(*) FROM jobs j WHERE j.run_id = r.id AND j.outcome = 'error') AS errors "       \
     "FROM runs r JOIN packages p ON p.id = r.package_id "
+#define RUN_WHERE                                                                                  \
+    "WHERE (?1 IS NULL OR p.product = ?1) AND (?2 IS NULL OR p.vendor = ?2) "                       \
+    "AND (?3 IS NULL OR r.state = ?3) AND (?4 IS NULL OR r.submitted_at >= ?4) "                    \
+    "AND (?5 IS NULL OR r.package_id IN (SELECT package_id FROM package_orgs WHERE org = ?5)) "     \
+    "AND (?6 IS NULL OR r.id < ?6) "
 
 int assay_store_run_list(assay_store *st, const assay_run_filter *f, cJSON **out)
 {
@@ -909,16 +921,21 @@ int assay_store_run_list(assay_store *st, const assay_run_filter *f, cJSON **out
     sqlite3_stmt *s;
     if (!f)
         f = &none;
-    /* An unset filter binds NULL and matches every row. */
-    int rc = prepare(st, &s, RUN_SELECT "WHERE (?1 IS NULL OR p.product = ?1) AND (?2 IS NULL OR p.vendor = ?2) "
-                                        "AND (?3 IS NULL OR r.state = ?3) AND (?4 IS NULL OR r.submitted_at >= ?4) "
-                                        "ORDER BY r.id");
+    /* An unset filter binds NULL and matches every row. With a limit the
+     * newest come first, so a page of a long history is an index range
+     * over runs' primary key, not a sort of all of them. */
+    int rc = prepare(st, &s,
+                     f->limit > 0 ? RUN_SELECT RUN_WHERE "ORDER BY r.id DESC LIMIT ?7" : RUN_SELECT RUN_WHERE "ORDER BY r.id");
     if (rc < 0)
         return rc;
-    const char *v[] = {f->product, f->vendor, f->state, f->since};
-    for (int i = 0; i < 4; i++)
+    const char *v[] = {f->product, f->vendor, f->state, f->since, f->org};
+    for (int i = 0; i < 5; i++)
         if (v[i])
             sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_TRANSIENT);
+    if (f->before > 0)
+        sqlite3_bind_int64(s, 6, f->before);
+    if (f->limit > 0)
+        sqlite3_bind_int(s, 7, f->limit);
     return rows_json(st, s, out);
 }
 
@@ -1381,6 +1398,64 @@ int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t fro
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int(s, 2, attempt);
     sqlite3_bind_int64(s, 3, from);
+    return rows_json(st, s, out);
+}
+
+int assay_store_run_events(assay_store *st, int64_t run_id, int64_t after, int limit, cJSON **out)
+{
+    sqlite3_stmt *s;
+    /* The rowid orders events as they were stored, across every job and
+     * attempt of the run (events are never deleted), so one number says
+     * where a reader of the whole run stands. */
+    int rc = prepare(st, &s, "SELECT e.rowid AS id, e.job_id AS job, e.attempt, e.seq, e.type, e.body FROM events e "
+                             "WHERE e.job_id IN (SELECT id FROM jobs WHERE run_id = ?) AND e.rowid > ? "
+                             "ORDER BY e.rowid LIMIT ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run_id);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int(s, 3, limit);
+    return rows_json(st, s, out);
+}
+
+int assay_store_publish(assay_store *st, int64_t run_id, const assay_published *p)
+{
+    sqlite3_stmt *s;
+    char now[32];
+    now_utc(now);
+    int rc = prepare(st, &s, "INSERT OR REPLACE INTO published (run_id, product, version, vendor, cpus, oses, conclusion, "
+                             "report_number, report_date, published_by, published_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {p->product, p->version, p->vendor, p->cpus, p->oses, p->conclusion,
+                       p->report_number, p->report_date, p->published_by, now};
+    sqlite3_bind_int64(s, 1, run_id);
+    for (int i = 0; i < 10; i++)
+        sqlite3_bind_text(s, i + 2, v[i], -1, SQLITE_TRANSIENT);
+    rc = step_done(st, s, "publish");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_registry(assay_store *st, int64_t run_id, const char *q, const char *cpu, const char *os,
+                         const char *conclusion, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT run_id AS run, product, version, vendor, cpus, oses, conclusion, report_number, "
+                             "report_date, published_at FROM published "
+                             "WHERE (?1 = 0 OR run_id = ?1) "
+                             "AND (?2 IS NULL OR instr(lower(product || ' ' || vendor || ' ' || version || ' ' || "
+                             "report_number), lower(?2)) > 0) "
+                             "AND (?3 IS NULL OR instr(cpus, ',' || ?3 || ',') > 0) "
+                             "AND (?4 IS NULL OR instr(oses, ',' || ?4 || ',') > 0) "
+                             "AND (?5 IS NULL OR conclusion = ?5) ORDER BY published_at DESC, run_id DESC LIMIT 500");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run_id);
+    const char *v[] = {q, cpu, os, conclusion};
+    for (int i = 0; i < 4; i++)
+        if (v[i] && *v[i])
+            sqlite3_bind_text(s, i + 2, v[i], -1, SQLITE_TRANSIENT);
     return rows_json(st, s, out);
 }
 

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 10
+#define ASSAY_SCHEMA_VERSION 11
 
 typedef struct assay_store assay_store;
 
@@ -169,9 +169,13 @@ int assay_store_run_submit(assay_store *st, const char *package_id, char *const 
  * with submitted_at. */
 typedef struct assay_run_filter {
     const char *product, *vendor, *state, *since;
+    const char *org; /* only runs of packages this organisation holds (package_orgs), or NULL */
+    int64_t before;  /* only runs numbered below this, or 0 */
+    int limit;       /* at most this many, newest first; 0: all, in run order */
 } assay_run_filter;
 /* [{"id","package","product","version","vendor","priority","state","submitted_at","finished_at",
- * "jobs","done","passed","failed","errors",...}] in run order; f may be NULL. */
+ * "jobs","done","passed","failed","errors",...}] in run order (newest first
+ * with a limit); f may be NULL. */
 int assay_store_run_list(assay_store *st, const assay_run_filter *f, cJSON **out);
 int assay_store_run_get(assay_store *st, int64_t run_id, cJSON **out);
 int assay_store_run_jobs(assay_store *st, int64_t run_id, assay_job_rec **out, size_t *n);
@@ -255,6 +259,29 @@ int assay_store_host_dirs_due(assay_store *st, const char *host, const char *cut
 int assay_store_host_dirs_result(assay_store *st, const assay_host_dir *d, size_t n, const char *error, int give_up);
 /* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
+/* The events of every job and attempt of a run stored after event `after`
+ * (an id this returned; 0: from the first), at most `limit`, in the order
+ * they were stored: [{"id","job","attempt","seq","type","body"}]. */
+int assay_store_run_events(assay_store *st, int64_t run_id, int64_t after, int limit, cJSON **out);
+
+/* A run's report in the public registry, as published. */
+typedef struct assay_published {
+    const char *product, *version, *vendor;
+    const char *cpus, *oses;    /* ",kunpeng,phytium,": the targets' CPU families and OS ids */
+    const char *conclusion;     /* "certified", "not-certified" */
+    const char *report_number, *report_date;
+    const char *published_by;   /* the account */
+} assay_published;
+/* Publish (or publish again, replacing) run_id's report. */
+int assay_store_publish(assay_store *st, int64_t run_id, const assay_published *p);
+/* The published reports matching every filter given (NULL or "": any):
+ * q a substring of product, vendor, version or report number (any case),
+ * cpu a family, os an OS id, conclusion exact; run_id 0 for all, else that
+ * run only. [{"run","product","version","vendor","cpus","oses",
+ * "conclusion","report_number","report_date","published_at"}], newest
+ * first, at most 500. */
+int assay_store_registry(assay_store *st, int64_t run_id, const char *q, const char *cpu, const char *os,
+                         const char *conclusion, cJSON **out);
 
 /* ---- accounts (assay serve; docs/api.md) ---- */
 typedef struct assay_user_rec {

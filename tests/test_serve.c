@@ -375,7 +375,7 @@ Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_ve
     cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=html", " "), 200);
     cr_assert(strstr(body, "<html"), "%.200s", body);
     cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=md", " "), 200);
-    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=pdf", " "), 400);
+    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=docx", " "), 400); /* pdf is served too */
     cr_assert_eq(http(globex, "/api/v1/runs/1/report", " "), 404);
 
     /* A job: its events and logs, whole or by range; for the vendor, not
@@ -936,12 +936,14 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
             cr_assert_eq(st, 401, "%s %s with no one: %d %s", method, path, st, body);
         else
             cr_assert(st != 401 && st != 404 && st != 405, "%s %s is public: %d %s", method, path, st, body);
-        if (!object)
+        /* A public object (a published certificate) is everyone's: that an
+         * unpublished one is nobody's is the registry test's. */
+        if (!object || strcmp(sec, "auth"))
             continue;
         st = http(globex, path, "%s", m);
         cr_assert_eq(st, 404, "%s %s by another organisation: %d %s", method, path, st, body);
-        if (!strcmp(opid, "run-cancel"))
-            st = http(eng, path, "%s", m); /* vendors do not cancel; the run has ended: 409 */
+        if (!strcmp(opid, "run-cancel") || !strcmp(opid, "run-publish"))
+            st = http(eng, path, "%s", m); /* vendors neither cancel (the run has ended: 409) nor publish */
         else if (!strcmp(opid, "webhook-add"))
             st = http(root, path, "-d '{\"url\":\"http://127.0.0.1:9/b\"}'"); /* admins add hooks */
         else if (!strcmp(opid, "webhook-remove"))
@@ -962,6 +964,11 @@ Test(serve, cmake_install_puts_the_systemd_units, .timeout = 300)
     cr_assert_eq(th_run(out, sizeof out, "DESTDIR=%s/root cmake --install %s > %s/install.log 2>&1", dir,
                         ASSAY_BINARY_DIR, dir),
                  0, "%s", (th_run(out, sizeof out, "tail -5 %s/install.log", dir), out));
+    /* The portal's pages, found by the installed assay without being told. */
+    cr_assert_eq(th_run(out, sizeof out, "cd %s/root && test -s \"$(find . -path '*/share/assay/web/index.html')\" && "
+                                         "test -s \"$(find . -path '*/share/assay/web/app.js')\"",
+                        dir),
+                 0, "%s", out);
     static const char *const units[] = {"assay-serve", "assay-dispatch"};
     for (size_t i = 0; i < 2; i++) {
         char exec[1024] = "", bin[600], args[400];
@@ -1507,4 +1514,259 @@ Test(serve, sigterm_during_an_upload_finishes_it_or_refuses_it_cleanly, .timeout
     cr_assert_str_eq(body, "[]", "nothing is visible");
     stop();
     free(file);
+}
+
+/* The header `name` of the last answer (curl -D), into v; "" if absent. */
+static const char *header(char *v, size_t len, const char *name)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "grep -i '^%s:' %s/headers | head -1 | cut -d: -f2- | sed 's/^ //' | tr -d '\\r\\n'", name,
+             dir);
+    th_run(v, len, "%s", cmd);
+    return v;
+}
+
+/* The portal's folder is served as files and nothing else: no way out of
+ * it by dots, encoded dots, links or hidden files; types by name, ETags,
+ * and the headers that keep a page to its own scripts. */
+Test(serve, the_portal_serves_its_files_and_nothing_else, .timeout = 120)
+{
+    char v[512], web[700], cmd[2048];
+    fresh("web");
+    snprintf(web, sizeof web, "%s/web", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/sub %s/.hidden && cd %s && printf '<!doctype html><title>t</title>' > index.html && "
+             "echo 'x=1' > app.js && echo 'body{}' > sub/s.css && echo secret > .env && echo s > .hidden/a.js && "
+             "echo bak > app.js.bak && ln -s /etc/passwd passwd.txt && ln -s sub linked && ln -s %s/lab/signing.key k.txt "
+             "&& mkfifo pipe.txt && echo '<svg/>' > sub/index.html",
+             web, web, web, dir);
+    cr_assert_eq(th_run(out, sizeof out, "%s", cmd), 0, "%s", out);
+    char opt[800];
+    snprintf(opt, sizeof opt, "--web %s", web);
+    start(opt);
+
+    cr_assert_eq(http(NULL, "/", "-D %s/headers", dir), 200, "%s", body);
+    cr_assert_str_eq(body, "<!doctype html><title>t</title>");
+    cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "text/html; charset=utf-8");
+    cr_assert(strstr(header(v, sizeof v, "Content-Security-Policy"), "default-src 'self'"), "%s", v);
+    cr_assert(strstr(v, "frame-ancestors 'none'") && !strstr(v, "unsafe-inline"), "%s", v);
+    cr_assert_str_eq(header(v, sizeof v, "X-Content-Type-Options"), "nosniff");
+    char etag[128];
+    header(etag, sizeof etag, "ETag");
+    cr_assert(etag[0] == '"', "%s", etag);
+    cr_assert_eq(http(NULL, "/", "-H 'If-None-Match: %s'", etag), 304, "%s", body);
+    cr_assert_eq(http(NULL, "/", "-H 'If-None-Match: \"other\"'"), 200);
+    cr_assert_eq(http(NULL, "/app.js", "-D %s/headers", dir), 200);
+    cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "text/javascript; charset=utf-8");
+    cr_assert_eq(http(NULL, "/sub/s.css", "-D %s/headers", dir), 200);
+    cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "text/css; charset=utf-8");
+    cr_assert_eq(http(NULL, "/sub/", " "), 200, "a folder's index");
+    cr_assert_str_eq(body, "<svg/>\n");
+    /* The file changes: its ETag does too. */
+    cr_assert_eq(th_run(out, sizeof out, "printf '<!doctype html><title>u</title>' > %s/index.html", web), 0);
+    cr_assert_eq(http(NULL, "/", "-H 'If-None-Match: %s'", etag), 200, "a stale ETag");
+
+    static const char *const refused[] = {
+        "/.env", "/.hidden/a.js", "/app.js.bak", "/passwd.txt", "/linked/s.css", "/k.txt", "/pipe.txt",
+        "/../lab/signing.key", "/sub/../../lab/signing.key", "/%2e%2e/lab/signing.key", "/sub/..%2f..%2flab/signing.key",
+        "/sub//s.css", "/nothing.html", "/app.js/",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int st = http(NULL, refused[i], " ");
+        cr_assert_eq(st, 404, "%s: %d %s", refused[i], st, body);
+        cr_assert(!strstr(body, "PRIVATE") && !strstr(body, "root:"), "%s: %s", refused[i], body);
+    }
+    /* libmicrohttpd decodes %00 to a NUL, where the path ends: "/" here. */
+    cr_assert_eq(http(NULL, "/%00.html", " "), 200);
+    cr_assert_str_eq(body, "<!doctype html><title>u</title>");
+    cr_assert_eq(http(NULL, "/", "-X POST -d x"), 405);
+    /* The API is not a file: an unknown API path is the API's 404. */
+    cr_assert_eq(http(NULL, "/api/v2/runs", " "), 404);
+    stop();
+}
+
+/* The portal's own pages keep to the policy they are served with: no
+ * inline script, no inline style, no handler attributes, nothing fetched
+ * from elsewhere; and the server finds them without being told. */
+Test(serve, the_shipped_portal_needs_nothing_the_policy_forbids, .timeout = 120)
+{
+    fresh("shipped");
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s/web && grep -nEi '<script[^>]*>[^<]|<script>|[[:space:]]on[a-z]+=|style=|https?://' "
+                        "*.html",
+                        ASSAY_SOURCE_DIR),
+                 1, "%s", out);
+    /* (The one address is SVG's namespace name, which is never fetched.) */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s/web && grep -nE 'https?://|innerHTML|outerHTML|insertAdjacentHTML|document.write|eval\\(' "
+                        "*.js *.css | grep -v 'const SVG = \"http://www.w3.org/2000/svg\";'",
+                        ASSAY_SOURCE_DIR),
+                 1, "%s", out);
+    start("");
+    cr_assert_eq(http(NULL, "/", " "), 200, "%s", body);
+    cr_assert(strstr(body, "<script src=\"app.js\""), "%s", body);
+    cr_assert_eq(http(NULL, "/app.js", " "), 200);
+    cr_assert_eq(http(NULL, "/style.css", " "), 200);
+    stop();
+}
+
+/* A page of runs: numbered first down to last, each once. */
+static void page_is(const char *tok, const char *path, int first, int last)
+{
+    cr_assert_eq(http(tok, path, " "), 200, "%s: %s", path, body);
+    cJSON *o = cJSON_Parse(body);
+    cr_assert_eq(cJSON_GetArraySize(o), first - last + 1, "%s: %s", path, body);
+    for (int i = 0; i <= first - last; i++)
+        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(o, i), "id")->valueint, first - i, "%s: %s", path, body);
+    cJSON_Delete(o);
+}
+
+/* The picker's profiles, grouped; the manifest checker with package add's
+ * own messages; a long run history paged from the newest. */
+Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], id[80], v[256];
+    fresh("pages");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    start("");
+    cr_assert_eq(http(acme, "/api/v1/profiles", " "), 200, "%s", body);
+    cJSON *o = cJSON_Parse(body), *f, *os;
+    int kunpeng_kylin = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "families"))
+        cJSON_ArrayForEach(os, cJSON_GetObjectItem(f, "oses"))
+            if (!strcmp(cJSON_GetObjectItem(f, "name_zh")->valuestring, "鲲鹏") &&
+                !strcmp(cJSON_GetObjectItem(os, "name_zh")->valuestring, "麒麟"))
+                kunpeng_kylin = cJSON_GetArraySize(cJSON_GetObjectItem(os, "profiles"));
+    cJSON_Delete(o);
+    cr_assert(kunpeng_kylin >= 1, "no 鲲鹏 × 麒麟 group: %s", body);
+    cr_assert_eq(http(NULL, "/api/v1/profiles", " "), 401);
+
+    /* Hosts with their health, as the hosts page shows it. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && ssh-keygen -q -t ed25519 -N '' -f k && " A " --lab %s host add kp1 --profile "
+                        "kunpeng-920-kylin-v10 --address 127.0.0.1:1 --user u --identity %s/k --trust-on-first-use && "
+                        A " --lab %s host drain kp1",
+                        dir, labdir, dir, labdir),
+                 0, "%s", out);
+    cr_assert_eq(http(eng, "/api/v1/hosts", " "), 200, "%s", body);
+    cr_assert(strstr(body, "\"name\":\"kp1\"") && strstr(body, "\"drained\":true") &&
+                  strstr(body, "\"failures\":0") && strstr(body, "\"quarantined\":\"\""),
+              "%s", body);
+
+    /* A good manifest; then one that package add refuses, with the same words. */
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && tar -xzf " CORPUS "/ok.tar.gz && cp manifest.json good.json && "
+                                         "sed 's/\"manifest\": 1/\"manifest\": 7/' good.json > manifest.json && "
+                                         "tar -czf bad.tar.gz manifest.json pkgs",
+                        dir),
+                 0, "%s", out);
+    cr_assert_eq(http(acme, "/api/v1/manifest/check", "--data-binary @%s/good.json", dir), 200, "%s", body);
+    cr_assert(strstr(body, "\"valid\":true") && strstr(body, "\"product\":\"hello\""), "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/manifest/check", "--data-binary @%s/manifest.json", dir), 422, "%s", body);
+    member(v, sizeof v, "detail");
+    cr_assert(strstr(v, "manifest.json: "), "%s", v);
+    th_run(out, sizeof out, A " --lab %s package add %s/bad.tar.gz 2>&1", labdir, dir);
+    cr_assert(strstr(out, v), "package add says %s; the checker %s", out, v);
+    cr_assert_eq(http(acme, "/api/v1/manifest/check", "-d 'not json'"), 422, "%s", body);
+
+    /* 25 runs; the newest 10, then the 10 before run 16. */
+    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", body);
+    member(id, sizeof id, "id");
+    char req[256];
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"zhaoxin-kx6000-uos-20\"}", id);
+    for (int i = 0; i < 25; i++)
+        cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    page_is(acme, "/api/v1/runs?limit=10", 25, 16);
+    page_is(acme, "/api/v1/runs?limit=10&before=16", 15, 6);
+    page_is(acme, "/api/v1/runs?before=3", 2, 1);
+    cr_assert_eq(http(globex, "/api/v1/runs?limit=10", " "), 200);
+    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(http(acme, "/api/v1/runs?limit=0", " "), 400, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/runs?limit=1001", " "), 400, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/runs?limit=5&before=x", " "), 400, "%s", body);
+    stop();
+}
+
+/* A whole run as one event stream, resumable; its report published by an
+ * engineer, found and re-verified by anyone; unpublished, it is nobody's. */
+Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], id[80], v[256], keyid[128];
+    fresh("registry");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    start("");
+    uploaded_and_queued(acme, eng, id);
+
+    /* Unpublished and unfinished: nobody's certificate; not publishable. */
+    cr_assert_eq(http(NULL, "/api/v1/registry/1", " "), 404, "%s", body);
+    cr_assert_eq(http(eng, "/api/v1/runs/1/publish", "-X POST"), 409, "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/runs/1/events", " "), 404, "%s", body);
+
+    /* The stream follows the run live: open it, then the run happens. */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "curl -sN -H 'Authorization: Bearer %s' %s/api/v1/runs/1/events", acme, url);
+    FILE *sse = popen(cmd, "r");
+    cr_assert_not_null(sse);
+    char log[16384] = "";
+    cr_assert_eq(read_until(sse, ": run 1", log, sizeof log), 0, "%s", log);
+    finish_run();
+    cr_assert_eq(read_until(sse, "event: end", log, sizeof log), 0, "%s", log);
+    pclose(sse);
+    cr_assert(strstr(log, "event: job-start\ndata: {\"job\":1,\"attempt\":1,\"event\":{"), "%s", log);
+    cr_assert(strstr(log, "event: job-end\ndata: {\"job\":2,"), "%s", log);
+    cr_assert(strstr(log, "event: jobs\ndata: [{\"id\":1,"), "%s", log);
+    /* Resumed after the first event: the rest, not the first again. */
+    int first = 0;
+    cr_assert_eq(sscanf(strstr(log, "id: "), "id: %d", &first), 1, "%s", log);
+    snprintf(cmd, sizeof cmd, "curl -sN -H 'Authorization: Bearer %s' -H 'Last-Event-ID: %d' %s/api/v1/runs/1/events",
+             acme, first, url);
+    sse = popen(cmd, "r");
+    char again[16384] = "";
+    cr_assert_eq(read_until(sse, "event: end", again, sizeof again), 0, "%s", again);
+    pclose(sse);
+    char firstid[32];
+    snprintf(firstid, sizeof firstid, "id: %d\n", first);
+    cr_assert(!strstr(again, firstid) && strstr(again, "event: job-end"), "%s", again);
+
+    /* The report in every form, PDF too. */
+    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=pdf", "-D %s/headers", dir), 200, "%s", body);
+    cr_assert(!strncmp(body, "%PDF-", 5), "%.20s", body);
+    cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "application/pdf");
+    cr_assert_eq(http(globex, "/api/v1/runs/1/report?format=pdf", " "), 404, "%s", body);
+
+    /* Vendors do not publish; an engineer does; anyone finds and checks it. */
+    cr_assert_eq(http(acme, "/api/v1/runs/1/publish", "-X POST"), 403, "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/runs/1/publish", "-X POST"), 404, "%s", body);
+    cr_assert_eq(http(eng, "/api/v1/runs/1/publish", "-X POST"), 200, "%s", body);
+    cr_assert_str_eq(member(v, sizeof v, "product"), "hello");
+    char concl[64];
+    member(concl, sizeof concl, "conclusion");
+    cr_assert(!strcmp(concl, "certified") || !strcmp(concl, "not-certified"), "%s", body);
+    char q[256];
+    snprintf(q, sizeof q, "/api/v1/registry?q=HELL&cpu=kunpeng&os=kylin&verdict=%s", concl);
+    cr_assert_eq(http(NULL, q, " "), 200, "%s", body);
+    cr_assert(strstr(body, "\"run\":1,"), "%s", body);
+    cr_assert_eq(http(NULL, "/api/v1/registry?cpu=loongson", " "), 200);
+    cr_assert_str_eq(body, "[]");
+    snprintf(q, sizeof q, "/api/v1/registry?verdict=%s", strcmp(concl, "certified") ? "certified" : "not-certified");
+    cr_assert_eq(http(NULL, q, " "), 200);
+    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(http(NULL, "/api/v1/registry/1", " "), 200, "%s", body);
+    cr_assert(strstr(body, "\"valid\":true") && strstr(body, "\"envelope\":{\"payloadType\""), "%s", body);
+    cr_assert_eq(th_run(keyid, sizeof keyid, A " --lab %s key show --json | jq -r .keyid", labdir), 0, "%s", keyid);
+    keyid[strcspn(keyid, "\n")] = 0;
+    cr_assert_str_eq(member(v, sizeof v, "keyid"), keyid);
+    /* The CLI publishes too, and the same run again replaces its entry. */
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s run publish 1", labdir), 0, "%s", out);
+    cr_assert(strstr(out, "published"), "%s", out);
+    cr_assert_eq(http(NULL, "/api/v1/registry", " "), 200);
+    cJSON *l = cJSON_Parse(body);
+    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", body);
+    cJSON_Delete(l);
+    cr_assert_eq(http(NULL, "/api/v1/registry/2", " "), 404);
+    stop();
 }
