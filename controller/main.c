@@ -420,9 +420,20 @@ static int cmd_package(int argc, char **argv)
             } else {
                 cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
                 {
-                    char counts[200];
-                    printf("%s (%s): %s\n", cell(assay_json_str(x, "profile"), 0),
-                           cell(cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? assay_json_str(x, "artifact") : assay_json_str(x, "message"), 0),
+                    char counts[200], label[2048];
+                    /* The artifact: its file, or every file of a set. */
+                    const cJSON *set = cJSON_GetObjectItem(x, "artifact_files"), *sf;
+                    if (cJSON_GetArraySize(set) > 1) {
+                        size_t used = (size_t)snprintf(label, sizeof label, "set of %d: ", cJSON_GetArraySize(set));
+                        cJSON_ArrayForEach(sf, set) if (cJSON_IsString(sf) && used < sizeof label)
+                            used += (size_t)snprintf(label + used, sizeof label - used, "%s%s",
+                                                     sf == set->child ? "" : ", ", sf->valuestring);
+                    } else {
+                        snprintf(label, sizeof label, "%s",
+                                 cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? assay_json_str(x, "artifact")
+                                                                                    : assay_json_str(x, "message"));
+                    }
+                    printf("%s (%s): %s\n", cell(assay_json_str(x, "profile"), 0), cell(label, 0),
                            assay_pkgcheck_counts(counts, sizeof counts, x));
                     cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
                         printf("  %s %s %s: %s (expected %s)\n           %s\n", cell(assay_json_str(fd, "severity"), 7),
