@@ -546,19 +546,27 @@ static int claim(struct ctx *x, struct job *j)
 static int run_start(struct ctx *x, struct job *j)
 {
     struct host *h = j->host;
-    static char cmd[96 * 1024]; /* one loop: commands are built and sent one at a time */
+    enum { RUN_CMD_MAX = 96 * 1024 }; /* a set of 32 files' names and digests fits */
+    char *cmd = malloc(RUN_CMD_MAX);
     const char *sha[ASSAY_MANIFEST_SET_MAX], *names[ASSAY_MANIFEST_SET_MAX];
     assay_remote_host rh = remote_host(h);
     assay_remote_job rj = remote_job(j, sha, names);
-    int rc = assay_remote_run(cmd, sizeof cmd, &rh, &rj);
+    if (!cmd)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    int rc = assay_remote_run(cmd, RUN_CMD_MAX, &rh, &rj);
     if (rc < 0) {
+        free(cmd);
         job_failover(x, h, assay_error_last()->message);
         return 0;
     }
-    if ((rc = claim(x, j)) < 0)
+    if ((rc = claim(x, j)) < 0) {
+        free(cmd);
         return rc;
+    }
     assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
-    if ((rc = cmd_start(x, j, ASSAY_REMOTE_RUN, cmd, j->spec, strlen(j->spec), -1, 1)) < 0)
+    rc = cmd_start(x, j, ASSAY_REMOTE_RUN, cmd, j->spec, strlen(j->spec), -1, 1); /* the transport copies cmd */
+    free(cmd);
+    if (rc < 0)
         return rc;
     j->run_sent = 1;
     return 0;
@@ -644,66 +652,82 @@ static int open_size(const char *path, uint64_t *size)
     return fd;
 }
 
+/* UPLOADING's command: the agent if it is missing, then each missing file
+ * of the artifact, each checked by its digest on the host, then RUN. */
+static int upload_start(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    char blob[4096];
+    int rc;
+    uint64_t asize = 0, fsize = 0, sizes[ASSAY_MANIFEST_SET_MAX] = {0};
+    upfds_close(j);
+    if (j->need_agent && (j->upfd = open_size(h->agent, &asize)) < 0)
+        return j->upfd;
+    for (size_t k = 0; j->need_art && k < j->nset; k++) {
+        if (!j->need_file[k])
+            continue;
+        if ((rc = assay_blob_path(blob, sizeof blob, x->lab->blobs, j->set[k].sha256)) < 0)
+            return rc;
+        if ((j->upfds[j->nupfds] = open_size(blob, &sizes[k])) < 0) {
+            rc = j->upfds[j->nupfds];
+            j->upfds[j->nupfds] = -1;
+            return rc;
+        }
+        j->nupfds++;
+        if (sizes[k] == 0)
+            fsize = 1; /* an empty blob: refused below */
+    }
+    if ((asize == 0 && j->need_agent) || fsize)
+        return assay_error_set(ASSAY_EIO, "an empty file to upload (the agent or an artifact's blob)");
+    enum { UPLOAD_CMD_MAX = 160 * 1024 }; /* the agent's and 32 files' upload parts, then RUN */
+    const char *sha[ASSAY_MANIFEST_SET_MAX], *names[ASSAY_MANIFEST_SET_MAX];
+    assay_remote_host rh = remote_host(h);
+    assay_remote_job rj = remote_job(j, sha, names);
+    char *cmd = malloc(UPLOAD_CMD_MAX);
+    if (!cmd)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (j->nset > 1)
+        rc = assay_remote_upload_run_set(cmd, UPLOAD_CMD_MAX, &rh, &rj, asize, sizes);
+    else
+        rc = assay_remote_upload_run(cmd, UPLOAD_CMD_MAX, &rh, &rj, asize, sizes[0]);
+    if (rc < 0) {
+        free(cmd);
+        job_failover(x, h, assay_error_last()->message);
+        return 0;
+    }
+    if ((rc = claim(x, j)) < 0) {
+        free(cmd);
+        return rc;
+    }
+    assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
+    /* The files are read to their ends by the command, closed after; the
+     * transport copies the command. */
+    rc = cmd_start2(x, j, ASSAY_REMOTE_UPLOAD_RUN, cmd, j->spec, strlen(j->spec), j->upfd, j->upfds, j->nupfds, 1);
+    free(cmd);
+    if (rc < 0)
+        return rc;
+    j->run_sent = 1;
+    size_t nf = 0;
+    for (size_t k = 0; j->need_art && k < j->nset; k++)
+        nf += j->need_file[k];
+    char what[300];
+    if (nf > 1 || (nf == 1 && j->nset > 1))
+        snprintf(what, sizeof what, "%zu of the artifact's %zu files", nf, j->nset);
+    else
+        snprintf(what, sizeof what, "%s", j->art_name);
+    snprintf(j->cur, sizeof j->cur, "upload %s%s%s", j->need_agent ? "agent" : "",
+             j->need_agent && j->need_art ? " + " : "", j->need_art ? what : "");
+    return 0;
+}
+
 /* What RUN found missing goes up on the stdin of one command that then
  * goes on as RUN. */
 static int on_uploading(struct ctx *x, struct job *j, const struct result *r)
 {
     struct host *h = j->host;
-    static char cmd[160 * 1024]; /* one loop: commands are built and sent one at a time */
-    char why[700], blob[4096];
-    int rc;
-    if (!r) {
-        uint64_t asize = 0, fsize = 0, sizes[ASSAY_MANIFEST_SET_MAX] = {0};
-        upfds_close(j);
-        if (j->need_agent && (j->upfd = open_size(h->agent, &asize)) < 0)
-            return j->upfd;
-        for (size_t k = 0; j->need_art && k < j->nset; k++) {
-            if (!j->need_file[k])
-                continue;
-            if ((rc = assay_blob_path(blob, sizeof blob, x->lab->blobs, j->set[k].sha256)) < 0)
-                return rc;
-            if ((j->upfds[j->nupfds] = open_size(blob, &sizes[k])) < 0) {
-                rc = j->upfds[j->nupfds];
-                j->upfds[j->nupfds] = -1;
-                return rc;
-            }
-            j->nupfds++;
-            if (sizes[k] == 0)
-                fsize = 1; /* an empty blob: refused below */
-        }
-        if ((asize == 0 && j->need_agent) || fsize)
-            return assay_error_set(ASSAY_EIO, "an empty file to upload (the agent or an artifact's blob)");
-        const char *sha[ASSAY_MANIFEST_SET_MAX], *names[ASSAY_MANIFEST_SET_MAX];
-        assay_remote_host rh = remote_host(h);
-        assay_remote_job rj = remote_job(j, sha, names);
-        if (j->nset > 1)
-            rc = assay_remote_upload_run_set(cmd, sizeof cmd, &rh, &rj, asize, sizes);
-        else
-            rc = assay_remote_upload_run(cmd, sizeof cmd, &rh, &rj, asize, sizes[0]);
-        if (rc < 0) {
-            job_failover(x, h, assay_error_last()->message);
-            return 0;
-        }
-        if ((rc = claim(x, j)) < 0)
-            return rc;
-        assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
-        /* The files are read to their ends by the command, closed after. */
-        if ((rc = cmd_start2(x, j, ASSAY_REMOTE_UPLOAD_RUN, cmd, j->spec, strlen(j->spec), j->upfd, j->upfds,
-                             j->nupfds, 1)) < 0)
-            return rc;
-        j->run_sent = 1;
-        size_t nf = 0;
-        for (size_t k = 0; j->need_art && k < j->nset; k++)
-            nf += j->need_file[k];
-        char what[300];
-        if (nf > 1 || (nf == 1 && j->nset > 1))
-            snprintf(what, sizeof what, "%zu of the artifact's %zu files", nf, j->nset);
-        else
-            snprintf(what, sizeof what, "%s", j->art_name);
-        snprintf(j->cur, sizeof j->cur, "upload %s%s%s", j->need_agent ? "agent" : "",
-                 j->need_agent && j->need_art ? " + " : "", j->need_art ? what : "");
-        return 0;
-    }
+    char why[700];
+    if (!r)
+        return upload_start(x, j);
     if (r->status == ASSAY_REMOTE_NO_UPLOAD) {
         snprintf(why, sizeof why, "uploading %s%s%s to %s failed: %s", j->need_agent ? "the agent" : "",
                  j->need_agent && j->need_art ? " and " : "", j->need_art ? j->art_name : "", h->rec.name, r->err);
