@@ -391,6 +391,22 @@ static int cmd_package(int argc, char **argv)
                 for (size_t i = 0; i < n; i++)
                     printf("  %-12s %-4s %-4s %10" PRIu64 "  %.16s  %s\n", arts[i].arch, arts[i].abi, arts[i].format,
                            arts[i].size, arts[i].sha256, cell(arts[i].name, 0));
+                /* The artifacts of several files: which files go together,
+                 * in the order the install step gets them. */
+                assay_manifest *m = NULL;
+                if (assay_manifest_parse(&m, manifest, strlen(manifest)) == 0) {
+                    for (size_t i = 0; i < m->nartifacts; i++) {
+                        const assay_manifest_artifact *a = &m->artifacts[i];
+                        if (a->nfiles < 2)
+                            continue;
+                        printf("  set for %s%s%s, installed together in this order:\n", a->arch,
+                               a->abi[0] ? ", ABI " : "", a->abi);
+                        for (size_t k = 0; k < a->nfiles; k++)
+                            printf("    %zu. %s\n", k + 1, cell(assay_manifest_file(m, a, k), 0));
+                    }
+                }
+                assay_error_clear();
+                assay_manifest_free(m);
             }
             free(arts);
             free(manifest);

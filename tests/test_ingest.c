@@ -483,6 +483,11 @@ Test(ingest, preflight_resolves_libraries_across_an_artifact_set)
                           "pkgs/plugins.tar.gz): "), "%s", out);
     cr_assert(strstr(out, "  read          pkgs/setlib_1_amd64.deb!/usr/lib/libset.so.1\n"), "%s", out);
     cr_assert(strstr(out, "  read          pkgs/plugins.tar.gz!/usr/lib/setprog/plug.so\n"), "%s", out);
+    /* package show: which files go together, in the install step's order. */
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/lab package show %.12s", labdir, id), 0, "%s",
+                 out);
+    cr_assert(strstr(out, "  set for x86_64, installed together in this order:\n    1. pkgs/setprog_1_amd64.deb\n"
+                          "    2. pkgs/setlib_1_amd64.deb\n    3. pkgs/plugins.tar.gz\n"), "%s", out);
 }
 
 /* ---- vendor text on the terminal ----------------------------------------- */
