@@ -83,22 +83,6 @@ int assay_remote_logs(char *out, size_t len, const char *jobdir)
     return rc;
 }
 
-/* A job in one command: link the cached artifact into the job directory,
- * start the job (the spec on stdin; idempotent), stream its events from
- * the first one the store lacks, then every log framed as in LOGS. Exits
- * ASSAY_REMOTE_MISSING + 1 (no agent), + 2 (no artifact) or + 3 before
- * anything runs when the host lacks them.
- *
- * Nothing of it may outlive the channel (docs/protocol.md, "One reader"):
- * when the controller dies or the connection drops, sshd closes the
- * channel and the shell must end with it, or shells and attaches pile up
- * on the host, one more per reconnect. attach is the only part that waits:
- * it exits as soon as its stdout's reader is gone (or a newer attach of the
- * job replaces it), and anything but "job-end written" makes the shell
- * exit at once (|| exit). The logs are sent only after a complete event
- * stream; a write that fails there (the channel closed meanwhile) ends the
- * shell too, rather than cat-ing the other logs into nothing. The start
- * phase is short and ends by itself. */
 /* The start of RUN for a set: check every file (in the job's artifacts/
  * folder already, or in the cache), name the missing ones on stderr, link
  * them all into the folder. Names and digests are safe words, quoted all
@@ -173,6 +157,22 @@ size_t assay_remote_missing_files(unsigned char *miss, size_t n, const char *err
     return named;
 }
 
+/* A job in one command: link the cached artifact into the job directory,
+ * start the job (the spec on stdin; idempotent), stream its events from
+ * the first one the store lacks, then every log framed as in LOGS. Exits
+ * ASSAY_REMOTE_MISSING + 1 (no agent), + 2 (no artifact) or + 3 before
+ * anything runs when the host lacks them.
+ *
+ * Nothing of it may outlive the channel (docs/protocol.md, "One reader"):
+ * when the controller dies or the connection drops, sshd closes the
+ * channel and the shell must end with it, or shells and attaches pile up
+ * on the host, one more per reconnect. attach is the only part that waits:
+ * it exits as soon as its stdout's reader is gone (or a newer attach of the
+ * job replaces it), and anything but "job-end written" makes the shell
+ * exit at once (|| exit). The logs are sent only after a complete event
+ * stream; a write that fails there (the channel closed meanwhile) ends the
+ * shell too, rather than cat-ing the other logs into nothing. The start
+ * phase is short and ends by itself. */
 int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j)
 {
     char path[4200], cache[4200], dst[4500];
