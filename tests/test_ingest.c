@@ -483,6 +483,24 @@ Test(ingest, preflight_resolves_libraries_across_an_artifact_set)
                           "pkgs/plugins.tar.gz): "), "%s", out);
     cr_assert(strstr(out, "  read          pkgs/setlib_1_amd64.deb!/usr/lib/libset.so.1\n"), "%s", out);
     cr_assert(strstr(out, "  read          pkgs/plugins.tar.gz!/usr/lib/setprog/plug.so\n"), "%s", out);
+    /* A file of the set that the archive lacks, or whose package says
+     * another arch, is refused with the field that names it. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "set -e; d=%s/set; mkdir -p $d/m $d/a; cp -r $d/s/pkgs $d/m/; cp -r $d/s/pkgs $d/a/;"
+                        "sed 's/plugins.tar.gz/nothere.tar.gz/' $d/s/manifest.json > $d/m/manifest.json;"
+                        "sed 's/x86_64/aarch64/' $d/s/manifest.json > $d/a/manifest.json;"
+                        "tar -C $d/m -czf $d/m.tar.gz manifest.json pkgs; tar -C $d/a -czf $d/a.tar.gz manifest.json pkgs",
+                        labdir),
+                 0, "%s", out);
+    char sub2[400], id2[65];
+    snprintf(sub2, sizeof sub2, "%s/set/m.tar.gz", labdir);
+    cr_assert_eq(assay_package_add(&lab, sub2, id2, &existed), ASSAY_ENOTFOUND);
+    cr_assert_str_eq(assay_error_last()->message,
+                     "manifest.json: artifacts[0].files[2]: 'pkgs/nothere.tar.gz' is not in the archive");
+    snprintf(sub2, sizeof sub2, "%s/set/a.tar.gz", labdir);
+    cr_assert_eq(assay_package_add(&lab, sub2, id2, &existed), ASSAY_EINVAL);
+    cr_assert_str_eq(assay_error_last()->message, "artifact 'pkgs/setprog_1_amd64.deb': its deb metadata says arch "
+                                                  "x86_64, the manifest says aarch64");
     /* package show: which files go together, in the install step's order. */
     cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/lab package show %.12s", labdir, id), 0, "%s",
                  out);
