@@ -701,51 +701,52 @@ static cJSON *check_profile(const struct scan *const *ss, size_t nss, const assa
         cJSON_Delete(files);
         return NULL;
     }
-    for (size_t k = 0; k < nss; k++)
-    for (size_t i = 0; i < ss[k]->n; i++) {
-        const struct scan *s = ss[k];
-        const assay_elf_info *e = s->files[i].info;
-        cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
-        if (!e) {
-            assay_preflight_too_large(fl, s->files[i].too_large);
-            warnings++;
-        } else {
-            int n = assay_preflight_elf(fl, e, &t);
-            if (n > 0)
-                errors += n;
-            if (n > 0 && demangle_findings(fl, 0) < 0) {
-                free(provided.v);
-                free(os.v);
+    for (size_t k = 0; k < nss; k++) {
+        for (size_t i = 0; i < ss[k]->n; i++) {
+            const struct scan *s = ss[k];
+            const assay_elf_info *e = s->files[i].info;
+            cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
+            if (!e) {
+                assay_preflight_too_large(fl, s->files[i].too_large);
+                warnings++;
+            } else {
+                int n = assay_preflight_elf(fl, e, &t);
+                if (n > 0)
+                    errors += n;
+                if (n > 0 && demangle_findings(fl, 0) < 0) {
+                    free(provided.v);
+                    free(os.v);
+                    cJSON_Delete(f);
+                    cJSON_Delete(fl);
+                    cJSON_Delete(r);
+                    cJSON_Delete(files);
+                    return NULL;
+                }
+                /* Issue 14 item 3: instruction-level findings (isa.h). */
+                int nw = cJSON_GetArraySize(fl);
+                int ie = assay_isa_findings(fl, s->files[i].isa, p);
+                errors += ie;
+                warnings += cJSON_GetArraySize(fl) - nw - ie;
+                /* Libraries: provided by the package itself or by the OS. (A
+                 * profile without a library list cannot say: no finding then.) */
+                int nf = cJSON_GetArraySize(fl);
+                if (p->libraries)
+                    library_finding(fl, e, &provided, &os, p);
+                warnings += cJSON_GetArraySize(fl) - nf;
+            }
+            const char *arch = e ? assay_elf_arch_name(e->id.machine, e->id.bits) : NULL;
+            if (cJSON_GetArraySize(fl) == 0 || listed == FILES_LISTED) {
+                unlisted += cJSON_GetArraySize(fl) > 0;
                 cJSON_Delete(f);
                 cJSON_Delete(fl);
-                cJSON_Delete(r);
-                cJSON_Delete(files);
-                return NULL;
+                continue;
             }
-            /* Issue 14 item 3: instruction-level findings (isa.h). */
-            int nw = cJSON_GetArraySize(fl);
-            int ie = assay_isa_findings(fl, s->files[i].isa, p);
-            errors += ie;
-            warnings += cJSON_GetArraySize(fl) - nw - ie;
-            /* Libraries: provided by the package itself or by the OS. (A
-             * profile without a library list cannot say: no finding then.) */
-            int nf = cJSON_GetArraySize(fl);
-            if (p->libraries)
-                library_finding(fl, e, &provided, &os, p);
-            warnings += cJSON_GetArraySize(fl) - nf;
+            listed++;
+            cJSON_AddStringToObject(f, "path", s->files[i].path);
+            cJSON_AddStringToObject(f, "arch", arch ? arch : "unknown");
+            cJSON_AddItemToObject(f, "findings", fl);
+            cJSON_AddItemToArray(files, f);
         }
-        const char *arch = e ? assay_elf_arch_name(e->id.machine, e->id.bits) : NULL;
-        if (cJSON_GetArraySize(fl) == 0 || listed == FILES_LISTED) {
-            unlisted += cJSON_GetArraySize(fl) > 0;
-            cJSON_Delete(f);
-            cJSON_Delete(fl);
-            continue;
-        }
-        listed++;
-        cJSON_AddStringToObject(f, "path", s->files[i].path);
-        cJSON_AddStringToObject(f, "arch", arch ? arch : "unknown");
-        cJSON_AddItemToObject(f, "findings", fl);
-        cJSON_AddItemToArray(files, f);
     }
     /* Package metadata against its contents: noarch over binaries. */
     if (metadata_arch && !strcmp(metadata_arch, "noarch") && total > 0) {
