@@ -499,8 +499,31 @@ static int build_env(struct env *e, const char *dir, const assay_spec *sp, const
         env_set(e, "ASSAY_RUN", b))
         return -1;
     if (sp->artifact) {
+        /* The artifact (a set's first file), every file of it one per
+         * line in the manifest's order, and the folder holding them. */
         snprintf(b, sizeof b, "%s/%s", dir, sp->artifact);
         if (env_set(e, "ASSAY_ARTIFACT", b))
+            return -1;
+        if (sp->nartifacts == 0) {
+            if (env_set(e, "ASSAY_ARTIFACTS", b))
+                return -1;
+            snprintf(b, sizeof b, "%s", dir);
+        } else {
+            size_t cap = sp->nartifacts * (strlen(dir) + sizeof ASSAY_ARTIFACT_DIR + 258), used = 0;
+            char *list = malloc(cap);
+            if (!list)
+                return -1;
+            list[0] = '\0';
+            for (size_t i = 0; i < sp->nartifacts; i++)
+                used += (size_t)snprintf(list + used, cap - used, "%s%s/%s/%s", i ? "\n" : "", dir,
+                                         ASSAY_ARTIFACT_DIR, sp->artifacts[i]);
+            int bad = env_set(e, "ASSAY_ARTIFACTS", list);
+            free(list);
+            if (bad)
+                return -1;
+            snprintf(b, sizeof b, "%s/%s", dir, ASSAY_ARTIFACT_DIR);
+        }
+        if (env_set(e, "ASSAY_ARTIFACT_DIR", b))
             return -1;
     }
     return 0;
@@ -904,13 +927,18 @@ static int supervise(const char *dir, assay_spec *sp, int ready_fd)
         goto out;
 
     const char *end_reason = NULL;
-    if (sp->artifact) {
+    for (size_t k = 0; sp->artifact && k < (sp->nartifacts ? sp->nartifacts : 1); k++) {
         struct stat st;
-        path_in(path, sizeof path, dir, sp->artifact);
+        char rel[300];
+        if (sp->nartifacts)
+            snprintf(rel, sizeof rel, "%s/%s", ASSAY_ARTIFACT_DIR, sp->artifacts[k]);
+        else
+            snprintf(rel, sizeof rel, "%s", sp->artifact);
+        path_in(path, sizeof path, dir, rel);
+        errno = 0;
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
             t.infra++;
-            emit_error(log, NULL, "artifact %s: %s", sp->artifact,
-                       errno ? strerror(errno) : "not a regular file");
+            emit_error(log, NULL, "artifact %s: %s", rel, errno ? strerror(errno) : "not a regular file");
             end_reason = "artifact missing";
             for (size_t i = 0; i < sp->nsteps; i++)
                 emit_skip(log, &sp->steps[i], "artifact missing", &t);

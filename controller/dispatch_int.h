@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "jobcheck.h"
 #include "remote.h"
+#include "manifest.h"
 #include "store.h"
 #include "transport.h"
 #include "assay/evmac.h"
@@ -115,15 +116,20 @@ struct job {
     int claimed;             /* the store has the host as holding this job's package */
     double reset_deadline;   /* JS_RESETTING: the reset must have ended by then */
     int need_agent, need_art; /* what RUN found missing */
-    int upfd2;                /* JS_UPLOADING: the artifact, after the agent (upfd) */
+    unsigned char need_file[ASSAY_MANIFEST_SET_MAX]; /* need_art: which files of the set (all for one file) */
+    int upfds[ASSAY_MANIFEST_SET_MAX]; /* JS_UPLOADING: the artifact's files, after the agent (upfd) */
+    size_t nupfds;
     int guessed;              /* the first contact's guess from the store's records is made */
     assay_remote_stream stream;
     int ended;               /* job-end stored */
     int end_seen;            /* job-end checked (maybe not stored yet) */
     char outcome[16], reason[256];
     char agent_job[96], jobdir[4096];
-    assay_artifact_rec art;
-    char art_name[256];
+    assay_artifact_rec art;  /* the artifact's (first) file */
+    char art_name[256];      /* its name in the job directory */
+    assay_artifact_rec set[ASSAY_MANIFEST_SET_MAX]; /* all its files, in the manifest's order (set[0] is art) */
+    char set_names[ASSAY_MANIFEST_SET_MAX][256];     /* their names on the host */
+    size_t nset;
     char *spec;
     unsigned char key[ASSAY_EVMAC_KEY]; /* its event key (assay/evmac.h) */
     assay_jobcheck *check;   /* its events against the spec (jobcheck.h) */

@@ -85,6 +85,43 @@ static void batch_clear(struct job *j)
     j->batch_bytes = 0;
 }
 
+static void upfds_close(struct job *j)
+{
+    for (size_t k = 0; k < ASSAY_MANIFEST_SET_MAX; k++) {
+        if (j->upfds[k] >= 0)
+            close(j->upfds[k]);
+        j->upfds[k] = -1;
+    }
+    j->nupfds = 0;
+}
+
+/* The job as remote.c takes it: one file, or a set; `sha` and `names`
+ * hold the set's pointers. */
+static assay_remote_job remote_job(const struct job *j, const char **sha, const char **names)
+{
+    for (size_t k = 0; k < j->nset; k++) {
+        sha[k] = j->set[k].sha256;
+        names[k] = j->set_names[k];
+    }
+    return (assay_remote_job){j->jobdir, j->art.sha256, j->art_name, j->rec.last_seq + 1, sha, names, j->nset};
+}
+
+/* All the artifact's files are needed (one file, or a set whose RUN did
+ * not say which of its files are missing). */
+static void need_all(struct job *j)
+{
+    for (size_t k = 0; k < ASSAY_MANIFEST_SET_MAX; k++)
+        j->need_file[k] = k < j->nset;
+}
+
+static uint64_t set_size(const struct job *j)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < j->nset; k++)
+        n += j->set[k].size;
+    return n;
+}
+
 static void cmd_free(struct ctx *x, struct job *j)
 {
     if (j->x)
@@ -94,9 +131,8 @@ static void cmd_free(struct ctx *x, struct job *j)
     j->x = j->xc = NULL;
     if (j->upfd >= 0)
         close(j->upfd);
-    if (j->upfd2 >= 0)
-        close(j->upfd2);
-    j->upfd = j->upfd2 = -1;
+    j->upfd = -1;
+    upfds_close(j);
     assay_blob_writer_abort(j->bw);
     j->bw = NULL;
 }
@@ -370,10 +406,10 @@ static int link_rc(struct job *j, int rc)
 }
 
 static int cmd_start2(struct ctx *x, struct job *j, assay_remote_kind kind, const char *cmd, const void *in,
-                      size_t inlen, int infd, int infd2, int stream)
+                      size_t inlen, int infd, const int *infds, size_t ninfds, int stream)
 {
-    assay_exec_opts eo = {.command = cmd, .in = in, .inlen = inlen, .infd = infd, .infd2 = infd2,
-                          .sink = stream ? stream_sink : NULL, .arg = j};
+    assay_exec_opts eo = {.command = cmd, .in = in, .inlen = inlen, .infd = infd, .infd2 = -1,
+                          .infds = infds, .ninfds = ninfds, .sink = stream ? stream_sink : NULL, .arg = j};
     j->sink_rc = 0;
     j->xkind = kind;
     return link_rc(j, x->t->exec_new(&j->x, j->host->conn, kind, &eo));
@@ -382,7 +418,7 @@ static int cmd_start2(struct ctx *x, struct job *j, assay_remote_kind kind, cons
 static int cmd_start(struct ctx *x, struct job *j, assay_remote_kind kind, const char *cmd, const void *in,
                      size_t inlen, int infd, int stream)
 {
-    return cmd_start2(x, j, kind, cmd, in, inlen, infd, -1, stream);
+    return cmd_start2(x, j, kind, cmd, in, inlen, infd, NULL, 0, stream);
 }
 
 struct result {
@@ -520,18 +556,27 @@ static int claim(struct ctx *x, struct job *j)
 static int run_start(struct ctx *x, struct job *j)
 {
     struct host *h = j->host;
-    char cmd[20000];
+    enum { RUN_CMD_MAX = 96 * 1024 }; /* a set of 32 files' names and digests fits */
+    char *cmd = malloc(RUN_CMD_MAX);
+    const char *sha[ASSAY_MANIFEST_SET_MAX], *names[ASSAY_MANIFEST_SET_MAX];
     assay_remote_host rh = remote_host(h);
-    assay_remote_job rj = {j->jobdir, j->art.sha256, j->art_name, j->rec.last_seq + 1};
-    int rc = assay_remote_run(cmd, sizeof cmd, &rh, &rj);
+    assay_remote_job rj = remote_job(j, sha, names);
+    if (!cmd)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    int rc = assay_remote_run(cmd, RUN_CMD_MAX, &rh, &rj);
     if (rc < 0) {
+        free(cmd);
         job_failover(x, h, assay_error_last()->message);
         return 0;
     }
-    if ((rc = claim(x, j)) < 0)
+    if ((rc = claim(x, j)) < 0) {
+        free(cmd);
         return rc;
+    }
     assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
-    if ((rc = cmd_start(x, j, ASSAY_REMOTE_RUN, cmd, j->spec, strlen(j->spec), -1, 1)) < 0)
+    rc = cmd_start(x, j, ASSAY_REMOTE_RUN, cmd, j->spec, strlen(j->spec), -1, 1); /* the transport copies cmd */
+    free(cmd);
+    if (rc < 0)
         return rc;
     j->run_sent = 1;
     return 0;
@@ -552,10 +597,11 @@ static int on_starting(struct ctx *x, struct job *j, const struct result *r)
         int ha = 1, hf = 1;
         if (j->rec.last_seq < 0 && !j->guessed &&
             assay_store_host_has(x->lab->store, h->rec.name, h->agent_sha, j->art.sha256, &ha, &hf) == 0 &&
-            (!ha || (!hf && j->art.size <= ASSAY_PREUPLOAD_MAX))) {
+            (!ha || (!hf && set_size(j) <= ASSAY_PREUPLOAD_MAX))) {
             j->guessed = 1;
             j->need_agent = !ha;
-            j->need_art = !hf && j->art.size <= ASSAY_PREUPLOAD_MAX;
+            j->need_art = !hf && set_size(j) <= ASSAY_PREUPLOAD_MAX;
+            need_all(j);
             job_state(x, j, JS_UPLOADING, "the lab's records show no job of this agent or artifact on the host");
             return 0;
         }
@@ -569,6 +615,10 @@ static int on_starting(struct ctx *x, struct job *j, const struct result *r)
          * pushed again before anything attaches with it. */
         j->need_agent = missing & 1;
         j->need_art = missing & 2;
+        /* A set's RUN names the files it lacks: only those go up (the
+         * ones a cut transfer brought whole are in the cache). */
+        if (j->nset <= 1 || !assay_remote_missing_files(j->need_file, j->nset, r->err))
+            need_all(j);
         j->run_sent = 0;
         job_state(x, j, JS_UPLOADING,
                   missing == 3 ? "the host has neither agent nor artifact"
@@ -612,42 +662,82 @@ static int open_size(const char *path, uint64_t *size)
     return fd;
 }
 
+/* UPLOADING's command: the agent if it is missing, then each missing file
+ * of the artifact, each checked by its digest on the host, then RUN. */
+static int upload_start(struct ctx *x, struct job *j)
+{
+    struct host *h = j->host;
+    char blob[4096];
+    int rc;
+    uint64_t asize = 0, fsize = 0, sizes[ASSAY_MANIFEST_SET_MAX] = {0};
+    upfds_close(j);
+    if (j->need_agent && (j->upfd = open_size(h->agent, &asize)) < 0)
+        return j->upfd;
+    for (size_t k = 0; j->need_art && k < j->nset; k++) {
+        if (!j->need_file[k])
+            continue;
+        if ((rc = assay_blob_path(blob, sizeof blob, x->lab->blobs, j->set[k].sha256)) < 0)
+            return rc;
+        if ((j->upfds[j->nupfds] = open_size(blob, &sizes[k])) < 0) {
+            rc = j->upfds[j->nupfds];
+            j->upfds[j->nupfds] = -1;
+            return rc;
+        }
+        j->nupfds++;
+        if (sizes[k] == 0)
+            fsize = 1; /* an empty blob: refused below */
+    }
+    if ((asize == 0 && j->need_agent) || fsize)
+        return assay_error_set(ASSAY_EIO, "an empty file to upload (the agent or an artifact's blob)");
+    enum { UPLOAD_CMD_MAX = 160 * 1024 }; /* the agent's and 32 files' upload parts, then RUN */
+    const char *sha[ASSAY_MANIFEST_SET_MAX], *names[ASSAY_MANIFEST_SET_MAX];
+    assay_remote_host rh = remote_host(h);
+    assay_remote_job rj = remote_job(j, sha, names);
+    char *cmd = malloc(UPLOAD_CMD_MAX);
+    if (!cmd)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (j->nset > 1)
+        rc = assay_remote_upload_run_set(cmd, UPLOAD_CMD_MAX, &rh, &rj, asize, sizes);
+    else
+        rc = assay_remote_upload_run(cmd, UPLOAD_CMD_MAX, &rh, &rj, asize, sizes[0]);
+    if (rc < 0) {
+        free(cmd);
+        job_failover(x, h, assay_error_last()->message);
+        return 0;
+    }
+    if ((rc = claim(x, j)) < 0) {
+        free(cmd);
+        return rc;
+    }
+    assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
+    /* The files are read to their ends by the command, closed after; the
+     * transport copies the command. */
+    rc = cmd_start2(x, j, ASSAY_REMOTE_UPLOAD_RUN, cmd, j->spec, strlen(j->spec), j->upfd, j->upfds, j->nupfds, 1);
+    free(cmd);
+    if (rc < 0)
+        return rc;
+    j->run_sent = 1;
+    size_t nf = 0;
+    for (size_t k = 0; j->need_art && k < j->nset; k++)
+        nf += j->need_file[k];
+    char what[300];
+    if (nf > 1 || (nf == 1 && j->nset > 1))
+        snprintf(what, sizeof what, "%zu of the artifact's %zu files", nf, j->nset);
+    else
+        snprintf(what, sizeof what, "%s", j->art_name);
+    snprintf(j->cur, sizeof j->cur, "upload %s%s%s", j->need_agent ? "agent" : "",
+             j->need_agent && j->need_art ? " + " : "", j->need_art ? what : "");
+    return 0;
+}
+
 /* What RUN found missing goes up on the stdin of one command that then
  * goes on as RUN. */
 static int on_uploading(struct ctx *x, struct job *j, const struct result *r)
 {
     struct host *h = j->host;
-    char cmd[40000], why[700], blob[4096];
-    int rc;
-    if (!r) {
-        uint64_t asize = 0, fsize = 0;
-        if (j->need_agent && (j->upfd = open_size(h->agent, &asize)) < 0)
-            return j->upfd;
-        if (j->need_art) {
-            if ((rc = assay_blob_path(blob, sizeof blob, x->lab->blobs, j->art.sha256)) < 0)
-                return rc;
-            if ((j->upfd2 = open_size(blob, &fsize)) < 0)
-                return j->upfd2;
-        }
-        if ((asize == 0 && j->need_agent) || (fsize == 0 && j->need_art))
-            return assay_error_set(ASSAY_EIO, "an empty file to upload (the agent or the artifact's blob)");
-        assay_remote_host rh = remote_host(h);
-        assay_remote_job rj = {j->jobdir, j->art.sha256, j->art_name, j->rec.last_seq + 1};
-        if ((rc = assay_remote_upload_run(cmd, sizeof cmd, &rh, &rj, asize, fsize)) < 0) {
-            job_failover(x, h, assay_error_last()->message);
-            return 0;
-        }
-        if ((rc = claim(x, j)) < 0)
-            return rc;
-        assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
-        /* The files are read to their ends by the command, closed after. */
-        if ((rc = cmd_start2(x, j, ASSAY_REMOTE_UPLOAD_RUN, cmd, j->spec, strlen(j->spec), j->upfd, j->upfd2, 1)) < 0)
-            return rc;
-        j->run_sent = 1;
-        snprintf(j->cur, sizeof j->cur, "upload %s%s%s", j->need_agent ? "agent" : "",
-                 j->need_agent && j->need_art ? " + " : "", j->need_art ? j->art_name : "");
-        return 0;
-    }
+    char why[700];
+    if (!r)
+        return upload_start(x, j);
     if (r->status == ASSAY_REMOTE_NO_UPLOAD) {
         snprintf(why, sizeof why, "uploading %s%s%s to %s failed: %s", j->need_agent ? "the agent" : "",
                  j->need_agent && j->need_art ? " and " : "", j->need_art ? j->art_name : "", h->rec.name, r->err);
@@ -658,7 +748,14 @@ static int on_uploading(struct ctx *x, struct job *j, const struct result *r)
     if (missing >= 1 && missing <= 3) {
         /* What was sent and is still missing is the host's failure; what
          * was not sent (a first contact's guess) goes up now. */
-        if (((missing & 1) && j->need_agent) || ((missing & 2) && j->need_art)) {
+        unsigned char still[ASSAY_MANIFEST_SET_MAX];
+        int sent_missing = (missing & 2) && j->need_art;
+        if (sent_missing && j->nset > 1 && assay_remote_missing_files(still, j->nset, r->err)) {
+            sent_missing = 0;
+            for (size_t k = 0; k < j->nset; k++)
+                sent_missing |= still[k] && j->need_file[k];
+        }
+        if (((missing & 1) && j->need_agent) || sent_missing) {
             snprintf(why, sizeof why, "%s still lacks %s after the upload", h->rec.name,
                      (missing & 1) && j->need_agent ? "the agent" : "the artifact");
             job_failover(x, h, why);
@@ -666,6 +763,8 @@ static int on_uploading(struct ctx *x, struct job *j, const struct result *r)
         }
         j->need_agent = missing & 1;
         j->need_art = (missing & 2) != 0;
+        if (j->nset <= 1 || !assay_remote_missing_files(j->need_file, j->nset, r->err))
+            need_all(j);
         return on_uploading(x, j, NULL);
     }
     /* The uploads went through; the rest is RUN's. */
@@ -841,9 +940,8 @@ int job_drive(struct ctx *x, struct job *j)
             j->x = NULL;
             if (j->upfd >= 0)
                 close(j->upfd);
-            if (j->upfd2 >= 0)
-                close(j->upfd2);
-            j->upfd = j->upfd2 = -1;
+            j->upfd = -1;
+            upfds_close(j);
             r = &res;
         }
         enum jstate before = j->state;

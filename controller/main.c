@@ -444,6 +444,22 @@ static int cmd_package(int argc, char **argv)
                 for (size_t i = 0; i < n; i++)
                     printf("  %-12s %-4s %-4s %10" PRIu64 "  %.16s  %s\n", arts[i].arch, arts[i].abi, arts[i].format,
                            arts[i].size, arts[i].sha256, cell(arts[i].name, 0));
+                /* The artifacts of several files: which files go together,
+                 * in the order the install step gets them. */
+                assay_manifest *m = NULL;
+                if (assay_manifest_parse(&m, manifest, strlen(manifest)) == 0) {
+                    for (size_t i = 0; i < m->nartifacts; i++) {
+                        const assay_manifest_artifact *a = &m->artifacts[i];
+                        if (a->nfiles < 2)
+                            continue;
+                        printf("  set for %s%s%s, installed together in this order:\n", a->arch,
+                               a->abi[0] ? ", ABI " : "", a->abi);
+                        for (size_t k = 0; k < a->nfiles; k++)
+                            printf("    %zu. %s\n", k + 1, cell(assay_manifest_file(m, a, k), 0));
+                    }
+                }
+                assay_error_clear();
+                assay_manifest_free(m);
             }
             free(arts);
             free(manifest);
@@ -473,9 +489,20 @@ static int cmd_package(int argc, char **argv)
             } else {
                 cJSON_ArrayForEach(x, cJSON_GetObjectItem(pf, "profiles"))
                 {
-                    char counts[200];
-                    printf("%s (%s): %s\n", cell(assay_json_str(x, "profile"), 0),
-                           cell(cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? assay_json_str(x, "artifact") : assay_json_str(x, "message"), 0),
+                    char counts[200], label[2048];
+                    /* The artifact: its file, or every file of a set. */
+                    const cJSON *set = cJSON_GetObjectItem(x, "artifact_files"), *sf;
+                    if (cJSON_GetArraySize(set) > 1) {
+                        size_t used = (size_t)snprintf(label, sizeof label, "set of %d: ", cJSON_GetArraySize(set));
+                        cJSON_ArrayForEach(sf, set) if (cJSON_IsString(sf) && used < sizeof label)
+                            used += (size_t)snprintf(label + used, sizeof label - used, "%s%s",
+                                                     sf == set->child ? "" : ", ", sf->valuestring);
+                    } else {
+                        snprintf(label, sizeof label, "%s",
+                                 cJSON_IsString(cJSON_GetObjectItem(x, "artifact")) ? assay_json_str(x, "artifact")
+                                                                                    : assay_json_str(x, "message"));
+                    }
+                    printf("%s (%s): %s\n", cell(assay_json_str(x, "profile"), 0), cell(label, 0),
                            assay_pkgcheck_counts(counts, sizeof counts, x));
                     cJSON_ArrayForEach(f, cJSON_GetObjectItem(x, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
                         printf("  %s %s %s: %s (expected %s)\n           %s\n", cell(assay_json_str(fd, "severity"), 7),

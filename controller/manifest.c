@@ -23,6 +23,7 @@ void assay_manifest_free(assay_manifest *m)
     if (!m)
         return;
     free(m->artifacts);
+    free(m->files);
     cJSON_Delete(m->doc);
     free(m);
 }
@@ -391,7 +392,7 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
 
     v = cJSON_GetObjectItemCaseSensitive(m->doc, "artifacts");
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
-        rc = assay_error_set(ASSAY_EINVAL, "artifacts: must be a non-empty array of {file, arch}");
+        rc = assay_error_set(ASSAY_EINVAL, "artifacts: must be a non-empty array of {file or files, arch}");
         goto out;
     }
     if (cJSON_GetArraySize(v) > MAX_ARTIFACTS) {
@@ -402,9 +403,13 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
         rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
         goto out;
     }
+    if (!(m->files = calloc(ASSAY_MANIFEST_FILES_MAX, sizeof *m->files))) {
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        goto out;
+    }
     cJSON_ArrayForEach(a, v)
     {
-        static const char *const akeys[] = {"file", "arch", "abi", NULL};
+        static const char *const akeys[] = {"file", "files", "arch", "abi", NULL};
         assay_manifest_artifact *ar = &m->artifacts[m->nartifacts];
         char where[40];
         snprintf(where, sizeof where, "artifacts[%zu].", m->nartifacts);
@@ -412,7 +417,7 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
             rc = assay_error_set(ASSAY_EINVAL, "artifacts[%zu]: must be an object, not %s", m->nartifacts, kind(a));
             goto out;
         }
-        if ((rc = assay_json_only_keys(a, where, akeys)) < 0 || (rc = text(a, "file", where, 255, 1, ar->file, sizeof ar->file)) < 0 ||
+        if ((rc = assay_json_only_keys(a, where, akeys)) < 0 ||
             (rc = text(a, "arch", where, 31, 1, ar->arch, sizeof ar->arch)) < 0 ||
             (rc = text(a, "abi", where, 15, 0, ar->abi, sizeof ar->abi)) < 0)
             goto out;
@@ -435,24 +440,98 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
         }
         if (strcmp(ar->arch, "loongarch64") == 0 && !ar->abi[0])
             snprintf(ar->abi, sizeof ar->abi, "new");
-        if (!relative_path(ar->file)) {
-            rc = assay_error_set(ASSAY_EINVAL, "%sfile: '%s' must be a relative path inside the submission (no "
-                                               "leading '/', no '.' or '..' component, no backslash)", where, ar->file);
+        /* One file ("file"), or a set installed together ("files"):
+         * exactly one of the two. */
+        const cJSON *one = cJSON_GetObjectItemCaseSensitive(a, "file");
+        const cJSON *set = cJSON_GetObjectItemCaseSensitive(a, "files");
+        if (one && set) {
+            rc = assay_error_set(ASSAY_EINVAL, "%sfiles: give either file (one) or files (a set), not both", where);
             goto out;
         }
-        if (reserved_name(ar->file)) {
-            rc = assay_error_set(ASSAY_EINVAL, "%sfile: '%s': the agent keeps that name for its own files in a job "
-                                               "directory", where, ar->file);
+        if (!one && !set) {
+            rc = assay_error_set(ASSAY_EINVAL, "%sfile: missing (or files, a list of the files installed together)",
+                                 where);
             goto out;
         }
-        for (size_t j = 0; j < m->nartifacts; j++) {
-            if (strcmp(m->artifacts[j].file, ar->file) == 0) {
-                rc = assay_error_set(ASSAY_EINVAL, "%sfile: '%s' is listed twice", where, ar->file);
+        if (set && (!cJSON_IsArray(set) || cJSON_GetArraySize(set) == 0)) {
+            rc = assay_error_set(ASSAY_EINVAL, "%sfiles: must be a non-empty array of file names, not %s", where,
+                                 cJSON_IsArray(set) ? "an empty array" : kind(set));
+            goto out;
+        }
+        if (set && cJSON_GetArraySize(set) > ASSAY_MANIFEST_SET_MAX) {
+            rc = assay_error_set(ASSAY_EINVAL, "%sfiles: more than %d files in one artifact", where,
+                                 ASSAY_MANIFEST_SET_MAX);
+            goto out;
+        }
+        ar->first = m->nfiles;
+        const cJSON *fv = one ? a : set->child;
+        for (size_t k = 0; fv; k++, fv = one ? NULL : fv->next) {
+            char fwhere[64], *file;
+            if (m->nfiles == ASSAY_MANIFEST_FILES_MAX) {
+                rc = assay_error_set(ASSAY_EINVAL, "%sfiles: more than %d files in all the artifacts", where,
+                                     ASSAY_MANIFEST_FILES_MAX);
                 goto out;
             }
+            file = m->files[m->nfiles];
+            if (one) {
+                snprintf(fwhere, sizeof fwhere, "%sfile", where);
+                if ((rc = text(a, "file", where, 255, 1, file, sizeof m->files[0])) < 0)
+                    goto out;
+            } else {
+                snprintf(fwhere, sizeof fwhere, "%sfiles[%zu]", where, k);
+                if (!cJSON_IsString(fv)) {
+                    rc = assay_error_set(ASSAY_EINVAL, "%s: must be a string, not %s", fwhere, kind(fv));
+                    goto out;
+                }
+                size_t fl = strlen(fv->valuestring);
+                if (fl == 0 || fl > 255) {
+                    rc = assay_error_set(ASSAY_EINVAL, "%s: must be 1-255 bytes", fwhere);
+                    goto out;
+                }
+                for (const unsigned char *c = (const unsigned char *)fv->valuestring; *c; c++)
+                    if (*c < 0x20) {
+                        rc = assay_error_set(ASSAY_EINVAL, "%s: contains control characters", fwhere);
+                        goto out;
+                    }
+                memcpy(file, fv->valuestring, fl + 1);
+            }
+            if (!relative_path(file)) {
+                rc = assay_error_set(ASSAY_EINVAL, "%s: '%s' must be a relative path inside the submission (no "
+                                                   "leading '/', no '.' or '..' component, no backslash)", fwhere, file);
+                goto out;
+            }
+            if (reserved_name(file)) {
+                rc = assay_error_set(ASSAY_EINVAL, "%s: '%s': the agent keeps that name for its own files in a job "
+                                                   "directory", fwhere, file);
+                goto out;
+            }
+            for (size_t j = 0; j < m->nfiles; j++)
+                if (strcmp(m->files[j], file) == 0) {
+                    rc = assay_error_set(ASSAY_EINVAL, "%s: '%s' is listed twice", fwhere, file);
+                    goto out;
+                }
+            /* A set is installed from one folder on the host: two files
+             * of the same name would be one there. */
+            const char *base = strrchr(file, '/');
+            base = base ? base + 1 : file;
+            for (size_t j = ar->first; j < m->nfiles; j++) {
+                const char *ob = strrchr(m->files[j], '/');
+                if (strcmp(ob ? ob + 1 : m->files[j], base) == 0) {
+                    rc = assay_error_set(ASSAY_EINVAL, "%s: '%s' has the file name of files[%zu] ('%s'): a set is "
+                                                       "installed from one folder", fwhere, file, j - ar->first,
+                                         m->files[j]);
+                    goto out;
+                }
+            }
+            m->nfiles++;
+            ar->nfiles++;
+        }
+        memcpy(ar->file, m->files[ar->first], sizeof ar->file);
+        for (size_t j = 0; j < m->nartifacts; j++) {
             if (strcmp(m->artifacts[j].arch, ar->arch) == 0 && strcmp(m->artifacts[j].abi, ar->abi) == 0) {
-                rc = assay_error_set(ASSAY_EINVAL, "%sarch: a second artifact for %s%s%s (artifacts[%zu])", where,
-                                     ar->arch, ar->abi[0] ? ", ABI " : "", ar->abi, j);
+                rc = assay_error_set(ASSAY_EINVAL, "%sarch: a second artifact for %s%s%s (artifacts[%zu]; several "
+                                                   "files installed together are one artifact's \"files\")",
+                                     where, ar->arch, ar->abi[0] ? ", ABI " : "", ar->abi, j);
                 goto out;
             }
         }
@@ -497,6 +576,11 @@ out:
     return rc;
 }
 
+const char *assay_manifest_file(const assay_manifest *m, const assay_manifest_artifact *a, size_t k)
+{
+    return k < a->nfiles ? m->files[a->first + k] : NULL;
+}
+
 const assay_manifest_artifact *assay_manifest_pick(const assay_manifest *m, const char *arch,
                                                    const char *world)
 {
@@ -534,15 +618,21 @@ static cJSON *spec_step(const cJSON *src, const char *id, const char *kind)
     return s;
 }
 
-int assay_manifest_job_spec(char **out, const assay_manifest *m, const char *job_id, const char *artifact_name)
+int assay_manifest_job_spec(char **out, const assay_manifest *m, const char *job_id, const char *const *names,
+                            size_t nnames)
 {
     cJSON *spec = cJSON_CreateObject(), *steps, *t;
     if (!spec)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
     cJSON_AddNumberToObject(spec, "protocol", ASSAY_PROTO_VERSION);
     cJSON_AddStringToObject(spec, "id", job_id);
-    if (artifact_name)
-        cJSON_AddStringToObject(spec, "artifact", artifact_name);
+    if (nnames == 1) {
+        cJSON_AddStringToObject(spec, "artifact", names[0]);
+    } else if (nnames > 1) {
+        cJSON *set = cJSON_AddArrayToObject(spec, "artifacts");
+        for (size_t i = 0; i < nnames; i++)
+            cJSON_AddItemToArray(set, cJSON_CreateString(names[i]));
+    }
     const cJSON *insp = cJSON_GetObjectItemCaseSensitive(m->doc, "inspect");
     if (insp)
         cJSON_AddItemToObject(spec, "inspect", cJSON_Duplicate(insp, 1));

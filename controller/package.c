@@ -312,42 +312,55 @@ static int add_work(void *ctx, cJSON **out)
         assay_error_wrap("%s", ASSAY_MANIFEST_NAME);
         goto out;
     }
-    if (!(arts = calloc(m->nartifacts, sizeof *arts)) || !(blobs = calloc(m->nartifacts, sizeof *blobs))) {
+    /* One record per file: an artifact of several files ("files") is as
+     * many records with its arch and ABI world. */
+    if (!(arts = calloc(m->nfiles, sizeof *arts)) || !(blobs = calloc(m->nfiles, sizeof *blobs))) {
         rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
         goto out;
     }
     res = cJSON_CreateObject();
     cJSON *ja = cJSON_AddArrayToObject(res, "artifacts");
-    for (size_t i = 0; i < m->nartifacts; i++) {
-        const assay_manifest_artifact *ma = &m->artifacts[i];
+    for (size_t i = 0; i < m->nfiles; i++) {
+        size_t ai = 0, k;
+        while (ai + 1 < m->nartifacts && m->artifacts[ai + 1].first <= i)
+            ai++;
+        const assay_manifest_artifact *ma = &m->artifacts[ai];
+        const char *file = m->files[i];
+        k = i - ma->first;
+        char field[48];
+        if (ma->nfiles > 1)
+            snprintf(field, sizeof field, "artifacts[%zu].files[%zu]", ai, k);
+        else
+            snprintf(field, sizeof field, "artifacts[%zu].file", ai);
         assay_ingest_file f;
         char staged[4096], fmt[16], arch[64], what[400];
-        snprintf(what, sizeof what, "reading the package metadata of artifact '%s'", ma->file);
+        snprintf(what, sizeof what, "reading the package metadata of artifact '%s'", file);
         phase(what);
-        if ((rc = assay_ingest_find(in, ma->file, &f, staged, sizeof staged)) < 0) {
+        if ((rc = assay_ingest_find(in, file, &f, staged, sizeof staged)) < 0) {
             if (rc == ASSAY_ENOTFOUND)
-                assay_error_set(rc, "%s: artifacts[%zu].file: '%s' is not in the archive", ASSAY_MANIFEST_NAME, i,
-                                ma->file);
+                assay_error_set(rc, "%s: %s: '%s' is not in the archive", ASSAY_MANIFEST_NAME, field, file);
             goto out;
         }
         if ((rc = assay_package_probe(staged, fmt, sizeof fmt, arch, sizeof arch, &tally)) < 0) {
-            assay_error_wrap("artifact '%s'", ma->file);
+            assay_error_wrap("artifact '%s'", file);
             goto out;
         }
-        const char *want = expected_format(ma->file);
+        const char *want = expected_format(file);
         if (want && strcmp(want, fmt) != 0) {
-            rc = assay_error_set(ASSAY_EINVAL, "artifact '%s': named like a .%s but its content is %s%s", ma->file,
+            rc = assay_error_set(ASSAY_EINVAL, "artifact '%s': named like a .%s but its content is %s%s", file,
                                  want, strcmp(fmt, "file") == 0 ? "not an archive or package" : "a ",
                                  strcmp(fmt, "file") == 0 ? "" : fmt);
             goto out;
         }
-        if (arch[0] && strcmp(arch, ma->arch) != 0) {
+        /* In a set, a package for every architecture (Debian's "all",
+         * rpm's "noarch": data, documentation) may go with the others. */
+        if (arch[0] && strcmp(arch, ma->arch) != 0 && !(ma->nfiles > 1 && !strcmp(arch, "noarch"))) {
             rc = assay_error_set(ASSAY_EINVAL, "artifact '%s': its %s metadata says arch %s, the manifest says %s",
-                                 ma->file, fmt, arch, ma->arch);
+                                 file, fmt, arch, ma->arch);
             goto out;
         }
         assay_artifact_rec *a = &arts[i];
-        snprintf(a->name, sizeof a->name, "%s", ma->file);
+        snprintf(a->name, sizeof a->name, "%s", file);
         snprintf(a->arch, sizeof a->arch, "%s", ma->arch);
         snprintf(a->abi, sizeof a->abi, "%s", ma->abi);
         snprintf(a->format, sizeof a->format, "%s", fmt);
@@ -370,7 +383,7 @@ static int add_work(void *ctx, cJSON **out)
      * profiles. Its result is stored with the package, in one transaction;
      * a payload that does not read refuses the submission. */
     phase("preflight");
-    if ((rc = assay_pkgcheck_files(&pf, j->lab, j->id, mtext, arts, m->nartifacts, blobs, NULL, 0, &tally)) < 0)
+    if ((rc = assay_pkgcheck_files(&pf, j->lab, j->id, mtext, arts, m->nfiles, blobs, NULL, 0, &tally)) < 0)
         goto out;
     cJSON_AddStringToObject(res, "manifest", mtext);
     cJSON_AddStringToObject(res, "product", m->product);
@@ -385,7 +398,7 @@ out:
      * submission's staging directory, which the parent removes whatever
      * happens. Freeing `in` here would unlink them. */
     (void)in;
-    for (size_t i = 0; blobs && m && i < m->nartifacts; i++)
+    for (size_t i = 0; blobs && m && i < m->nfiles; i++)
         free(blobs[i]);
     free(blobs);
     free(arts);

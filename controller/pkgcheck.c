@@ -466,23 +466,29 @@ static int scan_archive(struct scan *s, struct archive *outer, const char *blob,
     return 0;
 }
 
-static int scan_artifact(struct scan *s, const char *blob, const assay_artifact_rec *art, assay_ingest_tally *t)
+/* One file of an artifact. The files of a set (an artifact of several
+ * files) are named with their file in front, as nested packages are:
+ * "libjq1_1.6_arm64.deb!/usr/lib/aarch64-linux-gnu/libjq.so.1". */
+static int scan_artifact(struct scan *s, const char *blob, const assay_artifact_rec *art, int in_set,
+                         assay_ingest_tally *t)
 {
-    char what[400];
+    char what[400], prefix[300] = "";
     int rc;
     if ((rc = scan_init(s)) < 0)
         return rc;
     s->art = art->name;
+    if (in_set)
+        snprintf(prefix, sizeof prefix, "%s!", art->name);
     if (!strcmp(art->format, "deb")) {
         snprintf(what, sizeof what, "artifact '%s'", art->name);
-        return scan_archive(s, NULL, blob, "deb", "", what, 0, t);
+        return scan_archive(s, NULL, blob, "deb", prefix, what, 0, t);
     }
     if (!strcmp(art->format, "rpm") || !strcmp(art->format, "tar") || !strcmp(art->format, "zip")) {
         snprintf(what, sizeof what, "artifact '%s'%s", art->name, !strcmp(art->format, "rpm") ? " payload" : "");
-        return scan_archive(s, NULL, blob, "archive", "", what, 0, t);
+        return scan_archive(s, NULL, blob, "archive", prefix, what, 0, t);
     }
     snprintf(what, sizeof what, "artifact '%s'", art->name);
-    return scan_archive(s, NULL, blob, "raw", "", what, 0, t);
+    return scan_archive(s, NULL, blob, "raw", prefix, what, 0, t);
 }
 
 const char *assay_counted(char *buf, size_t cap, long n, const char *one, const char *many)
@@ -583,16 +589,27 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int names_index(struct names *ix, const cJSON *list)
+/* The names of `n` lists as one index (an artifact set's files provide
+ * libraries to each other). */
+static int names_index_of(struct names *ix, const cJSON *const *lists, size_t n)
 {
     const cJSON *x;
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++)
+        total += (size_t)cJSON_GetArraySize(lists[i]);
     ix->n = 0;
-    ix->v = malloc(((size_t)cJSON_GetArraySize(list) + 1) * sizeof *ix->v);
+    ix->v = malloc(total * sizeof *ix->v);
     if (!ix->v)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
-    cJSON_ArrayForEach(x, list) if (cJSON_IsString(x)) ix->v[ix->n++] = x->valuestring;
+    for (size_t i = 0; i < n; i++)
+        cJSON_ArrayForEach(x, lists[i]) if (cJSON_IsString(x)) ix->v[ix->n++] = x->valuestring;
     qsort(ix->v, ix->n, sizeof *ix->v, cmp_name);
     return 0;
+}
+
+static int names_index(struct names *ix, const cJSON *list)
+{
+    return names_index_of(ix, &list, 1);
 }
 
 static int in_names(const struct names *ix, const char *name)
@@ -654,83 +671,101 @@ static void artifact_finding(cJSON *files, const char *name, const char *arch, c
     cJSON_AddItemToArray(files, f);
 }
 
-static cJSON *check_profile(const struct scan *s, const assay_profile *p, const assay_artifact_rec *art,
-                            const char *metadata_arch)
+/* The artifact for profile `p`: its files' scans ss[0..nss) (one, or a
+ * set's), the first file's record `art`. */
+static cJSON *check_profile(const struct scan *const *ss, size_t nss, const assay_profile *p,
+                            const assay_artifact_rec *art, const char *metadata_arch)
 {
     cJSON *r = cJSON_CreateObject(), *files = cJSON_CreateArray();
     int errors = 0, warnings = 0;
+    const cJSON *lists[ASSAY_MANIFEST_SET_MAX];
+    size_t total = 0, elf_read = 0, nfh = 0, nne = 0;
+    for (size_t k = 0; k < nss && k < ASSAY_MANIFEST_SET_MAX; k++) {
+        lists[k] = ss[k]->provided;
+        total += ss[k]->n;
+        elf_read += ss[k]->elf_read;
+        nfh += (size_t)cJSON_GetArraySize(ss[k]->not_for_host);
+        nne += (size_t)cJSON_GetArraySize(ss[k]->not_examined);
+    }
     assay_target t = {p->arch, p->loongarch_world[0] ? p->loongarch_world : NULL, p->glibc,
                       p->libstdcxx[0] ? p->libstdcxx : NULL, p->page_size, p->x86_isa_level,
                       p->kernel[0] ? p->kernel : NULL};
     struct names provided = {0}, os = {0};
     size_t listed = 0, unlisted = 0;
-    if (names_index(&provided, s->provided) < 0 || names_index(&os, p->libraries) < 0) {
+    /* DT_NEEDED resolves against every file of the set, as on a host where
+     * the set is installed together. */
+    if (names_index_of(&provided, lists, nss) < 0 || names_index(&os, p->libraries) < 0) {
         free(provided.v);
         free(os.v);
         cJSON_Delete(r);
         cJSON_Delete(files);
         return NULL;
     }
-    for (size_t i = 0; i < s->n; i++) {
-        const assay_elf_info *e = s->files[i].info;
-        cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
-        if (!e) {
-            assay_preflight_too_large(fl, s->files[i].too_large);
-            warnings++;
-        } else {
-            int n = assay_preflight_elf(fl, e, &t);
-            if (n > 0)
-                errors += n;
-            if (n > 0 && demangle_findings(fl, 0) < 0) {
-                free(provided.v);
-                free(os.v);
+    for (size_t k = 0; k < nss; k++) {
+        for (size_t i = 0; i < ss[k]->n; i++) {
+            const struct scan *s = ss[k];
+            const assay_elf_info *e = s->files[i].info;
+            cJSON *f = cJSON_CreateObject(), *fl = cJSON_CreateArray();
+            if (!e) {
+                assay_preflight_too_large(fl, s->files[i].too_large);
+                warnings++;
+            } else {
+                int n = assay_preflight_elf(fl, e, &t);
+                if (n > 0)
+                    errors += n;
+                if (n > 0 && demangle_findings(fl, 0) < 0) {
+                    free(provided.v);
+                    free(os.v);
+                    cJSON_Delete(f);
+                    cJSON_Delete(fl);
+                    cJSON_Delete(r);
+                    cJSON_Delete(files);
+                    return NULL;
+                }
+                /* Issue 14 item 3: instruction-level findings (isa.h). */
+                int nw = cJSON_GetArraySize(fl);
+                int ie = assay_isa_findings(fl, s->files[i].isa, p);
+                errors += ie;
+                warnings += cJSON_GetArraySize(fl) - nw - ie;
+                /* Libraries: provided by the package itself or by the OS. (A
+                 * profile without a library list cannot say: no finding then.) */
+                int nf = cJSON_GetArraySize(fl);
+                if (p->libraries)
+                    library_finding(fl, e, &provided, &os, p);
+                warnings += cJSON_GetArraySize(fl) - nf;
+            }
+            const char *arch = e ? assay_elf_arch_name(e->id.machine, e->id.bits) : NULL;
+            if (cJSON_GetArraySize(fl) == 0 || listed == FILES_LISTED) {
+                unlisted += cJSON_GetArraySize(fl) > 0;
                 cJSON_Delete(f);
                 cJSON_Delete(fl);
-                cJSON_Delete(r);
-                cJSON_Delete(files);
-                return NULL;
+                continue;
             }
-            /* Issue 14 item 3: instruction-level findings (isa.h). */
-            int nw = cJSON_GetArraySize(fl);
-            int ie = assay_isa_findings(fl, s->files[i].isa, p);
-            errors += ie;
-            warnings += cJSON_GetArraySize(fl) - nw - ie;
-            /* Libraries: provided by the package itself or by the OS. (A
-             * profile without a library list cannot say: no finding then.) */
-            int nf = cJSON_GetArraySize(fl);
-            if (p->libraries)
-                library_finding(fl, e, &provided, &os, p);
-            warnings += cJSON_GetArraySize(fl) - nf;
+            listed++;
+            cJSON_AddStringToObject(f, "path", s->files[i].path);
+            cJSON_AddStringToObject(f, "arch", arch ? arch : "unknown");
+            cJSON_AddItemToObject(f, "findings", fl);
+            cJSON_AddItemToArray(files, f);
         }
-        const char *arch = e ? assay_elf_arch_name(e->id.machine, e->id.bits) : NULL;
-        if (cJSON_GetArraySize(fl) == 0 || listed == FILES_LISTED) {
-            unlisted += cJSON_GetArraySize(fl) > 0;
-            cJSON_Delete(f);
-            cJSON_Delete(fl);
-            continue;
-        }
-        listed++;
-        cJSON_AddStringToObject(f, "path", s->files[i].path);
-        cJSON_AddStringToObject(f, "arch", arch ? arch : "unknown");
-        cJSON_AddItemToObject(f, "findings", fl);
-        cJSON_AddItemToArray(files, f);
     }
     /* Package metadata against its contents: noarch over binaries. */
-    if (metadata_arch && !strcmp(metadata_arch, "noarch") && s->n > 0) {
+    if (metadata_arch && !strcmp(metadata_arch, "noarch") && total > 0) {
         char found[128];
-        const assay_elf_info *e0 = s->files[0].info;
+        const struct scan *s0 = ss[0];
+        for (size_t k = 0; k < nss && !s0->n; k++)
+            s0 = ss[k];
+        const assay_elf_info *e0 = s0->files[0].info;
         const char *a0 = e0 ? assay_elf_arch_name(e0->id.machine, e0->id.bits) : NULL;
-        snprintf(found, sizeof found, "%zu ELF files (%s)", s->n, a0 ? a0 : "?");
+        snprintf(found, sizeof found, "%zu ELF files (%s)", total, a0 ? a0 : "?");
         artifact_finding(files, art->name, "noarch", "error", "metadata-arch", "noarch: no machine code", found,
                          "a noarch package must not ship binaries: declare the real architecture");
         errors++;
     }
     /* Nothing read is no pass: an artifact that is not noarch and holds no
      * ELF file preflight could read gets a warning. */
-    if (!(metadata_arch && !strcmp(metadata_arch, "noarch")) && s->n == 0) {
+    if (!(metadata_arch && !strcmp(metadata_arch, "noarch")) && total == 0) {
         char found[160];
-        snprintf(found, sizeof found, "no ELF file read (%d not for this host, %d not examined)",
-                 cJSON_GetArraySize(s->not_for_host), cJSON_GetArraySize(s->not_examined));
+        snprintf(found, sizeof found, "no ELF file read (%zu not for this host, %zu not examined)", nfh, nne);
         artifact_finding(files, art->name, "unknown", "warning", "coverage", "at least one ELF file for this host", found,
                          "preflight checked nothing in this artifact: declare it noarch if it holds no machine code, "
                          "or see the coverage for why its files were not read");
@@ -740,15 +775,30 @@ static cJSON *check_profile(const struct scan *s, const assay_profile *p, const 
     free(os.v);
     cJSON_AddStringToObject(r, "profile", p->id);
     cJSON_AddStringToObject(r, "artifact", art->name);
-    cJSON_AddNumberToObject(r, "elf_files", (double)s->n);
-    cJSON_AddNumberToObject(r, "elf_read", (double)s->elf_read);
-    cJSON_AddNumberToObject(r, "not_for_host", cJSON_GetArraySize(s->not_for_host));
-    cJSON_AddNumberToObject(r, "not_examined", cJSON_GetArraySize(s->not_examined));
+    if (nss > 1) { /* a set: all its files, in the manifest's order */
+        cJSON *names = cJSON_AddArrayToObject(r, "artifact_files");
+        for (size_t k = 0; k < nss; k++)
+            cJSON_AddItemToArray(names, cJSON_CreateString(ss[k]->art));
+    }
+    cJSON_AddNumberToObject(r, "elf_files", (double)total);
+    cJSON_AddNumberToObject(r, "elf_read", (double)elf_read);
+    cJSON_AddNumberToObject(r, "not_for_host", (double)nfh);
+    cJSON_AddNumberToObject(r, "not_examined", (double)nne);
     cJSON_AddNumberToObject(r, "errors", errors);
     cJSON_AddNumberToObject(r, "warnings", warnings);
     cJSON_AddItemToObject(r, "files", files);
     cJSON_AddNumberToObject(r, "files_unlisted", (double)unlisted);
     return r;
+}
+
+/* Whether file `name` is one of a set (an artifact of several files). */
+static int in_set(const assay_manifest *m, const char *name)
+{
+    for (size_t i = 0; i < m->nartifacts; i++)
+        for (size_t k = 0; m->artifacts[i].nfiles > 1 && k < m->artifacts[i].nfiles; k++)
+            if (!strcmp(assay_manifest_file(m, &m->artifacts[i], k), name))
+                return 1;
+    return 0;
 }
 
 int assay_pkgcheck_files(cJSON **out, assay_lab *lab, const char *id, const char *mtext,
@@ -798,16 +848,25 @@ int assay_pkgcheck_files(cJSON **out, assay_lab *lab, const char *id, const char
             }
             continue;
         }
-        size_t ai = 0;
-        while (ai < na && strcmp(arts[ai].name, ma->file))
-            ai++;
-        if (ai == na)
-            continue;
-        if (!scans[ai].provided) {
-            if ((rc = scan_artifact(&scans[ai], blobs[ai], &arts[ai], tally)) < 0)
+        /* The artifact's files, each read once. */
+        const struct scan *set[ASSAY_MANIFEST_SET_MAX];
+        size_t nset = 0, first = na;
+        for (size_t f = 0; f < ma->nfiles && f < ASSAY_MANIFEST_SET_MAX; f++) {
+            const char *name = assay_manifest_file(m, ma, f);
+            size_t ai = 0;
+            while (ai < na && strcmp(arts[ai].name, name))
+                ai++;
+            if (ai == na)
+                continue;
+            if (!scans[ai].provided && (rc = scan_artifact(&scans[ai], blobs[ai], &arts[ai], ma->nfiles > 1, tally)) < 0)
                 goto out;
+            if (first == na)
+                first = ai;
+            set[nset++] = &scans[ai];
         }
-        cJSON *pr = check_profile(&scans[ai], p, &arts[ai], !strcmp(ma->arch, "noarch") ? "noarch" : NULL);
+        if (nset == 0)
+            continue;
+        cJSON *pr = check_profile(set, nset, p, &arts[first], !strcmp(ma->arch, "noarch") ? "noarch" : NULL);
         if (!pr || !cJSON_AddItemToArray(list, pr)) {
             cJSON_Delete(pr);
             rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
@@ -819,7 +878,7 @@ int assay_pkgcheck_files(cJSON **out, assay_lab *lab, const char *id, const char
     for (size_t ai = 0; ai < na; ai++) {
         if (scans[ai].provided)
             continue;
-        if ((rc = scan_artifact(&scans[ai], blobs[ai], &arts[ai], tally)) < 0)
+        if ((rc = scan_artifact(&scans[ai], blobs[ai], &arts[ai], in_set(m, arts[ai].name), tally)) < 0)
             goto out;
     }
     /* What was examined and what was not, artifact by artifact. */

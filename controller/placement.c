@@ -220,6 +220,7 @@ static int prepare_job(struct ctx *x, struct job *j)
     snprintf(j->agent_job, sizeof j->agent_job, "%s-r%" PRId64 "-j%" PRId64 "-a%d", x->lab->id, j->rec.run_id,
              j->rec.id, j->rec.attempt);
     snprintf(j->jobdir, sizeof j->jobdir, "%s/jobs/%s", h->rec.agent_root, j->agent_job);
+    j->nset = 0;
     if ((rc = assay_store_package_get(x->lab->store, j->rec.package_id, &p, &mtext)) < 0 ||
         (rc = assay_manifest_parse(&m, mtext, strlen(mtext))) < 0 ||
         (rc = assay_store_artifacts(x->lab->store, j->rec.package_id, &arts, &n)) < 0 ||
@@ -227,18 +228,33 @@ static int prepare_job(struct ctx *x, struct job *j)
         goto out;
     const assay_manifest_artifact *ma =
         assay_manifest_pick(m, prof->arch, prof->loongarch_world[0] ? prof->loongarch_world : NULL);
-    if (ma) {
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(arts[i].name, ma->file) == 0) {
-                j->art = arts[i];
-                have_art = 1;
-            }
-        const char *base = strrchr(ma->file, '/');
-        base = base ? base + 1 : ma->file;
-        snprintf(j->art_name, sizeof j->art_name, "%s", base);
-        if (base[0] == '.' || base[0] == '-' ||
+    /* Every file of the artifact, in the manifest's order, each under a
+     * name safe on the host: its own base name when that is plain, else
+     * one made of its digest. */
+    for (size_t k = 0; ma && k < ma->nfiles && k < ASSAY_MANIFEST_SET_MAX; k++) {
+        const char *file = assay_manifest_file(m, ma, k);
+        size_t i = 0;
+        while (i < n && strcmp(arts[i].name, file) != 0)
+            i++;
+        if (i == n) {
+            have_art = 0;
+            break;
+        }
+        assay_artifact_rec *a = &j->set[j->nset];
+        char *name = j->set_names[j->nset];
+        *a = arts[i];
+        const char *base = strrchr(file, '/');
+        base = base ? base + 1 : file;
+        snprintf(name, sizeof j->set_names[0], "%s", base);
+        if (base[0] == '.' || base[0] == '-' || !strcmp(base, "artifacts") ||
             strspn(base, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-~") != strlen(base))
-            snprintf(j->art_name, sizeof j->art_name, "artifact-%.12s", j->art.sha256);
+            snprintf(name, sizeof j->set_names[0], "artifact-%.12s", a->sha256);
+        j->nset++;
+        have_art = 1;
+    }
+    if (have_art) {
+        j->art = j->set[0];
+        snprintf(j->art_name, sizeof j->art_name, "%s", j->set_names[0]);
     }
     if (!have_art) {
         rc = assay_error_set(ASSAY_EINVAL, "package has no artifact for %s (%s)", prof->arch, prof->id);
@@ -263,7 +279,10 @@ static int prepare_job(struct ctx *x, struct job *j)
         cJSON_Delete(doc);
     }
     char hex[2 * ASSAY_EVMAC_KEY + 1];
-    if ((rc = assay_manifest_job_spec(&j->spec, m, j->agent_job, j->art_name)) < 0 ||
+    const char *names[ASSAY_MANIFEST_SET_MAX];
+    for (size_t k = 0; k < j->nset; k++)
+        names[k] = j->set_names[k];
+    if ((rc = assay_manifest_job_spec(&j->spec, m, j->agent_job, names, j->nset)) < 0 ||
         (rc = assay_event_key(j->key, x->lab->key, j->agent_job)) < 0)
         goto out;
     for (int i = 0; i < ASSAY_EVMAC_KEY; i++)
@@ -301,7 +320,9 @@ static struct job *new_job(struct ctx *x, struct host *h, const assay_job_rec *r
         return NULL;
     j->rec = *rec;
     j->host = h;
-    j->upfd = j->upfd2 = -1;
+    j->upfd = -1;
+    for (size_t k = 0; k < ASSAY_MANIFEST_SET_MAX; k++)
+        j->upfds[k] = -1;
     j->started = now_s();
     j->state = JS_STARTING;
     if (prepare_job(x, j) < 0 || job_replay(x, j) < 0) {

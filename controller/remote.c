@@ -83,6 +83,80 @@ int assay_remote_logs(char *out, size_t len, const char *jobdir)
     return rc;
 }
 
+/* The start of RUN for a set: check every file (in the job's artifacts/
+ * folder already, or in the cache), name the missing ones on stderr, link
+ * them all into the folder. Names and digests are safe words, quoted all
+ * the same. */
+static char *set_start(const assay_remote_host *h, const assay_remote_job *j, const char *agent_ok, const char *a,
+                       const char *qd)
+{
+    char cache[4200], adir[4200];
+    snprintf(cache, sizeof cache, "%s/cache", h->agent_root);
+    if (snprintf(adir, sizeof adir, "%s/artifacts", j->dir) >= (int)sizeof adir)
+        return NULL;
+    char *qc = quoted(cache), *qad = quoted(adir), *list = NULL, *out = NULL;
+    size_t cap = 64, used = 0;
+    for (size_t i = 0; i < j->nset; i++)
+        cap += 4 * (strlen(j->set_sha[i]) + strlen(j->set_names[i]) + 1) + 4;
+    if (!qc || !qad || !(list = malloc(cap)))
+        goto out;
+    list[0] = '\0';
+    for (size_t i = 0; i < j->nset; i++) {
+        char pair[400];
+        if (strspn(j->set_sha[i], "0123456789abcdef") != 64 || j->set_sha[i][64] ||
+            snprintf(pair, sizeof pair, "%s/%s", j->set_sha[i], j->set_names[i]) >= (int)sizeof pair)
+            goto out;
+        char *q = quoted(pair);
+        if (!q)
+            goto out;
+        used += (size_t)snprintf(list + used, cap - used, " %s", q);
+        free(q);
+    }
+    size_t n = 2 * strlen(list) + strlen(qc) + strlen(qad) + strlen(qd) + strlen(agent_ok) + strlen(a) + 800;
+    if (!(out = malloc(n)))
+        goto out;
+    snprintf(out, n,
+             "m=0; %s || m=1; c=%s; d=%s; i=0; miss=; for f in%s; do [ -e \"$d/${f#*/}\" ] || "
+             "[ -f \"$c/${f%%%%/*}\" ] || miss=\"$miss $i\"; i=$((i + 1)); done; "
+             "[ -z \"$miss\" ] || { m=$((m + 2)); echo \"missing artifact files:$miss\" >&2; }; "
+             "[ $m = 0 ] || exit $((%d + m)); mkdir -p \"$d\" || exit %d; for f in%s; do "
+             "[ -e \"$d/${f#*/}\" ] || ln \"$c/${f%%%%/*}\" \"$d/${f#*/}\" 2>/dev/null || "
+             "cp \"$c/${f%%%%/*}\" \"$d/${f#*/}\" || exit %d; done; "
+             "%s start --job-dir %s >/dev/null || exit %d; ",
+             agent_ok, qc, qad, list, ASSAY_REMOTE_MISSING, ASSAY_REMOTE_NO_LINK, list, ASSAY_REMOTE_NO_LINK, a, qd,
+             ASSAY_REMOTE_NO_START);
+out:
+    free(qc);
+    free(qad);
+    free(list);
+    return out;
+}
+
+size_t assay_remote_missing_files(unsigned char *miss, size_t n, const char *err)
+{
+    static const char tag[] = "missing artifact files:";
+    const char *p = err ? strstr(err, tag) : NULL;
+    size_t named = 0;
+    memset(miss, 0, n);
+    if (!p)
+        return 0;
+    p += sizeof tag - 1;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        if (*p < '0' || *p > '9')
+            break;
+        char *end;
+        unsigned long i = strtoul(p, &end, 10);
+        if (i < n && !miss[i]) {
+            miss[i] = 1;
+            named++;
+        }
+        p = end;
+    }
+    return named;
+}
+
 /* A job in one command: link the cached artifact into the job directory,
  * start the job (the spec on stdin; idempotent), stream its events from
  * the first one the store lacks, then every log framed as in LOGS. Exits
@@ -127,7 +201,14 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
     /* Once an event is stored the job exists: never start it again (a job
      * directory gone by then is the host's failure, which attach reports,
      * not a job to run twice into one record). */
-    if (j->from <= 0)
+    if (j->from <= 0 && j->nset > 1) {
+        free(start);
+        if (!(start = set_start(h, j, agent_ok, a, qd))) {
+            rc = assay_error_set(ASSAY_EINVAL, "the run command for an artifact of %zu files: a name or digest is "
+                                               "not one the host can take", j->nset);
+            goto out;
+        }
+    } else if (j->from <= 0)
         snprintf(start, n,
                  "m=0; %s || m=1; [ -e %s ] || [ -f %s ] || m=$((m + 2)); [ $m = 0 ] || exit $((%d + m)); "
                  "mkdir -p %s && { [ -e %s ] || ln %s %s 2>/dev/null || cp %s %s; } || exit %d; "
@@ -209,6 +290,30 @@ int assay_remote_upload_run(char *out, size_t len, const assay_remote_host *h, c
     }
     free(a);
     free(b);
+    free(r);
+    return rc;
+}
+
+int assay_remote_upload_run_set(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
+                                uint64_t agent_size, const uint64_t *sizes)
+{
+    char *part = malloc(len), *r = malloc(len);
+    size_t used = 0;
+    int rc = !part || !r ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
+    if (rc == 0 && agent_size && (rc = upload_part(part, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD)) == 0)
+        rc = fit(out, len, "upload and run", "%s", part), used = strlen(out);
+    else if (rc == 0)
+        out[0] = '\0';
+    for (size_t i = 0; rc == 0 && i < j->nset; i++) {
+        if (!sizes[i])
+            continue;
+        if ((rc = upload_part(part, len, h, 0, j->set_sha[i], sizes[i], ASSAY_REMOTE_NO_UPLOAD)) == 0)
+            rc = fit(out + used, len - used, "upload and run", "%s", part);
+        used += rc == 0 ? strlen(out + used) : 0;
+    }
+    if (rc == 0 && (rc = assay_remote_run(r, len, h, j)) == 0)
+        rc = fit(out + used, len - used, "upload and run", "%s", r);
+    free(part);
     free(r);
     return rc;
 }

@@ -58,7 +58,20 @@ typedef struct assay_remote_job {
     const char *art_sha;    /* the artifact in the cache */
     const char *art_name;   /* its name in the job directory (a safe basename) */
     int64_t from;           /* the first event seq the store lacks (0: a new job) */
+    /* An artifact of several files (nset > 1; then art_sha and art_name
+     * are ignored): each set_sha[i] from the cache goes to
+     * <dir>/artifacts/<set_names[i]> (safe basenames). A RUN that finds
+     * some missing says which on stderr, "missing artifact files: 0 2"
+     * (their indices), before it exits ASSAY_REMOTE_MISSING + 2. */
+    const char *const *set_sha;
+    const char *const *set_names;
+    size_t nset;
 } assay_remote_job;
+
+/* The indices RUN's stderr `err` names as missing files of a set, into
+ * miss[0..n) (1: missing). Returns how many it named; 0 when it names
+ * none (then the caller cannot tell, and sends them all). */
+size_t assay_remote_missing_files(unsigned char *miss, size_t n, const char *err);
 
 /*
  * Build a command into out[len]. Each returns 0, or ASSAY_EINVAL if it does
@@ -73,6 +86,12 @@ int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay
  * RUN goes on as above. */
 int assay_remote_upload_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
                             uint64_t agent_size, uint64_t art_size);
+/* The same for a set: the files i with sizes[i] > 0 come, in order, after
+ * the agent; each is checked by its own SHA-256 and renamed into the cache
+ * on its own, so a transfer cut in the middle of one file keeps the files
+ * before it (the next RUN names only what is still missing). */
+int assay_remote_upload_run_set(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
+                                uint64_t agent_size, const uint64_t *sizes);
 int assay_remote_logs(char *out, size_t len, const char *jobdir);
 int assay_remote_cancel(char *out, size_t len, const assay_remote_host *h, const char *jobdir, int level);
 int assay_remote_stop(char *out, size_t len, const assay_remote_host *h, const char *jobdir);

@@ -2023,6 +2023,22 @@ int assay_report_html(char **out, const assay_report_check *c)
         if (assay_json_str(t, "reason")[0])
             html_row(w, "原因 Reason", assay_json_str(t, "reason"));
         if (cJSON_IsObject(obj(obj(t, "preflight"), "package"))) { /* what preflight read, beside what it found */
+            /* The artifact installed: its file, or each file of a set in
+             * the order $ASSAY_ARTIFACTS gives them. */
+            const cJSON *pkpf = obj(obj(t, "preflight"), "package"), *set = obj(pkpf, "artifact_files"), *sf;
+            if (cJSON_GetArraySize(set) > 1) {
+                assay_markup_rawf(w, "<tr><th>制品 Artifact</th><td>%d 个文件一并安装 %d files installed together:",
+                                  cJSON_GetArraySize(set), cJSON_GetArraySize(set));
+                cJSON_ArrayForEach(sf, set) if (cJSON_IsString(sf))
+                {
+                    W_RAW(w, "<br><code>");
+                    W_TEXT(w, sf->valuestring);
+                    W_RAW(w, "</code>");
+                }
+                W_RAW(w, "</td></tr>");
+            } else if (cJSON_IsString(obj(pkpf, "artifact"))) {
+                html_row(w, "制品 Artifact", assay_json_str(pkpf, "artifact"));
+            }
             char cov[200];
             html_row(w, "预检覆盖 Preflight coverage",
                      assay_pkgcheck_counts(cov, sizeof cov, obj(obj(t, "preflight"), "package")));

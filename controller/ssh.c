@@ -38,8 +38,9 @@ struct assay_exec {
     char *command;
     const char *in;
     size_t inlen, inoff;
-    int fds[2];              /* stdin: these files to their ends (-1: none), then `in` */
-    int fdi;                 /* the file being sent (2: the buffer) */
+    int fds[2 + ASSAY_EXEC_FDS_MAX]; /* stdin: these files to their ends (-1: none), then `in` */
+    int nfds;
+    int fdi;                 /* the file being sent (nfds: the buffer) */
     char *buf;               /* stdin chunk read from a file, not yet sent (uploads only) */
     size_t bufoff, buflen;
     int in_eof;
@@ -359,6 +360,9 @@ int assay_exec_new(assay_exec **out, assay_conn *c, const assay_exec_opts *o)
     x->inlen = o->in ? o->inlen : 0;
     x->fds[0] = o->infd > 0 ? o->infd : -1;
     x->fds[1] = o->infd2 > 0 ? o->infd2 : -1;
+    x->nfds = 2;
+    for (size_t i = 0; o->infds && i < o->ninfds && i < ASSAY_EXEC_FDS_MAX; i++)
+        x->fds[x->nfds++] = o->infds[i] > 0 ? o->infds[i] : -1;
     x->sink = o->sink;
     x->arg = o->arg;
     x->status = -1;
@@ -412,7 +416,7 @@ static int pump_in(assay_exec *x)
     for (;;) {
         const char *p = NULL;
         size_t left = 0;
-        int from_fd = x->fdi < 2;
+        int from_fd = x->fdi < x->nfds;
         if (from_fd && x->fds[x->fdi] < 0) {
             x->fdi++;
             continue;

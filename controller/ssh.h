@@ -60,7 +60,8 @@ void assay_conn_free(assay_conn *c);
 
 /*
  * A command on an exec channel. stdin is the file `infd` to its end, then
- * the file `infd2` to its end, then the buffer `in` (each optional), then
+ * the file `infd2` to its end, then each of `infds` to its end, then the
+ * buffer `in` (each optional), then
  * EOF; stdout goes to `sink` (return < 0 to abort); stderr is kept (first
  * 4 KiB) for error messages.
  */
@@ -68,12 +69,16 @@ typedef int (*assay_sink)(void *arg, const char *data, size_t len);
 
 typedef struct assay_exec assay_exec;
 
+#define ASSAY_EXEC_FDS_MAX 32
+
 typedef struct assay_exec_opts {
     const char *command;
     const void *in;        /* stdin bytes, or NULL */
     size_t inlen;
     int infd;              /* a file to stream first (> 0; 0 or -1 for none) */
     int infd2;             /* a second one after it (> 0; 0 or -1 for none) */
+    const int *infds;      /* then these, in order (up to ASSAY_EXEC_FDS_MAX; NULL: none) */
+    size_t ninfds;
     assay_sink sink;       /* stdout; NULL discards */
     void *arg;
 } assay_exec_opts;

@@ -28,6 +28,11 @@ struct fexec {
     int status;
     char err[256];
     int infd, infd2;
+    int fds[32];
+    int nfds;
+    char shas[33][65];  /* UPLOAD_RUN of a set: the digest each upload part checks, in order */
+    int nshas;
+    int set;            /* the command is for an artifact set */
     int again;          /* eagain: the next call answers "again" */
     int stall, drop, close_;
     long drop_at, close_at;
@@ -36,7 +41,53 @@ struct fexec {
     void *arg;
 };
 
-static int wake[2] = {-1, -1}; /* always readable: the loop never sleeps on a fake host */
+static int wake[2] = {-1, -1};
+
+/* The 64-hex word at p, into out; 1 if there is one. */
+static int hex64(const char *p, char out[65])
+{
+    if (strspn(p, "0123456789abcdef") < 64)
+        return 0;
+    memcpy(out, p, 64);
+    out[64] = '\0';
+    return 1;
+}
+
+static int cached(const fake_host *h, const char *sha)
+{
+    for (int i = 0; i < h->ncache; i++)
+        if (!strcmp(h->cache[i], sha))
+            return 1;
+    return 0;
+}
+
+/* A RUN of a set: the files of its "for f in 'sha/name' ...;" list that
+ * the cache lacks, named on stderr as remote.c's RUN does. 0 if the
+ * command is not for a set or nothing is missing. */
+static int set_missing(fake_host *h, const char *cmd, char *err, size_t errlen)
+{
+    const char *p = strstr(cmd, "for f in '");
+    int miss = 0, i = 0;
+    if (!p)
+        return 0;
+    p += 9;
+    size_t used = (size_t)snprintf(err, errlen, "missing artifact files:");
+    char sha[65];
+    for (; *p == '\'' && hex64(p + 1, sha); i++) {
+        if (!cached(h, sha)) {
+            miss = 1;
+            used += (size_t)snprintf(err + used, errlen - used, " %d", i);
+        }
+        p = strchr(p + 1, '\'');
+        if (!p)
+            break;
+        p += 1 + (p[1] == ' ');
+    }
+    snprintf(h->last_missing, sizeof h->last_missing, "%s", miss ? err : "");
+    if (!miss)
+        err[0] = '\0';
+    return miss;
+} /* always readable: the loop never sleeps on a fake host */
 
 static double mono(void)
 {
@@ -248,6 +299,13 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
     x->arg = o->arg;
     x->infd = o->infd > 0 ? o->infd : -1;
     x->infd2 = o->infd2 > 0 ? o->infd2 : -1;
+    for (size_t i = 0; o->infds && i < o->ninfds && i < 32; i++)
+        x->fds[x->nfds++] = o->infds[i];
+    x->set = strstr(o->command, "for f in '") != NULL;
+    /* The digests the upload parts check, in the order they read stdin. */
+    for (const char *p = o->command; (p = strstr(p, "\"$h\" != ")) && x->nshas < 33; p += 8)
+        if (hex64(p + 8, x->shas[x->nshas]))
+            x->nshas++;
     if (hits(h->stall_kind, kind) && h->stall_times > 0) {
         h->stall_times--;
         x->stall = 1;
@@ -274,7 +332,12 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
         const char *f = strstr(o->command, "--from ");
         int64_t from = f ? strtoll(f + 7, NULL, 10) : 0;
         int up = kind == ASSAY_REMOTE_UPLOAD_RUN; /* what is missing comes on stdin */
-        int miss = (!h->has_agent && !up ? 1 : 0) | (from == 0 && !h->has_art && !up ? 2 : 0);
+        int set = strstr(o->command, "for f in '") != NULL;
+        int miss = (!h->has_agent && !up ? 1 : 0) | (from == 0 && !set && !h->has_art && !up ? 2 : 0);
+        /* A set is checked when its RUN runs: after an upload, against
+         * what came whole. */
+        if (set && from == 0 && !up && set_missing(h, o->command, x->err, sizeof x->err))
+            miss |= 2;
         if (miss) {
             x->status = ASSAY_REMOTE_MISSING + miss;
             break;
@@ -355,7 +418,7 @@ static int exec_run(void *xv)
         return ASSAY_SSH_AGAIN;
     if (x->stall)
         return ASSAY_SSH_AGAIN; /* silence: the dispatcher's clock must notice */
-    if (x->infd >= 0 || x->infd2 >= 0) { /* uploads: their stdin, to the end */
+    if (x->infd >= 0 || x->infd2 >= 0 || x->nfds) { /* uploads: their stdin, to the end */
         char buf[65536];
         int got_agent = 0, got_art = 0;
         for (int k = 0; k < 2; k++) {
@@ -377,6 +440,30 @@ static int exec_run(void *xv)
             h->has_agent |= got_agent;
             h->has_art |= got_art;
         }
+        /* A set's files, each into the cache as it comes whole (the
+         * upload parts' digests after the agent's, in order). */
+        for (int k = 0; k < x->nfds; k++) {
+            int si = k + (x->nshas > x->nfds);
+            while (read(x->fds[k], buf, sizeof buf) > 0)
+                ;
+            if (h->drop_upload_times > 0 && h->drop_upload_file == k + 1) {
+                h->drop_upload_times--;
+                x->c->dead = 1;
+                x->nfds = 0;
+                return assay_error_set(ASSAY_EIO, "fake: the connection dropped in the upload of file %d", k + 1);
+            }
+            if (x->status == 0 && !x->set) { /* one file: the artifact */
+                h->uploads_art++;
+                h->has_art = 1;
+            } else if (x->status == 0 && si < x->nshas) {
+                if (!cached(h, x->shas[si]) && h->ncache < 64)
+                    memcpy(h->cache[h->ncache++], x->shas[si], 65);
+                if (h->nuploaded < 64)
+                    memcpy(h->uploaded[h->nuploaded++], x->shas[si], 65);
+                h->uploads_art++;
+            }
+        }
+        x->nfds = 0;
     }
     for (;;) {
         if (x->drop && (long)x->off >= x->drop_at) {

@@ -17,6 +17,10 @@
 typedef struct fake_host {
     /* What the host has. */
     int has_agent, has_art;
+    /* Artifact sets (a RUN with "for f in 'sha/name' ..."): the digests in
+     * its cache, each file checked on its own. */
+    char cache[64][65];
+    int ncache;
     /* Faults. */
     int connect_fail;          /* the next N connects fail (refused) */
     int auth_fail;             /* every connect is refused at authentication */
@@ -34,6 +38,8 @@ typedef struct fake_host {
     int fail_kind, fail_status; /* commands of this kind exit fail_status, fail_times times */
     int fail_times;
     int bad_mac;               /* events carry a MAC that does not verify */
+    int drop_upload_file;      /* an upload of a set's files drops the connection in its n-th file (1-based)... */
+    int drop_upload_times;     /* ...this many times (the files before it are whole in the cache) */
     int quiet_after;           /* a RUN's output stops after this many lines and stays silent, */
     int quiet_times;           /* ...this many times */
     int fail_step;             /* the spec's step at this index (1-based) fails (exit 1); 0: none */
@@ -46,6 +52,9 @@ typedef struct fake_host {
     int removes;               /* REMOVE commands (ended jobs' directories) */
     char *last_remove;         /* the last REMOVE command, as sent */
     char last_address[256];
+    char uploaded[64][65];     /* each artifact file of a set that came whole, in order */
+    int nuploaded;
+    char last_missing[256];    /* what the last RUN of a set said was missing, on stderr */
     char *spec;                /* the last RUN's job spec (LOGS answers from it) */
 } fake_host;
 

@@ -370,6 +370,61 @@ Test(controller, a_run_can_stop_on_preflight_errors)
     cJSON_Delete(r);
 }
 
+/* A product of two packages (a program and the shared library it needs)
+ * as one artifact's "files": both reach the host, the install step finds
+ * them in $ASSAY_ARTIFACTS (in the manifest's order) and alone in
+ * $ASSAY_ARTIFACT_DIR, and the program runs against the library. */
+Test(controller, a_two_package_product_installs_from_assay_artifacts)
+{
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/sub-set", lc_lab);
+    cr_assert_eq(
+        lc_sh("set -e; d=%s; mkdir -p $d/src $d/lib/usr/lib $d/prog/usr/bin $d/pkgs; cd $d/src;"
+              "printf 'const char *greeting(void) { return \"greetings from a set\"; }\\n' > lib.c;"
+              "printf '#include <stdio.h>\\nconst char *greeting(void);\\nint main(void) { puts(greeting()); "
+              "return 0; }\\n' > prog.c;"
+              "gcc -shared -fPIC -Wl,-soname,libgreet.so.1 -o $d/lib/usr/lib/libgreet.so.1 lib.c;"
+              "gcc -o $d/prog/usr/bin/greet prog.c -L$d/lib/usr/lib -l:libgreet.so.1;"
+              "tar -C $d/prog -czf $d/pkgs/greet.tar.gz usr; tar -C $d/lib -czf $d/pkgs/greet-lib.tar.gz usr",
+              dir),
+        0, "%s", lc_out);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{\"manifest\": 1, \"product\": \"greet\", \"version\": \"1.0\", \"vendor\": \"Example Co.\","
+          " \"artifacts\": [{\"files\": [\"pkgs/greet.tar.gz\", \"pkgs/greet-lib.tar.gz\"], \"arch\": \"x86_64\"}],"
+          " \"install\": {\"command\": \"for f in $ASSAY_ARTIFACTS; do tar -xzf \\\"$f\\\" || exit 1; done; "
+          "printf '%s\\\\n' \\\"$ASSAY_ARTIFACTS\\\" > artifacts.list; "
+          "test \\\"$ASSAY_ARTIFACT\\\" = \\\"$ASSAY_ARTIFACT_DIR/greet.tar.gz\\\"\", \"timeout\": 60},"
+          " \"tests\": [{\"id\": \"runs\", \"command\": \"LD_LIBRARY_PATH=usr/lib usr/bin/greet | grep 'from a set'\","
+          " \"timeout\": 60},"
+          " {\"id\": \"order\", \"command\": \"test \\\"$(sed -n 1p artifacts.list)\\\" = "
+          "\\\"$ASSAY_ARTIFACT_DIR/greet.tar.gz\\\" && test \\\"$(sed -n 2p artifacts.list)\\\" = "
+          "\\\"$ASSAY_ARTIFACT_DIR/greet-lib.tar.gz\\\" && test $(wc -l < artifacts.list) = 2 && "
+          "test \\\"$(ls \\\"$ASSAY_ARTIFACT_DIR\\\" | tr '\\\\n' ' ')\\\" = 'greet-lib.tar.gz greet.tar.gz '\","
+          " \"timeout\": 60}],"
+          " \"uninstall\": {\"command\": \"rm -rf usr artifacts.list\", \"timeout\": 60}}\n",
+          f);
+    fclose(f);
+    cr_assert_eq(lc_sh("tar -C %s -czf %s/set.tar.gz manifest.json pkgs && %s package add %s/set.tar.gz 2>/dev/null",
+                       dir, dir, LC_ASSAY, dir),
+                 0, "%s", lc_out);
+    snprintf(lc_pkg, sizeof lc_pkg, "%.64s", lc_out);
+    cr_assert_eq(lc_sh("%s run submit %.12s --profiles zhaoxin-kx6000-uos-20 && %s dispatch --once", LC_ASSAY, lc_pkg,
+                       LC_ASSAY),
+                 0, "%s", lc_out);
+    cJSON *r = lc_run_json("1");
+    const cJSON *j = lc_job(r, 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "outcome")->valuestring, "passed", "%s",
+                     cJSON_GetObjectItem(j, "reason")->valuestring);
+    cJSON_Delete(r);
+    /* The report names both files of the artifact. */
+    cr_assert_eq(lc_sh("%s report 1 --format html", LC_ASSAY), 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "2 个文件一并安装 2 files installed together:<br><code>pkgs/greet.tar.gz</code><br><code>"
+                             "pkgs/greet-lib.tar.gz</code>"),
+              "%s", lc_out);
+}
+
 /* A host that has the agent and the artifact runs a job in one command
  * (RUN); a host without the agent gets it first, then RUN again. */
 Test(controller, a_warm_host_runs_a_job_in_one_command)

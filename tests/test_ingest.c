@@ -333,6 +333,7 @@ Test(ingest, good_submissions_in_every_format)
 /* ---- preflight of a stored package --------------------------------------- */
 
 #include "pkgcheck.h"
+#include "assay/json.h"
 
 Test(ingest, preflight_reads_elf_files_inside_packages)
 {
@@ -390,6 +391,121 @@ Test(ingest, preflight_reads_elf_files_inside_packages)
     cr_assert_eq(seen, 3);
     free(text);
     cJSON_Delete(pf);
+}
+
+/* A product of several packages, built here with real tools: a program
+ * in one .deb, the shared library it needs in another, a plugin needing
+ * the same library in a tarball. As one artifact's "files", preflight
+ * reads all three and resolves DT_NEEDED against what the set provides:
+ * the glibc findings stay, no "missing libset.so.1". The program's .deb
+ * alone (a second submission) does miss it: the check can fail. */
+Test(ingest, preflight_resolves_libraries_across_an_artifact_set)
+{
+    char sub[400], id[65], id1[65], out[4096];
+    int existed;
+    snprintf(sub, sizeof sub, "%s/set", labdir);
+    int rc = th_run(out, sizeof out,
+                    "set -e; d=%s; mkdir -p $d/src $d/lib/DEBIAN $d/lib/usr/lib $d/prog/DEBIAN $d/prog/usr/bin "
+                    "$d/plug/usr/lib/setprog $d/s/pkgs $d/one/pkgs; cd $d/src;"
+                    "printf 'int set_answer(void) { return 42; }\\n' > lib.c;"
+                    "printf 'int set_answer(void);\\nint main(void) { return set_answer() != 42; }\\n' > prog.c;"
+                    "printf 'int set_answer(void);\\nint plug(void) { return set_answer(); }\\n' > plug.c;"
+                    "gcc -shared -fPIC -Wl,-soname,libset.so.1 -o $d/lib/usr/lib/libset.so.1 lib.c;"
+                    "gcc -o $d/prog/usr/bin/setprog prog.c -L$d/lib/usr/lib -l:libset.so.1;"
+                    "gcc -shared -fPIC -o $d/plug/usr/lib/setprog/plug.so plug.c -L$d/lib/usr/lib -l:libset.so.1;"
+                    "for p in lib prog; do printf 'Package: set%%s\\nVersion: 1\\nArchitecture: amd64\\n"
+                    "Maintainer: x <x@example.invalid>\\nDescription: x\\n' $p > $d/$p/DEBIAN/control;"
+                    "dpkg-deb --root-owner-group --build $d/$p $d/s/pkgs/set${p}_1_amd64.deb >/dev/null; done;"
+                    "tar -C $d/plug -czf $d/s/pkgs/plugins.tar.gz usr;"
+                    "cp $d/s/pkgs/setprog_1_amd64.deb $d/one/pkgs/;"
+                    "printf '%%s' '{\"manifest\":1,\"product\":\"setprog\",\"version\":\"1\",\"vendor\":\"v\","
+                    "\"artifacts\":[{\"files\":[\"pkgs/setprog_1_amd64.deb\",\"pkgs/setlib_1_amd64.deb\","
+                    "\"pkgs/plugins.tar.gz\"],\"arch\":\"x86_64\"}],\"install\":{\"command\":\"true\",\"timeout\":9},"
+                    "\"uninstall\":{\"command\":\"true\",\"timeout\":9},\"tests\":[{\"id\":\"t\",\"command\":\"true\","
+                    "\"timeout\":9}]}' > $d/s/manifest.json;"
+                    "sed 's/\"files\":\\[[^]]*\\]/\"file\":\"pkgs\\/setprog_1_amd64.deb\"/' $d/s/manifest.json "
+                    "> $d/one/manifest.json;"
+                    "tar -C $d/s -czf $d/set.tar.gz manifest.json pkgs; tar -C $d/one -czf $d/one.tar.gz manifest.json pkgs",
+                    sub);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *profs[] = {"zhaoxin-kx6000-uos-20"};
+    cJSON *pf, *p;
+    const cJSON *f, *fd;
+    assay_store_meta_set(lab.store, "ingest.max_entries", "1000"); /* the suite's 15 are for its corpus */
+
+    /* The program alone: libset.so.1 is missing, and said so. */
+    snprintf(sub, sizeof sub, "%s/set/one.tar.gz", labdir);
+    cr_assert_eq(assay_package_add(&lab, sub, id1, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_preflight(&pf, &lab, id1, profs, 1), 0, "%s", assay_error_last()->message);
+    p = cJSON_GetArrayItem(cJSON_GetObjectItem(pf, "profiles"), 0);
+    int lib = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(p, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
+        lib += !strcmp(assay_json_str(fd, "check"), "library") && !strcmp(assay_json_str(fd, "found"), "libset.so.1");
+    cr_assert_eq(lib, 1, "the program alone misses libset.so.1");
+    cJSON_Delete(pf);
+
+    /* The set: three files read, each path under its file's name. */
+    snprintf(sub, sizeof sub, "%s/set/set.tar.gz", labdir);
+    cr_assert_eq(assay_package_add(&lab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+    assay_artifact_rec *arts;
+    size_t n;
+    cr_assert_eq(assay_store_artifacts(lab.store, id, &arts, &n), 0);
+    cr_assert_eq(n, 3, "one record per file of the set");
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(arts[i].arch, "x86_64");
+    free(arts);
+    cr_assert_eq(assay_package_preflight(&pf, &lab, id, profs, 1), 0, "%s", assay_error_last()->message);
+    p = cJSON_GetArrayItem(cJSON_GetObjectItem(pf, "profiles"), 0);
+    char *text = cJSON_PrintUnformatted(p);
+    cr_assert_str_eq(assay_json_str(p, "artifact"), "pkgs/setprog_1_amd64.deb", "the set's first file");
+    cr_assert(strstr(text, "\"artifact_files\":[\"pkgs/setprog_1_amd64.deb\",\"pkgs/setlib_1_amd64.deb\","
+                           "\"pkgs/plugins.tar.gz\"]"), "%s", text);
+    cr_assert_eq((int)assay_json_num(p, "elf_read"), 3, "%s", text);
+    int glibc = 0;
+    lib = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(p, "files")) cJSON_ArrayForEach(fd, cJSON_GetObjectItem(f, "findings"))
+    {
+        lib += !strcmp(assay_json_str(fd, "check"), "library");
+        glibc += !strcmp(assay_json_str(fd, "check"), "glibc") &&
+                 !strcmp(assay_json_str(f, "path"), "pkgs/setprog_1_amd64.deb!/usr/bin/setprog");
+    }
+    cr_assert_eq(lib, 0, "the set provides libset.so.1: %s", text);
+    /* Built on this Debian 12 (glibc 2.36): __libc_start_main@GLIBC_2.34,
+     * more than UOS 20's 2.28. */
+    cr_assert_eq(glibc, 1, "%s", text);
+    cr_assert_geq((int)assay_json_num(p, "errors"), 1);
+    free(text);
+    cJSON_Delete(pf);
+    /* package inspect names the set and reads every file of it. */
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/lab package inspect %.12s --profile "
+                                         "zhaoxin-kx6000-uos-20", labdir, id), 1, "errors exit 1: %s", out);
+    cr_assert(strstr(out, "zhaoxin-kx6000-uos-20 (set of 3: pkgs/setprog_1_amd64.deb, pkgs/setlib_1_amd64.deb, "
+                          "pkgs/plugins.tar.gz): "), "%s", out);
+    cr_assert(strstr(out, "  read          pkgs/setlib_1_amd64.deb!/usr/lib/libset.so.1\n"), "%s", out);
+    cr_assert(strstr(out, "  read          pkgs/plugins.tar.gz!/usr/lib/setprog/plug.so\n"), "%s", out);
+    /* A file of the set that the archive lacks, or whose package says
+     * another arch, is refused with the field that names it. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "set -e; d=%s/set; mkdir -p $d/m $d/a; cp -r $d/s/pkgs $d/m/; cp -r $d/s/pkgs $d/a/;"
+                        "sed 's/plugins.tar.gz/nothere.tar.gz/' $d/s/manifest.json > $d/m/manifest.json;"
+                        "sed 's/x86_64/aarch64/' $d/s/manifest.json > $d/a/manifest.json;"
+                        "tar -C $d/m -czf $d/m.tar.gz manifest.json pkgs; tar -C $d/a -czf $d/a.tar.gz manifest.json pkgs",
+                        labdir),
+                 0, "%s", out);
+    char sub2[400], id2[65];
+    snprintf(sub2, sizeof sub2, "%s/set/m.tar.gz", labdir);
+    cr_assert_eq(assay_package_add(&lab, sub2, id2, &existed), ASSAY_ENOTFOUND);
+    cr_assert_str_eq(assay_error_last()->message,
+                     "manifest.json: artifacts[0].files[2]: 'pkgs/nothere.tar.gz' is not in the archive");
+    snprintf(sub2, sizeof sub2, "%s/set/a.tar.gz", labdir);
+    cr_assert_eq(assay_package_add(&lab, sub2, id2, &existed), ASSAY_EINVAL);
+    cr_assert_str_eq(assay_error_last()->message, "artifact 'pkgs/setprog_1_amd64.deb': its deb metadata says arch "
+                                                  "x86_64, the manifest says aarch64");
+    /* package show: which files go together, in the install step's order. */
+    cr_assert_eq(th_run(out, sizeof out, ASSAY_BINARY_DIR "/assay --lab %s/lab package show %.12s", labdir, id), 0, "%s",
+                 out);
+    cr_assert(strstr(out, "  set for x86_64, installed together in this order:\n    1. pkgs/setprog_1_amd64.deb\n"
+                          "    2. pkgs/setlib_1_amd64.deb\n    3. pkgs/plugins.tar.gz\n"), "%s", out);
 }
 
 /* ---- vendor text on the terminal ----------------------------------------- */

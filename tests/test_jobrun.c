@@ -1088,3 +1088,54 @@ Test(jobrun, the_command_honours_no_color_and_term_dumb)
               out);
     cr_assert_null(strstr(out, "\033["), "%s", out);
 }
+
+/* A product of several files: all of them go up (each checked by its own
+ * digest), the spec names them in order, and an upload cut in the middle
+ * of the second file resumes there: the first, whole in the host's cache,
+ * is not sent again. */
+Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
+{
+    dispatch(5); /* job 1: the agent is on the host now */
+    job1("passed", EVENTS, LOGS);
+    char sums[3][65];
+    cr_assert_eq(th_run(out, sizeof out,
+                        "set -e; cd %s; A='%s --lab %s/lab'; mkdir -p set/pkgs; for f in one two three; do "
+                        "head -c 3000 /dev/urandom > set/pkgs/$f.bin; done; cat > set/manifest.json <<'EOF'\n"
+                        "{\"manifest\": 1, \"product\": \"trio\", \"version\": \"1.0\", \"vendor\": \"Example Co.\","
+                        " \"artifacts\": [{\"files\": [\"pkgs/one.bin\", \"pkgs/two.bin\", \"pkgs/three.bin\"],"
+                        " \"arch\": \"x86_64\"}],"
+                        " \"install\": {\"command\": \"true\", \"timeout\": 60},"
+                        " \"tests\": [{\"id\": \"t1\", \"command\": \"true\", \"timeout\": 60},"
+                        "             {\"id\": \"t2\", \"command\": \"true\", \"timeout\": 60}],"
+                        " \"uninstall\": {\"command\": \"true\", \"timeout\": 60}}\n"
+                        "EOF\n"
+                        "tar -C set -czf set.tar.gz manifest.json pkgs; p=$($A package add set.tar.gz 2>/dev/null); "
+                        "$A run submit \"$(echo $p | cut -c1-12)\" --profiles " PROFILE " >/dev/null; "
+                        "sha256sum set/pkgs/one.bin set/pkgs/two.bin set/pkgs/three.bin | cut -c1-64",
+                        dir, ASSAY, dir),
+                 0, "%s", out);
+    cr_assert_eq(sscanf(out, "%64s %64s %64s", sums[0], sums[1], sums[2]), 3, "%s", out);
+    fh.runs = fh.upload_runs = fh.uploads_agent = fh.uploads_art = 0;
+    fh.drop_upload_file = 2;
+    fh.drop_upload_times = 1;
+    dispatch(5);
+    has("job 2 on fake-1: starting -> uploading: the lab's records show no job of this agent or artifact on the host");
+    has("job 2 on fake-1: uploading -> waiting for host: the host is down");
+    has("job 2 on fake-1: starting -> uploading: the host lacks the artifact");
+    cr_assert_str_eq(fh.last_missing, "missing artifact files: 1 2", "RUN names what the cut left missing");
+    /* Each file came whole once: the first in the cut command, the other
+     * two in the next one. */
+    cr_assert_eq(fh.nuploaded, 3, "%d files came whole, %d uploads of one file", fh.nuploaded, fh.uploads_art);
+    for (int i = 0; i < 3; i++)
+        cr_assert_str_eq(fh.uploaded[i], sums[i], "upload %d: %s, not %s", i, fh.uploaded[i], sums[i]);
+    cr_assert_eq(fh.uploads_agent, 0, "the agent was there");
+    cr_assert_eq(fh.upload_runs, 2);
+    /* The agent is told the set, in the manifest's order. */
+    cr_assert(strstr(fh.spec, "\"artifacts\":[\"one.bin\",\"two.bin\",\"three.bin\"]"), "%s", fh.spec);
+    assay_lab lab;
+    assay_job_rec j;
+    lab_open(&lab);
+    cr_assert_eq(assay_store_job_get(lab.store, 2, &j), 0);
+    cr_assert_str_eq(j.outcome, "passed", "job 2: %s (%s)\n%s", j.outcome, j.reason, log_text);
+    assay_lab_close(&lab);
+}

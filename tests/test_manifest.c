@@ -38,7 +38,7 @@ Test(manifest, a_good_one_parses_and_makes_a_job_spec)
     cr_assert_str_eq(assay_manifest_pick(m, "loongarch64", "new")->file, "d.tgz", "abi defaults to new");
     cr_assert_str_eq(assay_manifest_pick(m, "riscv64", NULL)->file, "e.tgz", "noarch serves the rest");
     char *spec;
-    cr_assert_eq(assay_manifest_job_spec(&spec, m, "r1-j2-a1", "x.rpm"), 0);
+    cr_assert_eq(assay_manifest_job_spec(&spec, m, "r1-j2-a1", (const char *[]){"x.rpm"}, 1), 0);
     cr_assert(strstr(spec, "\"id\":\"install\",\"kind\":\"install\"") && strstr(spec, "\"kind\":\"bench\"") &&
               strstr(spec, "\"artifact\":\"x.rpm\"") && strstr(spec, "\"inspect\":[\"/usr/bin/x\"]"), "%s", spec);
     free(spec);
@@ -56,7 +56,7 @@ Test(manifest, a_repeat_until_stable_reaches_the_agent)
     char *spec;
     assay_spec *sp;
     cr_assert_eq(assay_manifest_parse(&m, j, strlen(j)), 0, "%s", assay_error_last()->message);
-    cr_assert_eq(assay_manifest_job_spec(&spec, m, "r1-j2-a1", "x.rpm"), 0);
+    cr_assert_eq(assay_manifest_job_spec(&spec, m, "r1-j2-a1", (const char *[]){"x.rpm"}, 1), 0);
     cr_assert_eq(assay_spec_parse(&sp, spec, strlen(spec)), 0, "%s: %s", spec, assay_error_last()->message);
     const assay_repeat *r = &sp->steps[1].repeat, *f = &sp->steps[2].repeat;
     cr_expect(r->adaptive && r->min == 3 && r->max == 30 && r->warmup == 1 && r->target_rse == 0.02 &&
@@ -194,4 +194,74 @@ Test(manifest, a_wrong_type_is_named_with_what_it_is)
     bad(HEAD ",\"artifacts\":[null]," STEPS "," TESTS, "artifacts[0]: must be an object, not null");
     bad(HEAD "," ARTS "," STEPS ",\"tests\":[true]", "tests[0]: must be an object, not a boolean");
     bad(HEAD "," ARTS "," STEPS "," TESTS ",\"licence\":\"MIT\"", "licence: unknown field (known: manifest, product,");
+}
+
+/* A product of several packages: one artifact per arch and world whose
+ * "files" are installed together; the old "file" still works beside it. */
+Test(manifest, an_artifact_can_be_a_set_of_files)
+{
+    const char *j = "{" HEAD ",\"artifacts\":[{\"files\":[\"arm/jq_1.6_arm64.deb\",\"arm/libjq1_1.6_arm64.deb\","
+                    "\"arm/libonig5_6.9_arm64.deb\"],\"arch\":\"aarch64\"},{\"file\":\"x.rpm\",\"arch\":\"x86_64\"}],"
+                    STEPS "," TESTS "}";
+    assay_manifest *m;
+    cr_assert_eq(assay_manifest_parse(&m, j, strlen(j)), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(m->nartifacts, 2);
+    cr_assert_eq(m->nfiles, 4);
+    const assay_manifest_artifact *a = assay_manifest_pick(m, "aarch64", NULL);
+    cr_assert_eq(a->nfiles, 3);
+    cr_assert_str_eq(a->file, "arm/jq_1.6_arm64.deb", "file is the set's first");
+    cr_assert_str_eq(assay_manifest_file(m, a, 1), "arm/libjq1_1.6_arm64.deb");
+    cr_assert_str_eq(assay_manifest_file(m, a, 2), "arm/libonig5_6.9_arm64.deb");
+    cr_assert_null(assay_manifest_file(m, a, 3));
+    const assay_manifest_artifact *x = assay_manifest_pick(m, "x86_64", NULL);
+    cr_assert_eq(x->nfiles, 1);
+    cr_assert_str_eq(assay_manifest_file(m, x, 0), "x.rpm");
+    /* The job spec names a set's files in order; the agent reads them back. */
+    char *spec;
+    assay_spec *sp;
+    cr_assert_eq(assay_manifest_job_spec(&spec, m, "r1-j2-a1", (const char *[]){"a.deb", "b.deb", "c.deb"}, 3), 0);
+    cr_assert(strstr(spec, "\"artifacts\":[\"a.deb\",\"b.deb\",\"c.deb\"]") && !strstr(spec, "\"artifact\":"), "%s",
+              spec);
+    cr_assert_eq(assay_spec_parse(&sp, spec, strlen(spec)), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(sp->nartifacts, 3);
+    cr_assert_str_eq(sp->artifacts[2], "c.deb");
+    cr_assert_str_eq(sp->artifact, "artifacts/a.deb");
+    assay_spec_free(sp);
+    free(spec);
+    assay_manifest_free(m);
+}
+
+Test(manifest, a_set_s_mistakes_are_named)
+{
+#define SET(files) HEAD ",\"artifacts\":[{\"files\":" files ",\"arch\":\"aarch64\"}]," STEPS "," TESTS
+    bad(SET("[\"a.deb\",\"a.deb\"]"), "artifacts[0].files[1]: 'a.deb' is listed twice");
+    bad(SET("[\"a.deb\",\"/abs/b.deb\"]"), "artifacts[0].files[1]: '/abs/b.deb' must be a relative path");
+    bad(SET("[\"a.deb\",\"x/../b.deb\"]"), "artifacts[0].files[1]: 'x/../b.deb' must be a relative path");
+    bad(SET("[\"p/a.deb\",\"q/a.deb\"]"), "artifacts[0].files[1]: 'q/a.deb' has the file name of files[0] ('p/a.deb')");
+    bad(SET("[]"), "artifacts[0].files: must be a non-empty array of file names, not an empty array");
+    bad(SET("\"a.deb\""), "artifacts[0].files: must be a non-empty array of file names, not a string");
+    bad(SET("[\"a.deb\",7]"), "artifacts[0].files[1]: must be a string, not a number");
+    bad(SET("[\"a.deb\",\"\"]"), "artifacts[0].files[1]: must be 1-255 bytes");
+    bad(SET("[\"a.deb\",\"logs\"]"), "artifacts[0].files[1]: 'logs': the agent keeps that name");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a.deb\",\"files\":[\"b.deb\"],\"arch\":\"aarch64\"}]," STEPS "," TESTS,
+        "artifacts[0].files: give either file (one) or files (a set), not both");
+    bad(HEAD ",\"artifacts\":[{\"arch\":\"aarch64\"}]," STEPS "," TESTS, "artifacts[0].file: missing (or files");
+    /* A file is in one artifact only. */
+    bad(HEAD ",\"artifacts\":[{\"files\":[\"a.deb\",\"b.deb\"],\"arch\":\"aarch64\"},{\"file\":\"b.deb\",\"arch\":"
+             "\"x86_64\"}]," STEPS "," TESTS,
+        "artifacts[1].file: 'b.deb' is listed twice");
+    /* Two artifacts for one arch: the message points at "files". */
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a.deb\",\"arch\":\"aarch64\"},{\"file\":\"b.deb\",\"arch\":\"aarch64\"}],"
+             STEPS "," TESTS,
+        "artifacts[1].arch: a second artifact for aarch64 (artifacts[0]; several files installed together are one "
+        "artifact's \"files\")");
+    char many[4096];
+    int n = snprintf(many, sizeof many, "[");
+    for (int i = 0; i <= ASSAY_MANIFEST_SET_MAX; i++)
+        n += snprintf(many + n, sizeof many - (size_t)n, "%s\"f%d.deb\"", i ? "," : "", i);
+    snprintf(many + n, sizeof many - (size_t)n, "]");
+    char body[4096];
+    snprintf(body, sizeof body, HEAD ",\"artifacts\":[{\"files\":%s,\"arch\":\"aarch64\"}]," STEPS "," TESTS, many);
+    bad(body, "artifacts[0].files: more than 32 files in one artifact");
+#undef SET
 }

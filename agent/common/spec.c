@@ -40,6 +40,9 @@ void assay_spec_free(assay_spec *spec)
     free(spec->run_user);
     free(spec->id);
     free(spec->artifact);
+    for (size_t i = 0; i < spec->nartifacts; i++)
+        free(spec->artifacts[i]);
+    free(spec->artifacts);
     for (size_t i = 0; i < spec->nenv; i++)
         free(spec->env[i]);
     free(spec->env);
@@ -276,7 +279,7 @@ int assay_login_name_valid(const char *s)
 
 int assay_spec_parse(assay_spec **out, const char *json, size_t len)
 {
-    static const char *const keys[] = {"protocol", "id", "artifact", "env", "inspect", "log_cap",
+    static const char *const keys[] = {"protocol", "id", "artifact", "artifacts", "env", "inspect", "log_cap",
                                        "kill_grace", "stop_on_inspect_error", "steps", "event_key", "run_user", NULL};
     assay_spec *sp = NULL;
     cJSON *doc = NULL;
@@ -328,6 +331,46 @@ int assay_spec_parse(assay_spec **out, const char *json, size_t len)
         }
         if (!(sp->artifact = dup_or_fail(s, &rc)))
             goto out;
+    }
+    /* A set: files installed together, in the job directory's artifacts/
+     * folder; the first is also "the" artifact. */
+    v = cJSON_GetObjectItemCaseSensitive(doc, "artifacts");
+    if (v) {
+        const cJSON *f;
+        if (sp->artifact) {
+            rc = assay_error_set(ASSAY_EINVAL, "artifacts: give either artifact (one file) or artifacts (a set)");
+            goto out;
+        }
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > ASSAY_SPEC_SET_MAX) {
+            rc = assay_error_set(ASSAY_EINVAL, "artifacts: must be an array of 1-%d file names", ASSAY_SPEC_SET_MAX);
+            goto out;
+        }
+        if (!(sp->artifacts = calloc((size_t)cJSON_GetArraySize(v), sizeof *sp->artifacts))) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
+        cJSON_ArrayForEach(f, v)
+        {
+            size_t i = sp->nartifacts;
+            if (!cJSON_IsString(f) || !artifact_valid(f->valuestring)) {
+                rc = assay_error_set(ASSAY_EINVAL, "artifacts[%zu]: must be a plain file name", i);
+                goto out;
+            }
+            for (size_t k = 0; k < i; k++)
+                if (!strcmp(sp->artifacts[k], f->valuestring)) {
+                    rc = assay_error_set(ASSAY_EINVAL, "artifacts[%zu]: '%s' is listed twice", i, f->valuestring);
+                    goto out;
+                }
+            if (!(sp->artifacts[i] = dup_or_fail(f->valuestring, &rc)))
+                goto out;
+            sp->nartifacts++;
+        }
+        size_t n = strlen(ASSAY_ARTIFACT_DIR) + strlen(sp->artifacts[0]) + 2;
+        if (!(sp->artifact = malloc(n))) {
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+            goto out;
+        }
+        snprintf(sp->artifact, n, "%s/%s", ASSAY_ARTIFACT_DIR, sp->artifacts[0]);
     }
     if ((rc = get_num(doc, "log_cap", "", 1024, 1024.0 * 1024 * 1024, 0, ASSAY_LOG_CAP_DEFAULT, &d)) < 0)
         goto out;

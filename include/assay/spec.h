@@ -54,7 +54,9 @@ typedef struct assay_step {
 
 typedef struct assay_spec {
     char *id;
-    char *artifact;    /* job-dir-relative file name, or NULL */
+    char *artifact;    /* job-dir-relative file name (a set's: "artifacts/<first>"), or NULL */
+    char **artifacts;  /* a set: plain file names in the job directory's artifacts/ folder */
+    size_t nartifacts; /* 0 unless the spec has "artifacts" */
     char **env;        /* extra "NAME=value" entries */
     size_t nenv;
     char **inspect;    /* ELF files to inspect after install */
@@ -70,6 +72,8 @@ typedef struct assay_spec {
     char *run_user;        /* tests and benches run as this account, or NULL */
 } assay_spec;
 
+#define ASSAY_ARTIFACT_DIR "artifacts" /* a set's folder in the job directory */
+#define ASSAY_SPEC_SET_MAX 32             /* files in one set */
 #define ASSAY_LOG_CAP_DEFAULT (8u << 20)
 #define ASSAY_TIMEOUT_MAX (30.0 * 24 * 3600) /* 30 days: 72-hour soak tests fit */
 

@@ -5,6 +5,8 @@
 # Writes into DIR:
 #   product.tar.gz  a submission: aarch64 = a tarball of the three arm64
 #                   .debs, x86_64 = a gzipped tarball of the amd64 ones
+#   set.tar.gz      a submission: the same products as artifact sets, the
+#                   three .debs of each arch as one artifact's "files"
 #   odd.tar.gz      a submission: aarch64 = the plain arm64 jq binary;
 #                   x86_64 = a tarball holding amd64 jq without section
 #                   headers, a truncated copy, and a kernel module;
@@ -27,7 +29,7 @@ if [ "$(ls debs/*.deb 2>/dev/null | wc -l)" -lt ${#pkgs[@]} ]; then
         exit 77
     fi
 fi
-rm -rf work s1 s2 && mkdir -p work s1 s2/t/usr/bin s2/t/lib/modules/4.19.90/extra
+rm -rf work s1 s2 s3 && mkdir -p work s1 s2/t/usr/bin s2/t/lib/modules/4.19.90/extra s3/pkgs
 : > expected.tsv
 
 # oracle ART PREFIX ROOT: every regular file under ROOT, its ELF facts.
@@ -66,6 +68,27 @@ cat > s1/manifest.json <<'JSON'
  "tests":[{"id":"t","command":"true","timeout":9}]}
 JSON
 tar -C s1 -czf product.tar.gz manifest.json jq-arm64.tar jq-amd64.tar.gz
+
+# The same products as sets: each .deb is a file of the artifact, its
+# files named under it ("pkgs/libjq1_..._arm64.deb!/usr/lib/...").
+files_json() { # arch: the set's files, jq first, as JSON strings
+    local d sep=
+    for d in $(cd debs && ls *_"$1".deb); do printf '%s"pkgs/%s"' "$sep" "$d"; sep=,; done
+}
+for a in arm64 amd64; do
+    for d in debs/*_"$a".deb; do
+        b=$(basename "$d")
+        cp "$d" s3/pkgs/
+        oracle "pkgs/$b" "pkgs/$b!" "work/$b"
+    done
+done
+cat > s3/manifest.json <<JSON
+{"manifest":1,"product":"jq","version":"1.6","vendor":"Debian",
+ "artifacts":[{"files":[$(files_json arm64)],"arch":"aarch64"},{"files":[$(files_json amd64)],"arch":"x86_64"}],
+ "install":{"command":"true","timeout":9},"uninstall":{"command":"true","timeout":9},
+ "tests":[{"id":"t","command":"true","timeout":9}]}
+JSON
+tar -C s3 -czf set.tar.gz manifest.json pkgs
 
 # The plain arm64 binary: the artifact is the ELF file itself.
 jqa=$(ls -d work/jq_*_arm64.deb)/usr/bin/jq

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     assay_manifest *m;
     if (assay_manifest_parse(&m, (const char *)data, size) == 0) {
         char *spec;
-        if (assay_manifest_job_spec(&spec, m, "job", "a.tar.gz") == 0)
+        if (assay_manifest_job_spec(&spec, m, "job", (const char *[]){"a.tar.gz"}, 1) == 0)
             free(spec);
         (void)assay_manifest_pick(m, "aarch64", "new");
         assay_manifest_free(m);
