@@ -207,7 +207,9 @@ static const assay_cli_cmd CMDS[] = {
       {"--tls-cert", "PEM", "serve HTTPS with this certificate (chain)", ASSAY_CLI_FILE, NULL, 0},
       {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
       {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},
-      {"--timeout", "S", "a connection idle this long is closed (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--timeout", "S", "close a connection idle, or sending its headers, this long (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--bench-sink", NULL, "for bench/serve.sh only: POST /bench/sink reads a body and drops it", ASSAY_CLI_NONE,
+       NULL, 0},
       END}},
     {"user", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add an account of assay serve",
      "Roles: admin and engineer see everything and queue runs; a vendor sees\n"

@@ -511,6 +511,7 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
     assay_artifact_rec *arts = NULL;
     cJSON *res = NULL;
     char stagedir[4096] = "";
+    int stagelock = -1;
     char *pftext = NULL;
     uint64_t size;
     size_t na = 0;
@@ -548,8 +549,9 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
         goto out;
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    if ((rc = assay_blob_stagedir(stagedir, sizeof stagedir, lab->blobs)) < 0 ||
-        (rc = assay_blob_stage_fd(&sub, lab->blobs, stagedir, fd, b.max_submission, path, id, &size)) < 0)
+    if ((rc = assay_blob_stagedir(stagedir, sizeof stagedir, &stagelock, lab->blobs)) < 0 ||
+        (rc = assay_blob_stage_fd(&sub, lab->blobs, stagedir, fd, b.max_submission, path, id,
+                                  &size)) < 0)
         goto out;
     close(fd);
     fd = -1;
@@ -624,7 +626,7 @@ out:
     if (fd >= 0)
         close(fd);
     assay_blob_writer_abort(sub);
-    assay_blob_unstage(stagedir);
+    assay_blob_unstage(stagedir, stagelock);
     cJSON_free(pftext);
     cJSON_Delete(res);
     free(arts);

@@ -18,7 +18,10 @@ typedef struct assay_serve_opts {
     const char *tls_cert; /* PEM files: HTTPS when both are given, else NULL */
     const char *tls_key;
     unsigned threads;     /* size of the request thread pool (8) */
-    unsigned timeout;     /* seconds a connection may stay idle (30) */
+    unsigned timeout;     /* seconds a connection may stay idle, and a request's
+                             line and headers may take (30) */
+    int bench_sink;       /* serve POST /bench/sink, which reads a body and
+                             drops it: for bench/serve.sh only */
 } assay_serve_opts;
 
 /*
