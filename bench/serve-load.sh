@@ -46,7 +46,7 @@ export ASSAY_LAB="$w/lab" ASSAY_AGENTS_DIR="$ASSAY_TOP/build-agents"
 cleanup() {
     [ -z "$srv" ] || kill "$srv" 2>/dev/null || true
     "$ASSAY_TOP/ci/lab.sh" --dir "$hosts" down >/dev/null 2>&1 || true
-    rm -rf "$w"
+    [ -n "${ASSAY_KEEP:-}" ] || rm -rf "$w"
 }
 trap cleanup EXIT
 bench_build_assay
@@ -75,15 +75,11 @@ tar -C "$w/job" -czf "$w/job.tar.gz" manifest.json pkgs
 jobpkg=$("$A" package add "$w/job.tar.gz" 2>/dev/null)
 
 # The uploads: one large artifact, a manifest each.
-mkdir -p "$w/up/pkgs"
-head -c $((SIZE * 1024 * 1024)) /dev/urandom | zstd -q -1 -T0 > "$w/up/pkgs/big-1.0.tar.zst"
-for i in $(seq "$UPLOADS"); do
-    cat > "$w/up/manifest.json" <<JSON
-{"manifest": 1, "product": "big", "version": "1.$i", "vendor": "bench",
- "artifacts": [{"file": "pkgs/big-1.0.tar.zst", "arch": "x86_64"}],
- "install": {"command": "true", "timeout": 60}, "tests": [{"id": "t", "command": "true", "timeout": 60}],
- "uninstall": {"command": "true", "timeout": 60}}
-JSON
+bench_submission "$w/up-1.tar" "$SIZE" 1.1
+mkdir -p "$w/up"
+tar -C "$w/up" -xf "$w/up-1.tar"
+for i in $(seq 2 "$UPLOADS"); do
+    bench_manifest "$w/up" "1.$i"
     tar -C "$w/up" -cf "$w/up-$i.tar" manifest.json pkgs
 done
 rm -rf "$w/up"
@@ -141,9 +137,9 @@ while [ -z "$line" ]; do
 done
 url=${line##* }
 rm -f "$w/stop-clients"
-python3 - "$url" "$tok" "$CLIENTS" "$w/stop-clients" > "$w/clients.out" 2>&1 <<'PY' &
+python3 - "$url" "$tok" "$CLIENTS" "$w/stop-clients" "$JOBS" > "$w/clients.out" 2>&1 <<'PY' &
 import http.client, random, sys, threading, os, time, urllib.parse
-url, tok, n, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+url, tok, n, stop, njobs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 u = urllib.parse.urlparse(url)
 counts, lock = {}, threading.Lock()
 def client(i):
@@ -151,8 +147,9 @@ def client(i):
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=60, source_address=src)
     h = {"Authorization": "Bearer " + tok}
     while not os.path.exists(stop):
-        path = random.choice(["/api/v1/runs", "/api/v1/runs/%d" % random.randint(1, 32),
-                              "/api/v1/jobs/%d" % random.randint(1, 32)])
+        # The runs and jobs of the first round: there from the start.
+        path = random.choice(["/api/v1/runs", "/api/v1/runs/%d" % random.randint(1, njobs),
+                              "/api/v1/jobs/%d" % random.randint(1, njobs)])
         try:
             c.request("GET", path, headers=h)
             r = c.getresponse()
@@ -208,7 +205,7 @@ for i in $(seq "$UPLOADS"); do
     [ "$(sha256sum < "$blob" | cut -d' ' -f1)" = "$want" ] || check "upload $i: its blob is not whole"
     bytes=$((bytes + $(stat -c %s "$w/up-$i.tar")))
 done
-listed=$("$A" package list --json | grep -o '"product": *"big"' | wc -l)
+listed=$(sqlite3 "$ASSAY_LAB/assay.db" "select count(*) from packages where product = 'big'")
 [ "$listed" = "$UPLOADS" ] || check "$listed packages listed of $UPLOADS uploads"
 [ -z "$(ls -A "$ASSAY_LAB/serve-staging")" ] || check "the server's staging is not empty"
 [ -z "$(ls -A "$ASSAY_LAB/blobs/tmp" 2>/dev/null)" ] || check "the blob store's staging is not empty"
