@@ -71,6 +71,8 @@ typedef struct server {
      * deadline (see "slow clients" below). */
     struct pending *pending;
     unsigned header_s; /* seconds a request's line and headers may take */
+    unsigned ingesting;  /* uploads in package add, each on its own thread */
+    pthread_cond_t ingest_done;
     int bench_sink;    /* --bench-sink: POST /bench/sink reads and drops a body */
     /* Failed logins in the current window, per account and per address
      * (in memory: a restart forgets them). */
@@ -139,6 +141,11 @@ typedef struct req {
     size_t blen, bmax;
     struct timespec t0;
     struct timespec tb; /* when the body was all in (uploads: received and staged) */
+    /* an upload's package add, on a thread of its own (see pkg_add) */
+    int ingest;           /* 0 not started, 1 running (the connection suspended), 2 done */
+    int add_rc, add_existed;
+    char add_id[65];
+    assay_error add_err;
     /* an event stream (R_JOB_EVENTS) */
     server *srv;
     struct MHD_Connection *conn;
@@ -499,24 +506,80 @@ static enum MHD_Result pkg_show(struct MHD_Connection *c, req *r)
     return answer_json(c, r, 200, o);
 }
 
-/* The end of an upload: the staged file goes through package add. */
+/*
+ * package add reads the whole submission again and runs preflight: seconds
+ * for a large one, minutes on a loaded machine. On a thread of the pool it
+ * would stall every other connection that thread serves (a connection
+ * stays on the thread that accepted it: 200 readers wait behind 16
+ * uploads). So the upload's connection is suspended, a thread of its own
+ * runs the add, and the connection is resumed to answer.
+ */
+static void *ingest_thread(void *arg)
+{
+    req *r = arg;
+    server *s = r->srv;
+    r->add_rc = assay_package_add(&r->lab, r->upath, r->add_id, &r->add_existed);
+    if (r->add_rc < 0)
+        r->add_err = *assay_error_last();
+    pthread_mutex_lock(&s->mu);
+    r->ingest = 2;
+    /* From here r may be answered and freed: only s is touched. */
+    MHD_resume_connection(r->conn);
+    s->ingesting--;
+    pthread_cond_broadcast(&s->ingest_done);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Suspend the connection, then start the add: suspended first, so that an
+ * add that ends at once cannot resume it before it is suspended. */
+static enum MHD_Result ingest_start(struct MHD_Connection *c, req *r)
+{
+    server *s = r->srv;
+    pthread_attr_t a;
+    pthread_t t;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&s->mu);
+    r->ingest = 1;
+    s->ingesting++;
+    MHD_suspend_connection(c);
+    if (pthread_create(&t, &a, ingest_thread, r) != 0) {
+        r->add_rc = assay_error_set(ASSAY_EIO, "cannot start the ingest");
+        r->add_err = *assay_error_last();
+        r->ingest = 2;
+        s->ingesting--;
+        MHD_resume_connection(c);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_attr_destroy(&a);
+    return MHD_YES;
+}
+
+/* The end of an upload: the staged file goes through package add (on its
+ * own thread), then the answer. */
 static enum MHD_Result pkg_add(struct MHD_Connection *c, req *r)
 {
-    char id[65];
-    int existed = 0;
-    if (r->fd < 0)
-        return problem(c, r, 500, "the upload was not staged");
-    if (close(r->fd) < 0) {
+    if (r->ingest == 0) {
+        if (r->fd < 0)
+            return problem(c, r, 500, "the upload was not staged");
+        if (close(r->fd) < 0) {
+            r->fd = -1;
+            return problem(c, r, 500, "staging the upload: %s", strerror(errno));
+        }
         r->fd = -1;
-        return problem(c, r, 500, "staging the upload: %s", strerror(errno));
+        if (r->got == 0)
+            return problem(c, r, 422, "the request body is empty: send the submission file as the body");
+        return ingest_start(c, r);
     }
-    r->fd = -1;
-    if (r->got == 0)
-        return problem(c, r, 422, "the request body is empty: send the submission file as the body");
-    if (assay_package_add(&r->lab, r->upath, id, &existed) < 0) {
+    if (r->ingest == 1)
+        return MHD_YES; /* not resumed yet (cannot happen: it is suspended) */
+    const char *id = r->add_id;
+    int existed = r->add_existed;
+    if (r->add_rc < 0) {
         /* The refusals of package add, with its messages; a name the
          * manifest gives that the archive lacks is the upload's fault. */
-        const assay_error *e = assay_error_last();
+        const assay_error *e = &r->add_err;
         int st = e->code == ASSAY_ENOTFOUND ? 422 : status_of(e->code);
         return problem(c, r, st, "%s", e->message);
     }
@@ -1629,6 +1692,7 @@ int assay_serve(const assay_serve_opts *o)
     int rc = -1;
     memset(&s, 0, sizeof s);
     pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.ingest_done, NULL);
     if (!colon || (size_t)(colon - o->listen) >= sizeof host)
         return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address)");
     memcpy(host, o->listen, (size_t)(colon - o->listen));
@@ -1720,6 +1784,11 @@ int assay_serve(const assay_serve_opts *o)
     s.stopping = 1;
     pthread_mutex_unlock(&s.mu);
     pthread_join(wt, NULL);
+    /* Adds in progress end (bounded by the ingest budgets) and answer. */
+    pthread_mutex_lock(&s.mu);
+    while (s.ingesting)
+        pthread_cond_wait(&s.ingest_done, &s.mu);
+    pthread_mutex_unlock(&s.mu);
     /* Stops accepting, ends every connection; an upload cut here is removed
      * by its completion (its staging file), never half-stored. */
     MHD_stop_daemon(d);

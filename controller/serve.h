@@ -21,7 +21,8 @@ typedef struct assay_serve_opts {
     unsigned timeout;     /* seconds a connection may stay idle, and a request's
                              line and headers may take (30) */
     int bench_sink;       /* serve POST /bench/sink, which reads a body and
-                             drops it: for bench/serve.sh only */
+                             drops it (?to=file: stages it, then removes
+                             it): for bench/serve.sh only */
 } assay_serve_opts;
 
 /*
