@@ -2,8 +2,8 @@
 # assay serve under load while the dispatcher runs jobs on the local lab
 # (issue 16, "Bad input and load"). Not part of ctest: it takes minutes.
 #
-#   bench/serve-load.sh [--size MiB] [--clients N] [--uploads N] [--jobs N] [--hosts N]
-#                       (defaults 256 MiB, 200 clients, 16 uploads, 32 jobs, 16 hosts)
+#   bench/serve-load.sh [--size MiB] [--clients N] [--think S] [--uploads N] [--jobs N] [--hosts N]
+#              (defaults 256 MiB, 200 clients, 1 s, 16 uploads, 32 jobs, 16 hosts)
 #
 # A lab of --hosts hosts (ci/lab.sh; all with the x86_64 profile, so the
 # figure is assay's, not qemu's), a Release assay, and two rounds of
@@ -11,9 +11,10 @@
 # uninstall) under `assay dispatch --once`:
 #  1. alone: the dispatcher's event latency with no other load;
 #  2. the same jobs while `assay serve` takes --clients clients reading runs
-#     and jobs without pause (GET /api/v1/runs, /runs/N, /jobs/J, each
-#     client one kept-alive connection, spread over four loopback
-#     addresses: the server takes 128 connections per address) and
+#     and jobs (GET /api/v1/runs, /runs/N, /jobs/J, each client one
+#     kept-alive connection, --think seconds between its requests, as a
+#     page or a CI job polling; 0: without pause), spread over four
+#     loopback addresses (the server takes 128 connections per address), and
 #     --uploads uploads at once of --size MiB submissions, each its own
 #     file (the same large artifact, its own manifest).
 # The event latency is from each event's `ts` (the agent's clock, this
@@ -27,11 +28,12 @@
 #   bench/serve-load.sh --size 16 --clients 50 --uploads 4 --jobs 8 --hosts 4   # a quick try
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
-SIZE=256 CLIENTS=200 UPLOADS=16 JOBS=32 HOSTS=16
+SIZE=256 CLIENTS=200 THINK=1 UPLOADS=16 JOBS=32 HOSTS=16
 while [ $# -gt 0 ]; do
     case $1 in
     --size) SIZE=$2 ;;
     --clients) CLIENTS=$2 ;;
+    --think) THINK=$2 ;;
     --uploads) UPLOADS=$2 ;;
     --jobs) JOBS=$2 ;;
     --hosts) HOSTS=$2 ;;
@@ -41,9 +43,10 @@ while [ $# -gt 0 ]; do
 done
 w=$(mktemp -d /tmp/assay-serve-load-XXXXXX)
 hosts="$w/hosts"
-srv=""
+srv="" cpid=""
 export ASSAY_LAB="$w/lab" ASSAY_AGENTS_DIR="$ASSAY_TOP/build-agents"
 cleanup() {
+    [ -z "$cpid" ] || kill "$cpid" 2>/dev/null || true
     [ -z "$srv" ] || kill "$srv" 2>/dev/null || true
     "$ASSAY_TOP/ci/lab.sh" --dir "$hosts" down >/dev/null 2>&1 || true
     [ -n "${ASSAY_KEEP:-}" ] || rm -rf "$w"
@@ -137,11 +140,11 @@ while [ -z "$line" ]; do
 done
 url=${line##* }
 rm -f "$w/stop-clients"
-python3 - "$url" "$tok" "$CLIENTS" "$w/stop-clients" "$JOBS" > "$w/clients.out" 2>&1 <<'PY' &
+python3 - "$url" "$tok" "$CLIENTS" "$w/stop-clients" "$JOBS" "$THINK" > "$w/clients.out" 2>&1 <<'PY' &
 import http.client, random, sys, threading, os, time, urllib.parse
-url, tok, n, stop, njobs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+url, tok, n, stop, njobs, think = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
 u = urllib.parse.urlparse(url)
-counts, lock = {}, threading.Lock()
+counts, lock, ms = {}, threading.Lock(), []
 def client(i):
     src = ("127.0.0.%d" % (2 + i % 4), 0)
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=60, source_address=src)
@@ -150,6 +153,7 @@ def client(i):
         # The runs and jobs of the first round: there from the start.
         path = random.choice(["/api/v1/runs", "/api/v1/runs/%d" % random.randint(1, njobs),
                               "/api/v1/jobs/%d" % random.randint(1, njobs)])
+        t0 = time.time()
         try:
             c.request("GET", path, headers=h)
             r = c.getresponse()
@@ -161,10 +165,14 @@ def client(i):
             c = http.client.HTTPConnection(u.hostname, u.port, timeout=60, source_address=src)
         with lock:
             counts[st] = counts.get(st, 0) + 1
+            ms.append((time.time() - t0) * 1000)
+        time.sleep(random.uniform(0.5, 1.5) * think)
 ts = [threading.Thread(target=client, args=(i,)) for i in range(n)]
 for t in ts: t.start()
 for t in ts: t.join()
+ms.sort()
 print(" ".join("%s=%d" % kv for kv in sorted(counts.items(), key=str)))
+print("%.0f %.0f %.0f" % (ms[len(ms) // 2], ms[int(len(ms) * 0.95)], ms[-1]))
 PY
 cpid=$!
 up() { # I: upload up-I.tar; its answer into up-I.json, curl's status and seconds into up-I.st
@@ -184,6 +192,7 @@ ue=$(date +%s.%N)
 wait "$rpid"
 touch "$w/stop-clients"
 wait "$cpid"
+cpid=""
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$srv/status")
 kill "$srv"
 wait "$srv" || true
@@ -192,7 +201,7 @@ srv=""
 # The checks.
 fail=0
 check() { echo "  FAIL: $*"; fail=1; }
-read -r requests < "$w/clients.out"
+{ read -r requests; read -r rmed rp95 rmax; } < "$w/clients.out"
 for s in $requests; do [ "${s%%=*}" = 200 ] || check "requests answered $s"; done
 bytes=0
 for i in $(seq "$UPLOADS"); do
@@ -219,10 +228,11 @@ printf '  dispatcher event latency, alone       median %6s ms  p95 %6s ms  max %
     "$am" "$ap" "$ax" "$an" "$(cat "$w/alone.secs")"
 printf '  dispatcher event latency, under load  median %6s ms  p95 %6s ms  max %6s ms  (%d events, %.0f s)\n' \
     "$lm" "$lp" "$lx" "$ln" "$(cat "$w/loaded.secs")"
-printf '  %d clients reading runs and jobs: %s\n' "$CLIENTS" "$requests"
+printf '  %d clients reading runs and jobs (%s s apart): %s; median %s ms, p95 %s ms, max %s ms\n' \
+    "$CLIENTS" "$THINK" "$requests" "$rmed" "$rp95" "$rmax"
 printf '  %d uploads of %d MiB at once: %.0f s, %.1f MiB/s together\n' "$UPLOADS" "$SIZE" \
     "$(echo "$ue - $us" | bc)" "$(echo "$bytes / 1048576 / ($ue - $us)" | bc -l)"
 printf '  assay serve peak RSS (VmHWM): %d MiB\n' "$((hwm / 1024))"
 [ "$fail" = 0 ] && echo "  every request answered 200, every upload stored whole, no staging left, every job passed"
-echo "reproduce: bench/serve-load.sh --size $SIZE --clients $CLIENTS --uploads $UPLOADS --jobs $JOBS --hosts $HOSTS"
+echo "reproduce: bench/serve-load.sh --size $SIZE --clients $CLIENTS --think $THINK --uploads $UPLOADS --jobs $JOBS --hosts $HOSTS"
 exit "$fail"

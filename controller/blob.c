@@ -233,13 +233,20 @@ int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_
 int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *stagedir, int fd, uint64_t cap,
                         const char *what, char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
-    static char buf[1 << 20];
+    /* Not static: assay serve stages several uploads at once, one thread
+     * each, and a shared buffer mixed their bytes. */
+    enum { BUF = 1 << 20 };
+    char *buf = malloc(BUF);
     assay_blob_writer *w;
+    if (!buf)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
     int rc = assay_blob_writer_open_in(&w, root, stagedir);
-    if (rc < 0)
+    if (rc < 0) {
+        free(buf);
         return rc;
+    }
     for (;;) {
-        ssize_t n = assay_read_full(fd, buf, sizeof buf);
+        ssize_t n = assay_read_full(fd, buf, BUF);
         if (n < 0) {
             rc = assay_error_set_errno(ASSAY_EIO, errno, "read %s", what);
             break;
@@ -254,6 +261,7 @@ int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *s
         if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0)
             break;
     }
+    free(buf);
     if (rc == 0)
         rc = assay_blob_writer_finish(w, hex, size);
     if (rc < 0) {

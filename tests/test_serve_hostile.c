@@ -357,6 +357,45 @@ Test(serve_hostile, the_hostile_corpora_get_the_same_refusals_over_http_as_with_
     sv_stop();
 }
 
+/*
+ * Uploads at once, each its own 3 MiB submission (one artifact of random
+ * bytes, its own version): each is answered 201 with its file's SHA-256,
+ * and its blob in the store is that file. (The copy into the blob store
+ * once shared one static buffer between the server's threads: uploads at
+ * once mixed their bytes, and were refused or stored wrong.)
+ */
+Test(serve_hostile, uploads_at_once_are_each_stored_whole, .timeout = 300)
+{
+    enum { N = 12 };
+    char acme[72];
+    sv_fresh("at-once");
+    sv_account(acme, "acme", "vendor", "acme");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && mkdir -p p/d s/pkgs && head -c 3145728 /dev/urandom > p/d/data && "
+                        "tar -C p -czf s/pkgs/a-1.0.tar.gz d && for i in $(seq %d); do "
+                        "printf '{\"manifest\": 1, \"product\": \"a\", \"version\": \"1.%%s\", "
+                        "\"vendor\": \"v\", \"artifacts\": [{\"file\": \"pkgs/a-1.0.tar.gz\", "
+                        "\"arch\": \"noarch\"}], \"install\": {\"command\": \"true\", \"timeout\": 60}, "
+                        "\"tests\": [{\"id\": \"t\", \"command\": \"true\", \"timeout\": 60}], "
+                        "\"uninstall\": {\"command\": \"true\", \"timeout\": 60}}' $i > s/manifest.json && "
+                        "tar -C s -cf up-$i.tar manifest.json pkgs || exit 1; done",
+                        sv_dir, N),
+                 0, "%s", sv_out);
+    sv_start("", "");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && for i in $(seq %d); do curl -sS -o up-$i.json -w '%%{http_code}\n' "
+                        "-H 'Authorization: Bearer %s' --data-binary @up-$i.tar '%s/api/v1/packages?name=up-$i.tar' "
+                        "> up-$i.st & done; wait; for i in $(seq %d); do read -r st < up-$i.st; "
+                        "want=$(sha256sum < up-$i.tar | cut -d' ' -f1); "
+                        "[ \"$st\" = 201 ] && grep -q \"\\\"id\\\":\\\"$want\\\"\" up-$i.json && "
+                        "[ \"$(sha256sum < %s/blobs/$(echo $want | cut -c1-2)/$(echo $want | cut -c3-) | cut -d' ' -f1)\" = \"$want\" ] "
+                        "|| { echo \"upload $i: $st $(cat up-$i.json), want $want\"; exit 1; }; done",
+                        sv_dir, N, acme, sv_url, N, sv_lab),
+                 0, "%s", sv_out);
+    cr_assert_eq(sv_blob_staged(), 0);
+    sv_stop();
+}
+
 /* A partial upload on a raw socket: the headers and the first bytes of a
  * body of `size` bytes. */
 static int partial_upload(const char *tok, unsigned long size)
