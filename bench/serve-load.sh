@@ -88,12 +88,14 @@ done
 rm -rf "$w/up"
 
 # The event reader: each event's ts to when the store first shows it.
-watch_events() { # OUT: until $w/stop-events exists
-    python3 - "$ASSAY_LAB/assay.db" "$1" "$w/stop-events" <<'PY'
+watch_events() { # OUT FROM: events after rowid FROM, until $w/stop-events exists
+    python3 - "$ASSAY_LAB/assay.db" "$1" "$w/stop-events" "$2" <<'PY'
 import datetime, json, os, sqlite3, sys, time
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=30)
-last = db.execute("select coalesce(max(rowid), 0) from events").fetchone()[0]
+last = int(sys.argv[4])
 out = open(sys.argv[2], "w")
+db.execute("select count(*) from events").fetchone()
+open(sys.argv[3] + ".ready", "w").close()  # reading: the dispatcher may start
 while True:
     stop = os.path.exists(sys.argv[3])
     for rowid, body in db.execute("select rowid, body from events where rowid > ? order by rowid", (last,)):
@@ -110,10 +112,14 @@ PY
 # round NAME: JOBS runs of the job package, dispatched until done; the
 # event latencies into $w/NAME.ms.
 round() {
-    rm -f "$w/stop-events"
+    rm -f "$w/stop-events" "$w/stop-events.ready"
     for _ in $(seq "$JOBS"); do "$A" run submit "${jobpkg:0:12}" --profiles zhaoxin-kx6000-uos-20 >/dev/null; done
-    watch_events "$w/$1.ms" &
+    watch_events "$w/$1.ms" "$(sqlite3 "$ASSAY_LAB/assay.db" "select coalesce(max(rowid), 0) from events")" &
     local wpid=$!
+    while [ ! -e "$w/stop-events.ready" ]; do # until the reader reads
+        kill -0 "$wpid" 2>/dev/null || die "the event reader did not start"
+        sleep 0.05
+    done
     local s e
     s=$(date +%s.%N)
     "$A" dispatch --once --max-starting "$JOBS" > "$w/$1.dispatch" 2>&1 || die "dispatch failed: $(tail -5 "$w/$1.dispatch")"
