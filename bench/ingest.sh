@@ -18,17 +18,7 @@ w=$(mktemp -d /tmp/assay-ingest-XXXXXX)
 trap 'rm -rf "$w"' EXIT
 bench_build_assay
 
-mkdir -p "$w/payload/usr/bin" "$w/payload/usr/share/big" "$w/sub/pkgs"
-for b in /usr/bin/sha256sum /usr/bin/tar /usr/bin/ssh; do cp "$b" "$w/payload/usr/bin/"; done
-head -c $((MB * 1024 * 1024)) /dev/urandom > "$w/payload/usr/share/big/data.bin"
-tar -C "$w/payload" -cf - usr | zstd -q -1 -T0 > "$w/sub/pkgs/big-1.0.tar.zst"
-cat > "$w/sub/manifest.json" <<'JSON'
-{"manifest": 1, "product": "big", "version": "1.0", "vendor": "bench",
- "artifacts": [{"file": "pkgs/big-1.0.tar.zst", "arch": "x86_64"}],
- "install": {"command": "true", "timeout": 60}, "tests": [{"id": "t", "command": "true", "timeout": 60}],
- "uninstall": {"command": "true", "timeout": 60}}
-JSON
-tar -C "$w/sub" -cf "$w/sub.tar" manifest.json pkgs
+bench_submission "$w/sub.tar" "$MB"
 size=$(stat -c %s "$w/sub.tar")
 cat "$w/sub.tar" > /dev/null   # in the page cache for everyone
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,13 +233,20 @@ int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_
 int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *stagedir, int fd, uint64_t cap,
                         const char *what, char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
-    static char buf[1 << 20];
+    /* Not static: assay serve stages several uploads at once, one thread
+     * each, and a shared buffer mixed their bytes. */
+    enum { BUF = 1 << 20 };
+    char *buf = malloc(BUF);
     assay_blob_writer *w;
+    if (!buf)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
     int rc = assay_blob_writer_open_in(&w, root, stagedir);
-    if (rc < 0)
+    if (rc < 0) {
+        free(buf);
         return rc;
+    }
     for (;;) {
-        ssize_t n = assay_read_full(fd, buf, sizeof buf);
+        ssize_t n = assay_read_full(fd, buf, BUF);
         if (n < 0) {
             rc = assay_error_set_errno(ASSAY_EIO, errno, "read %s", what);
             break;
@@ -253,6 +261,7 @@ int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *s
         if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0)
             break;
     }
+    free(buf);
     if (rc == 0)
         rc = assay_blob_writer_finish(w, hex, size);
     if (rc < 0) {
@@ -283,13 +292,34 @@ static void remove_tree(const char *path)
     }
 }
 
-void assay_blob_unstage(const char *stagedir)
+/* In a staging directory whose owner holds its lock: a directory that
+ * has it but whose lock is free belongs to a process that is gone. */
+#define LIVE_MARK ".live"
+
+void assay_blob_unstage(const char *stagedir, int lock)
 {
+    /* Removed before the lock goes: a sweep never sees it marked, free,
+     * and still in use. */
     if (stagedir && stagedir[0])
         remove_tree(stagedir);
+    if (lock >= 0)
+        close(lock);
 }
 
-int assay_blob_stagedir(char *out, size_t outlen, const char *root)
+/* 1 if staging directory `path` was made by assay_blob_stagedir and its
+ * owner is gone (the mark is there and the lock is free). */
+static int stage_dead(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int dead = faccessat(fd, LIVE_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+               flock(fd, LOCK_EX | LOCK_NB) == 0;
+    close(fd);
+    return dead;
+}
+
+int assay_blob_stagedir(char *out, size_t outlen, int *lock, const char *root)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/tmp", root);
@@ -300,6 +330,16 @@ int assay_blob_stagedir(char *out, size_t outlen, const char *root)
         return assay_error_set(ASSAY_EINVAL, "blob path too long");
     if (!mkdtemp(out))
         return assay_error_set_errno(ASSAY_EIO, errno, "create a staging directory in %s", tmp);
+    /* Locked, then marked: marked means locked while its owner lives. */
+    int fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC), m = -1;
+    if (fd < 0 || flock(fd, LOCK_EX) != 0 ||
+        (m = openat(fd, LIVE_MARK, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+        int e = errno;
+        assay_blob_unstage(out, fd);
+        return assay_error_set_errno(ASSAY_EIO, e, "lock the staging directory %s", out);
+    }
+    close(m);
+    *lock = fd;
     return 0;
 }
 
@@ -320,7 +360,8 @@ int assay_blob_gc(const char *root, int64_t grace, int (*referenced)(void *ctx, 
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
                 continue;
             snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            if (lstat(sub, &st) == 0 && now - st.st_mtime >= grace) {
+            if ((!strncmp(e->d_name, "add-", 4) && stage_dead(sub)) ||
+                (lstat(sub, &st) == 0 && now - st.st_mtime >= grace)) {
                 remove_tree(sub);
                 (*staged)++;
             }

@@ -58,16 +58,20 @@ int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *s
  * that blob exists already, `staged` is removed. */
 int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_SHA256_HEX]);
 
-/* A fresh staging directory tmp/add-XXXXXX under `root` into out; remove
- * it and all in it with assay_blob_unstage() (NULL or "" is a no-op). */
-int assay_blob_stagedir(char *out, size_t outlen, const char *root);
-void assay_blob_unstage(const char *stagedir);
+/* A fresh staging directory tmp/add-XXXXXX under `root` into out, locked
+ * (flock) through *lock while its owner lives, so that a sweep tells one
+ * a killed process left from one in use; remove it and all in it, and
+ * release the lock, with assay_blob_unstage() (NULL or "", and -1, are
+ * no-ops). */
+int assay_blob_stagedir(char *out, size_t outlen, int *lock, const char *root);
+void assay_blob_unstage(const char *stagedir, int lock);
 
 /*
  * Garbage: remove what is in tmp/ and blobs `referenced(ctx, hex)` says
  * nothing names (0; 1 if named, negative on error, which stops the sweep),
- * both only when last modified at least `grace` seconds ago. Counts what
- * went into *staged and *orphans.
+ * both only when last modified at least `grace` seconds ago; a staging
+ * directory of assay_blob_stagedir() whose owner is gone goes at once.
+ * Counts what went into *staged and *orphans.
  */
 int assay_blob_gc(const char *root, int64_t grace, int (*referenced)(void *ctx, const char *hex), void *ctx,
                   size_t *staged, size_t *orphans);

@@ -63,19 +63,23 @@ int assay_sha256_file(char out[ASSAY_SHA256_HEX], uint64_t *size, const char *pa
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
-    assay_sha256 *h = assay_sha256_new();
+    /* Not static: threads of assay serve hash at once. */
+    enum { BUF = 1 << 20 };
+    unsigned char *buf = malloc(BUF);
+    assay_sha256 *h = buf ? assay_sha256_new() : NULL;
     if (!h) {
+        free(buf);
         close(fd);
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
     }
-    static unsigned char buf[1 << 20];
     uint64_t total = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
+        ssize_t n = read(fd, buf, BUF);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             int e = errno;
+            free(buf);
             close(fd);
             assay_sha256_final(h, out);
             return assay_error_set_errno(ASSAY_EIO, e, "read %s", path);
@@ -85,6 +89,7 @@ int assay_sha256_file(char out[ASSAY_SHA256_HEX], uint64_t *size, const char *pa
         assay_sha256_update(h, buf, (size_t)n);
         total += (uint64_t)n;
     }
+    free(buf);
     close(fd);
     assay_sha256_final(h, out);
     if (size)

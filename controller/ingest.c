@@ -351,7 +351,7 @@ int assay_ingest_open(assay_ingest **out, const char *path, const char *blobroot
     struct archive *a = reader();
     struct archive_entry *e;
     uint64_t total = 0, entries = 0;
-    static char buf[1 << 16];
+    static _Thread_local char buf[1 << 16]; /* threads of assay serve ingest at once */
     int rc = 0;
 
     if (!in || !a) {
@@ -530,7 +530,7 @@ const char *assay_ingest_manifest(const assay_ingest *in, size_t *len)
 /* Copy a spooled entry into a blob of its own, to be checked and kept. */
 static int unspool(assay_ingest *in, struct entry *e)
 {
-    static char buf[1 << 16];
+    static _Thread_local char buf[1 << 16];
     assay_blob_writer *w;
     int rc = assay_blob_writer_open_in(&w, in->blobroot, in->stagedir[0] ? in->stagedir : NULL);
     if (rc < 0)
@@ -727,7 +727,7 @@ static int read_member(struct archive *a, char **out, size_t *len, size_t cap)
 
 int assay_ingest_drain(struct archive *a, assay_ingest_tally *t, const char *where)
 {
-    static char buf[1 << 16];
+    static _Thread_local char buf[1 << 16];
     for (;;) {
         la_ssize_t n = archive_read_data(a, buf, sizeof buf);
         if (n == 0)

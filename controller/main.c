@@ -2175,13 +2175,14 @@ static long bounded(const char *s, long lo, long hi)
 static int cmd_serve(int argc, char **argv)
 {
     assay_serve_opts o = {assay_lab_dir(lab_opt), "127.0.0.1:8470", opt(argc, argv, "--tls-cert"),
-                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0, 30, NULL};
+                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0, 30, NULL, 0};
     char *pos[2];
     int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
     if (opt(argc, argv, "--listen"))
         o.listen = opt(argc, argv, "--listen");
+    o.bench_sink = has_flag(argc, argv, "--bench-sink");
     if (opt(argc, argv, "--threads")) {
         long v = bounded(opt(argc, argv, "--threads"), 1, 256);
         if (v < 0)

@@ -175,7 +175,7 @@ static size_t profile_ids(char (*ids)[96], size_t max, const char *dir)
 static void near_profile(char *out, size_t outlen, const char *dir, const char *word, const char *const *extra,
                          size_t nextra)
 {
-    static char ids[512][96];
+    static _Thread_local char ids[512][96]; /* threads of assay serve suggest at once */
     const char *cands[512 + 64];
     size_t n = profile_ids(ids, 512, dir), k = 0;
     for (size_t i = 0; i < n; i++)

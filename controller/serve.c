@@ -41,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +79,14 @@ typedef struct server {
     unsigned streams;    /* event streams open */
     int refusing;
     pthread_cond_t idle; /* signalled when an upload or a stream ends */
+    /* Connections waiting for a request's line and headers, each with its
+     * deadline (see "slow clients" below). */
+    struct pending *pending;
+    unsigned header_s; /* seconds a request's line and headers may take */
+    unsigned ingesting;  /* uploads in package add, each on its own thread */
+    unsigned adding, max_adding; /* of those, adds running: at most one per CPU */
+    pthread_cond_t ingest_done;
+    int bench_sink;    /* --bench-sink: POST /bench/sink reads and drops a body */
     /* Failed logins in the current window, per account and per address
      * (in memory: a restart forgets them). */
     struct failure {
@@ -117,6 +127,7 @@ enum route {
     R_HOOK_ADD,
     R_HOOK_REMOVE,
     R_HOOK_DELIVERIES,
+    R_BENCH_SINK, /* last: not an API route (only with --bench-sink; docs/benchmarks.md) */
 };
 
 static const char *const ROUTE_NAMES[] = {
@@ -124,12 +135,13 @@ static const char *const ROUTE_NAMES[] = {
     "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
     "web", "profiles", "manifest-check", "run-events", "run-publish", "registry", "registry-show",
     "webhook-list", "webhook-add", "webhook-remove", "webhook-deliveries",
+    "bench-sink",
 };
 
 const char *const *assay_serve_routes(size_t *n)
 {
-    *n = sizeof ROUTE_NAMES / sizeof ROUTE_NAMES[0] - 1;
-    return ROUTE_NAMES + 1; /* not R_NONE's "-" */
+    *n = R_BENCH_SINK - 1; /* not R_NONE's "-", nor the benchmark's sink */
+    return ROUTE_NAMES + 1;
 }
 
 /* One request, from its headers to its end (con_cls). */
@@ -146,6 +158,7 @@ typedef struct req {
     int lab_open;
     int status;          /* the status answered, for the access log */
     int refused;         /* an answer was queued at the headers: ignore the body */
+    int close;           /* answer with Connection: close (a request that may smuggle another) */
     int counted;         /* an upload, counted in srv->uploads */
     int stop_refused;    /* an upload refused when the grace ended: 503 at its end */
     int streaming;       /* an event stream, counted in srv->streams */
@@ -159,6 +172,12 @@ typedef struct req {
     char *body;
     size_t blen, bmax;
     struct timespec t0;
+    struct timespec tb; /* when the body was all in (uploads: received and staged) */
+    /* an upload's package add, on a thread of its own (see pkg_add) */
+    int ingest;           /* 0 not started, 1 running (the connection suspended), 2 done */
+    int add_rc, add_existed;
+    char add_id[65];
+    assay_error add_err;
     /* an event stream (R_JOB_EVENTS) */
     server *srv;
     struct MHD_Connection *conn;
@@ -218,6 +237,7 @@ static const char *title_of(int status)
     case 416: return "Range Not Satisfiable";
     case 429: return "Too Many Requests";
     case 422: return "Unprocessable Content";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     default: return "Internal Server Error";
     }
@@ -250,6 +270,8 @@ static enum MHD_Result problem(struct MHD_Connection *c, req *r, int status, con
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"assay\"");
+    if (r && r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     if (r)
@@ -380,6 +402,8 @@ static int match(req *r, const char *method, const char *url)
     r->route = R_NONE;
     if (!strcmp(url, "/healthz"))
         return get ? (r->route = R_HEALTH, 0) : 405;
+    if (!strcmp(url, "/bench/sink") && r->srv->bench_sink)
+        return post ? (r->route = R_BENCH_SINK, 0) : 405;
     if (strncmp(url, "/api/", 5)) {
         /* Anything else is a file of the portal, or nothing. */
         if (strlen(url) >= sizeof r->webpath)
@@ -567,24 +591,89 @@ static enum MHD_Result pkg_show(struct MHD_Connection *c, req *r)
     return answer_json(c, r, 200, o);
 }
 
-/* The end of an upload: the staged file goes through package add. */
+/*
+ * package add reads the whole submission again and runs preflight: seconds
+ * for a large one, minutes on a loaded machine. On a thread of the pool it
+ * would stall every other connection that thread serves (a connection
+ * stays on the thread that accepted it: 200 readers wait behind 16
+ * uploads). So the upload's connection is suspended, a thread of its own
+ * runs the add, and the connection is resumed to answer.
+ */
+static void *ingest_thread(void *arg)
+{
+    req *r = arg;
+    server *s = r->srv;
+    /* One add per CPU at a time: the others wait here, before their
+     * budgets start, so that an add's wall clock (ingest.wall_seconds) is
+     * its own work, not its turn (16 uploads on 2 cores ran out of it). */
+    pthread_mutex_lock(&s->mu);
+    while (s->adding >= s->max_adding)
+        pthread_cond_wait(&s->ingest_done, &s->mu);
+    s->adding++;
+    pthread_mutex_unlock(&s->mu);
+    r->add_rc = assay_package_add(&r->lab, r->upath, r->add_id, &r->add_existed);
+    if (r->add_rc < 0)
+        r->add_err = *assay_error_last();
+    pthread_mutex_lock(&s->mu);
+    s->adding--;
+    r->ingest = 2;
+    /* From here r may be answered and freed: only s is touched. */
+    MHD_resume_connection(r->conn);
+    s->ingesting--;
+    pthread_cond_broadcast(&s->ingest_done);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Suspend the connection, then start the add: suspended first, so that an
+ * add that ends at once cannot resume it before it is suspended. */
+static enum MHD_Result ingest_start(struct MHD_Connection *c, req *r)
+{
+    server *s = r->srv;
+    pthread_attr_t a;
+    pthread_t t;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&s->mu);
+    r->ingest = 1;
+    s->ingesting++;
+    MHD_suspend_connection(c);
+    if (pthread_create(&t, &a, ingest_thread, r) != 0) {
+        r->add_rc = assay_error_set(ASSAY_EIO, "cannot start the ingest");
+        r->add_err = *assay_error_last();
+        r->ingest = 2;
+        s->ingesting--;
+        MHD_resume_connection(c);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_attr_destroy(&a);
+    return MHD_YES;
+}
+
+/* The end of an upload: the staged file goes through package add (on its
+ * own thread), then the answer. */
 static enum MHD_Result pkg_add(struct MHD_Connection *c, req *r)
 {
-    char id[65];
-    int existed = 0;
-    if (r->fd < 0)
-        return problem(c, r, 500, "the upload was not staged");
-    if (close(r->fd) < 0) {
+    if (r->ingest == 0) {
+        if (r->fd < 0)
+            return problem(c, r, 500, "the upload was not staged");
+        if (close(r->fd) < 0) {
+            r->fd = -1;
+            return problem(c, r, 500, "staging the upload: %s", strerror(errno));
+        }
         r->fd = -1;
-        return problem(c, r, 500, "staging the upload: %s", strerror(errno));
+        if (r->got == 0)
+            return problem(c, r, 422, "the request body is empty: send the submission file as the body");
+        return ingest_start(c, r);
     }
-    r->fd = -1;
-    if (r->got == 0)
-        return problem(c, r, 422, "the request body is empty: send the submission file as the body");
-    if (assay_package_add(&r->lab, r->upath, id, &existed) < 0) {
+    if (r->ingest == 1)
+        return MHD_YES; /* not resumed yet (cannot happen: it is suspended) */
+    const char *id = r->add_id;
+    int existed = r->add_existed;
+    if (r->add_rc < 0) {
         /* The refusals of package add, with its messages; a name the
          * manifest gives that the archive lacks is the upload's fault. */
-        const assay_error *e = assay_error_last();
+        const assay_error *e = &r->add_err;
         int st = e->code == ASSAY_ENOTFOUND ? 422 : status_of(e->code);
         return problem(c, r, st, "%s", e->message);
     }
@@ -1305,6 +1394,86 @@ static enum MHD_Result job_events(struct MHD_Connection *c, req *r)
     return sse_start(c, r, "job", j.id);
 }
 
+/* ---- slow clients ------------------------------------------------------------
+ *
+ * libmicrohttpd's connection timeout (--timeout) counts idle time: a client
+ * that sends its headers a byte a second is never idle and holds its slot
+ * for ever (slowloris), 128 of them from one address. So each request's
+ * line and headers must arrive within --timeout seconds, counted from the
+ * accept, and again from the end of each request on a connection kept
+ * alive. The watcher shuts down the socket of a connection past that;
+ * libmicrohttpd sees the connection end and closes it as any other. A
+ * request being served (an upload, an event stream) has no such deadline.
+ */
+struct pending {
+    struct pending *next, **prevp;
+    int fd;
+    int waiting; /* for a request's line and headers */
+    int shut;    /* shut down by the watcher */
+    struct timespec since;
+};
+
+/* libmicrohttpd's connection start and end (MHD_OPTION_NOTIFY_CONNECTION).
+ * The socket is closed only after CLOSED returns: under s->mu the watcher
+ * never touches a descriptor that is not this connection's. */
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code)
+{
+    server *s = cls;
+    struct pending *p = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(p = calloc(1, sizeof *p)))
+            return; /* no deadline for it: the idle timeout still holds */
+        p->fd = ci->connect_fd;
+        p->waiting = 1;
+        clock_gettime(CLOCK_MONOTONIC, &p->since);
+        pthread_mutex_lock(&s->mu);
+        if ((p->next = s->pending))
+            s->pending->prevp = &p->next;
+        p->prevp = &s->pending;
+        s->pending = p;
+        pthread_mutex_unlock(&s->mu);
+        *socket_context = p;
+    } else if (p) {
+        pthread_mutex_lock(&s->mu);
+        if ((*p->prevp = p->next))
+            p->next->prevp = p->prevp;
+        pthread_mutex_unlock(&s->mu);
+        free(p);
+        *socket_context = NULL;
+    }
+}
+
+/* The connection's headers came (waiting 0), or its request ended and the
+ * next one's deadline starts (waiting 1). */
+static void headers_wait(server *s, struct MHD_Connection *c, int waiting)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct pending *p = ci ? ci->socket_context : NULL;
+    if (!p)
+        return;
+    pthread_mutex_lock(&s->mu);
+    p->waiting = waiting;
+    clock_gettime(CLOCK_MONOTONIC, &p->since);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Shut down every connection past its headers' deadline. Called with
+ * s->mu held. */
+static void shut_slow(server *s)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (struct pending *p = s->pending; p; p = p->next)
+        if (p->waiting && !p->shut && now.tv_sec - p->since.tv_sec >= (time_t)s->header_s) {
+            shutdown(p->fd, SHUT_RDWR);
+            p->shut = 1;
+        }
+}
+
 /* Wake every waiting stream. Called with s->mu held. */
 static void resume_all(server *s)
 {
@@ -1338,6 +1507,7 @@ static void *watcher(void *arg)
         }
         if (ka)
             s->keepalive_round++;
+        shut_slow(s);
         if ((changed || ka) && s->nwaiting)
             resume_all(s);
         pthread_mutex_unlock(&s->mu);
@@ -1675,6 +1845,24 @@ static enum MHD_Result web_file(struct MHD_Connection *c, req *r)
 static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *method, const char *url,
                       enum MHD_Result *res)
 {
+    /* Both a length and a transfer coding: a proxy in front may have read
+     * the body by the other one, and the rest as a second request (request
+     * smuggling). Refused, and the connection closed (RFC 9112, 6.3). */
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        r->close = 1;
+        *res = problem(c, r, 400, "both Content-Length and Transfer-Encoding: give one");
+        return 1;
+    }
+    /* libmicrohttpd decodes chunked alone; any other coding would be read
+     * as the body's bytes (RFC 9112, 6.1: 501). */
+    const char *te =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te && strcasecmp(te, "chunked")) {
+        r->close = 1;
+        *res = problem(c, r, 501, "Transfer-Encoding: only chunked is understood");
+        return 1;
+    }
     int st = match(r, method, url);
     if (st) {
         *res = st == 404 ? problem(c, r, 404, "no such resource") : problem(c, r, 405, "method not allowed here");
@@ -1742,9 +1930,15 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
         }
         len = v;
     }
-    if (r->route == R_PKG_ADD) {
+    /* The benchmark's sink drops what it reads, or with ?to=file stages it
+     * as an upload is staged (then removes it): the raw cost of the
+     * connection, and of the connection and the disk. */
+    const char *to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to");
+    if (r->route == R_BENCH_SINK && !(to && !strcmp(to, "file")))
+        return 0;
+    if (r->route == R_PKG_ADD || r->route == R_BENCH_SINK) {
         r->bmax = s->max_upload;
-        if (cl && len > s->max_upload) {
+        if (r->route == R_PKG_ADD && cl && len > s->max_upload) {
             *res = problem(c, r, 413, "the submission is larger than this lab accepts "
                                       "(ingest.max_submission_bytes %" PRIu64 " bytes)", s->max_upload);
             return 1;
@@ -1752,7 +1946,7 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
         /* The file keeps the name the client gives (?name=), which the
          * package records; only a plain file name is taken. */
         const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
-        if (!name)
+        if (!name || r->route == R_BENCH_SINK)
             name = "submission";
         if (!file_name_ok(name)) {
             *res = problem(c, r, 400, "name must be a plain file name: 1-200 printable characters, no '/', "
@@ -1793,7 +1987,11 @@ static int take_body(req *r, const char *data, size_t n)
 {
     if (r->too_big)
         return 0;
-    if (r->route == R_PKG_ADD) {
+    if (r->route == R_BENCH_SINK && r->fd < 0) {
+        r->got += n; /* read and dropped: what the connection alone costs */
+        return 0;
+    }
+    if (r->route == R_PKG_ADD || r->route == R_BENCH_SINK) {
         if (r->got + n > r->bmax) {
             r->too_big = 1;
             return 0;
@@ -1835,6 +2033,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         r->conn = c;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         *con_cls = r;
+        headers_wait(s, c, 0);
         if (at_headers(c, s, r, method, url, &res))
             r->refused = 1;
         return res;
@@ -1873,6 +2072,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                                   "nothing of it was kept: send it again");
     if (r->refused)
         return MHD_YES;
+    if (!r->tb.tv_sec)
+        clock_gettime(CLOCK_MONOTONIC, &r->tb);
     if (r->too_big && r->route != R_PKG_ADD)
         return problem(c, r, 413, "the body is larger than %zu bytes", r->bmax);
     switch (r->route) {
@@ -1912,6 +2113,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_HOOK_ADD: return hook_add(c, r);
     case R_HOOK_REMOVE: return hook_remove(c, r);
     case R_HOOK_DELIVERIES: return hook_deliveries(c, r);
+    case R_BENCH_SINK: {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "bytes", (double)r->got);
+        return answer_json(c, r, 200, o);
+    }
     case R_NONE: break;
     }
     return problem(c, r, 404, "no such resource");
@@ -1932,12 +2138,15 @@ static void log_safe(char *out, size_t outlen, const char *s)
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     req *r = *con_cls;
-    (void)cls;
+    headers_wait(cls, c, 1);
     if (!r)
         return;
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - r->t0.tv_sec) * 1000 + (t1.tv_nsec - r->t0.tv_nsec) / 1000000;
+    long body_ms = r->tb.tv_sec ? (r->tb.tv_sec - r->t0.tv_sec) * 1000 +
+                                      (r->tb.tv_nsec - r->t0.tv_nsec) / 1000000
+                                : ms;
     time_t now = time(NULL);
     struct tm tm;
     char when[32], path[256] = "";
@@ -1947,9 +2156,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     client_addr(c, addr, sizeof addr);
     log_safe(path, sizeof path, r->route == R_NONE ? "-" : r->arg[0] ? r->arg : "");
     fprintf(stderr, "{\"time\":\"%s\",\"client\":\"%s\",\"route\":\"%s\",\"arg\":\"%s\",\"status\":%d,\"user\":\"%s\","
-                    "\"body_bytes\":%" PRIu64 ",\"ms\":%ld,\"completed\":%s}\n",
+                    "\"body_bytes\":%" PRIu64 ",\"body_ms\":%ld,\"ms\":%ld,\"completed\":%s}\n",
             when, addr, ROUTE_NAMES[r->route], path, r->status, r->authed ? r->user.name : "",
-            r->route == R_PKG_ADD ? r->got : (uint64_t)r->blen, ms,
+            r->route == R_PKG_ADD || r->route == R_BENCH_SINK ? r->got : (uint64_t)r->blen, body_ms, ms,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
     if (r->fd >= 0)
         close(r->fd);
@@ -2148,6 +2357,7 @@ int assay_serve(const assay_serve_opts *o)
     memset(&s, 0, sizeof s);
     s.webroot = -1;
     pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.ingest_done, NULL);
     pthread_cond_init(&s.idle, NULL);
     if (parse_listen(o->listen, &sa, host, sizeof host) < 0)
         return assay_error_last()->code;
@@ -2162,6 +2372,17 @@ int assay_serve(const assay_serve_opts *o)
     assay_package_budget_t b;
     assay_package_budget(&lab, &b);
     s.max_upload = b.max_submission;
+    s.header_s = o->timeout ? o->timeout : 30;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    s.max_adding = ncpu > 1 ? (unsigned)ncpu : 1;
+    s.bench_sink = o->bench_sink;
+    /* What adds of a killed server (or a killed package add) left in the
+     * blob store's staging goes now, not after the grace period: their
+     * staging directories' locks died with them. */
+    size_t gone_staged, gone_orphans;
+    if (assay_package_gc(&lab, (int64_t)b.grace_seconds, &gone_staged, &gone_orphans) < 0)
+        fprintf(stderr, "assay serve: cleaning the blob store's staging: %s\n",
+                assay_error_last()->message);
     snprintf(s.labdir, sizeof s.labdir, "%s", lab.dir);
     assay_lab_close(&lab);
     if (snprintf(s.staging, sizeof s.staging, "%s/" STAGING, s.labdir) >= (int)sizeof s.staging) {
@@ -2209,7 +2430,8 @@ int assay_serve(const assay_serve_opts *o)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 8),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)128,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout ? o->timeout : 30),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, &s, /* slow clients */
         MHD_OPTION_ARRAY, cert ? tls : tls + 2, MHD_OPTION_END);
     if (!d) {
         assay_error_set(ASSAY_EIO, "cannot listen on %s (in use, or not an address of this machine)", o->listen);
@@ -2244,6 +2466,12 @@ int assay_serve(const assay_serve_opts *o)
     /* libmicrohttpd must not be stopped with a connection suspended: the
      * watcher resumed them all, once, when stopping was set. */
     pthread_join(wt, NULL);
+    /* Adds still in progress end (bounded by the ingest budgets) and
+     * answer: their connections are suspended meanwhile. */
+    pthread_mutex_lock(&s.mu);
+    while (s.ingesting)
+        pthread_cond_wait(&s.ingest_done, &s.mu);
+    pthread_mutex_unlock(&s.mu);
     /* Ends every connection left; an upload cut here is removed by its
      * completion (its staging file), never half-stored. */
     MHD_stop_daemon(d);

@@ -18,11 +18,14 @@ typedef struct assay_serve_opts {
     const char *tls_cert; /* PEM files: HTTPS when both are given, else NULL */
     const char *tls_key;
     unsigned threads;     /* size of the request thread pool (8) */
-    unsigned timeout;     /* seconds a connection may stay idle (30) */
+    unsigned timeout;     /* seconds a connection may stay idle, and a request's
+                             line and headers may take (30) */
     const char *public_url;   /* the server's address as clients reach it (webhooks' report_url); NULL: its own */
     unsigned webhook_backoff; /* seconds before a failed delivery's first retry (0: ASSAY_WEBHOOK_BACKOFF) */
     unsigned grace;           /* seconds uploads in flight get to finish when stopping (30) */
     const char *web;      /* the portal's folder, or NULL: the shipped one (assay_lab_shipped_web) */
+    int bench_sink;           /* serve POST /bench/sink, which reads a body and drops it (?to=file:
+                                 stages it, then removes it): for bench/serve.sh only */
 } assay_serve_opts;
 
 /*

@@ -821,6 +821,42 @@ Test(ingest, gc_keeps_what_the_store_names_and_respects_the_grace_period)
     cr_assert_eq(blob_files(), 2, "the submission and its artifact stay");
 }
 
+/* A staging directory whose owner lives survives a sweep within the grace
+ * period; one whose owner died (a killed add, a killed server) goes at
+ * once, whatever its age: its lock died with it. */
+Test(ingest, gc_removes_the_staging_of_a_dead_add_at_once_and_keeps_a_live_one)
+{
+    char live[4096], dead[4096];
+    int lock = -1;
+    size_t staged, orphans;
+    cr_assert_eq(assay_blob_stagedir(live, sizeof live, &lock, lab.blobs), 0, "%s",
+                 assay_error_last()->message);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) { /* an add that dies with its staging directory made */
+        int l;
+        close(p[0]);
+        if (assay_blob_stagedir(dead, sizeof dead, &l, lab.blobs) < 0)
+            _exit(1);
+        ssize_t n = write(p[1], dead, strlen(dead) + 1);
+        _exit(n > 0 ? 0 : 1);
+    }
+    close(p[1]);
+    ssize_t n = read(p[0], dead, sizeof dead);
+    close(p[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(n > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_eq(access(dead, F_OK), 0);
+    cr_assert_eq(assay_package_gc(&lab, 3600, &staged, &orphans), 0);
+    cr_assert_eq(staged, 1);
+    cr_assert_eq(access(dead, F_OK), -1, "the dead add's staging stays");
+    cr_assert_eq(access(live, F_OK), 0, "a live add's staging went");
+    assay_blob_unstage(live, lock);
+    cr_assert_eq(access(live, F_OK), -1);
+}
+
 Test(ingest, a_package_without_preflight_gets_it_on_the_next_add)
 {
     /* A package from before preflight was stored in the add's transaction
