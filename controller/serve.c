@@ -2461,8 +2461,10 @@ int assay_serve(const assay_serve_opts *o)
     while (sigwait(&set, &sig) != 0)
         ;
     fprintf(stderr, "assay serve: signal %d: stopping\n", sig);
-    assay_webhook_stop(hooks);
+    /* Uploads first: a webhook delivery in flight (up to its timeout) must
+     * not eat into their grace. */
     graceful_stop(&s, d, o->grace ? o->grace : 30);
+    assay_webhook_stop(hooks);
     /* libmicrohttpd must not be stopped with a connection suspended: the
      * watcher resumed them all, once, when stopping was set. */
     pthread_join(wt, NULL);
