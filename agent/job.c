@@ -135,7 +135,7 @@ static int supervisor_running(const char *dir)
  * it: 1 when it was stopped, 0 when not, negative when it cannot tell. */
 static int supervisor_resume(const char *dir)
 {
-    char path[PATH_MAX], stat[512];
+    char path[PATH_MAX];
     size_t len;
     if (path_in(path, sizeof path, dir, ASSAY_JOB_PID) < 0)
         return -1;
@@ -146,18 +146,10 @@ static int supervisor_resume(const char *dir)
     free(s);
     if (pid <= 1)
         return -1;
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char state;
+    if (assay_proc_stat(pid, &state, NULL) < 0)
         return -1;
-    ssize_t n = read(fd, stat, sizeof stat - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    stat[n] = '\0';
-    /* "pid (comm) S ...": the state follows the last ')' (comm may hold any). */
-    char *rp = strrchr(stat, ')');
-    if (!rp || rp[1] != ' ' || rp[2] != 'T')
+    if (state != 'T')
         return 0;
     return kill((pid_t)pid, SIGCONT) == 0 ? 1 : -1;
 }

@@ -47,12 +47,10 @@ static void add_rusage(assay_run_result *r, const struct rusage *ru)
     r->nivcsw += (uint64_t)ru->ru_nivcsw;
 }
 
-/* ppid of a process from /proc/<pid>/stat; the command name may hold
- * spaces and parentheses, so parse after the last ')'. */
-static pid_t ppid_of(const char *pid)
+int assay_proc_stat(long pid, char *state, long *ppid)
 {
     char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -61,12 +59,23 @@ static pid_t ppid_of(const char *pid)
     if (n <= 0)
         return -1;
     buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: parse after the last ')'. */
     char *rp = strrchr(buf, ')');
-    char state;
-    int ppid;
-    if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+    char st;
+    long pp;
+    if (!rp || sscanf(rp + 1, " %c %ld", &st, &pp) != 2)
         return -1;
-    return (pid_t)ppid;
+    if (state)
+        *state = st;
+    if (ppid)
+        *ppid = pp;
+    return 0;
+}
+
+static pid_t ppid_of(const char *pid)
+{
+    long pp;
+    return assay_proc_stat(strtol(pid, NULL, 10), NULL, &pp) == 0 ? (pid_t)pp : -1;
 }
 
 /* Descendants of `root` found in /proc, SIGKILLed. Returns how many. */

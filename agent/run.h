@@ -73,4 +73,8 @@ int assay_run_kill_by_env(const char *entry);
  * (CLOCK_MONOTONIC): never negative, at most an hour. */
 int assay_run_poll_ms(uint64_t wake_ns, uint64_t now_ns);
 
+/* A process's state letter and parent from /proc/PID/stat (either may be
+ * NULL): 0, or -1 when it is gone or unreadable. */
+int assay_proc_stat(long pid, char *state, long *ppid);
+
 #endif
