@@ -129,6 +129,39 @@ static int supervisor_running(const char *dir)
     return running;
 }
 
+/* A job's step running as root can stop the supervisor (SIGSTOP) that
+ * enforces its timeouts; a stopped supervisor holds its lock, so the job
+ * looks alive for ever. Whoever looks at the job (attach, cancel) resumes
+ * it: 1 when it was stopped, 0 when not, negative when it cannot tell. */
+static int supervisor_resume(const char *dir)
+{
+    char path[PATH_MAX], stat[512];
+    size_t len;
+    if (path_in(path, sizeof path, dir, ASSAY_JOB_PID) < 0)
+        return -1;
+    char *s = read_file(path, 31, &len);
+    if (!s)
+        return -1;
+    long pid = strtol(s, NULL, 10);
+    free(s);
+    if (pid <= 1)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    stat[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last ')' (comm may hold any). */
+    char *rp = strrchr(stat, ')');
+    if (!rp || rp[1] != ' ' || rp[2] != 'T')
+        return 0;
+    return kill((pid_t)pid, SIGCONT) == 0 ? 1 : -1;
+}
+
 /* ---- events -------------------------------------------------------------- */
 
 static cJSON *event(const char *type)
@@ -1219,6 +1252,7 @@ int assay_job_cancel(const char *dir_arg, int now)
         return assay_error_set(ASSAY_EPROTO, "%s does not hold a pid", path);
     if (kill((pid_t)pid, now ? SIGUSR1 : SIGTERM) != 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "signal supervisor %ld", pid);
+    (void)supervisor_resume(dir); /* a stopped one would not see the signal */
     return 0;
 }
 
@@ -1531,6 +1565,8 @@ int assay_job_attach(const char *dir_arg, int64_t from, int outfd)
             continue;
         }
         idle_checks = 0;
+        /* Quiet, and alive: it may be stopped (see supervisor_resume). */
+        (void)supervisor_resume(dir);
         /* Wait for an append (inotify; without it, look every 200 ms), at
          * most a second, then re-check that the supervisor is alive. The
          * reader is in the same poll with no events asked for: poll()

@@ -8,6 +8,10 @@
 #   ci/lab.sh [--dir DIR] down               stop exactly what `up` started
 #   ci/lab.sh [--dir DIR] status             one line per host
 #
+# With ASSAY_LAB_OWNER=PID in the environment, `up` also leaves a watcher
+# that takes the lab down when process PID ends, however it ends: a test
+# that ctest kills on a timeout leaves no sshd behind. `down` stops it.
+#
 # DIR (default $ASSAY_LAB_HOSTS, else ./lab) holds the lab client key, the
 # known_hosts file, the host file the controller imports (hosts.json) and one
 # folder per host. Each host's reset command is ci/lab-reset.sh (it recreates
@@ -291,6 +295,7 @@ cmd_up() {
     choose_net
     for i in $(seq 1 "$n"); do start_host "$i"; done
     exec 8>&- # the net's lock: our sshds listen now
+    start_watcher
 
     # The controller's host file and an OpenSSH known_hosts for the same keys.
     local hosts="$DIR/hosts.json.tmp" known="$DIR/known_hosts.tmp"
@@ -340,7 +345,36 @@ cmd_down() {
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     rm -rf "$ROOTS"
     release_net
+    stop_watcher
     say "${#pids[@]} hosts stopped"
+}
+
+# The lab's watcher (see ASSAY_LAB_OWNER above): "PID OWNER" in $DIR/watcher.
+# A detached session of its own, so that killing the owner's process tree
+# does not kill it; it polls the owner once a second (it waits on nothing
+# but the owner's end, and a second's delay there costs nothing).
+start_watcher() {
+    local owner=${ASSAY_LAB_OWNER:-} w="" wo=""
+    [ -n "$owner" ] || return 0
+    case "$owner" in *[!0-9]*) die "ASSAY_LAB_OWNER must be a process id, not '$owner'" ;; esac
+    kill -0 "$owner" 2>/dev/null || die "ASSAY_LAB_OWNER: no process $owner"
+    if [ -f "$DIR/watcher" ]; then
+        read -r w wo <"$DIR/watcher" || true
+        if [ -n "$w" ] && [ "$wo" = "$owner" ] && kill -0 "$w" 2>/dev/null; then return 0; fi
+        [ -n "$w" ] && kill "$w" 2>/dev/null || true
+    fi
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" --dir "$3" down' \
+        lab-watcher "$owner" "$ASSAY_TOP/ci/lab.sh" "$DIR" </dev/null >>"$DIR/watcher.log" 2>&1 &
+    echo "$! $owner" >"$DIR/watcher"
+}
+
+stop_watcher() {
+    local w="" wo=""
+    [ -f "$DIR/watcher" ] || return 0
+    read -r w wo <"$DIR/watcher" || true
+    rm -f "$DIR/watcher"
+    # The watcher runs this very `down` as its last act (exec keeps its pid).
+    [ -n "$w" ] && [ "$w" != "$$" ] && kill "$w" 2>/dev/null || true
 }
 
 cmd_status() {

@@ -49,7 +49,7 @@ int assay_account_user_add(assay_store *st, const char *name, const char *role, 
     return assay_store_user_add(st, &u);
 }
 
-static int random_bytes(unsigned char *out, size_t n)
+int assay_account_random(unsigned char *out, size_t n)
 {
     size_t got = 0;
     while (got < n) {
@@ -67,7 +67,7 @@ static int random_bytes(unsigned char *out, size_t n)
 static int new_secret(char t[ASSAY_TOKEN_LEN])
 {
     unsigned char raw[32];
-    if (random_bytes(raw, sizeof raw) < 0)
+    if (assay_account_random(raw, sizeof raw) < 0)
         return -1;
     memcpy(t, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1);
     for (size_t i = 0; i < sizeof raw; i++)
@@ -133,7 +133,7 @@ int assay_account_set_password(assay_store *st, const char *user, const char *pa
     size_t n = strlen(password);
     if (n < 12 || n > 1024)
         return assay_error_set(ASSAY_EINVAL, "a password is 12 to 1024 bytes");
-    if (random_bytes(salt, sizeof salt) < 0)
+    if (assay_account_random(salt, sizeof salt) < 0)
         return assay_error_last()->code;
     int r = argon2id_hash_encoded(PW_T, PW_M, PW_P, password, n, salt, sizeof salt, PW_HASH, enc, sizeof enc);
     if (r != ARGON2_OK)
@@ -147,7 +147,7 @@ static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
 static void make_dummy(void)
 {
     unsigned char pw[32], salt[PW_SALT];
-    if (random_bytes(pw, sizeof pw) == 0 && random_bytes(salt, sizeof salt) == 0)
+    if (assay_account_random(pw, sizeof pw) == 0 && assay_account_random(salt, sizeof salt) == 0)
         argon2id_hash_encoded(PW_T, PW_M, PW_P, pw, sizeof pw, salt, sizeof salt, PW_HASH, dummy, sizeof dummy);
 }
 

@@ -8,6 +8,8 @@
 
 #include "store.h"
 
+#include <stddef.h>
+
 #define ASSAY_TOKEN_LEN 71 /* "assay_" + 64 hex digits + NUL */
 
 /* 1 if role is admin, engineer or vendor. */
@@ -58,6 +60,9 @@ int assay_account_session(assay_store *st, const char *session, assay_user_rec *
 
 /* End a session (logout). */
 int assay_account_logout(assay_store *st, const char *session);
+
+/* n random bytes from the kernel (getrandom): 0 or ASSAY_EIO. */
+int assay_account_random(unsigned char *out, size_t n);
 
 /* 1 if a and b are equal, compared in time that depends only on their
  * lengths. */

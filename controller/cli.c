@@ -22,7 +22,7 @@ static const assay_cli_cmd CMDS[] = {
      "ingest.wall_seconds, ingest.cpu_seconds, ingest.memory_bytes,\n"
      "ingest.grace_seconds, report.max_ci_pct, report.tested_by,\n"
      "report.reviewed_by, report.approved_by, report.timezone, report.verify_url,\n"
-     "hosts.health_interval, hosts.quarantine_after.",
+     "hosts.health_interval, hosts.quarantine_after, hosts.job_retention_days.",
      {JSON, END}},
     {"config", "set", "KEY VALUE", 2, ASSAY_CLI_WORDS, 1, "change a lab setting",
      "Settings: centre (the test centre named in reports); the ingest limits\n"
@@ -37,7 +37,9 @@ static const assay_cli_cmd CMDS[] = {
      "report's QR code leads to, before the payload's SHA-256\n"
      "(docs/report.md); hosts.health_interval, seconds between the\n"
      "dispatcher's health checks of an idle host (600); hosts.quarantine_after,\n"
-     "infrastructure failures in a row that quarantine a host (3).",
+     "infrastructure failures in a row that quarantine a host (3);\n"
+     "hosts.job_retention_days, days after which an ended job's directory is\n"
+     "removed from its host (7; 0: as soon as the host is idle).",
      {END}},
     {"package", "add", "FILE", 1, ASSAY_CLI_FILE, 1, "ingest a vendor's submission; prints its id",
      "Checks the archive (hostile-archive checks), its manifest and the\n"
@@ -63,8 +65,13 @@ static const assay_cli_cmd CMDS[] = {
     {"gc", NULL, "", 0, ASSAY_CLI_NONE, 1, "remove what killed adds left behind",
      "Removes staging files and blobs no package, artifact or log names, once\n"
      "older than the grace period (ingest.grace_seconds; every package add\n"
-     "does the same).",
-     {{"--grace", "SECONDS", "only what is older than this", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
+     "does the same). With --hosts, instead: removes now, on every host in\n"
+     "use, the directories of jobs that ended more than\n"
+     "hosts.job_retention_days ago (7) and whose events and logs are in the\n"
+     "store, as the dispatcher does by itself; takes the dispatcher's lock.\n"
+     "Exit 1 if a removal failed (tried again later, 3 times at most).",
+     {{"--grace", "SECONDS", "only what is older than this", ASSAY_CLI_NONE, NULL, 0},
+      {"--hosts", NULL, "ended jobs' directories on the hosts instead", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
     {"profile", "list", "", 0, ASSAY_CLI_NONE, 1, "target profiles, with their Chinese names", "", {JSON, END}},
     {"profile", "show", "ID", 1, ASSAY_CLI_PROFILE, 1, "one target profile (JSON)", "", {JSON, END}},
     {"host", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add a target host of the lab",
@@ -162,7 +169,8 @@ static const assay_cli_cmd CMDS[] = {
      "jobs no host can take with why, and a recap per run at the end; in\n"
      "colour unless NO_COLOR is set (TERM=dumb: the plain lines). Ctrl-C\n"
      "detaches: the jobs go on on their hosts, the next dispatch re-attaches\n"
-     "(exit 130). Host health: hosts.health_interval, hosts.quarantine_after.",
+     "(exit 130). Host health: hosts.health_interval, hosts.quarantine_after;\n"
+     "ended jobs' directories on hosts: hosts.job_retention_days.",
      {{"--once", NULL, "stop when the queue is empty", ASSAY_CLI_NONE, NULL, 0},
       {"--wait", NULL, "wait for another dispatcher of the lab to end", ASSAY_CLI_NONE, NULL, 0},
       {"--max-parallel", "N", "jobs at once", ASSAY_CLI_NONE, NULL, 0},
@@ -203,11 +211,16 @@ static const assay_cli_cmd CMDS[] = {
      "Requests carry a token (assay token create). Prints the address it\n"
      "listens on; port 0 takes a free port. HTTPS with --tls-cert and\n"
      "--tls-key, or behind a reverse proxy (docs/api.md#behind-nginx).",
-     {{"--listen", "ADDR:PORT", "the IPv4 address and port (127.0.0.1:8470)", ASSAY_CLI_NONE, NULL, 0},
+     {{"--listen", "ADDR:PORT", "IPv4 ADDR:PORT or IPv6 [ADDR]:PORT (127.0.0.1:8470)", ASSAY_CLI_NONE, NULL, 0},
       {"--tls-cert", "PEM", "serve HTTPS with this certificate (chain)", ASSAY_CLI_FILE, NULL, 0},
       {"--tls-key", "PEM", "the certificate's private key", ASSAY_CLI_FILE, NULL, 0},
       {"--threads", "N", "requests served at once (8)", ASSAY_CLI_NONE, NULL, 0},
       {"--timeout", "S", "a connection idle this long is closed (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--grace", "S", "on SIGTERM, seconds uploads in flight get to finish (30)", ASSAY_CLI_NONE, NULL, 0},
+      {"--public-url", "URL", "the server's address as clients reach it, for webhooks' report_url", ASSAY_CLI_NONE,
+       NULL, 0},
+      {"--webhook-backoff", "S", "seconds before a failed webhook's first retry, doubling (30)", ASSAY_CLI_NONE, NULL,
+       0},
       END}},
     {"user", "add", "NAME", 1, ASSAY_CLI_NONE, 1, "add an account of assay serve",
      "Roles: admin and engineer see everything and queue runs; a vendor sees\n"
@@ -227,6 +240,13 @@ static const assay_cli_cmd CMDS[] = {
      "example in a CI secret). Send it as Authorization: Bearer TOKEN.",
      {JSON, END}},
     {"token", "revoke", "USER", 1, ASSAY_CLI_NONE, 1, "revoke every token of a user", "", {JSON, END}},
+    {"webhook", "add", "ORG URL", 2, ASSAY_CLI_NONE, 1, "post an organisation's ended runs to a URL",
+     "When a run of a package the organisation uploaded ends, assay serve\n"
+     "posts a JSON summary to URL, signed with HMAC-SHA256 under the hook's\n"
+     "secret, which is printed once (docs/api.md#webhooks).",
+     {JSON, END}},
+    {"webhook", "list", "[ORG]", 1, ASSAY_CLI_NONE, 1, "webhooks and their deliveries so far", "", {JSON, END}},
+    {"webhook", "remove", "ID", 1, ASSAY_CLI_NONE, 1, "remove a webhook and its delivery records", "", {END}},
     {"version", NULL, "", 0, ASSAY_CLI_NONE, 0, "assay's version, build and libraries", "", {JSON, END}},
     {"help", NULL, "[COMMAND [SUBCOMMAND]]", 2, ASSAY_CLI_NONE, 0, "help on a command",
      "--man and --bash-completion write the man page and the bash completion\n"

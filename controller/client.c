@@ -81,8 +81,10 @@ static int status_code(long st)
                       : ASSAY_EIO;
 }
 
-int assay_client_request(assay_client *c, cJSON **out, FILE *sink, const char *method, const char *path,
-                         const char *json_body, const char *upload_path)
+/* One request, as assay_client_request; with `extra` (a header line, or
+ * NULL) sent as well. */
+static int perform(assay_client *c, cJSON **out, FILE *sink, const char *method, const char *path,
+                   const char *json_body, const char *upload_path, const char *extra)
 {
     CURL *h = curl_easy_init();
     struct curl_slist *hdr = NULL;
@@ -102,6 +104,8 @@ int assay_client_request(assay_client *c, cJSON **out, FILE *sink, const char *m
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
     hdr = curl_slist_append(hdr, auth);
     explicit_bzero(auth, sizeof auth);
+    if (extra)
+        hdr = curl_slist_append(hdr, extra);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -158,5 +162,101 @@ out:
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
     free(a.buf);
+    return rc;
+}
+
+int assay_client_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : assay_error_set(ASSAY_EIO, "libcurl could not start");
+}
+
+void assay_client_global_done(void)
+{
+    curl_global_cleanup();
+}
+
+int assay_client_request(assay_client *c, cJSON **out, FILE *sink, const char *method, const char *path,
+                         const char *json_body, const char *upload_path)
+{
+    return perform(c, out, sink, method, path, json_body, upload_path, NULL);
+}
+
+int assay_client_get_range(assay_client *c, FILE *sink, const char *path, uint64_t off, uint64_t len)
+{
+    char range[80];
+    if (len == 0)
+        return assay_error_set(ASSAY_EINVAL, "an empty range");
+    snprintf(range, sizeof range, "Range: bytes=%llu-%llu", (unsigned long long)off,
+             (unsigned long long)(off + len - 1));
+    return perform(c, NULL, sink, "GET", path, NULL, NULL, range);
+}
+
+/* ---- one signed POST to someone else's server (webhooks) ---------------- */
+
+typedef struct excerpt {
+    char *buf;
+    size_t len, cap;
+} excerpt;
+
+/* Keeps the first cap bytes of an answer and drops the rest. */
+static size_t keep_excerpt(char *data, size_t size, size_t nmemb, void *arg)
+{
+    excerpt *e = arg;
+    size_t n = size * nmemb, room = e->cap - e->len;
+    if (room)
+        memcpy(e->buf + e->len, data, n < room ? n : room);
+    e->len += n < room ? n : room;
+    return n;
+}
+
+static int stop_asked(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    const volatile int *stop = arg;
+    return stop && *stop;
+}
+
+int assay_client_post(int *status, char *reply, size_t replylen, const char *url, const char *const *headers,
+                      const char *body, long timeout_s, const volatile int *stop)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdr = NULL;
+    excerpt e = {reply, 0, replylen ? replylen - 1 : 0};
+    long st = 0;
+    int rc;
+    if (replylen)
+        reply[0] = 0;
+    if (!h)
+        return assay_error_set(ASSAY_ENOMEM, "libcurl: out of memory");
+    for (const char *const *p = headers; p && *p; p++)
+        hdr = curl_slist_append(hdr, *p);
+    hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is an answer, not a new address */
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_excerpt);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &e);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, stop_asked);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)stop);
+    CURLcode cc = curl_easy_perform(h);
+    if (replylen)
+        reply[e.len] = 0;
+    if (cc != CURLE_OK) {
+        rc = assay_error_set(cc == CURLE_OPERATION_TIMEDOUT ? ASSAY_ETIMEOUT : ASSAY_EIO, "%s",
+                             curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+    *status = (int)st;
+    rc = 0;
+out:
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
     return rc;
 }

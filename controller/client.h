@@ -7,6 +7,7 @@
 #define ASSAY_CTL_CLIENT_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -33,5 +34,27 @@ void assay_client_done(assay_client *c);
  */
 int assay_client_request(assay_client *c, cJSON **out, FILE *sink, const char *method, const char *path,
                          const char *json_body, const char *upload_path);
+
+/* GET bytes [off, off + len) of path (a ranged request) into sink: 206
+ * when the server sent that range, 200 when it sent the whole, or a
+ * negative code as assay_client_request. len must not be 0. */
+int assay_client_get_range(assay_client *c, FILE *sink, const char *path, uint64_t off, uint64_t len);
+
+/*
+ * POST the JSON `body` to `url` (http or https) with extra `headers`
+ * (NULL-terminated "Name: value" lines), for a webhook: no redirect
+ * followed, at most timeout_s seconds in all, aborted when *stop becomes
+ * non-zero (stop may be NULL). The answer's status into *status and its
+ * first replylen - 1 bytes into reply (NUL-terminated; the rest is read
+ * and dropped). Returns 0 when an answer came, whatever its status, or
+ * ASSAY_ETIMEOUT / ASSAY_EIO (no answer) with curl's reason. Call
+ * curl_global_init (assay_client_global) before any thread does this.
+ */
+int assay_client_post(int *status, char *reply, size_t replylen, const char *url, const char *const *headers,
+                      const char *body, long timeout_s, const volatile int *stop);
+
+/* libcurl's global set-up, once, before threads (0 or ASSAY_EIO), and its end. */
+int assay_client_global_init(void);
+void assay_client_global_done(void);
 
 #endif

@@ -92,12 +92,16 @@ void drop_conn(struct ctx *x, struct host *h)
     if (h->hx)
         x->t->exec_free(h->hx);
     h->hx = NULL;
+    if (h->gx)
+        x->t->exec_free(h->gx);
+    h->gx = NULL;
     if (h->conn)
         x->t->conn_free(h->conn);
     h->conn = NULL;
 }
 
 static void check_end(struct ctx *x, struct host *h, const char *err);
+static void gc_end(struct ctx *x, struct host *h, const char *err);
 
 /* Where a job goes back to when its host is. */
 static enum jstate resume_state(const struct job *j)
@@ -122,6 +126,8 @@ void host_down(struct ctx *x, struct host *h, const char *why)
         return; /* out of use already: nothing to retry */
     if (h->checking && !h->job)
         check_end(x, h, msg);
+    if (h->cleaning && !h->job)
+        gc_end(x, h, msg);
     if (h->state == HS_QUARANTINED)
         return;
     h->failed_at = now_s();
@@ -229,6 +235,32 @@ static void check_end(struct ctx *x, struct host *h, const char *why)
     h->next_check = now_s() + (x->health_interval < 30 ? x->health_interval : 30);
 }
 
+/* Drive a command of the host's own (a health check, a removal) as far as
+ * it goes: when it ends, `end` gets NULL (exit 0) or why not, with the
+ * host's stderr; a connection that fails takes the host down. */
+static void run_host_cmd(struct ctx *x, struct host *h, void *cmd, const char *what,
+                         void (*end)(struct ctx *, struct host *, const char *))
+{
+    int rc = x->t->exec_run(cmd);
+    if (rc == ASSAY_SSH_AGAIN)
+        return;
+    if (rc < 0) {
+        host_down(x, h, assay_error_last()->message);
+        return;
+    }
+    const char *sig = NULL;
+    int status = x->t->exec_status(cmd, &sig);
+    if (status == 0) {
+        end(x, h, NULL);
+        return;
+    }
+    char why[700];
+    const char *err = x->t->exec_stderr(cmd);
+    snprintf(why, sizeof why, "%s ended with %d%s%s", what, status, err && err[0] ? ": " : "", err ? err : "");
+    why[strcspn(why, "\r\n")] = '\0';
+    end(x, h, why);
+}
+
 /* Is a check of an idle host due? Not for a drained host (under
  * maintenance: whatever it answers says nothing), nor for one this
  * controller has no agent for (the controller's gap, not the host's). */
@@ -241,7 +273,6 @@ static int check_due(const struct host *h)
  * yet): a login, a shell and a command, what every job needs first. */
 static void drive_check(struct ctx *x, struct host *h)
 {
-    int rc;
     if (!h->hx) {
         char cmd[9000];
         assay_remote_host rh = {h->rec.agent_root, h->rec.launcher, h->agent_sha, h->rec.name};
@@ -257,25 +288,128 @@ static void drive_check(struct ctx *x, struct host *h)
             return;
         }
     }
-    rc = x->t->exec_run(h->hx);
-    if (rc == ASSAY_SSH_AGAIN)
-        return;
-    if (rc < 0) {
-        host_down(x, h, assay_error_last()->message);
-        return;
+    run_host_cmd(x, h, h->hx, "health check: the command", check_end);
+}
+
+/* ---- ended jobs' directories ------------------------------------------------ */
+
+/* Directories removed by one command at most, and how often an idle
+ * host's are looked for in the store. */
+#define GC_BATCH 64
+#define GC_EVERY 600.0
+#define GC_NEVER 1e18
+
+int host_cmd_busy(const struct host *h)
+{
+    return h->hx || h->gx;
+}
+
+void host_job_ended(struct ctx *x, struct host *h)
+{
+    double due = now_s() + x->retention_s;
+    if (!x->o->gc_only && h->next_gc > due)
+        h->next_gc = due;
+}
+
+/* Does the host have directories due now? Looked up in the store when
+ * next_gc has come (every GC_EVERY, and when a job's retention ends), and
+ * only for an idle host in use: a drained one is under maintenance. */
+static int gc_due(struct ctx *x, struct host *h)
+{
+    if (h->cleaning)
+        return 1;
+    if (h->job || h->rec.drained || now_s() < h->next_gc)
+        return 0;
+    h->next_gc = x->o->gc_only ? GC_NEVER : now_s() + GC_EVERY;
+    free(h->gdirs);
+    h->gdirs = NULL;
+    h->ngdirs = 0;
+    char cutoff[32];
+    time_t t = time(NULL) - (time_t)x->retention_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(cutoff, sizeof cutoff, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (assay_store_host_dirs_due(x->lab->store, h->rec.name, cutoff, GC_BATCH, &h->gdirs, &h->ngdirs) < 0) {
+        say(x, "host %s: store: %s", h->rec.name, assay_error_last()->message);
+        return 0;
     }
-    const char *sig = NULL;
-    int status = x->t->exec_status(h->hx, &sig);
-    if (status == 0) {
-        check_end(x, h, NULL);
-        return;
+    /* A path that is not a job directory of ours is never sent (a store
+     * edited by hand, a hostile name): given up at once, and said. */
+    size_t keep = 0;
+    for (size_t i = 0; i < h->ngdirs; i++) {
+        if (assay_remote_job_dir_check(h->gdirs[i].dir) < 0) {
+            char why[400];
+            snprintf(why, sizeof why, "refused: %s", assay_error_last()->message);
+            say(x, "host %s: job %" PRId64 " attempt %d: %s", h->rec.name, h->gdirs[i].job_id, h->gdirs[i].attempt, why);
+            assay_store_host_dirs_result(x->lab->store, &h->gdirs[i], 1, why, 1);
+            x->dirs_failed++;
+            continue;
+        }
+        h->gdirs[keep++] = h->gdirs[i];
     }
-    char why[700];
-    const char *err = x->t->exec_stderr(h->hx);
-    snprintf(why, sizeof why, "health check: the command ended with %d%s%s", status, err && err[0] ? ": " : "",
-             err ? err : "");
-    why[strcspn(why, "\r\n")] = '\0';
-    check_end(x, h, why);
+    h->ngdirs = keep;
+    h->cleaning = keep > 0;
+    return h->cleaning;
+}
+
+/* The removal ended: recorded in the store either way, so a directory is
+ * removed once and a failing one is tried ASSAY_HOST_DIR_TRIES times. */
+static void gc_end(struct ctx *x, struct host *h, const char *why)
+{
+    char msg[512];
+    const char *err = why ? msg : NULL;
+    if (why)
+        snprintf(msg, sizeof msg, "%s", why);
+    if (h->gx)
+        x->t->exec_free(h->gx);
+    h->gx = NULL;
+    h->cleaning = 0;
+    if (assay_store_host_dirs_result(x->lab->store, h->gdirs, h->ngdirs, err, 0) < 0)
+        say(x, "host %s: store: %s", h->rec.name, assay_error_last()->message);
+    if (err) {
+        x->dirs_failed += h->ngdirs;
+        say(x, "host %s: %zu job directories not removed: %s", h->rec.name, h->ngdirs, err);
+    } else {
+        x->dirs_removed += h->ngdirs;
+        say(x, "host %s: %zu job directories removed (ended more than %g days ago)", h->rec.name, h->ngdirs,
+            x->retention_s / 86400);
+    }
+    /* A full batch: there may be more. */
+    h->next_gc = !err && h->ngdirs == GC_BATCH ? 0 : x->o->gc_only ? GC_NEVER : now_s() + GC_EVERY;
+    free(h->gdirs);
+    h->gdirs = NULL;
+    h->ngdirs = 0;
+}
+
+static void drive_gc(struct ctx *x, struct host *h)
+{
+    if (!h->gx) {
+        size_t len = 64;
+        for (size_t i = 0; i < h->ngdirs; i++)
+            len += 4 * strlen(h->gdirs[i].dir) + 4;
+        char *cmd = malloc(len);
+        const char **dirs = calloc(h->ngdirs, sizeof *dirs);
+        int rc = !cmd || !dirs ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
+        for (size_t i = 0; rc == 0 && i < h->ngdirs; i++)
+            dirs[i] = h->gdirs[i].dir;
+        if (rc == 0)
+            rc = assay_remote_remove_dirs(cmd, len, dirs, h->ngdirs);
+        assay_exec_opts eo = {.command = cmd, .infd = -1, .infd2 = -1};
+        if (rc == 0) {
+            x->t->conn_touch(h->conn);
+            rc = x->t->exec_new(&h->gx, h->conn, ASSAY_REMOTE_REMOVE, &eo);
+        }
+        free(cmd);
+        free(dirs);
+        if (rc < 0) {
+            if (h->gx || rc == ASSAY_ENOMEM || rc == ASSAY_EINVAL)
+                gc_end(x, h, assay_error_last()->message);
+            else
+                host_down(x, h, assay_error_last()->message);
+            return;
+        }
+    }
+    run_host_cmd(x, h, h->gx, "the removal", gc_end);
 }
 
 /* ---- what a job's failure means ----------------------------------------- */
@@ -333,10 +467,19 @@ static void drive_host(struct ctx *x, struct host *h)
 {
     if (h->state == HS_DISABLED || h->state == HS_QUARANTINED || (h->state == HS_DOWN && now_s() < h->retry_at))
         return;
-    if (!h->job && check_due(h))
+    if (!h->job && !x->o->gc_only && check_due(h))
         h->checking = 1;
-    if (!h->job && h->state != HS_CONNECTING && !h->checking)
-        return; /* connections are made for work, and for health checks */
+    if (!h->job && !h->checking)
+        gc_due(x, h);
+    if (h->job && h->gx) {
+        /* A job resumed onto the host: it comes first; the removal is
+         * looked for again later. */
+        x->t->exec_free(h->gx);
+        h->gx = NULL;
+        h->cleaning = 0;
+    }
+    if (!h->job && h->state != HS_CONNECTING && !h->checking && !h->cleaning)
+        return; /* connections are made for work, health checks and removals */
     if (!h->conn) {
         assay_conn_opts co = {.address = h->rec.address, .port = h->rec.port, .user = h->rec.user,
                               .identity = h->rec.identity, .hostkey = h->rec.hostkey, .tofu = h->rec.tofu,
@@ -376,6 +519,8 @@ static void drive_host(struct ctx *x, struct host *h)
     if (!h->job) {
         if (h->checking)
             drive_check(x, h);
+        else if (h->cleaning)
+            drive_gc(x, h);
         return;
     }
     int rc = job_drive(x, h->job);
@@ -408,7 +553,7 @@ static void watch_host(struct ctx *x, struct host *h)
     const assay_dispatch_opts *o = x->o;
     /* A connection that has gone silent (the host hung, the network lost
      * without a reset) is dead, however long TCP would wait. */
-    if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || h->hx))) &&
+    if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || host_cmd_busy(h)))) &&
         x->t->conn_silent_s(h->conn) > o->silence_s) {
         char why[160];
         snprintf(why, sizeof why, "no answer for %.0fs (host hung or network lost)", x->t->conn_silent_s(h->conn));
@@ -416,7 +561,7 @@ static void watch_host(struct ctx *x, struct host *h)
     }
     /* A connection without work for 10 s is closed: nothing reads it or
      * keeps it alive, and the host's sshd may drop it. */
-    if (!h->job && !h->hx && h->conn && h->state == HS_READY) {
+    if (!h->job && !host_cmd_busy(h) && h->conn && h->state == HS_READY) {
         if (!h->idle_since) {
             h->idle_since = now_s();
         } else if (now_s() - h->idle_since > 10) {
@@ -556,6 +701,11 @@ static void draw(struct ctx *x)
     int lines = 0;
     size_t active = 0;
     double t = now_s();
+    /* The free text at the end of a line gets what the terminal has left
+     * after the line's fixed part (19 and 37 columns). */
+    int cols = x->o->cols > 0 ? x->o->cols : 120;
+    size_t why_w = cols - 20 < 20 ? 20 : cols - 20 > 100 ? 100 : (size_t)(cols - 20);
+    size_t host_w = cols - 38 < 20 ? 20 : cols - 38 > 60 ? 60 : (size_t)(cols - 38);
     char c1[200], c2[300], c3[600], e1[32], e2[32], e3[32];
     for (size_t k = 0; k < x->nhosts; k++) {
         struct host *h = x->hosts[k];
@@ -583,7 +733,7 @@ static void draw(struct ctx *x)
                                                            : h->last_error;
             fprintf(f, "  %s %s%s%s: %s\n", assay_markup_term(c1, sizeof c1, h->rec.name, 20), sgr(x, SGR_RED),
                     h->state == HS_DOWN ? "down" : h->state == HS_DISABLED ? "disabled" : "quarantined",
-                    sgr(x, SGR_RESET), assay_markup_term(c3, sizeof c3, why, 60));
+                    sgr(x, SGR_RESET), assay_markup_term(c3, sizeof c3, why, host_w));
         } else {
             continue;
         }
@@ -591,7 +741,7 @@ static void draw(struct ctx *x)
     }
     for (int i = 0; i < x->nunplaced; i++) {
         fprintf(f, "  job %-5" PRId64 " %swaits%s: %s\n", x->unplaced[i].id, sgr(x, SGR_YELLOW), sgr(x, SGR_RESET),
-                assay_markup_term(c2, sizeof c2, x->unplaced[i].why, 100));
+                assay_markup_term(c2, sizeof c2, x->unplaced[i].why, why_w));
         lines++;
     }
     size_t total = x->done + active;
@@ -709,8 +859,10 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.silence_s = 60;
     if (o.reset_timeout_s <= 0)
         o.reset_timeout_s = 1800;
+    if (o.gc_only)
+        o.once = 1;
     struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1,
-                    .health_interval = 600, .quarantine_after = 3};
+                    .health_interval = 600, .quarantine_after = 3, .retention_s = 7 * 86400.0};
     char v[64];
     if (assay_store_meta_get(lab->store, "hosts.health_interval", v, sizeof v) == 0) {
         char *end;
@@ -723,6 +875,12 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         long n = strtol(v, &end, 10);
         if (end != v && !*end && n > 0 && n < 1000000)
             x.quarantine_after = (int)n;
+    }
+    if (assay_store_meta_get(lab->store, "hosts.job_retention_days", v, sizeof v) == 0) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end != v && !*end && n >= 0 && n <= 36500)
+            x.retention_s = (double)n * 86400;
     }
     assay_error_clear();
     stop_requested = 0;
@@ -784,7 +942,7 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         double wake = pending ? now_s() + 0.05 : x.next_poll;
         for (size_t k = 0; k < x.nhosts; k++) {
             struct host *h = x.hosts[k];
-            if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || h->hx)))) {
+            if (h->conn && (h->state == HS_CONNECTING || (h->state == HS_READY && (h->job || host_cmd_busy(h))))) {
                 int next;
                 if (x.t->conn_keepalive(h->conn, &next) < 0) {
                     host_down(&x, h, assay_error_last()->message);
@@ -813,6 +971,10 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
                 running == 1 ? "" : "s", running == 1 ? "s" : "", running == 1 ? "its" : "their", running == 1 ? "" : "s");
     }
     recap(&x);
+    if (o.dirs_removed)
+        *o.dirs_removed = x.dirs_removed;
+    if (o.dirs_failed)
+        *o.dirs_failed = x.dirs_failed;
     free(x.recap);
     for (size_t i = 0; i < x.nscroll; i++)
         free(x.scroll[i]);

@@ -27,16 +27,25 @@ typedef struct assay_dispatch_opts {
     double reset_timeout_s; /* a host's reset command must end within this (default 1800) */
     int tty;               /* redraw a progress table instead of printing lines */
     int color;             /* tty: colour the table (the caller honours NO_COLOR and TERM=dumb) */
+    int cols;              /* tty: the terminal's width (0: 120); no line of the table is wider, */
+                           /* or the terminal wraps it and the redraw misses its top */
     int *stopped_by;       /* if not NULL: the signal that stopped the loop (SIGINT, SIGTERM), else 0 */
     FILE *out;
     uint64_t log_cap;      /* a log over this is kept up to it, with a marker (default 64 MiB) */
     int event_batch;       /* events per store transaction at most (0: all those of one read) */
     const struct assay_transport *transport; /* NULL: SSH (libssh2); the tests give a fake host */
+    int gc_only;           /* no jobs: remove the job directories due on every host, once, and */
+                           /* return (assay gc --hosts) */
+    size_t *dirs_removed;  /* if not NULL: job directories removed on hosts by this call */
+    size_t *dirs_failed;   /* if not NULL: job directories whose removal failed in this call */
 } assay_dispatch_opts;
 
 /* Serve the queue until it is empty (once) or SIGINT/SIGTERM. Jobs found
  * running at start (a restarted controller) are re-attached from the last
- * stored event. Returns 0, or a negative code if the store fails. */
+ * stored event. Each idle host's ended jobs' directories are removed once
+ * older than the lab's hosts.job_retention_days (default 7; only those of
+ * attempts whose events and logs are in the store). Returns 0, or a
+ * negative code if the store fails. */
 int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *o);
 
 #endif

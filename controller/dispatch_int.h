@@ -84,6 +84,13 @@ struct host {
     void *hx;            /* the check's command (the transport's), or NULL */
     double next_check;   /* when the next check is due */
     int checking;        /* a check is under way (connecting or running) */
+    /* Ended jobs' directories (hosts.job_retention_days): removed by one
+     * command while the host is idle, as health checks are. */
+    void *gx;            /* the removal's command (the transport's), or NULL */
+    double next_gc;      /* when to look in the store for directories due */
+    int cleaning;        /* a removal is under way (connecting or running) */
+    assay_host_dir *gdirs; /* what it removes */
+    size_t ngdirs;
 };
 
 /* An event checked and waiting for its transaction (group commit). */
@@ -165,6 +172,8 @@ struct ctx {
     size_t nrecap;
     double health_interval; /* lab setting hosts.health_interval (600 s) */
     int quarantine_after;   /* lab setting hosts.quarantine_after (3) */
+    double retention_s;     /* lab setting hosts.job_retention_days, in seconds (7 days) */
+    size_t dirs_removed, dirs_failed; /* job directories removed, and removals failed, here */
 };
 
 /* dispatch.c */
@@ -190,6 +199,11 @@ void job_free(struct ctx *x, struct job *j);
 int job_is_starting(const struct job *j);
 int job_flush(struct ctx *x, struct job *j);
 int job_replay(struct ctx *x, struct job *j);
+
+/* Is a command of the host's own (a health check, a removal) under way? */
+int host_cmd_busy(const struct host *h);
+/* A job ended on host h: its directory is due after the retention. */
+void host_job_ended(struct ctx *x, struct host *h);
 
 /* placement.c */
 int poll_store(struct ctx *x, size_t *work);

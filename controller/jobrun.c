@@ -414,16 +414,26 @@ void job_failover(struct ctx *x, struct host *h, const char *why)
 }
 
 /* The job ends here, with this outcome. */
-static int job_end(struct ctx *x, struct job *j, const char *outcome, const char *reason)
+/* The job's end into the store. host_dir: the job's directory on its
+ * host, given once its events and logs are all stored (it may then be
+ * removed after the lab's retention), else NULL. */
+static int job_end_dir(struct ctx *x, struct job *j, const char *outcome, const char *reason, const char *host_dir)
 {
-    int rc = assay_store_job_end_attempt(x->lab->store, j->rec.id, j->rec.attempt, outcome, reason);
+    int rc = assay_store_job_end_dir(x->lab->store, j->rec.id, j->rec.attempt, outcome, reason, host_dir);
     if (rc < 0)
         return rc;
+    if (host_dir)
+        host_job_ended(x, j->host);
     say(x, "job %" PRId64 " on %s: %s%s%s", j->rec.id, j->host->rec.name, outcome, reason[0] ? ": " : "", reason);
     job_finished(x, j, outcome, reason);
     x->done++;
     host_worked(x, j->host);
     return 0;
+}
+
+static int job_end(struct ctx *x, struct job *j, const char *outcome, const char *reason)
+{
+    return job_end_dir(x, j, outcome, reason, NULL);
 }
 
 static int gone(struct ctx *x, struct job *j)
@@ -700,7 +710,8 @@ static int on_fetching_logs(struct ctx *x, struct job *j, const struct result *r
 static int on_ending(struct ctx *x, struct job *j, const struct result *r)
 {
     (void)r;
-    int rc = job_end(x, j, j->outcome, j->reason);
+    /* Only here have the job's events and logs all reached the store. */
+    int rc = job_end_dir(x, j, j->outcome, j->reason, j->jobdir);
     if (rc < 0)
         return rc;
     return gone(x, j);

@@ -27,6 +27,7 @@
 #include "report.h"
 #include "serve.h"
 #include "ssh.h"
+#include "webhook.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static const char *lab_opt;
@@ -150,7 +152,8 @@ static const char *const SETTINGS[] = {"centre", "ingest.max_entries", "ingest.m
                                        "ingest.wall_seconds", "ingest.cpu_seconds", "ingest.memory_bytes",
                                        "ingest.grace_seconds", "report.max_ci_pct", "report.tested_by",
                                        "report.reviewed_by", "report.approved_by", "report.timezone",
-                                       "report.verify_url", "hosts.health_interval", "hosts.quarantine_after", NULL};
+                                       "report.verify_url", "hosts.health_interval", "hosts.quarantine_after",
+                                       "hosts.job_retention_days", NULL};
 
 static int cmd_config(int argc, char **argv)
 {
@@ -172,11 +175,16 @@ static int cmd_config(int argc, char **argv)
                               "ingest.max_total_bytes, ingest.max_ratio, ingest.max_submission_bytes, ingest.wall_seconds, "
                               "ingest.cpu_seconds, ingest.memory_bytes, ingest.grace_seconds, report.max_ci_pct, "
                               "report.tested_by, report.reviewed_by, report.approved_by, report.timezone, report.verify_url, "
-                              "hosts.health_interval, hosts.quarantine_after)",
+                              "hosts.health_interval, hosts.quarantine_after, hosts.job_retention_days)",
                  key, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
         return bad("config", m);
     }
-    if ((strncmp(key, "ingest.", 7) == 0 || strncmp(key, "hosts.", 6) == 0) && set) {
+    if (set && !strcmp(key, "hosts.job_retention_days")) {
+        char *end;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (end == value || *end || value[0] == '-' || v > 36500)
+            return bad("config", "hosts.job_retention_days is a whole number of days, 0 to 36500");
+    } else if ((strncmp(key, "ingest.", 7) == 0 || strncmp(key, "hosts.", 6) == 0) && set) {
         char *end;
         unsigned long long v = strtoull(value, &end, 10);
         if (*end || v == 0 || value[0] == '-')
@@ -215,6 +223,48 @@ static int cmd_config(int argc, char **argv)
 
 /* ---- packages ------------------------------------------------------------ */
 
+/* assay gc --hosts: the job directories on the hosts that the lab's
+ * retention allows to go, now, as a dispatcher would (and with its lock:
+ * one process drives the hosts at a time). */
+static int gc_hosts(int argc, char **argv)
+{
+    assay_lab lab;
+    size_t removed = 0, failed = 0;
+    int rc = 0;
+    if (open_lab(&lab, "gc"))
+        return 1;
+    int lr = assay_lab_lock_dispatch(&lab, 0);
+    if (lr == ASSAY_ESTATE)
+        assay_error_set(ASSAY_ESTATE, "a dispatcher serves lab %s: it removes the job directories due itself", lab.dir);
+    if (lr < 0 || assay_ssh_init() < 0) {
+        rc = fail("gc");
+        assay_lab_close(&lab);
+        return rc;
+    }
+    int json = has_flag(argc, argv, "--json");
+    assay_dispatch_opts o = {.gc_only = 1, .out = json ? stderr : stdout, .dirs_removed = &removed,
+                             .dirs_failed = &failed};
+    if (assay_dispatch(&lab, &o) < 0) {
+        rc = fail("gc");
+    } else if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "host_dirs_removed", (double)removed);
+        cJSON_AddNumberToObject(j, "host_dirs_failed", (double)failed);
+        print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("removed %zu job directories on hosts%s", removed, failed ? "" : "\n");
+        if (failed)
+            printf("; %zu could not be removed (tried again later, %d times at most)\n", failed,
+                   ASSAY_HOST_DIR_TRIES);
+    }
+    if (rc == 0 && failed)
+        rc = 1;
+    assay_ssh_exit();
+    assay_lab_close(&lab);
+    return rc;
+}
+
 /* assay gc [--grace SECONDS]: what killed adds left in staging, and blobs
  * nothing in the store names, older than the grace period. */
 static int cmd_gc(int argc, char **argv)
@@ -224,6 +274,8 @@ static int cmd_gc(int argc, char **argv)
     int rc = check_opts(argc, argv, pos);
     if (rc)
         return rc;
+    if (has_flag(argc, argv, "--hosts"))
+        return gc_hosts(argc, argv);
     const char *g = opt(argc, argv, "--grace");
     long long grace = -1;
     if (g) {
@@ -984,6 +1036,29 @@ static void print_run(assay_lab *lab, const cJSON *r, int64_t id)
     free(jobs);
 }
 
+#define LOG_SHOWN_MAX (64u << 20) /* bytes of one log that run logs prints, at most */
+#define LOG_CHUNK (1u << 20)      /* bytes of a log asked of a server at once */
+
+/* A log's text: on a terminal through the terminal writer, piped as
+ * stored; ended with a newline. */
+static void print_log_text(const char *text, size_t len, int tty)
+{
+    if (tty) {
+        assay_markup *w;
+        char *safe = NULL;
+        if (assay_markup_new(&w, ASSAY_MARKUP_TEXT, 0) == 0) {
+            assay_markup_textn(w, text, len);
+            if (assay_markup_done(&safe, w) == 0)
+                fputs(safe, stdout);
+        }
+        free(safe);
+    } else {
+        fwrite(text, 1, len, stdout);
+    }
+    if (len && text[len - 1] != '\n')
+        putchar('\n');
+}
+
 /* `run logs`: every stored log of the run's jobs' steps, under a header;
  * on a terminal through the terminal writer, piped as stored. */
 static int print_logs(assay_lab *lab, int64_t run, int64_t only_job, const char *only_step, int out_, int err_)
@@ -1020,23 +1095,10 @@ static int print_logs(assay_lab *lab, int64_t run, int64_t only_job, const char 
                        jobs[i].profile, cell(assay_json_str(b, "step"), 0), (int)assay_json_num(b, "run"), streams[k],
                        assay_json_num(l, "size"), assay_json_str(l, "sha256"));
                 size_t len;
-                char *text = read_part(blob, 0, 64u << 20, &len);
+                char *text = read_part(blob, 0, LOG_SHOWN_MAX, &len);
                 if (!text)
                     continue;
-                if (tty) {
-                    assay_markup *w;
-                    char *safe = NULL;
-                    if (assay_markup_new(&w, ASSAY_MARKUP_TEXT, 0) == 0) {
-                        assay_markup_textn(w, text, len);
-                        if (assay_markup_done(&safe, w) == 0)
-                            fputs(safe, stdout);
-                    }
-                    free(safe);
-                } else {
-                    fwrite(text, 1, len, stdout);
-                }
-                if (len && text[len - 1] != '\n')
-                    putchar('\n');
+                print_log_text(text, len, tty);
                 free(text);
             }
         }
@@ -1747,6 +1809,9 @@ static int cmd_dispatch(int argc, char **argv)
     assay_dispatch_opts o = {.once = has_flag(argc, argv, "--once"), .out = stdout,
                              .tty = isatty(1) && !(term && !strcmp(term, "dumb")), .stopped_by = &stopped_by};
     o.color = o.tty && !(nocolor && nocolor[0]);
+    struct winsize ws;
+    if (o.tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        o.cols = ws.ws_col;
     const char *v;
     if ((v = opt(argc, argv, "--max-parallel")))
         o.max_parallel = atoi(v);
@@ -2065,7 +2130,7 @@ static long bounded(const char *s, long lo, long hi)
 static int cmd_serve(int argc, char **argv)
 {
     assay_serve_opts o = {assay_lab_dir(lab_opt), "127.0.0.1:8470", opt(argc, argv, "--tls-cert"),
-                          opt(argc, argv, "--tls-key"), 8, 30};
+                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0, 30};
     char *pos[2];
     int rc = check_opts(argc, argv, pos);
     if (rc)
@@ -2084,7 +2149,79 @@ static int cmd_serve(int argc, char **argv)
             return bad("serve", "--timeout takes 1 to 3600 seconds");
         o.timeout = (unsigned)v;
     }
+    if (opt(argc, argv, "--grace")) {
+        long v = bounded(opt(argc, argv, "--grace"), 1, 3600);
+        if (v < 0)
+            return bad("serve", "--grace takes 1 to 3600 seconds");
+        o.grace = (unsigned)v;
+    }
+    o.public_url = opt(argc, argv, "--public-url");
+    if (o.public_url && strncmp(o.public_url, "http://", 7) && strncmp(o.public_url, "https://", 8))
+        return bad("serve", "--public-url takes an http:// or https:// URL");
+    if (opt(argc, argv, "--webhook-backoff")) {
+        long v = bounded(opt(argc, argv, "--webhook-backoff"), 1, 3600);
+        if (v < 0)
+            return bad("serve", "--webhook-backoff takes 1 to 3600 seconds");
+        o.webhook_backoff = (unsigned)v;
+    }
     return assay_serve(&o) < 0 ? fail("serve") : 0;
+}
+
+/* webhook add ORG URL | list [ORG] | remove ID (docs/api.md#webhooks). */
+static int cmd_webhook(int argc, char **argv)
+{
+    assay_lab lab;
+    char *pos[2];
+    const char *sub = argv[0];
+    int rc = check_opts(argc - 1, argv + 1, pos), json = has_flag(argc, argv, "--json");
+    if (rc)
+        return rc;
+    if (!strcmp(sub, "add") && !pos[1])
+        return bad("webhook add", "give ORG URL");
+    if (!strcmp(sub, "remove") && !pos[0])
+        return bad("webhook remove", "give the webhook's id (webhook list)");
+    int64_t id = 0;
+    if (!strcmp(sub, "remove") && parse_run(pos[0], &id) < 0)
+        return fail("webhook remove");
+    if (open_lab(&lab, "webhook"))
+        return 1;
+    if (!strcmp(sub, "add")) {
+        char secret[ASSAY_WEBHOOK_SECRET_LEN];
+        if (assay_webhook_add(&id, secret, lab.store, pos[0], pos[1]) < 0) {
+            rc = fail("webhook add");
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "id", (double)id);
+            cJSON_AddStringToObject(o, "org", pos[0]);
+            cJSON_AddStringToObject(o, "url", pos[1]);
+            cJSON_AddStringToObject(o, "secret", secret);
+            if (json)
+                print_json(o);
+            else
+                printf("webhook %" PRId64 " of %s; its secret (shown once):\n%s\n", id, cell(pos[0], 0), secret);
+            explicit_bzero(secret, sizeof secret);
+            cJSON_Delete(o);
+        }
+    } else if (!strcmp(sub, "remove")) {
+        if (assay_store_webhook_remove(lab.store, id, NULL) < 0)
+            rc = fail("webhook remove");
+    } else {
+        cJSON *l, *h;
+        if (assay_store_webhook_list(lab.store, pos[0], &l) < 0) {
+            rc = fail("webhook list");
+        } else {
+            if (json)
+                print_json(l);
+            else
+                cJSON_ArrayForEach(h, l)
+                    printf("%-5.0f %s %.0f delivered, %.0f pending, %.0f failed  %s\n", assay_json_num(h, "id"),
+                           cell(assay_json_str(h, "org"), 20), assay_json_num(h, "delivered"),
+                           assay_json_num(h, "pending"), assay_json_num(h, "failed"), cell(assay_json_str(h, "url"), 0));
+            cJSON_Delete(l);
+        }
+    }
+    assay_lab_close(&lab);
+    return rc;
 }
 
 static int cmd_user(int argc, char **argv)
@@ -2295,6 +2432,105 @@ static int remote_conclusion(const cJSON *r, int json)
     return rc;
 }
 
+/* `run logs` through a server: the run's jobs (GET /api/v1/runs/N), each
+ * job's step-ends and logs (GET /api/v1/jobs/J), each log in ranges of
+ * LOG_CHUNK bytes (GET /api/v1/jobs/J/log); printed as the lab's are. */
+static int remote_logs(assay_client *cl, int64_t run, int64_t only_job, const char *only_step, int out_, int err_)
+{
+    cJSON *r = NULL, *j;
+    char path[2048];
+    size_t shown = 0;
+    int rc = 0, tty = isatty(1);
+    snprintf(path, sizeof path, "/api/v1/runs/%" PRId64, run);
+    if (assay_client_request(cl, &r, NULL, "GET", path, NULL, NULL) < 0)
+        return fail("run logs");
+    cJSON_ArrayForEach(j, cJSON_GetObjectItemCaseSensitive(r, "job_list"))
+    {
+        int64_t jid = (int64_t)assay_json_num(j, "id");
+        cJSON *jo = NULL, *e;
+        if (only_job && jid != only_job)
+            continue;
+        snprintf(path, sizeof path, "/api/v1/jobs/%" PRId64, jid);
+        if (assay_client_request(cl, &jo, NULL, "GET", path, NULL, NULL) < 0) {
+            rc = fail("run logs");
+            break;
+        }
+        const cJSON *logs = cJSON_GetObjectItemCaseSensitive(jo, "logs");
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(jo, "events"))
+        {
+            if (strcmp(assay_json_str(e, "type"), "step-end"))
+                continue;
+            cJSON *b = cJSON_Parse(assay_json_str(e, "body"));
+            if (!b || (only_step && strcmp(assay_json_str(b, "step"), only_step))) {
+                cJSON_Delete(b);
+                continue;
+            }
+            static const char *const streams[] = {"stdout", "stderr"};
+            for (int k = 0; k < 2 && rc == 0; k++) {
+                const char *lp = assay_json_str(cJSON_GetObjectItemCaseSensitive(b, "logs"), streams[k]);
+                const cJSON *l, *hit = NULL;
+                if ((k == 0 && !out_) || (k == 1 && !err_) || !lp[0])
+                    continue;
+                cJSON_ArrayForEach(l, logs)
+                    if (!strcmp(assay_json_str(l, "path"), lp))
+                        hit = l;
+                if (!hit)
+                    continue;
+                shown++;
+                printf("==> job %" PRId64 " %s step %s run %d %s (%.0f bytes, sha256 %.16s) <==\n", jid,
+                       cell(assay_json_str(jo, "profile"), 0), cell(assay_json_str(b, "step"), 0),
+                       (int)assay_json_num(b, "run"), streams[k], assay_json_num(hit, "size"),
+                       cell(assay_json_str(hit, "sha256"), 0));
+                /* The log in ranges into a temporary file, then printed
+                 * whole, so that no character is cut between two ranges. */
+                double sz = assay_json_num(hit, "size");
+                uint64_t size = sz > 0 ? (uint64_t)sz : 0, want = size < LOG_SHOWN_MAX ? size : LOG_SHOWN_MAX;
+                FILE *tmp = tmpfile();
+                char qp[1200], *text = NULL;
+                if (!tmp) {
+                    assay_error_set_errno(ASSAY_EIO, errno, "a temporary file");
+                    rc = fail("run logs");
+                    break;
+                }
+                /* The log's path as the server named it, percent-encoded. */
+                int qn = snprintf(qp, sizeof qp, "/api/v1/jobs/%" PRId64 "/log?path=", jid);
+                for (const char *p = lp; *p && qn + 4 < (int)sizeof qp; p++)
+                    qn += strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~/-", *p)
+                              ? snprintf(qp + qn, sizeof qp - (size_t)qn, "%c", *p)
+                              : snprintf(qp + qn, sizeof qp - (size_t)qn, "%%%02X", (unsigned char)*p);
+                for (uint64_t off = 0; off < want && rc == 0;) {
+                    uint64_t n = want - off < LOG_CHUNK ? want - off : LOG_CHUNK;
+                    int st = assay_client_get_range(cl, tmp, qp, off, n);
+                    if (st < 0)
+                        rc = fail("run logs");
+                    off = st == 200 ? want : off + n; /* 200: the server sent it whole */
+                }
+                size_t len = 0;
+                if (rc == 0 && fflush(tmp) == 0 && fseek(tmp, 0, SEEK_END) == 0) {
+                    long got = ftell(tmp);
+                    len = got > 0 ? (size_t)got : 0;
+                    len = len < LOG_SHOWN_MAX ? len : LOG_SHOWN_MAX;
+                    rewind(tmp);
+                    if ((text = malloc(len + 1)) && fread(text, 1, len, tmp) == len)
+                        print_log_text(text, len, tty);
+                }
+                free(text);
+                fclose(tmp);
+            }
+            cJSON_Delete(b);
+        }
+        cJSON_Delete(jo);
+        if (rc)
+            break;
+    }
+    cJSON_Delete(r);
+    if (rc == 0 && !shown) {
+        fprintf(stderr, "assay: run logs: no stored log matches (logs are fetched when a job ends)\n");
+        return 1;
+    }
+    return rc;
+}
+
 /*
  * package add, run submit, run show, run wait and report, through a
  * server's API: what a CI job without a shell on the controller runs.
@@ -2311,8 +2547,8 @@ static int cmd_remote(const char *cmd, const char *sub, int argc, char **argv)
     if (!server_opt)
         return bad("--token-file", "only with --server URL");
     if (strcmp(what, "package add") && strcmp(what, "run submit") && strcmp(what, "run show") &&
-        strcmp(what, "run wait") && strcmp(what, "report"))
-        return bad("--server", "only package add, run submit, run show, run wait and report talk to a server");
+        strcmp(what, "run wait") && strcmp(what, "run logs") && strcmp(what, "report"))
+        return bad("--server", "only package add, run submit, run show, run wait, run logs and report talk to a server");
     if (!pos[0])
         return bad(what, !strcmp(cmd, "package") ? "give the submission file"
                          : !strcmp(what, "run submit") ? "give PACKAGE --profiles SPEC[,SPEC...]"
@@ -2337,12 +2573,17 @@ static int cmd_remote(const char *cmd, const char *sub, int argc, char **argv)
             rc = fail(path);
             goto out;
         }
+        /* The id is the server's text: made safe like everything else it sends. */
         if (json)
             print_json(o);
         else
-            printf("%s\n", assay_json_str(o, "id"));
+            printf("%s\n", cell(assay_json_str(o, "id"), 0));
         if (rc == 200)
-            fprintf(stderr, "assay: package %.12s was added before; nothing changed\n", assay_json_str(o, "id"));
+        {
+            char short_id[13];
+            snprintf(short_id, sizeof short_id, "%.12s", assay_json_str(o, "id"));
+            fprintf(stderr, "assay: package %s was added before; nothing changed\n", cell(short_id, 0));
+        }
         rc = 0;
     } else if (!strcmp(what, "run submit")) {
         const char *profs = opt(argc, argv, "--profiles"), *prio = opt(argc, argv, "--priority");
@@ -2375,6 +2616,15 @@ static int cmd_remote(const char *cmd, const char *sub, int argc, char **argv)
         else
             printf("%.0f\n", assay_json_num(o, "run"));
         rc = 0;
+    } else if (!strcmp(what, "run logs")) {
+        const char *jv = opt(argc - 1, argv + 1, "--job");
+        int64_t job = 0;
+        int only_err = has_flag(argc, argv, "--stderr"), only_out = has_flag(argc, argv, "--stdout");
+        if (jv && parse_run(jv, &job) < 0)
+            rc = bad("run logs", "--job takes a job number");
+        else
+            rc = remote_logs(&cl, run, job, opt(argc - 1, argv + 1, "--step"), only_out || !only_err,
+                             only_err || !only_out);
     } else if (!strcmp(what, "report")) {
         const char *fmt = opt(argc, argv, "--format") ? opt(argc, argv, "--format") : "json", *file = opt(argc, argv, "-o");
         if (opt(argc, argv, "--baseline")) {
@@ -2499,6 +2749,7 @@ int main(int argc, char **argv)
         {"version", cmd_version}, {"report", cmd_report}, {"compare", cmd_compare},   {"verify", cmd_verify},
         {"key", cmd_key},       {"help", cmd_help},       {"job", cmd_job},
         {"serve", cmd_serve},   {"user", cmd_user},       {"token", cmd_token},
+        {"webhook", cmd_webhook},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
         if (strcmp(cmd, cmds[k].name) == 0) {

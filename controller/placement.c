@@ -52,6 +52,7 @@ static void host_remove(struct ctx *x, size_t k)
         }
     }
     drop_conn(x, h);
+    free(h->gdirs);
     free(h);
     memmove(&x->hosts[k], &x->hosts[k + 1], (x->nhosts - k - 1) * sizeof *x->hosts);
     x->nhosts--;
@@ -153,6 +154,7 @@ void hosts_free(struct ctx *x)
         job_free(x, x->hosts[k]->job);
         x->hosts[k]->job = NULL;
         drop_conn(x, x->hosts[k]);
+        free(x->hosts[k]->gdirs);
         free(x->hosts[k]);
     }
     free(x->hosts);
@@ -410,6 +412,16 @@ int poll_store(struct ctx *x, size_t *work)
         x->data_version = dv;
         x->next_hosts = now_s() + 10;
     }
+    /* Hosts with ended jobs' directories to remove, or to look for now:
+     * a pass (--once, gc --hosts) ends after them. Not a host that is down
+     * (its next try may be far off) or out of use. */
+    for (size_t k = 0; k < x->nhosts; k++) {
+        const struct host *h = x->hosts[k];
+        *work += h->cleaning || (!h->job && !h->rec.drained && now_s() >= h->next_gc && h->state != HS_DOWN &&
+                                 h->state != HS_DISABLED && h->state != HS_QUARANTINED);
+    }
+    if (x->o->gc_only)
+        return 0; /* gc --hosts: no jobs */
     /* Active jobs: resume ours after a restart, and see cancel requests. */
     if ((rc = assay_store_jobs_active(x->lab->store, &v, &n)) < 0)
         return rc;
@@ -455,8 +467,8 @@ int poll_store(struct ctx *x, size_t *work)
                 continue;
             eligible = 1;
             any_up |= h->state != HS_DOWN;
-            if (h->job || h->checking)
-                continue; /* busy, or a health check is under way on it */
+            if (h->job || h->checking || h->cleaning)
+                continue; /* busy, or a health check or a removal is under way on it */
             if (h->state != HS_DOWN && !pick)
                 pick = h;
             else if (h->state == HS_DOWN && now_s() >= h->retry_at && !down)

@@ -13,7 +13,7 @@
 const char *assay_remote_kind_name(assay_remote_kind k)
 {
     static const char *const names[] = {"run", "upload and run", "agent upload", "artifact upload", "logs",
-                                        "cancel", "stop", "reset", "version", "facts"};
+                                        "cancel", "stop", "reset", "version", "facts", "remove"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -271,6 +271,47 @@ int assay_remote_version(char *out, size_t len, const assay_remote_host *h)
     int rc = !a ? assay_error_set(ASSAY_ENOMEM, "out of memory")
                 : fit(out, len, "version", "%s version --json 2>/dev/null || true", a);
     free(a);
+    return rc;
+}
+
+#define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+int assay_remote_job_dir_check(const char *dir)
+{
+    const char *base = strrchr(dir, '/');
+    size_t n = base ? strlen(base + 1) : 0;
+    if (!base || n == 0 || n > 128 || base[1] == '.' || strspn(base + 1, NAME_CHARS) != n)
+        return assay_error_set(ASSAY_EINVAL, "'%.200s' is not a job directory (its name)", dir);
+    size_t plen = (size_t)(base - dir);
+    if (!(plen == 4 || (plen > 4 && dir[plen - 5] == '/')) || strncmp(base - 4, "jobs", 4) != 0)
+        return assay_error_set(ASSAY_EINVAL, "'%.200s' is not a job directory (not in a jobs folder)", dir);
+    /* No "." or ".." component: the path names what it seems to. */
+    for (const char *c = dir; c < base;) {
+        const char *e = memchr(c, '/', (size_t)(base - c));
+        size_t l = e ? (size_t)(e - c) : (size_t)(base - c);
+        if ((l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
+            return assay_error_set(ASSAY_EINVAL, "'%.200s' is not a job directory (a '.' or '..' in it)", dir);
+        if (!e)
+            break;
+        c = e + 1;
+    }
+    return 0;
+}
+
+int assay_remote_remove_dirs(char *out, size_t len, const char *const *dirs, size_t n)
+{
+    int rc = fit(out, len, "remove", "rm -rf --");
+    size_t used = strlen(out);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((rc = assay_remote_job_dir_check(dirs[i])) < 0)
+            break;
+        char *q = quoted(dirs[i]);
+        if (!q)
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        rc = fit(out + used, len - used, "remove", " %s", q);
+        used += strlen(out + used);
+        free(q);
+    }
     return rc;
 }
 

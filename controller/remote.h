@@ -40,7 +40,8 @@ typedef enum assay_remote_kind {
     ASSAY_REMOTE_STOP,         /* stop a job whose agent broke the protocol: now, quietly */
     ASSAY_REMOTE_RESET,        /* the host's own reset command */
     ASSAY_REMOTE_VERSION,      /* the agent's version --json, or nothing */
-    ASSAY_REMOTE_FACTS         /* the agent's facts */
+    ASSAY_REMOTE_FACTS,        /* the agent's facts */
+    ASSAY_REMOTE_REMOVE        /* remove ended jobs' directories (hosts.job_retention_days) */
 } assay_remote_kind;
 
 const char *assay_remote_kind_name(assay_remote_kind k);
@@ -78,6 +79,15 @@ int assay_remote_stop(char *out, size_t len, const assay_remote_host *h, const c
 int assay_remote_reset(char *out, size_t len, const assay_remote_host *h, const char *reset);
 int assay_remote_version(char *out, size_t len, const assay_remote_host *h);
 int assay_remote_facts(char *out, size_t len, const assay_remote_host *h);
+
+/* Is dir a job directory this controller made: "<root>/jobs/<name>", the
+ * name of [A-Za-z0-9._-] not starting with '.', and no "." or ".." among
+ * the root's components? Returns 0, or ASSAY_EINVAL saying why not. */
+int assay_remote_job_dir_check(const char *dir);
+/* Remove ended jobs' directories dirs[0..n) (each passing
+ * assay_remote_job_dir_check, else ASSAY_EINVAL naming it): one command,
+ * as the login user, every path quoted; exits 0 when none is left. */
+int assay_remote_remove_dirs(char *out, size_t len, const char *const *dirs, size_t n);
 
 /* The path of the agent on the host ("<root>/agents/<sha>/assay-agent"). */
 int assay_remote_agent_path(char *out, size_t len, const assay_remote_host *h);

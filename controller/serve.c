@@ -17,9 +17,11 @@
 #include "assay/error.h"
 #include "assay/json.h"
 #include "blob.h"
+#include "client.h"
 #include "lab.h"
 #include "package.h"
 #include "report.h"
+#include "webhook.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -65,6 +67,12 @@ typedef struct server {
     size_t nwaiting;
     unsigned keepalive_round; /* bumped by the watcher every SSE_KEEPALIVE_S */
     int stopping;
+    /* Graceful shutdown (docs/api.md#stopping): uploads being received,
+     * and whether the grace is over and they are refused. */
+    unsigned uploads;
+    unsigned streams;    /* event streams open */
+    int refusing;
+    pthread_cond_t idle; /* signalled when an upload or a stream ends */
     /* Failed logins in the current window, per account and per address
      * (in memory: a restart forgets them). */
     struct failure {
@@ -93,11 +101,16 @@ enum route {
     R_JOB_EVENTS,
     R_LOGIN,
     R_LOGOUT,
+    R_HOOK_LIST,
+    R_HOOK_ADD,
+    R_HOOK_REMOVE,
+    R_HOOK_DELIVERIES,
 };
 
 static const char *const ROUTE_NAMES[] = {
     "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
     "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
+    "webhook-list", "webhook-add", "webhook-remove", "webhook-deliveries",
 };
 
 const char *const *assay_serve_routes(size_t *n)
@@ -109,7 +122,8 @@ const char *const *assay_serve_routes(size_t *n)
 /* One request, from its headers to its end (con_cls). */
 typedef struct req {
     enum route route;
-    char arg[80];        /* the id in the path: a package id or run number */
+    char arg[80];        /* the id in the path: a package id, run or job number, or organisation */
+    int64_t hook;        /* a webhook's id in the path */
     int authed;          /* a valid token or session was presented */
     int by_cookie;       /* by a session cookie: state changes need the CSRF token */
     char csrf[65];
@@ -118,6 +132,9 @@ typedef struct req {
     int lab_open;
     int status;          /* the status answered, for the access log */
     int refused;         /* an answer was queued at the headers: ignore the body */
+    int counted;         /* an upload, counted in srv->uploads */
+    int stop_refused;    /* an upload refused when the grace ended: 503 at its end */
+    int streaming;       /* an event stream, counted in srv->streams */
     /* an upload */
     int fd;
     char udir[PATH_MAX]; /* staging/upload-XXXXXX: this upload's own directory */
@@ -306,13 +323,42 @@ static int numbered(req *r, const char *rest, const char **tail)
     return 0;
 }
 
+/* orgs/ORG/webhooks[/HOOK[/deliveries]] (after "orgs/"): an
+ * organisation's webhooks. */
+static int match_org(req *r, const char *p, int get, int post, int del)
+{
+    const char *slash = strchr(p, '/'), *tail;
+    size_t n = slash ? (size_t)(slash - p) : 0;
+    if (!slash || n == 0 || n >= sizeof r->arg || strncmp(slash, "/webhooks", 9))
+        return 404;
+    memcpy(r->arg, p, n);
+    r->arg[n] = 0;
+    if (!assay_account_name_valid(r->arg))
+        return 404;
+    tail = slash + 9;
+    if (!*tail)
+        return get ? (r->route = R_HOOK_LIST, 0) : post ? (r->route = R_HOOK_ADD, 0) : 405;
+    char org[sizeof r->arg];
+    memcpy(org, r->arg, sizeof org);
+    if (*tail != '/' || numbered(r, tail + 1, &tail) < 0)
+        return 404;
+    parse_run(r->arg, &r->hook);
+    memcpy(r->arg, org, sizeof org);
+    if (!*tail)
+        return del ? (r->route = R_HOOK_REMOVE, 0) : 405;
+    if (!strcmp(tail, "/deliveries"))
+        return get ? (r->route = R_HOOK_DELIVERIES, 0) : 405;
+    return 404;
+}
+
 /* Match method and url (already percent-decoded by libmicrohttpd: an
  * encoded slash is a slash, so "..%2F" can only fail to match). Fills
  * r->route and r->arg; 404 for an unknown path, 405 for a known path with
  * another method. */
 static int match(req *r, const char *method, const char *url)
 {
-    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST"),
+        del = !strcmp(method, "DELETE");
     const char *p, *tail;
     r->route = R_NONE;
     if (!strcmp(url, "/healthz"))
@@ -348,6 +394,8 @@ static int match(req *r, const char *method, const char *url)
         if (!strcmp(tail, "/events"))
             return get ? (r->route = R_JOB_EVENTS, 0) : 405;
     }
+    if (!strncmp(p, "orgs/", 5))
+        return match_org(r, p + 5, get, post, del);
     if (!strncmp(p, "runs/", 5) && numbered(r, p + 5, &tail) == 0) {
         if (!*tail)
             return get ? (r->route = R_RUN_SHOW, 0) : 405;
@@ -978,6 +1026,12 @@ static enum MHD_Result job_events(struct MHD_Connection *c, req *r)
     enum MHD_Result ok = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp);
     r->status = 200;
+    if (ok == MHD_YES) {
+        pthread_mutex_lock(&r->srv->mu);
+        r->srv->streams++;
+        r->streaming = 1;
+        pthread_mutex_unlock(&r->srv->mu);
+    }
     return ok;
 }
 
@@ -1020,6 +1074,86 @@ static void *watcher(void *arg)
     }
     assay_store_close(st);
     return NULL;
+}
+
+/* ---- webhooks (docs/api.md#webhooks; the delivery thread is webhook.c) ---- */
+
+/* The organisation in the path if u may see its hooks: staff any, a
+ * vendor its own; another's is the same 404 as one without hooks. */
+static int visible_org(req *r)
+{
+    if (assay_account_is_staff(&r->user) || !strcmp(r->user.org, r->arg))
+        return 0;
+    return assay_error_set(ASSAY_ENOTFOUND, "no organisation %s", r->arg);
+}
+
+static int is_admin(const req *r)
+{
+    return !strcmp(r->user.role, "admin");
+}
+
+/* GET /api/v1/orgs/ORG/webhooks: its hooks, never their secrets. */
+static enum MHD_Result hook_list(struct MHD_Connection *c, req *r)
+{
+    cJSON *l;
+    if (visible_org(r) < 0 || assay_store_webhook_list(r->lab.store, r->arg, &l) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, l);
+}
+
+/* POST /api/v1/orgs/ORG/webhooks {"url"} (admin): a new hook and its
+ * secret, shown this once. */
+static enum MHD_Result hook_add(struct MHD_Connection *c, req *r)
+{
+    enum MHD_Result res = MHD_NO;
+    char secret[ASSAY_WEBHOOK_SECRET_LEN];
+    int64_t id;
+    if (visible_org(r) < 0)
+        return failed(c, r);
+    if (!is_admin(r))
+        return problem(c, r, 403, "only admins add and remove webhooks");
+    cJSON *b = json_body(c, r, &res);
+    if (!b)
+        return res;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "url");
+    if (!cJSON_IsString(u)) {
+        cJSON_Delete(b);
+        return problem(c, r, 422, "give \"url\": where the run's end is posted (http:// or https://)");
+    }
+    if (assay_webhook_add(&id, secret, r->lab.store, r->arg, u->valuestring) < 0) {
+        cJSON_Delete(b);
+        return failed(c, r);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)id);
+    cJSON_AddStringToObject(o, "org", r->arg);
+    cJSON_AddStringToObject(o, "url", u->valuestring);
+    cJSON_AddStringToObject(o, "secret", secret);
+    explicit_bzero(secret, sizeof secret);
+    cJSON_Delete(b);
+    enum MHD_Result ok = answer_json(c, r, 201, o);
+    return ok;
+}
+
+/* DELETE /api/v1/orgs/ORG/webhooks/H (admin). */
+static enum MHD_Result hook_remove(struct MHD_Connection *c, req *r)
+{
+    if (visible_org(r) < 0)
+        return failed(c, r);
+    if (!is_admin(r))
+        return problem(c, r, 403, "only admins add and remove webhooks");
+    if (assay_store_webhook_remove(r->lab.store, r->hook, r->arg) < 0)
+        return failed(c, r);
+    return answer(c, r, 204, "text/plain", "", 0);
+}
+
+/* GET /api/v1/orgs/ORG/webhooks/H/deliveries: what was sent, and how. */
+static enum MHD_Result hook_deliveries(struct MHD_Connection *c, req *r)
+{
+    cJSON *l;
+    if (visible_org(r) < 0 || assay_store_webhook_deliveries(r->lab.store, r->hook, r->arg, &l) < 0)
+        return failed(c, r);
+    return answer_json(c, r, 200, l);
 }
 
 /* ---- web logins ------------------------------------------------------------ */
@@ -1075,6 +1209,8 @@ static void client_addr(struct MHD_Connection *c, char *out, size_t len)
     snprintf(out, len, "-");
     if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, (socklen_t)len);
+    else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out, (socklen_t)len);
 }
 
 /* POST /api/v1/login {"name","password"}: a session cookie (HttpOnly,
@@ -1191,6 +1327,15 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
         *res = st == 404 ? problem(c, r, 404, "no such resource") : problem(c, r, 405, "method not allowed here");
         return 1;
     }
+    pthread_mutex_lock(&s->mu);
+    int stopping = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    if (stopping) {
+        /* A request on a connection still open while the server stops
+         * (new connections are no longer accepted). */
+        *res = problem(c, r, 503, "the server is stopping: try again shortly");
+        return 1;
+    }
     if (r->route == R_HEALTH)
         return 0;
     if (assay_lab_open(&r->lab, s->labdir) < 0) {
@@ -1272,6 +1417,10 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
             *res = problem(c, r, 503, "cannot stage the upload: %s", strerror(errno));
             return 1;
         }
+        pthread_mutex_lock(&s->mu);
+        s->uploads++;
+        r->counted = 1;
+        pthread_mutex_unlock(&s->mu);
         return 0;
     }
     if (!strcmp(method, "POST")) {
@@ -1337,6 +1486,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return res;
     }
     if (*size) {
+        if (r->counted && !r->refused) {
+            pthread_mutex_lock(&s->mu);
+            int refusing = s->refusing;
+            pthread_mutex_unlock(&s->mu);
+            if (refusing) {
+                /* The grace is over: the staged part goes now, the rest
+                 * of the body is read and dropped, and the answer is 503
+                 * (libmicrohttpd answers only once a body is whole; a
+                 * client that does not send it within REFUSE_WAIT_S is
+                 * cut). */
+                r->refused = r->stop_refused = 1;
+                close(r->fd);
+                r->fd = -1;
+                unlink(r->upath);
+                r->upath[0] = 0;
+                rmdir(r->udir);
+                r->udir[0] = 0;
+                *size = 0;
+                return MHD_YES;
+            }
+        }
         if (!r->refused && take_body(r, data, *size) < 0) {
             r->refused = 1;
             res = problem(c, r, 500, "cannot stage the body: %s", strerror(errno));
@@ -1344,6 +1514,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *size = 0;
         return res;
     }
+    if (r->stop_refused)
+        return problem(c, r, 503, "the server is stopping: this upload was not finished within the grace; "
+                                  "nothing of it was kept: send it again");
     if (r->refused)
         return MHD_YES;
     if (r->too_big && r->route != R_PKG_ADD)
@@ -1374,6 +1547,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_JOB_EVENTS: return job_events(c, r);
     case R_LOGIN: return login(c, r);
     case R_LOGOUT: return logout(c, r);
+    case R_HOOK_LIST: return hook_list(c, r);
+    case R_HOOK_ADD: return hook_add(c, r);
+    case R_HOOK_REMOVE: return hook_remove(c, r);
+    case R_HOOK_DELIVERIES: return hook_deliveries(c, r);
     case R_NONE: break;
     }
     return problem(c, r, 404, "no such resource");
@@ -1421,6 +1598,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
         rmdir(r->udir);
     if (r->lab_open)
         assay_lab_close(&r->lab);
+    if (r->counted || r->streaming) {
+        pthread_mutex_lock(&r->srv->mu);
+        r->srv->uploads -= r->counted ? 1 : 0;
+        r->srv->streams -= r->streaming ? 1 : 0;
+        pthread_cond_broadcast(&r->srv->idle);
+        pthread_mutex_unlock(&r->srv->mu);
+    }
     free(r->body);
     free(r->sbuf);
     free(r);
@@ -1433,6 +1617,50 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     (void)cls;
     fputs("assay serve: ", stderr);
     vfprintf(stderr, fmt, ap);
+}
+
+/*
+ * The first part of stopping: no new connection is accepted, requests on
+ * connections still open are answered 503, event streams end; uploads
+ * being received get `grace` seconds to finish (and go through ingest as
+ * any other). Then those still unfinished are refused: at its next chunk
+ * each loses its staged part, and is answered 503 when its body ends; a
+ * client that does not get there within REFUSE_WAIT_S is cut by
+ * MHD_stop_daemon. Waits on the uploads' ends, not on the clock, except
+ * for those two bounds.
+ */
+#define REFUSE_WAIT_S 5
+#define STREAM_END_WAIT_S 5
+/* Wait (s->mu held) until *count is 0, at most `seconds`. */
+static void wait_zero(server *s, const unsigned *count, unsigned seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    while (*count && pthread_cond_timedwait(&s->idle, &s->mu, &until) == 0)
+        ;
+}
+
+static void graceful_stop(server *s, struct MHD_Daemon *d, unsigned grace)
+{
+    MHD_socket lsock = MHD_quiesce_daemon(d);
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    unsigned n = s->uploads;
+    if (n)
+        fprintf(stderr, "assay serve: %u upload(s) in flight: waiting up to %us for them\n", n, grace);
+    wait_zero(s, &s->uploads, grace);
+    if (s->uploads) {
+        fprintf(stderr, "assay serve: grace over: refusing %u upload(s) still in flight\n", s->uploads);
+        s->refusing = 1;
+        wait_zero(s, &s->uploads, REFUSE_WAIT_S);
+    }
+    /* The watcher resumed the streams when stopping was set: each sends
+     * its end; stopping the daemon before that would cut them. */
+    wait_zero(s, &s->streams, STREAM_END_WAIT_S);
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Remove what a killed server left in staging: a partial upload never
@@ -1482,27 +1710,68 @@ static char *read_pem(const char *path)
     return buf;
 }
 
+/* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6) into ss; host gets ADDR as
+ * it is printed back ("[ADDR]" for IPv6). */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *host, size_t hostlen)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const char *a = listen, *colon;
+    size_t alen;
+    int v6 = listen[0] == '[';
+    if (v6) {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':')
+            goto bad;
+        a = listen + 1;
+        alen = (size_t)(close - a);
+        colon = close + 1;
+    } else {
+        if (!(colon = strrchr(listen, ':')))
+            goto bad;
+        alen = (size_t)(colon - listen);
+    }
+    if (alen == 0 || alen >= sizeof addr)
+        goto bad;
+    memcpy(addr, a, alen);
+    addr[alen] = 0;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
+        goto bad;
+    memset(ss, 0, sizeof *ss);
+    if (v6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+            goto bad;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+            goto bad;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+    }
+    snprintf(host, hostlen, v6 ? "[%s]" : "%s", addr);
+    return 0;
+bad:
+    return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6), not %s", listen);
+}
+
 int assay_serve(const assay_serve_opts *o)
 {
     server s;
     assay_lab lab;
-    struct sockaddr_in sa = {0};
-    char host[64];
+    struct sockaddr_storage sa;
+    char host[INET6_ADDRSTRLEN + 2];
     char *cert = NULL, *key = NULL;
-    const char *colon = strrchr(o->listen, ':');
-    int rc = -1;
+    int rc = -1, curl_up = 0;
     memset(&s, 0, sizeof s);
     pthread_mutex_init(&s.mu, NULL);
-    if (!colon || (size_t)(colon - o->listen) >= sizeof host)
-        return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address)");
-    memcpy(host, o->listen, (size_t)(colon - o->listen));
-    host[colon - o->listen] = 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || end == colon + 1 || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return assay_error_set(ASSAY_EINVAL, "--listen takes ADDR:PORT (an IPv4 address), not %s", o->listen);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
+    pthread_cond_init(&s.idle, NULL);
+    if (parse_listen(o->listen, &sa, host, sizeof host) < 0)
+        return assay_error_last()->code;
     if ((o->tls_cert != NULL) != (o->tls_key != NULL))
         return assay_error_set(ASSAY_EINVAL, "give both --tls-cert and --tls-key, or neither");
     if (o->tls_cert && (!(cert = read_pem(o->tls_cert)) || !(key = read_pem(o->tls_key))))
@@ -1534,10 +1803,20 @@ int assay_serve(const assay_serve_opts *o)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* libcurl (the webhooks) sets itself up once, before any thread. */
+    if (assay_client_global_init() < 0)
+        goto out;
+    curl_up = 1;
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    /* MHD_USE_ITC: MHD_quiesce_daemon (stop accepting) needs it. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC;
     if (cert)
         flags |= MHD_USE_TLS;
+    /* [::]:PORT takes IPv4 clients too (as ::ffff:a.b.c.d); [::1] only
+     * IPv6 ones, as an IPv6 address can only be reached that way. */
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_DUAL_STACK;
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
@@ -1562,24 +1841,36 @@ int assay_serve(const assay_serve_opts *o)
         goto out;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("assay serve: listening on %s://%s:%u\n", cert ? "https" : "http", host, di ? di->port : 0u);
+    char base[600];
+    snprintf(base, sizeof base, "%s://%s:%u", cert ? "https" : "http", host, di ? di->port : 0u);
+    assay_webhook_worker *hooks = NULL;
+    if (assay_webhook_start(&hooks, s.labdir, o->public_url ? o->public_url : base, o->webhook_backoff) < 0) {
+        pthread_mutex_lock(&s.mu);
+        s.stopping = 1;
+        pthread_mutex_unlock(&s.mu);
+        pthread_join(wt, NULL);
+        MHD_stop_daemon(d);
+        goto out;
+    }
+    printf("assay serve: listening on %s\n", base);
     fflush(stdout);
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
         ;
     fprintf(stderr, "assay serve: signal %d: stopping\n", sig);
-    /* Streams end (libmicrohttpd must not be stopped with a connection
-     * suspended): the watcher resumes them all and they see stopping. */
-    pthread_mutex_lock(&s.mu);
-    s.stopping = 1;
-    pthread_mutex_unlock(&s.mu);
+    assay_webhook_stop(hooks);
+    graceful_stop(&s, d, o->grace ? o->grace : 30);
+    /* libmicrohttpd must not be stopped with a connection suspended: the
+     * watcher resumed them all, once, when stopping was set. */
     pthread_join(wt, NULL);
-    /* Stops accepting, ends every connection; an upload cut here is removed
-     * by its completion (its staging file), never half-stored. */
+    /* Ends every connection left; an upload cut here is removed by its
+     * completion (its staging file), never half-stored. */
     MHD_stop_daemon(d);
     clean_staging(s.staging);
     rc = 0;
 out:
+    if (curl_up)
+        assay_client_global_done();
     free(cert);
     if (key)
         explicit_bzero(key, strlen(key));

@@ -14,15 +14,20 @@
 
 typedef struct assay_serve_opts {
     const char *labdir;
-    const char *listen;   /* "ADDR:PORT" (IPv4); port 0 picks a free one */
+    const char *listen;   /* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6); port 0 picks a free one */
     const char *tls_cert; /* PEM files: HTTPS when both are given, else NULL */
     const char *tls_key;
     unsigned threads;     /* size of the request thread pool (8) */
     unsigned timeout;     /* seconds a connection may stay idle (30) */
+    const char *public_url;   /* the server's address as clients reach it (webhooks' report_url); NULL: its own */
+    unsigned webhook_backoff; /* seconds before a failed delivery's first retry (0: ASSAY_WEBHOOK_BACKOFF) */
+    unsigned grace;           /* seconds uploads in flight get to finish when stopping (30) */
 } assay_serve_opts;
 
 /*
- * Serve until SIGTERM or SIGINT. Prints "assay serve: listening on
+ * Serve until SIGTERM or SIGINT, then stop gracefully: no new
+ * connection, uploads in flight get o->grace seconds to finish, then are
+ * refused with 503 and their staged parts removed. Prints "assay serve: listening on
  * http[s]://ADDR:PORT" on stdout (flushed) once the socket is bound, and
  * one access-log line per request on stderr (never a token). Staged
  * uploads a killed server left behind are removed at start. Returns 0

@@ -111,6 +111,32 @@ static const char *const migrations[] = {
      * sessions by the SHA-256 of their cookie, with their CSRF token */
     "CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name),"
     "  csrf TEXT NOT NULL, expires INTEGER NOT NULL);",
+    /* 9: webhooks of an organisation (docs/api.md#webhooks): where a
+     * run's end is posted and the HMAC key it is signed with (kept as is:
+     * signing needs it), and every delivery: one per hook and ended run,
+     * its status, attempts, when it is tried next (Unix seconds), the last
+     * answer's status and what went wrong (a capped excerpt). */
+    "CREATE TABLE IF NOT EXISTS webhooks (id INTEGER PRIMARY KEY, org TEXT NOT NULL, url TEXT NOT NULL,"
+    "  secret TEXT NOT NULL, created_at TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS webhooks_org ON webhooks(org);"
+    "CREATE TABLE IF NOT EXISTS webhook_deliveries (id TEXT PRIMARY KEY, webhook_id INTEGER NOT NULL,"
+    "  run_id INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN ('pending','delivered','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL, last_status INTEGER,"
+    "  last_error TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, delivered_at TEXT,"
+    "  UNIQUE (webhook_id, run_id));"
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_try);",
+    /* 10: job directories on hosts, removed after the lab's retention
+     * (hosts.job_retention_days). host_dir: the attempt's directory on its
+     * host, set only when the attempt ended with its events and logs in
+     * the store ('' otherwise: an attempt failed over or stopped keeps the
+     * only copy of its logs, and older stores' attempts are left alone);
+     * dir_removed: when it was removed; dir_tries and dir_error: removals
+     * that failed, given up after a few so none is retried forever. */
+    "ALTER TABLE attempts ADD COLUMN host_dir TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE attempts ADD COLUMN dir_removed TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE attempts ADD COLUMN dir_tries INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE attempts ADD COLUMN dir_error TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX IF NOT EXISTS attempts_dirs ON attempts (host) WHERE host_dir != '' AND dir_removed = '';",
 };
 
 static void now_utc(char out[32])
@@ -1145,21 +1171,23 @@ fail:
  * (attempt < 0: whichever it is) while the job has not ended, and never
  * over a row already written (a late retry must not rewrite a passed
  * attempt). ASSAY_ESTATE when the attempt is no longer the job's. */
-static int record_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason)
+static int record_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason,
+                          const char *host_dir)
 {
     char now[32];
     now_utc(now);
     sqlite3_stmt *s;
     int rc = prepare(st, &s, "INSERT INTO attempts (job_id, attempt, host, outcome, reason, ended_at, "
-                             "agent_sha256, host_reset) SELECT id, attempt, host, ?, ?, ?, agent_sha256, host_reset "
-                             "FROM jobs WHERE id = ? AND (? < 0 OR attempt = ?) AND state NOT IN ('ended','canceled')");
+                             "agent_sha256, host_reset, host_dir) SELECT id, attempt, host, ?, ?, ?, agent_sha256, "
+                             "host_reset, ? FROM jobs WHERE id = ? AND (? < 0 OR attempt = ?) AND state NOT IN "
+                             "('ended','canceled')");
     if (rc < 0)
         return rc;
-    const char *v[] = {outcome, reason, now};
-    bind_texts(s, 3, v);
-    sqlite3_bind_int64(s, 4, id);
-    sqlite3_bind_int(s, 5, attempt);
+    const char *v[] = {outcome, reason, now, host_dir ? host_dir : ""};
+    bind_texts(s, 4, v);
+    sqlite3_bind_int64(s, 5, id);
     sqlite3_bind_int(s, 6, attempt);
+    sqlite3_bind_int(s, 7, attempt);
     rc = step_done(st, s, "attempt");
     sqlite3_finalize(s);
     if (rc == 0 && sqlite3_changes(st->db) != 1)
@@ -1175,13 +1203,19 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
 
 int assay_store_job_end_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason)
 {
+    return assay_store_job_end_dir(st, id, attempt, outcome, reason, NULL);
+}
+
+int assay_store_job_end_dir(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason,
+                            const char *host_dir)
+{
     char now[32];
     now_utc(now);
     sqlite3_stmt *s = NULL;
     int rc = assay_store_begin(st);
     if (rc < 0)
         return rc;
-    if ((rc = record_attempt(st, id, attempt, outcome, reason)) < 0)
+    if ((rc = record_attempt(st, id, attempt, outcome, reason, host_dir)) < 0)
         goto fail;
     if ((rc = prepare(st, &s, "UPDATE jobs SET state = CASE WHEN ? = 'canceled' THEN 'canceled' ELSE 'ended' END, "
                               "outcome = ?, reason = ?, ended_at = ? WHERE id = ? AND state NOT IN ('ended','canceled')")) < 0)
@@ -1238,7 +1272,7 @@ int assay_store_job_retry_attempt(assay_store *st, int64_t id, int attempt, cons
     sqlite3_stmt *s = NULL;
     if ((rc = assay_store_begin(st)) < 0)
         return rc;
-    if ((rc = record_attempt(st, id, j.attempt, "error", reason)) < 0)
+    if ((rc = record_attempt(st, id, j.attempt, "error", reason, NULL)) < 0)
         goto fail;
     if ((rc = prepare(st, &s, "UPDATE jobs SET state = 'queued', host = '', attempt = attempt + 1, "
                               "last_seq = -1, host_reset = NULL, reason = ? WHERE id = ? AND attempt = ? AND state IN "
@@ -1370,6 +1404,73 @@ int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     return rows_json(st, s, out);
+}
+
+/* ---- job directories on hosts ------------------------------------------------ */
+
+static void host_dir_row(sqlite3_stmt *s, void *p)
+{
+    assay_host_dir *d = p;
+    d->job_id = sqlite3_column_int64(s, 0);
+    d->attempt = sqlite3_column_int(s, 1);
+    copy_col(d->dir, sizeof d->dir, s, 2);
+}
+
+int assay_store_host_dirs_due(assay_store *st, const char *host, const char *cutoff, int limit,
+                              assay_host_dir **out, size_t *n)
+{
+    sqlite3_stmt *s;
+    /* The job's own row is checked too: an attempt that is the job's
+     * current one and still active is never due, whatever its history says. */
+    int rc = prepare(st, &s, "SELECT a.job_id, a.attempt, a.host_dir FROM attempts a WHERE a.host = ? AND "
+                             "a.host_dir != '' AND a.dir_removed = '' AND a.dir_tries < ? AND a.ended_at <= ? AND "
+                             "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = a.job_id AND j.attempt = a.attempt AND "
+                             "j.state IN ('queued','assigned','running')) ORDER BY a.ended_at, a.job_id, a.attempt "
+                             "LIMIT ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, ASSAY_HOST_DIR_TRIES);
+    sqlite3_bind_text(s, 3, cutoff, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 4, limit);
+    void *v = NULL;
+    if ((rc = collect(st, s, sizeof(assay_host_dir), host_dir_row, &v, n, "host dirs")) < 0)
+        return rc;
+    *out = v;
+    return 0;
+}
+
+int assay_store_host_dirs_result(assay_store *st, const assay_host_dir *d, size_t n, const char *error, int give_up)
+{
+    char now[32];
+    now_utc(now);
+    sqlite3_stmt *s;
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = prepare(st, &s, error ? "UPDATE attempts SET dir_tries = CASE WHEN ?4 THEN ?5 ELSE dir_tries + 1 END, "
+                                      "dir_error = ?3 WHERE job_id = ?1 AND attempt = ?2 AND dir_removed = ''"
+                                    : "UPDATE attempts SET dir_removed = ?3, dir_error = '' WHERE job_id = ?1 AND "
+                                      "attempt = ?2")) < 0)
+        goto fail;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, d[i].job_id);
+        sqlite3_bind_int(s, 2, d[i].attempt);
+        sqlite3_bind_text(s, 3, error ? error : now, -1, SQLITE_TRANSIENT);
+        if (error) {
+            sqlite3_bind_int(s, 4, give_up);
+            sqlite3_bind_int(s, 5, ASSAY_HOST_DIR_TRIES);
+        }
+        rc = step_done(st, s, "host dir");
+    }
+    sqlite3_finalize(s);
+    if (rc < 0)
+        goto fail;
+    return assay_store_commit(st);
+fail:
+    assay_store_rollback(st);
+    return rc;
 }
 
 char *assay_store_package_preflight(assay_store *st, const char *id)
@@ -1709,4 +1810,152 @@ int assay_store_session_remove(assay_store *st, const char hash[65])
 {
     const char *a[] = {hash};
     return exec_changes(st, "DELETE FROM sessions WHERE hash = ?", 1, a, "session", "(logged out)");
+}
+
+/* ---- webhooks ------------------------------------------------------------ */
+
+int assay_store_webhook_add(assay_store *st, const char *org, const char *url, const char *secret, int64_t *out)
+{
+    sqlite3_stmt *s;
+    char now[32];
+    now_utc(now);
+    int rc = prepare(st, &s, "INSERT INTO webhooks (org, url, secret, created_at) VALUES (?, ?, ?, ?)");
+    if (rc < 0)
+        return rc;
+    const char *v[] = {org, url, secret, now};
+    bind_texts(s, 4, v);
+    rc = step_done(st, s, "webhook add");
+    sqlite3_finalize(s);
+    if (rc == 0)
+        *out = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int assay_store_webhook_list(assay_store *st, const char *org, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s,
+                     "SELECT w.id, w.org, w.url, w.created_at, "
+                     "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status = 'delivered') "
+                     "  AS delivered, "
+                     "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending') "
+                     "  AS pending, "
+                     "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status = 'failed') "
+                     "  AS failed "
+                     "FROM webhooks w WHERE ?1 IS NULL OR w.org = ?1 ORDER BY w.id");
+    if (rc < 0)
+        return rc;
+    if (org)
+        sqlite3_bind_text(s, 1, org, -1, SQLITE_TRANSIENT);
+    return rows_json(st, s, out);
+}
+
+/* ENOTFOUND unless hook `id` exists (and belongs to org, if given). */
+static int webhook_exists(assay_store *st, int64_t id, const char *org)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT 1 FROM webhooks WHERE id = ?1 AND (?2 IS NULL OR org = ?2)");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    if (org)
+        sqlite3_bind_text(s, 2, org, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? assay_error_set(ASSAY_ENOTFOUND, "no webhook %lld", (long long)id)
+                             : db_error(st, "webhook");
+}
+
+int assay_store_webhook_remove(assay_store *st, int64_t id, const char *org)
+{
+    int rc = assay_store_begin(st);
+    if (rc < 0)
+        return rc;
+    char sql[160];
+    if ((rc = webhook_exists(st, id, org)) < 0)
+        goto fail;
+    snprintf(sql, sizeof sql, "DELETE FROM webhook_deliveries WHERE webhook_id = %lld;"
+                              "DELETE FROM webhooks WHERE id = %lld;", (long long)id, (long long)id);
+    if ((rc = exec(st, sql)) < 0 || (rc = assay_store_commit(st)) < 0)
+        goto fail;
+    return 0;
+fail:
+    assay_store_rollback(st);
+    return rc;
+}
+
+int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = webhook_exists(st, id, org);
+    if (rc < 0)
+        return rc;
+    rc = prepare(st, &s, "SELECT id, run_id AS run, status, attempts, next_try, last_status, last_error, created_at, "
+                         "delivered_at FROM webhook_deliveries WHERE webhook_id = ? ORDER BY run_id DESC LIMIT 200");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return rows_json(st, s, out);
+}
+
+int assay_store_webhook_enqueue(assay_store *st, int64_t now)
+{
+    sqlite3_stmt *s;
+    char at[32];
+    now_utc(at);
+    /* A hook hears of the runs that end after it was made, of packages its
+     * organisation uploaded; one delivery each, whatever runs this again. */
+    int rc = prepare(st, &s,
+                     "INSERT OR IGNORE INTO webhook_deliveries (id, webhook_id, run_id, status, attempts, next_try, "
+                     "created_at) SELECT lower(hex(randomblob(16))), w.id, r.id, 'pending', 0, ?1, ?2 "
+                     "FROM runs r JOIN package_orgs po ON po.package_id = r.package_id "
+                     "JOIN webhooks w ON w.org = po.org "
+                     "WHERE r.state IN ('done','canceled') AND r.finished_at >= w.created_at");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_text(s, 2, at, -1, SQLITE_TRANSIENT);
+    rc = step_done(st, s, "webhook enqueue");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_webhook_due(assay_store *st, int64_t now, int limit, cJSON **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT d.id, d.run_id AS run, d.attempts, w.id AS webhook, w.url, w.secret "
+                             "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+                             "WHERE d.status = 'pending' AND d.next_try <= ? ORDER BY d.next_try, d.id LIMIT ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int(s, 2, limit);
+    return rows_json(st, s, out);
+}
+
+int assay_store_webhook_delivery_set(assay_store *st, const char *id, const char *status, int attempts,
+                                     int64_t next_try, int last_status, const char *last_error)
+{
+    sqlite3_stmt *s;
+    char now[32];
+    now_utc(now);
+    int rc = prepare(st, &s, "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_try = ?3, "
+                             "last_status = ?4, last_error = coalesce(?5, last_error), "
+                             "delivered_at = CASE WHEN ?1 = 'delivered' THEN ?6 ELSE delivered_at END WHERE id = ?7");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, status, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, attempts);
+    sqlite3_bind_int64(s, 3, next_try);
+    if (last_status > 0)
+        sqlite3_bind_int(s, 4, last_status);
+    if (last_error)
+        sqlite3_bind_text(s, 5, last_error, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 6, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 7, id, -1, SQLITE_TRANSIENT);
+    rc = step_done(st, s, "webhook delivery");
+    sqlite3_finalize(s);
+    return rc;
 }

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 8
+#define ASSAY_SCHEMA_VERSION 10
 
 typedef struct assay_store assay_store;
 
@@ -197,6 +197,11 @@ int assay_store_job_end(assay_store *st, int64_t id, const char *outcome, const 
 /* The same, only if `attempt` is still the job's (ASSAY_ESTATE if not, or if
  * the job has ended): what a dispatcher holding that attempt calls. */
 int assay_store_job_end_attempt(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason);
+/* The same, recording host_dir as the attempt's job directory on its host:
+ * what the dispatcher calls once the attempt's events and logs are all in
+ * the store, so the directory may be removed after the lab's retention. */
+int assay_store_job_end_dir(assay_store *st, int64_t id, int attempt, const char *outcome, const char *reason,
+                            const char *host_dir);
 /* End the attempt as an infrastructure error and queue the job again
  * (attempt+1, host cleared), or end it as error after max_attempts. */
 int assay_store_job_retry(assay_store *st, int64_t id, const char *reason, int max_attempts);
@@ -229,6 +234,25 @@ int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out);
  * reason, ended_at, host_reset (1, 0 or null)}]; what an infrastructure
  * retry leaves for the report. */
 int assay_store_job_attempts(assay_store *st, int64_t id, cJSON **out);
+
+/* ---- job directories on hosts (hosts.job_retention_days) ---- */
+/* A removal of a directory that failed this many times is given up. */
+#define ASSAY_HOST_DIR_TRIES 3
+typedef struct assay_host_dir {
+    int64_t job_id;
+    int attempt;
+    char dir[4096];      /* the attempt's job directory on its host */
+} assay_host_dir;
+/* The job directories on `host` that may be removed: of attempts that
+ * ended with their events and logs in the store (assay_store_job_end_dir),
+ * at or before `cutoff` (ISO 8601 UTC, as ended_at), not removed yet, not
+ * given up, and never of a job still active; oldest first, at most `limit`.
+ * *out is malloc'd (the caller frees it). */
+int assay_store_host_dirs_due(assay_store *st, const char *host, const char *cutoff, int limit,
+                              assay_host_dir **out, size_t *n);
+/* A removal of d[0..n) ended: error NULL records them removed now; else
+ * one more failed try with that error, or (give_up) no more tries. */
+int assay_store_host_dirs_result(assay_store *st, const assay_host_dir *d, size_t n, const char *error, int give_up);
 /* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
 
@@ -270,5 +294,31 @@ int assay_store_session_add(assay_store *st, const char hash[65], const char *us
 /* The enabled user of a live session and its CSRF token; ASSAY_EAUTH if none. */
 int assay_store_session_user(assay_store *st, const char hash[65], int64_t now, assay_user_rec *u, char csrf[65]);
 int assay_store_session_remove(assay_store *st, const char hash[65]);
+
+/* ---- webhooks (docs/api.md#webhooks) ---- */
+/* A hook of org posting to url, signed with secret; its id into *out. */
+int assay_store_webhook_add(assay_store *st, const char *org, const char *url, const char *secret, int64_t *out);
+/* [{"id","org","url","created_at","delivered","pending","failed"}] of org
+ * (NULL: every organisation), by id; never the secret. */
+int assay_store_webhook_list(assay_store *st, const char *org, cJSON **out);
+/* Remove hook id (and its deliveries); with org, only if it is that
+ * organisation's. ENOTFOUND otherwise. */
+int assay_store_webhook_remove(assay_store *st, int64_t id, const char *org);
+/* The deliveries of hook id (of org, if given), newest run first, at most
+ * 200: [{"id","run","status","attempts","next_try","last_status",
+ * "last_error","created_at","delivered_at"}]. ENOTFOUND: no such hook. */
+int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org, cJSON **out);
+/* A pending delivery, due at `now`, for each hook and each run of its
+ * organisation's packages that ended after the hook was made and has none
+ * yet. Idempotent. */
+int assay_store_webhook_enqueue(assay_store *st, int64_t now);
+/* Up to `limit` pending deliveries due at `now`, soonest first:
+ * [{"id","run","attempts","webhook","url","secret"}]. */
+int assay_store_webhook_due(assay_store *st, int64_t now, int limit, cJSON **out);
+/* Record a try of delivery id: its status (pending, delivered, failed),
+ * attempts so far, the next try, the answer's HTTP status (0: none) and
+ * what went wrong (NULL: the last error recorded stays). */
+int assay_store_webhook_delivery_set(assay_store *st, const char *id, const char *status, int attempts,
+                                     int64_t next_try, int last_status, const char *last_error);
 
 #endif

@@ -313,6 +313,11 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
         break;
     case ASSAY_REMOTE_FACTS:
         break;
+    case ASSAY_REMOTE_REMOVE:
+        h->removes++;
+        free(h->last_remove);
+        h->last_remove = strdup(o->command);
+        break;
     }
     if (hits(h->fail_kind, kind) && h->fail_times > 0) {
         h->fail_times--;
@@ -457,4 +462,6 @@ void fake_host_free(fake_host *h)
 {
     free(h->spec);
     h->spec = NULL;
+    free(h->last_remove);
+    h->last_remove = NULL;
 }

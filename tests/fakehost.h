@@ -43,6 +43,8 @@ typedef struct fake_host {
     void (*on_version)(struct fake_host *); /* called when a VERSION command (a health check) starts */
     /* What happened. */
     int connects, runs, upload_runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets, versions;
+    int removes;               /* REMOVE commands (ended jobs' directories) */
+    char *last_remove;         /* the last REMOVE command, as sent */
     char last_address[256];
     char *spec;                /* the last RUN's job spec (LOGS answers from it) */
 } fake_host;

@@ -32,8 +32,11 @@ void lc_setup(const char *hosts_dir, int net, int nhosts)
     /* Searchable (not readable) by others: a vendor's test runs as the
      * hosts' unprivileged run user and may look for a file a test put here. */
     chmod(lc_lab, 0711);
-    int rc = th_run(lc_out, sizeof lc_out, "%s --dir %s --net %d up %d%s", LC_LABSH, hosts_dir, net, nhosts,
-                    lc_reference ? " --reference" : "");
+    /* The lab goes down with criterion's runner, this test process's parent
+     * (ASSAY_LAB_OWNER, ci/lab.sh): normally its POST_ALL hook takes it
+     * down, and when ctest kills the runner on a timeout, the watcher does. */
+    int rc = th_run(lc_out, sizeof lc_out, "ASSAY_LAB_OWNER=%ld %s --dir %s --net %d up %d%s", (long)getppid(), LC_LABSH,
+                    hosts_dir, net, nhosts, lc_reference ? " --reference" : "");
     if (rc != 0)
         rmdir(lc_lab); /* still empty; lc_teardown knows only a store that was made */
     cr_assert_eq(rc, 0, "lab (exit status %d): %s", rc, lc_out);

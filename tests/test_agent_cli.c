@@ -984,3 +984,25 @@ Test(agent_cli, attach_after_a_torn_line_ends_the_job_in_one_call, .fini = clean
     cr_assert_eq(rc, 0, "the first attach failed (%d): %s", rc, out);
     cr_assert(strstr(out, "\"reason\":\"supervisor lost\"") && !strstr(out, "\"ts\":\"2026{"), "%s", out);
 }
+
+/* A root step that stops the supervisor (SIGSTOP) would leave the job
+ * looking alive for ever, its timeouts unenforced: attach resumes it, so
+ * the next step's timeout still fires and the job ends. */
+Test(agent_cli, a_stopped_supervisor_is_resumed_by_attach, .fini = cleanup)
+{
+    setup_for(&triples[0]);
+    char spec[1024];
+    snprintf(spec, sizeof spec,
+             "{\"protocol\":1,\"id\":\"stop\",\"steps\":["
+             "{\"id\":\"install\",\"kind\":\"install\",\"command\":"
+             "\"kill -STOP $(cat \\\"$ASSAY_JOB_DIR/state/supervisor.pid\\\")\",\"timeout\":60},"
+             "{\"id\":\"hang\",\"kind\":\"test\",\"command\":\"cp /bin/sleep ./assay-mark-%d; ./assay-mark-%d 600\","
+             "\"timeout\":2}]}",
+             getpid(), getpid());
+    cr_assert_eq(start(spec), 0, "%s", out);
+    int rc = th_run(out, sizeof out, "timeout 120 %s attach --job-dir %s --from 0", agent, jd);
+    cr_assert_eq(rc, 0, "attach did not end the job (%d): %s", rc, out);
+    cr_assert(strstr(out, "\"type\":\"job-end\""), "%s", out);
+    cr_assert(strstr(out, "\"timed_out\":true"), "the hanging step's timeout did not fire: %s", out);
+    cr_assert_not(marker_alive(), "left behind");
+}

@@ -397,6 +397,19 @@ Test(controller, a_warm_host_runs_a_job_in_one_command)
     cr_assert_eq(
         lc_sh("sqlite3 %s/assay.db \"select count(*) from logs where job_id = 2\"", lc_lab), 0);
     cr_assert_str_eq(lc_out, "6\n");
+    /* Both jobs' directories are on the host until the lab's retention is
+     * over; then gc --hosts removes them there (the dispatcher would, on
+     * an idle host), and another directory in jobs/ stays. */
+    const char *jobs = HOSTS "/hosts/zhaoxin-1/root/jobs";
+    cr_assert_eq(lc_sh("id=$(sqlite3 %s/assay.db \"select value from meta where key = 'lab_id'\") && "
+                       "test -d %s/$id-r1-j1-a1/logs && test -d %s/$id-r2-j2-a1/logs && mkdir -p %s/not-ours && "
+                       "%s gc --hosts && %s config set hosts.job_retention_days 0 && %s gc --hosts && "
+                       "! test -e %s/$id-r1-j1-a1 && ! test -e %s/$id-r2-j2-a1 && test -d %s/not-ours",
+                       lc_lab, jobs, jobs, jobs, LC_ASSAY, LC_ASSAY, LC_ASSAY, jobs, jobs, jobs),
+                 0, "%s", lc_out);
+    cr_assert(strstr(lc_out, "removed 0 job directories on hosts\n") &&
+                  strstr(lc_out, "removed 2 job directories on hosts\n"),
+              "within the retention none, then both: %s", lc_out);
 }
 
 /* An install that fails the way a missing dependency does: run show names

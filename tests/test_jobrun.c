@@ -11,6 +11,7 @@
 #include "lab.h"
 #include "remote.h"
 #include "store.h"
+#include "ssh.h"
 #include "assay/error.h"
 #include "assay/proto.h"
 
@@ -67,6 +68,8 @@ TestSuite(jobrun, .init = setup, .fini = teardown, .timeout = 120);
 /* A dispatcher on the fake host until the queue is empty (once) or
  * SIGINT; its log in log_text. */
 static int max_attempts; /* 0: the dispatcher's default */
+static int gc_only;      /* assay gc --hosts: no jobs, the job directories due */
+static size_t gc_removed, gc_failed;
 
 static void dispatch_x(double silence_s, double unreachable_s, int once)
 {
@@ -78,7 +81,8 @@ static void dispatch_x(double silence_s, double unreachable_s, int once)
     FILE *f = fopen(logp, "w");
     assay_transport t = fake_transport(&fh);
     assay_dispatch_opts o = {.once = once, .out = f, .transport = &t, .silence_s = silence_s,
-                             .unreachable_s = unreachable_s, .log_cap = 1000, .max_attempts = max_attempts};
+                             .unreachable_s = unreachable_s, .log_cap = 1000, .max_attempts = max_attempts,
+                             .gc_only = gc_only, .dirs_removed = &gc_removed, .dirs_failed = &gc_failed};
     cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
     fclose(f);
     assay_lab_close(&lab);
@@ -627,6 +631,172 @@ Test(jobrun, the_health_check_runs_on_schedule)
     has("host fake-1: health check passed");
 }
 
+/* ---- ended jobs' directories on hosts (hosts.job_retention_days) ------------ */
+
+/* `assay gc --hosts` on the fake host: a dispatcher that runs no job. */
+static void gc_hosts(void)
+{
+    gc_only = 1;
+    dispatch_x(5, 60, 1);
+    gc_only = 0;
+}
+
+/* The job directory of job `id`'s attempt 1 on fake-1, quoted as the
+ * command carries it ("'.assay/jobs/<lab>-r<run>-j<id>-a1'"). */
+static void job_dir_quoted(char *q, size_t len, int64_t run, int64_t id)
+{
+    assay_lab lab;
+    lab_open(&lab);
+    snprintf(q, len, "'.assay/jobs/%s-r%lld-j%lld-a1'", lab.id, (long long)run, (long long)id);
+    assay_lab_close(&lab);
+}
+
+/* What is left to remove on fake-1, whatever its age. */
+static size_t dirs_left(void)
+{
+    assay_lab lab;
+    assay_host_dir *d = NULL;
+    size_t n = 0;
+    lab_open(&lab);
+    cr_assert_eq(assay_store_host_dirs_due(lab.store, "fake-1", "9999-12-31T00:00:00Z", 1000, &d, &n), 0);
+    free(d);
+    assay_lab_close(&lab);
+    return n;
+}
+
+Test(jobrun, ended_jobs_directories_go_after_the_retention)
+{
+    char q[300];
+    fh.has_agent = fh.has_art = 1;
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(dirs_left(), 1, "the ended job's directory is recorded\n%s", log_text);
+    /* Within the retention (7 days by default): nothing goes. */
+    gc_hosts();
+    cr_assert_eq(fh.removes, 0, "%s", log_text);
+    cr_assert_eq(gc_removed, 0);
+    /* The setting: whole days, 0 allowed. */
+    cr_assert_neq(lab_cmd("config set hosts.job_retention_days -1"), 0, "%s", out);
+    cr_assert_neq(lab_cmd("config set hosts.job_retention_days 1.5"), 0, "%s", out);
+    cr_assert(strstr(out, "hosts.job_retention_days is a whole number of days"), "%s", out);
+    cr_assert_eq(lab_cmd("config set hosts.job_retention_days 0"), 0, "%s", out);
+    gc_hosts();
+    cr_assert_eq(fh.removes, 1, "%s", log_text);
+    cr_assert_eq(gc_removed, 1);
+    job_dir_quoted(q, sizeof q, 1, 1);
+    char want[400];
+    snprintf(want, sizeof want, "rm -rf -- %s", q);
+    cr_assert_str_eq(fh.last_remove, want, "one command, the path quoted");
+    has("host fake-1: 1 job directories removed");
+    cr_assert_eq(dirs_left(), 0);
+    /* Recorded: never sent again. */
+    gc_hosts();
+    cr_assert_eq(fh.removes, 1, "%s", log_text);
+    /* The command takes the dispatcher's lock: refused while one serves. */
+    cr_assert_neq(th_run(out, sizeof out, "cd %s && flock lab/dispatch.lock %s --lab lab gc --hosts", dir, ASSAY), 0,
+                  "%s", out);
+    cr_assert(strstr(out, "assay: gc: a dispatcher serves lab lab: it removes the job directories due itself"), "%s",
+              out);
+}
+
+/* The dispatcher removes them itself, on an idle host, once the retention
+ * is over: with 0 days, right after the job. */
+Test(jobrun, the_dispatcher_removes_a_directory_when_the_host_is_idle)
+{
+    char q1[300], q2[300];
+    fh.has_agent = fh.has_art = 1;
+    cr_assert_eq(lab_cmd("config set hosts.job_retention_days 0"), 0, "%s", out);
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(fh.removes, 1, "%s", log_text);
+    job_dir_quoted(q1, sizeof q1, 1, 1);
+    cr_assert(strstr(fh.last_remove, q1), "%s", fh.last_remove);
+    submit_again();
+    dispatch(5);
+    cr_assert_eq(fh.removes, 2, "%s", log_text);
+    job_dir_quoted(q2, sizeof q2, 2, 2);
+    cr_assert(strstr(fh.last_remove, q2), "%s", fh.last_remove);
+    cr_assert_null(strstr(fh.last_remove, q1), "job 1's directory went once: %s", fh.last_remove);
+    /* The removal came after the job, never while it ran. */
+    const char *end = strstr(log_text, "job 2 on fake-1: ending -> done"), *rm = strstr(log_text, "job directories removed");
+    cr_assert(end && rm && rm > end, "%s", log_text);
+}
+
+/* A removal that fails is recorded and tried again, ASSAY_HOST_DIR_TRIES
+ * times in all, then given up: never retried forever. */
+Test(jobrun, a_failing_removal_is_given_up_after_its_tries)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.fail_kind = ASSAY_REMOTE_REMOVE;
+    fh.fail_status = 1;
+    fh.fail_times = 1000;
+    cr_assert_eq(lab_cmd("config set hosts.job_retention_days 0"), 0, "%s", out);
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    cr_assert_eq(fh.removes, 1, "%s", log_text);
+    has("job directories not removed: the removal ended with 1: fake: remove failed");
+    for (int i = 0; i < ASSAY_HOST_DIR_TRIES + 2; i++)
+        gc_hosts();
+    cr_assert_eq(fh.removes, ASSAY_HOST_DIR_TRIES, "%s", log_text);
+    cr_assert_eq(dirs_left(), 0, "given up");
+}
+
+/* Only an attempt whose events and logs reached the store: a job whose
+ * agent broke the protocol keeps its directory (the host's copy is the
+ * only one of what it wrote). */
+Test(jobrun, a_job_without_its_logs_in_the_store_keeps_its_directory)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.bad_mac = 1;
+    cr_assert_eq(lab_cmd("config set hosts.job_retention_days 0"), 0, "%s", out);
+    dispatch(5);
+    job1("error", 0, 0);
+    gc_hosts();
+    cr_assert_eq(fh.removes, 0, "%s", log_text);
+    cr_assert_eq(dirs_left(), 0);
+}
+
+/* The removal's command, run by a real shell over paths made to break it:
+ * only the job directories go, and nothing in a name is ever run. */
+Test(jobrun, hostile_job_directories_are_quoted_or_refused)
+{
+    char root[600], cmd[8192], d1[800], d2[800];
+    snprintf(root, sizeof root, "%s/r o'ot$(touch %s/PWNED1)`touch %s/PWNED2`;touch %s/PWNED3 \"x\\", dir, dir, dir,
+             dir);
+    snprintf(d1, sizeof d1, "%s/jobs/lab-r1-j1-a1", root);
+    snprintf(d2, sizeof d2, "%s/jobs/-rf", root);
+    const char *dirs[] = {d1, d2};
+    cr_assert_eq(assay_remote_remove_dirs(cmd, sizeof cmd, dirs, 2), 0, "%s", assay_error_last()->message);
+    /* The tree: both job directories with files in them, and one to keep. */
+    char keep[800], mk[4000];
+    snprintf(keep, sizeof keep, "%s/jobs/lab-r1-j2-a1", root);
+    const char *paths[] = {d1, d2, keep};
+    for (int i = 0; i < 3; i++) {
+        char q[3300];
+        cr_assert_eq(assay_shell_quote(q, sizeof q, paths[i]), 0);
+        snprintf(mk, sizeof mk, "mkdir -p %s/logs && echo x > %s/logs/a", q, q);
+        cr_assert_eq(th_run(out, sizeof out, "%s", mk), 0, "%s", out);
+    }
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && %s", dir, cmd), 0, "%s\n%s", cmd, out);
+    cr_assert_neq(access(d1, F_OK), 0, "removed");
+    cr_assert_neq(access(d2, F_OK), 0, "removed");
+    cr_assert_eq(access(keep, F_OK), 0, "another job's directory stays");
+    cr_assert_eq(th_run(out, sizeof out, "ls %s/PWNED* 2>/dev/null | wc -l", dir), 0);
+    cr_assert_str_eq(out, "0\n", "nothing in a name ran");
+    /* Refused: not a job directory of ours. */
+    static const char *const bad[] = {"/a/jobs/..",      "/a/jobs/.hidden", "/a/jobs/x;y",   "/a/jobs/x y",
+                                      "/a/../jobs/x",    "/a/./jobs/x",     "/a/notjobs/x", "/a/jobs/",
+                                      "jobs",            "/a/jobs/x\ny",    "/a/myjobs/x",  "/a/jobs/$(id)"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *one[] = {bad[i]};
+        cr_assert_eq(assay_remote_remove_dirs(cmd, sizeof cmd, one, 1), ASSAY_EINVAL, "accepted: %s", bad[i]);
+        cr_assert(strstr(assay_error_last()->message, "is not a job directory"), "%s", assay_error_last()->message);
+    }
+    const char *good[] = {"jobs/a", ".assay/jobs/0123abcd-r1-j1-a1", "/var/tmp/x/jobs/a.b_c-d"};
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(assay_remote_job_dir_check(good[i]), 0, "%s: %s", good[i], assay_error_last()->message);
+}
+
 /* ---- the live view, through a pseudo-terminal -------------------------------- */
 
 struct capture {
@@ -738,6 +908,8 @@ static int raw_has(const char *text)
     return found;
 }
 
+static int tty_cols; /* the terminal's width the dispatcher is told (0: its default) */
+
 /* A dispatcher on the fake host whose output is a terminal. */
 static int dispatch_tty(double silence_s, int color)
 {
@@ -751,7 +923,8 @@ static int dispatch_tty(double silence_s, int color)
     lab_open(&lab);
     assay_transport tr = fake_transport(&fh);
     assay_dispatch_opts o = {.once = 1, .out = f, .tty = 1, .color = color, .transport = &tr,
-                             .silence_s = silence_s, .unreachable_s = 60, .log_cap = 1000, .stopped_by = &stopped};
+                             .silence_s = silence_s, .unreachable_s = 60, .log_cap = 1000, .stopped_by = &stopped,
+                             .cols = tty_cols};
     cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
     assay_lab_close(&lab);
     fclose(f); /* the master reads EIO: the reader ends */
@@ -799,6 +972,36 @@ Test(jobrun, the_live_view_says_why_a_job_waits_and_colour_can_be_off)
                  screen_text());
     cr_assert_null(strstr(tty_raw, "\033[3"), "no colour when it is off\n%s", tty_raw);
     cr_assert_null(strstr(tty_raw, "\033[0m"), "%s", tty_raw);
+}
+
+/* On a narrow terminal no line of the table is wider than it: a line the
+ * terminal wraps takes two rows, and the redraw, which moves up one row a
+ * line, would leave the top of the old table on the screen. */
+Test(jobrun, the_live_view_fits_a_narrow_terminal)
+{
+    fh.has_agent = fh.has_art = 1;
+    cr_assert_eq(lab_cmd("host drain fake-1"), 0, "%s", out);
+    tty_cols = 60;
+    dispatch_tty(5, 1);
+    cr_assert_eq(rows_with("  job 1     waits: no usable host has profile zhaoxin-kx60~"), 1, "%s", screen_text());
+    int lines = 0;
+    for (const char *p = tty_raw; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p), width = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (p[i] == '\033' && i + 1 < len && p[i + 1] == '[') { /* CSI ... final byte: no width */
+                i += 2;
+                while (i < len && !(p[i] >= '@' && p[i] <= '~'))
+                    i++;
+                continue;
+            }
+            width += p[i] != '\r';
+        }
+        cr_assert_leq(width, 60, "a line %zu columns wide: %.*s", width, (int)len, p);
+        lines++;
+        p = nl ? nl + 1 : p + len;
+    }
+    cr_assert_gt(lines, 1, "%s", tty_raw);
 }
 
 static void interrupt_on_run(fake_host *h)

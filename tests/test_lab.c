@@ -201,3 +201,44 @@ Test(lab, up_is_idempotent_and_down_stops_exactly_its_hosts)
     rc = th_run(out, sizeof out, "%s --dir %s status", LABSH, LAB);
     cr_assert(strstr(out, "down") == NULL, "main lab was touched: %s", out);
 }
+
+/* A lab started for a process (ASSAY_LAB_OWNER) goes down when that process
+ * ends, however it ends: a test that ctest kills on a timeout leaves no sshd
+ * behind. And a plain `down` stops the watcher too. */
+Test(lab, a_lab_goes_down_with_its_owner)
+{
+    const char *dir = ASSAY_BINARY_DIR "/test-lab-owner";
+    char sshd[64], watcher[64];
+    /* The owner: a process of its own, killed with SIGKILL (no chance to
+     * clean up), as ctest kills a test that times out. */
+    int rc = th_run(out, sizeof out,
+                    "sleep 600 </dev/null >/dev/null 2>&1 & echo $! > %s.owner; "
+                    "ASSAY_LAB_OWNER=$(cat %s.owner) %s --dir %s --net 12 up 1",
+                    dir, dir, LABSH, dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_eq(th_run(sshd, sizeof sshd, "cat %s/hosts/kunpeng-1/sshd.pid", dir), 0);
+    cr_assert_eq(th_run(watcher, sizeof watcher, "cut -d' ' -f1 %s/watcher", dir), 0, "no watcher: %s", watcher);
+    sshd[strcspn(sshd, "\n")] = watcher[strcspn(watcher, "\n")] = '\0';
+    cr_assert_eq(th_run(NULL, 0, "kill -0 %s", watcher), 0, "watcher %s is not running", watcher);
+    cr_assert_eq(th_run(out, sizeof out, "kill -9 $(cat %s.owner); rm -f %s.owner", dir, dir), 0, "%s", out);
+    /* Wait for the watcher's `down`: until the sshd is gone (bounded only so
+     * a broken watcher fails rather than hangs). */
+    rc = th_run(out, sizeof out, "for i in $(seq 600); do kill -0 %s 2>/dev/null || exit 0; sleep 0.2; done; exit 1",
+                sshd);
+    cr_assert_eq(rc, 0, "sshd %s outlived its owner; watcher log: %s", sshd, out);
+    cr_assert_neq(th_run(NULL, 0, "test -e %s/watcher", dir), 0, "the watcher left its file");
+
+    /* With an owner that lives on, `down` stops the watcher. */
+    rc = th_run(out, sizeof out,
+                "sleep 600 </dev/null >/dev/null 2>&1 & echo $! > %s.owner; "
+                "ASSAY_LAB_OWNER=$(cat %s.owner) %s --dir %s --net 12 up 1",
+                dir, dir, LABSH, dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_eq(th_run(watcher, sizeof watcher, "cut -d' ' -f1 %s/watcher", dir), 0);
+    watcher[strcspn(watcher, "\n")] = '\0';
+    rc = th_run(out, sizeof out, "%s --dir %s down; kill $(cat %s.owner); rm -f %s.owner", LABSH, dir, dir, dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    rc = th_run(out, sizeof out, "for i in $(seq 100); do kill -0 %s 2>/dev/null || exit 0; sleep 0.1; done; exit 1",
+                watcher);
+    cr_assert_eq(rc, 0, "`down` left the watcher %s running", watcher);
+}

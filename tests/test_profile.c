@@ -3,6 +3,7 @@
 #include "assay/error.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 Test(profile, every_shipped_profile_loads)
@@ -71,6 +72,28 @@ Test(profile, openeuler_libstdcxx_is_its_gcc)
     cr_assert_str_eq(p->glibc, "2.38");
     cr_assert_str_eq(p->libstdcxx, "3.4.30");
     assay_profile_free(p);
+}
+
+/* libmvec.so.1, glibc's vector maths library, exists only where glibc builds
+ * it: x86_64 since 2.22, aarch64 since 2.38, never LoongArch. A profile
+ * that lists it where it does not exist would pass a binary that needs it
+ * on a target without it. */
+Test(profile, libmvec_only_where_glibc_builds_it)
+{
+    assay_profile **v;
+    size_t n;
+    cr_assert_eq(assay_profile_list(&v, &n, ASSAY_SOURCE_DIR "/profiles"), 0, "%s", assay_error_last()->message);
+    for (size_t k = 0; k < n; k++) {
+        if (!v[k]->libraries) /* a profile without a list checks no library names */
+            continue;
+        int minor = atoi(strchr(v[k]->glibc, '.') + 1), listed = 0;
+        const cJSON *l;
+        cJSON_ArrayForEach(l, v[k]->libraries) listed |= cJSON_IsString(l) && !strcmp(l->valuestring, "libmvec.so.1");
+        int exists = !strcmp(v[k]->arch, "x86_64") ? minor >= 22 : !strcmp(v[k]->arch, "aarch64") ? minor >= 38 : 0;
+        cr_assert_eq(listed, exists, "%s (%s, glibc %s) %s libmvec.so.1", v[k]->id, v[k]->arch, v[k]->glibc,
+                     listed ? "lists" : "does not list");
+    }
+    assay_profile_list_free(v, n);
 }
 
 static void bad(const char *json, const char *want)

@@ -5,6 +5,7 @@
  * with SIGTERM and expects a clean exit.
  */
 #include "assay/error.h"
+#include "assay/json.h"
 #include "blob.h"
 #include "helpers.h"
 #include "lab.h"
@@ -45,9 +46,9 @@ static void fresh(const char *name)
                  assay_error_last()->message);
 }
 
-/* Start `assay serve` on 127.0.0.1:0 with extra arguments; url gets its
+/* Start `assay serve` on `listen` with extra arguments; url gets its
  * address. Waits for the line that says it listens (progress, not time). */
-static void start(const char *extra)
+static void start_on(const char *listen, const char *extra)
 {
     int p[2];
     pid_t parent = getpid();
@@ -65,7 +66,7 @@ static void start(const char *extra)
         dup2(p[1], 1);
         dup2(fd, 2);
         close(p[0]);
-        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen 127.0.0.1:0 %s", A, labdir, extra);
+        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen '%s' %s", A, labdir, listen, extra);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -75,10 +76,22 @@ static void start(const char *extra)
     cr_assert(fgets(line, sizeof line, f), "the server said nothing: %s",
               (th_run(out, sizeof out, "cat %s/serve.log", dir), out));
     fclose(f);
+    char host[64] = "";
     unsigned port = 0;
-    cr_assert_eq(sscanf(line, "assay serve: listening on http://127.0.0.1:%u", &port), 1, "%s", line);
+    cr_assert_eq(sscanf(line, "assay serve: listening on http://%63[^\n]", host), 1, "%s", line);
+    char *colon = strrchr(host, ':');
+    cr_assert_not_null(colon, "%s", line);
+    *colon = 0;
+    cr_assert_eq(sscanf(colon + 1, "%u", &port), 1, "%s", line);
     cr_assert(port > 0 && port < 65536);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    snprintf(url, sizeof url, "http://%s:%u", host, port);
+}
+
+/* On 127.0.0.1, a free port. */
+static void start(const char *extra)
+{
+    start_on("127.0.0.1:0", extra);
+    cr_assert(!strncmp(url, "http://127.0.0.1:", 17), "%s", url);
 }
 
 static void stop(void)
@@ -122,7 +135,7 @@ static int http(const char *tok, const char *path, const char *fmt, ...)
     if (tok)
         snprintf(auth, sizeof auth, "-H 'Authorization: Bearer %s'", tok);
     body[0] = 0;
-    th_run(out, sizeof out, "curl -sS --path-as-is -o %s/resp -w '%%{http_code}' %s %s '%s%s'", dir, auth, args, url,
+    th_run(out, sizeof out, "curl -gsS --path-as-is -o %s/resp -w '%%{http_code}' %s %s '%s%s'", dir, auth, args, url,
            path);
     char rp[700];
     snprintf(rp, sizeof rp, "%s/resp", dir);
@@ -198,6 +211,18 @@ static void finish_run_n(int64_t run)
 static void finish_run(void)
 {
     finish_run_n(1);
+}
+
+/* The vendor uploads the corpus' good submission (its id into id, 80
+ * bytes) and the engineer queues a run of it on two targets. */
+static void uploaded_and_queued(const char *vendor, const char *eng, char *id)
+{
+    char req[256];
+    cr_assert_eq(http(vendor, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", body);
+    member(id, 80, "id");
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
+    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
 }
 
 /* Wait until run `run` exists in the store (a script submitted it). */
@@ -855,19 +880,17 @@ Test(serve, web_logins_sessions_csrf_and_rate_limits, .timeout = 300)
  * generated from the document) and the owner's vendor something else. */
 Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
 {
-    char acme[72], globex[72], eng[72], id[80];
+    char acme[72], globex[72], eng[72], root[72], id[80], hook[32];
     fresh("openapi");
     account(acme, "acme", "vendor", "acme");
     account(globex, "globex", "vendor", "globex");
     account(eng, "alice", "engineer", NULL);
+    account(root, "root", "admin", NULL);
     start("");
-    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
-                 "%s", body);
-    member(id, sizeof id, "id");
-    char req[256];
-    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    uploaded_and_queued(acme, eng, id);
     finish_run();
+    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"http://127.0.0.1:9/a\"}'"), 201, "%s", body);
+    member(hook, sizeof hook, "id");
 
     static char ops[8192];
     cr_assert_eq(th_run(ops, sizeof ops, "python3 %s/tests/openapi-ops.py %s/docs/api.yaml", ASSAY_SOURCE_DIR,
@@ -894,6 +917,12 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
             } else if (!strncmp(p, "{run}", 5) || !strncmp(p, "{job}", 5)) {
                 snprintf(path + n, sizeof path - n, "1");
                 p += 5;
+            } else if (!strncmp(p, "{org}", 5)) {
+                snprintf(path + n, sizeof path - n, "acme");
+                p += 5;
+            } else if (!strncmp(p, "{hook}", 6)) {
+                snprintf(path + n, sizeof path - n, "%s", hook);
+                p += 6;
             } else {
                 path[n] = *p++;
                 path[n + 1] = 0;
@@ -901,7 +930,7 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
         }
         if (!strcmp(opid, "job-log"))
             strcat(path, "?path=logs/runs.1.stdout");
-        const char *m = !strcmp(method, "POST") ? "-X POST -d '{}'" : " ";
+        const char *m = !strcmp(method, "POST") ? "-X POST -d '{}'" : !strcmp(method, "DELETE") ? "-X DELETE" : " ";
         int st = http(NULL, path, "%s", m);
         if (!strcmp(sec, "auth"))
             cr_assert_eq(st, 401, "%s %s with no one: %d %s", method, path, st, body);
@@ -913,6 +942,10 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
         cr_assert_eq(st, 404, "%s %s by another organisation: %d %s", method, path, st, body);
         if (!strcmp(opid, "run-cancel"))
             st = http(eng, path, "%s", m); /* vendors do not cancel; the run has ended: 409 */
+        else if (!strcmp(opid, "webhook-add"))
+            st = http(root, path, "-d '{\"url\":\"http://127.0.0.1:9/b\"}'"); /* admins add hooks */
+        else if (!strcmp(opid, "webhook-remove"))
+            st = http(root, path, "%s", m); /* and remove them */
         else
             st = http(acme, path, "%s", m);
         cr_assert(st >= 200 && st < 300 ? 1 : st == 409, "%s %s by its owner: %d %s", method, path, st, body);
@@ -946,4 +979,532 @@ Test(serve, cmake_install_puts_the_systemd_units, .timeout = 300)
         cr_assert_eq(th_run(out, sizeof out, "%s/root%s help %s | grep -c -- '%s '", dir, bin, args, optw), 0, "%s: %s",
                      units[i], out);
     }
+}
+
+/* Wait until the server's log has a line holding `what`. */
+static void wait_log(const char *what)
+{
+    for (int i = 0; i < 1200; i++) {
+        if (th_run(out, sizeof out, "grep -qF '%s' %s/serve.log", what, dir) == 0)
+            return;
+        poll(NULL, 0, 50);
+    }
+    cr_assert_fail("the server never logged \"%s\"", what);
+}
+
+/* 1 if this machine has an IPv6 loopback to bind to. */
+static int have_ipv6_loopback(void)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* --listen [::1]:PORT serves IPv6 loopback; [::]:PORT serves IPv6 and
+ * IPv4 clients; the access log names each client's address. */
+Test(serve, ipv6_listen_and_access_log, .timeout = 120)
+{
+    char acme[72];
+    if (!have_ipv6_loopback())
+        cr_skip_test("this machine has no IPv6 loopback (::1): nothing to test");
+    fresh("ipv6");
+    account(acme, "acme", "vendor", "acme");
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s serve --listen '[::1:0' 2>&1", labdir), 1, "%s", out);
+    cr_assert(strstr(out, "[ADDR]:PORT"), "%s", out);
+    start_on("[::1]:0", "");
+    cr_assert(!strncmp(url, "http://[::1]:", 13), "%s", url);
+    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "%s", body);
+    wait_log("\"client\":\"::1\",\"route\":\"whoami\""); /* written once the answer is sent */
+    /* [::1] is IPv6 only: 127.0.0.1 on its port does not reach it (nothing
+     * does, or some other program that took that IPv4 port). */
+    char v4[64];
+    snprintf(v4, sizeof v4, "http://127.0.0.1:%s", strrchr(url, ':') + 1);
+    th_run(out, sizeof out, "curl -sS -m 5 -o /dev/null %s/healthz 2>&1", v4);
+    stop();
+    /* Once it has ended, its log is whole. */
+    cr_assert_eq(th_run(out, sizeof out, "grep -c 127.0.0.1 %s/serve.log", dir), 1, "%s", out);
+
+    cr_assert_eq(th_run(out, sizeof out, "rm %s/serve.log", dir), 0);
+    start_on("[::]:0", "");
+    cr_assert(!strncmp(url, "http://[::]:", 12), "%s", url);
+    char port[8];
+    snprintf(port, sizeof port, "%s", strrchr(url, ':') + 1);
+    snprintf(url, sizeof url, "http://[::1]:%s", port);
+    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "over IPv6: %s", body);
+    snprintf(url, sizeof url, "http://127.0.0.1:%s", port);
+    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "over IPv4, dual stack: %s", body);
+    wait_log("\"client\":\"::1\",");
+    wait_log("\"client\":\"::ffff:127.0.0.1\",");
+    stop();
+}
+
+/* A receiver of webhooks (python3's http.server on a free port): answers
+ * the statuses of `codes` in turn ("500,200"; a 3xx points elsewhere), saves each request's path
+ * and headers (req-N.head) and body (req-N.body) in dir, and exits after
+ * as many requests. Its port into *port; the stream to pclose. */
+static FILE *receiver(const char *codes, unsigned *port)
+{
+    static const char py[] =
+        "import http.server, sys, time\n"
+        "d, codes = sys.argv[1], [int(x) for x in sys.argv[2].split(',')]\n"
+        "n = 0\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_POST(self):\n"
+        "        global n\n"
+        "        body = self.rfile.read(int(self.headers['Content-Length']))\n"
+        "        n += 1\n"
+        "        open('%s/req-%d.body' % (d, n), 'wb').write(body)\n"
+        "        open('%s/req-%d.head' % (d, n), 'w').write(self.path + '\\n' + str(self.headers))\n"
+        "        code = codes[n - 1]\n"
+        "        self.send_response(code)\n"
+        "        if 300 <= code < 400:\n"
+        "            self.send_header('Location', '/redirected')\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(b'ok' if code < 300 else b'\\x1b[2Jreceiver says no ' + b'x' * 4000)\n"
+        "    def log_message(self, *a):\n"
+        "        pass\n"
+        "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+        "s.timeout = 5\n"
+        "print(s.server_address[1], flush=True)\n"
+        "end = time.time() + 240  # a safety net only: it exits once it has its requests\n"
+        "while n < len(codes) and time.time() < end:\n"
+        "    s.handle_request()\n";
+    char f[700], cmd[1600];
+    snprintf(f, sizeof f, "%s/receiver.py", dir);
+    FILE *o = fopen(f, "w");
+    cr_assert_not_null(o);
+    fputs(py, o);
+    fclose(o);
+    snprintf(cmd, sizeof cmd, "exec python3 %s %s %s", f, dir, codes);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    cr_assert_eq(fscanf(p, "%u", port), 1, "the receiver did not start");
+    return p;
+}
+
+/* A header's value from a saved req-N.head, into v. */
+static const char *saved_header(char *v, size_t len, int n, const char *name)
+{
+    cr_assert_eq(th_run(v, len, "sed -n 's/^%s: //p' %s/req-%d.head | tr -d '\\r\\n'", name, dir, n), 0);
+    return v;
+}
+
+/* Webhooks: an admin adds one for an organisation (the secret shown
+ * once); a vendor sees only its own organisation's and adds none; a run of
+ * the organisation's package ends and the hook hears of it, signed: the
+ * receiver answers a redirect (not followed), then 500, then 200; the
+ * delivery is retried with backoff, and its record shows the tries; docs/api.md's openssl check verifies the
+ * signature and refuses a changed body; no secret reaches the log. */
+Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], root[72], id[80], secret[80], hook[16], v[4096], path[256];
+    unsigned port;
+    fresh("webhooks");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    account(root, "root", "admin", NULL);
+    FILE *rx = receiver("302,500,200", &port);
+    start("--webhook-backoff 1");
+
+    /* Who may add and see hooks. */
+    char add[256];
+    snprintf(add, sizeof add, "-d '{\"url\":\"http://127.0.0.1:%u/acme-hook?k=v\"}'", port);
+    cr_assert_eq(http(globex, "/api/v1/orgs/acme/webhooks", "%s", add), 404, "another organisation: %s", body);
+    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", "%s", add), 403, "a vendor adds none: %s", body);
+    cr_assert_eq(http(eng, "/api/v1/orgs/acme/webhooks", "%s", add), 403, "nor does an engineer: %s", body);
+    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"ftp://127.0.0.1/x\"}'"), 422, "%s", body);
+    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "%s", add), 201, "%s", body);
+    member(secret, sizeof secret, "secret");
+    member(hook, sizeof hook, "id");
+    cr_assert_eq(strlen(secret), 70, "%s", body);
+    cr_assert(!strncmp(secret, "whsec_", 6), "%s", secret);
+    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", " "), 200, "%s", body);
+    cr_assert(strstr(body, "acme-hook") && !strstr(body, secret) && !strstr(body, "secret"), "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/orgs/acme/webhooks", " "), 404, "%s", body);
+    snprintf(path, sizeof path, "/api/v1/orgs/acme/webhooks/%s/deliveries", hook);
+    cr_assert_eq(http(globex, path, " "), 404, "%s", body);
+    cr_assert_eq(http(globex, "/api/v1/orgs/globex/webhooks/1/deliveries", " "), 404, "not globex's hook: %s", body);
+    /* The CLI: a hook of globex, which must hear nothing of acme's run. */
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook add globex http://127.0.0.1:%u/globex-hook", labdir,
+                        port),
+                 0, "%s", out);
+    cr_assert(strstr(out, "webhook 2 of globex") && strstr(out, "whsec_"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook add globex 'http://x y' 2>&1", labdir), 1, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook list", labdir), 0, "%s", out);
+    cr_assert(strstr(out, "acme-hook") && strstr(out, "globex-hook") && !strstr(out, "whsec_"), "%s", out);
+
+    /* A run of acme's package ends. */
+    uploaded_and_queued(acme, eng, id);
+    finish_run();
+
+    /* The receiver exits after its three requests: a redirect (not
+     * followed: the next request is a retry to the hook itself), 500,
+     * then 200. */
+    cr_assert_eq(pclose(rx), 0);
+    cr_assert_eq(th_run(out, sizeof out, "head -qn1 %s/req-1.head %s/req-2.head %s/req-3.head", dir, dir, dir), 0, "%s",
+                 out);
+    cr_assert_str_eq(out, "/acme-hook?k=v\n/acme-hook?k=v\n/acme-hook?k=v\n");
+    char d1[80], d2[80], ts[32], ts1[32], sig[96];
+    cr_assert_str_eq(saved_header(d1, sizeof d1, 1, "X-Assay-Delivery"), saved_header(d2, sizeof d2, 3, "X-Assay-Delivery"),
+                     "a retry is the same delivery");
+    cr_assert_eq(strlen(d1), 32, "%s", d1);
+    saved_header(ts, sizeof ts, 3, "X-Assay-Timestamp");
+    saved_header(ts1, sizeof ts1, 1, "X-Assay-Timestamp");
+    cr_assert(strtol(ts, NULL, 10) - strtol(ts1, NULL, 10) >= 3, "backoff: 1 s, then 2 s: %s then %s", ts1, ts);
+    saved_header(sig, sizeof sig, 3, "X-Assay-Signature");
+    cr_assert(!strncmp(sig, "sha256=", 7) && strlen(sig) == 71, "%s", sig);
+
+    /* The payload. */
+    char bp[700];
+    snprintf(bp, sizeof bp, "%s/req-3.body", dir);
+    char *pl = th_slurp(bp, NULL);
+    cJSON *o = cJSON_Parse(pl);
+    cr_assert_not_null(o, "%s", pl);
+    cr_assert_str_eq(assay_json_str(o, "event"), "run.ended");
+    cr_assert_str_eq(assay_json_str(o, "delivery"), d1);
+    cr_assert_eq(assay_json_num(o, "run"), 1);
+    cr_assert_str_eq(assay_json_str(o, "package"), id);
+    cr_assert_str_eq(assay_json_str(o, "state"), "done");
+    cr_assert(cJSON_IsBool(cJSON_GetObjectItem(o, "certified")), "%s", pl);
+    snprintf(v, sizeof v, "%s/api/v1/runs/1/report", url);
+    cr_assert_str_eq(assay_json_str(o, "report_url"), v);
+    cJSON_Delete(o);
+    /* The verdict and certified are those of the run as the server shows it. */
+    cr_assert_eq(http(acme, "/api/v1/runs/1", " "), 200);
+    o = cJSON_Parse(pl);
+    cJSON *run = cJSON_Parse(body);
+    cr_assert_str_eq(assay_json_str(o, "verdict"), assay_json_str(run, "verdict"));
+    cr_assert_eq(cJSON_IsTrue(cJSON_GetObjectItem(o, "certified")),
+                 cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(run, "conclusion"), "certified")));
+    cJSON_Delete(run);
+    cJSON_Delete(o);
+    free(pl);
+
+    /* docs/api.md's check, as written, verifies the signature; a changed
+     * body or another secret does not. */
+    static const char awk[] = "/^```bash/ {on = 1; next}\n/^```/ {on = 0}\non && /openssl dgst -sha256 -hmac/ {p = 1}\n"
+                              "on && p {print}\n";
+    char af[700];
+    snprintf(af, sizeof af, "%s/check.awk", dir);
+    FILE *g = fopen(af, "w");
+    fputs(awk, g);
+    fclose(g);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && awk -f check.awk %s/docs/api.md > check.sh && grep -c . check.sh", dir,
+                        ASSAY_SOURCE_DIR),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "2\n", "the check is two lines");
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && cp req-3.body body.json && TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts,
+                        sig, secret),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "verified\n");
+    cr_assert_neq(th_run(out, sizeof out, "cd %s && sed 's/\"run\":1/\"run\":2/' req-3.body > body.json && "
+                                          "TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts, sig, secret),
+                  0, "a changed body verified: %s", out);
+    cr_assert_neq(th_run(out, sizeof out, "cd %s && cp req-3.body body.json && TS=%s SIG=%s SECRET=whsec_other sh check.sh",
+                         dir, ts, sig),
+                  0, "another secret verified: %s", out);
+
+    /* The record: delivered on the third try; the last failure's status
+     * and a plain, capped excerpt of its answer kept. The receiver has
+     * answered; wait until the server has recorded it. */
+    int delivered = 0;
+    for (int i = 0; i < 600 && !delivered; i++) {
+        cr_assert_eq(http(acme, path, " "), 200, "%s", body);
+        delivered = strstr(body, "\"status\":\"delivered\"") != NULL;
+        if (!delivered)
+            poll(NULL, 0, 50);
+    }
+    cr_assert(delivered, "%s", body);
+    cJSON *l = cJSON_Parse(body);
+    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", body);
+    cJSON *d = cJSON_GetArrayItem(l, 0);
+    cr_assert_str_eq(assay_json_str(d, "id"), d1);
+    cr_assert_eq(assay_json_num(d, "run"), 1);
+    cr_assert_eq(assay_json_num(d, "attempts"), 3, "%s", body);
+    cr_assert_eq(assay_json_num(d, "last_status"), 200, "%s", body);
+    const char *le = assay_json_str(d, "last_error");
+    cr_assert(!strncmp(le, "HTTP 500: ?[2Jreceiver says no", 30), "%s", le);
+    cr_assert(strlen(le) <= 300, "the excerpt is capped: %zu bytes", strlen(le));
+    cJSON_Delete(l);
+    /* The server's log: a line per try, no secret, no URL. */
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"webhook\":1,.*\"result\":\"retry\"' %s/serve.log", dir), 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"webhook\":1,.*\"result\":\"delivered\"' %s/serve.log", dir), 0, "%s",
+                 out);
+    /* globex's hook heard nothing: acme's run is not globex's. */
+    cr_assert_eq(http(globex, "/api/v1/orgs/globex/webhooks/2/deliveries", " "), 200, "%s", body);
+    cr_assert_str_eq(body, "[]");
+
+    /* Removing: only an admin, only through the hook's own organisation. */
+    snprintf(path, sizeof path, "/api/v1/orgs/acme/webhooks/%s", hook);
+    cr_assert_eq(http(globex, path, "-X DELETE"), 404, "%s", body);
+    cr_assert_eq(http(acme, path, "-X DELETE"), 403, "%s", body);
+    cr_assert_eq(http(root, "/api/v1/orgs/globex/webhooks/1", "-X DELETE"), 404, "%s", body);
+    cr_assert_eq(http(root, path, "-X DELETE"), 204, "%s", body);
+    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", " "), 200, "%s", body);
+    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook remove 2 && " A " --lab %s webhook list --json", labdir,
+                        labdir),
+                 0, "%s", out);
+    cr_assert_str_eq(out, "[]\n");
+    stop();
+    /* The whole log, the server ended: no secret, no hook URL. */
+    cr_assert_eq(th_run(out, sizeof out, "grep -c -e whsec_ -e acme-hook %s/serve.log", dir), 1, "%s", out);
+}
+
+/* Job j ends with one step, "unit-1", whose stdout is `out_` (n bytes) and
+ * stderr a short line. */
+static void job_finish_with_logs(int64_t j, const char *out_, size_t n)
+{
+    assay_lab lab;
+    char hex[65];
+    const char *err = "warning: \x1b[31mred\x1b[0m on stderr\n";
+    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    cr_assert_eq(assay_store_job_event(lab.store, j, 1, 1, "step-end",
+                                       "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-30T10:00:01Z\",\"type\":\"step-end\","
+                                       "\"step\":\"unit-1\",\"kind\":\"test\",\"run\":1,\"verdict\":\"pass\","
+                                       "\"reason\":null,\"exit_code\":0,\"logs\":{\"stdout\":\"logs/unit-1.1.stdout\","
+                                       "\"stderr\":\"logs/unit-1.1.stderr\"}}"),
+                 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_store_job_event(lab.store, j, 1, 2, "job-end",
+                                       "{\"v\":1,\"seq\":2,\"ts\":\"2026-11-30T10:00:02Z\",\"type\":\"job-end\","
+                                       "\"outcome\":\"passed\",\"reason\":null}"),
+                 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_blob_put_mem(lab.blobs, out_, n, hex), 0);
+    cr_assert_eq(assay_store_job_log(lab.store, j, 1, "logs/unit-1.1.stdout", hex, n), 0);
+    cr_assert_eq(assay_blob_put_mem(lab.blobs, err, strlen(err), hex), 0);
+    cr_assert_eq(assay_store_job_log(lab.store, j, 1, "logs/unit-1.1.stderr", hex, strlen(err)), 0);
+    cr_assert_eq(assay_store_job_end(lab.store, j, "passed", ""), 0);
+    assay_lab_close(&lab);
+}
+
+/* `assay --server URL run logs` prints what `run logs` on the lab prints,
+ * piped and on a terminal, with --job, --step and --stderr; a log larger
+ * than one range comes in several ranged requests, whole, with a
+ * character that straddles two ranges intact. */
+Test(serve, run_logs_through_a_server_as_on_the_lab, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], id[80];
+    fresh("logs");
+    account(acme, "acme", "vendor", "acme");
+    account(globex, "globex", "vendor", "globex");
+    account(eng, "alice", "engineer", NULL);
+    start("");
+    uploaded_and_queued(acme, eng, id);
+    /* 2.5 MiB of lines, a 3-byte character across the 1 MiB mark, an
+     * escape sequence for the terminal writer. */
+    size_t n = 5u << 19;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 26);
+    memcpy(big + (1u << 20) - 1, "测", 3);
+    memcpy(big + 100, "\x1b[2J", 4);
+    job_start(1);
+    job_finish_with_logs(1, big, n);
+    job_start(2);
+    job_finish_with_logs(2, "short\n", 6);
+    free(big);
+
+    static char local[8 << 20], remote[8 << 20];
+    static const char *const args[] = {"", "--job 2", "--stderr", "--step unit-1 --stdout --job 1"};
+    static const long least[] = {5 << 19, 6, 2 * 40, 5 << 19}; /* bytes each prints, at least */
+    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++) {
+        cr_assert_eq(th_run(local, sizeof local, "cd %s && " A " --lab %s run logs 1 %s > local.out", dir, labdir, args[i]),
+                     0, "%s", local);
+        cr_assert_eq(th_run(remote, sizeof remote, "cd %s && ASSAY_TOKEN=%s " A " --server %s run logs 1 %s > remote.out",
+                            dir, acme, url, args[i]),
+                     0, "%s", remote);
+        cr_assert_eq(th_run(out, sizeof out, "cd %s && cmp local.out remote.out && wc -c < local.out", dir), 0,
+                     "run logs 1 %s differs through the server: %s", args[i], out);
+        cr_assert(strtol(out, NULL, 10) > least[i], "run logs 1 %s printed %s bytes", args[i], out);
+    }
+    cr_assert_eq(th_run(local, sizeof local, A " --lab %s run logs 1 --job 2", labdir), 0);
+    cr_assert(strstr(local, "==> job 2 zhaoxin-kx6000-uos-20 step unit-1 run 1 stdout (6 bytes, sha256 ") &&
+                  strstr(local, "short\n"),
+              "%s", local);
+    /* On a terminal: through the terminal writer, as on the lab. */
+    cr_assert_eq(th_run(local, sizeof local, "script -qec '" A " --lab %s run logs 1 --stderr' /dev/null", labdir), 0,
+                 "%s", local);
+    cr_assert_eq(th_run(remote, sizeof remote,
+                        "ASSAY_TOKEN=%s script -qec '" A " --server %s run logs 1 --stderr' /dev/null", acme, url),
+                 0, "%s", remote);
+    cr_assert_str_eq(remote, local);
+    cr_assert(!strchr(remote, '\x1b') && strstr(remote, "warning: \xef\xbf\xbd[31mred"), "%s", remote);
+    /* Another organisation's run is not there. */
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run logs 1 2>&1", globex, url), 1, "%s", out);
+    cr_assert(strstr(out, "assay: run logs: no run 1 (HTTP 404)"), "%s", out);
+    stop();
+    /* The 2.5 MiB log came in three ranges, each time (two of the calls
+     * above fetch job 1's stdout); the server's log is whole once it
+     * has ended. */
+    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"route\":\"job-log\",\"arg\":\"1\",\"status\":206' %s/serve.log",
+                        dir),
+                 0, "%s", out);
+    cr_assert(strtol(out, NULL, 10) >= 3 * 2, "%s", out);
+}
+
+/* What a server says reaches the terminal made safe: a problem's detail,
+ * an id, a profile, a step name holding escape sequences and a BEL, from
+ * a server that is not assay's (python3's http.server). */
+Test(serve, the_client_prints_what_a_server_says_made_safe, .timeout = 120)
+{
+    static const char py[] =
+        "import http.server, json, os\n"
+        "E = '\\x1b]0;owned\\x07\\x1b[2J'\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def send(self, code, o, kind='application/json'):\n"
+        "        b = o if isinstance(o, bytes) else json.dumps(o).encode()\n"
+        "        self.send_response(code)\n"
+        "        self.send_header('Content-Type', kind)\n"
+        "        self.send_header('Content-Length', str(len(b)))\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(b)\n"
+        "    def do_GET(self):\n"
+        "        if self.path == '/api/v1/runs/2':\n"
+        "            return self.send(200, {'id': 2, 'state': 'done', 'job_list': [{'id': 5}]})\n"
+        "        if self.path == '/api/v1/jobs/5':\n"
+        "            step = json.dumps({'type': 'step-end', 'step': E + 'step', 'run': 1,\n"
+        "                               'logs': {'stdout': 'logs/x.1.stdout'}})\n"
+        "            return self.send(200, {'id': 5, 'profile': E + 'profile', 'events': [\n"
+        "                {'seq': 1, 'type': 'step-end', 'body': step}],\n"
+        "                'logs': [{'path': 'logs/x.1.stdout', 'sha256': E + 'digest', 'size': 9}]})\n"
+        "        if self.path.startswith('/api/v1/jobs/5/log'):\n"
+        "            return self.send(206, b'log' + E.encode(), 'text/plain')\n"
+        "        self.send(404, {'type': 'about:blank', 'status': 404, 'detail': 'no run ' + E + ' here'},\n"
+        "                  'application/problem+json')\n"
+        "    def do_POST(self):\n"
+        "        self.rfile.read(int(self.headers['Content-Length']))\n"
+        "        self.send(201, {'id': E + 'abc', 'added': True})\n"
+        "    def log_message(self, *a):\n"
+        "        pass\n"
+        "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+        "print(s.server_address[1], os.getpid(), flush=True)\n"
+        "s.serve_forever()\n";
+    fresh("hostile-server");
+    char f[700], cmd[1600], v[128];
+    snprintf(f, sizeof f, "%s/fake.py", dir);
+    FILE *o = fopen(f, "w");
+    fputs(py, o);
+    fclose(o);
+    snprintf(cmd, sizeof cmd, "exec python3 %s", f);
+    FILE *p = popen(cmd, "r");
+    unsigned port;
+    int pid;
+    cr_assert_eq(fscanf(p, "%u %d", &port, &pid), 2);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    snprintf(v, sizeof v, "ASSAY_TOKEN=assay_x " A " --server %s", url);
+    /* A problem's detail, on stderr. */
+    cr_assert_eq(th_run(out, sizeof out, "%s run show 7 2>&1", v), 1, "%s", out);
+    cr_assert(strstr(out, "assay: run show: no run \xef\xbf\xbd]0;owned\xef\xbf\xbd\xef\xbf\xbd[2J here (HTTP 404)"),
+              "%s", out);
+    /* An id, on stdout and stderr. */
+    cr_assert_eq(th_run(out, sizeof out, "%s package add " CORPUS "/ok-deb-rpm.tar.gz 2>&1", v), 0, "%s", out);
+    cr_assert(strstr(out, "\xef\xbf\xbd]0;owned"), "%s", out);
+    /* run logs: the header's profile, step and digest; the log itself on
+     * a terminal. */
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=assay_x script -qec '" A " --server %s run logs 2' /dev/null", url),
+                 0, "%s", out);
+    cr_assert(strstr(out, "step \xef\xbf\xbd]0;owned") && strstr(out, "log\xef\xbf\xbd]0;owned"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=assay_x " A " --server %s run logs 2 | head -1", url), 0, "%s",
+                 out);
+    cr_assert(strstr(out, "==> job 5 \xef\xbf\xbd]0;owned"), "%s", out);
+    /* Not one escape or BEL came through, whatever was asked. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "(%s run show 7; %s package add " CORPUS "/ok-deb-rpm.tar.gz; %s run logs 2 | head -1; "
+                        "%s run wait 9; %s report 9) 2>&1 | od -An -c | grep -cE '033|\\\\a'",
+                        v, v, v, v, v),
+                 1, "%s", out);
+    kill(pid, SIGTERM);
+    pclose(p);
+}
+
+/* All a socket gives until the peer closes it, into buf. */
+static void read_all(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (got + 1 < len && poll(&p, 1, 60000) == 1) {
+        ssize_t n = read(fd, buf + got, len - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
+}
+
+/* An upload under way when SIGTERM comes: sent whole within the grace,
+ * it is stored (whole); not finished within the grace, it is refused with
+ * 503 and nothing of it stays. New connections are refused at once, and
+ * the server exits 0 either way. */
+Test(serve, sigterm_during_an_upload_finishes_it_or_refuses_it_cleanly, .timeout = 300)
+{
+    char acme[72], head[512], resp[4096];
+    size_t size;
+    char *file = th_slurp(CORPUS "/ok-deb-rpm.tar.gz", &size);
+    cr_assert_not_null(file);
+    cr_assert(size > 1000);
+    size_t half = size / 2;
+
+    /* Finished within the grace. */
+    fresh("grace");
+    account(acme, "acme", "vendor", "acme");
+    start("");
+    snprintf(head, sizeof head, "POST /api/v1/packages?name=hello.tar.gz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+             acme, size);
+    int fd = raw(head);
+    cr_assert_eq(write(fd, file, half), (ssize_t)half);
+    for (int i = 0; i < 300 && !staged_files(); i++)
+        poll(NULL, 0, 20); /* until the server has staged it */
+    cr_assert_eq(staged_files(), 1);
+    cr_assert_eq(kill(server, SIGTERM), 0);
+    wait_log("1 upload(s) in flight: waiting up to 30s");
+    cr_assert_eq(th_run(out, sizeof out, "curl -sS -o /dev/null %s/healthz 2>&1", url), 7, "a new connection: %s", out);
+    cr_assert_eq(write(fd, file + half, size - half), (ssize_t)(size - half));
+    read_all(fd, resp, sizeof resp);
+    close(fd);
+    cr_assert(!strncmp(resp, "HTTP/1.1 201", 12), "%s", resp);
+    stop();
+    cr_assert_eq(staged_files(), 0);
+    start("");
+    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
+    cJSON *l = cJSON_Parse(body);
+    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", body);
+    cr_assert_eq(assay_json_num(cJSON_GetArrayItem(l, 0), "size"), (double)size, "the package is whole: %s", body);
+    cJSON_Delete(l);
+    stop();
+
+    /* Not finished within the grace. */
+    fresh("grace-over");
+    account(acme, "acme", "vendor", "acme");
+    start("--grace 1");
+    snprintf(head, sizeof head, "POST /api/v1/packages?name=hello.tar.gz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+             acme, size);
+    fd = raw(head);
+    cr_assert_eq(write(fd, file, half), (ssize_t)half);
+    for (int i = 0; i < 300 && !staged_files(); i++)
+        poll(NULL, 0, 20);
+    cr_assert_eq(staged_files(), 1);
+    cr_assert_eq(kill(server, SIGTERM), 0);
+    wait_log("grace over: refusing 1 upload(s) still in flight");
+    cr_assert_eq(write(fd, file + half, 100), 100);
+    for (int i = 0; i < 300 && staged_files(); i++)
+        poll(NULL, 0, 20); /* the staged part goes at the next chunk */
+    cr_assert_eq(staged_files(), 0, "the refused upload's staged part is removed at once");
+    cr_assert_eq(write(fd, file + half + 100, size - half - 100), (ssize_t)(size - half - 100));
+    read_all(fd, resp, sizeof resp);
+    close(fd);
+    cr_assert(!strncmp(resp, "HTTP/1.1 503", 12), "%s", resp);
+    cr_assert(strstr(resp, "not finished within the grace"), "%s", resp);
+    stop();
+    cr_assert_eq(staged_files(), 0, "nothing staged is left");
+    start("");
+    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(body, "[]", "nothing is visible");
+    stop();
+    free(file);
 }

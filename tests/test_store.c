@@ -144,7 +144,10 @@ Test(store, hosts_of_an_older_store_that_ran_jobs_are_not_clean)
     snprintf(path, sizeof path, "%s/assay.db", dir);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN reset; ALTER TABLE hosts DROP COLUMN last_job;"
+    cr_assert_eq(sqlite3_exec(db, "DROP INDEX attempts_dirs; ALTER TABLE attempts DROP COLUMN host_dir;"
+                                  "ALTER TABLE attempts DROP COLUMN dir_removed; ALTER TABLE attempts DROP COLUMN dir_tries;"
+                                  "ALTER TABLE attempts DROP COLUMN dir_error;"
+                                  "ALTER TABLE hosts DROP COLUMN reset; ALTER TABLE hosts DROP COLUMN last_job;"
                                   "ALTER TABLE hosts DROP COLUMN last_package; ALTER TABLE hosts DROP COLUMN clean;"
                                   "ALTER TABLE jobs DROP COLUMN host_reset; ALTER TABLE attempts DROP COLUMN host_reset;"
                                   "ALTER TABLE hosts DROP COLUMN run_user; ALTER TABLE hosts DROP COLUMN drained;"

@@ -1,0 +1,274 @@
+/* Webhooks: adding hooks, signing, and the delivery thread; see webhook.h. */
+#include "webhook.h"
+
+#include "accounts.h"
+#include "assay/error.h"
+#include "assay/json.h"
+#include "assay/version.h"
+#include "client.h"
+#include "crypto.h"
+#include "markup.h"
+#include "report.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_MS 500          /* how often the thread looks for ended runs and due tries */
+#define BATCH 16             /* deliveries tried per look, at most */
+#define TRY_SECONDS 15L      /* one try, connection and answer, at most */
+#define BACKOFF_MAX 3600     /* seconds between tries, at most */
+#define EXCERPT 256          /* bytes of a failing answer kept in the record */
+
+static int url_ok(const char *url)
+{
+    size_t n = strlen(url);
+    if (n > ASSAY_WEBHOOK_URL_MAX || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
+        return 0;
+    const char *host = strstr(url, "//") + 2;
+    if (!*host || *host == '/')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+int assay_webhook_add(int64_t *id, char secret[ASSAY_WEBHOOK_SECRET_LEN], assay_store *st, const char *org,
+                      const char *url)
+{
+    unsigned char raw[32];
+    char s[ASSAY_WEBHOOK_SECRET_LEN];
+    int64_t hook;
+    if (!assay_account_name_valid(org))
+        return assay_error_set(ASSAY_EINVAL, "an organisation name is 1-63 letters, digits, '.', '_' or '-'");
+    if (!url_ok(url))
+        return assay_error_set(ASSAY_EINVAL, "a webhook URL is http:// or https://, a host, and at most %d bytes "
+                                             "of printable ASCII without spaces",
+                               ASSAY_WEBHOOK_URL_MAX);
+    if (assay_account_random(raw, sizeof raw) < 0)
+        return assay_error_last()->code;
+    memcpy(s, "whsec_", 6);
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(s + 6 + 2 * i, 3, "%02x", raw[i]);
+    explicit_bzero(raw, sizeof raw);
+    int rc = assay_store_webhook_add(st, org, url, s, &hook);
+    if (rc == 0) {
+        memcpy(secret, s, sizeof s);
+        *id = hook;
+    }
+    explicit_bzero(s, sizeof s);
+    return rc;
+}
+
+void assay_webhook_sign(char out[72], const char *secret, const char *ts, const char *body, size_t len)
+{
+    unsigned char mac[32];
+    char head[40];
+    int n = snprintf(head, sizeof head, "%s.", ts);
+    assay_hmac_sha256_2(mac, secret, strlen(secret), head, (size_t)n, body, len);
+    memcpy(out, "sha256=", 7);
+    for (size_t i = 0; i < sizeof mac; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", mac[i]);
+}
+
+int assay_webhook_payload(char **out, assay_lab *lab, int64_t run, const char *delivery, const char *base_url)
+{
+    cJSON *r = NULL, *o = NULL;
+    char url[1200];
+    int rc = assay_store_run_get(lab->store, run, &r);
+    if (rc < 0)
+        return rc;
+    const char *state = assay_json_str(r, "state");
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", "run.ended");
+    cJSON_AddStringToObject(o, "delivery", delivery);
+    cJSON_AddNumberToObject(o, "run", (double)run);
+    cJSON_AddStringToObject(o, "package", assay_json_str(r, "package"));
+    cJSON_AddStringToObject(o, "product", assay_json_str(r, "product"));
+    cJSON_AddStringToObject(o, "version", assay_json_str(r, "version"));
+    cJSON_AddStringToObject(o, "state", state);
+    /* The verdict and whether it certifies, as the signed report states
+     * them: a canceled run has neither. */
+    char *statement = NULL;
+    int certified = 0;
+    if (!strcmp(state, "done") && assay_report_statement(&statement, lab, run) == 0) {
+        cJSON *st = cJSON_Parse(statement);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
+        cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+        certified = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "certified"));
+        cJSON_Delete(st);
+        free(statement);
+    } else {
+        assay_error_clear();
+        cJSON_AddNullToObject(o, "verdict");
+    }
+    cJSON_AddBoolToObject(o, "certified", certified);
+    snprintf(url, sizeof url, "%s/api/v1/runs/%" PRId64 "/report", base_url, run);
+    cJSON_AddStringToObject(o, "report_url", url);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    cJSON_Delete(r);
+    if (!text)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    *out = text;
+    return 0;
+}
+
+/* ---- the delivery thread ------------------------------------------------- */
+
+struct assay_webhook_worker {
+    assay_lab lab;
+    char base_url[512];
+    unsigned backoff;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    volatile int stop; /* read by curl's progress callback to abort a try */
+};
+
+/* One line on stderr about a try: the hook and delivery ids, never the
+ * secret or the URL (a URL may carry a receiver's own token). */
+static void log_try(const cJSON *d, int attempt, int status, const char *result)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "{\"time\":\"%s\",\"webhook\":%.0f,\"delivery\":\"%s\",\"run\":%.0f,\"attempt\":%d,"
+                    "\"status\":%d,\"result\":\"%s\"}\n",
+            when, assay_json_num(d, "webhook"), assay_json_str(d, "id"), assay_json_num(d, "run"), attempt, status,
+            result);
+}
+
+/* Try delivery d once and record how it went. */
+static void deliver(assay_webhook_worker *w, const cJSON *d)
+{
+    char *body = NULL, ts[24], sig[72], answer[EXCERPT + 1], why[EXCERPT + 64] = "";
+    char h_id[80], h_ts[48], h_sig[96], h_ua[64];
+    const char *id = assay_json_str(d, "id");
+    int64_t run = (int64_t)assay_json_num(d, "run");
+    int attempt = (int)assay_json_num(d, "attempts") + 1, status = 0;
+    time_t now = time(NULL);
+    if (assay_webhook_payload(&body, &w->lab, run, id, w->base_url) < 0) {
+        snprintf(why, sizeof why, "%s", assay_error_last()->message);
+    } else {
+        snprintf(ts, sizeof ts, "%lld", (long long)now);
+        assay_webhook_sign(sig, assay_json_str(d, "secret"), ts, body, strlen(body));
+        snprintf(h_id, sizeof h_id, "X-Assay-Delivery: %s", id);
+        snprintf(h_ts, sizeof h_ts, "X-Assay-Timestamp: %s", ts);
+        snprintf(h_sig, sizeof h_sig, "X-Assay-Signature: %s", sig);
+        snprintf(h_ua, sizeof h_ua, "User-Agent: assay-webhook/%s", assay_version());
+        const char *hdr[] = {h_id, h_ts, h_sig, h_ua, "X-Assay-Event: run.ended", NULL};
+        if (assay_client_post(&status, answer, sizeof answer, assay_json_str(d, "url"), hdr, body, TRY_SECONDS,
+                              &w->stop) < 0) {
+            snprintf(why, sizeof why, "%s", assay_error_last()->message);
+        } else if (status < 200 || status > 299) {
+            /* What the receiver said, made plain text and cut: it is
+             * shown to people later (API, CLI). */
+            assay_text_clean(answer);
+            snprintf(why, sizeof why, "HTTP %d: %.*s", status, (int)assay_utf8_cut(answer, strlen(answer), EXCERPT),
+                     answer);
+        }
+        free(body);
+    }
+    if (w->stop && status == 0)
+        return; /* aborted by the server's shutdown: tried again at the next start */
+    int ok = status >= 200 && status <= 299 && !why[0];
+    const char *st = ok ? "delivered" : attempt >= ASSAY_WEBHOOK_ATTEMPTS ? "failed" : "pending";
+    int64_t wait = w->backoff;
+    for (int i = 1; i < attempt && wait < BACKOFF_MAX; i++)
+        wait *= 2;
+    if (wait > BACKOFF_MAX)
+        wait = BACKOFF_MAX;
+    /* Logged first: whoever sees the record can find its line. A success
+     * keeps the last failure's message: the record shows why it took more
+     * than one try. */
+    log_try(d, attempt, status, ok ? "delivered" : *st == 'f' ? "failed" : "retry");
+    if (assay_store_webhook_delivery_set(w->lab.store, id, st, attempt, ok ? now : now + wait, status,
+                                         ok ? NULL : why) < 0)
+        fprintf(stderr, "assay serve: webhook delivery %s: %s\n", id, assay_error_last()->message);
+}
+
+static void *worker(void *arg)
+{
+    assay_webhook_worker *w = arg;
+    while (!w->stop) {
+        cJSON *due = NULL, *d;
+        time_t now = time(NULL);
+        if (assay_store_webhook_enqueue(w->lab.store, now) < 0 ||
+            assay_store_webhook_due(w->lab.store, now, BATCH, &due) < 0)
+            fprintf(stderr, "assay serve: webhooks: %s\n", assay_error_last()->message);
+        cJSON_ArrayForEach(d, due)
+        {
+            if (w->stop)
+                break;
+            deliver(w, d);
+        }
+        int busy = cJSON_GetArraySize(due) == BATCH;
+        cJSON_ArrayForEach(d, due)
+        {
+            cJSON *sec = cJSON_GetObjectItemCaseSensitive(d, "secret");
+            if (cJSON_IsString(sec))
+                explicit_bzero(sec->valuestring, strlen(sec->valuestring));
+        }
+        cJSON_Delete(due);
+        if (busy)
+            continue;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += POLL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&w->mu);
+        if (!w->stop)
+            pthread_cond_timedwait(&w->cv, &w->mu, &until);
+        pthread_mutex_unlock(&w->mu);
+    }
+    return NULL;
+}
+
+int assay_webhook_start(assay_webhook_worker **out, const char *labdir, const char *base_url, unsigned backoff_s)
+{
+    assay_webhook_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (assay_lab_open(&w->lab, labdir) < 0) {
+        free(w);
+        return assay_error_last()->code;
+    }
+    assay_store_set_busy_ms(w->lab.store, 5000);
+    snprintf(w->base_url, sizeof w->base_url, "%s", base_url);
+    w->backoff = backoff_s ? backoff_s : ASSAY_WEBHOOK_BACKOFF;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->thread, NULL, worker, w) != 0) {
+        assay_lab_close(&w->lab);
+        free(w);
+        return assay_error_set(ASSAY_EIO, "cannot start the webhook thread");
+    }
+    *out = w;
+    return 0;
+}
+
+void assay_webhook_stop(assay_webhook_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    assay_lab_close(&w->lab);
+    free(w);
+}
