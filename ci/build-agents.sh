@@ -26,6 +26,14 @@ if [ "$COMMIT" != unknown ] && ! git -C "$ASSAY_TOP" diff --quiet HEAD -- 2>/dev
     COMMIT="$COMMIT-dirty"
 fi
 
+# Put a built agent in place only if its bytes changed, and by rename:
+# tests running beside this script (ctest -j, a lab that is up) never see
+# the agent missing or half written, and an unchanged agent keeps its file.
+place() { # built installed
+    cmp -s "$1" "$2" && return 0
+    install -m 755 "$1" "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2"
+}
+
 configure_and_build() { # src cjson build toolchain-file
     cmake -S "$1" -B "$3" -DCMAKE_TOOLCHAIN_FILE="$4" -DCMAKE_BUILD_TYPE=Release \
         -DASSAY_AGENT_ONLY=ON -DASSAY_CJSON_SOURCE_DIR="$2" -DASSAY_WERROR=ON \
@@ -36,7 +44,7 @@ configure_and_build() { # src cjson build toolchain-file
 build_host() { # triple
     local b="$OUT/.build/$1"
     configure_and_build "$ASSAY_TOP" "$CJSON" "$b" "$ASSAY_TOP/toolchains/$1.cmake" \
-        && install -m 755 "$b/assay-agent" "$OUT/$1/assay-agent"
+        && place "$b/assay-agent" "$OUT/$1/assay-agent"
 }
 
 # Build output goes to a log, shown only when the build fails.
@@ -64,16 +72,15 @@ build_toolroot() { # triple
             cmake -S /src/assay -B \$b -DCMAKE_TOOLCHAIN_FILE=/src/assay/toolchains/$t.cmake \
                 -DCMAKE_BUILD_TYPE=Release -DASSAY_AGENT_ONLY=ON -DASSAY_CJSON_SOURCE_DIR=/src/cjson \
                 -DASSAY_WERROR=ON -DASSAY_COMMIT=$commit
-            cmake --build \$b -j$(nproc)
-            install -m 755 \$b/assay-agent /src/assay/build-agents/$t/assay-agent"
-    ' _ "$ASSAY_TOOLROOT" "$ASSAY_TOP" "$CJSON" "$t" "$COMMIT"
+            cmake --build \$b -j$(nproc)"
+    ' _ "$ASSAY_TOOLROOT" "$ASSAY_TOP" "$CJSON" "$t" "$COMMIT" &&
+        place "$OUT/.build/$t/assay-agent" "$OUT/$t/assay-agent"
 }
 
 rc=0
 for t in "${TRIPLES[@]}"; do
     [ -f "$ASSAY_TOP/toolchains/$t.cmake" ] || { say "$t: no toolchains/$t.cmake"; rc=1; continue; }
     mkdir -p "$OUT/$t"
-    rm -f "$OUT/$t/assay-agent"
     how=""
     if [ -z "$CJSON" ]; then
         how="skip:no cJSON source in $ASSAY_CACHE/src (run ci/deps.sh)"
@@ -86,11 +93,12 @@ for t in "${TRIPLES[@]}"; do
     fi
     case "$how" in
     skip:*)
+        rm -f "$OUT/$t/assay-agent"
         printf '%-24s skipped: %s\n' "$t" "${how#skip:}"
         [ $require_all = 1 ] && rc=1
         continue ;;
-    host) logged "$t" build_host "$t" || { printf '%-24s FAILED (build with %s-gcc)\n' "$t" "$t"; rc=1; continue; } ;;
-    toolroot) logged "$t" build_toolroot "$t" || { printf '%-24s FAILED (build in %s)\n' "$t" "$ASSAY_TOOLROOT"; rc=1; continue; } ;;
+    host) logged "$t" build_host "$t" || { rm -f "$OUT/$t/assay-agent"; printf '%-24s FAILED (build with %s-gcc)\n' "$t" "$t"; rc=1; continue; } ;;
+    toolroot) logged "$t" build_toolroot "$t" || { rm -f "$OUT/$t/assay-agent"; printf '%-24s FAILED (build in %s)\n' "$t" "$ASSAY_TOOLROOT"; rc=1; continue; } ;;
     esac
     a="$OUT/$t/assay-agent"
     printf '%-24s built: %s, %d bytes, sha256 %s (%s)\n' "$t" "${a#"$ASSAY_TOP"/}" \

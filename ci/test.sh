@@ -30,5 +30,8 @@ ci/fuzz.sh 20
 
 step "tests"
 # deps.sh installed chromium: the browser check of the report must run here.
-(cd build-ci && ASSAY_REQUIRE_BROWSER=1 ctest --output-on-failure "$@")
+# One test per core at a time: the lab tests mostly wait on their hosts and
+# pair well with the unit tests, which mostly compute (tests/CMakeLists.txt
+# says what makes running them side by side safe).
+(cd build-ci && ASSAY_REQUIRE_BROWSER=1 ctest --output-on-failure -j"$(nproc)" "$@")
 step "done"

@@ -327,40 +327,52 @@ int assay_key_public(const char *keypath, char **pem, char keyid[ASSAY_SHA256_HE
     return rc;
 }
 
-int assay_pubkey_info(const char *pubpem, size_t pemlen, char keyid[ASSAY_SHA256_HEX], char alg[16])
+struct assay_pubkey {
+    EVP_PKEY *k;
+};
+
+int assay_pubkey_load(assay_pubkey **out, const char *pubpem, size_t pemlen, char keyid[ASSAY_SHA256_HEX],
+                      char alg[16])
 {
     BIO *b = pemlen <= INT_MAX ? BIO_new_mem_buf(pubpem, (int)pemlen) : NULL;
     EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    assay_pubkey *key = NULL;
     int rc = k ? key_info(k, keyid, alg) : assay_error_set(ASSAY_EINVAL, "not a PEM public key");
     ERR_clear_error();
     BIO_free(b);
-    EVP_PKEY_free(k);
+    if (rc == 0 && !(key = malloc(sizeof *key)))
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (rc < 0) {
+        EVP_PKEY_free(k);
+        return rc;
+    }
+    key->k = k;
+    *out = key;
+    return 0;
+}
+
+int assay_pubkey_verify(const assay_pubkey *key, const void *msg, size_t len, const unsigned char *sig,
+                        size_t siglen)
+{
+    EVP_MD_CTX *ctx = init_ctx(key->k, 0);
+    int rc;
+    if (!ctx)
+        rc = assay_error_set(ASSAY_ERROR, "cannot verify with this key");
+    else
+        rc = EVP_DigestVerify(ctx, sig, siglen, msg, len) == 1
+                 ? 0
+                 : assay_error_set(ASSAY_EVERIFY, "the signature does not match");
+    ERR_clear_error();
+    EVP_MD_CTX_free(ctx);
     return rc;
 }
 
-int assay_verify(const char *pubpem, size_t pemlen, const void *msg, size_t len, const unsigned char *sig,
-                 size_t siglen, char keyid[ASSAY_SHA256_HEX], char alg[16])
+void assay_pubkey_free(assay_pubkey *key)
 {
-    BIO *b = BIO_new_mem_buf(pubpem, (int)pemlen);
-    EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
-    EVP_MD_CTX *ctx = NULL;
-    int rc;
-    BIO_free(b);
-    if (!k)
-        return assay_error_set(ASSAY_EINVAL, "not a PEM public key");
-    if ((rc = key_info(k, keyid, alg)) < 0)
-        goto out;
-    if (!(ctx = init_ctx(k, 0))) {
-        rc = assay_error_set(ASSAY_ERROR, "cannot verify with this key");
-        goto out;
-    }
-    rc = EVP_DigestVerify(ctx, sig, siglen, msg, len) == 1 ? 0
-         : assay_error_set(ASSAY_EVERIFY, "the signature does not match");
-out:
-    ERR_clear_error();
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(k);
-    return rc;
+    if (!key)
+        return;
+    EVP_PKEY_free(key->k);
+    free(key);
 }
 
 char *assay_base64_encode(const unsigned char *in, size_t len)

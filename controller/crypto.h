@@ -64,17 +64,26 @@ int assay_sign(const char *keypath, const void *msg, size_t len, unsigned char *
 /* The lab key's public half as PEM (malloc'd), its key id and algorithm. */
 int assay_key_public(const char *keypath, char **pem, char keyid[ASSAY_SHA256_HEX], char alg[16]);
 
-/* The key id and algorithm of a public key in PEM: 0, or ASSAY_EINVAL
- * (not a public key assay knows). */
-int assay_pubkey_info(const char *pubpem, size_t pemlen, char keyid[ASSAY_SHA256_HEX], char alg[16]);
+/* A public key read from PEM, to verify signatures with. */
+typedef struct assay_pubkey assay_pubkey;
 
 /*
- * Verify a signature with a public key in PEM. Fills keyid and alg of the
- * key. Returns 0, ASSAY_EVERIFY (bad signature), or ASSAY_EINVAL (not a
- * public key assay knows).
+ * Read a public key in PEM into *out (free it with assay_pubkey_free), and
+ * give its key id and algorithm. Returns 0, or ASSAY_EINVAL (not a public
+ * key assay knows; *out untouched). Reading PEM is the costly part of a
+ * verification in OpenSSL 3 (its decoders): read a key once, then verify
+ * as many signatures with it as there are.
  */
-int assay_verify(const char *pubpem, size_t pemlen, const void *msg, size_t len, const unsigned char *sig,
-                 size_t siglen, char keyid[ASSAY_SHA256_HEX], char alg[16]);
+int assay_pubkey_load(assay_pubkey **out, const char *pubpem, size_t pemlen, char keyid[ASSAY_SHA256_HEX],
+                      char alg[16]);
+
+/* Verify a signature over msg with key: 0, ASSAY_EVERIFY (it does not
+ * match) or ASSAY_ERROR (OpenSSL cannot verify with this key). */
+int assay_pubkey_verify(const assay_pubkey *key, const void *msg, size_t len, const unsigned char *sig,
+                        size_t siglen);
+
+/* Free a key of assay_pubkey_load; NULL is a no-op. */
+void assay_pubkey_free(assay_pubkey *key);
 
 /*
  * Base64 (RFC 4648). encode writes the standard alphabet with padding.

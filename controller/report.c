@@ -1125,6 +1125,7 @@ int assay_report_verify(assay_report_check *out, const char *env, size_t len, co
 {
     cJSON *e = NULL, *st = NULL;
     unsigned char *payload = NULL, *msg = NULL, **sig = NULL;
+    assay_pubkey *key = NULL;
     size_t plen = 0, mlen, *slen = NULL;
     int rc, nsig = 0, skipped = 0, tried = 0;
     memset(out, 0, sizeof *out);
@@ -1181,7 +1182,7 @@ int assay_report_verify(assay_report_check *out, const char *env, size_t len, co
         rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = assay_pubkey_info(pem, pemlen, out->keyid, out->alg)) < 0)
+    if ((rc = assay_pubkey_load(&key, pem, pemlen, out->keyid, out->alg)) < 0)
         goto out;
     rc = ASSAY_EVERIFY;
     i = 0;
@@ -1194,7 +1195,7 @@ int assay_report_verify(assay_report_check *out, const char *env, size_t len, co
             continue;
         }
         tried++;
-        if (assay_verify(pem, pemlen, msg, mlen, sig[i - 1], slen[i - 1], out->keyid, out->alg) == 0) {
+        if (assay_pubkey_verify(key, msg, mlen, sig[i - 1], slen[i - 1]) == 0) {
             rc = 0;
             break;
         }
@@ -1223,6 +1224,7 @@ out:
         free(sig[i]);
     free(sig);
     free(slen);
+    assay_pubkey_free(key);
     cJSON_Delete(e);
     cJSON_Delete(st);
     free(payload);

@@ -266,6 +266,10 @@ Test(report, another_labs_key_does_not_verify)
     make_lab(&s, "s", ASSAY_KEY_SM2);
     cr_assert_eq(assay_key_public(s.key, &pem_s, keyid, alg), 0);
     cr_assert_lt(assay_report_verify(&c, env, strlen(env), pem_s, strlen(pem_s)), 0);
+    /* Nor text that is no public key: said as such. */
+    const char *junk = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    cr_assert_eq(assay_report_verify(&c, env, strlen(env), junk, strlen(junk)), ASSAY_EINVAL);
+    cr_assert(strstr(assay_error_last()->message, "not a PEM public key"), "%s", assay_error_last()->message);
     free(env);
     free(pem_a);
     free(pem_b);

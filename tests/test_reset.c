@@ -19,8 +19,10 @@
 #define HOSTS ASSAY_BINARY_DIR "/test-reset-hosts"
 #define NET 17
 /* The marker that makes the test long lives outside the host's agent root
- * (the reset recreates that) where the run user can see it. */
-#define SLOW "/tmp/assay-test-reset-slow"
+ * (the reset recreates that) where the run user can see it: beside the
+ * lab folder, in this test's own folder (lc_setup makes it searchable), so
+ * that another checkout's test_reset never touches it. */
+static char slow[300];
 #define ZHAOXIN "zhaoxin-kx6000-uos-20"
 /* Seen from a job directory (<root>/jobs/<job>): the host's agent root and
  * the lab host's own folder around it. */
@@ -35,7 +37,8 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 static void setup(void)
 {
     lc_setup(HOSTS, NET, 4);
-    th_run(NULL, 0, "rm -f " SLOW " %s/leftover-*", ROOT);
+    snprintf(slow, sizeof slow, "%.*s/slow", (int)(strrchr(lc_lab, '/') - lc_lab), lc_lab);
+    th_run(NULL, 0, "rm -f %s/leftover-*", ROOT);
 }
 
 TestSuite(reset, .init = setup, .fini = lc_teardown, .timeout = 240);
@@ -178,13 +181,20 @@ Test(reset, a_failing_reset_is_the_hosts_failure_not_the_products)
     cr_assert_str_eq(lc_out, "0\n");
 }
 
-#define LONG_TESTS "[{\"id\": \"long\", \"command\": \"if [ -e " SLOW " ]; then sleep 120; fi\", \"timeout\": 300}]"
+/* A test that sleeps 120 s while the marker `slow` is there (static). */
+static const char *long_tests(void)
+{
+    static char tests[600];
+    snprintf(tests, sizeof tests,
+             "[{\"id\": \"long\", \"command\": \"if [ -e %s ]; then sleep 120; fi\", \"timeout\": 300}]", slow);
+    return tests;
+}
 
 /* Cancel run `run` (with `flags`) while its test runs; returns when the
  * job has ended. */
 static void cancel_mid_test(int run, const char *flags)
 {
-    th_run(NULL, 0, "touch " SLOW);
+    th_run(NULL, 0, "touch %s", slow);
     cr_assert_eq(lc_sh("%s run submit %.12s --profiles " ZHAOXIN, LC_ASSAY, pkg_a), 0, "%s", lc_out);
     char log[32];
     snprintf(log, sizeof log, "dispatch-%d.log", run);
@@ -201,7 +211,8 @@ static void cancel_mid_test(int run, const char *flags)
     cr_assert_str_eq(lc_out, "canceled\n", "the job did not end");
     for (int i = 0; i < 100 && kill(pid, 0) == 0; i++) /* the store is its until it exits */
         usleep(100000);
-    th_run(NULL, 0, "rm -f %s/hosts/zhaoxin-1/slow", HOSTS);
+    /* The marker goes with the job: the next run of the product is quick. */
+    th_run(NULL, 0, "rm -f %s", slow);
 }
 
 /* The uninstall step-end of run `run`'s job: its verdict and reason. */
@@ -216,7 +227,7 @@ static const char *uninstall_of(int run)
 
 Test(reset, a_canceled_job_still_uninstalls_and_its_host_is_reset_before_the_next)
 {
-    submission(pkg_a, "a", "\"touch $ASSAY_JOB_DIR/../../leftover-a && tar -xzf \\\"$ASSAY_ARTIFACT\\\"\"", LONG_TESTS,
+    submission(pkg_a, "a", "\"touch $ASSAY_JOB_DIR/../../leftover-a && tar -xzf \\\"$ASSAY_ARTIFACT\\\"\"", long_tests(),
                "\"rm -f $ASSAY_JOB_DIR/../../leftover-a hello.sh\"");
     cancel_mid_test(1, "");
     cr_assert_str_eq(uninstall_of(1), "pass \n", "the uninstall ran after the cancel: %s", lc_out);
