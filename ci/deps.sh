@@ -24,7 +24,7 @@ HOST_PKGS=(
     sqlite3 openssl libxml2-utils python3 util-linux jq shellcheck
     groff-base
     libcairo2-dev libpango1.0-dev libqrencode-dev fonts-noto-cjk poppler-utils tzdata
-    chromium nodejs npm
+    chromium
 )
 
 host_packages() {
@@ -109,6 +109,14 @@ cjson_source() {
 # downloads no browser (the test drives Debian's chromium); scripts are not
 # run. Again only when the lockfile changed.
 browser_modules() {
+    # Node.js and npm: the machine's own when it has them (a Node.js from
+    # elsewhere bundles its npm, and Debian's npm package would conflict
+    # with it), else Debian's.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        say "browser test modules: installing Debian's nodejs and npm"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends \
+            nodejs npm >/dev/null || die "cannot install nodejs and npm"
+    fi
     local dir="$ASSAY_TOP/tests/browser" stamp="$ASSAY_TOP/tests/browser/node_modules/.assay-lock"
     if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then
         say "browser test modules: present"
