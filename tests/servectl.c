@@ -34,7 +34,7 @@ void sv_fresh(const char *name)
                  assay_error_last()->message);
 }
 
-void sv_start(const char *env, const char *extra)
+void sv_start_on(const char *listen, const char *env, const char *extra)
 {
     int p[2];
     pid_t parent = getpid();
@@ -52,8 +52,8 @@ void sv_start(const char *env, const char *extra)
         dup2(p[1], 1);
         dup2(fd, 2);
         close(p[0]);
-        snprintf(cmd, sizeof cmd, "exec env %s %s --lab %s serve --listen 127.0.0.1:0 %s", env,
-                 SV_ASSAY, sv_lab, extra);
+        snprintf(cmd, sizeof cmd, "exec env %s %s --lab %s serve --listen '%s' %s", env,
+                 SV_ASSAY, sv_lab, listen, extra);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -63,11 +63,21 @@ void sv_start(const char *env, const char *extra)
     cr_assert(fgets(line, sizeof line, f), "the server said nothing: %s",
               (th_run(sv_out, sizeof sv_out, "cat %s/serve.log", sv_dir), sv_out));
     fclose(f);
+    char host[64] = "";
     unsigned port = 0;
-    cr_assert_eq(sscanf(line, "assay serve: listening on http://127.0.0.1:%u", &port), 1, "%s",
-                 line);
+    cr_assert_eq(sscanf(line, "assay serve: listening on http://%63[^\n]", host), 1, "%s", line);
+    char *colon = strrchr(host, ':');
+    cr_assert_not_null(colon, "%s", line);
+    *colon = 0;
+    cr_assert_eq(sscanf(colon + 1, "%u", &port), 1, "%s", line);
     cr_assert(port > 0 && port < 65536);
-    snprintf(sv_url, sizeof sv_url, "http://127.0.0.1:%u", port);
+    snprintf(sv_url, sizeof sv_url, "http://%s:%u", host, port);
+}
+
+void sv_start(const char *env, const char *extra)
+{
+    sv_start_on("127.0.0.1:0", env, extra);
+    cr_assert(!strncmp(sv_url, "http://127.0.0.1:", 17), "%s", sv_url);
 }
 
 void sv_stop(void)
@@ -112,7 +122,7 @@ int sv_http(const char *tok, const char *path, const char *fmt, ...)
         snprintf(auth, sizeof auth, "-H 'Authorization: Bearer %s'", tok);
     sv_body[0] = 0;
     snprintf(rp, sizeof rp, "%s/resp-%d", sv_dir, (int)getpid());
-    th_run(sv_out, sizeof sv_out, "curl -sS --path-as-is -o %s -w '%%{http_code}' %s %s '%s%s'", rp,
+    th_run(sv_out, sizeof sv_out, "curl -gsS --path-as-is -o %s -w '%%{http_code}' %s %s '%s%s'", rp,
            auth, args, sv_url, path);
     char *b = th_slurp(rp, NULL);
     if (b) {
@@ -154,6 +164,11 @@ int sv_raw_from(const char *from, const char *head)
     size_t n = strlen(head);
     cr_assert_eq(write(fd, head, n), (ssize_t)n);
     return fd;
+}
+
+int sv_raw(const char *head)
+{
+    return sv_raw_from(NULL, head);
 }
 
 static int entries(const char *sub)

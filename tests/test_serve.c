@@ -10,13 +10,11 @@
 #include "helpers.h"
 #include "lab.h"
 #include "serve.h"
+#include "servectl.h"
 #include "store.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,143 +23,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define A ASSAY_BINARY_DIR "/assay"
 #define CORPUS ASSAY_BINARY_DIR "/corpus"
-
-static char dir[512], labdir[600], url[64];
-static pid_t server = -1;
-static char out[1 << 16];
-
-/* A fresh folder and lab for one test. */
-static void fresh(const char *name)
-{
-    snprintf(dir, sizeof dir, "%s/serve-%s", ASSAY_BINARY_DIR, name);
-    snprintf(labdir, sizeof labdir, "%s/lab", dir);
-    cr_assert_eq(th_run(out, sizeof out, "rm -rf %s && mkdir -p %s", dir, dir), 0, "%s", out);
-    cr_assert_eq(assay_lab_init(labdir, ASSAY_KEY_ED25519, "Test Centre 测试中心"), 0, "%s",
-                 assay_error_last()->message);
-}
-
-/* Start `assay serve` on `listen` with extra arguments; url gets its
- * address. Waits for the line that says it listens (progress, not time). */
-static void start_on(const char *listen, const char *extra)
-{
-    int p[2];
-    pid_t parent = getpid();
-    cr_assert_eq(pipe(p), 0);
-    server = fork();
-    cr_assert_neq(server, -1);
-    if (server == 0) {
-        /* Die with the test, even when the test is killed. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        char log[700], cmd[2048];
-        snprintf(log, sizeof log, "%s/serve.log", dir);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        dup2(p[1], 1);
-        dup2(fd, 2);
-        close(p[0]);
-        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen '%s' %s", A, labdir, listen, extra);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    FILE *f = fdopen(p[0], "r");
-    char line[256] = "";
-    cr_assert(fgets(line, sizeof line, f), "the server said nothing: %s",
-              (th_run(out, sizeof out, "cat %s/serve.log", dir), out));
-    fclose(f);
-    char host[64] = "";
-    unsigned port = 0;
-    cr_assert_eq(sscanf(line, "assay serve: listening on http://%63[^\n]", host), 1, "%s", line);
-    char *colon = strrchr(host, ':');
-    cr_assert_not_null(colon, "%s", line);
-    *colon = 0;
-    cr_assert_eq(sscanf(colon + 1, "%u", &port), 1, "%s", line);
-    cr_assert(port > 0 && port < 65536);
-    snprintf(url, sizeof url, "http://%s:%u", host, port);
-}
-
-/* On 127.0.0.1, a free port. */
-static void start(const char *extra)
-{
-    start_on("127.0.0.1:0", extra);
-    cr_assert(!strncmp(url, "http://127.0.0.1:", 17), "%s", url);
-}
-
-static void stop(void)
-{
-    int st;
-    cr_assert_eq(kill(server, SIGTERM), 0);
-    cr_assert_eq(waitpid(server, &st, 0), server);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "assay serve ended with status %d", st);
-    server = -1;
-    /* The server's stderr is its log: a sanitizer's report there fails the test. */
-    cr_assert_eq(th_run(out, sizeof out, "grep -E 'Sanitizer|runtime error' %s/serve.log", dir), 1, "%s", out);
-    /* No token ever reaches the log. */
-    cr_assert_eq(th_run(out, sizeof out, "grep -c assay_ %s/serve.log", dir), 1, "a token in the log: %s", out);
-}
-
-/* A user with a token; the token goes to tok (72 bytes). */
-static void account(char *tok, const char *name, const char *role, const char *org)
-{
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add %s --role %s %s%s", labdir, name, role,
-                        org ? "--org " : "", org ? org : ""),
-                 0, "%s", out);
-    cr_assert_eq(th_run(tok, 72, A " --lab %s token create %s", labdir, name), 0, "%s", tok);
-    tok[strcspn(tok, "\n")] = 0;
-    cr_assert_eq(strlen(tok), 70, "%s", tok);
-}
-
-/*
- * One request with curl: `args` are curl arguments after the URL's path
- * (the path is appended to url). The body goes to body (capped), the
- * status is returned (0 if curl could not talk to the server at all).
- */
-static char body[1 << 16];
-static int http(const char *tok, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int http(const char *tok, const char *path, const char *fmt, ...)
-{
-    char args[4096], auth[128] = "";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    if (tok)
-        snprintf(auth, sizeof auth, "-H 'Authorization: Bearer %s'", tok);
-    body[0] = 0;
-    th_run(out, sizeof out, "curl -gsS --path-as-is -o %s/resp -w '%%{http_code}' %s %s '%s%s'", dir, auth, args, url,
-           path);
-    char rp[700];
-    snprintf(rp, sizeof rp, "%s/resp", dir);
-    char *b = th_slurp(rp, NULL);
-    if (b) {
-        snprintf(body, sizeof body, "%s", b);
-        free(b);
-        unlink(rp);
-    }
-    return (int)strtol(out, NULL, 10);
-}
-
-/* A JSON string member of body, copied into v. */
-static const char *member(char *v, size_t len, const char *name)
-{
-    cJSON *o = cJSON_Parse(body);
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (cJSON_IsString(x))
-        snprintf(v, len, "%s", x->valuestring);
-    else if (cJSON_IsNumber(x))
-        snprintf(v, len, "%.0f", x->valuedouble);
-    else
-        v[0] = 0;
-    cJSON_Delete(o);
-    return v;
-}
 
 /* Job j of run 1 goes to a host and starts (event 0), through the store
  * as the dispatcher would. */
@@ -169,7 +34,7 @@ static void job_start(int64_t j)
 {
     assay_lab lab;
     char ev[512];
-    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    cr_assert_eq(assay_lab_open(&lab, sv_lab), 0);
     int kp = j % 2 == 1; /* a run's jobs alternate: Kunpeng first, then Zhaoxin */
     cr_assert_eq(assay_store_job_assign(lab.store, j, kp ? "kunpeng-1" : "zhaoxin-1"), 0, "%s",
                  assay_error_last()->message);
@@ -186,7 +51,7 @@ static void job_start(int64_t j)
 static void job_finish(int64_t j)
 {
     assay_lab lab;
-    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    cr_assert_eq(assay_lab_open(&lab, sv_lab), 0);
     cr_assert_eq(assay_store_job_event(lab.store, j, 1, 1, "job-end",
                                        "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-30T10:00:01Z\",\"type\":\"job-end\","
                                        "\"outcome\":\"passed\",\"reason\":null}"),
@@ -218,11 +83,11 @@ static void finish_run(void)
 static void uploaded_and_queued(const char *vendor, const char *eng, char *id)
 {
     char req[256];
-    cr_assert_eq(http(vendor, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
-                 "%s", body);
-    member(id, 80, "id");
+    cr_assert_eq(sv_http(vendor, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", sv_body);
+    sv_member(id, 80, "id");
     snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
 }
 
 /* Wait until run `run` exists in the store (a script submitted it). */
@@ -230,7 +95,7 @@ static void wait_for_run(int64_t run)
 {
     assay_lab lab;
     cJSON *r = NULL;
-    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    cr_assert_eq(assay_lab_open(&lab, sv_lab), 0);
     for (int i = 0; i < 6000 && assay_store_run_get(lab.store, run, &r) < 0; i++)
         poll(NULL, 0, 50);
     assay_lab_close(&lab);
@@ -253,90 +118,77 @@ static int read_until(FILE *f, const char *want, char *log, size_t loglen)
     return -1;
 }
 
-static int staged_files(void)
-{
-    char p[700];
-    snprintf(p, sizeof p, "%s/serve-staging", labdir);
-    DIR *d = opendir(p);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
 
 Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_vendor_sees_nothing, .timeout = 300)
 {
     char acme[72], globex[72], eng[72], id[80], v[128], path[256];
-    fresh("e2e");
-    account(acme, "acme", "vendor", "acme");
-    account(globex, "globex", "vendor", "globex");
-    account(eng, "alice", "engineer", NULL);
-    start("");
+    sv_fresh("e2e");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(globex, "globex", "vendor", "globex");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_start("", "");
 
-    cr_assert_eq(http(NULL, "/healthz", " "), 200, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200);
-    cr_assert_str_eq(member(v, sizeof v, "org"), "acme");
+    cr_assert_eq(sv_http(NULL, "/healthz", " "), 200, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/whoami", " "), 200);
+    cr_assert_str_eq(sv_member(v, sizeof v, "org"), "acme");
 
     /* The vendor uploads a real submission; the same bytes again change nothing. */
-    cr_assert_eq(http(acme, "/api/v1/packages?name=hello-1.0.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"),
-                 201, "%s", body);
-    member(id, sizeof id, "id");
-    cr_assert_eq(strlen(id), 64, "%s", body);
-    cr_assert(strstr(body, "\"added\":true"), "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/packages?name=hello-1.0.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"),
-                 200, "%s", body);
-    cr_assert(strstr(body, "\"added\":false"), "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
-    cr_assert(strstr(body, id) && strstr(body, "\"file_name\":\"hello-1.0.tar.gz\""), "%s", body);
+    cr_assert_eq(sv_http(acme, "/api/v1/packages?name=hello-1.0.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"),
+                 201, "%s", sv_body);
+    sv_member(id, sizeof id, "id");
+    cr_assert_eq(strlen(id), 64, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"added\":true"), "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/packages?name=hello-1.0.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"),
+                 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"added\":false"), "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/packages", " "), 200);
+    cr_assert(strstr(sv_body, id) && strstr(sv_body, "\"file_name\":\"hello-1.0.tar.gz\""), "%s", sv_body);
     snprintf(path, sizeof path, "/api/v1/packages/%.12s", id);
-    cr_assert_eq(http(acme, path, " "), 200, "%s", body);
-    cr_assert(strstr(body, "\"preflight\":{"), "%s", body);
-    cr_assert_eq(staged_files(), 0, "the staged upload is gone");
+    cr_assert_eq(sv_http(acme, path, " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"preflight\":{"), "%s", sv_body);
+    cr_assert_eq(sv_staged(), 0, "the staged upload is gone");
 
     /* The other vendor: nothing of it, the same 404 as for nothing at all. */
-    cr_assert_eq(http(globex, "/api/v1/packages", " "), 200);
-    cr_assert_str_eq(body, "[]");
-    cr_assert_eq(http(globex, path, " "), 404, "%s", body);
-    cr_assert_eq(http(globex, "/api/v1/packages/0123456789abcdef", " "), 404);
+    cr_assert_eq(sv_http(globex, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(sv_body, "[]");
+    cr_assert_eq(sv_http(globex, path, " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/packages/0123456789abcdef", " "), 404);
 
     /* Vendors do not queue runs; engineers do. */
     char req[256];
     snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
-    cr_assert_eq(http(acme, "/api/v1/runs", "-H 'Content-Type: application/json' -d '%s'", req), 403, "%s", body);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-H 'Content-Type: application/json' -d '%s'", req), 201, "%s", body);
-    cr_assert_str_eq(member(v, sizeof v, "run"), "1");
+    cr_assert_eq(sv_http(acme, "/api/v1/runs", "-H 'Content-Type: application/json' -d '%s'", req), 403, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-H 'Content-Type: application/json' -d '%s'", req), 201, "%s", sv_body);
+    cr_assert_str_eq(sv_member(v, sizeof v, "run"), "1");
     /* A target the package has nothing for is refused, as run submit does. */
     snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"loongson-3a5000-uos-20\"}", id);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 422, "%s", body);
-    cr_assert(strstr(body, "can never run"), "%s", body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 422, "%s", sv_body);
+    cr_assert(strstr(sv_body, "can never run"), "%s", sv_body);
 
-    cr_assert_eq(http(acme, "/api/v1/runs/1", " "), 200, "%s", body);
-    cr_assert(strstr(body, "\"job_list\":[") && strstr(body, "kunpeng-920-kylin-v10"), "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/runs/1/report", " "), 409, "a report of a run still queued: %s", body);
-    cr_assert_eq(http(acme, "/api/v1/runs", " "), 200);
-    cr_assert(strstr(body, "\"id\":1"), "%s", body);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"job_list\":[") && strstr(sv_body, "kunpeng-920-kylin-v10"), "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1/report", " "), 409, "a report of a run still queued: %s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs", " "), 200);
+    cr_assert(strstr(sv_body, "\"id\":1"), "%s", sv_body);
 
     /* Every route that names run 1, for the other vendor: 404. */
     static const char *const other[] = {"/api/v1/runs/1", "/api/v1/runs/1/report", "/api/v1/runs/1/report?format=html"};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
-        cr_assert_eq(http(globex, other[i], " "), 404, "%s: %s", other[i], body);
-    cr_assert_eq(http(globex, "/api/v1/runs/1/cancel", "-X POST"), 404, "%s", body);
-    cr_assert_eq(http(globex, "/api/v1/runs", " "), 200);
-    cr_assert_str_eq(body, "[]");
-    cr_assert_eq(http(acme, "/api/v1/runs/1/cancel", "-X POST"), 403, "its own run, but not its to stop: %s", body);
-    cr_assert_eq(http(acme, "/api/v1/hosts", " "), 403);
-    cr_assert_eq(http(eng, "/api/v1/hosts", " "), 200, "%s", body);
+        cr_assert_eq(sv_http(globex, other[i], " "), 404, "%s: %s", other[i], sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/runs/1/cancel", "-X POST"), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/runs", " "), 200);
+    cr_assert_str_eq(sv_body, "[]");
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1/cancel", "-X POST"), 403, "its own run, but not its to stop: %s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/hosts", " "), 403);
+    cr_assert_eq(sv_http(eng, "/api/v1/hosts", " "), 200, "%s", sv_body);
 
     /* The run's events, live over SSE: job 1 starts while the vendor
      * watches, then ends; the stream ends with it. */
     char cmd[1024], seen[16384] = "";
-    snprintf(cmd, sizeof cmd, "curl -sSN -H 'Authorization: Bearer %s' '%s/api/v1/jobs/1/events'", acme, url);
+    snprintf(cmd, sizeof cmd, "curl -sSN -H 'Authorization: Bearer %s' '%s/api/v1/jobs/1/events'", acme, sv_url);
     FILE *sse = popen(cmd, "r");
     cr_assert_not_null(sse);
-    cr_assert_eq(http(globex, "/api/v1/jobs/1/events", " "), 404, "%s", body);
+    cr_assert_eq(sv_http(globex, "/api/v1/jobs/1/events", " "), 404, "%s", sv_body);
     job_start(1);
     cr_assert_eq(read_until(sse, "event: job-start", seen, sizeof seen), 0, "%s", seen);
     cr_assert(strstr(seen, "id: 1.0\n"), "%s", seen);
@@ -345,130 +197,116 @@ Test(serve, a_vendor_uploads_an_engineer_runs_the_report_verifies_and_another_ve
     cr_assert(strstr(seen, "id: 1.1\nevent: job-end\n"), "%s", seen);
     cr_assert_eq(pclose(sse), 0, "the stream ends when the job does");
     /* Resumed after event 1.0: only what came after it. */
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/events", "-H 'Last-Event-ID: 1.0'"), 200, "%s", body);
-    cr_assert(!strstr(body, "job-start") && strstr(body, "id: 1.1\nevent: job-end\n") && strstr(body, "event: end\n"),
-              "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/events", "-H 'Last-Event-ID: x'"), 400, "%s", body);
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/events", "-H 'Last-Event-ID: 1.0'"), 200, "%s", sv_body);
+    cr_assert(!strstr(sv_body, "job-start") && strstr(sv_body, "id: 1.1\nevent: job-end\n") && strstr(sv_body, "event: end\n"),
+              "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/events", "-H 'Last-Event-ID: x'"), 400, "%s", sv_body);
     job_start(2);
     job_finish(2);
 
     /* The run has ended; the vendor downloads the signed report, which
      * verifies with assay and with the API. */
     char rep[700];
-    snprintf(rep, sizeof rep, "%s/report.json", dir);
-    cr_assert_eq(th_run(out, sizeof out, "curl -fsS -H 'Authorization: Bearer %s' -o %s '%s/api/v1/runs/1/report'",
-                        acme, rep, url),
-                 0, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && " A " --lab %s key export --public lab.pub.pem && " A
+    snprintf(rep, sizeof rep, "%s/report.json", sv_dir);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "curl -fsS -H 'Authorization: Bearer %s' -o %s '%s/api/v1/runs/1/report'",
+                        acme, rep, sv_url),
+                 0, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && " SV_ASSAY " --lab %s key export --public lab.pub.pem && " SV_ASSAY
                                          " verify report.json --pubkey lab.pub.pem",
-                        dir, labdir),
-                 0, "%s", out);
-    cr_assert(strstr(out, "valid: report"), "%s", out);
-    cr_assert_eq(http(NULL, "/api/v1/verify", "--data-binary @%s", rep), 200, "%s", body);
-    cr_assert(strstr(body, "\"valid\":true"), "%s", body);
+                        sv_dir, sv_lab),
+                 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "valid: report"), "%s", sv_out);
+    cr_assert_eq(sv_http(NULL, "/api/v1/verify", "--data-binary @%s", rep), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"valid\":true"), "%s", sv_body);
     /* One changed byte of the signature: refused. */
-    cr_assert_eq(th_run(out, sizeof out,
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
                         "cd %s && sed 's/\"sig\":\"\\(.\\)/\"sig\":\"A\\1/' report.json > bad.json && ! cmp -s bad.json report.json",
-                        dir),
-                 0, "%s", out);
-    cr_assert_eq(http(NULL, "/api/v1/verify", "--data-binary @%s/bad.json", dir), 422, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=html", " "), 200);
-    cr_assert(strstr(body, "<html"), "%.200s", body);
-    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=md", " "), 200);
-    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=docx", " "), 400); /* pdf is served too */
-    cr_assert_eq(http(globex, "/api/v1/runs/1/report", " "), 404);
+                        sv_dir),
+                 0, "%s", sv_out);
+    cr_assert_eq(sv_http(NULL, "/api/v1/verify", "--data-binary @%s/bad.json", sv_dir), 422, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1/report?format=html", " "), 200);
+    cr_assert(strstr(sv_body, "<html"), "%.200s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1/report?format=md", " "), 200);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1/report?format=docx", " "), 400); /* pdf is served too */
+    cr_assert_eq(sv_http(globex, "/api/v1/runs/1/report", " "), 404);
 
     /* A job: its events and logs, whole or by range; for the vendor, not
      * for the other one. */
-    cr_assert_eq(http(acme, "/api/v1/jobs/1", " "), 200, "%s", body);
-    cr_assert(strstr(body, "\"type\":\"job-end\"") && strstr(body, "logs/runs.1.stdout"), "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/jobs/1?from=1", " "), 200, "%s", body);
-    cr_assert(!strstr(body, "\"type\":\"job-start\""), "from=1 leaves out event 0: %s", body);
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", " "), 200, "%s", body);
-    cr_assert_str_eq(body, "starting\nerror: <bad> input\n");
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=9-'"), 206, "%s", body);
-    cr_assert_str_eq(body, "error: <bad> input\n");
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=-6'"), 206, "%s", body);
-    cr_assert_str_eq(body, "input\n");
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=0-7'"), 206, "%s", body);
-    cr_assert_str_eq(body, "starting");
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=999-'"), 416, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/log?path=../../assay.db", " "), 404, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/jobs/1/log", " "), 400, "%s", body);
-    cr_assert_eq(http(globex, "/api/v1/jobs/1", " "), 404, "%s", body);
-    cr_assert_eq(http(globex, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", " "), 404, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/jobs/99", " "), 404, "%s", body);
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"type\":\"job-end\"") && strstr(sv_body, "logs/runs.1.stdout"), "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1?from=1", " "), 200, "%s", sv_body);
+    cr_assert(!strstr(sv_body, "\"type\":\"job-start\""), "from=1 leaves out event 0: %s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", " "), 200, "%s", sv_body);
+    cr_assert_str_eq(sv_body, "starting\nerror: <bad> input\n");
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=9-'"), 206, "%s", sv_body);
+    cr_assert_str_eq(sv_body, "error: <bad> input\n");
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=-6'"), 206, "%s", sv_body);
+    cr_assert_str_eq(sv_body, "input\n");
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=0-7'"), 206, "%s", sv_body);
+    cr_assert_str_eq(sv_body, "starting");
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", "-H 'Range: bytes=999-'"), 416, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/log?path=../../assay.db", " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/1/log", " "), 400, "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/jobs/1", " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/jobs/1/log?path=logs/runs.1.stdout", " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/jobs/99", " "), 404, "%s", sv_body);
 
     /* A stream still waiting when the server stops ends cleanly. */
     snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10\"}", id);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
-    snprintf(cmd, sizeof cmd, "curl -sSN -H 'Authorization: Bearer %s' '%s/api/v1/jobs/3/events'", eng, url);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
+    snprintf(cmd, sizeof cmd, "curl -sSN -H 'Authorization: Bearer %s' '%s/api/v1/jobs/3/events'", eng, sv_url);
     FILE *waiting = popen(cmd, "r");
     seen[0] = 0;
     cr_assert_eq(read_until(waiting, ": job 3", seen, sizeof seen), 0, "%s", seen);
 
     /* A revoked token and a disabled account stop at once. */
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s token revoke globex", labdir), 0, "%s", out);
-    cr_assert_eq(http(globex, "/api/v1/whoami", " "), 401);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user disable acme", labdir), 0, "%s", out);
-    cr_assert_eq(http(acme, "/api/v1/runs/1", " "), 401);
-    cr_assert_eq(http(eng, "/api/v1/runs/1/cancel", "-X POST"), 409, "an ended run: %s", body);
-    stop();
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s token revoke globex", sv_lab), 0, "%s", sv_out);
+    cr_assert_eq(sv_http(globex, "/api/v1/whoami", " "), 401);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s user disable acme", sv_lab), 0, "%s", sv_out);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1", " "), 401);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs/1/cancel", "-X POST"), 409, "an ended run: %s", sv_body);
+    sv_stop();
     cr_assert_eq(read_until(waiting, "never", seen, sizeof seen), -1);
     cr_assert_eq(pclose(waiting), 0, "the waiting stream ended cleanly: %s", seen);
-}
-
-/* Connect to the server, send `head` and nothing more; the socket. */
-static int raw(const char *head)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    unsigned port = 0;
-    sscanf(url, "http://127.0.0.1:%u", &port);
-    sa.sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
-    return fd;
 }
 
 Test(serve, hostile_requests_get_a_clear_answer_and_lose_nothing, .timeout = 300)
 {
     char eng[72], acme[72];
-    fresh("hostile");
-    account(eng, "alice", "engineer", NULL);
-    account(acme, "acme", "vendor", "acme");
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s config set ingest.max_submission_bytes 100000", labdir), 0, "%s",
-                 out);
-    start("--timeout 2");
+    sv_fresh("hostile");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_account(acme, "acme", "vendor", "acme");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s config set ingest.max_submission_bytes 100000", sv_lab), 0, "%s",
+                 sv_out);
+    sv_start("", "--timeout 2");
 
     /* No token, a made-up one, a malformed header. */
-    cr_assert_eq(http(NULL, "/api/v1/packages", " "), 401);
-    cr_assert(strstr(body, "\"status\":401"), "%s", body);
-    cr_assert_eq(http("assay_0000000000000000000000000000000000000000000000000000000000000000", "/api/v1/packages", " "),
+    cr_assert_eq(sv_http(NULL, "/api/v1/packages", " "), 401);
+    cr_assert(strstr(sv_body, "\"status\":401"), "%s", sv_body);
+    cr_assert_eq(sv_http("assay_0000000000000000000000000000000000000000000000000000000000000000", "/api/v1/packages", " "),
                  401);
-    cr_assert_eq(http(NULL, "/api/v1/packages", "-H 'Authorization: Basic YTpi'"), 401);
+    cr_assert_eq(sv_http(NULL, "/api/v1/packages", "-H 'Authorization: Basic YTpi'"), 401);
 
     /* Too big: refused from Content-Length before the body; chunked, when
      * it passes the cap. Nothing staged stays. */
-    cr_assert_eq(th_run(out, sizeof out, "head -c 200000 /dev/urandom > %s/big", dir), 0);
-    cr_assert_eq(http(acme, "/api/v1/packages", "--data-binary @%s/big", dir), 413, "%s", body);
-    cr_assert(strstr(body, "ingest.max_submission_bytes"), "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/packages", "-H 'Transfer-Encoding: chunked' --data-binary @%s/big", dir), 413,
-                 "%s", body);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-H 'Transfer-Encoding: chunked' --data-binary @%s/big", dir), 413, "%s",
-                 body);
-    cr_assert_eq(staged_files(), 0);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "head -c 200000 /dev/urandom > %s/big", sv_dir), 0);
+    cr_assert_eq(sv_http(acme, "/api/v1/packages", "--data-binary @%s/big", sv_dir), 413, "%s", sv_body);
+    cr_assert(strstr(sv_body, "ingest.max_submission_bytes"), "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/packages", "-H 'Transfer-Encoding: chunked' --data-binary @%s/big", sv_dir), 413,
+                 "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-H 'Transfer-Encoding: chunked' --data-binary @%s/big", sv_dir), 413, "%s",
+                 sv_body);
+    cr_assert_eq(sv_staged(), 0);
 
     /* Bad JSON, a JSON bomb, the wrong types. */
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '{\"package\":'"), 400, "%s", body);
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && python3 -c \"print('['*30000 + ']'*30000)\" > bomb.json", dir), 0);
-    cr_assert_eq(http(eng, "/api/v1/runs", "--data-binary @%s/bomb.json", dir), 400, "%s", body);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '{\"package\":7,\"profiles\":[]}'"), 422, "%s", body);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '{\"package\":\"0123456789abcdef\",\"profiles\":\"all\",\"priority\":1e9}'"),
-                 422, "%s", body);
-    cr_assert_eq(http(eng, "/api/v1/runs", "-d '{\"package\":\"0123456789abcdef\",\"profiles\":\"all\"}'"), 404, "%s",
-                 body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '{\"package\":'"), 400, "%s", sv_body);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && python3 -c \"print('['*30000 + ']'*30000)\" > bomb.json", sv_dir), 0);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "--data-binary @%s/bomb.json", sv_dir), 400, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '{\"package\":7,\"profiles\":[]}'"), 422, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '{\"package\":\"0123456789abcdef\",\"profiles\":\"all\",\"priority\":1e9}'"),
+                 422, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '{\"package\":\"0123456789abcdef\",\"profiles\":\"all\"}'"), 404, "%s",
+                 sv_body);
 
     /* Paths: traversal, encoded slashes, non-UTF-8, nonsense ids. */
     static const char *const paths[] = {
@@ -477,37 +315,37 @@ Test(serve, hostile_requests_get_a_clear_answer_and_lose_nothing, .timeout = 300
         "/api/v1/packages/%00%00%00%00%00%00%00%00", "/api/v2/packages", "/api/v1/runs/1/report/../../hosts",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        int st = http(eng, paths[i], " ");
-        cr_assert(st == 404 || st == 400, "%s: %d %s", paths[i], st, body);
+        int st = sv_http(eng, paths[i], " ");
+        cr_assert(st == 404 || st == 400, "%s: %d %s", paths[i], st, sv_body);
     }
-    cr_assert_eq(http(eng, "/api/v1/packages?name=../../x", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 400, "%s",
-                 body);
-    cr_assert_eq(http(eng, "/api/v1/packages", "-X DELETE"), 405);
+    cr_assert_eq(sv_http(eng, "/api/v1/packages?name=../../x", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 400, "%s",
+                 sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/packages", "-X DELETE"), 405);
 
     /* Oversized headers: refused, and the server goes on serving. */
-    cr_assert_eq(th_run(out, sizeof out, "(printf 'X-Big: '; head -c 100000 /dev/zero | tr '\\0' a) > %s/hdr", dir), 0);
-    int st = http(eng, "/api/v1/packages", "-H @%s/hdr", dir);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "(printf 'X-Big: '; head -c 100000 /dev/zero | tr '\\0' a) > %s/hdr", sv_dir), 0);
+    int st = sv_http(eng, "/api/v1/packages", "-H @%s/hdr", sv_dir);
     cr_assert(st == 0 || st == 413 || st == 431 || st == 400, "%d", st);
 
     /* A body that ends early: the staged file goes when the connection does. */
-    int fd = raw("POST /api/v1/packages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ");
+    int fd = sv_raw("POST /api/v1/packages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ");
     cr_assert_eq(write(fd, acme, strlen(acme)), (ssize_t)strlen(acme));
     const char *rest = "\r\nContent-Length: 5000\r\n\r\n0123456789";
     cr_assert_eq(write(fd, rest, strlen(rest)), (ssize_t)strlen(rest));
     close(fd);
     /* A slowloris: half a request line and silence; the server closes it
      * after --timeout while others are served. */
-    fd = raw("GET /api/v1/whoami HTTP/1.1\r\nHo");
-    cr_assert_eq(http(NULL, "/healthz", " "), 200);
+    fd = sv_raw("GET /api/v1/whoami HTTP/1.1\r\nHo");
+    cr_assert_eq(sv_http(NULL, "/healthz", " "), 200);
     struct pollfd pfd = {fd, POLLIN, 0};
     cr_assert_eq(poll(&pfd, 1, 30000), 1, "the slow connection was never closed");
     char buf[512];
     ssize_t n = read(fd, buf, sizeof buf);
     cr_assert(n >= 0, "read: %s", strerror(errno));
     close(fd);
-    for (int i = 0; i < 300 && staged_files(); i++)
+    for (int i = 0; i < 300 && sv_staged(); i++)
         poll(NULL, 0, 100); /* the server notices the closed upload on its own time */
-    cr_assert_eq(staged_files(), 0, "a cut upload left its staging file");
+    cr_assert_eq(sv_staged(), 0, "a cut upload left its staging file");
 
     /* The hostile corpus over HTTP: the refusals and messages of package
      * add, nothing stored, nothing outside the store. */
@@ -520,33 +358,33 @@ Test(serve, hostile_requests_get_a_clear_answer_and_lose_nothing, .timeout = 300
         "bad-rpm-arch.tar.gz", "bad-fake-rpm.tar.gz",
     };
     char cli_lab[700];
-    snprintf(cli_lab, sizeof cli_lab, "%s/cli-lab", dir);
+    snprintf(cli_lab, sizeof cli_lab, "%s/cli-lab", sv_dir);
     cr_assert_eq(assay_lab_init(cli_lab, ASSAY_KEY_ED25519, NULL), 0);
     /* Both labs with the same ingest limits, the entry cap low enough for
      * many-entries.tar.gz (as test_ingest sets it). */
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s config set ingest.max_entries 15 && " A
-                                         " --lab %s config set ingest.max_entries 15", labdir, cli_lab), 0, "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s config set ingest.max_entries 15 && " SV_ASSAY
+                                         " --lab %s config set ingest.max_entries 15", sv_lab, cli_lab), 0, "%s", sv_out);
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char f[600], detail[600], want[1200];
         snprintf(f, sizeof f, CORPUS "/%s", files[i]);
         if (access(f, R_OK) != 0)
             cr_assert_fail("%s is not in the corpus", f);
-        st = http(acme, "/api/v1/packages?name=x.tar", "--data-binary @%s", f);
-        cr_assert(st == 422 || st == 413, "%s: %d %s", files[i], st, body);
-        member(detail, sizeof detail, "detail");
-        cr_assert(detail[0], "%s: %s", files[i], body);
-        th_run(out, sizeof out, A " --lab %s package add %s 2>&1", cli_lab, f);
+        st = sv_http(acme, "/api/v1/packages?name=x.tar", "--data-binary @%s", f);
+        cr_assert(st == 422 || st == 413, "%s: %d %s", files[i], st, sv_body);
+        sv_member(detail, sizeof detail, "detail");
+        cr_assert(detail[0], "%s: %s", files[i], sv_body);
+        th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s package add %s 2>&1", cli_lab, f);
         snprintf(want, sizeof want, "assay: package add %s: %s\n", f, detail);
-        cr_assert_str_eq(out, want, "%s: the CLI and the API disagree", files[i]);
+        cr_assert_str_eq(sv_out, want, "%s: the CLI and the API disagree", files[i]);
     }
-    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
-    cr_assert_str_eq(body, "[]");
-    cr_assert_eq(http(eng, "/api/v1/packages", " "), 200);
-    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(sv_http(acme, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(sv_body, "[]");
+    cr_assert_eq(sv_http(eng, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(sv_body, "[]");
     cr_assert_eq(access("/tmp/assay-escape", F_OK), -1, "something was written outside the store");
-    cr_assert_eq(staged_files(), 0);
-    cr_assert_eq(http(NULL, "/healthz", " "), 200, "still serving");
-    stop();
+    cr_assert_eq(sv_staged(), 0);
+    cr_assert_eq(sv_http(NULL, "/healthz", " "), 200, "still serving");
+    sv_stop();
 }
 
 /* A server killed during an upload: nothing of it visible, and its staged
@@ -554,52 +392,52 @@ Test(serve, hostile_requests_get_a_clear_answer_and_lose_nothing, .timeout = 300
 Test(serve, killed_during_an_upload_leaves_nothing, .timeout = 120)
 {
     char acme[72];
-    fresh("kill");
-    account(acme, "acme", "vendor", "acme");
-    start("");
-    int fd = raw("POST /api/v1/packages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ");
+    sv_fresh("kill");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_start("", "");
+    int fd = sv_raw("POST /api/v1/packages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ");
     cr_assert_eq(write(fd, acme, strlen(acme)), (ssize_t)strlen(acme));
     const char *rest = "\r\nContent-Length: 100000\r\n\r\n0123456789";
     cr_assert_eq(write(fd, rest, strlen(rest)), (ssize_t)strlen(rest));
-    for (int i = 0; i < 300 && !staged_files(); i++)
+    for (int i = 0; i < 300 && !sv_staged(); i++)
         poll(NULL, 0, 20); /* until the server has staged the first bytes */
-    cr_assert_eq(staged_files(), 1);
-    kill(server, SIGKILL);
-    waitpid(server, NULL, 0);
+    cr_assert_eq(sv_staged(), 1);
+    kill(sv_pid, SIGKILL);
+    waitpid(sv_pid, NULL, 0);
     close(fd);
-    cr_assert_eq(staged_files(), 1, "a killed server leaves its staging");
-    start("");
-    cr_assert_eq(staged_files(), 0, "a new server removes what the killed one staged");
-    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
-    cr_assert_str_eq(body, "[]");
-    stop();
+    cr_assert_eq(sv_staged(), 1, "a killed server leaves its staging");
+    sv_start("", "");
+    cr_assert_eq(sv_staged(), 0, "a new server removes what the killed one staged");
+    cr_assert_eq(sv_http(acme, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(sv_body, "[]");
+    sv_stop();
 }
 
 Test(serve, https_with_tls_cert_and_key, .timeout = 120)
 {
     char acme[72];
-    fresh("tls");
-    account(acme, "acme", "vendor", "acme");
-    cr_assert_eq(th_run(out, sizeof out,
+    sv_fresh("tls");
+    sv_account(acme, "acme", "vendor", "acme");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
                         "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
                         "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>&1",
-                        dir),
-                 0, "%s", out);
+                        sv_dir),
+                 0, "%s", sv_out);
     char extra[1400];
-    snprintf(extra, sizeof extra, "--tls-cert %s/cert.pem --tls-key %s/key.pem", dir, dir);
-    /* start() expects http://; read the https line here. */
+    snprintf(extra, sizeof extra, "--tls-cert %s/cert.pem --tls-key %s/key.pem", sv_dir, sv_dir);
+    /* sv_start() expects http://; read the https line here. */
     pid_t parent = getpid();
     int pp[2];
     cr_assert_eq(pipe(pp), 0);
-    server = fork();
-    if (server == 0) {
+    sv_pid = fork();
+    if (sv_pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
         char cmd[2048];
         dup2(pp[1], 1);
-        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen 127.0.0.1:0 %s 2>>%s/serve.log", A, labdir, extra,
-                 dir);
+        snprintf(cmd, sizeof cmd, "exec %s --lab %s serve --listen 127.0.0.1:0 %s 2>>%s/serve.log", SV_ASSAY, sv_lab, extra,
+                 sv_dir);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -610,67 +448,67 @@ Test(serve, https_with_tls_cert_and_key, .timeout = 120)
     fclose(f);
     unsigned port = 0;
     cr_assert_eq(sscanf(line, "assay serve: listening on https://127.0.0.1:%u", &port), 1, "%s", line);
-    cr_assert_eq(th_run(out, sizeof out, "curl -fsS --cacert %s/cert.pem -H 'Authorization: Bearer %s' "
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "curl -fsS --cacert %s/cert.pem -H 'Authorization: Bearer %s' "
                                          "https://127.0.0.1:%u/api/v1/whoami",
-                        dir, acme, port),
-                 0, "%s", out);
-    cr_assert(strstr(out, "\"org\":\"acme\""), "%s", out);
-    cr_assert_neq(th_run(out, sizeof out, "curl -sS http://127.0.0.1:%u/healthz", port), 0, "plain HTTP is not served");
-    stop();
+                        sv_dir, acme, port),
+                 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "\"org\":\"acme\""), "%s", sv_out);
+    cr_assert_neq(th_run(sv_out, sizeof sv_out, "curl -sS http://127.0.0.1:%u/healthz", port), 0, "plain HTTP is not served");
+    sv_stop();
 }
 
 /* docs/api.md's commands, as written, against a live server: the part
  * before the run ends, then (the run ended through the store) the rest. */
 Test(serve, the_commands_of_api_md_run_as_written, .timeout = 300)
 {
-    fresh("docs");
-    start("");
-    cr_assert_eq(th_run(out, sizeof out,
+    sv_fresh("docs");
+    sv_start("", "");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
                         "cd %s && cp " CORPUS "/ok-deb-rpm.tar.gz hello-1.0.tar.gz && "
                         "awk '/<!-- run-ended -->/{exit} /^```sh/{on=1;next} /^```/{on=0;next} on' %s/docs/api.md > "
                         "part1.sh && awk '/<!-- run-ended -->/{go=1} go&&/^```sh/{on=1;next} /^```/{on=0;next} on' "
                         "%s/docs/api.md > part2.sh && grep -c . part1.sh part2.sh",
-                        dir, ASSAY_SOURCE_DIR, ASSAY_SOURCE_DIR),
-                 0, "%s", out);
-    cr_assert(strstr(out, "part1.sh:") && strstr(out, "part2.sh:9"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part1.sh 2>&1", dir,
-                        ASSAY_BINARY_DIR, labdir, url),
-                 0, "%s", out);
-    cr_assert(strstr(out, "queued"), "%s", out);
+                        sv_dir, ASSAY_SOURCE_DIR, ASSAY_SOURCE_DIR),
+                 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "part1.sh:") && strstr(sv_out, "part2.sh:9"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part1.sh 2>&1", sv_dir,
+                        ASSAY_BINARY_DIR, sv_lab, sv_url),
+                 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "queued"), "%s", sv_out);
     finish_run();
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part2.sh 2>&1", dir,
-                        ASSAY_BINARY_DIR, labdir, url),
-                 0, "%s", out);
-    cr_assert(strstr(out, "true\n") && strstr(out, "valid: report") && strstr(out, "event: end"), "%s", out);
-    stop();
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && PATH=%s:$PATH ASSAY_LAB=%s ASSAY_URL=%s sh -e part2.sh 2>&1", sv_dir,
+                        ASSAY_BINARY_DIR, sv_lab, sv_url),
+                 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "true\n") && strstr(sv_out, "valid: report") && strstr(sv_out, "event: end"), "%s", sv_out);
+    sv_stop();
 }
 
 /* The CLI's account commands refuse what they must. */
 Test(serve, accounts_on_the_cli)
 {
-    fresh("cli");
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add v --role vendor 2>&1", labdir), 1, "%s", out);
-    cr_assert(strstr(out, "needs --org"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add e --role engineer --org acme 2>&1", labdir), 1, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add 'a b' --role engineer 2>&1", labdir), 1, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add e --role root 2>&1", labdir), 1, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add e --role engineer 2>&1", labdir), 0, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user add e --role engineer 2>&1", labdir), 1, "%s", out);
-    cr_assert(strstr(out, "exists"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s token create nobody 2>&1", labdir), 1, "%s", out);
+    sv_fresh("cli");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s user add v --role vendor 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "needs --org"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s user add e --role engineer --org acme 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s user add 'a b' --role engineer 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s user add e --role root 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s user add e --role engineer 2>&1", sv_lab), 0, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s user add e --role engineer 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "exists"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s token create nobody 2>&1", sv_lab), 1, "%s", sv_out);
     char t1[128], t2[128];
-    cr_assert_eq(th_run(t1, sizeof t1, A " --lab %s token create e", labdir), 0);
-    cr_assert_eq(th_run(t2, sizeof t2, A " --lab %s token create e", labdir), 0);
+    cr_assert_eq(th_run(t1, sizeof t1, SV_ASSAY " --lab %s token create e", sv_lab), 0);
+    cr_assert_eq(th_run(t2, sizeof t2, SV_ASSAY " --lab %s token create e", sv_lab), 0);
     cr_assert_str_neq(t1, t2);
     /* Only hashes are stored. */
     t1[strcspn(t1, "\n")] = 0;
-    cr_assert_eq(th_run(out, sizeof out, "grep -q %s %s/assay.db*", t1 + 6, labdir), 1, "the token is in the store");
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s user list --json", labdir), 0);
-    cr_assert(strstr(out, "\"tokens\":\t2") || strstr(out, "\"tokens\": 2"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s token revoke e", labdir), 0);
-    cr_assert(strstr(out, "2 token(s) of e revoked"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s serve --listen nowhere 2>&1", labdir), 1, "%s", out);
-    cr_assert(strstr(out, "assay: serve: --listen"), "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -q %s %s/assay.db*", t1 + 6, sv_lab), 1, "the token is in the store");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s user list --json", sv_lab), 0);
+    cr_assert(strstr(sv_out, "\"tokens\":\t2") || strstr(sv_out, "\"tokens\": 2"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s token revoke e", sv_lab), 0);
+    cr_assert(strstr(sv_out, "2 token(s) of e revoked"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s serve --listen nowhere 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "assay: serve: --listen"), "%s", sv_out);
 }
 
 /* The CLI as a CI client: upload, submit, wait (exit code from the
@@ -678,49 +516,49 @@ Test(serve, accounts_on_the_cli)
 Test(serve, the_cli_talks_to_a_server_as_a_ci_job_would, .timeout = 300)
 {
     char acme[72], globex[72], eng[72], local[4096];
-    fresh("client");
-    account(acme, "acme", "vendor", "acme");
-    account(globex, "globex", "vendor", "globex");
-    account(eng, "alice", "engineer", NULL);
-    start("");
+    sv_fresh("client");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(globex, "globex", "vendor", "globex");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_start("", "");
     char tf[700];
-    snprintf(tf, sizeof tf, "%s/alice.token", dir);
+    snprintf(tf, sizeof tf, "%s/alice.token", sv_dir);
     FILE *f = fopen(tf, "w");
     fprintf(f, "%s\n", eng);
     fclose(f);
 
-    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s/ package add " CORPUS "/ok-deb-rpm.tar.gz",
-                        acme, url),
-                 0, "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "ASSAY_TOKEN=%s " SV_ASSAY " --server %s/ package add " CORPUS "/ok-deb-rpm.tar.gz",
+                        acme, sv_url),
+                 0, "%s", sv_out);
     char id[80];
-    snprintf(id, sizeof id, "%.64s", out);
-    cr_assert_eq(strlen(id), 64, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --server %s --token-file %s run submit %.12s --profiles "
+    snprintf(id, sizeof id, "%.64s", sv_out);
+    cr_assert_eq(strlen(id), 64, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --server %s --token-file %s run submit %.12s --profiles "
                                          "kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20",
-                        url, tf, id),
-                 0, "%s", out);
-    cr_assert_str_eq(out, "1\n");
-    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run submit %.12s --profiles all 2>&1", acme,
-                        url, id),
-                 1, "%s", out);
-    cr_assert(strstr(out, "assay: run submit: only engineers and admins may do this (HTTP 403)"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run show 1 2>&1", globex, url), 1, "%s", out);
-    cr_assert(strstr(out, "no run 1 (HTTP 404)"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --server %s run show 1 2>&1", url), 1, "%s", out);
-    cr_assert(strstr(out, "no token"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s host list 2>&1", acme, url), 2, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run wait 1 --timeout 1 2>&1", acme, url), 3,
-                 "%s", out);
+                        sv_url, tf, id),
+                 0, "%s", sv_out);
+    cr_assert_str_eq(sv_out, "1\n");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "ASSAY_TOKEN=%s " SV_ASSAY " --server %s run submit %.12s --profiles all 2>&1", acme,
+                        sv_url, id),
+                 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "assay: run submit: only engineers and admins may do this (HTTP 403)"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "ASSAY_TOKEN=%s " SV_ASSAY " --server %s run show 1 2>&1", globex, sv_url), 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "no run 1 (HTTP 404)"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --server %s run show 1 2>&1", sv_url), 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "no token"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "ASSAY_TOKEN=%s " SV_ASSAY " --server %s host list 2>&1", acme, sv_url), 2, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "ASSAY_TOKEN=%s " SV_ASSAY " --server %s run wait 1 --timeout 1 2>&1", acme, sv_url), 3,
+                 "%s", sv_out);
 
     /* A waiting CI job: it ends when the run does, by its verdict. */
     char cmd[1024], seen[4096] = "";
-    snprintf(cmd, sizeof cmd, "ASSAY_TOKEN=%s " A " --server %s run wait 1 --json", acme, url);
+    snprintf(cmd, sizeof cmd, "ASSAY_TOKEN=%s " SV_ASSAY " --server %s run wait 1 --json", acme, sv_url);
     FILE *w = popen(cmd, "r");
     cr_assert_not_null(w);
     finish_run();
     read_until(w, "never", seen, sizeof seen);
     int st = pclose(w);
-    int lrc = th_run(local, sizeof local, A " --lab %s run wait 1 --json", labdir);
+    int lrc = th_run(local, sizeof local, SV_ASSAY " --lab %s run wait 1 --json", sv_lab);
     cr_assert(WIFEXITED(st), "%d", st);
     cr_assert_eq(WEXITSTATUS(st), lrc, "the server's run wait exits as the lab's: %s / %s", seen, local);
     cJSON *a = cJSON_Parse(seen), *b = cJSON_Parse(local);
@@ -728,15 +566,15 @@ Test(serve, the_cli_talks_to_a_server_as_a_ci_job_would, .timeout = 300)
     cJSON_Delete(a);
     cJSON_Delete(b);
 
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && ASSAY_TOKEN=%s " A " --server %s report 1 -o report.json && " A
-                                         " --lab %s key export --public lab.pub.pem && " A
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && ASSAY_TOKEN=%s " SV_ASSAY " --server %s report 1 -o report.json && " SV_ASSAY
+                                         " --lab %s key export --public lab.pub.pem && " SV_ASSAY
                                          " verify report.json --pubkey lab.pub.pem",
-                        dir, acme, url, labdir),
-                 0, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && ASSAY_TOKEN=%s " A " --server %s report 1 -o other.json 2>&1", dir,
-                        globex, url),
-                 1, "%s", out);
-    stop();
+                        sv_dir, acme, sv_url, sv_lab),
+                 0, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && ASSAY_TOKEN=%s " SV_ASSAY " --server %s report 1 -o other.json 2>&1", sv_dir,
+                        globex, sv_url),
+                 1, "%s", sv_out);
+    sv_stop();
 }
 
 /* docs/ci.md's GitLab job and Jenkins pipeline, their shell lines as
@@ -746,9 +584,9 @@ Test(serve, the_cli_talks_to_a_server_as_a_ci_job_would, .timeout = 300)
 Test(serve, the_ci_examples_of_ci_md_run_as_written, .timeout = 300)
 {
     char ci[72];
-    fresh("ci");
-    account(ci, "ci", "engineer", NULL);
-    start("");
+    sv_fresh("ci");
+    sv_account(ci, "ci", "engineer", NULL);
+    sv_start("", "");
     /* The lines of GitLab's script: list, and the arguments of Jenkins'
      * sh steps, by stage part (steps, post). */
     static const char gitlab_awk[] =
@@ -761,24 +599,24 @@ Test(serve, the_ci_examples_of_ci_md_run_as_written, .timeout = 300)
         "on && /steps \\{/ {p = \"steps\"}\non && /always \\{/ {p = \"post\"}\n"
         "on && /^ *sh '/ {sub(/^ *sh '/, \"\"); sub(/'$/, \"\"); print > (\"jenkins-\" p \".sh\")}\n";
     char af[800];
-    snprintf(af, sizeof af, "%s/gitlab.awk", dir);
+    snprintf(af, sizeof af, "%s/gitlab.awk", sv_dir);
     FILE *g = fopen(af, "w");
     fputs(gitlab_awk, g);
     fclose(g);
-    snprintf(af, sizeof af, "%s/jenkins.awk", dir);
+    snprintf(af, sizeof af, "%s/jenkins.awk", sv_dir);
     g = fopen(af, "w");
     fputs(jenkins_awk, g);
     fclose(g);
-    cr_assert_eq(th_run(out, sizeof out,
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
                         "cd %s && cp " CORPUS "/ok-deb-rpm.tar.gz hello-1.0.tar.gz && awk -f gitlab.awk %s/docs/ci.md "
                         "> gitlab.sh && awk -f jenkins.awk %s/docs/ci.md && grep -c . gitlab.sh jenkins-steps.sh "
                         "jenkins-post.sh",
-                        dir, ASSAY_SOURCE_DIR, ASSAY_SOURCE_DIR),
-                 0, "%s", out);
-    cr_assert(strstr(out, "gitlab.sh:6") && strstr(out, "jenkins-steps.sh:3") && strstr(out, "jenkins-post.sh:2"), "%s",
-              out);
+                        sv_dir, ASSAY_SOURCE_DIR, ASSAY_SOURCE_DIR),
+                 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "gitlab.sh:6") && strstr(sv_out, "jenkins-steps.sh:3") && strstr(sv_out, "jenkins-post.sh:2"), "%s",
+              sv_out);
     char env[1024], cmd[2048], seen[4096] = "", local[4096];
-    snprintf(env, sizeof env, "cd %s && PATH=%s:$PATH ASSAY_URL=%s ASSAY_TOKEN=%s", dir, ASSAY_BINARY_DIR, url, ci);
+    snprintf(env, sizeof env, "cd %s && PATH=%s:$PATH ASSAY_URL=%s ASSAY_TOKEN=%s", sv_dir, ASSAY_BINARY_DIR, sv_url, ci);
 
     /* GitLab: one shell for the script's lines, as GitLab runs them. */
     snprintf(cmd, sizeof cmd, "%s sh -e gitlab.sh 2>&1", env);
@@ -787,15 +625,15 @@ Test(serve, the_ci_examples_of_ci_md_run_as_written, .timeout = 300)
     finish_run_n(1);
     read_until(w, "never", seen, sizeof seen);
     int st = pclose(w);
-    int lrc = th_run(local, sizeof local, A " --lab %s run wait 1", labdir);
+    int lrc = th_run(local, sizeof local, SV_ASSAY " --lab %s run wait 1", sv_lab);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == lrc, "gitlab job %d, run wait %d: %s", st, lrc, seen);
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && " A " --lab %s key export --public lab.pub.pem && " A
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && " SV_ASSAY " --lab %s key export --public lab.pub.pem && " SV_ASSAY
                                          " verify report.json --pubkey lab.pub.pem && xmllint --noout report.xml",
-                        dir, labdir),
-                 0, "%s", out);
+                        sv_dir, sv_lab),
+                 0, "%s", sv_out);
 
     /* Jenkins: each sh step its own shell; the post steps run always. */
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && rm -f report.json report.xml", dir), 0);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && rm -f report.json report.xml", sv_dir), 0);
     snprintf(cmd, sizeof cmd, "%s sh -c 'while read -r l; do sh -ec \"$l\" || exit $?; done < jenkins-steps.sh' 2>&1",
              env);
     w = popen(cmd, "r");
@@ -804,13 +642,13 @@ Test(serve, the_ci_examples_of_ci_md_run_as_written, .timeout = 300)
     seen[0] = 0;
     read_until(w, "never", seen, sizeof seen);
     st = pclose(w);
-    lrc = th_run(local, sizeof local, A " --lab %s run wait 2", labdir);
+    lrc = th_run(local, sizeof local, SV_ASSAY " --lab %s run wait 2", sv_lab);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == lrc, "jenkins steps %d, run wait %d: %s", st, lrc, seen);
-    cr_assert_eq(th_run(out, sizeof out, "%s sh -c 'while read -r l; do sh -ec \"$l\" || exit $?; done < jenkins-post.sh' "
-                                         "2>&1 && " A " verify report.json --pubkey lab.pub.pem && xmllint --noout report.xml",
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "%s sh -c 'while read -r l; do sh -ec \"$l\" || exit $?; done < jenkins-post.sh' "
+                                         "2>&1 && " SV_ASSAY " verify report.json --pubkey lab.pub.pem && xmllint --noout report.xml",
                         env),
-                 0, "%s", out);
-    stop();
+                 0, "%s", sv_out);
+    sv_stop();
 }
 
 /* Web logins: Argon2id passwords, a session cookie with the right flags,
@@ -819,58 +657,58 @@ Test(serve, the_ci_examples_of_ci_md_run_as_written, .timeout = 300)
 Test(serve, web_logins_sessions_csrf_and_rate_limits, .timeout = 300)
 {
     char eng[72];
-    fresh("login");
-    account(eng, "alice", "engineer", NULL);
-    account(eng, "bob", "vendor", "acme");
-    cr_assert_eq(th_run(out, sizeof out, "echo 'correct horse battery' | " A " --lab %s user passwd alice", labdir), 0,
-                 "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "echo short | " A " --lab %s user passwd bob 2>&1", labdir), 1, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "grep -c 'correct horse' %s/assay.db*", labdir), 1, "the password is stored");
-    start("");
+    sv_fresh("login");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_account(eng, "bob", "vendor", "acme");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "echo 'correct horse battery' | " SV_ASSAY " --lab %s user passwd alice", sv_lab), 0,
+                 "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "echo short | " SV_ASSAY " --lab %s user passwd bob 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c 'correct horse' %s/assay.db*", sv_lab), 1, "the password is stored");
+    sv_start("", "");
     char jar[700], hdrs[700];
-    snprintf(jar, sizeof jar, "%s/jar", dir);
-    snprintf(hdrs, sizeof hdrs, "%s/headers", dir);
+    snprintf(jar, sizeof jar, "%s/jar", sv_dir);
+    snprintf(hdrs, sizeof hdrs, "%s/headers", sv_dir);
 
-    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"wrong one here\"}'"), 401,
-                 "%s", body);
-    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"nobody\",\"password\":\"correct horse battery\"}'"),
-                 401, "%s", body);
-    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"bob\",\"password\":\"correct horse battery\"}'"), 401,
-                 "no password set: %s", body);
-    cr_assert_eq(http(NULL, "/api/v1/login", "-D %s -c %s -d '{\"name\":\"alice\",\"password\":\"correct horse battery\"}'",
+    cr_assert_eq(sv_http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"wrong one here\"}'"), 401,
+                 "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/login", "-d '{\"name\":\"nobody\",\"password\":\"correct horse battery\"}'"),
+                 401, "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/login", "-d '{\"name\":\"bob\",\"password\":\"correct horse battery\"}'"), 401,
+                 "no password set: %s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/login", "-D %s -c %s -d '{\"name\":\"alice\",\"password\":\"correct horse battery\"}'",
                       hdrs, jar),
-                 200, "%s", body);
+                 200, "%s", sv_body);
     char csrf[80];
-    member(csrf, sizeof csrf, "csrf");
-    cr_assert_eq(strlen(csrf), 64, "%s", body);
-    cr_assert_eq(th_run(out, sizeof out, "grep -i '^set-cookie: assay_session=assay_' %s", hdrs), 0, "%s", out);
-    cr_assert(strstr(out, "HttpOnly") && strstr(out, "Secure") && strstr(out, "SameSite=Strict"), "%s", out);
+    sv_member(csrf, sizeof csrf, "csrf");
+    cr_assert_eq(strlen(csrf), 64, "%s", sv_body);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -i '^set-cookie: assay_session=assay_' %s", hdrs), 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "HttpOnly") && strstr(sv_out, "Secure") && strstr(sv_out, "SameSite=Strict"), "%s", sv_out);
 
     /* The cookie reads; a change needs the CSRF token as well. */
-    cr_assert_eq(http(NULL, "/api/v1/whoami", "-b %s", jar), 200, "%s", body);
-    cr_assert(strstr(body, "\"alice\""), "%s", body);
-    cr_assert_eq(http(NULL, "/api/v1/runs", "-b %s -d '{}'", jar), 403, "%s", body);
-    cr_assert(strstr(body, "X-CSRF-Token"), "%s", body);
-    cr_assert_eq(http(NULL, "/api/v1/runs", "-b %s -H 'X-CSRF-Token: %.63sx' -d '{}'", jar, csrf), 403, "%s", body);
-    cr_assert_eq(http(NULL, "/api/v1/runs", "-b %s -H 'X-CSRF-Token: %s' -d '{}'", jar, csrf), 422, "%s", body);
-    cr_assert_eq(http(NULL, "/api/v1/logout", "-b %s -H 'X-CSRF-Token: %s' -X POST", jar, csrf), 204, "%s", body);
-    cr_assert_eq(http(NULL, "/api/v1/whoami", "-b %s", jar), 401, "a session ended is gone: %s", body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/whoami", "-b %s", jar), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"alice\""), "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/runs", "-b %s -d '{}'", jar), 403, "%s", sv_body);
+    cr_assert(strstr(sv_body, "X-CSRF-Token"), "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/runs", "-b %s -H 'X-CSRF-Token: %.63sx' -d '{}'", jar, csrf), 403, "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/runs", "-b %s -H 'X-CSRF-Token: %s' -d '{}'", jar, csrf), 422, "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/logout", "-b %s -H 'X-CSRF-Token: %s' -X POST", jar, csrf), 204, "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/whoami", "-b %s", jar), 401, "a session ended is gone: %s", sv_body);
 
     /* Five failures stop the account, even with its password (one came
      * above). */
     for (int i = 0; i < 4; i++)
-        cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"wrong %d\"}'", i), 401);
-    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"correct horse battery\"}'"),
-                 429, "%s", body);
+        cr_assert_eq(sv_http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"wrong %d\"}'", i), 401);
+    cr_assert_eq(sv_http(NULL, "/api/v1/login", "-d '{\"name\":\"alice\",\"password\":\"correct horse battery\"}'"),
+                 429, "%s", sv_body);
     /* Twenty from one address stop the address, whatever the name (seven
      * came above). */
     for (int i = 0; i < 13; i++)
-        cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"x%d\",\"password\":\"p\"}'", i), 401);
-    cr_assert_eq(http(NULL, "/api/v1/login", "-d '{\"name\":\"y\",\"password\":\"p\"}'"), 429, "%s", body);
+        cr_assert_eq(sv_http(NULL, "/api/v1/login", "-d '{\"name\":\"x%d\",\"password\":\"p\"}'", i), 401);
+    cr_assert_eq(sv_http(NULL, "/api/v1/login", "-d '{\"name\":\"y\",\"password\":\"p\"}'"), 429, "%s", sv_body);
     /* Tokens are not logins: they still work. */
-    cr_assert_eq(http(eng, "/api/v1/whoami", " "), 200);
-    cr_assert_eq(th_run(out, sizeof out, "grep -c 'correct horse' %s/serve.log", dir), 1, "a password in the log");
-    stop();
+    cr_assert_eq(sv_http(eng, "/api/v1/whoami", " "), 200);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c 'correct horse' %s/serve.log", sv_dir), 1, "a password in the log");
+    sv_stop();
 }
 
 /* docs/api.yaml is the server's route table: every operation there is
@@ -881,16 +719,16 @@ Test(serve, web_logins_sessions_csrf_and_rate_limits, .timeout = 300)
 Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
 {
     char acme[72], globex[72], eng[72], root[72], id[80], hook[32];
-    fresh("openapi");
-    account(acme, "acme", "vendor", "acme");
-    account(globex, "globex", "vendor", "globex");
-    account(eng, "alice", "engineer", NULL);
-    account(root, "root", "admin", NULL);
-    start("");
+    sv_fresh("openapi");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(globex, "globex", "vendor", "globex");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_account(root, "root", "admin", NULL);
+    sv_start("", "");
     uploaded_and_queued(acme, eng, id);
     finish_run();
-    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"http://127.0.0.1:9/a\"}'"), 201, "%s", body);
-    member(hook, sizeof hook, "id");
+    cr_assert_eq(sv_http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"http://127.0.0.1:9/a\"}'"), 201, "%s", sv_body);
+    sv_member(hook, sizeof hook, "id");
 
     static char ops[8192];
     cr_assert_eq(th_run(ops, sizeof ops, "python3 %s/tests/openapi-ops.py %s/docs/api.yaml", ASSAY_SOURCE_DIR,
@@ -931,60 +769,60 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
         if (!strcmp(opid, "job-log"))
             strcat(path, "?path=logs/runs.1.stdout");
         const char *m = !strcmp(method, "POST") ? "-X POST -d '{}'" : !strcmp(method, "DELETE") ? "-X DELETE" : " ";
-        int st = http(NULL, path, "%s", m);
+        int st = sv_http(NULL, path, "%s", m);
         if (!strcmp(sec, "auth"))
-            cr_assert_eq(st, 401, "%s %s with no one: %d %s", method, path, st, body);
+            cr_assert_eq(st, 401, "%s %s with no one: %d %s", method, path, st, sv_body);
         else
-            cr_assert(st != 401 && st != 404 && st != 405, "%s %s is public: %d %s", method, path, st, body);
+            cr_assert(st != 401 && st != 404 && st != 405, "%s %s is public: %d %s", method, path, st, sv_body);
         /* A public object (a published certificate) is everyone's: that an
          * unpublished one is nobody's is the registry test's. */
         if (!object || strcmp(sec, "auth"))
             continue;
-        st = http(globex, path, "%s", m);
-        cr_assert_eq(st, 404, "%s %s by another organisation: %d %s", method, path, st, body);
+        st = sv_http(globex, path, "%s", m);
+        cr_assert_eq(st, 404, "%s %s by another organisation: %d %s", method, path, st, sv_body);
         if (!strcmp(opid, "run-cancel") || !strcmp(opid, "run-publish"))
-            st = http(eng, path, "%s", m); /* vendors neither cancel (the run has ended: 409) nor publish */
+            st = sv_http(eng, path, "%s", m); /* vendors neither cancel (the run has ended: 409) nor publish */
         else if (!strcmp(opid, "webhook-add"))
-            st = http(root, path, "-d '{\"url\":\"http://127.0.0.1:9/b\"}'"); /* admins add hooks */
+            st = sv_http(root, path, "-d '{\"url\":\"http://127.0.0.1:9/b\"}'"); /* admins add hooks */
         else if (!strcmp(opid, "webhook-remove"))
-            st = http(root, path, "%s", m); /* and remove them */
+            st = sv_http(root, path, "%s", m); /* and remove them */
         else
-            st = http(acme, path, "%s", m);
-        cr_assert(st >= 200 && st < 300 ? 1 : st == 409, "%s %s by its owner: %d %s", method, path, st, body);
+            st = sv_http(acme, path, "%s", m);
+        cr_assert(st >= 200 && st < 300 ? 1 : st == 409, "%s %s by its owner: %d %s", method, path, st, sv_body);
     }
     cr_assert_eq(seen, nroutes, "the server has %zu routes, docs/api.yaml %zu", nroutes, seen);
-    stop();
+    sv_stop();
 }
 
 /* cmake --install puts the systemd units of serve and dispatch in place,
  * and each names the assay it installs, with options assay knows. */
 Test(serve, cmake_install_puts_the_systemd_units, .timeout = 300)
 {
-    fresh("install");
-    cr_assert_eq(th_run(out, sizeof out, "DESTDIR=%s/root cmake --install %s > %s/install.log 2>&1", dir,
-                        ASSAY_BINARY_DIR, dir),
-                 0, "%s", (th_run(out, sizeof out, "tail -5 %s/install.log", dir), out));
+    sv_fresh("install");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "DESTDIR=%s/root cmake --install %s > %s/install.log 2>&1", sv_dir,
+                        ASSAY_BINARY_DIR, sv_dir),
+                 0, "%s", (th_run(sv_out, sizeof sv_out, "tail -5 %s/install.log", sv_dir), sv_out));
     /* The portal's pages, found by the installed assay without being told. */
-    cr_assert_eq(th_run(out, sizeof out, "cd %s/root && test -s \"$(find . -path '*/share/assay/web/index.html')\" && "
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s/root && test -s \"$(find . -path '*/share/assay/web/index.html')\" && "
                                          "test -s \"$(find . -path '*/share/assay/web/app.js')\"",
-                        dir),
-                 0, "%s", out);
+                        sv_dir),
+                 0, "%s", sv_out);
     static const char *const units[] = {"assay-serve", "assay-dispatch"};
     for (size_t i = 0; i < 2; i++) {
         char exec[1024] = "", bin[600], args[400];
-        cr_assert_eq(th_run(exec, sizeof exec, "cd %s/root && sed -n 's/^ExecStart=//p' $(find . -name %s.service)", dir,
+        cr_assert_eq(th_run(exec, sizeof exec, "cd %s/root && sed -n 's/^ExecStart=//p' $(find . -name %s.service)", sv_dir,
                             units[i]),
                      0, "%s", exec);
         cr_assert_eq(sscanf(exec, "%599s %399[^\n]", bin, args), 2, "%s: %s", units[i], exec);
-        cr_assert_eq(th_run(out, sizeof out, "test -x %s/root%s", dir, bin), 0, "%s: %s is not installed", units[i], bin);
+        cr_assert_eq(th_run(sv_out, sizeof sv_out, "test -x %s/root%s", sv_dir, bin), 0, "%s: %s is not installed", units[i], bin);
         /* The options are the command table's: a typo would be refused. */
         char *sub = strchr(args, ' ');
         cr_assert_not_null(sub);
         *sub = 0;
         char optw[64];
         cr_assert_eq(sscanf(sub + 1, "%63s", optw), 1);
-        cr_assert_eq(th_run(out, sizeof out, "%s/root%s help %s | grep -c -- '%s '", dir, bin, args, optw), 0, "%s: %s",
-                     units[i], out);
+        cr_assert_eq(th_run(sv_out, sizeof sv_out, "%s/root%s help %s | grep -c -- '%s '", sv_dir, bin, args, optw), 0, "%s: %s",
+                     units[i], sv_out);
     }
 }
 
@@ -992,7 +830,7 @@ Test(serve, cmake_install_puts_the_systemd_units, .timeout = 300)
 static void wait_log(const char *what)
 {
     for (int i = 0; i < 1200; i++) {
-        if (th_run(out, sizeof out, "grep -qF '%s' %s/serve.log", what, dir) == 0)
+        if (th_run(sv_out, sizeof sv_out, "grep -qF '%s' %s/serve.log", what, sv_dir) == 0)
             return;
         poll(NULL, 0, 50);
     }
@@ -1017,35 +855,35 @@ Test(serve, ipv6_listen_and_access_log, .timeout = 120)
     char acme[72];
     if (!have_ipv6_loopback())
         cr_skip_test("this machine has no IPv6 loopback (::1): nothing to test");
-    fresh("ipv6");
-    account(acme, "acme", "vendor", "acme");
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s serve --listen '[::1:0' 2>&1", labdir), 1, "%s", out);
-    cr_assert(strstr(out, "[ADDR]:PORT"), "%s", out);
-    start_on("[::1]:0", "");
-    cr_assert(!strncmp(url, "http://[::1]:", 13), "%s", url);
-    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "%s", body);
+    sv_fresh("ipv6");
+    sv_account(acme, "acme", "vendor", "acme");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s serve --listen '[::1:0' 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "[ADDR]:PORT"), "%s", sv_out);
+    sv_start_on("[::1]:0", "", "");
+    cr_assert(!strncmp(sv_url, "http://[::1]:", 13), "%s", sv_url);
+    cr_assert_eq(sv_http(acme, "/api/v1/whoami", " "), 200, "%s", sv_body);
     wait_log("\"client\":\"::1\",\"route\":\"whoami\""); /* written once the answer is sent */
     /* [::1] is IPv6 only: 127.0.0.1 on its port does not reach it (nothing
      * does, or some other program that took that IPv4 port). */
     char v4[64];
-    snprintf(v4, sizeof v4, "http://127.0.0.1:%s", strrchr(url, ':') + 1);
-    th_run(out, sizeof out, "curl -sS -m 5 -o /dev/null %s/healthz 2>&1", v4);
-    stop();
+    snprintf(v4, sizeof v4, "http://127.0.0.1:%s", strrchr(sv_url, ':') + 1);
+    th_run(sv_out, sizeof sv_out, "curl -sS -m 5 -o /dev/null %s/healthz 2>&1", v4);
+    sv_stop();
     /* Once it has ended, its log is whole. */
-    cr_assert_eq(th_run(out, sizeof out, "grep -c 127.0.0.1 %s/serve.log", dir), 1, "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c 127.0.0.1 %s/serve.log", sv_dir), 1, "%s", sv_out);
 
-    cr_assert_eq(th_run(out, sizeof out, "rm %s/serve.log", dir), 0);
-    start_on("[::]:0", "");
-    cr_assert(!strncmp(url, "http://[::]:", 12), "%s", url);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "rm %s/serve.log", sv_dir), 0);
+    sv_start_on("[::]:0", "", "");
+    cr_assert(!strncmp(sv_url, "http://[::]:", 12), "%s", sv_url);
     char port[8];
-    snprintf(port, sizeof port, "%s", strrchr(url, ':') + 1);
-    snprintf(url, sizeof url, "http://[::1]:%s", port);
-    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "over IPv6: %s", body);
-    snprintf(url, sizeof url, "http://127.0.0.1:%s", port);
-    cr_assert_eq(http(acme, "/api/v1/whoami", " "), 200, "over IPv4, dual stack: %s", body);
+    snprintf(port, sizeof port, "%s", strrchr(sv_url, ':') + 1);
+    snprintf(sv_url, sizeof sv_url, "http://[::1]:%s", port);
+    cr_assert_eq(sv_http(acme, "/api/v1/whoami", " "), 200, "over IPv6: %s", sv_body);
+    snprintf(sv_url, sizeof sv_url, "http://127.0.0.1:%s", port);
+    cr_assert_eq(sv_http(acme, "/api/v1/whoami", " "), 200, "over IPv4, dual stack: %s", sv_body);
     wait_log("\"client\":\"::1\",");
     wait_log("\"client\":\"::ffff:127.0.0.1\",");
-    stop();
+    sv_stop();
 }
 
 /* A receiver of webhooks (python3's http.server on a free port): answers
@@ -1080,12 +918,12 @@ static FILE *receiver(const char *codes, unsigned *port)
         "while n < len(codes) and time.time() < end:\n"
         "    s.handle_request()\n";
     char f[700], cmd[1600];
-    snprintf(f, sizeof f, "%s/receiver.py", dir);
+    snprintf(f, sizeof f, "%s/receiver.py", sv_dir);
     FILE *o = fopen(f, "w");
     cr_assert_not_null(o);
     fputs(py, o);
     fclose(o);
-    snprintf(cmd, sizeof cmd, "exec python3 %s %s %s", f, dir, codes);
+    snprintf(cmd, sizeof cmd, "exec python3 %s %s %s", f, sv_dir, codes);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     cr_assert_eq(fscanf(p, "%u", port), 1, "the receiver did not start");
@@ -1095,7 +933,7 @@ static FILE *receiver(const char *codes, unsigned *port)
 /* A header's value from a saved req-N.head, into v. */
 static const char *saved_header(char *v, size_t len, int n, const char *name)
 {
-    cr_assert_eq(th_run(v, len, "sed -n 's/^%s: //p' %s/req-%d.head | tr -d '\\r\\n'", name, dir, n), 0);
+    cr_assert_eq(th_run(v, len, "sed -n 's/^%s: //p' %s/req-%d.head | tr -d '\\r\\n'", name, sv_dir, n), 0);
     return v;
 }
 
@@ -1109,40 +947,40 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
 {
     char acme[72], globex[72], eng[72], root[72], id[80], secret[80], hook[16], v[4096], path[256];
     unsigned port;
-    fresh("webhooks");
-    account(acme, "acme", "vendor", "acme");
-    account(globex, "globex", "vendor", "globex");
-    account(eng, "alice", "engineer", NULL);
-    account(root, "root", "admin", NULL);
+    sv_fresh("webhooks");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(globex, "globex", "vendor", "globex");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_account(root, "root", "admin", NULL);
     FILE *rx = receiver("302,500,200", &port);
-    start("--webhook-backoff 1");
+    sv_start("", "--webhook-backoff 1");
 
     /* Who may add and see hooks. */
     char add[256];
     snprintf(add, sizeof add, "-d '{\"url\":\"http://127.0.0.1:%u/acme-hook?k=v\"}'", port);
-    cr_assert_eq(http(globex, "/api/v1/orgs/acme/webhooks", "%s", add), 404, "another organisation: %s", body);
-    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", "%s", add), 403, "a vendor adds none: %s", body);
-    cr_assert_eq(http(eng, "/api/v1/orgs/acme/webhooks", "%s", add), 403, "nor does an engineer: %s", body);
-    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"ftp://127.0.0.1/x\"}'"), 422, "%s", body);
-    cr_assert_eq(http(root, "/api/v1/orgs/acme/webhooks", "%s", add), 201, "%s", body);
-    member(secret, sizeof secret, "secret");
-    member(hook, sizeof hook, "id");
-    cr_assert_eq(strlen(secret), 70, "%s", body);
+    cr_assert_eq(sv_http(globex, "/api/v1/orgs/acme/webhooks", "%s", add), 404, "another organisation: %s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/orgs/acme/webhooks", "%s", add), 403, "a vendor adds none: %s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/orgs/acme/webhooks", "%s", add), 403, "nor does an engineer: %s", sv_body);
+    cr_assert_eq(sv_http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"ftp://127.0.0.1/x\"}'"), 422, "%s", sv_body);
+    cr_assert_eq(sv_http(root, "/api/v1/orgs/acme/webhooks", "%s", add), 201, "%s", sv_body);
+    sv_member(secret, sizeof secret, "secret");
+    sv_member(hook, sizeof hook, "id");
+    cr_assert_eq(strlen(secret), 70, "%s", sv_body);
     cr_assert(!strncmp(secret, "whsec_", 6), "%s", secret);
-    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", " "), 200, "%s", body);
-    cr_assert(strstr(body, "acme-hook") && !strstr(body, secret) && !strstr(body, "secret"), "%s", body);
-    cr_assert_eq(http(globex, "/api/v1/orgs/acme/webhooks", " "), 404, "%s", body);
+    cr_assert_eq(sv_http(acme, "/api/v1/orgs/acme/webhooks", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "acme-hook") && !strstr(sv_body, secret) && !strstr(sv_body, "secret"), "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/orgs/acme/webhooks", " "), 404, "%s", sv_body);
     snprintf(path, sizeof path, "/api/v1/orgs/acme/webhooks/%s/deliveries", hook);
-    cr_assert_eq(http(globex, path, " "), 404, "%s", body);
-    cr_assert_eq(http(globex, "/api/v1/orgs/globex/webhooks/1/deliveries", " "), 404, "not globex's hook: %s", body);
+    cr_assert_eq(sv_http(globex, path, " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/orgs/globex/webhooks/1/deliveries", " "), 404, "not globex's hook: %s", sv_body);
     /* The CLI: a hook of globex, which must hear nothing of acme's run. */
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook add globex http://127.0.0.1:%u/globex-hook", labdir,
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook add globex http://127.0.0.1:%u/globex-hook", sv_lab,
                         port),
-                 0, "%s", out);
-    cr_assert(strstr(out, "webhook 2 of globex") && strstr(out, "whsec_"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook add globex 'http://x y' 2>&1", labdir), 1, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook list", labdir), 0, "%s", out);
-    cr_assert(strstr(out, "acme-hook") && strstr(out, "globex-hook") && !strstr(out, "whsec_"), "%s", out);
+                 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "webhook 2 of globex") && strstr(sv_out, "whsec_"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook add globex 'http://x y' 2>&1", sv_lab), 1, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook list", sv_lab), 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "acme-hook") && strstr(sv_out, "globex-hook") && !strstr(sv_out, "whsec_"), "%s", sv_out);
 
     /* A run of acme's package ends. */
     uploaded_and_queued(acme, eng, id);
@@ -1152,9 +990,9 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
      * followed: the next request is a retry to the hook itself), 500,
      * then 200. */
     cr_assert_eq(pclose(rx), 0);
-    cr_assert_eq(th_run(out, sizeof out, "head -qn1 %s/req-1.head %s/req-2.head %s/req-3.head", dir, dir, dir), 0, "%s",
-                 out);
-    cr_assert_str_eq(out, "/acme-hook?k=v\n/acme-hook?k=v\n/acme-hook?k=v\n");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "head -qn1 %s/req-1.head %s/req-2.head %s/req-3.head", sv_dir, sv_dir, sv_dir), 0, "%s",
+                 sv_out);
+    cr_assert_str_eq(sv_out, "/acme-hook?k=v\n/acme-hook?k=v\n/acme-hook?k=v\n");
     char d1[80], d2[80], ts[32], ts1[32], sig[96];
     cr_assert_str_eq(saved_header(d1, sizeof d1, 1, "X-Assay-Delivery"), saved_header(d2, sizeof d2, 3, "X-Assay-Delivery"),
                      "a retry is the same delivery");
@@ -1167,7 +1005,7 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
 
     /* The payload. */
     char bp[700];
-    snprintf(bp, sizeof bp, "%s/req-3.body", dir);
+    snprintf(bp, sizeof bp, "%s/req-3.body", sv_dir);
     char *pl = th_slurp(bp, NULL);
     cJSON *o = cJSON_Parse(pl);
     cr_assert_not_null(o, "%s", pl);
@@ -1177,13 +1015,13 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
     cr_assert_str_eq(assay_json_str(o, "package"), id);
     cr_assert_str_eq(assay_json_str(o, "state"), "done");
     cr_assert(cJSON_IsBool(cJSON_GetObjectItem(o, "certified")), "%s", pl);
-    snprintf(v, sizeof v, "%s/api/v1/runs/1/report", url);
+    snprintf(v, sizeof v, "%s/api/v1/runs/1/report", sv_url);
     cr_assert_str_eq(assay_json_str(o, "report_url"), v);
     cJSON_Delete(o);
     /* The verdict and certified are those of the run as the server shows it. */
-    cr_assert_eq(http(acme, "/api/v1/runs/1", " "), 200);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1", " "), 200);
     o = cJSON_Parse(pl);
-    cJSON *run = cJSON_Parse(body);
+    cJSON *run = cJSON_Parse(sv_body);
     cr_assert_str_eq(assay_json_str(o, "verdict"), assay_json_str(run, "verdict"));
     cr_assert_eq(cJSON_IsTrue(cJSON_GetObjectItem(o, "certified")),
                  cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(run, "conclusion"), "certified")));
@@ -1196,70 +1034,70 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
     static const char awk[] = "/^```bash/ {on = 1; next}\n/^```/ {on = 0}\non && /openssl dgst -sha256 -hmac/ {p = 1}\n"
                               "on && p {print}\n";
     char af[700];
-    snprintf(af, sizeof af, "%s/check.awk", dir);
+    snprintf(af, sizeof af, "%s/check.awk", sv_dir);
     FILE *g = fopen(af, "w");
     fputs(awk, g);
     fclose(g);
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && awk -f check.awk %s/docs/api.md > check.sh && grep -c . check.sh", dir,
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && awk -f check.awk %s/docs/api.md > check.sh && grep -c . check.sh", sv_dir,
                         ASSAY_SOURCE_DIR),
-                 0, "%s", out);
-    cr_assert_str_eq(out, "2\n", "the check is two lines");
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && cp req-3.body body.json && TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts,
+                 0, "%s", sv_out);
+    cr_assert_str_eq(sv_out, "2\n", "the check is two lines");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && cp req-3.body body.json && TS=%s SIG=%s SECRET=%s sh check.sh", sv_dir, ts,
                         sig, secret),
-                 0, "%s", out);
-    cr_assert_str_eq(out, "verified\n");
-    cr_assert_neq(th_run(out, sizeof out, "cd %s && sed 's/\"run\":1/\"run\":2/' req-3.body > body.json && "
-                                          "TS=%s SIG=%s SECRET=%s sh check.sh", dir, ts, sig, secret),
-                  0, "a changed body verified: %s", out);
-    cr_assert_neq(th_run(out, sizeof out, "cd %s && cp req-3.body body.json && TS=%s SIG=%s SECRET=whsec_other sh check.sh",
-                         dir, ts, sig),
-                  0, "another secret verified: %s", out);
+                 0, "%s", sv_out);
+    cr_assert_str_eq(sv_out, "verified\n");
+    cr_assert_neq(th_run(sv_out, sizeof sv_out, "cd %s && sed 's/\"run\":1/\"run\":2/' req-3.body > body.json && "
+                                          "TS=%s SIG=%s SECRET=%s sh check.sh", sv_dir, ts, sig, secret),
+                  0, "a changed body verified: %s", sv_out);
+    cr_assert_neq(th_run(sv_out, sizeof sv_out, "cd %s && cp req-3.body body.json && TS=%s SIG=%s SECRET=whsec_other sh check.sh",
+                         sv_dir, ts, sig),
+                  0, "another secret verified: %s", sv_out);
 
     /* The record: delivered on the third try; the last failure's status
      * and a plain, capped excerpt of its answer kept. The receiver has
      * answered; wait until the server has recorded it. */
     int delivered = 0;
     for (int i = 0; i < 600 && !delivered; i++) {
-        cr_assert_eq(http(acme, path, " "), 200, "%s", body);
-        delivered = strstr(body, "\"status\":\"delivered\"") != NULL;
+        cr_assert_eq(sv_http(acme, path, " "), 200, "%s", sv_body);
+        delivered = strstr(sv_body, "\"status\":\"delivered\"") != NULL;
         if (!delivered)
             poll(NULL, 0, 50);
     }
-    cr_assert(delivered, "%s", body);
-    cJSON *l = cJSON_Parse(body);
-    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", body);
+    cr_assert(delivered, "%s", sv_body);
+    cJSON *l = cJSON_Parse(sv_body);
+    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", sv_body);
     cJSON *d = cJSON_GetArrayItem(l, 0);
     cr_assert_str_eq(assay_json_str(d, "id"), d1);
     cr_assert_eq(assay_json_num(d, "run"), 1);
-    cr_assert_eq(assay_json_num(d, "attempts"), 3, "%s", body);
-    cr_assert_eq(assay_json_num(d, "last_status"), 200, "%s", body);
+    cr_assert_eq(assay_json_num(d, "attempts"), 3, "%s", sv_body);
+    cr_assert_eq(assay_json_num(d, "last_status"), 200, "%s", sv_body);
     const char *le = assay_json_str(d, "last_error");
     cr_assert(!strncmp(le, "HTTP 500: ?[2Jreceiver says no", 30), "%s", le);
     cr_assert(strlen(le) <= 300, "the excerpt is capped: %zu bytes", strlen(le));
     cJSON_Delete(l);
     /* The server's log: a line per try, no secret, no URL. */
-    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"webhook\":1,.*\"result\":\"retry\"' %s/serve.log", dir), 0, "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"webhook\":1,.*\"result\":\"delivered\"' %s/serve.log", dir), 0, "%s",
-                 out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c '\"webhook\":1,.*\"result\":\"retry\"' %s/serve.log", sv_dir), 0, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c '\"webhook\":1,.*\"result\":\"delivered\"' %s/serve.log", sv_dir), 0, "%s",
+                 sv_out);
     /* globex's hook heard nothing: acme's run is not globex's. */
-    cr_assert_eq(http(globex, "/api/v1/orgs/globex/webhooks/2/deliveries", " "), 200, "%s", body);
-    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(sv_http(globex, "/api/v1/orgs/globex/webhooks/2/deliveries", " "), 200, "%s", sv_body);
+    cr_assert_str_eq(sv_body, "[]");
 
     /* Removing: only an admin, only through the hook's own organisation. */
     snprintf(path, sizeof path, "/api/v1/orgs/acme/webhooks/%s", hook);
-    cr_assert_eq(http(globex, path, "-X DELETE"), 404, "%s", body);
-    cr_assert_eq(http(acme, path, "-X DELETE"), 403, "%s", body);
-    cr_assert_eq(http(root, "/api/v1/orgs/globex/webhooks/1", "-X DELETE"), 404, "%s", body);
-    cr_assert_eq(http(root, path, "-X DELETE"), 204, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/orgs/acme/webhooks", " "), 200, "%s", body);
-    cr_assert_str_eq(body, "[]");
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s webhook remove 2 && " A " --lab %s webhook list --json", labdir,
-                        labdir),
-                 0, "%s", out);
-    cr_assert_str_eq(out, "[]\n");
-    stop();
+    cr_assert_eq(sv_http(globex, path, "-X DELETE"), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, path, "-X DELETE"), 403, "%s", sv_body);
+    cr_assert_eq(sv_http(root, "/api/v1/orgs/globex/webhooks/1", "-X DELETE"), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(root, path, "-X DELETE"), 204, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/orgs/acme/webhooks", " "), 200, "%s", sv_body);
+    cr_assert_str_eq(sv_body, "[]");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook remove 2 && " SV_ASSAY " --lab %s webhook list --json", sv_lab,
+                        sv_lab),
+                 0, "%s", sv_out);
+    cr_assert_str_eq(sv_out, "[]\n");
+    sv_stop();
     /* The whole log, the server ended: no secret, no hook URL. */
-    cr_assert_eq(th_run(out, sizeof out, "grep -c -e whsec_ -e acme-hook %s/serve.log", dir), 1, "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c -e whsec_ -e acme-hook %s/serve.log", sv_dir), 1, "%s", sv_out);
 }
 
 /* Job j ends with one step, "unit-1", whose stdout is `out_` (n bytes) and
@@ -1269,7 +1107,7 @@ static void job_finish_with_logs(int64_t j, const char *out_, size_t n)
     assay_lab lab;
     char hex[65];
     const char *err = "warning: \x1b[31mred\x1b[0m on stderr\n";
-    cr_assert_eq(assay_lab_open(&lab, labdir), 0);
+    cr_assert_eq(assay_lab_open(&lab, sv_lab), 0);
     cr_assert_eq(assay_store_job_event(lab.store, j, 1, 1, "step-end",
                                        "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-30T10:00:01Z\",\"type\":\"step-end\","
                                        "\"step\":\"unit-1\",\"kind\":\"test\",\"run\":1,\"verdict\":\"pass\","
@@ -1295,11 +1133,11 @@ static void job_finish_with_logs(int64_t j, const char *out_, size_t n)
 Test(serve, run_logs_through_a_server_as_on_the_lab, .timeout = 300)
 {
     char acme[72], globex[72], eng[72], id[80];
-    fresh("logs");
-    account(acme, "acme", "vendor", "acme");
-    account(globex, "globex", "vendor", "globex");
-    account(eng, "alice", "engineer", NULL);
-    start("");
+    sv_fresh("logs");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(globex, "globex", "vendor", "globex");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_start("", "");
     uploaded_and_queued(acme, eng, id);
     /* 2.5 MiB of lines, a 3-byte character across the 1 MiB mark, an
      * escape sequence for the terminal writer. */
@@ -1319,38 +1157,38 @@ Test(serve, run_logs_through_a_server_as_on_the_lab, .timeout = 300)
     static const char *const args[] = {"", "--job 2", "--stderr", "--step unit-1 --stdout --job 1"};
     static const long least[] = {5 << 19, 6, 2 * 40, 5 << 19}; /* bytes each prints, at least */
     for (size_t i = 0; i < sizeof args / sizeof args[0]; i++) {
-        cr_assert_eq(th_run(local, sizeof local, "cd %s && " A " --lab %s run logs 1 %s > local.out", dir, labdir, args[i]),
+        cr_assert_eq(th_run(local, sizeof local, "cd %s && " SV_ASSAY " --lab %s run logs 1 %s > local.out", sv_dir, sv_lab, args[i]),
                      0, "%s", local);
-        cr_assert_eq(th_run(remote, sizeof remote, "cd %s && ASSAY_TOKEN=%s " A " --server %s run logs 1 %s > remote.out",
-                            dir, acme, url, args[i]),
+        cr_assert_eq(th_run(remote, sizeof remote, "cd %s && ASSAY_TOKEN=%s " SV_ASSAY " --server %s run logs 1 %s > remote.out",
+                            sv_dir, acme, sv_url, args[i]),
                      0, "%s", remote);
-        cr_assert_eq(th_run(out, sizeof out, "cd %s && cmp local.out remote.out && wc -c < local.out", dir), 0,
-                     "run logs 1 %s differs through the server: %s", args[i], out);
-        cr_assert(strtol(out, NULL, 10) > least[i], "run logs 1 %s printed %s bytes", args[i], out);
+        cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && cmp local.out remote.out && wc -c < local.out", sv_dir), 0,
+                     "run logs 1 %s differs through the server: %s", args[i], sv_out);
+        cr_assert(strtol(sv_out, NULL, 10) > least[i], "run logs 1 %s printed %s bytes", args[i], sv_out);
     }
-    cr_assert_eq(th_run(local, sizeof local, A " --lab %s run logs 1 --job 2", labdir), 0);
+    cr_assert_eq(th_run(local, sizeof local, SV_ASSAY " --lab %s run logs 1 --job 2", sv_lab), 0);
     cr_assert(strstr(local, "==> job 2 zhaoxin-kx6000-uos-20 step unit-1 run 1 stdout (6 bytes, sha256 ") &&
                   strstr(local, "short\n"),
               "%s", local);
     /* On a terminal: through the terminal writer, as on the lab. */
-    cr_assert_eq(th_run(local, sizeof local, "script -qec '" A " --lab %s run logs 1 --stderr' /dev/null", labdir), 0,
+    cr_assert_eq(th_run(local, sizeof local, "script -qec '" SV_ASSAY " --lab %s run logs 1 --stderr' /dev/null", sv_lab), 0,
                  "%s", local);
     cr_assert_eq(th_run(remote, sizeof remote,
-                        "ASSAY_TOKEN=%s script -qec '" A " --server %s run logs 1 --stderr' /dev/null", acme, url),
+                        "ASSAY_TOKEN=%s script -qec '" SV_ASSAY " --server %s run logs 1 --stderr' /dev/null", acme, sv_url),
                  0, "%s", remote);
     cr_assert_str_eq(remote, local);
     cr_assert(!strchr(remote, '\x1b') && strstr(remote, "warning: \xef\xbf\xbd[31mred"), "%s", remote);
     /* Another organisation's run is not there. */
-    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=%s " A " --server %s run logs 1 2>&1", globex, url), 1, "%s", out);
-    cr_assert(strstr(out, "assay: run logs: no run 1 (HTTP 404)"), "%s", out);
-    stop();
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "ASSAY_TOKEN=%s " SV_ASSAY " --server %s run logs 1 2>&1", globex, sv_url), 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "assay: run logs: no run 1 (HTTP 404)"), "%s", sv_out);
+    sv_stop();
     /* The 2.5 MiB log came in three ranges, each time (two of the calls
      * above fetch job 1's stdout); the server's log is whole once it
      * has ended. */
-    cr_assert_eq(th_run(out, sizeof out, "grep -c '\"route\":\"job-log\",\"arg\":\"1\",\"status\":206' %s/serve.log",
-                        dir),
-                 0, "%s", out);
-    cr_assert(strtol(out, NULL, 10) >= 3 * 2, "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c '\"route\":\"job-log\",\"arg\":\"1\",\"status\":206' %s/serve.log",
+                        sv_dir),
+                 0, "%s", sv_out);
+    cr_assert(strtol(sv_out, NULL, 10) >= 3 * 2, "%s", sv_out);
 }
 
 /* What a server says reaches the terminal made safe: a problem's detail,
@@ -1390,9 +1228,9 @@ Test(serve, the_client_prints_what_a_server_says_made_safe, .timeout = 120)
         "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
         "print(s.server_address[1], os.getpid(), flush=True)\n"
         "s.serve_forever()\n";
-    fresh("hostile-server");
+    sv_fresh("hostile-server");
     char f[700], cmd[1600], v[128];
-    snprintf(f, sizeof f, "%s/fake.py", dir);
+    snprintf(f, sizeof f, "%s/fake.py", sv_dir);
     FILE *o = fopen(f, "w");
     fputs(py, o);
     fclose(o);
@@ -1401,29 +1239,29 @@ Test(serve, the_client_prints_what_a_server_says_made_safe, .timeout = 120)
     unsigned port;
     int pid;
     cr_assert_eq(fscanf(p, "%u %d", &port, &pid), 2);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
-    snprintf(v, sizeof v, "ASSAY_TOKEN=assay_x " A " --server %s", url);
+    snprintf(sv_url, sizeof sv_url, "http://127.0.0.1:%u", port);
+    snprintf(v, sizeof v, "ASSAY_TOKEN=assay_x " SV_ASSAY " --server %s", sv_url);
     /* A problem's detail, on stderr. */
-    cr_assert_eq(th_run(out, sizeof out, "%s run show 7 2>&1", v), 1, "%s", out);
-    cr_assert(strstr(out, "assay: run show: no run \xef\xbf\xbd]0;owned\xef\xbf\xbd\xef\xbf\xbd[2J here (HTTP 404)"),
-              "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "%s run show 7 2>&1", v), 1, "%s", sv_out);
+    cr_assert(strstr(sv_out, "assay: run show: no run \xef\xbf\xbd]0;owned\xef\xbf\xbd\xef\xbf\xbd[2J here (HTTP 404)"),
+              "%s", sv_out);
     /* An id, on stdout and stderr. */
-    cr_assert_eq(th_run(out, sizeof out, "%s package add " CORPUS "/ok-deb-rpm.tar.gz 2>&1", v), 0, "%s", out);
-    cr_assert(strstr(out, "\xef\xbf\xbd]0;owned"), "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "%s package add " CORPUS "/ok-deb-rpm.tar.gz 2>&1", v), 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "\xef\xbf\xbd]0;owned"), "%s", sv_out);
     /* run logs: the header's profile, step and digest; the log itself on
      * a terminal. */
-    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=assay_x script -qec '" A " --server %s run logs 2' /dev/null", url),
-                 0, "%s", out);
-    cr_assert(strstr(out, "step \xef\xbf\xbd]0;owned") && strstr(out, "log\xef\xbf\xbd]0;owned"), "%s", out);
-    cr_assert_eq(th_run(out, sizeof out, "ASSAY_TOKEN=assay_x " A " --server %s run logs 2 | head -1", url), 0, "%s",
-                 out);
-    cr_assert(strstr(out, "==> job 5 \xef\xbf\xbd]0;owned"), "%s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "ASSAY_TOKEN=assay_x script -qec '" SV_ASSAY " --server %s run logs 2' /dev/null", sv_url),
+                 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "step \xef\xbf\xbd]0;owned") && strstr(sv_out, "log\xef\xbf\xbd]0;owned"), "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "ASSAY_TOKEN=assay_x " SV_ASSAY " --server %s run logs 2 | head -1", sv_url), 0, "%s",
+                 sv_out);
+    cr_assert(strstr(sv_out, "==> job 5 \xef\xbf\xbd]0;owned"), "%s", sv_out);
     /* Not one escape or BEL came through, whatever was asked. */
-    cr_assert_eq(th_run(out, sizeof out,
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
                         "(%s run show 7; %s package add " CORPUS "/ok-deb-rpm.tar.gz; %s run logs 2 | head -1; "
                         "%s run wait 9; %s report 9) 2>&1 | od -An -c | grep -cE '033|\\\\a'",
                         v, v, v, v, v),
-                 1, "%s", out);
+                 1, "%s", sv_out);
     kill(pid, SIGTERM);
     pclose(p);
 }
@@ -1456,63 +1294,63 @@ Test(serve, sigterm_during_an_upload_finishes_it_or_refuses_it_cleanly, .timeout
     size_t half = size / 2;
 
     /* Finished within the grace. */
-    fresh("grace");
-    account(acme, "acme", "vendor", "acme");
-    start("");
+    sv_fresh("grace");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_start("", "");
     snprintf(head, sizeof head, "POST /api/v1/packages?name=hello.tar.gz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
                                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
              acme, size);
-    int fd = raw(head);
+    int fd = sv_raw(head);
     cr_assert_eq(write(fd, file, half), (ssize_t)half);
-    for (int i = 0; i < 300 && !staged_files(); i++)
+    for (int i = 0; i < 300 && !sv_staged(); i++)
         poll(NULL, 0, 20); /* until the server has staged it */
-    cr_assert_eq(staged_files(), 1);
-    cr_assert_eq(kill(server, SIGTERM), 0);
+    cr_assert_eq(sv_staged(), 1);
+    cr_assert_eq(kill(sv_pid, SIGTERM), 0);
     wait_log("1 upload(s) in flight: waiting up to 30s");
-    cr_assert_eq(th_run(out, sizeof out, "curl -sS -o /dev/null %s/healthz 2>&1", url), 7, "a new connection: %s", out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "curl -sS -o /dev/null %s/healthz 2>&1", sv_url), 7, "a new connection: %s", sv_out);
     cr_assert_eq(write(fd, file + half, size - half), (ssize_t)(size - half));
     read_all(fd, resp, sizeof resp);
     close(fd);
     cr_assert(!strncmp(resp, "HTTP/1.1 201", 12), "%s", resp);
-    stop();
-    cr_assert_eq(staged_files(), 0);
-    start("");
-    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
-    cJSON *l = cJSON_Parse(body);
-    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", body);
-    cr_assert_eq(assay_json_num(cJSON_GetArrayItem(l, 0), "size"), (double)size, "the package is whole: %s", body);
+    sv_stop();
+    cr_assert_eq(sv_staged(), 0);
+    sv_start("", "");
+    cr_assert_eq(sv_http(acme, "/api/v1/packages", " "), 200);
+    cJSON *l = cJSON_Parse(sv_body);
+    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", sv_body);
+    cr_assert_eq(assay_json_num(cJSON_GetArrayItem(l, 0), "size"), (double)size, "the package is whole: %s", sv_body);
     cJSON_Delete(l);
-    stop();
+    sv_stop();
 
     /* Not finished within the grace. */
-    fresh("grace-over");
-    account(acme, "acme", "vendor", "acme");
-    start("--grace 1");
+    sv_fresh("grace-over");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_start("", "--grace 1");
     snprintf(head, sizeof head, "POST /api/v1/packages?name=hello.tar.gz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
                                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
              acme, size);
-    fd = raw(head);
+    fd = sv_raw(head);
     cr_assert_eq(write(fd, file, half), (ssize_t)half);
-    for (int i = 0; i < 300 && !staged_files(); i++)
+    for (int i = 0; i < 300 && !sv_staged(); i++)
         poll(NULL, 0, 20);
-    cr_assert_eq(staged_files(), 1);
-    cr_assert_eq(kill(server, SIGTERM), 0);
+    cr_assert_eq(sv_staged(), 1);
+    cr_assert_eq(kill(sv_pid, SIGTERM), 0);
     wait_log("grace over: refusing 1 upload(s) still in flight");
     cr_assert_eq(write(fd, file + half, 100), 100);
-    for (int i = 0; i < 300 && staged_files(); i++)
+    for (int i = 0; i < 300 && sv_staged(); i++)
         poll(NULL, 0, 20); /* the staged part goes at the next chunk */
-    cr_assert_eq(staged_files(), 0, "the refused upload's staged part is removed at once");
+    cr_assert_eq(sv_staged(), 0, "the refused upload's staged part is removed at once");
     cr_assert_eq(write(fd, file + half + 100, size - half - 100), (ssize_t)(size - half - 100));
     read_all(fd, resp, sizeof resp);
     close(fd);
     cr_assert(!strncmp(resp, "HTTP/1.1 503", 12), "%s", resp);
     cr_assert(strstr(resp, "not finished within the grace"), "%s", resp);
-    stop();
-    cr_assert_eq(staged_files(), 0, "nothing staged is left");
-    start("");
-    cr_assert_eq(http(acme, "/api/v1/packages", " "), 200);
-    cr_assert_str_eq(body, "[]", "nothing is visible");
-    stop();
+    sv_stop();
+    cr_assert_eq(sv_staged(), 0, "nothing staged is left");
+    sv_start("", "");
+    cr_assert_eq(sv_http(acme, "/api/v1/packages", " "), 200);
+    cr_assert_str_eq(sv_body, "[]", "nothing is visible");
+    sv_stop();
     free(file);
 }
 
@@ -1521,7 +1359,7 @@ static const char *header(char *v, size_t len, const char *name)
 {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "grep -i '^%s:' %s/headers | head -1 | cut -d: -f2- | sed 's/^ //' | tr -d '\\r\\n'", name,
-             dir);
+             sv_dir);
     th_run(v, len, "%s", cmd);
     return v;
 }
@@ -1532,21 +1370,21 @@ static const char *header(char *v, size_t len, const char *name)
 Test(serve, the_portal_serves_its_files_and_nothing_else, .timeout = 120)
 {
     char v[512], web[700], cmd[2048];
-    fresh("web");
-    snprintf(web, sizeof web, "%s/web", dir);
+    sv_fresh("web");
+    snprintf(web, sizeof web, "%s/web", sv_dir);
     snprintf(cmd, sizeof cmd,
              "mkdir -p %s/sub %s/.hidden && cd %s && printf '<!doctype html><title>t</title>' > index.html && "
              "echo 'x=1' > app.js && echo 'body{}' > sub/s.css && echo secret > .env && echo s > .hidden/a.js && "
              "echo bak > app.js.bak && ln -s /etc/passwd passwd.txt && ln -s sub linked && ln -s %s/lab/signing.key k.txt "
              "&& mkfifo pipe.txt && echo '<svg/>' > sub/index.html",
-             web, web, web, dir);
-    cr_assert_eq(th_run(out, sizeof out, "%s", cmd), 0, "%s", out);
+             web, web, web, sv_dir);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "%s", cmd), 0, "%s", sv_out);
     char opt[800];
     snprintf(opt, sizeof opt, "--web %s", web);
-    start(opt);
+    sv_start("", opt);
 
-    cr_assert_eq(http(NULL, "/", "-D %s/headers", dir), 200, "%s", body);
-    cr_assert_str_eq(body, "<!doctype html><title>t</title>");
+    cr_assert_eq(sv_http(NULL, "/", "-D %s/headers", sv_dir), 200, "%s", sv_body);
+    cr_assert_str_eq(sv_body, "<!doctype html><title>t</title>");
     cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "text/html; charset=utf-8");
     cr_assert(strstr(header(v, sizeof v, "Content-Security-Policy"), "default-src 'self'"), "%s", v);
     cr_assert(strstr(v, "frame-ancestors 'none'") && !strstr(v, "unsafe-inline"), "%s", v);
@@ -1554,17 +1392,17 @@ Test(serve, the_portal_serves_its_files_and_nothing_else, .timeout = 120)
     char etag[128];
     header(etag, sizeof etag, "ETag");
     cr_assert(etag[0] == '"', "%s", etag);
-    cr_assert_eq(http(NULL, "/", "-H 'If-None-Match: %s'", etag), 304, "%s", body);
-    cr_assert_eq(http(NULL, "/", "-H 'If-None-Match: \"other\"'"), 200);
-    cr_assert_eq(http(NULL, "/app.js", "-D %s/headers", dir), 200);
+    cr_assert_eq(sv_http(NULL, "/", "-H 'If-None-Match: %s'", etag), 304, "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/", "-H 'If-None-Match: \"other\"'"), 200);
+    cr_assert_eq(sv_http(NULL, "/app.js", "-D %s/headers", sv_dir), 200);
     cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "text/javascript; charset=utf-8");
-    cr_assert_eq(http(NULL, "/sub/s.css", "-D %s/headers", dir), 200);
+    cr_assert_eq(sv_http(NULL, "/sub/s.css", "-D %s/headers", sv_dir), 200);
     cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "text/css; charset=utf-8");
-    cr_assert_eq(http(NULL, "/sub/", " "), 200, "a folder's index");
-    cr_assert_str_eq(body, "<svg/>\n");
+    cr_assert_eq(sv_http(NULL, "/sub/", " "), 200, "a folder's index");
+    cr_assert_str_eq(sv_body, "<svg/>\n");
     /* The file changes: its ETag does too. */
-    cr_assert_eq(th_run(out, sizeof out, "printf '<!doctype html><title>u</title>' > %s/index.html", web), 0);
-    cr_assert_eq(http(NULL, "/", "-H 'If-None-Match: %s'", etag), 200, "a stale ETag");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "printf '<!doctype html><title>u</title>' > %s/index.html", web), 0);
+    cr_assert_eq(sv_http(NULL, "/", "-H 'If-None-Match: %s'", etag), 200, "a stale ETag");
 
     static const char *const refused[] = {
         "/.env", "/.hidden/a.js", "/app.js.bak", "/passwd.txt", "/linked/s.css", "/k.txt", "/pipe.txt",
@@ -1572,17 +1410,17 @@ Test(serve, the_portal_serves_its_files_and_nothing_else, .timeout = 120)
         "/sub//s.css", "/nothing.html", "/app.js/",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-        int st = http(NULL, refused[i], " ");
-        cr_assert_eq(st, 404, "%s: %d %s", refused[i], st, body);
-        cr_assert(!strstr(body, "PRIVATE") && !strstr(body, "root:"), "%s: %s", refused[i], body);
+        int st = sv_http(NULL, refused[i], " ");
+        cr_assert_eq(st, 404, "%s: %d %s", refused[i], st, sv_body);
+        cr_assert(!strstr(sv_body, "PRIVATE") && !strstr(sv_body, "root:"), "%s: %s", refused[i], sv_body);
     }
     /* libmicrohttpd decodes %00 to a NUL, where the path ends: "/" here. */
-    cr_assert_eq(http(NULL, "/%00.html", " "), 200);
-    cr_assert_str_eq(body, "<!doctype html><title>u</title>");
-    cr_assert_eq(http(NULL, "/", "-X POST -d x"), 405);
+    cr_assert_eq(sv_http(NULL, "/%00.html", " "), 200);
+    cr_assert_str_eq(sv_body, "<!doctype html><title>u</title>");
+    cr_assert_eq(sv_http(NULL, "/", "-X POST -d x"), 405);
     /* The API is not a file: an unknown API path is the API's 404. */
-    cr_assert_eq(http(NULL, "/api/v2/runs", " "), 404);
-    stop();
+    cr_assert_eq(sv_http(NULL, "/api/v2/runs", " "), 404);
+    sv_stop();
 }
 
 /* The portal's own pages keep to the policy they are served with: no
@@ -1590,34 +1428,34 @@ Test(serve, the_portal_serves_its_files_and_nothing_else, .timeout = 120)
  * from elsewhere; and the server finds them without being told. */
 Test(serve, the_shipped_portal_needs_nothing_the_policy_forbids, .timeout = 120)
 {
-    fresh("shipped");
-    cr_assert_eq(th_run(out, sizeof out,
+    sv_fresh("shipped");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
                         "cd %s/web && grep -nEi '<script[^>]*>[^<]|<script>|[[:space:]]on[a-z]+=|style=|https?://' "
                         "*.html",
                         ASSAY_SOURCE_DIR),
-                 1, "%s", out);
+                 1, "%s", sv_out);
     /* (The one address is SVG's namespace name, which is never fetched.) */
-    cr_assert_eq(th_run(out, sizeof out,
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
                         "cd %s/web && grep -nE 'https?://|innerHTML|outerHTML|insertAdjacentHTML|document.write|eval\\(' "
                         "*.js *.css | grep -v 'const SVG = \"http://www.w3.org/2000/svg\";'",
                         ASSAY_SOURCE_DIR),
-                 1, "%s", out);
-    start("");
-    cr_assert_eq(http(NULL, "/", " "), 200, "%s", body);
-    cr_assert(strstr(body, "<script src=\"app.js\""), "%s", body);
-    cr_assert_eq(http(NULL, "/app.js", " "), 200);
-    cr_assert_eq(http(NULL, "/style.css", " "), 200);
-    stop();
+                 1, "%s", sv_out);
+    sv_start("", "");
+    cr_assert_eq(sv_http(NULL, "/", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "<script src=\"app.js\""), "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/app.js", " "), 200);
+    cr_assert_eq(sv_http(NULL, "/style.css", " "), 200);
+    sv_stop();
 }
 
 /* A page of runs: numbered first down to last, each once. */
 static void page_is(const char *tok, const char *path, int first, int last)
 {
-    cr_assert_eq(http(tok, path, " "), 200, "%s: %s", path, body);
-    cJSON *o = cJSON_Parse(body);
-    cr_assert_eq(cJSON_GetArraySize(o), first - last + 1, "%s: %s", path, body);
+    cr_assert_eq(sv_http(tok, path, " "), 200, "%s: %s", path, sv_body);
+    cJSON *o = cJSON_Parse(sv_body);
+    cr_assert_eq(cJSON_GetArraySize(o), first - last + 1, "%s: %s", path, sv_body);
     for (int i = 0; i <= first - last; i++)
-        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(o, i), "id")->valueint, first - i, "%s: %s", path, body);
+        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(o, i), "id")->valueint, first - i, "%s: %s", path, sv_body);
     cJSON_Delete(o);
 }
 
@@ -1626,13 +1464,13 @@ static void page_is(const char *tok, const char *path, int first, int last)
 Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
 {
     char acme[72], globex[72], eng[72], id[80], v[256];
-    fresh("pages");
-    account(acme, "acme", "vendor", "acme");
-    account(globex, "globex", "vendor", "globex");
-    account(eng, "alice", "engineer", NULL);
-    start("");
-    cr_assert_eq(http(acme, "/api/v1/profiles", " "), 200, "%s", body);
-    cJSON *o = cJSON_Parse(body), *f, *os;
+    sv_fresh("pages");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(globex, "globex", "vendor", "globex");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_start("", "");
+    cr_assert_eq(sv_http(acme, "/api/v1/profiles", " "), 200, "%s", sv_body);
+    cJSON *o = cJSON_Parse(sv_body), *f, *os;
     int kunpeng_kylin = 0;
     cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "families"))
         cJSON_ArrayForEach(os, cJSON_GetObjectItem(f, "oses"))
@@ -1640,53 +1478,53 @@ Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
                 !strcmp(cJSON_GetObjectItem(os, "name_zh")->valuestring, "麒麟"))
                 kunpeng_kylin = cJSON_GetArraySize(cJSON_GetObjectItem(os, "profiles"));
     cJSON_Delete(o);
-    cr_assert(kunpeng_kylin >= 1, "no 鲲鹏 × 麒麟 group: %s", body);
-    cr_assert_eq(http(NULL, "/api/v1/profiles", " "), 401);
+    cr_assert(kunpeng_kylin >= 1, "no 鲲鹏 × 麒麟 group: %s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/profiles", " "), 401);
 
     /* Hosts with their health, as the hosts page shows it. */
-    cr_assert_eq(th_run(out, sizeof out,
-                        "cd %s && ssh-keygen -q -t ed25519 -N '' -f k && " A " --lab %s host add kp1 --profile "
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && ssh-keygen -q -t ed25519 -N '' -f k && " SV_ASSAY " --lab %s host add kp1 --profile "
                         "kunpeng-920-kylin-v10 --address 127.0.0.1:1 --user u --identity %s/k --trust-on-first-use && "
-                        A " --lab %s host drain kp1",
-                        dir, labdir, dir, labdir),
-                 0, "%s", out);
-    cr_assert_eq(http(eng, "/api/v1/hosts", " "), 200, "%s", body);
-    cr_assert(strstr(body, "\"name\":\"kp1\"") && strstr(body, "\"drained\":true") &&
-                  strstr(body, "\"failures\":0") && strstr(body, "\"quarantined\":\"\""),
-              "%s", body);
+                        SV_ASSAY " --lab %s host drain kp1",
+                        sv_dir, sv_lab, sv_dir, sv_lab),
+                 0, "%s", sv_out);
+    cr_assert_eq(sv_http(eng, "/api/v1/hosts", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"name\":\"kp1\"") && strstr(sv_body, "\"drained\":true") &&
+                  strstr(sv_body, "\"failures\":0") && strstr(sv_body, "\"quarantined\":\"\""),
+              "%s", sv_body);
 
     /* A good manifest; then one that package add refuses, with the same words. */
-    cr_assert_eq(th_run(out, sizeof out, "cd %s && tar -xzf " CORPUS "/ok.tar.gz && cp manifest.json good.json && "
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cd %s && tar -xzf " CORPUS "/ok.tar.gz && cp manifest.json good.json && "
                                          "sed 's/\"manifest\": 1/\"manifest\": 7/' good.json > manifest.json && "
                                          "tar -czf bad.tar.gz manifest.json pkgs",
-                        dir),
-                 0, "%s", out);
-    cr_assert_eq(http(acme, "/api/v1/manifest/check", "--data-binary @%s/good.json", dir), 200, "%s", body);
-    cr_assert(strstr(body, "\"valid\":true") && strstr(body, "\"product\":\"hello\""), "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/manifest/check", "--data-binary @%s/manifest.json", dir), 422, "%s", body);
-    member(v, sizeof v, "detail");
+                        sv_dir),
+                 0, "%s", sv_out);
+    cr_assert_eq(sv_http(acme, "/api/v1/manifest/check", "--data-binary @%s/good.json", sv_dir), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"valid\":true") && strstr(sv_body, "\"product\":\"hello\""), "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/manifest/check", "--data-binary @%s/manifest.json", sv_dir), 422, "%s", sv_body);
+    sv_member(v, sizeof v, "detail");
     cr_assert(strstr(v, "manifest.json: "), "%s", v);
-    th_run(out, sizeof out, A " --lab %s package add %s/bad.tar.gz 2>&1", labdir, dir);
-    cr_assert(strstr(out, v), "package add says %s; the checker %s", out, v);
-    cr_assert_eq(http(acme, "/api/v1/manifest/check", "-d 'not json'"), 422, "%s", body);
+    th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s package add %s/bad.tar.gz 2>&1", sv_lab, sv_dir);
+    cr_assert(strstr(sv_out, v), "package add says %s; the checker %s", sv_out, v);
+    cr_assert_eq(sv_http(acme, "/api/v1/manifest/check", "-d 'not json'"), 422, "%s", sv_body);
 
     /* 25 runs; the newest 10, then the 10 before run 16. */
-    cr_assert_eq(http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
-                 "%s", body);
-    member(id, sizeof id, "id");
+    cr_assert_eq(sv_http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", sv_body);
+    sv_member(id, sizeof id, "id");
     char req[256];
     snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"zhaoxin-kx6000-uos-20\"}", id);
     for (int i = 0; i < 25; i++)
-        cr_assert_eq(http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", body);
+        cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
     page_is(acme, "/api/v1/runs?limit=10", 25, 16);
     page_is(acme, "/api/v1/runs?limit=10&before=16", 15, 6);
     page_is(acme, "/api/v1/runs?before=3", 2, 1);
-    cr_assert_eq(http(globex, "/api/v1/runs?limit=10", " "), 200);
-    cr_assert_str_eq(body, "[]");
-    cr_assert_eq(http(acme, "/api/v1/runs?limit=0", " "), 400, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/runs?limit=1001", " "), 400, "%s", body);
-    cr_assert_eq(http(acme, "/api/v1/runs?limit=5&before=x", " "), 400, "%s", body);
-    stop();
+    cr_assert_eq(sv_http(globex, "/api/v1/runs?limit=10", " "), 200);
+    cr_assert_str_eq(sv_body, "[]");
+    cr_assert_eq(sv_http(acme, "/api/v1/runs?limit=0", " "), 400, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs?limit=1001", " "), 400, "%s", sv_body);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs?limit=5&before=x", " "), 400, "%s", sv_body);
+    sv_stop();
 }
 
 /* A whole run as one event stream, resumable; its report published by an
@@ -1694,21 +1532,21 @@ Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
 Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
 {
     char acme[72], globex[72], eng[72], id[80], v[256], keyid[128];
-    fresh("registry");
-    account(acme, "acme", "vendor", "acme");
-    account(globex, "globex", "vendor", "globex");
-    account(eng, "alice", "engineer", NULL);
-    start("");
+    sv_fresh("registry");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(globex, "globex", "vendor", "globex");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_start("", "");
     uploaded_and_queued(acme, eng, id);
 
     /* Unpublished and unfinished: nobody's certificate; not publishable. */
-    cr_assert_eq(http(NULL, "/api/v1/registry/1", " "), 404, "%s", body);
-    cr_assert_eq(http(eng, "/api/v1/runs/1/publish", "-X POST"), 409, "%s", body);
-    cr_assert_eq(http(globex, "/api/v1/runs/1/events", " "), 404, "%s", body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/1", " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs/1/publish", "-X POST"), 409, "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/runs/1/events", " "), 404, "%s", sv_body);
 
     /* The stream follows the run live: open it, then the run happens. */
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "curl -sN -H 'Authorization: Bearer %s' %s/api/v1/runs/1/events", acme, url);
+    snprintf(cmd, sizeof cmd, "curl -sN -H 'Authorization: Bearer %s' %s/api/v1/runs/1/events", acme, sv_url);
     FILE *sse = popen(cmd, "r");
     cr_assert_not_null(sse);
     char log[16384] = "";
@@ -1723,7 +1561,7 @@ Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
     int first = 0;
     cr_assert_eq(sscanf(strstr(log, "id: "), "id: %d", &first), 1, "%s", log);
     snprintf(cmd, sizeof cmd, "curl -sN -H 'Authorization: Bearer %s' -H 'Last-Event-ID: %d' %s/api/v1/runs/1/events",
-             acme, first, url);
+             acme, first, sv_url);
     sse = popen(cmd, "r");
     char again[16384] = "";
     cr_assert_eq(read_until(sse, "event: end", again, sizeof again), 0, "%s", again);
@@ -1733,40 +1571,40 @@ Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
     cr_assert(!strstr(again, firstid) && strstr(again, "event: job-end"), "%s", again);
 
     /* The report in every form, PDF too. */
-    cr_assert_eq(http(acme, "/api/v1/runs/1/report?format=pdf", "-D %s/headers", dir), 200, "%s", body);
-    cr_assert(!strncmp(body, "%PDF-", 5), "%.20s", body);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1/report?format=pdf", "-D %s/headers", sv_dir), 200, "%s", sv_body);
+    cr_assert(!strncmp(sv_body, "%PDF-", 5), "%.20s", sv_body);
     cr_assert_str_eq(header(v, sizeof v, "Content-Type"), "application/pdf");
-    cr_assert_eq(http(globex, "/api/v1/runs/1/report?format=pdf", " "), 404, "%s", body);
+    cr_assert_eq(sv_http(globex, "/api/v1/runs/1/report?format=pdf", " "), 404, "%s", sv_body);
 
     /* Vendors do not publish; an engineer does; anyone finds and checks it. */
-    cr_assert_eq(http(acme, "/api/v1/runs/1/publish", "-X POST"), 403, "%s", body);
-    cr_assert_eq(http(globex, "/api/v1/runs/1/publish", "-X POST"), 404, "%s", body);
-    cr_assert_eq(http(eng, "/api/v1/runs/1/publish", "-X POST"), 200, "%s", body);
-    cr_assert_str_eq(member(v, sizeof v, "product"), "hello");
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1/publish", "-X POST"), 403, "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/runs/1/publish", "-X POST"), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs/1/publish", "-X POST"), 200, "%s", sv_body);
+    cr_assert_str_eq(sv_member(v, sizeof v, "product"), "hello");
     char concl[64];
-    member(concl, sizeof concl, "conclusion");
-    cr_assert(!strcmp(concl, "certified") || !strcmp(concl, "not-certified"), "%s", body);
+    sv_member(concl, sizeof concl, "conclusion");
+    cr_assert(!strcmp(concl, "certified") || !strcmp(concl, "not-certified"), "%s", sv_body);
     char q[256];
     snprintf(q, sizeof q, "/api/v1/registry?q=HELL&cpu=kunpeng&os=kylin&verdict=%s", concl);
-    cr_assert_eq(http(NULL, q, " "), 200, "%s", body);
-    cr_assert(strstr(body, "\"run\":1,"), "%s", body);
-    cr_assert_eq(http(NULL, "/api/v1/registry?cpu=loongson", " "), 200);
-    cr_assert_str_eq(body, "[]");
+    cr_assert_eq(sv_http(NULL, q, " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"run\":1,"), "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry?cpu=loongson", " "), 200);
+    cr_assert_str_eq(sv_body, "[]");
     snprintf(q, sizeof q, "/api/v1/registry?verdict=%s", strcmp(concl, "certified") ? "certified" : "not-certified");
-    cr_assert_eq(http(NULL, q, " "), 200);
-    cr_assert_str_eq(body, "[]");
-    cr_assert_eq(http(NULL, "/api/v1/registry/1", " "), 200, "%s", body);
-    cr_assert(strstr(body, "\"valid\":true") && strstr(body, "\"envelope\":{\"payloadType\""), "%s", body);
-    cr_assert_eq(th_run(keyid, sizeof keyid, A " --lab %s key show --json | jq -r .keyid", labdir), 0, "%s", keyid);
+    cr_assert_eq(sv_http(NULL, q, " "), 200);
+    cr_assert_str_eq(sv_body, "[]");
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/1", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"valid\":true") && strstr(sv_body, "\"envelope\":{\"payloadType\""), "%s", sv_body);
+    cr_assert_eq(th_run(keyid, sizeof keyid, SV_ASSAY " --lab %s key show --json | jq -r .keyid", sv_lab), 0, "%s", keyid);
     keyid[strcspn(keyid, "\n")] = 0;
-    cr_assert_str_eq(member(v, sizeof v, "keyid"), keyid);
+    cr_assert_str_eq(sv_member(v, sizeof v, "keyid"), keyid);
     /* The CLI publishes too, and the same run again replaces its entry. */
-    cr_assert_eq(th_run(out, sizeof out, A " --lab %s run publish 1", labdir), 0, "%s", out);
-    cr_assert(strstr(out, "published"), "%s", out);
-    cr_assert_eq(http(NULL, "/api/v1/registry", " "), 200);
-    cJSON *l = cJSON_Parse(body);
-    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", body);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s run publish 1", sv_lab), 0, "%s", sv_out);
+    cr_assert(strstr(sv_out, "published"), "%s", sv_out);
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry", " "), 200);
+    cJSON *l = cJSON_Parse(sv_body);
+    cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", sv_body);
     cJSON_Delete(l);
-    cr_assert_eq(http(NULL, "/api/v1/registry/2", " "), 404);
-    stop();
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/2", " "), 404);
+    sv_stop();
 }
