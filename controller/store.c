@@ -1456,7 +1456,35 @@ int assay_store_registry(assay_store *st, int64_t run_id, const char *q, const c
     for (int i = 0; i < 4; i++)
         if (v[i] && *v[i])
             sqlite3_bind_text(s, i + 2, v[i], -1, SQLITE_TRANSIENT);
-    return rows_json(st, s, out);
+    if ((rc = rows_json(st, s, out)) < 0)
+        return rc;
+    /* cpus and oses are stored as ",a,b," (for the filters above) and
+     * given out as lists. */
+    cJSON *row;
+    cJSON_ArrayForEach(row, *out)
+    {
+        for (int k = 0; k < 2; k++) {
+            const char *key = k ? "oses" : "cpus";
+            const cJSON *str = cJSON_GetObjectItemCaseSensitive(row, key);
+            cJSON *list = cJSON_CreateArray();
+            for (const char *p = cJSON_IsString(str) ? str->valuestring : ""; list && *p;) {
+                size_t n = strcspn(p, ",");
+                if (n) {
+                    char item[128];
+                    snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
+                    cJSON_AddItemToArray(list, cJSON_CreateString(item));
+                }
+                p += n + (p[n] == ',');
+            }
+            if (!list || !cJSON_ReplaceItemInObjectCaseSensitive(row, key, list)) {
+                cJSON_Delete(list);
+                cJSON_Delete(*out);
+                *out = NULL;
+                return assay_error_set(ASSAY_ENOMEM, "out of memory");
+            }
+        }
+    }
+    return 0;
 }
 
 int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out)

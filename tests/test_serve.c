@@ -1588,6 +1588,8 @@ Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
     snprintf(q, sizeof q, "/api/v1/registry?q=HELL&cpu=kunpeng&os=kylin&verdict=%s", concl);
     cr_assert_eq(sv_http(NULL, q, " "), 200, "%s", sv_body);
     cr_assert(strstr(sv_body, "\"run\":1,"), "%s", sv_body);
+    /* The families and OSes as lists, not the store's ",a,b," form. */
+    cr_assert(strstr(sv_body, "\"cpus\":[\"kunpeng\",\"zhaoxin\"]") && strstr(sv_body, "\"oses\":[\"kylin\",\"uos\"]"), "%s", sv_body);
     cr_assert_eq(sv_http(NULL, "/api/v1/registry?cpu=loongson", " "), 200);
     cr_assert_str_eq(sv_body, "[]");
     snprintf(q, sizeof q, "/api/v1/registry?verdict=%s", strcmp(concl, "certified") ? "certified" : "not-certified");

@@ -739,8 +739,8 @@ function named(list, id) {
   const x = list.find((n) => n[0].toLowerCase() === id.toLowerCase());
   return x ? t(x[1], x[2]) : id;
 }
-function listOf(commas, names) {
-  return commas.split(",").filter(Boolean).map((x) => named(names, x)).join("、");
+function listOf(ids, names) {
+  return (Array.isArray(ids) ? ids : []).map((x) => named(names, x)).join("、");
 }
 
 async function registry() {

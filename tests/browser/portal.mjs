@@ -216,6 +216,8 @@ try {
   await stranger.type("#q", "sumx");
   await stranger.click("form[role=search] button");
   await stranger.waitForSelector(`a[href="#/registry/${run}"]`);
+  const row = await text(stranger, `tr:has(a[href="#/registry/${run}"])`);
+  check(/debian/.test(row), "the registry names the run's OS: " + row);
   await look(stranger, "registry");
   await stranger.click(`a[href="#/registry/${run}"]`);
   await stranger.waitForSelector("#keyid");
