@@ -221,11 +221,13 @@ Test(lab, a_lab_goes_down_with_its_owner)
     sshd[strcspn(sshd, "\n")] = watcher[strcspn(watcher, "\n")] = '\0';
     cr_assert_eq(th_run(NULL, 0, "kill -0 %s", watcher), 0, "watcher %s is not running", watcher);
     cr_assert_eq(th_run(out, sizeof out, "kill -9 $(cat %s.owner); rm -f %s.owner", dir, dir), 0, "%s", out);
-    /* Wait for the watcher's `down`: until the sshd is gone (bounded only so
-     * a broken watcher fails rather than hangs). */
+    /* Wait for the watcher's `down` to end (the watcher runs it as its last
+     * act, under its own pid; bounded only so a broken watcher fails rather
+     * than hangs), then look at what it left. */
     rc = th_run(out, sizeof out, "for i in $(seq 600); do kill -0 %s 2>/dev/null || exit 0; sleep 0.2; done; exit 1",
-                sshd);
-    cr_assert_eq(rc, 0, "sshd %s outlived its owner; watcher log: %s", sshd, out);
+                watcher);
+    cr_assert_eq(rc, 0, "the watcher %s never ended", watcher);
+    cr_assert_neq(th_run(NULL, 0, "kill -0 %s", sshd), 0, "sshd %s outlived its owner (%s/watcher.log)", sshd, dir);
     cr_assert_neq(th_run(NULL, 0, "test -e %s/watcher", dir), 0, "the watcher left its file");
 
     /* With an owner that lives on, `down` stops the watcher. */
