@@ -331,7 +331,9 @@ static const char *jstr(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void diff(cJSON *arr, const char *fieldname, const char *want, const char *got, const char *sev)
+/* One field compared: what the profile says, what the host measured (NULL:
+ * nothing), whether they agree, and how much it matters when they do not. */
+static void compared(cJSON *arr, const char *fieldname, const char *want, const char *got, int match, const char *sev)
 {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "field", fieldname);
@@ -340,11 +342,12 @@ static void diff(cJSON *arr, const char *fieldname, const char *want, const char
         cJSON_AddStringToObject(d, "host", got);
     else
         cJSON_AddNullToObject(d, "host");
+    cJSON_AddBoolToObject(d, "match", match);
     cJSON_AddStringToObject(d, "severity", sev);
     cJSON_AddItemToArray(arr, d);
 }
 
-int assay_profile_check_facts(cJSON **out, const assay_profile *p, const cJSON *facts)
+int assay_profile_compare_facts(cJSON **out, const assay_profile *p, const cJSON *facts)
 {
     cJSON *arr = cJSON_CreateArray();
     if (!arr)
@@ -352,22 +355,20 @@ int assay_profile_check_facts(cJSON **out, const assay_profile *p, const cJSON *
     const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(facts, "cpu");
     const cJSON *os = cJSON_GetObjectItemCaseSensitive(facts, "os");
     const char *arch = jstr(facts, "arch");
-    if (!arch || strcmp(arch, p->arch) != 0)
-        diff(arr, "arch", p->arch, arch, "error");
+    compared(arr, "arch", p->arch, arch, arch && strcmp(arch, p->arch) == 0, "error");
     /* A profile of family "any" targets an OS on any CPU of its ISA: its
      * model and family are not compared (docs/profiles.md). */
-    const char *fam = jstr(cpu, "family");
-    if (strcmp(p->family, "any") != 0 && (!fam || strcmp(fam, p->family) != 0))
-        diff(arr, "cpu.family", p->family, fam, "warning");
-    const char *model = jstr(cpu, "model");
-    if (strcmp(p->family, "any") != 0 && (!model || !strstr(model, p->model)))
-        diff(arr, "cpu.model", p->model, model, "warning");
+    if (strcmp(p->family, "any") != 0) {
+        const char *fam = jstr(cpu, "family");
+        compared(arr, "cpu.family", p->family, fam, fam && strcmp(fam, p->family) == 0, "warning");
+        const char *model = jstr(cpu, "model");
+        compared(arr, "cpu.model", p->model, model, model && strstr(model, p->model) != NULL, "warning");
+    }
     const char *osid = jstr(os, "id");
-    if (!osid || strcasecmp(osid, p->os_id) != 0)
-        diff(arr, "os.id", p->os_id, osid, "warning");
+    compared(arr, "os.id", p->os_id, osid, osid && strcasecmp(osid, p->os_id) == 0, "warning");
     const char *ver = jstr(os, "version_id");
-    if (!ver || !ver[0] || strncasecmp(ver, p->os_version, strlen(ver)) != 0)
-        diff(arr, "os.version", p->os_version, ver, "warning");
+    compared(arr, "os.version", p->os_version, ver, ver && ver[0] && strncasecmp(ver, p->os_version, strlen(ver)) == 0,
+          "warning");
     /* The kernel series (major.minor): what a kernel ABI, a module or a
      * syscall a product relies on depends on. */
     const char *krel = jstr(cJSON_GetObjectItemCaseSensitive(facts, "kernel"), "release");
@@ -376,26 +377,47 @@ int assay_profile_check_facts(cJSON **out, const assay_profile *p, const cJSON *
         unsigned maj, min;
         if (krel && sscanf(krel, "%u.%u", &maj, &min) == 2)
             snprintf(series, sizeof series, "%u.%u", maj, min);
-        if (strcmp(series, p->kernel) != 0)
-            diff(arr, "kernel", p->kernel, series[0] ? series : krel, "warning");
+        compared(arr, "kernel", p->kernel, series[0] ? series : krel, strcmp(series, p->kernel) == 0, "warning");
     }
     const char *glibc = jstr(facts, "glibc");
-    if (!glibc || strcmp(glibc, p->glibc) != 0)
-        diff(arr, "glibc", p->glibc, glibc, "warning");
+    compared(arr, "glibc", p->glibc, glibc, glibc && strcmp(glibc, p->glibc) == 0, "warning");
     const cJSON *ps = cJSON_GetObjectItemCaseSensitive(facts, "page_size");
     char want[16], got[16];
     snprintf(want, sizeof want, "%d", p->page_size);
     snprintf(got, sizeof got, "%d", cJSON_IsNumber(ps) ? ps->valueint : 0);
-    if (!cJSON_IsNumber(ps) || ps->valueint != p->page_size)
-        diff(arr, "page_size", want, cJSON_IsNumber(ps) ? got : NULL, "warning");
+    compared(arr, "page_size", want, cJSON_IsNumber(ps) ? got : NULL, cJSON_IsNumber(ps) && ps->valueint == p->page_size,
+          "warning");
     if (p->loongarch_world[0]) {
         const char *w = jstr(facts, "loongarch_world");
-        if (!w || (strcmp(w, p->loongarch_world) != 0 && strcmp(w, "both") != 0))
-            diff(arr, "loongarch_world", p->loongarch_world, w, "error");
+        compared(arr, "loongarch_world", p->loongarch_world, w,
+              w && (strcmp(w, p->loongarch_world) == 0 || strcmp(w, "both") == 0), "error");
     }
     const cJSON *emu = cJSON_GetObjectItemCaseSensitive(facts, "emulation");
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(emu, "emulated")))
-        diff(arr, "emulation", "real hardware", "emulated", "warning");
+    int emulated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(emu, "emulated"));
+    compared(arr, "emulation", "real hardware", emulated ? "emulated" : "real hardware", !emulated, "warning");
+    *out = arr;
+    return 0;
+}
+
+int assay_profile_check_facts(cJSON **out, const assay_profile *p, const cJSON *facts)
+{
+    cJSON *all = NULL, *arr = cJSON_CreateArray();
+    int rc = arr ? assay_profile_compare_facts(&all, p, facts) : assay_error_set(ASSAY_ENOMEM, "out of memory");
+    if (rc < 0) {
+        cJSON_Delete(arr);
+        return rc;
+    }
+    /* The differences only, in the shape they always had (no "match"). */
+    while (cJSON_GetArraySize(all) > 0) {
+        cJSON *d = cJSON_DetachItemFromArray(all, 0);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "match"))) {
+            cJSON_Delete(d);
+            continue;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "match");
+        cJSON_AddItemToArray(arr, d);
+    }
+    cJSON_Delete(all);
     *out = arr;
     return 0;
 }

@@ -53,4 +53,14 @@ int assay_profile_parse(assay_profile **out, const char *json, size_t len, const
  */
 int assay_profile_check_facts(cJSON **out, const assay_profile *p, const cJSON *facts);
 
+/*
+ * The same comparison, every field compared (the fields check_facts
+ * reports are those of these that do not match): *out = [{"field",
+ * "profile", "host", "match", "severity"}], "host" null where the host
+ * measured nothing. Fields a profile does not pin (the CPU of a family
+ * "any" profile, a kernel series or LoongArch world it leaves empty) are
+ * not there. *out is the caller's.
+ */
+int assay_profile_compare_facts(cJSON **out, const assay_profile *p, const cJSON *facts);
+
 #endif

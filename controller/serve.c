@@ -127,6 +127,7 @@ enum route {
     R_HOOK_ADD,
     R_HOOK_REMOVE,
     R_HOOK_DELIVERIES,
+    R_HOST_SHOW,
     R_BENCH_SINK, /* last: not an API route (only with --bench-sink; docs/benchmarks.md) */
 };
 
@@ -134,7 +135,7 @@ static const char *const ROUTE_NAMES[] = {
     "-", "healthz", "whoami", "package-list", "package-add", "package-show", "run-list", "run-submit",
     "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
     "web", "profiles", "manifest-check", "run-events", "run-publish", "registry", "registry-show",
-    "webhook-list", "webhook-add", "webhook-remove", "webhook-deliveries",
+    "webhook-list", "webhook-add", "webhook-remove", "webhook-deliveries", "host-show",
     "bench-sink",
 };
 
@@ -418,6 +419,13 @@ static int match(req *r, const char *method, const char *url)
         return get ? (r->route = R_WHOAMI, 0) : 405;
     if (!strcmp(p, "hosts"))
         return get ? (r->route = R_HOSTS, 0) : 405;
+    if (!strncmp(p, "hosts/", 6)) {
+        /* Any name that fits: the store answers 404 for one it has not. */
+        if (!p[6] || strchr(p + 6, '/') || strlen(p + 6) >= sizeof r->arg)
+            return 404;
+        snprintf(r->arg, sizeof r->arg, "%s", p + 6);
+        return get ? (r->route = R_HOST_SHOW, 0) : 405;
+    }
     if (!strcmp(p, "profiles"))
         return get ? (r->route = R_PROFILES, 0) : 405;
     if (!strcmp(p, "manifest/check"))
@@ -903,6 +911,25 @@ static enum MHD_Result run_report(struct MHD_Connection *c, req *r)
     return res;
 }
 
+/* A host as clients see it. Not the identity file's path nor the reset
+ * command: what a client needs to know is where work can go, and how the
+ * host is. */
+static cJSON *host_json(const assay_host_rec *h)
+{
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "name", h->name);
+    cJSON_AddStringToObject(x, "profile", h->profile);
+    cJSON_AddStringToObject(x, "hostkey", h->hostkey);
+    cJSON_AddBoolToObject(x, "enabled", !h->disabled[0]);
+    cJSON_AddStringToObject(x, "disabled", h->disabled);
+    /* Its health, as the dispatcher keeps it (the portal's hosts page). */
+    cJSON_AddBoolToObject(x, "drained", h->drained);
+    cJSON_AddNumberToObject(x, "failures", h->failures);
+    cJSON_AddStringToObject(x, "quarantined", h->quarantined);
+    cJSON_AddStringToObject(x, "last_error", h->last_error);
+    return x;
+}
+
 static enum MHD_Result hosts(struct MHD_Connection *c, req *r)
 {
     assay_host_rec *h = NULL;
@@ -910,24 +937,61 @@ static enum MHD_Result hosts(struct MHD_Connection *c, req *r)
     if (assay_store_hosts(r->lab.store, &h, &n) < 0)
         return failed(c, r);
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        /* Not the identity file's path nor the reset command: what a
-         * client needs to know is where work can go. */
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "name", h[i].name);
-        cJSON_AddStringToObject(x, "profile", h[i].profile);
-        cJSON_AddStringToObject(x, "hostkey", h[i].hostkey);
-        cJSON_AddBoolToObject(x, "enabled", !h[i].disabled[0]);
-        cJSON_AddStringToObject(x, "disabled", h[i].disabled);
-        /* Its health, as the dispatcher keeps it (the portal's hosts page). */
-        cJSON_AddBoolToObject(x, "drained", h[i].drained);
-        cJSON_AddNumberToObject(x, "failures", h[i].failures);
-        cJSON_AddStringToObject(x, "quarantined", h[i].quarantined);
-        cJSON_AddStringToObject(x, "last_error", h[i].last_error);
-        cJSON_AddItemToArray(a, x);
-    }
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, host_json(&h[i]));
     free(h);
     return answer_json(c, r, 200, a);
+}
+
+/*
+ * One host, its health, and the facts it last measured (the job-start
+ * event of the newest attempt there: the server opens no connection to a
+ * host) against its profile, compared as `assay host check` compares them
+ * (assay_profile_compare_facts). A vendor gets the 404 of a host that is
+ * not there: the lab's hosts are the centre's.
+ */
+static enum MHD_Result host_show(struct MHD_Connection *c, req *r)
+{
+    assay_host_rec h;
+    assay_profile *prof = NULL;
+    cJSON *rows = NULL, *ev = NULL, *cmp = NULL;
+    if (!assay_account_is_staff(&r->user))
+        return problem(c, r, 404, "no host %s", r->arg);
+    if (assay_store_host_get(r->lab.store, r->arg, &h) < 0 || assay_store_host_facts(r->lab.store, h.name, &rows) < 0)
+        return failed(c, r);
+    cJSON *o = host_json(&h);
+    const cJSON *row = cJSON_GetArrayItem(rows, 0);
+    const cJSON *facts = NULL;
+    if (row) {
+        ev = cJSON_Parse(assay_json_str(row, "body"));
+        facts = cJSON_GetObjectItemCaseSensitive(ev, "facts");
+    }
+    if (cJSON_IsObject(facts)) {
+        cJSON *from = cJSON_AddObjectToObject(o, "facts_from");
+        cJSON_AddNumberToObject(from, "job", cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "job")));
+        cJSON_AddNumberToObject(from, "attempt",
+                                cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "attempt")));
+        const char *ts = assay_json_str(ev, "ts");
+        cJSON_AddStringToObject(from, "ts", ts);
+        cJSON_AddItemToObject(o, "facts", cJSON_Duplicate(facts, 1));
+        if (assay_profile_load(&prof, r->lab.profiles, h.profile) < 0 ||
+            assay_profile_compare_facts(&cmp, prof, facts) < 0) {
+            /* A profile gone from the lab: the facts still show. */
+            cJSON_AddStringToObject(o, "comparison_error", assay_error_last()->message);
+            assay_error_clear();
+        }
+    } else {
+        cJSON_AddNullToObject(o, "facts_from");
+        cJSON_AddNullToObject(o, "facts");
+    }
+    if (cmp)
+        cJSON_AddItemToObject(o, "comparison", cmp);
+    else
+        cJSON_AddNullToObject(o, "comparison");
+    assay_profile_free(prof);
+    cJSON_Delete(ev);
+    cJSON_Delete(rows);
+    return answer_json(c, r, 200, o);
 }
 
 /* The names people know CPU families and OSes by, for the profile picker. */
@@ -2096,6 +2160,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_RUN_CANCEL: return run_cancel(c, r);
     case R_RUN_REPORT: return run_report(c, r);
     case R_HOSTS: return hosts(c, r);
+    case R_HOST_SHOW: return host_show(c, r);
     case R_VERIFY: return verify(c, r);
     case R_JOB_SHOW: return job_show(c, r);
     case R_JOB_LOG: return job_log(c, r);

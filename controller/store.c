@@ -1401,6 +1401,22 @@ int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t fro
     return rows_json(st, s, out);
 }
 
+int assay_store_host_facts(assay_store *st, const char *name, cJSON **out)
+{
+    sqlite3_stmt *s;
+    /* An ended attempt names its host in attempts; the current one only in
+     * jobs. The rowid orders events as they were stored: the last is the
+     * newest. */
+    int rc = prepare(st, &s, "SELECT e.job_id AS job, e.attempt, e.body FROM events e JOIN jobs j ON j.id = e.job_id "
+                             "LEFT JOIN attempts a ON a.job_id = e.job_id AND a.attempt = e.attempt "
+                             "WHERE e.type = 'job-start' AND (a.host = ?1 OR (a.host IS NULL AND "
+                             "e.attempt = j.attempt AND j.host = ?1)) ORDER BY e.rowid DESC LIMIT 1");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    return rows_json(st, s, out);
+}
+
 int assay_store_run_events(assay_store *st, int64_t run_id, int64_t after, int limit, cJSON **out)
 {
     sqlite3_stmt *s;

@@ -133,6 +133,12 @@ int assay_store_host_has(assay_store *st, const char *host, const char *agent_sh
  * host is clean and fresh again, and the job's attempt records host_reset
  * = 1. ASSAY_ESTATE if the job is no longer assigned there. */
 int assay_store_host_was_reset(assay_store *st, const char *host, int64_t job_id);
+/* The facts host `name` last reported: the job-start event of the newest
+ * attempt that started there, as *out = [{"job","attempt","body"}] (body
+ * the event's JSON text), or [] when no job has started there yet. The
+ * controller's health check measures no facts, so jobs are the only
+ * source. *out is the caller's. */
+int assay_store_host_facts(assay_store *st, const char *name, cJSON **out);
 /* Record host_reset for the job's current attempt: 1, 0, or -1 (NULL). */
 int assay_store_job_set_host_reset(assay_store *st, int64_t job_id, int host_reset);
 

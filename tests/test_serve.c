@@ -9,6 +9,7 @@
 #include "blob.h"
 #include "helpers.h"
 #include "lab.h"
+#include "profile.h"
 #include "serve.h"
 #include "servectl.h"
 #include "store.h"
@@ -729,6 +730,13 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
     finish_run();
     cr_assert_eq(sv_http(root, "/api/v1/orgs/acme/webhooks", "-d '{\"url\":\"http://127.0.0.1:9/a\"}'"), 201, "%s", sv_body);
     sv_member(hook, sizeof hook, "id");
+    /* The host the run's first job ran on, for hosts/{host}. */
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && ssh-keygen -q -t ed25519 -N '' -f k && " SV_ASSAY " --lab %s host add kunpeng-1 "
+                        "--profile kunpeng-920-kylin-v10 --address 127.0.0.1:1 --user u --identity %s/k "
+                        "--trust-on-first-use",
+                        sv_dir, sv_lab, sv_dir),
+                 0, "%s", sv_out);
 
     static char ops[8192];
     cr_assert_eq(th_run(ops, sizeof ops, "python3 %s/tests/openapi-ops.py %s/docs/api.yaml", ASSAY_SOURCE_DIR,
@@ -761,6 +769,9 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
             } else if (!strncmp(p, "{hook}", 6)) {
                 snprintf(path + n, sizeof path - n, "%s", hook);
                 p += 6;
+            } else if (!strncmp(p, "{host}", 6)) {
+                snprintf(path + n, sizeof path - n, "kunpeng-1");
+                p += 6;
             } else {
                 path[n] = *p++;
                 path[n + 1] = 0;
@@ -786,6 +797,8 @@ Test(serve, every_route_of_api_yaml_is_served_and_guarded, .timeout = 300)
             st = sv_http(root, path, "-d '{\"url\":\"http://127.0.0.1:9/b\"}'"); /* admins add hooks */
         else if (!strcmp(opid, "webhook-remove"))
             st = sv_http(root, path, "%s", m); /* and remove them */
+        else if (!strcmp(opid, "host-show"))
+            st = sv_http(eng, path, "%s", m); /* the lab's hosts are the centre's, no vendor's */
         else
             st = sv_http(acme, path, "%s", m);
         cr_assert(st >= 200 && st < 300 ? 1 : st == 409, "%s %s by its owner: %d %s", method, path, st, sv_body);
@@ -1608,5 +1621,145 @@ Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
     cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", sv_body);
     cJSON_Delete(l);
     cr_assert_eq(sv_http(NULL, "/api/v1/registry/2", " "), 404);
+    sv_stop();
+}
+
+/* Job j goes to host `host` and starts, its job-start event carrying
+ * `facts` (JSON), through the store as the dispatcher would. */
+static void job_start_with_facts(int64_t j, const char *host, const char *facts)
+{
+    assay_lab lab;
+    char ev[2048];
+    cr_assert_eq(assay_lab_open(&lab, sv_lab), 0);
+    cr_assert_eq(assay_store_job_assign(lab.store, j, host), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_store_job_set_running(lab.store, j, "ab12"), 0);
+    snprintf(ev, sizeof ev,
+             "{\"v\":1,\"seq\":0,\"ts\":\"2026-11-30T10:0%d:00Z\",\"type\":\"job-start\",\"facts\":%s,"
+             "\"agent\":{\"version\":\"0.1.0\",\"triple\":\"aarch64-linux-gnu\"}}",
+             (int)j, facts);
+    cr_assert_eq(assay_store_job_event(lab.store, j, 1, 0, "job-start", ev), 0, "%s", assay_error_last()->message);
+    assay_lab_close(&lab);
+}
+
+/* The comparison entry of field `f` in the last answer's "comparison". */
+static const cJSON *compared_field(const cJSON *o, const char *f)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "comparison"))
+        if (!strcmp(assay_json_str(c, "field"), f))
+            return c;
+    return NULL;
+}
+
+/* A host's facts against its profile: what the newest job that started on
+ * it measured, compared by the rules of `assay host check` (the mismatches
+ * are exactly check_facts' differences), for engineers and admins only. */
+Test(serve, a_host_shows_its_last_facts_against_its_profile, .timeout = 300)
+{
+    char acme[72], eng[72], root[72], id[80], req[256];
+    sv_fresh("hostfacts");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_account(root, "root", "admin", NULL);
+    sv_start("", "");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && ssh-keygen -q -t ed25519 -N '' -f k && for h in kp1 kp2; do " SV_ASSAY
+                        " --lab %s host add $h --profile kunpeng-920-kylin-v10 --address 127.0.0.1:1 --user u "
+                        "--identity %s/k --trust-on-first-use || exit 1; done",
+                        sv_dir, sv_lab, sv_dir),
+                 0, "%s", sv_out);
+    cr_assert_eq(sv_http(acme, "/api/v1/packages?name=hello.tar.gz", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 201,
+                 "%s", sv_body);
+    sv_member(id, sizeof id, "id");
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10\"}", id);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
+
+    /* No job has started on either host: no facts yet. */
+    cr_assert_eq(sv_http(eng, "/api/v1/hosts/kp1", " "), 200, "%s", sv_body);
+    cJSON *o = cJSON_Parse(sv_body);
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "facts")) && cJSON_IsNull(cJSON_GetObjectItem(o, "comparison")),
+              "%s", sv_body);
+    cr_assert_str_eq(assay_json_str(o, "profile"), "kunpeng-920-kylin-v10");
+    cJSON_Delete(o);
+
+    /* Job 1 starts on kp1: the CPU, OS and kernel series are the profile's;
+     * glibc, the page size and real hardware are not. */
+    const char *facts1 = "{\"arch\":\"aarch64\",\"cpu\":{\"family\":\"kunpeng\",\"model\":\"HiSilicon Kunpeng 920 "
+                         "<b>\"},\"os\":{\"id\":\"kylin\",\"version_id\":\"V10\"},\"kernel\":{\"release\":"
+                         "\"4.19.90-24.4.v2101.ky10.aarch64\"},\"glibc\":\"2.31\",\"page_size\":4096,"
+                         "\"emulation\":{\"emulated\":true}}";
+    job_start_with_facts(1, "kp1", facts1);
+    cr_assert_eq(sv_http(eng, "/api/v1/hosts/kp1", " "), 200, "%s", sv_body);
+    o = cJSON_Parse(sv_body);
+    cr_assert_not_null(o, "%s", sv_body);
+    cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "facts_from"), "job")), 1, "%s",
+                 sv_body);
+    static const struct {
+        const char *field, *profile, *host;
+        int match;
+    } want[] = {
+        {"arch", "aarch64", "aarch64", 1},          {"cpu.family", "kunpeng", "kunpeng", 1},
+        {"cpu.model", "Kunpeng 920", "HiSilicon Kunpeng 920 <b>", 1},
+        {"os.id", "kylin", "kylin", 1},             {"os.version", "V10", "V10", 1},
+        {"kernel", "4.19", "4.19", 1},              {"glibc", "2.28", "2.31", 0},
+        {"page_size", "65536", "4096", 0},          {"emulation", "real hardware", "emulated", 0},
+    };
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "comparison")), sizeof want / sizeof want[0], "%s",
+                 sv_body);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const cJSON *c = compared_field(o, want[i].field);
+        cr_assert_not_null(c, "no %s in %s", want[i].field, sv_body);
+        cr_assert_str_eq(assay_json_str(c, "profile"), want[i].profile, "%s", want[i].field);
+        cr_assert_str_eq(assay_json_str(c, "host"), want[i].host, "%s", want[i].field);
+        cr_assert_eq(cJSON_IsTrue(cJSON_GetObjectItem(c, "match")), want[i].match, "%s", want[i].field);
+    }
+    /* The mismatches are `assay host check`'s differences for the same facts. */
+    assay_lab lab;
+    assay_profile *p = NULL;
+    cJSON *f = cJSON_Parse(facts1), *diffs = NULL, *d;
+    cr_assert_eq(assay_lab_open(&lab, sv_lab), 0);
+    cr_assert_eq(assay_profile_load(&p, lab.profiles, "kunpeng-920-kylin-v10"), 0);
+    cr_assert_eq(assay_profile_check_facts(&diffs, p, f), 0);
+    size_t mismatches = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "comparison")) mismatches += !cJSON_IsTrue(cJSON_GetObjectItem(c, "match"));
+    cr_assert_eq((size_t)cJSON_GetArraySize(diffs), mismatches);
+    cJSON_ArrayForEach(d, diffs)
+    {
+        c = compared_field(o, assay_json_str(d, "field"));
+        cr_assert(c && !cJSON_IsTrue(cJSON_GetObjectItem(c, "match")), "%s differs for host check",
+                  assay_json_str(d, "field"));
+        cr_assert_str_eq(assay_json_str(c, "severity"), assay_json_str(d, "severity"));
+    }
+    cJSON_Delete(diffs);
+    cJSON_Delete(f);
+    assay_profile_free(p);
+    cJSON_Delete(o);
+
+    /* Job 1 ends there; job 2 starts on kp1 with the profile's glibc: the
+     * newest job's facts are the host's. kp2 still has none. */
+    cr_assert_eq(assay_store_job_end(lab.store, 1, "passed", ""), 0, "%s", assay_error_last()->message);
+    assay_lab_close(&lab);
+    job_start_with_facts(2, "kp1",
+                         "{\"arch\":\"aarch64\",\"cpu\":{\"family\":\"kunpeng\",\"model\":\"Kunpeng 920\"},"
+                         "\"os\":{\"id\":\"kylin\",\"version_id\":\"V10\"},\"kernel\":{\"release\":\"4.19.90\"},"
+                         "\"glibc\":\"2.28\",\"page_size\":65536,\"emulation\":{\"emulated\":false}}");
+    cr_assert_eq(sv_http(root, "/api/v1/hosts/kp1", " "), 200, "%s", sv_body);
+    o = cJSON_Parse(sv_body);
+    cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "facts_from"), "job")), 2, "%s",
+                 sv_body);
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "comparison"))
+        cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(c, "match")), "%s: %s", assay_json_str(c, "field"), sv_body);
+    cJSON_Delete(o);
+    cr_assert_eq(sv_http(eng, "/api/v1/hosts/kp2", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"facts\":null"), "%s", sv_body);
+
+    /* Only the centre's staff: a vendor gets the 404 of no host at all. */
+    cr_assert_eq(sv_http(acme, "/api/v1/hosts/kp1", " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/hosts/nosuch", " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/hosts/kp1", " "), 401, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/hosts/kp1", "-X POST -d '{}'"), 405, "%s", sv_body);
+    cr_assert_eq(sv_http(eng, "/api/v1/hosts/kp1/x", " "), 404, "%s", sv_body);
     sv_stop();
 }

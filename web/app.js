@@ -714,6 +714,33 @@ async function jobShow(id) {
 
 /* ---- engineer: hosts -------------------------------------------------------------- */
 
+/* The fields `assay host check` compares (assay_profile_compare_facts). */
+const FACT_FIELDS = {
+  arch: ["架构", "Architecture"], "cpu.family": ["CPU 系列", "CPU family"], "cpu.model": ["CPU 型号", "CPU model"],
+  "os.id": ["操作系统", "Operating system"], "os.version": ["系统版本", "OS version"],
+  kernel: ["内核系列", "Kernel series"], glibc: ["glibc", "glibc"], page_size: ["内存页大小", "Page size"],
+  loongarch_world: ["LoongArch 新旧世界", "LoongArch world"], emulation: ["运行方式", "Hardware or emulation"],
+};
+
+/* A host's measured facts against its profile (GET /api/v1/hosts/NAME). */
+async function hostFacts(name) {
+  const x = await api("GET", "/api/v1/hosts/" + encodeURIComponent(name));
+  if (!x.facts) return h("p", { class: "muted" }, T("尚无实测数据：还没有作业在这台主机上开始。", "No facts yet: no job has started on this host."));
+  const job = () => h("a", { href: "#/jobs/" + x.facts_from.job }, String(x.facts_from.job));
+  const box = h("div", { class: "host-facts", "data-host": name },
+    h("p", { class: "muted" }, T(["作业 ", job(), " 开始时实测"], ["measured when job ", job(), " started"]),
+      x.facts_from.ts ? " (" + when(x.facts_from.ts) + ")" : ""));
+  if (!x.comparison) return add(box, [failure(new Error(x.comparison_error || ""), T("无法与目标配置比较", "Cannot compare with the profile"))]);
+  const verdict = (c) => c.match ? h("span", { class: "badge ok" }, T("一致", "match"))
+    : h("span", { class: "badge " + (c.severity === "error" ? "bad" : "warn") }, T("不一致", "mismatch"));
+  return add(box, [table(
+    [T("项目", "Field"), T("目标配置", "Profile"), T("实测", "Measured"), T("比较", "Comparison")],
+    x.comparison.map((c) => h("tr", { "data-field": c.field, "data-match": String(c.match) },
+      h("th", { scope: "row" }, FACT_FIELDS[c.field] ? T(...FACT_FIELDS[c.field]) : c.field),
+      h("td", {}, h("code", {}, c.profile)), h("td", {}, c.host === null ? T("未测得", "not measured") : h("code", {}, c.host)),
+      h("td", {}, verdict(c)))))]);
+}
+
 async function hosts() {
   const l = await api("GET", "/api/v1/hosts");
   const health = (x) => {
@@ -723,12 +750,31 @@ async function hosts() {
     if (x.failures) return h("span", { class: "warn" }, T("连续故障 ", "failures in a row: "), String(x.failures));
     return h("span", { class: "ok" }, T("正常", "healthy"));
   };
+  /* A host's row opens its facts in a row below it (and closes them). */
+  const open = async (ev) => {
+    const b = ev.currentTarget, row = b.closest("tr");
+    if (b.getAttribute("aria-expanded") === "true") {
+      row.nextSibling.remove();
+      b.setAttribute("aria-expanded", "false");
+      return;
+    }
+    b.setAttribute("aria-expanded", "true");
+    const cell = h("td", { colspan: 5 }, T("载入中…", "Loading…"));
+    row.after(h("tr", { class: "facts-row" }, cell));
+    let got;
+    try { got = await hostFacts(b.dataset.host); } catch (e) { got = failure(e); }
+    clear(cell).appendChild(got);
+  };
   page(titled("主机", "Hosts"), l.length ? table(
     [T("主机", "Host"), T("目标配置", "Profile"), T("健康", "Health"), T("最近故障", "Last failure"), T("主机密钥", "Host key")],
-    l.map((x) => h("tr", {}, h("td", {}, x.name), h("td", {}, h("code", {}, x.profile)), h("td", {}, health(x)),
+    l.map((x) => h("tr", {},
+      h("td", {}, h("button", { type: "button", class: "link", "data-host": x.name, "aria-expanded": "false",
+        title: t("实测与目标配置的比较", "measured facts against the profile"), on: { click: open } }, x.name)),
+      h("td", {}, h("code", {}, x.profile)), h("td", {}, health(x)),
       h("td", {}, x.last_error || "—"), h("td", {}, h("code", {}, x.hostkey)))))
     : h("p", { class: "muted" }, T("没有主机。", "No hosts.")),
-    h("p", { class: "muted" }, T("主机实测与目标配置的比较见 assay host check。", "How a host's measured facts compare with its profile: assay host check.")));
+    h("p", { class: "muted" }, T("点主机名，看它最近一次实测与目标配置的比较（与 assay host check 同一规则）。",
+      "Choose a host to see the facts it last measured against its profile (the rules of assay host check).")));
 }
 
 /* ---- public: registry, certificate, verify ---------------------------------------- */
