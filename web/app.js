@@ -45,8 +45,13 @@ function clear(e) {
   while (e.firstChild) e.removeChild(e.firstChild);
   return e;
 }
-function table(head, rows) {
-  return h("div", { class: "table-wrap" },
+/* A table in a wrapper that scrolls sideways on a narrow screen. The
+ * wrapper is a region in the tab order, so that a keyboard can scroll a
+ * table that holds no link or button of its own (WCAG 2.1.1); it is named
+ * by label, else by its columns. */
+function table(head, rows, label) {
+  const cols = head.map((x) => (x instanceof Node ? [...x.childNodes].map((n) => n.textContent).join(" ") : String(x)));
+  return h("div", { class: "table-wrap", role: "region", tabindex: "0", "aria-label": label || cols.join(", ") },
     h("table", {}, h("thead", {}, h("tr", {}, head.map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, rows)));
 }
@@ -852,7 +857,8 @@ function meaning(st) {
         h("td", {}, h("code", {}, (x.profile && x.profile.id) || "")),
         h("td", {}, x.verdict || ""),
         h("td", {}, x.certifies ? h("span", { class: "ok" }, T("是", "yes")) : h("span", { class: "bad" }, T("否", "no"))),
-        h("td", {}, h("ul", {}, (x.conditions || []).map((k) => h("li", {}, T(k.zh || "", k.en || "")))))))),
+        h("td", {}, h("ul", {}, (x.conditions || []).map((k) => h("li", {}, T(k.zh || "", k.en || ""))))))),
+      t("各目标", "Target by target")),
     (p.notes || []).map((n) => h("p", { class: "muted" }, n)),
     h("p", {}, T("结论：", "Conclusion: "), badge(CONCLUSION, c.status || (c.certified ? "certified" : "not-certified"))));
 }
