@@ -218,10 +218,10 @@ try {
   await go(alice, "#/hosts");
   await alice.waitForSelector("table");
   check(/正常|healthy/.test(await text(alice, "table")), "the hosts page shows the host's health");
-  await alice.click('button[data-host="debian-1"]');
-  await alice.waitForSelector('.host-facts[data-host="debian-1"] tr[data-field="arch"]');
-  check(/架构|Architecture/.test(await text(alice, '.host-facts[data-host="debian-1"] table')),
-    "the hosts page opens debian-1's measured facts against its profile");
+  await alice.click('button[data-host="phytium-1"]');
+  await alice.waitForSelector('.host-facts[data-host="phytium-1"] tr[data-field="arch"]');
+  check(/架构|Architecture/.test(await text(alice, '.host-facts[data-host="phytium-1"] table')),
+    "the hosts page opens phytium-1's measured facts against its profile");
   await look(alice, "hosts");
   await go(alice, jobHref);
   await alice.waitForSelector("#log");
