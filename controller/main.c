@@ -1250,7 +1250,7 @@ static int cmd_job(int argc, char **argv)
 {
     assay_lab lab;
     char *pos[2];
-    int64_t id;
+    int64_t id = 0;
     int rc = check_opts(argc - 1, argv + 1, pos);
     if (rc)
         return rc;
@@ -2017,7 +2017,7 @@ static int cmd_compare(int argc, char **argv)
 {
     assay_lab lab;
     char *pos[2];
-    int64_t a, b;
+    int64_t a = 0, b = 0;
     cJSON *cmp = NULL;
     int rc = check_opts(argc, argv, pos);
     if (rc)

@@ -248,7 +248,7 @@ static int prepare_job(struct ctx *x, struct job *j)
         snprintf(name, sizeof j->set_names[0], "%s", base);
         if (base[0] == '.' || base[0] == '-' || !strcmp(base, "artifacts") ||
             strspn(base, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-~") != strlen(base))
-            snprintf(name, sizeof j->set_names[0], "artifact-%.12s", a->sha256);
+            snprintf(name, sizeof j->set_names[0], "artifact-%.12s", arts[i].sha256);
         j->nset++;
         have_art = 1;
     }

@@ -495,7 +495,7 @@ static int visible_package(req *r, const char *id, assay_package_rec *p)
  * as for a run that does not exist. */
 static int visible_run(req *r, int64_t run, cJSON **out)
 {
-    cJSON *o;
+    cJSON *o = NULL;
     int rc = assay_store_run_get(r->lab.store, run, &o);
     if (rc < 0)
         return rc;
@@ -757,7 +757,7 @@ static enum MHD_Result run_list(struct MHD_Connection *c, req *r)
 static enum MHD_Result run_show(struct MHD_Connection *c, req *r)
 {
     int64_t run = 0;
-    cJSON *o;
+    cJSON *o = NULL;
     assay_job_rec *jobs = NULL;
     size_t n = 0;
     parse_run(r->arg, &run);
@@ -883,7 +883,7 @@ static enum MHD_Result run_cancel(struct MHD_Connection *c, req *r)
 static enum MHD_Result run_report(struct MHD_Connection *c, req *r)
 {
     int64_t run = 0;
-    cJSON *o;
+    cJSON *o = NULL;
     char *text = NULL;
     const char *type;
     const char *fmt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
@@ -1421,7 +1421,7 @@ static enum MHD_Result sse_start(struct MHD_Connection *c, req *r, const char *w
  * from its first event or after Last-Event-ID, live until the run ends. */
 static enum MHD_Result run_events(struct MHD_Connection *c, req *r)
 {
-    cJSON *o;
+    cJSON *o = NULL;
     int64_t run = 0;
     parse_run(r->arg, &run);
     if (visible_run(r, run, &o) < 0)
@@ -1824,7 +1824,7 @@ static enum MHD_Result verify(struct MHD_Connection *c, req *r)
 static enum MHD_Result run_publish(struct MHD_Connection *c, req *r)
 {
     int64_t run = 0;
-    cJSON *o;
+    cJSON *o = NULL;
     parse_run(r->arg, &run);
     if (visible_run(r, run, &o) < 0)
         return failed(c, r);
@@ -1853,7 +1853,7 @@ static enum MHD_Result registry(struct MHD_Connection *c, req *r)
 static enum MHD_Result registry_show(struct MHD_Connection *c, req *r)
 {
     int64_t run = 0;
-    cJSON *o;
+    cJSON *o = NULL;
     parse_run(r->arg, &run);
     if (assay_registry_get(&o, &r->lab, run) < 0) {
         const assay_error *e = assay_error_last();
