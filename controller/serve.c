@@ -1000,7 +1000,7 @@ static const struct {
 } KNOWN_NAMES[] = {
     {"kunpeng", "鲲鹏", "Kunpeng"}, {"phytium", "飞腾", "Phytium"},   {"loongson", "龙芯", "Loongson"},
     {"zhaoxin", "兆芯", "Zhaoxin"}, {"kylin", "麒麟", "Kylin"},       {"uos", "统信", "UOS"},
-    {"openeuler", "欧拉", "openEuler"}, {"debian", "Debian", "Debian"},
+    {"openeuler", "欧拉", "openEuler"}, {"debian", "Debian", "Debian"}, {"any", "任意 CPU", "any CPU"},
 };
 
 /* {"id","name_zh","name"} for a family or OS id. */

@@ -784,7 +784,7 @@ async function hosts() {
 
 /* ---- public: registry, certificate, verify ---------------------------------------- */
 
-const CPUS = [["kunpeng", "鲲鹏", "Kunpeng"], ["phytium", "飞腾", "Phytium"], ["loongson", "龙芯", "Loongson"], ["zhaoxin", "兆芯", "Zhaoxin"]];
+const CPUS = [["kunpeng", "鲲鹏", "Kunpeng"], ["phytium", "飞腾", "Phytium"], ["loongson", "龙芯", "Loongson"], ["zhaoxin", "兆芯", "Zhaoxin"], ["any", "任意 CPU", "any CPU"]];
 const OSES = [["kylin", "麒麟", "Kylin"], ["uos", "统信", "UOS"], ["openEuler", "欧拉", "openEuler"]];
 function named(list, id) {
   const x = list.find((n) => n[0].toLowerCase() === id.toLowerCase());

@@ -156,7 +156,7 @@ try {
   await go(alice, "#/packages/" + pkg);
   await alice.waitForSelector("fieldset legend");
   const groups = await alice.$$eval("fieldset legend", (l) => l.map((e) => e.textContent));
-  check(["鲲鹏", "飞腾", "龙芯", "兆芯"].every((f) => groups.some((g) => g.includes(f))),
+  check(["鲲鹏", "飞腾", "龙芯", "兆芯", "任意 CPU"].every((f) => groups.some((g) => g.includes(f))),
     "the profile picker is grouped 鲲鹏/飞腾/龙芯/兆芯: " + groups.join(" | "));
   await look(alice, "submit");
   for (const p of PROFILES) await alice.click(`input[value="${p}"]`);
