@@ -30,7 +30,7 @@
 # Every host is logged into as the lab's own login user, assay-lab (see
 # ensure_lab_user), not as root: the lab measures assay and the host, not
 # this machine's login profile.
-set -euo pipefail
+set -Eeuo pipefail
 . "$(dirname "$0")/common.sh"
 # A command that fails under set -e says which, rather than ending the
 # script without a word.
