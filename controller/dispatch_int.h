@@ -116,6 +116,7 @@ struct job {
     int claimed;             /* the store has the host as holding this job's package */
     double reset_deadline;   /* JS_RESETTING: the reset must have ended by then */
     int need_agent, need_art; /* what RUN found missing */
+    int upload_rounds;        /* uploads that came back with something missing */
     unsigned char need_file[ASSAY_MANIFEST_SET_MAX]; /* need_art: which files of the set (all for one file) */
     int upfds[ASSAY_MANIFEST_SET_MAX]; /* JS_UPLOADING: the artifact's files, after the agent (upfd) */
     size_t nupfds;

@@ -761,6 +761,16 @@ static int on_uploading(struct ctx *x, struct job *j, const struct result *r)
             job_failover(x, h, why);
             return 0;
         }
+        /* What was not sent goes up now, once: a first contact's wrong
+         * guess costs one more round, never more. A host that names in
+         * turn what the last round did not send would keep us uploading. */
+        if (++j->upload_rounds >= 2) {
+            snprintf(why, sizeof why, "%s still lacks %s after %d uploads", h->rec.name,
+                     missing == 3 ? "the agent and the artifact" : missing == 1 ? "the agent" : "the artifact",
+                     j->upload_rounds);
+            job_failover(x, h, why);
+            return 0;
+        }
         j->need_agent = missing & 1;
         j->need_art = (missing & 2) != 0;
         if (j->nset <= 1 || !assay_remote_missing_files(j->need_file, j->nset, r->err))
