@@ -238,12 +238,22 @@ static void check_end(struct ctx *x, struct host *h, const char *why)
 /* Drive a command of the host's own (a health check, a removal) as far as
  * it goes: when it ends, `end` gets NULL (exit 0) or why not, with the
  * host's stderr; a connection that fails takes the host down. */
+#define HOST_CMD_TIMEOUT_S 600.0 /* a health check or a removal, at most */
 static void run_host_cmd(struct ctx *x, struct host *h, void *cmd, const char *what,
                          void (*end)(struct ctx *, struct host *, const char *))
 {
     int rc = x->t->exec_run(cmd);
-    if (rc == ASSAY_SSH_AGAIN)
+    if (rc == ASSAY_SSH_AGAIN) {
+        /* sshd answers keepalives while the command hangs (a hung mount
+         * under a directory, a replaced agent): the host is not left
+         * checking or cleaning for ever. */
+        if (now_s() > h->cmd_deadline) {
+            char why[200];
+            snprintf(why, sizeof why, "%s did not end within %.0fs", what, HOST_CMD_TIMEOUT_S);
+            end(x, h, why);
+        }
         return;
+    }
     if (rc < 0) {
         host_down(x, h, assay_error_last()->message);
         return;
@@ -287,6 +297,7 @@ static void drive_check(struct ctx *x, struct host *h)
             host_down(x, h, assay_error_last()->message);
             return;
         }
+        h->cmd_deadline = now_s() + HOST_CMD_TIMEOUT_S;
     }
     run_host_cmd(x, h, h->hx, "health check: the command", check_end);
 }
@@ -398,6 +409,7 @@ static void drive_gc(struct ctx *x, struct host *h)
         if (rc == 0) {
             x->t->conn_touch(h->conn);
             rc = x->t->exec_new(&h->gx, h->conn, ASSAY_REMOTE_REMOVE, &eo);
+            h->cmd_deadline = now_s() + HOST_CMD_TIMEOUT_S;
         }
         free(cmd);
         free(dirs);
@@ -649,6 +661,10 @@ static void scroll_add(struct ctx *x, const char *line)
 
 void job_finished(struct ctx *x, const struct job *j, const char *outcome, const char *reason)
 {
+    /* The recap and the scrollback are a terminal's: a dispatcher logging
+     * to a file for months keeps neither. */
+    if (!x->o->tty)
+        return;
     struct recap *nr = realloc(x->recap, (x->nrecap + 1) * sizeof *nr);
     if (nr) {
         x->recap = nr;
@@ -661,8 +677,6 @@ void job_finished(struct ctx *x, const struct job *j, const char *outcome, const
         snprintf(r->outcome, sizeof r->outcome, "%s", outcome);
         snprintf(r->failed, sizeof r->failed, "%s", j->failed);
     }
-    if (!x->o->tty)
-        return;
     char host[200], prof[300], failed[700], why[1100], el[32], line[2600];
     assay_markup_term(host, sizeof host, j->host->rec.name, 0);
     assay_markup_term(prof, sizeof prof, j->rec.profile, 0);

@@ -83,6 +83,7 @@ struct host {
      * connection, every health_interval while idle, and soon after an
      * infrastructure failure. */
     void *hx;            /* the check's command (the transport's), or NULL */
+    double cmd_deadline; /* a check or removal running past this is ended (HOST_CMD_TIMEOUT_S) */
     double next_check;   /* when the next check is due */
     int checking;        /* a check is under way (connecting or running) */
     /* Ended jobs' directories (hosts.job_retention_days): removed by one
