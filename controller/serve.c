@@ -1664,7 +1664,9 @@ static enum MHD_Result hook_deliveries(struct MHD_Connection *c, req *r)
 
 /* The failure record of key, made if there is room; NULL if not.
  * Called with s->mu held. */
-static struct failure *failure_of(server *s, const char *key, time_t now, int make)
+/* The slot counting `key`'s failures, made when `make`; *full when there
+ * is none and no room for one. */
+static struct failure *failure_of(server *s, const char *key, time_t now, int make, int *full)
 {
     struct failure *free_slot = NULL;
     for (size_t i = 0; i < FAIL_SLOTS; i++) {
@@ -1676,6 +1678,7 @@ static struct failure *failure_of(server *s, const char *key, time_t now, int ma
         if (!f->key[0] && !free_slot)
             free_slot = f;
     }
+    *full |= !free_slot;
     if (!make || !free_slot)
         return NULL;
     snprintf(free_slot->key, sizeof free_slot->key, "%s", key);
@@ -1686,16 +1689,25 @@ static struct failure *failure_of(server *s, const char *key, time_t now, int ma
 
 /* 1 if logins for this account or from this address are stopped for now;
  * with failed, count one more failure for both. When the table is full,
- * logins are refused rather than left unlimited. */
+ * logins it cannot count are refused rather than left unlimited (before
+ * the password is tried, too). An IPv6 client is counted by its /64: one
+ * network holds more addresses than the table has slots. */
 static int login_limited(server *s, const char *user, const char *addr, int failed)
 {
-    char ku[80], ka[80];
+    char ku[80], ka[80], net[INET6_ADDRSTRLEN];
+    struct in6_addr a6;
     time_t now = time(NULL);
+    if (strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+        memset(a6.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a6, net, sizeof net))
+            addr = net;
+    }
     snprintf(ku, sizeof ku, "u:%.64s", user);
     snprintf(ka, sizeof ka, "a:%.64s", addr);
     pthread_mutex_lock(&s->mu);
-    struct failure *fu = failure_of(s, ku, now, failed), *fa = failure_of(s, ka, now, failed);
-    int full = failed && (!fu || !fa);
+    int full = 0;
+    struct failure *fu = failure_of(s, ku, now, failed, &full), *fa = failure_of(s, ka, now, failed, &full);
+    full = full && (!fu || !fa);
     if (failed) {
         if (fu)
             fu->count++;
