@@ -239,6 +239,17 @@ out:
 
 static struct ctx *sink_ctx; /* the loop's context, for the stream callbacks */
 
+/* Is `name` an item of the ", "-separated `list` (not a part of one:
+ * "test" is not in "test-long")? */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p++)
+        if ((p == list || (p - list >= 2 && p[-2] == ',' && p[-1] == ' ')) && (p[n] == '\0' || p[n] == ','))
+            return 1;
+    return 0;
+}
+
 /* For the live view: which of the spec's steps runs now, and its timeout. */
 static void step_progress(struct job *j, const char *id)
 {
@@ -315,7 +326,7 @@ static int on_event(void *arg, const char *line, size_t len)
         say(x, "job %" PRId64 " on %s: %s %s", j->rec.id, j->host->rec.name, step->valuestring,
             cJSON_IsString(verdict) ? verdict->valuestring : "?");
         if (cJSON_IsString(verdict) && (!strcmp(verdict->valuestring, "fail") || !strcmp(verdict->valuestring, "error")) &&
-            !strstr(j->failed, step->valuestring)) {
+            !listed(j->failed, step->valuestring)) {
             size_t l = strlen(j->failed);
             snprintf(j->failed + l, sizeof j->failed - l, "%s%s", l ? ", " : "", step->valuestring);
         }
