@@ -63,17 +63,21 @@ int assay_account_random(unsigned char *out, size_t n)
     return 0;
 }
 
-/* A new secret: "assay_" and 64 hex digits of 256 random bits. */
-static int new_secret(char t[ASSAY_TOKEN_LEN])
+int assay_account_secret_new(char *out, const char *prefix)
 {
     unsigned char raw[32];
     if (assay_account_random(raw, sizeof raw) < 0)
         return -1;
-    memcpy(t, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1);
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(t + sizeof TOKEN_PREFIX - 1 + 2 * i, 3, "%02x", raw[i]);
+    size_t n = strlen(prefix);
+    memcpy(out, prefix, n);
+    assay_hex(out + n, raw, sizeof raw);
     explicit_bzero(raw, sizeof raw);
     return 0;
+}
+
+static int new_secret(char t[ASSAY_TOKEN_LEN])
+{
+    return assay_account_secret_new(t, TOKEN_PREFIX);
 }
 
 int assay_account_token_create(assay_store *st, const char *user, char token[ASSAY_TOKEN_LEN])

@@ -63,6 +63,9 @@ int assay_account_logout(assay_store *st, const char *session);
 
 /* n random bytes from the kernel (getrandom): 0 or ASSAY_EIO. */
 int assay_account_random(unsigned char *out, size_t n);
+/* A new secret: prefix and 64 hex digits of 256 random bits into out
+ * (strlen(prefix) + 65 bytes); -1 (the error set) when no randomness. */
+int assay_account_secret_new(char *out, const char *prefix);
 
 /* 1 if a and b are equal, compared in time that depends only on their
  * lengths. */

@@ -36,15 +36,13 @@ int assay_client_init(assay_client *c, const char *url, const char *token_file)
     c->token[strcspn(c->token, "\r\n \t")] = 0;
     if (!c->token[0])
         return assay_error_set(ASSAY_EINVAL, "no token: set ASSAY_TOKEN or give --token-file (assay token create)");
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return assay_error_set(ASSAY_EIO, "libcurl could not start");
-    return 0;
+    return assay_client_global_init();
 }
 
 void assay_client_done(assay_client *c)
 {
     explicit_bzero(c->token, sizeof c->token);
-    curl_global_cleanup();
+    assay_client_global_done();
 }
 
 typedef struct answer {

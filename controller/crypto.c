@@ -32,7 +32,7 @@ void assay_sha256_update(assay_sha256 *h, const void *data, size_t len)
     EVP_DigestUpdate((EVP_MD_CTX *)h, data, len);
 }
 
-static void to_hex(char *out, const unsigned char *d, size_t n)
+void assay_hex(char *out, const unsigned char *d, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -48,14 +48,14 @@ void assay_sha256_final(assay_sha256 *h, char out[ASSAY_SHA256_HEX])
     unsigned int n = 0;
     EVP_DigestFinal_ex((EVP_MD_CTX *)h, d, &n);
     EVP_MD_CTX_free((EVP_MD_CTX *)h);
-    to_hex(out, d, 32);
+    assay_hex(out, d, 32);
 }
 
 void assay_sha256_hex(char out[ASSAY_SHA256_HEX], const void *data, size_t len)
 {
     unsigned char d[32];
     EVP_Digest(data, len, d, NULL, EVP_sha256(), NULL);
-    to_hex(out, d, 32);
+    assay_hex(out, d, 32);
 }
 
 int assay_sha256_file(char out[ASSAY_SHA256_HEX], uint64_t *size, const char *path)

@@ -42,7 +42,6 @@ static int url_ok(const char *url)
 int assay_webhook_add(int64_t *id, char secret[ASSAY_WEBHOOK_SECRET_LEN], assay_store *st, const char *org,
                       const char *url)
 {
-    unsigned char raw[32];
     char s[ASSAY_WEBHOOK_SECRET_LEN];
     int64_t hook;
     if (!assay_account_name_valid(org))
@@ -51,12 +50,8 @@ int assay_webhook_add(int64_t *id, char secret[ASSAY_WEBHOOK_SECRET_LEN], assay_
         return assay_error_set(ASSAY_EINVAL, "a webhook URL is http:// or https://, a host, and at most %d bytes "
                                              "of printable ASCII without spaces",
                                ASSAY_WEBHOOK_URL_MAX);
-    if (assay_account_random(raw, sizeof raw) < 0)
+    if (assay_account_secret_new(s, "whsec_") < 0)
         return assay_error_last()->code;
-    memcpy(s, "whsec_", 6);
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(s + 6 + 2 * i, 3, "%02x", raw[i]);
-    explicit_bzero(raw, sizeof raw);
     int rc = assay_store_webhook_add(st, org, url, s, &hook);
     if (rc == 0) {
         memcpy(secret, s, sizeof s);
@@ -73,8 +68,7 @@ void assay_webhook_sign(char out[72], const char *secret, const char *ts, const 
     int n = snprintf(head, sizeof head, "%s.", ts);
     assay_hmac_sha256_2(mac, secret, strlen(secret), head, (size_t)n, body, len);
     memcpy(out, "sha256=", 7);
-    for (size_t i = 0; i < sizeof mac; i++)
-        snprintf(out + 7 + 2 * i, 3, "%02x", mac[i]);
+    assay_hex(out + 7, mac, sizeof mac);
 }
 
 int assay_webhook_payload(char **out, assay_lab *lab, int64_t run, const char *delivery, const char *base_url)
