@@ -164,7 +164,16 @@ async function route() {
   for (const f of leaving) f();
   leaving = [];
   const hash = location.hash || "#/";
+  /* The view says which page it shows once that page is drawn (and is busy until then),
+     so what reads it, a screen reader or a test, never takes the last page for this one. */
+  view().setAttribute("aria-busy", "true");
+  view().removeAttribute("data-shown");
   nav(hash);
+  const done = () => {
+    if ((location.hash || "#/") !== hash) return;
+    view().setAttribute("aria-busy", "false");
+    view().setAttribute("data-shown", hash);
+  };
   for (const [re, f] of routes) {
     const m = hash.match(re);
     if (m) {
@@ -174,10 +183,12 @@ async function route() {
         clear(view()).appendChild(failure(e));
       }
       view().focus({ preventScroll: true });
+      done();
       return;
     }
   }
   page(titled("找不到页面", "No such page"), h("a", { href: "#/" }, T("返回首页", "Back to the start")));
+  done();
 }
 
 function nav(hash) {

@@ -84,8 +84,12 @@ async function look(page, name) {
   await page.setViewport({ width: 1280, height: 900 });
 }
 
+/* Open a page and wait until the portal has drawn it: a change of hash alone keeps
+   the last page's nodes until the new page's data has come, and a selector both
+   pages have would otherwise match the old one. */
 async function go(page, hash) {
   await page.goto(URL + "/" + hash, { waitUntil: "domcontentloaded" });
+  await page.waitForFunction((h) => document.getElementById("view").dataset.shown === h, {}, hash);
 }
 async function signIn(page, name) {
   await go(page, "#/login");
