@@ -1422,9 +1422,11 @@ int assay_store_run_events(assay_store *st, int64_t run_id, int64_t after, int l
     sqlite3_stmt *s;
     /* The rowid orders events as they were stored, across every job and
      * attempt of the run (events are never deleted), so one number says
-     * where a reader of the whole run stands. */
+     * where a reader of the whole run stands. A step's live output is the
+     * job's stream's, not the run's: a run page follows steps, not bytes. */
     int rc = prepare(st, &s, "SELECT e.rowid AS id, e.job_id AS job, e.attempt, e.seq, e.type, e.body FROM events e "
                              "WHERE e.job_id IN (SELECT id FROM jobs WHERE run_id = ?) AND e.rowid > ? "
+                             "AND e.type <> 'output' "
                              "ORDER BY e.rowid LIMIT ?");
     if (rc < 0)
         return rc;

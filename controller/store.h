@@ -267,7 +267,8 @@ int assay_store_host_dirs_result(assay_store *st, const assay_host_dir *d, size_
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
 /* The events of every job and attempt of a run stored after event `after`
  * (an id this returned; 0: from the first), at most `limit`, in the order
- * they were stored: [{"id","job","attempt","seq","type","body"}]. */
+ * they were stored: [{"id","job","attempt","seq","type","body"}]; a step's
+ * live output ("output" events) is not among them. */
 int assay_store_run_events(assay_store *st, int64_t run_id, int64_t after, int limit, cJSON **out);
 
 /* A run's report in the public registry, as published. */

@@ -423,6 +423,31 @@ Test(store, one_active_job_per_host_and_guarded_attempts)
     cr_assert_eq(j.last_seq, 1);
 }
 
+/* A run's stream carries its jobs' steps, not their live output (that is
+ * the job's stream's); a job's events are all of them. */
+Test(store, a_run_s_events_leave_live_output_to_the_job_s)
+{
+    int64_t run = submit(0, 1);
+    assay_job_rec *v;
+    size_t n;
+    assay_store_jobs_queued(st, &v, &n);
+    int64_t a = v[0].id;
+    free(v);
+    cr_assert_eq(assay_store_job_assign(st, a, "h1"), 0);
+    assay_event_row rows[4] = {{0, "job-start", "{}", 2}, {1, "step-start", "{}", 2}, {2, "output", "{}", 2},
+                               {3, "step-end", "{}", 2}};
+    cr_assert_eq(assay_store_job_events_put(st, a, 1, rows, 4), 0);
+    cJSON *ev, *e;
+    cr_assert_eq(assay_store_run_events(st, run, 0, 256, &ev), 0);
+    char types[100] = "";
+    cJSON_ArrayForEach(e, ev) strcat(strcat(types, cJSON_GetObjectItem(e, "type")->valuestring), " ");
+    cJSON_Delete(ev);
+    cr_assert_str_eq(types, "job-start step-start step-end ");
+    cr_assert_eq(assay_store_job_events(st, a, 1, 0, &ev), 0);
+    cr_assert_eq(cJSON_GetArraySize(ev), 4);
+    cJSON_Delete(ev);
+}
+
 /* Schema 7: failures in a row quarantine a host at the threshold, a
  * success ends the row, resume lifts a drain and a quarantine. */
 Test(store, host_failures_quarantine_and_resume_lifts)

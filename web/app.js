@@ -710,13 +710,37 @@ async function jobShow(id) {
   await load();
   if (j.state !== "ended" && j.state !== "canceled") {
     /* Follow the running job: its events as they are stored (the step
-     * that runs, each verdict); its logs reach the store when the job
-     * ends, and the page then loads them. */
+     * that runs, each verdict) and what the running step prints ("output"
+     * events: the first 64 KiB of each stream of each step run, benchmarks
+     * excepted); the whole logs reach the store when the job ends, and the
+     * page then loads them. */
     const live = h("ol", { id: "job-events", class: "steps", "aria-live": "polite" });
-    out.before(h("h2", {}, T("实时事件", "Live events")), live);
+    const outputs = h("div", { id: "live-output" });
+    out.before(h("h2", {}, T("实时事件", "Live events")), live,
+      h("h2", {}, T("步骤输出（实时）", "Step output (live)")),
+      h("p", { class: "muted" }, T("每个步骤每个输出流的前 64 KiB 实时显示（基准测试除外，以免干扰测量）；完整日志在作业结束时载入。",
+        "The first 64 KiB of each stream of each step are shown as they come (not a benchmark's, so as not to disturb its measurement); the whole logs load when the job ends.")),
+      outputs);
     const es = new EventSource("/api/v1/jobs/" + id + "/events");
     leaving.push(() => es.close());
     info.textContent = t("跟随运行中的作业；日志在作业结束时载入", "Following the running job; its logs load when it ends");
+    /* One box per step run; bytes are decoded per stream as a stream, so a
+       character cut between two chunks is whole again. */
+    const boxes = new Map();
+    es.addEventListener("output", (ev) => {
+      const e = JSON.parse(ev.data), key = e.step + " #" + e.run;
+      let b = boxes.get(key);
+      if (!b) {
+        for (const d of outputs.querySelectorAll("details")) d.open = false;
+        b = { pre: h("pre", { class: "log", role: "log", tabindex: "0", "aria-label": key }), dec: [new TextDecoder(), new TextDecoder()] };
+        boxes.set(key, b);
+        outputs.appendChild(h("details", { open: true, "data-step": e.step, "data-run": String(e.run) }, h("summary", {}, key), b.pre));
+      }
+      const k = e.stream === "stderr" ? 1 : 0;
+      const text = b.dec[k].decode(Uint8Array.from(atob(e.data), (c) => c.charCodeAt(0)), { stream: true });
+      b.pre.appendChild(k ? h("span", { class: "stderr" }, text) : document.createTextNode(text));
+      b.pre.scrollTop = b.pre.scrollHeight;
+    });
     for (const type of ["job-start", "step-start", "step-end", "job-end"])
       es.addEventListener(type, (ev) => {
         const e = JSON.parse(ev.data);

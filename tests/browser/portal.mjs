@@ -181,6 +181,12 @@ try {
   await tab.goto(URL + "/" + jobHref, { waitUntil: "domcontentloaded" });
   await tab.waitForSelector("#job-events");
   const followed = tab.waitForSelector("#job-events li", { timeout: 120000 }).then(() => true, () => false);
+  // What the install step prints reaches the page while the job runs (the
+  // page reloads with the whole logs once the job ends).
+  const liveOut = tab.waitForFunction(() => {
+    const o = document.querySelector('#live-output details[data-step="install"] pre');
+    return o !== null && o.textContent.includes("sumx 1.2.0");
+  }, { polling: "mutation", timeout: 120000 }).then(() => true, () => false);
   await alice.bringToFront(); // a tab in the background gets no animation frames
   writeFileSync(GO, run + "\n");
   await alice.waitForSelector("#jobs .steps li", { timeout: 90000 });
@@ -188,6 +194,7 @@ try {
   await look(alice, "run-live");
   await alice.waitForSelector("#verification .notice", { timeout: 120000 });
   check(await followed, "the job page, opened while the job had not ended, showed its events as they came");
+  check(await liveOut, "and the install step's output while it ran (sumx 1.2.0), before the job's logs came");
   await tab.waitForFunction(() => !document.querySelector("#job-events") && /ended/.test(document.querySelector("#job-state").textContent));
   const logs = await tab.$$eval("#log-pick option", (o) => o.map((x) => x.value));
   check(logs.length > 0 && (await tab.$eval("#log", (e) => e.textContent.length)) > 0,
