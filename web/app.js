@@ -702,13 +702,15 @@ async function jobShow(id) {
     h("dl", { class: "facts card" },
       h("dt", {}, T("任务", "Run")), h("dd", {}, h("a", { href: "#/runs/" + j.run }, String(j.run))),
       h("dt", {}, T("目标", "Profile")), h("dd", {}, h("code", {}, j.profile)),
-      h("dt", {}, T("主机", "Host")), h("dd", {}, j.host || "—"),
+      h("dt", {}, T("主机", "Host")), h("dd", { id: "job-host" }, j.host || "—"),
       h("dt", {}, T("状态", "State")), h("dd", { id: "job-state" }, badge(STATE, j.state), " ", j.outcome ? badge(OUTCOME, j.outcome) : "")),
-    h("form", { class: "inline", on: { submit: (e) => e.preventDefault() } },
+    h("form", { class: "inline", id: "log-form", on: { submit: (e) => e.preventDefault() } },
       h("label", { for: "log-pick" }, T("日志", "Log")), pick, h("label", { for: "log-search" }, T("搜索", "Search")), search),
     info, out);
   await load();
   if (j.state !== "ended" && j.state !== "canceled") {
+    /* No logs before the job ends: no empty viewer either, until then. */
+    if (!(j.logs || []).length) document.getElementById("log-form").hidden = out.hidden = true;
     /* Follow the running job: its events as they are stored (the step
      * that runs, each verdict) and what the running step prints ("output"
      * events: the first 64 KiB of each stream of each step run, benchmarks
@@ -744,6 +746,13 @@ async function jobShow(id) {
     for (const type of ["job-start", "step-start", "step-end", "job-end"])
       es.addEventListener(type, (ev) => {
         const e = JSON.parse(ev.data);
+        /* The page was opened before the job started: its state and host
+           are the store's now (from= past any event: none of them again). */
+        if (type === "job-start")
+          api("GET", "/api/v1/jobs/" + id + "?from=1000000000").then((n) => {
+            clear(document.getElementById("job-state")).append(badge(STATE, n.state));
+            document.getElementById("job-host").textContent = n.host || "—";
+          }, () => {});
         live.appendChild(h("li", {}, h("span", { class: "muted" }, (e.ts || "").slice(11, 19)), " ", type, " ",
           e.name || e.step || "", e.verdict ? " — " + e.verdict : "", e.outcome ? " — " + e.outcome : ""));
         live.lastChild.scrollIntoView({ block: "nearest" });

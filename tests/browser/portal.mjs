@@ -176,6 +176,7 @@ try {
     "the run's page shows one queued job per profile: " + queued.join("; "));
   const jobHref = await alice.$eval("#jobs a", (a) => a.getAttribute("href"));
   const tab = await alice.browserContext().newPage();
+  await tab.setViewport({ width: 1280, height: 900 });
   tab.setDefaultTimeout(120000);
   tab.on("pageerror", (e) => alice.problems.push("script error: " + e.message));
   await tab.goto(URL + "/" + jobHref, { waitUntil: "domcontentloaded" });
@@ -186,7 +187,10 @@ try {
   const liveOut = tab.waitForFunction(() => {
     const o = document.querySelector('#live-output details[data-step="install"] pre');
     return o !== null && o.textContent.includes("sumx 1.2.0");
-  }, { polling: "mutation", timeout: 120000 }).then(() => true, () => false);
+  }, { polling: "mutation", timeout: 120000 }).then(async () => {
+    await tab.screenshot({ path: join(SHOTS, "job-live-1280.png") }).catch(() => {}); // the page may have moved on
+    return true;
+  }, () => false);
   await alice.bringToFront(); // a tab in the background gets no animation frames
   writeFileSync(GO, run + "\n");
   await alice.waitForSelector("#jobs .steps li", { timeout: 90000 });
