@@ -13,6 +13,7 @@
 #include "assay/proto.h"
 #include "assay/version.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1290,6 +1291,94 @@ static int scan_events(const char *dir, int64_t *last_seq, int *ended, char *out
     free(buf);
     assay_error_clear();
     return 0;
+}
+
+/* ---- logs: the job's logs in one stream --------------------------------- */
+
+static int log_name_ok(const char *n)
+{
+    size_t l = strlen(n);
+    return l > 0 && l <= 128 && n[0] != '.' &&
+           strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == l;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One log: its header, then exactly the size fstat gave (a log that is
+ * shorter by the time it is read breaks the frame: an error, not a lie). */
+static int log_out(int dfd, const char *name, int fd, char *buf, size_t cap)
+{
+    int lf = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (lf < 0 || fstat(lf, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (lf >= 0)
+            close(lf);
+        return 0; /* not a regular file now: not a log */
+    }
+    int n = snprintf(buf, cap, "%lld logs/%s\n", (long long)st.st_size, name);
+    int rc = assay_write_all(fd, buf, (size_t)n) == 0 ? 0 : assay_error_set_errno(ASSAY_EIO, errno, "write");
+    for (off_t left = st.st_size; rc == 0 && left > 0;) {
+        ssize_t r = read(lf, buf, (size_t)left < cap ? (size_t)left : cap);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            rc = assay_error_set(ASSAY_EIO, "log %s: %s", name, r < 0 ? strerror(errno) : "shorter than it was");
+        else if (assay_write_all(fd, buf, (size_t)r) != 0)
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "write");
+        else
+            left -= r;
+    }
+    close(lf);
+    return rc;
+}
+
+int assay_job_logs(const char *dir_arg, int fd)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    int rc = resolve_dir(dir, dir_arg);
+    if (rc < 0 || (rc = path_in(path, sizeof path, dir, ASSAY_JOB_LOGS)) < 0)
+        return rc;
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : assay_error_set_errno(ASSAY_EIO, errno, "open %s", path);
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
+        if (!log_name_ok(e->d_name))
+            continue;
+        if (n == cap) {
+            char **nn = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names);
+            if (!nn) {
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        else
+            n++;
+    }
+    if (n)
+        qsort(names, n, sizeof *names, by_name);
+    static char buf[64 * 1024];
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = log_out(dirfd(d), names[i], fd, buf, sizeof buf);
+        free(names[i]);
+    }
+    free(names);
+    closedir(d);
+    return rc;
 }
 
 int assay_job_status(const char *dir_arg, cJSON **out)

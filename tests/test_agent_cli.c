@@ -1141,3 +1141,30 @@ ParameterizedTest(struct triple *t, agent_cli, output_comes_while_the_step_runs,
     controller_accepts(spec, ev);
     cJSON_Delete(ev);
 }
+
+#undef NAME
+#define NAME logs_are_framed_and_only_the_job_s
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, logs_are_framed_and_only_the_job_s, .fini = cleanup)
+{
+    setup_for(t);
+    const char *spec = "{\"protocol\":1,\"id\":\"lg\",\"steps\":[{\"id\":\"t\",\"kind\":\"test\",\"command\":"
+                       "\"printf 'a\\\\nb'; printf 'err' >&2\",\"timeout\":60}]}";
+    cr_assert_eq(start(spec), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    cJSON_Delete(ev);
+    /* What is in logs/ besides the job's own: a link out of it, a folder,
+     * names the controller would refuse. None of it is a log. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s/logs && ln -s /etc/passwd link && mkdir dir && echo x > .hidden && "
+                        "echo x > 'bad name' && printf 'x' > z.extra",
+                        jd),
+                 0, "%s", out);
+    int rc = th_run(out, sizeof out, "%s logs --job-dir %s", agent, jd);
+    cr_assert_eq(rc, 0, "%s", out);
+    /* in name order, each exactly its bytes (no newline added) */
+    cr_assert_str_eq(out, "3 logs/t.1.stderr\nerr3 logs/t.1.stdout\na\nb1 logs/z.extra\nx");
+    /* and no logs/ at all is no logs, not an error */
+    cr_assert_eq(th_run(out, sizeof out, "rm -rf %s/logs && %s logs --job-dir %s", jd, agent, jd), 0, "%s", out);
+    cr_assert_str_eq(out, "");
+}
