@@ -1571,8 +1571,6 @@ static void registry_keeps_what_was_published(const char *acme, const char *keyi
                         "UPDATE runs SET finished_at = '2031-01-01T00:00:00Z'\" 2>&1",
                         sv_lab),
                  0, "%s", sv_out);
-    cr_assert_eq(sv_http(acme, "/api/v1/runs/1/report", " "), 200);
-    cr_assert(strstr(sv_body, "payloadType"), "%.200s", sv_body);
     cr_assert_eq(th_run(sv_out, sizeof sv_out,
                         "cd %s && curl -fsS -H 'Authorization: Bearer %s' -o fresh.json %s/api/v1/runs/1/report && "
                         "! cmp -s stored.json fresh.json && curl -fsS -o c.json %s/api/v1/registry/1/report && "
