@@ -1606,6 +1606,14 @@ static void registry_keeps_what_was_published(const char *acme, const char *keyi
                         "sh %s/docs/verify-openssl.sh d.json old.pub.pem payload.json 2>&1",
                         sv_dir, sv_url, ASSAY_SOURCE_DIR),
                  0, "%s", sv_out);
+    /* An entry an older assay published, which kept no envelope: none is
+     * made up; it says to publish again. */
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "sqlite3 %s/assay.db \"UPDATE published SET envelope = ''\" 2>&1", sv_lab), 0,
+                 "%s", sv_out);
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/1/report", " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/1", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"envelope\":null,\"valid\":false,\"error\":") && strstr(sv_body, "publish it again"), "%s",
+              sv_body);
 }
 
 /* A whole run as one event stream, resumable; its report published by an
