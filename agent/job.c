@@ -134,19 +134,35 @@ static int supervisor_running(const char *dir)
  * enforces its timeouts; a stopped supervisor holds its lock, so the job
  * looks alive for ever. Whoever looks at the job (attach, cancel) resumes
  * it: 1 when it was stopped, 0 when not, negative when it cannot tell. */
-static int supervisor_resume(const char *dir)
+/* The supervisor's pid from its pid file: a number > 1 and nothing but an
+ * optional newline after it, or a negative code (a missing file is
+ * ASSAY_EIO, anything else in it ASSAY_EPROTO). One rule for every reader. */
+static long supervisor_pid(const char *dir)
 {
     char path[PATH_MAX];
     size_t len;
     if (path_in(path, sizeof path, dir, ASSAY_JOB_PID) < 0)
-        return -1;
+        return assay_error_set(ASSAY_EINVAL, "job directory path too long");
     char *s = read_file(path, 31, &len);
     if (!s)
-        return -1;
-    long pid = strtol(s, NULL, 10);
+        return assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
+    char *end;
+    errno = 0;
+    long pid = strtol(s, &end, 10);
+    int bad = errno || pid <= 1 || end == s || (*end && strcmp(end, "\n"));
     free(s);
-    if (pid <= 1)
+    if (bad)
+        return assay_error_set(ASSAY_EPROTO, "%s does not hold a pid", path);
+    return pid;
+}
+
+static int supervisor_resume(const char *dir)
+{
+    long pid = supervisor_pid(dir);
+    if (pid < 0) {
+        assay_error_clear();
         return -1;
+    }
     char state;
     if (assay_proc_stat(pid, &state, NULL) < 0)
         return -1;
@@ -1397,9 +1413,8 @@ int assay_job_status(const char *dir_arg, cJSON **out)
     assay_error_clear();
     const char *state = !have ? "none" : running ? "running" : ended ? "ended" : "stopped";
     char path[PATH_MAX];
-    size_t len = 0;
-    path_in(path, sizeof path, dir, ASSAY_JOB_PID);
-    char *pid = running ? read_file(path, 31, &len) : NULL;
+    long pid = running ? supervisor_pid(dir) : -1;
+    assay_error_clear();
     char cancel[16] = "";
     size_t clen = 0;
     path_in(path, sizeof path, dir, ASSAY_JOB_CANCEL);
@@ -1410,14 +1425,12 @@ int assay_job_status(const char *dir_arg, cJSON **out)
     if (!(job[0] ? cJSON_AddStringToObject(o, "job", job) : cJSON_AddNullToObject(o, "job")) ||
         !(cancel[0] ? cJSON_AddStringToObject(o, "cancel", cancel) : cJSON_AddNullToObject(o, "cancel")) ||
         !cJSON_AddStringToObject(o, "state", state) ||
-        !(pid ? cJSON_AddNumberToObject(o, "pid", strtol(pid, NULL, 10)) : cJSON_AddNullToObject(o, "pid")) ||
+        !(pid > 0 ? cJSON_AddNumberToObject(o, "pid", (double)pid) : cJSON_AddNullToObject(o, "pid")) ||
         !cJSON_AddNumberToObject(o, "last_seq", (double)last) ||
         !(outcome[0] ? cJSON_AddStringToObject(o, "outcome", outcome) : cJSON_AddNullToObject(o, "outcome"))) {
-        free(pid);
         cJSON_Delete(o);
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
     }
-    free(pid);
     *out = o;
     return 0;
 }
@@ -1427,7 +1440,6 @@ int assay_job_cancel(const char *dir_arg, int now)
     char path[PATH_MAX], dir[PATH_MAX];
     if (resolve_dir(dir, dir_arg) < 0)
         return ASSAY_ENOTFOUND;
-    size_t len;
     int64_t last;
     int ended = 0;
     char outcome[32], job[ASSAY_ID_MAX + 1];
@@ -1445,16 +1457,9 @@ int assay_job_cancel(const char *dir_arg, int now)
     int rc = write_file_atomic(dir, ASSAY_JOB_CANCEL, what, strlen(what), 0);
     if (rc < 0)
         return rc;
-    path_in(path, sizeof path, dir, ASSAY_JOB_PID);
-    char *s = read_file(path, 31, &len);
-    if (!s)
-        return assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
-    char *end;
-    long pid = strtol(s, &end, 10);
-    int bad = pid <= 1 || (*end && *end != '\n'); /* end points into s: look before freeing it */
-    free(s);
-    if (bad)
-        return assay_error_set(ASSAY_EPROTO, "%s does not hold a pid", path);
+    long pid = supervisor_pid(dir);
+    if (pid < 0)
+        return (int)pid;
     if (kill((pid_t)pid, now ? SIGUSR1 : SIGTERM) != 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "signal supervisor %ld", pid);
     (void)supervisor_resume(dir); /* a stopped one would not see the signal */

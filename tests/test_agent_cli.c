@@ -1168,3 +1168,38 @@ ParameterizedTest(struct triple *t, agent_cli, logs_are_framed_and_only_the_job_
     cr_assert_eq(th_run(out, sizeof out, "rm -rf %s/logs && %s logs --job-dir %s", jd, agent, jd), 0, "%s", out);
     cr_assert_str_eq(out, "");
 }
+
+/* The pid file is read by one rule wherever it is read: a number and
+ * nothing else, or the reader says so (cancel) or knows no pid (status). */
+Test(agent_cli, a_pid_file_that_holds_no_pid_is_refused_by_every_reader, .fini = cleanup)
+{
+    setup_for(&triples[0]);
+    start_quiet_job();
+    char path[400], good[32];
+    snprintf(path, sizeof path, "%s/" ASSAY_JOB_PID, jd);
+    char *p = th_slurp(path, NULL);
+    cr_assert_not_null(p);
+    snprintf(good, sizeof good, "%s", p);
+    free(p);
+    static const char *const bad[] = {"12x\n", "\n", "1\n", "99999999999999999999\n", "-5\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(bad[i], f);
+        fclose(f);
+        cr_assert_eq(th_run(out, sizeof out, "%s status --job-dir %s", agent, jd), 0, "%s", out);
+        cJSON *s = cJSON_Parse(out);
+        cr_assert(cJSON_IsNull(cJSON_GetObjectItem(s, "pid")), "pid file '%s': %s", bad[i], out);
+        cJSON_Delete(s);
+        cr_assert_neq(th_run(out, sizeof out, "%s cancel --job-dir %s 2>&1", agent, jd), 0, "%s", out);
+        cr_assert(strstr(out, "does not hold a pid"), "pid file '%s': %s", bad[i], out);
+        unlink(path); /* the cancel file the try left: the next try is a first cancel again */
+        char cf[400];
+        snprintf(cf, sizeof cf, "%s/" ASSAY_JOB_CANCEL, jd);
+        unlink(cf);
+    }
+    FILE *f = fopen(path, "w");
+    fputs(good, f);
+    fclose(f);
+    cr_assert_eq(th_run(out, sizeof out, "%s cancel --job-dir %s --now 2>&1", agent, jd), 0, "%s", out);
+}
