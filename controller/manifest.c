@@ -464,7 +464,7 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
             goto out;
         }
         ar->first = m->nfiles;
-        const cJSON *fv = one ? a : set->child;
+        const cJSON *fv = one ? one : set->child;
         for (size_t k = 0; fv; k++, fv = one ? NULL : fv->next) {
             char fwhere[64], *file;
             if (m->nfiles == ASSAY_MANIFEST_FILES_MAX) {
@@ -473,28 +473,28 @@ int assay_manifest_parse(assay_manifest **out, const char *json, size_t len)
                 goto out;
             }
             file = m->files[m->nfiles];
-            if (one) {
+            if (one)
                 snprintf(fwhere, sizeof fwhere, "%sfile", where);
-                if ((rc = text(a, "file", where, 255, 1, file, sizeof m->files[0])) < 0)
-                    goto out;
-            } else {
+            else
                 snprintf(fwhere, sizeof fwhere, "%sfiles[%zu]", where, k);
-                if (!cJSON_IsString(fv)) {
-                    rc = assay_error_set(ASSAY_EINVAL, "%s: must be a string, not %s", fwhere, kind(fv));
-                    goto out;
-                }
-                size_t fl = strlen(fv->valuestring);
-                if (fl == 0 || fl > 255) {
-                    rc = assay_error_set(ASSAY_EINVAL, "%s: must be 1-255 bytes", fwhere);
-                    goto out;
-                }
-                for (const unsigned char *c = (const unsigned char *)fv->valuestring; *c; c++)
-                    if (*c < 0x20) {
-                        rc = assay_error_set(ASSAY_EINVAL, "%s: contains control characters", fwhere);
-                        goto out;
-                    }
-                memcpy(file, fv->valuestring, fl + 1);
+            /* One rule for a file's name however it is given: no control
+             * character at all (a tab or a newline would split the line of
+             * $ASSAY_ARTIFACTS that names it). */
+            if (!cJSON_IsString(fv)) {
+                rc = assay_error_set(ASSAY_EINVAL, "%s: must be a string, not %s", fwhere, kind(fv));
+                goto out;
             }
+            size_t fl = strlen(fv->valuestring);
+            if (fl == 0 || fl > 255) {
+                rc = assay_error_set(ASSAY_EINVAL, "%s: must be 1-255 bytes", fwhere);
+                goto out;
+            }
+            for (const unsigned char *c = (const unsigned char *)fv->valuestring; *c; c++)
+                if (*c < 0x20) {
+                    rc = assay_error_set(ASSAY_EINVAL, "%s: contains control characters", fwhere);
+                    goto out;
+                }
+            memcpy(file, fv->valuestring, fl + 1);
             if (!relative_path(file)) {
                 rc = assay_error_set(ASSAY_EINVAL, "%s: '%s' must be a relative path inside the submission (no "
                                                    "leading '/', no '.' or '..' component, no backslash)", fwhere, file);

@@ -243,6 +243,15 @@ Test(manifest, a_set_s_mistakes_are_named)
     bad(SET("[\"a.deb\",7]"), "artifacts[0].files[1]: must be a string, not a number");
     bad(SET("[\"a.deb\",\"\"]"), "artifacts[0].files[1]: must be 1-255 bytes");
     bad(SET("[\"a.deb\",\"logs\"]"), "artifacts[0].files[1]: 'logs': the agent keeps that name");
+    /* The same rule for a name given as "file" or in "files": a newline or
+     * a tab would split the line of $ASSAY_ARTIFACTS that names it. */
+    bad(SET("[\"a.deb\",\"b\\n.deb\"]"), "artifacts[0].files[1]: contains control characters");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a\\tb.deb\",\"arch\":\"aarch64\"}]," STEPS "," TESTS,
+        "artifacts[0].file: contains control characters");
+    bad(HEAD ",\"artifacts\":[{\"file\":\"a\\nb.deb\",\"arch\":\"aarch64\"}]," STEPS "," TESTS,
+        "artifacts[0].file: contains control characters");
+    bad(HEAD ",\"artifacts\":[{\"file\":7,\"arch\":\"aarch64\"}]," STEPS "," TESTS,
+        "artifacts[0].file: must be a string, not a number");
     bad(HEAD ",\"artifacts\":[{\"file\":\"a.deb\",\"files\":[\"b.deb\"],\"arch\":\"aarch64\"}]," STEPS "," TESTS,
         "artifacts[0].files: give either file (one) or files (a set), not both");
     bad(HEAD ",\"artifacts\":[{\"arch\":\"aarch64\"}]," STEPS "," TESTS, "artifacts[0].file: missing (or files");
