@@ -453,3 +453,58 @@ Test(store, host_failures_quarantine_and_resume_lifts)
     cr_assert_eq(assay_store_host_drain(st, "nope"), ASSAY_ENOTFOUND);
     cr_assert_eq(assay_store_host_resume(st, "nope"), ASSAY_ENOTFOUND);
 }
+
+/* What the records say a host has (the first contact's hint): a job that
+ * ran our agent there, now or in an earlier attempt, and a job of a
+ * package with the artifact; another host has neither. */
+Test(store, the_records_say_what_a_host_has)
+{
+    assay_package_rec p = {.size = 1};
+    assay_artifact_rec a = {.size = 1};
+    snprintf(p.id, sizeof p.id, "%064d", 2);
+    snprintf(p.file_name, sizeof p.file_name, "y.tar.gz");
+    snprintf(p.product, sizeof p.product, "prod");
+    snprintf(p.version, sizeof p.version, "2");
+    snprintf(p.vendor, sizeof p.vendor, "v");
+    snprintf(a.name, sizeof a.name, "pkgs/y.rpm");
+    snprintf(a.sha256, sizeof a.sha256, "%064d", 7);
+    cr_assert_eq(assay_store_package_add(st, &p, "{}", &a, 1, NULL), 0, "%s", assay_error_last()->message);
+    char *profs[] = {"a"};
+    int64_t run;
+    cr_assert_eq(assay_store_run_submit(st, p.id, profs, 1, 0, 0, NULL, &run), 0);
+    assay_job_rec *v;
+    size_t n;
+    cr_assert_eq(assay_store_jobs_queued(st, &v, &n), 0);
+    int64_t id = v[0].id;
+    free(v);
+    int ha = -1, hf = -1;
+    cr_assert_eq(assay_store_host_has(st, "h1", "agent1", a.sha256, &ha, &hf), 0);
+    cr_assert_eq(ha + hf, 0, "no record yet");
+    /* Attempt 1 ran agent1 on h1, then was retried onto h2. */
+    cr_assert_eq(assay_store_job_assign(st, id, "h1"), 0);
+    cr_assert_eq(assay_store_job_set_running(st, id, "agent1"), 0);
+    cr_assert_eq(assay_store_job_retry_attempt(st, id, 1, "host down", 3), 0);
+    cr_assert_eq(assay_store_host_has(st, "h1", "agent1", a.sha256, &ha, &hf), 0);
+    cr_assert_eq(ha, 1, "the attempt's agent on h1");
+    cr_assert_eq(hf, 1, "the attempt started there with the artifact");
+    cr_assert_eq(assay_store_host_has(st, "h1", "agent2", "x", &ha, &hf), 0);
+    cr_assert_eq(ha + hf, 0, "another agent, another artifact");
+    cr_assert_eq(assay_store_host_has(st, "h2", "agent1", a.sha256, &ha, &hf), 0);
+    cr_assert_eq(ha + hf, 0, "nothing ran on h2 yet");
+    cr_assert_eq(assay_store_job_assign(st, id, "h2"), 0);
+    cr_assert_eq(assay_store_job_set_running(st, id, "agent1"), 0);
+    cr_assert_eq(assay_store_host_has(st, "h2", "agent1", a.sha256, &ha, &hf), 0);
+    cr_assert_eq(ha + hf, 2, "the job runs on h2 now");
+}
+
+/* Schema 12: the hint is asked at every first contact with a host, so
+ * it is found through indexes, never by a scan of the lab's history. */
+Test(store, what_a_host_has_is_looked_up_by_index)
+{
+    char plan[4096];
+    cr_assert_eq(assay_store_host_has_plan(st, plan, sizeof plan), 0, "%s", assay_error_last()->message);
+    cr_assert(strstr(plan, "jobs_by_host_agent") && strstr(plan, "attempts_by_host_agent"), "%s", plan);
+    for (const char *l = plan; *l; l = strchr(l, '\n') + 1)
+        cr_assert(strncmp(l, "SCAN", 4) != 0 || strncmp(l, "SCAN CONSTANT ROW\n", 18) == 0, "a table is scanned:\n%s",
+                  plan);
+}
