@@ -4,6 +4,7 @@
 #include "assay/error.h"
 #include "assay/proto.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,8 +13,9 @@
 
 const char *assay_remote_kind_name(assay_remote_kind k)
 {
-    static const char *const names[] = {"run", "upload and run", "agent upload", "artifact upload", "logs",
-                                        "cancel", "stop", "reset", "version", "facts", "remove"};
+    static const char *const names[] = {"run",   "upload and run", "agent upload", "artifact upload", "logs",
+                                        "cancel", "stop", "reset", "version", "facts", "remove",
+                                        "agent upload and version"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -62,6 +64,28 @@ static char *agent_invocation(const assay_remote_host *h)
     char *s = malloc(n);
     if (s)
         snprintf(s, n, "%s%s%s", h->launcher, h->launcher[0] ? " " : "", qa);
+    free(qa);
+    return s;
+}
+
+/* A test that the agent at its path is the one pushed: its digest, not
+ * its presence (a vendor's root install step could have replaced it, and
+ * a replaced agent could speak for a job, or pass a health check). */
+static char *agent_ok_test(const assay_remote_host *h)
+{
+    char path[4200];
+    if (assay_remote_agent_path(path, sizeof path, h) < 0)
+        return NULL;
+    if (strspn(h->agent_sha, "0123456789abcdef") != 64 || h->agent_sha[64]) {
+        assay_error_set(ASSAY_EINVAL, "'%.80s' is not an agent's SHA-256", h->agent_sha);
+        return NULL;
+    }
+    char *qa = quoted(path), *s = NULL;
+    size_t n = qa ? strlen(qa) + 200 : 0;
+    if (qa && (s = malloc(n)))
+        snprintf(s, n, "h=$(sha256sum < %s 2>/dev/null) || h=; [ \"${h%%%% *}\" = %s ]", qa, h->agent_sha);
+    else
+        assay_error_set(ASSAY_ENOMEM, "out of memory");
     free(qa);
     return s;
 }
@@ -182,20 +206,18 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
     snprintf(cache, sizeof cache, "%s/cache/%s", h->agent_root, j->art_sha);
     if ((rc = fit(dst, sizeof dst, "run", "%s/%s", j->dir, j->art_name)) < 0)
         return rc;
-    char *a = agent_invocation(h), *qa = quoted(path), *qc = quoted(cache), *qdst = quoted(dst), *qd = quoted(j->dir);
+    char *a = agent_invocation(h), *qc = quoted(cache), *qdst = quoted(dst), *qd = quoted(j->dir);
     char *start = NULL, *agent_ok = NULL;
     rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
-    if (!a || !qa || !qc || !qdst || !qd)
+    if (!a || !qc || !qdst || !qd)
         goto out;
-    /* The agent is run only if it is the one pushed: its digest, not its
-     * presence (a vendor's root install step could have replaced it, and a
-     * replaced agent could speak for the job on the next attach). A
-     * mismatch is "no agent": the controller uploads it again. */
-    size_t n = strlen(qa) + 200;
-    if (!(agent_ok = malloc(n)))
+    /* The agent is run only if it is the one pushed. A mismatch is "no
+     * agent": the controller uploads it again. */
+    if (!(agent_ok = agent_ok_test(h))) {
+        rc = assay_error_last()->code;
         goto out;
-    snprintf(agent_ok, n, "h=$(sha256sum < %s 2>/dev/null) || h=; [ \"${h%%%% *}\" = %s ]", qa, h->agent_sha);
-    n = 6 * strlen(qdst) + 2 * strlen(qc) + strlen(qd) + strlen(a) + strlen(agent_ok) + 400;
+    }
+    size_t n = 6 * strlen(qdst) + 2 * strlen(qc) + strlen(qd) + strlen(a) + strlen(agent_ok) + 400;
     if (!(start = malloc(n)))
         goto out;
     /* Once an event is stored the job exists: never start it again (a job
@@ -221,7 +243,6 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
              qd, j->from, ASSAY_REMOTE_NO_ATTACH, qd, ASSAY_REMOTE_NO_LOGS);
 out:
     free(a);
-    free(qa);
     free(qc);
     free(qdst);
     free(qd);
@@ -372,10 +393,54 @@ int assay_remote_facts(char *out, size_t len, const assay_remote_host *h)
 
 int assay_remote_version(char *out, size_t len, const assay_remote_host *h)
 {
-    char *a = agent_invocation(h);
-    int rc = !a ? assay_error_set(ASSAY_ENOMEM, "out of memory")
-                : fit(out, len, "version", "%s version --json 2>/dev/null || true", a);
+    char *a = agent_invocation(h), *ok = agent_ok_test(h);
+    int rc = !ok && a ? assay_error_last()->code
+             : !a     ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                      : fit(out, len, "version", "%s || exit %d; %s version --json", ok, ASSAY_REMOTE_MISSING + 1, a);
     free(a);
+    free(ok);
+    return rc;
+}
+
+int assay_remote_upload_version(char *out, size_t len, const assay_remote_host *h)
+{
+    char *a = agent_invocation(h), *up = malloc(len);
+    int rc = !a || !up ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                       : upload_part(up, len, h, 1, h->agent_sha, 0, ASSAY_REMOTE_NO_UPLOAD);
+    if (rc == 0)
+        rc = fit(out, len, "agent upload and version", "%s%s version --json", up, a);
+    free(a);
+    free(up);
+    return rc;
+}
+
+int assay_remote_version_answer(const char *d, size_t n)
+{
+    char seen[64];
+    size_t k = 0;
+    for (; k < n && k < sizeof seen - 1; k++) /* for the message: what came, printable */
+        seen[k] = d[k] >= 0x20 && d[k] < 0x7f ? d[k] : '.';
+    seen[k] = '\0';
+    if (n == 0)
+        return assay_error_set(ASSAY_EPROTO, "the agent answered nothing to version --json");
+    if (n > ASSAY_REMOTE_VERSION_MAX)
+        return assay_error_set(ASSAY_EPROTO, "the agent's answer to version --json is over %d bytes ('%s'...)",
+                               ASSAY_REMOTE_VERSION_MAX, seen);
+    cJSON *v = cJSON_ParseWithLength(d, n);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "name");
+    const cJSON *proto = cJSON_GetObjectItemCaseSensitive(v, "protocol");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(v, "version");
+    int rc = 0;
+    if (!cJSON_IsObject(v))
+        rc = assay_error_set(ASSAY_EPROTO, "the agent's answer to version --json is not a JSON object ('%s'%s)", seen,
+                             n > k ? "..." : "");
+    else if (!cJSON_IsString(name) || strcmp(name->valuestring, "assay-agent") || !cJSON_IsString(version))
+        rc = assay_error_set(ASSAY_EPROTO, "the agent's answer to version --json does not name assay-agent and its "
+                                           "version ('%s'%s)", seen, n > k ? "..." : "");
+    else if (!cJSON_IsNumber(proto) || proto->valuedouble != ASSAY_PROTO_VERSION)
+        rc = assay_error_set(ASSAY_EPROTO, "the agent speaks protocol %g, not %d", cJSON_IsNumber(proto) ?
+                             proto->valuedouble : -1.0, ASSAY_PROTO_VERSION);
+    cJSON_Delete(v);
     return rc;
 }
 

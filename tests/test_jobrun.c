@@ -69,6 +69,7 @@ TestSuite(jobrun, .init = setup, .fini = teardown, .timeout = 120);
  * SIGINT; its log in log_text. */
 static int max_attempts; /* 0: the dispatcher's default */
 static int gc_only;      /* assay gc --hosts: no jobs, the job directories due */
+static double host_cmd_timeout; /* 0: the dispatcher's default (600 s) */
 static size_t gc_removed, gc_failed;
 
 static void dispatch_x(double silence_s, double unreachable_s, int once)
@@ -82,7 +83,8 @@ static void dispatch_x(double silence_s, double unreachable_s, int once)
     assay_transport t = fake_transport(&fh);
     assay_dispatch_opts o = {.once = once, .out = f, .transport = &t, .silence_s = silence_s,
                              .unreachable_s = unreachable_s, .log_cap = 1000, .max_attempts = max_attempts,
-                             .gc_only = gc_only, .dirs_removed = &gc_removed, .dirs_failed = &gc_failed};
+                             .gc_only = gc_only, .dirs_removed = &gc_removed, .dirs_failed = &gc_failed,
+                             .host_cmd_timeout_s = host_cmd_timeout};
     cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
     fclose(f);
     assay_lab_close(&lab);
@@ -631,6 +633,107 @@ Test(jobrun, the_health_check_runs_on_schedule)
     has("host fake-1: health check passed");
 }
 
+/* What the store has of fake-1's health. */
+static assay_host_rec fake1(void)
+{
+    assay_lab lab;
+    assay_host_rec h;
+    lab_open(&lab);
+    cr_assert_eq(assay_store_host_get(lab.store, "fake-1", &h), 0);
+    assay_lab_close(&lab);
+    return h;
+}
+
+/* The check verifies the agent by its digest, as RUN does: one that is
+ * gone or replaced goes up again, as a job's start would send it, and the
+ * host is healthy once the agent it has answers as ours. */
+Test(jobrun, the_health_check_pushes_a_missing_or_replaced_agent)
+{
+    fh.has_agent = fh.has_art = 1;
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    fh.has_agent = 0; /* removed, or replaced by another binary */
+    fh.uploads_agent = 0;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(5, 60, 0);
+    has("host fake-1: health check: the agent is missing or not the one pushed: it goes up again");
+    has("host fake-1: health check passed");
+    cr_assert_eq(fh.version_pushes, 1, "%s", log_text);
+    cr_assert_eq(fh.uploads_agent, 1, "%s", log_text);
+    cr_assert(fh.has_agent);
+    cr_assert_eq(fake1().failures, 0);
+}
+
+/* An agent whose answer is not our agent's version (a login banner on
+ * stdout, another program at its path, another protocol) leaves the host
+ * unhealthy, and its last error says what came. */
+Test(jobrun, an_agent_that_answers_garbage_fails_the_health_check)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.version_answer = "Welcome to the host\n";
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(5, 60, 0);
+    job1("passed", EVENTS, LOGS);
+    has("host fake-1: health check failed: health check: the agent's answer to version --json is not a JSON object "
+        "('Welcome to the host.')");
+    assay_host_rec h = fake1();
+    cr_assert_geq(h.failures, 1);
+    cr_assert(strstr(h.last_error, "not a JSON object ('Welcome to the host.')"), "%s", h.last_error);
+    cr_assert_eq(fh.version_pushes, 0, "the digest was right: nothing to push");
+    /* Another protocol is not ours either (the row of failures forgotten
+     * first: a third in a row would quarantine the host, and no check
+     * would come). */
+    cr_assert_eq(lab_cmd("host resume fake-1"), 0, "%s", out);
+    fh.version_answer = "{\"name\":\"assay-agent\",\"version\":\"9\",\"protocol\":2}";
+    fh.versions = 0;
+    dispatch_x(5, 60, 0);
+    has("host fake-1: health check failed: health check: the agent speaks protocol 2, not 1");
+}
+
+/* A host where the agent cannot go up (its digest does not match on the
+ * host, a full disk) is not healthy, and says why. */
+Test(jobrun, a_health_check_whose_push_fails_says_why)
+{
+    fh.has_agent = fh.has_art = 1;
+    dispatch(5);
+    fh.has_agent = 0;
+    fh.fail_kind = ASSAY_REMOTE_UPLOAD_VERSION;
+    fh.fail_status = ASSAY_REMOTE_NO_UPLOAD;
+    fh.fail_times = 1000;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(5, 60, 0);
+    has("host fake-1: health check failed: health check: the agent was missing or not ours, and its upload ended "
+        "with 95: fake: agent upload and version failed");
+    cr_assert(!fh.has_agent);
+    assay_host_rec h = fake1();
+    cr_assert_geq(h.failures, 1);
+    cr_assert(strstr(h.last_error, "its upload ended with 95"), "%s", h.last_error);
+}
+
+/* A check that hangs on the host (sshd answers keepalives, the command
+ * never ends) is cut after the dispatcher's host command timeout and
+ * counted as a failure: the host is not left checking, the loop goes on,
+ * and the next check passes. */
+Test(jobrun, a_hung_health_check_is_cut_and_counted)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.stall_kind = ASSAY_REMOTE_VERSION;
+    fh.stall_times = 1;
+    host_cmd_timeout = 1;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(60, 60, 0); /* the connection is never silent for long: only the command hangs */
+    job1("passed", EVENTS, LOGS);
+    const char *cut = strstr(log_text, "host fake-1: health check failed: health check: the command did not end "
+                                       "within 1s"),
+               *passed = strstr(log_text, "host fake-1: health check passed");
+    cr_assert(cut && passed && passed > cut, "%s", log_text);
+    cr_assert_str_eq(fake1().last_error, "health check: the command did not end within 1s");
+}
+
 /* ---- ended jobs' directories on hosts (hosts.job_retention_days) ------------ */
 
 /* `assay gc --hosts` on the fake host: a dispatcher that runs no job. */
@@ -741,6 +844,25 @@ Test(jobrun, a_failing_removal_is_given_up_after_its_tries)
     cr_assert_eq(dirs_left(), 0, "given up");
 }
 
+/* A removal of job directories that hangs, like a hung check: cut, recorded as a failed
+ * try, and a pass of the dispatcher (`--once`, `gc --hosts`) ends. */
+Test(jobrun, a_hung_removal_is_cut_and_recorded)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.stall_kind = ASSAY_REMOTE_REMOVE;
+    fh.stall_times = 1;
+    host_cmd_timeout = 1;
+    cr_assert_eq(lab_cmd("config set hosts.job_retention_days 0"), 0, "%s", out);
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    has("host fake-1: 1 job directories not removed: the removal did not end within 1s");
+    cr_assert_eq(gc_failed, 1);
+    cr_assert_eq(dirs_left(), 1, "tried once of %d", ASSAY_HOST_DIR_TRIES);
+    gc_hosts();
+    cr_assert_eq(fh.removes, 2, "%s", log_text);
+    cr_assert_eq(dirs_left(), 0);
+}
+
 /* Only an attempt whose events and logs reached the store: a job whose
  * agent broke the protocol keeps its directory (the host's copy is the
  * only one of what it wrote). */
@@ -795,6 +917,56 @@ Test(jobrun, hostile_job_directories_are_quoted_or_refused)
     const char *good[] = {"jobs/a", ".assay/jobs/0123abcd-r1-j1-a1", "/var/tmp/x/jobs/a.b_c-d"};
     for (size_t i = 0; i < 3; i++)
         cr_assert_eq(assay_remote_job_dir_check(good[i]), 0, "%s: %s", good[i], assay_error_last()->message);
+}
+
+/* The health check's commands, run by a real shell: the agent runs only
+ * when its digest is the one pushed (as RUN checks it), and one pushed by
+ * the check is put in place only once its bytes match that digest. */
+Test(jobrun, the_health_check_runs_only_the_agent_that_was_pushed)
+{
+    char root[400], agent[400], other[400], marker[400], cmd[9000], sha[65];
+    snprintf(root, sizeof root, "%s/r o'ot", dir);
+    snprintf(agent, sizeof agent, "%s/agent.sh", dir);
+    snprintf(other, sizeof other, "%s/other.sh", dir);
+    snprintf(marker, sizeof marker, "%s/ran", dir);
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && printf '#!/bin/sh\\ntouch ran\\necho \\047{\"name\":\"assay-agent\",\"version\":"
+                        "\"1\",\"protocol\":1}\\047\\n' > agent.sh && printf '#!/bin/sh\\ntouch ran\\n' > other.sh && "
+                        "chmod +x agent.sh other.sh && sha256sum < agent.sh | cut -c1-64",
+                        dir),
+                 0, "%s", out);
+    cr_assert_eq(sscanf(out, "%64s", sha), 1, "%s", out);
+    assay_remote_host rh = {root, "", sha, "h"};
+    /* None there: "missing" before anything runs. */
+    cr_assert_eq(assay_remote_version(cmd, sizeof cmd, &rh), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && (%s)", dir, cmd), ASSAY_REMOTE_MISSING + 1, "%s", out);
+    /* Pushed: checked on the host, then it answers as ours. */
+    cr_assert_eq(assay_remote_upload_version(cmd, sizeof cmd, &rh), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && (%s) < agent.sh 2>/dev/null", dir, cmd), 0, "%s", out);
+    cr_assert_eq(assay_remote_version_answer(out, strlen(out)), 0, "%s: %s", out, assay_error_last()->message);
+    cr_assert_eq(access(marker, F_OK), 0, "the agent ran");
+    cr_assert_eq(unlink(marker), 0);
+    /* Replaced by another program at the same path: never run. */
+    cr_assert_eq(assay_remote_version(cmd, sizeof cmd, &rh), 0);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && cp other.sh \"$(ls -d r*)/agents/%s/assay-agent\" && (%s)", dir, sha,
+                        cmd),
+                 ASSAY_REMOTE_MISSING + 1, "%s", out);
+    cr_assert_neq(access(marker, F_OK), 0, "a replaced agent does not run");
+    /* Bytes that are not the agent's do not go in place. */
+    cr_assert_eq(assay_remote_upload_version(cmd, sizeof cmd, &rh), 0);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && (%s) < other.sh", dir, cmd), ASSAY_REMOTE_NO_UPLOAD, "%s", out);
+    cr_assert(strstr(out, "digest mismatch"), "%s", out);
+    cr_assert_neq(access(marker, F_OK), 0);
+    /* What an agent's answer must be. */
+    static const char *const bad[] = {"", "Welcome\n", "{}", "[1]", "{\"name\":\"x\",\"version\":\"1\",\"protocol\":1}",
+                                      "{\"name\":\"assay-agent\",\"version\":\"1\",\"protocol\":2}",
+                                      "{\"name\":\"assay-agent\",\"protocol\":1}",
+                                      "{\"name\":\"assay-agent\",\"version\":\"1\",\"protocol\":\"1\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(assay_remote_version_answer(bad[i], strlen(bad[i])), ASSAY_EPROTO, "accepted: %s", bad[i]);
+    char big[ASSAY_REMOTE_VERSION_MAX + 2];
+    memset(big, ' ', sizeof big);
+    cr_assert_eq(assay_remote_version_answer(big, sizeof big), ASSAY_EPROTO, "over the cap");
 }
 
 /* ---- the live view, through a pseudo-terminal -------------------------------- */
