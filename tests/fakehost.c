@@ -377,7 +377,8 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
                 h->lies++;
                 x->lie = 1;
                 x->status = ASSAY_REMOTE_MISSING + no_agent + 2 * (no_art || no_files);
-                snprintf(h->last_missing, sizeof h->last_missing, "%s", no_files ? x->err : "");
+                snprintf(h->last_lie, sizeof h->last_lie, "%s%s%s", no_agent ? "agent " : "",
+                         no_art ? "artifact " : "", no_files ? x->err : "");
                 break;
             }
         }

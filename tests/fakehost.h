@@ -58,6 +58,7 @@ typedef struct fake_host {
     int removes;               /* REMOVE commands (ended jobs' directories) */
     int version_pushes;        /* UPLOAD_VERSION commands (a health check pushing the agent) */
     int lies;                  /* answers lie_unsent gave */
+    char last_lie[300];        /* what the last of them named missing */
     char *last_remove;         /* the last REMOVE command, as sent */
     char last_address[256];
     char uploaded[64][65];     /* each artifact file of a set that came whole, in order */

@@ -1261,15 +1261,10 @@ Test(jobrun, the_command_honours_no_color_and_term_dumb)
     cr_assert_null(strstr(out, "\033["), "%s", out);
 }
 
-/* A product of several files: all of them go up (each checked by its own
- * digest), the spec names them in order, and an upload cut in the middle
- * of the second file resumes there: the first, whole in the host's cache,
- * is not sent again. */
-Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
+/* A product of three files ("trio", a set), submitted: a job for it
+ * queued; their digests in sums, the package's id in pkg. */
+static void submit_set(char sums[3][65], char pkg[65])
 {
-    dispatch(5); /* job 1: the agent is on the host now */
-    job1("passed", EVENTS, LOGS);
-    char sums[3][65];
     cr_assert_eq(th_run(out, sizeof out,
                         "set -e; cd %s; A='%s --lab %s/lab'; mkdir -p set/pkgs; for f in one two three; do "
                         "head -c 3000 /dev/urandom > set/pkgs/$f.bin; done; cat > set/manifest.json <<'EOF'\n"
@@ -1283,10 +1278,23 @@ Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
                         "EOF\n"
                         "tar -C set -czf set.tar.gz manifest.json pkgs; p=$($A package add set.tar.gz 2>/dev/null); "
                         "$A run submit \"$(echo $p | cut -c1-12)\" --profiles " PROFILE " >/dev/null; "
-                        "sha256sum set/pkgs/one.bin set/pkgs/two.bin set/pkgs/three.bin | cut -c1-64",
+                        "sha256sum set/pkgs/one.bin set/pkgs/two.bin set/pkgs/three.bin | cut -c1-64; echo $p",
                         dir, ASSAY, dir),
                  0, "%s", out);
-    cr_assert_eq(sscanf(out, "%64s %64s %64s", sums[0], sums[1], sums[2]), 3, "%s", out);
+    cr_assert_eq(sscanf(out, "%64s %64s %64s %64s", sums[0], sums[1], sums[2], pkg), 4, "%s", out);
+}
+
+/* A product of several files: all of them go up (each checked by its own
+ * digest), the spec names them in order, and an upload cut in the middle
+ * of the second file resumes there: the first, whole in the host's cache,
+ * is not sent again. */
+Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
+{
+    dispatch(5); /* job 1: the agent is on the host now */
+    job1("passed", EVENTS, LOGS);
+    char sums[3][65];
+    char pkg[65];
+    submit_set(sums, pkg);
     fh.runs = fh.upload_runs = fh.uploads_agent = fh.uploads_art = 0;
     fh.drop_upload_file = 2;
     fh.drop_upload_times = 1;
@@ -1309,5 +1317,43 @@ Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
     lab_open(&lab);
     cr_assert_eq(assay_store_job_get(lab.store, 2, &j), 0);
     cr_assert_str_eq(j.outcome, "passed", "job 2: %s (%s)\n%s", j.outcome, j.reason, log_text);
+    assay_lab_close(&lab);
+}
+
+/* A host whose RUN names missing, in turn, whatever the last upload left
+ * out (file 1, then files 0 and 2, then file 1 again): each upload round
+ * sends what was named, and after the one extra round a first contact's
+ * wrong guess may need, the attempt is failed over, never uploaded to for
+ * ever. The next attempt finds everything there. */
+Test(jobrun, a_host_that_names_in_turn_what_the_last_upload_left_out_is_failed_over)
+{
+    char sums[3][65], pkg[65];
+    fh.has_agent = fh.has_art = 1;
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    submit_set(sums, pkg); /* job 2: the set goes up whole */
+    dispatch(5);
+    cr_assert_eq(fh.ncache, 3, "%s", log_text);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "run submit %.12s --profiles " PROFILE, pkg);
+    cr_assert_eq(lab_cmd(cmd), 0, "%s", out); /* job 3 */
+    /* The host lost file 1, and lies twice about what an upload left out. */
+    for (int i = 0; i < fh.ncache; i++)
+        if (!strcmp(fh.cache[i], sums[1]))
+            memcpy(fh.cache[i], fh.cache[--fh.ncache], 65);
+    fh.lie_unsent = 2;
+    fh.upload_runs = 0;
+    dispatch(5);
+    has("job 3 on fake-1: starting -> uploading: the host lacks the artifact");
+    has("job 3 on fake-1: infrastructure error: fake-1 still lacks the artifact after 2 uploads");
+    cr_assert_eq(fh.lies, 2, "%s", log_text);
+    cr_assert_eq(fh.upload_runs, 2, "two rounds, no more\n%s", log_text);
+    cr_assert_str_eq(fh.last_lie, "missing artifact files: 1", "the second lie named file 1 again");
+    assay_lab lab;
+    assay_job_rec j;
+    lab_open(&lab);
+    cr_assert_eq(assay_store_job_get(lab.store, 3, &j), 0);
+    cr_assert_str_eq(j.outcome, "passed", "job 3: %s (%s)\n%s", j.outcome, j.reason, log_text);
+    cr_assert_eq(j.attempt, 2);
     assay_lab_close(&lab);
 }
