@@ -945,27 +945,11 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.host_cmd_timeout_s = 600;
     if (o.gc_only)
         o.once = 1;
-    struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1,
-                    .health_interval = 600, .quarantine_after = 3, .retention_s = 7 * 86400.0};
-    char v[64];
-    if (assay_store_meta_get(lab->store, "hosts.health_interval", v, sizeof v) == 0) {
-        char *end;
-        double d = strtod(v, &end);
-        if (end != v && !*end && d > 0)
-            x.health_interval = d;
-    }
-    if (assay_store_meta_get(lab->store, "hosts.quarantine_after", v, sizeof v) == 0) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (end != v && !*end && n > 0 && n < 1000000)
-            x.quarantine_after = (int)n;
-    }
-    if (assay_store_meta_get(lab->store, "hosts.job_retention_days", v, sizeof v) == 0) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (end != v && !*end && n >= 0 && n <= 36500)
-            x.retention_s = (double)n * 86400;
-    }
+    struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1};
+    /* The lab's settings: whole numbers (assay config set checks them). */
+    x.health_interval = (double)assay_lab_setting(lab, "hosts.health_interval", 1, UINT32_MAX, 600);
+    x.quarantine_after = (int)assay_lab_setting(lab, "hosts.quarantine_after", 1, 999999, 3);
+    x.retention_s = (double)assay_lab_setting(lab, "hosts.job_retention_days", 0, 36500, 7) * 86400;
     assay_error_clear();
     stop_requested = 0;
     if (o.stopped_by)

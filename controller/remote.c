@@ -293,50 +293,48 @@ int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay
     return upload_part(out, len, h, kind == ASSAY_REMOTE_UPLOAD_AGENT, sha, 0, 3);
 }
 
+/* out += part: the next piece of an upload and run command. */
+static int append(char *out, size_t len, size_t *used, const char *part)
+{
+    int rc = fit(out + *used, len - *used, "upload and run", "%s", part);
+    if (rc == 0)
+        *used += strlen(out + *used);
+    return rc;
+}
+
+/* The agent (agent_size bytes, 0 for none), then each file i of n with
+ * sizes[i] > 0 (its digest shas[i]), in the order they come on stdin,
+ * then RUN. */
+static int upload_then_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
+                           uint64_t agent_size, const char *const *shas, const uint64_t *sizes, size_t n)
+{
+    char *part = malloc(len);
+    size_t used = 0;
+    int rc = !part ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
+    if (rc == 0)
+        out[0] = '\0';
+    if (rc == 0 && agent_size &&
+        (rc = upload_part(part, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD)) == 0)
+        rc = append(out, len, &used, part);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (sizes[i] && (rc = upload_part(part, len, h, 0, shas[i], sizes[i], ASSAY_REMOTE_NO_UPLOAD)) == 0)
+            rc = append(out, len, &used, part);
+    if (rc == 0 && (rc = assay_remote_run(part, len, h, j)) == 0)
+        rc = append(out, len, &used, part);
+    free(part);
+    return rc;
+}
+
 int assay_remote_upload_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
                             uint64_t agent_size, uint64_t art_size)
 {
-    char *a = malloc(len), *b = malloc(len), *r = malloc(len);
-    int rc = !a || !b || !r ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
-    if (rc == 0) {
-        a[0] = b[0] = '\0';
-        if (agent_size)
-            rc = upload_part(a, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD);
-        if (rc == 0 && art_size)
-            rc = upload_part(b, len, h, 0, j->art_sha, art_size, ASSAY_REMOTE_NO_UPLOAD);
-        if (rc == 0)
-            rc = assay_remote_run(r, len, h, j);
-        if (rc == 0)
-            rc = fit(out, len, "upload and run", "%s%s%s", a, b, r);
-    }
-    free(a);
-    free(b);
-    free(r);
-    return rc;
+    return upload_then_run(out, len, h, j, agent_size, &j->art_sha, &art_size, 1);
 }
 
 int assay_remote_upload_run_set(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
                                 uint64_t agent_size, const uint64_t *sizes)
 {
-    char *part = malloc(len), *r = malloc(len);
-    size_t used = 0;
-    int rc = !part || !r ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
-    if (rc == 0 && agent_size && (rc = upload_part(part, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD)) == 0)
-        rc = fit(out, len, "upload and run", "%s", part), used = strlen(out);
-    else if (rc == 0)
-        out[0] = '\0';
-    for (size_t i = 0; rc == 0 && i < j->nset; i++) {
-        if (!sizes[i])
-            continue;
-        if ((rc = upload_part(part, len, h, 0, j->set_sha[i], sizes[i], ASSAY_REMOTE_NO_UPLOAD)) == 0)
-            rc = fit(out + used, len - used, "upload and run", "%s", part);
-        used += rc == 0 ? strlen(out + used) : 0;
-    }
-    if (rc == 0 && (rc = assay_remote_run(r, len, h, j)) == 0)
-        rc = fit(out + used, len - used, "upload and run", "%s", r);
-    free(part);
-    free(r);
-    return rc;
+    return upload_then_run(out, len, h, j, agent_size, j->set_sha, sizes, j->nset);
 }
 
 int assay_remote_cancel(char *out, size_t len, const assay_remote_host *h, const char *jobdir, int level)

@@ -633,6 +633,32 @@ Test(jobrun, the_health_check_runs_on_schedule)
     has("host fake-1: health check passed");
 }
 
+/* The lab's whole-number settings, as the dispatcher and package add read
+ * them: a value out of range or not a whole number (a store edited by
+ * hand) is the default, never a surprise. */
+Test(jobrun, a_setting_that_is_not_a_whole_number_in_range_is_its_default)
+{
+    static const struct {
+        const char *v;
+        uint64_t want;
+    } cases[] = {{"5", 5},   {"0", 0},   {"36500", 36500}, {"36501", 7}, {"-1", 7}, {"1.5", 7},
+                 {"7x", 7},  {"", 7},    {" 5", 7},        {"+5", 7},    {"99999999999999999999", 7}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert_eq(th_run(out, sizeof out, "sqlite3 %s/lab/assay.db \"insert or replace into meta values "
+                                             "('hosts.job_retention_days', '%s')\"", dir, cases[i].v),
+                     0, "%s", out);
+        assay_lab lab;
+        lab_open(&lab);
+        uint64_t got = assay_lab_setting(&lab, "hosts.job_retention_days", 0, 36500, 7);
+        assay_lab_close(&lab);
+        cr_assert_eq(got, cases[i].want, "'%s': %llu", cases[i].v, (unsigned long long)got);
+    }
+    assay_lab lab;
+    lab_open(&lab);
+    cr_assert_eq(assay_lab_setting(&lab, "hosts.quarantine_after", 1, 999999, 3), 3, "unset");
+    assay_lab_close(&lab);
+}
+
 /* What the store has of fake-1's health. */
 static assay_host_rec fake1(void)
 {
