@@ -62,38 +62,12 @@ static int cached(const fake_host *h, const char *sha)
     return 0;
 }
 
-/* A RUN of a set: the files of its "for f in 'sha/name' ...;" list that
- * the cache lacks, named on stderr as remote.c's RUN does. 0 if the
- * command is not for a set or nothing is missing. */
-static int set_missing(fake_host *h, const char *cmd, char *err, size_t errlen)
-{
-    const char *p = strstr(cmd, "for f in '");
-    int miss = 0, i = 0;
-    if (!p)
-        return 0;
-    p += 9;
-    size_t used = (size_t)snprintf(err, errlen, "missing artifact files:");
-    char sha[65];
-    for (; *p == '\'' && hex64(p + 1, sha); i++) {
-        if (!cached(h, sha)) {
-            miss = 1;
-            used += (size_t)snprintf(err + used, errlen - used, " %d", i);
-        }
-        p = strchr(p + 1, '\'');
-        if (!p)
-            break;
-        p += 1 + (p[1] == ' ');
-    }
-    snprintf(h->last_missing, sizeof h->last_missing, "%s", miss ? err : "");
-    if (!miss)
-        err[0] = '\0';
-    return miss;
-} /* always readable: the loop never sleeps on a fake host */
-
-/* An upload and run of a set: the files of its list that the command
- * does not carry (no upload part checks their digest), named on stderr as
- * RUN names missing ones. 0 if it carries them all. */
-static int set_unsent(const struct fexec *x, const char *cmd, char *err, size_t errlen)
+/* The files of a set's "for f in 'sha/name' ...;" list for which
+ * present(arg, sha) says no, named on stderr as remote.c's RUN names
+ * missing ones ("missing artifact files: 1 2"). 0 if the command is not
+ * for a set or every file is present. */
+static int set_lacks(const char *cmd, char *err, size_t errlen, int (*present)(const void *, const char *),
+                     const void *arg)
 {
     const char *p = strstr(cmd, "for f in '");
     int miss = 0;
@@ -103,10 +77,7 @@ static int set_unsent(const struct fexec *x, const char *cmd, char *err, size_t 
     size_t used = (size_t)snprintf(err, errlen, "missing artifact files:");
     char sha[65];
     for (int i = 0; *p == '\'' && hex64(p + 1, sha); i++) {
-        int carried = 0;
-        for (int k = 0; k < x->nshas; k++)
-            carried |= !strcmp(x->shas[k], sha);
-        if (!carried) {
+        if (!present(arg, sha)) {
             miss = 1;
             used += (size_t)snprintf(err + used, errlen - used, " %d", i);
         }
@@ -118,6 +89,35 @@ static int set_unsent(const struct fexec *x, const char *cmd, char *err, size_t 
     if (!miss)
         err[0] = '\0';
     return miss;
+}
+
+static int in_cache(const void *h, const char *sha)
+{
+    return cached(h, sha);
+}
+
+/* A RUN of a set: the files the cache lacks. */
+static int set_missing(fake_host *h, const char *cmd, char *err, size_t errlen)
+{
+    int miss = set_lacks(cmd, err, errlen, in_cache, h);
+    snprintf(h->last_missing, sizeof h->last_missing, "%s", miss ? err : "");
+    return miss;
+} /* always readable: the loop never sleeps on a fake host */
+
+static int carried(const void *xv, const char *sha)
+{
+    const struct fexec *x = xv;
+    for (int k = 0; k < x->nshas; k++)
+        if (!strcmp(x->shas[k], sha))
+            return 1;
+    return 0;
+}
+
+/* An upload and run of a set: the files the command does not carry (no
+ * upload part checks their digest). */
+static int set_unsent(const struct fexec *x, const char *cmd, char *err, size_t errlen)
+{
+    return set_lacks(cmd, err, errlen, carried, x);
 }
 
 static const char version_json[] = "{\"name\":\"assay-agent\",\"version\":\"0.0-fake\",\"triple\":\"x86_64-linux-gnu\","

@@ -739,16 +739,23 @@ Test(jobrun, a_health_check_whose_push_fails_says_why)
     cr_assert(strstr(h.last_error, "its upload ended with 95"), "%s", h.last_error);
 }
 
+/* A warm host on which the next command of this kind never ends, and a
+ * dispatcher that gives a host's own commands 1 s. */
+static void hang_once(int kind)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.stall_kind = kind;
+    fh.stall_times = 1;
+    host_cmd_timeout = 1;
+}
+
 /* A check that hangs on the host (sshd answers keepalives, the command
  * never ends) is cut after the dispatcher's host command timeout and
  * counted as a failure: the host is not left checking, the loop goes on,
  * and the next check passes. */
 Test(jobrun, a_hung_health_check_is_cut_and_counted)
 {
-    fh.has_agent = fh.has_art = 1;
-    fh.stall_kind = ASSAY_REMOTE_VERSION;
-    fh.stall_times = 1;
-    host_cmd_timeout = 1;
+    hang_once(ASSAY_REMOTE_VERSION);
     cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
     fh.on_version = stop_on_second_check;
     dispatch_x(60, 60, 0); /* the connection is never silent for long: only the command hangs */
@@ -874,10 +881,7 @@ Test(jobrun, a_failing_removal_is_given_up_after_its_tries)
  * try, and a pass of the dispatcher (`--once`, `gc --hosts`) ends. */
 Test(jobrun, a_hung_removal_is_cut_and_recorded)
 {
-    fh.has_agent = fh.has_art = 1;
-    fh.stall_kind = ASSAY_REMOTE_REMOVE;
-    fh.stall_times = 1;
-    host_cmd_timeout = 1;
+    hang_once(ASSAY_REMOTE_REMOVE);
     cr_assert_eq(lab_cmd("config set hosts.job_retention_days 0"), 0, "%s", out);
     dispatch(5);
     job1("passed", EVENTS, LOGS);

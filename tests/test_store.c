@@ -15,17 +15,23 @@
 static char dir[] = "/tmp/assay-store-XXXXXX";
 static assay_store *st;
 
+/* Package number n (its id n in 64 digits), with these artifacts. */
+static void add_package(int n, const assay_artifact_rec *arts, size_t narts)
+{
+    assay_package_rec p = {.size = 1};
+    snprintf(p.id, sizeof p.id, "%064d", n);
+    snprintf(p.file_name, sizeof p.file_name, "x%d.tar.gz", n);
+    snprintf(p.product, sizeof p.product, "prod");
+    snprintf(p.version, sizeof p.version, "%d", n);
+    snprintf(p.vendor, sizeof p.vendor, "v");
+    cr_assert_eq(assay_store_package_add(st, &p, "{}", arts, narts, NULL), 0, "%s", assay_error_last()->message);
+}
+
 static void setup(void)
 {
     cr_assert_not_null(mkdtemp(dir));
     cr_assert_eq(assay_store_open(&st, dir, 1), 0, "%s", assay_error_last()->message);
-    assay_package_rec p = {.size = 1};
-    snprintf(p.id, sizeof p.id, "%064d", 1);
-    snprintf(p.file_name, sizeof p.file_name, "x.tar.gz");
-    snprintf(p.product, sizeof p.product, "prod");
-    snprintf(p.version, sizeof p.version, "1");
-    snprintf(p.vendor, sizeof p.vendor, "v");
-    cr_assert_eq(assay_store_package_add(st, &p, "{}", NULL, 0, NULL), 0);
+    add_package(1, NULL, 0);
 }
 
 static void teardown(void)
@@ -459,19 +465,14 @@ Test(store, host_failures_quarantine_and_resume_lifts)
  * package with the artifact; another host has neither. */
 Test(store, the_records_say_what_a_host_has)
 {
-    assay_package_rec p = {.size = 1};
     assay_artifact_rec a = {.size = 1};
-    snprintf(p.id, sizeof p.id, "%064d", 2);
-    snprintf(p.file_name, sizeof p.file_name, "y.tar.gz");
-    snprintf(p.product, sizeof p.product, "prod");
-    snprintf(p.version, sizeof p.version, "2");
-    snprintf(p.vendor, sizeof p.vendor, "v");
     snprintf(a.name, sizeof a.name, "pkgs/y.rpm");
     snprintf(a.sha256, sizeof a.sha256, "%064d", 7);
-    cr_assert_eq(assay_store_package_add(st, &p, "{}", &a, 1, NULL), 0, "%s", assay_error_last()->message);
-    char *profs[] = {"a"};
+    add_package(2, &a, 1);
+    char *profs[] = {"a"}, id2[65];
     int64_t run;
-    cr_assert_eq(assay_store_run_submit(st, p.id, profs, 1, 0, 0, NULL, &run), 0);
+    snprintf(id2, sizeof id2, "%064d", 2);
+    cr_assert_eq(assay_store_run_submit(st, id2, profs, 1, 0, 0, NULL, &run), 0);
     assay_job_rec *v;
     size_t n;
     cr_assert_eq(assay_store_jobs_queued(st, &v, &n), 0);
