@@ -13,6 +13,7 @@
 #include "assay/proto.h"
 #include "assay/version.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -643,6 +644,97 @@ static int emit_skip(assay_evlog *log, const assay_step *st, const char *reason,
     return assay_evlog_emit(log, e, NULL);
 }
 
+/* ---- live output: "output" events while a step runs -------------------- */
+
+struct live {
+    assay_evlog *log;
+    const assay_step *st;
+    int run;
+    char buf[2][ASSAY_LIVE_CHUNK];
+    size_t held[2];       /* bytes in buf */
+    uint64_t sent[2];     /* bytes of the stream already sent (the next offset) */
+    uint64_t due;         /* when what is held goes out, or 0 */
+    int failed;           /* an event could not be written: no more live output */
+};
+
+static void b64(char *out, const unsigned char *in, size_t n)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = a[v >> 18 & 63];
+        out[o++] = a[v >> 12 & 63];
+        out[o++] = i + 1 < n ? a[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? a[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+/* One chunk of stream k out as an "output" event. A write that fails ends
+ * the live output, never the step: the log on disk has every byte. */
+static void live_send(struct live *l, int k)
+{
+    static const char *const names[] = {"stdout", "stderr"};
+    if (!l->held[k] || l->failed)
+        return;
+    char data[ASSAY_LIVE_CHUNK / 3 * 4 + 8];
+    b64(data, (const unsigned char *)l->buf[k], l->held[k]);
+    cJSON *e = event("output");
+    char off[24];
+    snprintf(off, sizeof off, "%" PRIu64, l->sent[k]);
+    if (!e || !cJSON_AddStringToObject(e, "step", l->st->id) || !cJSON_AddNumberToObject(e, "run", l->run) ||
+        !cJSON_AddStringToObject(e, "stream", names[k]) || !cJSON_AddStringToObject(e, "offset", off) ||
+        !cJSON_AddStringToObject(e, "data", data)) {
+        cJSON_Delete(e);
+        l->failed = 1;
+        return;
+    }
+    if (assay_evlog_emit(l->log, e, NULL) < 0) {
+        assay_error_clear();
+        l->failed = 1;
+        return;
+    }
+    l->sent[k] += l->held[k];
+    l->held[k] = 0;
+}
+
+static void live_put(void *arg, int k, const char *data, size_t len)
+{
+    struct live *l = arg;
+    while (len && !l->failed) {
+        uint64_t room = ASSAY_LIVE_MAX - l->sent[k] - l->held[k];
+        size_t take = ASSAY_LIVE_CHUNK - l->held[k];
+        if (take > room)
+            take = (size_t)room;
+        if (take > len)
+            take = len;
+        if (!take)
+            return; /* past what is sent live: the log keeps it */
+        memcpy(l->buf[k] + l->held[k], data, take);
+        l->held[k] += take;
+        data += take;
+        len -= take;
+        if (!l->due)
+            l->due = mono_ns() + (uint64_t)ASSAY_LIVE_MS * 1000000u;
+        if (l->held[k] == ASSAY_LIVE_CHUNK || l->sent[k] + l->held[k] == ASSAY_LIVE_MAX)
+            live_send(l, k);
+    }
+}
+
+static uint64_t live_flush(void *arg, uint64_t now, int force)
+{
+    struct live *l = arg;
+    if (l->failed || (!l->held[0] && !l->held[1]))
+        return l->due = 0;
+    if (force || now >= l->due) {
+        live_send(l, 0);
+        live_send(l, 1);
+        return l->due = 0;
+    }
+    return l->due;
+}
+
 /* Run one step run and emit its step-end; `stop` is the cancel flag that
  * stops this step. *verdict_out: 0 pass, 1 fail, 2 error. A benchmark's
  * run passes `bench`, which decides whether it was the last (bench->stop). */
@@ -672,6 +764,11 @@ static int run_once(assay_evlog *log, const char *dir, const assay_spec *sp, con
         .err_path = err_path, .log_cap = sp->log_cap, .timeout_s = st->timeout_s,
         .grace_s = sp->kill_grace_s, .wake_fd = wake_pipe[0], .cancel = stop,
     };
+    /* A benchmark's runs are measured: no live output beside them. */
+    struct live live = {.log = log, .st = st, .run = run};
+    const assay_run_live hook = {live_put, live_flush, &live};
+    if (st->kind != ASSAY_STEP_BENCH)
+        o.live = &hook;
     rc = assay_run_step(&r, &o);
     env_free(&env);
     if (rc < 0) {
@@ -1194,6 +1291,94 @@ static int scan_events(const char *dir, int64_t *last_seq, int *ended, char *out
     free(buf);
     assay_error_clear();
     return 0;
+}
+
+/* ---- logs: the job's logs in one stream --------------------------------- */
+
+static int log_name_ok(const char *n)
+{
+    size_t l = strlen(n);
+    return l > 0 && l <= 128 && n[0] != '.' &&
+           strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == l;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One log: its header, then exactly the size fstat gave (a log that is
+ * shorter by the time it is read breaks the frame: an error, not a lie). */
+static int log_out(int dfd, const char *name, int fd, char *buf, size_t cap)
+{
+    int lf = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (lf < 0 || fstat(lf, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (lf >= 0)
+            close(lf);
+        return 0; /* not a regular file now: not a log */
+    }
+    int n = snprintf(buf, cap, "%lld logs/%s\n", (long long)st.st_size, name);
+    int rc = assay_write_all(fd, buf, (size_t)n) == 0 ? 0 : assay_error_set_errno(ASSAY_EIO, errno, "write");
+    for (off_t left = st.st_size; rc == 0 && left > 0;) {
+        ssize_t r = read(lf, buf, (size_t)left < cap ? (size_t)left : cap);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            rc = assay_error_set(ASSAY_EIO, "log %s: %s", name, r < 0 ? strerror(errno) : "shorter than it was");
+        else if (assay_write_all(fd, buf, (size_t)r) != 0)
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "write");
+        else
+            left -= r;
+    }
+    close(lf);
+    return rc;
+}
+
+int assay_job_logs(const char *dir_arg, int fd)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    int rc = resolve_dir(dir, dir_arg);
+    if (rc < 0 || (rc = path_in(path, sizeof path, dir, ASSAY_JOB_LOGS)) < 0)
+        return rc;
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : assay_error_set_errno(ASSAY_EIO, errno, "open %s", path);
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return assay_error_set_errno(ASSAY_EIO, errno, "read %s", path);
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
+        if (!log_name_ok(e->d_name))
+            continue;
+        if (n == cap) {
+            char **nn = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names);
+            if (!nn) {
+                rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+        else
+            n++;
+    }
+    if (n)
+        qsort(names, n, sizeof *names, by_name);
+    static char buf[64 * 1024];
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = log_out(dirfd(d), names[i], fd, buf, sizeof buf);
+        free(names[i]);
+    }
+    free(names);
+    closedir(d);
+    return rc;
 }
 
 int assay_job_status(const char *dir_arg, cJSON **out)

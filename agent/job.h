@@ -42,6 +42,16 @@ int assay_job_attach(const char *dir, int64_t from, int fd);
 int assay_job_status(const char *dir, cJSON **out);
 
 /*
+ * Write the job's logs to fd, each regular file of logs/ whose name is a
+ * safe word ([A-Za-z0-9._-], not starting with '.', at most 128 bytes) in
+ * name order, framed by a line "<size> logs/<name>" and then exactly that
+ * many bytes: what the controller reads after the events (docs/protocol.md).
+ * Anything else in logs/ is left out. Returns 0, or ASSAY_EIO when a log
+ * cannot be read whole or fd takes no more (the reader went away).
+ */
+int assay_job_logs(const char *dir, int fd);
+
+/*
  * Ask the supervisor to stop the job: the running step is stopped and the
  * rest skipped, but uninstall still runs with its own timeout (SIGTERM);
  * with `now`, or when a cancel was asked for before, uninstall is stopped

@@ -34,6 +34,7 @@ static int usage(FILE *f)
           "                                   (exit 3: the reader went away; 4: a newer attach\n"
           "                                   of the job replaced this one)\n"
           "  status --job-dir DIR             the job's state (JSON)\n"
+          "  logs --job-dir DIR               the job's logs, each framed by \"<size> logs/<name>\"\n"
           "  cancel --job-dir DIR [--now]     stop the job; uninstall still runs unless --now\n"
           "                                   (a second cancel is --now)\n"
           "  help                             this text\n",
@@ -219,6 +220,18 @@ static int cmd_status(int argc, char **argv)
     return print_json(s, "status");
 }
 
+static int cmd_logs(int argc, char **argv)
+{
+    const char *dir;
+    int rc = job_opts(argc, argv, "logs", &dir, NULL, NULL);
+    if (rc)
+        return rc;
+    signal(SIGPIPE, SIG_IGN); /* a closed channel is a write error */
+    if (assay_job_logs(dir, 1) < 0)
+        return fail("logs");
+    return 0;
+}
+
 static int cmd_cancel(int argc, char **argv)
 {
     const char *dir;
@@ -239,7 +252,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"version", cmd_version}, {"--version", cmd_version}, {"facts", cmd_facts},
         {"inspect", cmd_inspect}, {"start", cmd_start},       {"attach", cmd_attach},
-        {"status", cmd_status},   {"cancel", cmd_cancel},
+        {"status", cmd_status},   {"cancel", cmd_cancel},      {"logs", cmd_logs},
     };
     if (argc < 2)
         return usage(stderr);

@@ -259,6 +259,8 @@ struct stream {
     int fd;          /* pipe read end, -1 at EOF */
     int log;         /* log file */
     uint64_t *total, *kept;
+    int index;       /* 0 stdout, 1 stderr (assay_run_live) */
+    const assay_run_live *live;
 };
 
 /* Move what the pipe holds into the log, up to the cap; the rest is counted
@@ -290,6 +292,8 @@ static void pump(struct stream *s, uint64_t cap, int *log_errno)
                     *log_errno = errno;
                 break;
             }
+            if (s->live)
+                s->live->put(s->live->arg, s->index, p, (size_t)w);
             p += w;
             take -= (size_t)w;
             *s->kept += (uint64_t)w;
@@ -448,8 +452,9 @@ int assay_run_step(assay_run_result *out, const assay_run_opts *o)
 
     fcntl(outp[0], F_SETFL, O_NONBLOCK);
     fcntl(errp[0], F_SETFL, O_NONBLOCK);
-    struct stream so = {outp[0], outlog, &r.out_bytes, &r.out_kept};
-    struct stream se = {errp[0], errlog, &r.err_bytes, &r.err_kept};
+    struct stream so = {outp[0], outlog, &r.out_bytes, &r.out_kept, 0, o->live};
+    struct stream se = {errp[0], errlog, &r.err_bytes, &r.err_kept, 1, o->live};
+    uint64_t live_due = 0; /* when the live output held is next due out, or 0 */
     outp[0] = errp[0] = -1;
 
     uint64_t deadline = t0 + (uint64_t)(o->timeout_s * 1e9);
@@ -506,6 +511,8 @@ int assay_run_step(assay_run_result *out, const assay_run_opts *o)
             wake = deadline;
         else
             wake = now + 100000000u; /* killed; waiting for it to be gone */
+        if (live_due && live_due < wake)
+            wake = live_due;
         int ms = assay_run_poll_ms(wake, now);
         /* SIGCHLD wakes us through the self-pipe; without one, look again
          * every 100 ms. */
@@ -525,7 +532,11 @@ int assay_run_step(assay_run_result *out, const assay_run_opts *o)
             if (p[1].revents && se.fd >= 0)
                 pump(&se, o->log_cap, &r.log_errno);
         }
+        if (o->live)
+            live_due = o->live->flush(o->live->arg, now_ns(), 0);
     }
+    if (o->live) /* the rest, before the caller's step-end */
+        o->live->flush(o->live->arg, now_ns(), 1);
     if (rc == -1 && main_done)
         rc = 0;
     if (!main_done) { /* poll failed: never leave the step behind */

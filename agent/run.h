@@ -12,6 +12,20 @@
 #include <sys/types.h>
 #include <stdint.h>
 
+/*
+ * Live output (docs/protocol.md, "output"): the bytes of each stream as they
+ * are kept in its log, for a caller that sends them on while the step runs.
+ * `put` gets them (stream 0 stdout, 1 stderr); `flush` sends what it holds
+ * when that is due at now_ns (or at once, when `force`) and returns when it
+ * is next due (CLOCK_MONOTONIC ns), or 0 when it holds nothing. Neither may
+ * block for long: the step's pipes wait on them.
+ */
+typedef struct assay_run_live {
+    void (*put)(void *arg, int stream, const char *data, size_t len);
+    uint64_t (*flush)(void *arg, uint64_t now_ns, int force);
+    void *arg;
+} assay_run_live;
+
 typedef struct assay_run_opts {
     const char *command;
     const char *cwd;
@@ -26,6 +40,7 @@ typedef struct assay_run_opts {
     int drop;                    /* run as uid/gid (no supplementary groups) */
     uid_t uid;
     gid_t gid;
+    const assay_run_live *live; /* or NULL */
 } assay_run_opts;
 
 typedef struct assay_run_result {

@@ -148,10 +148,11 @@ static const assay_cli_cmd CMDS[] = {
      "(with its timeout), unless --now.",
      {{"--now", NULL, "stop running jobs without their uninstall", ASSAY_CLI_NONE, NULL, 0}, JSON, END}},
     {"run", "publish", "RUN", 1, ASSAY_CLI_NONE, 1, "publish an ended run's report in the public registry",
-     "The report is signed and verified with the lab's key, and the portal's\n"
-     "certificate registry lists it for anyone (docs/portal.md): product,\n"
-     "version, vendor, CPUs, OSes, conclusion, date. Publishing again\n"
-     "replaces the entry.",
+     "The report is signed and verified with the lab's key and kept as it\n"
+     "is: the portal's certificate registry lists it for anyone and serves\n"
+     "those very bytes (docs/portal.md), with product, version, who\n"
+     "submitted it, the manifest's vendor, CPUs, OSes, conclusion, date.\n"
+     "Publishing again replaces the entry and its signed report.",
      {JSON, END}},
     {"run", "logs", "RUN", 1, ASSAY_CLI_NONE, 1, "print the logs of a run's steps",
      "Every step's stdout and stderr as the lab stored them (by digest), each\n"

@@ -42,7 +42,7 @@ int assay_utf8_valid(const char *str, size_t len)
     return 1;
 }
 
-static const char *const types[] = {"job-start", "step-start", "step-end",
+static const char *const types[] = {"job-start", "step-start", "step-end", "output",
                                     "inspect",   "error",      "job-end"};
 
 static int known_type(const char *t)

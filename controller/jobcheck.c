@@ -4,6 +4,7 @@
 #include "assay/error.h"
 #include "assay/evmac.h"
 #include "assay/json.h"
+#include "assay/proto.h"
 #include "assay/spec.h"
 
 #include <inttypes.h>
@@ -30,6 +31,7 @@ struct assay_jobcheck {
     int pass, fail, error, skipped;
     int ended, spent;
     int64_t seq;
+    uint64_t live[2];   /* the open step run's live output so far, per stream */
 };
 
 int assay_jobcheck_new(assay_jobcheck **out, const char *spec, const unsigned char *key)
@@ -172,6 +174,44 @@ static int step_start(assay_jobcheck *c, const cJSON *ev, const char *step)
         return bad(c, "step %s started although it must be skipped (%s)", step,
                    c->skip ? c->skip : "the job had an error");
     c->open = 1;
+    c->live[0] = c->live[1] = 0;
+    return 0;
+}
+
+/*
+ * Live output of the open step run (docs/protocol.md): never a benchmark's,
+ * each stream's chunks in order from offset 0 without a gap, each 1 to
+ * ASSAY_LIVE_CHUNK bytes of base64, ASSAY_LIVE_MAX bytes per stream at most.
+ * It is shown, never judged: nothing here changes a verdict.
+ */
+static int output(assay_jobcheck *c, const cJSON *ev, const char *step)
+{
+    if (!c->open || c->i >= c->sp->nsteps || strcmp(step, c->sp->steps[c->i].id))
+        return bad(c, "output of %.64s, which is not the step running", step);
+    const assay_step *st = &c->sp->steps[c->i];
+    if (st->kind == ASSAY_STEP_BENCH)
+        return bad(c, "output of %s, a benchmark (its runs have no live output)", step);
+    if (assay_json_num(ev, "run") != c->run)
+        return bad(c, "output of %s for another run than the one running", step);
+    const char *stream = assay_json_str(ev, "stream"), *off = assay_json_str(ev, "offset"),
+               *data = assay_json_str(ev, "data");
+    int k = !strcmp(stream, "stdout") ? 0 : !strcmp(stream, "stderr") ? 1 : -1;
+    if (k < 0)
+        return bad(c, "output of %s on a stream that is neither stdout nor stderr", step);
+    char want[24];
+    snprintf(want, sizeof want, "%" PRIu64, c->live[k]);
+    if (strcmp(off, want))
+        return bad(c, "output of %s: %s at offset '%.24s', expected %s", step, stream, off, want);
+    size_t dl = strlen(data), n = 0;
+    /* standard base64 with its padding, as a browser's atob() takes it */
+    int std = dl % 4 == 0 && !strpbrk(data, "-_");
+    unsigned char *raw = std && dl && dl <= (ASSAY_LIVE_CHUNK + 2) / 3 * 4 ? assay_base64_decode(data, dl, &n) : NULL;
+    free(raw);
+    if (!raw || n == 0 || n > ASSAY_LIVE_CHUNK)
+        return bad(c, "output of %s: \"data\" is not 1 to %d bytes in base64", step, ASSAY_LIVE_CHUNK);
+    if (c->live[k] + n > ASSAY_LIVE_MAX)
+        return bad(c, "output of %s: more than the %d bytes of live output a stream may have", step, ASSAY_LIVE_MAX);
+    c->live[k] += n;
     return 0;
 }
 
@@ -372,6 +412,8 @@ int assay_jobcheck_event(assay_jobcheck *c, const char *line, size_t len, const 
         return step_start(c, ev, step);
     if (!strcmp(type, "step-end"))
         return step_end(c, ev, step);
+    if (!strcmp(type, "output"))
+        return output(c, ev, step);
     if (!strcmp(type, "inspect"))
         return inspect(c, ev);
     if (!strcmp(type, "error")) {

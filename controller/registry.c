@@ -11,26 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The run's signed report, made and verified with the lab's own key: the
- * envelope's text into *env, the check into chk. */
-static int signed_report(char **env, assay_report_check *chk, assay_lab *lab, int64_t run)
-{
-    char *text = NULL, *pem = NULL, keyid[ASSAY_SHA256_HEX], alg[16];
-    const char *type;
-    int rc = assay_report_make(&text, &type, lab, run, 0, "json");
-    if (rc < 0)
-        return rc;
-    if ((rc = assay_key_public(lab->key, &pem, keyid, alg)) < 0 ||
-        (rc = assay_report_verify(chk, text, strlen(text), pem, strlen(pem))) < 0) {
-        free(text);
-        free(pem);
-        return rc;
-    }
-    free(pem);
-    *env = text;
-    return 0;
-}
-
 /* Append ",word" to a ",a,b," list of at most len bytes, once. */
 static void add_word(char *list, size_t len, const char *w)
 {
@@ -48,14 +28,14 @@ int assay_registry_publish(cJSON **out, assay_lab *lab, int64_t run, const char 
 {
     char *env = NULL, cpus[512] = ",", oses[512] = ",";
     assay_report_check chk = {0};
-    cJSON *x;
-    int rc = signed_report(&env, &chk, lab, run);
+    cJSON *x, *sum = NULL;
+    int rc = assay_report_signed(&env, &chk, lab, run, 0);
     if (rc < 0)
         return rc;
-    free(env);
+    if ((rc = assay_report_outcome(&sum, chk.statement)) < 0)
+        goto out;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(chk.statement, "predicate");
-    const cJSON *prod = cJSON_GetObjectItemCaseSensitive(p, "product");
-    const cJSON *concl = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
+    const cJSON *prod = cJSON_GetObjectItemCaseSensitive(sum, "product");
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(p, "targets"))
     {
         const cJSON *prof = cJSON_GetObjectItemCaseSensitive(x, "profile");
@@ -64,39 +44,80 @@ int assay_registry_publish(cJSON **out, assay_lab *lab, int64_t run, const char 
         add_word(oses, sizeof oses,
                  assay_json_str(cJSON_GetObjectItemCaseSensitive(prof, "os"), "id"));
     }
-    const char *status = assay_json_str(concl, "status");
+    /* The entry keeps the very envelope it lists: the registry serves
+     * these bytes from now on, whatever later happens to the store's rows
+     * or the lab's key. */
     assay_published e = {
         assay_json_str(prod, "name"),
         assay_json_str(prod, "version"),
         assay_json_str(prod, "vendor"),
         cpus,
         oses,
-        *status                                                              ? status
-        : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(concl, "certified")) ? "certified"
-                                                                             : "not-certified",
-        assay_json_str(p, "report_number"),
-        assay_json_str(p, "date"),
+        assay_json_str(sum, "status"),
+        assay_json_str(sum, "report_number"),
+        assay_json_str(sum, "date"),
         by,
+        env,
     };
-    rc = assay_store_publish(lab->store, run, &e);
-    cJSON_Delete(chk.statement);
-    if (rc < 0 || !out)
-        return rc;
+    if ((rc = assay_store_publish(lab->store, run, &e)) < 0 || !out)
+        goto out;
     cJSON *l;
     if ((rc = assay_store_registry(lab->store, run, NULL, NULL, NULL, NULL, &l)) < 0)
-        return rc;
+        goto out;
     *out = cJSON_DetachItemFromArray(l, 0);
     cJSON_Delete(l);
-    return *out ? 0
-                : assay_error_set(ASSAY_EIO, "run %lld was published but cannot be read back",
-                                  (long long)run);
+    rc = *out ? 0
+              : assay_error_set(ASSAY_EIO, "run %lld was published but cannot be read back", (long long)run);
+out:
+    cJSON_Delete(sum);
+    cJSON_Delete(chk.statement);
+    free(env);
+    return rc;
+}
+
+/* The check of a kept envelope with the lab's key now, into o: the
+ * verification's members, or "valid": false and why. */
+static int check_kept(cJSON *o, assay_lab *lab, const char *env, int64_t run)
+{
+    char *pem = NULL, keyid[ASSAY_SHA256_HEX], alg[16];
+    assay_report_check chk = {0};
+    cJSON *v = NULL, *x;
+    int rc;
+    if (!*env) {
+        rc = assay_error_set(ASSAY_ENOTFOUND, "run %lld was published before the registry kept signed reports: "
+                                              "publish it again",
+                             (long long)run);
+    } else if ((rc = assay_key_public(lab->key, &pem, keyid, alg)) == 0 &&
+               (rc = assay_report_verify(&chk, env, strlen(env), pem, strlen(pem))) == 0 &&
+               (rc = assay_report_check_json(&v, &chk)) == 0) {
+        /* The statement that verified, for what the page draws beyond the
+         * summary (the benchmarks' comparison). */
+        cJSON_AddItemToObject(v, "statement", chk.statement);
+        chk.statement = NULL;
+        while ((x = v->child)) {
+            cJSON_DetachItemViaPointer(v, x);
+            cJSON_AddItemToObject(o, x->string, x);
+        }
+    }
+    free(pem);
+    cJSON_Delete(chk.statement);
+    cJSON_Delete(v);
+    if (rc == ASSAY_ENOMEM)
+        return rc;
+    if (rc < 0) {
+        /* Shown, never hidden: a buyer must see that this certificate
+         * does not verify (a rotated key, a damaged entry). */
+        cJSON_AddBoolToObject(o, "valid", 0);
+        cJSON_AddStringToObject(o, "error", assay_error_last()->message);
+        assay_error_clear();
+    }
+    return 0;
 }
 
 int assay_registry_get(cJSON **out, assay_lab *lab, int64_t run)
 {
     cJSON *l, *o;
     char *env = NULL;
-    assay_report_check chk = {0};
     int rc = assay_store_registry(lab->store, run, NULL, NULL, NULL, NULL, &l);
     if (rc < 0)
         return rc;
@@ -104,20 +125,24 @@ int assay_registry_get(cJSON **out, assay_lab *lab, int64_t run)
         cJSON_Delete(l);
         return assay_error_set(ASSAY_ENOTFOUND, "no published report of run %lld", (long long)run);
     }
-    if ((rc = signed_report(&env, &chk, lab, run)) < 0) {
+    if ((rc = assay_store_published_envelope(lab->store, run, &env)) < 0) {
         cJSON_Delete(l);
         return rc;
     }
     o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "entry", cJSON_DetachItemFromArray(l, 0));
     cJSON_Delete(l);
-    cJSON_AddBoolToObject(o, "valid", 1);
-    cJSON_AddStringToObject(o, "algorithm", chk.alg);
-    cJSON_AddStringToObject(o, "keyid", chk.keyid);
-    cJSON_AddStringToObject(o, "payload_sha256", chk.payload_sha256);
-    cJSON_AddItemToObject(o, "envelope", cJSON_Parse(env));
-    cJSON_Delete(chk.statement);
+    /* The envelope as kept, byte for byte (raw: cJSON would print it
+     * again in its own way), if it is JSON at all. */
+    cJSON_AddItemToObject(o, "envelope", *env && assay_json_strict(env, strlen(env)) == 0 ? cJSON_CreateRaw(env)
+                                                                                         : cJSON_CreateNull());
+    assay_error_clear();
+    rc = check_kept(o, lab, env, run);
     free(env);
+    if (rc < 0) {
+        cJSON_Delete(o);
+        return rc;
+    }
     *out = o;
     return 0;
 }

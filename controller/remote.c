@@ -92,9 +92,11 @@ static char *agent_ok_test(const assay_remote_host *h)
 
 /* Every log under logs/ of the current directory, each framed by a line
  * "<size> <path>"; a write that fails (the channel closed) ends the shell
- * with ASSAY_REMOTE_NO_LOGS. */
+ * with ASSAY_REMOTE_NO_LOGS. A link is not a log. RUN has the agent do
+ * the same in one process (`assay-agent logs`: two processes a log here,
+ * twenty for a job of five steps); this is for LOGS, after a reconnect. */
 #define LOGS_LOOP                                                                                    \
-    "for f in logs/*; do [ -f \"$f\" ] || continue; "                                                \
+    "for f in logs/*; do [ -f \"$f\" ] && [ ! -L \"$f\" ] || continue; "                             \
     "printf '%%s %%s\\n' $(($(wc -c < \"$f\"))) \"$f\" && cat \"$f\" || exit %d; done"
 
 int assay_remote_logs(char *out, size_t len, const char *jobdir)
@@ -239,8 +241,10 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
                  qd, ASSAY_REMOTE_NO_START);
     else
         snprintf(start, n, "%s || exit %d; ", agent_ok, ASSAY_REMOTE_MISSING + 1);
-    rc = fit(out, len, "run", "%s%s attach --job-dir %s --from %" PRId64 " || exit %d; cd %s && " LOGS_LOOP, start, a,
-             qd, j->from, ASSAY_REMOTE_NO_ATTACH, qd, ASSAY_REMOTE_NO_LOGS);
+    /* The agent checked above by its digest streams the events, then the
+     * logs in the framing LOGS_LOOP makes. */
+    rc = fit(out, len, "run", "%s%s attach --job-dir %s --from %" PRId64 " || exit %d; %s logs --job-dir %s || exit %d",
+             start, a, qd, j->from, ASSAY_REMOTE_NO_ATTACH, a, qd, ASSAY_REMOTE_NO_LOGS);
 out:
     free(a);
     free(qc);

@@ -2694,37 +2694,120 @@ int assay_report_md(char **out, const assay_report_check *c)
     return assay_markup_done(out, w);
 }
 
-int assay_report_make_pdf(unsigned char **out, size_t *len, assay_lab *lab, int64_t run, int64_t baseline)
+int assay_report_signed(char **env, assay_report_check *chk, assay_lab *lab, int64_t run, int64_t baseline)
 {
-    char *payload = NULL, *env = NULL, *pem = NULL, keyid[65], alg[16];
-    assay_report_check chk = {0};
+    char *payload = NULL, *e = NULL, *pem = NULL, keyid[65], alg[16];
+    assay_report_check c = {0};
     int rc;
     if ((rc = assay_report_statement_vs(&payload, lab, run, baseline)) < 0 ||
-        (rc = assay_report_sign(&env, lab, payload, strlen(payload))) < 0 ||
+        (rc = assay_report_sign(&e, lab, payload, strlen(payload))) < 0 ||
         (rc = assay_key_public(lab->key, &pem, keyid, alg)) < 0 ||
-        (rc = assay_report_verify(&chk, env, strlen(env), pem, strlen(pem))) < 0)
+        /* Every form is made from the signed payload, checked. */
+        (rc = assay_report_verify(&c, e, strlen(e), pem, strlen(pem))) < 0)
         goto out;
-    rc = assay_report_pdf(out, len, &chk);
+    *env = e;
+    e = NULL;
+    *chk = c;
 out:
-    cJSON_Delete(chk.statement);
     free(payload);
-    free(env);
+    free(e);
     free(pem);
+    return rc;
+}
+
+/* A copy of member k of o, or a new empty array where o has none. */
+static cJSON *dup_list(const cJSON *o, const char *k)
+{
+    const cJSON *v = obj(o, k);
+    return cJSON_IsArray(v) ? cJSON_Duplicate(v, 1) : cJSON_CreateArray();
+}
+
+int assay_report_outcome(cJSON **out, const cJSON *statement)
+{
+    const cJSON *p = obj(statement, "predicate"), *con, *t;
+    if (!cJSON_IsObject(p))
+        return assay_error_set(ASSAY_EINVAL, "the statement has no predicate");
+    con = conclusion(p);
+    cJSON *o = cJSON_CreateObject(), *targets = cJSON_CreateArray();
+    cJSON_AddStringToObject(o, "report_number", assay_json_str(p, "report_number"));
+    cJSON_AddStringToObject(o, "date", assay_json_str(p, "date"));
+    cJSON_AddItemToObject(o, "product", cJSON_IsObject(obj(p, "product")) ? cJSON_Duplicate(obj(p, "product"), 1)
+                                                                          : cJSON_CreateObject());
+    cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+    /* A report made before conclusions existed says nothing either way:
+     * certified is null, and it certifies nothing. */
+    if (con)
+        cJSON_AddBoolToObject(o, "certified", certified(con));
+    else
+        cJSON_AddNullToObject(o, "certified");
+    cJSON_AddStringToObject(o, "status", certified(con) ? "certified" : "not-certified");
+    cJSON_AddStringToObject(o, "zh", certified(con) ? "已认证" : "未认证");
+    cJSON_AddStringToObject(o, "en", certified(con) ? "certified" : "not certified");
+    cJSON_AddItemToObject(o, "reasons", dup_list(con, "reasons"));
+    cJSON_ArrayForEach(t, obj(p, "targets"))
+    {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "profile", profile_id(t));
+        cJSON_AddStringToObject(x, "verdict", assay_json_str(t, "verdict"));
+        cJSON_AddBoolToObject(x, "certifies", cJSON_IsTrue(obj(t, "certifies")));
+        cJSON_AddBoolToObject(x, "emulated", cJSON_IsTrue(obj(t, "emulated")));
+        cJSON_AddItemToObject(x, "conditions", dup_list(t, "conditions"));
+        cJSON_AddItemToArray(targets, x);
+    }
+    cJSON_AddItemToObject(o, "targets", targets);
+    cJSON_AddItemToObject(o, "notes", dup_list(p, "notes"));
+    /* cJSON's adders fail quietly when out of memory: a printed copy
+     * proves the tree is whole. */
+    char *probe = cJSON_PrintUnformatted(o);
+    if (!probe) {
+        cJSON_Delete(o);
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    }
+    free(probe);
+    *out = o;
+    return 0;
+}
+
+int assay_report_check_json(cJSON **out, const assay_report_check *c)
+{
+    cJSON *sum = NULL;
+    int rc = assay_report_outcome(&sum, c->statement);
+    if (rc < 0)
+        return rc;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "valid", 1);
+    cJSON_AddStringToObject(o, "algorithm", c->alg);
+    cJSON_AddStringToObject(o, "keyid", c->keyid);
+    cJSON_AddStringToObject(o, "payload_sha256", c->payload_sha256);
+    if (!cJSON_AddItemToObject(o, "summary", sum)) {
+        cJSON_Delete(sum);
+        cJSON_Delete(o);
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    }
+    *out = o;
+    return 0;
+}
+
+int assay_report_make_pdf(unsigned char **out, size_t *len, assay_lab *lab, int64_t run, int64_t baseline)
+{
+    char *env = NULL;
+    assay_report_check chk = {0};
+    int rc = assay_report_signed(&env, &chk, lab, run, baseline);
+    if (rc == 0)
+        rc = assay_report_pdf(out, len, &chk);
+    cJSON_Delete(chk.statement);
+    free(env);
     return rc;
 }
 
 int assay_report_make(char **out, const char **type, assay_lab *lab, int64_t run, int64_t baseline, const char *fmt)
 {
-    char *payload = NULL, *env = NULL, *pem = NULL, *text = NULL, keyid[65], alg[16];
+    char *env = NULL, *text = NULL;
     assay_report_check chk = {0};
     int rc;
     if (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "junit") && strcmp(fmt, "md"))
         return assay_error_set(ASSAY_EINVAL, "the format must be json, html, junit or md");
-    if ((rc = assay_report_statement_vs(&payload, lab, run, baseline)) < 0 ||
-        (rc = assay_report_sign(&env, lab, payload, strlen(payload))) < 0 ||
-        (rc = assay_key_public(lab->key, &pem, keyid, alg)) < 0 ||
-        /* The other forms are made from the signed payload, checked. */
-        (rc = assay_report_verify(&chk, env, strlen(env), pem, strlen(pem))) < 0)
+    if ((rc = assay_report_signed(&env, &chk, lab, run, baseline)) < 0)
         goto out;
     if (!strcmp(fmt, "json")) {
         text = env;
@@ -2746,9 +2829,7 @@ int assay_report_make(char **out, const char **type, assay_lab *lab, int64_t run
     }
 out:
     cJSON_Delete(chk.statement);
-    free(payload);
     free(env);
-    free(pem);
     free(text);
     return rc;
 }

@@ -77,6 +77,38 @@ int assay_report_md(char **out, const assay_report_check *c);
  * has not ended.
  */
 int assay_report_make(char **out, const char **type, assay_lab *lab, int64_t run, int64_t baseline, const char *fmt);
+/*
+ * The signed report of an ended run, the one maker behind every form of
+ * it (assay_report_make, the PDF) and the registry's publication: the
+ * statement made from the store (compared with run baseline's benchmarks
+ * if baseline > 0), signed with the lab's key and verified with its public
+ * key. *env gets the envelope's text (one line), *chk its check; the
+ * caller frees *env and chk->statement. Both are set on success only.
+ * ASSAY_ESTATE for a run that has not ended, or what making, signing or
+ * verifying returned.
+ */
+int assay_report_signed(char **env, assay_report_check *chk, assay_lab *lab, int64_t run, int64_t baseline);
+
+/*
+ * What a verified statement concludes: the one place its verdict, whether
+ * it certifies and on what conditions are read, for everything that shows
+ * or acts on them (the API's run, verify and registry answers, webhooks,
+ * the portal, which draws these fields and derives none). *out (the
+ * caller's) is {"report_number","date","product":{...},"verdict",
+ * "certified": true, false or null (a report made before conclusions, which
+ * certifies nothing), "status": "certified" or "not-certified", "zh","en":
+ * the conclusion in words, "reasons": [{"code","zh","en","target"}],
+ * "targets": [{"profile","verdict","certifies","emulated","conditions"}],
+ * "notes": [...]}. ASSAY_EINVAL for a statement without a predicate,
+ * ASSAY_ENOMEM.
+ */
+int assay_report_outcome(cJSON **out, const cJSON *statement);
+
+/* A verification as the API answers it: {"valid":true,"algorithm","keyid",
+ * "payload_sha256","summary": assay_report_outcome of the statement that
+ * verified}. *out is the caller's. Returns 0 or what the outcome did. */
+int assay_report_check_json(cJSON **out, const assay_report_check *c);
+
 /* The same report as a PDF (pdf.h), made from the verified payload. */
 int assay_report_make_pdf(unsigned char **out, size_t *len, assay_lab *lab, int64_t run, int64_t baseline);
 

@@ -128,6 +128,7 @@ enum route {
     R_HOOK_REMOVE,
     R_HOOK_DELIVERIES,
     R_HOST_SHOW,
+    R_REGISTRY_REPORT,
     R_BENCH_SINK, /* last: not an API route (only with --bench-sink; docs/benchmarks.md) */
 };
 
@@ -136,7 +137,7 @@ static const char *const ROUTE_NAMES[] = {
     "run-show", "run-cancel", "run-report", "hosts", "verify", "job-show", "job-log", "job-events", "login", "logout",
     "web", "profiles", "manifest-check", "run-events", "run-publish", "registry", "registry-show",
     "webhook-list", "webhook-add", "webhook-remove", "webhook-deliveries", "host-show",
-    "bench-sink",
+    "registry-report", "bench-sink",
 };
 
 const char *const *assay_serve_routes(size_t *n)
@@ -456,8 +457,12 @@ static int match(req *r, const char *method, const char *url)
     }
     if (!strcmp(p, "registry"))
         return get ? (r->route = R_REGISTRY, 0) : 405;
-    if (!strncmp(p, "registry/", 9) && numbered(r, p + 9, &tail) == 0 && !*tail)
-        return get ? (r->route = R_REGISTRY_SHOW, 0) : 405;
+    if (!strncmp(p, "registry/", 9) && numbered(r, p + 9, &tail) == 0) {
+        if (!*tail)
+            return get ? (r->route = R_REGISTRY_SHOW, 0) : 405;
+        if (!strcmp(tail, "/report"))
+            return get ? (r->route = R_REGISTRY_REPORT, 0) : 405;
+    }
     if (!strncmp(p, "orgs/", 5))
         return match_org(r, p + 5, get, post, del);
     if (!strncmp(p, "runs/", 5) && numbered(r, p + 5, &tail) == 0) {
@@ -767,17 +772,26 @@ static enum MHD_Result run_show(struct MHD_Connection *c, req *r)
         cJSON_Delete(o);
         return failed(c, r);
     }
-    /* A run that is done carries its verdict and conclusion, as its
-     * report states them (what `run wait` exits by). */
-    char *payload = NULL;
-    if (!strcmp(assay_json_str(o, "state"), "done") && assay_report_statement(&payload, &r->lab, run) == 0) {
-        cJSON *st = cJSON_Parse(payload);
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
-        cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
+    /* A run that is done carries its verdict and conclusion as its signed
+     * report states them (what `run wait` exits by), and that report's
+     * check, made here: the page shows it instead of asking again. */
+    char *env = NULL;
+    assay_report_check chk = {0};
+    cJSON *v = NULL;
+    if (!strcmp(assay_json_str(o, "state"), "done") && assay_report_signed(&env, &chk, &r->lab, run, 0) == 0 &&
+        assay_report_check_json(&v, &chk) == 0) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(chk.statement, "predicate");
+        cJSON_AddStringToObject(o, "verdict", assay_json_str(cJSON_GetObjectItemCaseSensitive(v, "summary"), "verdict"));
+        /* The signed conclusion as it stands (what `run wait --json` prints). */
         cJSON_AddItemToObject(o, "conclusion", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "conclusion"), 1));
-        cJSON_Delete(st);
-        free(payload);
+        /* The benchmarks across targets, for the page's charts. */
+        cJSON_AddItemToObject(v, "comparison", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "comparison"), 1));
+        cJSON_AddItemToObject(o, "verification", v);
+    } else {
+        assay_error_clear();
     }
+    cJSON_Delete(chk.statement);
+    free(env);
     cJSON *a = cJSON_AddArrayToObject(o, "job_list");
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(a, job_json(&jobs[i]));
@@ -1813,21 +1827,17 @@ static enum MHD_Result verify(struct MHD_Connection *c, req *r)
         const assay_error *e = assay_error_last();
         return problem(c, r, e->code == ASSAY_ETOOBIG ? 413 : 422, "not valid: %s", e->message);
     }
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(chk.statement, "predicate");
-    const cJSON *concl = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "valid", 1);
-    cJSON_AddStringToObject(o, "report_number", assay_json_str(p, "report_number"));
-    cJSON_AddItemToObject(o, "product", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "product"), 1));
-    cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
-    if (cJSON_IsObject(concl))
-        cJSON_AddBoolToObject(o, "certified", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(concl, "certified")));
-    else
-        cJSON_AddNullToObject(o, "certified");
-    cJSON_AddStringToObject(o, "algorithm", chk.alg);
-    cJSON_AddStringToObject(o, "keyid", chk.keyid);
-    cJSON_AddStringToObject(o, "payload_sha256", chk.payload_sha256);
+    /* Only what verified is answered: the page draws this summary, never
+     * the file it was given. */
+    cJSON *o = NULL;
+    rc = assay_report_check_json(&o, &chk);
     cJSON_Delete(chk.statement);
+    if (rc < 0)
+        return failed(c, r);
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(o, "summary");
+    static const char *const top[] = {"report_number", "product", "verdict", "certified"};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        cJSON_AddItemToObject(o, top[i], cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(sum, top[i]), 1));
     return answer_json(c, r, 200, o);
 }
 
@@ -1860,8 +1870,9 @@ static enum MHD_Result registry(struct MHD_Connection *c, req *r)
     return answer_json(c, r, 200, l);
 }
 
-/* GET /api/v1/registry/N (public): a published run's signed report,
- * verified now; the same 404 for a run that is not published as for none. */
+/* GET /api/v1/registry/N (public): a published run's signed report as
+ * it was published, verified now; the same 404 for a run that is not
+ * published as for none. */
 static enum MHD_Result registry_show(struct MHD_Connection *c, req *r)
 {
     int64_t run = 0;
@@ -1874,6 +1885,29 @@ static enum MHD_Result registry_show(struct MHD_Connection *c, req *r)
         return problem(c, r, status_of(e->code), "%s", e->message);
     }
     return answer_json(c, r, 200, o);
+}
+
+/* GET /api/v1/registry/N/report (public): the signed report kept when
+ * run N was published, byte for byte (what `assay verify` and openssl
+ * check). */
+static enum MHD_Result registry_report(struct MHD_Connection *c, req *r)
+{
+    int64_t run = 0;
+    char *env = NULL;
+    parse_run(r->arg, &run);
+    if (assay_store_published_envelope(r->lab.store, run, &env) < 0) {
+        const assay_error *e = assay_error_last();
+        if (e->code == ASSAY_ENOTFOUND)
+            return problem(c, r, 404, "no published report of run %" PRId64, run);
+        return failed(c, r);
+    }
+    if (!*env) {
+        free(env);
+        return problem(c, r, 404, "run %" PRId64 " was published before the registry kept signed reports", run);
+    }
+    enum MHD_Result res = answer(c, r, 200, "application/json", env, strlen(env));
+    free(env);
+    return res;
 }
 
 /* ---- the portal's files ------------------------------------------------------- */
@@ -1984,7 +2018,8 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
             return 1;
         }
     }
-    int public = r->route == R_VERIFY || r->route == R_LOGIN || r->route == R_REGISTRY || r->route == R_REGISTRY_SHOW;
+    int public = r->route == R_VERIFY || r->route == R_LOGIN || r->route == R_REGISTRY || r->route == R_REGISTRY_SHOW ||
+                 r->route == R_REGISTRY_REPORT;
     if (!public && !r->authed) {
         *res = problem(c, r, 401, "give a token: Authorization: Bearer <token> (assay token create)");
         return 1;
@@ -2186,6 +2221,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     case R_RUN_PUBLISH: return run_publish(c, r);
     case R_REGISTRY: return registry(c, r);
     case R_REGISTRY_SHOW: return registry_show(c, r);
+    case R_REGISTRY_REPORT: return registry_report(c, r);
     case R_HOOK_LIST: return hook_list(c, r);
     case R_HOOK_ADD: return hook_add(c, r);
     case R_HOOK_REMOVE: return hook_remove(c, r);

@@ -144,7 +144,14 @@ static const char *const migrations[] = {
     "  product TEXT NOT NULL, version TEXT NOT NULL, vendor TEXT NOT NULL, cpus TEXT NOT NULL, oses TEXT NOT NULL,"
     "  conclusion TEXT NOT NULL, report_number TEXT NOT NULL, report_date TEXT NOT NULL,"
     "  published_by TEXT NOT NULL, published_at TEXT NOT NULL);",
-    /* 12: what the lab's records say a host has (assay_store_host_has, at
+    /* 12: what the registry serves is what was published: the signed
+     * report (the DSSE envelope's exact text) made at publication, and who
+     * submitted the package (the organisations that uploaded it, as
+     * ",a,b,"), beside the vendor its manifest claims. Entries published
+     * before keep envelope '' until they are published again. */
+    "ALTER TABLE published ADD COLUMN envelope TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE published ADD COLUMN submitted_by TEXT NOT NULL DEFAULT ',';",
+    /* 13: what the lab's records say a host has (assay_store_host_has, at
      * each first contact of a job with a host) is looked up by host, not
      * by a scan of every job and attempt the lab ever ran. */
     "CREATE INDEX IF NOT EXISTS jobs_by_host_agent ON jobs (host, agent_sha256);"
@@ -1457,9 +1464,11 @@ int assay_store_run_events(assay_store *st, int64_t run_id, int64_t after, int l
     sqlite3_stmt *s;
     /* The rowid orders events as they were stored, across every job and
      * attempt of the run (events are never deleted), so one number says
-     * where a reader of the whole run stands. */
+     * where a reader of the whole run stands. A step's live output is the
+     * job's stream's, not the run's: a run page follows steps, not bytes. */
     int rc = prepare(st, &s, "SELECT e.rowid AS id, e.job_id AS job, e.attempt, e.seq, e.type, e.body FROM events e "
                              "WHERE e.job_id IN (SELECT id FROM jobs WHERE run_id = ?) AND e.rowid > ? "
+                             "AND e.type <> 'output' "
                              "ORDER BY e.rowid LIMIT ?");
     if (rc < 0)
         return rc;
@@ -1474,16 +1483,44 @@ int assay_store_publish(assay_store *st, int64_t run_id, const assay_published *
     sqlite3_stmt *s;
     char now[32];
     now_utc(now);
+    /* submitted_by: the organisations that uploaded the run's package,
+     * as they stand now, kept with the entry. */
     int rc = prepare(st, &s, "INSERT OR REPLACE INTO published (run_id, product, version, vendor, cpus, oses, conclusion, "
-                             "report_number, report_date, published_by, published_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+                             "report_number, report_date, published_by, published_at, envelope, submitted_by) "
+                             "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+                             "  ',' || coalesce((SELECT group_concat(org, ',') FROM (SELECT org FROM package_orgs "
+                             "  WHERE package_id = (SELECT package_id FROM runs WHERE id = ?1) ORDER BY org)) || ',', ''))");
     if (rc < 0)
         return rc;
     const char *v[] = {p->product, p->version, p->vendor, p->cpus, p->oses, p->conclusion,
-                       p->report_number, p->report_date, p->published_by, now};
+                       p->report_number, p->report_date, p->published_by, now, p->envelope};
     sqlite3_bind_int64(s, 1, run_id);
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < 11; i++)
         sqlite3_bind_text(s, i + 2, v[i], -1, SQLITE_TRANSIENT);
     rc = step_done(st, s, "publish");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_published_envelope(assay_store *st, int64_t run_id, char **out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "SELECT envelope FROM published WHERE run_id = ?");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run_id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        char *e = strdup(t ? t : "");
+        rc = e ? 0 : assay_error_set(ASSAY_ENOMEM, "out of memory");
+        if (e)
+            *out = e;
+    } else if (r == SQLITE_DONE) {
+        rc = assay_error_set(ASSAY_ENOTFOUND, "no published report of run %lld", (long long)run_id);
+    } else {
+        rc = db_error(st, "published envelope");
+    }
     sqlite3_finalize(s);
     return rc;
 }
@@ -1492,11 +1529,11 @@ int assay_store_registry(assay_store *st, int64_t run_id, const char *q, const c
                          const char *conclusion, cJSON **out)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, "SELECT run_id AS run, product, version, vendor, cpus, oses, conclusion, report_number, "
-                             "report_date, published_at FROM published "
+    int rc = prepare(st, &s, "SELECT run_id AS run, product, version, vendor, submitted_by, cpus, oses, conclusion, "
+                             "report_number, report_date, published_at FROM published "
                              "WHERE (?1 = 0 OR run_id = ?1) "
                              "AND (?2 IS NULL OR instr(lower(product || ' ' || vendor || ' ' || version || ' ' || "
-                             "report_number), lower(?2)) > 0) "
+                             "report_number || ' ' || submitted_by), lower(?2)) > 0) "
                              "AND (?3 IS NULL OR instr(cpus, ',' || ?3 || ',') > 0) "
                              "AND (?4 IS NULL OR instr(oses, ',' || ?4 || ',') > 0) "
                              "AND (?5 IS NULL OR conclusion = ?5) ORDER BY published_at DESC, run_id DESC LIMIT 500");
@@ -1509,13 +1546,13 @@ int assay_store_registry(assay_store *st, int64_t run_id, const char *q, const c
             sqlite3_bind_text(s, i + 2, v[i], -1, SQLITE_TRANSIENT);
     if ((rc = rows_json(st, s, out)) < 0)
         return rc;
-    /* cpus and oses are stored as ",a,b," (for the filters above) and
-     * given out as lists. */
+    /* cpus, oses and submitted_by are stored as ",a,b," (for the filters
+     * above) and given out as lists. */
     cJSON *row;
     cJSON_ArrayForEach(row, *out)
     {
-        for (int k = 0; k < 2; k++) {
-            const char *key = k ? "oses" : "cpus";
+        for (int k = 0; k < 3; k++) {
+            const char *key = k == 0 ? "cpus" : k == 1 ? "oses" : "submitted_by";
             const cJSON *str = cJSON_GetObjectItemCaseSensitive(row, key);
             cJSON *list = cJSON_CreateArray();
             for (const char *p = cJSON_IsString(str) ? str->valuestring : ""; list && *p;) {

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 12
+#define ASSAY_SCHEMA_VERSION 13
 
 typedef struct assay_store assay_store;
 
@@ -271,7 +271,8 @@ int assay_store_host_dirs_result(assay_store *st, const assay_host_dir *d, size_
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
 /* The events of every job and attempt of a run stored after event `after`
  * (an id this returned; 0: from the first), at most `limit`, in the order
- * they were stored: [{"id","job","attempt","seq","type","body"}]. */
+ * they were stored: [{"id","job","attempt","seq","type","body"}]; a step's
+ * live output ("output" events) is not among them. */
 int assay_store_run_events(assay_store *st, int64_t run_id, int64_t after, int limit, cJSON **out);
 
 /* A run's report in the public registry, as published. */
@@ -281,14 +282,23 @@ typedef struct assay_published {
     const char *conclusion;     /* "certified", "not-certified" */
     const char *report_number, *report_date;
     const char *published_by;   /* the account */
+    const char *envelope;       /* the signed report published, its exact text */
 } assay_published;
-/* Publish (or publish again, replacing) run_id's report. */
+/* Publish (or publish again, replacing) run_id's report. The entry also
+ * keeps who submitted it: the organisations that uploaded the run's
+ * package (package_orgs), now. */
 int assay_store_publish(assay_store *st, int64_t run_id, const assay_published *p);
+/* The signed report kept when run_id was published, as its exact text
+ * ("" for an entry published before the store kept it); *out malloc'd.
+ * ASSAY_ENOTFOUND for a run that is not published. */
+int assay_store_published_envelope(assay_store *st, int64_t run_id, char **out);
 /* The published reports matching every filter given (NULL or "": any):
  * q a substring of product, vendor, version or report number (any case),
  * cpu a family, os an OS id, conclusion exact; run_id 0 for all, else that
- * run only. [{"run","product","version","vendor","cpus","oses",
- * "conclusion","report_number","report_date","published_at"}], newest
+ * run only. [{"run","product","version","vendor","submitted_by","cpus",
+ * "oses","conclusion","report_number","report_date","published_at"}]
+ * (vendor: what the manifest claims; submitted_by: the organisations that
+ * uploaded the package, a list, empty for one added by the centre), newest
  * first, at most 500. */
 int assay_store_registry(assay_store *st, int64_t run_id, const char *q, const char *cpu, const char *os,
                          const char *conclusion, cJSON **out);

@@ -89,20 +89,20 @@ int assay_webhook_payload(char **out, assay_lab *lab, int64_t run, const char *d
     cJSON_AddStringToObject(o, "state", state);
     /* The verdict and whether it certifies, as the signed report states
      * them: a canceled run has neither. */
-    char *statement = NULL;
-    int certified = 0;
-    if (!strcmp(state, "done") && assay_report_statement(&statement, lab, run) == 0) {
-        cJSON *st = cJSON_Parse(statement);
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "predicate");
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "conclusion");
-        cJSON_AddStringToObject(o, "verdict", assay_json_str(p, "verdict"));
-        certified = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "certified"));
-        cJSON_Delete(st);
-        free(statement);
+    char *env = NULL;
+    assay_report_check chk = {0};
+    cJSON *sum = NULL;
+    if (!strcmp(state, "done") && assay_report_signed(&env, &chk, lab, run, 0) == 0 &&
+        assay_report_outcome(&sum, chk.statement) == 0) {
+        cJSON_AddStringToObject(o, "verdict", assay_json_str(sum, "verdict"));
     } else {
         assay_error_clear();
         cJSON_AddNullToObject(o, "verdict");
     }
+    int certified = !strcmp(assay_json_str(sum, "status"), "certified");
+    cJSON_Delete(sum);
+    cJSON_Delete(chk.statement);
+    free(env);
     cJSON_AddBoolToObject(o, "certified", certified);
     snprintf(url, sizeof url, "%s/api/v1/runs/%" PRId64 "/report", base_url, run);
     cJSON_AddStringToObject(o, "report_url", url);

@@ -113,7 +113,7 @@ int lc_check_events(int job, int attempt)
 {
     char q[512];
     snprintf(q, sizeof q,
-             "select count(*) || '|' || coalesce(max(seq), -1) || '|' || "
+             "select count(*) || '|' || coalesce(max(seq), -1) || '|' || sum(type <> 'output') || '|' || "
              "coalesce((select type from events where job_id=%d and attempt=%d and seq=0), '') || "
              "'|' || "
              "coalesce((select type from events where job_id=%d and attempt=%d order by seq desc "
@@ -121,13 +121,13 @@ int lc_check_events(int job, int attempt)
              "from events where job_id=%d and attempt=%d",
              job, attempt, job, attempt, job, attempt);
     cr_assert_eq(lc_sh("sqlite3 %s/assay.db \"%s\"", lc_lab, q), 0, "%s", lc_out);
-    int count = 0, max = -1;
+    int count = 0, max = -1, steps = 0;
     char first[32] = "", last[32] = "";
-    sscanf(lc_out, "%d|%d|%31[^|]|%31s", &count, &max, first, last);
+    sscanf(lc_out, "%d|%d|%d|%31[^|]|%31s", &count, &max, &steps, first, last);
     cr_assert_eq(count, max + 1, "gaps or duplicates in the events of job %d: %s", job, lc_out);
     cr_assert_str_eq(first, "job-start", "job %d: %s", job, lc_out);
     cr_assert_str_eq(last, "job-end", "job %d: %s", job, lc_out);
-    return count;
+    return steps;
 }
 
 int lc_dispatch_bg(const char *log, const char *args)

@@ -41,7 +41,7 @@ cJSON *lc_run_json(const char *run);
 const cJSON *lc_job(const cJSON *run, int index);
 
 /* Events of a job's attempt: 0..n with no gap or duplicate, from job-start
- * to job-end. Returns their count. */
+ * to job-end. Returns the count of those that are not live output. */
 int lc_check_events(int job, int attempt);
 
 /* `assay dispatch ARGS` in the background, output to LOG in the store

@@ -4,6 +4,9 @@
  * real in temporary job directories; events are checked line by line.
  */
 #include "helpers.h"
+#include "crypto.h"
+#include "assay/proto.h"
+#include "assay/error.h"
 #include "jobcheck.h"
 
 #include <cjson/cJSON.h>
@@ -121,6 +124,77 @@ static const char *str(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Events that are not live output, and how many of them. */
+static int steps_events(const cJSON *arr)
+{
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) n += strcmp(type_of(e), "output") != 0;
+    return n;
+}
+
+/* The live output ("output" events) of one stream of a step run, decoded
+ * and checked: chunks of 1..ASSAY_LIVE_CHUNK bytes in order from offset 0,
+ * each between that run's step-start and step-end. *chunks counts them. */
+static unsigned char *live_output(const cJSON *arr, const char *id, int run, const char *stream, size_t *len,
+                                  int *chunks)
+{
+    unsigned char *all = malloc(ASSAY_LIVE_MAX + 1);
+    size_t n = 0;
+    int in_run = 0;
+    *chunks = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        const char *ty = type_of(e), *st = str(e, "step");
+        const cJSON *r = cJSON_GetObjectItem(e, "run");
+        int mine = st && !strcmp(st, id) && cJSON_IsNumber(r) && r->valueint == run;
+        if (mine && !strcmp(ty, "step-start"))
+            in_run = 1;
+        if (mine && !strcmp(ty, "step-end"))
+            in_run = 0;
+        if (strcmp(ty, "output") || !mine || strcmp(str(e, "stream"), stream))
+            continue;
+        cr_assert(in_run, "output of %s #%d outside its run", id, run);
+        char want[24];
+        snprintf(want, sizeof want, "%zu", n);
+        cr_assert_str_eq(str(e, "offset"), want, "a gap in %s's live %s", id, stream);
+        size_t k = 0;
+        const char *d = str(e, "data");
+        unsigned char *raw = assay_base64_decode(d, strlen(d), &k);
+        cr_assert(raw && k >= 1 && k <= ASSAY_LIVE_CHUNK && n + k <= ASSAY_LIVE_MAX, "chunk of %zu bytes", k);
+        memcpy(all + n, raw, k);
+        free(raw);
+        n += k;
+        (*chunks)++;
+    }
+    *len = n;
+    return all;
+}
+
+/* The controller's check (jobcheck) accepts every event of the job. */
+static void controller_accepts(const char *spec, const cJSON *ev)
+{
+    assay_jobcheck *c;
+    cr_assert_eq(assay_jobcheck_new(&c, spec, NULL), 0);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ev)
+    {
+        char *line = cJSON_PrintUnformatted(e);
+        cr_expect_eq(assay_jobcheck_event(c, line, strlen(line), e), 0, "%s: %s", line, assay_error_last()->message);
+        free(line);
+    }
+    cr_expect(assay_jobcheck_ended(c));
+    assay_jobcheck_free(c);
+}
+
 #define PARAMS                                                                                     \
     ParameterizedTestParameters(agent_cli, NAME)                                                   \
     {                                                                                              \
@@ -178,8 +252,9 @@ ParameterizedTest(struct triple *t, agent_cli, a_job_runs_in_order_with_verdicts
     cr_assert_eq(rc, 0, "start: %s", out);
     cr_assert_str_eq(out, "job-1\n");
     cJSON *ev = attach_from(0);
-    /* job-start, 1+1+1+1+3+2+1 = 10 runs of start/end, job-end */
-    cr_assert_eq(cJSON_GetArraySize(ev), 22, "%d events", cJSON_GetArraySize(ev));
+    /* job-start, 1+1+1+1+3+2+1 = 10 runs of start/end, job-end; and the
+     * install step's output, live */
+    cr_assert_eq(steps_events(ev), 22, "%d events", steps_events(ev));
     const cJSON *js = cJSON_GetArrayItem(ev, 0);
     cr_assert_str_eq(type_of(js), "job-start");
     cr_assert_str_eq(str(cJSON_GetObjectItem(js, "agent"), "triple"), t->name);
@@ -215,16 +290,33 @@ ParameterizedTest(struct triple *t, agent_cli, a_job_runs_in_order_with_verdicts
     cr_assert(strstr(log, "ASSAY_JOB_ID=job-1\n") && strstr(log, "ASSAY_STEP_KIND=install\n") &&
               strstr(log, "LANG=C.UTF-8\n") && strstr(log, "TMPDIR=") && strstr(log, "HOME="),
               "%s", log);
+    /* What was sent live is the log, byte for byte; a benchmark sent none. */
+    size_t ln;
+    int chunks;
+    unsigned char *lv = live_output(ev, "install", 1, "stdout", &ln, &chunks);
+    cr_assert(chunks >= 1 && ln == strlen(log) && memcmp(lv, log, ln) == 0, "live %zu bytes, log %zu", ln,
+              strlen(log));
+    free(lv);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ev) if (!strcmp(type_of(e), "output"))
+        cr_assert_str_eq(str(e, "step"), "install", "output of a step that printed nothing, or a benchmark");
     free(log);
-    cJSON_Delete(ev);
 
-    /* Status after the end, and the same spec again is a no-op. */
-    cr_assert_eq(th_run(out, sizeof out, "%s status --job-dir %s", agent, jd), 0);
-    cJSON *s = cJSON_Parse(out);
+    /* Status after the end (the supervisor, which wrote the job-end, may
+     * still be on its way out: "running" until it is gone), and the same
+     * spec again is a no-op. */
+    cJSON *s = NULL;
+    for (double t0 = mono(); !s || (!strcmp(str(s, "state"), "running") && mono() - t0 < 60); usleep(20000)) {
+        cJSON_Delete(s);
+        cr_assert_eq(th_run(out, sizeof out, "%s status --job-dir %s", agent, jd), 0);
+        s = cJSON_Parse(out);
+        cr_assert_not_null(s, "%s", out);
+    }
     cr_assert_str_eq(str(s, "state"), "ended");
     cr_assert_str_eq(str(s, "outcome"), "failed");
-    cr_assert_eq(cJSON_GetObjectItem(s, "last_seq")->valueint, 21);
+    cr_assert_eq(cJSON_GetObjectItem(s, "last_seq")->valueint, cJSON_GetArraySize(ev) - 1);
     cJSON_Delete(s);
+    cJSON_Delete(ev);
 }
 
 /* The benchmark's stop: the last step-end of `id`, and its stop reason. */
@@ -278,17 +370,7 @@ ParameterizedTest(struct triple *t, agent_cli, a_benchmark_runs_until_stable, .f
     cr_expect_eq(runs, 1);
     /* The controller's check of the same events accepts them: the stops
      * are the ones the spec and the samples allow. */
-    assay_jobcheck *c;
-    cr_assert_eq(assay_jobcheck_new(&c, spec, NULL), 0);
-    const cJSON *e;
-    cJSON_ArrayForEach(e, ev)
-    {
-        char *line = cJSON_PrintUnformatted(e);
-        cr_expect_eq(assay_jobcheck_event(c, line, strlen(line), e), 0, "%s", line);
-        free(line);
-    }
-    cr_expect(assay_jobcheck_ended(c));
-    assay_jobcheck_free(c);
+    controller_accepts(spec, ev);
     cJSON_Delete(ev);
 }
 
@@ -403,6 +485,18 @@ ParameterizedTest(struct triple *t, agent_cli, floods_are_capped, .fini = cleanu
     cr_assert_str_eq(str(lg, "stdout_kept"), "65536");
     cr_assert_str_eq(str(lg, "stderr_bytes"), "3000000");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(lg, "truncated")));
+    /* Live output stops at its own cap: 64 KiB of zeros per stream, in
+     * full chunks (a flood fills each before it is due). */
+    for (int k = 0; k < 2; k++) {
+        size_t n;
+        int chunks;
+        unsigned char *lv = live_output(ev, "flood", 1, k ? "stderr" : "stdout", &n, &chunks);
+        cr_assert_eq(n, ASSAY_LIVE_MAX, "%zu bytes live", n);
+        cr_assert_geq(chunks, ASSAY_LIVE_MAX / ASSAY_LIVE_CHUNK);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(lv[i], 0);
+        free(lv);
+    }
     cJSON_Delete(ev);
 }
 
@@ -760,12 +854,6 @@ ParameterizedTest(struct triple *t, agent_cli, tests_run_as_an_unprivileged_user
 
 /* ---- one live attach per job, and none without a reader ---------------- */
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* `attach --from N` with stdout one end of a pipe (socket 0) or of a
  * socketpair (socket 1), as sshd gives an exec channel; *reader: our end. */
@@ -1005,4 +1093,78 @@ Test(agent_cli, a_stopped_supervisor_is_resumed_by_attach, .fini = cleanup)
     cr_assert(strstr(out, "\"type\":\"job-end\""), "%s", out);
     cr_assert(strstr(out, "\"timed_out\":true"), "the hanging step's timeout did not fire: %s", out);
     cr_assert_not(marker_alive(), "left behind");
+}
+
+#undef NAME
+#define NAME output_comes_while_the_step_runs
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, output_comes_while_the_step_runs, .fini = cleanup)
+{
+    setup_for(t);
+    /* The step prints a line (a CJK one, cut nowhere by the chunks), then
+     * waits for the test: its output must be in events.jsonl before the
+     * step ends, not only in the log at the end. */
+    const char *spec = "{\"protocol\":1,\"id\":\"live\",\"steps\":[{\"id\":\"slow\",\"kind\":\"test\",\"command\":"
+                       "\"echo first-line 测试; echo to-stderr >&2; while [ ! -e go ]; do sleep 0.05; done; echo last-line\","
+                       "\"timeout\":300}]}";
+    cr_assert_eq(start(spec), 0, "%s", out);
+    char path[400], *seen = NULL;
+    snprintf(path, sizeof path, "%s/" ASSAY_JOB_EVENTS, jd);
+    int got = 0;
+    for (double t0 = mono(); !got && mono() - t0 < 120; usleep(20000)) {
+        free(seen);
+        seen = th_slurp(path, NULL);
+        cr_assert(!seen || !strstr(seen, "\"step-end\""), "the step ended before the test let it");
+        for (char *l = seen ? strstr(seen, "\"type\":\"output\"") : NULL; l; l = strstr(l + 1, "\"type\":\"output\"")) {
+            char *d = strstr(l, "\"data\":\"");
+            size_t n = 0;
+            unsigned char *raw = d ? assay_base64_decode(d + 8, strcspn(d + 8, "\""), &n) : NULL;
+            static const char first[] = "first-line 测试\n";
+            got |= raw && n >= sizeof first - 1 && memcmp(raw, first, sizeof first - 1) == 0;
+            free(raw);
+        }
+    }
+    free(seen);
+    cr_assert(got, "no live output of the running step in %s", path);
+    cr_assert_eq(th_run(NULL, 0, "touch %s/" ASSAY_JOB_WORK "/go", jd), 0);
+    cJSON *ev = attach_from(0);
+    size_t n;
+    int chunks;
+    unsigned char *o = live_output(ev, "slow", 1, "stdout", &n, &chunks);
+    cr_assert(n == strlen("first-line 测试\nlast-line\n") && !memcmp(o, "first-line 测试\nlast-line\n", n),
+              "live stdout: %.*s", (int)n, o);
+    cr_assert_geq(chunks, 2, "the last line came in its own chunk, after the wait");
+    free(o);
+    o = live_output(ev, "slow", 1, "stderr", &n, &chunks);
+    cr_assert(n == 10 && !memcmp(o, "to-stderr\n", 10));
+    free(o);
+    controller_accepts(spec, ev);
+    cJSON_Delete(ev);
+}
+
+#undef NAME
+#define NAME logs_are_framed_and_only_the_job_s
+PARAMS
+ParameterizedTest(struct triple *t, agent_cli, logs_are_framed_and_only_the_job_s, .fini = cleanup)
+{
+    setup_for(t);
+    const char *spec = "{\"protocol\":1,\"id\":\"lg\",\"steps\":[{\"id\":\"t\",\"kind\":\"test\",\"command\":"
+                       "\"printf 'a\\\\nb'; printf 'err' >&2\",\"timeout\":60}]}";
+    cr_assert_eq(start(spec), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    cJSON_Delete(ev);
+    /* What is in logs/ besides the job's own: a link out of it, a folder,
+     * names the controller would refuse. None of it is a log. */
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s/logs && ln -s /etc/passwd link && mkdir dir && echo x > .hidden && "
+                        "echo x > 'bad name' && printf 'x' > z.extra",
+                        jd),
+                 0, "%s", out);
+    int rc = th_run(out, sizeof out, "%s logs --job-dir %s", agent, jd);
+    cr_assert_eq(rc, 0, "%s", out);
+    /* in name order, each exactly its bytes (no newline added) */
+    cr_assert_str_eq(out, "3 logs/t.1.stderr\nerr3 logs/t.1.stdout\na\nb1 logs/z.extra\nx");
+    /* and no logs/ at all is no logs, not an error */
+    cr_assert_eq(th_run(out, sizeof out, "rm -rf %s/logs && %s logs --job-dir %s", jd, agent, jd), 0, "%s", out);
+    cr_assert_str_eq(out, "");
 }

@@ -57,6 +57,13 @@ Test(controller, a_run_on_all_three_architectures)
         cr_assert_str_eq(cJSON_GetObjectItem(j, "outcome")->valuestring, "passed");
         int n = lc_check_events(cJSON_GetObjectItem(j, "id")->valueint, 1);
         cr_assert_eq(n, 8, "job-start, 3 step starts and ends, job-end");
+        /* and the test's output came live, as it printed it (the log is
+         * checked against the host's below) */
+        cr_assert_eq(lc_sh("sqlite3 %s/assay.db \"select json_extract(body, '$.data') from events where job_id = %d "
+                           "and type = 'output' and json_extract(body, '$.step') = 'hello'\" | base64 -d",
+                           lc_lab, cJSON_GetObjectItem(j, "id")->valueint),
+                     0, "%s", lc_out);
+        cr_assert(!strncmp(lc_out, "hello from ", 11), "live output of hello: %s", lc_out);
         jobno++;
     }
     cr_assert_eq(jobno, 4);

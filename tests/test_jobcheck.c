@@ -6,6 +6,7 @@
 #include "jobcheck.h"
 #include "assay/error.h"
 #include "assay/evmac.h"
+#include "assay/proto.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ TestSuite(jobcheck, .init = start, .fini = stop);
 /* Feed one event ("type", rest of the body), MACed under `key` (NULL: none). */
 static int feed_key(const unsigned char *key, const char *type, const char *rest)
 {
-    char line[4096], mac[ASSAY_EVMAC_SUFFIX + 1];
+    char line[16384], mac[ASSAY_EVMAC_SUFFIX + 1];
     int n = snprintf(line, sizeof line, "{\"v\":1,\"seq\":%lld,\"ts\":\"2026-11-30T00:00:00Z\",\"type\":\"%s\"%s%s}",
                      (long long)seq++, type, rest[0] ? "," : "", rest);
     if (key) {
@@ -86,11 +87,37 @@ static void through_install(void)
     ok(feed("step-end", END("install", "install", 1, "pass", 0)));
 }
 
-/* Install, then every other step of SPEC: t1 fails, the rest pass. */
-static void through_uninstall(void)
+/* ---- live output ("output" events) ---- */
+
+/* An output event's fields: step, run, stream, offset, and `n` bytes of 'A'
+ * as standard base64. */
+static const char *out_ev(const char *step, int run, const char *stream, long offset, int n)
 {
-    through_install();
+    static char b[12000];
+    int o = snprintf(b, sizeof b, "\"step\":\"%s\",\"run\":%d,\"stream\":\"%s\",\"offset\":\"%ld\",\"data\":\"", step,
+                     run, stream, offset);
+    for (int i = 0; i < n; i += 3)
+        o += snprintf(b + o, sizeof b - (size_t)o, "%s", n - i >= 3 ? "QUFB" : n - i == 2 ? "QUE=" : "QQ==");
+    snprintf(b + o, sizeof b - (size_t)o, "\"");
+    return b;
+}
+
+/* Install, then every other step of SPEC: t1 fails, the rest pass; with
+ * `live`, install, t1 and uninstall print as they run. */
+static void through_uninstall_live(int live)
+{
+    ok(feed("job-start", "\"job\":\"j1\",\"steps\":5"));
+    ok(feed("step-start", START("install", "install", 1)));
+    if (live) {
+        ok(feed("output", out_ev("install", 1, "stdout", 0, 6)));
+        ok(feed("output", out_ev("install", 1, "stderr", 0, 4096)));
+        ok(feed("output", out_ev("install", 1, "stdout", 6, 1)));
+    }
+    ok(feed("step-end", END("install", "install", 1, "pass", 0)));
     ok(feed("step-start", START("t1", "test", 1)));
+    /* each step run starts again at offset 0, up to 64 KiB a stream */
+    for (long off = 0; live && off < ASSAY_LIVE_MAX; off += ASSAY_LIVE_CHUNK)
+        ok(feed("output", out_ev("t1", 1, "stdout", off, ASSAY_LIVE_CHUNK)));
     ok(feed("step-end", END("t1", "test", 1, "fail", 2)));
     ok(feed("step-start", START("t2", "test", 1)));
     ok(feed("step-end", END("t2", "test", 1, "pass", 1)));
@@ -99,7 +126,88 @@ static void through_uninstall(void)
     ok(feed("step-start", START("b1", "bench", 2)));
     ok(feed("step-end", END("b1", "bench", 2, "pass", 0) ",\"value\":0.6,\"stop\":{\"reason\":\"count\",\"samples\":2}"));
     ok(feed("step-start", START("uninstall", "uninstall", 1)));
+    if (live)
+        ok(feed("output", out_ev("uninstall", 1, "stdout", 0, 2)));
     ok(feed("step-end", END("uninstall", "uninstall", 1, "pass", 0)));
+}
+
+static void through_uninstall(void)
+{
+    through_uninstall_live(0);
+}
+
+static void to_bench(void);
+
+Test(jobcheck, live_output_in_order_is_accepted_and_judges_nothing)
+{
+    through_uninstall_live(1);
+    /* the counts are the steps': output is shown, never counted or judged */
+    ok(feed("job-end", "\"job\":\"j1\",\"outcome\":\"failed\",\"reason\":null,"
+                       "\"counts\":{\"pass\":5,\"fail\":1,\"error\":0,\"skipped\":0}"));
+}
+
+/* Each refusal: after install's step-start, an output event that breaks a rule. */
+static void live_refused(const char *rest, const char *needle)
+{
+    char *bad = strdup(rest); /* out_ev's buffer is used again below */
+    ok(feed("job-start", "\"job\":\"j1\",\"steps\":5"));
+    ok(feed("step-start", START("install", "install", 1)));
+    ok(feed("output", out_ev("install", 1, "stdout", 0, 6)));
+    int rc = feed("output", bad);
+    free(bad);
+    refused(rc, needle);
+}
+
+Test(jobcheck, live_output_with_a_gap_is_refused)
+{
+    live_refused(out_ev("install", 1, "stdout", 7, 1), "offset '7', expected 6");
+}
+Test(jobcheck, live_output_again_from_zero_is_refused)
+{
+    live_refused(out_ev("install", 1, "stdout", 0, 1), "offset '0', expected 6");
+}
+Test(jobcheck, live_output_of_another_run_or_stream_is_refused)
+{
+    live_refused(out_ev("install", 2, "stdout", 6, 1), "another run");
+}
+Test(jobcheck, live_output_on_no_such_stream_is_refused)
+{
+    live_refused(out_ev("install", 1, "stdin", 0, 1), "neither stdout nor stderr");
+}
+Test(jobcheck, live_output_of_a_step_not_running_is_refused)
+{
+    live_refused(out_ev("t1", 1, "stdout", 0, 1), "not the step running");
+}
+Test(jobcheck, live_output_that_is_not_standard_base64_is_refused)
+{
+    live_refused("\"step\":\"install\",\"run\":1,\"stream\":\"stdout\",\"offset\":\"6\",\"data\":\"-_-_\"", "base64");
+}
+Test(jobcheck, empty_live_output_is_refused)
+{
+    live_refused("\"step\":\"install\",\"run\":1,\"stream\":\"stdout\",\"offset\":\"6\",\"data\":\"\"", "base64");
+}
+Test(jobcheck, a_live_chunk_over_its_size_is_refused)
+{
+    live_refused(out_ev("install", 1, "stdout", 6, ASSAY_LIVE_CHUNK + 1), "base64");
+}
+Test(jobcheck, live_output_past_its_cap_is_refused)
+{
+    ok(feed("job-start", "\"job\":\"j1\",\"steps\":5"));
+    ok(feed("step-start", START("install", "install", 1)));
+    for (long off = 0; off < ASSAY_LIVE_MAX; off += ASSAY_LIVE_CHUNK)
+        ok(feed("output", out_ev("install", 1, "stderr", off, ASSAY_LIVE_CHUNK)));
+    refused(feed("output", out_ev("install", 1, "stderr", ASSAY_LIVE_MAX, 1)), "more than the 65536 bytes");
+}
+Test(jobcheck, a_benchmark_has_no_live_output)
+{
+    to_bench();
+    ok(feed("step-start", START("b1", "bench", 1)));
+    refused(feed("output", out_ev("b1", 1, "stdout", 0, 1)), "a benchmark");
+}
+Test(jobcheck, live_output_between_steps_is_refused)
+{
+    through_install();
+    refused(feed("output", out_ev("install", 1, "stdout", 0, 1)), "not the step running");
 }
 
 Test(jobcheck, a_whole_job_is_accepted)

@@ -579,9 +579,10 @@ Test(jobrun, failures_in_a_row_quarantine_the_host_and_resume_lifts_it)
     fh.connect_fail = 1000000;
     cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
     dispatch_x(5, 1, 1);
-    /* Failed-over attempts and failed health checks: three in a row. */
+    /* Failed-over attempts and failed health checks: three in a row. How
+     * many of each depends on the machine's pace (a check runs when the
+     * host is idle between attempts): only their sum is the rule. */
     has("job 1 on fake-1: infrastructure error: host fake-1 unreachable");
-    has("host fake-1: health check failed: fake: connect: Connection refused");
     has("-> quarantined: 3 infrastructure failures in a row, the last: ");
     has("(assay host resume fake-1)");
     has("job 1: no usable host has profile " PROFILE "; it stays queued (fake-1 quarantined: ");

@@ -919,6 +919,62 @@ Test(report, forms_of_a_payload_without_conclusion)
     assay_lab_close(&lab);
 }
 
+/* assay_report_outcome is what every reader of a report is told (the API,
+ * webhooks, the portal): the signed conclusion and each target's, read in
+ * one place; a report without a conclusion certifies nothing and says so
+ * with null. assay_report_signed is the one maker behind the JSON form. */
+Test(report, outcome_is_the_signed_conclusion)
+{
+    assay_lab lab;
+    zx_facts = "\"facts\":{\"arch\":\"x86_64\",\"cpu\":{\"family\":\"zhaoxin\",\"model\":\"ZHAOXIN KaiXian KX-6000 @ 3.0GHz\"},"
+               "\"os\":{\"id\":\"uos\",\"version_id\":\"20\"},\"glibc\":\"2.28\","
+               "\"kernel\":{\"release\":\"4.19.0-amd64-desktop\"},\"page_size\":4096,\"emulation\":{\"emulated\":false}},"
+               "\"isolation\":{\"run_user\":\"assay-run\",\"uid\":999,\"note\":null},";
+    make_lab(&lab, "outcome", ASSAY_KEY_ED25519);
+    char *env = NULL, *json = NULL;
+    const char *type;
+    assay_report_check c = {0};
+    cJSON *o = NULL;
+    cr_assert_eq(assay_report_signed(&env, &c, &lab, 1, 0), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_report_make(&json, &type, &lab, 1, 0, "json"), 0);
+    cr_assert_str_eq(json, env, "the JSON form is the signed report");
+    cr_assert_eq(assay_report_outcome(&o, c.statement), 0);
+    const cJSON *p = cJSON_GetObjectItem(c.statement, "predicate");
+    cr_assert_str_eq(cJSON_GetObjectItem(o, "verdict")->valuestring, cJSON_GetObjectItem(p, "verdict")->valuestring);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(o, "certified")), "the kunpeng target failed");
+    cr_assert_str_eq(cJSON_GetObjectItem(o, "status")->valuestring, "not-certified");
+    cr_assert(cJSON_Compare(cJSON_GetObjectItem(o, "reasons"),
+                            cJSON_GetObjectItem(cJSON_GetObjectItem(p, "conclusion"), "reasons"), 1));
+    cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "product"), "name")->valuestring, "hello");
+    const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "targets"), 0),
+                *t1 = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "targets"), 1);
+    cr_assert_str_eq(cJSON_GetObjectItem(t0, "profile")->valuestring, "kunpeng-920-kylin-v10");
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(t0, "certifies")) && cJSON_IsTrue(cJSON_GetObjectItem(t0, "emulated")));
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(t1, "certifies")) && cJSON_IsFalse(cJSON_GetObjectItem(t1, "emulated")));
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t1, "conditions")), 0);
+    cJSON_Delete(o);
+    /* Certified when the conclusion says so, and only then. */
+    cJSON *con = cJSON_GetObjectItem(p, "conclusion");
+    cJSON_ReplaceItemInObject(con, "certified", cJSON_CreateTrue());
+    cr_assert_eq(assay_report_outcome(&o, c.statement), 0);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(o, "certified")));
+    cr_assert_str_eq(cJSON_GetObjectItem(o, "status")->valuestring, "certified");
+    cJSON_Delete(o);
+    /* A report made before conclusions: null, not certified. */
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(c.statement, "predicate"), "conclusion");
+    cr_assert_eq(assay_report_outcome(&o, c.statement), 0);
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "certified")));
+    cr_assert_str_eq(cJSON_GetObjectItem(o, "status")->valuestring, "not-certified");
+    cJSON_Delete(o);
+    cJSON *bare = cJSON_CreateObject();
+    cr_assert_eq(assay_report_outcome(&o, bare), ASSAY_EINVAL);
+    cJSON_Delete(bare);
+    cJSON_Delete(c.statement);
+    free(env);
+    free(json);
+    assay_lab_close(&lab);
+}
+
 /* The conclusion (issue 12's payload fields, added here by hand the way
  * assay_report_statement writes them) comes first in every form. */
 Test(report, the_conclusion_comes_first)

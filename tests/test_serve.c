@@ -1540,6 +1540,82 @@ Test(serve, profiles_manifest_check_and_pages_of_runs, .timeout = 300)
     sv_stop();
 }
 
+/* Run 1, published: the registry serves the signed report publish kept,
+ * byte for byte (its signed JSON, on every request, and inside the
+ * certificate), whatever happens to the store's rows or the lab's key
+ * after; openssl verifies it as docs/verify.md says; the entry names who
+ * submitted it (the uploading organisation) beside the manifest's vendor;
+ * the server verified what the run page shows. */
+static void registry_keeps_what_was_published(const char *acme, const char *keyid)
+{
+    char v[256];
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && sqlite3 %s/assay.db \"SELECT writefile('stored.json', envelope) FROM published "
+                        "WHERE run_id = 1\" >/dev/null && test -s stored.json && "
+                        "curl -fsS -o a.json %s/api/v1/registry/1/report && curl -fsS -o b.json %s/api/v1/registry/1/report && "
+                        "cmp stored.json a.json && cmp stored.json b.json && "
+                        "curl -fsS -o cert.json %s/api/v1/registry/1 && grep -qF \"\\\"envelope\\\":$(cat stored.json)\" cert.json && "
+                        SV_ASSAY " --lab %s key export --public old.pub.pem && "
+                        "sh %s/docs/verify-openssl.sh a.json old.pub.pem payload.json 2>&1",
+                        sv_dir, sv_lab, sv_url, sv_url, sv_url, sv_lab, ASSAY_SOURCE_DIR),
+                 0, "%s", sv_out);
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/1", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"submitted_by\":[\"acme\"]"), "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"vendor\":\"Example Co.\""), "%.600s", sv_body);
+    cr_assert(strstr(sv_body, "\"summary\":{\"report_number\":"), "%.600s", sv_body);
+
+    /* The store's rows change (the product renamed, the run's end moved):
+     * a report made now would say so; the published one does not. */
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "sqlite3 %s/assay.db \"UPDATE packages SET product = 'renamed'; "
+                        "UPDATE runs SET finished_at = '2031-01-01T00:00:00Z'\" 2>&1",
+                        sv_lab),
+                 0, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && curl -fsS -H 'Authorization: Bearer %s' -o fresh.json %s/api/v1/runs/1/report && "
+                        "! cmp -s stored.json fresh.json && curl -fsS -o c.json %s/api/v1/registry/1/report && "
+                        "cmp stored.json c.json && curl -fsS %s/api/v1/registry/1 | jq -e '.valid and "
+                        ".summary.product.name == \"hello\" and .statement.predicate.product.name == \"hello\"' 2>&1",
+                        sv_dir, acme, sv_url, sv_url, sv_url),
+                 0, "%s", sv_out);
+
+    /* The run page's verification is the server's, in the run itself. */
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "curl -fsS -H 'Authorization: Bearer %s' %s/api/v1/runs/1 | jq -e '.verification.valid and "
+                        ".verification.keyid == \"%s\" and .verification.summary.status == .conclusion.status and "
+                        "(.verification.comparison | type == \"array\")' 2>&1",
+                        acme, sv_url, keyid),
+                 0, "%s", sv_out);
+
+    /* The lab's key rotated: the same bytes still, now shown not to verify
+     * with the lab's key (never re-signed), and still valid under the key
+     * that signed them. */
+    sv_stop();
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && openssl genpkey -algorithm ed25519 -out new.key 2>&1 && chmod 600 new.key && "
+                        "mv new.key signing.key",
+                        sv_lab),
+                 0, "%s", sv_out);
+    sv_start("", "");
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/1", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"valid\":false,\"error\":"), "%.800s", sv_body);
+    cr_assert(!strstr(sv_body, "\"summary\""), "%.800s", sv_body);
+    cr_assert_neq(strcmp(sv_member(v, sizeof v, "keyid"), keyid), 0, "%s", sv_body);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out,
+                        "cd %s && curl -fsS -o d.json %s/api/v1/registry/1/report && cmp stored.json d.json && "
+                        "sh %s/docs/verify-openssl.sh d.json old.pub.pem payload.json 2>&1",
+                        sv_dir, sv_url, ASSAY_SOURCE_DIR),
+                 0, "%s", sv_out);
+    /* An entry an older assay published, which kept no envelope: none is
+     * made up; it says to publish again. */
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "sqlite3 %s/assay.db \"UPDATE published SET envelope = ''\" 2>&1", sv_lab), 0,
+                 "%s", sv_out);
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/1/report", " "), 404, "%s", sv_body);
+    cr_assert_eq(sv_http(NULL, "/api/v1/registry/1", " "), 200, "%s", sv_body);
+    cr_assert(strstr(sv_body, "\"envelope\":null,\"valid\":false,\"error\":") && strstr(sv_body, "publish it again"), "%s",
+              sv_body);
+}
+
 /* A whole run as one event stream, resumable; its report published by an
  * engineer, found and re-verified by anyone; unpublished, it is nobody's. */
 Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
@@ -1613,6 +1689,7 @@ Test(serve, run_events_publish_and_the_public_registry, .timeout = 300)
     cr_assert_eq(th_run(keyid, sizeof keyid, SV_ASSAY " --lab %s key show --json | jq -r .keyid", sv_lab), 0, "%s", keyid);
     keyid[strcspn(keyid, "\n")] = 0;
     cr_assert_str_eq(sv_member(v, sizeof v, "keyid"), keyid);
+    registry_keeps_what_was_published(acme, keyid);
     /* The CLI publishes too, and the same run again replaces its entry. */
     cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s run publish 1", sv_lab), 0, "%s", sv_out);
     cr_assert(strstr(sv_out, "published"), "%s", sv_out);

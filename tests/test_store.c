@@ -59,6 +59,21 @@ static void add_host(const char *name)
     cr_assert_eq(assay_store_host_add(st, &h), 0, "%s", assay_error_last()->message);
 }
 
+/* The store closed, `sql` run on its file (the schema an older assay
+ * left, down to its user_version), and opened again: migrated. */
+static void as_older_assay_left_it(const char *sql)
+{
+    assay_store_close(st);
+    st = NULL;
+    char path[300];
+    snprintf(path, sizeof path, "%s/assay.db", dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(assay_store_open(&st, dir, 0), 0, "%s", assay_error_last()->message);
+}
+
 static int64_t submit(int prio, int nprof)
 {
     char *profs[] = {"a", "b", "c"};
@@ -144,24 +159,17 @@ Test(store, hosts_of_an_older_store_that_ran_jobs_are_not_clean)
     cr_assert_eq(assay_store_job_assign(st, waiting, "h2"), 0); /* assigned, nothing ran */
     (void)run;
     /* Back to schema 3, as an older assay left it: no host state yet. */
-    assay_store_close(st);
-    st = NULL;
-    char path[300];
-    snprintf(path, sizeof path, "%s/assay.db", dir);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "DROP INDEX attempts_dirs; ALTER TABLE attempts DROP COLUMN host_dir;"
-                                  "ALTER TABLE attempts DROP COLUMN dir_removed; ALTER TABLE attempts DROP COLUMN dir_tries;"
-                                  "ALTER TABLE attempts DROP COLUMN dir_error;"
-                                  "ALTER TABLE hosts DROP COLUMN reset; ALTER TABLE hosts DROP COLUMN last_job;"
-                                  "ALTER TABLE hosts DROP COLUMN last_package; ALTER TABLE hosts DROP COLUMN clean;"
-                                  "ALTER TABLE jobs DROP COLUMN host_reset; ALTER TABLE attempts DROP COLUMN host_reset;"
-                                  "ALTER TABLE hosts DROP COLUMN run_user; ALTER TABLE hosts DROP COLUMN drained;"
-                                  "ALTER TABLE hosts DROP COLUMN failures; ALTER TABLE hosts DROP COLUMN quarantined;"
-                                  "ALTER TABLE hosts DROP COLUMN last_error;"
-                                  "PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
-    cr_assert_eq(assay_store_open(&st, dir, 0), 0, "%s", assay_error_last()->message);
+    as_older_assay_left_it("DROP INDEX attempts_dirs; ALTER TABLE attempts DROP COLUMN host_dir;"
+                           "ALTER TABLE attempts DROP COLUMN dir_removed; ALTER TABLE attempts DROP COLUMN dir_tries;"
+                           "ALTER TABLE attempts DROP COLUMN dir_error;"
+                           "ALTER TABLE hosts DROP COLUMN reset; ALTER TABLE hosts DROP COLUMN last_job;"
+                           "ALTER TABLE hosts DROP COLUMN last_package; ALTER TABLE hosts DROP COLUMN clean;"
+                           "ALTER TABLE jobs DROP COLUMN host_reset; ALTER TABLE attempts DROP COLUMN host_reset;"
+                           "ALTER TABLE hosts DROP COLUMN run_user; ALTER TABLE hosts DROP COLUMN drained;"
+                           "ALTER TABLE hosts DROP COLUMN failures; ALTER TABLE hosts DROP COLUMN quarantined;"
+                           "ALTER TABLE hosts DROP COLUMN last_error;"
+                           "ALTER TABLE published DROP COLUMN envelope; ALTER TABLE published DROP COLUMN submitted_by;"
+                           "PRAGMA user_version = 3;");
     assay_host_rec h;
     cr_assert_eq(assay_store_host_get(st, "h1", &h), 0);
     cr_assert_eq(h.last_job, ran);
@@ -429,6 +437,31 @@ Test(store, one_active_job_per_host_and_guarded_attempts)
     cr_assert_eq(j.last_seq, 1);
 }
 
+/* A run's stream carries its jobs' steps, not their live output (that is
+ * the job's stream's); a job's events are all of them. */
+Test(store, a_run_s_events_leave_live_output_to_the_job_s)
+{
+    int64_t run = submit(0, 1);
+    assay_job_rec *v;
+    size_t n;
+    assay_store_jobs_queued(st, &v, &n);
+    int64_t a = v[0].id;
+    free(v);
+    cr_assert_eq(assay_store_job_assign(st, a, "h1"), 0);
+    assay_event_row rows[4] = {{0, "job-start", "{}", 2}, {1, "step-start", "{}", 2}, {2, "output", "{}", 2},
+                               {3, "step-end", "{}", 2}};
+    cr_assert_eq(assay_store_job_events_put(st, a, 1, rows, 4), 0);
+    cJSON *ev, *e;
+    cr_assert_eq(assay_store_run_events(st, run, 0, 256, &ev), 0);
+    char types[100] = "";
+    cJSON_ArrayForEach(e, ev) strcat(strcat(types, cJSON_GetObjectItem(e, "type")->valuestring), " ");
+    cJSON_Delete(ev);
+    cr_assert_str_eq(types, "job-start step-start step-end ");
+    cr_assert_eq(assay_store_job_events(st, a, 1, 0, &ev), 0);
+    cr_assert_eq(cJSON_GetArraySize(ev), 4);
+    cJSON_Delete(ev);
+}
+
 /* Schema 7: failures in a row quarantine a host at the threshold, a
  * success ends the row, resume lifts a drain and a quarantine. */
 Test(store, host_failures_quarantine_and_resume_lifts)
@@ -458,6 +491,43 @@ Test(store, host_failures_quarantine_and_resume_lifts)
     cr_assert_str_eq(h.last_error, "no route", "the last error stays for host list");
     cr_assert_eq(assay_store_host_drain(st, "nope"), ASSAY_ENOTFOUND);
     cr_assert_eq(assay_store_host_resume(st, "nope"), ASSAY_ENOTFOUND);
+}
+
+/* A registry entry keeps the signed report it published and who submitted
+ * the package then (schema 12); one published by an older assay has
+ * neither after the migration: no envelope (it must be published again),
+ * nobody named. */
+Test(store, published_entries_keep_their_envelope_and_submitters)
+{
+    int64_t run = submit(0, 1);
+    cr_assert_eq(assay_store_package_org_add(st, pkg, "globex"), 0);
+    cr_assert_eq(assay_store_package_org_add(st, pkg, "acme"), 0);
+    assay_published p = {"hello", "1.0", "Example Co.", ",kunpeng,", ",kylin,", "certified", "R-1", "2026-11-30",
+                         "alice", "{\"payloadType\":\"x\"}\n"};
+    cr_assert_eq(assay_store_publish(st, run, &p), 0, "%s", assay_error_last()->message);
+    /* Uploaded by another organisation after publication: not named. */
+    cr_assert_eq(assay_store_package_org_add(st, pkg, "initech"), 0);
+    char *env = NULL;
+    cr_assert_eq(assay_store_published_envelope(st, run, &env), 0);
+    cr_assert_str_eq(env, "{\"payloadType\":\"x\"}\n", "the very bytes");
+    free(env);
+    cJSON *l;
+    cr_assert_eq(assay_store_registry(st, 0, "acme", NULL, NULL, NULL, &l), 0);
+    char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "submitted_by"));
+    cr_assert_str_eq(text, "[\"acme\",\"globex\"]");
+    free(text);
+    cJSON_Delete(l);
+    cr_assert_eq(assay_store_published_envelope(st, run + 1, &env), ASSAY_ENOTFOUND);
+
+    /* Back to schema 11, as an older assay left the entry. */
+    as_older_assay_left_it("ALTER TABLE published DROP COLUMN envelope; ALTER TABLE published DROP COLUMN submitted_by;"
+                           "PRAGMA user_version = 11;");
+    cr_assert_eq(assay_store_published_envelope(st, run, &env), 0);
+    cr_assert_str_eq(env, "");
+    free(env);
+    cr_assert_eq(assay_store_registry(st, run, NULL, NULL, NULL, NULL, &l), 0);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "submitted_by")), 0);
+    cJSON_Delete(l);
 }
 
 /* What the records say a host has (the first contact's hint): a job that
@@ -498,7 +568,7 @@ Test(store, the_records_say_what_a_host_has)
     cr_assert_eq(ha + hf, 2, "the job runs on h2 now");
 }
 
-/* Schema 12: the hint is asked at every first contact with a host, so
+/* Schema 13: the hint is asked at every first contact with a host, so
  * it is found through indexes, never by a scan of the lab's history. */
 Test(store, what_a_host_has_is_looked_up_by_index)
 {

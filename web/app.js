@@ -512,12 +512,6 @@ async function runs() {
   leaving.push(() => clearInterval(timer));
 }
 
-function payloadOf(envelope) {
-  const bin = atob(envelope.payload);
-  const u8 = Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  return JSON.parse(new TextDecoder().decode(u8));
-}
-
 async function runShow(n) {
   const staff = session.user && session.user.role !== "vendor";
   const run = await api("GET", "/api/v1/runs/" + n);
@@ -549,7 +543,7 @@ async function runShow(n) {
       h("dt", {}, T("产品", "Product")), h("dd", {}, run.product + " " + run.version + " · " + run.vendor),
       h("dt", {}, T("状态", "State")), h("dd", { id: "run-state" }, badge(STATE, run.state)),
       h("dt", {}, T("结论", "Conclusion")), h("dd", { id: "run-conclusion" },
-        run.conclusion ? badge(CONCLUSION, run.conclusion.status) : "—")),
+        run.verification ? badge(CONCLUSION, run.verification.summary.status) : "—")),
     actions, live,
     h("h2", {}, T("作业与步骤", "Jobs and steps")),
     h("div", { class: "table-wrap" }, h("table", { id: "jobs" },
@@ -557,7 +551,9 @@ async function runShow(n) {
         h("th", { scope: "col" }, x)))), jobsBody)),
     report);
 
-  async function showReport() {
+  /* The report of a done run as the server made and checked it (the
+   * run's "verification" and "conclusion"): nothing is asked twice. */
+  function showReport(r) {
     clear(report);
     const formats = [["json", "签名 JSON", "signed JSON"], ["html", "HTML", "HTML"], ["md", "Markdown", "Markdown"], ["junit", "JUnit XML", "JUnit XML"], ["pdf", "PDF", "PDF"]];
     report.appendChild(h("h2", {}, T("报告", "Report")));
@@ -566,24 +562,22 @@ async function runShow(n) {
     }, T(zh, en)), " "])));
     const v = h("div", { id: "verification", "aria-live": "polite" });
     report.appendChild(v);
-    try {
-      const env = await api("GET", "/api/v1/runs/" + n + "/report?format=json");
-      const r = await api("POST", "/api/v1/verify", JSON.stringify(env));
-      v.appendChild(h("div", { class: "notice" }, h("span", { class: "ok" }, T("签名有效", "Signature valid")), " · ",
-        r.algorithm, " · ", T("密钥", "key"), " ", h("code", {}, r.keyid)));
-      if (staff)
-        v.appendChild(h("p", {}, h("button", { type: "button", id: "publish", on: { click: async (ev) => {
-          ev.target.disabled = true;
-          try {
-            await api("POST", "/api/v1/runs/" + n + "/publish");
-            ev.target.replaceWith(h("a", { href: "#/registry/" + n }, T("已公布：查看证书", "Published: see the certificate")));
-          } catch (e) { v.appendChild(failure(e)); }
-        } } }, T("公布到证书查询", "Publish in the registry"))));
-      const st = payloadOf(env);
-      charts(report, (st.predicate && st.predicate.comparison) || []);
-    } catch (e) {
-      v.appendChild(failure(e, T("无法核验报告", "The report could not be verified")));
+    const ver = r.verification;
+    if (!ver || !ver.valid) {
+      v.appendChild(h("div", { class: "error-box", role: "alert" }, T("无法核验报告", "The report could not be verified")));
+      return;
     }
+    v.appendChild(h("div", { class: "notice" }, h("span", { class: "ok" }, T("签名有效", "Signature valid")), " · ",
+      ver.algorithm, " · ", T("密钥", "key"), " ", h("code", {}, ver.keyid)));
+    if (staff)
+      v.appendChild(h("p", {}, h("button", { type: "button", id: "publish", on: { click: async (ev) => {
+        ev.target.disabled = true;
+        try {
+          await api("POST", "/api/v1/runs/" + n + "/publish");
+          ev.target.replaceWith(h("a", { href: "#/registry/" + n }, T("已公布：查看证书", "Published: see the certificate")));
+        } catch (e) { v.appendChild(failure(e)); }
+      } } }, T("公布到证书查询", "Publish in the registry"))));
+    charts(report, ver.comparison || []);
   }
 
   const es = new EventSource("/api/v1/runs/" + n + "/events");
@@ -623,8 +617,8 @@ async function runShow(n) {
     try {
       const r = await api("GET", "/api/v1/runs/" + n);
       clear(document.getElementById("run-state")).appendChild(badge(STATE, r.state));
-      if (r.conclusion) clear(document.getElementById("run-conclusion")).appendChild(badge(CONCLUSION, r.conclusion.status));
-      if (r.state === "done") showReport();
+      if (r.verification) clear(document.getElementById("run-conclusion")).appendChild(badge(CONCLUSION, r.verification.summary.status));
+      if (r.state === "done") showReport(r);
       actions.hidden = true;
     } catch (e) { live.replaceWith(failure(e)); }
   });
@@ -702,24 +696,57 @@ async function jobShow(id) {
     h("dl", { class: "facts card" },
       h("dt", {}, T("任务", "Run")), h("dd", {}, h("a", { href: "#/runs/" + j.run }, String(j.run))),
       h("dt", {}, T("目标", "Profile")), h("dd", {}, h("code", {}, j.profile)),
-      h("dt", {}, T("主机", "Host")), h("dd", {}, j.host || "—"),
+      h("dt", {}, T("主机", "Host")), h("dd", { id: "job-host" }, j.host || "—"),
       h("dt", {}, T("状态", "State")), h("dd", { id: "job-state" }, badge(STATE, j.state), " ", j.outcome ? badge(OUTCOME, j.outcome) : "")),
-    h("form", { class: "inline", on: { submit: (e) => e.preventDefault() } },
+    h("form", { class: "inline", id: "log-form", on: { submit: (e) => e.preventDefault() } },
       h("label", { for: "log-pick" }, T("日志", "Log")), pick, h("label", { for: "log-search" }, T("搜索", "Search")), search),
     info, out);
   await load();
   if (j.state !== "ended" && j.state !== "canceled") {
+    /* No logs before the job ends: no empty viewer either, until then. */
+    if (!(j.logs || []).length) document.getElementById("log-form").hidden = out.hidden = true;
     /* Follow the running job: its events as they are stored (the step
-     * that runs, each verdict); its logs reach the store when the job
-     * ends, and the page then loads them. */
+     * that runs, each verdict) and what the running step prints ("output"
+     * events: the first 64 KiB of each stream of each step run, benchmarks
+     * excepted); the whole logs reach the store when the job ends, and the
+     * page then loads them. */
     const live = h("ol", { id: "job-events", class: "steps", "aria-live": "polite" });
-    out.before(h("h2", {}, T("实时事件", "Live events")), live);
+    const outputs = h("div", { id: "live-output" });
+    out.before(h("h2", {}, T("实时事件", "Live events")), live,
+      h("h2", {}, T("步骤输出（实时）", "Step output (live)")),
+      h("p", { class: "muted" }, T("每个步骤每个输出流的前 64 KiB 实时显示（基准测试除外，以免干扰测量）；完整日志在作业结束时载入。",
+        "The first 64 KiB of each stream of each step are shown as they come (not a benchmark's, so as not to disturb its measurement); the whole logs load when the job ends.")),
+      outputs);
     const es = new EventSource("/api/v1/jobs/" + id + "/events");
     leaving.push(() => es.close());
     info.textContent = t("跟随运行中的作业；日志在作业结束时载入", "Following the running job; its logs load when it ends");
+    /* One box per step run; bytes are decoded per stream as a stream, so a
+       character cut between two chunks is whole again. */
+    const boxes = new Map();
+    es.addEventListener("output", (ev) => {
+      const e = JSON.parse(ev.data), key = e.step + " #" + e.run;
+      let b = boxes.get(key);
+      if (!b) {
+        for (const d of outputs.querySelectorAll("details")) d.open = false;
+        b = { pre: h("pre", { class: "log", role: "log", tabindex: "0", "aria-label": key }), dec: [new TextDecoder(), new TextDecoder()] };
+        boxes.set(key, b);
+        outputs.appendChild(h("details", { open: true, "data-step": e.step, "data-run": String(e.run) }, h("summary", {}, key), b.pre));
+      }
+      const k = e.stream === "stderr" ? 1 : 0;
+      const text = b.dec[k].decode(Uint8Array.from(atob(e.data), (c) => c.charCodeAt(0)), { stream: true });
+      b.pre.appendChild(k ? h("span", { class: "stderr" }, text) : document.createTextNode(text));
+      b.pre.scrollTop = b.pre.scrollHeight;
+    });
     for (const type of ["job-start", "step-start", "step-end", "job-end"])
       es.addEventListener(type, (ev) => {
         const e = JSON.parse(ev.data);
+        /* The page was opened before the job started: its state and host
+           are the store's now (from= past any event: none of them again). */
+        if (type === "job-start")
+          api("GET", "/api/v1/jobs/" + id + "?from=1000000000").then((n) => {
+            clear(document.getElementById("job-state")).append(badge(STATE, n.state));
+            document.getElementById("job-host").textContent = n.host || "—";
+          }, () => {});
         live.appendChild(h("li", {}, h("span", { class: "muted" }, (e.ts || "").slice(11, 19)), " ", type, " ",
           e.name || e.step || "", e.verdict ? " — " + e.verdict : "", e.outcome ? " — " + e.outcome : ""));
         live.lastChild.scrollIntoView({ block: "nearest" });
@@ -819,10 +846,10 @@ async function registry() {
     try {
       const l = await api("GET", "/api/v1/registry?" + p);
       clear(results).appendChild(l.length ? table(
-        [T("产品", "Product"), T("结论", "Conclusion"), T("版本", "Version"), T("厂商", "Vendor"), "CPU", T("操作系统", "OS"), T("日期", "Date")],
+        [T("产品", "Product"), T("结论", "Conclusion"), T("版本", "Version"), T("提交单位", "Submitted by"), T("厂商（清单所述）", "Vendor (manifest)"), "CPU", T("操作系统", "OS"), T("日期", "Date")],
         l.map((e) => h("tr", {}, h("td", {}, h("a", { href: "#/registry/" + e.run }, e.product)),
           h("td", {}, badge(CONCLUSION, e.conclusion)), h("td", {}, e.version),
-          h("td", {}, e.vendor), h("td", {}, listOf(e.cpus, CPUS)), h("td", {}, listOf(e.oses, OSES)),
+          h("td", {}, submitters(e)), h("td", {}, e.vendor), h("td", {}, listOf(e.cpus, CPUS)), h("td", {}, listOf(e.oses, OSES)),
           h("td", {}, when(e.report_date)))))
         : h("p", { class: "muted" }, T("没有符合条件的报告。", "No published report matches.")));
     } catch (e) {
@@ -842,60 +869,68 @@ async function registry() {
   await search();
 }
 
-/* What a report proves and what it does not, in plain words, from its own
- * statement: emulated targets and conditions are named. */
-function meaning(st) {
-  const p = st.predicate || {};
-  const c = p.conclusion || {};
-  const targets = p.targets || [];
+/* What a report proves and what it does not, in plain words, from the
+ * summary of what the server verified (sum: its "summary"): emulated
+ * targets and conditions are named. Nothing here reads the file itself. */
+function meaning(sum) {
+  const targets = sum.targets || [];
   const emulated = targets.filter((x) => x.emulated);
-  const reasons = c.reasons || [];
-  return h("div", { class: "card" },
+  const reasons = sum.reasons || [];
+  const prod = sum.product || {};
+  return h("div", { class: "card", id: "meaning" },
     h("h2", {}, T("这份报告证明什么", "What this report proves")),
     h("ul", {},
       h("li", {}, T("它由本中心的签名密钥签发，内容自签名以来未被改动。", "It was issued with this centre's signing key and has not been changed since it was signed.")),
-      h("li", {}, T("在报告所列的主机上，", "On the hosts it lists, "), (p.product && p.product.name) || "", " ", (p.product && p.product.version) || "",
+      h("li", {}, T("在报告所列的主机上，", "On the hosts it lists, "), prod.name || "", " ", prod.version || "",
         T(" 的安装、测试与性能结果如报告所述，由测试工具自行判定。", " installed, tested and performed as the report says, each verdict decided by the harness itself."))),
     h("h2", {}, T("它不证明什么", "What it does not prove")),
     h("ul", {},
       h("li", {}, T("它不保证报告未覆盖的版本、配置或硬件上的行为。", "Nothing about versions, configurations or hardware it does not list.")),
       emulated.length ? h("li", { class: "warn" }, T("以下目标在 CPU 模拟器上运行，不代表真实硬件：", "These targets ran under CPU emulation, not on the real hardware: "),
-        emulated.map((x) => (x.profile && x.profile.id) || "").join(", ")) : null,
+        emulated.map((x) => x.profile).join(", ")) : null,
       reasons.length ? h("li", { class: "warn" }, T("结论列出的每个条件（见下表各目标）。", "Any condition its conclusion names (target by target below).")) : null),
     h("h2", {}, T("各目标", "Target by target")),
     table([T("目标", "Target"), T("结果", "Result"), T("是否认证该目标", "Certifies it"), T("条件", "Conditions")],
       targets.map((x) => h("tr", {},
-        h("td", {}, h("code", {}, (x.profile && x.profile.id) || "")),
-        h("td", {}, x.verdict || ""),
+        h("td", {}, h("code", {}, x.profile)),
+        h("td", {}, x.verdict),
         h("td", {}, x.certifies ? h("span", { class: "ok" }, T("是", "yes")) : h("span", { class: "bad" }, T("否", "no"))),
         h("td", {}, h("ul", {}, (x.conditions || []).map((k) => h("li", {}, T(k.zh || "", k.en || ""))))))),
       t("各目标", "Target by target")),
-    (p.notes || []).map((n) => h("p", { class: "muted" }, n)),
-    h("p", {}, T("结论：", "Conclusion: "), badge(CONCLUSION, c.status || (c.certified ? "certified" : "not-certified"))));
+    (sum.notes || []).map((n) => h("p", { class: "muted" }, n)),
+    h("p", {}, T("结论：", "Conclusion: "), badge(CONCLUSION, sum.status)));
 }
 
-function download(name, text) {
-  const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
-  return h("a", { class: "button", href: url, download: name }, T("下载签名 JSON", "Download the signed JSON"));
+/* Who is behind a registry entry: the organisations that submitted it
+ * (the centre's accounts) and the vendor its manifest names (a claim). */
+function submitters(e) {
+  return e.submitted_by && e.submitted_by.length ? e.submitted_by.join("、") : t("本中心录入", "added by the centre");
 }
 
 async function certificate(n) {
   const c = await api("GET", "/api/v1/registry/" + n);
-  const e = c.entry, st = payloadOf(c.envelope);
+  const e = c.entry;
   page(titled("证书 " + e.report_number, "Certificate " + e.report_number),
-    h("div", { class: "notice", role: "status" }, h("strong", { class: "ok" }, T("服务器刚刚重新核验了签名", "The server has just re-verified the signature")),
-      " · ", c.algorithm, " · ", T("密钥 ID", "key id"), " ", h("code", { id: "keyid" }, c.keyid)),
+    c.valid
+      ? h("div", { class: "notice", role: "status", id: "cert-check" }, h("strong", { class: "ok" }, T("服务器刚刚重新核验了签名", "The server has just re-verified the signature")),
+        " · ", c.algorithm, " · ", T("密钥 ID", "key id"), " ", h("code", { id: "keyid" }, c.keyid))
+      : h("div", { class: "error-box", role: "alert", id: "cert-check" },
+        h("strong", {}, T("此证书的签名报告未能通过核验", "This certificate's signed report does not verify")), ": ", c.error || ""),
     h("dl", { class: "facts card" },
       h("dt", {}, T("产品", "Product")), h("dd", {}, e.product + " " + e.version),
-      h("dt", {}, T("厂商", "Vendor")), h("dd", {}, e.vendor),
+      h("dt", {}, T("提交单位", "Submitted by")), h("dd", {}, h("span", { id: "submitted-by" }, submitters(e)), " ",
+        h("span", { class: "muted" }, T("（本中心的账户）", "(an account of this centre)"))),
+      h("dt", {}, T("厂商", "Vendor")), h("dd", {}, h("span", { id: "vendor" }, e.vendor), " ",
+        h("span", { class: "muted" }, T("（软件包清单所述，未经核实）", "(as the package's manifest claims it, not checked)"))),
       h("dt", {}, "CPU"), h("dd", {}, listOf(e.cpus, CPUS)),
       h("dt", {}, T("操作系统", "OS")), h("dd", {}, listOf(e.oses, OSES)),
       h("dt", {}, T("结论", "Conclusion")), h("dd", {}, badge(CONCLUSION, e.conclusion)),
       h("dt", {}, T("报告日期", "Report date")), h("dd", {}, when(e.report_date)),
-      h("dt", {}, T("载荷 SHA-256", "Payload SHA-256")), h("dd", {}, h("code", {}, c.payload_sha256))),
-    h("p", {}, download("report-" + e.report_number + ".json", JSON.stringify(c.envelope))),
-    meaning(st));
-  charts(view(), (st.predicate && st.predicate.comparison) || []);
+      c.valid ? [h("dt", {}, T("载荷 SHA-256", "Payload SHA-256")), h("dd", {}, h("code", {}, c.payload_sha256))] : null),
+    h("p", {}, h("a", { class: "button", id: "signed-json", href: "/api/v1/registry/" + n + "/report", download: "report-" + e.report_number + ".json" },
+      T("下载公布的签名 JSON", "Download the signed JSON as published"))),
+    c.valid ? meaning(c.summary) : null);
+  if (c.valid) charts(view(), (c.statement && c.statement.predicate && c.statement.predicate.comparison) || []);
 }
 
 function verifyPage() {
@@ -903,12 +938,13 @@ function verifyPage() {
   const zone = dropZone("report", ".json,application/json", "选择签名报告（JSON）", "Choose a signed report (JSON)", async (file) => {
     clear(result);
     try {
-      const text = await file.text();
-      const r = await api("POST", "/api/v1/verify", text);
+      const r = await api("POST", "/api/v1/verify", await file.text());
+      /* Drawn from what the server verified (its summary), never from
+       * the file: a payload it refused is never shown as a report. */
       result.appendChild(h("div", { class: "notice", role: "status" },
-        h("strong", { class: "ok" }, T("签名有效：由本中心签发", "Valid: signed by this centre")), " · ", T("报告编号", "report"), " ", r.report_number,
+        h("strong", { class: "ok" }, T("签名有效：由本中心签发", "Valid: signed by this centre")), " · ", T("报告编号", "report"), " ", r.summary.report_number,
         " · ", r.algorithm, " · ", T("密钥 ID", "key id"), " ", h("code", {}, r.keyid)));
-      result.appendChild(meaning(payloadOf(JSON.parse(text))));
+      result.appendChild(meaning(r.summary));
     } catch (e) {
       result.appendChild(h("div", { class: "error-box", role: "alert" },
         h("strong", {}, T("无法证明此报告由本中心签发", "This report cannot be shown to come from this centre")), ": ", e.message));

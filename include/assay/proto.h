@@ -37,6 +37,16 @@ static inline int assay_unit_valid(const char *s)
     return n >= 1 && n <= ASSAY_UNIT_MAX;
 }
 
+/* Live output ("output" events, docs/protocol.md): the first bytes of each
+ * stream of an install, test or uninstall step run (never a benchmark's: its
+ * figures are not to share the host with the supervisor's writes), sent in
+ * chunks of at most ASSAY_LIVE_CHUNK bytes, at most every ASSAY_LIVE_MS ms,
+ * up to ASSAY_LIVE_MAX bytes per stream per run. The whole log still comes
+ * when the job ends; this is what a person watches meanwhile. */
+#define ASSAY_LIVE_CHUNK 4096
+#define ASSAY_LIVE_MS 250
+#define ASSAY_LIVE_MAX (64 * 1024)
+
 /* Files in a job directory. The agent's own state lives in a 0700 folder
  * that no step running as the job's run user can open (docs/security.md);
  * the steps work in `work`, owned by that user; the logs are the agent's. */

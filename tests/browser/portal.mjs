@@ -53,7 +53,9 @@ async function person(name) {
   page.on("console", (m) => {
     if (/Content Security Policy|Refused to/.test(m.text())) page.problems.push("policy: " + m.text());
   });
+  page.verifies = 0; /* POST /api/v1/verify made by the page */
   page.on("request", (r) => {
+    if (r.method() === "POST" && r.url() === URL + "/api/v1/verify") page.verifies++;
     if (!r.url().startsWith(URL) && !r.url().startsWith("data:") && !r.url().startsWith("blob:"))
       page.problems.push("fetched from elsewhere: " + r.url());
   });
@@ -176,11 +178,21 @@ try {
     "the run's page shows one queued job per profile: " + queued.join("; "));
   const jobHref = await alice.$eval("#jobs a", (a) => a.getAttribute("href"));
   const tab = await alice.browserContext().newPage();
+  await tab.setViewport({ width: 1280, height: 900 });
   tab.setDefaultTimeout(120000);
   tab.on("pageerror", (e) => alice.problems.push("script error: " + e.message));
   await tab.goto(URL + "/" + jobHref, { waitUntil: "domcontentloaded" });
   await tab.waitForSelector("#job-events");
   const followed = tab.waitForSelector("#job-events li", { timeout: 120000 }).then(() => true, () => false);
+  // What the install step prints reaches the page while the job runs (the
+  // page reloads with the whole logs once the job ends).
+  const liveOut = tab.waitForFunction(() => {
+    const o = document.querySelector('#live-output details[data-step="install"] pre');
+    return o !== null && o.textContent.includes("sumx 1.2.0");
+  }, { polling: "mutation", timeout: 120000 }).then(async () => {
+    await tab.screenshot({ path: join(SHOTS, "job-live-1280.png") }).catch(() => {}); // the page may have moved on
+    return true;
+  }, () => false);
   await alice.bringToFront(); // a tab in the background gets no animation frames
   writeFileSync(GO, run + "\n");
   await alice.waitForSelector("#jobs .steps li", { timeout: 90000 });
@@ -188,6 +200,7 @@ try {
   await look(alice, "run-live");
   await alice.waitForSelector("#verification .notice", { timeout: 120000 });
   check(await followed, "the job page, opened while the job had not ended, showed its events as they came");
+  check(await liveOut, "and the install step's output while it ran (sumx 1.2.0), before the job's logs came");
   await tab.waitForFunction(() => !document.querySelector("#job-events") && /ended/.test(document.querySelector("#job-state").textContent));
   const logs = await tab.$$eval("#log-pick option", (o) => o.map((x) => x.value));
   check(logs.length > 0 && (await tab.$eval("#log", (e) => e.textContent.length)) > 0,
@@ -209,6 +222,7 @@ try {
   }
   check(/done|已完成/.test(await text(alice, "#run-state")), "the run is done on its page");
   check(/signature valid|签名有效/i.test(await text(alice, "#verification")), "the run's report verifies on its page");
+  check(alice.verifies === 0, "the run page shows the check the server made with the run, asking for no second one");
   check((await alice.$$("figure svg.chart circle")).length >= PROFILES.length, "benchmarks drawn as SVG with their intervals, every target");
   await look(alice, "run-done");
   await alice.click("#publish");
@@ -256,6 +270,13 @@ try {
   await stranger.click(`a[href="#/registry/${run}"]`);
   await stranger.waitForSelector("#keyid");
   check((await text(stranger, "#keyid")) === KEYID, "the certificate shows the key id the server verified with");
+  check(/acme/.test(await text(stranger, "#submitted-by")) && /Example Software Co\./.test(await text(stranger, "#vendor")),
+    "the certificate names who submitted it (the acme account) beside the vendor its manifest claims");
+  const kept = Buffer.from(execFileSync("sqlite3", [DB, ".timeout 5000",
+    `SELECT hex(envelope) FROM published WHERE run_id = ${run}`]).toString().trim(), "hex").toString();
+  const signedHref = await stranger.$eval("#signed-json", (a) => a.getAttribute("href"));
+  const served = await stranger.evaluate(async (h) => (await fetch(h)).text(), signedHref);
+  check(kept.length > 0 && served === kept, "the certificate's signed JSON is the very envelope publishing kept");
   await look(stranger, "certificate");
   await go(stranger, "#/verify");
   await stranger.waitForSelector("#report");
@@ -264,12 +285,25 @@ try {
   const vtext = await text(stranger, "#verify-result");
   check(/What it does not prove/.test(vtext) && /它不证明什么/.test(vtext), "the verify page says what the report proves and what not");
   await look(stranger, "verify");
+  check(stranger.verifies === 1 && /sumx/.test(await text(stranger, "#meaning")), "the verify page draws the summary the server verified");
+  /* The same envelope in URL-safe base64 without padding, as DSSE allows:
+   * the server verifies it, and the page draws what the server says. */
   const env = JSON.parse(report);
-  env.payload = Buffer.from(Buffer.from(env.payload, "base64").toString().replace("sumx", "sumy")).toString("base64");
+  const urlsafe = { ...env, payload: env.payload.replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "") };
+  must(urlsafe.payload !== env.payload, "the report re-encoded in URL-safe base64");
+  writeFileSync(join(OUT, "urlsafe.json"), JSON.stringify(urlsafe));
+  await (await stranger.$("#report")).uploadFile(join(OUT, "urlsafe.json"));
+  await stranger.waitForFunction(() => document.querySelector("#verify-result #meaning, #verify-result .error-box"));
+  check(!(await stranger.$("#verify-result .error-box")) && /sumx/.test(await text(stranger, "#meaning")),
+    "a report in URL-safe base64 verifies and is drawn from the server's answer, not decoded by the page");
+  /* A tampered payload: refused, and none of its claims drawn. */
+  env.payload = Buffer.from(Buffer.from(env.payload, "base64").toString().replaceAll("sumx", "FORGEDPRODUCT")).toString("base64");
   writeFileSync(join(OUT, "forged.json"), JSON.stringify(env));
   await (await stranger.$("#report")).uploadFile(join(OUT, "forged.json"));
   await stranger.waitForSelector("#verify-result .error-box");
-  ok("a forged report is refused in plain words: " + (await text(stranger, "#verify-result .error-box")).slice(0, 100));
+  const refused = await text(stranger, "#verify-result");
+  check(!/FORGEDPRODUCT/.test(refused) && !(await stranger.$("#verify-result #meaning")) && !(await stranger.$("#verify-result .notice")),
+    "a forged report is refused in plain words, none of its claims shown: " + (await text(stranger, "#verify-result .error-box")).slice(0, 100));
 
   /* ---- the second vendor reaches none of it ---- */
   const globex = await person("globex");
