@@ -25,6 +25,7 @@
 #include "assay/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -83,15 +84,24 @@ void host_state(struct ctx *x, struct host *h, enum hstate s, const char *why)
     h->state = s;
 }
 
+/* The health check's command, and the agent it pushes. */
+static void check_cmd_free(struct ctx *x, struct host *h)
+{
+    if (h->hx)
+        x->t->exec_free(h->hx);
+    h->hx = NULL;
+    if (h->hfd >= 0)
+        close(h->hfd);
+    h->hfd = -1;
+}
+
 /* Drop the connection (with it, whatever the host is still sending) and
  * the job's commands (first: they belong to the session). */
 void drop_conn(struct ctx *x, struct host *h)
 {
     if (h->job)
         job_lost_link(x, h->job);
-    if (h->hx)
-        x->t->exec_free(h->hx);
-    h->hx = NULL;
+    check_cmd_free(x, h);
     if (h->gx)
         x->t->exec_free(h->gx);
     h->gx = NULL;
@@ -218,10 +228,9 @@ static void check_end(struct ctx *x, struct host *h, const char *why)
     const char *err = why ? msg : NULL;
     if (why)
         snprintf(msg, sizeof msg, "%s", why); /* why may be the error message the store's calls overwrite */
-    if (h->hx)
-        x->t->exec_free(h->hx);
-    h->hx = NULL;
+    check_cmd_free(x, h);
     h->checking = 0;
+    h->check_push = 0;
     if (!err) {
         say(x, "host %s: health check passed", h->rec.name);
         host_worked(x, h);
@@ -236,39 +245,38 @@ static void check_end(struct ctx *x, struct host *h, const char *why)
 }
 
 /* Drive a command of the host's own (a health check, a removal) as far as
- * it goes: when it ends, `end` gets NULL (exit 0) or why not, with the
- * host's stderr; a connection that fails takes the host down. */
-#define HOST_CMD_TIMEOUT_S 600.0 /* a health check or a removal, at most */
-static void run_host_cmd(struct ctx *x, struct host *h, void *cmd, const char *what,
-                         void (*end)(struct ctx *, struct host *, const char *))
+ * it goes: 1 when it has ended (its exit status in *status), 0 while it
+ * runs. A command past its deadline is ended by `end` (sshd answers
+ * keepalives while the command hangs: a hung mount under a directory, a
+ * replaced agent; the host is not left checking or cleaning for ever), a
+ * connection that fails takes the host down: -1 for both. */
+static int host_cmd_run(struct ctx *x, struct host *h, void *cmd, const char *what,
+                        void (*end)(struct ctx *, struct host *, const char *), int *status)
 {
     int rc = x->t->exec_run(cmd);
     if (rc == ASSAY_SSH_AGAIN) {
-        /* sshd answers keepalives while the command hangs (a hung mount
-         * under a directory, a replaced agent): the host is not left
-         * checking or cleaning for ever. */
-        if (now_s() > h->cmd_deadline) {
-            char why[200];
-            snprintf(why, sizeof why, "%s did not end within %.0fs", what, HOST_CMD_TIMEOUT_S);
-            end(x, h, why);
-        }
-        return;
+        if (now_s() <= h->cmd_deadline)
+            return 0;
+        char why[200];
+        snprintf(why, sizeof why, "%s did not end within %.0fs", what, x->o->host_cmd_timeout_s);
+        end(x, h, why);
+        return -1;
     }
     if (rc < 0) {
         host_down(x, h, assay_error_last()->message);
-        return;
+        return -1;
     }
     const char *sig = NULL;
-    int status = x->t->exec_status(cmd, &sig);
-    if (status == 0) {
-        end(x, h, NULL);
-        return;
-    }
-    char why[700];
+    *status = x->t->exec_status(cmd, &sig);
+    return 1;
+}
+
+/* "<what> ended with <status>: <its stderr>", on one line. */
+static void ended_with(char *out, size_t len, struct ctx *x, void *cmd, const char *what, int status)
+{
     const char *err = x->t->exec_stderr(cmd);
-    snprintf(why, sizeof why, "%s ended with %d%s%s", what, status, err && err[0] ? ": " : "", err ? err : "");
-    why[strcspn(why, "\r\n")] = '\0';
-    end(x, h, why);
+    snprintf(out, len, "%s ended with %d%s%s", what, status, err && err[0] ? ": " : "", err ? err : "");
+    out[strcspn(out, "\r\n")] = '\0';
 }
 
 /* Is a check of an idle host due? Not for a drained host (under
@@ -279,27 +287,78 @@ static int check_due(const struct host *h)
     return !h->job && !h->rec.drained && !h->agent_err[0] && (h->checking || now_s() >= h->next_check);
 }
 
-/* The check: the agent's `version --json` (or nothing, where no agent is
- * yet): a login, a shell and a command, what every job needs first. */
+/* What the check's command prints, kept up to the cap (the count goes one
+ * past it, and the answer is then refused). */
+static int check_sink(void *arg, const char *d, size_t n)
+{
+    struct host *h = arg;
+    size_t room = ASSAY_REMOTE_VERSION_MAX - (h->hout_len < ASSAY_REMOTE_VERSION_MAX ? h->hout_len
+                                                                                       : ASSAY_REMOTE_VERSION_MAX);
+    size_t take = n < room ? n : room;
+    memcpy(h->hout + h->hout_len, d, take);
+    h->hout_len += take;
+    if (take < n)
+        h->hout_len = ASSAY_REMOTE_VERSION_MAX + 1;
+    return 0;
+}
+
+/* The check: a login, a shell, the agent's digest (as RUN checks it) and
+ * its answer to version --json: what every job needs first. An agent that
+ * is missing or not the one pushed goes up, digest-checked on the host,
+ * as a job's start would send it, and answers then; a host where that
+ * fails, or whose agent answers anything but our agent's version, is not
+ * healthy. */
 static void drive_check(struct ctx *x, struct host *h)
 {
-    if (!h->hx) {
-        char cmd[9000];
-        assay_remote_host rh = {h->rec.agent_root, h->rec.launcher, h->agent_sha, h->rec.name};
-        assay_exec_opts eo = {.infd = -1, .infd2 = -1};
-        if (assay_remote_version(cmd, sizeof cmd, &rh) < 0) {
-            check_end(x, h, assay_error_last()->message);
+    for (;;) {
+        if (!h->hx) {
+            char cmd[9000];
+            assay_remote_host rh = {h->rec.agent_root, h->rec.launcher, h->agent_sha, h->rec.name};
+            assay_exec_opts eo = {.infd = -1, .infd2 = -1, .sink = check_sink, .arg = h};
+            int rc = h->check_push ? assay_remote_upload_version(cmd, sizeof cmd, &rh)
+                                   : assay_remote_version(cmd, sizeof cmd, &rh);
+            if (rc == 0 && h->check_push && (h->hfd = open(h->agent, O_RDONLY | O_CLOEXEC)) < 0)
+                rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", h->agent);
+            if (rc < 0) {
+                check_end(x, h, assay_error_last()->message);
+                return;
+            }
+            eo.command = cmd;
+            eo.infd = h->hfd;
+            h->hout_len = 0;
+            x->t->conn_touch(h->conn);
+            if (x->t->exec_new(&h->hx, h->conn, h->check_push ? ASSAY_REMOTE_UPLOAD_VERSION : ASSAY_REMOTE_VERSION,
+                               &eo) < 0) {
+                host_down(x, h, assay_error_last()->message);
+                return;
+            }
+            h->cmd_deadline = now_s() + x->o->host_cmd_timeout_s;
+        }
+        int status;
+        if (host_cmd_run(x, h, h->hx, "health check: the command", check_end, &status) <= 0)
+            return;
+        char why[800];
+        if (status == ASSAY_REMOTE_MISSING + 1 && !h->check_push) {
+            say(x, "host %s: health check: the agent is missing or not the one pushed: it goes up again",
+                h->rec.name);
+            check_cmd_free(x, h);
+            h->check_push = 1;
+            continue;
+        }
+        if (status == ASSAY_REMOTE_NO_UPLOAD && h->check_push) {
+            ended_with(why, sizeof why, x, h->hx,
+                       "health check: the agent was missing or not ours, and its upload", status);
+        } else if (status != 0) {
+            ended_with(why, sizeof why, x, h->hx, "health check: the agent's version --json", status);
+        } else if (assay_remote_version_answer(h->hout, h->hout_len) < 0) {
+            snprintf(why, sizeof why, "health check: %s", assay_error_last()->message);
+        } else {
+            check_end(x, h, NULL);
             return;
         }
-        eo.command = cmd;
-        x->t->conn_touch(h->conn);
-        if (x->t->exec_new(&h->hx, h->conn, ASSAY_REMOTE_VERSION, &eo) < 0) {
-            host_down(x, h, assay_error_last()->message);
-            return;
-        }
-        h->cmd_deadline = now_s() + HOST_CMD_TIMEOUT_S;
+        check_end(x, h, why);
+        return;
     }
-    run_host_cmd(x, h, h->hx, "health check: the command", check_end);
 }
 
 /* ---- ended jobs' directories ------------------------------------------------ */
@@ -409,7 +468,7 @@ static void drive_gc(struct ctx *x, struct host *h)
         if (rc == 0) {
             x->t->conn_touch(h->conn);
             rc = x->t->exec_new(&h->gx, h->conn, ASSAY_REMOTE_REMOVE, &eo);
-            h->cmd_deadline = now_s() + HOST_CMD_TIMEOUT_S;
+            h->cmd_deadline = now_s() + x->o->host_cmd_timeout_s;
         }
         free(cmd);
         free(dirs);
@@ -421,7 +480,16 @@ static void drive_gc(struct ctx *x, struct host *h)
             return;
         }
     }
-    run_host_cmd(x, h, h->gx, "the removal", gc_end);
+    int status;
+    if (host_cmd_run(x, h, h->gx, "the removal", gc_end, &status) <= 0)
+        return;
+    if (status == 0) {
+        gc_end(x, h, NULL);
+        return;
+    }
+    char why[700];
+    ended_with(why, sizeof why, x, h->gx, "the removal", status);
+    gc_end(x, h, why);
 }
 
 /* ---- what a job's failure means ----------------------------------------- */
@@ -873,29 +941,15 @@ int assay_dispatch(assay_lab *lab, const assay_dispatch_opts *opts)
         o.silence_s = 60;
     if (o.reset_timeout_s <= 0)
         o.reset_timeout_s = 1800;
+    if (o.host_cmd_timeout_s <= 0)
+        o.host_cmd_timeout_s = 600;
     if (o.gc_only)
         o.once = 1;
-    struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1,
-                    .health_interval = 600, .quarantine_after = 3, .retention_s = 7 * 86400.0};
-    char v[64];
-    if (assay_store_meta_get(lab->store, "hosts.health_interval", v, sizeof v) == 0) {
-        char *end;
-        double d = strtod(v, &end);
-        if (end != v && !*end && d > 0)
-            x.health_interval = d;
-    }
-    if (assay_store_meta_get(lab->store, "hosts.quarantine_after", v, sizeof v) == 0) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (end != v && !*end && n > 0 && n < 1000000)
-            x.quarantine_after = (int)n;
-    }
-    if (assay_store_meta_get(lab->store, "hosts.job_retention_days", v, sizeof v) == 0) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (end != v && !*end && n >= 0 && n <= 36500)
-            x.retention_s = (double)n * 86400;
-    }
+    struct ctx x = {.lab = lab, .o = &o, .t = o.transport ? o.transport : &assay_transport_ssh, .data_version = -1};
+    /* The lab's settings: whole numbers (assay config set checks them). */
+    x.health_interval = (double)assay_lab_setting(lab, "hosts.health_interval", 1, UINT32_MAX, 600);
+    x.quarantine_after = (int)assay_lab_setting(lab, "hosts.quarantine_after", 1, 999999, 3);
+    x.retention_s = (double)assay_lab_setting(lab, "hosts.job_retention_days", 0, 36500, 7) * 86400;
     assay_error_clear();
     stop_requested = 0;
     if (o.stopped_by)

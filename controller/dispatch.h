@@ -25,6 +25,8 @@ typedef struct assay_dispatch_opts {
                            /* keepalives, each answered, go every silence_s / 4) */
     int max_attempts;      /* attempts per job before it ends in error (default 3) */
     double reset_timeout_s; /* a host's reset command must end within this (default 1800) */
+    double host_cmd_timeout_s; /* a health check or a removal of job directories must end */
+                           /* within this (default 600); the tests shorten it */
     int tty;               /* redraw a progress table instead of printing lines */
     int color;             /* tty: colour the table (the caller honours NO_COLOR and TERM=dumb) */
     int cols;              /* tty: the terminal's width (0: 120); no line of the table is wider, */

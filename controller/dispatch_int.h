@@ -83,9 +83,13 @@ struct host {
      * connection, every health_interval while idle, and soon after an
      * infrastructure failure. */
     void *hx;            /* the check's command (the transport's), or NULL */
-    double cmd_deadline; /* a check or removal running past this is ended (HOST_CMD_TIMEOUT_S) */
+    double cmd_deadline; /* a check or removal running past this is ended (host_cmd_timeout_s) */
     double next_check;   /* when the next check is due */
     int checking;        /* a check is under way (connecting or running) */
+    int check_push;      /* the check found the agent missing or not ours: it goes up, then the check */
+    int hfd;             /* the agent the check pushes, open, or -1 */
+    char hout[ASSAY_REMOTE_VERSION_MAX + 1]; /* what the check's command printed, capped */
+    size_t hout_len;     /* its bytes, ASSAY_REMOTE_VERSION_MAX + 1 once over the cap */
     /* Ended jobs' directories (hosts.job_retention_days): removed by one
      * command while the host is idle, as health checks are. */
     void *gx;            /* the removal's command (the transport's), or NULL */

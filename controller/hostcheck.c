@@ -233,7 +233,7 @@ int assay_host_check(assay_hc_trace *trace, assay_lab *lab, const char *name, do
     out.len = 0;
     if ((rc = run(c, &k, cmd, -1, &out, &status)) < 0)
         goto failed;
-    if (!out.p || !strstr(out.p, "\"protocol\":1")) {
+    if (status != 0 || assay_remote_version_answer(out.p ? out.p : "", out.len) < 0) {
         /* Not there, or not ours: put it there, digest-checked on the host. */
         if ((rc = assay_remote_upload(cmd, sizeof cmd, &rh, ASSAY_REMOTE_UPLOAD_AGENT, sha)) < 0)
             goto failed;

@@ -53,6 +53,11 @@ int assay_jobcheck_new(assay_jobcheck **out, const char *spec, const unsigned ch
     return 0;
 }
 
+const struct assay_spec *assay_jobcheck_spec(const assay_jobcheck *c)
+{
+    return c->sp;
+}
+
 void assay_jobcheck_free(assay_jobcheck *c)
 {
     if (!c)

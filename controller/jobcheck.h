@@ -37,6 +37,11 @@ int assay_jobcheck_event(assay_jobcheck *c, const char *line, size_t len, const 
 /* 1 once a job-end was accepted. */
 int assay_jobcheck_ended(const assay_jobcheck *c);
 
+/* The spec the checker holds (parsed once, by assay_jobcheck_new): its
+ * steps in order, with their ids and timeouts. Owned by the checker. */
+struct assay_spec;
+const struct assay_spec *assay_jobcheck_spec(const assay_jobcheck *c);
+
 void assay_jobcheck_free(assay_jobcheck *c);
 
 #endif

@@ -34,6 +34,7 @@
 #include "event.h"
 #include "assay/error.h"
 #include "assay/proto.h"
+#include "assay/spec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -250,27 +251,23 @@ static int listed(const char *list, const char *name)
     return 0;
 }
 
-/* For the live view: which of the spec's steps runs now, and its timeout. */
+/* For the live view: which of the spec's steps runs now, and its timeout,
+ * from the spec the checker holds (parsed once, when the job began). */
 static void step_progress(struct job *j, const char *id)
 {
-    cJSON *spec = cJSON_Parse(j->spec), *s;
-    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(spec, "steps");
-    int k = 0;
-    j->nsteps = cJSON_GetArraySize(steps);
-    cJSON_ArrayForEach(s, steps)
-    {
-        k++;
-        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(s, "id");
-        if (cJSON_IsString(sid) && !strcmp(sid->valuestring, id)) {
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(s, "timeout");
-            if (j->stepk != k)
-                j->step_started = now_s();
-            j->stepk = k;
-            j->step_timeout = cJSON_IsNumber(t) ? t->valuedouble : 0;
-            break;
-        }
+    const assay_spec *sp = j->check ? assay_jobcheck_spec(j->check) : NULL;
+    if (!sp)
+        return;
+    j->nsteps = (int)sp->nsteps;
+    for (size_t k = 0; k < sp->nsteps; k++) {
+        if (strcmp(sp->steps[k].id, id))
+            continue;
+        if (j->stepk != (int)k + 1)
+            j->step_started = now_s();
+        j->stepk = (int)k + 1;
+        j->step_timeout = sp->steps[k].timeout_s;
+        break;
     }
-    cJSON_Delete(spec);
 }
 
 static int on_event(void *arg, const char *line, size_t len)

@@ -214,6 +214,19 @@ void assay_lab_close(assay_lab *lab)
     lab->store = NULL;
 }
 
+uint64_t assay_lab_setting(assay_lab *lab, const char *key, uint64_t min, uint64_t max, uint64_t def)
+{
+    char v[32], *end;
+    if (assay_store_meta_get(lab->store, key, v, sizeof v) == 0 && v[0] >= '0' && v[0] <= '9') {
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (!*end && errno == 0 && x >= min && x <= max)
+            def = x;
+    }
+    assay_error_clear();
+    return def;
+}
+
 int assay_lab_agent(char *path, size_t pathlen, char sha256[ASSAY_SHA256_HEX], const char *arch)
 {
     char base[PATH_MAX], exe[PATH_MAX];

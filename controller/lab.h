@@ -14,6 +14,7 @@
 #include "store.h"
 
 #include <limits.h>
+#include <stdint.h>
 
 typedef struct assay_lab {
     char dir[PATH_MAX];
@@ -59,6 +60,12 @@ int assay_lab_dispatch_held(const assay_lab *lab);
  * tree's build-agents/. Fills path and its SHA-256.
  */
 int assay_lab_agent(char *path, size_t pathlen, char sha256[ASSAY_SHA256_HEX], const char *arch);
+
+/* A whole-number lab setting (`assay config set KEY VALUE`) within
+ * [min, max], or `def` when it is unset or is not such a number (a store
+ * edited by hand). Never fails: a setting that cannot be read is its
+ * default. */
+uint64_t assay_lab_setting(assay_lab *lab, const char *key, uint64_t min, uint64_t max, uint64_t def);
 
 /* Where the profiles shipped with assay are (for init). */
 int assay_lab_shipped_profiles(char *out, size_t outlen);

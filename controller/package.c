@@ -25,25 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t setting(assay_lab *lab, const char *key, uint64_t def)
-{
-    char v[32], *end;
-    if (assay_store_meta_get(lab->store, key, v, sizeof v) == 0) {
-        unsigned long long x = strtoull(v, &end, 10);
-        if (*end == '\0' && v[0] != '-' && x > 0)
-            def = x;
-    }
-    assay_error_clear();
-    return def;
-}
-
 void assay_package_budget(assay_lab *lab, assay_package_budget_t *b)
 {
-    b->wall_seconds = setting(lab, "ingest.wall_seconds", 120);
-    b->cpu_seconds = setting(lab, "ingest.cpu_seconds", 120);
-    b->memory_bytes = setting(lab, "ingest.memory_bytes", 512ull << 20);
-    b->max_submission = setting(lab, "ingest.max_submission_bytes", 16ull << 30);
-    b->grace_seconds = setting(lab, "ingest.grace_seconds", 3600);
+    b->wall_seconds = assay_lab_setting(lab, "ingest.wall_seconds", 1, UINT64_MAX, 120);
+    b->cpu_seconds = assay_lab_setting(lab, "ingest.cpu_seconds", 1, UINT64_MAX, 120);
+    b->memory_bytes = assay_lab_setting(lab, "ingest.memory_bytes", 1, UINT64_MAX, 512ull << 20);
+    b->max_submission = assay_lab_setting(lab, "ingest.max_submission_bytes", 1, UINT64_MAX, 16ull << 30);
+    b->grace_seconds = assay_lab_setting(lab, "ingest.grace_seconds", 1, UINT64_MAX, 3600);
 }
 
 void assay_package_limits(assay_lab *lab, assay_ingest_limits *l)
@@ -52,15 +40,8 @@ void assay_package_limits(assay_lab *lab, assay_ingest_limits *l)
                                        "ingest.max_total_bytes", "ingest.max_ratio"};
     uint64_t *fields[] = {&l->max_entries, &l->max_entry, &l->max_total, &l->max_ratio};
     assay_ingest_limits_default(l);
-    for (int i = 0; i < 4; i++) {
-        char v[32], *end;
-        if (assay_store_meta_get(lab->store, keys[i], v, sizeof v) == 0) {
-            unsigned long long x = strtoull(v, &end, 10);
-            if (*end == '\0' && x > 0)
-                *fields[i] = x;
-        }
-    }
-    assay_error_clear();
+    for (int i = 0; i < 4; i++)
+        *fields[i] = assay_lab_setting(lab, keys[i], 1, UINT64_MAX, *fields[i]);
 }
 
 /* What a file name says the artifact is. */

@@ -87,6 +87,7 @@ static int sync_hosts(struct ctx *x)
             x->hosts[x->nhosts++] = h;
             h->rec = recs[i];
             h->state = HS_IDLE;
+            h->hfd = -1;
             host_arch(x, h);
             h->next_check = now_s() + x->health_interval;
             if (recs[i].disabled[0])

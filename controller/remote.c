@@ -4,6 +4,7 @@
 #include "assay/error.h"
 #include "assay/proto.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,8 +13,9 @@
 
 const char *assay_remote_kind_name(assay_remote_kind k)
 {
-    static const char *const names[] = {"run", "upload and run", "agent upload", "artifact upload", "logs",
-                                        "cancel", "stop", "reset", "version", "facts", "remove"};
+    static const char *const names[] = {"run",   "upload and run", "agent upload", "artifact upload", "logs",
+                                        "cancel", "stop", "reset", "version", "facts", "remove",
+                                        "agent upload and version"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -62,6 +64,28 @@ static char *agent_invocation(const assay_remote_host *h)
     char *s = malloc(n);
     if (s)
         snprintf(s, n, "%s%s%s", h->launcher, h->launcher[0] ? " " : "", qa);
+    free(qa);
+    return s;
+}
+
+/* A test that the agent at its path is the one pushed: its digest, not
+ * its presence (a vendor's root install step could have replaced it, and
+ * a replaced agent could speak for a job, or pass a health check). */
+static char *agent_ok_test(const assay_remote_host *h)
+{
+    char path[4200];
+    if (assay_remote_agent_path(path, sizeof path, h) < 0)
+        return NULL;
+    if (strspn(h->agent_sha, "0123456789abcdef") != 64 || h->agent_sha[64]) {
+        assay_error_set(ASSAY_EINVAL, "'%.80s' is not an agent's SHA-256", h->agent_sha);
+        return NULL;
+    }
+    char *qa = quoted(path), *s = NULL;
+    size_t n = qa ? strlen(qa) + 200 : 0;
+    if (qa && (s = malloc(n)))
+        snprintf(s, n, "h=$(sha256sum < %s 2>/dev/null) || h=; [ \"${h%%%% *}\" = %s ]", qa, h->agent_sha);
+    else
+        assay_error_set(ASSAY_ENOMEM, "out of memory");
     free(qa);
     return s;
 }
@@ -184,20 +208,18 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
     snprintf(cache, sizeof cache, "%s/cache/%s", h->agent_root, j->art_sha);
     if ((rc = fit(dst, sizeof dst, "run", "%s/%s", j->dir, j->art_name)) < 0)
         return rc;
-    char *a = agent_invocation(h), *qa = quoted(path), *qc = quoted(cache), *qdst = quoted(dst), *qd = quoted(j->dir);
+    char *a = agent_invocation(h), *qc = quoted(cache), *qdst = quoted(dst), *qd = quoted(j->dir);
     char *start = NULL, *agent_ok = NULL;
     rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
-    if (!a || !qa || !qc || !qdst || !qd)
+    if (!a || !qc || !qdst || !qd)
         goto out;
-    /* The agent is run only if it is the one pushed: its digest, not its
-     * presence (a vendor's root install step could have replaced it, and a
-     * replaced agent could speak for the job on the next attach). A
-     * mismatch is "no agent": the controller uploads it again. */
-    size_t n = strlen(qa) + 200;
-    if (!(agent_ok = malloc(n)))
+    /* The agent is run only if it is the one pushed. A mismatch is "no
+     * agent": the controller uploads it again. */
+    if (!(agent_ok = agent_ok_test(h))) {
+        rc = assay_error_last()->code;
         goto out;
-    snprintf(agent_ok, n, "h=$(sha256sum < %s 2>/dev/null) || h=; [ \"${h%%%% *}\" = %s ]", qa, h->agent_sha);
-    n = 6 * strlen(qdst) + 2 * strlen(qc) + strlen(qd) + strlen(a) + strlen(agent_ok) + 400;
+    }
+    size_t n = 6 * strlen(qdst) + 2 * strlen(qc) + strlen(qd) + strlen(a) + strlen(agent_ok) + 400;
     if (!(start = malloc(n)))
         goto out;
     /* Once an event is stored the job exists: never start it again (a job
@@ -225,7 +247,6 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
              start, a, qd, j->from, ASSAY_REMOTE_NO_ATTACH, a, qd, ASSAY_REMOTE_NO_LOGS);
 out:
     free(a);
-    free(qa);
     free(qc);
     free(qdst);
     free(qd);
@@ -276,50 +297,48 @@ int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay
     return upload_part(out, len, h, kind == ASSAY_REMOTE_UPLOAD_AGENT, sha, 0, 3);
 }
 
+/* out += part: the next piece of an upload and run command. */
+static int append(char *out, size_t len, size_t *used, const char *part)
+{
+    int rc = fit(out + *used, len - *used, "upload and run", "%s", part);
+    if (rc == 0)
+        *used += strlen(out + *used);
+    return rc;
+}
+
+/* The agent (agent_size bytes, 0 for none), then each file i of n with
+ * sizes[i] > 0 (its digest shas[i]), in the order they come on stdin,
+ * then RUN. */
+static int upload_then_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
+                           uint64_t agent_size, const char *const *shas, const uint64_t *sizes, size_t n)
+{
+    char *part = malloc(len);
+    size_t used = 0;
+    int rc = !part ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
+    if (rc == 0)
+        out[0] = '\0';
+    if (rc == 0 && agent_size &&
+        (rc = upload_part(part, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD)) == 0)
+        rc = append(out, len, &used, part);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (sizes[i] && (rc = upload_part(part, len, h, 0, shas[i], sizes[i], ASSAY_REMOTE_NO_UPLOAD)) == 0)
+            rc = append(out, len, &used, part);
+    if (rc == 0 && (rc = assay_remote_run(part, len, h, j)) == 0)
+        rc = append(out, len, &used, part);
+    free(part);
+    return rc;
+}
+
 int assay_remote_upload_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
                             uint64_t agent_size, uint64_t art_size)
 {
-    char *a = malloc(len), *b = malloc(len), *r = malloc(len);
-    int rc = !a || !b || !r ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
-    if (rc == 0) {
-        a[0] = b[0] = '\0';
-        if (agent_size)
-            rc = upload_part(a, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD);
-        if (rc == 0 && art_size)
-            rc = upload_part(b, len, h, 0, j->art_sha, art_size, ASSAY_REMOTE_NO_UPLOAD);
-        if (rc == 0)
-            rc = assay_remote_run(r, len, h, j);
-        if (rc == 0)
-            rc = fit(out, len, "upload and run", "%s%s%s", a, b, r);
-    }
-    free(a);
-    free(b);
-    free(r);
-    return rc;
+    return upload_then_run(out, len, h, j, agent_size, &j->art_sha, &art_size, 1);
 }
 
 int assay_remote_upload_run_set(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
                                 uint64_t agent_size, const uint64_t *sizes)
 {
-    char *part = malloc(len), *r = malloc(len);
-    size_t used = 0;
-    int rc = !part || !r ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
-    if (rc == 0 && agent_size && (rc = upload_part(part, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD)) == 0)
-        rc = fit(out, len, "upload and run", "%s", part), used = strlen(out);
-    else if (rc == 0)
-        out[0] = '\0';
-    for (size_t i = 0; rc == 0 && i < j->nset; i++) {
-        if (!sizes[i])
-            continue;
-        if ((rc = upload_part(part, len, h, 0, j->set_sha[i], sizes[i], ASSAY_REMOTE_NO_UPLOAD)) == 0)
-            rc = fit(out + used, len - used, "upload and run", "%s", part);
-        used += rc == 0 ? strlen(out + used) : 0;
-    }
-    if (rc == 0 && (rc = assay_remote_run(r, len, h, j)) == 0)
-        rc = fit(out + used, len - used, "upload and run", "%s", r);
-    free(part);
-    free(r);
-    return rc;
+    return upload_then_run(out, len, h, j, agent_size, j->set_sha, sizes, j->nset);
 }
 
 int assay_remote_cancel(char *out, size_t len, const assay_remote_host *h, const char *jobdir, int level)
@@ -376,10 +395,54 @@ int assay_remote_facts(char *out, size_t len, const assay_remote_host *h)
 
 int assay_remote_version(char *out, size_t len, const assay_remote_host *h)
 {
-    char *a = agent_invocation(h);
-    int rc = !a ? assay_error_set(ASSAY_ENOMEM, "out of memory")
-                : fit(out, len, "version", "%s version --json 2>/dev/null || true", a);
+    char *a = agent_invocation(h), *ok = agent_ok_test(h);
+    int rc = !ok && a ? assay_error_last()->code
+             : !a     ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                      : fit(out, len, "version", "%s || exit %d; %s version --json", ok, ASSAY_REMOTE_MISSING + 1, a);
     free(a);
+    free(ok);
+    return rc;
+}
+
+int assay_remote_upload_version(char *out, size_t len, const assay_remote_host *h)
+{
+    char *a = agent_invocation(h), *up = malloc(len);
+    int rc = !a || !up ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                       : upload_part(up, len, h, 1, h->agent_sha, 0, ASSAY_REMOTE_NO_UPLOAD);
+    if (rc == 0)
+        rc = fit(out, len, "agent upload and version", "%s%s version --json", up, a);
+    free(a);
+    free(up);
+    return rc;
+}
+
+int assay_remote_version_answer(const char *d, size_t n)
+{
+    char seen[64];
+    size_t k = 0;
+    for (; k < n && k < sizeof seen - 1; k++) /* for the message: what came, printable */
+        seen[k] = d[k] >= 0x20 && d[k] < 0x7f ? d[k] : '.';
+    seen[k] = '\0';
+    if (n == 0)
+        return assay_error_set(ASSAY_EPROTO, "the agent answered nothing to version --json");
+    if (n > ASSAY_REMOTE_VERSION_MAX)
+        return assay_error_set(ASSAY_EPROTO, "the agent's answer to version --json is over %d bytes ('%s'...)",
+                               ASSAY_REMOTE_VERSION_MAX, seen);
+    cJSON *v = cJSON_ParseWithLength(d, n);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "name");
+    const cJSON *proto = cJSON_GetObjectItemCaseSensitive(v, "protocol");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(v, "version");
+    int rc = 0;
+    if (!cJSON_IsObject(v))
+        rc = assay_error_set(ASSAY_EPROTO, "the agent's answer to version --json is not a JSON object ('%s'%s)", seen,
+                             n > k ? "..." : "");
+    else if (!cJSON_IsString(name) || strcmp(name->valuestring, "assay-agent") || !cJSON_IsString(version))
+        rc = assay_error_set(ASSAY_EPROTO, "the agent's answer to version --json does not name assay-agent and its "
+                                           "version ('%s'%s)", seen, n > k ? "..." : "");
+    else if (!cJSON_IsNumber(proto) || proto->valuedouble != ASSAY_PROTO_VERSION)
+        rc = assay_error_set(ASSAY_EPROTO, "the agent speaks protocol %g, not %d", cJSON_IsNumber(proto) ?
+                             proto->valuedouble : -1.0, ASSAY_PROTO_VERSION);
+    cJSON_Delete(v);
     return rc;
 }
 

@@ -39,9 +39,10 @@ typedef enum assay_remote_kind {
     ASSAY_REMOTE_CANCEL,       /* ask the agent to cancel (level 1: uninstall runs; 2: now) */
     ASSAY_REMOTE_STOP,         /* stop a job whose agent broke the protocol: now, quietly */
     ASSAY_REMOTE_RESET,        /* the host's own reset command */
-    ASSAY_REMOTE_VERSION,      /* the agent's version --json, or nothing */
+    ASSAY_REMOTE_VERSION,      /* the agent's digest checked, then its version --json */
     ASSAY_REMOTE_FACTS,        /* the agent's facts */
-    ASSAY_REMOTE_REMOVE        /* remove ended jobs' directories (hosts.job_retention_days) */
+    ASSAY_REMOTE_REMOVE,       /* remove ended jobs' directories (hosts.job_retention_days) */
+    ASSAY_REMOTE_UPLOAD_VERSION /* the agent on stdin, digest-checked, then its version --json */
 } assay_remote_kind;
 
 const char *assay_remote_kind_name(assay_remote_kind k);
@@ -96,7 +97,20 @@ int assay_remote_logs(char *out, size_t len, const char *jobdir);
 int assay_remote_cancel(char *out, size_t len, const assay_remote_host *h, const char *jobdir, int level);
 int assay_remote_stop(char *out, size_t len, const assay_remote_host *h, const char *jobdir);
 int assay_remote_reset(char *out, size_t len, const assay_remote_host *h, const char *reset);
+/* The health check's command: exits ASSAY_REMOTE_MISSING + 1 before
+ * running anything when the agent is missing or not the one pushed (its
+ * SHA-256, as RUN checks it), else runs the agent's version --json. */
 int assay_remote_version(char *out, size_t len, const assay_remote_host *h);
+/* The same after the agent goes up on stdin (all of it), checked by its
+ * SHA-256 on the host before it is renamed into place; exits
+ * ASSAY_REMOTE_NO_UPLOAD if that fails. */
+int assay_remote_upload_version(char *out, size_t len, const assay_remote_host *h);
+/* Is d[0..n) what our agent answers to version --json: a JSON object
+ * naming assay-agent and its version, of protocol ASSAY_PROTO_VERSION, at
+ * most ASSAY_REMOTE_VERSION_MAX bytes? Returns 0, or ASSAY_EPROTO saying
+ * what came instead (its first bytes, printable). */
+#define ASSAY_REMOTE_VERSION_MAX 4096
+int assay_remote_version_answer(const char *d, size_t n);
 int assay_remote_facts(char *out, size_t len, const assay_remote_host *h);
 
 /* Is dir a job directory this controller made: "<root>/jobs/<name>", the

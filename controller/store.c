@@ -151,6 +151,11 @@ static const char *const migrations[] = {
      * before keep envelope '' until they are published again. */
     "ALTER TABLE published ADD COLUMN envelope TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE published ADD COLUMN submitted_by TEXT NOT NULL DEFAULT ',';",
+    /* 13: what the lab's records say a host has (assay_store_host_has, at
+     * each first contact of a job with a host) is looked up by host, not
+     * by a scan of every job and attempt the lab ever ran. */
+    "CREATE INDEX IF NOT EXISTS jobs_by_host_agent ON jobs (host, agent_sha256);"
+    "CREATE INDEX IF NOT EXISTS attempts_by_host_agent ON attempts (host, agent_sha256);",
 };
 
 static void now_utc(char out[32])
@@ -769,17 +774,25 @@ static int run_bound(assay_store *st, const char *sql, int64_t id, const char *t
 /* What the store's records say a host has: a job ran agent `agent_sha`
  * there (its attempt recorded that agent), and a job of a package with
  * artifact `art_sha` started there. A hint, not a fact: a host can be
- * reinstalled; the dispatcher's RUN checks the host itself. */
+ * reinstalled; the dispatcher's RUN checks the host itself.
+ *
+ * Every branch starts from the host (jobs_by_host_agent,
+ * attempts_by_host_agent), then follows primary keys: the cost is the
+ * host's own jobs, not the lab's history (test_store.c shows the plan). */
+#define HOST_HAS_SQL                                                                                        \
+    "SELECT EXISTS (SELECT 1 FROM jobs WHERE host = ?1 AND agent_sha256 = ?2) OR "                          \
+    "EXISTS (SELECT 1 FROM attempts WHERE host = ?1 AND agent_sha256 = ?2), "                               \
+    "EXISTS (SELECT 1 FROM jobs j JOIN runs r ON r.id = j.run_id JOIN artifacts a ON "                     \
+    "a.package_id = r.package_id WHERE j.host = ?1 AND j.agent_sha256 != '' AND a.sha256 = ?3) OR "        \
+    "EXISTS (SELECT 1 FROM attempts t JOIN jobs j ON j.id = t.job_id JOIN runs r ON r.id = j.run_id "      \
+    "JOIN artifacts a ON a.package_id = r.package_id WHERE t.host = ?1 AND t.agent_sha256 != '' AND "       \
+    "j.agent_sha256 != '' AND a.sha256 = ?3)"
+
 int assay_store_host_has(assay_store *st, const char *host, const char *agent_sha, const char *art_sha, int *agent,
                          int *art)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, &s,
-                     "SELECT EXISTS (SELECT 1 FROM jobs WHERE host = ?1 AND agent_sha256 = ?2) OR "
-                     "EXISTS (SELECT 1 FROM attempts WHERE host = ?1 AND agent_sha256 = ?2), "
-                     "EXISTS (SELECT 1 FROM jobs j JOIN runs r ON r.id = j.run_id JOIN artifacts a ON "
-                     "a.package_id = r.package_id WHERE a.sha256 = ?3 AND (j.agent_sha256 != '' AND "
-                     "(j.host = ?1 OR j.id IN (SELECT job_id FROM attempts WHERE host = ?1 AND agent_sha256 != ''))))");
+    int rc = prepare(st, &s, HOST_HAS_SQL);
     if (rc < 0)
         return rc;
     const char *v[] = {host, agent_sha, art_sha};
@@ -789,6 +802,28 @@ int assay_store_host_has(assay_store *st, const char *host, const char *agent_sh
         *agent = sqlite3_column_int(s, 0);
         *art = sqlite3_column_int(s, 1);
     }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int assay_store_host_has_plan(assay_store *st, char *out, size_t len)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, "EXPLAIN QUERY PLAN " HOST_HAS_SQL);
+    if (rc < 0)
+        return rc;
+    size_t used = 0;
+    out[0] = '\0';
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *d = sqlite3_column_text(s, 3);
+        int n = snprintf(out + used, len - used, "%s\n", d ? (const char *)d : "");
+        if (n < 0 || (size_t)n >= len - used) {
+            sqlite3_finalize(s);
+            return assay_error_set(ASSAY_ETOOBIG, "store: the query plan is over %zu bytes", len);
+        }
+        used += (size_t)n;
+    }
+    rc = rc == SQLITE_DONE ? 0 : db_error(st, "query plan");
     sqlite3_finalize(s);
     return rc;
 }

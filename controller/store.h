@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 12
+#define ASSAY_SCHEMA_VERSION 13
 
 typedef struct assay_store assay_store;
 
@@ -129,6 +129,10 @@ int assay_store_host_claim(assay_store *st, const char *host, int64_t job_id);
  * there (*art): a hint for the first contact, never trusted alone. */
 int assay_store_host_has(assay_store *st, const char *host, const char *agent_sha, const char *art_sha, int *agent,
                          int *art);
+/* SQLite's plan for assay_store_host_has's query, one line per step, into
+ * out[len] (for the tests: every table is reached through an index).
+ * ASSAY_ETOOBIG if it does not fit. */
+int assay_store_host_has_plan(assay_store *st, char *out, size_t len);
 /* The host's reset command succeeded before job_id (assigned to it): the
  * host is clean and fresh again, and the job's attempt records host_reset
  * = 1. ASSAY_ESTATE if the job is no longer assigned there. */

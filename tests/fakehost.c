@@ -33,6 +33,7 @@ struct fexec {
     char shas[33][65];  /* UPLOAD_RUN of a set: the digest each upload part checks, in order */
     int nshas;
     int set;            /* the command is for an artifact set */
+    int lie;            /* an answer of lie_unsent: what came arrives, whatever the status says */
     int again;          /* eagain: the next call answers "again" */
     int stall, drop, close_;
     long drop_at, close_at;
@@ -61,20 +62,22 @@ static int cached(const fake_host *h, const char *sha)
     return 0;
 }
 
-/* A RUN of a set: the files of its "for f in 'sha/name' ...;" list that
- * the cache lacks, named on stderr as remote.c's RUN does. 0 if the
- * command is not for a set or nothing is missing. */
-static int set_missing(fake_host *h, const char *cmd, char *err, size_t errlen)
+/* The files of a set's "for f in 'sha/name' ...;" list for which
+ * present(arg, sha) says no, named on stderr as remote.c's RUN names
+ * missing ones ("missing artifact files: 1 2"). 0 if the command is not
+ * for a set or every file is present. */
+static int set_lacks(const char *cmd, char *err, size_t errlen, int (*present)(const void *, const char *),
+                     const void *arg)
 {
     const char *p = strstr(cmd, "for f in '");
-    int miss = 0, i = 0;
+    int miss = 0;
     if (!p)
         return 0;
     p += 9;
     size_t used = (size_t)snprintf(err, errlen, "missing artifact files:");
     char sha[65];
-    for (; *p == '\'' && hex64(p + 1, sha); i++) {
-        if (!cached(h, sha)) {
+    for (int i = 0; *p == '\'' && hex64(p + 1, sha); i++) {
+        if (!present(arg, sha)) {
             miss = 1;
             used += (size_t)snprintf(err + used, errlen - used, " %d", i);
         }
@@ -83,11 +86,42 @@ static int set_missing(fake_host *h, const char *cmd, char *err, size_t errlen)
             break;
         p += 1 + (p[1] == ' ');
     }
-    snprintf(h->last_missing, sizeof h->last_missing, "%s", miss ? err : "");
     if (!miss)
         err[0] = '\0';
     return miss;
+}
+
+static int in_cache(const void *h, const char *sha)
+{
+    return cached(h, sha);
+}
+
+/* A RUN of a set: the files the cache lacks. */
+static int set_missing(fake_host *h, const char *cmd, char *err, size_t errlen)
+{
+    int miss = set_lacks(cmd, err, errlen, in_cache, h);
+    snprintf(h->last_missing, sizeof h->last_missing, "%s", miss ? err : "");
+    return miss;
 } /* always readable: the loop never sleeps on a fake host */
+
+static int carried(const void *xv, const char *sha)
+{
+    const struct fexec *x = xv;
+    for (int k = 0; k < x->nshas; k++)
+        if (!strcmp(x->shas[k], sha))
+            return 1;
+    return 0;
+}
+
+/* An upload and run of a set: the files the command does not carry (no
+ * upload part checks their digest). */
+static int set_unsent(const struct fexec *x, const char *cmd, char *err, size_t errlen)
+{
+    return set_lacks(cmd, err, errlen, carried, x);
+}
+
+static const char version_json[] = "{\"name\":\"assay-agent\",\"version\":\"0.0-fake\",\"triple\":\"x86_64-linux-gnu\","
+                                   "\"commit\":\"fake\",\"build_id\":\"none\",\"protocol\":1,\"machine\":\"x86_64\"}\n";
 
 static double mono(void)
 {
@@ -334,6 +368,20 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
         int up = kind == ASSAY_REMOTE_UPLOAD_RUN; /* what is missing comes on stdin */
         int set = strstr(o->command, "for f in '") != NULL;
         int miss = (!h->has_agent && !up ? 1 : 0) | (from == 0 && !set && !h->has_art && !up ? 2 : 0);
+        if (up && h->lie_unsent > 0 && from == 0) {
+            /* The agent comes on infd, the artifact's files on infds. */
+            int no_agent = o->infd < 0, no_art = !set && o->ninfds == 0;
+            int no_files = set && set_unsent(x, o->command, x->err, sizeof x->err);
+            if (no_agent || no_art || no_files) {
+                h->lie_unsent--;
+                h->lies++;
+                x->lie = 1;
+                x->status = ASSAY_REMOTE_MISSING + no_agent + 2 * (no_art || no_files);
+                snprintf(h->last_lie, sizeof h->last_lie, "%s%s%s", no_agent ? "agent " : "",
+                         no_art ? "artifact " : "", no_files ? x->err : "");
+                break;
+            }
+        }
         /* A set is checked when its RUN runs: after an upload, against
          * what came whole. */
         if (set && from == 0 && !up && set_missing(h, o->command, x->err, sizeof x->err))
@@ -370,10 +418,23 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
         h->resets++;
         break;
     case ASSAY_REMOTE_VERSION:
-        h->versions++;
-        if (h->on_version)
-            h->on_version(h);
+    case ASSAY_REMOTE_UPLOAD_VERSION: {
+        if (kind == ASSAY_REMOTE_VERSION) {
+            h->versions++;
+            if (h->on_version)
+                h->on_version(h);
+        } else {
+            h->version_pushes++;
+        }
+        /* The digest check comes first; a pushed agent is ours. */
+        if (kind == ASSAY_REMOTE_VERSION && !h->has_agent) {
+            x->status = ASSAY_REMOTE_MISSING + 1;
+            break;
+        }
+        const char *a = h->version_answer ? h->version_answer : version_json;
+        put(&b, a, strlen(a));
         break;
+    }
     case ASSAY_REMOTE_FACTS:
         break;
     case ASSAY_REMOTE_REMOVE:
@@ -428,13 +489,14 @@ static int exec_run(void *xv)
             while (read(fd, buf, sizeof buf) > 0)
                 ;
             /* UPLOAD_RUN: the agent first when both come */
-            if (x->kind == ASSAY_REMOTE_UPLOAD_AGENT || (x->kind == ASSAY_REMOTE_UPLOAD_RUN && !h->has_agent && !got_agent))
+            if (x->kind == ASSAY_REMOTE_UPLOAD_AGENT || x->kind == ASSAY_REMOTE_UPLOAD_VERSION ||
+                (x->kind == ASSAY_REMOTE_UPLOAD_RUN && !h->has_agent && !got_agent))
                 got_agent = 1;
             else
                 got_art = 1;
         }
         x->infd = x->infd2 = -1;
-        if (x->status == 0) {
+        if (x->status == 0 || x->lie) {
             h->uploads_agent += got_agent;
             h->uploads_art += got_art;
             h->has_agent |= got_agent;
@@ -452,10 +514,11 @@ static int exec_run(void *xv)
                 x->nfds = 0;
                 return assay_error_set(ASSAY_EIO, "fake: the connection dropped in the upload of file %d", k + 1);
             }
-            if (x->status == 0 && !x->set) { /* one file: the artifact */
+            int ok = x->status == 0 || x->lie;
+            if (ok && !x->set) { /* one file: the artifact */
                 h->uploads_art++;
                 h->has_art = 1;
-            } else if (x->status == 0 && si < x->nshas) {
+            } else if (ok && si < x->nshas) {
                 if (!cached(h, x->shas[si]) && h->ncache < 64)
                     memcpy(h->cache[h->ncache++], x->shas[si], 65);
                 if (h->nuploaded < 64)

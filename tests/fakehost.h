@@ -15,7 +15,8 @@
 #include "transport.h"
 
 typedef struct fake_host {
-    /* What the host has. */
+    /* What the host has. has_agent: our agent (0: none, or one whose
+     * digest is not the one pushed: the same to every command). */
     int has_agent, has_art;
     /* Artifact sets (a RUN with "for f in 'sha/name' ..."): the digests in
      * its cache, each file checked on its own. */
@@ -45,11 +46,19 @@ typedef struct fake_host {
     int fail_step;             /* the spec's step at this index (1-based) fails (exit 1); 0: none */
     size_t log_bytes;          /* each step run's stdout log (default 100 bytes) */
     long announce_extra;       /* a log header announces this many bytes more than the log has */
+    const char *version_answer; /* what the agent prints for version --json (NULL: our agent's JSON) */
+    int lie_unsent;            /* an upload and run answers that whatever it did not carry is missing */
+                               /* (the agent, the artifact, a set's files: a host that names in turn */
+                               /* what the last upload left out), this many times; what it carried */
+                               /* arrives all the same */
     void (*on_run)(struct fake_host *); /* called when a RUN command starts */
     void (*on_version)(struct fake_host *); /* called when a VERSION command (a health check) starts */
     /* What happened. */
     int connects, runs, upload_runs, uploads_agent, uploads_art, logs_cmds, cancels, stops, resets, versions;
     int removes;               /* REMOVE commands (ended jobs' directories) */
+    int version_pushes;        /* UPLOAD_VERSION commands (a health check pushing the agent) */
+    int lies;                  /* answers lie_unsent gave */
+    char last_lie[300];        /* what the last of them named missing */
     char *last_remove;         /* the last REMOVE command, as sent */
     char last_address[256];
     char uploaded[64][65];     /* each artifact file of a set that came whole, in order */

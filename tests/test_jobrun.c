@@ -69,6 +69,7 @@ TestSuite(jobrun, .init = setup, .fini = teardown, .timeout = 120);
  * SIGINT; its log in log_text. */
 static int max_attempts; /* 0: the dispatcher's default */
 static int gc_only;      /* assay gc --hosts: no jobs, the job directories due */
+static double host_cmd_timeout; /* 0: the dispatcher's default (600 s) */
 static size_t gc_removed, gc_failed;
 
 static void dispatch_x(double silence_s, double unreachable_s, int once)
@@ -82,7 +83,8 @@ static void dispatch_x(double silence_s, double unreachable_s, int once)
     assay_transport t = fake_transport(&fh);
     assay_dispatch_opts o = {.once = once, .out = f, .transport = &t, .silence_s = silence_s,
                              .unreachable_s = unreachable_s, .log_cap = 1000, .max_attempts = max_attempts,
-                             .gc_only = gc_only, .dirs_removed = &gc_removed, .dirs_failed = &gc_failed};
+                             .gc_only = gc_only, .dirs_removed = &gc_removed, .dirs_failed = &gc_failed,
+                             .host_cmd_timeout_s = host_cmd_timeout};
     cr_assert_eq(assay_dispatch(&lab, &o), 0, "%s", assay_error_last()->message);
     fclose(f);
     assay_lab_close(&lab);
@@ -632,6 +634,140 @@ Test(jobrun, the_health_check_runs_on_schedule)
     has("host fake-1: health check passed");
 }
 
+/* The lab's whole-number settings, as the dispatcher and package add read
+ * them: a value out of range or not a whole number (a store edited by
+ * hand) is the default, never a surprise. */
+Test(jobrun, a_setting_that_is_not_a_whole_number_in_range_is_its_default)
+{
+    static const struct {
+        const char *v;
+        uint64_t want;
+    } cases[] = {{"5", 5},   {"0", 0},   {"36500", 36500}, {"36501", 7}, {"-1", 7}, {"1.5", 7},
+                 {"7x", 7},  {"", 7},    {" 5", 7},        {"+5", 7},    {"99999999999999999999", 7}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert_eq(th_run(out, sizeof out, "sqlite3 %s/lab/assay.db \"insert or replace into meta values "
+                                             "('hosts.job_retention_days', '%s')\"", dir, cases[i].v),
+                     0, "%s", out);
+        assay_lab lab;
+        lab_open(&lab);
+        uint64_t got = assay_lab_setting(&lab, "hosts.job_retention_days", 0, 36500, 7);
+        assay_lab_close(&lab);
+        cr_assert_eq(got, cases[i].want, "'%s': %llu", cases[i].v, (unsigned long long)got);
+    }
+    assay_lab lab;
+    lab_open(&lab);
+    cr_assert_eq(assay_lab_setting(&lab, "hosts.quarantine_after", 1, 999999, 3), 3, "unset");
+    assay_lab_close(&lab);
+}
+
+/* What the store has of fake-1's health. */
+static assay_host_rec fake1(void)
+{
+    assay_lab lab;
+    assay_host_rec h;
+    lab_open(&lab);
+    cr_assert_eq(assay_store_host_get(lab.store, "fake-1", &h), 0);
+    assay_lab_close(&lab);
+    return h;
+}
+
+/* The check verifies the agent by its digest, as RUN does: one that is
+ * gone or replaced goes up again, as a job's start would send it, and the
+ * host is healthy once the agent it has answers as ours. */
+Test(jobrun, the_health_check_pushes_a_missing_or_replaced_agent)
+{
+    fh.has_agent = fh.has_art = 1;
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    fh.has_agent = 0; /* removed, or replaced by another binary */
+    fh.uploads_agent = 0;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(5, 60, 0);
+    has("host fake-1: health check: the agent is missing or not the one pushed: it goes up again");
+    has("host fake-1: health check passed");
+    cr_assert_eq(fh.version_pushes, 1, "%s", log_text);
+    cr_assert_eq(fh.uploads_agent, 1, "%s", log_text);
+    cr_assert(fh.has_agent);
+    cr_assert_eq(fake1().failures, 0);
+}
+
+/* An agent whose answer is not our agent's version (a login banner on
+ * stdout, another program at its path, another protocol) leaves the host
+ * unhealthy, and its last error says what came. */
+Test(jobrun, an_agent_that_answers_garbage_fails_the_health_check)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.version_answer = "Welcome to the host\n";
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(5, 60, 0);
+    job1("passed", EVENTS, LOGS);
+    has("host fake-1: health check failed: health check: the agent's answer to version --json is not a JSON object "
+        "('Welcome to the host.')");
+    assay_host_rec h = fake1();
+    cr_assert_geq(h.failures, 1);
+    cr_assert(strstr(h.last_error, "not a JSON object ('Welcome to the host.')"), "%s", h.last_error);
+    cr_assert_eq(fh.version_pushes, 0, "the digest was right: nothing to push");
+    /* Another protocol is not ours either (the row of failures forgotten
+     * first: a third in a row would quarantine the host, and no check
+     * would come). */
+    cr_assert_eq(lab_cmd("host resume fake-1"), 0, "%s", out);
+    fh.version_answer = "{\"name\":\"assay-agent\",\"version\":\"9\",\"protocol\":2}";
+    fh.versions = 0;
+    dispatch_x(5, 60, 0);
+    has("host fake-1: health check failed: health check: the agent speaks protocol 2, not 1");
+}
+
+/* A host where the agent cannot go up (its digest does not match on the
+ * host, a full disk) is not healthy, and says why. */
+Test(jobrun, a_health_check_whose_push_fails_says_why)
+{
+    fh.has_agent = fh.has_art = 1;
+    dispatch(5);
+    fh.has_agent = 0;
+    fh.fail_kind = ASSAY_REMOTE_UPLOAD_VERSION;
+    fh.fail_status = ASSAY_REMOTE_NO_UPLOAD;
+    fh.fail_times = 1000;
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(5, 60, 0);
+    has("host fake-1: health check failed: health check: the agent was missing or not ours, and its upload ended "
+        "with 95: fake: agent upload and version failed");
+    cr_assert(!fh.has_agent);
+    assay_host_rec h = fake1();
+    cr_assert_geq(h.failures, 1);
+    cr_assert(strstr(h.last_error, "its upload ended with 95"), "%s", h.last_error);
+}
+
+/* A warm host on which the next command of this kind never ends, and a
+ * dispatcher that gives a host's own commands 1 s. */
+static void hang_once(int kind)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.stall_kind = kind;
+    fh.stall_times = 1;
+    host_cmd_timeout = 1;
+}
+
+/* A check that hangs on the host (sshd answers keepalives, the command
+ * never ends) is cut after the dispatcher's host command timeout and
+ * counted as a failure: the host is not left checking, the loop goes on,
+ * and the next check passes. */
+Test(jobrun, a_hung_health_check_is_cut_and_counted)
+{
+    hang_once(ASSAY_REMOTE_VERSION);
+    cr_assert_eq(lab_cmd("config set hosts.health_interval 1"), 0, "%s", out);
+    fh.on_version = stop_on_second_check;
+    dispatch_x(60, 60, 0); /* the connection is never silent for long: only the command hangs */
+    job1("passed", EVENTS, LOGS);
+    const char *cut = strstr(log_text, "host fake-1: health check failed: health check: the command did not end "
+                                       "within 1s"),
+               *passed = strstr(log_text, "host fake-1: health check passed");
+    cr_assert(cut && passed && passed > cut, "%s", log_text);
+    cr_assert_str_eq(fake1().last_error, "health check: the command did not end within 1s");
+}
+
 /* ---- ended jobs' directories on hosts (hosts.job_retention_days) ------------ */
 
 /* `assay gc --hosts` on the fake host: a dispatcher that runs no job. */
@@ -742,6 +878,22 @@ Test(jobrun, a_failing_removal_is_given_up_after_its_tries)
     cr_assert_eq(dirs_left(), 0, "given up");
 }
 
+/* A removal of job directories that hangs, like a hung check: cut, recorded as a failed
+ * try, and a pass of the dispatcher (`--once`, `gc --hosts`) ends. */
+Test(jobrun, a_hung_removal_is_cut_and_recorded)
+{
+    hang_once(ASSAY_REMOTE_REMOVE);
+    cr_assert_eq(lab_cmd("config set hosts.job_retention_days 0"), 0, "%s", out);
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    has("host fake-1: 1 job directories not removed: the removal did not end within 1s");
+    cr_assert_eq(gc_failed, 1);
+    cr_assert_eq(dirs_left(), 1, "tried once of %d", ASSAY_HOST_DIR_TRIES);
+    gc_hosts();
+    cr_assert_eq(fh.removes, 2, "%s", log_text);
+    cr_assert_eq(dirs_left(), 0);
+}
+
 /* Only an attempt whose events and logs reached the store: a job whose
  * agent broke the protocol keeps its directory (the host's copy is the
  * only one of what it wrote). */
@@ -796,6 +948,56 @@ Test(jobrun, hostile_job_directories_are_quoted_or_refused)
     const char *good[] = {"jobs/a", ".assay/jobs/0123abcd-r1-j1-a1", "/var/tmp/x/jobs/a.b_c-d"};
     for (size_t i = 0; i < 3; i++)
         cr_assert_eq(assay_remote_job_dir_check(good[i]), 0, "%s: %s", good[i], assay_error_last()->message);
+}
+
+/* The health check's commands, run by a real shell: the agent runs only
+ * when its digest is the one pushed (as RUN checks it), and one pushed by
+ * the check is put in place only once its bytes match that digest. */
+Test(jobrun, the_health_check_runs_only_the_agent_that_was_pushed)
+{
+    char root[400], agent[400], other[400], marker[400], cmd[9000], sha[65];
+    snprintf(root, sizeof root, "%s/r o'ot", dir);
+    snprintf(agent, sizeof agent, "%s/agent.sh", dir);
+    snprintf(other, sizeof other, "%s/other.sh", dir);
+    snprintf(marker, sizeof marker, "%s/ran", dir);
+    cr_assert_eq(th_run(out, sizeof out,
+                        "cd %s && printf '#!/bin/sh\\ntouch ran\\necho \\047{\"name\":\"assay-agent\",\"version\":"
+                        "\"1\",\"protocol\":1}\\047\\n' > agent.sh && printf '#!/bin/sh\\ntouch ran\\n' > other.sh && "
+                        "chmod +x agent.sh other.sh && sha256sum < agent.sh | cut -c1-64",
+                        dir),
+                 0, "%s", out);
+    cr_assert_eq(sscanf(out, "%64s", sha), 1, "%s", out);
+    assay_remote_host rh = {root, "", sha, "h"};
+    /* None there: "missing" before anything runs. */
+    cr_assert_eq(assay_remote_version(cmd, sizeof cmd, &rh), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && (%s)", dir, cmd), ASSAY_REMOTE_MISSING + 1, "%s", out);
+    /* Pushed: checked on the host, then it answers as ours. */
+    cr_assert_eq(assay_remote_upload_version(cmd, sizeof cmd, &rh), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && (%s) < agent.sh 2>/dev/null", dir, cmd), 0, "%s", out);
+    cr_assert_eq(assay_remote_version_answer(out, strlen(out)), 0, "%s: %s", out, assay_error_last()->message);
+    cr_assert_eq(access(marker, F_OK), 0, "the agent ran");
+    cr_assert_eq(unlink(marker), 0);
+    /* Replaced by another program at the same path: never run. */
+    cr_assert_eq(assay_remote_version(cmd, sizeof cmd, &rh), 0);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && cp other.sh \"$(ls -d r*)/agents/%s/assay-agent\" && (%s)", dir, sha,
+                        cmd),
+                 ASSAY_REMOTE_MISSING + 1, "%s", out);
+    cr_assert_neq(access(marker, F_OK), 0, "a replaced agent does not run");
+    /* Bytes that are not the agent's do not go in place. */
+    cr_assert_eq(assay_remote_upload_version(cmd, sizeof cmd, &rh), 0);
+    cr_assert_eq(th_run(out, sizeof out, "cd %s && (%s) < other.sh", dir, cmd), ASSAY_REMOTE_NO_UPLOAD, "%s", out);
+    cr_assert(strstr(out, "digest mismatch"), "%s", out);
+    cr_assert_neq(access(marker, F_OK), 0);
+    /* What an agent's answer must be. */
+    static const char *const bad[] = {"", "Welcome\n", "{}", "[1]", "{\"name\":\"x\",\"version\":\"1\",\"protocol\":1}",
+                                      "{\"name\":\"assay-agent\",\"version\":\"1\",\"protocol\":2}",
+                                      "{\"name\":\"assay-agent\",\"protocol\":1}",
+                                      "{\"name\":\"assay-agent\",\"version\":\"1\",\"protocol\":\"1\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(assay_remote_version_answer(bad[i], strlen(bad[i])), ASSAY_EPROTO, "accepted: %s", bad[i]);
+    char big[ASSAY_REMOTE_VERSION_MAX + 2];
+    memset(big, ' ', sizeof big);
+    cr_assert_eq(assay_remote_version_answer(big, sizeof big), ASSAY_EPROTO, "over the cap");
 }
 
 /* ---- the live view, through a pseudo-terminal -------------------------------- */
@@ -1090,15 +1292,10 @@ Test(jobrun, the_command_honours_no_color_and_term_dumb)
     cr_assert_null(strstr(out, "\033["), "%s", out);
 }
 
-/* A product of several files: all of them go up (each checked by its own
- * digest), the spec names them in order, and an upload cut in the middle
- * of the second file resumes there: the first, whole in the host's cache,
- * is not sent again. */
-Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
+/* A product of three files ("trio", a set), submitted: a job for it
+ * queued; their digests in sums, the package's id in pkg. */
+static void submit_set(char sums[3][65], char pkg[65])
 {
-    dispatch(5); /* job 1: the agent is on the host now */
-    job1("passed", EVENTS, LOGS);
-    char sums[3][65];
     cr_assert_eq(th_run(out, sizeof out,
                         "set -e; cd %s; A='%s --lab %s/lab'; mkdir -p set/pkgs; for f in one two three; do "
                         "head -c 3000 /dev/urandom > set/pkgs/$f.bin; done; cat > set/manifest.json <<'EOF'\n"
@@ -1112,10 +1309,23 @@ Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
                         "EOF\n"
                         "tar -C set -czf set.tar.gz manifest.json pkgs; p=$($A package add set.tar.gz 2>/dev/null); "
                         "$A run submit \"$(echo $p | cut -c1-12)\" --profiles " PROFILE " >/dev/null; "
-                        "sha256sum set/pkgs/one.bin set/pkgs/two.bin set/pkgs/three.bin | cut -c1-64",
+                        "sha256sum set/pkgs/one.bin set/pkgs/two.bin set/pkgs/three.bin | cut -c1-64; echo $p",
                         dir, ASSAY, dir),
                  0, "%s", out);
-    cr_assert_eq(sscanf(out, "%64s %64s %64s", sums[0], sums[1], sums[2]), 3, "%s", out);
+    cr_assert_eq(sscanf(out, "%64s %64s %64s %64s", sums[0], sums[1], sums[2], pkg), 4, "%s", out);
+}
+
+/* A product of several files: all of them go up (each checked by its own
+ * digest), the spec names them in order, and an upload cut in the middle
+ * of the second file resumes there: the first, whole in the host's cache,
+ * is not sent again. */
+Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
+{
+    dispatch(5); /* job 1: the agent is on the host now */
+    job1("passed", EVENTS, LOGS);
+    char sums[3][65];
+    char pkg[65];
+    submit_set(sums, pkg);
     fh.runs = fh.upload_runs = fh.uploads_agent = fh.uploads_art = 0;
     fh.drop_upload_file = 2;
     fh.drop_upload_times = 1;
@@ -1138,5 +1348,43 @@ Test(jobrun, a_set_goes_up_whole_and_a_cut_upload_resumes_at_its_second_file)
     lab_open(&lab);
     cr_assert_eq(assay_store_job_get(lab.store, 2, &j), 0);
     cr_assert_str_eq(j.outcome, "passed", "job 2: %s (%s)\n%s", j.outcome, j.reason, log_text);
+    assay_lab_close(&lab);
+}
+
+/* A host whose RUN names missing, in turn, whatever the last upload left
+ * out (file 1, then files 0 and 2, then file 1 again): each upload round
+ * sends what was named, and after the one extra round a first contact's
+ * wrong guess may need, the attempt is failed over, never uploaded to for
+ * ever. The next attempt finds everything there. */
+Test(jobrun, a_host_that_names_in_turn_what_the_last_upload_left_out_is_failed_over)
+{
+    char sums[3][65], pkg[65];
+    fh.has_agent = fh.has_art = 1;
+    dispatch(5);
+    job1("passed", EVENTS, LOGS);
+    submit_set(sums, pkg); /* job 2: the set goes up whole */
+    dispatch(5);
+    cr_assert_eq(fh.ncache, 3, "%s", log_text);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "run submit %.12s --profiles " PROFILE, pkg);
+    cr_assert_eq(lab_cmd(cmd), 0, "%s", out); /* job 3 */
+    /* The host lost file 1, and lies twice about what an upload left out. */
+    for (int i = 0; i < fh.ncache; i++)
+        if (!strcmp(fh.cache[i], sums[1]))
+            memcpy(fh.cache[i], fh.cache[--fh.ncache], 65);
+    fh.lie_unsent = 2;
+    fh.upload_runs = 0;
+    dispatch(5);
+    has("job 3 on fake-1: starting -> uploading: the host lacks the artifact");
+    has("job 3 on fake-1: infrastructure error: fake-1 still lacks the artifact after 2 uploads");
+    cr_assert_eq(fh.lies, 2, "%s", log_text);
+    cr_assert_eq(fh.upload_runs, 2, "two rounds, no more\n%s", log_text);
+    cr_assert_str_eq(fh.last_lie, "missing artifact files: 1", "the second lie named file 1 again");
+    assay_lab lab;
+    assay_job_rec j;
+    lab_open(&lab);
+    cr_assert_eq(assay_store_job_get(lab.store, 3, &j), 0);
+    cr_assert_str_eq(j.outcome, "passed", "job 3: %s (%s)\n%s", j.outcome, j.reason, log_text);
+    cr_assert_eq(j.attempt, 2);
     assay_lab_close(&lab);
 }

@@ -15,17 +15,23 @@
 static char dir[] = "/tmp/assay-store-XXXXXX";
 static assay_store *st;
 
+/* Package number n (its id n in 64 digits), with these artifacts. */
+static void add_package(int n, const assay_artifact_rec *arts, size_t narts)
+{
+    assay_package_rec p = {.size = 1};
+    snprintf(p.id, sizeof p.id, "%064d", n);
+    snprintf(p.file_name, sizeof p.file_name, "x%d.tar.gz", n);
+    snprintf(p.product, sizeof p.product, "prod");
+    snprintf(p.version, sizeof p.version, "%d", n);
+    snprintf(p.vendor, sizeof p.vendor, "v");
+    cr_assert_eq(assay_store_package_add(st, &p, "{}", arts, narts, NULL), 0, "%s", assay_error_last()->message);
+}
+
 static void setup(void)
 {
     cr_assert_not_null(mkdtemp(dir));
     cr_assert_eq(assay_store_open(&st, dir, 1), 0, "%s", assay_error_last()->message);
-    assay_package_rec p = {.size = 1};
-    snprintf(p.id, sizeof p.id, "%064d", 1);
-    snprintf(p.file_name, sizeof p.file_name, "x.tar.gz");
-    snprintf(p.product, sizeof p.product, "prod");
-    snprintf(p.version, sizeof p.version, "1");
-    snprintf(p.vendor, sizeof p.vendor, "v");
-    cr_assert_eq(assay_store_package_add(st, &p, "{}", NULL, 0, NULL), 0);
+    add_package(1, NULL, 0);
 }
 
 static void teardown(void)
@@ -522,4 +528,54 @@ Test(store, published_entries_keep_their_envelope_and_submitters)
     cr_assert_eq(assay_store_registry(st, run, NULL, NULL, NULL, NULL, &l), 0);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "submitted_by")), 0);
     cJSON_Delete(l);
+}
+
+/* What the records say a host has (the first contact's hint): a job that
+ * ran our agent there, now or in an earlier attempt, and a job of a
+ * package with the artifact; another host has neither. */
+Test(store, the_records_say_what_a_host_has)
+{
+    assay_artifact_rec a = {.size = 1};
+    snprintf(a.name, sizeof a.name, "pkgs/y.rpm");
+    snprintf(a.sha256, sizeof a.sha256, "%064d", 7);
+    add_package(2, &a, 1);
+    char *profs[] = {"a"}, id2[65];
+    int64_t run;
+    snprintf(id2, sizeof id2, "%064d", 2);
+    cr_assert_eq(assay_store_run_submit(st, id2, profs, 1, 0, 0, NULL, &run), 0);
+    assay_job_rec *v;
+    size_t n;
+    cr_assert_eq(assay_store_jobs_queued(st, &v, &n), 0);
+    int64_t id = v[0].id;
+    free(v);
+    int ha = -1, hf = -1;
+    cr_assert_eq(assay_store_host_has(st, "h1", "agent1", a.sha256, &ha, &hf), 0);
+    cr_assert_eq(ha + hf, 0, "no record yet");
+    /* Attempt 1 ran agent1 on h1, then was retried onto h2. */
+    cr_assert_eq(assay_store_job_assign(st, id, "h1"), 0);
+    cr_assert_eq(assay_store_job_set_running(st, id, "agent1"), 0);
+    cr_assert_eq(assay_store_job_retry_attempt(st, id, 1, "host down", 3), 0);
+    cr_assert_eq(assay_store_host_has(st, "h1", "agent1", a.sha256, &ha, &hf), 0);
+    cr_assert_eq(ha, 1, "the attempt's agent on h1");
+    cr_assert_eq(hf, 1, "the attempt started there with the artifact");
+    cr_assert_eq(assay_store_host_has(st, "h1", "agent2", "x", &ha, &hf), 0);
+    cr_assert_eq(ha + hf, 0, "another agent, another artifact");
+    cr_assert_eq(assay_store_host_has(st, "h2", "agent1", a.sha256, &ha, &hf), 0);
+    cr_assert_eq(ha + hf, 0, "nothing ran on h2 yet");
+    cr_assert_eq(assay_store_job_assign(st, id, "h2"), 0);
+    cr_assert_eq(assay_store_job_set_running(st, id, "agent1"), 0);
+    cr_assert_eq(assay_store_host_has(st, "h2", "agent1", a.sha256, &ha, &hf), 0);
+    cr_assert_eq(ha + hf, 2, "the job runs on h2 now");
+}
+
+/* Schema 13: the hint is asked at every first contact with a host, so
+ * it is found through indexes, never by a scan of the lab's history. */
+Test(store, what_a_host_has_is_looked_up_by_index)
+{
+    char plan[4096];
+    cr_assert_eq(assay_store_host_has_plan(st, plan, sizeof plan), 0, "%s", assay_error_last()->message);
+    cr_assert(strstr(plan, "jobs_by_host_agent") && strstr(plan, "attempts_by_host_agent"), "%s", plan);
+    for (const char *l = plan; *l; l = strchr(l, '\n') + 1)
+        cr_assert(strncmp(l, "SCAN", 4) != 0 || strncmp(l, "SCAN CONSTANT ROW\n", 18) == 0, "a table is scanned:\n%s",
+                  plan);
 }
