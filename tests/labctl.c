@@ -3,6 +3,7 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,12 @@
 
 char lc_lab[256], lc_out[1 << 18], lc_pkg[65];
 int lc_reference;
+
+/* Dispatchers this test started: stopped by lc_teardown if the test did
+ * not (an assertion ended it first), and by a watcher beside each when
+ * this test's process is gone without a teardown (ctest's timeout). */
+static int bg[16];
+static size_t nbg;
 
 int lc_sh(const char *fmt, ...)
 {
@@ -47,6 +54,10 @@ void lc_setup(const char *hosts_dir, int net, int nhosts)
 
 void lc_teardown(void)
 {
+    for (size_t i = 0; i < nbg; i++)
+        if (bg[i] > 1)
+            kill(bg[i], SIGKILL); /* gone already, most of the time: the test stopped it */
+    nbg = 0;
     char *slash = strrchr(lc_lab, '/');
     if (slash && strcmp(slash, "/lab") == 0) {
         *slash = '\0';
@@ -132,8 +143,15 @@ int lc_check_events(int job, int attempt)
 
 int lc_dispatch_bg(const char *log, const char *args)
 {
-    cr_assert_eq(lc_sh("%s dispatch %s > %s/%s 2>&1 & echo $!", LC_ASSAY, args, lc_lab, log), 0);
-    return atoi(lc_out);
+    cr_assert_eq(lc_sh("%s dispatch %s > %s/%s 2>&1 & d=$!; "
+                       "( while kill -0 %ld && kill -0 $d; do sleep 0.5; done; kill -9 $d ) >/dev/null 2>&1 </dev/null & "
+                       "echo $d",
+                       LC_ASSAY, args, lc_lab, log, (long)getpid()),
+                 0);
+    int pid = atoi(lc_out);
+    if (nbg < sizeof bg / sizeof *bg)
+        bg[nbg++] = pid;
+    return pid;
 }
 
 void lc_wait_event(int job, const char *type, const char *step, int seconds)
