@@ -215,7 +215,7 @@ static int stop_asked(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 }
 
 int assay_client_post(int *status, char *reply, size_t replylen, const char *url, const char *const *headers,
-                      const char *body, long timeout_s, const volatile int *stop)
+                      const char *body, long connect_s, long timeout_s, const volatile int *stop)
 {
     CURL *h = curl_easy_init();
     struct curl_slist *hdr = NULL;
@@ -233,7 +233,7 @@ int assay_client_post(int *status, char *reply, size_t replylen, const char *url
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is an answer, not a new address */
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, connect_s < timeout_s ? connect_s : timeout_s);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);

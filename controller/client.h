@@ -43,7 +43,9 @@ int assay_client_get_range(assay_client *c, FILE *sink, const char *path, uint64
 /*
  * POST the JSON `body` to `url` (http or https) with extra `headers`
  * (NULL-terminated "Name: value" lines), for a webhook: no redirect
- * followed, at most timeout_s seconds in all, aborted when *stop becomes
+ * followed, at most connect_s seconds to connect and timeout_s seconds
+ * in all (a receiver that accepts and never answers costs no more than
+ * that), aborted when *stop becomes
  * non-zero (stop may be NULL). The answer's status into *status and its
  * first replylen - 1 bytes into reply (NUL-terminated; the rest is read
  * and dropped). Returns 0 when an answer came, whatever its status, or
@@ -51,7 +53,7 @@ int assay_client_get_range(assay_client *c, FILE *sink, const char *path, uint64
  * curl_global_init (assay_client_global) before any thread does this.
  */
 int assay_client_post(int *status, char *reply, size_t replylen, const char *url, const char *const *headers,
-                      const char *body, long timeout_s, const volatile int *stop);
+                      const char *body, long connect_s, long timeout_s, const volatile int *stop);
 
 /* libcurl's global set-up, once, before threads (0 or ASSAY_EIO), and its end. */
 int assay_client_global_init(void);

@@ -156,6 +156,13 @@ static const char *const migrations[] = {
      * by a scan of every job and attempt the lab ever ran. */
     "CREATE INDEX IF NOT EXISTS jobs_by_host_agent ON jobs (host, agent_sha256);"
     "CREATE INDEX IF NOT EXISTS attempts_by_host_agent ON attempts (host, agent_sha256);",
+    /* 14: a run's webhook deliveries are made in the transaction that ends
+     * it (hooks_hear), no longer by assay serve scanning every ended run;
+     * the runs that ended before, while no server ran, get theirs now. */
+    "INSERT OR IGNORE INTO webhook_deliveries (id, webhook_id, run_id, status, attempts, next_try, created_at) "
+    "  SELECT lower(hex(randomblob(16))), w.id, r.id, 'pending', 0, CAST(strftime('%s', 'now') AS INTEGER), "
+    "  strftime('%Y-%m-%dT%H:%M:%SZ', 'now') FROM runs r JOIN package_orgs po ON po.package_id = r.package_id "
+    "  JOIN webhooks w ON w.org = po.org WHERE r.state IN ('done','canceled') AND r.finished_at >= w.created_at;",
 };
 
 static void now_utc(char out[32])
@@ -756,6 +763,33 @@ int assay_store_host_health(assay_store *st, const char *name, const char *error
     return rc;
 }
 
+/* The deliveries of run `run` to its organisations' hooks, if it has
+ * ended (docs/api.md#webhooks): in the transaction that ends it, so a run
+ * that ends while no server runs is delivered when one starts, and no
+ * server ever scans the runs' history. A hook hears of the runs that end
+ * after it was made, of packages its organisation uploaded; one delivery
+ * each, however often this runs. Inside the caller's transaction. */
+static int hooks_hear(assay_store *st, int64_t run)
+{
+    sqlite3_stmt *s;
+    char at[32];
+    now_utc(at);
+    int rc = prepare(st, &s,
+                     "INSERT OR IGNORE INTO webhook_deliveries (id, webhook_id, run_id, status, attempts, next_try, "
+                     "created_at) SELECT lower(hex(randomblob(16))), w.id, r.id, 'pending', 0, ?1, ?2 "
+                     "FROM runs r JOIN package_orgs po ON po.package_id = r.package_id "
+                     "JOIN webhooks w ON w.org = po.org "
+                     "WHERE r.id = ?3 AND r.state IN ('done','canceled') AND r.finished_at >= w.created_at");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
+    sqlite3_bind_text(s, 2, at, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, run);
+    rc = step_done(st, s, "webhook deliveries");
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* Bind and run one statement of a transaction the caller holds. */
 static int run_bound(assay_store *st, const char *sql, int64_t id, const char *text, const char *what)
 {
@@ -930,7 +964,7 @@ int assay_store_run_submit(assay_store *st, const char *package_id, char *const 
     /* Nothing to run at all: the run is done as it is submitted. */
     if ((rc = run_bound(st, "UPDATE runs SET state = 'done', finished_at = ?2 WHERE id = ?1 AND NOT EXISTS "
                             "(SELECT 1 FROM jobs WHERE run_id = ?1 AND state = 'queued')",
-                        id, now, "submit run")) < 0)
+                        id, now, "submit run")) < 0 || (rc = hooks_hear(st, id)) < 0)
         goto fail;
     if ((rc = assay_store_commit(st)) < 0)
         return rc;
@@ -1076,7 +1110,8 @@ int assay_store_job_get(assay_store *st, int64_t id, assay_job_rec *j)
     return 0;
 }
 
-/* Finish a run whose jobs have all ended. Inside the caller's transaction. */
+/* Finish a run whose jobs have all ended, and make its webhook
+ * deliveries. Inside the caller's transaction. */
 static int settle_run(assay_store *st, int64_t job_id)
 {
     char now[32];
@@ -1091,7 +1126,14 @@ static int settle_run(assay_store *st, int64_t job_id)
     sqlite3_bind_int64(s, 2, job_id);
     rc = step_done(st, s, "settle run");
     sqlite3_finalize(s);
-    return rc;
+    if (rc < 0 || sqlite3_changes(st->db) == 0)
+        return rc;
+    if ((rc = prepare(st, &s, "SELECT run_id FROM jobs WHERE id = ?")) < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, job_id);
+    int64_t run = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return run < 0 ? db_error(st, "settle run") : hooks_hear(st, run);
 }
 
 /* One UPDATE of a job, guarded by its expected state, in a transaction. */
@@ -1400,7 +1442,7 @@ int assay_store_run_cancel(assay_store *st, int64_t run_id, int skip_uninstall)
     sqlite3_bind_int64(s, 3, run_id);
     rc = step_done(st, s, "cancel run");
     sqlite3_finalize(s);
-    if (rc < 0)
+    if (rc < 0 || (rc = hooks_hear(st, run_id)) < 0)
         goto fail;
     return assay_store_commit(st);
 fail:
@@ -2091,39 +2133,27 @@ int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org,
     return rows_json(st, s, out);
 }
 
-int assay_store_webhook_enqueue(assay_store *st, int64_t now)
+int assay_store_webhook_next(assay_store *st, int64_t now, int64_t after, const char *busy, cJSON **out)
 {
     sqlite3_stmt *s;
-    char at[32];
-    now_utc(at);
-    /* A hook hears of the runs that end after it was made, of packages its
-     * organisation uploaded; one delivery each, whatever runs this again. */
-    int rc = prepare(st, &s,
-                     "INSERT OR IGNORE INTO webhook_deliveries (id, webhook_id, run_id, status, attempts, next_try, "
-                     "created_at) SELECT lower(hex(randomblob(16))), w.id, r.id, 'pending', 0, ?1, ?2 "
-                     "FROM runs r JOIN package_orgs po ON po.package_id = r.package_id "
-                     "JOIN webhooks w ON w.org = po.org "
-                     "WHERE r.state IN ('done','canceled') AND r.finished_at >= w.created_at");
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_text(s, 2, at, -1, SQLITE_TRANSIENT);
-    rc = step_done(st, s, "webhook enqueue");
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int assay_store_webhook_due(assay_store *st, int64_t now, int limit, cJSON **out)
-{
-    sqlite3_stmt *s;
+    cJSON *l = NULL;
+    /* The index on (status, next_try) finds the pending deliveries due;
+     * only those are sorted. */
     int rc = prepare(st, &s, "SELECT d.id, d.run_id AS run, d.attempts, w.id AS webhook, w.url, w.secret "
                              "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-                             "WHERE d.status = 'pending' AND d.next_try <= ? ORDER BY d.next_try, d.id LIMIT ?");
+                             "WHERE d.status = 'pending' AND d.next_try <= ?1 "
+                             "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "
+                             "ORDER BY d.webhook_id <= ?2, d.webhook_id, d.next_try, d.id LIMIT 1");
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int(s, 2, limit);
-    return rows_json(st, s, out);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_text(s, 3, busy, -1, SQLITE_TRANSIENT);
+    if ((rc = rows_json(st, s, &l)) < 0)
+        return rc;
+    *out = cJSON_GetArraySize(l) ? cJSON_DetachItemFromArray(l, 0) : NULL;
+    cJSON_Delete(l);
+    return 0;
 }
 
 int assay_store_webhook_delivery_set(assay_store *st, const char *id, const char *status, int attempts,

@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 13
+#define ASSAY_SCHEMA_VERSION 14
 
 typedef struct assay_store assay_store;
 
@@ -355,13 +355,16 @@ int assay_store_webhook_remove(assay_store *st, int64_t id, const char *org);
  * 200: [{"id","run","status","attempts","next_try","last_status",
  * "last_error","created_at","delivered_at"}]. ENOTFOUND: no such hook. */
 int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org, cJSON **out);
-/* A pending delivery, due at `now`, for each hook and each run of its
- * organisation's packages that ended after the hook was made and has none
- * yet. Idempotent. */
-int assay_store_webhook_enqueue(assay_store *st, int64_t now);
-/* Up to `limit` pending deliveries due at `now`, soonest first:
- * [{"id","run","attempts","webhook","url","secret"}]. */
-int assay_store_webhook_due(assay_store *st, int64_t now, int limit, cJSON **out);
+/* A run's deliveries are made in the transaction that ends it: one per
+ * hook of an organisation that uploaded its package, made before the run
+ * ended (assay_store_job_end and the other calls that end a run). */
+/* The next delivery to try at `now`, round robin over hooks: a pending
+ * one due, of the hook with the lowest id above `after` that has one (or,
+ * if none has, the lowest id of all), skipping the hooks in busy (a JSON
+ * array of hook ids, "[]" for none); of that hook, the soonest due. Into
+ * *out as {"id","run","attempts","webhook","url","secret"}, or NULL when
+ * none is due; the caller frees it. */
+int assay_store_webhook_next(assay_store *st, int64_t now, int64_t after, const char *busy, cJSON **out);
 /* Record a try of delivery id: its status (pending, delivered, failed),
  * attempts so far, the next try, the answer's HTTP status (0: none) and
  * what went wrong (NULL: the last error recorded stays). */

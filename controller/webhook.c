@@ -13,15 +13,17 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define POLL_MS 500          /* how often the thread looks for ended runs and due tries */
-#define BATCH 16             /* deliveries tried per look, at most */
-#define TRY_SECONDS 15L      /* one try, connection and answer, at most */
+#define POLL_MS 500          /* how often an idle sender looks for due tries */
+#define SENDERS 4            /* tries in flight at once, at most: each of another hook */
+#define CONNECT_SECONDS 5L   /* one try's connection, at most */
+#define TRY_SECONDS 10L      /* one try, connection and answer, at most */
 #define BACKOFF_MAX 3600     /* seconds between tries, at most */
 #define EXCERPT 256          /* bytes of a failing answer kept in the record */
 
@@ -115,17 +117,34 @@ int assay_webhook_payload(char **out, assay_lab *lab, int64_t run, const char *d
     return 0;
 }
 
-/* ---- the delivery thread ------------------------------------------------- */
+/* ---- the senders ------------------------------------------------------------
+ *
+ * SENDERS threads, each with its own store connection, take the due
+ * deliveries round robin over hooks, at most one try of a hook in flight
+ * at once (the store's webhook_next skips the busy ones): a receiver that
+ * accepts and never answers holds one sender for TRY_SECONDS and delays
+ * only its own hook's deliveries, while the others go on. What a sender
+ * takes is chosen under w->mu, so two never take the same delivery.
+ */
 
 struct assay_webhook_worker {
-    assay_lab lab;
+    char labdir[PATH_MAX];
     char base_url[512];
     unsigned backoff;
-    pthread_t thread;
+    pthread_t threads[SENDERS];
+    size_t nthreads;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    volatile int stop; /* read by curl's progress callback to abort a try */
+    pthread_cond_t cv;       /* a hook's try ended, or stop */
+    int64_t busy[SENDERS];   /* the hook each sender is trying (0: none) */
+    int64_t last;            /* the hook taken last: the next is the one after it */
+    volatile int stop;       /* read by curl's progress callback to abort a try */
 };
+
+/* One sender: its slot in busy[] and its own lab. */
+typedef struct sender {
+    assay_webhook_worker *w;
+    size_t slot;
+} sender;
 
 /* One line on stderr about a try: the hook and delivery ids, never the
  * secret or the URL (a URL may carry a receiver's own token). */
@@ -143,7 +162,7 @@ static void log_try(const cJSON *d, int attempt, int status, const char *result)
 }
 
 /* Try delivery d once and record how it went. */
-static void deliver(assay_webhook_worker *w, const cJSON *d)
+static void deliver(assay_webhook_worker *w, assay_lab *lab, const cJSON *d)
 {
     char *body = NULL, ts[24], sig[72], answer[EXCERPT + 1], why[EXCERPT + 64] = "";
     char h_id[80], h_ts[48], h_sig[96], h_ua[64];
@@ -151,7 +170,7 @@ static void deliver(assay_webhook_worker *w, const cJSON *d)
     int64_t run = (int64_t)assay_json_num(d, "run");
     int attempt = (int)assay_json_num(d, "attempts") + 1, status = 0;
     time_t now = time(NULL);
-    if (assay_webhook_payload(&body, &w->lab, run, id, w->base_url) < 0) {
+    if (assay_webhook_payload(&body, lab, run, id, w->base_url) < 0) {
         snprintf(why, sizeof why, "%s", assay_error_last()->message);
     } else {
         snprintf(ts, sizeof ts, "%lld", (long long)now);
@@ -161,8 +180,8 @@ static void deliver(assay_webhook_worker *w, const cJSON *d)
         snprintf(h_sig, sizeof h_sig, "X-Assay-Signature: %s", sig);
         snprintf(h_ua, sizeof h_ua, "User-Agent: assay-webhook/%s", assay_version());
         const char *hdr[] = {h_id, h_ts, h_sig, h_ua, "X-Assay-Event: run.ended", NULL};
-        if (assay_client_post(&status, answer, sizeof answer, assay_json_str(d, "url"), hdr, body, TRY_SECONDS,
-                              &w->stop) < 0) {
+        if (assay_client_post(&status, answer, sizeof answer, assay_json_str(d, "url"), hdr, body,
+                              CONNECT_SECONDS, TRY_SECONDS, &w->stop) < 0) {
             snprintf(why, sizeof why, "%s", assay_error_last()->message);
         } else if (status < 200 || status > 299) {
             /* What the receiver said, made plain text and cut: it is
@@ -186,47 +205,83 @@ static void deliver(assay_webhook_worker *w, const cJSON *d)
      * keeps the last failure's message: the record shows why it took more
      * than one try. */
     log_try(d, attempt, status, ok ? "delivered" : *st == 'f' ? "failed" : "retry");
-    if (assay_store_webhook_delivery_set(w->lab.store, id, st, attempt, ok ? now : now + wait, status,
+    if (assay_store_webhook_delivery_set(lab->store, id, st, attempt, ok ? now : now + wait, status,
                                          ok ? NULL : why) < 0)
         fprintf(stderr, "assay serve: webhook delivery %s: %s\n", id, assay_error_last()->message);
 }
 
-static void *worker(void *arg)
+/* The hooks being tried, as the JSON array webhook_next skips. Called
+ * with w->mu held. */
+static void busy_json(const assay_webhook_worker *w, char *out, size_t len)
 {
-    assay_webhook_worker *w = arg;
-    while (!w->stop) {
-        cJSON *due = NULL, *d;
-        time_t now = time(NULL);
-        if (assay_store_webhook_enqueue(w->lab.store, now) < 0 ||
-            assay_store_webhook_due(w->lab.store, now, BATCH, &due) < 0)
-            fprintf(stderr, "assay serve: webhooks: %s\n", assay_error_last()->message);
-        cJSON_ArrayForEach(d, due)
-        {
-            if (w->stop)
-                break;
-            deliver(w, d);
-        }
-        int busy = cJSON_GetArraySize(due) == BATCH;
-        cJSON_ArrayForEach(d, due)
-        {
-            cJSON *sec = cJSON_GetObjectItemCaseSensitive(d, "secret");
-            if (cJSON_IsString(sec))
-                explicit_bzero(sec->valuestring, strlen(sec->valuestring));
-        }
-        cJSON_Delete(due);
-        if (busy)
-            continue;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += POLL_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_mutex_lock(&w->mu);
-        if (!w->stop)
-            pthread_cond_timedwait(&w->cv, &w->mu, &until);
-        pthread_mutex_unlock(&w->mu);
+    size_t n = (size_t)snprintf(out, len, "[");
+    for (size_t i = 0; i < SENDERS && n < len; i++)
+        if (w->busy[i])
+            n += (size_t)snprintf(out + n, len - n, "%s%" PRId64, n > 1 ? "," : "", w->busy[i]);
+    if (n < len)
+        snprintf(out + n, len - n, "]");
+}
+
+static void *send_loop(void *arg)
+{
+    sender *me = arg;
+    assay_webhook_worker *w = me->w;
+    assay_lab lab;
+    char busy[SENDERS * 24 + 4];
+    if (assay_lab_open(&lab, w->labdir) < 0) {
+        fprintf(stderr, "assay serve: webhooks: %s\n", assay_error_last()->message);
+        free(me);
+        return NULL;
     }
+    assay_store_set_busy_ms(lab.store, 5000);
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        cJSON *d = NULL;
+        busy_json(w, busy, sizeof busy);
+        if (assay_store_webhook_next(lab.store, (int64_t)time(NULL), w->last, busy, &d) < 0)
+            fprintf(stderr, "assay serve: webhooks: %s\n", assay_error_last()->message);
+        if (!d) {
+            /* Nothing due that no other sender holds: wait for a try to
+             * end (its hook may have more) or for the next look. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += POLL_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&w->cv, &w->mu, &until);
+            continue;
+        }
+        int64_t hook = (int64_t)assay_json_num(d, "webhook");
+        w->busy[me->slot] = hook;
+        w->last = hook;
+        pthread_mutex_unlock(&w->mu);
+        deliver(w, &lab, d);
+        cJSON *sec = cJSON_GetObjectItemCaseSensitive(d, "secret");
+        if (cJSON_IsString(sec))
+            explicit_bzero(sec->valuestring, strlen(sec->valuestring));
+        cJSON_Delete(d);
+        pthread_mutex_lock(&w->mu);
+        w->busy[me->slot] = 0;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    assay_lab_close(&lab);
+    free(me);
     return NULL;
+}
+
+/* Stop the senders started and free w. */
+static void stop_all(assay_webhook_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < w->nthreads; i++)
+        pthread_join(w->threads[i], NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
 }
 
 int assay_webhook_start(assay_webhook_worker **out, const char *labdir, const char *base_url, unsigned backoff_s)
@@ -234,19 +289,26 @@ int assay_webhook_start(assay_webhook_worker **out, const char *labdir, const ch
     assay_webhook_worker *w = calloc(1, sizeof *w);
     if (!w)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
-    if (assay_lab_open(&w->lab, labdir) < 0) {
-        free(w);
-        return assay_error_last()->code;
-    }
-    assay_store_set_busy_ms(w->lab.store, 5000);
+    snprintf(w->labdir, sizeof w->labdir, "%s", labdir);
     snprintf(w->base_url, sizeof w->base_url, "%s", base_url);
     w->backoff = backoff_s ? backoff_s : ASSAY_WEBHOOK_BACKOFF;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    if (pthread_create(&w->thread, NULL, worker, w) != 0) {
-        assay_lab_close(&w->lab);
-        free(w);
-        return assay_error_set(ASSAY_EIO, "cannot start the webhook thread");
+    /* The lab opens here once, so that a lab that cannot is said at start. */
+    assay_lab lab;
+    if (assay_lab_open(&lab, labdir) < 0) {
+        stop_all(w);
+        return assay_error_last()->code;
+    }
+    assay_lab_close(&lab);
+    for (size_t i = 0; i < SENDERS; i++) {
+        sender *me = malloc(sizeof *me);
+        if (!me || (me->w = w, me->slot = i, pthread_create(&w->threads[i], NULL, send_loop, me) != 0)) {
+            free(me);
+            stop_all(w);
+            return assay_error_set(ASSAY_EIO, "cannot start the webhook senders");
+        }
+        w->nthreads++;
     }
     *out = w;
     return 0;
@@ -254,15 +316,6 @@ int assay_webhook_start(assay_webhook_worker **out, const char *labdir, const ch
 
 void assay_webhook_stop(assay_webhook_worker *w)
 {
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->stop = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    assay_lab_close(&w->lab);
-    free(w);
+    if (w)
+        stop_all(w);
 }

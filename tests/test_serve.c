@@ -1113,6 +1113,187 @@ Test(serve, webhooks_signed_retried_recorded_and_per_organisation, .timeout = 30
     cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c -e whsec_ -e acme-hook %s/serve.log", sv_dir), 1, "%s", sv_out);
 }
 
+/* A receiver that accepts and never answers (python3, a free port): it
+ * reads each request and holds the connection open. Prints its port, then
+ * "accepted N" for each connection; keeps in dir/hang-count the
+ * connections accepted and in dir/hang-most the most open at once. Its
+ * port and pid into *port and *pid; the stream to read its lines from. */
+static FILE *hanging_receiver(unsigned *port, pid_t *pid)
+{
+    static const char py[] =
+        "import os, socket, sys, threading, time\n"
+        "d = sys.argv[1]\n"
+        "s = socket.socket()\n"
+        "s.bind(('127.0.0.1', 0))\n"
+        "s.listen(16)\n"
+        "print(os.getpid(), s.getsockname()[1], flush=True)\n"
+        "lock = threading.Lock()\n"
+        "state = {'open': 0, 'most': 0, 'n': 0}\n"
+        "def keep():\n"
+        "    open(d + '/hang-count', 'w').write('%d' % state['n'])\n"
+        "    open(d + '/hang-most', 'w').write('%d' % state['most'])\n"
+        "def hold(c):\n"
+        "    while c.recv(65536):\n"
+        "        pass\n"
+        "    with lock:\n"
+        "        state['open'] -= 1\n"
+        "        keep()\n"
+        "def stop():\n"
+        "    time.sleep(240)  # a safety net only: the test kills it\n"
+        "    os._exit(0)\n"
+        "threading.Thread(target=stop, daemon=True).start()\n"
+        "while True:\n"
+        "    c, _ = s.accept()\n"
+        "    with lock:\n"
+        "        state['open'] += 1\n"
+        "        state['n'] += 1\n"
+        "        state['most'] = max(state['most'], state['open'])\n"
+        "        keep()\n"
+        "        print('accepted', state['n'], flush=True)\n"
+        "    threading.Thread(target=hold, args=(c,), daemon=True).start()\n";
+    char f[700], cmd[1600];
+    int p = 0;
+    snprintf(f, sizeof f, "%s/hang.py", sv_dir);
+    FILE *o = fopen(f, "w");
+    cr_assert_not_null(o);
+    fputs(py, o);
+    fclose(o);
+    snprintf(cmd, sizeof cmd, "exec python3 %s %s", f, sv_dir);
+    FILE *rx = popen(cmd, "r");
+    cr_assert_not_null(rx);
+    char first[64] = "";
+    cr_assert_not_null(fgets(first, sizeof first, rx), "the receiver did not start");
+    cr_assert_eq(sscanf(first, "%d %u", &p, port), 2, "%s", first);
+    *pid = (pid_t)p;
+    return rx;
+}
+
+/* The deliveries of hook `hook` of org, from the API as tok sees them. */
+static cJSON *deliveries_of(const char *tok, const char *org, int hook)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/orgs/%s/webhooks/%d/deliveries", org, hook);
+    cr_assert_eq(sv_http(tok, path, " "), 200, "%s", sv_body);
+    cJSON *l = cJSON_Parse(sv_body);
+    cr_assert_not_null(l, "%s", sv_body);
+    return l;
+}
+
+/* The delivery of run `run` in l, or NULL. */
+static const cJSON *delivery_of_run(const cJSON *l, int run)
+{
+    const cJSON *d;
+    cJSON_ArrayForEach(d, l)
+    if (assay_json_num(d, "run") == run)
+        return d;
+    return NULL;
+}
+
+/* A receiver that accepts and never answers delays only its own hook:
+ * while acme's delivery hangs (one try of it in flight, never two), a run
+ * of globex's ends and globex's hook hears of it, acme's try still
+ * unrecorded (it has not timed out: sequential tries would have recorded
+ * it before trying globex's). Waits on progress: the hanging receiver's
+ * accept, the other receiver's request, the records. */
+Test(serve, a_receiver_that_never_answers_delays_only_its_own_hook, .timeout = 300)
+{
+    char acme[72], globex[72], eng[72], id[80], req[256];
+    unsigned hport, gport;
+    pid_t hpid;
+    sv_fresh("slowhook");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(globex, "globex", "vendor", "globex");
+    sv_account(eng, "alice", "engineer", NULL);
+    FILE *hang = hanging_receiver(&hport, &hpid);
+    FILE *rx = receiver("200", &gport);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook add acme http://127.0.0.1:%u/acme-hook", sv_lab,
+                        hport),
+                 0, "%s", sv_out);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook add globex http://127.0.0.1:%u/globex-hook",
+                        sv_lab, gport),
+                 0, "%s", sv_out);
+    sv_start("", "");
+    /* Runs 1 and 2 of acme's package, run 3 of globex's (another file). */
+    uploaded_and_queued(acme, eng, id);
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
+    cr_assert_eq(sv_http(globex, "/api/v1/packages?name=ok.tar.gz", "--data-binary @" CORPUS "/ok.tar.gz"), 201, "%s",
+                 sv_body);
+    sv_member(id, sizeof id, "id");
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10,zhaoxin-kx6000-uos-20\"}", id);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
+
+    /* acme's two runs end: one try reaches the receiver that hangs. */
+    finish_run_n(1);
+    finish_run_n(2);
+    char line[64] = "";
+    cr_assert_not_null(fgets(line, sizeof line, hang), "the hanging receiver was never called");
+    cr_assert_str_eq(line, "accepted 1\n");
+    /* globex's run ends and its receiver has it, while acme's try hangs. */
+    finish_run_n(3);
+    cr_assert_eq(pclose(rx), 0, "globex's receiver did not get its delivery");
+    int delivered = 0;
+    for (int i = 0; i < 600 && !delivered; i++) {
+        cJSON *g = deliveries_of(globex, "globex", 2);
+        const cJSON *d = delivery_of_run(g, 3);
+        delivered = d && !strcmp(assay_json_str(d, "status"), "delivered");
+        cJSON_Delete(g);
+        if (!delivered)
+            poll(NULL, 0, 50);
+    }
+    cr_assert(delivered, "globex's delivery was never recorded");
+    cJSON *a = deliveries_of(acme, "acme", 1);
+    cr_assert_eq(cJSON_GetArraySize(a), 2, "%s", sv_body);
+    for (int run = 1; run <= 2; run++) {
+        const cJSON *d = delivery_of_run(a, run);
+        cr_assert_not_null(d, "%s", sv_body);
+        cr_assert_str_eq(assay_json_str(d, "status"), "pending", "%s", sv_body);
+        cr_assert_eq(assay_json_num(d, "attempts"), 0, "acme's try was over before globex's: %s", sv_body);
+    }
+    cJSON_Delete(a);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "cat %s/hang-count %s/hang-most", sv_dir, sv_dir), 0, "%s", sv_out);
+    cr_assert_str_eq(sv_out, "11", "one try of acme's hook at a time (accepted, most at once)");
+    /* Stopping aborts the hanging try: it stays pending for the next start. */
+    sv_stop();
+    cr_assert_eq(kill(hpid, SIGTERM), 0);
+    pclose(hang);
+}
+
+/* A run that ends while no server runs is delivered once one starts: its
+ * delivery was made with the run's end, in the store. */
+Test(serve, a_run_that_ended_while_no_server_ran_is_delivered, .timeout = 300)
+{
+    char acme[72], eng[72], id[80];
+    unsigned port;
+    sv_fresh("hookdown");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(eng, "alice", "engineer", NULL);
+    FILE *rx = receiver("200", &port);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook add acme http://127.0.0.1:%u/acme-hook", sv_lab,
+                        port),
+                 0, "%s", sv_out);
+    sv_start("", "");
+    uploaded_and_queued(acme, eng, id);
+    sv_stop();
+    finish_run();
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook list --json | jq -e '.[0].pending == 1'", sv_lab),
+                 0, "the delivery is made with the run's end: %s", sv_out);
+    sv_start("", "");
+    cr_assert_eq(pclose(rx), 0, "the receiver never heard of the run");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c '\"run\":1,' %s/req-1.body", sv_dir), 0, "%s", sv_out);
+    int delivered = 0;
+    for (int i = 0; i < 600 && !delivered; i++) {
+        cJSON *l = deliveries_of(acme, "acme", 1);
+        const cJSON *d = delivery_of_run(l, 1);
+        delivered = d && !strcmp(assay_json_str(d, "status"), "delivered");
+        cJSON_Delete(l);
+        if (!delivered)
+            poll(NULL, 0, 50);
+    }
+    cr_assert(delivered, "%s", sv_body);
+    sv_stop();
+}
+
 /* Job j ends with one step, "unit-1", whose stdout is `out_` (n bytes) and
  * stderr a short line. */
 static void job_finish_with_logs(int64_t j, const char *out_, size_t n)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ASSAY_STR_(x) #x
 #define ASSAY_STR(x) ASSAY_STR_(x)
@@ -578,4 +579,125 @@ Test(store, what_a_host_has_is_looked_up_by_index)
     for (const char *l = plan; *l; l = strchr(l, '\n') + 1)
         cr_assert(strncmp(l, "SCAN", 4) != 0 || strncmp(l, "SCAN CONSTANT ROW\n", 18) == 0, "a table is scanned:\n%s",
                   plan);
+}
+
+/* A run of the package goes through one job and ends; its number. */
+static int64_t run_ends(void)
+{
+    int64_t run = submit(0, 1);
+    assay_job_rec *v;
+    size_t n;
+    cr_assert_eq(assay_store_jobs_queued(st, &v, &n), 0);
+    cr_assert_eq(n, 1);
+    int64_t job = v[0].id;
+    free(v);
+    cr_assert_eq(assay_store_job_assign(st, job, "h1"), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_store_job_end(st, job, "passed", ""), 0, "%s", assay_error_last()->message);
+    return run;
+}
+
+/* The runs of hook `hook`'s deliveries, newest first, as "3,2," */
+static const char *delivered_runs(char *out, size_t len, int64_t hook)
+{
+    cJSON *l = NULL, *d;
+    cr_assert_eq(assay_store_webhook_deliveries(st, hook, NULL, &l), 0, "%s", assay_error_last()->message);
+    out[0] = 0;
+    cJSON_ArrayForEach(d, l)
+    {
+        size_t k = strlen(out);
+        snprintf(out + k, len - k, "%.0f,", cJSON_GetObjectItem(d, "run")->valuedouble);
+        cr_assert_str_eq(cJSON_GetObjectItem(d, "status")->valuestring, "pending");
+    }
+    cJSON_Delete(l);
+    return out;
+}
+
+/* A run's webhook deliveries are made in the transaction that ends it, by
+ * whoever ends it (here: no server at all): every way a run ends makes
+ * them; a store with many runs that ended before the hook was made gets
+ * exactly the new run's, and another organisation's hook hears nothing. */
+Test(store, a_run_ending_makes_its_webhook_deliveries_and_only_its_own)
+{
+    char runs[512];
+    int64_t acme, globex;
+    snprintf(pkg, sizeof pkg, "%064d", 1);
+    cr_assert_eq(assay_store_package_org_add(st, pkg, "acme"), 0);
+    for (int i = 0; i < 150; i++)
+        run_ends();
+    cr_assert_eq(assay_store_webhook_add(st, "acme", "http://127.0.0.1:9/a", "whsec_a", &acme), 0);
+    cr_assert_eq(assay_store_webhook_add(st, "globex", "http://127.0.0.1:9/g", "whsec_g", &globex), 0);
+    cr_assert_str_eq(delivered_runs(runs, sizeof runs, acme), "", "runs that ended before the hook are not sent");
+
+    int64_t run = run_ends();
+    cr_assert_eq(run, 151);
+    cr_assert_str_eq(delivered_runs(runs, sizeof runs, acme), "151,", "only the run that ended now");
+    /* A run canceled before it started ends at once; one with nothing to
+     * run ends as it is submitted. */
+    int64_t canceled = submit(0, 1);
+    cr_assert_str_eq(delivered_runs(runs, sizeof runs, acme), "151,", "a run that has not ended");
+    cr_assert_eq(assay_store_run_cancel(st, canceled, 0), 0);
+    const char *gap[] = {"no artifact for this target"};
+    char *profs[] = {"a"};
+    int64_t empty;
+    cr_assert_eq(assay_store_run_submit(st, pkg, profs, 1, 0, 0, gap, &empty), 0, "%s", assay_error_last()->message);
+    cr_assert_str_eq(delivered_runs(runs, sizeof runs, acme), "153,152,151,");
+    cr_assert_str_eq(delivered_runs(runs, sizeof runs, globex), "", "not globex's package");
+}
+
+/* The next delivery to try: due ones only, round robin over hooks (the
+ * one after the hook served last, wrapping around), never of a hook a
+ * sender holds, and of a hook the soonest due. */
+Test(store, webhook_deliveries_are_taken_round_robin_over_hooks)
+{
+    int64_t h[3];
+    cJSON *d = NULL;
+    snprintf(pkg, sizeof pkg, "%064d", 1);
+    cr_assert_eq(assay_store_package_org_add(st, pkg, "acme"), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(assay_store_webhook_add(st, "acme", "http://127.0.0.1:9/a", "whsec_a", &h[i]), 0);
+    int64_t r1 = run_ends(), r2 = run_ends();
+    (void)r1;
+    int64_t now = (int64_t)time(NULL);
+    cr_assert_eq(assay_store_webhook_next(st, now, 0, "[]", &d), 0);
+    cr_assert_not_null(d);
+    cr_assert_eq(cJSON_GetObjectItem(d, "webhook")->valuedouble, (double)h[0]);
+    cr_assert_eq(cJSON_GetObjectItem(d, "run")->valuedouble, 1.0, "the soonest of the hook");
+    cr_assert_str_eq(cJSON_GetObjectItem(d, "secret")->valuestring, "whsec_a");
+    /* Its try failed: due again only later. */
+    cr_assert_eq(assay_store_webhook_delivery_set(st, cJSON_GetObjectItem(d, "id")->valuestring, "pending", 1, now + 60,
+                                                  500, "HTTP 500"),
+                 0);
+    cJSON_Delete(d);
+    cr_assert_eq(assay_store_webhook_next(st, now, h[0], "[]", &d), 0);
+    cr_assert_eq(cJSON_GetObjectItem(d, "webhook")->valuedouble, (double)h[1], "the hook after the last");
+    cJSON_Delete(d);
+    cr_assert_eq(assay_store_webhook_next(st, now, h[2], "[]", &d), 0);
+    cr_assert_eq(cJSON_GetObjectItem(d, "webhook")->valuedouble, (double)h[0], "wrapping around");
+    cr_assert_eq(cJSON_GetObjectItem(d, "run")->valuedouble, (double)r2, "its first run's try is not due");
+    cJSON_Delete(d);
+    char busy[64];
+    snprintf(busy, sizeof busy, "[%lld,%lld]", (long long)h[0], (long long)h[1]);
+    cr_assert_eq(assay_store_webhook_next(st, now, h[2], busy, &d), 0);
+    cr_assert_eq(cJSON_GetObjectItem(d, "webhook")->valuedouble, (double)h[2], "the busy hooks are skipped");
+    cJSON_Delete(d);
+    snprintf(busy, sizeof busy, "[%lld,%lld,%lld]", (long long)h[0], (long long)h[1], (long long)h[2]);
+    cr_assert_eq(assay_store_webhook_next(st, now, 0, busy, &d), 0);
+    cr_assert_null(d, "every hook is busy");
+    cr_assert_eq(assay_store_webhook_next(st, now - 3600, 0, "[]", &d), 0);
+    cr_assert_null(d, "nothing is due an hour ago");
+}
+
+/* Schema 14: runs that ended in an older store while no server ran (so
+ * no delivery was made for them) get theirs when the store is migrated. */
+Test(store, runs_that_ended_before_schema_14_get_their_deliveries)
+{
+    int64_t hook;
+    char runs[64];
+    snprintf(pkg, sizeof pkg, "%064d", 1);
+    cr_assert_eq(assay_store_package_org_add(st, pkg, "acme"), 0);
+    cr_assert_eq(assay_store_webhook_add(st, "acme", "http://127.0.0.1:9/a", "whsec_a", &hook), 0);
+    run_ends();
+    run_ends();
+    as_older_assay_left_it("DELETE FROM webhook_deliveries; PRAGMA user_version = 13;");
+    cr_assert_str_eq(delivered_runs(runs, sizeof runs, hook), "2,1,");
 }
