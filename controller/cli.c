@@ -229,6 +229,8 @@ static const assay_cli_cmd CMDS[] = {
        NULL, 0},
       {"--webhook-backoff", "S", "seconds before a failed webhook's first retry, doubling (30)", ASSAY_CLI_NONE, NULL,
        0},
+      {"--streams-per-account", "N", "event streams one account may hold open at once (8)", ASSAY_CLI_NONE, NULL,
+       0},
       {"--bench-sink", NULL, "for bench/serve.sh only: POST /bench/sink reads a body and drops it", ASSAY_CLI_NONE,
        NULL, 0},
       END}},

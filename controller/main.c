@@ -2175,7 +2175,7 @@ static long bounded(const char *s, long lo, long hi)
 static int cmd_serve(int argc, char **argv)
 {
     assay_serve_opts o = {assay_lab_dir(lab_opt), "127.0.0.1:8470", opt(argc, argv, "--tls-cert"),
-                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0, 30, NULL, 0};
+                          opt(argc, argv, "--tls-key"), 8, 30, NULL, 0, 30, NULL, 0, 0};
     char *pos[2];
     int rc = check_opts(argc, argv, pos);
     if (rc)
@@ -2205,6 +2205,12 @@ static int cmd_serve(int argc, char **argv)
     o.public_url = opt(argc, argv, "--public-url");
     if (o.public_url && strncmp(o.public_url, "http://", 7) && strncmp(o.public_url, "https://", 8))
         return bad("serve", "--public-url takes an http:// or https:// URL");
+    if (opt(argc, argv, "--streams-per-account")) {
+        long v = bounded(opt(argc, argv, "--streams-per-account"), 1, 224);
+        if (v < 0)
+            return bad("serve", "--streams-per-account takes 1 to 224");
+        o.streams_per_account = (unsigned)v;
+    }
     if (opt(argc, argv, "--webhook-backoff")) {
         long v = bounded(opt(argc, argv, "--webhook-backoff"), 1, 3600);
         if (v < 0)

@@ -19,6 +19,7 @@
 #include "blob.h"
 #include "client.h"
 #include "lab.h"
+#include "loginlimit.h"
 #include "manifest.h"
 #include "package.h"
 #include "profile.h"
@@ -35,6 +36,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -51,15 +53,18 @@
 #define VERIFY_BODY_MAX (16u * 1024 * 1024) /* a signed report to verify */
 #define STAGING "serve-staging"           /* in the lab directory */
 
-#define SSE_MAX 256             /* event streams waiting at once (the connection limit) */
+#define CONNECTIONS 256         /* libmicrohttpd's connection limit */
+#define CONNECTIONS_PER_IP 128  /* ... and per client address */
+/* Event streams open at once, of every account together: below the
+ * connection limit, so that plain requests always find a connection (a
+ * stream holds its own for as long as its client likes). */
+#define SSE_MAX (CONNECTIONS - 32)
+#define SSE_PER_ACCOUNT 8       /* streams of one account at once (--streams-per-account) */
+#define SSE_RETRY_S 10          /* Retry-After of a stream refused for a limit */
 #define SSE_POLL_MS 100         /* how often the watcher looks for new commits */
 #define SSE_KEEPALIVE_S 15      /* a comment on every idle stream this often */
 #define SSE_BATCH (256u * 1024) /* bytes of events formatted per wake-up, at most */
 
-#define FAIL_SLOTS 1024        /* accounts and addresses with failed logins remembered */
-#define FAIL_WINDOW 900         /* seconds a failed login is remembered */
-#define FAIL_MAX_USER 5         /* failures per account per window */
-#define FAIL_MAX_ADDR 20        /* failures per address per window */
 
 typedef struct server {
     char labdir[PATH_MAX];
@@ -69,8 +74,15 @@ typedef struct server {
      * resumes them all when the store changes (PRAGMA data_version) or a
      * keepalive is due. */
     pthread_mutex_t mu;
-    struct MHD_Connection *waiting[SSE_MAX];
+    struct req *waiting[SSE_MAX];
     size_t nwaiting;
+    /* Open streams per account (docs/api.md#limits): an entry is free
+     * when n is 0. At most SSE_MAX accounts can hold a stream. */
+    struct {
+        char user[64];
+        unsigned n;
+    } sse_users[SSE_MAX];
+    unsigned sse_per_account;
     unsigned keepalive_round; /* bumped by the watcher every SSE_KEEPALIVE_S */
     int stopping;
     /* Graceful shutdown (docs/api.md#stopping): uploads being received,
@@ -87,13 +99,7 @@ typedef struct server {
     unsigned adding, max_adding; /* of those, adds running: at most one per CPU */
     pthread_cond_t ingest_done;
     int bench_sink;    /* --bench-sink: POST /bench/sink reads and drops a body */
-    /* Failed logins in the current window, per account and per address
-     * (in memory: a restart forgets them). */
-    struct failure {
-        char key[80];    /* "u:NAME" or "a:ADDRESS" */
-        unsigned count;
-        time_t since;
-    } fails[FAIL_SLOTS];
+    assay_loginlimit *logins; /* failed logins, per account and address (loginlimit.h) */
     int webroot; /* the portal's folder (O_DIRECTORY), or -1: no portal */
 } server;
 
@@ -163,7 +169,13 @@ typedef struct req {
     int close;           /* answer with Connection: close (a request that may smuggle another) */
     int counted;         /* an upload, counted in srv->uploads */
     int stop_refused;    /* an upload refused when the grace ended: 503 at its end */
-    int streaming;       /* an event stream, counted in srv->streams */
+    int streaming;       /* an event stream, counted in srv->streams and srv->sse_users[sse_user] */
+    int sse_user;
+    int sock;            /* an event stream's socket, watched for its client's leaving */
+    int gone;            /* its client left while it waited (the watcher saw the socket end) */
+    unsigned retry_after; /* a refusal for a limit: Retry-After seconds */
+    const char *limit;    /* ... and the limit's name and value, named in the problem */
+    unsigned limit_max;
     /* an upload */
     int fd;
     char udir[PATH_MAX]; /* staging/upload-XXXXXX: this upload's own directory */
@@ -260,6 +272,11 @@ static enum MHD_Result problem(struct MHD_Connection *c, req *r, int status, con
     cJSON_AddStringToObject(o, "title", title_of(status));
     cJSON_AddNumberToObject(o, "status", status);
     cJSON_AddStringToObject(o, "detail", detail);
+    if (r && r->limit) {
+        /* RFC 9457 extension members: which limit, and its value. */
+        cJSON_AddStringToObject(o, "limit", r->limit);
+        cJSON_AddNumberToObject(o, "max", r->limit_max);
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s)
@@ -272,6 +289,11 @@ static enum MHD_Result problem(struct MHD_Connection *c, req *r, int status, con
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"assay\"");
+    if (r && r->retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     if (r && r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
@@ -1386,11 +1408,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
             memcpy(buf, ka, sizeof ka - 1);
             return (ssize_t)(sizeof ka - 1);
         }
-        if (s->nwaiting == SSE_MAX) {
+        if (r->gone || s->nwaiting == SSE_MAX) {
+            /* Its client left (the watcher saw it): the stream ends and
+             * frees its slot now, not at the next keepalive. */
             pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        s->waiting[s->nwaiting++] = r->conn;
+        s->waiting[s->nwaiting++] = r;
         MHD_suspend_connection(r->conn);
         pthread_mutex_unlock(&s->mu);
         return 0;
@@ -1401,17 +1425,62 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+/* Take a stream's slot for r's account: 0, or the status it is refused
+ * with: 503 when the server's SSE_MAX streams are open, 429 when the
+ * account's are. A slot taken is given back by completed(). */
+static int stream_take(server *s, req *r)
+{
+    int st = 0;
+    size_t i, free_i = SSE_MAX;
+    pthread_mutex_lock(&s->mu);
+    for (i = 0; i < SSE_MAX; i++) {
+        if (s->sse_users[i].n && !strcmp(s->sse_users[i].user, r->user.name))
+            break;
+        if (!s->sse_users[i].n && free_i == SSE_MAX)
+            free_i = i;
+    }
+    if (s->streams >= SSE_MAX) {
+        st = 503;
+    } else if (i < SSE_MAX && s->sse_users[i].n >= s->sse_per_account) {
+        st = 429;
+    } else {
+        /* Fewer than SSE_MAX streams: fewer accounts hold one, so a free
+         * entry exists when the account has none. */
+        if (i == SSE_MAX) {
+            i = free_i;
+            snprintf(s->sse_users[i].user, sizeof s->sse_users[i].user, "%s", r->user.name);
+        }
+        s->sse_users[i].n++;
+        s->streams++;
+        r->streaming = 1;
+        r->sse_user = (int)i;
+        r->ka_seen = s->keepalive_round;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
 /* Open a stream (job_events, run_events) with a first comment, so that a
- * client knows it is open; sse_read does the rest. */
+ * client knows it is open; sse_read does the rest. Refused with 429 past
+ * the account's streams, 503 past the server's (docs/api.md#limits). */
 static enum MHD_Result sse_start(struct MHD_Connection *c, req *r, const char *what, int64_t id)
 {
     char hello[64];
+    int st = stream_take(r->srv, r);
+    if (st) {
+        r->retry_after = SSE_RETRY_S;
+        r->limit = st == 429 ? "streams-per-account" : "streams";
+        r->limit_max = st == 429 ? r->srv->sse_per_account : SSE_MAX;
+        return st == 429 ? problem(c, r, 429, "this account has %u event streams open, as many as it may: "
+                                              "close one, or try again later", r->limit_max)
+                         : problem(c, r, 503, "the server has %u event streams open, as many as it serves: "
+                                              "try again later", r->limit_max);
+    }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->sock = ci ? ci->connect_fd : -1;
     int n = snprintf(hello, sizeof hello, ": %s %" PRId64 "\n\n", what, id);
     if (sse_put(r, hello, (size_t)n) < 0)
         return problem(c, r, 500, "out of memory");
-    pthread_mutex_lock(&r->srv->mu);
-    r->ka_seen = r->srv->keepalive_round;
-    pthread_mutex_unlock(&r->srv->mu);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, r, NULL);
     if (!resp)
         return MHD_NO;
@@ -1421,13 +1490,6 @@ static enum MHD_Result sse_start(struct MHD_Connection *c, req *r, const char *w
     enum MHD_Result ok = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp);
     r->status = 200;
-    if (ok == MHD_YES) {
-        /* counted, so that a stop waits for the stream to send its end */
-        pthread_mutex_lock(&r->srv->mu);
-        r->srv->streams++;
-        r->streaming = 1;
-        pthread_mutex_unlock(&r->srv->mu);
-    }
     return ok;
 }
 
@@ -1556,8 +1618,33 @@ static void shut_slow(server *s)
 static void resume_all(server *s)
 {
     for (size_t i = 0; i < s->nwaiting; i++)
-        MHD_resume_connection(s->waiting[i]);
+        MHD_resume_connection(s->waiting[i]->conn);
     s->nwaiting = 0;
+}
+
+/* Wake the waiting streams whose clients left, to end them. A suspended
+ * connection is not watched by libmicrohttpd: without this, a stream
+ * closed by its client would keep its slot (and its account's) until the
+ * next keepalive finds the socket dead, and an account that reconnects
+ * would be refused meanwhile. Called with s->mu held. */
+static void resume_gone(server *s)
+{
+    struct pollfd p[SSE_MAX];
+    size_t n = s->nwaiting;
+    for (size_t i = 0; i < n; i++) {
+        p[i].fd = s->waiting[i]->sock;
+        p[i].events = POLLRDHUP;
+        p[i].revents = 0;
+    }
+    if (n == 0 || poll(p, n, 0) <= 0)
+        return;
+    for (size_t i = n; i-- > 0;)
+        if (p[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+            req *r = s->waiting[i];
+            r->gone = 1;
+            s->waiting[i] = s->waiting[--s->nwaiting];
+            MHD_resume_connection(r->conn);
+        }
 }
 
 /* The watcher: resumes the waiting streams when another connection
@@ -1588,6 +1675,8 @@ static void *watcher(void *arg)
         shut_slow(s);
         if ((changed || ka) && s->nwaiting)
             resume_all(s);
+        else
+            resume_gone(s);
         pthread_mutex_unlock(&s->mu);
     }
     assay_store_close(st);
@@ -1676,63 +1765,6 @@ static enum MHD_Result hook_deliveries(struct MHD_Connection *c, req *r)
 
 /* ---- web logins ------------------------------------------------------------ */
 
-/* The failure record of key, made if there is room; NULL if not.
- * Called with s->mu held. */
-/* The slot counting `key`'s failures, made when `make`; *full when there
- * is none and no room for one. */
-static struct failure *failure_of(server *s, const char *key, time_t now, int make, int *full)
-{
-    struct failure *free_slot = NULL;
-    for (size_t i = 0; i < FAIL_SLOTS; i++) {
-        struct failure *f = &s->fails[i];
-        if (f->key[0] && now - f->since >= FAIL_WINDOW)
-            f->key[0] = 0; /* its window passed */
-        if (f->key[0] && !strcmp(f->key, key))
-            return f;
-        if (!f->key[0] && !free_slot)
-            free_slot = f;
-    }
-    *full |= !free_slot;
-    if (!make || !free_slot)
-        return NULL;
-    snprintf(free_slot->key, sizeof free_slot->key, "%s", key);
-    free_slot->count = 0;
-    free_slot->since = now;
-    return free_slot;
-}
-
-/* 1 if logins for this account or from this address are stopped for now;
- * with failed, count one more failure for both. When the table is full,
- * logins it cannot count are refused rather than left unlimited (before
- * the password is tried, too). An IPv6 client is counted by its /64: one
- * network holds more addresses than the table has slots. */
-static int login_limited(server *s, const char *user, const char *addr, int failed)
-{
-    char ku[80], ka[80], net[INET6_ADDRSTRLEN];
-    struct in6_addr a6;
-    time_t now = time(NULL);
-    if (strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
-        memset(a6.s6_addr + 8, 0, 8);
-        if (inet_ntop(AF_INET6, &a6, net, sizeof net))
-            addr = net;
-    }
-    snprintf(ku, sizeof ku, "u:%.64s", user);
-    snprintf(ka, sizeof ka, "a:%.64s", addr);
-    pthread_mutex_lock(&s->mu);
-    int full = 0;
-    struct failure *fu = failure_of(s, ku, now, failed, &full), *fa = failure_of(s, ka, now, failed, &full);
-    full = full && (!fu || !fa);
-    if (failed) {
-        if (fu)
-            fu->count++;
-        if (fa)
-            fa->count++;
-    }
-    int limited = full || (fu && fu->count >= FAIL_MAX_USER) || (fa && fa->count >= FAIL_MAX_ADDR);
-    pthread_mutex_unlock(&s->mu);
-    return limited;
-}
-
 static void client_addr(struct MHD_Connection *c, char *out, size_t len)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -1759,7 +1791,7 @@ static enum MHD_Result login(struct MHD_Connection *c, req *r)
         return problem(c, r, 400, "give \"name\" and \"password\"");
     }
     client_addr(c, addr, sizeof addr);
-    if (login_limited(r->srv, n->valuestring, addr, 0)) {
+    if (assay_loginlimit_check(r->srv->logins, n->valuestring, addr, 0, time(NULL))) {
         cJSON_Delete(b);
         return problem(c, r, 429, "too many failed logins for this account or from this address: try again later");
     }
@@ -1767,7 +1799,7 @@ static enum MHD_Result login(struct MHD_Connection *c, req *r)
     explicit_bzero(p->valuestring, strlen(p->valuestring));
     if (rc < 0) {
         if (rc == ASSAY_EAUTH)
-            login_limited(r->srv, n->valuestring, addr, 1);
+            assay_loginlimit_check(r->srv->logins, n->valuestring, addr, 1, time(NULL));
         cJSON_Delete(b);
         return rc == ASSAY_EAUTH ? problem(c, r, 401, "wrong name or password") : failed(c, r);
     }
@@ -2140,6 +2172,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
         r->fd = -1;
+        r->sock = -1;
         r->srv = s;
         r->conn = c;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
@@ -2284,7 +2317,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     if (r->counted || r->streaming) {
         pthread_mutex_lock(&r->srv->mu);
         r->srv->uploads -= r->counted ? 1 : 0;
-        r->srv->streams -= r->streaming ? 1 : 0;
+        if (r->streaming) {
+            r->srv->streams--;
+            r->srv->sse_users[r->sse_user].n--;
+        }
         pthread_cond_broadcast(&r->srv->idle);
         pthread_mutex_unlock(&r->srv->mu);
     }
@@ -2474,8 +2510,15 @@ int assay_serve(const assay_serve_opts *o)
     pthread_cond_init(&s.idle, NULL);
     if (parse_listen(o->listen, &sa, host, sizeof host) < 0)
         return assay_error_last()->code;
-    if ((o->tls_cert != NULL) != (o->tls_key != NULL))
-        return assay_error_set(ASSAY_EINVAL, "give both --tls-cert and --tls-key, or neither");
+    s.sse_per_account = o->streams_per_account ? o->streams_per_account : SSE_PER_ACCOUNT;
+    if (s.sse_per_account > SSE_MAX)
+        return assay_error_set(ASSAY_EINVAL, "--streams-per-account takes 1 to %d", SSE_MAX);
+    if (assay_loginlimit_new(&s.logins, ASSAY_LOGIN_SLOTS) < 0)
+        return assay_error_last()->code;
+    if ((o->tls_cert != NULL) != (o->tls_key != NULL)) {
+        assay_error_set(ASSAY_EINVAL, "give both --tls-cert and --tls-key, or neither");
+        goto out;
+    }
     if (o->tls_cert && (!(cert = read_pem(o->tls_cert)) || !(key = read_pem(o->tls_key))))
         goto out;
 
@@ -2541,7 +2584,8 @@ int assay_serve(const assay_serve_opts *o)
         flags, 0, NULL, NULL, handle, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 8),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)128,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)CONNECTIONS_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout ? o->timeout : 30),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
         MHD_OPTION_NOTIFY_CONNECTION, notify_conn, &s, /* slow clients */
@@ -2593,6 +2637,7 @@ int assay_serve(const assay_serve_opts *o)
     clean_staging(s.staging);
     rc = 0;
 out:
+    assay_loginlimit_free(s.logins);
     if (s.webroot >= 0)
         close(s.webroot);
     if (curl_up)

@@ -26,6 +26,7 @@ typedef struct assay_serve_opts {
     const char *web;      /* the portal's folder, or NULL: the shipped one (assay_lab_shipped_web) */
     int bench_sink;           /* serve POST /bench/sink, which reads a body and drops it (?to=file:
                                  stages it, then removes it): for bench/serve.sh only */
+    unsigned streams_per_account; /* event streams one account may hold open at once (0: 8) */
 } assay_serve_opts;
 
 /*

@@ -490,3 +490,164 @@ Test(serve_hostile, a_server_killed_during_uploads_leaves_nothing_half_stored, .
     cr_assert(strstr(sv_body, v), "%s", sv_body);
     sv_stop();
 }
+
+/* An event stream of `path` opened as tok on a raw socket from `from` (a
+ * loopback address): its socket once the server's first comment came (the
+ * stream is open and counted), or -1 with the answer's status in *status
+ * and its bytes in buf. */
+static int stream_open(const char *from, const char *tok, const char *path, int *status, char *buf, size_t len)
+{
+    char head[512];
+    snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path, tok);
+    int fd = sv_raw_from(from, head);
+    size_t used = 0;
+    *status = 0;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        cr_assert_eq(poll(&p, 1, 60000), 1, "no answer to %s in 60 s: %s", path, buf);
+        ssize_t n = read(fd, buf + used, len - 1 - used);
+        cr_assert_gt(n, 0, "the server closed %s: %.*s", path, (int)used, buf);
+        used += (size_t)n;
+        buf[used] = 0;
+        const char *eoh = strstr(buf, "\r\n\r\n");
+        if (!eoh)
+            continue;
+        *status = status_in(buf);
+        if (*status != 200) {
+            answer_of(fd, buf + used, len - used, 10, 1); /* the rest of the problem */
+            close(fd);
+            return -1;
+        }
+        if (strstr(eoh, ": run ") || strstr(eoh, ": job "))
+            return fd;
+        cr_assert_lt(used, len - 1, "%s", buf);
+    }
+}
+
+/* A header's value in a raw answer, into v ("" if none). */
+static const char *raw_header(char *v, size_t len, const char *buf, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\r\n%s: ", name);
+    const char *h = strcasestr(buf, key);
+    v[0] = 0;
+    if (h)
+        snprintf(v, len, "%.*s", (int)strcspn(h + strlen(key), "\r\n"), h + strlen(key));
+    return v;
+}
+
+/* The problem of a raw answer: its limit and max members. */
+static void limit_of(const char *buf, char *limit, size_t len, double *max)
+{
+    const char *body = strstr(buf, "\r\n\r\n");
+    cr_assert_not_null(body, "%s", buf);
+    cJSON *o = cJSON_Parse(body + 4);
+    cr_assert_not_null(o, "%s", buf);
+    const cJSON *l = cJSON_GetObjectItem(o, "limit"), *m = cJSON_GetObjectItem(o, "max");
+    cr_assert(cJSON_IsString(l) && cJSON_IsNumber(m), "%s", buf);
+    snprintf(limit, len, "%s", l->valuestring);
+    *max = m->valuedouble;
+    cJSON_Delete(o);
+}
+
+/* One account cannot hold every connection with event streams: past its
+ * 8 streams it gets 429 with Retry-After and a problem naming the limit,
+ * while another account (of the same organisation, too) still gets a
+ * stream and plain requests are answered; a stream its client closes
+ * frees its slot (waited for by asking again, each try refused until
+ * then). */
+Test(serve_hostile, one_account_cannot_hold_every_connection_with_event_streams, .timeout = 300)
+{
+    char acme[72], acme2[72], eng[72], buf[8192], v[64], limit[64];
+    double max;
+    int st, fd[8];
+    sv_fresh("streams");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(acme2, "acme2", "vendor", "acme");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_start("", "");
+    cr_assert_eq(sv_http(acme, "/api/v1/packages?name=ok.tar.gz", "--data-binary @" CORPUS "/ok.tar.gz"), 201, "%s",
+                 sv_body);
+    sv_member(v, sizeof v, "id");
+    char req[256];
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10\"}", v);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
+
+    for (int i = 0; i < 8; i++) {
+        fd[i] = stream_open(NULL, acme, i % 2 ? "/api/v1/runs/1/events" : "/api/v1/jobs/1/events", &st, buf, sizeof buf);
+        cr_assert_geq(fd[i], 0, "stream %d: %s", i + 1, buf);
+    }
+    /* The ninth, of either kind. */
+    const char *const kinds[] = {"/api/v1/runs/1/events", "/api/v1/jobs/1/events"};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(stream_open(NULL, acme, kinds[k], &st, buf, sizeof buf), -1, "a ninth stream of one account");
+        cr_assert_eq(st, 429, "%s", buf);
+        cr_assert_str_eq(raw_header(v, sizeof v, buf, "Retry-After"), "10", "%s", buf);
+        cr_assert_str_eq(raw_header(v, sizeof v, buf, "Content-Type"), "application/problem+json", "%s", buf);
+        limit_of(buf, limit, sizeof limit, &max);
+        cr_assert_str_eq(limit, "streams-per-account");
+        cr_assert_eq(max, 8);
+    }
+    int other = stream_open(NULL, eng, "/api/v1/runs/1/events", &st, buf, sizeof buf);
+    cr_assert_geq(other, 0, "another account: %s", buf);
+    int same_org = stream_open(NULL, acme2, "/api/v1/runs/1/events", &st, buf, sizeof buf);
+    cr_assert_geq(same_org, 0, "another account of the same organisation: %s", buf);
+    cr_assert_eq(sv_http(acme, "/api/v1/runs/1", " "), 200, "a plain request of the same account: %s", sv_body);
+
+    /* The client of one stream goes: the account may open one again. */
+    close(fd[3]);
+    int again = -1, refused = 0;
+    while (again < 0) {
+        again = stream_open(NULL, acme, "/api/v1/runs/1/events", &st, buf, sizeof buf);
+        cr_assert(again >= 0 || st == 429, "%s", buf);
+        refused += again < 0;
+        cr_assert_lt(refused, 600, "the slot of a closed stream never came free");
+        if (again < 0)
+            poll(NULL, 0, 50);
+    }
+    fd[3] = again;
+    cr_assert_eq(stream_open(NULL, acme, "/api/v1/runs/1/events", &st, buf, sizeof buf), -1);
+    cr_assert_eq(st, 429, "one freed slot is one stream: %s", buf);
+    for (int i = 0; i < 8; i++)
+        close(fd[i]);
+    close(other);
+    close(same_org);
+    sv_stop();
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c '\"route\":\"run-events\".*\"status\":429' %s/serve.log", sv_dir),
+                 0, "the refusals are in the access log: %s", sv_out);
+}
+
+/* All the accounts' streams together stay below the connection limit
+ * (256): past 224 a stream is refused with 503, Retry-After and the
+ * limit named, and a plain request is still answered. */
+Test(serve_hostile, event_streams_leave_connections_for_plain_requests, .timeout = 300)
+{
+    enum { SSE_MAX = 224 };
+    char eng[72], buf[8192], v[64], limit[64];
+    double max;
+    int st, fd[SSE_MAX];
+    sv_fresh("allstreams");
+    sv_account(eng, "alice", "engineer", NULL);
+    sv_start("", "--streams-per-account 224");
+    cr_assert_eq(sv_http(eng, "/api/v1/packages?name=ok.tar.gz", "--data-binary @" CORPUS "/ok.tar.gz"), 201, "%s",
+                 sv_body);
+    sv_member(v, sizeof v, "id");
+    char req[256];
+    snprintf(req, sizeof req, "{\"package\":\"%s\",\"profiles\":\"kunpeng-920-kylin-v10\"}", v);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs", "-d '%s'", req), 201, "%s", sv_body);
+    /* From two addresses: 128 connections per address at most. */
+    for (int i = 0; i < SSE_MAX; i++) {
+        fd[i] = stream_open(i % 2 ? "127.0.0.2" : "127.0.0.1", eng, "/api/v1/runs/1/events", &st, buf, sizeof buf);
+        cr_assert_geq(fd[i], 0, "stream %d: %s", i + 1, buf);
+    }
+    cr_assert_eq(stream_open("127.0.0.3", eng, "/api/v1/runs/1/events", &st, buf, sizeof buf), -1);
+    cr_assert_eq(st, 503, "%s", buf);
+    cr_assert_str_eq(raw_header(v, sizeof v, buf, "Retry-After"), "10", "%s", buf);
+    limit_of(buf, limit, sizeof limit, &max);
+    cr_assert_str_eq(limit, "streams");
+    cr_assert_eq(max, SSE_MAX);
+    cr_assert_eq(sv_http(eng, "/api/v1/runs/1", "--interface 127.0.0.3"), 200, "%s %s", sv_out, sv_body);
+    for (int i = 0; i < SSE_MAX; i++)
+        close(fd[i]);
+    sv_stop();
+}
