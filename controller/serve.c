@@ -1683,7 +1683,7 @@ static void *watcher(void *arg)
     return NULL;
 }
 
-/* ---- webhooks (docs/api.md#webhooks; the delivery thread is webhook.c) ---- */
+/* ---- webhooks (docs/api.md#webhooks; the senders are webhook.c) ---- */
 
 /* The organisation in the path if u may see its hooks: staff any, a
  * vendor its own; another's is the same 404 as one without hooks. */

@@ -4,8 +4,10 @@
  * summary to each of its hooks, signed with the hook's secret
  * (HMAC-SHA256 over "TIMESTAMP." and the body), and retries a delivery
  * that fails with exponential backoff. Every delivery and its tries are
- * recorded in the store. The worker is one thread of its own: request
- * threads only read and write the hooks' rows.
+ * recorded in the store. The deliveries are made by the store in the
+ * transaction that ends a run; the server's senders (threads of their
+ * own, round robin over hooks, one try of a hook at a time) try them:
+ * request threads only read and write the hooks' rows.
  */
 #ifndef ASSAY_CTL_WEBHOOK_H
 #define ASSAY_CTL_WEBHOOK_H
@@ -45,16 +47,17 @@ int assay_webhook_payload(char **out, assay_lab *lab, int64_t run, const char *d
 typedef struct assay_webhook_worker assay_webhook_worker;
 
 /*
- * Start the delivery thread on the lab at labdir (its own store
- * connection). It makes the deliveries of runs that ended, tries those
- * due, and records each try; backoff_s is the wait before the first retry
- * (0: ASSAY_WEBHOOK_BACKOFF). One line per try on stderr (never the
- * secret or the URL). Call assay_client_global_init() first.
+ * Start the senders on the lab at labdir (each with its own store
+ * connection): they try the deliveries due, round robin over hooks, at
+ * most one try of a hook at a time and a few at once, and record each try;
+ * backoff_s is the wait before the first retry (0: ASSAY_WEBHOOK_BACKOFF).
+ * One line per try on stderr (never the secret or the URL). Call
+ * assay_client_global_init() first.
  */
 int assay_webhook_start(assay_webhook_worker **out, const char *labdir, const char *base_url, unsigned backoff_s);
 
-/* Stop it (a try under way is aborted and stays pending) and free it;
- * NULL is a no-op. */
+/* Stop the senders (tries under way are aborted and stay pending) and
+ * free w; NULL is a no-op. */
 void assay_webhook_stop(assay_webhook_worker *w);
 
 #endif

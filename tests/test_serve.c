@@ -1189,6 +1189,22 @@ static const cJSON *delivery_of_run(const cJSON *l, int run)
     return NULL;
 }
 
+/* Wait until the delivery of run `run` to hook `hook` of org is recorded
+ * delivered (progress: the record), as tok sees it. */
+static void wait_delivered(const char *tok, const char *org, int hook, int run)
+{
+    int delivered = 0;
+    for (int i = 0; i < 600 && !delivered; i++) {
+        cJSON *l = deliveries_of(tok, org, hook);
+        const cJSON *d = delivery_of_run(l, run);
+        delivered = d && !strcmp(assay_json_str(d, "status"), "delivered");
+        cJSON_Delete(l);
+        if (!delivered)
+            poll(NULL, 0, 50);
+    }
+    cr_assert(delivered, "the delivery of run %d to %s's hook %d was never recorded: %s", run, org, hook, sv_body);
+}
+
 /* A receiver that accepts and never answers delays only its own hook:
  * while acme's delivery hangs (one try of it in flight, never two), a run
  * of globex's ends and globex's hook hears of it, acme's try still
@@ -1232,16 +1248,7 @@ Test(serve, a_receiver_that_never_answers_delays_only_its_own_hook, .timeout = 3
     /* globex's run ends and its receiver has it, while acme's try hangs. */
     finish_run_n(3);
     cr_assert_eq(pclose(rx), 0, "globex's receiver did not get its delivery");
-    int delivered = 0;
-    for (int i = 0; i < 600 && !delivered; i++) {
-        cJSON *g = deliveries_of(globex, "globex", 2);
-        const cJSON *d = delivery_of_run(g, 3);
-        delivered = d && !strcmp(assay_json_str(d, "status"), "delivered");
-        cJSON_Delete(g);
-        if (!delivered)
-            poll(NULL, 0, 50);
-    }
-    cr_assert(delivered, "globex's delivery was never recorded");
+    wait_delivered(globex, "globex", 2, 3);
     cJSON *a = deliveries_of(acme, "acme", 1);
     cr_assert_eq(cJSON_GetArraySize(a), 2, "%s", sv_body);
     for (int run = 1; run <= 2; run++) {
@@ -1281,16 +1288,7 @@ Test(serve, a_run_that_ended_while_no_server_ran_is_delivered, .timeout = 300)
     sv_start("", "");
     cr_assert_eq(pclose(rx), 0, "the receiver never heard of the run");
     cr_assert_eq(th_run(sv_out, sizeof sv_out, "grep -c '\"run\":1,' %s/req-1.body", sv_dir), 0, "%s", sv_out);
-    int delivered = 0;
-    for (int i = 0; i < 600 && !delivered; i++) {
-        cJSON *l = deliveries_of(acme, "acme", 1);
-        const cJSON *d = delivery_of_run(l, 1);
-        delivered = d && !strcmp(assay_json_str(d, "status"), "delivered");
-        cJSON_Delete(l);
-        if (!delivered)
-            poll(NULL, 0, 50);
-    }
-    cr_assert(delivered, "%s", sv_body);
+    wait_delivered(acme, "acme", 1, 1);
     sv_stop();
 }
 
