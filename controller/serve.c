@@ -65,7 +65,6 @@
 #define SSE_KEEPALIVE_S 15      /* a comment on every idle stream this often */
 #define SSE_BATCH (256u * 1024) /* bytes of events formatted per wake-up, at most */
 
-
 typedef struct server {
     char labdir[PATH_MAX];
     char staging[PATH_MAX];

@@ -140,7 +140,7 @@ struct assay_webhook_worker {
     volatile int stop;       /* read by curl's progress callback to abort a try */
 };
 
-/* One sender: its slot in busy[] and its own lab. */
+/* One sender's thread argument: the senders, and its slot in busy[]. */
 typedef struct sender {
     assay_webhook_worker *w;
     size_t slot;
@@ -161,8 +161,9 @@ static void log_try(const cJSON *d, int attempt, int status, const char *result)
             result);
 }
 
-/* Try delivery d once and record how it went. */
-static void deliver(assay_webhook_worker *w, assay_lab *lab, const cJSON *d)
+/* Try delivery d once and record how it went: 0, or -1 when the record
+ * could not be written (said on stderr). */
+static int deliver(assay_webhook_worker *w, assay_lab *lab, const cJSON *d)
 {
     char *body = NULL, ts[24], sig[72], answer[EXCERPT + 1], why[EXCERPT + 64] = "";
     char h_id[80], h_ts[48], h_sig[96], h_ua[64];
@@ -193,7 +194,7 @@ static void deliver(assay_webhook_worker *w, assay_lab *lab, const cJSON *d)
         free(body);
     }
     if (w->stop && status == 0)
-        return; /* aborted by the server's shutdown: tried again at the next start */
+        return 0; /* aborted by the server's shutdown: tried again at the next start */
     int ok = status >= 200 && status <= 299 && !why[0];
     const char *st = ok ? "delivered" : attempt >= ASSAY_WEBHOOK_ATTEMPTS ? "failed" : "pending";
     int64_t wait = w->backoff;
@@ -206,8 +207,22 @@ static void deliver(assay_webhook_worker *w, assay_lab *lab, const cJSON *d)
      * than one try. */
     log_try(d, attempt, status, ok ? "delivered" : *st == 'f' ? "failed" : "retry");
     if (assay_store_webhook_delivery_set(lab->store, id, st, attempt, ok ? now : now + wait, status,
-                                         ok ? NULL : why) < 0)
+                                         ok ? NULL : why) < 0) {
         fprintf(stderr, "assay serve: webhook delivery %s: %s\n", id, assay_error_last()->message);
+        return -1;
+    }
+    return 0;
+}
+
+/* Wait (w->mu held) until a try ends or stop, POLL_MS at most. */
+static void nap(assay_webhook_worker *w)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += POLL_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&w->cv, &w->mu, &until);
 }
 
 /* The hooks being tried, as the JSON array webhook_next skips. Called
@@ -243,19 +258,14 @@ static void *send_loop(void *arg)
         if (!d) {
             /* Nothing due that no other sender holds: wait for a try to
              * end (its hook may have more) or for the next look. */
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += POLL_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
-            pthread_cond_timedwait(&w->cv, &w->mu, &until);
+            nap(w);
             continue;
         }
         int64_t hook = (int64_t)assay_json_num(d, "webhook");
         w->busy[me->slot] = hook;
         w->last = hook;
         pthread_mutex_unlock(&w->mu);
-        deliver(w, &lab, d);
+        int recorded = deliver(w, &lab, d) == 0;
         cJSON *sec = cJSON_GetObjectItemCaseSensitive(d, "secret");
         if (cJSON_IsString(sec))
             explicit_bzero(sec->valuestring, strlen(sec->valuestring));
@@ -263,6 +273,11 @@ static void *send_loop(void *arg)
         pthread_mutex_lock(&w->mu);
         w->busy[me->slot] = 0;
         pthread_cond_broadcast(&w->cv);
+        /* A try not recorded is due again at once: not before a pause,
+         * or a store that refuses writes would have a receiver posted to
+         * without end. */
+        if (!recorded && !w->stop)
+            nap(w);
     }
     pthread_mutex_unlock(&w->mu);
     assay_lab_close(&lab);
