@@ -2143,7 +2143,7 @@ int assay_store_webhook_next(assay_store *st, int64_t now, int64_t after, const 
                              "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
                              "WHERE d.status = 'pending' AND d.next_try <= ?1 "
                              "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "
-                             "ORDER BY d.webhook_id <= ?2, d.webhook_id, d.next_try, d.id LIMIT 1");
+                             "ORDER BY d.webhook_id <= ?2, d.webhook_id, d.next_try, d.run_id LIMIT 1");
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, now);

@@ -361,9 +361,10 @@ int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org,
 /* The next delivery to try at `now`, round robin over hooks: a pending
  * one due, of the hook with the lowest id above `after` that has one (or,
  * if none has, the lowest id of all), skipping the hooks in busy (a JSON
- * array of hook ids, "[]" for none); of that hook, the soonest due. Into
- * *out as {"id","run","attempts","webhook","url","secret"}, or NULL when
- * none is due; the caller frees it. */
+ * array of hook ids, "[]" for none); of that hook, the soonest due (of
+ * equally due ones, the oldest run's). Into *out as {"id","run",
+ * "attempts","webhook","url","secret"}, or NULL when none is due; the
+ * caller frees it. */
 int assay_store_webhook_next(assay_store *st, int64_t now, int64_t after, const char *busy, cJSON **out);
 /* Record a try of delivery id: its status (pending, delivered, failed),
  * attempts so far, the next try, the answer's HTTP status (0: none) and
