@@ -2206,9 +2206,12 @@ static int cmd_serve(int argc, char **argv)
     if (o.public_url && strncmp(o.public_url, "http://", 7) && strncmp(o.public_url, "https://", 8))
         return bad("serve", "--public-url takes an http:// or https:// URL");
     if (opt(argc, argv, "--streams-per-account")) {
-        long v = bounded(opt(argc, argv, "--streams-per-account"), 1, 224);
-        if (v < 0)
-            return bad("serve", "--streams-per-account takes 1 to 224");
+        long v = bounded(opt(argc, argv, "--streams-per-account"), 1, ASSAY_SERVE_STREAMS_MAX);
+        if (v < 0) {
+            char why[64];
+            snprintf(why, sizeof why, "--streams-per-account takes 1 to %d", ASSAY_SERVE_STREAMS_MAX);
+            return bad("serve", why);
+        }
         o.streams_per_account = (unsigned)v;
     }
     if (opt(argc, argv, "--webhook-backoff")) {

@@ -53,12 +53,9 @@
 #define VERIFY_BODY_MAX (16u * 1024 * 1024) /* a signed report to verify */
 #define STAGING "serve-staging"           /* in the lab directory */
 
-#define CONNECTIONS 256         /* libmicrohttpd's connection limit */
-#define CONNECTIONS_PER_IP 128  /* ... and per client address */
-/* Event streams open at once, of every account together: below the
- * connection limit, so that plain requests always find a connection (a
- * stream holds its own for as long as its client likes). */
-#define SSE_MAX (CONNECTIONS - 32)
+#define CONNECTIONS ASSAY_SERVE_CONNECTIONS
+#define CONNECTIONS_PER_IP 128  /* connections per client address */
+#define SSE_MAX ASSAY_SERVE_STREAMS_MAX
 #define SSE_PER_ACCOUNT 8       /* streams of one account at once (--streams-per-account) */
 #define SSE_RETRY_S 10          /* Retry-After of a stream refused for a limit */
 #define SSE_POLL_MS 100         /* how often the watcher looks for new commits */

@@ -12,6 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define ASSAY_SERVE_CONNECTIONS 256 /* connections at once (libmicrohttpd's limit) */
+/* Event streams open at once, of every account together: below the
+ * connection limit, so that plain requests always find a connection (a
+ * stream holds its own for as long as its client likes). */
+#define ASSAY_SERVE_STREAMS_MAX (ASSAY_SERVE_CONNECTIONS - 32)
+
 typedef struct assay_serve_opts {
     const char *labdir;
     const char *listen;   /* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6); port 0 picks a free one */
@@ -26,7 +32,8 @@ typedef struct assay_serve_opts {
     const char *web;      /* the portal's folder, or NULL: the shipped one (assay_lab_shipped_web) */
     int bench_sink;           /* serve POST /bench/sink, which reads a body and drops it (?to=file:
                                  stages it, then removes it): for bench/serve.sh only */
-    unsigned streams_per_account; /* event streams one account may hold open at once (0: 8) */
+    unsigned streams_per_account; /* event streams one account may hold open at once, 1 to
+                                     ASSAY_SERVE_STREAMS_MAX (0: 8) */
 } assay_serve_opts;
 
 /*
