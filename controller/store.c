@@ -769,17 +769,18 @@ int assay_store_host_health(assay_store *st, const char *name, const char *error
  * server ever scans the runs' history. A hook hears of the runs that end
  * after it was made, of packages its organisation uploaded; one delivery
  * each, however often this runs. Inside the caller's transaction. */
+#define HOOKS_HEAR_SQL                                                                                      \
+    "INSERT OR IGNORE INTO webhook_deliveries (id, webhook_id, run_id, status, attempts, next_try, "         \
+    "created_at) SELECT lower(hex(randomblob(16))), w.id, r.id, 'pending', 0, ?1, ?2 "                       \
+    "FROM runs r JOIN package_orgs po ON po.package_id = r.package_id "                                      \
+    "JOIN webhooks w ON w.org = po.org "                                                                     \
+    "WHERE r.id = ?3 AND r.state IN ('done','canceled') AND r.finished_at >= w.created_at"
 static int hooks_hear(assay_store *st, int64_t run)
 {
     sqlite3_stmt *s;
     char at[32];
     now_utc(at);
-    int rc = prepare(st, &s,
-                     "INSERT OR IGNORE INTO webhook_deliveries (id, webhook_id, run_id, status, attempts, next_try, "
-                     "created_at) SELECT lower(hex(randomblob(16))), w.id, r.id, 'pending', 0, ?1, ?2 "
-                     "FROM runs r JOIN package_orgs po ON po.package_id = r.package_id "
-                     "JOIN webhooks w ON w.org = po.org "
-                     "WHERE r.id = ?3 AND r.state IN ('done','canceled') AND r.finished_at >= w.created_at");
+    int rc = prepare(st, &s, HOOKS_HEAR_SQL);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
@@ -840,10 +841,15 @@ int assay_store_host_has(assay_store *st, const char *host, const char *agent_sh
     return rc;
 }
 
-int assay_store_host_has_plan(assay_store *st, char *out, size_t len)
+/* SQLite's plan for `sql`, one line per step, into out[len]. */
+static int query_plan(assay_store *st, const char *sql, char *out, size_t len)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, "EXPLAIN QUERY PLAN " HOST_HAS_SQL);
+    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+    if (!q)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    int rc = prepare(st, &s, q);
+    sqlite3_free(q);
     if (rc < 0)
         return rc;
     size_t used = 0;
@@ -860,6 +866,11 @@ int assay_store_host_has_plan(assay_store *st, char *out, size_t len)
     rc = rc == SQLITE_DONE ? 0 : db_error(st, "query plan");
     sqlite3_finalize(s);
     return rc;
+}
+
+int assay_store_host_has_plan(assay_store *st, char *out, size_t len)
+{
+    return query_plan(st, HOST_HAS_SQL, out, len);
 }
 
 int assay_store_host_claim(assay_store *st, const char *host, int64_t job_id)
@@ -2133,17 +2144,19 @@ int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org,
     return rows_json(st, s, out);
 }
 
+#define WEBHOOK_NEXT_SQL                                                                                    \
+    "SELECT d.id, d.run_id AS run, d.attempts, w.id AS webhook, w.url, w.secret "                            \
+    "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "                                      \
+    "WHERE d.status = 'pending' AND d.next_try <= ?1 "                                                       \
+    "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "                                             \
+    "ORDER BY d.webhook_id <= ?2, d.webhook_id, d.next_try, d.run_id LIMIT 1"
 int assay_store_webhook_next(assay_store *st, int64_t now, int64_t after, const char *busy, cJSON **out)
 {
     sqlite3_stmt *s;
     cJSON *l = NULL;
     /* The index on (status, next_try) finds the pending deliveries due;
      * only those are sorted. */
-    int rc = prepare(st, &s, "SELECT d.id, d.run_id AS run, d.attempts, w.id AS webhook, w.url, w.secret "
-                             "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-                             "WHERE d.status = 'pending' AND d.next_try <= ?1 "
-                             "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "
-                             "ORDER BY d.webhook_id <= ?2, d.webhook_id, d.next_try, d.run_id LIMIT 1");
+    int rc = prepare(st, &s, WEBHOOK_NEXT_SQL);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, now);
@@ -2154,6 +2167,17 @@ int assay_store_webhook_next(assay_store *st, int64_t now, int64_t after, const 
     *out = cJSON_GetArraySize(l) ? cJSON_DetachItemFromArray(l, 0) : NULL;
     cJSON_Delete(l);
     return 0;
+}
+
+int assay_store_webhook_plans(assay_store *st, char *out, size_t len)
+{
+    int rc = query_plan(st, HOOKS_HEAR_SQL, out, len);
+    size_t used = strlen(out);
+    if (rc == 0 && used + 1 < len) {
+        out[used++] = '\n';
+        rc = query_plan(st, WEBHOOK_NEXT_SQL, out + used, len - used);
+    }
+    return rc;
 }
 
 int assay_store_webhook_delivery_set(assay_store *st, const char *id, const char *status, int attempts,

@@ -366,6 +366,11 @@ int assay_store_webhook_deliveries(assay_store *st, int64_t id, const char *org,
  * "attempts","webhook","url","secret"}, or NULL when none is due; the
  * caller frees it. */
 int assay_store_webhook_next(assay_store *st, int64_t now, int64_t after, const char *busy, cJSON **out);
+/* SQLite's plans for the statement that makes a run's deliveries and
+ * for assay_store_webhook_next's, one line per step, a blank line
+ * between, into out[len] (for the tests: neither reads the history of
+ * runs or deliveries). ASSAY_ETOOBIG if they do not fit. */
+int assay_store_webhook_plans(assay_store *st, char *out, size_t len);
 /* Record a try of delivery id: its status (pending, delivered, failed),
  * attempts so far, the next try, the answer's HTTP status (0: none) and
  * what went wrong (NULL: the last error recorded stays). */

@@ -701,3 +701,16 @@ Test(store, runs_that_ended_before_schema_14_get_their_deliveries)
     as_older_assay_left_it("DELETE FROM webhook_deliveries; PRAGMA user_version = 13;");
     cr_assert_str_eq(delivered_runs(runs, sizeof runs, hook), "2,1,");
 }
+
+/* Neither the statement that makes a run's deliveries nor the one that
+ * takes the next reads the lab's history: every table is reached through
+ * an index (the busy hooks' list, json_each of a few ids, is no table). */
+Test(store, the_webhook_queries_read_no_history)
+{
+    char plan[8192];
+    cr_assert_eq(assay_store_webhook_plans(st, plan, sizeof plan), 0, "%s", assay_error_last()->message);
+    cr_assert(strstr(plan, "webhook_deliveries_due"), "%s", plan);
+    for (const char *l = plan; *l; l = strchr(l, '\n') + 1)
+        cr_assert(strncmp(l, "SCAN", 4) != 0 || strncmp(l, "SCAN json_each VIRTUAL TABLE", 28) == 0,
+                  "a table is scanned:\n%s", plan);
+}
