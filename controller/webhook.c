@@ -137,6 +137,7 @@ struct assay_webhook_worker {
     pthread_cond_t cv;       /* a hook's try ended, or stop */
     int64_t busy[SENDERS];   /* the hook each sender is trying (0: none) */
     int64_t last;            /* the hook taken last: the next is the one after it */
+    int looking;             /* an idle sender looks in the store every POLL_MS */
     volatile int stop;       /* read by curl's progress callback to abort a try */
 };
 
@@ -249,6 +250,7 @@ static void *send_loop(void *arg)
         return NULL;
     }
     assay_store_set_busy_ms(lab.store, 5000);
+    int looker = 0; /* this sender is the one that looks while idle */
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
         cJSON *d = NULL;
@@ -256,14 +258,28 @@ static void *send_loop(void *arg)
         if (assay_store_webhook_next(lab.store, (int64_t)time(NULL), w->last, busy, &d) < 0)
             fprintf(stderr, "assay serve: webhooks: %s\n", assay_error_last()->message);
         if (!d) {
-            /* Nothing due that no other sender holds: wait for a try to
-             * end (its hook may have more) or for the next look. */
-            nap(w);
+            /* Nothing due that no other sender holds. One idle sender
+             * looks again every POLL_MS (new deliveries come from other
+             * processes' commits); the others wait for a try to end or
+             * for the looker to take work. Idle, the senders cost the
+             * store one query per POLL_MS, not one each. */
+            if (looker || !w->looking) {
+                looker = w->looking = 1;
+                nap(w);
+            } else {
+                pthread_cond_wait(&w->cv, &w->mu);
+            }
             continue;
         }
         int64_t hook = (int64_t)assay_json_num(d, "webhook");
         w->busy[me->slot] = hook;
         w->last = hook;
+        if (looker) {
+            /* Another idle sender looks now (and may find another hook's
+             * delivery due at once). */
+            looker = w->looking = 0;
+            pthread_cond_broadcast(&w->cv);
+        }
         pthread_mutex_unlock(&w->mu);
         int recorded = deliver(w, &lab, d) == 0;
         cJSON *sec = cJSON_GetObjectItemCaseSensitive(d, "secret");
