@@ -15,6 +15,7 @@
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,7 @@ static const char *expected_format(const char *name)
  * doing ("phase" lines), so a budget crossed is named with where. */
 
 static int report_fd = -1; /* the child's end of the pipe */
+extern char **environ;
 
 static void phase(const char *what)
 {
@@ -106,9 +108,8 @@ uint64_t assay_mapped_bytes(void)
     return (uint64_t)kb << 10;
 }
 
-typedef int (*work_fn)(void *ctx, cJSON **out);
-
 #define REPORT_CAP (64u << 20) /* what a child may say, preflight result included */
+#define JOB_CAP (64u << 20)    /* what a child is told: a manifest, its artifacts, paths */
 
 /* The test hook of docs/reliability.md: ASSAY_TEST_KILL=<point> makes the
  * process kill itself (SIGKILL) there, to show what a crash leaves. */
@@ -119,54 +120,102 @@ static void kill_point(const char *point)
         kill(getpid(), SIGKILL);
 }
 
-static int budgeted(const assay_package_budget_t *b, work_fn fn, void *ctx, cJSON **out)
+/* Where a child is started from: NULL, forked (a process of one thread: the
+ * CLI), or this executable, run again as `assay __budgeted` (assay serve:
+ * a fork of a process of many threads may copy a lock another thread
+ * holds, in the allocator or a library, and the child then waits on it for
+ * ever). */
+static char spawn_exe[4096];
+
+int assay_package_spawn_children(void)
 {
-    int p[2];
-    char where[200] = "starting";
+    ssize_t n = readlink("/proc/self/exe", spawn_exe, sizeof spawn_exe - 1);
+    if (n <= 0) {
+        spawn_exe[0] = '\0';
+        return assay_error_set_errno(ASSAY_EIO, errno, "readlink /proc/self/exe");
+    }
+    spawn_exe[n] = '\0';
+    return 0;
+}
+
+static int child_run(const char *text, size_t len);
+
+/* Start the child on `job` (JSON text): its report comes on *rd. */
+static int child_start(pid_t *pid, int *rd, const char *job, size_t len)
+{
+    int p[2], in[2] = {-1, -1};
     if (pipe2(p, O_CLOEXEC) != 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "pipe");
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(p[0]);
-        close(p[1]);
-        return assay_error_set_errno(ASSAY_EIO, errno, "fork");
-    }
-    if (pid == 0) {
-        close(p[0]);
-        report_fd = p[1];
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        signal(SIGPIPE, SIG_DFL);
-        /* Names in archives are UTF-8 more often than not: libarchive
-         * converts them to the locale's charset, and "C" has no room for
-         * them ("an entry has no name"). */
-        setlocale(LC_CTYPE, "C.UTF-8");
-        struct rlimit cpu = {(rlim_t)b->cpu_seconds, (rlim_t)b->cpu_seconds + 1};
-        struct rlimit as = {(rlim_t)(assay_mapped_bytes() + b->memory_bytes), (rlim_t)(assay_mapped_bytes() + b->memory_bytes)};
-        setrlimit(RLIMIT_CPU, &cpu);
-        setrlimit(RLIMIT_AS, &as);
-        setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
-        /* Reading a vendor's archive is batch work: the dispatcher's loop,
-         * on the same CPUs, goes first (under assay serve's 16 uploads at
-         * once it was slowed several times over). */
-        errno = 0;
-        int prio = getpriority(PRIO_PROCESS, 0);
-        if (errno == 0)
-            setpriority(PRIO_PROCESS, 0, prio + 10 > 19 ? 19 : prio + 10);
-        cJSON *res = NULL, *msg = cJSON_CreateObject();
-        int rc = fn(ctx, &res);
-        if (rc < 0) {
-            cJSON_AddNumberToObject(msg, "error", rc);
-            cJSON_AddStringToObject(msg, "message", assay_error_last()->message);
-        } else {
-            cJSON_AddItemToObject(msg, "result", res);
+    if (!spawn_exe[0]) {
+        fflush(NULL);
+        *pid = fork();
+        if (*pid == 0) {
+            close(p[0]);
+            report_fd = p[1];
+            _exit(child_run(job, len)); /* not exit(): nothing of the parent's (the store) is ours to close */
         }
-        char *t = msg ? cJSON_PrintUnformatted(msg) : NULL;
-        if (!t || assay_write_all(p[1], t, strlen(t)) != 0 || assay_write_all(p[1], "\n", 1) != 0)
-            _exit(3);
-        _exit(0); /* not exit(): nothing of the parent's (the store) is ours to close */
+    } else {
+        posix_spawn_file_actions_t fa;
+        char *argv[] = {"assay", "__budgeted", NULL};
+        int e = pipe2(in, O_CLOEXEC) != 0 ? errno : 0;
+        if (!e) {
+            /* Not the server's signal mask (its threads block SIGTERM) nor
+             * its ignored SIGPIPE: a child of its own. */
+            posix_spawnattr_t at;
+            sigset_t none, dfl;
+            sigemptyset(&none);
+            sigemptyset(&dfl);
+            sigaddset(&dfl, SIGPIPE);
+            posix_spawnattr_init(&at);
+            posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+            posix_spawnattr_setsigmask(&at, &none);
+            posix_spawnattr_setsigdefault(&at, &dfl);
+            posix_spawn_file_actions_init(&fa);
+            posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+            posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+            e = posix_spawn(pid, spawn_exe, &fa, &at, argv, environ);
+            posix_spawn_file_actions_destroy(&fa);
+            posix_spawnattr_destroy(&at);
+            close(in[0]);
+        }
+        if (e) {
+            *pid = -1;
+            errno = e;
+        } else {
+            /* The job, then EOF; a child gone early is its exit status's
+             * story (the server ignores SIGPIPE). */
+            (void)assay_write_all(in[1], job, len);
+        }
+        if (in[1] >= 0)
+            close(in[1]);
     }
     close(p[1]);
+    if (*pid < 0) {
+        int e = errno;
+        close(p[0]);
+        return assay_error_set_errno(ASSAY_EIO, e, spawn_exe[0] ? "spawn %s" : "fork", spawn_exe);
+    }
+    *rd = p[0];
+    return 0;
+}
+
+static int budgeted(const assay_package_budget_t *b, cJSON *job, cJSON **out)
+{
+    char where[200] = "starting", num[24];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)b->cpu_seconds);
+    cJSON_AddStringToObject(job, "cpu_seconds", num);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)b->memory_bytes);
+    cJSON_AddStringToObject(job, "memory_bytes", num);
+    char *text = cJSON_PrintUnformatted(job);
+    if (!text)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    pid_t pid;
+    int rd;
+    int src = child_start(&pid, &rd, text, strlen(text));
+    cJSON_free(text);
+    if (src < 0)
+        return src;
+    int p[2] = {rd, -1};
 
     char *buf = malloc(REPORT_CAP + 1);
     size_t used = 0, line = 0;
@@ -264,6 +313,67 @@ static int budgeted(const assay_package_budget_t *b, work_fn fn, void *ctx, cJSO
     return rc;
 }
 
+/* ---- in the child ----------------------------------------------------------
+ *
+ * Its job comes as JSON (what to read, the lab's blob and profile folders,
+ * the limits and the budget), whether it was forked or run again as
+ * `assay __budgeted`: one way in, whichever way it was started. */
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    return assay_json_str(o, k);
+}
+
+static uint64_t ju64(const cJSON *o, const char *k)
+{
+    return strtoull(jstr(o, k), NULL, 10);
+}
+
+static void add_u64(cJSON *o, const char *k, uint64_t v)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+    cJSON_AddStringToObject(o, k, b);
+}
+
+/* What every job carries: its kind, the lab's folders, the limits. */
+static cJSON *job_new(const char *kind, const assay_lab *lab, const assay_ingest_limits *l)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "kind", kind);
+    cJSON_AddStringToObject(j, "blobs", lab->blobs);
+    cJSON_AddStringToObject(j, "profiles", lab->profiles);
+    add_u64(j, "max_entries", l->max_entries);
+    add_u64(j, "max_entry", l->max_entry);
+    add_u64(j, "max_total", l->max_total);
+    add_u64(j, "max_ratio", l->max_ratio);
+    return j;
+}
+
+/* The budget, before anything of the vendor's is read. */
+static void child_limits(const cJSON *job)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_DFL);
+    /* Names in archives are UTF-8 more often than not: libarchive
+     * converts them to the locale's charset, and "C" has no room for
+     * them ("an entry has no name"). */
+    setlocale(LC_CTYPE, "C.UTF-8");
+    uint64_t cpu_s = ju64(job, "cpu_seconds"), mem = ju64(job, "memory_bytes");
+    struct rlimit cpu = {(rlim_t)cpu_s, (rlim_t)cpu_s + 1};
+    struct rlimit as = {(rlim_t)(assay_mapped_bytes() + mem), (rlim_t)(assay_mapped_bytes() + mem)};
+    setrlimit(RLIMIT_CPU, &cpu);
+    setrlimit(RLIMIT_AS, &as);
+    setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+    /* Reading a vendor's archive is batch work: the dispatcher's loop,
+     * on the same CPUs, goes first (under assay serve's 16 uploads at
+     * once it was slowed several times over). */
+    errno = 0;
+    int prio = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0)
+        setpriority(PRIO_PROCESS, 0, prio + 10 > 19 ? 19 : prio + 10);
+}
+
 /* ---- in the child: read the submission, check it, preflight it ---------- */
 
 struct add_job {
@@ -275,9 +385,8 @@ struct add_job {
     char id[65];
 };
 
-static int add_work(void *ctx, cJSON **out)
+static int add_work(struct add_job *j, cJSON **out)
 {
-    struct add_job *j = ctx;
     assay_ingest *in = NULL;
     assay_manifest *m = NULL;
     assay_artifact_rec *arts = NULL;
@@ -410,14 +519,120 @@ struct pf_job {
     assay_ingest_limits lim;
 };
 
-static int pf_work(void *ctx, cJSON **out)
+static int pf_work(struct pf_job *j, cJSON **out)
 {
-    struct pf_job *j = ctx;
     assay_ingest_tally tally = {.lim = &j->lim, .raw = j->p->size};
-    setlocale(LC_CTYPE, "C.UTF-8");
     phase("preflight");
     return assay_pkgcheck_files(out, j->lab, j->p->id, j->mtext, j->arts, j->na, j->blobs, j->profiles, j->nprof,
                                 &tally);
+}
+
+/* An artifact's record as JSON, but for its size (a number to show, a
+ * string to carry). */
+static cJSON *art_json(const assay_artifact_rec *a)
+{
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "name", a->name);
+    cJSON_AddStringToObject(x, "arch", a->arch);
+    cJSON_AddStringToObject(x, "abi", a->abi);
+    cJSON_AddStringToObject(x, "format", a->format);
+    cJSON_AddStringToObject(x, "sha256", a->sha256);
+    return x;
+}
+
+/* The artifacts' records as a job carries them (child_run reads them back). */
+static cJSON *arts_json(const assay_artifact_rec *a, size_t n, char *const *blobs)
+{
+    cJSON *l = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = art_json(&a[i]);
+        add_u64(x, "size", a[i].size);
+        cJSON_AddStringToObject(x, "path", blobs[i]);
+        cJSON_AddItemToArray(l, x);
+    }
+    return l;
+}
+
+/* The job in the child: its result or error as one line on report_fd;
+ * the exit status. */
+static int child_run(const char *text, size_t len)
+{
+    cJSON *job = cJSON_ParseWithLength(text, len), *res = NULL, *msg = cJSON_CreateObject(), *x;
+    assay_lab lab = {0};
+    int rc;
+    if (!job || !msg) {
+        rc = assay_error_set(ASSAY_EINVAL, "the child's job is not JSON");
+        goto done;
+    }
+    child_limits(job);
+    snprintf(lab.blobs, sizeof lab.blobs, "%s", jstr(job, "blobs"));
+    snprintf(lab.profiles, sizeof lab.profiles, "%s", jstr(job, "profiles"));
+    assay_ingest_limits lim = {ju64(job, "max_entries"), ju64(job, "max_entry"), ju64(job, "max_total"),
+                               ju64(job, "max_ratio")};
+    if (!strcmp(jstr(job, "kind"), "add")) {
+        struct add_job j = {&lab, jstr(job, "staged"), jstr(job, "stagedir"), ju64(job, "size"), lim, {0}};
+        snprintf(j.id, sizeof j.id, "%s", jstr(job, "id"));
+        rc = add_work(&j, &res);
+    } else {
+        const cJSON *ja = cJSON_GetObjectItemCaseSensitive(job, "artifacts"),
+                    *jp = cJSON_GetObjectItemCaseSensitive(job, "want");
+        size_t na = (size_t)cJSON_GetArraySize(ja), np = (size_t)cJSON_GetArraySize(jp), i = 0;
+        assay_artifact_rec *arts = calloc(na ? na : 1, sizeof *arts);
+        char **blobs = calloc(na ? na : 1, sizeof *blobs), **profs = calloc(np ? np : 1, sizeof *profs);
+        assay_package_rec p = {.size = ju64(job, "size")};
+        snprintf(p.id, sizeof p.id, "%s", jstr(job, "id"));
+        cJSON_ArrayForEach(x, ja)
+        {
+            snprintf(arts[i].name, sizeof arts[i].name, "%s", jstr(x, "name"));
+            snprintf(arts[i].arch, sizeof arts[i].arch, "%s", jstr(x, "arch"));
+            snprintf(arts[i].abi, sizeof arts[i].abi, "%s", jstr(x, "abi"));
+            snprintf(arts[i].format, sizeof arts[i].format, "%s", jstr(x, "format"));
+            snprintf(arts[i].sha256, sizeof arts[i].sha256, "%s", jstr(x, "sha256"));
+            arts[i].size = ju64(x, "size");
+            blobs[i++] = (char *)jstr(x, "path");
+        }
+        i = 0;
+        cJSON_ArrayForEach(x, jp) profs[i++] = cJSON_IsString(x) ? x->valuestring : "";
+        struct pf_job j = {&lab, &p, jstr(job, "manifest"), arts, na, blobs, np ? profs : NULL, np, lim};
+        rc = arts && blobs && profs ? pf_work(&j, &res) : assay_error_set(ASSAY_ENOMEM, "out of memory");
+        free(arts);
+        free(blobs);
+        free(profs);
+    }
+done:
+    if (rc < 0) {
+        cJSON_AddNumberToObject(msg, "error", rc);
+        cJSON_AddStringToObject(msg, "message", assay_error_last()->message);
+    } else {
+        cJSON_AddItemToObject(msg, "result", res);
+    }
+    char *t = msg ? cJSON_PrintUnformatted(msg) : NULL;
+    int status = !t || assay_write_all(report_fd, t, strlen(t)) != 0 || assay_write_all(report_fd, "\n", 1) != 0 ? 3 : 0;
+    cJSON_free(t);
+    cJSON_Delete(msg);
+    cJSON_Delete(job);
+    return status;
+}
+
+int assay_package_child_main(void)
+{
+    char *buf = malloc(JOB_CAP + 1);
+    size_t len = 0;
+    if (!buf)
+        return 3;
+    for (ssize_t n; len < JOB_CAP && (n = read(0, buf + len, JOB_CAP - len)) != 0;) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            free(buf);
+            return 3;
+        }
+        len += (size_t)n;
+    }
+    report_fd = 1;
+    int rc = child_run(buf, len);
+    free(buf);
+    return rc;
 }
 
 int assay_package_preflight(cJSON **out, assay_lab *lab, const char *id, char *const *profiles, size_t n)
@@ -445,11 +660,19 @@ int assay_package_preflight(cJSON **out, assay_lab *lab, const char *id, char *c
             goto out;
         }
     }
-    struct pf_job j = {lab, &p, mtext, arts, na, blobs, profiles, n, {0}};
-    assay_package_limits(lab, &j.lim);
+    assay_ingest_limits lim;
+    assay_package_limits(lab, &lim);
     assay_package_budget(lab, &b);
-    if ((rc = budgeted(&b, pf_work, &j, out)) < 0)
+    cJSON *job = job_new("preflight", lab, &lim), *want = cJSON_AddArrayToObject(job, "want");
+    cJSON_AddStringToObject(job, "id", p.id);
+    add_u64(job, "size", p.size);
+    cJSON_AddStringToObject(job, "manifest", mtext);
+    cJSON_AddItemToObject(job, "artifacts", arts_json(arts, na, blobs));
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(want, cJSON_CreateString(profiles[i]));
+    if ((rc = budgeted(&b, job, out)) < 0)
         assay_error_wrap("preflight of package %.12s", p.id);
+    cJSON_Delete(job);
 out:
     for (size_t i = 0; blobs && i < na; i++)
         free(blobs[i]);
@@ -565,10 +788,16 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
     }
     assay_error_clear();
 
-    struct add_job j = {.lab = lab, .staged = assay_blob_writer_path(sub), .stagedir = stagedir, .size = size};
-    memcpy(j.id, id, 65);
-    assay_package_limits(lab, &j.lim);
-    if ((rc = budgeted(&b, add_work, &j, &res)) < 0)
+    assay_ingest_limits lim;
+    assay_package_limits(lab, &lim);
+    cJSON *job = job_new("add", lab, &lim);
+    cJSON_AddStringToObject(job, "staged", assay_blob_writer_path(sub));
+    cJSON_AddStringToObject(job, "stagedir", stagedir);
+    add_u64(job, "size", size);
+    cJSON_AddStringToObject(job, "id", id);
+    rc = budgeted(&b, job, &res);
+    cJSON_Delete(job);
+    if (rc < 0)
         goto out;
 
     /* The child's verdict: publish the artifacts, then the submission,
@@ -645,12 +874,7 @@ cJSON *assay_package_json(const assay_package_rec *p, const assay_artifact_rec *
     cJSON_AddStringToObject(o, "vendor", p->vendor);
     cJSON_AddStringToObject(o, "added_at", p->added_at);
     for (size_t i = 0; i < n; i++) {
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "name", arts[i].name);
-        cJSON_AddStringToObject(x, "arch", arts[i].arch);
-        cJSON_AddStringToObject(x, "abi", arts[i].abi);
-        cJSON_AddStringToObject(x, "format", arts[i].format);
-        cJSON_AddStringToObject(x, "sha256", arts[i].sha256);
+        cJSON *x = art_json(&arts[i]);
         cJSON_AddNumberToObject(x, "size", (double)arts[i].size);
         cJSON_AddItemToArray(a, x);
     }

@@ -16,6 +16,15 @@
  */
 int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existed);
 
+/* From now on, the child that reads a submission (or preflights a package)
+ * is this executable run again as `assay __budgeted`, not a fork: for a
+ * process of many threads (assay serve), whose fork may copy a lock that
+ * another thread holds. */
+int assay_package_spawn_children(void);
+/* `assay __budgeted`: the child's job as JSON on stdin, its report on
+ * stdout; the exit status. */
+int assay_package_child_main(void);
+
 /* Ingest limits of this lab (settings ingest.max_*), or the defaults. */
 struct assay_ingest_limits;
 void assay_package_limits(assay_lab *lab, struct assay_ingest_limits *l);

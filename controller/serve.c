@@ -2557,6 +2557,10 @@ int assay_serve(const assay_serve_opts *o)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A submission is read by a child: exec'd, never a fork of this
+     * process of many threads (package.h). */
+    if (assay_package_spawn_children() < 0)
+        goto out;
     /* libcurl (the webhooks) sets itself up once, before any thread. */
     if (assay_client_global_init() < 0)
         goto out;
