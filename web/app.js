@@ -622,8 +622,21 @@ async function runShow(n) {
       actions.hidden = true;
     } catch (e) { live.replaceWith(failure(e)); }
   });
-  es.addEventListener("error", () => { if (es.readyState === EventSource.CONNECTING) live.textContent = t("连接中断，正在重连…", "Connection lost, reconnecting…"); });
+  watchStream(es, live);
   live.textContent = run.state === "done" || run.state === "canceled" ? "" : t("实时更新中", "Updating live");
+}
+
+/* An event stream's trouble in words, in `el`: a lost connection is
+ * retried by the browser; a refused one (the server answers 429 when one
+ * account holds too many streams, 503 when the server does) is not. */
+function watchStream(es, el) {
+  es.addEventListener("error", () => {
+    if (es.readyState === EventSource.CONNECTING)
+      el.textContent = t("连接中断，正在重连…", "Connection lost, reconnecting…");
+    else if (es.readyState === EventSource.CLOSED)
+      el.textContent = t("实时更新已停止：服务器拒绝了事件流（同一账号打开的实时页面过多？）。关闭其他页面后刷新本页。",
+        "Live updates stopped: the server refused the event stream (too many live pages open for this account?). Close some and reload this page.");
+  });
 }
 
 /* Each benchmark across targets: the median as a dot, its confidence
@@ -720,6 +733,7 @@ async function jobShow(id) {
     const es = new EventSource("/api/v1/jobs/" + id + "/events");
     leaving.push(() => es.close());
     info.textContent = t("跟随运行中的作业；日志在作业结束时载入", "Following the running job; its logs load when it ends");
+    watchStream(es, info);
     /* One box per step run; bytes are decoded per stream as a stream, so a
        character cut between two chunks is whole again. */
     const boxes = new Map();
