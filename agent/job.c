@@ -673,6 +673,8 @@ struct live {
     int failed;           /* an event could not be written: no more live output */
 };
 
+static uint64_t live_job; /* the job's live output so far, every run's (the supervisor runs one job) */
+
 static void b64(char *out, const unsigned char *in, size_t n)
 {
     static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -712,6 +714,7 @@ static void live_send(struct live *l, int k)
         return;
     }
     l->sent[k] += l->held[k];
+    live_job += l->held[k];
     l->held[k] = 0;
 }
 
@@ -719,7 +722,11 @@ static void live_put(void *arg, int k, const char *data, size_t len)
 {
     struct live *l = arg;
     while (len && !l->failed) {
-        uint64_t room = ASSAY_LIVE_MAX - l->sent[k] - l->held[k];
+        uint64_t room = ASSAY_LIVE_MAX - l->sent[k] - l->held[k], held = l->held[0] + l->held[1];
+        if (live_job + held >= ASSAY_LIVE_JOB_MAX)
+            room = 0;
+        else if (room > ASSAY_LIVE_JOB_MAX - live_job - held)
+            room = ASSAY_LIVE_JOB_MAX - live_job - held;
         size_t take = ASSAY_LIVE_CHUNK - l->held[k];
         if (take > room)
             take = (size_t)room;
@@ -733,7 +740,7 @@ static void live_put(void *arg, int k, const char *data, size_t len)
         len -= take;
         if (!l->due)
             l->due = mono_ns() + (uint64_t)ASSAY_LIVE_MS * 1000000u;
-        if (l->held[k] == ASSAY_LIVE_CHUNK || l->sent[k] + l->held[k] == ASSAY_LIVE_MAX)
+        if (l->held[k] == ASSAY_LIVE_CHUNK || l->sent[k] + l->held[k] == ASSAY_LIVE_MAX || take == room)
             live_send(l, k);
     }
 }
@@ -1311,13 +1318,6 @@ static int scan_events(const char *dir, int64_t *last_seq, int *ended, char *out
 
 /* ---- logs: the job's logs in one stream --------------------------------- */
 
-static int log_name_ok(const char *n)
-{
-    size_t l = strlen(n);
-    return l > 0 && l <= 128 && n[0] != '.' &&
-           strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == l;
-}
-
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1329,10 +1329,12 @@ static int log_out(int dfd, const char *name, int fd, char *buf, size_t cap)
 {
     int lf = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
+    if (lf < 0 && errno != ENOENT && errno != ELOOP)
+        return assay_error_set_errno(ASSAY_EIO, errno, "open log %s", name); /* a log there, unread: not left out */
     if (lf < 0 || fstat(lf, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (lf >= 0)
             close(lf);
-        return 0; /* not a regular file now: not a log */
+        return 0; /* gone, a link, a folder: not a log */
     }
     int n = snprintf(buf, cap, "%lld logs/%s\n", (long long)st.st_size, name);
     int rc = assay_write_all(fd, buf, (size_t)n) == 0 ? 0 : assay_error_set_errno(ASSAY_EIO, errno, "write");
@@ -1369,7 +1371,7 @@ int assay_job_logs(const char *dir_arg, int fd)
     size_t n = 0, cap = 0;
     rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
-        if (!log_name_ok(e->d_name))
+        if (!assay_log_name_valid(e->d_name, strlen(e->d_name)))
             continue;
         if (n == cap) {
             char **nn = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names);

@@ -32,6 +32,7 @@ struct assay_jobcheck {
     int ended, spent;
     int64_t seq;
     uint64_t live[2];   /* the open step run's live output so far, per stream */
+    uint64_t live_job;  /* the job's, every run's */
 };
 
 int assay_jobcheck_new(assay_jobcheck **out, const char *spec, const unsigned char *key)
@@ -206,12 +207,16 @@ static int output(assay_jobcheck *c, const cJSON *ev, const char *step)
     /* standard base64 with its padding, as a browser's atob() takes it */
     int std = dl % 4 == 0 && !strpbrk(data, "-_");
     unsigned char *raw = std && dl && dl <= (ASSAY_LIVE_CHUNK + 2) / 3 * 4 ? assay_base64_decode(data, dl, &n) : NULL;
+    int decoded = raw != NULL;
     free(raw);
-    if (!raw || n == 0 || n > ASSAY_LIVE_CHUNK)
+    if (!decoded || n == 0 || n > ASSAY_LIVE_CHUNK)
         return bad(c, "output of %s: \"data\" is not 1 to %d bytes in base64", step, ASSAY_LIVE_CHUNK);
     if (c->live[k] + n > ASSAY_LIVE_MAX)
         return bad(c, "output of %s: more than the %d bytes of live output a stream may have", step, ASSAY_LIVE_MAX);
+    if (c->live_job + n > ASSAY_LIVE_JOB_MAX)
+        return bad(c, "output of %s: more than the %d bytes of live output a job may have", step, ASSAY_LIVE_JOB_MAX);
     c->live[k] += n;
+    c->live_job += n;
     return 0;
 }
 

@@ -887,7 +887,7 @@ static int parse_run(const char *s, int64_t *id)
 static cJSON *step_ends(assay_lab *lab, const assay_job_rec *j)
 {
     cJSON *evs = NULL, *e, *out = cJSON_CreateArray();
-    if (assay_store_job_events(lab->store, j->id, j->attempt, 0, &evs) < 0) {
+    if (assay_store_job_events_page(lab->store, j->id, j->attempt, 0, -1, 0, &evs) < 0) {
         assay_error_clear();
         return out;
     }
@@ -1311,7 +1311,7 @@ static int follow_run(assay_lab *lab, int64_t id)
                 attempts[i] = jobs[i].attempt;
                 seen[i] = -1;
             }
-            if (assay_store_job_events(lab->store, jobs[i].id, jobs[i].attempt, seen[i] + 1, &evs) < 0)
+            if (assay_store_job_events_page(lab->store, jobs[i].id, jobs[i].attempt, seen[i] + 1, -1, 0, &evs) < 0)
                 continue;
             cJSON_ArrayForEach(e, evs)
             {

@@ -120,22 +120,19 @@ static void kill_point(const char *point)
         kill(getpid(), SIGKILL);
 }
 
-/* Where a child is started from: NULL, forked (a process of one thread: the
- * CLI), or this executable, run again as `assay __budgeted` (assay serve:
- * a fork of a process of many threads may copy a lock another thread
- * holds, in the allocator or a library, and the child then waits on it for
- * ever). */
-static char spawn_exe[4096];
+/* How a child is started: forked (a process of one thread: the CLI), or
+ * as this executable run again, `assay __budgeted` (assay serve: a fork of
+ * a process of many threads may copy a lock another thread holds, in the
+ * allocator or a library, and the child then waits on it for ever). The
+ * executable is /proc/self/exe at the spawn, the server's own image even
+ * when its file has been replaced or removed since it started (an upgrade
+ * while it runs). */
+static int spawn_children;
 
 int assay_package_spawn_children(void)
 {
-    ssize_t n = readlink("/proc/self/exe", spawn_exe, sizeof spawn_exe - 1);
-    if (n <= 0) {
-        spawn_exe[0] = '\0';
-        return assay_error_set_errno(ASSAY_EIO, errno, "readlink /proc/self/exe");
-    }
-    spawn_exe[n] = '\0';
-    return 0;
+    spawn_children = 1;
+    return access("/proc/self/exe", X_OK) == 0 ? 0 : assay_error_set_errno(ASSAY_EIO, errno, "/proc/self/exe");
 }
 
 static int child_run(const char *text, size_t len);
@@ -146,7 +143,7 @@ static int child_start(pid_t *pid, int *rd, const char *job, size_t len)
     int p[2], in[2] = {-1, -1};
     if (pipe2(p, O_CLOEXEC) != 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "pipe");
-    if (!spawn_exe[0]) {
+    if (!spawn_children) {
         fflush(NULL);
         *pid = fork();
         if (*pid == 0) {
@@ -173,7 +170,7 @@ static int child_start(pid_t *pid, int *rd, const char *job, size_t len)
             posix_spawn_file_actions_init(&fa);
             posix_spawn_file_actions_adddup2(&fa, in[0], 0);
             posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-            e = posix_spawn(pid, spawn_exe, &fa, &at, argv, environ);
+            e = posix_spawn(pid, "/proc/self/exe", &fa, &at, argv, environ);
             posix_spawn_file_actions_destroy(&fa);
             posix_spawnattr_destroy(&at);
             close(in[0]);
@@ -193,7 +190,7 @@ static int child_start(pid_t *pid, int *rd, const char *job, size_t len)
     if (*pid < 0) {
         int e = errno;
         close(p[0]);
-        return assay_error_set_errno(ASSAY_EIO, e, spawn_exe[0] ? "spawn %s" : "fork", spawn_exe);
+        return assay_error_set_errno(ASSAY_EIO, e, spawn_children ? "spawn assay __budgeted" : "fork");
     }
     *rd = p[0];
     return 0;
@@ -620,7 +617,10 @@ int assay_package_child_main(void)
     size_t len = 0;
     if (!buf)
         return 3;
-    for (ssize_t n; len < JOB_CAP && (n = read(0, buf + len, JOB_CAP - len)) != 0;) {
+    /* All of it, to its end: a parent still writing is never left blocked
+     * (a job over the cap is read to its end and refused). */
+    int over = 0;
+    for (ssize_t n; (n = read(0, buf + len, JOB_CAP - len)) != 0;) {
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -628,6 +628,14 @@ int assay_package_child_main(void)
             return 3;
         }
         len += (size_t)n;
+        if (len == JOB_CAP) {
+            over = 1;
+            len = 0;
+        }
+    }
+    if (over) {
+        free(buf);
+        return 3;
     }
     report_fd = 1;
     int rc = child_run(buf, len);

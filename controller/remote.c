@@ -531,7 +531,6 @@ static int line_add(assay_remote_stream *s, const char *d, size_t n, size_t max,
 }
 
 #define HEADER_MAX 200
-#define NAME_MAX_LEN 128
 
 /* "<size> logs/<name>": checked like any other untrusted input. */
 static int header(assay_remote_stream *s)
@@ -547,9 +546,7 @@ static int header(assay_remote_stream *s)
     const char *path = ok ? sp + 1 : "";
     ok = ok && strncmp(path, "logs/", 5) == 0;
     const char *name = ok ? path + 5 : "";
-    size_t nl = strlen(name);
-    if (!ok || nl == 0 || nl > NAME_MAX_LEN || name[0] == '.' ||
-        strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != nl)
+    if (!ok || !assay_log_name_valid(name, strlen(name)))
         return assay_error_set(ASSAY_EPROTO, "log stream: bad header '%.80s'", l);
     s->announced = size;
     s->left = size;

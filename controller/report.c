@@ -450,7 +450,7 @@ static cJSON *target_json(assay_lab *lab, const assay_job_rec *j, const assay_ma
         cJSON_AddNullToObject(host, "hostkey");
     assay_error_clear();
 
-    assay_store_job_events(lab->store, j->id, j->attempt, 0, &evs);
+    assay_store_job_events_page(lab->store, j->id, j->attempt, 0, -1, 0, &evs);
     assay_store_job_logs(lab->store, j->id, j->attempt, &logs);
     const cJSON *facts = NULL, *agent = NULL, *inspect = NULL, *end = NULL, *isolation = NULL;
     cJSON *starts = cJSON_CreateObject(); /* step id -> name from step-start */

@@ -61,6 +61,7 @@
 #define SSE_POLL_MS 100         /* how often the watcher looks for new commits */
 #define SSE_KEEPALIVE_S 15      /* a comment on every idle stream this often */
 #define SSE_BATCH (256u * 1024) /* bytes of events formatted per wake-up, at most */
+#define SSE_PAGE 256             /* events read from the store per wake-up, at most */
 
 typedef struct server {
     char labdir[PATH_MAX];
@@ -1123,7 +1124,8 @@ static enum MHD_Result manifest_check(struct MHD_Connection *c, req *r)
 }
 
 /* GET /api/v1/jobs/J: the job, the events of its current attempt (from
- * ?from=SEQ on) and its logs. */
+ * ?from=SEQ on; not the steps' live output, which is the job's stream's)
+ * and its logs. */
 static enum MHD_Result job_show(struct MHD_Connection *c, req *r)
 {
     assay_job_rec j;
@@ -1132,7 +1134,7 @@ static enum MHD_Result job_show(struct MHD_Connection *c, req *r)
     int64_t f = 0;
     if (from && (parse_run(from, &f) < 0 && strcmp(from, "0")))
         return problem(c, r, 400, "from must be an event number");
-    if (visible_job(r, &j) < 0 || assay_store_job_events(r->lab.store, j.id, j.attempt, f, &ev) < 0)
+    if (visible_job(r, &j) < 0 || assay_store_job_events_page(r->lab.store, j.id, j.attempt, f, -1, 0, &ev) < 0)
         return failed(c, r);
     if (assay_store_job_logs(r->lab.store, j.id, j.attempt, &logs) < 0) {
         cJSON_Delete(ev);
@@ -1281,9 +1283,10 @@ static int sse_fill(req *r)
         r->attempt = j.attempt;
         r->next_seq = 0;
     }
-    if (assay_store_job_events(r->lab.store, j.id, j.attempt, r->next_seq, &ev) < 0)
+    /* A page at a time: a job's stored output may be megabytes. */
+    if (assay_store_job_events_page(r->lab.store, j.id, j.attempt, r->next_seq, SSE_PAGE, 1, &ev) < 0)
         return -1;
-    int more = 0;
+    int more = cJSON_GetArraySize(ev) == SSE_PAGE;
     cJSON_ArrayForEach(x, ev)
     {
         if (r->slen >= SSE_BATCH) {
@@ -1669,10 +1672,13 @@ static void *watcher(void *arg)
         if (ka)
             s->keepalive_round++;
         shut_slow(s);
+        /* Every tick, whatever else happens: the streams of clients that
+         * left end now (woken by a change, a stream with nothing new
+         * writes nothing, and its dead socket would go unseen until a
+         * keepalive). */
+        resume_gone(s);
         if ((changed || ka) && s->nwaiting)
             resume_all(s);
-        else
-            resume_gone(s);
         pthread_mutex_unlock(&s->mu);
     }
     assay_store_close(st);

@@ -1483,17 +1483,26 @@ int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *pa
     return rc;
 }
 
-int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out)
+int assay_store_job_events_page(assay_store *st, int64_t id, int attempt, int64_t from, int limit, int with_output,
+                                cJSON **out)
 {
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, "SELECT seq, type, body FROM events WHERE job_id = ? AND attempt = ? AND seq >= ? "
-                             "ORDER BY seq");
+    int rc = prepare(st, &s, with_output ? "SELECT seq, type, body FROM events WHERE job_id = ? AND attempt = ? AND "
+                                           "seq >= ? ORDER BY seq LIMIT ?"
+                                         : "SELECT seq, type, body FROM events WHERE job_id = ? AND attempt = ? AND "
+                                           "seq >= ? AND type <> 'output' ORDER BY seq LIMIT ?");
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int(s, 2, attempt);
     sqlite3_bind_int64(s, 3, from);
+    sqlite3_bind_int(s, 4, limit);
     return rows_json(st, s, out);
+}
+
+int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out)
+{
+    return assay_store_job_events_page(st, id, attempt, from, -1, 1, out);
 }
 
 int assay_store_host_facts(assay_store *st, const char *name, cJSON **out)

@@ -269,6 +269,11 @@ int assay_store_host_dirs_due(assay_store *st, const char *host, const char *cut
 int assay_store_host_dirs_result(assay_store *st, const assay_host_dir *d, size_t n, const char *error, int give_up);
 /* Events of a job's attempt: [{"seq","type","body"}] ordered by seq. */
 int assay_store_job_events(assay_store *st, int64_t id, int attempt, int64_t from, cJSON **out);
+/* The same, at most `limit` (-1: all), and without the steps' live output
+ * ("output" events: megabytes of a job that prints) unless `with_output`:
+ * what reads steps (reports, the CLI's views, a job's JSON) has no use for it. */
+int assay_store_job_events_page(assay_store *st, int64_t id, int attempt, int64_t from, int limit, int with_output,
+                                cJSON **out);
 /* The events of every job and attempt of a run stored after event `after`
  * (an id this returned; 0: from the first), at most `limit`, in the order
  * they were stored: [{"id","job","attempt","seq","type","body"}]; a step's

@@ -216,14 +216,20 @@ static int deliver(assay_webhook_worker *w, assay_lab *lab, const cJSON *d)
 }
 
 /* Wait (w->mu held) until a try ends or stop, POLL_MS at most. */
-static void nap(assay_webhook_worker *w)
+static void nap_ms(assay_webhook_worker *w, long ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += POLL_MS * 1000000L;
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
     until.tv_sec += until.tv_nsec / 1000000000L;
     until.tv_nsec %= 1000000000L;
     pthread_cond_timedwait(&w->cv, &w->mu, &until);
+}
+
+static void nap(assay_webhook_worker *w)
+{
+    nap_ms(w, POLL_MS);
 }
 
 /* The hooks being tried, as the JSON array webhook_next skips. Called
@@ -251,6 +257,7 @@ static void *send_loop(void *arg)
     }
     assay_store_set_busy_ms(lab.store, 5000);
     int looker = 0; /* this sender is the one that looks while idle */
+    int unrecorded = 0; /* tries in a row whose record the store refused */
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
         cJSON *d = NULL;
@@ -287,13 +294,24 @@ static void *send_loop(void *arg)
             explicit_bzero(sec->valuestring, strlen(sec->valuestring));
         cJSON_Delete(d);
         pthread_mutex_lock(&w->mu);
+        /* A try not recorded is due again at once: its hook stays held
+         * through a pause that grows (1 s, 2 s ... 60 s), or a store that
+         * refuses writes would have the receiver posted to again at once,
+         * by this sender or another. */
+        unrecorded = recorded ? 0 : unrecorded + 1;
+        if (unrecorded) {
+            /* The whole pause: another sender's broadcast ends a nap. */
+            struct timespec t0, t;
+            long ms = unrecorded > 6 ? 60000L : 1000L << (unrecorded - 1), left = ms;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            while (!w->stop && left > 0) {
+                nap_ms(w, left);
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                left = ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+            }
+        }
         w->busy[me->slot] = 0;
         pthread_cond_broadcast(&w->cv);
-        /* A try not recorded is due again at once: not before a pause,
-         * or a store that refuses writes would have a receiver posted to
-         * without end. */
-        if (!recorded && !w->stop)
-            nap(w);
     }
     pthread_mutex_unlock(&w->mu);
     assay_lab_close(&lab);

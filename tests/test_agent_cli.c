@@ -36,7 +36,7 @@ static struct triple triples[] = {
     {"loongarch64-linux-gnu", "loongarch64"},
 };
 
-static char agent[512], jd[256], out[1 << 20];
+static char agent[512], jd[256], out[8 << 20]; /* a job's live output is up to 4 MiB, in base64 */
 
 static void setup_for(const struct triple *t)
 {
@@ -1202,4 +1202,36 @@ Test(agent_cli, a_pid_file_that_holds_no_pid_is_refused_by_every_reader, .fini =
     fputs(good, f);
     fclose(f);
     cr_assert_eq(th_run(out, sizeof out, "%s cancel --job-dir %s --now 2>&1", agent, jd), 0, "%s", out);
+}
+
+/* Live output stops at the job's cap however many steps print: the store
+ * and a page that replays the job stay bounded; the logs have every byte. */
+Test(agent_cli, live_output_stops_at_the_job_s_cap, .fini = cleanup)
+{
+    setup_for(&triples[0]);
+    int nt = ASSAY_LIVE_JOB_MAX / (2 * ASSAY_LIVE_MAX) + 2;
+    char *spec = malloc(200 + (size_t)nt * 200);
+    int o = sprintf(spec, "{\"protocol\":1,\"id\":\"cap\",\"steps\":[");
+    for (int i = 0; i < nt; i++)
+        o += sprintf(spec + o,
+                     "%s{\"id\":\"t%d\",\"kind\":\"test\",\"command\":\"head -c 70000 /dev/zero; head -c 70000 /dev/zero >&2\","
+                     "\"timeout\":60}",
+                     i ? "," : "", i);
+    sprintf(spec + o, "]}");
+    cr_assert_eq(start(spec), 0, "%s", out);
+    cJSON *ev = attach_from(0);
+    uint64_t total = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ev) if (!strcmp(type_of(e), "output"))
+    {
+        size_t n = 0;
+        const char *d = str(e, "data");
+        free(assay_base64_decode(d, strlen(d), &n));
+        total += n;
+    }
+    cr_assert_eq(total, ASSAY_LIVE_JOB_MAX, "%llu bytes live", (unsigned long long)total);
+    cr_assert_str_eq(str(last(ev), "outcome"), "passed");
+    controller_accepts(spec, ev);
+    free(spec);
+    cJSON_Delete(ev);
 }

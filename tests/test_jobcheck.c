@@ -452,3 +452,38 @@ Test(evmac, matches_the_standards_and_openssl)
     cr_assert_eq(assay_evmac_key_parse(k, "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"), -1);
     cr_assert_eq(assay_evmac_key_parse(k, "0011"), -1);
 }
+
+/* A job's live output stops at ASSAY_LIVE_JOB_MAX, whatever its steps'. */
+Test(jobcheck, live_output_past_the_job_s_cap_is_refused)
+{
+    int nt = ASSAY_LIVE_JOB_MAX / (2 * ASSAY_LIVE_MAX) + 1; /* one test step more than the cap holds */
+    char *spec = malloc(200 + (size_t)nt * 100), id[16];
+    int o = sprintf(spec, "{\"protocol\":1,\"id\":\"j1\",\"steps\":[");
+    for (int i = 0; i < nt; i++)
+        o += sprintf(spec + o, "%s{\"id\":\"t%d\",\"kind\":\"test\",\"command\":\"true\",\"timeout\":5}", i ? "," : "", i);
+    sprintf(spec + o, "]}");
+    assay_jobcheck_free(chk);
+    cr_assert_eq(assay_jobcheck_new(&chk, spec, KEY), 0, "%s", assay_error_last()->message);
+    free(spec);
+    ok(feed("job-start", "\"job\":\"j1\""));
+    for (int i = 0; i < nt; i++) {
+        char start[100];
+        snprintf(id, sizeof id, "t%d", i);
+        snprintf(start, sizeof start, "\"step\":\"%s\",\"kind\":\"test\",\"run\":1", id);
+        ok(feed("step-start", start));
+        for (int k = 0; k < 2; k++)
+            for (long off = 0; off < ASSAY_LIVE_MAX; off += ASSAY_LIVE_CHUNK) {
+                int rc = feed("output", out_ev(id, 1, k ? "stderr" : "stdout", off, ASSAY_LIVE_CHUNK));
+                if (i < nt - 1) {
+                    ok(rc);
+                } else {
+                    refused(rc, "more than the 4194304 bytes of live output a job may have");
+                    return;
+                }
+            }
+        char end[200];
+        snprintf(end, sizeof end, "%s,\"verdict\":\"pass\",\"reason\":null,\"exit_code\":0,\"signal\":null,\"timed_out\":false", start);
+        ok(feed("step-end", end));
+    }
+    cr_assert_fail("the job's cap was never reached");
+}

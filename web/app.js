@@ -727,8 +727,8 @@ async function jobShow(id) {
     const outputs = h("div", { id: "live-output" });
     out.before(h("h2", {}, T("实时事件", "Live events")), live,
       h("h2", {}, T("步骤输出（实时）", "Step output (live)")),
-      h("p", { class: "muted" }, T("每个步骤每个输出流的前 64 KiB 实时显示（基准测试除外，以免干扰测量）；完整日志在作业结束时载入。",
-        "The first 64 KiB of each stream of each step are shown as they come (not a benchmark's, so as not to disturb its measurement); the whole logs load when the job ends.")),
+      h("p", { class: "muted" }, T("每个步骤每个输出流的前 64 KiB 实时显示（整个作业至多 4 MiB；基准测试除外，以免干扰测量）；完整日志在作业结束时载入。",
+        "The first 64 KiB of each stream of each step are shown as they come (4 MiB in a job at most; not a benchmark's, so as not to disturb its measurement); the whole logs load when the job ends.")),
       outputs);
     const es = new EventSource("/api/v1/jobs/" + id + "/events");
     leaving.push(() => es.close());
@@ -738,13 +738,15 @@ async function jobShow(id) {
        character cut between two chunks is whole again. */
     const boxes = new Map();
     es.addEventListener("output", (ev) => {
-      const e = JSON.parse(ev.data), key = e.step + " #" + e.run;
-      let b = boxes.get(key);
+      /* The id is ATTEMPT.SEQ: a retried job's runs are boxes of their own. */
+      const e = JSON.parse(ev.data), attempt = ev.lastEventId.split(".")[0];
+      const name = e.step + " #" + e.run + (attempt !== "1" ? " (" + t("第 " + attempt + " 次尝试", "attempt " + attempt) + ")" : "");
+      let b = boxes.get(attempt + "/" + e.step + "/" + e.run);
       if (!b) {
         for (const d of outputs.querySelectorAll("details")) d.open = false;
-        b = { pre: h("pre", { class: "log", role: "log", tabindex: "0", "aria-label": key }), dec: [new TextDecoder(), new TextDecoder()] };
-        boxes.set(key, b);
-        outputs.appendChild(h("details", { open: true, "data-step": e.step, "data-run": String(e.run) }, h("summary", {}, key), b.pre));
+        b = { pre: h("pre", { class: "log", role: "log", tabindex: "0", "aria-label": name }), dec: [new TextDecoder(), new TextDecoder()] };
+        boxes.set(attempt + "/" + e.step + "/" + e.run, b);
+        outputs.appendChild(h("details", { open: true, "data-step": e.step, "data-run": String(e.run) }, h("summary", {}, name), b.pre));
       }
       const k = e.stream === "stderr" ? 1 : 0;
       const text = b.dec[k].decode(Uint8Array.from(atob(e.data), (c) => c.charCodeAt(0)), { stream: true });

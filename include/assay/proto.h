@@ -41,11 +41,29 @@ static inline int assay_unit_valid(const char *s)
  * stream of an install, test or uninstall step run (never a benchmark's: its
  * figures are not to share the host with the supervisor's writes), sent in
  * chunks of at most ASSAY_LIVE_CHUNK bytes, at most every ASSAY_LIVE_MS ms,
- * up to ASSAY_LIVE_MAX bytes per stream per run. The whole log still comes
+ * up to ASSAY_LIVE_MAX bytes per stream per run and ASSAY_LIVE_JOB_MAX in the
+ * job (what the store keeps and a page replays stays bounded). The whole log still comes
  * when the job ends; this is what a person watches meanwhile. */
 #define ASSAY_LIVE_CHUNK 4096
 #define ASSAY_LIVE_MS 250
 #define ASSAY_LIVE_MAX (64 * 1024)
+#define ASSAY_LIVE_JOB_MAX (4 * 1024 * 1024) /* and at most this much in a whole job */
+
+/* A log's name in logs/ as `assay-agent logs` sends it and the controller
+ * takes it: 1-128 bytes of [A-Za-z0-9._-], not starting with '.' (step ids
+ * make "<step>.<run>.stdout"). */
+static inline int assay_log_name_valid(const char *n, size_t len)
+{
+    if (len == 0 || len > 128 || n[0] == '.')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)n[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}
 
 /* Files in a job directory. The agent's own state lives in a 0700 folder
  * that no step running as the job's run user can open (docs/security.md);
