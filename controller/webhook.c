@@ -232,6 +232,14 @@ static void nap(assay_webhook_worker *w)
     nap_ms(w, POLL_MS);
 }
 
+/* A delivery's hook secret, wiped before the delivery is freed. */
+static void explicit_bzero_secret(cJSON *d)
+{
+    cJSON *sec = cJSON_GetObjectItemCaseSensitive(d, "secret");
+    if (cJSON_IsString(sec))
+        explicit_bzero(sec->valuestring, strlen(sec->valuestring));
+}
+
 /* The hooks being tried, as the JSON array webhook_next skips. Called
  * with w->mu held. */
 static void busy_json(const assay_webhook_worker *w, char *out, size_t len)
@@ -262,8 +270,25 @@ static void *send_loop(void *arg)
     while (!w->stop) {
         cJSON *d = NULL;
         busy_json(w, busy, sizeof busy);
-        if (assay_store_webhook_next(lab.store, (int64_t)time(NULL), w->last, busy, &d) < 0)
+        int64_t last = w->last;
+        /* The query without the lock (the store may keep it up to its busy
+         * timeout, and the others must be able to end their tries); a hook
+         * another sender took meanwhile is left to it. */
+        pthread_mutex_unlock(&w->mu);
+        if (assay_store_webhook_next(lab.store, (int64_t)time(NULL), last, busy, &d) < 0)
             fprintf(stderr, "assay serve: webhooks: %s\n", assay_error_last()->message);
+        pthread_mutex_lock(&w->mu);
+        if (d) {
+            int64_t h = (int64_t)assay_json_num(d, "webhook");
+            for (size_t k = 0; k < SENDERS && d; k++)
+                if (w->busy[k] == h) {
+                    explicit_bzero_secret(d);
+                    cJSON_Delete(d);
+                    d = NULL;
+                }
+        }
+        if (!d && w->stop)
+            break;
         if (!d) {
             /* Nothing due that no other sender holds. One idle sender
              * looks again every POLL_MS (new deliveries come from other
@@ -289,9 +314,7 @@ static void *send_loop(void *arg)
         }
         pthread_mutex_unlock(&w->mu);
         int recorded = deliver(w, &lab, d) == 0;
-        cJSON *sec = cJSON_GetObjectItemCaseSensitive(d, "secret");
-        if (cJSON_IsString(sec))
-            explicit_bzero(sec->valuestring, strlen(sec->valuestring));
+        explicit_bzero_secret(d);
         cJSON_Delete(d);
         pthread_mutex_lock(&w->mu);
         /* A try not recorded is due again at once: its hook stays held
