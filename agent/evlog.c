@@ -118,15 +118,16 @@ int assay_evlog_open(assay_evlog **out, const char *path, const char *reserve)
         return assay_error_set_errno(ASSAY_EIO, e, "open %s", path);
     }
     if (reserve) {
+        /* Blocks allocated, not written (glibc writes zeros on a file
+         * system that cannot allocate): the space is taken now and given
+         * back by the unlink. Nothing in it is worth an fsync. */
         int fd = open(reserve, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        static const char zeros[4096];
         if (fd >= 0) {
-            for (int i = 0; i < RESERVE_BYTES / (int)sizeof zeros; i++)
-                if (write(fd, zeros, sizeof zeros) != (ssize_t)sizeof zeros)
-                    break;
-            fsync(fd);
+            if (posix_fallocate(fd, 0, RESERVE_BYTES) == 0)
+                log->reserve = strdup(reserve);
             close(fd);
-            log->reserve = strdup(reserve);
+            if (!log->reserve)
+                unlink(reserve);
         }
     }
     int rc = 0;

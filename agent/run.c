@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -148,25 +149,43 @@ void assay_run_kill_descendants(int *killed)
     }
 }
 
+/* Every child that has ended, reaped and counted as a stray: how many,
+ * or -1 when no child is left. */
+static int reap_strays(assay_run_result *r)
+{
+    struct rusage ru;
+    int status, reaped = 0;
+    pid_t p;
+    while ((p = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+        add_rusage(r, &ru);
+        r->strays++;
+        reaped++;
+    }
+    return p < 0 && errno == ECHILD ? -1 : reaped;
+}
+
 /* Kill the step's group, and every other descendant, then reap them all,
- * counting the processes that were not the step's main process. */
+ * counting the processes that were not the step's main process. The
+ * supervisor is a subreaper (job.c): an orphan of a step becomes its
+ * child, so with no child left it has no descendant either, and /proc
+ * (every process's stat on the host, at each step's end) is not read.
+ * A caller that is no subreaper always reads it. */
 static void finish_tree(pid_t pgid, assay_run_result *r)
 {
     pid_t self = getpid();
+    int subreaper = 0;
+    if (prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0) != 0)
+        subreaper = 0;
     for (int round = 0; round < 500; round++) {
         kill(-pgid, SIGKILL);
-        kill_tree_once(self);
-        struct rusage ru;
-        int status, reaped = 0;
-        pid_t p;
-        while ((p = wait4(-1, &status, WNOHANG, &ru)) > 0) {
-            add_rusage(r, &ru);
-            r->strays++;
-            reaped++;
-        }
-        if (p < 0 && errno == ECHILD)
+        int reaped = subreaper ? reap_strays(r) : 0;
+        if (reaped < 0)
             return;
-        if (!reaped) {
+        kill_tree_once(self);
+        int more = reap_strays(r);
+        if (more < 0)
+            return;
+        if (!reaped && !more) {
             struct timespec ts = {0, 5 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }

@@ -19,7 +19,10 @@
 #     file (the same large artifact, its own manifest).
 # The event latency is from each event's `ts` (the agent's clock, this
 # machine's) to the moment a reader of the store first sees it (a reader
-# polling the store every 10 ms, so up to 10 ms late). It checks: every
+# polling the store every 10 ms, so up to 10 ms late), split at the time
+# the dispatcher read the event off its host's channel (the store's
+# received_ms): the host's side (the agent, sshd, the network) and the
+# dispatcher's (checking and storing it). It checks: every
 # request answered 200, every upload 201 and its package listed whole
 # (its submission's blob there with its size and SHA-256), nothing left in
 # the server's staging nor the blob store's, every job passed; and prints
@@ -98,11 +101,15 @@ db.execute("select count(*) from events").fetchone()
 open(sys.argv[3] + ".ready", "w").close()  # reading: the dispatcher may start
 while True:
     stop = os.path.exists(sys.argv[3])
-    for rowid, body in db.execute("select rowid, body from events where rowid > ? order by rowid", (last,)):
-        seen = time.time()
+    for rowid, body, rcv in db.execute("select rowid, body, received_ms from events where rowid > ? order by rowid",
+                                       (last,)):
+        seen = time.time() * 1000
         ts = json.loads(body)["ts"]
         t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-        out.write("%.1f\n" % ((seen - t.timestamp()) * 1000))
+        t = t.timestamp() * 1000
+        # in all; on the host's side (the agent's write to the dispatcher's
+        # read); in the dispatcher (its read to the store's commit).
+        out.write("%.1f %.1f %.1f\n" % (seen - t, rcv - t, seen - rcv))
         last = rowid
     if stop:
         break
@@ -128,8 +135,8 @@ round() {
     wait "$wpid"
     echo "$e - $s" | bc > "$w/$1.secs"
 }
-stats() { # FILE: median p95 max count
-    sort -n "$1" | awk '{a[NR] = $1} END { printf "%s %s %s %d\n", a[int((NR + 1) / 2)], a[int(NR * 0.95 + 0.999)], a[NR], NR }'
+stats() { # FILE [COLUMN]: median p95 max count
+    awk -v c="${2:-1}" '{print $c}' "$1" | sort -n | awk '{a[NR] = $1} END { printf "%s %s %s %d\n", a[int((NR + 1) / 2)], a[int(NR * 0.95 + 0.999)], a[NR], NR }'
 }
 
 round alone
@@ -229,11 +236,19 @@ notpassed=$(sqlite3 "$ASSAY_LAB/assay.db" "select count(*) from jobs where not (
 
 read -r am ap ax an < <(stats "$w/alone.ms")
 read -r lm lp lx ln < <(stats "$w/loaded.ms")
+read -r ahm ahp ahx _ < <(stats "$w/alone.ms" 2)
+read -r lhm lhp lhx _ < <(stats "$w/loaded.ms" 2)
+read -r adm adp adx _ < <(stats "$w/alone.ms" 3)
+read -r ldm ldp ldx _ < <(stats "$w/loaded.ms" 3)
 echo "assay serve under load, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m); $HOSTS lab hosts, $JOBS jobs a round"
 printf '  dispatcher event latency, alone       median %6s ms  p95 %6s ms  max %6s ms  (%d events, %.0f s)\n' \
     "$am" "$ap" "$ax" "$an" "$(cat "$w/alone.secs")"
 printf '  dispatcher event latency, under load  median %6s ms  p95 %6s ms  max %6s ms  (%d events, %.0f s)\n' \
     "$lm" "$lp" "$lx" "$ln" "$(cat "$w/loaded.secs")"
+printf '    host side (agent write -> read), alone       median %6s ms  p95 %6s ms  max %6s ms\n' "$ahm" "$ahp" "$ahx"
+printf '    host side (agent write -> read), under load  median %6s ms  p95 %6s ms  max %6s ms\n' "$lhm" "$lhp" "$lhx"
+printf '    dispatcher (read -> stored), alone           median %6s ms  p95 %6s ms  max %6s ms\n' "$adm" "$adp" "$adx"
+printf '    dispatcher (read -> stored), under load      median %6s ms  p95 %6s ms  max %6s ms\n' "$ldm" "$ldp" "$ldx"
 printf '  %d clients reading runs and jobs (%s s apart): %s; median %s ms, p95 %s ms, max %s ms\n' \
     "$CLIENTS" "$THINK" "$requests" "$rmed" "$rp95" "$rmax"
 printf '  %d uploads of %d MiB at once: %.0f s, %.1f MiB/s together\n' "$UPLOADS" "$SIZE" \

@@ -142,8 +142,26 @@ int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
 {
     char path[PATH_MAX], dir[PATH_MAX];
     int rc;
-    if ((rc = assay_blob_writer_finish(w, hex, size)) < 0 ||
-        (rc = assay_blob_path(path, sizeof path, w->root, w->hex)) < 0) {
+    if (w->hash) {
+        assay_sha256_final(w->hash, w->hex);
+        w->hash = NULL;
+    }
+    if ((rc = assay_blob_path(path, sizeof path, w->root, w->hex)) < 0) {
+        assay_blob_writer_abort(w);
+        return rc;
+    }
+    if (hex)
+        memcpy(hex, w->hex, ASSAY_SHA256_HEX);
+    if (size)
+        *size = w->size;
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        /* The same content is there already (an empty log, a log like
+         * another): nothing to make durable, no fsync. */
+        assay_blob_writer_abort(w);
+        return 0;
+    }
+    if ((rc = assay_blob_writer_finish(w, NULL, NULL)) < 0) {
         assay_blob_writer_abort(w);
         return rc;
     }
@@ -154,8 +172,7 @@ int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
         return rc;
     }
     chmod(w->tmp, 0644);
-    struct stat st;
-    if (stat(path, &st) == 0) { /* the same content is there already */
+    if (stat(path, &st) == 0) { /* the same content came meanwhile */
         unlink(w->tmp);
     } else if (rename(w->tmp, path) != 0) {
         rc = assay_error_set_errno(ASSAY_EIO, errno, "store blob %s", w->hex);

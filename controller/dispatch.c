@@ -419,6 +419,8 @@ static int gc_due(struct ctx *x, struct host *h)
     }
     h->ngdirs = keep;
     h->cleaning = keep > 0;
+    if (!h->cleaning)
+        x->next_poll = 0; /* nothing to remove: a pass (--once) may be over now */
     return h->cleaning;
 }
 
@@ -446,6 +448,7 @@ static void gc_end(struct ctx *x, struct host *h, const char *why)
     }
     /* A full batch: there may be more. */
     h->next_gc = !err && h->ngdirs == GC_BATCH ? 0 : x->o->gc_only ? GC_NEVER : now_s() + GC_EVERY;
+    x->next_poll = 0; /* the host is free: the store is read at once */
     free(h->gdirs);
     h->gdirs = NULL;
     h->ngdirs = 0;

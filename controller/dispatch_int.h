@@ -105,6 +105,7 @@ struct pending {
     char type[24];
     char *body;
     size_t len;
+    int64_t received_ms; /* read off the channel at (ms since the epoch) */
 };
 
 struct job {
@@ -143,6 +144,12 @@ struct job {
     struct pending *batch;   /* checked, not yet stored */
     size_t nbatch, capbatch, batch_bytes;
     char logpath[200];
+    struct logrow {          /* logs fetched, stored together at the end */
+        char path[200];
+        char sha256[65];
+        uint64_t size;
+    } *logrows;
+    size_t nlogrows, caplogrows;
     assay_blob_writer *bw;
     char cur[128];           /* what the host is doing, for progress */
     double started;

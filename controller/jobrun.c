@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define AS_NAME(e, name) name,
@@ -59,6 +60,11 @@ void job_state(struct ctx *x, struct job *j, enum jstate s, const char *why)
     if (j->state != s)
         say(x, "job %" PRId64 " on %s: %s -> %s%s%s", j->rec.id, j->host->rec.name, job_state_names[j->state],
             job_state_names[s], why && why[0] ? ": " : "", why ? why : "");
+    /* A job that ended frees its host: the store is read at once, not at
+     * the next half-second poll (a queued job takes the host; --once ends
+     * with its last job, not up to 0.5 s later). */
+    if (s == JS_DONE && j->state != s)
+        x->next_poll = 0;
     j->state = s;
     snprintf(j->cur, sizeof j->cur, "%s", job_state_names[s]);
 }
@@ -145,6 +151,7 @@ void job_free(struct ctx *x, struct job *j)
     cmd_free(x, j);
     batch_clear(j);
     free(j->batch);
+    free(j->logrows);
     assay_remote_stream_free(&j->stream);
     free(j->spec);
     assay_jobcheck_free(j->check);
@@ -216,7 +223,8 @@ int job_flush(struct ctx *x, struct job *j)
     if (!rows)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
     for (size_t i = 0; i < j->nbatch; i++)
-        rows[i] = (assay_event_row){j->batch[i].seq, j->batch[i].type, j->batch[i].body, j->batch[i].len};
+        rows[i] = (assay_event_row){j->batch[i].seq, j->batch[i].type, j->batch[i].body, j->batch[i].len,
+                                    j->batch[i].received_ms};
     rc = assay_store_job_events_put(x->lab->store, j->rec.id, j->rec.attempt, rows, j->nbatch);
     if (rows != stack)
         free(rows);
@@ -270,6 +278,14 @@ static void step_progress(struct job *j, const char *id)
     }
 }
 
+/* The controller's clock, ms since the epoch: when an event was read. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int on_event(void *arg, const char *line, size_t len)
 {
     struct job *j = arg;
@@ -304,6 +320,7 @@ static int on_event(void *arg, const char *line, size_t len)
     p->body[len] = '\0';
     p->len = len;
     p->seq = ev.seq;
+    p->received_ms = now_ms();
     snprintf(p->type, sizeof p->type, "%s", ev.type);
     j->nbatch++;
     j->batch_bytes += len;
@@ -370,12 +387,49 @@ static int on_log_close(void *arg, uint64_t kept, uint64_t announced)
     (void)announced;
     int rc = assay_blob_writer_commit(j->bw, hex, &size);
     j->bw = NULL;
+    if (rc < 0)
+        return rc;
+    /* Its blob is on disk; its row waits for the others (one transaction
+     * for a job's logs, at the end of the fetch). */
+    if (j->nlogrows == j->caplogrows) {
+        size_t nc = j->caplogrows ? 2 * j->caplogrows : 16;
+        struct logrow *nr = realloc(j->logrows, nc * sizeof *nr);
+        if (!nr)
+            return assay_error_set(ASSAY_ENOMEM, "out of memory");
+        j->logrows = nr;
+        j->caplogrows = nc;
+    }
+    struct logrow *lr = &j->logrows[j->nlogrows++];
+    snprintf(lr->path, sizeof lr->path, "%s", j->logpath);
+    snprintf(lr->sha256, sizeof lr->sha256, "%.64s", hex);
+    lr->size = size;
+    return 0;
+}
+
+/* The logs fetched, in one transaction. */
+static int logs_store(struct ctx *x, struct job *j)
+{
+    assay_log_row stack[32], *rows = j->nlogrows <= 32 ? stack : malloc(j->nlogrows * sizeof *rows);
+    if (!rows)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    for (size_t i = 0; i < j->nlogrows; i++)
+        rows[i] = (assay_log_row){j->logrows[i].path, j->logrows[i].sha256, j->logrows[i].size};
+    int rc = assay_store_job_logs_put(x->lab->store, j->rec.id, j->rec.attempt, rows, j->nlogrows);
+    if (rows != stack)
+        free(rows);
     if (rc == 0)
-        rc = assay_store_job_log(sink_ctx->lab->store, j->rec.id, j->rec.attempt, j->logpath, hex, size);
+        j->nlogrows = 0;
     return rc;
 }
 
 static const assay_remote_stream_ops stream_ops = {on_event, on_log_open, on_log_data, on_log_close};
+
+/* A new stream of events and logs: logs fetched before are not kept. */
+static void stream_init(struct ctx *x, struct job *j, int events)
+{
+    j->nlogrows = 0;
+    assay_remote_stream_init(&j->stream, &stream_ops, j, events, x->o->log_cap);
+}
 
 /* The output of RUN and LOGS: fed to the stream, then the events of this
  * read stored in one transaction. */
@@ -581,7 +635,7 @@ static int run_start(struct ctx *x, struct job *j)
         free(cmd);
         return rc;
     }
-    assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
+    stream_init(x, j, 1);
     rc = cmd_start(x, j, ASSAY_REMOTE_RUN, cmd, j->spec, strlen(j->spec), -1, 1); /* the transport copies cmd */
     free(cmd);
     if (rc < 0)
@@ -717,7 +771,7 @@ static int upload_start(struct ctx *x, struct job *j)
         free(cmd);
         return rc;
     }
-    assay_remote_stream_init(&j->stream, &stream_ops, j, 1, x->o->log_cap);
+    stream_init(x, j, 1);
     /* The files are read to their ends by the command, closed after; the
      * transport copies the command. */
     rc = cmd_start2(x, j, ASSAY_REMOTE_UPLOAD_RUN, cmd, j->spec, strlen(j->spec), j->upfd, j->upfds, j->nupfds, 1);
@@ -811,7 +865,7 @@ static int on_fetching_logs(struct ctx *x, struct job *j, const struct result *r
         /* After a reconnect: every log in one command. */
         if ((rc = assay_remote_logs(cmd, sizeof cmd, j->jobdir)) < 0)
             return rc;
-        assay_remote_stream_init(&j->stream, &stream_ops, j, 0, x->o->log_cap);
+        stream_init(x, j, 0);
         return cmd_start(x, j, ASSAY_REMOTE_LOGS, cmd, NULL, 0, -1, 1);
     }
     if (r->status != 0 || (rc = assay_remote_stream_end(&j->stream)) < 0) {
@@ -819,6 +873,8 @@ static int on_fetching_logs(struct ctx *x, struct job *j, const struct result *r
                  r->status != 0 ? r->err : assay_error_last()->message);
         return try_again(x, j, why);
     }
+    if ((rc = logs_store(x, j)) < 0)
+        return rc; /* as a log's row failing to store did: the job pauses, or is dropped (ESTATE) */
     say(x, "job %" PRId64 " on %s: %d logs stored", j->rec.id, j->host->rec.name, j->stream.nlogs);
     job_state(x, j, JS_ENDING, "logs stored");
     return 0;

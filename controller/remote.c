@@ -199,7 +199,9 @@ size_t assay_remote_missing_files(unsigned char *miss, size_t n, const char *err
  * stream; a write that fails there (the channel closed meanwhile) ends the
  * shell too, rather than cat-ing the other logs into nothing. The start
  * phase is short and ends by itself. */
-int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j)
+/* RUN; `verified`: the agent was uploaded and its digest checked earlier
+ * in the same command (upload and run), so it is not hashed again. */
+static int run_cmd(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j, int verified)
 {
     char path[4200], cache[4200], dst[4500];
     int rc = assay_remote_agent_path(path, sizeof path, h);
@@ -215,8 +217,8 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
         goto out;
     /* The agent is run only if it is the one pushed. A mismatch is "no
      * agent": the controller uploads it again. */
-    if (!(agent_ok = agent_ok_test(h))) {
-        rc = assay_error_last()->code;
+    if (!(agent_ok = verified ? strdup(":") : agent_ok_test(h))) {
+        rc = verified ? ASSAY_ENOMEM : assay_error_last()->code;
         goto out;
     }
     size_t n = 6 * strlen(qdst) + 2 * strlen(qc) + strlen(qd) + strlen(a) + strlen(agent_ok) + 400;
@@ -255,15 +257,26 @@ out:
     return rc;
 }
 
+int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j)
+{
+    return run_cmd(out, len, h, j, 0);
+}
+
 /* Upload to a content-addressed path: the bytes (all of stdin, or its next
- * `size` bytes) go to a temporary file and through a SHA-256 at the same
- * time (tee), and only a file whose digest matches is renamed into place.
- * openssl's digest uses the CPU's SHA instructions (x86 SHA-NI, ARMv8
- * crypto) where coreutils' sha256sum does not: on a 256 MiB upload that is
- * the difference that matters. GNU head -c reads exactly `size` bytes of a
- * pipe, so what follows stays on stdin for the next part. Exits `fail`. */
+ * `size` bytes) go to a temporary file and through a SHA-256, and only a
+ * file whose digest matches is renamed into place. A large part goes to
+ * the file and the digest at the same time (tee), through openssl, whose
+ * digest uses the CPU's SHA instructions (x86 SHA-NI, ARMv8 crypto) where
+ * coreutils' sha256sum does not: on a 256 MiB upload that is the
+ * difference that matters. A small one (the agent, most artifacts: up to
+ * ASSAY_REMOTE_SMALL) is written, then hashed by sha256sum, which starts
+ * in a third of openssl's time: two processes where tee and openssl were
+ * three, for a first contact that is mostly process starts. GNU head -c
+ * reads exactly `size` bytes of a pipe, so what follows stays on stdin for
+ * the next part. `mkdir`: make the folder (upload and run makes every
+ * part's at once). Exits `fail`. */
 static int upload_part(char *out, size_t len, const assay_remote_host *h, int agent, const char *sha, uint64_t size,
-                       int fail)
+                       int fail, int mkdir)
 {
     char final[4200], dir[4200], src[64];
     int rc = agent ? assay_remote_agent_path(final, sizeof final, h)
@@ -278,15 +291,26 @@ static int upload_part(char *out, size_t len, const assay_remote_host *h, int ag
         snprintf(src, sizeof src, "head -c %" PRIu64 " | ", size);
     else
         src[0] = '\0';
-    char *qf = quoted(final), *qd = quoted(dir);
-    rc = !qf || !qd ? assay_error_set(ASSAY_ENOMEM, "out of memory")
-                    : fit(out, len, "upload",
-                          "mkdir -p %s || exit %d; t=%s.part.$$; trap 'rm -f \"$t\"' EXIT; "
-                          "if command -v openssl >/dev/null 2>&1; then h=$(%stee \"$t\" | openssl dgst -sha256 -r); "
-                          "else h=$(%stee \"$t\" | sha256sum); fi; h=${h%%%% *}; "
-                          "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit %d; fi; "
-                          "chmod %s \"$t\" && mv -f \"$t\" %s || exit %d; trap - EXIT; ",
-                          qd, fail, qf, src, src, sha, fail, agent ? "755" : "644", qf, fail);
+    char *qf = quoted(final), *qd = quoted(dir), md[4300] = "";
+    if (mkdir && qd)
+        snprintf(md, sizeof md, "mkdir -p %s || exit %d; ", qd, fail);
+    if (!qf || !qd)
+        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
+    else if (size && size <= ASSAY_REMOTE_SMALL)
+        rc = fit(out, len, "upload",
+                 "%st=%s.part.$$; trap 'rm -f \"$t\"' EXIT; head -c %" PRIu64 " > \"$t\" && "
+                 "h=$(sha256sum < \"$t\") || h=; h=${h%%%% *}; "
+                 "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit %d; fi; "
+                 "chmod %s \"$t\" && mv -f \"$t\" %s || exit %d; trap - EXIT; ",
+                 md, qf, size, sha, fail, agent ? "755" : "644", qf, fail);
+    else
+        rc = fit(out, len, "upload",
+                 "%st=%s.part.$$; trap 'rm -f \"$t\"' EXIT; "
+                 "if command -v openssl >/dev/null 2>&1; then h=$(%stee \"$t\" | openssl dgst -sha256 -r); "
+                 "else h=$(%stee \"$t\" | sha256sum); fi; h=${h%%%% *}; "
+                 "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit %d; fi; "
+                 "chmod %s \"$t\" && mv -f \"$t\" %s || exit %d; trap - EXIT; ",
+                 md, qf, src, src, sha, fail, agent ? "755" : "644", qf, fail);
     free(qf);
     free(qd);
     return rc;
@@ -294,7 +318,7 @@ static int upload_part(char *out, size_t len, const assay_remote_host *h, int ag
 
 int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay_remote_kind kind, const char *sha)
 {
-    return upload_part(out, len, h, kind == ASSAY_REMOTE_UPLOAD_AGENT, sha, 0, 3);
+    return upload_part(out, len, h, kind == ASSAY_REMOTE_UPLOAD_AGENT, sha, 0, 3, 1);
 }
 
 /* out += part: the next piece of an upload and run command. */
@@ -308,22 +332,36 @@ static int append(char *out, size_t len, size_t *used, const char *part)
 
 /* The agent (agent_size bytes, 0 for none), then each file i of n with
  * sizes[i] > 0 (its digest shas[i]), in the order they come on stdin,
- * then RUN. */
+ * then RUN. The folders of every part are made by one mkdir first. */
 static int upload_then_run(char *out, size_t len, const assay_remote_host *h, const assay_remote_job *j,
                            uint64_t agent_size, const char *const *shas, const uint64_t *sizes, size_t n)
 {
-    char *part = malloc(len);
+    char *part = malloc(len), agent[4200], cache[4200];
     size_t used = 0;
-    int rc = !part ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0;
-    if (rc == 0)
-        out[0] = '\0';
+    int rc = !part ? assay_error_set(ASSAY_ENOMEM, "out of memory") : 0, files = 0;
+    for (size_t i = 0; i < n; i++)
+        files += sizes[i] > 0;
+    if (rc == 0 && (rc = assay_remote_agent_path(agent, sizeof agent, h)) == 0)
+        rc = fit(cache, sizeof cache, "upload", "%s/cache", h->agent_root);
+    if (rc == 0) {
+        *strrchr(agent, '/') = '\0';
+        char *qa = quoted(agent), *qc = quoted(cache);
+        rc = !qa || !qc ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                        : fit(out, len, "upload and run", "mkdir -p%s%s%s%s || exit %d; ", agent_size ? " " : "",
+                              agent_size ? qa : "", files ? " " : "", files ? qc : "", ASSAY_REMOTE_NO_UPLOAD);
+        free(qa);
+        free(qc);
+        if (rc == 0 && !agent_size && !files)
+            out[0] = '\0';
+        used = strlen(out);
+    }
     if (rc == 0 && agent_size &&
-        (rc = upload_part(part, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD)) == 0)
+        (rc = upload_part(part, len, h, 1, h->agent_sha, agent_size, ASSAY_REMOTE_NO_UPLOAD, 0)) == 0)
         rc = append(out, len, &used, part);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (sizes[i] && (rc = upload_part(part, len, h, 0, shas[i], sizes[i], ASSAY_REMOTE_NO_UPLOAD)) == 0)
+        if (sizes[i] && (rc = upload_part(part, len, h, 0, shas[i], sizes[i], ASSAY_REMOTE_NO_UPLOAD, 0)) == 0)
             rc = append(out, len, &used, part);
-    if (rc == 0 && (rc = assay_remote_run(part, len, h, j)) == 0)
+    if (rc == 0 && (rc = run_cmd(part, len, h, j, agent_size > 0)) == 0)
         rc = append(out, len, &used, part);
     free(part);
     return rc;
@@ -408,7 +446,7 @@ int assay_remote_upload_version(char *out, size_t len, const assay_remote_host *
 {
     char *a = agent_invocation(h), *up = malloc(len);
     int rc = !a || !up ? assay_error_set(ASSAY_ENOMEM, "out of memory")
-                       : upload_part(up, len, h, 1, h->agent_sha, 0, ASSAY_REMOTE_NO_UPLOAD);
+                       : upload_part(up, len, h, 1, h->agent_sha, 0, ASSAY_REMOTE_NO_UPLOAD, 1);
     if (rc == 0)
         rc = fit(out, len, "agent upload and version", "%s%s version --json", up, a);
     free(a);

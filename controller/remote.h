@@ -28,6 +28,10 @@ enum {
     ASSAY_REMOTE_NO_UPLOAD = 95 /* an upload of UPLOAD_RUN failed (its digest, its folder) */
 };
 
+/* Parts of an upload up to this size are written, then hashed by
+ * sha256sum; larger ones go through tee and openssl at once (remote.c). */
+#define ASSAY_REMOTE_SMALL ((uint64_t)2 << 20)
+
 /* What a command is, for logs and for transports that care (the tests'
  * fake host answers by kind). */
 typedef enum assay_remote_kind {

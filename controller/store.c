@@ -163,6 +163,11 @@ static const char *const migrations[] = {
     "  SELECT lower(hex(randomblob(16))), w.id, r.id, 'pending', 0, CAST(strftime('%s', 'now') AS INTEGER), "
     "  strftime('%Y-%m-%dT%H:%M:%SZ', 'now') FROM runs r JOIN package_orgs po ON po.package_id = r.package_id "
     "  JOIN webhooks w ON w.org = po.org WHERE r.state IN ('done','canceled') AND r.finished_at >= w.created_at;",
+    /* 15: when the controller read each event off its host's channel (ms
+     * since the epoch, the controller's clock; NULL before): with the
+     * agent's ts it splits an event's latency into the host's and the
+     * loop's (bench/serve-load.sh), and shows a host's clock skew. */
+    "ALTER TABLE events ADD COLUMN received_ms INTEGER;",
 };
 
 static void now_utc(char out[32])
@@ -1259,7 +1264,7 @@ int assay_store_job_events_put(assay_store *st, int64_t id, int attempt, const a
                              (long long)seq);
         goto fail;
     }
-    if ((rc = prepare(st, &s, "INSERT INTO events (job_id, attempt, seq, type, body) VALUES (?,?,?,?,?)")) < 0)
+    if ((rc = prepare(st, &s, "INSERT INTO events (job_id, attempt, seq, type, body, received_ms) VALUES (?,?,?,?,?,?)")) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(s);
@@ -1268,6 +1273,10 @@ int assay_store_job_events_put(assay_store *st, int64_t id, int attempt, const a
         sqlite3_bind_int64(s, 3, rows[i].seq);
         sqlite3_bind_text(s, 4, rows[i].type, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 5, rows[i].body, (int)rows[i].len, SQLITE_TRANSIENT);
+        if (rows[i].received_ms > 0)
+            sqlite3_bind_int64(s, 6, rows[i].received_ms);
+        else
+            sqlite3_bind_null(s, 6);
         if ((rc = step_done(st, s, "event")) < 0)
             goto fail;
     }
@@ -1464,22 +1473,43 @@ fail:
 int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *path, const char *sha256,
                         uint64_t size)
 {
-    sqlite3_stmt *s;
-    /* Only for the job's current attempt while it has not ended (a log
-     * fetched again replaces its row: same bytes, same digest). */
-    int rc = prepare(st, &s, "INSERT OR REPLACE INTO logs (job_id, attempt, path, sha256, size) SELECT id, attempt, "
-                             "?, ?, ? FROM jobs WHERE id = ? AND attempt = ? AND state IN ('assigned','running')");
+    assay_log_row r = {.path = path, .sha256 = sha256, .size = size};
+    return assay_store_job_logs_put(st, id, attempt, &r, 1);
+}
+
+int assay_store_job_logs_put(assay_store *st, int64_t id, int attempt, const assay_log_row *rows, size_t n)
+{
+    sqlite3_stmt *s = NULL;
+    if (n == 0)
+        return 0;
+    int rc = assay_store_begin(st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(s, 1, path, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, sha256, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)size);
-    sqlite3_bind_int64(s, 4, id);
-    sqlite3_bind_int(s, 5, attempt);
-    rc = step_done(st, s, "log");
+    /* Only for the job's current attempt while it has not ended (a log
+     * fetched again replaces its row: same bytes, same digest). */
+    if ((rc = prepare(st, &s, "INSERT OR REPLACE INTO logs (job_id, attempt, path, sha256, size) SELECT id, attempt, "
+                              "?, ?, ? FROM jobs WHERE id = ? AND attempt = ? AND state IN ('assigned','running')")) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, rows[i].path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, rows[i].sha256, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)rows[i].size);
+        sqlite3_bind_int64(s, 4, id);
+        sqlite3_bind_int(s, 5, attempt);
+        if ((rc = step_done(st, s, "log")) < 0)
+            goto fail;
+        if (sqlite3_changes(st->db) != 1) {
+            rc = assay_error_set(ASSAY_ESTATE, "job %lld: attempt %d is no longer running here", (long long)id,
+                                 attempt);
+            goto fail;
+        }
+    }
     sqlite3_finalize(s);
-    if (rc == 0 && sqlite3_changes(st->db) != 1)
-        rc = assay_error_set(ASSAY_ESTATE, "job %lld: attempt %d is no longer running here", (long long)id, attempt);
+    return assay_store_commit(st);
+fail:
+    sqlite3_finalize(s);
+    assay_store_rollback(st);
     return rc;
 }
 

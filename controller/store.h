@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#define ASSAY_SCHEMA_VERSION 14
+#define ASSAY_SCHEMA_VERSION 15
 
 typedef struct assay_store assay_store;
 
@@ -227,6 +227,7 @@ typedef struct assay_event_row {
     const char *type;
     const char *body; /* len bytes */
     size_t len;
+    int64_t received_ms; /* when the controller read it (ms since the epoch); 0: unknown */
 } assay_event_row;
 /* Consecutive events of a job's attempt in one transaction (group commit). */
 int assay_store_job_events_put(assay_store *st, int64_t id, int attempt, const assay_event_row *rows, size_t n);
@@ -242,6 +243,14 @@ int assay_store_autocheckpoint(assay_store *st, int pages);
 int assay_store_checkpoint(assay_store *st, int truncate);
 int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *path, const char *sha256,
                         uint64_t size);
+typedef struct assay_log_row {
+    const char *path;
+    const char *sha256; /* its blob */
+    uint64_t size;
+} assay_log_row;
+/* A job's logs in one transaction: all stored, or none (ASSAY_ESTATE when
+ * the attempt is no longer the job's running one). */
+int assay_store_job_logs_put(assay_store *st, int64_t id, int attempt, const assay_log_row *rows, size_t n);
 /* Logs of a job's attempt: [{"path","sha256","size"}] ordered by path. */
 int assay_store_job_logs(assay_store *st, int64_t id, int attempt, cJSON **out);
 /* Every ended attempt of a job, first first: [{attempt, host, outcome,

@@ -129,6 +129,22 @@ Test(agent_run, processes_left_by_a_passing_step_are_killed_and_counted)
     cr_assert_eq(survivors(), 0);
 }
 
+/* As the supervisor runs steps: a subreaper, which skips reading /proc
+ * once it has no child left; what a step left running is still found. */
+Test(agent_run, a_subreaper_kills_what_a_passing_step_left)
+{
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "(setsid %s 300 >/dev/null 2>&1 &); %s 300 >/dev/null 2>&1 & exit 0",
+             marker, marker);
+    assay_run_result r = run(cmd, 10, 1 << 20);
+    cr_assert(r.exited);
+    cr_assert_geq(r.strays, 2, "strays %d", r.strays);
+    cr_assert_eq(survivors(), 0);
+    r = run("true", 10, 1 << 20);
+    cr_assert_eq(r.strays, 0, "a step that left nothing: strays %d", r.strays);
+}
+
 Test(agent_run, a_flood_is_capped_and_counted)
 {
     /* 64 MiB on stdout and 8 MiB on stderr at once, 1 MiB kept of each. */

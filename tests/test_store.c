@@ -61,7 +61,8 @@ static void add_host(const char *name)
 }
 
 /* The store closed, `sql` run on its file (the schema an older assay
- * left, down to its user_version), and opened again: migrated. */
+ * left, down to its user_version; every caller's is older than 15, so
+ * schema 15's column goes first), and opened again: migrated. */
 static void as_older_assay_left_it(const char *sql)
 {
     assay_store_close(st);
@@ -70,6 +71,7 @@ static void as_older_assay_left_it(const char *sql)
     snprintf(path, sizeof path, "%s/assay.db", dir);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "ALTER TABLE events DROP COLUMN received_ms", NULL, NULL, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(assay_store_open(&st, dir, 0), 0, "%s", assay_error_last()->message);
@@ -123,6 +125,8 @@ Test(store, an_older_store_is_migrated_forward)
                                   " NOT NULL, state TEXT NOT NULL, submitted_at TEXT NOT NULL, finished_at TEXT);"
                                   "CREATE TABLE attempts (job_id INTEGER, attempt INTEGER, host TEXT, outcome TEXT,"
                                   " reason TEXT, ended_at TEXT);"
+                                  "CREATE TABLE events (job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, seq INTEGER"
+                                  " NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (job_id, attempt, seq));"
                                   V1_HOSTS
                                   "INSERT INTO jobs (run_id, profile, state) VALUES (1, 'p', 'queued');"
                                   "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
@@ -429,13 +433,38 @@ Test(store, one_active_job_per_host_and_guarded_attempts)
     cr_assert_eq(assay_store_job_assign(st, b, "h1"), 0, "h1 is free again");
     cr_assert_eq(assay_store_job_assign(st, c, "h1"), ASSAY_ESTATE);
     /* A batch of events: in order or not at all. */
-    assay_event_row rows[3] = {{0, "job-start", "{}", 2}, {1, "step-start", "{}", 2}, {3, "x", "{}", 2}};
+    assay_event_row rows[3] = {{0, "job-start", "{}", 2, 0}, {1, "step-start", "{}", 2, 0}, {3, "x", "{}", 2, 0}};
     cr_assert_eq(assay_store_job_events_put(st, b, 2, rows, 3), ASSAY_EPROTO, "a gap in a batch");
     cr_assert_eq(assay_store_job_get(st, b, &j), 0);
     cr_assert_eq(j.last_seq, -1, "nothing of a refused batch is stored");
+    rows[1].received_ms = INT64_C(1764547200123); /* schema 15: when the controller read it */
     cr_assert_eq(assay_store_job_events_put(st, b, 2, rows, 2), 0);
     cr_assert_eq(assay_store_job_get(st, b, &j), 0);
     cr_assert_eq(j.last_seq, 1);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT received_ms FROM events WHERE job_id = ? ORDER BY seq", -1, &s, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_int64(s, 1, b);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_type(s, 0), SQLITE_NULL, "0: not known");
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int64(s, 0), INT64_C(1764547200123));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    /* A job's logs: in one transaction, all or none. */
+    char sha[65];
+    memset(sha, 'a', 64);
+    sha[64] = '\0';
+    assay_log_row lr[2] = {{"logs/a.1.stdout", sha, 3}, {"logs/a.1.stderr", sha, 0}};
+    cr_assert_eq(assay_store_job_logs_put(st, b, 1, lr, 2), ASSAY_ESTATE, "attempt 1 is not the job's");
+    cJSON *l;
+    cr_assert_eq(assay_store_job_logs(st, b, 1, &l), 0);
+    cr_assert_eq(cJSON_GetArraySize(l), 0, "nothing of a refused batch is stored");
+    cJSON_Delete(l);
+    cr_assert_eq(assay_store_job_logs_put(st, b, 2, lr, 2), 0);
+    cr_assert_eq(assay_store_job_logs(st, b, 2, &l), 0);
+    cr_assert_eq(cJSON_GetArraySize(l), 2);
+    cJSON_Delete(l);
 }
 
 /* A run's stream carries its jobs' steps, not their live output (that is
@@ -449,8 +478,8 @@ Test(store, a_run_s_events_leave_live_output_to_the_job_s)
     int64_t a = v[0].id;
     free(v);
     cr_assert_eq(assay_store_job_assign(st, a, "h1"), 0);
-    assay_event_row rows[4] = {{0, "job-start", "{}", 2}, {1, "step-start", "{}", 2}, {2, "output", "{}", 2},
-                               {3, "step-end", "{}", 2}};
+    assay_event_row rows[4] = {{0, "job-start", "{}", 2, 0}, {1, "step-start", "{}", 2, 0}, {2, "output", "{}", 2, 0},
+                               {3, "step-end", "{}", 2, 0}};
     cr_assert_eq(assay_store_job_events_put(st, a, 1, rows, 4), 0);
     cJSON *ev, *e;
     cr_assert_eq(assay_store_run_events(st, run, 0, 256, &ev), 0);
