@@ -138,6 +138,7 @@ struct assay_webhook_worker {
     int64_t busy[SENDERS];   /* the hook each sender is trying (0: none) */
     int64_t last;            /* the hook taken last: the next is the one after it */
     int looking;             /* an idle sender looks in the store every POLL_MS */
+    int unrecorded;          /* tries in a row, by any sender, whose record the store refused */
     volatile int stop;       /* read by curl's progress callback to abort a try */
 };
 
@@ -265,7 +266,6 @@ static void *send_loop(void *arg)
     }
     assay_store_set_busy_ms(lab.store, 5000);
     int looker = 0; /* this sender is the one that looks while idle */
-    int unrecorded = 0; /* tries in a row whose record the store refused */
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
         cJSON *d = NULL;
@@ -320,12 +320,15 @@ static void *send_loop(void *arg)
         /* A try not recorded is due again at once: its hook stays held
          * through a pause that grows (1 s, 2 s ... 60 s), or a store that
          * refuses writes would have the receiver posted to again at once,
-         * by this sender or another. */
-        unrecorded = recorded ? 0 : unrecorded + 1;
-        if (unrecorded) {
+         * by this sender or another. The count is the senders' together:
+         * the next try of the hook may be another sender's, and a store
+         * that refuses one record refuses the others'. */
+        w->unrecorded = recorded ? 0 : w->unrecorded + 1;
+        if (!recorded) {
             /* The whole pause: another sender's broadcast ends a nap. */
             struct timespec t0, t;
-            long ms = unrecorded > 6 ? 60000L : 1000L << (unrecorded - 1), left = ms;
+            int n = w->unrecorded;
+            long ms = n > 6 ? 60000L : 1000L << (n - 1), left = ms;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             while (!w->stop && left > 0) {
                 nap_ms(w, left);

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -948,6 +949,63 @@ static const char *saved_header(char *v, size_t len, int n, const char *name)
 {
     cr_assert_eq(th_run(v, len, "sed -n 's/^%s: //p' %s/req-%d.head | tr -d '\\r\\n'", name, sv_dir, n), 0);
     return v;
+}
+
+/* sql on the lab's store, as another process would run it. */
+static void store_exec(const char *sql)
+{
+    char path[700];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/assay.db", sv_lab);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+/* A delivery whose record the store refuses (a trigger aborts every
+ * update of it) is not posted again at once: its hook is held through a
+ * pause that grows, 1 s then 2 s, so the third post comes at least 3 s
+ * after the first (with no pause they would follow each other at once);
+ * once the store takes records again, the next try is recorded. */
+Test(serve, a_webhook_whose_record_is_refused_pauses, .timeout = 300)
+{
+    char acme[72], eng[72], id[80], v[256];
+    unsigned port;
+    sv_fresh("hookpause");
+    sv_account(acme, "acme", "vendor", "acme");
+    sv_account(eng, "alice", "engineer", NULL);
+    FILE *rx = receiver("200,200,200,200,200,200,200,200", &port);
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, SV_ASSAY " --lab %s webhook add acme http://127.0.0.1:%u/h", sv_lab, port), 0,
+                 "%s", sv_out);
+    store_exec("CREATE TRIGGER refuse_records BEFORE UPDATE ON webhook_deliveries "
+               "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;");
+    sv_start("", "--webhook-backoff 1");
+    uploaded_and_queued(acme, eng, id);
+    finish_run();
+    wait_log("refused by the test");
+    for (int i = 0; i < 1200 && th_run(sv_out, sizeof sv_out, "test -e %s/req-3.head", sv_dir) != 0; i++)
+        poll(NULL, 0, 50);
+    char t1[32], t3[32];
+    saved_header(t1, sizeof t1, 1, "X-Assay-Timestamp");
+    saved_header(t3, sizeof t3, 3, "X-Assay-Timestamp");
+    cr_assert(strtol(t3, NULL, 10) - strtol(t1, NULL, 10) >= 3, "paused 1 s, then 2 s: %s then %s", t1, t3);
+    char d1[80];
+    cr_assert_str_eq(saved_header(v, sizeof v, 3, "X-Assay-Delivery"), saved_header(d1, sizeof d1, 1, "X-Assay-Delivery"),
+                     "the same delivery");
+    /* The store takes records again: the next try is recorded, delivered. */
+    store_exec("DROP TRIGGER refuse_records");
+    int delivered = 0;
+    for (int i = 0; i < 1200 && !delivered; i++) {
+        cr_assert_eq(sv_http(acme, "/api/v1/orgs/acme/webhooks/1/deliveries", " "), 200, "%s", sv_body);
+        delivered = strstr(sv_body, "\"delivered\"") != NULL;
+        if (!delivered)
+            poll(NULL, 0, 100);
+    }
+    cr_assert(delivered, "%s", sv_body);
+    sv_stop();
+    th_run(sv_out, sizeof sv_out, "pkill -f '%s/receiver.py'", sv_dir);
+    pclose(rx);
 }
 
 /* Webhooks: an admin adds one for an organisation (the secret shown
