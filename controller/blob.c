@@ -125,6 +125,8 @@ int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
     if (w->hash) {
         assay_sha256_final(w->hash, w->hex);
         w->hash = NULL;
+    }
+    if (w->fd >= 0) {
         int bad = fsync(w->fd) != 0;
         bad |= close(w->fd) != 0;
         w->fd = -1;
@@ -154,10 +156,12 @@ int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
         memcpy(hex, w->hex, ASSAY_SHA256_HEX);
     if (size)
         *size = w->size;
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        /* The same content is there already (an empty log, a log like
-         * another): nothing to make durable, no fsync. */
+    /* The same content is there already (an empty log, a log like
+     * another): nothing to make durable, no fsync. Its time is made now,
+     * so that `gc`'s grace spares it until the row that names it is
+     * stored (it may be an orphan older than the grace); gone meanwhile,
+     * it is written as a new one. */
+    if (utimensat(AT_FDCWD, path, NULL, 0) == 0) {
         assay_blob_writer_abort(w);
         return 0;
     }
@@ -172,6 +176,7 @@ int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
         return rc;
     }
     chmod(w->tmp, 0644);
+    struct stat st;
     if (stat(path, &st) == 0) { /* the same content came meanwhile */
         unlink(w->tmp);
     } else if (rename(w->tmp, path) != 0) {

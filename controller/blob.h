@@ -27,8 +27,10 @@ uint64_t assay_blob_writer_size(const assay_blob_writer *w);
 /* Finish writing (fsync, digest) but do not publish yet: the writer keeps
  * its temporary file until commit or abort. Returns 0 with digest and size. */
 int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size);
-/* Finish (if not done): fsync, name by digest (an existing blob of that digest is kept),
- * free the writer. Returns 0 with the digest and size. */
+/* Finish (if not done): name by digest and free the writer. A blob of that
+ * digest that exists already is kept (its time made now, for gc's grace)
+ * and the bytes written are dropped without an fsync; else they are
+ * fsynced and renamed into place. Returns 0 with the digest and size. */
 int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size);
 /* Drop a blob being written; NULL is a no-op. */
 void assay_blob_writer_abort(assay_blob_writer *w);

@@ -378,6 +378,17 @@ static int on_log_data(void *arg, const char *d, size_t n)
     return assay_blob_writer_write(j->bw, d, n);
 }
 
+/* The logs a job's steps can make: two streams of every run (a
+ * benchmark's warm-ups and samples each a run), and a few more. */
+static size_t logs_max(const struct job *j)
+{
+    const assay_spec *sp = j->check ? assay_jobcheck_spec(j->check) : NULL;
+    size_t n = 16;
+    for (size_t i = 0; sp && i < sp->nsteps; i++)
+        n += 2 * (size_t)(sp->steps[i].repeat.max + sp->steps[i].repeat.warmup);
+    return sp ? n : 65536;
+}
+
 static int on_log_close(void *arg, uint64_t kept, uint64_t announced)
 {
     struct job *j = arg;
@@ -390,7 +401,12 @@ static int on_log_close(void *arg, uint64_t kept, uint64_t announced)
     if (rc < 0)
         return rc;
     /* Its blob is on disk; its row waits for the others (one transaction
-     * for a job's logs, at the end of the fetch). */
+     * for a job's logs, at the end of the fetch). As many as the job's
+     * steps can make, no more: a host (or a root step writing into
+     * logs/) that sends more is not taken at its word, nor kept in memory. */
+    if (j->nlogrows >= logs_max(j))
+        return assay_error_set(ASSAY_EPROTO, "job %" PRId64 ": the host sent more than the %zu logs its steps can make",
+                               j->rec.id, logs_max(j));
     if (j->nlogrows == j->caplogrows) {
         size_t nc = j->caplogrows ? 2 * j->caplogrows : 16;
         struct logrow *nr = realloc(j->logrows, nc * sizeof *nr);

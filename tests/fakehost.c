@@ -192,6 +192,10 @@ static void logs(struct buf *b, const fake_host *h, const assay_spec *sp)
         put(b, body, n + (size_t)h->announce_extra);
         free(body);
     }
+    for (int i = 0; i < h->extra_logs; i++) {
+        snprintf(hdr, sizeof hdr, "0 logs/x%d.1.stdout\n", i);
+        put(b, hdr, strlen(hdr));
+    }
 }
 
 /* What the agent would send for this job from event `from` on. */

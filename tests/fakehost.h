@@ -46,6 +46,7 @@ typedef struct fake_host {
     int fail_step;             /* the spec's step at this index (1-based) fails (exit 1); 0: none */
     size_t log_bytes;          /* each step run's stdout log (default 100 bytes) */
     long announce_extra;       /* a log header announces this many bytes more than the log has */
+    int extra_logs;            /* this many more (empty) logs after the steps' */
     const char *version_answer; /* what the agent prints for version --json (NULL: our agent's JSON) */
     int lie_unsent;            /* an upload and run answers that whatever it did not carry is missing */
                                /* (the agent, the artifact, a set's files: a host that names in turn */

@@ -329,6 +329,19 @@ Test(jobrun, a_forged_stream_ends_in_error_and_is_stopped)
     cr_assert_eq(fh.stops, 1);
 }
 
+/* More logs than the job's steps can make (a hostile host, a root step
+ * filling logs/): a protocol error, not rows piling up in the
+ * controller's memory; none of them is stored. */
+Test(jobrun, more_logs_than_the_steps_make_is_a_protocol_error)
+{
+    fh.has_agent = fh.has_art = 1;
+    fh.extra_logs = 100000;
+    dispatch(5);
+    job1("error", EVENTS, 0);
+    has("the host sent more than the 24 logs its steps can make");
+    has("protocol error from the agent on fake-1");
+}
+
 /* A log announced larger than the lab's cap (1000 bytes here) is kept up
  * to the cap with a marker; the stream stays in frame. */
 Test(jobrun, a_log_over_the_cap_is_cut_with_a_marker)

@@ -1,9 +1,13 @@
 /* The store: schema versions, queue order, job transitions, events in order. */
+#include "blob.h"
 #include "helpers.h"
 #include "store.h"
 #include "assay/error.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -742,4 +746,48 @@ Test(store, the_webhook_queries_read_no_history)
     for (const char *l = plan; *l; l = strchr(l, '\n') + 1)
         cr_assert(strncmp(l, "SCAN", 4) != 0 || strncmp(l, "SCAN json_each VIRTUAL TABLE", 28) == 0,
                   "a table is scanned:\n%s", plan);
+}
+
+/* Open descriptors of this process. */
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* A blob's bytes: written, fsynced and renamed in when new, the writer's
+ * descriptor closed either way; one that exists already is kept and its
+ * time made now (gc's grace spares it until a row names it). */
+Test(store, blobs_are_closed_and_an_existing_one_is_touched)
+{
+    char root[300], path[400], hex[ASSAY_SHA256_HEX], text[32];
+    snprintf(root, sizeof root, "%s/blobs", dir);
+    mkdir(root, 0755);
+    int before = open_fds();
+    for (int i = 0; i < 20; i++) {
+        assay_blob_writer *w;
+        snprintf(text, sizeof text, "log %d", i % 10); /* ten new, then the same ten again */
+        cr_assert_eq(assay_blob_writer_open(&w, root), 0, "%s", assay_error_last()->message);
+        cr_assert_eq(assay_blob_writer_write(w, text, strlen(text)), 0);
+        cr_assert_eq(assay_blob_writer_commit(w, hex, NULL), 0, "%s", assay_error_last()->message);
+    }
+    cr_assert_eq(open_fds(), before, "every writer's descriptor is closed");
+    cr_assert_eq(assay_blob_path(path, sizeof path, root, hex), 0);
+    struct timespec old[2] = {{1000000, 0}, {1000000, 0}};
+    cr_assert_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+    assay_blob_writer *w;
+    cr_assert_eq(assay_blob_writer_open(&w, root), 0);
+    cr_assert_eq(assay_blob_writer_write(w, text, strlen(text)), 0);
+    cr_assert_eq(assay_blob_writer_commit(w, NULL, NULL), 0);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_gt(sb.st_mtime, time(NULL) - 3600, "the existing blob's time is made now");
+    char *got = th_slurp(path, NULL);
+    cr_assert_str_eq(got, text);
+    free(got);
 }
