@@ -206,8 +206,8 @@ static int budgeted(const assay_package_budget_t *b, cJSON *job, cJSON **out)
     char *text = cJSON_PrintUnformatted(job);
     if (!text)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
-    pid_t pid;
-    int rd;
+    pid_t pid = -1;
+    int rd = -1;
     int src = child_start(&pid, &rd, text, strlen(text));
     cJSON_free(text);
     if (src < 0)
