@@ -9,6 +9,7 @@
 #include "run.h"
 #include "assay/spec.h"
 #include "assay/error.h"
+#include "assay/evmac.h"
 #include "assay/io.h"
 #include "assay/proto.h"
 #include "assay/version.h"
@@ -48,7 +49,18 @@ static int path_in(char *out, size_t outlen, const char *dir, const char *name)
  * it, synced, then put in place. With `excl` the name must not exist yet
  * (link(2) fails on an existing name, where rename(2) replaces it): the one
  * job.json of a job directory is created once, never overwritten. */
+static int write_file_atomic_mode(const char *dir, const char *name, const char *data, size_t len, int excl,
+                                  mode_t mode);
+
 static int write_file_atomic(const char *dir, const char *name, const char *data, size_t len, int excl)
+{
+    return write_file_atomic_mode(dir, name, data, len, excl, 0);
+}
+
+/* The same; `mode` (when not 0) given to the file before it is put in
+ * place (mkostemp makes it 0600). */
+static int write_file_atomic_mode(const char *dir, const char *name, const char *data, size_t len, int excl,
+                                  mode_t mode)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 16];
     if (path_in(path, sizeof path, dir, name) < 0)
@@ -59,7 +71,7 @@ static int write_file_atomic(const char *dir, const char *name, const char *data
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "create %s", tmp);
-    if (assay_write_all(fd, data, len) != 0) {
+    if (assay_write_all(fd, data, len) != 0 || (mode && fchmod(fd, mode) != 0)) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -1813,5 +1825,42 @@ out:
         close(lockfd); /* the next attach may go */
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
+    return rc;
+}
+
+int assay_job_receive(const char *path, uint64_t size, const char *sha256)
+{
+    if (size > ASSAY_RECEIVE_MAX)
+        return assay_error_set(ASSAY_ETOOBIG, "%llu bytes: over the %llu a receive takes", (unsigned long long)size,
+                               (unsigned long long)ASSAY_RECEIVE_MAX);
+    if (strspn(sha256, "0123456789abcdef") != 64 || sha256[64])
+        return assay_error_set(ASSAY_EINVAL, "'%.80s' is not a SHA-256 in lower-case hex", sha256);
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path || !slash[1] || (size_t)(slash - path) >= PATH_MAX)
+        return assay_error_set(ASSAY_EINVAL, "'%.200s': give a file's path in a folder", path);
+    char *buf = malloc(size ? (size_t)size : 1);
+    if (!buf)
+        return assay_error_set(ASSAY_ENOMEM, "out of memory");
+    ssize_t n = assay_read_full(0, buf, (size_t)size);
+    int rc = 0;
+    if (n < 0)
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "read stdin");
+    else if ((uint64_t)n < size)
+        rc = assay_error_set(ASSAY_EPROTO, "stdin ended after %zd of %llu bytes", n, (unsigned long long)size);
+    if (rc == 0) {
+        uint8_t d[32];
+        char hex[65];
+        assay_evmac_sha256(d, buf, (size_t)size);
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        if (strcmp(hex, sha256) != 0)
+            rc = assay_error_set(ASSAY_EPROTO, "digest mismatch: got %s", hex);
+    }
+    if (rc == 0) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        rc = write_file_atomic_mode(dir, slash + 1, buf, (size_t)size, 0, 0644);
+    }
+    free(buf);
     return rc;
 }

@@ -60,4 +60,11 @@ int assay_job_logs(const char *dir, int fd);
  */
 int assay_job_cancel(const char *dir, int now);
 
+/* receive: exactly `size` bytes of stdin (at most ASSAY_RECEIVE_MAX) whose
+ * SHA-256 is `sha256` (lower-case hex), put at `path` (its folder must
+ * exist) whole or not at all: written beside it, mode 0644, fsynced,
+ * renamed, the folder synced. ASSAY_EPROTO for a short stdin or another
+ * digest; nothing is left at `path` then. */
+int assay_job_receive(const char *path, uint64_t size, const char *sha256);
+
 #endif

@@ -37,6 +37,9 @@ static int usage(FILE *f)
           "  logs --job-dir DIR               the job's logs, each framed by \"<size> logs/<name>\"\n"
           "  cancel --job-dir DIR [--now]     stop the job; uninstall still runs unless --now\n"
           "                                   (a second cancel is --now)\n"
+          "  receive --size N --sha256 HEX --to PATH\n"
+          "                                   N bytes of stdin (up to 2 MiB) put at PATH if their\n"
+          "                                   SHA-256 is HEX, whole or not at all\n"
           "  help                             this text\n",
           f);
     return f == stderr ? 2 : 0;
@@ -232,6 +235,32 @@ static int cmd_logs(int argc, char **argv)
     return 0;
 }
 
+/* receive --size N --sha256 HEX --to PATH: a file on stdin, checked. */
+static int cmd_receive(int argc, char **argv)
+{
+    const char *to = NULL, *sha = NULL, *size = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else if (strcmp(argv[i], "--sha256") == 0 && i + 1 < argc)
+            sha = argv[++i];
+        else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+            size = argv[++i];
+        else
+            return bad_usage("receive", "unknown or incomplete option", argv[i]);
+    }
+    if (!to || !sha || !size)
+        return bad_usage("receive", "--size N --sha256 HEX --to PATH are required", NULL);
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(size, &end, 10);
+    if (errno || *end || size[0] < '0' || size[0] > '9')
+        return bad_usage("receive", "--size: not a number of bytes:", size);
+    if (assay_job_receive(to, n, sha) < 0)
+        return fail("receive");
+    return 0;
+}
+
 static int cmd_cancel(int argc, char **argv)
 {
     const char *dir;
@@ -253,6 +282,7 @@ int main(int argc, char **argv)
         {"version", cmd_version}, {"--version", cmd_version}, {"facts", cmd_facts},
         {"inspect", cmd_inspect}, {"start", cmd_start},       {"attach", cmd_attach},
         {"status", cmd_status},   {"cancel", cmd_cancel},      {"logs", cmd_logs},
+        {"receive", cmd_receive},
     };
     if (argc < 2)
         return usage(stderr);

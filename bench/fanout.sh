@@ -17,7 +17,9 @@ command -v ansible-playbook >/dev/null && command -v parallel-ssh >/dev/null || 
 w=$(mktemp -d /tmp/assay-fanout-XXXXXX)
 hosts="$w/hosts"
 export ASSAY_LAB="$w/lab" ASSAY_AGENTS_DIR="$ASSAY_TOP/build-agents"
-trap '"$ASSAY_TOP/ci/lab.sh" --dir "$hosts" down >/dev/null 2>&1 || true; rm -rf "$w"' EXIT
+# ansible's SSH control masters (ControlPersist) outlive it: stopped with
+# the lab, or they and their sshd sessions linger into the next run.
+trap 'pkill -f "$w/cp-" 2>/dev/null; "$ASSAY_TOP/ci/lab.sh" --dir "$hosts" down >/dev/null 2>&1 || true; rm -rf "$w"' EXIT
 bench_build_assay
 "$ASSAY_TOP/ci/lab.sh" --dir "$hosts" --net 42 up "$N" >/dev/null
 "$A" init >/dev/null

@@ -12,6 +12,8 @@
 #ifndef ASSAY_CTL_REMOTE_H
 #define ASSAY_CTL_REMOTE_H
 
+#include "assay/proto.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +32,7 @@ enum {
 
 /* Parts of an upload up to this size are written, then hashed by
  * sha256sum; larger ones go through tee and openssl at once (remote.c). */
-#define ASSAY_REMOTE_SMALL ((uint64_t)2 << 20)
+#define ASSAY_REMOTE_SMALL ASSAY_RECEIVE_MAX
 
 /* What a command is, for logs and for transports that care (the tests'
  * fake host answers by kind). */

@@ -340,10 +340,20 @@ static int exec_new(void **out, void *cv, assay_remote_kind kind, const assay_ex
     for (size_t i = 0; o->infds && i < o->ninfds && i < 32; i++)
         x->fds[x->nfds++] = o->infds[i];
     x->set = strstr(o->command, "for f in '") != NULL;
-    /* The digests the upload parts check, in the order they read stdin. */
-    for (const char *p = o->command; (p = strstr(p, "\"$h\" != ")) && x->nshas < 33; p += 8)
-        if (hex64(p + 8, x->shas[x->nshas]))
+    /* The digests the upload parts check, in the order they read stdin: a
+     * shell part's test, or the agent's receive. */
+    for (const char *p = o->command; x->nshas < 33;) {
+        const char *a = strstr(p, "\"$h\" != "), *r = strstr(p, "receive --size "), *q;
+        if (a && (!r || a < r))
+            q = a + 8;
+        else if (r && (q = strstr(r, "--sha256 ")) != NULL)
+            q += 9;
+        else
+            break;
+        if (hex64(q, x->shas[x->nshas]))
             x->nshas++;
+        p = q;
+    }
     if (hits(h->stall_kind, kind) && h->stall_times > 0) {
         h->stall_times--;
         x->stall = 1;

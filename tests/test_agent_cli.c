@@ -1235,3 +1235,43 @@ Test(agent_cli, live_output_stops_at_the_job_s_cap, .fini = cleanup)
     free(spec);
     cJSON_Delete(ev);
 }
+
+#undef NAME
+#define NAME receive_takes_a_checked_file_whole_or_not_at_all
+PARAMS
+/* receive: exactly N bytes of stdin (the rest stays for what follows),
+ * put in place only when their SHA-256 is the one given; a short stdin,
+ * another digest, a size over the cap leave nothing behind. */
+ParameterizedTest(struct triple *t, agent_cli, receive_takes_a_checked_file_whole_or_not_at_all, .fini = cleanup)
+{
+    setup_for(t);
+    char sha[80], sha5[80];
+    cr_assert_eq(th_run(NULL, 0, "mkdir %s/c && printf 'hello receive' > %s/in", jd, jd), 0);
+    cr_assert_eq(th_run(sha, sizeof sha, "sha256sum < %s/in | cut -c1-64 | tr -d '\\n'", jd), 0);
+    cr_assert_eq(th_run(sha5, sizeof sha5, "head -c 5 %s/in | sha256sum | cut -c1-64 | tr -d '\\n'", jd), 0);
+    cr_assert_eq(th_run(out, sizeof out, "%s receive --size 13 --sha256 %s --to %s/c/f < %s/in 2>&1", agent, sha, jd, jd),
+                 0, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "cat %s/c/f; stat -c ' %%a' %s/c/f", jd, jd), 0);
+    cr_assert_str_eq(out, "hello receive 644\n");
+    /* The next bytes stay on stdin. */
+    cr_assert_eq(th_run(out, sizeof out, "{ %s receive --size 5 --sha256 %s --to %s/c/h && cat; } < %s/in", agent, sha5, jd,
+                        jd),
+                 0, "%s", out);
+    cr_assert_str_eq(out, " receive");
+    /* Short, another digest, too big, not a digest: refused, nothing left. */
+    cr_assert_eq(th_run(out, sizeof out, "printf 'hel' | %s receive --size 13 --sha256 %s --to %s/c/g 2>&1", agent, sha, jd),
+                 1, "%s", out);
+    cr_assert(strstr(out, "stdin ended after 3 of 13 bytes"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "printf 'hello receivX' | %s receive --size 13 --sha256 %s --to %s/c/g 2>&1", agent,
+                        sha, jd),
+                 1, "%s", out);
+    cr_assert(strstr(out, "digest mismatch: got "), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "%s receive --size 3000000 --sha256 %s --to %s/c/g < /dev/null 2>&1", agent, sha, jd),
+                 1, "%s", out);
+    cr_assert(strstr(out, "over the 2097152 a receive takes"), "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "%s receive --size 13 --sha256 XYZ --to %s/c/g < %s/in 2>&1", agent, jd, jd), 1,
+                 "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "%s receive --size 13 --to %s/c/g < %s/in 2>&1", agent, jd, jd), 2, "%s", out);
+    cr_assert_eq(th_run(out, sizeof out, "ls -A %s/c", jd), 0);
+    cr_assert_str_eq(out, "f\nh\n", "nothing but the two files received");
+}

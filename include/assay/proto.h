@@ -49,6 +49,10 @@ static inline int assay_unit_valid(const char *s)
 #define ASSAY_LIVE_MAX (64 * 1024)
 #define ASSAY_LIVE_JOB_MAX (4 * 1024 * 1024) /* and at most this much in a whole job */
 
+/* The most bytes the agent's `receive` takes (it holds them in memory);
+ * the controller sends larger files through the host's own tools. */
+#define ASSAY_RECEIVE_MAX ((uint64_t)2 << 20)
+
 /* A log's name in logs/ as `assay-agent logs` sends it and the controller
  * takes it: 1-128 bytes of [A-Za-z0-9._-], not starting with '.' (step ids
  * make "<step>.<run>.stdout"). */
