@@ -120,12 +120,18 @@ void assay_blob_writer_abort(assay_blob_writer *w)
     free(w);
 }
 
-int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+/* The bytes' digest into w->hex, once. */
+static void digest_done(assay_blob_writer *w)
 {
     if (w->hash) {
         assay_sha256_final(w->hash, w->hex);
         w->hash = NULL;
     }
+}
+
+int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+{
+    digest_done(w);
     if (w->fd >= 0) {
         int bad = fsync(w->fd) != 0;
         bad |= close(w->fd) != 0;
@@ -144,10 +150,7 @@ int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
 {
     char path[PATH_MAX], dir[PATH_MAX];
     int rc;
-    if (w->hash) {
-        assay_sha256_final(w->hash, w->hex);
-        w->hash = NULL;
-    }
+    digest_done(w);
     if ((rc = assay_blob_path(path, sizeof path, w->root, w->hex)) < 0) {
         assay_blob_writer_abort(w);
         return rc;

@@ -1,5 +1,6 @@
 /* Commands for a host and their framed answers; see remote.h. */
 #include "remote.h"
+#include "blob.h"
 #include "ssh.h"
 #include "assay/error.h"
 #include "assay/proto.h"
@@ -76,7 +77,7 @@ static char *agent_ok_test(const assay_remote_host *h)
     char path[4200];
     if (assay_remote_agent_path(path, sizeof path, h) < 0)
         return NULL;
-    if (strspn(h->agent_sha, "0123456789abcdef") != 64 || h->agent_sha[64]) {
+    if (!assay_hex_digest_valid(h->agent_sha)) {
         assay_error_set(ASSAY_EINVAL, "'%.80s' is not an agent's SHA-256", h->agent_sha);
         return NULL;
     }
@@ -129,7 +130,7 @@ static char *set_start(const assay_remote_host *h, const assay_remote_job *j, co
     list[0] = '\0';
     for (size_t i = 0; i < j->nset; i++) {
         char pair[400];
-        if (strspn(j->set_sha[i], "0123456789abcdef") != 64 || j->set_sha[i][64] ||
+        if (!assay_hex_digest_valid(j->set_sha[i]) ||
             snprintf(pair, sizeof pair, "%s/%s", j->set_sha[i], j->set_names[i]) >= (int)sizeof pair)
             goto out;
         char *q = quoted(pair);
@@ -262,6 +263,15 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
     return run_cmd(out, len, h, j, 0);
 }
 
+/* Where an upload of `sha` goes on the host: the agent's path, or the
+ * artifact cache's. ASSAY_EINVAL for a digest that is not one. */
+static int part_path(char *out, size_t len, const assay_remote_host *h, int agent, const char *sha)
+{
+    if (!assay_hex_digest_valid(sha))
+        return assay_error_set(ASSAY_EINVAL, "upload: '%.80s' is not a SHA-256", sha);
+    return agent ? assay_remote_agent_path(out, len, h) : fit(out, len, "upload", "%s/cache/%s", h->agent_root, sha);
+}
+
 /* Upload to a content-addressed path: the bytes (all of stdin, or its next
  * `size` bytes) go to a temporary file and through a SHA-256, and only a
  * file whose digest matches is renamed into place. A large part goes to
@@ -269,7 +279,7 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
  * digest uses the CPU's SHA instructions (x86 SHA-NI, ARMv8 crypto) where
  * coreutils' sha256sum does not: on a 256 MiB upload that is the
  * difference that matters. A small one (the agent, most artifacts: up to
- * ASSAY_REMOTE_SMALL) is written, then hashed by sha256sum, which starts
+ * ASSAY_RECEIVE_MAX) is written, then hashed by sha256sum, which starts
  * in a third of openssl's time: two processes where tee and openssl were
  * three, for a first contact that is mostly process starts. GNU head -c
  * reads exactly `size` bytes of a pipe, so what follows stays on stdin for
@@ -278,39 +288,31 @@ int assay_remote_run(char *out, size_t len, const assay_remote_host *h, const as
 static int upload_part(char *out, size_t len, const assay_remote_host *h, int agent, const char *sha, uint64_t size,
                        int fail, int mkdir)
 {
-    char final[4200], dir[4200], src[64];
-    int rc = agent ? assay_remote_agent_path(final, sizeof final, h)
-                   : fit(final, sizeof final, "upload", "%s/cache/%s", h->agent_root, sha);
+    char final[4200], dir[4200], hash[320];
+    int rc = part_path(final, sizeof final, h, agent, sha);
     if (rc < 0)
         return rc;
-    if (strspn(sha, "0123456789abcdef") != 64 || sha[64])
-        return assay_error_set(ASSAY_EINVAL, "upload: '%.80s' is not a SHA-256", sha);
     snprintf(dir, sizeof dir, "%s", final);
     *strrchr(dir, '/') = '\0';
-    if (size)
-        snprintf(src, sizeof src, "head -c %" PRIu64 " | ", size);
+    if (size && size <= ASSAY_RECEIVE_MAX)
+        snprintf(hash, sizeof hash, "head -c %" PRIu64 " > \"$t\" && h=$(sha256sum < \"$t\") || h=", size);
+    else if (size)
+        snprintf(hash, sizeof hash,
+                 "if command -v openssl >/dev/null 2>&1; then h=$(head -c %" PRIu64 " | tee \"$t\" | openssl dgst -sha256 "
+                 "-r); else h=$(head -c %" PRIu64 " | tee \"$t\" | sha256sum); fi",
+                 size, size);
     else
-        src[0] = '\0';
+        snprintf(hash, sizeof hash, "if command -v openssl >/dev/null 2>&1; then h=$(tee \"$t\" | openssl dgst -sha256 "
+                                    "-r); else h=$(tee \"$t\" | sha256sum); fi");
     char *qf = quoted(final), *qd = quoted(dir), md[4300] = "";
     if (mkdir && qd)
         snprintf(md, sizeof md, "mkdir -p %s || exit %d; ", qd, fail);
-    if (!qf || !qd)
-        rc = assay_error_set(ASSAY_ENOMEM, "out of memory");
-    else if (size && size <= ASSAY_REMOTE_SMALL)
-        rc = fit(out, len, "upload",
-                 "%st=%s.part.$$; trap 'rm -f \"$t\"' EXIT; head -c %" PRIu64 " > \"$t\" && "
-                 "h=$(sha256sum < \"$t\") || h=; h=${h%%%% *}; "
-                 "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit %d; fi; "
-                 "chmod %s \"$t\" && mv -f \"$t\" %s || exit %d; trap - EXIT; ",
-                 md, qf, size, sha, fail, agent ? "755" : "644", qf, fail);
-    else
-        rc = fit(out, len, "upload",
-                 "%st=%s.part.$$; trap 'rm -f \"$t\"' EXIT; "
-                 "if command -v openssl >/dev/null 2>&1; then h=$(%stee \"$t\" | openssl dgst -sha256 -r); "
-                 "else h=$(%stee \"$t\" | sha256sum); fi; h=${h%%%% *}; "
-                 "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit %d; fi; "
-                 "chmod %s \"$t\" && mv -f \"$t\" %s || exit %d; trap - EXIT; ",
-                 md, qf, src, src, sha, fail, agent ? "755" : "644", qf, fail);
+    rc = !qf || !qd ? assay_error_set(ASSAY_ENOMEM, "out of memory")
+                    : fit(out, len, "upload",
+                          "%st=%s.part.$$; trap 'rm -f \"$t\"' EXIT; %s; h=${h%%%% *}; "
+                          "if [ \"$h\" != %s ]; then echo \"digest mismatch: got $h\" >&2; exit %d; fi; "
+                          "chmod %s \"$t\" && mv -f \"$t\" %s || exit %d; trap - EXIT; ",
+                          md, qf, hash, sha, fail, agent ? "755" : "644", qf, fail);
     free(qf);
     free(qd);
     return rc;
@@ -326,11 +328,9 @@ int assay_remote_upload(char *out, size_t len, const assay_remote_host *h, assay
 static int receive_part(char *out, size_t len, const assay_remote_host *h, const char *sha, uint64_t size)
 {
     char final[4200];
-    int rc = fit(final, sizeof final, "upload", "%s/cache/%s", h->agent_root, sha);
+    int rc = part_path(final, sizeof final, h, 0, sha);
     if (rc < 0)
         return rc;
-    if (strspn(sha, "0123456789abcdef") != 64 || sha[64])
-        return assay_error_set(ASSAY_EINVAL, "upload: '%.80s' is not a SHA-256", sha);
     char *a = agent_invocation(h), *qf = quoted(final);
     rc = !a || !qf ? assay_error_set(ASSAY_ENOMEM, "out of memory")
                    : fit(out, len, "upload", "%s receive --size %" PRIu64 " --sha256 %s --to %s || exit %d; ", a, size,

@@ -12,8 +12,6 @@
 #ifndef ASSAY_CTL_REMOTE_H
 #define ASSAY_CTL_REMOTE_H
 
-#include "assay/proto.h"
-
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,10 +27,6 @@ enum {
     ASSAY_REMOTE_NO_LOGS = 96,
     ASSAY_REMOTE_NO_UPLOAD = 95 /* an upload of UPLOAD_RUN failed (its digest, its folder) */
 };
-
-/* Parts of an upload up to this size are written, then hashed by
- * sha256sum; larger ones go through tee and openssl at once (remote.c). */
-#define ASSAY_REMOTE_SMALL ASSAY_RECEIVE_MAX
 
 /* What a command is, for logs and for transports that care (the tests'
  * fake host answers by kind). */
