@@ -372,7 +372,12 @@ int assay_blob_gc(const char *root, int64_t grace, int (*referenced)(void *ctx, 
                   size_t *staged, size_t *orphans)
 {
     char path[PATH_MAX];
-    time_t now = time(NULL);
+    /* The fine clock, as files' times are: time() reads a coarse one that
+     * can lag a file just made by up to a tick, which made a file of this
+     * second look a second from the future (and kept it with grace 0). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    time_t now = ts.tv_sec;
     struct stat st;
     DIR *d;
     struct dirent *e;
