@@ -1851,8 +1851,7 @@ int assay_job_receive(const char *path, uint64_t size, const char *sha256)
         uint8_t d[32];
         char hex[65];
         assay_evmac_sha256(d, buf, (size_t)size);
-        for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        assay_hex(hex, d, 32);
         if (strcmp(hex, sha256) != 0)
             rc = assay_error_set(ASSAY_EPROTO, "digest mismatch: got %s", hex);
     }

@@ -129,12 +129,23 @@ static void digest_done(assay_blob_writer *w)
     }
 }
 
+/* The written bytes on disk: the writer's descriptor fsynced, or the file
+ * opened again for it when finish has closed it; closed either way. */
+static int durable(assay_blob_writer *w)
+{
+    int fd = w->fd >= 0 ? w->fd : open(w->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int bad = fd < 0 || fsync(fd) != 0, e = errno;
+    if (fd >= 0 && close(fd) != 0 && !bad)
+        bad = 1, e = errno;
+    w->fd = -1;
+    return bad ? assay_error_set_errno(ASSAY_EIO, e, "write %s", w->tmp) : 0;
+}
+
 int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
     digest_done(w);
     if (w->fd >= 0) {
-        int bad = fsync(w->fd) != 0;
-        bad |= close(w->fd) != 0;
+        int bad = close(w->fd) != 0;
         w->fd = -1;
         if (bad)
             return assay_error_set_errno(ASSAY_EIO, errno, "write %s", w->tmp);
@@ -168,7 +179,7 @@ int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
         assay_blob_writer_abort(w);
         return 0;
     }
-    if ((rc = assay_blob_writer_finish(w, NULL, NULL)) < 0) {
+    if ((rc = durable(w)) < 0) {
         assay_blob_writer_abort(w);
         return rc;
     }
@@ -219,7 +230,7 @@ int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char 
 
 int assay_blob_put_file(const char *root, const char *path, char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
-    assay_blob_writer *w;
+    assay_blob_writer *w = NULL;
     int rc = assay_blob_stage_file(&w, root, path, hex, size);
     return rc < 0 ? rc : assay_blob_writer_commit(w, NULL, NULL);
 }
@@ -248,28 +259,32 @@ int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_
         return assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", dir);
     chmod(staged, 0644);
     struct stat st;
-    if (stat(path, &st) == 0) /* the same content is there already */
+    if (stat(path, &st) == 0) /* the same content is there already: never made durable */
         return unlink(staged), 0;
+    int fd = open(staged, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fsync(fd) != 0) {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "write %s", staged);
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    close(fd);
     if (rename(staged, path) != 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "store blob %s", hex);
     return 0;
 }
 
-int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *stagedir, int fd, uint64_t cap,
-                        const char *what, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+/* Bytes from `fd` to its end into w: written and hashed (`copy`), or
+ * only hashed when `fd` is w's own file. ASSAY_ETOOBIG past `cap`. */
+static int take_in(assay_blob_writer *w, int fd, int copy, uint64_t cap, const char *what)
 {
-    /* Not static: assay serve stages several uploads at once, one thread
-     * each, and a shared buffer mixed their bytes. */
+    /* The buffer is not static: assay serve stages several uploads at
+     * once, one thread each, and a shared buffer mixed their bytes. */
     enum { BUF = 1 << 20 };
     char *buf = malloc(BUF);
-    assay_blob_writer *w;
+    int rc = 0;
     if (!buf)
         return assay_error_set(ASSAY_ENOMEM, "out of memory");
-    int rc = assay_blob_writer_open_in(&w, root, stagedir);
-    if (rc < 0) {
-        free(buf);
-        return rc;
-    }
     for (;;) {
         ssize_t n = assay_read_full(fd, buf, BUF);
         if (n < 0) {
@@ -283,10 +298,22 @@ int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *s
                                  (unsigned long long)cap);
             break;
         }
-        if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0)
-            break;
+        if (copy) {
+            if ((rc = assay_blob_writer_write(w, buf, (size_t)n)) < 0)
+                break;
+        } else {
+            assay_sha256_update(w->hash, buf, (size_t)n);
+            w->size += (uint64_t)n;
+        }
     }
     free(buf);
+    return rc;
+}
+
+/* The end of staging w: finished into *out if all went well (rc 0), else
+ * dropped. */
+static int staged(assay_blob_writer *w, int rc, assay_blob_writer **out, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+{
     if (rc == 0)
         rc = assay_blob_writer_finish(w, hex, size);
     if (rc < 0) {
@@ -295,6 +322,53 @@ int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *s
     }
     *out = w;
     return 0;
+}
+
+int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *stagedir, int fd, uint64_t cap,
+                        const char *what, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+{
+    assay_blob_writer *w;
+    int rc = assay_blob_writer_open_in(&w, root, stagedir);
+    if (rc < 0)
+        return rc;
+    return staged(w, take_in(w, fd, 1, cap, what), out, hex, size);
+}
+
+int assay_blob_stage_take(assay_blob_writer **out, const char *root, const char *stagedir, const char *path,
+                          uint64_t cap, char hex[ASSAY_SHA256_HEX], uint64_t *size)
+{
+    assay_blob_writer *w;
+    struct stat st;
+    int rc = assay_blob_writer_open_in(&w, root, stagedir);
+    if (rc < 0)
+        return rc;
+    if (rename(path, w->tmp) == 0) {
+        /* Moved in, over the writer's empty file: read it there, where no
+         * one else writes it, so that the digest names the bytes kept. */
+        close(w->fd);
+        if ((w->fd = open(w->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
+            rc = errno == ELOOP ? assay_error_set(ASSAY_EINVAL, "%s: a symbolic link, not a file", path)
+                                : assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+        else if (fstat(w->fd, &st) != 0)
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+        else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+            rc = assay_error_set(ASSAY_EINVAL, "%s: not a file of its own (a link or not a regular file)", path);
+        else
+            rc = take_in(w, w->fd, 0, cap, path);
+    } else if (errno == EXDEV) { /* on another file system: copied */
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+            rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
+        } else {
+            rc = take_in(w, fd, 1, cap, path);
+            close(fd);
+            if (rc == 0)
+                unlink(path);
+        }
+    } else {
+        rc = assay_error_set_errno(ASSAY_EIO, errno, "move %s into the blob store", path);
+    }
+    return staged(w, rc, out, hex, size);
 }
 
 /* Remove `path` and, if it is a directory, everything under it. */
@@ -331,26 +405,30 @@ void assay_blob_unstage(const char *stagedir, int lock)
         close(lock);
 }
 
-/* 1 if staging directory `path` was made by assay_blob_stagedir and its
- * owner is gone (the mark is there and the lock is free). */
-static int stage_dead(const char *path)
+/* Whose staging directory `path` is: made by assay_blob_stagedir (the
+ * mark is there) and its owner alive (the lock is held) or gone (free);
+ * or neither (no mark: being made, or not a staging directory). */
+enum stage_owner { STAGE_UNMARKED, STAGE_LIVE, STAGE_DEAD };
+
+static enum stage_owner stage_owner(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return 0;
-    int dead = faccessat(fd, LIVE_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
-               flock(fd, LOCK_EX | LOCK_NB) == 0;
+        return STAGE_UNMARKED;
+    enum stage_owner o = STAGE_UNMARKED;
+    if (faccessat(fd, LIVE_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        o = flock(fd, LOCK_EX | LOCK_NB) == 0 ? STAGE_DEAD : STAGE_LIVE;
     close(fd);
-    return dead;
+    return o;
 }
 
-int assay_blob_stagedir(char *out, size_t outlen, int *lock, const char *root)
+int assay_blob_stagedir(char *out, size_t outlen, int *lock, const char *root, const char *kind)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/tmp", root);
     if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
         return assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", tmp);
-    int n = snprintf(out, outlen, "%s/add-XXXXXX", tmp);
+    int n = snprintf(out, outlen, "%s/%s-XXXXXX", tmp, kind);
     if (n < 0 || (size_t)n >= outlen)
         return assay_error_set(ASSAY_EINVAL, "blob path too long");
     if (!mkdtemp(out))
@@ -390,8 +468,11 @@ int assay_blob_gc(const char *root, int64_t grace, int (*referenced)(void *ctx, 
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
                 continue;
             snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            if ((!strncmp(e->d_name, "add-", 4) && stage_dead(sub)) ||
-                (lstat(sub, &st) == 0 && now - st.st_mtime >= grace)) {
+            /* A staging directory goes when its owner is gone, and never
+             * while it lives, however old (an upload of hours); anything
+             * else once older than the grace. */
+            enum stage_owner o = stage_owner(sub);
+            if (o == STAGE_DEAD || (o == STAGE_UNMARKED && lstat(sub, &st) == 0 && now - st.st_mtime >= grace)) {
                 remove_tree(sub);
                 (*staged)++;
             }

@@ -24,8 +24,10 @@ int assay_blob_writer_write(assay_blob_writer *w, const void *data, size_t len);
 const char *assay_blob_writer_path(const assay_blob_writer *w);
 /* Bytes written so far. */
 uint64_t assay_blob_writer_size(const assay_blob_writer *w);
-/* Finish writing (fsync, digest) but do not publish yet: the writer keeps
- * its temporary file until commit or abort. Returns 0 with digest and size. */
+/* Finish writing (digest, close) but do not publish yet: the writer keeps
+ * its temporary file until commit or abort, and its bytes are made durable
+ * only then (bytes the store has already never are, nor bytes dropped).
+ * Returns 0 with digest and size. */
 int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size);
 /* Finish (if not done): name by digest and free the writer. A blob of that
  * digest that exists already is kept (its time made now, for gc's grace)
@@ -56,23 +58,36 @@ int assay_blob_stage_file(assay_blob_writer **out, const char *root, const char 
 int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *stagedir, int fd, uint64_t cap,
                         const char *what, char hex[ASSAY_SHA256_HEX], uint64_t *size);
 
-/* Publish the finished file `staged` (same file system) as blob `hex`; if
- * that blob exists already, `staged` is removed. */
+/* Take the file at `path`, the caller's own (made by it, on the store's
+ * file system, no other name), into a finished, unpublished blob in
+ * `stagedir` without copying it: it is moved there, then read once for its
+ * digest. On another file system it is copied, then removed. A path that
+ * is not a regular file with one name is refused. Moved, the file goes
+ * with the blob (abort removes it); the caller removes what may be left at
+ * `path` on an error. ASSAY_ETOOBIG past `cap` bytes. */
+int assay_blob_stage_take(assay_blob_writer **out, const char *root, const char *stagedir, const char *path,
+                          uint64_t cap, char hex[ASSAY_SHA256_HEX], uint64_t *size);
+
+/* Publish the finished file `staged` (same file system) as blob `hex`,
+ * fsynced first; if that blob exists already, `staged` is removed. */
 int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_SHA256_HEX]);
 
-/* A fresh staging directory tmp/add-XXXXXX under `root` into out, locked
+/* A fresh staging directory tmp/KIND-XXXXXX under `root` into out (KIND
+ * says whose: "add" for package add, "upload" for assay serve), locked
  * (flock) through *lock while its owner lives, so that a sweep tells one
  * a killed process left from one in use; remove it and all in it, and
  * release the lock, with assay_blob_unstage() (NULL or "", and -1, are
  * no-ops). */
-int assay_blob_stagedir(char *out, size_t outlen, int *lock, const char *root);
+int assay_blob_stagedir(char *out, size_t outlen, int *lock, const char *root, const char *kind);
 void assay_blob_unstage(const char *stagedir, int lock);
 
 /*
  * Garbage: remove what is in tmp/ and blobs `referenced(ctx, hex)` says
  * nothing names (0; 1 if named, negative on error, which stops the sweep),
  * both only when last modified at least `grace` seconds ago; a staging
- * directory of assay_blob_stagedir() whose owner is gone goes at once.
+ * directory of assay_blob_stagedir() goes at once when its owner is gone,
+ * and never while it lives (assay serve's uploads are staged in them, for
+ * as long as an upload takes).
  * Counts what went into *staged and *orphans.
  */
 int assay_blob_gc(const char *root, int64_t grace, int (*referenced)(void *ctx, const char *hex), void *ctx,

@@ -32,16 +32,6 @@ void assay_sha256_update(assay_sha256 *h, const void *data, size_t len)
     EVP_DigestUpdate((EVP_MD_CTX *)h, data, len);
 }
 
-void assay_hex(char *out, const unsigned char *d, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void assay_sha256_final(assay_sha256 *h, char out[ASSAY_SHA256_HEX])
 {
     unsigned char d[32];

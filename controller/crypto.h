@@ -6,6 +6,8 @@
 #ifndef ASSAY_CTL_CRYPTO_H
 #define ASSAY_CTL_CRYPTO_H
 
+#include "assay/io.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,8 +23,6 @@ void assay_sha256_final(assay_sha256 *h, char out[ASSAY_SHA256_HEX]);
 
 /* Digest of a buffer. */
 void assay_sha256_hex(char out[ASSAY_SHA256_HEX], const void *data, size_t len);
-/* n bytes as 2n lowercase hex digits and a NUL. */
-void assay_hex(char *out, const unsigned char *d, size_t n);
 
 /* Digest and size of a file. Returns 0, or ASSAY_EIO. */
 int assay_sha256_file(char out[ASSAY_SHA256_HEX], uint64_t *size, const char *path);

@@ -326,7 +326,7 @@ static int cmd_package(int argc, char **argv)
             return 1;
         char id[65];
         int existed;
-        if (assay_package_add(&lab, pos[0], id, &existed) < 0) {
+        if (assay_package_add(&lab, pos[0], ASSAY_ADD_COPY, id, &existed) < 0) {
             char what[600];
             snprintf(what, sizeof what, "package add %s", pos[0]);
             rc = fail(what);

@@ -735,7 +735,7 @@ static int staged_ok(const char *stagedir, const char *path)
     return !strncmp(path, stagedir, n) && path[n] == '/' && !strchr(path + n + 1, '/') && path[n + 1] != '.';
 }
 
-int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existed)
+int assay_package_add(assay_lab *lab, const char *path, enum assay_add_mode mode, char id[65], int *existed)
 {
     assay_blob_writer *sub = NULL;
     assay_package_budget_t b;
@@ -756,10 +756,11 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
     if ((rc = assay_package_gc(lab, (int64_t)b.grace_seconds, &g1, &g2)) < 0)
         return rc;
 
-    /* One read: the submission is copied into staging while it is hashed,
-     * and everything after reads the copy; the id names exactly the bytes
-     * that were checked. Only a regular file is taken: a pipe or a device
-     * could say one thing to the hash and another to the parser. */
+    /* One read: the submission is copied into staging while it is hashed
+     * (or moved there, then hashed, when it is ours to take), and
+     * everything after reads the staged file; the id names exactly the
+     * bytes that were checked. Only a regular file is taken: a pipe or a
+     * device could say one thing to the hash and another to the parser. */
     if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
     struct stat st;
@@ -781,9 +782,13 @@ int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existe
         goto out;
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    if ((rc = assay_blob_stagedir(stagedir, sizeof stagedir, &stagelock, lab->blobs)) < 0 ||
-        (rc = assay_blob_stage_fd(&sub, lab->blobs, stagedir, fd, b.max_submission, path, id,
-                                  &size)) < 0)
+    if ((rc = assay_blob_stagedir(stagedir, sizeof stagedir, &stagelock, lab->blobs, "add")) < 0)
+        goto out;
+    if (mode == ASSAY_ADD_TAKE)
+        rc = assay_blob_stage_take(&sub, lab->blobs, stagedir, path, b.max_submission, id, &size);
+    else
+        rc = assay_blob_stage_fd(&sub, lab->blobs, stagedir, fd, b.max_submission, path, id, &size);
+    if (rc < 0)
         goto out;
     close(fd);
     fd = -1;

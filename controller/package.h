@@ -13,8 +13,13 @@
  * and check that .rpm/.deb arch tags match the manifest. Copies the
  * package id into id (65 bytes). *existed is 1 when the same file was added
  * before (then nothing changes). Errors name the entry or the field.
+ * ASSAY_ADD_COPY reads the file where it is; ASSAY_ADD_TAKE is for a file
+ * the caller made for this and gives away (assay serve's staged upload):
+ * it is moved into the store, not copied (assay_blob_stage_take), and is
+ * not at `path` any more.
  */
-int assay_package_add(assay_lab *lab, const char *path, char id[65], int *existed);
+enum assay_add_mode { ASSAY_ADD_COPY, ASSAY_ADD_TAKE };
+int assay_package_add(assay_lab *lab, const char *path, enum assay_add_mode mode, char id[65], int *existed);
 
 /* From now on, the child that reads a submission (or preflights a package)
  * is this executable run again as `assay __budgeted`, not a fork: for a

@@ -51,7 +51,7 @@
 
 #define JSON_BODY_MAX (64u * 1024)        /* run submit, cancel */
 #define VERIFY_BODY_MAX (16u * 1024 * 1024) /* a signed report to verify */
-#define STAGING "serve-staging"           /* in the lab directory */
+#define OLD_STAGING "serve-staging"       /* where uploads were staged before 2026-12 */
 
 #define CONNECTIONS ASSAY_SERVE_CONNECTIONS
 #define CONNECTIONS_PER_IP 128  /* connections per client address */
@@ -65,7 +65,7 @@
 
 typedef struct server {
     char labdir[PATH_MAX];
-    char staging[PATH_MAX];
+    char blobs[PATH_MAX]; /* the blob store, where uploads are staged */
     uint64_t max_upload; /* ingest.max_submission_bytes */
     /* Event streams with nothing to send are suspended here; the watcher
      * resumes them all when the store changes (PRAGMA data_version) or a
@@ -175,7 +175,8 @@ typedef struct req {
     unsigned limit_max;
     /* an upload */
     int fd;
-    char udir[PATH_MAX]; /* staging/upload-XXXXXX: this upload's own directory */
+    char udir[PATH_MAX]; /* blobs/tmp/upload-XXXXXX: this upload's own staging directory */
+    int ulock;           /* ... held while the upload lives (assay_blob_stagedir) */
     char upath[PATH_MAX]; /* the file in it, named as the client named it */
     uint64_t got;
     int too_big;
@@ -643,7 +644,7 @@ static void *ingest_thread(void *arg)
         pthread_cond_wait(&s->ingest_done, &s->mu);
     s->adding++;
     pthread_mutex_unlock(&s->mu);
-    r->add_rc = assay_package_add(&r->lab, r->upath, r->add_id, &r->add_existed);
+    r->add_rc = assay_package_add(&r->lab, r->upath, ASSAY_ADD_TAKE, r->add_id, &r->add_existed);
     if (r->add_rc < 0)
         r->add_err = *assay_error_last();
     pthread_mutex_lock(&s->mu);
@@ -2098,10 +2099,13 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
                                       "not . or ..");
             return 1;
         }
-        snprintf(r->udir, sizeof r->udir, "%s/upload-XXXXXX", s->staging);
-        if (!mkdtemp(r->udir)) {
+        /* Staged in the blob store's own staging, on its file system: the
+         * add then moves the file into the store instead of copying it
+         * (its bytes go to disk once), and a killed server's partial
+         * upload is swept as any dead add's staging is. */
+        if (assay_blob_stagedir(r->udir, sizeof r->udir, &r->ulock, s->blobs, "upload") < 0) {
             r->udir[0] = 0;
-            *res = problem(c, r, 503, "cannot stage the upload: %s", strerror(errno));
+            *res = problem(c, r, 503, "cannot stage the upload: %s", assay_error_last()->message);
             return 1;
         }
         snprintf(r->upath, sizeof r->upath, "%s/%s", r->udir, name);
@@ -2174,6 +2178,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
         r->fd = -1;
+        r->ulock = -1;
         r->sock = -1;
         r->srv = s;
         r->conn = c;
@@ -2198,10 +2203,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                 r->refused = r->stop_refused = 1;
                 close(r->fd);
                 r->fd = -1;
-                unlink(r->upath);
-                r->upath[0] = 0;
-                rmdir(r->udir);
-                r->udir[0] = 0;
+                assay_blob_unstage(r->udir, r->ulock);
+                r->ulock = -1;
+                r->upath[0] = r->udir[0] = 0;
                 *size = 0;
                 return MHD_YES;
             }
@@ -2310,10 +2314,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
     if (r->fd >= 0)
         close(r->fd);
-    if (r->upath[0])
-        unlink(r->upath);
-    if (r->udir[0])
-        rmdir(r->udir);
+    assay_blob_unstage(r->udir, r->ulock);
     if (r->lab_open)
         assay_lab_close(&r->lab);
     if (r->counted || r->streaming) {
@@ -2385,9 +2386,10 @@ static void graceful_stop(server *s, struct MHD_Daemon *d, unsigned grace)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Remove what a killed server left in staging: a partial upload never
- * became a package (package add had not started, or its own staging is
- * gc's), so nothing of it is visible. */
+/* Remove what a killed server of an older assay left in the staging it
+ * had of its own (serve-staging/), then that: a partial upload never
+ * became a package, so nothing of it is visible. Uploads are now staged
+ * in the blob store's staging, swept by gc. */
 static void clean_staging(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -2542,16 +2544,12 @@ int assay_serve(const assay_serve_opts *o)
         fprintf(stderr, "assay serve: cleaning the blob store's staging: %s\n",
                 assay_error_last()->message);
     snprintf(s.labdir, sizeof s.labdir, "%s", lab.dir);
+    snprintf(s.blobs, sizeof s.blobs, "%s", lab.blobs);
     assay_lab_close(&lab);
-    if (snprintf(s.staging, sizeof s.staging, "%s/" STAGING, s.labdir) >= (int)sizeof s.staging) {
-        assay_error_set(ASSAY_EINVAL, "lab path too long");
-        goto out;
-    }
-    if (mkdir(s.staging, 0700) < 0 && errno != EEXIST) {
-        assay_error_set_errno(ASSAY_EIO, errno, "%s", s.staging);
-        goto out;
-    }
-    clean_staging(s.staging);
+    char old[PATH_MAX + 32];
+    snprintf(old, sizeof old, "%s/" OLD_STAGING, s.labdir);
+    clean_staging(old);
+    rmdir(old);
     if (open_web(&s, o->web) < 0)
         goto out;
 
@@ -2638,9 +2636,8 @@ int assay_serve(const assay_serve_opts *o)
         pthread_cond_wait(&s.ingest_done, &s.mu);
     pthread_mutex_unlock(&s.mu);
     /* Ends every connection left; an upload cut here is removed by its
-     * completion (its staging file), never half-stored. */
+     * completion (its staging directory), never half-stored. */
     MHD_stop_daemon(d);
-    clean_staging(s.staging);
     rc = 0;
 out:
     assay_loginlimit_free(s.logins);

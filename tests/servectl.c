@@ -171,15 +171,18 @@ int sv_raw(const char *head)
     return sv_raw_from(NULL, head);
 }
 
-static int entries(const char *sub)
+/* Entries in the blob store's staging whose names start with "upload-"
+ * (uploads = 1: the server's uploads) or do not (0: everything else). */
+static int staged(int uploads)
 {
     char p[700];
-    snprintf(p, sizeof p, "%s/%s", sv_lab, sub);
+    snprintf(p, sizeof p, "%s/blobs/tmp", sv_lab);
     DIR *d = opendir(p);
     int n = 0;
     struct dirent *e;
     while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
+        if (e->d_name[0] != '.')
+            n += (strncmp(e->d_name, "upload-", 7) == 0) == uploads;
     if (d)
         closedir(d);
     return n;
@@ -187,10 +190,10 @@ static int entries(const char *sub)
 
 int sv_staged(void)
 {
-    return entries("serve-staging");
+    return staged(1);
 }
 
 int sv_blob_staged(void)
 {
-    return entries("blobs/tmp");
+    return staged(0);
 }

@@ -45,7 +45,7 @@ const char *sv_member(char *v, size_t len, const char *name);
 int sv_raw_from(const char *from, const char *head);
 /* sv_raw_from(NULL, head). */
 int sv_raw(const char *head);
-/* Entries in the lab's serve-staging/ and blobs/tmp/. */
+/* Uploads staged (blobs/tmp/upload-*), and everything else in blobs/tmp/. */
 int sv_staged(void);
 int sv_blob_staged(void);
 

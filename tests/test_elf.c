@@ -465,7 +465,7 @@ static void add_package(char id[65], const char *name, const char *make, const c
                     pkdir, name, make, art);
     cr_assert_eq(rc, 0, "%s", out);
     snprintf(sub, sizeof sub, "%s/%s.tar", pkdir, name);
-    cr_assert_eq(assay_package_add(&pklab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&pklab, sub, ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
 }
 
 /* A package whose x86_64 artifact is the hostile file `name` itself, checked
@@ -572,7 +572,7 @@ Test(pkgcheck_bounds, nested_archives_count_against_the_one_budget)
                         pkdir),
                  0, "%s", out);
     snprintf(sub, sizeof sub, "%s/bomb.tar", pkdir);
-    cr_assert_lt(assay_package_add(&pklab, sub, id, &existed), 0, "a nested archive escaped the entry cap");
+    cr_assert_lt(assay_package_add(&pklab, sub, ASSAY_ADD_COPY, id, &existed), 0, "a nested archive escaped the entry cap");
     const char *why = assay_error_last()->message;
     cr_assert(strstr(why, "nested 'inner.tar.gz'") && strstr(why, "10000 entries"), "%s", why);
 }

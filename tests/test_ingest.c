@@ -62,7 +62,7 @@ static void refused(const char *file, int code, const char *why)
     int existed;
     snprintf(path, sizeof path, CORPUS "/%s", file);
     int before = blob_files();
-    int rc = assay_package_add(&lab, path, id, &existed);
+    int rc = assay_package_add(&lab, path, ASSAY_ADD_COPY, id, &existed);
     cr_assert_eq(rc, code, "%s: rc %d, not %d (%s)", file, rc, code, assay_error_last()->message);
     cr_assert(strstr(assay_error_last()->message, why) != NULL, "%s: '%s' lacks '%s'", file,
               assay_error_last()->message, why);
@@ -276,7 +276,7 @@ Test(ingest, small_and_large_artifacts_are_stored_byte_exact)
                     labdir);
     cr_assert_eq(rc, 0, "%s", out);
     snprintf(sub, sizeof sub, "%s/big/sub.tar", labdir);
-    cr_assert_eq(assay_package_add(&lab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, sub, ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     assay_artifact_rec *arts;
     size_t n;
     cr_assert_eq(assay_store_artifacts(lab.store, id, &arts, &n), 0);
@@ -301,7 +301,7 @@ Test(ingest, good_submissions_in_every_format)
         char path[400], id[65], sha[65];
         int existed;
         snprintf(path, sizeof path, CORPUS "/%s", ok[i]);
-        cr_assert_eq(assay_package_add(&lab, path, id, &existed), 0, "%s: %s", ok[i], assay_error_last()->message);
+        cr_assert_eq(assay_package_add(&lab, path, ASSAY_ADD_COPY, id, &existed), 0, "%s: %s", ok[i], assay_error_last()->message);
         cr_assert_not(existed);
         /* The id is the file's SHA-256. */
         th_run(sha, sizeof sha, "sha256sum %s | cut -c1-64", path);
@@ -312,7 +312,7 @@ Test(ingest, good_submissions_in_every_format)
     size_t n;
     char id[65];
     int existed;
-    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", id, &existed), 0);
+    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", ASSAY_ADD_COPY, id, &existed), 0);
     cr_assert(existed, "the same file twice must be a no-op");
     cr_assert_eq(assay_store_package_get(lab.store, id, &p, NULL), 0);
     cr_assert_str_eq(p.product, "hello");
@@ -363,7 +363,7 @@ Test(ingest, preflight_reads_elf_files_inside_packages)
                     sub);
     cr_assert_eq(rc, 0, "%s", out);
     snprintf(sub, sizeof sub, "%s/pf/sub.tar.gz", labdir);
-    cr_assert_eq(assay_package_add(&lab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, sub, ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     char *profs[] = {"kunpeng-920-kylin-v10", "zhaoxin-kx6000-uos-20", "loongson-3a5000-kylin-v10"};
     cJSON *pf, *p;
     cr_assert_eq(assay_package_preflight(&pf, &lab, id, profs, 3), 0, "%s", assay_error_last()->message);
@@ -435,7 +435,7 @@ Test(ingest, preflight_resolves_libraries_across_an_artifact_set)
 
     /* The program alone: libset.so.1 is missing, and said so. */
     snprintf(sub, sizeof sub, "%s/set/one.tar.gz", labdir);
-    cr_assert_eq(assay_package_add(&lab, sub, id1, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, sub, ASSAY_ADD_COPY, id1, &existed), 0, "%s", assay_error_last()->message);
     cr_assert_eq(assay_package_preflight(&pf, &lab, id1, profs, 1), 0, "%s", assay_error_last()->message);
     p = cJSON_GetArrayItem(cJSON_GetObjectItem(pf, "profiles"), 0);
     int lib = 0;
@@ -446,7 +446,7 @@ Test(ingest, preflight_resolves_libraries_across_an_artifact_set)
 
     /* The set: three files read, each path under its file's name. */
     snprintf(sub, sizeof sub, "%s/set/set.tar.gz", labdir);
-    cr_assert_eq(assay_package_add(&lab, sub, id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, sub, ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     assay_artifact_rec *arts;
     size_t n;
     cr_assert_eq(assay_store_artifacts(lab.store, id, &arts, &n), 0);
@@ -494,11 +494,11 @@ Test(ingest, preflight_resolves_libraries_across_an_artifact_set)
                  0, "%s", out);
     char sub2[400], id2[65];
     snprintf(sub2, sizeof sub2, "%s/set/m.tar.gz", labdir);
-    cr_assert_eq(assay_package_add(&lab, sub2, id2, &existed), ASSAY_ENOTFOUND);
+    cr_assert_eq(assay_package_add(&lab, sub2, ASSAY_ADD_COPY, id2, &existed), ASSAY_ENOTFOUND);
     cr_assert_str_eq(assay_error_last()->message,
                      "manifest.json: artifacts[0].files[2]: 'pkgs/nothere.tar.gz' is not in the archive");
     snprintf(sub2, sizeof sub2, "%s/set/a.tar.gz", labdir);
-    cr_assert_eq(assay_package_add(&lab, sub2, id2, &existed), ASSAY_EINVAL);
+    cr_assert_eq(assay_package_add(&lab, sub2, ASSAY_ADD_COPY, id2, &existed), ASSAY_EINVAL);
     cr_assert_str_eq(assay_error_last()->message, "artifact 'pkgs/setprog_1_amd64.deb': its deb metadata says arch "
                                                   "x86_64, the manifest says aarch64");
     /* package show: which files go together, in the install step's order. */
@@ -581,7 +581,7 @@ static int add_limited(const char *path, char *msg, size_t msglen)
         setrlimit(RLIMIT_CPU, &cpu);
         setrlimit(RLIMIT_AS, &as);
         char id[65];
-        int existed, rc = assay_package_add(&lab, path, id, &existed);
+        int existed, rc = assay_package_add(&lab, path, ASSAY_ADD_COPY, id, &existed);
         char line[4200];
         int n = snprintf(line, sizeof line, "%d %s", rc, rc < 0 ? assay_error_last()->message : "");
         if (write(p[1], line, n > 0 && (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0)
@@ -710,7 +710,7 @@ Test(ingest, the_id_is_the_hash_of_the_bytes_that_were_parsed)
      * the one those bytes name. */
     char id[65], sha[80], blob[4096];
     int existed;
-    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok.tar.gz", id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok.tar.gz", ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     assay_blob_path(blob, sizeof blob, lab.blobs, id);
     th_run(sha, sizeof sha, "sha256sum %s | cut -c1-64", blob);
     sha[strcspn(sha, "\n")] = '\0';
@@ -796,7 +796,7 @@ Test(ingest, a_kill_during_preflight_or_publish_leaves_a_consistent_store, .time
     /* And the same submission goes in whole afterwards. */
     char id[65];
     int existed;
-    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     cr_assert_not(existed);
     char *pf = assay_store_package_preflight(lab.store, id);
     cr_assert_not_null(pf);
@@ -808,7 +808,7 @@ Test(ingest, gc_keeps_what_the_store_names_and_respects_the_grace_period)
 {
     char id[65], out[512];
     int existed;
-    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok.tar.gz", id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok.tar.gz", ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     /* An orphan and a stale staging file, both new. */
     th_run(out, sizeof out, "mkdir -p %s/blobs/ab %s/blobs/tmp && echo x > %s/blobs/ab/%062d && echo y > %s/blobs/tmp/blob-x",
            lab.dir, lab.dir, lab.dir, 0, lab.dir);
@@ -821,15 +821,16 @@ Test(ingest, gc_keeps_what_the_store_names_and_respects_the_grace_period)
     cr_assert_eq(blob_files(), 2, "the submission and its artifact stay");
 }
 
-/* A staging directory whose owner lives survives a sweep within the grace
- * period; one whose owner died (a killed add, a killed server) goes at
- * once, whatever its age: its lock died with it. */
+/* A staging directory whose owner lives survives a sweep, however old (an
+ * upload to assay serve may take hours); one whose owner died (a killed
+ * add, a killed server) goes at once, whatever its age: its lock died with
+ * it. Other leftovers in the staging go once older than the grace. */
 Test(ingest, gc_removes_the_staging_of_a_dead_add_at_once_and_keeps_a_live_one)
 {
     char live[4096], dead[4096];
     int lock = -1;
     size_t staged, orphans;
-    cr_assert_eq(assay_blob_stagedir(live, sizeof live, &lock, lab.blobs), 0, "%s",
+    cr_assert_eq(assay_blob_stagedir(live, sizeof live, &lock, lab.blobs, "add"), 0, "%s",
                  assay_error_last()->message);
     int p[2];
     cr_assert_eq(pipe(p), 0);
@@ -837,7 +838,7 @@ Test(ingest, gc_removes_the_staging_of_a_dead_add_at_once_and_keeps_a_live_one)
     if (pid == 0) { /* an add that dies with its staging directory made */
         int l;
         close(p[0]);
-        if (assay_blob_stagedir(dead, sizeof dead, &l, lab.blobs) < 0)
+        if (assay_blob_stagedir(dead, sizeof dead, &l, lab.blobs, "add") < 0)
             _exit(1);
         ssize_t n = write(p[1], dead, strlen(dead) + 1);
         _exit(n > 0 ? 0 : 1);
@@ -853,6 +854,25 @@ Test(ingest, gc_removes_the_staging_of_a_dead_add_at_once_and_keeps_a_live_one)
     cr_assert_eq(staged, 1);
     cr_assert_eq(access(dead, F_OK), -1, "the dead add's staging stays");
     cr_assert_eq(access(live, F_OK), 0, "a live add's staging went");
+
+    char upload[4096], stray[4200];
+    int ulock = -1;
+    cr_assert_eq(assay_blob_stagedir(upload, sizeof upload, &ulock, lab.blobs, "upload"), 0);
+    snprintf(stray, sizeof stray, "%s/tmp/blob-left", lab.blobs);
+    FILE *f = fopen(stray, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    struct timespec old[2] = {{1000000, 0}, {1000000, 0}};
+    cr_assert_eq(utimensat(AT_FDCWD, live, old, 0), 0);
+    cr_assert_eq(utimensat(AT_FDCWD, upload, old, 0), 0);
+    cr_assert_eq(utimensat(AT_FDCWD, stray, old, 0), 0);
+    cr_assert_eq(assay_package_gc(&lab, 0, &staged, &orphans), 0);
+    cr_assert_eq(staged, 1, "only the stray file went");
+    cr_assert_eq(access(stray, F_OK), -1);
+    cr_assert_eq(access(live, F_OK), 0, "a live add's staging went for its age");
+    cr_assert_eq(access(upload, F_OK), 0, "a live upload's staging went for its age");
+    assay_blob_unstage(upload, ulock);
+    cr_assert_eq(access(upload, F_OK), -1);
     assay_blob_unstage(live, lock);
     cr_assert_eq(access(live, F_OK), -1);
 }
@@ -864,11 +884,11 @@ Test(ingest, a_package_without_preflight_gets_it_on_the_next_add)
      * file, inspect or run submit completes it. */
     char id[65];
     int existed;
-    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     cr_assert_eq(assay_store_package_set_preflight(lab.store, id, NULL), 0);
     char *pf = assay_store_package_preflight(lab.store, id);
     cr_assert_null(pf);
-    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok-deb-rpm.tar.gz", ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     cr_assert(existed);
     pf = assay_store_package_preflight(lab.store, id);
     cr_assert_not_null(pf, "the re-add did not complete the pending preflight");

@@ -288,7 +288,7 @@ Test(isa, package_preflight_and_report_link_sigill)
     cr_assert_eq(assay_lab_init(path, ASSAY_KEY_ED25519, "Test Centre 测试中心"), 0, "%s",
                  assay_error_last()->message);
     cr_assert_eq(assay_lab_open(&lab, path), 0);
-    cr_assert_eq(assay_package_add(&lab, CORPUS "work-aarch64-submission.tar", id, &existed), 0,
+    cr_assert_eq(assay_package_add(&lab, CORPUS "work-aarch64-submission.tar", ASSAY_ADD_COPY, id, &existed), 0,
                  "%s", assay_error_last()->message);
 
     cJSON *pf;

@@ -65,7 +65,7 @@ static cJSON *preflight_of(const char *submission)
     char *id = last_id;
     int existed;
     cJSON *pf;
-    cr_assert_eq(assay_package_add(&lab, submission, id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(&lab, submission, ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
     cr_assert_eq(assay_package_preflight(&pf, &lab, id, NULL, 0), 0, "%s", assay_error_last()->message);
     return pf;
 }

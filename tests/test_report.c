@@ -64,7 +64,7 @@ static void lab_with(assay_lab *lab, const char *name, assay_key_type type, cons
     snprintf(path, sizeof path, "%s/%s", dir, name);
     cr_assert_eq(assay_lab_init(path, type, "Chongqing Test Centre 测试中心"), 0, "%s", assay_error_last()->message);
     cr_assert_eq(assay_lab_open(lab, path), 0);
-    cr_assert_eq(assay_package_add(lab, pkg, id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_package_add(lab, pkg, ASSAY_ADD_COPY, id, &existed), 0, "%s", assay_error_last()->message);
 }
 
 static void make_lab(assay_lab *lab, const char *name, assay_key_type type)

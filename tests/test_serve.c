@@ -408,8 +408,12 @@ Test(serve, killed_during_an_upload_leaves_nothing, .timeout = 120)
     waitpid(sv_pid, NULL, 0);
     close(fd);
     cr_assert_eq(sv_staged(), 1, "a killed server leaves its staging");
+    /* and what a killed server of an older assay left in its own staging */
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "mkdir -p %s/serve-staging/upload-x && echo x > %s/serve-staging/upload-x/s",
+                        sv_lab, sv_lab), 0);
     sv_start("", "");
     cr_assert_eq(sv_staged(), 0, "a new server removes what the killed one staged");
+    cr_assert_eq(th_run(sv_out, sizeof sv_out, "test -e %s/serve-staging", sv_lab), 1, "the old staging is left");
     cr_assert_eq(sv_http(acme, "/api/v1/packages", " "), 200);
     cr_assert_str_eq(sv_body, "[]");
     sv_stop();

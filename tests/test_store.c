@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ASSAY_STR_(x) #x
 #define ASSAY_STR(x) ASSAY_STR_(x)
@@ -790,4 +791,67 @@ Test(store, blobs_are_closed_and_an_existing_one_is_touched)
     char *got = th_slurp(path, NULL);
     cr_assert_str_eq(got, text);
     free(got);
+}
+
+static void put_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* A file the caller gives away is moved into the store, not copied: gone
+ * from where it was, whole under its digest; a file with a second name (a
+ * writer could change it after the digest) or a symbolic link is refused,
+ * and one over the cap; nothing is left in the staging either way. */
+Test(store, a_file_taken_is_moved_in_and_a_linked_one_refused)
+{
+    char root[300], stage[400], src[400], other[400], path[400], hex[ASSAY_SHA256_HEX], want[ASSAY_SHA256_HEX];
+    snprintf(root, sizeof root, "%s/blobs", dir);
+    mkdir(root, 0755);
+    int lock;
+    cr_assert_eq(assay_blob_stagedir(stage, sizeof stage, &lock, root, "add"), 0, "%s", assay_error_last()->message);
+    size_t n = 3u << 20; /* more than one read's buffer */
+    unsigned char *data = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (unsigned char)(i * 7 + i / 4093);
+    assay_sha256_hex(want, data, n);
+    snprintf(src, sizeof src, "%s/upload", dir);
+    snprintf(other, sizeof other, "%s/upload-2", dir);
+    put_file(src, data, n);
+    int before = open_fds();
+
+    assay_blob_writer *w;
+    uint64_t size;
+    cr_assert_eq(assay_blob_stage_take(&w, root, stage, src, n, hex, &size), 0, "%s", assay_error_last()->message);
+    cr_assert_str_eq(hex, want);
+    cr_assert_eq(size, n);
+    cr_assert_eq(access(src, F_OK), -1, "the file was moved, not copied");
+    cr_assert_eq(assay_blob_writer_commit(w, NULL, NULL), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(assay_blob_path(path, sizeof path, root, want), 0);
+    size_t got_n;
+    char *got = th_slurp(path, &got_n);
+    cr_assert(got_n == n && !memcmp(got, data, n), "the blob is the file, whole");
+    free(got);
+
+    put_file(src, data, n); /* a second name: refused */
+    cr_assert_eq(link(src, other), 0);
+    cr_assert_eq(assay_blob_stage_take(&w, root, stage, src, n, hex, &size), ASSAY_EINVAL);
+    cr_assert(strstr(assay_error_last()->message, "not a file of its own"), "%s", assay_error_last()->message);
+    unlink(other);
+    cr_assert_eq(symlink(path, src), 0); /* a symbolic link: refused */
+    cr_assert_eq(assay_blob_stage_take(&w, root, stage, src, n, hex, &size), ASSAY_EINVAL);
+    put_file(src, data, n); /* over the cap */
+    cr_assert_eq(assay_blob_stage_take(&w, root, stage, src, n - 1, hex, &size), ASSAY_ETOOBIG);
+    cr_assert_eq(open_fds(), before, "every descriptor is closed");
+    DIR *d = opendir(stage);
+    struct dirent *de;
+    int left = 0;
+    while ((de = readdir(d)))
+        left += de->d_name[0] != '.';
+    closedir(d);
+    cr_assert_eq(left, 0, "nothing is left in the staging");
+    assay_blob_unstage(stage, lock);
+    free(data);
 }

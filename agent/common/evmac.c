@@ -1,5 +1,6 @@
 /* SHA-256, HMAC-SHA256 and the event MAC; see assay/evmac.h. */
 #include "assay/evmac.h"
+#include "assay/io.h"
 
 #include <string.h>
 
@@ -123,14 +124,10 @@ void assay_evmac_hmac(uint8_t out[32], const uint8_t *key, size_t keylen, const 
 void assay_evmac_suffix(char out[ASSAY_EVMAC_SUFFIX + 1], const uint8_t key[ASSAY_EVMAC_KEY], const char *line,
                         size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t mac[32];
     assay_evmac_hmac(mac, key, ASSAY_EVMAC_KEY, line, len);
     memcpy(out, ",\"mac\":\"", 8);
-    for (int i = 0; i < 32; i++) {
-        out[8 + 2 * i] = hex[mac[i] >> 4];
-        out[9 + 2 * i] = hex[mac[i] & 15];
-    }
+    assay_hex(out + 8, mac, 32);
     memcpy(out + 72, "\"}", 3);
 }
 

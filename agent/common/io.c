@@ -35,3 +35,13 @@ ssize_t assay_read_full(int fd, void *buf, size_t cap)
     }
     return (ssize_t)used;
 }
+
+void assay_hex(char *out, const unsigned char *d, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

@@ -1,6 +1,7 @@
 /* Build identity; see include/assay/version.h. */
 #include "assay/version.h"
 #include "assay/error.h"
+#include "assay/io.h"
 
 #include <elf.h>
 #include <link.h>
@@ -66,12 +67,7 @@ static int find_build_id(struct dl_phdr_info *info, size_t size, void *arg)
                     s->rc = assay_error_set(ASSAY_ETOOBIG, "build id buffer too small");
                     return 1;
                 }
-                static const char hex[] = "0123456789abcdef";
-                for (size_t j = 0; j < nh->n_descsz; j++) {
-                    s->out[2 * j] = hex[desc[j] >> 4];
-                    s->out[2 * j + 1] = hex[desc[j] & 15];
-                }
-                s->out[2 * nh->n_descsz] = '\0';
+                assay_hex(s->out, desc, nh->n_descsz);
                 s->rc = 0;
                 return 1;
             }

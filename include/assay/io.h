@@ -13,4 +13,7 @@ int assay_write_all(int fd, const void *buf, size_t len);
  * errno set. */
 ssize_t assay_read_full(int fd, void *buf, size_t cap);
 
+/* n bytes as 2n lower-case hex digits and a NUL. */
+void assay_hex(char *out, const unsigned char *d, size_t n);
+
 #endif
