@@ -262,13 +262,11 @@ int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_
     if (stat(path, &st) == 0) /* the same content is there already: never made durable */
         return unlink(staged), 0;
     int fd = open(staged, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || fsync(fd) != 0) {
-        rc = assay_error_set_errno(ASSAY_EIO, errno, "write %s", staged);
-        if (fd >= 0)
-            close(fd);
-        return rc;
-    }
-    close(fd);
+    int bad = fd < 0 || fsync(fd) != 0, e = errno;
+    if (fd >= 0 && close(fd) != 0 && !bad)
+        bad = 1, e = errno;
+    if (bad)
+        return assay_error_set_errno(ASSAY_EIO, e, "write %s", staged);
     if (rename(staged, path) != 0)
         return assay_error_set_errno(ASSAY_EIO, errno, "store blob %s", hex);
     return 0;
@@ -334,6 +332,18 @@ int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *s
     return staged(w, take_in(w, fd, 1, cap, what), out, hex, size);
 }
 
+/* 1 if a descriptor open for writing on fd's file is left anywhere: a read
+ * lease is refused then (EAGAIN). A file system without leases cannot
+ * say: 0, and the caller's word that it closed its own stands. */
+static int still_written(int fd)
+{
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+        fcntl(fd, F_SETLEASE, F_UNLCK);
+        return 0;
+    }
+    return errno == EAGAIN;
+}
+
 int assay_blob_stage_take(assay_blob_writer **out, const char *root, const char *stagedir, const char *path,
                           uint64_t cap, char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
@@ -353,18 +363,10 @@ int assay_blob_stage_take(assay_blob_writer **out, const char *root, const char 
             rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
         else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
             rc = assay_error_set(ASSAY_EINVAL, "%s: not a file of its own (a link or not a regular file)", path);
+        else if (still_written(w->fd))
+            rc = assay_error_set(ASSAY_EINVAL, "%s: still open for writing elsewhere", path);
         else
             rc = take_in(w, w->fd, 0, cap, path);
-    } else if (errno == EXDEV) { /* on another file system: copied */
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) {
-            rc = assay_error_set_errno(ASSAY_EIO, errno, "%s", path);
-        } else {
-            rc = take_in(w, fd, 1, cap, path);
-            close(fd);
-            if (rc == 0)
-                unlink(path);
-        }
     } else {
         rc = assay_error_set_errno(ASSAY_EIO, errno, "move %s into the blob store", path);
     }
@@ -405,9 +407,10 @@ void assay_blob_unstage(const char *stagedir, int lock)
         close(lock);
 }
 
-/* Whose staging directory `path` is: made by assay_blob_stagedir (the
- * mark is there) and its owner alive (the lock is held) or gone (free);
- * or neither (no mark: being made, or not a staging directory). */
+/* Whose staging directory `path` is: its owner alive (the lock is held),
+ * or made by assay_blob_stagedir (the mark is there) and its owner gone
+ * (the lock is free); or neither (no mark, no lock: not a staging
+ * directory, or one that is being made and not locked yet). */
 enum stage_owner { STAGE_UNMARKED, STAGE_LIVE, STAGE_DEAD };
 
 static enum stage_owner stage_owner(const char *path)
@@ -415,9 +418,11 @@ static enum stage_owner stage_owner(const char *path)
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return STAGE_UNMARKED;
-    enum stage_owner o = STAGE_UNMARKED;
-    if (faccessat(fd, LIVE_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-        o = flock(fd, LOCK_EX | LOCK_NB) == 0 ? STAGE_DEAD : STAGE_LIVE;
+    /* The lock first: held, it is live, marked yet or not (its owner
+     * locks it before it marks it). */
+    enum stage_owner o = STAGE_LIVE;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        o = faccessat(fd, LIVE_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? STAGE_DEAD : STAGE_UNMARKED;
     close(fd);
     return o;
 }

@@ -59,10 +59,11 @@ int assay_blob_stage_fd(assay_blob_writer **out, const char *root, const char *s
                         const char *what, char hex[ASSAY_SHA256_HEX], uint64_t *size);
 
 /* Take the file at `path`, the caller's own (made by it, on the store's
- * file system, no other name), into a finished, unpublished blob in
- * `stagedir` without copying it: it is moved there, then read once for its
- * digest. On another file system it is copied, then removed. A path that
- * is not a regular file with one name is refused. Moved, the file goes
+ * file system, no other name, no descriptor open for writing left), into
+ * a finished, unpublished blob in `stagedir` without copying it: it is
+ * moved there, then read once for its digest. A path that is not a
+ * regular file with one name, or that is still open for writing (a read
+ * lease is refused), is refused. Moved, the file goes
  * with the blob (abort removes it); the caller removes what may be left at
  * `path` on an error. ASSAY_ETOOBIG past `cap` bytes. */
 int assay_blob_stage_take(assay_blob_writer **out, const char *root, const char *stagedir, const char *path,

@@ -133,8 +133,7 @@ static int make_id(char out[17])
         return assay_error_set(ASSAY_EIO, "cannot read /dev/urandom");
     }
     close(fd);
-    for (int i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    assay_hex(out, r, 8);
     return 0;
 }
 

@@ -750,6 +750,13 @@ int assay_package_add(assay_lab *lab, const char *path, enum assay_add_mode mode
     int rc, fd = -1;
 
     *existed = 0;
+    /* Only what assay serve staged is taken: a file in the blob store's
+     * staging, never a path named from elsewhere. */
+    char tmp[PATH_MAX];
+    int tn = snprintf(tmp, sizeof tmp, "%s/tmp/", lab->blobs);
+    if (mode == ASSAY_ADD_TAKE && (tn < 0 || (size_t)tn >= sizeof tmp || strncmp(path, tmp, (size_t)tn) ||
+                                   strstr(path + tn, "/..") || !strncmp(path + tn, "..", 2)))
+        return assay_error_set(ASSAY_EINVAL, "%s: only a file in the blob store's staging is taken", path);
     assay_package_budget(lab, &b);
     /* Whatever killed adds left behind goes first. */
     size_t g1, g2;

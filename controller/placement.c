@@ -286,8 +286,7 @@ static int prepare_job(struct ctx *x, struct job *j)
     if ((rc = assay_manifest_job_spec(&j->spec, m, j->agent_job, names, j->nset)) < 0 ||
         (rc = assay_event_key(j->key, x->lab->key, j->agent_job)) < 0)
         goto out;
-    for (int i = 0; i < ASSAY_EVMAC_KEY; i++)
-        snprintf(hex + 2 * i, 3, "%02x", j->key[i]);
+    assay_hex(hex, j->key, ASSAY_EVMAC_KEY);
     {
         cJSON *spec = cJSON_Parse(j->spec);
         /* The agent stops too if its own inspection on the host finds errors. */

@@ -357,7 +357,7 @@ static int pkg_id_ok(const char *s)
 static int file_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 200 || !strcmp(s, ".") || !strcmp(s, ".."))
+    if (n == 0 || n > 200 || s[0] == '.') /* not ., .., nor the staging's own .live */
         return 0;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/' || s[i] == '\\')
@@ -2096,7 +2096,7 @@ static int at_headers(struct MHD_Connection *c, server *s, req *r, const char *m
             name = "submission";
         if (!file_name_ok(name)) {
             *res = problem(c, r, 400, "name must be a plain file name: 1-200 printable characters, no '/', "
-                                      "not . or ..");
+                                      "not starting with '.'");
             return 1;
         }
         /* Staged in the blob store's own staging, on its file system: the

@@ -877,6 +877,28 @@ Test(ingest, gc_removes_the_staging_of_a_dead_add_at_once_and_keeps_a_live_one)
     cr_assert_eq(access(live, F_OK), -1);
 }
 
+/* Only assay serve's own staged files are taken (moved into the store):
+ * a path from elsewhere is refused and left where it is. */
+Test(ingest, only_a_staged_upload_is_taken)
+{
+    char id[65], up[4300];
+    int existed;
+    cr_assert_eq(assay_package_add(&lab, CORPUS "/ok.tar.gz", ASSAY_ADD_TAKE, id, &existed), ASSAY_EINVAL);
+    cr_assert(strstr(assay_error_last()->message, "only a file in the blob store's staging"), "%s",
+              assay_error_last()->message);
+    cr_assert_eq(access(CORPUS "/ok.tar.gz", F_OK), 0, "a file from elsewhere was taken");
+    snprintf(up, sizeof up, "%s/tmp/../../escape.tar.gz", lab.blobs);
+    cr_assert_eq(assay_package_add(&lab, up, ASSAY_ADD_TAKE, id, &existed), ASSAY_EINVAL);
+    char stage[4096], sub[4200];
+    int lock;
+    cr_assert_eq(assay_blob_stagedir(stage, sizeof stage, &lock, lab.blobs, "upload"), 0);
+    snprintf(sub, sizeof sub, "%s/ok.tar.gz", stage);
+    cr_assert_eq(th_run(NULL, 0, "cp %s %s", CORPUS "/ok.tar.gz", sub), 0);
+    cr_assert_eq(assay_package_add(&lab, sub, ASSAY_ADD_TAKE, id, &existed), 0, "%s", assay_error_last()->message);
+    cr_assert_eq(access(sub, F_OK), -1, "the staged upload was not taken");
+    assay_blob_unstage(stage, lock);
+}
+
 Test(ingest, a_package_without_preflight_gets_it_on_the_next_add)
 {
     /* A package from before preflight was stored in the add's transaction

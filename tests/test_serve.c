@@ -322,6 +322,10 @@ Test(serve, hostile_requests_get_a_clear_answer_and_lose_nothing, .timeout = 300
     }
     cr_assert_eq(sv_http(eng, "/api/v1/packages?name=../../x", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 400, "%s",
                  sv_body);
+    /* a dot file: not a name of the staging's own (its lock's .live) */
+    cr_assert_eq(sv_http(eng, "/api/v1/packages?name=.live", "--data-binary @" CORPUS "/ok-deb-rpm.tar.gz"), 400, "%s",
+                 sv_body);
+    cr_assert(strstr(sv_body, "not starting with '.'"), "%s", sv_body);
     cr_assert_eq(sv_http(eng, "/api/v1/packages", "-X DELETE"), 405);
 
     /* Oversized headers: refused, and the server goes on serving. */

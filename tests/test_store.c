@@ -821,15 +821,19 @@ Test(store, a_file_taken_is_moved_in_and_a_linked_one_refused)
     snprintf(other, sizeof other, "%s/upload-2", dir);
     put_file(src, data, n);
     int before = open_fds();
+    struct stat was, now;
+    cr_assert_eq(stat(src, &was), 0);
 
     assay_blob_writer *w;
     uint64_t size;
     cr_assert_eq(assay_blob_stage_take(&w, root, stage, src, n, hex, &size), 0, "%s", assay_error_last()->message);
     cr_assert_str_eq(hex, want);
     cr_assert_eq(size, n);
-    cr_assert_eq(access(src, F_OK), -1, "the file was moved, not copied");
+    cr_assert_eq(access(src, F_OK), -1, "the file is still where it was");
     cr_assert_eq(assay_blob_writer_commit(w, NULL, NULL), 0, "%s", assay_error_last()->message);
     cr_assert_eq(assay_blob_path(path, sizeof path, root, want), 0);
+    cr_assert_eq(stat(path, &now), 0);
+    cr_assert(now.st_ino == was.st_ino && now.st_dev == was.st_dev, "the blob is the file moved, not a copy");
     size_t got_n;
     char *got = th_slurp(path, &got_n);
     cr_assert(got_n == n && !memcmp(got, data, n), "the blob is the file, whole");
@@ -842,6 +846,12 @@ Test(store, a_file_taken_is_moved_in_and_a_linked_one_refused)
     unlink(other);
     cr_assert_eq(symlink(path, src), 0); /* a symbolic link: refused */
     cr_assert_eq(assay_blob_stage_take(&w, root, stage, src, n, hex, &size), ASSAY_EINVAL);
+    put_file(src, data, n); /* still open for writing somewhere: refused */
+    int wfd = open(src, O_WRONLY | O_CLOEXEC);
+    cr_assert_geq(wfd, 0);
+    cr_assert_eq(assay_blob_stage_take(&w, root, stage, src, n, hex, &size), ASSAY_EINVAL);
+    cr_assert(strstr(assay_error_last()->message, "still open for writing"), "%s", assay_error_last()->message);
+    close(wfd);
     put_file(src, data, n); /* over the cap */
     cr_assert_eq(assay_blob_stage_take(&w, root, stage, src, n - 1, hex, &size), ASSAY_ETOOBIG);
     cr_assert_eq(open_fds(), before, "every descriptor is closed");
