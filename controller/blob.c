@@ -129,18 +129,6 @@ static void digest_done(assay_blob_writer *w)
     }
 }
 
-/* The written bytes on disk: the writer's descriptor fsynced, or the file
- * opened again for it when finish has closed it; closed either way. */
-static int durable(assay_blob_writer *w)
-{
-    int fd = w->fd >= 0 ? w->fd : open(w->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    int bad = fd < 0 || fsync(fd) != 0, e = errno;
-    if (fd >= 0 && close(fd) != 0 && !bad)
-        bad = 1, e = errno;
-    w->fd = -1;
-    return bad ? assay_error_set_errno(ASSAY_EIO, e, "write %s", w->tmp) : 0;
-}
-
 int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
     digest_done(w);
@@ -159,46 +147,25 @@ int assay_blob_writer_finish(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], u
 
 int assay_blob_writer_commit(assay_blob_writer *w, char hex[ASSAY_SHA256_HEX], uint64_t *size)
 {
-    char path[PATH_MAX], dir[PATH_MAX];
-    int rc;
-    digest_done(w);
-    if ((rc = assay_blob_path(path, sizeof path, w->root, w->hex)) < 0) {
+    char path[PATH_MAX];
+    int rc = assay_blob_writer_finish(w, hex, size);
+    if (rc == 0 && (rc = assay_blob_path(path, sizeof path, w->root, w->hex)) == 0) {
+        /* The same content is there already (an empty log, a log like
+         * another): nothing to make durable, no fsync. Its time is made
+         * now, so that `gc`'s grace spares it until the row that names it
+         * is stored (it may be an orphan older than the grace); gone
+         * meanwhile, it is published as a new one. */
+        if (utimensat(AT_FDCWD, path, NULL, 0) == 0) {
+            assay_blob_writer_abort(w);
+            return 0;
+        }
+        rc = assay_blob_adopt(w->root, w->tmp, w->hex);
+    }
+    if (rc < 0) {
         assay_blob_writer_abort(w);
         return rc;
     }
-    if (hex)
-        memcpy(hex, w->hex, ASSAY_SHA256_HEX);
-    if (size)
-        *size = w->size;
-    /* The same content is there already (an empty log, a log like
-     * another): nothing to make durable, no fsync. Its time is made now,
-     * so that `gc`'s grace spares it until the row that names it is
-     * stored (it may be an orphan older than the grace); gone meanwhile,
-     * it is written as a new one. */
-    if (utimensat(AT_FDCWD, path, NULL, 0) == 0) {
-        assay_blob_writer_abort(w);
-        return 0;
-    }
-    if ((rc = durable(w)) < 0) {
-        assay_blob_writer_abort(w);
-        return rc;
-    }
-    snprintf(dir, sizeof dir, "%s/%.2s", w->root, w->hex);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        rc = assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", dir);
-        assay_blob_writer_abort(w);
-        return rc;
-    }
-    chmod(w->tmp, 0644);
-    struct stat st;
-    if (stat(path, &st) == 0) { /* the same content came meanwhile */
-        unlink(w->tmp);
-    } else if (rename(w->tmp, path) != 0) {
-        rc = assay_error_set_errno(ASSAY_EIO, errno, "store blob %s", w->hex);
-        assay_blob_writer_abort(w);
-        return rc;
-    }
-    free(w);
+    free(w); /* its file is the blob now (or was dropped for the same one): not to be removed */
     return 0;
 }
 
@@ -259,7 +226,7 @@ int assay_blob_adopt(const char *root, const char *staged, const char hex[ASSAY_
         return assay_error_set_errno(ASSAY_EIO, errno, "mkdir %s", dir);
     chmod(staged, 0644);
     struct stat st;
-    if (stat(path, &st) == 0) /* the same content is there already: never made durable */
+    if (stat(path, &st) == 0) /* the same content is there already (or came meanwhile): never made durable */
         return unlink(staged), 0;
     int fd = open(staged, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     int bad = fd < 0 || fsync(fd) != 0, e = errno;

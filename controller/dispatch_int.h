@@ -144,11 +144,7 @@ struct job {
     struct pending *batch;   /* checked, not yet stored */
     size_t nbatch, capbatch, batch_bytes;
     char logpath[200];
-    struct logrow {          /* logs fetched, stored together at the end */
-        char path[200];
-        char sha256[65];
-        uint64_t size;
-    } *logrows;
+    assay_log_row *logrows;  /* logs fetched, stored together at the end */
     size_t nlogrows, caplogrows;
     assay_blob_writer *bw;
     char cur[128];           /* what the host is doing, for progress */

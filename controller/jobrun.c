@@ -409,13 +409,13 @@ static int on_log_close(void *arg, uint64_t kept, uint64_t announced)
                                j->rec.id, logs_max(j));
     if (j->nlogrows == j->caplogrows) {
         size_t nc = j->caplogrows ? 2 * j->caplogrows : 16;
-        struct logrow *nr = realloc(j->logrows, nc * sizeof *nr);
+        assay_log_row *nr = realloc(j->logrows, nc * sizeof *nr);
         if (!nr)
             return assay_error_set(ASSAY_ENOMEM, "out of memory");
         j->logrows = nr;
         j->caplogrows = nc;
     }
-    struct logrow *lr = &j->logrows[j->nlogrows++];
+    assay_log_row *lr = &j->logrows[j->nlogrows++];
     snprintf(lr->path, sizeof lr->path, "%s", j->logpath);
     snprintf(lr->sha256, sizeof lr->sha256, "%.64s", hex);
     lr->size = size;
@@ -425,14 +425,7 @@ static int on_log_close(void *arg, uint64_t kept, uint64_t announced)
 /* The logs fetched, in one transaction. */
 static int logs_store(struct ctx *x, struct job *j)
 {
-    assay_log_row stack[32], *rows = j->nlogrows <= 32 ? stack : malloc(j->nlogrows * sizeof *rows);
-    if (!rows)
-        return assay_error_set(ASSAY_ENOMEM, "out of memory");
-    for (size_t i = 0; i < j->nlogrows; i++)
-        rows[i] = (assay_log_row){j->logrows[i].path, j->logrows[i].sha256, j->logrows[i].size};
-    int rc = assay_store_job_logs_put(x->lab->store, j->rec.id, j->rec.attempt, rows, j->nlogrows);
-    if (rows != stack)
-        free(rows);
+    int rc = assay_store_job_logs_put(x->lab->store, j->rec.id, j->rec.attempt, j->logrows, j->nlogrows);
     if (rc == 0)
         j->nlogrows = 0;
     return rc;

@@ -1473,7 +1473,9 @@ fail:
 int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *path, const char *sha256,
                         uint64_t size)
 {
-    assay_log_row r = {.path = path, .sha256 = sha256, .size = size};
+    assay_log_row r = {.size = size};
+    snprintf(r.path, sizeof r.path, "%s", path);
+    snprintf(r.sha256, sizeof r.sha256, "%s", sha256);
     return assay_store_job_logs_put(st, id, attempt, &r, 1);
 }
 

@@ -244,8 +244,8 @@ int assay_store_checkpoint(assay_store *st, int truncate);
 int assay_store_job_log(assay_store *st, int64_t id, int attempt, const char *path, const char *sha256,
                         uint64_t size);
 typedef struct assay_log_row {
-    const char *path;
-    const char *sha256; /* its blob */
+    char path[200];  /* logs/<name> in the job directory */
+    char sha256[65]; /* its blob */
     uint64_t size;
 } assay_log_row;
 /* A job's logs in one transaction: all stored, or none (ASSAY_ESTATE when

@@ -457,10 +457,8 @@ Test(store, one_active_job_per_host_and_guarded_attempts)
     sqlite3_finalize(s);
     sqlite3_close(db);
     /* A job's logs: in one transaction, all or none. */
-    char sha[65];
-    memset(sha, 'a', 64);
-    sha[64] = '\0';
-    assay_log_row lr[2] = {{"logs/a.1.stdout", sha, 3}, {"logs/a.1.stderr", sha, 0}};
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    assay_log_row lr[2] = {{"logs/a.1.stdout", SHA_A, 3}, {"logs/a.1.stderr", SHA_A, 0}};
     cr_assert_eq(assay_store_job_logs_put(st, b, 1, lr, 2), ASSAY_ESTATE, "attempt 1 is not the job's");
     cJSON *l;
     cr_assert_eq(assay_store_job_logs(st, b, 1, &l), 0);
